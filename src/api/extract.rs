@@ -1,0 +1,266 @@
+//! Extractors and wire types every resource shares: validated JSON bodies and cursor pages.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, http::header, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+
+/// A JSON body, deserialised with the failing field's path on error, then validated: a 415 for
+/// another content type, 413 past the body limit, 400 for malformed JSON, 422 naming every field
+/// that is missing, unknown, of the wrong type or breaks a rule.
+#[derive(Debug)]
+pub struct ValidatedJson<T>(pub T);
+
+const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidatedJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = request.app_data::<web::Data<AppState>>().map_or(DEFAULT_BODY_LIMIT, |state| state.body_limit);
+        let is_json = request.mime_type().ok().flatten().is_some_and(|mime| {
+            mime.type_() == "application" && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+        });
+        let declared_length = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType(
+                    "send the body as application/json".to_string(),
+                ));
+            }
+            if declared_length.is_some_and(|length| length > limit) {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk =
+                    chunk.map_err(|error| ApiError::bad_request("malformed_body", format!("reading the body failed: {error}")))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let value: T = parse_json(&body)?;
+            value.validate()?;
+            Ok(ValidatedJson(value))
+        })
+    }
+}
+
+/// Deserialises JSON, naming the field at fault.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {inner}"));
+        }
+        ApiError::Validation(vec![field_error_from_serde(&path, &inner)])
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {error}")))?;
+    Ok(value)
+}
+
+fn field_error_from_serde(path: &str, error: &serde_json::Error) -> FieldError {
+    // serde's message is "<what> at line L column C"; the position means nothing to an API caller.
+    let full = error.to_string();
+    let message = full.split(" at line ").next().unwrap_or(&full).to_string();
+    let quoted = message.split('`').nth(1).map(str::to_string);
+    let join = |name: &str| if path == "." { name.to_string() } else { format!("{path}.{name}") };
+    let (field, code) = if message.starts_with("unknown field") {
+        (join(quoted.as_deref().unwrap_or("?")), "unknown_field")
+    } else if message.starts_with("missing field") {
+        (join(quoted.as_deref().unwrap_or("?")), "required")
+    } else {
+        (if path == "." { "body".to_string() } else { path.to_string() }, "invalid")
+    };
+    FieldError::new(field, code, message)
+}
+
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub const MAX_PAGE_SIZE: u32 = 200;
+
+/// `?limit=&cursor=` of every list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// How many items to return: 1 to 200, 50 when omitted.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_PAGE_SIZE),
+            Some(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => Ok(limit),
+            Some(_) => Err(ApiError::bad_request(
+                "invalid_query",
+                format!("limit must be between 1 and {MAX_PAGE_SIZE}"),
+            )),
+        }
+    }
+
+    /// The decoded position after which the page starts.
+    pub fn after<K: DeserializeOwned>(&self) -> Result<Option<K>, ApiError> {
+        let Some(cursor) = &self.cursor else { return Ok(None) };
+        let invalid = || ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned");
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        serde_json::from_slice(&bytes).map(Some).map_err(|_| invalid())
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows: the extra row only says another page exists.
+    pub fn from_rows<R, K: Serialize>(
+        mut rows: Vec<R>,
+        limit: u32,
+        key: impl Fn(&R) -> K,
+        to_item: impl FnMut(R) -> T,
+    ) -> Self {
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = has_more
+            .then(|| rows.last().map(|last| URL_SAFE_NO_PAD.encode(serde_json::to_vec(&key(last)).unwrap_or_default())))
+            .flatten();
+        Page { data: rows.into_iter().map(to_item).collect(), next_cursor }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize, Validate)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "the fields are only deserialised")]
+    struct Body {
+        name: String,
+        nested: Option<Nested>,
+    }
+
+    #[derive(Debug, Deserialize, Validate)]
+    #[serde(deny_unknown_fields)]
+    #[expect(dead_code, reason = "the fields are only deserialised")]
+    struct Nested {
+        count: u32,
+    }
+
+    fn fields(result: Result<Body, ApiError>) -> Vec<(String, String)> {
+        match result {
+            Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| (e.field, e.code)).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_unknown_missing_and_mistyped_fields() {
+        assert_eq!(fields(parse_json(br#"{"name":"a","colour":1}"#)), [("colour".into(), "unknown_field".into())]);
+        assert_eq!(fields(parse_json(br#"{}"#)), [("name".into(), "required".into())]);
+        assert_eq!(
+            fields(parse_json(br#"{"name":"a","nested":{"count":"x"}}"#)),
+            [("nested.count".into(), "invalid".into())]
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request() {
+        assert!(matches!(parse_json::<Body>(b"{"), Err(ApiError::BadRequest { code: "malformed_json", .. })));
+        assert!(matches!(parse_json::<Body>(br#"{"name":"a"} x"#), Err(ApiError::BadRequest { .. })));
+    }
+
+    #[test]
+    fn pages_carry_a_cursor_only_when_more_rows_exist() -> Result<(), ApiError> {
+        let page = Page::from_rows(vec![1, 2, 3], 2, |row| *row, |row| row);
+        assert_eq!(page.data, [1, 2]);
+        let params = PageParams { limit: None, cursor: page.next_cursor };
+        assert_eq!(params.after::<i32>()?, Some(2));
+        assert!(Page::from_rows(vec![1, 2], 2, |row| *row, |row| row).next_cursor.is_none());
+        Ok(())
+    }
+}
+
+/// The `If-Match` precondition of a PATCH or DELETE: absent means "whatever the version".
+#[derive(Debug, Default)]
+pub struct IfMatch(Option<Vec<String>>);
+
+impl IfMatch {
+    /// 412 with the current version unless the header names it (or is `*`).
+    pub fn check(&self, current_version: i32) -> Result<(), ApiError> {
+        let Some(tags) = &self.0 else { return Ok(()) };
+        let current = etag(current_version);
+        let matches = tags.iter().any(|tag| tag == "*" || tag.trim_start_matches("W/") == current);
+        if matches { Ok(()) } else { Err(ApiError::VersionMismatch { current_version }) }
+    }
+}
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let tags: Vec<String> = request
+            .headers()
+            .get_all(header::IF_MATCH)
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(|tag| tag.trim().to_string())
+            .filter(|tag| !tag.is_empty())
+            .collect();
+        std::future::ready(Ok(IfMatch((!tags.is_empty()).then_some(tags))))
+    }
+}
+
+/// The entity tag of a record version, as sent in `ETag` and expected in `If-Match`.
+pub fn etag(version: i32) -> String {
+    format!("\"{version}\"")
+}
+
+/// Deserialises a PATCH field that may be absent (`None`), `null` (`Some(None)`, clear it) or a
+/// value (`Some(Some(v))`). Use with `#[serde(default, deserialize_with = "nullable")]`.
+pub fn nullable<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Deserialises a PATCH field that may be absent but not `null`: a null is refused, not ignored.
+/// Use with `#[serde(default, deserialize_with = "not_null")]`.
+pub fn not_null<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}

@@ -1,0 +1,39 @@
+//! The HTTP API: one file per resource, each with its request and response types and handlers.
+
+pub mod auth;
+pub mod extract;
+pub mod health;
+pub mod users;
+
+use diesel::PgConnection;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::db::models::NewChangeEvent;
+use crate::db::models::change_event::ChangeSet;
+use crate::error::ApiError;
+
+/// Records a write in the change log, in the caller's transaction.
+pub fn record_change(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    entity: &str,
+    entity_id: Uuid,
+    action: &str,
+    version: i32,
+    changes: ChangeSet,
+) -> Result<(), ApiError> {
+    NewChangeEvent {
+        workspace_id: principal.workspace_id,
+        id: Uuid::now_v7(),
+        entity,
+        entity_id,
+        action,
+        version: Some(version),
+        actor_id: Some(principal.user_id),
+        request_id: principal.request_id.as_deref(),
+        changes: changes.into_json(),
+    }
+    .record(conn)?;
+    Ok(())
+}

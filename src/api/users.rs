@@ -1,0 +1,385 @@
+//! Users of a workspace, and `GET /me`.
+
+use std::borrow::Cow;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, not_null, nullable};
+use crate::api::record_change;
+use crate::auth::{Principal, password};
+use crate::db::models::change_event::ChangeSet;
+use crate::db::models::{NewUser, RefreshToken, Team, User, UserChanges, Workspace};
+use crate::db::{self};
+use crate::domain::role::Role;
+use crate::error::ApiError;
+use crate::ids::{TeamId, UserId, WorkspaceId};
+use crate::state::AppState;
+
+/// A user as the API shows it. The password hash never leaves the server.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    pub id: UserId,
+    #[schema(example = "anna@example.com")]
+    pub email: String,
+    #[schema(example = "Anna Ivanova")]
+    pub full_name: String,
+    pub role: Role,
+    pub team_id: Option<TeamId>,
+    /// A deactivated user can't log in, and their tokens stop working at once.
+    pub active: bool,
+    /// How many times the record was written; send it back in `If-Match` to update safely.
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserResponse {
+    fn from(user: User) -> Self {
+        Self {
+            role: user.role(),
+            id: user.id,
+            email: user.email,
+            full_name: user.full_name,
+            team_id: user.team_id,
+            active: user.active,
+            version: user.version,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// The caller's workspace.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkspaceResponse {
+    pub id: WorkspaceId,
+    pub name: String,
+    /// ISO 4217 code reports convert to.
+    #[schema(example = "USD")]
+    pub default_currency: String,
+    /// IANA time zone in which "today" and due dates are reckoned.
+    #[schema(example = "Europe/Berlin")]
+    pub timezone: String,
+    /// ISO 3166 region for phone numbers written without a country code.
+    #[schema(example = "DE")]
+    pub default_phone_region: String,
+}
+
+impl From<Workspace> for WorkspaceResponse {
+    fn from(workspace: Workspace) -> Self {
+        Self {
+            id: workspace.id,
+            name: workspace.name,
+            default_currency: workspace.default_currency,
+            timezone: workspace.timezone,
+            default_phone_region: workspace.default_phone_region,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    pub user: UserResponse,
+    pub workspace: WorkspaceResponse,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// Unique in the workspace, compared case-insensitively.
+    #[validate(email, length(max = 320))]
+    #[schema(example = "boris@example.com")]
+    pub email: String,
+    #[validate(length(min = 1, max = 200))]
+    #[schema(example = "Boris Petrov")]
+    pub full_name: String,
+    pub role: Role,
+    pub team_id: Option<TeamId>,
+    #[validate(length(min = 8, max = 256))]
+    #[schema(example = "a long passphrase")]
+    pub password: String,
+}
+
+/// A partial update: absent fields are left alone; `team_id: null` clears the team.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    #[serde(default, deserialize_with = "not_null")]
+    #[validate(email, length(max = 320))]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[validate(length(min = 1, max = 200))]
+    pub full_name: Option<String>,
+    /// Owners and admins only; only an owner may grant or take away `owner`.
+    #[serde(default, deserialize_with = "not_null")]
+    pub role: Option<Role>,
+    /// Owners and admins only.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub team_id: Option<Option<TeamId>>,
+    /// Owners and admins only; nobody can deactivate themselves.
+    #[serde(default, deserialize_with = "not_null")]
+    pub active: Option<bool>,
+    /// A new password. Changing one's own needs `current_password`; every session of the user
+    /// is then revoked.
+    #[serde(default, deserialize_with = "not_null")]
+    #[validate(length(min = 8, max = 256))]
+    pub password: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[validate(length(max = 256))]
+    pub current_password: Option<String>,
+}
+
+/// The caller, and their workspace.
+#[utoipa::path(
+    tag = "users",
+    operation_id = "get_me",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller", body = MeResponse))
+)]
+#[get("/me")]
+pub async fn get_me(state: web::Data<AppState>, principal: Principal) -> Result<web::Json<MeResponse>, ApiError> {
+    let me = db::run(&state.pool, move |conn| {
+        let user = User::find(conn, principal.workspace_id, principal.user_id)?;
+        let workspace = Workspace::find(conn, principal.workspace_id)?;
+        Ok(MeResponse { user: user.into(), workspace: workspace.into() })
+    })
+    .await?;
+    Ok(web::Json(me))
+}
+
+/// List the workspace's users, oldest first.
+#[utoipa::path(
+    tag = "users",
+    operation_id = "list_users",
+    security(("bearer" = [])),
+    params(PageParams),
+    responses((status = 200, description = "One page of users", body = Page<UserResponse>))
+)]
+#[get("/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    principal: Principal,
+    page: web::Query<PageParams>,
+) -> Result<web::Json<Page<UserResponse>>, ApiError> {
+    let limit = page.limit()?;
+    let after: Option<UserId> = page.after()?;
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(User::list(conn, principal.workspace_id, after, i64::from(limit) + 1)?)
+    })
+    .await?;
+    Ok(web::Json(Page::from_rows(rows, limit, |user| user.id, UserResponse::from)))
+}
+
+/// Create a user (owners and admins).
+#[utoipa::path(
+    tag = "users",
+    operation_id = "create_user",
+    security(("bearer" = [])),
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "Created", body = UserResponse,
+            headers(("ETag" = String, description = "The record's version"), ("Location" = String, description = "The new user's URL"))),
+        (status = 409, description = "The email is taken in this workspace", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/users")]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: ValidatedJson<CreateUser>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_user_admin()?;
+    let body = body.0;
+    if !principal.role.can_administer(body.role) {
+        return Err(ApiError::Forbidden(Cow::Borrowed("only an owner may create another owner")));
+    }
+    let user = db::run(&state.pool, move |conn| {
+        let password_hash = password::hash(&body.password).map_err(ApiError::internal)?;
+        conn.transaction(|conn| {
+            let workspace = principal.workspace_id;
+            if let Some(team) = body.team_id {
+                ensure_team_exists(conn, workspace, team)?;
+            }
+            if User::email_taken(conn, workspace, body.email.trim())? {
+                return Err(email_taken());
+            }
+            let user = User::create(
+                conn,
+                &NewUser {
+                    workspace_id: workspace,
+                    id: UserId::generate(),
+                    email: body.email.trim(),
+                    full_name: body.full_name.trim(),
+                    role: body.role.as_str(),
+                    team_id: body.team_id,
+                    password_hash: &password_hash,
+                },
+            )?;
+            let changes = ChangeSet::default()
+                .field("email", None, &user.email)
+                .field("full_name", None, &user.full_name)
+                .field("role", None, &user.role())
+                .field("team_id", None, &user.team_id)
+                .secret("password", true);
+            record_change(conn, &principal, "user", user.id.0, "created", user.version, changes)?;
+            Ok(user)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::ETAG, etag(user.version)))
+        .insert_header((header::LOCATION, format!("/api/v1/users/{}", user.id)))
+        .json(UserResponse::from(user)))
+}
+
+/// Get one user.
+#[utoipa::path(
+    tag = "users",
+    operation_id = "get_user",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The user's id")),
+    responses((status = 200, description = "The user", body = UserResponse,
+        headers(("ETag" = String, description = "The record's version"))))
+)]
+#[get("/users/{id}")]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<UserId>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let user = db::run(&state.pool, move |conn| Ok(User::find(conn, principal.workspace_id, id)?)).await?;
+    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(user.version))).json(UserResponse::from(user)))
+}
+
+/// Update a user.
+///
+/// Anyone may change their own name, email and password; owners and admins may change others,
+/// their roles, teams and status. The last active owner can't be demoted or deactivated.
+#[utoipa::path(
+    tag = "users",
+    operation_id = "update_user",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The user's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    request_body = UpdateUser,
+    responses(
+        (status = 200, description = "Updated", body = UserResponse, headers(("ETag" = String, description = "The record's version"))),
+        (status = 409, description = "The email is taken, or the change would leave no active owner or deactivate the caller", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/users/{id}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<UserId>,
+    if_match: IfMatch,
+    body: ValidatedJson<UpdateUser>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let body = body.0;
+    let user = db::run(&state.pool, move |conn| conn.transaction(|conn| apply_user_update(conn, &principal, id, &if_match, body)))
+        .await?;
+    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(user.version))).json(UserResponse::from(user)))
+}
+
+fn apply_user_update(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    id: UserId,
+    if_match: &IfMatch,
+    body: UpdateUser,
+) -> Result<User, ApiError> {
+    let workspace = principal.workspace_id;
+    let target = User::find_for_update(conn, workspace, id)?;
+    if_match.check(target.version)?;
+    let is_self = target.id == principal.user_id;
+    let changes_access = body.role.is_some() || body.team_id.is_some() || body.active.is_some();
+    if !is_self || changes_access {
+        principal.require_user_admin()?;
+        if !principal.role.can_administer(target.role()) || body.role.is_some_and(|role| !principal.role.can_administer(role)) {
+            return Err(ApiError::Forbidden(Cow::Borrowed("only an owner may change an owner or grant the owner role")));
+        }
+    }
+    if is_self && body.active == Some(false) {
+        return Err(ApiError::conflict("cannot_deactivate_self", "you can't deactivate yourself"));
+    }
+    let stops_being_owner = target.role() == Role::Owner
+        && target.active
+        && (body.role.is_some_and(|role| role != Role::Owner) || body.active == Some(false));
+    if stops_being_owner && User::count_active_owners(conn, workspace)? <= 1 {
+        return Err(ApiError::conflict("last_owner", "the workspace must keep at least one active owner"));
+    }
+    if let Some(Some(team)) = body.team_id {
+        ensure_team_exists(conn, workspace, team)?;
+    }
+    let email = body.email.map(|email| email.trim().to_string()).filter(|email| *email != target.email);
+    if let Some(email) = &email
+        && !email.eq_ignore_ascii_case(&target.email)
+        && User::email_taken(conn, workspace, email)?
+    {
+        return Err(email_taken());
+    }
+    let password_hash = match &body.password {
+        None => None,
+        Some(new_password) => {
+            if is_self {
+                let current = body.current_password.as_deref().ok_or_else(|| {
+                    ApiError::invalid_field("current_password", "required", "is required to change your own password")
+                })?;
+                if !password::verify(current, &target.password_hash) {
+                    return Err(ApiError::invalid_field("current_password", "mismatch", "is not your current password"));
+                }
+            }
+            Some(password::hash(new_password).map_err(ApiError::internal)?)
+        }
+    };
+    let full_name = body.full_name.map(|name| name.trim().to_string()).filter(|name| *name != target.full_name);
+    let role = body.role.filter(|role| *role != target.role());
+    let team_id = body.team_id.filter(|team| *team != target.team_id);
+    let active = body.active.filter(|active| *active != target.active);
+    let changes = ChangeSet::default()
+        .field("email", Some(&target.email), email.as_ref().unwrap_or(&target.email))
+        .field("full_name", Some(&target.full_name), full_name.as_ref().unwrap_or(&target.full_name))
+        .field("role", Some(&target.role()), &role.unwrap_or(target.role()))
+        .field("team_id", Some(&target.team_id), &team_id.unwrap_or(target.team_id))
+        .field("active", Some(&target.active), &active.unwrap_or(target.active))
+        .secret("password", password_hash.is_some());
+    if changes.is_empty() {
+        return Ok(target);
+    }
+    let revoke_sessions = password_hash.is_some() || active == Some(false);
+    let updated = User::update(
+        conn,
+        workspace,
+        id,
+        &UserChanges { email, full_name, role: role.map(Role::as_str), team_id, password_hash, active },
+    )?;
+    if revoke_sessions {
+        RefreshToken::revoke_all_of_user(conn, workspace, id)?;
+    }
+    record_change(conn, principal, "user", id.0, "updated", updated.version, changes)?;
+    Ok(updated)
+}
+
+fn ensure_team_exists(conn: &mut PgConnection, workspace: WorkspaceId, team: TeamId) -> Result<(), ApiError> {
+    if Team::exists(conn, workspace, team)? {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_field("team_id", "not_found", "no such team in this workspace"))
+    }
+}
+
+fn email_taken() -> ApiError {
+    ApiError::conflict("email_taken", "a user with this email already exists in this workspace")
+}

@@ -1,0 +1,8 @@
+//! Authentication: passwords, access and refresh tokens, and the principal every request
+//! resolves to.
+
+pub mod password;
+pub mod principal;
+pub mod tokens;
+
+pub use principal::Principal;

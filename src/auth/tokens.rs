@@ -1,0 +1,169 @@
+//! Access tokens (short-lived HS256 JWTs) and refresh tokens (opaque, rotating, stored hashed).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::config::Secret;
+use crate::ids::{UserId, WorkspaceId};
+
+pub const ACCESS_TOKEN_TTL: Duration = Duration::minutes(15);
+pub const REFRESH_TOKEN_TTL: Duration = Duration::days(30);
+const ISSUER: &str = "crm";
+const AUDIENCE: &str = "crm-api";
+
+/// The claims of an access token. Role and status are not in it: they are read fresh from the
+/// database on every request, so a change applies at once.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: UserId,
+    /// The workspace the token was issued for.
+    pub ws: WorkspaceId,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+/// The HS256 keys and the validation rules, built once at start-up.
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtKeys(<redacted>)")
+    }
+}
+
+impl JwtKeys {
+    pub fn new(secret: &Secret) -> Self {
+        // Only HS256 is accepted, whatever the token's header claims.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.validate_nbf = true;
+        validation.leeway = 30;
+        Self {
+            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
+            decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+            validation,
+        }
+    }
+
+    pub fn issue(&self, workspace: WorkspaceId, user: UserId, now: DateTime<Utc>) -> jsonwebtoken::errors::Result<String> {
+        let claims = Claims {
+            sub: user,
+            ws: workspace,
+            iss: ISSUER.to_string(),
+            aud: AUDIENCE.to_string(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: (now + ACCESS_TOKEN_TTL).timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+    }
+
+    pub fn verify(&self, token: &str) -> jsonwebtoken::errors::Result<Claims> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims)
+    }
+}
+
+/// A refresh token as the client holds it: `<workspace>.<token id>.<secret>`. The workspace and
+/// id locate the row (its key includes the workspace); only the secret's hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenParts {
+    pub workspace: WorkspaceId,
+    pub id: Uuid,
+    pub secret: [u8; 32],
+}
+
+impl RefreshTokenParts {
+    pub fn generate(workspace: WorkspaceId) -> Self {
+        let mut secret = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        Self { workspace, id: Uuid::now_v7(), secret }
+    }
+
+    pub fn parse(token: &str) -> Option<Self> {
+        let mut parts = token.split('.');
+        let workspace = Uuid::try_parse(parts.next()?).ok()?;
+        let id = Uuid::try_parse(parts.next()?).ok()?;
+        let secret = URL_SAFE_NO_PAD.decode(parts.next()?).ok()?.try_into().ok()?;
+        parts.next().is_none().then_some(Self { workspace: WorkspaceId(workspace), id, secret })
+    }
+
+    pub fn secret_hash(&self) -> Vec<u8> {
+        Sha256::digest(self.secret).to_vec()
+    }
+
+    /// Compares in constant time, so response times don't leak how much of a guess was right.
+    pub fn matches(&self, stored_hash: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        self.secret_hash().ct_eq(stored_hash).into()
+    }
+}
+
+impl std::fmt::Display for RefreshTokenParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.workspace.0.simple(), self.id.simple(), URL_SAFE_NO_PAD.encode(self.secret))
+    }
+}
+
+/// A fresh random secret for signing tokens, for the embedded mode's generated CRM_JWT_SECRET.
+pub fn generate_secret() -> Secret {
+    let mut bytes = [0u8; 48];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    Secret::new(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new(&Secret::new("an-example-secret-that-is-long-enough"))
+    }
+
+    #[test]
+    fn a_fresh_token_verifies() -> jsonwebtoken::errors::Result<()> {
+        let (workspace, user) = (WorkspaceId::generate(), UserId::generate());
+        let claims = keys().verify(&keys().issue(workspace, user, Utc::now())?)?;
+        assert_eq!((claims.ws, claims.sub), (workspace, user));
+        Ok(())
+    }
+
+    #[test]
+    fn expired_and_future_tokens_are_refused() -> jsonwebtoken::errors::Result<()> {
+        let keys = keys();
+        let expired = keys.issue(WorkspaceId::generate(), UserId::generate(), Utc::now() - Duration::hours(1))?;
+        assert!(keys.verify(&expired).is_err());
+        let not_yet = keys.issue(WorkspaceId::generate(), UserId::generate(), Utc::now() + Duration::hours(1))?;
+        assert!(keys.verify(&not_yet).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn only_hs256_is_accepted() {
+        assert_eq!(keys().validation.algorithms, vec![Algorithm::HS256]);
+    }
+
+    #[test]
+    fn refresh_tokens_round_trip_and_reject_garbage() {
+        let parts = RefreshTokenParts::generate(WorkspaceId::generate());
+        let parsed = RefreshTokenParts::parse(&parts.to_string());
+        assert_eq!(parsed.as_ref(), Some(&parts));
+        assert!(parts.matches(&parts.secret_hash()));
+        assert!(RefreshTokenParts::parse("a.b.c").is_none());
+        assert!(RefreshTokenParts::parse(&format!("{parts}.extra")).is_none());
+    }
+}

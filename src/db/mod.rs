@@ -1,0 +1,105 @@
+//! The database: where it is (embedded or external), the connection pool, migrations, and the one
+//! helper that runs Diesel code off the async workers.
+
+pub mod embedded;
+pub mod models;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, Pool};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::{Config, DatabaseLocation};
+use crate::error::ApiError;
+use embedded::{Durability, EmbeddedPostgres, LaunchError};
+
+pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Serialises migrations between processes (several API nodes starting at once).
+const MIGRATION_LOCK_KEY: i64 = 0x0063_726d_6d69_67; // "crmmig"
+
+/// Who opens the database decides who stops an embedded cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opener {
+    /// `crm serve`: owns the cluster, even one an earlier crashed server left running.
+    Server,
+    /// A one-off subcommand: attaches to a running cluster and leaves it running.
+    Tool,
+}
+
+/// An open database: its URL and, in embedded mode, the cluster that stops when this is dropped.
+#[derive(Debug)]
+pub struct Database {
+    pub url: String,
+    cluster: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    pub fn open(config: &Config, opener: Opener) -> Result<Self, LaunchError> {
+        match &config.database {
+            DatabaseLocation::External(url) => Ok(Self { url: url.clone(), cluster: None }),
+            DatabaseLocation::Embedded => {
+                let mut cluster = EmbeddedPostgres::open(&config.data_dir, Durability::Durable)?;
+                let attached = cluster.is_running();
+                cluster.start()?;
+                if attached && opener == Opener::Server {
+                    log::warn!("an earlier server left the embedded PostgreSQL running; this server now owns it");
+                    cluster.adopt();
+                }
+                Ok(Self { url: cluster.database_url(embedded::DATABASE_NAME), cluster: Some(cluster) })
+            }
+        }
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// Stops an embedded cluster this process owns.
+    pub fn shutdown(mut self) -> Result<(), LaunchError> {
+        match self.cluster.as_mut() {
+            Some(cluster) => cluster.stop(),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn build_pool(url: &str, max_size: u32) -> Result<PgPool, diesel::r2d2::PoolError> {
+    Pool::builder()
+        .max_size(max_size)
+        .min_idle(Some(max_size.min(2)))
+        .connection_timeout(Duration::from_secs(5))
+        .build(ConnectionManager::new(url))
+}
+
+/// Applies pending migrations, one process at a time.
+pub fn run_migrations(url: &str) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+    let mut conn = PgConnection::establish(url)?;
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_KEY)
+        .execute(&mut conn)?;
+    let applied = conn.run_pending_migrations(MIGRATIONS).map(|versions| versions.len());
+    diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_KEY)
+        .execute(&mut conn)?;
+    applied
+}
+
+/// Runs `work` with a pooled connection on actix's blocking thread pool: one closure per request,
+/// so an async worker never waits on the database.
+pub async fn run<T, F>(pool: &PgPool, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        work(&mut conn)
+    })
+    .await?
+}

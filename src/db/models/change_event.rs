@@ -1,0 +1,61 @@
+//! The one record of change: every write stores an event here in its own transaction.
+
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use crate::db::schema::change_events;
+use crate::ids::{UserId, WorkspaceId};
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = change_events)]
+pub struct NewChangeEvent<'a> {
+    pub workspace_id: WorkspaceId,
+    pub id: Uuid,
+    pub entity: &'a str,
+    pub entity_id: Uuid,
+    pub action: &'a str,
+    pub version: Option<i32>,
+    pub actor_id: Option<UserId>,
+    pub request_id: Option<&'a str>,
+    /// `{field: {"from": old, "to": new}}` for the fields the write changed.
+    pub changes: serde_json::Value,
+}
+
+impl NewChangeEvent<'_> {
+    pub fn record(&self, conn: &mut PgConnection) -> QueryResult<()> {
+        diesel::insert_into(change_events::table).values(self).execute(conn).map(drop)
+    }
+}
+
+/// Builds the `changes` document of an event from (field, before, after) triples, keeping only
+/// the fields whose value changed. Secrets are recorded as changed without their values.
+#[derive(Debug, Default)]
+pub struct ChangeSet(serde_json::Map<String, serde_json::Value>);
+
+impl ChangeSet {
+    pub fn field<T: serde::Serialize + PartialEq>(mut self, name: &str, before: Option<&T>, after: &T) -> Self {
+        if before != Some(after) {
+            let to_json = |value: &T| serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+            self.0.insert(
+                name.to_string(),
+                serde_json::json!({"from": before.map(to_json), "to": to_json(after)}),
+            );
+        }
+        self
+    }
+
+    pub fn secret(mut self, name: &str, changed: bool) -> Self {
+        if changed {
+            self.0.insert(name.to_string(), serde_json::json!({"changed": true}));
+        }
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_json(self) -> serde_json::Value {
+        serde_json::Value::Object(self.0)
+    }
+}

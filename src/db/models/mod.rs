@@ -1,0 +1,14 @@
+//! Rows and their queries. Every query on a tenant table takes the workspace as a parameter, so
+//! none can forget it.
+
+pub mod change_event;
+pub mod refresh_token;
+pub mod team;
+pub mod user;
+pub mod workspace;
+
+pub use change_event::NewChangeEvent;
+pub use refresh_token::RefreshToken;
+pub use team::Team;
+pub use user::{NewUser, User, UserChanges};
+pub use workspace::{NewWorkspace, Workspace};

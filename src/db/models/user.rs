@@ -1,0 +1,120 @@
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::schema::users;
+use crate::domain::role::Role;
+use crate::ids::{TeamId, UserId, WorkspaceId};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct User {
+    pub workspace_id: WorkspaceId,
+    pub id: UserId,
+    pub email: String,
+    pub full_name: String,
+    role: String,
+    pub team_id: Option<TeamId>,
+    pub password_hash: String,
+    pub active: bool,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub workspace_id: WorkspaceId,
+    pub id: UserId,
+    pub email: &'a str,
+    pub full_name: &'a str,
+    pub role: &'static str,
+    pub team_id: Option<TeamId>,
+    pub password_hash: &'a str,
+}
+
+/// A partial update: `None` leaves a column alone; `Some(None)` clears a nullable one.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    pub role: Option<&'static str>,
+    pub team_id: Option<Option<TeamId>>,
+    pub password_hash: Option<String>,
+    pub active: Option<bool>,
+}
+
+impl User {
+    pub fn role(&self) -> Role {
+        // The column's CHECK constraint admits only known roles; fall back to the least privilege.
+        self.role.parse().unwrap_or(Role::Viewer)
+    }
+
+    pub fn create(conn: &mut PgConnection, new: &NewUser<'_>) -> QueryResult<User> {
+        diesel::insert_into(users::table).values(new).returning(User::as_returning()).get_result(conn)
+    }
+
+    pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: UserId) -> QueryResult<User> {
+        users::table.find((workspace, id)).select(User::as_select()).first(conn)
+    }
+
+    /// Locks the row for a read-modify-write.
+    pub fn find_for_update(conn: &mut PgConnection, workspace: WorkspaceId, id: UserId) -> QueryResult<User> {
+        users::table.find((workspace, id)).select(User::as_select()).for_update().first(conn)
+    }
+
+    /// Every account with this email, in any workspace: login starts before the workspace is known.
+    pub fn find_by_email_in_all_workspaces(conn: &mut PgConnection, email: &str) -> QueryResult<Vec<User>> {
+        users::table
+            .filter(diesel::dsl::sql::<diesel::sql_types::Text>("lower(email)").eq(email.to_lowercase()))
+            .order(users::workspace_id)
+            .select(User::as_select())
+            .load(conn)
+    }
+
+    pub fn email_taken(conn: &mut PgConnection, workspace: WorkspaceId, email: &str) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            users::table
+                .filter(users::workspace_id.eq(workspace))
+                .filter(diesel::dsl::sql::<diesel::sql_types::Text>("lower(email)").eq(email.to_lowercase())),
+        ))
+        .get_result(conn)
+    }
+
+    /// One page of a workspace's users in creation order (ids are UUIDv7), after `after`.
+    pub fn list(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        after: Option<UserId>,
+        limit: i64,
+    ) -> QueryResult<Vec<User>> {
+        let mut query = users::table.filter(users::workspace_id.eq(workspace)).into_boxed();
+        if let Some(after) = after {
+            query = query.filter(users::id.gt(after));
+        }
+        query.order(users::id).limit(limit).select(User::as_select()).load(conn)
+    }
+
+    pub fn count_active_owners(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<i64> {
+        users::table
+            .filter(users::workspace_id.eq(workspace))
+            .filter(users::role.eq(Role::Owner.as_str()))
+            .filter(users::active.eq(true))
+            .count()
+            .get_result(conn)
+    }
+
+    /// Applies `changes`, bumping the version.
+    pub fn update(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: UserId,
+        changes: &UserChanges,
+    ) -> QueryResult<User> {
+        diesel::update(users::table.find((workspace, id)))
+            .set((changes, users::version.eq(users::version + 1), users::updated_at.eq(diesel::dsl::now)))
+            .returning(User::as_returning())
+            .get_result(conn)
+    }
+}

@@ -1,0 +1,47 @@
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::schema::workspaces;
+use crate::ids::WorkspaceId;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = workspaces, check_for_backend(diesel::pg::Pg))]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub default_currency: String,
+    pub timezone: String,
+    pub default_phone_region: String,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = workspaces)]
+pub struct NewWorkspace<'a> {
+    pub id: WorkspaceId,
+    pub name: &'a str,
+}
+
+impl Workspace {
+    pub fn create(conn: &mut PgConnection, new: &NewWorkspace<'_>) -> QueryResult<Workspace> {
+        diesel::insert_into(workspaces::table).values(new).returning(Workspace::as_returning()).get_result(conn)
+    }
+
+    pub fn find(conn: &mut PgConnection, id: WorkspaceId) -> QueryResult<Workspace> {
+        workspaces::table.find(id).select(Workspace::as_select()).first(conn)
+    }
+
+    pub fn find_many(conn: &mut PgConnection, ids: &[WorkspaceId]) -> QueryResult<Vec<Workspace>> {
+        workspaces::table
+            .filter(workspaces::id.eq_any(ids))
+            .order(workspaces::name)
+            .select(Workspace::as_select())
+            .load(conn)
+    }
+
+    pub fn any_exists(conn: &mut PgConnection) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(workspaces::table.select(workspaces::id))).get_result(conn)
+    }
+}

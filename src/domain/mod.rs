@@ -1,0 +1,3 @@
+//! Pure business rules: no actix, no Diesel.
+
+pub mod role;

@@ -1,0 +1,356 @@
+//! `ApiError` and its one mapping to RFC 9457 `application/problem+json`, for our own errors and
+//! for actix's extractor errors, unknown routes and anything else that would leave the server
+//! without a problem body.
+
+use std::borrow::Cow;
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpResponse, ResponseError};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// An RFC 9457 problem document. `code` is the stable machine-readable name of the problem; `type`
+/// is the same name as a URI.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:crm:problem:validation_failed",
+    "title": "Validation failed",
+    "status": 422,
+    "detail": "1 field is not valid",
+    "code": "validation_failed",
+    "errors": [{"field": "email", "code": "email", "message": "must be a valid email address"}]
+}))]
+pub struct Problem {
+    /// A URI naming the problem type: `urn:crm:problem:<code>`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// A short human-readable summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request, for a human.
+    pub detail: String,
+    /// The stable machine-readable problem code, e.g. `not_found`, `validation_failed`.
+    pub code: String,
+    /// Every failing field, for `validation_failed`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// The record's current version, for `version_mismatch` (412).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i32>,
+    /// The workspaces to choose from, for `workspace_required` at login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspaces: Option<Vec<WorkspaceChoice>>,
+}
+
+/// One failing field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field's path in the request, e.g. `email`, `address.city`, `phones[1].value`.
+    pub field: String,
+    /// A stable code for the rule it broke, e.g. `required`, `email`, `length`, `unknown_field`.
+    pub code: String,
+    /// What is wrong, for a human.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), code: code.into(), message: message.into() }
+    }
+}
+
+/// A workspace a login may pick, listed only to someone who gave a valid password for it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WorkspaceChoice {
+    pub id: uuid::Uuid,
+    pub name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("{} field(s) are not valid", .0.len())]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    Unauthorized(Cow<'static, str>),
+    #[error("{0}")]
+    Forbidden(Cow<'static, str>),
+    #[error("no such resource")]
+    NotFound,
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String, workspaces: Option<Vec<WorkspaceChoice>> },
+    #[error("the record has changed since it was read: its current version is {current_version}")]
+    VersionMismatch { current_version: i32 },
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unavailable(String),
+    /// Logged in full; the client sees a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::BadRequest { code, detail: detail.into() }
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Conflict { code, detail: detail.into(), workspaces: None }
+    }
+
+    pub fn invalid_field(field: &str, code: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, code, message)])
+    }
+
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        Self::Internal(error.to_string())
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::Validation(_) => "validation_failed",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound => "not_found",
+            Self::VersionMismatch { .. } => "version_mismatch",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Unavailable(_) => "service_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let status = self.status_code();
+        let detail = match self {
+            Self::Internal(_) => "the server failed to handle this request; it has been logged".to_string(),
+            Self::Validation(errors) if errors.len() == 1 => format!("1 field is not valid: {}", errors[0].field),
+            Self::Validation(errors) => format!("{} fields are not valid", errors.len()),
+            other => other.to_string(),
+        };
+        let mut problem = Problem::new(status, self.code(), detail);
+        match self {
+            Self::Validation(errors) => problem.errors = errors.clone(),
+            Self::VersionMismatch { current_version } => problem.current_version = Some(*current_version),
+            Self::Conflict { workspaces, .. } => problem.workspaces = workspaces.clone(),
+            _ => {}
+        }
+        problem
+    }
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            problem_type: format!("urn:crm:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_string(),
+            errors: Vec::new(),
+            current_version: None,
+            workspaces: None,
+        }
+    }
+
+    /// The problem for a bare status, when something other than our handlers produced it.
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, detail) = match status {
+            StatusCode::NOT_FOUND => ("not_found", "no such resource"),
+            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this method is not allowed on this resource"),
+            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send the body as application/json"),
+            StatusCode::UNAUTHORIZED => ("unauthorized", "authentication is required"),
+            StatusCode::FORBIDDEN => ("forbidden", "not allowed"),
+            status if status.is_server_error() => ("internal_error", "the server failed to handle this request"),
+            _ => ("bad_request", "the request could not be understood"),
+        };
+        Self::new(status, code, detail)
+    }
+
+    pub fn into_response(self) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        HttpResponse::build(status).content_type(PROBLEM_CONTENT_TYPE).json(self)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(message) => log::error!("{message}"),
+            Self::Unavailable(message) => log::warn!("{message}"),
+            _ => {}
+        }
+        let mut response = self.to_problem().into_response();
+        if matches!(self, Self::Unauthorized(_)) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<DieselError> for ApiError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::NotFound => Self::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                log::debug!("unique violation: {}", info.message());
+                Self::conflict("already_exists", "a record with these values already exists")
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                log::debug!("foreign key violation: {}", info.message());
+                Self::bad_request("invalid_reference", "a referenced record does not exist")
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                Self::Unavailable("the database could not serialise this request; retry it".to_string())
+            }
+            other => Self::Internal(format!("database error: {other}")),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for ApiError {
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        Self::Unavailable(format!("no database connection available: {error}"))
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        Self::Internal(format!("blocking task failed: {error}"))
+    }
+}
+
+/// `validator`'s errors as a flat list of fields with paths (`address.city`, `phones[1].value`).
+impl From<validator::ValidationErrors> for ApiError {
+    fn from(errors: validator::ValidationErrors) -> Self {
+        let mut fields = Vec::new();
+        flatten_validation_errors(&errors, "", &mut fields);
+        fields.sort_by(|a, b| a.field.cmp(&b.field));
+        Self::Validation(fields)
+    }
+}
+
+fn flatten_validation_errors(errors: &validator::ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
+    use validator::ValidationErrorsKind;
+    for (field, kind) in errors.errors() {
+        let path = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
+        match kind {
+            ValidationErrorsKind::Field(field_errors) => {
+                out.extend(field_errors.iter().map(|error| {
+                    let message = error.message.as_ref().map(ToString::to_string).unwrap_or_else(|| {
+                        describe_rule(&error.code, &error.params)
+                    });
+                    FieldError::new(path.clone(), error.code.to_string(), message)
+                }));
+            }
+            ValidationErrorsKind::Struct(nested) => flatten_validation_errors(nested, &path, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, nested) in items {
+                    flatten_validation_errors(nested, &format!("{path}[{index}]"), out);
+                }
+            }
+        }
+    }
+}
+
+fn describe_rule(code: &str, params: &std::collections::HashMap<Cow<'static, str>, serde_json::Value>) -> String {
+    let bound = |name: &str| params.get(name).map(ToString::to_string);
+    match code {
+        "email" => "must be a valid email address".to_string(),
+        "length" => match (bound("min"), bound("max")) {
+            (Some(min), Some(max)) => format!("must be between {min} and {max} characters long"),
+            (Some(min), None) => format!("must be at least {min} characters long"),
+            (None, Some(max)) => format!("must be at most {max} characters long"),
+            (None, None) => "has the wrong length".to_string(),
+        },
+        "range" => match (bound("min"), bound("max")) {
+            (Some(min), Some(max)) => format!("must be between {min} and {max}"),
+            (Some(min), None) => format!("must be at least {min}"),
+            (None, Some(max)) => format!("must be at most {max}"),
+            (None, None) => "is out of range".to_string(),
+        },
+        other => format!("is not valid ({other})"),
+    }
+}
+
+/// Turns any error response that is not yet problem+json (actix's 404 for an unknown route, 405,
+/// errors raised by middleware) into one, keeping its status.
+pub fn problem_for_any_error<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with(PROBLEM_CONTENT_TYPE));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+    }
+    let status = response.status();
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let (request, _) = response.into_parts();
+    let mut problem_response = Problem::for_status(status).into_response();
+    if let Some(allow) = allow {
+        problem_response.headers_mut().insert(header::ALLOW, allow);
+    }
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(request, problem_response).map_into_right_body()))
+}
+
+/// actix's own JSON, query string and path errors as problems naming what was wrong.
+pub fn query_error(error: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("invalid_query", format!("the query string is not valid: {error}")).into()
+}
+
+pub fn path_error(error: actix_web::error::PathError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    let detail = match error {
+        actix_web::error::PathError::Deserialize(error) => format!("the path is not valid: {error}"),
+        other => format!("the path is not valid: {other}"),
+    };
+    ApiError::bad_request("invalid_path", detail).into()
+}
+
+pub fn json_error(error: actix_web::error::JsonPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    match error {
+        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::PayloadTooLarge { limit }.into()
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::UnsupportedMediaType("send the body as application/json".to_string()).into()
+        }
+        JsonPayloadError::Deserialize(error) if error.is_data() => {
+            ApiError::invalid_field("body", "invalid", error.to_string()).into()
+        }
+        JsonPayloadError::Deserialize(error) => {
+            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {error}")).into()
+        }
+        other => ApiError::bad_request("malformed_body", other.to_string()).into(),
+    }
+}

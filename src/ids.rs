@@ -1,0 +1,53 @@
+//! Newtyped record ids, so a user id can't be passed where a team id belongs. Ids are UUIDv7:
+//! time-ordered, so they double as a creation-order sort key, and never sequential.
+
+use std::fmt;
+
+use diesel_derive_newtype::DieselNewType;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, DieselNewType, ToSchema,
+        )]
+        #[serde(transparent)]
+        #[schema(value_type = String, format = Uuid)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A fresh UUIDv7.
+            pub fn generate() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(id: Uuid) -> Self {
+                Self(id)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A tenant: one company.
+    WorkspaceId
+);
+id_type!(
+    /// An employee who logs in.
+    UserId
+);
+id_type!(
+    /// A branch or department.
+    TeamId
+);

@@ -1,0 +1,17 @@
+//! The CRM backend as a library: `main.rs`, the integration tests and benchmarks share it.
+
+pub mod api;
+pub mod auth;
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod ids;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod server;
+pub mod state;

@@ -1,0 +1,53 @@
+//! Request ids: taken from the caller's `X-Request-Id` when it is sane, otherwise generated; put
+//! in the request's extensions (for logs and change events) and in the response header.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the request being handled.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn is_sane(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b':'))
+}
+
+pub async fn request_id(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| is_sane(id))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let mut response = next.call(request).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sane;
+
+    #[test]
+    fn accepts_ordinary_ids_and_refuses_log_injection() {
+        assert!(is_sane("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"));
+        assert!(is_sane("trace:abc.123_x"));
+        assert!(!is_sane(""));
+        assert!(!is_sane("a b"));
+        assert!(!is_sane("line\nbreak"));
+        assert!(!is_sane(&"x".repeat(129)));
+    }
+}

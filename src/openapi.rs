@@ -1,0 +1,105 @@
+//! The OpenAPI document: info, tags, the bearer security scheme, shared schemas, and the error
+//! responses every operation can give. Paths come from the handlers themselves (see routes.rs).
+
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi as OpenApiDocument, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{FieldError, Problem, WorkspaceChoice};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "CRM API",
+        description = "Clients, contacts, deals, activities and segments. JSON in snake_case; times are RFC 3339 \
+                       in UTC; ids are UUIDv7; money is a decimal string. Errors are RFC 9457 problem documents \
+                       with a stable `code`.",
+        license(name = "MIT")
+    ),
+    tags(
+        (name = "auth", description = "Log in, refresh and log out"),
+        (name = "users", description = "The caller and the workspace's users"),
+        (name = "health", description = "Probes for load balancers"),
+    ),
+    components(schemas(Problem, FieldError, WorkspaceChoice))
+)]
+pub struct ApiDoc;
+
+/// Declares the bearer scheme and adds the error responses that follow from an operation's
+/// shape, so no handler has to repeat them: 401 where a token is needed, 403 where a role may
+/// be refused, 400/413/415/422 where a body or parameters are read, 404 where a path names a
+/// record, 503 where the database is needed.
+struct SecurityAndErrors;
+
+impl Modify for SecurityAndErrors {
+    fn modify(&self, openapi: &mut OpenApiDocument) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let is_api = path.starts_with("/api/");
+            let names_record = path.contains('{');
+            let operations = [
+                (&mut item.get, false),
+                (&mut item.post, true),
+                (&mut item.put, true),
+                (&mut item.patch, true),
+                (&mut item.delete, true),
+            ];
+            for (operation, writes) in operations {
+                if let Some(operation) = operation.as_mut() {
+                    add_error_responses(operation, is_api, names_record, writes);
+                }
+            }
+        }
+    }
+}
+
+fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bool, writes: bool) {
+    let secured = operation.security.as_ref().is_some_and(|requirements| !requirements.is_empty());
+    let has_parameters = operation.parameters.as_ref().is_some_and(|parameters| !parameters.is_empty());
+    let has_body = operation.request_body.is_some();
+    let mut add = |status: &str, description: &str| {
+        let response = ResponseBuilder::new()
+            .description(description)
+            .content("application/problem+json", Content::new(Some(Ref::from_schema_name("Problem"))))
+            .build();
+        operation.responses.responses.entry(status.to_string()).or_insert(RefOr::T(response));
+    };
+    if has_parameters || has_body {
+        add("400", "Malformed JSON, query string or path");
+    }
+    if secured {
+        add("401", "Missing, invalid or expired access token, or a deactivated user");
+        if writes {
+            add("403", "The caller's role may not do this");
+        }
+    }
+    if names_record {
+        add("404", "No such record in the caller's workspace");
+    }
+    if has_body {
+        add("413", "The body is larger than the configured limit");
+        add("415", "The body is not application/json");
+        add("422", "A field is missing, unknown, of the wrong type or breaks a rule; `errors` lists each");
+    }
+    if is_api {
+        add("503", "The database is unavailable; retry later");
+    }
+}
+
+/// The whole document: the paths the routes register, with the shared parts above. `crm openapi`,
+/// `/api/v1/openapi.json` and the committed `openapi/openapi.json` are all this.
+pub fn document() -> OpenApiDocument {
+    use utoipa_actix_web::AppExt;
+    let (_, mut document) = actix_web::App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(crate::routes::configure)
+        .split_for_parts();
+    SecurityAndErrors.modify(&mut document);
+    document
+}

@@ -1,0 +1,59 @@
+//! The HTTP server: middleware, error rendering, the API, Swagger UI and metrics, on one listener.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{ErrorHandlers, Logger, from_fn};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web_prom::PrometheusMetrics;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::{self, ApiError};
+use crate::middleware::request_id;
+use crate::state::AppState;
+use crate::{openapi, routes};
+
+/// Builds the server on `listener`; the caller awaits (or spawns) it. actix stops it gracefully
+/// on SIGINT/SIGTERM unless `handle_signals` is false (tests run many servers in one process).
+pub fn build(
+    state: AppState,
+    metrics: PrometheusMetrics,
+    listener: TcpListener,
+    workers: usize,
+    handle_signals: bool,
+) -> std::io::Result<Server> {
+    let document = openapi::document();
+    let body_limit = state.body_limit;
+    let state = web::Data::new(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::JsonConfig::default().limit(body_limit).error_handler(error::json_error))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .app_data(web::PayloadConfig::default().limit(body_limit))
+            // Added last is outermost: the logger sees the request id, metrics see final statuses.
+            .wrap(ErrorHandlers::new().default_handler(error::problem_for_any_error))
+            .wrap(metrics.clone())
+            .wrap(from_fn(request_id))
+            .wrap(Logger::new(r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#))
+            .into_utoipa_app()
+            .configure(routes::configure)
+            .into_app()
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", document.clone()))
+            .default_service(web::to(unknown_route))
+    })
+    .listen(listener)?
+    .workers(workers)
+    .shutdown_timeout(10);
+    if !handle_signals {
+        server = server.disable_signals();
+    }
+    Ok(server.run())
+}
+
+async fn unknown_route(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    log::debug!("no route for {} {}", request.method(), request.path());
+    Err(ApiError::NotFound)
+}

@@ -1,0 +1,14 @@
+//! The state every handler shares, registered once as `web::Data<AppState>`.
+
+use std::sync::Arc;
+
+use crate::auth::tokens::JwtKeys;
+use crate::db::PgPool;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub jwt: Arc<JwtKeys>,
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
