@@ -14,6 +14,8 @@ use crate::ids::{UserId, WorkspaceId};
 /// The owner used on first start when CRM_ADMIN_EMAIL is unset.
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@example.com";
 const FIRST_WORKSPACE_NAME: &str = "My company";
+/// Serialises first starts between processes: "crmboot" in ASCII.
+const FIRST_START_LOCK_KEY: i64 = 0x0063_726d_626f_6f74;
 
 #[derive(Debug)]
 pub struct NewWorkspaceWithOwner<'a> {
@@ -51,7 +53,8 @@ pub fn create_workspace(
 ) -> Result<(Workspace, User), ApiError> {
     let password_hash = password::hash(new.owner_password).map_err(ApiError::internal)?;
     conn.transaction(|conn| {
-        let workspace = Workspace::create(conn, &NewWorkspace { id: WorkspaceId::generate(), name: new.name.trim() })?;
+        let workspace =
+            Workspace::create(conn, &NewWorkspace { id: WorkspaceId::generate(), name: new.name.trim() })?;
         let owner = User::create(
             conn,
             &NewUser {
@@ -104,10 +107,15 @@ pub struct FirstOwner {
 
 /// On an empty database, creates the first workspace and its owner from CRM_ADMIN_EMAIL and
 /// CRM_ADMIN_PASSWORD, generating a password when none is configured.
-pub fn ensure_first_workspace(conn: &mut PgConnection, config: &Config) -> Result<Option<FirstOwner>, ApiError> {
+pub fn ensure_first_workspace(
+    conn: &mut PgConnection,
+    config: &Config,
+) -> Result<Option<FirstOwner>, ApiError> {
     // Several servers may start on one empty database at once: only one creates the workspace.
     conn.transaction(|conn| {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(7283)").execute(conn)?;
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(FIRST_START_LOCK_KEY)
+            .execute(conn)?;
         if Workspace::any_exists(conn)? {
             return Ok(None);
         }
@@ -122,7 +130,9 @@ pub fn ensure_first_workspace(conn: &mut PgConnection, config: &Config) -> Resul
             owner_full_name: "Owner",
             owner_password: password.expose(),
         };
-        check(&new).map_err(|problem| ApiError::bad_request("invalid_configuration", format!("CRM_ADMIN_*: {problem}")))?;
+        check(&new).map_err(|problem| {
+            ApiError::bad_request("invalid_configuration", format!("CRM_ADMIN_*: {problem}"))
+        })?;
         let (workspace, _) = create_workspace(conn, &new)?;
         Ok(Some(FirstOwner { workspace, email, generated_password: generated.then_some(password) }))
     })

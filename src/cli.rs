@@ -73,7 +73,9 @@ pub fn run(cli: Cli) -> CliResult {
             database.shutdown()?;
             Ok(())
         }
-        Command::Workspace { command: WorkspaceCommand::Create { name, owner_email, owner_password, owner_name } } => {
+        Command::Workspace {
+            command: WorkspaceCommand::Create { name, owner_email, owner_password, owner_name },
+        } => {
             let config = Config::from_env()?;
             let new = NewWorkspaceWithOwner {
                 name: &name,
@@ -85,7 +87,8 @@ pub fn run(cli: Cli) -> CliResult {
             let database = Database::open(&config, Opener::Tool)?;
             db::run_migrations(&database.url)?;
             let mut conn = diesel::Connection::establish(&database.url)?;
-            let (workspace, _) = bootstrap::create_workspace(&mut conn, &new).map_err(|error| error.to_string())?;
+            let (workspace, _) =
+                bootstrap::create_workspace(&mut conn, &new).map_err(|error| error.to_string())?;
             drop(conn);
             database.shutdown()?;
             println!("{}", workspace.id);
@@ -118,23 +121,30 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
         (Some(secret), _) => secret.clone(),
         (None, true) => load_or_create_jwt_secret(&config.data_dir)?,
         (None, false) => {
-            return Err("CRM_JWT_SECRET must be set when DATABASE_URL is: every server node must sign tokens \
+            return Err(
+                "CRM_JWT_SECRET must be set when DATABASE_URL is: every server node must sign tokens \
                         with the same secret"
-                .into());
+                    .into(),
+            );
         }
     };
     let pool = db::build_pool(&database.url, config.db_pool_size)?;
     let mut conn = pool.get()?;
-    if let Some(first) = bootstrap::ensure_first_workspace(&mut conn, config).map_err(|error| error.to_string())? {
+    if let Some(first) =
+        bootstrap::ensure_first_workspace(&mut conn, config).map_err(|error| error.to_string())?
+    {
         announce_first_owner(&first);
     }
     drop(conn);
 
-    let listener = TcpListener::bind(&config.bind).map_err(|error| format!("can't listen on {}: {error}", config.bind))?;
+    let listener = TcpListener::bind(&config.bind)
+        .map_err(|error| format!("can't listen on {}: {error}", config.bind))?;
     let address = listener.local_addr()?;
     let metrics = crate::metrics::build(pool.clone())?;
-    let state = AppState { pool, jwt: Arc::new(JwtKeys::new(&jwt_secret)), body_limit: config.body_limit_bytes };
-    let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    let state =
+        AppState { pool, jwt: Arc::new(JwtKeys::new(&jwt_secret)), body_limit: config.body_limit_bytes };
+    let workers =
+        config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     let server = crate::server::build(state, metrics, listener, workers, true)?;
     log::info!("listening on http://{address} (API docs at http://{address}/docs/)");
     server.await?;
@@ -143,7 +153,12 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
 }
 
 fn announce_first_owner(first: &bootstrap::FirstOwner) {
-    log::info!("created the first workspace {} ({}) with owner {}", first.workspace.name, first.workspace.id, first.email);
+    log::info!(
+        "created the first workspace {} ({}) with owner {}",
+        first.workspace.name,
+        first.workspace.id,
+        first.email
+    );
     if let Some(password) = &first.generated_password {
         // Printed once, on stdout, so it doesn't end up in shipped logs by default.
         println!(
@@ -158,9 +173,13 @@ fn announce_first_owner(first: &bootstrap::FirstOwner) {
 
 fn lock_data_dir(data_dir: &Path) -> Result<fs::File, Box<dyn std::error::Error + Send + Sync>> {
     fs::create_dir_all(data_dir)?;
-    let lock = fs::OpenOptions::new().create(true).truncate(false).write(true).open(data_dir.join("crm.lock"))?;
+    let lock =
+        fs::OpenOptions::new().create(true).truncate(false).write(true).open(data_dir.join("crm.lock"))?;
     lock.try_lock().map_err(|_| {
-        format!("another crm server is already using {}; stop it or choose another CRM_DATA_DIR", data_dir.display())
+        format!(
+            "another crm server is already using {}; stop it or choose another CRM_DATA_DIR",
+            data_dir.display()
+        )
     })?;
     Ok(lock)
 }

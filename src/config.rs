@@ -112,14 +112,21 @@ pub fn check_jwt_secret(secret: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn parse_number<T>(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: T) -> Result<T, ConfigError>
+fn parse_number<T>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
 where
     T: std::str::FromStr + PartialOrd + From<u8>,
 {
     let Some(raw) = lookup(name) else { return Ok(default) };
     match raw.trim().parse::<T>() {
         Ok(value) if value >= T::from(1) => Ok(value),
-        _ => Err(ConfigError::Invalid { name, reason: format!("expected a positive whole number, got {raw:?}") }),
+        _ => Err(ConfigError::Invalid {
+            name,
+            reason: format!("expected a positive whole number, got {raw:?}"),
+        }),
     }
 }
 

@@ -136,7 +136,9 @@ impl ApiError {
         let status = self.status_code();
         let detail = match self {
             Self::Internal(_) => "the server failed to handle this request; it has been logged".to_string(),
-            Self::Validation(errors) if errors.len() == 1 => format!("1 field is not valid: {}", errors[0].field),
+            Self::Validation(errors) if errors.len() == 1 => {
+                format!("1 field is not valid: {}", errors[0].field)
+            }
             Self::Validation(errors) => format!("{} fields are not valid", errors.len()),
             other => other.to_string(),
         };
@@ -169,12 +171,18 @@ impl Problem {
     pub fn for_status(status: StatusCode) -> Self {
         let (code, detail) = match status {
             StatusCode::NOT_FOUND => ("not_found", "no such resource"),
-            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this method is not allowed on this resource"),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ("method_not_allowed", "this method is not allowed on this resource")
+            }
             StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send the body as application/json"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ("unsupported_media_type", "send the body as application/json")
+            }
             StatusCode::UNAUTHORIZED => ("unauthorized", "authentication is required"),
             StatusCode::FORBIDDEN => ("forbidden", "not allowed"),
-            status if status.is_server_error() => ("internal_error", "the server failed to handle this request"),
+            status if status.is_server_error() => {
+                ("internal_error", "the server failed to handle this request")
+            }
             _ => ("bad_request", "the request could not be understood"),
         };
         Self::new(status, code, detail)
@@ -266,9 +274,11 @@ fn flatten_validation_errors(errors: &validator::ValidationErrors, prefix: &str,
         match kind {
             ValidationErrorsKind::Field(field_errors) => {
                 out.extend(field_errors.iter().map(|error| {
-                    let message = error.message.as_ref().map(ToString::to_string).unwrap_or_else(|| {
-                        describe_rule(&error.code, &error.params)
-                    });
+                    let message = error
+                        .message
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_else(|| describe_rule(&error.code, &error.params));
                     FieldError::new(path.clone(), error.code.to_string(), message)
                 }));
             }
@@ -282,7 +292,10 @@ fn flatten_validation_errors(errors: &validator::ValidationErrors, prefix: &str,
     }
 }
 
-fn describe_rule(code: &str, params: &std::collections::HashMap<Cow<'static, str>, serde_json::Value>) -> String {
+fn describe_rule(
+    code: &str,
+    params: &std::collections::HashMap<Cow<'static, str>, serde_json::Value>,
+) -> String {
     let bound = |name: &str| params.get(name).map(ToString::to_string);
     match code {
         "email" => "must be a valid email address".to_string(),
@@ -324,7 +337,10 @@ pub fn problem_for_any_error<B>(response: ServiceResponse<B>) -> actix_web::Resu
 }
 
 /// actix's own JSON, query string and path errors as problems naming what was wrong.
-pub fn query_error(error: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    error: actix_web::error::QueryPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::bad_request("invalid_query", format!("the query string is not valid: {error}")).into()
 }
 

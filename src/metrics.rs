@@ -29,8 +29,14 @@ struct PoolCollector {
 impl PoolCollector {
     fn new(pool: PgPool) -> prometheus::Result<Self> {
         Ok(Self {
-            connections: IntGauge::with_opts(Opts::new("crm_db_pool_connections", "Open database connections"))?,
-            idle: IntGauge::with_opts(Opts::new("crm_db_pool_idle_connections", "Idle database connections"))?,
+            connections: IntGauge::with_opts(Opts::new(
+                "crm_db_pool_connections",
+                "Open database connections",
+            ))?,
+            idle: IntGauge::with_opts(Opts::new(
+                "crm_db_pool_idle_connections",
+                "Idle database connections",
+            ))?,
             max: IntGauge::with_opts(Opts::new("crm_db_pool_max_connections", "The pool's size limit"))?,
             pool,
         })

@@ -38,10 +38,11 @@ pub fn build(
             .wrap(metrics.clone())
             .wrap(from_fn(request_id))
             .wrap(Logger::new(r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#))
+            // Before the routes: the /api/v1 scope would otherwise claim /api/v1/openapi.json.
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", document.clone()))
             .into_utoipa_app()
             .configure(routes::configure)
             .into_app()
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", document.clone()))
             .default_service(web::to(unknown_route))
     })
     .listen(listener)?

@@ -66,7 +66,12 @@ fn open_session(conn: &mut PgConnection, jwt: &JwtKeys, user: &User) -> Result<T
     issue_tokens(conn, jwt, user, family)
 }
 
-fn issue_tokens(conn: &mut PgConnection, jwt: &JwtKeys, user: &User, family: Uuid) -> Result<TokenResponse, ApiError> {
+fn issue_tokens(
+    conn: &mut PgConnection,
+    jwt: &JwtKeys,
+    user: &User,
+    family: Uuid,
+) -> Result<TokenResponse, ApiError> {
     let now = Utc::now();
     let parts = RefreshTokenParts::generate(user.workspace_id);
     RefreshToken {
@@ -180,7 +185,8 @@ pub async fn refresh(
     let jwt = state.jwt.clone();
     let outcome = db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
-            let Some(stored) = RefreshToken::find_for_update(conn, parts.workspace, parts.id).optional()? else {
+            let Some(stored) = RefreshToken::find_for_update(conn, parts.workspace, parts.id).optional()?
+            else {
                 return Ok(Refresh::Refused);
             };
             if !parts.matches(&stored.secret_hash) || stored.revoked_at.is_some() {
@@ -225,11 +231,15 @@ pub async fn refresh(
     responses((status = 204, description = "Logged out"))
 )]
 #[post("/auth/logout")]
-pub async fn logout(state: web::Data<AppState>, body: ValidatedJson<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    state: web::Data<AppState>,
+    body: ValidatedJson<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
     if let Some(parts) = RefreshTokenParts::parse(body.0.refresh_token.trim()) {
         db::run(&state.pool, move |conn| {
             conn.transaction(|conn| {
-                if let Some(stored) = RefreshToken::find_for_update(conn, parts.workspace, parts.id).optional()?
+                if let Some(stored) =
+                    RefreshToken::find_for_update(conn, parts.workspace, parts.id).optional()?
                     && parts.matches(&stored.secret_hash)
                 {
                     RefreshToken::revoke_family(conn, stored.workspace_id, stored.family_id)?;

@@ -28,9 +28,11 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidatedJson<T> 
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = request.app_data::<web::Data<AppState>>().map_or(DEFAULT_BODY_LIMIT, |state| state.body_limit);
+        let limit =
+            request.app_data::<web::Data<AppState>>().map_or(DEFAULT_BODY_LIMIT, |state| state.body_limit);
         let is_json = request.mime_type().ok().flatten().is_some_and(|mime| {
-            mime.type_() == "application" && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+            mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
         });
         let declared_length = request
             .headers()
@@ -40,17 +42,16 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidatedJson<T> 
         let mut payload = payload.take();
         Box::pin(async move {
             if !is_json {
-                return Err(ApiError::UnsupportedMediaType(
-                    "send the body as application/json".to_string(),
-                ));
+                return Err(ApiError::UnsupportedMediaType("send the body as application/json".to_string()));
             }
             if declared_length.is_some_and(|length| length > limit) {
                 return Err(ApiError::PayloadTooLarge { limit });
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|error| ApiError::bad_request("malformed_body", format!("reading the body failed: {error}")))?;
+                let chunk = chunk.map_err(|error| {
+                    ApiError::bad_request("malformed_body", format!("reading the body failed: {error}"))
+                })?;
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::PayloadTooLarge { limit });
                 }
@@ -74,9 +75,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         }
         ApiError::Validation(vec![field_error_from_serde(&path, &inner)])
     })?;
-    deserializer
-        .end()
-        .map_err(|error| ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {error}")))?;
+    deserializer.end().map_err(|error| {
+        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {error}"))
+    })?;
     Ok(value)
 }
 
@@ -87,8 +88,10 @@ fn field_error_from_serde(path: &str, error: &serde_json::Error) -> FieldError {
     let quoted = message.split('`').nth(1).map(str::to_string);
     let join = |name: &str| if path == "." { name.to_string() } else { format!("{path}.{name}") };
     let (field, code) = if message.starts_with("unknown field") {
-        (join(quoted.as_deref().unwrap_or("?")), "unknown_field")
+        // The path already ends at the unknown field.
+        (path.to_string(), "unknown_field")
     } else if message.starts_with("missing field") {
+        // The path ends at the object that lacks it.
         (join(quoted.as_deref().unwrap_or("?")), "required")
     } else {
         (if path == "." { "body".to_string() } else { path.to_string() }, "invalid")
@@ -150,7 +153,10 @@ impl<T> Page<T> {
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         let next_cursor = has_more
-            .then(|| rows.last().map(|last| URL_SAFE_NO_PAD.encode(serde_json::to_vec(&key(last)).unwrap_or_default())))
+            .then(|| {
+                rows.last()
+                    .map(|last| URL_SAFE_NO_PAD.encode(serde_json::to_vec(&key(last)).unwrap_or_default()))
+            })
             .flatten();
         Page { data: rows.into_iter().map(to_item).collect(), next_cursor }
     }
@@ -184,7 +190,10 @@ mod tests {
 
     #[test]
     fn names_unknown_missing_and_mistyped_fields() {
-        assert_eq!(fields(parse_json(br#"{"name":"a","colour":1}"#)), [("colour".into(), "unknown_field".into())]);
+        assert_eq!(
+            fields(parse_json(br#"{"name":"a","colour":1}"#)),
+            [("colour".into(), "unknown_field".into())]
+        );
         assert_eq!(fields(parse_json(br#"{}"#)), [("name".into(), "required".into())]);
         assert_eq!(
             fields(parse_json(br#"{"name":"a","nested":{"count":"x"}}"#)),

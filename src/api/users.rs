@@ -144,7 +144,10 @@ pub struct UpdateUser {
     responses((status = 200, description = "The caller", body = MeResponse))
 )]
 #[get("/me")]
-pub async fn get_me(state: web::Data<AppState>, principal: Principal) -> Result<web::Json<MeResponse>, ApiError> {
+pub async fn get_me(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<web::Json<MeResponse>, ApiError> {
     let me = db::run(&state.pool, move |conn| {
         let user = User::find(conn, principal.workspace_id, principal.user_id)?;
         let workspace = Workspace::find(conn, principal.workspace_id)?;
@@ -288,8 +291,10 @@ pub async fn update_user(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let body = body.0;
-    let user = db::run(&state.pool, move |conn| conn.transaction(|conn| apply_user_update(conn, &principal, id, &if_match, body)))
-        .await?;
+    let user = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| apply_user_update(conn, &principal, id, &if_match, body))
+    })
+    .await?;
     Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(user.version))).json(UserResponse::from(user)))
 }
 
@@ -307,8 +312,12 @@ fn apply_user_update(
     let changes_access = body.role.is_some() || body.team_id.is_some() || body.active.is_some();
     if !is_self || changes_access {
         principal.require_user_admin()?;
-        if !principal.role.can_administer(target.role()) || body.role.is_some_and(|role| !principal.role.can_administer(role)) {
-            return Err(ApiError::Forbidden(Cow::Borrowed("only an owner may change an owner or grant the owner role")));
+        if !principal.role.can_administer(target.role())
+            || body.role.is_some_and(|role| !principal.role.can_administer(role))
+        {
+            return Err(ApiError::Forbidden(Cow::Borrowed(
+                "only an owner may change an owner or grant the owner role",
+            )));
         }
     }
     if is_self && body.active == Some(false) {
@@ -335,16 +344,25 @@ fn apply_user_update(
         Some(new_password) => {
             if is_self {
                 let current = body.current_password.as_deref().ok_or_else(|| {
-                    ApiError::invalid_field("current_password", "required", "is required to change your own password")
+                    ApiError::invalid_field(
+                        "current_password",
+                        "required",
+                        "is required to change your own password",
+                    )
                 })?;
                 if !password::verify(current, &target.password_hash) {
-                    return Err(ApiError::invalid_field("current_password", "mismatch", "is not your current password"));
+                    return Err(ApiError::invalid_field(
+                        "current_password",
+                        "mismatch",
+                        "is not your current password",
+                    ));
                 }
             }
             Some(password::hash(new_password).map_err(ApiError::internal)?)
         }
     };
-    let full_name = body.full_name.map(|name| name.trim().to_string()).filter(|name| *name != target.full_name);
+    let full_name =
+        body.full_name.map(|name| name.trim().to_string()).filter(|name| *name != target.full_name);
     let role = body.role.filter(|role| *role != target.role());
     let team_id = body.team_id.filter(|team| *team != target.team_id);
     let active = body.active.filter(|active| *active != target.active);

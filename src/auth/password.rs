@@ -3,8 +3,8 @@
 
 use std::sync::LazyLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 
 /// Fewer characters than this is refused; more than the maximum would let one request burn CPU.
 pub const MIN_LENGTH: u64 = 8;
@@ -24,8 +24,7 @@ pub fn verify(password: &str, stored_hash: &str) -> bool {
 /// Spends the time of one verification, so that an unknown email takes as long to refuse as a
 /// wrong password and the response time doesn't tell which accounts exist.
 pub fn verify_against_nothing(password: &str) {
-    static DUMMY_HASH: LazyLock<String> =
-        LazyLock::new(|| hash("not a real password").unwrap_or_default());
+    static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash("not a real password").unwrap_or_default());
     verify(password, &DUMMY_HASH);
 }
 

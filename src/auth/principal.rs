@@ -66,7 +66,8 @@ impl FromRequest for Principal {
             })?;
             // Read the user every time, so that deactivation or a role change applies at once.
             let user =
-                db::run(&state.pool, move |conn| Ok(User::find(conn, claims.ws, claims.sub).optional()?)).await?;
+                db::run(&state.pool, move |conn| Ok(User::find(conn, claims.ws, claims.sub).optional()?))
+                    .await?;
             match user {
                 Some(user) if user.active => Ok(Principal {
                     workspace_id: user.workspace_id,

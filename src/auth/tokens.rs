@@ -60,7 +60,12 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(&self, workspace: WorkspaceId, user: UserId, now: DateTime<Utc>) -> jsonwebtoken::errors::Result<String> {
+    pub fn issue(
+        &self,
+        workspace: WorkspaceId,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> jsonwebtoken::errors::Result<String> {
         let claims = Claims {
             sub: user,
             ws: workspace,
@@ -115,7 +120,13 @@ impl RefreshTokenParts {
 
 impl std::fmt::Display for RefreshTokenParts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}.{}", self.workspace.0.simple(), self.id.simple(), URL_SAFE_NO_PAD.encode(self.secret))
+        write!(
+            f,
+            "{}.{}.{}",
+            self.workspace.0.simple(),
+            self.id.simple(),
+            URL_SAFE_NO_PAD.encode(self.secret)
+        )
     }
 }
 
@@ -145,9 +156,11 @@ mod tests {
     #[test]
     fn expired_and_future_tokens_are_refused() -> jsonwebtoken::errors::Result<()> {
         let keys = keys();
-        let expired = keys.issue(WorkspaceId::generate(), UserId::generate(), Utc::now() - Duration::hours(1))?;
+        let expired =
+            keys.issue(WorkspaceId::generate(), UserId::generate(), Utc::now() - Duration::hours(1))?;
         assert!(keys.verify(&expired).is_err());
-        let not_yet = keys.issue(WorkspaceId::generate(), UserId::generate(), Utc::now() + Duration::hours(1))?;
+        let not_yet =
+            keys.issue(WorkspaceId::generate(), UserId::generate(), Utc::now() + Duration::hours(1))?;
         assert!(keys.verify(&not_yet).is_err());
         Ok(())
     }

@@ -83,17 +83,16 @@ impl EmbeddedPostgres {
     pub fn open(data_dir: &Path, durability: Durability) -> Result<Self, LaunchError> {
         let bin_dir = find_binaries().ok_or(LaunchError::BinariesNotFound)?;
         let run_as = if nix::unistd::geteuid().is_root() {
-            let user = nix::unistd::User::from_name(SYSTEM_USER)
-                .ok()
-                .flatten()
-                .ok_or(LaunchError::NoSystemUser)?;
+            let user =
+                nix::unistd::User::from_name(SYSTEM_USER).ok().flatten().ok_or(LaunchError::NoSystemUser)?;
             Some(RunAs { name: user.name, uid: user.uid, gid: user.gid })
         } else {
             None
         };
 
         fs::create_dir_all(data_dir).map_err(io_error(format!("creating {}", data_dir.display())))?;
-        let data_dir = fs::canonicalize(data_dir).map_err(io_error(format!("resolving {}", data_dir.display())))?;
+        let data_dir =
+            fs::canonicalize(data_dir).map_err(io_error(format!("resolving {}", data_dir.display())))?;
         let cluster_dir = data_dir.join("postgres");
         fs::create_dir_all(&cluster_dir).map_err(io_error(format!("creating {}", cluster_dir.display())))?;
         if let Some(user) = &run_as {
@@ -128,7 +127,10 @@ impl EmbeddedPostgres {
     /// Starts the cluster, or attaches to it when it already runs (then it is left running).
     pub fn start(&mut self) -> Result<(), LaunchError> {
         if self.is_running() {
-            log::info!("attaching to the embedded PostgreSQL already running in {}", self.pg_data().display());
+            log::info!(
+                "attaching to the embedded PostgreSQL already running in {}",
+                self.pg_data().display()
+            );
             return Ok(());
         }
         self.write_settings()?;
@@ -155,7 +157,10 @@ impl EmbeddedPostgres {
         }
         self.owned = false;
         let mut stop = self.tool("pg_ctl");
-        stop.arg("stop").args(["--wait", "--timeout=60", "--silent", "--mode=fast"]).arg("-D").arg(self.pg_data());
+        stop.arg("stop")
+            .args(["--wait", "--timeout=60", "--silent", "--mode=fast"])
+            .arg("-D")
+            .arg(self.pg_data());
         self.run_checked(&mut stop, "stopping the embedded PostgreSQL")?;
         log::info!("embedded PostgreSQL stopped");
         Ok(())
@@ -224,13 +229,18 @@ impl EmbeddedPostgres {
              unix_socket_permissions = 0700\n"
         );
         if self.durability == Durability::Throwaway {
-            settings.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 400\n");
+            settings.push_str(
+                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 400\n",
+            );
         }
         let path = self.pg_data().join("crm.conf");
         fs::write(&path, settings).map_err(io_error(format!("writing {}", path.display())))?;
         if let Some(user) = &self.run_as {
-            chown(&path, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
-                .map_err(io_error(format!("handing {} to {}", path.display(), user.name)))?;
+            chown(&path, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(io_error(format!(
+                "handing {} to {}",
+                path.display(),
+                user.name
+            )))?;
         }
         Ok(())
     }
@@ -311,8 +321,11 @@ impl Drop for EmbeddedPostgres {
 /// Looks for initdb, pg_ctl and postgres on PATH, then where `pg_config` says, then in Debian's
 /// versioned folders (newest first).
 pub fn find_binaries() -> Option<PathBuf> {
-    let has_all = |dir: &Path| ["initdb", "pg_ctl", "postgres", "psql"].iter().all(|tool| dir.join(tool).is_file());
-    let on_path = std::env::var_os("PATH").into_iter().flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>());
+    let has_all =
+        |dir: &Path| ["initdb", "pg_ctl", "postgres", "psql"].iter().all(|tool| dir.join(tool).is_file());
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>());
     let from_pg_config = Command::new("pg_config")
         .arg("--bindir")
         .stderr(Stdio::null())
@@ -327,7 +340,8 @@ pub fn find_binaries() -> Option<PathBuf> {
         .map(|entry| entry.path().join("bin"))
         .collect();
     debian.sort_by_key(|dir| {
-        let version = dir.parent().and_then(Path::file_name).and_then(|name| name.to_str()?.parse::<u32>().ok());
+        let version =
+            dir.parent().and_then(Path::file_name).and_then(|name| name.to_str()?.parse::<u32>().ok());
         std::cmp::Reverse(version)
     });
     on_path.chain(from_pg_config).chain(debian).find(|dir| has_all(dir))
@@ -342,8 +356,11 @@ fn short_socket_dir(data_dir: &Path, run_as: Option<&RunAs>) -> Result<PathBuf, 
     let dir = std::env::temp_dir().join(format!("crm-pg-{name}"));
     fs::create_dir_all(&dir).map_err(io_error(format!("creating {}", dir.display())))?;
     if let Some(user) = run_as {
-        chown(&dir, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
-            .map_err(io_error(format!("handing {} to {}", dir.display(), user.name)))?;
+        chown(&dir, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(io_error(format!(
+            "handing {} to {}",
+            dir.display(),
+            user.name
+        )))?;
     }
     set_mode(&dir, 0o700)?;
     Ok(dir)
@@ -356,7 +373,9 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), LaunchError> {
 
 fn append_log_tail(error: LaunchError, log_file: &Path) -> LaunchError {
     let tail = fs::read_to_string(log_file)
-        .map(|log| log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"))
+        .map(|log| {
+            log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        })
         .unwrap_or_default();
     match error {
         LaunchError::Command { action, detail } if !tail.is_empty() => {

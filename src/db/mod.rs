@@ -20,7 +20,7 @@ pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// Serialises migrations between processes (several API nodes starting at once).
-const MIGRATION_LOCK_KEY: i64 = 0x0063_726d_6d69_67; // "crmmig"
+const MIGRATION_LOCK_KEY: i64 = 0x6372_6d6d_6967; // "crmmig" in ASCII
 
 /// Who opens the database decides who stops an embedded cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,9 @@ impl Database {
                 let attached = cluster.is_running();
                 cluster.start()?;
                 if attached && opener == Opener::Server {
-                    log::warn!("an earlier server left the embedded PostgreSQL running; this server now owns it");
+                    log::warn!(
+                        "an earlier server left the embedded PostgreSQL running; this server now owns it"
+                    );
                     cluster.adopt();
                 }
                 Ok(Self { url: cluster.database_url(embedded::DATABASE_NAME), cluster: Some(cluster) })

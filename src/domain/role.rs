@@ -69,7 +69,10 @@ impl FromStr for Role {
     type Err = UnknownRole;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Role::ALL.into_iter().find(|role| role.as_str() == value).ok_or_else(|| UnknownRole(value.to_string()))
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == value)
+            .ok_or_else(|| UnknownRole(value.to_string()))
     }
 }
 

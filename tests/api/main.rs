@@ -1,1 +1,10 @@
+//! Integration tests over real HTTP against real PostgreSQL; every test has its own database and
+//! server. Files mirror the routes; `support/` is the harness.
 
+mod auth;
+mod errors;
+mod health;
+mod launcher;
+mod openapi;
+mod support;
+mod users;

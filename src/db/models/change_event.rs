@@ -33,7 +33,12 @@ impl NewChangeEvent<'_> {
 pub struct ChangeSet(serde_json::Map<String, serde_json::Value>);
 
 impl ChangeSet {
-    pub fn field<T: serde::Serialize + PartialEq>(mut self, name: &str, before: Option<&T>, after: &T) -> Self {
+    pub fn field<T: serde::Serialize + PartialEq>(
+        mut self,
+        name: &str,
+        before: Option<&T>,
+        after: &T,
+    ) -> Self {
         if before != Some(after) {
             let to_json = |value: &T| serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
             self.0.insert(

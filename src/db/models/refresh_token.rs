@@ -25,7 +25,11 @@ impl RefreshToken {
     }
 
     /// Locks the token so that two concurrent refreshes can't both rotate it.
-    pub fn find_for_update(conn: &mut PgConnection, workspace: WorkspaceId, id: Uuid) -> QueryResult<RefreshToken> {
+    pub fn find_for_update(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: Uuid,
+    ) -> QueryResult<RefreshToken> {
         refresh_tokens::table.find((workspace, id)).select(RefreshToken::as_select()).for_update().first(conn)
     }
 
@@ -36,7 +40,11 @@ impl RefreshToken {
             .map(drop)
     }
 
-    pub fn revoke_family(conn: &mut PgConnection, workspace: WorkspaceId, family: Uuid) -> QueryResult<usize> {
+    pub fn revoke_family(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        family: Uuid,
+    ) -> QueryResult<usize> {
         diesel::update(
             refresh_tokens::table
                 .filter(refresh_tokens::workspace_id.eq(workspace))
@@ -47,7 +55,11 @@ impl RefreshToken {
         .execute(conn)
     }
 
-    pub fn revoke_all_of_user(conn: &mut PgConnection, workspace: WorkspaceId, user: UserId) -> QueryResult<usize> {
+    pub fn revoke_all_of_user(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        user: UserId,
+    ) -> QueryResult<usize> {
         diesel::update(
             refresh_tokens::table
                 .filter(refresh_tokens::workspace_id.eq(workspace))

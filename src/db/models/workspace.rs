@@ -26,7 +26,10 @@ pub struct NewWorkspace<'a> {
 
 impl Workspace {
     pub fn create(conn: &mut PgConnection, new: &NewWorkspace<'_>) -> QueryResult<Workspace> {
-        diesel::insert_into(workspaces::table).values(new).returning(Workspace::as_returning()).get_result(conn)
+        diesel::insert_into(workspaces::table)
+            .values(new)
+            .returning(Workspace::as_returning())
+            .get_result(conn)
     }
 
     pub fn find(conn: &mut PgConnection, id: WorkspaceId) -> QueryResult<Workspace> {

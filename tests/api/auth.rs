@@ -1,0 +1,250 @@
+use actix_web::http::Method;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use serde_json::json;
+
+use crate::support::TestApp;
+use crate::support::http::{JWT_SECRET, OWNER_EMAIL, OWNER_PASSWORD, access_token};
+
+#[actix_web::test]
+async fn login_gives_tokens_that_open_me() {
+    let app = TestApp::spawn().await;
+    let session = app.owner_session().await;
+    assert_eq!(session["token_type"], "Bearer");
+    assert_eq!(session["expires_in"], 900);
+    assert_eq!(session["workspace_id"], app.workspace_id.as_str());
+    assert!(session["refresh_token"].as_str().is_some_and(|token| !token.is_empty()));
+
+    let me = app.get("/api/v1/me", &access_token(&session)).await;
+    let me = me.expect(200);
+    assert_eq!(me["user"]["email"], OWNER_EMAIL);
+    assert_eq!(me["user"]["role"], "owner");
+    assert_eq!(me["workspace"]["id"], app.workspace_id.as_str());
+    assert!(me["user"].get("password_hash").is_none());
+}
+
+#[actix_web::test]
+async fn the_email_is_case_insensitive_at_login() {
+    let app = TestApp::spawn().await;
+    app.login_as(&OWNER_EMAIL.to_uppercase(), OWNER_PASSWORD).await.expect(200);
+}
+
+#[actix_web::test]
+async fn unknown_email_and_wrong_password_get_the_same_401() {
+    let app = TestApp::spawn().await;
+    let wrong_password = app.login_as(OWNER_EMAIL, "not-the-password").await;
+    let unknown_email = app.login_as("nobody@example.com", OWNER_PASSWORD).await;
+    wrong_password.expect_problem(401, "unauthorized");
+    unknown_email.expect_problem(401, "unauthorized");
+    assert_eq!(wrong_password.body, unknown_email.body);
+}
+
+#[actix_web::test]
+async fn me_needs_a_token() {
+    let app = TestApp::spawn().await;
+    let response = app.request(Method::GET, "/api/v1/me", None, None).await;
+    response.expect_problem(401, "unauthorized");
+    assert_eq!(response.header("www-authenticate"), Some("Bearer"));
+}
+
+#[actix_web::test]
+async fn refresh_rotates_the_token() {
+    let app = TestApp::spawn().await;
+    let first = app.owner_session().await;
+    let second = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(&json!({"refresh_token": first["refresh_token"]})),
+        )
+        .await;
+    let second = second.expect(200);
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    app.get("/api/v1/me", &access_token(second)).await.expect(200);
+}
+
+#[actix_web::test]
+async fn reusing_a_spent_refresh_token_revokes_the_whole_session() {
+    let app = TestApp::spawn().await;
+    let first = app.owner_session().await;
+    let refresh = |token: serde_json::Value| {
+        let app = &app;
+        async move {
+            app.request(Method::POST, "/api/v1/auth/refresh", None, Some(&json!({"refresh_token": token})))
+                .await
+        }
+    };
+    let second = refresh(first["refresh_token"].clone()).await.expect(200).clone();
+
+    // The first token is spent: presenting it again looks like theft.
+    refresh(first["refresh_token"].clone()).await.expect_problem(401, "unauthorized");
+    // ...so the legitimate successor stops working too.
+    refresh(second["refresh_token"].clone()).await.expect_problem(401, "unauthorized");
+
+    // Another login's session is untouched.
+    let other = app.owner_session().await;
+    refresh(other["refresh_token"].clone()).await.expect(200);
+}
+
+#[actix_web::test]
+async fn logout_revokes_the_refresh_token() {
+    let app = TestApp::spawn().await;
+    let session = app.owner_session().await;
+    let body = json!({"refresh_token": session["refresh_token"]});
+    app.request(Method::POST, "/api/v1/auth/logout", None, Some(&body)).await.expect(204);
+    app.request(Method::POST, "/api/v1/auth/refresh", None, Some(&body))
+        .await
+        .expect_problem(401, "unauthorized");
+    // Logging out twice is harmless.
+    app.request(Method::POST, "/api/v1/auth/logout", None, Some(&body)).await.expect(204);
+}
+
+#[actix_web::test]
+async fn garbage_refresh_tokens_are_refused() {
+    let app = TestApp::spawn().await;
+    let session = app.owner_session().await;
+    let real = session["refresh_token"].as_str().unwrap_or_default();
+    let (prefix, _) = real.rsplit_once('.').unwrap_or_default();
+    let forged = format!("{prefix}.{}", URL_SAFE_NO_PAD.encode([7u8; 32]));
+    for token in ["nonsense", "a.b.c", forged.as_str()] {
+        app.request(Method::POST, "/api/v1/auth/refresh", None, Some(&json!({"refresh_token": token})))
+            .await
+            .expect_problem(401, "unauthorized");
+    }
+    // The forged attempt did not revoke the real session.
+    app.request(Method::POST, "/api/v1/auth/refresh", None, Some(&json!({"refresh_token": real})))
+        .await
+        .expect(200);
+}
+
+fn sign(header: serde_json::Value, claims: serde_json::Value, secret: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let encode =
+        |value: &serde_json::Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default());
+    let signing_input = format!("{}.{}", encode(&header), encode(&claims));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key length works for HMAC");
+    mac.update(signing_input.as_bytes());
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+}
+
+fn claims_of(session: &serde_json::Value) -> serde_json::Value {
+    let now = Utc::now().timestamp();
+    json!({
+        "sub": session["user_id"], "ws": session["workspace_id"], "iss": "crm", "aud": "crm-api",
+        "iat": now, "nbf": now, "exp": now + 600,
+    })
+}
+
+#[actix_web::test]
+async fn a_correctly_signed_token_is_accepted_and_the_checks_are_real() {
+    let app = TestApp::spawn().await;
+    let session = app.owner_session().await;
+    let hs256 = json!({"alg": "HS256", "typ": "JWT"});
+    // The hand-made token passes, so the refusals below are about what was changed.
+    app.get("/api/v1/me", &sign(hs256.clone(), claims_of(&session), JWT_SECRET.as_bytes())).await.expect(200);
+
+    let mut expired = claims_of(&session);
+    expired["exp"] = json!(Utc::now().timestamp() - 3600);
+    expired["iat"] = json!(Utc::now().timestamp() - 7200);
+    expired["nbf"] = expired["iat"].clone();
+    let mut not_yet = claims_of(&session);
+    not_yet["nbf"] = json!(Utc::now().timestamp() + 3600);
+    let mut wrong_audience = claims_of(&session);
+    wrong_audience["aud"] = json!("someone-else");
+    let mut wrong_issuer = claims_of(&session);
+    wrong_issuer["iss"] = json!("someone-else");
+    let mut no_expiry = claims_of(&session);
+    no_expiry.as_object_mut().map(|claims| claims.remove("exp"));
+    let mut other_workspace = claims_of(&session);
+    other_workspace["ws"] = json!(uuid::Uuid::now_v7());
+
+    let refused = [
+        ("expired", sign(hs256.clone(), expired, JWT_SECRET.as_bytes())),
+        ("not yet valid", sign(hs256.clone(), not_yet, JWT_SECRET.as_bytes())),
+        ("wrong audience", sign(hs256.clone(), wrong_audience, JWT_SECRET.as_bytes())),
+        ("wrong issuer", sign(hs256.clone(), wrong_issuer, JWT_SECRET.as_bytes())),
+        ("no expiry", sign(hs256.clone(), no_expiry, JWT_SECRET.as_bytes())),
+        ("another workspace", sign(hs256.clone(), other_workspace, JWT_SECRET.as_bytes())),
+        ("wrong key", sign(hs256.clone(), claims_of(&session), b"another-secret-that-is-long-enough-too")),
+        ("HS512", sign(json!({"alg": "HS512", "typ": "JWT"}), claims_of(&session), JWT_SECRET.as_bytes())),
+        ("HS384", sign(json!({"alg": "HS384", "typ": "JWT"}), claims_of(&session), JWT_SECRET.as_bytes())),
+    ];
+    for (what, token) in refused {
+        let response = app.get("/api/v1/me", &token).await;
+        assert_eq!(response.status, 401, "a token with {what} was accepted");
+    }
+}
+
+#[actix_web::test]
+async fn alg_none_and_tampered_tokens_are_refused() {
+    let app = TestApp::spawn().await;
+    let session = app.owner_session().await;
+    let token = access_token(&session);
+    let encode =
+        |value: &serde_json::Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default());
+
+    let unsigned =
+        format!("{}.{}.", encode(&json!({"alg": "none", "typ": "JWT"})), encode(&claims_of(&session)));
+    app.get("/api/v1/me", &unsigned).await.expect_problem(401, "unauthorized");
+
+    // Same signature, different payload: a user trying to become someone else.
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims = claims_of(&session);
+    claims["sub"] = json!(uuid::Uuid::now_v7());
+    let tampered = format!("{}.{}.{}", parts[0], encode(&claims), parts[2]);
+    app.get("/api/v1/me", &tampered).await.expect_problem(401, "unauthorized");
+
+    app.get("/api/v1/me", "not-a-jwt").await.expect_problem(401, "unauthorized");
+}
+
+#[actix_web::test]
+async fn a_deactivated_users_tokens_stop_working_at_once() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let (user, token) = app.user_with_role("sales").await;
+    app.get("/api/v1/me", &token).await.expect(200);
+
+    let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap_or_default());
+    app.patch(&path, &owner, json!({"active": false})).await.expect(200);
+
+    app.get("/api/v1/me", &token).await.expect_problem(401, "unauthorized");
+    app.login_as(user["email"].as_str().unwrap_or_default(), "a-user-password")
+        .await
+        .expect_problem(401, "unauthorized");
+}
+
+#[actix_web::test]
+async fn an_email_in_two_workspaces_logs_into_the_one_chosen() {
+    let app = TestApp::spawn().await;
+    let url = app.database_url.clone();
+    let second_workspace = actix_web::web::block(move || {
+        let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
+        let new = crm::bootstrap::NewWorkspaceWithOwner {
+            name: "Second company",
+            owner_email: OWNER_EMAIL,
+            owner_full_name: "Olga Again",
+            owner_password: OWNER_PASSWORD,
+        };
+        crm::bootstrap::create_workspace(&mut conn, &new).expect("second workspace").0.id.to_string()
+    })
+    .await
+    .expect("bootstrap");
+
+    let ambiguous = app.login_as(OWNER_EMAIL, OWNER_PASSWORD).await;
+    let problem = ambiguous.expect_problem(409, "workspace_required");
+    assert_eq!(problem["workspaces"].as_array().map(Vec::len), Some(2));
+
+    let chosen = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(
+                &json!({"email": OWNER_EMAIL, "password": OWNER_PASSWORD, "workspace_id": second_workspace}),
+            ),
+        )
+        .await;
+    assert_eq!(chosen.expect(200)["workspace_id"], second_workspace.as_str());
+}

@@ -1,0 +1,31 @@
+use actix_web::http::Method;
+
+use crate::support::TestApp;
+
+#[actix_web::test]
+async fn liveness_and_readiness_answer_ok() {
+    let app = TestApp::spawn().await;
+    let live = app.request(Method::GET, "/health/live", None, None).await;
+    assert_eq!(live.expect(200)["status"], "ok");
+    let ready = app.request(Method::GET, "/health/ready", None, None).await;
+    assert_eq!(ready.expect(200)["status"], "ok");
+}
+
+#[actix_web::test]
+async fn metrics_count_requests_by_route_and_show_the_pool() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    app.get("/api/v1/me", &owner).await.expect(200);
+    app.get("/api/v1/nowhere", &owner).await.expect(404);
+    let client = awc::Client::default();
+    let mut response = client.get(format!("{}/metrics", app.address)).send().await.expect("metrics");
+    assert_eq!(response.status().as_u16(), 200);
+    let text = String::from_utf8(response.body().await.expect("body").to_vec()).unwrap_or_default();
+    assert!(
+        text.contains(r#"crm_http_requests_total{endpoint="/api/v1/me",method="GET",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"endpoint="UNMATCHED""#), "unknown paths are pooled under one label: {text}");
+    assert!(text.contains("crm_http_requests_duration_seconds_bucket"), "{text}");
+    assert!(text.contains("crm_db_pool_max_connections 4"), "{text}");
+}

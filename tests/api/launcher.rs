@@ -1,0 +1,253 @@
+//! The `crm` binary itself with its embedded PostgreSQL: first start, subcommands beside a
+//! running server and without one, restart with data kept, and a clean stop.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const ADMIN_EMAIL: &str = "admin@launcher.test";
+const ADMIN_PASSWORD: &str = "launcher-password";
+
+/// A data folder removed, with anything still running in it stopped, when the test ends.
+struct DataDir(PathBuf);
+
+impl DataDir {
+    fn new() -> Self {
+        Self(std::env::temp_dir().join(format!("crm-launcher-{}", uuid::Uuid::now_v7().simple())))
+    }
+
+    fn postmaster_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.0.join("postgres/data/postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        if let Some(pid) = self.postmaster_pid() {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGQUIT);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn crm(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_crm"));
+    command
+        .env_remove("DATABASE_URL")
+        .env_remove("CRM_JWT_SECRET")
+        .env("CRM_DATA_DIR", data_dir)
+        .env("CRM_BIND", "127.0.0.1:0")
+        .env("CRM_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("CRM_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("CRM_WORKERS", "1")
+        .env("RUST_LOG", "info")
+        // A .env in the working directory must not leak into the test.
+        .current_dir(data_dir.parent().unwrap_or(Path::new("/")));
+    command
+}
+
+struct RunningServer {
+    child: Child,
+    address: String,
+}
+
+impl RunningServer {
+    fn start(data_dir: &Path) -> Self {
+        let mut child =
+            crm(data_dir).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("start crm");
+        let stderr = child.stderr.take().expect("stderr");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Keep draining the log so the server never blocks on a full pipe.
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let address = rest.split_whitespace().next().unwrap_or_default().to_string();
+                    let _ = sender.send(Ok(address));
+                } else if line.starts_with("crm:") {
+                    let _ = sender.send(Err(line));
+                }
+            }
+        });
+        match receiver.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(address)) => {
+                wait_until_serving(&address);
+                Self { child, address: format!("http://{address}") }
+            }
+            other => {
+                let _ = child.kill();
+                panic!("the server did not start: {other:?}");
+            }
+        }
+    }
+
+    /// SIGTERM, as a service manager would send, and the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal the server");
+        self.child.wait().expect("wait for the server")
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Waits for the first HTTP answer: only then has the server installed its signal handlers.
+fn wait_until_serving(address: &str) {
+    use std::io::{Read, Write};
+    for _ in 0..100 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(address) {
+            let mut answer = String::new();
+            let asked = stream.write_all(b"GET /health/live HTTP/1.0\r\n\r\n").is_ok();
+            if asked && stream.read_to_string(&mut answer).is_ok() && answer.starts_with("HTTP/1.") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the server at {address} never answered");
+}
+
+async fn post(address: &str, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = awc::Client::default().post(format!("{address}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let mut response = request.send_json(&body).await.expect("request");
+    (response.status().as_u16(), response.json().await.unwrap_or_default())
+}
+
+async fn get(address: &str, path: &str, token: &str) -> (u16, Value) {
+    let mut response = awc::Client::default()
+        .get(format!("{address}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    (response.status().as_u16(), response.json().await.unwrap_or_default())
+}
+
+fn create_workspace(data_dir: &Path, name: &str) -> String {
+    let output = crm(data_dir)
+        .args(["workspace", "create", "--name", name, "--owner-email", "cli@launcher.test"])
+        .env("CRM_OWNER_PASSWORD", "cli-owner-password")
+        .output()
+        .expect("run crm workspace create");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let id = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "printed {id:?}");
+    id
+}
+
+/// Whether `pid` still runs, allowing it a few seconds to finish exiting: PostgreSQL removes its
+/// pid file just before it exits, and a zombie awaiting its reaper is not running.
+fn process_alive(pid: i32) -> bool {
+    for _ in 0..50 {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next()))
+            .flatten();
+        if matches!(state, None | Some('Z')) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+#[actix_web::test]
+async fn the_embedded_server_starts_restarts_with_its_data_and_stops_cleanly() {
+    let data_dir = DataDir::new();
+
+    // First start: a new cluster, migrations, and the owner from CRM_ADMIN_*.
+    let server = RunningServer::start(&data_dir.0);
+    let postmaster = data_dir.postmaster_pid().expect("PostgreSQL runs while the server does");
+    let (status, session) = post(
+        &server.address,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200, "{session}");
+    let token = session["access_token"].as_str().expect("token").to_string();
+    let new_user = json!({"email": "kept@launcher.test", "full_name": "Kept", "role": "sales", "password": "kept-password"});
+    assert_eq!(post(&server.address, "/api/v1/users", Some(&token), new_user).await.0, 201);
+
+    // A subcommand beside the running server attaches to its cluster and leaves it running.
+    create_workspace(&data_dir.0, "Beside the server");
+    assert_eq!(data_dir.postmaster_pid(), Some(postmaster));
+    assert_eq!(get(&server.address, "/api/v1/me", &token).await.0, 200);
+
+    // SIGTERM stops the server and its PostgreSQL.
+    let status = server.stop();
+    assert!(status.success(), "the server exited with {status}");
+    assert!(!process_alive(postmaster), "PostgreSQL outlived the server");
+    assert_eq!(data_dir.postmaster_pid(), None);
+
+    // Without a server, a subcommand starts the cluster for itself and stops it again.
+    create_workspace(&data_dir.0, "Without the server");
+    assert_eq!(data_dir.postmaster_pid(), None, "the subcommand left PostgreSQL running");
+
+    // Restart: the data and the generated signing secret are kept, so old tokens still work.
+    let server = RunningServer::start(&data_dir.0);
+    assert_eq!(get(&server.address, "/api/v1/me", &token).await.0, 200);
+    let (status, _) = post(
+        &server.address,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "kept@launcher.test", "password": "kept-password"}),
+    )
+    .await;
+    assert_eq!(status, 200, "the user created before the restart is gone");
+    let (status, login) = post(
+        &server.address,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": "cli@launcher.test", "password": "cli-owner-password"}),
+    )
+    .await;
+    assert_eq!(status, 409, "both CLI workspaces should exist: {login}");
+    assert_eq!(login["workspaces"].as_array().map(Vec::len), Some(2));
+
+    let postmaster = data_dir.postmaster_pid().expect("PostgreSQL runs again");
+    assert!(server.stop().success());
+    assert!(!process_alive(postmaster));
+}
+
+#[test]
+fn a_second_server_on_the_same_data_folder_is_refused() {
+    let data_dir = DataDir::new();
+    let first = RunningServer::start(&data_dir.0);
+    let output = crm(&data_dir.0).arg("serve").output().expect("run a second server");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("another crm server is already using"));
+    assert!(first.stop().success());
+}
+
+#[test]
+fn a_short_jwt_secret_is_refused_at_start() {
+    let data_dir = DataDir::new();
+    let output = crm(&data_dir.0).env("CRM_JWT_SECRET", "short").output().expect("run crm");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("CRM_JWT_SECRET") && stderr.contains("32 bytes"), "{stderr}");
+}
+
+#[test]
+fn openapi_prints_the_document() {
+    let data_dir = DataDir::new();
+    let output = crm(&data_dir.0).arg("openapi").output().expect("run crm openapi");
+    assert!(output.status.success());
+    let document: Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    assert_eq!(document, serde_json::to_value(crm::openapi::document()).expect("the document serialises"));
+}

@@ -1,0 +1,69 @@
+use actix_web::http::Method;
+
+use crate::support::TestApp;
+
+fn committed_document() -> serde_json::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+    let text = std::fs::read_to_string(path).expect("openapi/openapi.json is committed");
+    serde_json::from_str(&text).expect("openapi/openapi.json is JSON")
+}
+
+#[test]
+fn the_committed_document_matches_the_code() {
+    let generated = serde_json::to_value(crm::openapi::document()).expect("the document serialises");
+    assert!(
+        generated == committed_document(),
+        "openapi/openapi.json is stale: regenerate it with `cargo run -q -- openapi > openapi/openapi.json`"
+    );
+}
+
+#[actix_web::test]
+async fn the_served_document_is_the_generated_one() {
+    let app = TestApp::spawn().await;
+    let served = app.request(Method::GET, "/api/v1/openapi.json", None, None).await;
+    let generated = serde_json::to_value(crm::openapi::document()).expect("the document serialises");
+    assert_eq!(served.expect(200), &generated);
+}
+
+#[test]
+fn every_operation_is_documented_with_its_errors() {
+    let document = serde_json::to_value(crm::openapi::document()).expect("the document serialises");
+    assert!(document["openapi"].as_str().is_some_and(|version| version.starts_with("3.1")));
+    assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+    let paths = document["paths"].as_object().expect("paths");
+    for expected in [
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/me",
+        "/api/v1/users",
+        "/api/v1/users/{id}",
+        "/health/live",
+        "/health/ready",
+    ] {
+        assert!(paths.contains_key(expected), "{expected} is missing");
+    }
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            let operation_id = operation["operationId"].as_str().unwrap_or_default();
+            assert!(!operation_id.is_empty(), "{method} {path} has no operation id");
+            let secured = operation["security"].as_array().is_some_and(|security| !security.is_empty());
+            if secured {
+                assert!(operation["responses"]["401"].is_object(), "{operation_id} doesn't document 401");
+            }
+            if operation["requestBody"].is_object() {
+                assert!(operation["responses"]["422"].is_object(), "{operation_id} doesn't document 422");
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn swagger_ui_is_served() {
+    let app = TestApp::spawn().await;
+    let client = awc::Client::default();
+    let mut response = client.get(format!("{}/docs/", app.address)).send().await.expect("docs");
+    assert_eq!(response.status().as_u16(), 200);
+    let page = String::from_utf8(response.body().await.expect("body").to_vec()).unwrap_or_default();
+    assert!(page.to_lowercase().contains("swagger"), "{page}");
+}

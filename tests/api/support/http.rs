@@ -1,0 +1,212 @@
+//! A test's own server, over real HTTP, and a small client for it.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::Method;
+use awc::http::header::HeaderMap;
+use serde_json::{Value, json};
+
+use super::cluster::{TestDatabase, cluster};
+use crm::auth::tokens::JwtKeys;
+use crm::bootstrap::{NewWorkspaceWithOwner, create_workspace};
+use crm::config::Secret;
+use crm::state::AppState;
+
+pub const JWT_SECRET: &str = "the-test-suite-signing-secret-of-48-bytes-length";
+pub const OWNER_EMAIL: &str = "owner@example.com";
+pub const OWNER_PASSWORD: &str = "owner-password-1";
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub struct TestApp {
+    pub address: String,
+    pub workspace_id: String,
+    pub database_url: String,
+    client: awc::Client,
+    server: ServerHandle,
+    // Dropped last: the server's connections go with the database.
+    _database: TestDatabase,
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// Asserts the status and that an error comes as problem+json with the status echoed.
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        if status >= 400 {
+            assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.body);
+            assert_eq!(self.body["status"], status);
+        }
+        &self.body
+    }
+
+    #[track_caller]
+    pub fn expect_problem(&self, status: u16, code: &str) -> &Value {
+        self.expect(status);
+        assert_eq!(self.body["code"], code, "{}", self.body);
+        assert_eq!(self.body["type"], format!("urn:crm:problem:{code}"));
+        &self.body
+    }
+}
+
+impl TestApp {
+    /// A server on a database of its own, with one workspace and its owner.
+    pub async fn spawn() -> TestApp {
+        let database = cluster().create_database();
+        let url = database.url.clone();
+        let workspace_id = actix_web::web::block(move || {
+            let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
+            let new = NewWorkspaceWithOwner {
+                name: "Test company",
+                owner_email: OWNER_EMAIL,
+                owner_full_name: "Olga Owner",
+                owner_password: OWNER_PASSWORD,
+            };
+            create_workspace(&mut conn, &new).expect("create the workspace").0.id.to_string()
+        })
+        .await
+        .expect("bootstrap");
+
+        let pool = crm::db::build_pool(&database.url, 4).expect("pool");
+        let metrics = crm::metrics::build(pool.clone()).expect("metrics");
+        let state =
+            AppState { pool, jwt: Arc::new(JwtKeys::new(&Secret::new(JWT_SECRET))), body_limit: BODY_LIMIT };
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("address"));
+        let server = crm::server::build(state, metrics, listener, 1, false).expect("server");
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        TestApp {
+            address,
+            workspace_id,
+            database_url: database.url.clone(),
+            client: awc::Client::builder().timeout(std::time::Duration::from_secs(30)).finish(),
+            server: handle,
+            _database: database,
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let mut request = self.client.request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = match body {
+            Some(body) => request.send_json(body).await,
+            None => request.send().await,
+        };
+        read(response).await
+    }
+
+    /// Sends raw bytes with the given content type.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> TestResponse {
+        let request = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .insert_header(("content-type", content_type));
+        read(request.send_body(body).await).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> TestResponse {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> TestResponse {
+        self.request(Method::POST, path, Some(token), Some(&body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> TestResponse {
+        self.request(Method::PATCH, path, Some(token), Some(&body)).await
+    }
+
+    pub async fn login_as(&self, email: &str, password: &str) -> TestResponse {
+        self.request(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(&json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// Logs the owner in; returns the whole token response.
+    pub async fn owner_session(&self) -> Value {
+        self.login_as(OWNER_EMAIL, OWNER_PASSWORD).await.expect(200).clone()
+    }
+
+    pub async fn owner_token(&self) -> String {
+        access_token(&self.owner_session().await)
+    }
+
+    /// Creates a user with `role` and returns (the user, their access token).
+    pub async fn user_with_role(&self, role: &str) -> (Value, String) {
+        let owner = self.owner_token().await;
+        let email = format!("{role}-{}@example.com", uuid::Uuid::now_v7().simple());
+        let password = "a-user-password";
+        let user = self
+            .post(
+                "/api/v1/users",
+                &owner,
+                json!({"email": email, "full_name": format!("A {role}"), "role": role, "password": password}),
+            )
+            .await
+            .expect(201)
+            .clone();
+        let session = self.login_as(&email, password).await.expect(200).clone();
+        (user, access_token(&session))
+    }
+}
+
+pub fn access_token(session: &Value) -> String {
+    session["access_token"].as_str().expect("an access token").to_string()
+}
+
+async fn read(
+    response: Result<
+        awc::ClientResponse<
+            impl futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+        >,
+        awc::error::SendRequestError,
+    >,
+) -> TestResponse {
+    let mut response = response.expect("the request reaches the server");
+    let bytes = response.body().limit(16 * 1024 * 1024).await.expect("the response body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).to_string()))
+    };
+    TestResponse { status: response.status().as_u16(), headers: response.headers().clone(), body }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sent at once; the server's workers stop without waiting for the future.
+        drop(self.server.stop(false));
+    }
+}
