@@ -85,6 +85,8 @@ pub enum ApiError {
     Forbidden(Cow<'static, str>),
     #[error("no such resource")]
     NotFound,
+    #[error("this resource answers only {allowed}")]
+    MethodNotAllowed { allowed: String },
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String, workspaces: Option<Vec<WorkspaceChoice>> },
     #[error("the record has changed since it was read: its current version is {current_version}")]
@@ -124,6 +126,7 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::VersionMismatch { .. } => "version_mismatch",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -202,6 +205,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -218,8 +222,16 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut response = self.to_problem().into_response();
-        if matches!(self, Self::Unauthorized(_)) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match self {
+            Self::Unauthorized(_) => {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::MethodNotAllowed { allowed } => {
+                if let Ok(value) = HeaderValue::from_str(allowed) {
+                    response.headers_mut().insert(header::ALLOW, value);
+                }
+            }
+            _ => {}
         }
         response
     }

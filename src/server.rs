@@ -2,7 +2,7 @@
 
 use std::net::TcpListener;
 
-use actix_web::dev::Server;
+use actix_web::dev::{ResourceDef, Server};
 use actix_web::middleware::{ErrorHandlers, Logger, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use actix_web_prom::PrometheusMetrics;
@@ -24,11 +24,13 @@ pub fn build(
     handle_signals: bool,
 ) -> std::io::Result<Server> {
     let document = openapi::document();
+    let allowed_methods = web::Data::new(AllowedMethods::from_document(&document));
     let body_limit = state.body_limit;
     let state = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(allowed_methods.clone())
             .app_data(web::JsonConfig::default().limit(body_limit).error_handler(error::json_error))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
@@ -54,7 +56,44 @@ pub fn build(
     Ok(server.run())
 }
 
-async fn unknown_route(request: HttpRequest) -> Result<HttpResponse, ApiError> {
-    log::debug!("no route for {} {}", request.method(), request.path());
-    Err(ApiError::NotFound)
+/// No handler took the request: a 405 naming the allowed methods when the path exists, else 404.
+async fn unknown_route(
+    request: HttpRequest,
+    allowed: web::Data<AllowedMethods>,
+) -> Result<HttpResponse, ApiError> {
+    match allowed.for_path(request.path()) {
+        Some(methods) => Err(ApiError::MethodNotAllowed { allowed: methods.to_string() }),
+        None => Err(ApiError::NotFound),
+    }
+}
+
+/// The methods each documented path answers. Handlers are registered one per method, so actix
+/// alone can't tell "wrong method" from "no such path"; the OpenAPI document can.
+struct AllowedMethods(Vec<(ResourceDef, String)>);
+
+impl AllowedMethods {
+    fn from_document(document: &utoipa::openapi::OpenApi) -> Self {
+        let routes = document
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                let allowed: Vec<&str> =
+                    methods.iter().filter(|(_, present)| *present).map(|(name, _)| *name).collect();
+                (ResourceDef::new(path.as_str()), allowed.join(", "))
+            })
+            .collect();
+        Self(routes)
+    }
+
+    fn for_path(&self, path: &str) -> Option<&str> {
+        self.0.iter().find(|(resource, _)| resource.is_match(path)).map(|(_, methods)| methods.as_str())
+    }
 }

@@ -25,13 +25,14 @@ const BAD_REFRESH_TOKEN: &str = "the refresh token is invalid, expired or revoke
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     #[validate(length(min = 1, max = 320))]
-    #[schema(example = "owner@example.com")]
+    #[schema(example = "owner@example.com", min_length = 1, max_length = 320)]
     pub email: String,
     #[validate(length(min = 1, max = 256))]
-    #[schema(example = "correct horse battery staple")]
+    #[schema(example = "correct horse battery staple", min_length = 1, max_length = 256)]
     pub password: String,
     /// Needed only when the email has accounts in several workspaces and the password is valid
     /// for more than one of them (the 409 `workspace_required` lists them).
+    #[schema(nullable = false)]
     pub workspace_id: Option<WorkspaceId>,
 }
 
@@ -40,6 +41,7 @@ pub struct LoginRequest {
 pub struct RefreshRequest {
     /// The refresh token from login or the previous refresh. Each one can be used once.
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub refresh_token: String,
 }
 

@@ -127,7 +127,10 @@ impl PageParams {
 
     /// The decoded position after which the page starts.
     pub fn after<K: DeserializeOwned>(&self) -> Result<Option<K>, ApiError> {
-        let Some(cursor) = &self.cursor else { return Ok(None) };
+        // An empty cursor is the first page, as when none is sent.
+        let Some(cursor) = self.cursor.as_deref().filter(|cursor| !cursor.is_empty()) else {
+            return Ok(None);
+        };
         let invalid = || ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned");
         let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
         serde_json::from_slice(&bytes).map(Some).map_err(|_| invalid())

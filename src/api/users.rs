@@ -94,15 +94,15 @@ pub struct MeResponse {
 pub struct CreateUser {
     /// Unique in the workspace, compared case-insensitively.
     #[validate(email, length(max = 320))]
-    #[schema(example = "boris@example.com")]
+    #[schema(example = "boris@example.com", max_length = 320)]
     pub email: String,
     #[validate(length(min = 1, max = 200))]
-    #[schema(example = "Boris Petrov")]
+    #[schema(example = "Boris Petrov", min_length = 1, max_length = 200)]
     pub full_name: String,
     pub role: Role,
     pub team_id: Option<TeamId>,
     #[validate(length(min = 8, max = 256))]
-    #[schema(example = "a long passphrase")]
+    #[schema(example = "a long passphrase", min_length = 8, max_length = 256)]
     pub password: String,
 }
 
@@ -112,12 +112,15 @@ pub struct CreateUser {
 pub struct UpdateUser {
     #[serde(default, deserialize_with = "not_null")]
     #[validate(email, length(max = 320))]
+    #[schema(nullable = false, max_length = 320)]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
     #[validate(length(min = 1, max = 200))]
+    #[schema(nullable = false, min_length = 1, max_length = 200)]
     pub full_name: Option<String>,
     /// Owners and admins only; only an owner may grant or take away `owner`.
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub role: Option<Role>,
     /// Owners and admins only.
     #[serde(default, deserialize_with = "nullable")]
@@ -125,14 +128,17 @@ pub struct UpdateUser {
     pub team_id: Option<Option<TeamId>>,
     /// Owners and admins only; nobody can deactivate themselves.
     #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     pub active: Option<bool>,
     /// A new password. Changing one's own needs `current_password`; every session of the user
     /// is then revoked.
     #[serde(default, deserialize_with = "not_null")]
     #[validate(length(min = 8, max = 256))]
+    #[schema(nullable = false, min_length = 8, max_length = 256)]
     pub password: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
     #[validate(length(max = 256))]
+    #[schema(nullable = false, max_length = 256)]
     pub current_password: Option<String>,
 }
 

@@ -57,11 +57,15 @@ async fn a_bad_path_or_query_is_a_400_problem() {
 }
 
 #[actix_web::test]
-async fn a_wrong_method_is_a_problem() {
+async fn a_wrong_method_is_a_405_naming_the_allowed_ones() {
     let app = TestApp::spawn().await;
     let response = app.request(Method::DELETE, "/api/v1/me", None, None).await;
-    assert!(response.status == 404 || response.status == 405, "{}", response.status);
-    assert_eq!(response.header("content-type"), Some("application/problem+json"));
+    response.expect_problem(405, "method_not_allowed");
+    assert_eq!(response.header("allow"), Some("GET"));
+    let response =
+        app.request(Method::PUT, "/api/v1/users/0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", None, None).await;
+    response.expect_problem(405, "method_not_allowed");
+    assert_eq!(response.header("allow"), Some("GET, PATCH"));
 }
 
 #[actix_web::test]
