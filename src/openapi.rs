@@ -20,6 +20,7 @@ use crate::error::{FieldError, Problem, WorkspaceChoice};
     tags(
         (name = "auth", description = "Log in, refresh and log out"),
         (name = "users", description = "The caller and the workspace's users"),
+        (name = "teams", description = "Branches and departments, optionally nested"),
         (name = "health", description = "Probes for load balancers"),
     ),
     components(schemas(Problem, FieldError, WorkspaceChoice))

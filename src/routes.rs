@@ -3,7 +3,7 @@
 
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
-use crate::api::{auth, health, users};
+use crate::api::{auth, health, teams, users};
 
 pub fn configure(config: &mut ServiceConfig) {
     config.service(health::live).service(health::ready).service(
@@ -15,6 +15,10 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(users::list_users)
             .service(users::create_user)
             .service(users::get_user)
-            .service(users::update_user),
+            .service(users::update_user)
+            .service(teams::list_teams)
+            .service(teams::create_team)
+            .service(teams::get_team)
+            .service(teams::update_team),
     );
 }

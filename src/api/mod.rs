@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod extract;
 pub mod health;
+pub mod teams;
 pub mod users;
 
 use diesel::PgConnection;

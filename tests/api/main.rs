@@ -7,4 +7,5 @@ mod health;
 mod launcher;
 mod openapi;
 mod support;
+mod teams;
 mod users;

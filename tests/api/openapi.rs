@@ -38,6 +38,8 @@ fn every_operation_is_documented_with_its_errors() {
         "/api/v1/me",
         "/api/v1/users",
         "/api/v1/users/{id}",
+        "/api/v1/teams",
+        "/api/v1/teams/{id}",
         "/health/live",
         "/health/ready",
     ] {

@@ -9,6 +9,6 @@ pub mod workspace;
 
 pub use change_event::NewChangeEvent;
 pub use refresh_token::RefreshToken;
-pub use team::Team;
+pub use team::{NewTeam, Team, TeamChanges};
 pub use user::{NewUser, User, UserChanges};
 pub use workspace::{NewWorkspace, Workspace};
