@@ -218,19 +218,8 @@ async fn a_deactivated_users_tokens_stop_working_at_once() {
 #[actix_web::test]
 async fn an_email_in_two_workspaces_logs_into_the_one_chosen() {
     let app = TestApp::spawn().await;
-    let url = app.database_url.clone();
-    let second_workspace = actix_web::web::block(move || {
-        let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
-        let new = crm::bootstrap::NewWorkspaceWithOwner {
-            name: "Second company",
-            owner_email: OWNER_EMAIL,
-            owner_full_name: "Olga Again",
-            owner_password: OWNER_PASSWORD,
-        };
-        crm::bootstrap::create_workspace(&mut conn, &new).expect("second workspace").0.id.to_string()
-    })
-    .await
-    .expect("bootstrap");
+    let (second_workspace, _) =
+        app.create_other_workspace("Second company", OWNER_EMAIL, OWNER_PASSWORD).await;
 
     let ambiguous = app.login_as(OWNER_EMAIL, OWNER_PASSWORD).await;
     let problem = ambiguous.expect_problem(409, "workspace_required");

@@ -100,19 +100,7 @@ async fn only_owners_and_admins_change_teams_and_everyone_reads_them() {
 #[actix_web::test]
 async fn another_workspaces_teams_are_invisible_and_unusable() {
     let app = TestApp::spawn().await;
-    let url = app.database_url.clone();
-    actix_web::web::block(move || {
-        let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
-        let new = crm::bootstrap::NewWorkspaceWithOwner {
-            name: "Rival company",
-            owner_email: "rival@example.com",
-            owner_full_name: "Rival",
-            owner_password: "rival-password",
-        };
-        crm::bootstrap::create_workspace(&mut conn, &new).expect("rival workspace");
-    })
-    .await
-    .expect("bootstrap");
+    app.create_other_workspace("Rival company", "rival@example.com", "rival-password").await;
     let rival_session = app.login_as("rival@example.com", "rival-password").await.expect(200).clone();
     let rival = crate::support::http::access_token(&rival_session);
     let rival_team =

@@ -239,19 +239,8 @@ async fn lists_are_cursor_paginated() {
 #[actix_web::test]
 async fn another_workspaces_users_are_invisible() {
     let app = TestApp::spawn().await;
-    let url = app.database_url.clone();
-    let stranger_id = actix_web::web::block(move || {
-        let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
-        let new = crm::bootstrap::NewWorkspaceWithOwner {
-            name: "Rival company",
-            owner_email: "rival@example.com",
-            owner_full_name: "Rival",
-            owner_password: "rival-password",
-        };
-        crm::bootstrap::create_workspace(&mut conn, &new).expect("rival workspace").1.id.to_string()
-    })
-    .await
-    .expect("bootstrap");
+    let (_, stranger_id) =
+        app.create_other_workspace("Rival company", "rival@example.com", "rival-password").await;
     let owner = app.owner_token().await;
     let path = format!("/api/v1/users/{stranger_id}");
     app.get(&path, &owner).await.expect_problem(404, "not_found");

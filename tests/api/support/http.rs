@@ -98,6 +98,34 @@ impl TestApp {
         }
     }
 
+    /// Another workspace in the same database, with its owner: (workspace id, owner id).
+    pub async fn create_other_workspace(
+        &self,
+        name: &str,
+        owner_email: &str,
+        owner_password: &str,
+    ) -> (String, String) {
+        let (url, name, email, password) = (
+            self.database_url.clone(),
+            name.to_string(),
+            owner_email.to_string(),
+            owner_password.to_string(),
+        );
+        actix_web::web::block(move || {
+            let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
+            let new = NewWorkspaceWithOwner {
+                name: &name,
+                owner_email: &email,
+                owner_full_name: "Other owner",
+                owner_password: &password,
+            };
+            let (workspace, owner) = create_workspace(&mut conn, &new).expect("create the other workspace");
+            (workspace.id.to_string(), owner.id.to_string())
+        })
+        .await
+        .expect("bootstrap")
+    }
+
     pub async fn request(
         &self,
         method: Method,
