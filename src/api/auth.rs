@@ -118,40 +118,48 @@ pub async fn login(
     body: ValidatedJson<LoginRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let LoginRequest { email, password, workspace_id } = body.0;
-    let jwt = state.jwt.clone();
-    let tokens = db::run(&state.pool, move |conn| {
-        let accounts: Vec<User> = User::find_by_email_in_all_workspaces(conn, email.trim())?
+    let accounts = db::run(&state.pool, move |conn| {
+        let accounts = User::find_by_email_in_all_workspaces(conn, email.trim())?;
+        Ok(accounts
             .into_iter()
             .filter(|user| user.active && workspace_id.is_none_or(|wanted| user.workspace_id == wanted))
-            .collect();
-        if accounts.is_empty() {
-            password::verify_against_nothing(&password);
-            return Err(ApiError::Unauthorized(Cow::Borrowed(BAD_CREDENTIALS)));
-        }
-        let mut matching: Vec<User> =
-            accounts.into_iter().filter(|user| password::verify(&password, &user.password_hash)).collect();
-        match matching.len() {
-            0 => Err(ApiError::Unauthorized(Cow::Borrowed(BAD_CREDENTIALS))),
-            1 => {
-                let user = matching.remove(0);
-                conn.transaction(|conn| open_session(conn, &jwt, &user))
-            }
-            _ => {
-                let ids: Vec<WorkspaceId> = matching.iter().map(|user| user.workspace_id).collect();
-                let choices = Workspace::find_many(conn, &ids)?
-                    .into_iter()
-                    .map(|workspace| WorkspaceChoice { id: workspace.id.0, name: workspace.name })
-                    .collect();
-                Err(ApiError::Conflict {
-                    code: "workspace_required",
-                    detail: "this login is valid in several workspaces: repeat it with one of their ids as workspace_id"
-                        .to_string(),
-                    workspaces: Some(choices),
-                })
-            }
-        }
+            .collect::<Vec<User>>())
     })
     .await?;
+    // Verify without holding a database connection: argon2 takes tens of milliseconds on purpose.
+    let mut matching = web::block(move || {
+        if accounts.is_empty() {
+            password::verify_against_nothing(&password);
+        }
+        accounts
+            .into_iter()
+            .filter(|user| password::verify(&password, &user.password_hash))
+            .collect::<Vec<User>>()
+    })
+    .await?;
+    let jwt = state.jwt.clone();
+    let tokens = match matching.len() {
+        0 => return Err(ApiError::Unauthorized(Cow::Borrowed(BAD_CREDENTIALS))),
+        1 => {
+            let user = matching.remove(0);
+            db::run(&state.pool, move |conn| conn.transaction(|conn| open_session(conn, &jwt, &user))).await?
+        }
+        _ => {
+            let ids: Vec<WorkspaceId> = matching.iter().map(|user| user.workspace_id).collect();
+            let workspaces = db::run(&state.pool, move |conn| Ok(Workspace::find_many(conn, &ids)?)).await?;
+            return Err(ApiError::Conflict {
+                code: "workspace_required",
+                detail: "this login is valid in several workspaces: repeat it with one of their ids as workspace_id"
+                    .to_string(),
+                workspaces: Some(
+                    workspaces
+                        .into_iter()
+                        .map(|workspace| WorkspaceChoice { id: workspace.id.0, name: workspace.name })
+                        .collect(),
+                ),
+            });
+        }
+    };
     Ok(web::Json(tokens))
 }
 

@@ -209,8 +209,10 @@ pub async fn create_user(
     if !principal.role.can_administer(body.role) {
         return Err(ApiError::Forbidden(Cow::Borrowed("only an owner may create another owner")));
     }
+    // Hash before taking a database connection: argon2 is slow on purpose.
+    let password = body.password.clone();
+    let password_hash = web::block(move || password::hash(&password)).await?.map_err(ApiError::internal)?;
     let user = db::run(&state.pool, move |conn| {
-        let password_hash = password::hash(&body.password).map_err(ApiError::internal)?;
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             if let Some(team) = body.team_id {
