@@ -42,6 +42,7 @@ pub fn build(
             .wrap(Logger::new(r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#))
             // Before the routes: the /api/v1 scope would otherwise claim /api/v1/openapi.json.
             .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", document.clone()))
+            .route("/docs", web::get().to(redirect_to_docs))
             .into_utoipa_app()
             .configure(routes::configure)
             .into_app()
@@ -54,6 +55,11 @@ pub fn build(
         server = server.disable_signals();
     }
     Ok(server.run())
+}
+
+/// Swagger UI lives at `/docs/`; its relative asset paths need the slash.
+async fn redirect_to_docs() -> HttpResponse {
+    HttpResponse::PermanentRedirect().insert_header((actix_web::http::header::LOCATION, "/docs/")).finish()
 }
 
 /// No handler took the request: a 405 naming the allowed methods when the path exists, else 404.
