@@ -44,6 +44,9 @@ pub struct Problem {
     /// The record's current version, for `version_mismatch` (412).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i32>,
+    /// The existing record this one would duplicate, for `duplicate` (409).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflicting_id: Option<uuid::Uuid>,
     /// The workspaces to choose from, for `workspace_required` at login.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workspaces: Option<Vec<WorkspaceChoice>>,
@@ -89,6 +92,8 @@ pub enum ApiError {
     MethodNotAllowed { allowed: String },
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String, workspaces: Option<Vec<WorkspaceChoice>> },
+    #[error("{detail}")]
+    Duplicate { detail: String, conflicting_id: uuid::Uuid },
     #[error("the record has changed since it was read: its current version is {current_version}")]
     VersionMismatch { current_version: i32 },
     #[error("the request body is larger than the limit of {limit} bytes")]
@@ -128,6 +133,7 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::VersionMismatch { .. } => "version_mismatch",
+            Self::Duplicate { .. } => "duplicate",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable(_) => "service_unavailable",
@@ -150,6 +156,7 @@ impl ApiError {
             Self::Validation(errors) => problem.errors = errors.clone(),
             Self::VersionMismatch { current_version } => problem.current_version = Some(*current_version),
             Self::Conflict { workspaces, .. } => problem.workspaces = workspaces.clone(),
+            Self::Duplicate { conflicting_id, .. } => problem.conflicting_id = Some(*conflicting_id),
             _ => {}
         }
         problem
@@ -166,6 +173,7 @@ impl Problem {
             code: code.to_string(),
             errors: Vec::new(),
             current_version: None,
+            conflicting_id: None,
             workspaces: None,
         }
     }
@@ -206,7 +214,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict { .. } | Self::Duplicate { .. } => StatusCode::CONFLICT,
             Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -270,6 +278,27 @@ impl From<actix_web::error::BlockingError> for ApiError {
 }
 
 /// `validator`'s errors as a flat list of fields with paths (`address.city`, `phones[1].value`).
+impl From<crate::domain::Violation> for FieldError {
+    fn from(violation: crate::domain::Violation) -> Self {
+        FieldError::new(violation.field, violation.code, violation.message)
+    }
+}
+
+impl From<Vec<crate::domain::Violation>> for ApiError {
+    fn from(violations: Vec<crate::domain::Violation>) -> Self {
+        Self::Validation(violations.into_iter().map(FieldError::from).collect())
+    }
+}
+
+/// `validator`'s findings for `value`, as fields; empty when it is valid.
+pub fn field_errors(value: &impl validator::Validate) -> Vec<FieldError> {
+    let mut fields = Vec::new();
+    if let Err(errors) = value.validate() {
+        flatten_validation_errors(&errors, "", &mut fields);
+    }
+    fields
+}
+
 impl From<validator::ValidationErrors> for ApiError {
     fn from(errors: validator::ValidationErrors) -> Self {
         let mut fields = Vec::new();

@@ -51,3 +51,11 @@ id_type!(
     /// A branch or department.
     TeamId
 );
+id_type!(
+    /// An individual or a company we sell to, buy from or work with.
+    ClientId
+);
+id_type!(
+    /// A person acting for a client.
+    ContactId
+);

@@ -21,6 +21,8 @@ use crate::error::{FieldError, Problem, WorkspaceChoice};
         (name = "auth", description = "Log in, refresh and log out"),
         (name = "users", description = "The caller and the workspace's users"),
         (name = "teams", description = "Branches and departments, optionally nested"),
+        (name = "clients", description = "Individuals and companies, with lookups, fuzzy search and soft delete"),
+        (name = "contacts", description = "The people acting for a client"),
         (name = "health", description = "Probes for load balancers"),
     ),
     components(schemas(Problem, FieldError, WorkspaceChoice))

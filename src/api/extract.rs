@@ -15,15 +15,19 @@ use validator::Validate;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 
-/// A JSON body, deserialised with the failing field's path on error, then validated: a 415 for
-/// another content type, 413 past the body limit, 400 for malformed JSON, 422 naming every field
-/// that is missing, unknown, of the wrong type or breaks a rule.
+/// A JSON body, deserialised with the failing field's path on error: a 415 for another content
+/// type, 413 past the body limit, 400 for malformed JSON, 422 naming the field that is missing,
+/// unknown or of the wrong type. Handlers that check more rules themselves take this.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+/// A [`JsonBody`] that also passed its `validator` rules (422 naming every failing field).
 #[derive(Debug)]
 pub struct ValidatedJson<T>(pub T);
 
 const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
-impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidatedJson<T> {
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -57,7 +61,19 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidatedJson<T> 
                 }
                 body.extend_from_slice(&chunk);
             }
-            let value: T = parse_json(&body)?;
+            parse_json(&body).map(JsonBody)
+        })
+    }
+}
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidatedJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = JsonBody::<T>::from_request(request, payload);
+        Box::pin(async move {
+            let JsonBody(value) = body.await?;
             value.validate()?;
             Ok(ValidatedJson(value))
         })
@@ -115,26 +131,33 @@ pub struct PageParams {
 
 impl PageParams {
     pub fn limit(&self) -> Result<u32, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_PAGE_SIZE),
-            Some(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => Ok(limit),
-            Some(_) => Err(ApiError::bad_request(
-                "invalid_query",
-                format!("limit must be between 1 and {MAX_PAGE_SIZE}"),
-            )),
-        }
+        page_limit(self.limit)
     }
 
     /// The decoded position after which the page starts.
     pub fn after<K: DeserializeOwned>(&self) -> Result<Option<K>, ApiError> {
-        // An empty cursor is the first page, as when none is sent.
-        let Some(cursor) = self.cursor.as_deref().filter(|cursor| !cursor.is_empty()) else {
-            return Ok(None);
-        };
-        let invalid = || ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned");
-        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-        serde_json::from_slice(&bytes).map(Some).map_err(|_| invalid())
+        decode_cursor(self.cursor.as_deref())
     }
+}
+
+/// A list's `limit`: 50 when omitted, 1 to 200 otherwise.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => Ok(limit),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be between 1 and {MAX_PAGE_SIZE}"),
+        )),
+    }
+}
+
+/// Decodes a `cursor` this API returned; an empty one is the first page, as when none is sent.
+pub fn decode_cursor<K: DeserializeOwned>(cursor: Option<&str>) -> Result<Option<K>, ApiError> {
+    let Some(cursor) = cursor.filter(|cursor| !cursor.is_empty()) else { return Ok(None) };
+    let invalid = || ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|_| invalid())
 }
 
 /// One page of a list.
@@ -274,5 +297,11 @@ where
     T: Deserialize<'de>,
     D: serde::Deserializer<'de>,
 {
-    T::deserialize(deserializer).map(Some)
+    use serde::de::Error;
+    // Through Option, so that a null is a clear data error for every T (serde_json reports a
+    // null where an enum belongs as a syntax error otherwise).
+    match Option::<T>::deserialize(deserializer)? {
+        Some(value) => Ok(Some(value)),
+        None => Err(D::Error::custom("may not be null")),
+    }
 }

@@ -1,6 +1,8 @@
 //! The HTTP API: one file per resource, each with its request and response types and handlers.
 
 pub mod auth;
+pub mod clients;
+pub mod contacts;
 pub mod extract;
 pub mod health;
 pub mod teams;

@@ -16,6 +16,78 @@ diesel::table! {
 }
 
 diesel::table! {
+    clients (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        kind -> Text,
+        display_name -> Text,
+        display_name_override -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        first_name -> Nullable<Text>,
+        middle_name -> Nullable<Text>,
+        birth_date -> Nullable<Date>,
+        gender -> Nullable<Text>,
+        name -> Nullable<Text>,
+        legal_name -> Nullable<Text>,
+        registration_number -> Nullable<Text>,
+        industry -> Nullable<Text>,
+        tax_id -> Nullable<Text>,
+        website -> Nullable<Text>,
+        relationship -> Text,
+        lifecycle_stage -> Text,
+        source -> Nullable<Text>,
+        owner_id -> Nullable<Uuid>,
+        team_id -> Nullable<Uuid>,
+        emails -> Jsonb,
+        phones -> Jsonb,
+        email_keys -> Array<Text>,
+        phone_keys -> Array<Text>,
+        address -> Nullable<Jsonb>,
+        tags -> Array<Text>,
+        notes -> Nullable<Text>,
+        consent -> Nullable<Jsonb>,
+        search_text -> Text,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        created_by -> Nullable<Uuid>,
+        updated_by -> Nullable<Uuid>,
+        deleted_at -> Nullable<Timestamptz>,
+        deleted_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    contacts (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        client_id -> Uuid,
+        display_name -> Text,
+        last_name -> Nullable<Text>,
+        first_name -> Nullable<Text>,
+        middle_name -> Nullable<Text>,
+        position -> Nullable<Text>,
+        emails -> Jsonb,
+        phones -> Jsonb,
+        messengers -> Jsonb,
+        email_keys -> Array<Text>,
+        phone_keys -> Array<Text>,
+        is_primary -> Bool,
+        notes -> Nullable<Text>,
+        owner_id -> Nullable<Uuid>,
+        consent -> Nullable<Jsonb>,
+        search_text -> Text,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        created_by -> Nullable<Uuid>,
+        updated_by -> Nullable<Uuid>,
+        deleted_at -> Nullable<Timestamptz>,
+        deleted_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
     refresh_tokens (workspace_id, id) {
         workspace_id -> Uuid,
         id -> Uuid,
@@ -71,7 +143,17 @@ diesel::table! {
 }
 
 diesel::joinable!(change_events -> workspaces (workspace_id));
+diesel::joinable!(clients -> workspaces (workspace_id));
+diesel::joinable!(contacts -> workspaces (workspace_id));
 diesel::joinable!(teams -> workspaces (workspace_id));
 diesel::joinable!(users -> workspaces (workspace_id));
 
-diesel::allow_tables_to_appear_in_same_query!(change_events, refresh_tokens, teams, users, workspaces,);
+diesel::allow_tables_to_appear_in_same_query!(
+    change_events,
+    clients,
+    contacts,
+    refresh_tokens,
+    teams,
+    users,
+    workspaces,
+);

@@ -1,3 +1,20 @@
 //! Pure business rules: no actix, no Diesel.
 
+pub mod client;
+pub mod contact_points;
+pub mod enums;
 pub mod role;
+
+/// One broken rule, naming the field at fault (`phones[1].value`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Violation {
+    pub field: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Violation {
+    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Self { field: field.into(), code, message: message.into() }
+    }
+}

@@ -2,6 +2,8 @@
 //! server. Files mirror the routes; `support/` is the harness.
 
 mod auth;
+mod clients;
+mod contacts;
 mod errors;
 mod health;
 mod launcher;

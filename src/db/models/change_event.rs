@@ -49,6 +49,27 @@ impl ChangeSet {
         self
     }
 
+    /// The fields of `after` that differ from `before` (all of them for a new record), leaving
+    /// out bookkeeping fields such as `version` and `updated_at`.
+    pub fn diff(
+        mut self,
+        before: Option<&serde_json::Value>,
+        after: &serde_json::Value,
+        skip: &[&str],
+    ) -> Self {
+        let Some(after) = after.as_object() else { return self };
+        for (name, value) in after {
+            if skip.contains(&name.as_str()) {
+                continue;
+            }
+            let old = before.and_then(|before| before.get(name));
+            if old != Some(value) {
+                self.0.insert(name.clone(), serde_json::json!({"from": old, "to": value}));
+            }
+        }
+        self
+    }
+
     pub fn secret(mut self, name: &str, changed: bool) -> Self {
         if changed {
             self.0.insert(name.to_string(), serde_json::json!({"changed": true}));

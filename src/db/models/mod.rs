@@ -2,12 +2,16 @@
 //! none can forget it.
 
 pub mod change_event;
+pub mod client;
+pub mod contact;
 pub mod refresh_token;
 pub mod team;
 pub mod user;
 pub mod workspace;
 
 pub use change_event::NewChangeEvent;
+pub use client::Client;
+pub use contact::Contact;
 pub use refresh_token::RefreshToken;
 pub use team::{NewTeam, Team, TeamChanges};
 pub use user::{NewUser, User, UserChanges};

@@ -1,0 +1,4 @@
+DROP TABLE contacts;
+DROP TABLE clients;
+DROP EXTENSION IF EXISTS btree_gin;
+DROP EXTENSION IF EXISTS pg_trgm;

@@ -1,0 +1,968 @@
+//! Clients: individuals and companies in one resource, with lookups by email, phone and tax id,
+//! fuzzy search, soft delete and restore.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
+use crate::api::record_change;
+use crate::auth::Principal;
+use crate::db::models::change_event::ChangeSet;
+use crate::db::models::client::{ClientFilter, ClientOrder, SortKey};
+use crate::db::models::contact::Contact;
+use crate::db::models::{Client, Team, User, Workspace};
+use crate::db::{self};
+use crate::domain::Violation;
+use crate::domain::client::{Address, Names, check_kind_fields, display_name, normalise_tags, search_text};
+use crate::domain::contact_points::{Consent, ContactPoint, normalise_emails, normalise_phones, to_e164};
+use crate::domain::enums::{ClientKind, Gender, LifecycleStage, Relationship, Source};
+use crate::error::{ApiError, FieldError, field_errors};
+use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
+use crate::state::AppState;
+
+/// A client as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientResponse {
+    pub id: ClientId,
+    pub kind: ClientKind,
+    /// For a person "Last First Middle" unless set explicitly; for a company its name.
+    #[schema(example = "Иванов Иван Иванович")]
+    pub display_name: String,
+    pub last_name: Option<String>,
+    pub first_name: Option<String>,
+    /// The patronymic, where there is one.
+    pub middle_name: Option<String>,
+    pub birth_date: Option<NaiveDate>,
+    pub gender: Option<Gender>,
+    /// A company's name.
+    pub name: Option<String>,
+    pub legal_name: Option<String>,
+    pub tax_id: Option<String>,
+    pub registration_number: Option<String>,
+    pub industry: Option<String>,
+    pub website: Option<String>,
+    pub relationship: Relationship,
+    pub lifecycle_stage: LifecycleStage,
+    pub source: Option<Source>,
+    pub owner_id: Option<UserId>,
+    pub team_id: Option<TeamId>,
+    pub emails: Vec<ContactPoint>,
+    /// Phones in E.164.
+    pub phones: Vec<ContactPoint>,
+    pub address: Option<Address>,
+    pub tags: Vec<String>,
+    pub notes: Option<String>,
+    pub consent: Option<Consent>,
+    /// How many times the record was written; send it back in `If-Match` to update safely.
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: Option<UserId>,
+    pub updated_by: Option<UserId>,
+}
+
+impl From<&Client> for ClientResponse {
+    fn from(client: &Client) -> Self {
+        Self {
+            id: client.id,
+            kind: client.kind.parse().unwrap_or(ClientKind::Person),
+            display_name: client.display_name.clone(),
+            last_name: client.last_name.clone(),
+            first_name: client.first_name.clone(),
+            middle_name: client.middle_name.clone(),
+            birth_date: client.birth_date,
+            gender: client.gender.as_deref().and_then(|gender| gender.parse().ok()),
+            name: client.name.clone(),
+            legal_name: client.legal_name.clone(),
+            tax_id: client.tax_id.clone(),
+            registration_number: client.registration_number.clone(),
+            industry: client.industry.clone(),
+            website: client.website.clone(),
+            relationship: client.relationship.parse().unwrap_or(Relationship::Other),
+            lifecycle_stage: client.lifecycle_stage.parse().unwrap_or(LifecycleStage::Lead),
+            source: client.source.as_deref().and_then(|source| source.parse().ok()),
+            owner_id: client.owner_id,
+            team_id: client.team_id,
+            emails: from_json(&client.emails),
+            phones: from_json(&client.phones),
+            address: client.address.as_ref().map(from_json),
+            tags: client.tags.clone(),
+            notes: client.notes.clone(),
+            consent: client.consent.as_ref().map(from_json),
+            version: client.version,
+            created_at: client.created_at,
+            updated_at: client.updated_at,
+            created_by: client.created_by,
+            updated_by: client.updated_by,
+        }
+    }
+}
+
+/// A client to create; also what an update is merged into before the same checks run.
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientInput {
+    pub kind: ClientKind,
+    /// Overrides the derived display name.
+    #[validate(length(min = 1, max = 500))]
+    #[schema(min_length = 1, max_length = 500)]
+    pub display_name: Option<String>,
+    /// Person only; a person needs a last or a first name.
+    #[validate(length(max = 200))]
+    #[schema(example = "Иванов", max_length = 200)]
+    pub last_name: Option<String>,
+    /// Person only.
+    #[validate(length(max = 200))]
+    #[schema(example = "Иван", max_length = 200)]
+    pub first_name: Option<String>,
+    /// Person only: the patronymic.
+    #[validate(length(max = 200))]
+    #[schema(example = "Иванович", max_length = 200)]
+    pub middle_name: Option<String>,
+    /// Person only.
+    pub birth_date: Option<NaiveDate>,
+    /// Person only.
+    pub gender: Option<Gender>,
+    /// Company only, and required for one.
+    #[validate(length(max = 500))]
+    #[schema(example = "Acme", max_length = 500)]
+    pub name: Option<String>,
+    /// Company only.
+    #[validate(length(max = 500))]
+    #[schema(example = "ООО «Акме»", max_length = 500)]
+    pub legal_name: Option<String>,
+    /// Company only: OGRN or the local equivalent.
+    #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
+    pub registration_number: Option<String>,
+    /// Company only.
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
+    pub industry: Option<String>,
+    /// INN, VAT number or the local equivalent; an individual entrepreneur has one too.
+    #[validate(length(min = 1, max = 50))]
+    #[schema(example = "7707083893", min_length = 1, max_length = 50)]
+    pub tax_id: Option<String>,
+    #[validate(url, length(max = 500))]
+    #[schema(example = "https://acme.example", max_length = 500)]
+    pub website: Option<String>,
+    /// `prospect` when omitted.
+    pub relationship: Option<Relationship>,
+    /// `lead` when omitted.
+    pub lifecycle_stage: Option<LifecycleStage>,
+    pub source: Option<Source>,
+    /// The responsible user; the creator when omitted.
+    pub owner_id: Option<UserId>,
+    /// The owner's team when omitted.
+    pub team_id: Option<TeamId>,
+    #[serde(default)]
+    pub emails: Vec<ContactPoint>,
+    /// Any format; stored in E.164, read in the workspace's default region when written without
+    /// a country code.
+    #[serde(default)]
+    pub phones: Vec<ContactPoint>,
+    #[validate(nested)]
+    pub address: Option<Address>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[validate(length(max = 10000))]
+    #[schema(max_length = 10000)]
+    pub notes: Option<String>,
+    #[validate(nested)]
+    pub consent: Option<Consent>,
+}
+
+impl From<&Client> for ClientInput {
+    fn from(client: &Client) -> Self {
+        let response = ClientResponse::from(client);
+        Self {
+            kind: response.kind,
+            display_name: client.display_name_override.clone(),
+            last_name: response.last_name,
+            first_name: response.first_name,
+            middle_name: response.middle_name,
+            birth_date: response.birth_date,
+            gender: response.gender,
+            name: response.name,
+            legal_name: response.legal_name,
+            registration_number: response.registration_number,
+            industry: response.industry,
+            tax_id: response.tax_id,
+            website: response.website,
+            relationship: Some(response.relationship),
+            lifecycle_stage: Some(response.lifecycle_stage),
+            source: response.source,
+            owner_id: response.owner_id,
+            team_id: response.team_id,
+            emails: response.emails,
+            phones: response.phones,
+            address: response.address,
+            tags: response.tags,
+            notes: response.notes,
+            consent: response.consent,
+        }
+    }
+}
+
+/// A partial update: absent fields stay; `null` clears a field (an empty list for lists). `kind`
+/// can't change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateClient {
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub kind: Option<ClientKind>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    pub display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub middle_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub birth_date: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Gender>)]
+    pub gender: Option<Option<Gender>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    pub legal_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 100)]
+    pub registration_number: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub industry: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 50)]
+    pub tax_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    pub website: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub relationship: Option<Relationship>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub lifecycle_stage: Option<LifecycleStage>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Source>)]
+    pub source: Option<Option<Source>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub owner_id: Option<Option<UserId>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub team_id: Option<Option<TeamId>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<ContactPoint>>)]
+    pub emails: Option<Option<Vec<ContactPoint>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<ContactPoint>>)]
+    pub phones: Option<Option<Vec<ContactPoint>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Address>)]
+    pub address: Option<Option<Address>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub tags: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    pub notes: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Consent>)]
+    pub consent: Option<Option<Consent>>,
+}
+
+impl UpdateClient {
+    /// Merges the change into the current state; the result is checked as a new client would be.
+    fn apply_to(self, input: &mut ClientInput) -> Result<(), ApiError> {
+        if self.kind.is_some_and(|kind| kind != input.kind) {
+            return Err(ApiError::invalid_field("kind", "immutable", "a client's kind can't be changed"));
+        }
+        macro_rules! set {
+            ($($field:ident),+) => { $(if let Some(value) = self.$field { input.$field = value; })+ };
+        }
+        set!(
+            display_name,
+            last_name,
+            first_name,
+            middle_name,
+            birth_date,
+            gender,
+            name,
+            legal_name,
+            registration_number,
+            industry,
+            tax_id,
+            website,
+            source,
+            owner_id,
+            team_id,
+            address,
+            notes,
+            consent
+        );
+        if let Some(relationship) = self.relationship {
+            input.relationship = Some(relationship);
+        }
+        if let Some(stage) = self.lifecycle_stage {
+            input.lifecycle_stage = Some(stage);
+        }
+        if let Some(emails) = self.emails {
+            input.emails = emails.unwrap_or_default();
+        }
+        if let Some(phones) = self.phones {
+            input.phones = phones.unwrap_or_default();
+        }
+        if let Some(tags) = self.tags {
+            input.tags = tags.unwrap_or_default();
+        }
+        Ok(())
+    }
+}
+
+/// Checks `input` and builds the row to store: the only path by which a client is written.
+fn build_client(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    workspace: &Workspace,
+    input: ClientInput,
+    existing: Option<&Client>,
+) -> Result<Client, ApiError> {
+    // Every broken rule is reported at once: validator's, then the domain's.
+    let mut errors = field_errors(&input);
+    let trimmed =
+        |value: Option<String>| value.map(|value| value.trim().to_string()).filter(|value| !value.is_empty());
+    let (last_name, first_name, middle_name) =
+        (trimmed(input.last_name), trimmed(input.first_name), trimmed(input.middle_name));
+    let (name, legal_name) = (trimmed(input.name), trimmed(input.legal_name));
+    let (registration_number, industry) = (trimmed(input.registration_number), trimmed(input.industry));
+    let names = Names {
+        last_name: last_name.as_deref(),
+        first_name: first_name.as_deref(),
+        middle_name: middle_name.as_deref(),
+        name: name.as_deref(),
+    };
+
+    let mut violations: Vec<Violation> = check_kind_fields(
+        input.kind,
+        names,
+        &[
+            ("name", name.is_some()),
+            ("legal_name", legal_name.is_some()),
+            ("registration_number", registration_number.is_some()),
+            ("industry", industry.is_some()),
+        ],
+        &[
+            ("last_name", last_name.is_some()),
+            ("first_name", first_name.is_some()),
+            ("middle_name", middle_name.is_some()),
+            ("birth_date", input.birth_date.is_some()),
+            ("gender", input.gender.is_some()),
+        ],
+    );
+    let emails = normalise_emails("emails", input.emails).map_err(|found| violations.extend(found)).ok();
+    let phones = normalise_phones("phones", input.phones, &workspace.default_phone_region)
+        .map_err(|found| violations.extend(found))
+        .ok();
+    let tags = normalise_tags(input.tags).map_err(|found| violations.extend(found)).ok();
+    errors.extend(violations.into_iter().map(FieldError::from));
+    let (Some((emails, email_keys)), Some((phones, phone_keys)), Some(tags), true) =
+        (emails, phones, tags, errors.is_empty())
+    else {
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
+        return Err(ApiError::Validation(errors));
+    };
+
+    let owner_id = match (input.owner_id, existing) {
+        (Some(owner), _) => Some(owner),
+        (None, Some(_)) => None,
+        (None, None) => Some(principal.user_id),
+    };
+    let owner = match owner_id {
+        Some(owner) => Some(User::find(conn, workspace.id, owner).optional()?.ok_or_else(|| {
+            ApiError::invalid_field("owner_id", "not_found", "no such user in this workspace")
+        })?),
+        None => None,
+    };
+    let team_id = match (input.team_id, existing) {
+        (Some(team), _) => Some(team),
+        (None, Some(_)) => None,
+        (None, None) => owner.as_ref().and_then(|owner| owner.team_id),
+    };
+    if let Some(team) = team_id
+        && !Team::exists(conn, workspace.id, team)?
+    {
+        return Err(ApiError::invalid_field("team_id", "not_found", "no such team in this workspace"));
+    }
+
+    let display_name_override = trimmed(input.display_name);
+    let display_name = display_name(input.kind, names, display_name_override.as_deref());
+    let search_text = search_text(
+        [display_name.as_str(), legal_name.as_deref().unwrap_or_default()]
+            .into_iter()
+            .chain(email_keys.iter().map(String::as_str))
+            .chain(phone_keys.iter().map(String::as_str)),
+    );
+    let now = Utc::now();
+    Ok(Client {
+        workspace_id: workspace.id,
+        id: existing.map_or_else(ClientId::generate, |client| client.id),
+        kind: input.kind.as_str().to_string(),
+        display_name,
+        display_name_override,
+        last_name,
+        first_name,
+        middle_name,
+        birth_date: input.birth_date,
+        gender: input.gender.map(|gender| gender.as_str().to_string()),
+        name,
+        legal_name,
+        registration_number,
+        industry,
+        tax_id: trimmed(input.tax_id),
+        website: trimmed(input.website),
+        relationship: input.relationship.unwrap_or(Relationship::Prospect).as_str().to_string(),
+        lifecycle_stage: input.lifecycle_stage.unwrap_or(LifecycleStage::Lead).as_str().to_string(),
+        source: input.source.map(|source| source.as_str().to_string()),
+        owner_id,
+        team_id,
+        emails: to_json(&emails),
+        phones: to_json(&phones),
+        email_keys,
+        phone_keys,
+        address: input.address.as_ref().map(to_json),
+        tags,
+        notes: trimmed(input.notes),
+        consent: input.consent.as_ref().map(to_json),
+        search_text,
+        version: existing.map_or(1, |client| client.version + 1),
+        created_at: existing.map_or(now, |client| client.created_at),
+        updated_at: now,
+        created_by: existing.map_or(Some(principal.user_id), |client| client.created_by),
+        updated_by: Some(principal.user_id),
+        deleted_at: None,
+        deleted_by: None,
+    })
+}
+
+/// A value of ours as JSON for a jsonb column; our types always serialise.
+pub(crate) fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+/// Refuses a new client whose email, phone or tax id a live client already has.
+fn ensure_not_duplicate(conn: &mut PgConnection, client: &Client) -> Result<(), ApiError> {
+    let found = Client::find_duplicates(
+        conn,
+        client.workspace_id,
+        &client.email_keys,
+        &client.phone_keys,
+        client.tax_id.as_deref(),
+        Some(client.id),
+    )?;
+    let Some(other) = found.first() else { return Ok(()) };
+    let shares = |mine: &[String], theirs: &[String]| mine.iter().any(|key| theirs.contains(key));
+    let what = if shares(&client.email_keys, &other.email_keys) {
+        "an email"
+    } else if shares(&client.phone_keys, &other.phone_keys) {
+        "a phone"
+    } else {
+        "the tax id"
+    };
+    Err(ApiError::Duplicate {
+        detail: format!(
+            "client {} ({}) has {what} of this one; repeat with ?allow_duplicate=true to create it anyway",
+            other.id, other.display_name
+        ),
+        conflicting_id: other.id.0,
+    })
+}
+
+/// The fields a change log entry leaves out: they change with every write.
+pub(crate) const BOOKKEEPING: &[&str] =
+    &["id", "version", "created_at", "updated_at", "created_by", "updated_by"];
+
+fn snapshot(client: &Client) -> serde_json::Value {
+    to_json(&ClientResponse::from(client))
+}
+
+fn client_response(status: actix_web::http::StatusCode, client: &Client) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::ETAG, etag(client.version)));
+    if status == actix_web::http::StatusCode::CREATED {
+        response.insert_header((header::LOCATION, format!("/api/v1/clients/{}", client.id)));
+    }
+    response.json(ClientResponse::from(client))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CreateClientQuery {
+    /// Create the client even if a live one has the same email, phone or tax id.
+    pub allow_duplicate: Option<bool>,
+}
+
+/// Create a client.
+///
+/// A client whose email, phone or tax id already belongs to a live client is refused with 409
+/// `duplicate` naming that client, unless `allow_duplicate=true`.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "create_client",
+    security(("bearer" = [])),
+    params(CreateClientQuery),
+    request_body = ClientInput,
+    responses(
+        (status = 201, description = "Created", body = ClientResponse,
+            headers(("ETag" = String, description = "The record's version"), ("Location" = String, description = "The new client's URL"))),
+        (status = 409, description = "A live client has the same email, phone or tax id (`conflicting_id`)", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/clients")]
+pub async fn create_client(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<CreateClientQuery>,
+    body: JsonBody<ClientInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let allow_duplicate = query.allow_duplicate.unwrap_or(false);
+    let client = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let workspace = Workspace::find(conn, principal.workspace_id)?;
+            let client = build_client(conn, &principal, &workspace, body.0, None)?;
+            if !allow_duplicate {
+                ensure_not_duplicate(conn, &client)?;
+            }
+            let client = client.insert(conn)?;
+            let changes = ChangeSet::default().diff(None, &snapshot(&client), BOOKKEEPING);
+            record_change(conn, &principal, "client", client.id.0, "created", client.version, changes)?;
+            Ok(client)
+        })
+    })
+    .await?;
+    Ok(client_response(actix_web::http::StatusCode::CREATED, &client))
+}
+
+/// How a list may be sorted.
+const SORTS: &[(&str, ClientOrder)] = &[
+    ("updated_at", ClientOrder::UpdatedAt),
+    ("created_at", ClientOrder::CreatedAt),
+    ("display_name", ClientOrder::DisplayName),
+];
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClientListQuery {
+    /// How many clients to return: 1 to 200, 50 when omitted.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (with the same filters and sort).
+    pub cursor: Option<String>,
+    /// `updated_at`, `created_at` or `display_name`, prefixed with `-` for descending; the id
+    /// breaks ties. Default `-updated_at`, or best match first with `q`. For a sync, use
+    /// `updated_at` with `updated_since`: a record changed during the walk moves to the end and
+    /// is seen again there, never missed.
+    #[param(example = "-updated_at")]
+    pub sort: Option<String>,
+    pub kind: Option<ClientKind>,
+    pub relationship: Option<Relationship>,
+    pub lifecycle_stage: Option<LifecycleStage>,
+    pub source: Option<Source>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub owner_id: Option<UserId>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub team_id: Option<TeamId>,
+    /// Clients with this tag.
+    pub tag: Option<String>,
+    /// Clients changed at or after this time.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Clients created at or after this time.
+    pub created_since: Option<DateTime<Utc>>,
+    /// Clients with this email, compared case-insensitively.
+    pub email: Option<String>,
+    /// Clients with this phone, in any format (normalised like stored phones).
+    pub phone: Option<String>,
+    /// Clients with this tax id.
+    pub tax_id: Option<String>,
+    /// Fuzzy search over names, legal name, emails and phones (Latin or Cyrillic, typos allowed;
+    /// `%` and `_` match themselves).
+    pub q: Option<String>,
+}
+
+/// The position a page of a sorted list ends at, as the cursor carries it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ListCursor<Id> {
+    pub sort: String,
+    pub key: SortKey,
+    pub id: Id,
+}
+
+/// `q=` trimmed and lower-cased; none when empty.
+pub(crate) fn search_query(q: Option<&str>) -> Result<Option<String>, ApiError> {
+    let q = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
+    if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::bad_request("invalid_query", "q must be at most 200 characters long"));
+    }
+    Ok(q)
+}
+
+/// `sort=` as (its canonical name, the order, descending): `-updated_at` by default, best match
+/// first when searching.
+pub(crate) fn list_order(
+    sort: Option<&str>,
+    searching: bool,
+) -> Result<(String, ClientOrder, bool), ApiError> {
+    match sort.map(str::trim).filter(|sort| !sort.is_empty()) {
+        None if searching => Ok(("relevance".to_string(), ClientOrder::Relevance, false)),
+        None => Ok(("-updated_at".to_string(), ClientOrder::UpdatedAt, true)),
+        Some(sort) => {
+            let (descending, field) = sort.strip_prefix('-').map_or((false, sort), |field| (true, field));
+            let order =
+                SORTS.iter().find(|(name, _)| *name == field).map(|(_, order)| *order).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_query",
+                        "sort must be updated_at, created_at or display_name, optionally prefixed with -",
+                    )
+                })?;
+            Ok((sort.to_string(), order, descending))
+        }
+    }
+}
+
+/// The cursor of a sorted list, refused when it was made for another sort.
+pub(crate) fn decode_list_cursor<Id: serde::de::DeserializeOwned>(
+    cursor: Option<&str>,
+    sort_name: &str,
+    order: ClientOrder,
+) -> Result<Option<(SortKey, Id)>, ApiError> {
+    let Some(cursor) = decode_cursor::<ListCursor<Id>>(cursor)? else { return Ok(None) };
+    let key_fits = match order {
+        ClientOrder::UpdatedAt | ClientOrder::CreatedAt => matches!(cursor.key, SortKey::Time(_)),
+        ClientOrder::DisplayName => matches!(cursor.key, SortKey::Text(_)),
+        ClientOrder::Relevance => matches!(cursor.key, SortKey::Score(_)),
+    };
+    if cursor.sort != sort_name || !key_fits {
+        return Err(ApiError::bad_request(
+            "invalid_cursor",
+            "the cursor belongs to a list with another sort",
+        ));
+    }
+    Ok(Some((cursor.key, cursor.id)))
+}
+
+/// The sort key of a row in `order`.
+pub(crate) fn sort_key(
+    order: ClientOrder,
+    updated_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    display_name: &str,
+    score: Option<f32>,
+) -> SortKey {
+    match order {
+        ClientOrder::UpdatedAt => SortKey::Time(updated_at),
+        ClientOrder::CreatedAt => SortKey::Time(created_at),
+        ClientOrder::DisplayName => SortKey::Text(display_name.to_string()),
+        ClientOrder::Relevance => SortKey::Score(score.unwrap_or_default()),
+    }
+}
+
+/// List clients, with filters, lookups and fuzzy search.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "list_clients",
+    security(("bearer" = [])),
+    params(ClientListQuery),
+    responses((status = 200, description = "One page of clients", body = Page<ClientResponse>))
+)]
+#[get("/clients")]
+pub async fn list_clients(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<ClientListQuery>,
+) -> Result<web::Json<Page<ClientResponse>>, ApiError> {
+    let query = query.into_inner();
+    let limit = page_limit(query.limit)?;
+    let q = search_query(query.q.as_deref())?;
+    let (sort_name, order, descending) = list_order(query.sort.as_deref(), q.is_some())?;
+    let after = decode_list_cursor::<ClientId>(query.cursor.as_deref(), &sort_name, order)?;
+    let mut filter = ClientFilter {
+        kind: query.kind.map(ClientKind::as_str),
+        relationship: query.relationship.map(Relationship::as_str),
+        lifecycle_stage: query.lifecycle_stage.map(LifecycleStage::as_str),
+        source: query.source.map(Source::as_str),
+        owner_id: query.owner_id,
+        team_id: query.team_id,
+        tag: query.tag.map(|tag| tag.trim().to_string()),
+        updated_since: query.updated_since,
+        created_since: query.created_since,
+        email: query.email.map(|email| email.trim().to_lowercase()),
+        phone: None,
+        tax_id: query.tax_id.map(|tax_id| tax_id.trim().to_string()),
+        q: q.clone(),
+    };
+    let phone = query.phone;
+    let (rows, last_score) = db::run(&state.pool, move |conn| {
+        let workspace = principal.workspace_id;
+        if let Some(phone) = phone {
+            let region = Workspace::find(conn, workspace)?.default_phone_region;
+            filter.phone = Some(to_e164(&phone, &region).map_err(|(_, message)| {
+                ApiError::bad_request("invalid_query", format!("phone: {message}"))
+            })?);
+        }
+        let rows = Client::list(conn, workspace, &filter, order, descending, after, i64::from(limit) + 1)?;
+        // A relevance cursor carries the score of the page's last row.
+        let last_score = match (&filter.q, order, rows.get(limit as usize).and(rows.get(limit as usize - 1)))
+        {
+            (Some(q), ClientOrder::Relevance, Some(last)) => {
+                Some(Client::relevance(conn, workspace, last.id, q)?)
+            }
+            _ => None,
+        };
+        Ok((rows, last_score))
+    })
+    .await?;
+    let key = |client: &Client| ListCursor {
+        sort: sort_name.clone(),
+        key: sort_key(order, client.updated_at, client.created_at, &client.display_name, last_score),
+        id: client.id,
+    };
+    Ok(web::Json(Page::from_rows(rows, limit, key, |client| ClientResponse::from(&client))))
+}
+
+/// A deleted record, as sync and undo need it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Tombstone {
+    pub id: uuid::Uuid,
+    pub deleted_at: DateTime<Utc>,
+    pub deleted_by: Option<UserId>,
+    /// The version the deletion wrote.
+    pub version: i32,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeletedQuery {
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    /// Records deleted at or after this time.
+    pub deleted_since: Option<DateTime<Utc>>,
+}
+
+/// List deleted clients (tombstones), oldest deletion first: for sync and undo.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "list_deleted_clients",
+    security(("bearer" = [])),
+    params(DeletedQuery),
+    responses((status = 200, description = "One page of tombstones", body = Page<Tombstone>))
+)]
+#[get("/clients/deleted")]
+pub async fn list_deleted_clients(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<DeletedQuery>,
+) -> Result<web::Json<Page<Tombstone>>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let after: Option<(DateTime<Utc>, ClientId)> = decode_cursor(query.cursor.as_deref())?;
+    let since = query.deleted_since;
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(Client::list_deleted(conn, principal.workspace_id, since, after, i64::from(limit) + 1)?)
+    })
+    .await?;
+    Ok(web::Json(Page::from_rows(
+        rows,
+        limit,
+        |client| (client.deleted_at.unwrap_or(client.updated_at), client.id),
+        |client| Tombstone {
+            id: client.id.0,
+            deleted_at: client.deleted_at.unwrap_or(client.updated_at),
+            deleted_by: client.deleted_by,
+            version: client.version,
+        },
+    )))
+}
+
+/// Get one client.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "get_client",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The client's id")),
+    responses((status = 200, description = "The client", body = ClientResponse,
+        headers(("ETag" = String, description = "The record's version"))))
+)]
+#[get("/clients/{id}")]
+pub async fn get_client(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ClientId>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let client =
+        db::run(&state.pool, move |conn| Ok(Client::find(conn, principal.workspace_id, id)?)).await?;
+    Ok(client_response(actix_web::http::StatusCode::OK, &client))
+}
+
+/// Update a client: a partial update, checked like a new client.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "update_client",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The client's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    request_body = UpdateClient,
+    responses(
+        (status = 200, description = "Updated", body = ClientResponse, headers(("ETag" = String, description = "The record's version"))),
+        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/clients/{id}")]
+pub async fn update_client(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ClientId>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateClient>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    let client = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let workspace = Workspace::find(conn, principal.workspace_id)?;
+            let current = live_for_update(conn, principal.workspace_id, id)?;
+            if_match.check(current.version)?;
+            let mut input = ClientInput::from(&current);
+            body.0.apply_to(&mut input)?;
+            let candidate = build_client(conn, &principal, &workspace, input, Some(&current))?;
+            let changes =
+                ChangeSet::default().diff(Some(&snapshot(&current)), &snapshot(&candidate), BOOKKEEPING);
+            if changes.is_empty() {
+                return Ok(current);
+            }
+            let client = candidate.save(conn)?;
+            record_change(conn, &principal, "client", id.0, "updated", client.version, changes)?;
+            Ok(client)
+        })
+    })
+    .await?;
+    Ok(client_response(actix_web::http::StatusCode::OK, &client))
+}
+
+pub(crate) fn live_for_update(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    id: ClientId,
+) -> Result<Client, ApiError> {
+    let client = Client::find_any_for_update(conn, workspace, id)?;
+    if client.deleted_at.is_some() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(client)
+}
+
+/// Delete a client (soft): it and its contacts leave every list and lookup, restorable with
+/// `POST /clients/{id}/restore`, and show up in `GET /clients/deleted`.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "delete_client",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The client's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/clients/{id}")]
+pub async fn delete_client(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ClientId>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let workspace = principal.workspace_id;
+            let current = live_for_update(conn, workspace, id)?;
+            if_match.check(current.version)?;
+            let now = Utc::now();
+            let deleted = Client::mark_deleted(conn, workspace, id, now, principal.user_id)?;
+            let contacts = Contact::mark_deleted_with_client(conn, workspace, id, now, principal.user_id)?;
+            let changes = ChangeSet::default().field("deleted_at", None, &deleted.deleted_at).field(
+                "contacts_deleted",
+                None,
+                &contacts,
+            );
+            record_change(conn, &principal, "client", id.0, "deleted", deleted.version, changes)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Restore a deleted client, with the contacts deleted along with it.
+///
+/// Restoring a live client changes nothing and returns it.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "restore_client",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The client's id")),
+    responses((status = 200, description = "The restored client", body = ClientResponse,
+        headers(("ETag" = String, description = "The record's version"))))
+)]
+#[post("/clients/{id}/restore")]
+pub async fn restore_client(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ClientId>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    let client = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let workspace = principal.workspace_id;
+            let current = Client::find_any_for_update(conn, workspace, id)?;
+            let Some(deleted_at) = current.deleted_at else { return Ok(current) };
+            let restored = Client::mark_restored(conn, workspace, id, Utc::now(), principal.user_id)?;
+            let contacts =
+                Contact::mark_restored_with_client(conn, workspace, id, deleted_at, principal.user_id)?;
+            let changes = ChangeSet::default()
+                .field("deleted_at", Some(&Some(deleted_at)), &None::<DateTime<Utc>>)
+                .field("contacts_restored", None, &contacts);
+            record_change(conn, &principal, "client", id.0, "restored", restored.version, changes)?;
+            Ok(restored)
+        })
+    })
+    .await?;
+    Ok(client_response(actix_web::http::StatusCode::OK, &client))
+}
+
+/// A jsonb column back into its type; we wrote it, so it parses (a default stands in otherwise).
+pub(crate) fn from_json<T: serde::de::DeserializeOwned + Default>(value: &serde_json::Value) -> T {
+    serde_json::from_value(value.clone()).unwrap_or_default()
+}

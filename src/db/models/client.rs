@@ -1,0 +1,377 @@
+//! Clients: rows and queries, including the list query behind every filter, sort and search.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::dsl::sql;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Float, Text, Timestamptz};
+
+use crate::db::schema::clients;
+use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = clients, primary_key(workspace_id, id), treat_none_as_null = true, check_for_backend(Pg))]
+pub struct Client {
+    pub workspace_id: WorkspaceId,
+    pub id: ClientId,
+    pub kind: String,
+    pub display_name: String,
+    pub display_name_override: Option<String>,
+    pub last_name: Option<String>,
+    pub first_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub birth_date: Option<NaiveDate>,
+    pub gender: Option<String>,
+    pub name: Option<String>,
+    pub legal_name: Option<String>,
+    pub registration_number: Option<String>,
+    pub industry: Option<String>,
+    pub tax_id: Option<String>,
+    pub website: Option<String>,
+    pub relationship: String,
+    pub lifecycle_stage: String,
+    pub source: Option<String>,
+    pub owner_id: Option<UserId>,
+    pub team_id: Option<TeamId>,
+    pub emails: serde_json::Value,
+    pub phones: serde_json::Value,
+    pub email_keys: Vec<String>,
+    pub phone_keys: Vec<String>,
+    pub address: Option<serde_json::Value>,
+    pub tags: Vec<String>,
+    pub notes: Option<String>,
+    pub consent: Option<serde_json::Value>,
+    pub search_text: String,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: Option<UserId>,
+    pub updated_by: Option<UserId>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub deleted_by: Option<UserId>,
+}
+
+/// How a client list is ordered. Every order ends with the id, so pages never overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientOrder {
+    UpdatedAt,
+    CreatedAt,
+    DisplayName,
+    /// Best fuzzy-search matches first (only with `q`).
+    Relevance,
+}
+
+/// Where a page starts: the sort key of the last row of the previous page, and its id.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum SortKey {
+    #[serde(rename = "t")]
+    Time(DateTime<Utc>),
+    #[serde(rename = "s")]
+    Text(String),
+    #[serde(rename = "r")]
+    Score(f32),
+}
+
+/// Everything a client list can be narrowed by; `None` means "any".
+#[derive(Debug, Default, Clone)]
+pub struct ClientFilter {
+    pub kind: Option<&'static str>,
+    pub relationship: Option<&'static str>,
+    pub lifecycle_stage: Option<&'static str>,
+    pub source: Option<&'static str>,
+    pub owner_id: Option<UserId>,
+    pub team_id: Option<TeamId>,
+    pub tag: Option<String>,
+    pub updated_since: Option<DateTime<Utc>>,
+    pub created_since: Option<DateTime<Utc>>,
+    /// A lower-cased email.
+    pub email: Option<String>,
+    /// An E.164 phone.
+    pub phone: Option<String>,
+    pub tax_id: Option<String>,
+    /// Lower-cased fuzzy search text.
+    pub q: Option<String>,
+}
+
+/// `%`, `_` and `\` match themselves in a LIKE pattern built from user text.
+pub fn like_pattern(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+impl Client {
+    pub fn insert(&self, conn: &mut PgConnection) -> QueryResult<Client> {
+        diesel::insert_into(clients::table).values(self).returning(Client::as_returning()).get_result(conn)
+    }
+
+    /// Writes every column of the row back (the caller merged the change into it).
+    pub fn save(&self, conn: &mut PgConnection) -> QueryResult<Client> {
+        diesel::update(clients::table.find((self.workspace_id, self.id)))
+            .set(self)
+            .returning(Client::as_returning())
+            .get_result(conn)
+    }
+
+    /// A live (not deleted) client.
+    pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: ClientId) -> QueryResult<Client> {
+        clients::table
+            .find((workspace, id))
+            .filter(clients::deleted_at.is_null())
+            .select(Client::as_select())
+            .first(conn)
+    }
+
+    /// A client, live or deleted, locked for a read-modify-write.
+    pub fn find_any_for_update(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: ClientId,
+    ) -> QueryResult<Client> {
+        clients::table.find((workspace, id)).select(Client::as_select()).for_update().first(conn)
+    }
+
+    pub fn exists(conn: &mut PgConnection, workspace: WorkspaceId, id: ClientId) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            clients::table.find((workspace, id)).filter(clients::deleted_at.is_null()),
+        ))
+        .get_result(conn)
+    }
+
+    /// Live clients other than `except` that share an email, a phone or the tax id.
+    pub fn find_duplicates(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        email_keys: &[String],
+        phone_keys: &[String],
+        tax_id: Option<&str>,
+        except: Option<ClientId>,
+    ) -> QueryResult<Vec<Client>> {
+        let mut query = clients::table
+            .filter(clients::workspace_id.eq(workspace))
+            .filter(clients::deleted_at.is_null())
+            .filter(
+                clients::email_keys
+                    .overlaps_with(email_keys)
+                    .or(clients::phone_keys.overlaps_with(phone_keys))
+                    .or(clients::tax_id.eq(tax_id).assume_not_null()),
+            )
+            .into_boxed();
+        if let Some(except) = except {
+            query = query.filter(clients::id.ne(except));
+        }
+        query.order(clients::id).limit(5).select(Client::as_select()).load(conn)
+    }
+
+    /// One page of live clients: `limit` rows after `after` in `order`.
+    pub fn list(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        filter: &ClientFilter,
+        order: ClientOrder,
+        descending: bool,
+        after: Option<(SortKey, ClientId)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Client>> {
+        let mut query = clients::table
+            .filter(clients::workspace_id.eq(workspace))
+            .filter(clients::deleted_at.is_null())
+            .into_boxed();
+        if let Some(kind) = filter.kind {
+            query = query.filter(clients::kind.eq(kind));
+        }
+        if let Some(relationship) = filter.relationship {
+            query = query.filter(clients::relationship.eq(relationship));
+        }
+        if let Some(stage) = filter.lifecycle_stage {
+            query = query.filter(clients::lifecycle_stage.eq(stage));
+        }
+        if let Some(source) = filter.source {
+            query = query.filter(clients::source.eq(source));
+        }
+        if let Some(owner) = filter.owner_id {
+            query = query.filter(clients::owner_id.eq(owner));
+        }
+        if let Some(team) = filter.team_id {
+            query = query.filter(clients::team_id.eq(team));
+        }
+        if let Some(tag) = &filter.tag {
+            query = query.filter(clients::tags.contains(vec![tag.clone()]));
+        }
+        if let Some(since) = filter.updated_since {
+            query = query.filter(clients::updated_at.ge(since));
+        }
+        if let Some(since) = filter.created_since {
+            query = query.filter(clients::created_at.ge(since));
+        }
+        if let Some(email) = &filter.email {
+            query = query.filter(clients::email_keys.contains(vec![email.clone()]));
+        }
+        if let Some(phone) = &filter.phone {
+            query = query.filter(clients::phone_keys.contains(vec![phone.clone()]));
+        }
+        if let Some(tax_id) = &filter.tax_id {
+            query = query.filter(clients::tax_id.eq(tax_id.clone()));
+        }
+        if let Some(q) = &filter.q {
+            // A substring (with % and _ taken literally) or a fuzzy word match; both use the
+            // trigram index.
+            query = query.filter(
+                sql::<Bool>("(search_text ILIKE ")
+                    .bind::<Text, _>(like_pattern(q))
+                    .sql(" OR ")
+                    .bind::<Text, _>(q.clone())
+                    .sql(" <% search_text)"),
+            );
+        }
+
+        let column = match order {
+            ClientOrder::UpdatedAt => "updated_at",
+            ClientOrder::CreatedAt => "created_at",
+            ClientOrder::DisplayName => "display_name",
+            ClientOrder::Relevance => "relevance",
+        };
+        let relevance =
+            |q: &str| sql::<Float>("word_similarity(").bind::<Text, _>(q.to_string()).sql(", search_text)");
+        if let Some((key, id)) = after {
+            let comparison = if descending { "<" } else { ">" };
+            query = match (order, key, &filter.q) {
+                (ClientOrder::Relevance, SortKey::Score(score), Some(q)) => {
+                    // Best first: the next page has a lower score, or the same score and a later id.
+                    query.filter(
+                        sql::<Bool>("(word_similarity(")
+                            .bind::<Text, _>(q.clone())
+                            .sql(", search_text) < ")
+                            .bind::<Float, _>(score)
+                            .sql(" OR (word_similarity(")
+                            .bind::<Text, _>(q.clone())
+                            .sql(", search_text) = ")
+                            .bind::<Float, _>(score)
+                            .sql(" AND id > ")
+                            .bind::<diesel::sql_types::Uuid, _>(id.0)
+                            .sql("))"),
+                    )
+                }
+                (_, SortKey::Time(time), _) => query.filter(
+                    sql::<Bool>(&format!("({column}, id) {comparison} ("))
+                        .bind::<Timestamptz, _>(time)
+                        .sql(", ")
+                        .bind::<diesel::sql_types::Uuid, _>(id.0)
+                        .sql(")"),
+                ),
+                (_, SortKey::Text(text), _) => query.filter(
+                    sql::<Bool>(&format!("({column}, id) {comparison} ("))
+                        .bind::<Text, _>(text)
+                        .sql(", ")
+                        .bind::<diesel::sql_types::Uuid, _>(id.0)
+                        .sql(")"),
+                ),
+                // A cursor of another order: the caller refused it already.
+                _ => query.filter(sql::<Bool>("false")),
+            };
+        }
+        query = match (order, descending, &filter.q) {
+            (ClientOrder::Relevance, _, Some(q)) => {
+                query.order(relevance(q).desc()).then_order_by(clients::id.asc())
+            }
+            (ClientOrder::UpdatedAt, false, _) => query.order((clients::updated_at.asc(), clients::id.asc())),
+            (ClientOrder::UpdatedAt, true, _) => {
+                query.order((clients::updated_at.desc(), clients::id.desc()))
+            }
+            (ClientOrder::CreatedAt, false, _) => query.order((clients::created_at.asc(), clients::id.asc())),
+            (ClientOrder::CreatedAt, true, _) => {
+                query.order((clients::created_at.desc(), clients::id.desc()))
+            }
+            (ClientOrder::DisplayName, false, _) => {
+                query.order((clients::display_name.asc(), clients::id.asc()))
+            }
+            (ClientOrder::DisplayName, true, _) => {
+                query.order((clients::display_name.desc(), clients::id.desc()))
+            }
+            (ClientOrder::Relevance, _, None) => query.order(clients::id.asc()),
+        };
+        query.limit(limit).select(Client::as_select()).load(conn)
+    }
+
+    /// The fuzzy-search score of each client for `q`, for the cursor of a relevance-ordered page.
+    pub fn relevance(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: ClientId,
+        q: &str,
+    ) -> QueryResult<f32> {
+        clients::table
+            .find((workspace, id))
+            .select(sql::<Float>("word_similarity(").bind::<Text, _>(q.to_string()).sql(", search_text)"))
+            .first(conn)
+    }
+
+    /// Soft-deletes a client: it leaves every list and lookup, and shows up as a tombstone.
+    pub fn mark_deleted(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: ClientId,
+        at: DateTime<Utc>,
+        by: UserId,
+    ) -> QueryResult<Client> {
+        diesel::update(clients::table.find((workspace, id)))
+            .set((
+                clients::deleted_at.eq(at),
+                clients::deleted_by.eq(by),
+                clients::version.eq(clients::version + 1),
+                clients::updated_at.eq(at),
+                clients::updated_by.eq(by),
+            ))
+            .returning(Client::as_returning())
+            .get_result(conn)
+    }
+
+    pub fn mark_restored(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: ClientId,
+        at: DateTime<Utc>,
+        by: UserId,
+    ) -> QueryResult<Client> {
+        diesel::update(clients::table.find((workspace, id)))
+            .set((
+                clients::deleted_at.eq(None::<DateTime<Utc>>),
+                clients::deleted_by.eq(None::<UserId>),
+                clients::version.eq(clients::version + 1),
+                clients::updated_at.eq(at),
+                clients::updated_by.eq(by),
+            ))
+            .returning(Client::as_returning())
+            .get_result(conn)
+    }
+
+    /// One page of deleted clients (tombstones), oldest deletion first.
+    pub fn list_deleted(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        since: Option<DateTime<Utc>>,
+        after: Option<(DateTime<Utc>, ClientId)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Client>> {
+        let mut query = clients::table
+            .filter(clients::workspace_id.eq(workspace))
+            .filter(clients::deleted_at.is_not_null())
+            .into_boxed();
+        if let Some(since) = since {
+            query = query.filter(clients::deleted_at.ge(since));
+        }
+        if let Some((time, id)) = after {
+            query = query.filter(
+                sql::<Bool>("(deleted_at, id) > (")
+                    .bind::<Timestamptz, _>(time)
+                    .sql(", ")
+                    .bind::<diesel::sql_types::Uuid, _>(id.0)
+                    .sql(")"),
+            );
+        }
+        query
+            .order((clients::deleted_at.asc(), clients::id.asc()))
+            .limit(limit)
+            .select(Client::as_select())
+            .load(conn)
+    }
+}

@@ -1,0 +1,384 @@
+//! Contacts: the people acting for a client.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Float, Text, Timestamptz};
+
+use super::client::{ClientOrder, SortKey, like_pattern};
+use crate::db::schema::contacts;
+use crate::ids::{ClientId, ContactId, UserId, WorkspaceId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = contacts, primary_key(workspace_id, id), treat_none_as_null = true, check_for_backend(Pg))]
+pub struct Contact {
+    pub workspace_id: WorkspaceId,
+    pub id: ContactId,
+    pub client_id: ClientId,
+    pub display_name: String,
+    pub last_name: Option<String>,
+    pub first_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub position: Option<String>,
+    pub emails: serde_json::Value,
+    pub phones: serde_json::Value,
+    pub messengers: serde_json::Value,
+    pub email_keys: Vec<String>,
+    pub phone_keys: Vec<String>,
+    pub is_primary: bool,
+    pub notes: Option<String>,
+    pub owner_id: Option<UserId>,
+    pub consent: Option<serde_json::Value>,
+    pub search_text: String,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: Option<UserId>,
+    pub updated_by: Option<UserId>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub deleted_by: Option<UserId>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ContactFilter {
+    pub client_id: Option<ClientId>,
+    pub owner_id: Option<UserId>,
+    pub updated_since: Option<DateTime<Utc>>,
+    pub created_since: Option<DateTime<Utc>>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub q: Option<String>,
+}
+
+impl Contact {
+    pub fn insert(&self, conn: &mut PgConnection) -> QueryResult<Contact> {
+        diesel::insert_into(contacts::table).values(self).returning(Contact::as_returning()).get_result(conn)
+    }
+
+    pub fn save(&self, conn: &mut PgConnection) -> QueryResult<Contact> {
+        diesel::update(contacts::table.find((self.workspace_id, self.id)))
+            .set(self)
+            .returning(Contact::as_returning())
+            .get_result(conn)
+    }
+
+    pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: ContactId) -> QueryResult<Contact> {
+        contacts::table
+            .find((workspace, id))
+            .filter(contacts::deleted_at.is_null())
+            .select(Contact::as_select())
+            .first(conn)
+    }
+
+    pub fn find_any_for_update(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: ContactId,
+    ) -> QueryResult<Contact> {
+        contacts::table.find((workspace, id)).select(Contact::as_select()).for_update().first(conn)
+    }
+
+    /// Takes the primary flag from the client's other live contacts; returns those changed.
+    pub fn clear_primary(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        client: ClientId,
+        except: ContactId,
+        by: UserId,
+    ) -> QueryResult<Vec<Contact>> {
+        diesel::update(
+            contacts::table
+                .filter(contacts::workspace_id.eq(workspace))
+                .filter(contacts::client_id.eq(client))
+                .filter(contacts::id.ne(except))
+                .filter(contacts::is_primary.eq(true))
+                .filter(contacts::deleted_at.is_null()),
+        )
+        .set((
+            contacts::is_primary.eq(false),
+            contacts::version.eq(contacts::version + 1),
+            contacts::updated_at.eq(diesel::dsl::now),
+            contacts::updated_by.eq(by),
+        ))
+        .returning(Contact::as_returning())
+        .get_results(conn)
+    }
+
+    /// Live contacts other than `except` that share an email or a phone.
+    pub fn find_duplicates(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        email_keys: &[String],
+        phone_keys: &[String],
+        except: ContactId,
+    ) -> QueryResult<Vec<Contact>> {
+        contacts::table
+            .filter(contacts::workspace_id.eq(workspace))
+            .filter(contacts::deleted_at.is_null())
+            .filter(contacts::id.ne(except))
+            .filter(
+                contacts::email_keys
+                    .overlaps_with(email_keys)
+                    .or(contacts::phone_keys.overlaps_with(phone_keys)),
+            )
+            .order(contacts::id)
+            .limit(5)
+            .select(Contact::as_select())
+            .load(conn)
+    }
+
+    pub fn mark_deleted(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: ContactId,
+        at: DateTime<Utc>,
+        by: UserId,
+    ) -> QueryResult<Contact> {
+        diesel::update(contacts::table.find((workspace, id)))
+            .set((
+                contacts::deleted_at.eq(at),
+                contacts::deleted_by.eq(by),
+                contacts::version.eq(contacts::version + 1),
+                contacts::updated_at.eq(at),
+                contacts::updated_by.eq(by),
+            ))
+            .returning(Contact::as_returning())
+            .get_result(conn)
+    }
+
+    pub fn has_live_primary(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        client: ClientId,
+    ) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            contacts::table
+                .filter(contacts::workspace_id.eq(workspace))
+                .filter(contacts::client_id.eq(client))
+                .filter(contacts::is_primary.eq(true))
+                .filter(contacts::deleted_at.is_null()),
+        ))
+        .get_result(conn)
+    }
+
+    pub fn mark_restored(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: ContactId,
+        is_primary: bool,
+        at: DateTime<Utc>,
+        by: UserId,
+    ) -> QueryResult<Contact> {
+        diesel::update(contacts::table.find((workspace, id)))
+            .set((
+                contacts::is_primary.eq(is_primary),
+                contacts::deleted_at.eq(None::<DateTime<Utc>>),
+                contacts::deleted_by.eq(None::<UserId>),
+                contacts::version.eq(contacts::version + 1),
+                contacts::updated_at.eq(at),
+                contacts::updated_by.eq(by),
+            ))
+            .returning(Contact::as_returning())
+            .get_result(conn)
+    }
+
+    /// Soft-deletes a client's live contacts at the client's deletion time, so that restoring
+    /// the client restores exactly these. Returns how many.
+    pub fn mark_deleted_with_client(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        client: ClientId,
+        at: DateTime<Utc>,
+        by: UserId,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            contacts::table
+                .filter(contacts::workspace_id.eq(workspace))
+                .filter(contacts::client_id.eq(client))
+                .filter(contacts::deleted_at.is_null()),
+        )
+        .set((
+            contacts::deleted_at.eq(at),
+            contacts::deleted_by.eq(by),
+            contacts::version.eq(contacts::version + 1),
+            contacts::updated_at.eq(at),
+            contacts::updated_by.eq(by),
+        ))
+        .execute(conn)
+    }
+
+    /// Restores the contacts deleted together with their client (same deletion time).
+    pub fn mark_restored_with_client(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        client: ClientId,
+        client_deleted_at: DateTime<Utc>,
+        by: UserId,
+    ) -> QueryResult<usize> {
+        diesel::update(
+            contacts::table
+                .filter(contacts::workspace_id.eq(workspace))
+                .filter(contacts::client_id.eq(client))
+                .filter(contacts::deleted_at.eq(client_deleted_at)),
+        )
+        .set((
+            contacts::deleted_at.eq(None::<DateTime<Utc>>),
+            contacts::deleted_by.eq(None::<UserId>),
+            contacts::version.eq(contacts::version + 1),
+            contacts::updated_at.eq(diesel::dsl::now),
+            contacts::updated_by.eq(by),
+        ))
+        .execute(conn)
+    }
+
+    /// One page of live contacts: `limit` rows after `after` in `order`.
+    pub fn list(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        filter: &ContactFilter,
+        order: ClientOrder,
+        descending: bool,
+        after: Option<(SortKey, ContactId)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Contact>> {
+        let mut query = contacts::table
+            .filter(contacts::workspace_id.eq(workspace))
+            .filter(contacts::deleted_at.is_null())
+            .into_boxed();
+        if let Some(client) = filter.client_id {
+            query = query.filter(contacts::client_id.eq(client));
+        }
+        if let Some(owner) = filter.owner_id {
+            query = query.filter(contacts::owner_id.eq(owner));
+        }
+        if let Some(since) = filter.updated_since {
+            query = query.filter(contacts::updated_at.ge(since));
+        }
+        if let Some(since) = filter.created_since {
+            query = query.filter(contacts::created_at.ge(since));
+        }
+        if let Some(email) = &filter.email {
+            query = query.filter(contacts::email_keys.contains(vec![email.clone()]));
+        }
+        if let Some(phone) = &filter.phone {
+            query = query.filter(contacts::phone_keys.contains(vec![phone.clone()]));
+        }
+        if let Some(q) = &filter.q {
+            query = query.filter(
+                sql::<Bool>("(search_text ILIKE ")
+                    .bind::<Text, _>(like_pattern(q))
+                    .sql(" OR ")
+                    .bind::<Text, _>(q.clone())
+                    .sql(" <% search_text)"),
+            );
+        }
+        let column = match order {
+            ClientOrder::UpdatedAt => "updated_at",
+            ClientOrder::CreatedAt => "created_at",
+            ClientOrder::DisplayName | ClientOrder::Relevance => "display_name",
+        };
+        if let Some((key, id)) = after {
+            let comparison = if descending { "<" } else { ">" };
+            query = match (order, key, &filter.q) {
+                (ClientOrder::Relevance, SortKey::Score(score), Some(q)) => query.filter(
+                    sql::<Bool>("(word_similarity(")
+                        .bind::<Text, _>(q.clone())
+                        .sql(", search_text) < ")
+                        .bind::<Float, _>(score)
+                        .sql(" OR (word_similarity(")
+                        .bind::<Text, _>(q.clone())
+                        .sql(", search_text) = ")
+                        .bind::<Float, _>(score)
+                        .sql(" AND id > ")
+                        .bind::<diesel::sql_types::Uuid, _>(id.0)
+                        .sql("))"),
+                ),
+                (_, SortKey::Time(time), _) => query.filter(
+                    sql::<Bool>(&format!("({column}, id) {comparison} ("))
+                        .bind::<Timestamptz, _>(time)
+                        .sql(", ")
+                        .bind::<diesel::sql_types::Uuid, _>(id.0)
+                        .sql(")"),
+                ),
+                (_, SortKey::Text(text), _) => query.filter(
+                    sql::<Bool>(&format!("({column}, id) {comparison} ("))
+                        .bind::<Text, _>(text)
+                        .sql(", ")
+                        .bind::<diesel::sql_types::Uuid, _>(id.0)
+                        .sql(")"),
+                ),
+                _ => query.filter(sql::<Bool>("false")),
+            };
+        }
+        let relevance =
+            |q: &str| sql::<Float>("word_similarity(").bind::<Text, _>(q.to_string()).sql(", search_text)");
+        query = match (order, descending, &filter.q) {
+            (ClientOrder::Relevance, _, Some(q)) => {
+                query.order(relevance(q).desc()).then_order_by(contacts::id.asc())
+            }
+            (ClientOrder::UpdatedAt, false, _) => {
+                query.order((contacts::updated_at.asc(), contacts::id.asc()))
+            }
+            (ClientOrder::UpdatedAt, true, _) => {
+                query.order((contacts::updated_at.desc(), contacts::id.desc()))
+            }
+            (ClientOrder::CreatedAt, false, _) => {
+                query.order((contacts::created_at.asc(), contacts::id.asc()))
+            }
+            (ClientOrder::CreatedAt, true, _) => {
+                query.order((contacts::created_at.desc(), contacts::id.desc()))
+            }
+            (ClientOrder::DisplayName, false, _) => {
+                query.order((contacts::display_name.asc(), contacts::id.asc()))
+            }
+            (ClientOrder::DisplayName, true, _) => {
+                query.order((contacts::display_name.desc(), contacts::id.desc()))
+            }
+            (ClientOrder::Relevance, _, None) => query.order(contacts::id.asc()),
+        };
+        query.limit(limit).select(Contact::as_select()).load(conn)
+    }
+
+    pub fn relevance(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: ContactId,
+        q: &str,
+    ) -> QueryResult<f32> {
+        contacts::table
+            .find((workspace, id))
+            .select(sql::<Float>("word_similarity(").bind::<Text, _>(q.to_string()).sql(", search_text)"))
+            .first(conn)
+    }
+
+    pub fn list_deleted(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        since: Option<DateTime<Utc>>,
+        after: Option<(DateTime<Utc>, ContactId)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Contact>> {
+        let mut query = contacts::table
+            .filter(contacts::workspace_id.eq(workspace))
+            .filter(contacts::deleted_at.is_not_null())
+            .into_boxed();
+        if let Some(since) = since {
+            query = query.filter(contacts::deleted_at.ge(since));
+        }
+        if let Some((time, id)) = after {
+            query = query.filter(
+                sql::<Bool>("(deleted_at, id) > (")
+                    .bind::<Timestamptz, _>(time)
+                    .sql(", ")
+                    .bind::<diesel::sql_types::Uuid, _>(id.0)
+                    .sql(")"),
+            );
+        }
+        query
+            .order((contacts::deleted_at.asc(), contacts::id.asc()))
+            .limit(limit)
+            .select(Contact::as_select())
+            .load(conn)
+    }
+}
