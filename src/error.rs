@@ -257,6 +257,10 @@ impl From<DieselError> for ApiError {
                 log::debug!("foreign key violation: {}", info.message());
                 Self::bad_request("invalid_reference", "a referenced record does not exist")
             }
+            // The edge refuses NUL characters; this is the net under it.
+            DieselError::DatabaseError(_, info) if info.message().contains("invalid byte sequence") => {
+                Self::bad_request("invalid_text", "text may not contain NUL characters or invalid UTF-8")
+            }
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::Unavailable("the database could not serialise this request; retry it".to_string())
             }
@@ -385,7 +389,15 @@ pub fn query_error(
     ApiError::bad_request("invalid_query", format!("the query string is not valid: {error}")).into()
 }
 
-pub fn path_error(error: actix_web::error::PathError, _: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn path_error(error: actix_web::error::PathError, request: &actix_web::HttpRequest) -> actix_web::Error {
+    // `PATCH /clients/deleted` reaches `PATCH /clients/{id}` and fails on the id; the truth is
+    // that /clients/deleted has no PATCH.
+    if let Some(allowed) = request.app_data::<actix_web::web::Data<crate::routes::AllowedMethods>>()
+        && let Some(methods) = allowed.for_path(request.path())
+        && !methods.split(", ").any(|method| method == request.method().as_str())
+    {
+        return ApiError::MethodNotAllowed { allowed: methods.to_string() }.into();
+    }
     let detail = match error {
         actix_web::error::PathError::Deserialize(error) => format!("the path is not valid: {error}"),
         other => format!("the path is not valid: {other}"),

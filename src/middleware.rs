@@ -37,6 +37,24 @@ pub async fn request_id(
     Ok(response)
 }
 
+/// PostgreSQL can't store a NUL character in text: refuse one in the path or query string at the
+/// edge (it can only arrive percent-encoded), with a 400 rather than a database error.
+pub async fn reject_nul(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let uri = request.uri();
+    let has_nul = |text: &str| text.as_bytes().windows(3).any(|window| window.eq_ignore_ascii_case(b"%00"));
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return Err(crate::error::ApiError::bad_request(
+            "invalid_text",
+            "the URL may not contain NUL characters",
+        )
+        .into());
+    }
+    next.call(request).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_sane;

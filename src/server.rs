@@ -2,7 +2,7 @@
 
 use std::net::TcpListener;
 
-use actix_web::dev::{ResourceDef, Server};
+use actix_web::dev::Server;
 use actix_web::middleware::{ErrorHandlers, Logger, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use actix_web_prom::PrometheusMetrics;
@@ -10,7 +10,8 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{self, ApiError};
-use crate::middleware::request_id;
+use crate::middleware::{reject_nul, request_id};
+use crate::routes::AllowedMethods;
 use crate::state::AppState;
 use crate::{openapi, routes};
 
@@ -37,6 +38,7 @@ pub fn build(
             .app_data(web::PayloadConfig::default().limit(body_limit))
             // Added last is outermost: the logger sees the request id, metrics see final statuses.
             .wrap(ErrorHandlers::new().default_handler(error::problem_for_any_error))
+            .wrap(from_fn(reject_nul))
             .wrap(metrics.clone())
             .wrap(from_fn(request_id))
             .wrap(Logger::new(r#"%a "%r" %s %b %Dms request_id=%{x-request-id}o"#))
@@ -70,36 +72,5 @@ async fn unknown_route(
     match allowed.for_path(request.path()) {
         Some(methods) => Err(ApiError::MethodNotAllowed { allowed: methods.to_string() }),
         None => Err(ApiError::NotFound),
-    }
-}
-
-/// The methods each documented path answers. Handlers are registered one per method, so actix
-/// alone can't tell "wrong method" from "no such path"; the OpenAPI document can.
-struct AllowedMethods(Vec<(ResourceDef, String)>);
-
-impl AllowedMethods {
-    fn from_document(document: &utoipa::openapi::OpenApi) -> Self {
-        let routes = document
-            .paths
-            .paths
-            .iter()
-            .map(|(path, item)| {
-                let methods = [
-                    ("GET", item.get.is_some()),
-                    ("POST", item.post.is_some()),
-                    ("PUT", item.put.is_some()),
-                    ("PATCH", item.patch.is_some()),
-                    ("DELETE", item.delete.is_some()),
-                ];
-                let allowed: Vec<&str> =
-                    methods.iter().filter(|(_, present)| *present).map(|(name, _)| *name).collect();
-                (ResourceDef::new(path.as_str()), allowed.join(", "))
-            })
-            .collect();
-        Self(routes)
-    }
-
-    fn for_path(&self, path: &str) -> Option<&str> {
-        self.0.iter().find(|(resource, _)| resource.is_match(path)).map(|(_, methods)| methods.as_str())
     }
 }

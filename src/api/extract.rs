@@ -82,19 +82,34 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidatedJson<T> 
 
 /// Deserialises JSON, naming the field at fault.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {inner}"));
-        }
-        ApiError::Validation(vec![field_error_from_serde(&path, &inner)])
-    })?;
-    deserializer.end().map_err(|error| {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
         ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {error}"))
     })?;
-    Ok(value)
+    // PostgreSQL can't store a NUL character in text.
+    if let Some(path) = nul_path(&value, String::new()) {
+        return Err(ApiError::invalid_field(&path, "nul_character", "may not contain NUL characters"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        ApiError::Validation(vec![field_error_from_serde(&path, error.inner())])
+    })
+}
+
+/// The path of the first string (or key) holding a NUL character.
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    match value {
+        serde_json::Value::String(text) => {
+            text.contains('\0').then_some(if path.is_empty() { "body".to_string() } else { path })
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(index, item)| nul_path(item, format!("{path}[{index}]")))
+        }
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if key.contains('\0') { Some(join(key)) } else { nul_path(item, join(key)) }
+        }),
+        _ => None,
+    }
 }
 
 fn field_error_from_serde(path: &str, error: &serde_json::Error) -> FieldError {

@@ -88,3 +88,24 @@ async fn the_request_id_is_echoed_or_generated() {
     let generated = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
     assert!(uuid::Uuid::parse_str(generated).is_ok(), "{generated}");
 }
+
+#[actix_web::test]
+async fn nul_characters_are_refused_at_the_edge() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let response =
+        app.post("/api/v1/clients", &owner, json!({"kind": "person", "first_name": "A\u{0}B"})).await;
+    let problem = response.expect_problem(422, "validation_failed");
+    assert_eq!(problem["errors"][0]["field"], "first_name");
+    assert_eq!(problem["errors"][0]["code"], "nul_character");
+    app.get("/api/v1/clients?tag=a%00b", &owner).await.expect_problem(400, "invalid_text");
+}
+
+#[actix_web::test]
+async fn a_fixed_path_beside_a_pattern_answers_405_for_other_methods() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let response = app.patch("/api/v1/clients/deleted", &owner, json!({})).await;
+    response.expect_problem(405, "method_not_allowed");
+    assert_eq!(response.header("allow"), Some("GET"));
+}
