@@ -19,6 +19,7 @@ use crate::error::{FieldError, Problem, WorkspaceChoice};
     ),
     tags(
         (name = "auth", description = "Log in, refresh and log out"),
+        (name = "workspace", description = "The caller's workspace and its settings"),
         (name = "users", description = "The caller and the workspace's users"),
         (name = "teams", description = "Branches and departments, optionally nested"),
         (name = "clients", description = "Individuals and companies, with lookups, fuzzy search and soft delete"),

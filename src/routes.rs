@@ -4,7 +4,7 @@
 use actix_web::dev::ResourceDef;
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
-use crate::api::{auth, clients, contacts, health, teams, users};
+use crate::api::{auth, clients, contacts, health, teams, users, workspace};
 
 pub fn configure(config: &mut ServiceConfig) {
     config.service(health::live).service(health::ready).service(
@@ -13,6 +13,8 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(auth::refresh)
             .service(auth::logout)
             .service(users::get_me)
+            .service(workspace::get_workspace)
+            .service(workspace::update_workspace)
             .service(users::list_users)
             .service(users::create_user)
             .service(users::get_user)

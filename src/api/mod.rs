@@ -7,6 +7,7 @@ pub mod extract;
 pub mod health;
 pub mod teams;
 pub mod users;
+pub mod workspace;
 
 use diesel::PgConnection;
 use uuid::Uuid;

@@ -12,6 +12,7 @@ use validator::Validate;
 
 use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, not_null, nullable};
 use crate::api::record_change;
+use crate::api::workspace::WorkspaceResponse;
 use crate::auth::{Principal, password};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{NewUser, RefreshToken, Team, User, UserChanges, Workspace};
@@ -51,34 +52,6 @@ impl From<User> for UserResponse {
             version: user.version,
             created_at: user.created_at,
             updated_at: user.updated_at,
-        }
-    }
-}
-
-/// The caller's workspace.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WorkspaceResponse {
-    pub id: WorkspaceId,
-    pub name: String,
-    /// ISO 4217 code reports convert to.
-    #[schema(example = "USD")]
-    pub default_currency: String,
-    /// IANA time zone in which "today" and due dates are reckoned.
-    #[schema(example = "Europe/Berlin")]
-    pub timezone: String,
-    /// ISO 3166 region for phone numbers written without a country code.
-    #[schema(example = "DE")]
-    pub default_phone_region: String,
-}
-
-impl From<Workspace> for WorkspaceResponse {
-    fn from(workspace: Workspace) -> Self {
-        Self {
-            id: workspace.id,
-            name: workspace.name,
-            default_currency: workspace.default_currency,
-            timezone: workspace.timezone,
-            default_phone_region: workspace.default_phone_region,
         }
     }
 }

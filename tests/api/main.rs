@@ -11,3 +11,4 @@ mod openapi;
 mod support;
 mod teams;
 mod users;
+mod workspace;

@@ -15,4 +15,4 @@ pub use contact::Contact;
 pub use refresh_token::RefreshToken;
 pub use team::{NewTeam, Team, TeamChanges};
 pub use user::{NewUser, User, UserChanges};
-pub use workspace::{NewWorkspace, Workspace};
+pub use workspace::{NewWorkspace, Workspace, WorkspaceChanges};

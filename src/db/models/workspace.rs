@@ -17,6 +17,16 @@ pub struct Workspace {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The settings an owner or admin may change; `None` leaves one alone.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = workspaces)]
+pub struct WorkspaceChanges {
+    pub name: Option<String>,
+    pub default_currency: Option<String>,
+    pub timezone: Option<String>,
+    pub default_phone_region: Option<String>,
+}
+
 #[derive(Debug, Insertable)]
 #[diesel(table_name = workspaces)]
 pub struct NewWorkspace<'a> {
@@ -34,6 +44,25 @@ impl Workspace {
 
     pub fn find(conn: &mut PgConnection, id: WorkspaceId) -> QueryResult<Workspace> {
         workspaces::table.find(id).select(Workspace::as_select()).first(conn)
+    }
+
+    pub fn find_for_update(conn: &mut PgConnection, id: WorkspaceId) -> QueryResult<Workspace> {
+        workspaces::table.find(id).select(Workspace::as_select()).for_update().first(conn)
+    }
+
+    pub fn update(
+        conn: &mut PgConnection,
+        id: WorkspaceId,
+        changes: &WorkspaceChanges,
+    ) -> QueryResult<Workspace> {
+        diesel::update(workspaces::table.find(id))
+            .set((
+                changes,
+                workspaces::version.eq(workspaces::version + 1),
+                workspaces::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(Workspace::as_returning())
+            .get_result(conn)
     }
 
     pub fn find_many(conn: &mut PgConnection, ids: &[WorkspaceId]) -> QueryResult<Vec<Workspace>> {

@@ -1,0 +1,186 @@
+//! The caller's workspace and its settings: name, currency, time zone and phone region.
+
+use std::borrow::Cow;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, patch, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::api::extract::{IfMatch, ValidatedJson, etag, not_null};
+use crate::api::record_change;
+use crate::auth::Principal;
+use crate::db::models::change_event::ChangeSet;
+use crate::db::models::{Workspace, WorkspaceChanges};
+use crate::db::{self};
+use crate::error::{ApiError, FieldError};
+use crate::ids::WorkspaceId;
+use crate::state::AppState;
+
+/// The caller's workspace.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkspaceResponse {
+    pub id: WorkspaceId,
+    pub name: String,
+    /// ISO 4217 code reports convert to.
+    #[schema(example = "USD")]
+    pub default_currency: String,
+    /// IANA time zone in which "today" and due dates are reckoned.
+    #[schema(example = "Europe/Berlin")]
+    pub timezone: String,
+    /// ISO 3166 region for phone numbers written without a country code.
+    #[schema(example = "DE")]
+    pub default_phone_region: String,
+    pub version: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Workspace> for WorkspaceResponse {
+    fn from(workspace: Workspace) -> Self {
+        Self {
+            id: workspace.id,
+            name: workspace.name,
+            default_currency: workspace.default_currency,
+            timezone: workspace.timezone,
+            default_phone_region: workspace.default_phone_region,
+            version: workspace.version,
+            updated_at: workspace.updated_at,
+        }
+    }
+}
+
+/// A partial update of the workspace's settings (owners and admins).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWorkspace {
+    #[serde(default, deserialize_with = "not_null")]
+    #[validate(length(min = 1, max = 200))]
+    #[schema(nullable = false, min_length = 1, max_length = 200)]
+    pub name: Option<String>,
+    /// ISO 4217 code, upper case.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, example = "EUR", pattern = "^[A-Z]{3}$")]
+    pub default_currency: Option<String>,
+    /// An IANA time zone name.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, example = "Europe/Moscow")]
+    pub timezone: Option<String>,
+    /// ISO 3166-1 alpha-2 region whose numbering plan reads phones written without `+`.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, example = "RU", pattern = "^[A-Z]{2}$")]
+    pub default_phone_region: Option<String>,
+}
+
+impl UpdateWorkspace {
+    fn check(&self) -> Result<(), ApiError> {
+        let mut errors = Vec::new();
+        if let Some(currency) = &self.default_currency
+            && !(currency.len() == 3 && currency.bytes().all(|byte| byte.is_ascii_uppercase()))
+        {
+            errors.push(FieldError::new(
+                "default_currency",
+                "currency",
+                "must be an ISO 4217 code such as EUR",
+            ));
+        }
+        if let Some(timezone) = &self.timezone
+            && timezone.parse::<chrono_tz::Tz>().is_err()
+        {
+            errors.push(FieldError::new(
+                "timezone",
+                "timezone",
+                "must be an IANA time zone such as Europe/Moscow",
+            ));
+        }
+        if let Some(region) = &self.default_phone_region
+            && (region.len() != 2 || region.parse::<phonenumber::country::Id>().is_err())
+        {
+            errors.push(FieldError::new(
+                "default_phone_region",
+                "region",
+                "must be an ISO 3166 region code such as RU",
+            ));
+        }
+        if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+    }
+}
+
+/// The caller's workspace.
+#[utoipa::path(
+    tag = "workspace",
+    operation_id = "get_workspace",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The workspace", body = WorkspaceResponse,
+        headers(("ETag" = String, description = "The record's version"))))
+)]
+#[get("/workspace")]
+pub async fn get_workspace(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
+    let workspace =
+        db::run(&state.pool, move |conn| Ok(Workspace::find(conn, principal.workspace_id)?)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(workspace.version)))
+        .json(WorkspaceResponse::from(workspace)))
+}
+
+/// Change the workspace's settings (owners and admins).
+///
+/// The phone region applies to phones written from now on; stored numbers are already E.164.
+#[utoipa::path(
+    tag = "workspace",
+    operation_id = "update_workspace",
+    security(("bearer" = [])),
+    params(("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412")),
+    request_body = UpdateWorkspace,
+    responses(
+        (status = 200, description = "Updated", body = WorkspaceResponse, headers(("ETag" = String, description = "The record's version"))),
+        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/workspace")]
+pub async fn update_workspace(
+    state: web::Data<AppState>,
+    principal: Principal,
+    if_match: IfMatch,
+    body: ValidatedJson<UpdateWorkspace>,
+) -> Result<HttpResponse, ApiError> {
+    if !principal.role.can_manage_users() {
+        return Err(ApiError::Forbidden(Cow::Borrowed("only owners and admins may change the workspace")));
+    }
+    let body = body.0;
+    body.check()?;
+    let workspace = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let current = Workspace::find_for_update(conn, principal.workspace_id)?;
+            if_match.check(current.version)?;
+            let before = serde_json::to_value(WorkspaceResponse::from(current.clone())).unwrap_or_default();
+            let changes = WorkspaceChanges {
+                name: body.name.map(|name| name.trim().to_string()),
+                default_currency: body.default_currency,
+                timezone: body.timezone,
+                default_phone_region: body.default_phone_region,
+            };
+            if changes.name.is_none()
+                && changes.default_currency.is_none()
+                && changes.timezone.is_none()
+                && changes.default_phone_region.is_none()
+            {
+                return Ok(current);
+            }
+            let updated = Workspace::update(conn, principal.workspace_id, &changes)?;
+            let after = serde_json::to_value(WorkspaceResponse::from(updated.clone())).unwrap_or_default();
+            let changes = ChangeSet::default().diff(Some(&before), &after, &["id", "version", "updated_at"]);
+            record_change(conn, &principal, "workspace", updated.id.0, "updated", updated.version, changes)?;
+            Ok(updated)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(workspace.version)))
+        .json(WorkspaceResponse::from(workspace)))
+}
