@@ -3,7 +3,11 @@
 -- Lookups an integrator needs without our ids (email, phone, tax id) go through normalised
 -- key arrays maintained by the application: lower-cased emails and E.164 phones. Fuzzy search
 -- (q=) goes through search_text, a lower-cased concatenation of names, emails and phones, with a
--- trigram index. workspace_id leads every index (btree_gin lets GIN indexes start with it).
+-- trigram index. workspace_id leads every index (btree_gin lets GIN indexes start with it) except
+-- the GIN indexes of exact email and phone keys: there a leading workspace_id makes every lookup
+-- read the workspace's whole posting list (measured at 200k clients: 2.3 ms and 19 ms for a
+-- lookup and a duplicate check, against 0.05 ms and 0.19 ms without it). A key is shared by
+-- few rows in any workspace, and the queries still filter on workspace_id.
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE EXTENSION IF NOT EXISTS btree_gin;
@@ -68,8 +72,8 @@ CREATE INDEX clients_owner_idx ON clients (workspace_id, owner_id, updated_at, i
 CREATE INDEX clients_team_idx ON clients (workspace_id, team_id, updated_at, id) WHERE deleted_at IS NULL;
 -- Lookups and duplicate checks.
 CREATE INDEX clients_tax_id_idx ON clients (workspace_id, tax_id) WHERE deleted_at IS NULL AND tax_id IS NOT NULL;
-CREATE INDEX clients_email_keys_idx ON clients USING gin (workspace_id, email_keys) WHERE deleted_at IS NULL;
-CREATE INDEX clients_phone_keys_idx ON clients USING gin (workspace_id, phone_keys) WHERE deleted_at IS NULL;
+CREATE INDEX clients_email_keys_idx ON clients USING gin (email_keys) WHERE deleted_at IS NULL;
+CREATE INDEX clients_phone_keys_idx ON clients USING gin (phone_keys) WHERE deleted_at IS NULL;
 CREATE INDEX clients_tags_idx ON clients USING gin (workspace_id, tags) WHERE deleted_at IS NULL;
 -- Fuzzy search.
 CREATE INDEX clients_search_idx ON clients USING gin (workspace_id, search_text gin_trgm_ops) WHERE deleted_at IS NULL;
@@ -114,6 +118,6 @@ CREATE INDEX contacts_created_idx ON contacts (workspace_id, created_at, id) WHE
 CREATE INDEX contacts_name_idx ON contacts (workspace_id, display_name, id) WHERE deleted_at IS NULL;
 CREATE INDEX contacts_deleted_idx ON contacts (workspace_id, deleted_at, id) WHERE deleted_at IS NOT NULL;
 CREATE INDEX contacts_owner_idx ON contacts (workspace_id, owner_id, updated_at, id) WHERE deleted_at IS NULL;
-CREATE INDEX contacts_email_keys_idx ON contacts USING gin (workspace_id, email_keys) WHERE deleted_at IS NULL;
-CREATE INDEX contacts_phone_keys_idx ON contacts USING gin (workspace_id, phone_keys) WHERE deleted_at IS NULL;
+CREATE INDEX contacts_email_keys_idx ON contacts USING gin (email_keys) WHERE deleted_at IS NULL;
+CREATE INDEX contacts_phone_keys_idx ON contacts USING gin (phone_keys) WHERE deleted_at IS NULL;
 CREATE INDEX contacts_search_idx ON contacts USING gin (workspace_id, search_text gin_trgm_ops) WHERE deleted_at IS NULL;

@@ -6,7 +6,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Float, Text, Timestamptz};
 
-use super::client::{ClientOrder, SortKey, like_pattern};
+use super::client::{ClientOrder, SortKey, like_pattern, order_by};
 use crate::db::schema::contacts;
 use crate::ids::{ClientId, ContactId, UserId, WorkspaceId};
 
@@ -313,29 +313,15 @@ impl Contact {
         }
         let relevance =
             |q: &str| sql::<Float>("word_similarity(").bind::<Text, _>(q.to_string()).sql(", search_text)");
-        query = match (order, descending, &filter.q) {
-            (ClientOrder::Relevance, _, Some(q)) => {
+        query = match (order, &filter.q) {
+            (ClientOrder::Relevance, Some(q)) => {
                 query.order(relevance(q).desc()).then_order_by(contacts::id.asc())
             }
-            (ClientOrder::UpdatedAt, false, _) => {
-                query.order((contacts::updated_at.asc(), contacts::id.asc()))
-            }
-            (ClientOrder::UpdatedAt, true, _) => {
-                query.order((contacts::updated_at.desc(), contacts::id.desc()))
-            }
-            (ClientOrder::CreatedAt, false, _) => {
-                query.order((contacts::created_at.asc(), contacts::id.asc()))
-            }
-            (ClientOrder::CreatedAt, true, _) => {
-                query.order((contacts::created_at.desc(), contacts::id.desc()))
-            }
-            (ClientOrder::DisplayName, false, _) => {
-                query.order((contacts::display_name.asc(), contacts::id.asc()))
-            }
-            (ClientOrder::DisplayName, true, _) => {
-                query.order((contacts::display_name.desc(), contacts::id.desc()))
-            }
-            (ClientOrder::Relevance, _, None) => query.order(contacts::id.asc()),
+            _ => query.order(sql::<Bool>(&order_by(
+                column,
+                descending,
+                filter.email.is_some() || filter.phone.is_some(),
+            ))),
         };
         query.limit(limit).select(Contact::as_select()).load(conn)
     }
