@@ -88,6 +88,102 @@ diesel::table! {
 }
 
 diesel::table! {
+    deal_items (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        deal_id -> Uuid,
+        position -> Int4,
+        product_id -> Nullable<Uuid>,
+        name -> Text,
+        product_group -> Nullable<Text>,
+        quantity -> Numeric,
+        unit_price -> Numeric,
+        discount_percent -> Numeric,
+        tax_percent -> Nullable<Numeric>,
+        total -> Numeric,
+    }
+}
+
+diesel::table! {
+    deal_stage_changes (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        deal_id -> Uuid,
+        from_stage_id -> Nullable<Uuid>,
+        to_stage_id -> Uuid,
+        changed_at -> Timestamptz,
+        changed_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    deals (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        title -> Text,
+        client_id -> Uuid,
+        contact_id -> Nullable<Uuid>,
+        pipeline_id -> Uuid,
+        stage_id -> Uuid,
+        status -> Text,
+        amount -> Numeric,
+        currency -> Text,
+        exchange_rate -> Nullable<Numeric>,
+        amount_base -> Nullable<Numeric>,
+        probability -> Int2,
+        probability_override -> Nullable<Int2>,
+        expected_close_date -> Nullable<Date>,
+        closed_at -> Nullable<Timestamptz>,
+        lost_reason -> Nullable<Text>,
+        agreement -> Nullable<Text>,
+        next_step -> Nullable<Text>,
+        source -> Nullable<Text>,
+        owner_id -> Nullable<Uuid>,
+        team_id -> Nullable<Uuid>,
+        tags -> Array<Text>,
+        search_text -> Text,
+        stage_entered_at -> Timestamptz,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        created_by -> Nullable<Uuid>,
+        updated_by -> Nullable<Uuid>,
+        deleted_at -> Nullable<Timestamptz>,
+        deleted_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    pipelines (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        name -> Text,
+        is_default -> Bool,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    products (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        sku -> Text,
+        name -> Text,
+        product_group -> Nullable<Text>,
+        unit -> Nullable<Text>,
+        price -> Numeric,
+        currency -> Text,
+        active -> Bool,
+        search_text -> Text,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     refresh_tokens (workspace_id, id) {
         workspace_id -> Uuid,
         id -> Uuid,
@@ -98,6 +194,21 @@ diesel::table! {
         created_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    stages (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        pipeline_id -> Uuid,
+        name -> Text,
+        kind -> Text,
+        position -> Int4,
+        probability -> Int2,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -145,6 +256,9 @@ diesel::table! {
 diesel::joinable!(change_events -> workspaces (workspace_id));
 diesel::joinable!(clients -> workspaces (workspace_id));
 diesel::joinable!(contacts -> workspaces (workspace_id));
+diesel::joinable!(deals -> workspaces (workspace_id));
+diesel::joinable!(pipelines -> workspaces (workspace_id));
+diesel::joinable!(products -> workspaces (workspace_id));
 diesel::joinable!(teams -> workspaces (workspace_id));
 diesel::joinable!(users -> workspaces (workspace_id));
 
@@ -152,7 +266,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     change_events,
     clients,
     contacts,
+    deal_items,
+    deal_stage_changes,
+    deals,
+    pipelines,
+    products,
     refresh_tokens,
+    stages,
     teams,
     users,
     workspaces,

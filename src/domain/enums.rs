@@ -93,6 +93,11 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// What reaching a stage means for a deal.
+    StageKind { Open => "open", Won => "won", Lost => "lost" }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod contact_points;
 pub mod enums;
+pub mod money;
 pub mod role;
 
 /// One broken rule, naming the field at fault (`phones[1].value`).

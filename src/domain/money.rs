@@ -1,0 +1,148 @@
+//! Money: ISO 4217 currencies, amounts rounded half-even to the currency's minor units, and deal
+//! line totals. Everything is `Decimal`; no floating point anywhere on the money path.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use super::Violation;
+
+/// The number of minor units (decimal places) of an ISO 4217 currency; `None` for an unknown code.
+pub fn minor_units(code: &str) -> Option<u32> {
+    let currency = iso_currency::Currency::from_code(code)?;
+    // Funds and metals (XAU, XDR…) have no exponent: treat them as whole units' hundredths.
+    Some(currency.exponent().map_or(2, u32::from))
+}
+
+/// Checks an ISO 4217 code, upper case.
+pub fn check_currency(field: &str, code: &str) -> Result<u32, Violation> {
+    minor_units(code).ok_or_else(|| Violation::new(field, "currency", format!("{code:?} is not an ISO 4217 currency code")))
+}
+
+/// Rounds half-even (banker's rounding) to `places` and fixes the scale, so `5` becomes `5.00`.
+pub fn round(value: Decimal, places: u32) -> Decimal {
+    let mut rounded = value.round_dp_with_strategy(places, RoundingStrategy::MidpointNearestEven);
+    rounded.rescale(places);
+    rounded
+}
+
+/// An amount as stored for `places` minor units: refused (not rounded) when it has more decimals,
+/// so nothing a client sent is silently changed.
+pub fn exact_amount(field: &str, value: Decimal, places: u32) -> Result<Decimal, Violation> {
+    if value.is_sign_negative() && !value.is_zero() {
+        return Err(Violation::new(field, "range", "must not be negative"));
+    }
+    if value.normalize().scale() > places {
+        return Err(Violation::new(field, "scale", format!("has more than {places} decimal places")));
+    }
+    let mut amount = value;
+    amount.rescale(places);
+    Ok(amount)
+}
+
+/// One line of a deal, as the totals are computed from it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Line {
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    /// 0 to 100.
+    pub discount_percent: Decimal,
+    /// 0 to 100, added on top of the discounted price.
+    pub tax_percent: Option<Decimal>,
+}
+
+/// quantity × unit price, less the discount, plus the tax, rounded half-even to `places`.
+pub fn line_total(field: &str, line: Line, places: u32) -> Result<Decimal, Violation> {
+    let hundred = Decimal::ONE_HUNDRED;
+    let too_large = || Violation::new(field, "too_large", "the line total is too large");
+    let mut violations = Vec::new();
+    if line.quantity <= Decimal::ZERO {
+        violations.push(Violation::new(format!("{field}.quantity"), "range", "must be greater than 0"));
+    }
+    if line.unit_price < Decimal::ZERO {
+        violations.push(Violation::new(format!("{field}.unit_price"), "range", "must not be negative"));
+    }
+    if line.discount_percent < Decimal::ZERO || line.discount_percent > hundred {
+        violations.push(Violation::new(format!("{field}.discount_percent"), "range", "must be between 0 and 100"));
+    }
+    if line.tax_percent.is_some_and(|tax| tax < Decimal::ZERO || tax > hundred) {
+        violations.push(Violation::new(format!("{field}.tax_percent"), "range", "must be between 0 and 100"));
+    }
+    if let Some(first) = violations.into_iter().next() {
+        return Err(first);
+    }
+    let gross = line.quantity.checked_mul(line.unit_price).ok_or_else(too_large)?;
+    let net = gross.checked_mul(hundred - line.discount_percent).ok_or_else(too_large)? / hundred;
+    let taxed = match line.tax_percent {
+        Some(tax) => net.checked_mul(hundred + tax).ok_or_else(too_large)? / hundred,
+        None => net,
+    };
+    Ok(round(taxed, places))
+}
+
+/// `amount` in the workspace currency at `rate`, rounded to that currency's minor units.
+pub fn convert(amount: Decimal, rate: Decimal, places: u32) -> Option<Decimal> {
+    amount.checked_mul(rate).map(|converted| round(converted, places))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    fn d(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap_or_default()
+    }
+
+    fn line(quantity: &str, price: &str) -> Line {
+        Line { quantity: d(quantity), unit_price: d(price), discount_percent: Decimal::ZERO, tax_percent: None }
+    }
+
+    #[test]
+    fn currencies_know_their_minor_units() {
+        assert_eq!(minor_units("EUR"), Some(2));
+        assert_eq!(minor_units("JPY"), Some(0));
+        assert_eq!(minor_units("BHD"), Some(3));
+        assert_eq!(minor_units("ABC"), None);
+        assert!(check_currency("currency", "usd").is_err());
+    }
+
+    #[test]
+    fn rounding_is_half_even_at_the_line() {
+        assert_eq!(round(d("0.125"), 2).to_string(), "0.12");
+        assert_eq!(round(d("0.135"), 2).to_string(), "0.14");
+        assert_eq!(round(d("5"), 2).to_string(), "5.00");
+        // 3 × 0.335 = 1.005 → 1.00 (half-even), where half-up would give 1.01.
+        assert_eq!(line_total("items[0]", line("3", "0.335"), 2).map(|t| t.to_string()), Ok("1.00".to_string()));
+    }
+
+    #[test]
+    fn small_amounts_add_up_exactly() {
+        let total = line_total("a", line("1", "0.10"), 2).unwrap_or_default()
+            + line_total("b", line("1", "0.20"), 2).unwrap_or_default();
+        assert_eq!(total.to_string(), "0.30");
+    }
+
+    #[test]
+    fn discount_and_tax_apply_in_order() {
+        let taxed = Line { discount_percent: d("10"), tax_percent: Some(d("20")), ..line("2", "50") };
+        // 100 − 10 % = 90, + 20 % = 108.
+        assert_eq!(line_total("items[0]", taxed, 2).map(|t| t.to_string()), Ok("108.00".to_string()));
+        let too_much = Line { discount_percent: d("120"), ..line("1", "1") };
+        assert_eq!(line_total("items[0]", too_much, 2).err().map(|v| v.field), Some("items[0].discount_percent".to_string()));
+    }
+
+    #[test]
+    fn amounts_with_too_many_decimals_are_refused_not_rounded() {
+        assert_eq!(exact_amount("amount", d("12.5"), 2).map(|a| a.to_string()), Ok("12.50".to_string()));
+        assert!(exact_amount("amount", d("12.345"), 2).is_err());
+        assert!(exact_amount("amount", d("-1"), 2).is_err());
+        let twenty_digits = d("12345678901234567890");
+        assert_eq!(exact_amount("amount", twenty_digits, 2).map(|a| a.to_string()), Ok("12345678901234567890.00".to_string()));
+    }
+
+    #[test]
+    fn overflow_is_an_error_not_a_panic() {
+        let huge = line("79228162514264337593543950335", "10");
+        assert_eq!(line_total("items[0]", huge, 2).err().map(|v| v.code), Some("too_large"));
+    }
+}
