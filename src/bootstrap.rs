@@ -79,6 +79,8 @@ pub fn create_workspace(
             changes: ChangeSet::default().field("name", None, &workspace.name).into_json(),
         };
         workspace_created.record(conn)?;
+        let stages = crate::db::models::pipeline::default_stages();
+        crate::db::models::pipeline::create_pipeline(conn, workspace.id, "Sales", true, &stages)?;
         NewChangeEvent {
             entity: "user",
             entity_id: owner.id.0,

@@ -59,3 +59,19 @@ id_type!(
     /// A person acting for a client.
     ContactId
 );
+id_type!(
+    /// A sales process.
+    PipelineId
+);
+id_type!(
+    /// A step of a pipeline.
+    StageId
+);
+id_type!(
+    /// A catalogue item.
+    ProductId
+);
+id_type!(
+    /// A sales opportunity.
+    DealId
+);

@@ -24,6 +24,7 @@ use crate::error::{FieldError, Problem, WorkspaceChoice};
         (name = "teams", description = "Branches and departments, optionally nested"),
         (name = "clients", description = "Individuals and companies, with lookups, fuzzy search and soft delete"),
         (name = "contacts", description = "The people acting for a client"),
+        (name = "pipelines", description = "Sales processes and their ordered stages"),
         (name = "health", description = "Probes for load balancers"),
     ),
     components(schemas(Problem, FieldError, WorkspaceChoice))

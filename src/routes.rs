@@ -4,7 +4,7 @@
 use actix_web::dev::ResourceDef;
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
-use crate::api::{auth, clients, contacts, health, teams, users, workspace};
+use crate::api::{auth, clients, contacts, health, pipelines, teams, users, workspace};
 
 pub fn configure(config: &mut ServiceConfig) {
     config.service(health::live).service(health::ready).service(
@@ -38,7 +38,16 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(contacts::get_contact)
             .service(contacts::update_contact)
             .service(contacts::delete_contact)
-            .service(contacts::restore_contact),
+            .service(contacts::restore_contact)
+            .service(pipelines::list_pipelines)
+            .service(pipelines::create_pipeline)
+            .service(pipelines::get_pipeline)
+            .service(pipelines::update_pipeline)
+            .service(pipelines::delete_pipeline)
+            .service(pipelines::reorder_stages)
+            .service(pipelines::create_stage)
+            .service(pipelines::update_stage)
+            .service(pipelines::delete_stage),
     );
 }
 

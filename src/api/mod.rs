@@ -5,6 +5,7 @@ pub mod clients;
 pub mod contacts;
 pub mod extract;
 pub mod health;
+pub mod pipelines;
 pub mod teams;
 pub mod users;
 pub mod workspace;

@@ -14,7 +14,9 @@ pub fn minor_units(code: &str) -> Option<u32> {
 
 /// Checks an ISO 4217 code, upper case.
 pub fn check_currency(field: &str, code: &str) -> Result<u32, Violation> {
-    minor_units(code).ok_or_else(|| Violation::new(field, "currency", format!("{code:?} is not an ISO 4217 currency code")))
+    minor_units(code).ok_or_else(|| {
+        Violation::new(field, "currency", format!("{code:?} is not an ISO 4217 currency code"))
+    })
 }
 
 /// Rounds half-even (banker's rounding) to `places` and fixes the scale, so `5` becomes `5.00`.
@@ -61,7 +63,11 @@ pub fn line_total(field: &str, line: Line, places: u32) -> Result<Decimal, Viola
         violations.push(Violation::new(format!("{field}.unit_price"), "range", "must not be negative"));
     }
     if line.discount_percent < Decimal::ZERO || line.discount_percent > hundred {
-        violations.push(Violation::new(format!("{field}.discount_percent"), "range", "must be between 0 and 100"));
+        violations.push(Violation::new(
+            format!("{field}.discount_percent"),
+            "range",
+            "must be between 0 and 100",
+        ));
     }
     if line.tax_percent.is_some_and(|tax| tax < Decimal::ZERO || tax > hundred) {
         violations.push(Violation::new(format!("{field}.tax_percent"), "range", "must be between 0 and 100"));
@@ -94,7 +100,12 @@ mod tests {
     }
 
     fn line(quantity: &str, price: &str) -> Line {
-        Line { quantity: d(quantity), unit_price: d(price), discount_percent: Decimal::ZERO, tax_percent: None }
+        Line {
+            quantity: d(quantity),
+            unit_price: d(price),
+            discount_percent: Decimal::ZERO,
+            tax_percent: None,
+        }
     }
 
     #[test]
@@ -112,7 +123,10 @@ mod tests {
         assert_eq!(round(d("0.135"), 2).to_string(), "0.14");
         assert_eq!(round(d("5"), 2).to_string(), "5.00");
         // 3 × 0.335 = 1.005 → 1.00 (half-even), where half-up would give 1.01.
-        assert_eq!(line_total("items[0]", line("3", "0.335"), 2).map(|t| t.to_string()), Ok("1.00".to_string()));
+        assert_eq!(
+            line_total("items[0]", line("3", "0.335"), 2).map(|t| t.to_string()),
+            Ok("1.00".to_string())
+        );
     }
 
     #[test]
@@ -128,7 +142,10 @@ mod tests {
         // 100 − 10 % = 90, + 20 % = 108.
         assert_eq!(line_total("items[0]", taxed, 2).map(|t| t.to_string()), Ok("108.00".to_string()));
         let too_much = Line { discount_percent: d("120"), ..line("1", "1") };
-        assert_eq!(line_total("items[0]", too_much, 2).err().map(|v| v.field), Some("items[0].discount_percent".to_string()));
+        assert_eq!(
+            line_total("items[0]", too_much, 2).err().map(|v| v.field),
+            Some("items[0].discount_percent".to_string())
+        );
     }
 
     #[test]
@@ -137,7 +154,10 @@ mod tests {
         assert!(exact_amount("amount", d("12.345"), 2).is_err());
         assert!(exact_amount("amount", d("-1"), 2).is_err());
         let twenty_digits = d("12345678901234567890");
-        assert_eq!(exact_amount("amount", twenty_digits, 2).map(|a| a.to_string()), Ok("12345678901234567890.00".to_string()));
+        assert_eq!(
+            exact_amount("amount", twenty_digits, 2).map(|a| a.to_string()),
+            Ok("12345678901234567890.00".to_string())
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod launcher;
 mod openapi;
+mod pipelines;
 mod support;
 mod teams;
 mod users;

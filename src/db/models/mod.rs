@@ -4,6 +4,7 @@
 pub mod change_event;
 pub mod client;
 pub mod contact;
+pub mod pipeline;
 pub mod refresh_token;
 pub mod team;
 pub mod user;
@@ -12,6 +13,7 @@ pub mod workspace;
 pub use change_event::NewChangeEvent;
 pub use client::Client;
 pub use contact::Contact;
+pub use pipeline::{Pipeline, Stage};
 pub use refresh_token::RefreshToken;
 pub use team::{NewTeam, Team, TeamChanges};
 pub use user::{NewUser, User, UserChanges};
