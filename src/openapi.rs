@@ -25,6 +25,7 @@ use crate::error::{FieldError, Problem, WorkspaceChoice};
         (name = "clients", description = "Individuals and companies, with lookups, fuzzy search and soft delete"),
         (name = "contacts", description = "The people acting for a client"),
         (name = "pipelines", description = "Sales processes and their ordered stages"),
+        (name = "products", description = "The catalogue deals' line items refer to"),
         (name = "health", description = "Probes for load balancers"),
     ),
     components(schemas(Problem, FieldError, WorkspaceChoice))

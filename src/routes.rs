@@ -4,7 +4,7 @@
 use actix_web::dev::ResourceDef;
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
-use crate::api::{auth, clients, contacts, health, pipelines, teams, users, workspace};
+use crate::api::{auth, clients, contacts, health, pipelines, products, teams, users, workspace};
 
 pub fn configure(config: &mut ServiceConfig) {
     config.service(health::live).service(health::ready).service(
@@ -47,7 +47,11 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(pipelines::reorder_stages)
             .service(pipelines::create_stage)
             .service(pipelines::update_stage)
-            .service(pipelines::delete_stage),
+            .service(pipelines::delete_stage)
+            .service(products::list_products)
+            .service(products::create_product)
+            .service(products::get_product)
+            .service(products::update_product),
     );
 }
 

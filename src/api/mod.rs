@@ -6,6 +6,7 @@ pub mod contacts;
 pub mod extract;
 pub mod health;
 pub mod pipelines;
+pub mod products;
 pub mod teams;
 pub mod users;
 pub mod workspace;

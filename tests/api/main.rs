@@ -9,6 +9,7 @@ mod health;
 mod launcher;
 mod openapi;
 mod pipelines;
+mod products;
 mod support;
 mod teams;
 mod users;

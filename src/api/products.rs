@@ -1,0 +1,356 @@
+//! The product catalogue: what deals' line items can refer to.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use crate::api::clients::{search_query, to_json};
+use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
+use crate::api::record_change;
+use crate::auth::Principal;
+use crate::db::models::Product;
+use crate::db::models::change_event::ChangeSet;
+use crate::db::models::product::ProductFilter;
+use crate::db::{self};
+use crate::domain::client::search_text;
+use crate::domain::money::check_currency;
+use crate::error::{ApiError, FieldError, field_errors};
+use crate::ids::ProductId;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductResponse {
+    pub id: ProductId,
+    #[schema(example = "TEA-GRN-100")]
+    pub sku: String,
+    #[schema(example = "Green tea, 100 g")]
+    pub name: String,
+    #[schema(example = "Tea")]
+    pub product_group: Option<String>,
+    #[schema(example = "pack")]
+    pub unit: Option<String>,
+    /// A decimal string: exact, never a float.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, example = "4.90")]
+    pub price: Decimal,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// Inactive products stay on old deals but are not offered for new ones.
+    pub active: bool,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Product> for ProductResponse {
+    fn from(product: &Product) -> Self {
+        Self {
+            id: product.id,
+            sku: product.sku.clone(),
+            name: product.name.clone(),
+            product_group: product.product_group.clone(),
+            unit: product.unit.clone(),
+            price: product.price,
+            currency: product.currency.clone(),
+            active: product.active,
+            version: product.version,
+            created_at: product.created_at,
+            updated_at: product.updated_at,
+        }
+    }
+}
+
+/// A product to create; also what an update is merged into before the same checks run.
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductInput {
+    /// Unique in the workspace, compared case-insensitively.
+    #[validate(length(min = 1, max = 100))]
+    #[schema(example = "TEA-GRN-100", min_length = 1, max_length = 100)]
+    pub sku: String,
+    #[validate(length(min = 1, max = 500))]
+    #[schema(example = "Green tea, 100 g", min_length = 1, max_length = 500)]
+    pub name: String,
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
+    pub product_group: Option<String>,
+    #[validate(length(max = 50))]
+    #[schema(max_length = 50)]
+    pub unit: Option<String>,
+    /// A decimal string, at most 6 decimal places.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, example = "4.90")]
+    pub price: Decimal,
+    /// ISO 4217.
+    #[schema(example = "EUR")]
+    pub currency: String,
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+/// A partial update; `null` clears the group or the unit.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProduct {
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, max_length = 100)]
+    pub sku: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, max_length = 500)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub product_group: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 50)]
+    pub unit: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null_decimal")]
+    #[schema(nullable = false, value_type = Option<String>, example = "5.10")]
+    pub price: Option<Decimal>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub currency: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub active: Option<bool>,
+}
+
+/// A decimal string that may be absent but not null.
+fn not_null_decimal<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Decimal>, D::Error> {
+    rust_decimal::serde::str::deserialize(deserializer).map(Some)
+}
+
+fn build_product(
+    workspace: crate::ids::WorkspaceId,
+    input: ProductInput,
+    existing: Option<&Product>,
+) -> Result<Product, ApiError> {
+    let mut errors = field_errors(&input);
+    let minor_units = check_currency("currency", &input.currency)
+        .map_err(|violation| errors.push(FieldError::from(violation)))
+        .unwrap_or(2);
+    if input.price < Decimal::ZERO {
+        errors.push(FieldError::new("price", "range", "must not be negative"));
+    }
+    if input.price.normalize().scale() > 6 {
+        errors.push(FieldError::new("price", "scale", "has more than 6 decimal places"));
+    }
+    if !errors.is_empty() {
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
+        return Err(ApiError::Validation(errors));
+    }
+    let trimmed =
+        |value: Option<String>| value.map(|value| value.trim().to_string()).filter(|value| !value.is_empty());
+    let (sku, name) = (input.sku.trim().to_string(), input.name.trim().to_string());
+    let product_group = trimmed(input.product_group);
+    let now = Utc::now();
+    Ok(Product {
+        workspace_id: workspace,
+        id: existing.map_or_else(ProductId::generate, |product| product.id),
+        search_text: search_text([sku.as_str(), name.as_str(), product_group.as_deref().unwrap_or_default()]),
+        sku,
+        name,
+        product_group,
+        unit: trimmed(input.unit),
+        price: {
+            // Shown with at least the currency's minor units: 5.1 EUR is "5.10".
+            let mut price = input.price.normalize();
+            price.rescale(price.scale().max(minor_units));
+            price
+        },
+        currency: input.currency,
+        active: input.active,
+        version: existing.map_or(1, |product| product.version + 1),
+        created_at: existing.map_or(now, |product| product.created_at),
+        updated_at: now,
+    })
+}
+
+fn product_http(status: StatusCode, product: &Product) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::ETAG, etag(product.version)));
+    if status == StatusCode::CREATED {
+        response.insert_header((header::LOCATION, format!("/api/v1/products/{}", product.id)));
+    }
+    response.json(ProductResponse::from(product))
+}
+
+fn sku_taken() -> ApiError {
+    ApiError::conflict("sku_taken", "another product in this workspace has this SKU")
+}
+
+const BOOKKEEPING: &[&str] = &["id", "version", "created_at", "updated_at"];
+
+/// Add a product to the catalogue.
+#[utoipa::path(
+    tag = "products",
+    operation_id = "create_product",
+    security(("bearer" = [])),
+    request_body = ProductInput,
+    responses(
+        (status = 201, description = "Created", body = ProductResponse,
+            headers(("ETag" = String, description = "The record's version"), ("Location" = String, description = "The new product's URL"))),
+        (status = 409, description = "The SKU is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/products")]
+pub async fn create_product(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<ProductInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let product = build_product(principal.workspace_id, body.0, None)?;
+    let product = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            if Product::sku_taken(conn, product.workspace_id, &product.sku, product.id)? {
+                return Err(sku_taken());
+            }
+            let product = product.insert(conn)?;
+            let changes =
+                ChangeSet::default().diff(None, &to_json(&ProductResponse::from(&product)), BOOKKEEPING);
+            record_change(conn, &principal, "product", product.id.0, "created", product.version, changes)?;
+            Ok(product)
+        })
+    })
+    .await?;
+    Ok(product_http(StatusCode::CREATED, &product))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProductListQuery {
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    pub product_group: Option<String>,
+    pub active: Option<bool>,
+    /// Fuzzy search over SKU, name and group.
+    pub q: Option<String>,
+}
+
+/// List products by name.
+#[utoipa::path(
+    tag = "products",
+    operation_id = "list_products",
+    security(("bearer" = [])),
+    params(ProductListQuery),
+    responses((status = 200, description = "One page of products", body = Page<ProductResponse>))
+)]
+#[get("/products")]
+pub async fn list_products(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<ProductListQuery>,
+) -> Result<web::Json<Page<ProductResponse>>, ApiError> {
+    let query = query.into_inner();
+    let limit = page_limit(query.limit)?;
+    let after: Option<(String, ProductId)> = decode_cursor(query.cursor.as_deref())?;
+    let filter = ProductFilter {
+        product_group: query.product_group.map(|group| group.trim().to_string()),
+        active: query.active,
+        q: search_query(query.q.as_deref())?,
+    };
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(Product::list(conn, principal.workspace_id, &filter, after, i64::from(limit) + 1)?)
+    })
+    .await?;
+    Ok(web::Json(Page::from_rows(
+        rows,
+        limit,
+        |product| (product.name.clone(), product.id),
+        |product| ProductResponse::from(&product),
+    )))
+}
+
+/// Get one product.
+#[utoipa::path(
+    tag = "products",
+    operation_id = "get_product",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The product's id")),
+    responses((status = 200, description = "The product", body = ProductResponse,
+        headers(("ETag" = String, description = "The record's version"))))
+)]
+#[get("/products/{id}")]
+pub async fn get_product(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ProductId>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let product =
+        db::run(&state.pool, move |conn| Ok(Product::find(conn, principal.workspace_id, id)?)).await?;
+    Ok(product_http(StatusCode::OK, &product))
+}
+
+/// Update a product. Deals keep the prices their line items were agreed at.
+#[utoipa::path(
+    tag = "products",
+    operation_id = "update_product",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The product's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    request_body = UpdateProduct,
+    responses(
+        (status = 200, description = "Updated", body = ProductResponse, headers(("ETag" = String, description = "The record's version"))),
+        (status = 409, description = "The SKU is taken", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/products/{id}")]
+pub async fn update_product(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ProductId>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateProduct>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    let patch = body.0;
+    let product = db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let current = Product::find_for_update(conn, principal.workspace_id, id)?;
+            if_match.check(current.version)?;
+            let input = ProductInput {
+                sku: patch.sku.unwrap_or_else(|| current.sku.clone()),
+                name: patch.name.unwrap_or_else(|| current.name.clone()),
+                product_group: patch.product_group.unwrap_or_else(|| current.product_group.clone()),
+                unit: patch.unit.unwrap_or_else(|| current.unit.clone()),
+                price: patch.price.unwrap_or(current.price),
+                currency: patch.currency.unwrap_or_else(|| current.currency.clone()),
+                active: patch.active.unwrap_or(current.active),
+            };
+            let candidate = build_product(principal.workspace_id, input, Some(&current))?;
+            let before = to_json(&ProductResponse::from(&current));
+            let changes = ChangeSet::default().diff(
+                Some(&before),
+                &to_json(&ProductResponse::from(&candidate)),
+                BOOKKEEPING,
+            );
+            if changes.is_empty() {
+                return Ok(current);
+            }
+            if Product::sku_taken(conn, candidate.workspace_id, &candidate.sku, id)? {
+                return Err(sku_taken());
+            }
+            let product = candidate.save(conn)?;
+            record_change(conn, &principal, "product", id.0, "updated", product.version, changes)?;
+            Ok(product)
+        })
+    })
+    .await?;
+    Ok(product_http(StatusCode::OK, &product))
+}

@@ -1,0 +1,124 @@
+//! The product catalogue.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+use rust_decimal::Decimal;
+
+use super::client::like_pattern;
+use crate::db::schema::products;
+use crate::ids::{ProductId, WorkspaceId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = products, primary_key(workspace_id, id), treat_none_as_null = true, check_for_backend(diesel::pg::Pg))]
+pub struct Product {
+    pub workspace_id: WorkspaceId,
+    pub id: ProductId,
+    pub sku: String,
+    pub name: String,
+    pub product_group: Option<String>,
+    pub unit: Option<String>,
+    pub price: Decimal,
+    pub currency: String,
+    pub active: bool,
+    pub search_text: String,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ProductFilter {
+    pub product_group: Option<String>,
+    pub active: Option<bool>,
+    pub q: Option<String>,
+}
+
+impl Product {
+    pub fn insert(&self, conn: &mut PgConnection) -> QueryResult<Product> {
+        diesel::insert_into(products::table).values(self).returning(Product::as_returning()).get_result(conn)
+    }
+
+    pub fn save(&self, conn: &mut PgConnection) -> QueryResult<Product> {
+        diesel::update(products::table.find((self.workspace_id, self.id)))
+            .set(self)
+            .returning(Product::as_returning())
+            .get_result(conn)
+    }
+
+    pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: ProductId) -> QueryResult<Product> {
+        products::table.find((workspace, id)).select(Product::as_select()).first(conn)
+    }
+
+    pub fn find_for_update(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: ProductId,
+    ) -> QueryResult<Product> {
+        products::table.find((workspace, id)).select(Product::as_select()).for_update().first(conn)
+    }
+
+    pub fn find_many(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        ids: &[ProductId],
+    ) -> QueryResult<Vec<Product>> {
+        products::table
+            .filter(products::workspace_id.eq(workspace))
+            .filter(products::id.eq_any(ids))
+            .select(Product::as_select())
+            .load(conn)
+    }
+
+    pub fn sku_taken(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        sku: &str,
+        except: ProductId,
+    ) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            products::table
+                .filter(products::workspace_id.eq(workspace))
+                .filter(products::id.ne(except))
+                .filter(sql::<Text>("lower(sku)").eq(sku.to_lowercase())),
+        ))
+        .get_result(conn)
+    }
+
+    /// One page of products by name, after (name, id).
+    pub fn list(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        filter: &ProductFilter,
+        after: Option<(String, ProductId)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Product>> {
+        let mut query = products::table.filter(products::workspace_id.eq(workspace)).into_boxed();
+        if let Some(group) = &filter.product_group {
+            query = query.filter(products::product_group.eq(group.clone()));
+        }
+        if let Some(active) = filter.active {
+            query = query.filter(products::active.eq(active));
+        }
+        if let Some(q) = &filter.q {
+            query = query.filter(
+                sql::<Bool>("(search_text ILIKE ")
+                    .bind::<Text, _>(like_pattern(q))
+                    .sql(" OR ")
+                    .bind::<Text, _>(q.clone())
+                    .sql(" <% search_text)"),
+            );
+        }
+        if let Some((name, id)) = after {
+            query = query.filter(
+                sql::<Bool>("(name, id) > (")
+                    .bind::<Text, _>(name)
+                    .sql(", ")
+                    .bind::<diesel::sql_types::Uuid, _>(id.0)
+                    .sql(")"),
+            );
+        }
+        query.order((products::name, products::id)).limit(limit).select(Product::as_select()).load(conn)
+    }
+}
