@@ -4,7 +4,7 @@
 use actix_web::dev::ResourceDef;
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
-use crate::api::{auth, clients, contacts, health, pipelines, products, teams, users, workspace};
+use crate::api::{auth, clients, contacts, deals, health, pipelines, products, teams, users, workspace};
 
 pub fn configure(config: &mut ServiceConfig) {
     config.service(health::live).service(health::ready).service(
@@ -51,7 +51,17 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(products::list_products)
             .service(products::create_product)
             .service(products::get_product)
-            .service(products::update_product),
+            .service(products::update_product)
+            .service(deals::list_deleted_deals)
+            .service(deals::list_deals)
+            .service(deals::create_deal)
+            .service(deals::get_deal)
+            .service(deals::update_deal)
+            .service(deals::delete_deal)
+            .service(deals::restore_deal)
+            .service(deals::get_deal_history)
+            .service(deals::list_client_deals)
+            .service(deals::get_pipeline_board),
     );
 }
 

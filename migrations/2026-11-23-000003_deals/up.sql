@@ -98,7 +98,9 @@ CREATE TABLE deals (
 CREATE INDEX deals_updated_idx ON deals (workspace_id, updated_at, id) WHERE deleted_at IS NULL;
 CREATE INDEX deals_created_idx ON deals (workspace_id, created_at, id) WHERE deleted_at IS NULL;
 CREATE INDEX deals_amount_idx ON deals (workspace_id, amount, id) WHERE deleted_at IS NULL;
-CREATE INDEX deals_close_date_idx ON deals (workspace_id, expected_close_date, id) WHERE deleted_at IS NULL;
+-- Deals without an expected close date sort last.
+CREATE INDEX deals_close_date_idx ON deals (workspace_id, (COALESCE(expected_close_date, 'infinity'::date)), id)
+    WHERE deleted_at IS NULL;
 CREATE INDEX deals_closed_idx ON deals (workspace_id, closed_at, id) WHERE deleted_at IS NULL AND closed_at IS NOT NULL;
 CREATE INDEX deals_client_idx ON deals (workspace_id, client_id, updated_at, id) WHERE deleted_at IS NULL;
 CREATE INDEX deals_board_idx ON deals (workspace_id, pipeline_id, stage_id, updated_at, id) WHERE deleted_at IS NULL;

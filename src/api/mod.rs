@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod clients;
 pub mod contacts;
+pub mod deals;
 pub mod extract;
 pub mod health;
 pub mod pipelines;

@@ -4,6 +4,7 @@
 mod auth;
 mod clients;
 mod contacts;
+mod deals;
 mod errors;
 mod health;
 mod launcher;

@@ -4,6 +4,7 @@
 pub mod change_event;
 pub mod client;
 pub mod contact;
+pub mod deal;
 pub mod pipeline;
 pub mod product;
 pub mod refresh_token;
@@ -14,6 +15,7 @@ pub mod workspace;
 pub use change_event::NewChangeEvent;
 pub use client::Client;
 pub use contact::Contact;
+pub use deal::Deal;
 pub use pipeline::{Pipeline, Stage};
 pub use product::Product;
 pub use refresh_token::RefreshToken;

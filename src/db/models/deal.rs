@@ -1,0 +1,394 @@
+//! Deals, their line items and their stage history.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::dsl::sql;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+use rust_decimal::Decimal;
+
+use super::client::like_pattern;
+use crate::db::schema::{deal_items, deal_stage_changes, deals};
+use crate::ids::{ClientId, ContactId, DealId, PipelineId, ProductId, StageId, TeamId, UserId, WorkspaceId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = deals, primary_key(workspace_id, id), treat_none_as_null = true, check_for_backend(Pg))]
+pub struct Deal {
+    pub workspace_id: WorkspaceId,
+    pub id: DealId,
+    pub title: String,
+    pub client_id: ClientId,
+    pub contact_id: Option<ContactId>,
+    pub pipeline_id: PipelineId,
+    pub stage_id: StageId,
+    pub status: String,
+    pub amount: Decimal,
+    pub currency: String,
+    pub exchange_rate: Option<Decimal>,
+    pub amount_base: Option<Decimal>,
+    pub probability: i16,
+    pub probability_override: Option<i16>,
+    pub expected_close_date: Option<NaiveDate>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub lost_reason: Option<String>,
+    pub agreement: Option<String>,
+    pub next_step: Option<String>,
+    pub source: Option<String>,
+    pub owner_id: Option<UserId>,
+    pub team_id: Option<TeamId>,
+    pub tags: Vec<String>,
+    pub search_text: String,
+    pub stage_entered_at: DateTime<Utc>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: Option<UserId>,
+    pub updated_by: Option<UserId>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub deleted_by: Option<UserId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = deal_items, check_for_backend(Pg))]
+pub struct DealItem {
+    pub workspace_id: WorkspaceId,
+    pub id: uuid::Uuid,
+    pub deal_id: DealId,
+    pub position: i32,
+    pub product_id: Option<ProductId>,
+    pub name: String,
+    pub product_group: Option<String>,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub discount_percent: Decimal,
+    pub tax_percent: Option<Decimal>,
+    pub total: Decimal,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = deal_stage_changes, check_for_backend(Pg))]
+pub struct StageChange {
+    pub workspace_id: WorkspaceId,
+    pub id: uuid::Uuid,
+    pub deal_id: DealId,
+    pub from_stage_id: Option<StageId>,
+    pub to_stage_id: StageId,
+    pub changed_at: DateTime<Utc>,
+    pub changed_by: Option<UserId>,
+}
+
+/// How a deal list is ordered; the id breaks ties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DealOrder {
+    UpdatedAt,
+    CreatedAt,
+    Amount,
+    ExpectedCloseDate,
+}
+
+impl DealOrder {
+    /// The SQL the order sorts on, the same in ORDER BY and in the cursor's comparison.
+    pub fn expression(self) -> &'static str {
+        match self {
+            DealOrder::UpdatedAt => "updated_at",
+            DealOrder::CreatedAt => "created_at",
+            DealOrder::Amount => "amount",
+            DealOrder::ExpectedCloseDate => "COALESCE(expected_close_date, 'infinity'::date)",
+        }
+    }
+}
+
+/// The sort value of the last row of a page, as its cursor carries it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum DealSortKey {
+    #[serde(rename = "t")]
+    Time(DateTime<Utc>),
+    #[serde(rename = "a")]
+    Amount(Decimal),
+    /// `None` stands for a deal without an expected close date (sorted last).
+    #[serde(rename = "d")]
+    Date(Option<NaiveDate>),
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct DealFilter {
+    pub pipeline_id: Option<PipelineId>,
+    pub stage_id: Option<StageId>,
+    pub status: Option<&'static str>,
+    pub owner_id: Option<UserId>,
+    pub team_id: Option<TeamId>,
+    pub client_id: Option<ClientId>,
+    pub expected_close_from: Option<NaiveDate>,
+    pub expected_close_to: Option<NaiveDate>,
+    pub closed_from: Option<DateTime<Utc>>,
+    pub closed_to: Option<DateTime<Utc>>,
+    pub amount_min: Option<Decimal>,
+    pub amount_max: Option<Decimal>,
+    pub tag: Option<String>,
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Lower-cased search over the title and the client's names.
+    pub q: Option<String>,
+}
+
+impl Deal {
+    pub fn insert(&self, conn: &mut PgConnection) -> QueryResult<Deal> {
+        diesel::insert_into(deals::table).values(self).returning(Deal::as_returning()).get_result(conn)
+    }
+
+    pub fn save(&self, conn: &mut PgConnection) -> QueryResult<Deal> {
+        diesel::update(deals::table.find((self.workspace_id, self.id)))
+            .set(self)
+            .returning(Deal::as_returning())
+            .get_result(conn)
+    }
+
+    pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: DealId) -> QueryResult<Deal> {
+        deals::table
+            .find((workspace, id))
+            .filter(deals::deleted_at.is_null())
+            .select(Deal::as_select())
+            .first(conn)
+    }
+
+    pub fn find_any_for_update(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: DealId,
+    ) -> QueryResult<Deal> {
+        deals::table.find((workspace, id)).select(Deal::as_select()).for_update().first(conn)
+    }
+
+    /// The line items of these deals, in order.
+    pub fn items_of(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        ids: &[DealId],
+    ) -> QueryResult<Vec<DealItem>> {
+        deal_items::table
+            .filter(deal_items::workspace_id.eq(workspace))
+            .filter(deal_items::deal_id.eq_any(ids))
+            .order((deal_items::deal_id, deal_items::position))
+            .select(DealItem::as_select())
+            .load(conn)
+    }
+
+    /// Replaces the deal's line items.
+    pub fn replace_items(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: DealId,
+        items: &[DealItem],
+    ) -> QueryResult<()> {
+        diesel::delete(
+            deal_items::table
+                .filter(deal_items::workspace_id.eq(workspace))
+                .filter(deal_items::deal_id.eq(id)),
+        )
+        .execute(conn)?;
+        diesel::insert_into(deal_items::table).values(items).execute(conn).map(drop)
+    }
+
+    pub fn record_stage_change(conn: &mut PgConnection, change: &StageChange) -> QueryResult<()> {
+        diesel::insert_into(deal_stage_changes::table).values(change).execute(conn).map(drop)
+    }
+
+    /// The deal's moves, oldest first.
+    pub fn stage_changes(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: DealId,
+    ) -> QueryResult<Vec<StageChange>> {
+        deal_stage_changes::table
+            .filter(deal_stage_changes::workspace_id.eq(workspace))
+            .filter(deal_stage_changes::deal_id.eq(id))
+            .order((deal_stage_changes::changed_at, deal_stage_changes::id))
+            .select(StageChange::as_select())
+            .load(conn)
+    }
+
+    pub fn set_deleted(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: DealId,
+        deleted: Option<(DateTime<Utc>, UserId)>,
+        by: UserId,
+    ) -> QueryResult<Deal> {
+        diesel::update(deals::table.find((workspace, id)))
+            .set((
+                deals::deleted_at.eq(deleted.map(|(at, _)| at)),
+                deals::deleted_by.eq(deleted.map(|(_, by)| by)),
+                deals::version.eq(deals::version + 1),
+                deals::updated_at.eq(diesel::dsl::now),
+                deals::updated_by.eq(by),
+            ))
+            .returning(Deal::as_returning())
+            .get_result(conn)
+    }
+
+    /// One page of live deals: `limit` rows after `after` in `order`.
+    pub fn list(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        filter: &DealFilter,
+        order: DealOrder,
+        descending: bool,
+        after: Option<(DealSortKey, DealId)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Deal>> {
+        let mut query = deals::table
+            .filter(deals::workspace_id.eq(workspace))
+            .filter(deals::deleted_at.is_null())
+            .into_boxed();
+        if let Some(pipeline) = filter.pipeline_id {
+            query = query.filter(deals::pipeline_id.eq(pipeline));
+        }
+        if let Some(stage) = filter.stage_id {
+            query = query.filter(deals::stage_id.eq(stage));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(deals::status.eq(status));
+        }
+        if let Some(owner) = filter.owner_id {
+            query = query.filter(deals::owner_id.eq(owner));
+        }
+        if let Some(team) = filter.team_id {
+            query = query.filter(deals::team_id.eq(team));
+        }
+        if let Some(client) = filter.client_id {
+            query = query.filter(deals::client_id.eq(client));
+        }
+        if let Some(from) = filter.expected_close_from {
+            query = query.filter(deals::expected_close_date.ge(from));
+        }
+        if let Some(to) = filter.expected_close_to {
+            query = query.filter(deals::expected_close_date.le(to));
+        }
+        if let Some(from) = filter.closed_from {
+            query = query.filter(deals::closed_at.ge(from));
+        }
+        if let Some(to) = filter.closed_to {
+            query = query.filter(deals::closed_at.le(to));
+        }
+        if let Some(min) = filter.amount_min {
+            query = query.filter(deals::amount.ge(min));
+        }
+        if let Some(max) = filter.amount_max {
+            query = query.filter(deals::amount.le(max));
+        }
+        if let Some(tag) = &filter.tag {
+            query = query.filter(deals::tags.contains(vec![tag.clone()]));
+        }
+        if let Some(since) = filter.updated_since {
+            query = query.filter(deals::updated_at.ge(since));
+        }
+        if let Some(q) = &filter.q {
+            // The title, or the client's names (through the clients' own trigram index).
+            query = query.filter(
+                sql::<Bool>("(search_text ILIKE ")
+                    .bind::<Text, _>(like_pattern(q))
+                    .sql(" OR ")
+                    .bind::<Text, _>(q.clone())
+                    .sql(" <% search_text OR client_id IN (SELECT c.id FROM clients c WHERE c.workspace_id = deals.workspace_id AND c.deleted_at IS NULL AND (c.search_text ILIKE ")
+                    .bind::<Text, _>(like_pattern(q))
+                    .sql(" OR ")
+                    .bind::<Text, _>(q.clone())
+                    .sql(" <% c.search_text)))"),
+            );
+        }
+        let expression = order.expression();
+        if let Some((key, id)) = after {
+            let comparison = if descending { "<" } else { ">" };
+            let start = format!("({expression}, id) {comparison} (");
+            query = match key {
+                DealSortKey::Time(time) => query.filter(
+                    sql::<Bool>(&start)
+                        .bind::<diesel::sql_types::Timestamptz, _>(time)
+                        .sql(", ")
+                        .bind::<diesel::sql_types::Uuid, _>(id.0)
+                        .sql(")"),
+                ),
+                DealSortKey::Amount(amount) => query.filter(
+                    sql::<Bool>(&start)
+                        .bind::<diesel::sql_types::Numeric, _>(amount)
+                        .sql(", ")
+                        .bind::<diesel::sql_types::Uuid, _>(id.0)
+                        .sql(")"),
+                ),
+                DealSortKey::Date(date) => query.filter(
+                    sql::<Bool>(&start)
+                        .sql("COALESCE(")
+                        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Date>, _>(date)
+                        .sql(", 'infinity'::date), ")
+                        .bind::<diesel::sql_types::Uuid, _>(id.0)
+                        .sql(")"),
+                ),
+            };
+        }
+        let direction = if descending { "DESC" } else { "ASC" };
+        query
+            .order(sql::<Bool>(&format!("{expression} {direction}, id {direction}")))
+            .limit(limit)
+            .select(Deal::as_select())
+            .load(conn)
+    }
+
+    /// One page of deleted deals (tombstones), oldest deletion first.
+    pub fn list_deleted(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        since: Option<DateTime<Utc>>,
+        after: Option<(DateTime<Utc>, DealId)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Deal>> {
+        let mut query = deals::table
+            .filter(deals::workspace_id.eq(workspace))
+            .filter(deals::deleted_at.is_not_null())
+            .into_boxed();
+        if let Some(since) = since {
+            query = query.filter(deals::deleted_at.ge(since));
+        }
+        if let Some((time, id)) = after {
+            query = query.filter(
+                sql::<Bool>("(deleted_at, id) > (")
+                    .bind::<diesel::sql_types::Timestamptz, _>(time)
+                    .sql(", ")
+                    .bind::<diesel::sql_types::Uuid, _>(id.0)
+                    .sql(")"),
+            );
+        }
+        query
+            .order((deals::deleted_at.asc(), deals::id.asc()))
+            .limit(limit)
+            .select(Deal::as_select())
+            .load(conn)
+    }
+
+    /// Per stage and currency: how many live deals, their total and their probability-weighted
+    /// total, for a pipeline's board.
+    pub fn board_totals(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        pipeline: PipelineId,
+        owner: Option<UserId>,
+    ) -> QueryResult<Vec<StageTotals>> {
+        diesel::sql_query(include_str!("../sql/board_totals.sql"))
+            .bind::<diesel::sql_types::Uuid, _>(workspace.0)
+            .bind::<diesel::sql_types::Uuid, _>(pipeline.0)
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(owner.map(|owner| owner.0))
+            .load(conn)
+    }
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct StageTotals {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub stage_id: uuid::Uuid,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub deals: i64,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub amount: Decimal,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub weighted_amount: Decimal,
+}

@@ -1,0 +1,435 @@
+use actix_web::http::Method;
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+fn path(deal: &Value) -> String {
+    format!("/api/v1/deals/{}", deal["id"].as_str().unwrap_or_default())
+}
+
+fn field_of(problem: &Value) -> &str {
+    problem["errors"][0]["field"].as_str().unwrap_or_default()
+}
+
+struct Setup {
+    owner: String,
+    client: Value,
+    pipeline: Value,
+}
+
+impl Setup {
+    fn stage(&self, name: &str) -> Value {
+        self.pipeline["stages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|stage| stage["name"] == name)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+async fn setup(app: &TestApp) -> Setup {
+    let owner = app.owner_token().await;
+    let client = app
+        .post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme"}))
+        .await
+        .expect(201)
+        .clone();
+    let pipelines = app.get("/api/v1/pipelines", &owner).await.expect(200).clone();
+    Setup { owner, client, pipeline: pipelines["data"][0].clone() }
+}
+
+#[actix_web::test]
+async fn money_is_exact_from_the_wire_to_the_database_and_back() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let created = app
+        .post(
+            "/api/v1/deals",
+            &s.owner,
+            json!({"title": "Small change", "client_id": s.client["id"], "currency": "EUR", "items": [
+                {"name": "A", "quantity": "1", "unit_price": "0.10"},
+                {"name": "B", "quantity": "1", "unit_price": "0.20"}
+            ]}),
+        )
+        .await;
+    let deal = created.expect(201).clone();
+    assert_eq!(deal["amount"], "0.30");
+    assert_eq!(deal["items"][0]["total"], "0.10");
+    assert_eq!(deal["status"], "open");
+    assert_eq!(deal["stage_id"], s.stage("New")["id"], "the first open stage by default");
+    assert_eq!(deal["probability"], 10);
+
+    let big = app
+        .post("/api/v1/deals", &s.owner, json!({"title": "Big", "client_id": s.client["id"], "amount": "12345678901234567890.55", "currency": "USD"}))
+        .await;
+    let big = big.expect(201).clone();
+    assert_eq!(big["amount"], "12345678901234567890.55");
+    assert_eq!(app.get(&path(&big), &s.owner).await.expect(200)["amount"], "12345678901234567890.55");
+
+    // Half-even at the line, discount then tax.
+    let lines = app
+        .post(
+            "/api/v1/deals",
+            &s.owner,
+            json!({"title": "Lines", "client_id": s.client["id"], "currency": "USD", "items": [
+                {"name": "Half", "quantity": "3", "unit_price": "0.335"},
+                {"name": "Taxed", "quantity": "2", "unit_price": "50", "discount_percent": "10", "tax_percent": "20"}
+            ]}),
+        )
+        .await;
+    let lines = lines.expect(201).clone();
+    assert_eq!(
+        (lines["items"][0]["total"].clone(), lines["items"][1]["total"].clone()),
+        (json!("1.00"), json!("108.00"))
+    );
+    assert_eq!(lines["amount"], "109.00");
+
+    for (body, field) in [
+        (json!({"title": "X", "client_id": s.client["id"], "amount": 12.5}), "amount"),
+        (json!({"title": "X", "client_id": s.client["id"], "amount": "12.345", "currency": "EUR"}), "amount"),
+        (json!({"title": "X", "client_id": s.client["id"], "amount": "12", "currency": "XYZ"}), "currency"),
+        (
+            json!({"title": "X", "client_id": s.client["id"], "amount": "5", "items": [{"name": "A", "quantity": "1", "unit_price": "1"}]}),
+            "amount",
+        ),
+        (
+            json!({"title": "X", "client_id": s.client["id"], "items": [{"name": "A", "quantity": "0", "unit_price": "1"}]}),
+            "items[0].quantity",
+        ),
+        (
+            json!({"title": "X", "client_id": s.client["id"], "items": [{"quantity": "1", "unit_price": "1"}]}),
+            "items[0].name",
+        ),
+    ] {
+        let response = app.post("/api/v1/deals", &s.owner, body).await;
+        assert_eq!(field_of(response.expect_problem(422, "validation_failed")), field);
+    }
+}
+
+#[actix_web::test]
+async fn items_take_the_products_name_group_and_price() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let tea = app
+        .post("/api/v1/products", &s.owner, json!({"sku": "TEA", "name": "Green tea", "product_group": "Tea", "price": "4.90", "currency": "USD"}))
+        .await
+        .expect(201)
+        .clone();
+    let deal = app
+        .post("/api/v1/deals", &s.owner, json!({"title": "Tea", "client_id": s.client["id"], "currency": "USD", "items": [{"product_id": tea["id"], "quantity": "3"}]}))
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(deal["items"][0]["name"], "Green tea");
+    assert_eq!(deal["items"][0]["product_group"], "Tea");
+    assert_eq!(deal["amount"], "14.70");
+    let in_euros = app
+        .post("/api/v1/deals", &s.owner, json!({"title": "Tea", "client_id": s.client["id"], "currency": "EUR", "items": [{"product_id": tea["id"], "quantity": "1"}]}))
+        .await;
+    assert_eq!(field_of(in_euros.expect_problem(422, "validation_failed")), "items[0].unit_price");
+}
+
+#[actix_web::test]
+async fn won_and_lost_set_closed_at_and_reopening_clears_it() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let deal = app
+        .post("/api/v1/deals", &s.owner, json!({"title": "D", "client_id": s.client["id"], "amount": "100"}))
+        .await
+        .expect(201)
+        .clone();
+    let p = path(&deal);
+    let lost_without_reason = app.patch(&p, &s.owner, json!({"stage_id": s.stage("Lost")["id"]})).await;
+    assert_eq!(field_of(lost_without_reason.expect_problem(422, "validation_failed")), "lost_reason");
+
+    let lost = app
+        .patch(&p, &s.owner, json!({"stage_id": s.stage("Lost")["id"], "lost_reason": "Too expensive"}))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(lost["status"], "lost");
+    assert!(lost["closed_at"].is_string());
+    assert_eq!(lost["probability"], 0);
+
+    let reopened =
+        app.patch(&p, &s.owner, json!({"stage_id": s.stage("Proposal")["id"]})).await.expect(200).clone();
+    assert_eq!(reopened["status"], "open");
+    assert_eq!(reopened["closed_at"], Value::Null);
+    assert_eq!(reopened["lost_reason"], Value::Null);
+    assert_eq!(reopened["probability"], 50);
+
+    let custom = app.patch(&p, &s.owner, json!({"probability": 65})).await.expect(200).clone();
+    assert_eq!(
+        (custom["probability"].clone(), custom["probability_is_custom"].clone()),
+        (json!(65), json!(true))
+    );
+    let won = app.patch(&p, &s.owner, json!({"stage_id": s.stage("Won")["id"]})).await.expect(200).clone();
+    assert_eq!(won["status"], "won");
+    assert!(won["closed_at"].is_string());
+}
+
+#[actix_web::test]
+async fn references_must_belong_together_and_to_the_workspace() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let other_client = app
+        .post("/api/v1/clients", &s.owner, json!({"kind": "company", "name": "Other"}))
+        .await
+        .expect(201)
+        .clone();
+    let their_contact = app
+        .post("/api/v1/contacts", &s.owner, json!({"client_id": other_client["id"], "first_name": "Them"}))
+        .await
+        .expect(201)
+        .clone();
+    let second = app.post("/api/v1/pipelines", &s.owner, json!({"name": "Second"})).await.expect(201).clone();
+    let foreign_stage = second["stages"][0]["id"].clone();
+
+    let cases = [
+        (json!({"title": "X", "client_id": s.client["id"], "contact_id": their_contact["id"]}), "contact_id"),
+        (json!({"title": "X", "client_id": s.client["id"], "stage_id": foreign_stage}), "stage_id"),
+        (json!({"title": "X", "client_id": uuid::Uuid::now_v7()}), "client_id"),
+        (
+            json!({"title": "X", "client_id": s.client["id"], "pipeline_id": uuid::Uuid::now_v7()}),
+            "pipeline_id",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = app.post("/api/v1/deals", &s.owner, body).await;
+        assert_eq!(field_of(response.expect_problem(422, "validation_failed")), field);
+    }
+    // Moving to the second pipeline without a stage takes its first open stage.
+    let deal = app
+        .post("/api/v1/deals", &s.owner, json!({"title": "Mover", "client_id": s.client["id"]}))
+        .await
+        .expect(201)
+        .clone();
+    let moved =
+        app.patch(&path(&deal), &s.owner, json!({"pipeline_id": second["id"]})).await.expect(200).clone();
+    assert_eq!(moved["stage_id"], foreign_stage);
+
+    app.create_other_workspace("Rival", "rival@example.com", "rival-password").await;
+    let rival_session = app.login_as("rival@example.com", "rival-password").await.expect(200).clone();
+    let rival = crate::support::http::access_token(&rival_session);
+    let theirs =
+        app.post("/api/v1/deals", &rival, json!({"title": "Steal", "client_id": s.client["id"]})).await;
+    assert_eq!(field_of(theirs.expect_problem(422, "validation_failed")), "client_id");
+    app.get(&path(&deal), &rival).await.expect_problem(404, "not_found");
+    app.patch(&path(&deal), &rival, json!({"title": "Mine"})).await.expect_problem(404, "not_found");
+    app.request(Method::DELETE, &path(&deal), Some(&rival), None).await.expect_problem(404, "not_found");
+    app.get(&format!("{}/history", path(&deal)), &rival).await.expect_problem(404, "not_found");
+    let board = format!("/api/v1/pipelines/{}/board", s.pipeline["id"].as_str().unwrap_or_default());
+    app.get(&board, &rival).await.expect_problem(404, "not_found");
+    assert_eq!(app.get("/api/v1/deals", &rival).await.expect(200)["data"].as_array().map(Vec::len), Some(0));
+}
+
+#[actix_web::test]
+async fn history_records_every_stage_with_its_duration() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let deal = app
+        .post("/api/v1/deals", &s.owner, json!({"title": "D", "client_id": s.client["id"]}))
+        .await
+        .expect(201)
+        .clone();
+    app.patch(&path(&deal), &s.owner, json!({"stage_id": s.stage("Qualified")["id"]})).await.expect(200);
+    app.patch(&path(&deal), &s.owner, json!({"notes_are_not_a_field": true})).await.expect(422);
+    app.patch(&path(&deal), &s.owner, json!({"agreement": "Pilot in March"})).await.expect(200);
+    app.patch(&path(&deal), &s.owner, json!({"stage_id": s.stage("Won")["id"]})).await.expect(200);
+    let history = app.get(&format!("{}/history", path(&deal)), &s.owner).await.expect(200).clone();
+    let names: Vec<&str> =
+        history.as_array().into_iter().flatten().filter_map(|visit| visit["stage_name"].as_str()).collect();
+    assert_eq!(names, ["New", "Qualified", "Won"]);
+    assert_eq!(history[0]["from_stage_id"], Value::Null);
+    assert_eq!(history[1]["from_stage_id"], s.stage("New")["id"]);
+    assert_eq!(history[0]["left_at"], history[1]["entered_at"]);
+    assert_eq!(history[2]["left_at"], Value::Null);
+    assert!(
+        history
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|visit| visit["duration_seconds"].as_i64().is_some_and(|s| s >= 0))
+    );
+}
+
+#[actix_web::test]
+async fn the_board_sums_what_it_lists() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let (sales, sales_token) = app.user_with_role("sales").await;
+    for (amount, currency, token) in [
+        ("100.10", "USD", &s.owner),
+        ("200.20", "USD", &s.owner),
+        ("50", "EUR", &s.owner),
+        ("7.77", "USD", &sales_token),
+    ] {
+        app.post(
+            "/api/v1/deals",
+            token,
+            json!({"title": "D", "client_id": s.client["id"], "amount": amount, "currency": currency}),
+        )
+        .await
+        .expect(201);
+    }
+    let board_path = format!(
+        "/api/v1/pipelines/{}/board?limit_per_stage=10",
+        s.pipeline["id"].as_str().unwrap_or_default()
+    );
+    let board = app.get(&board_path, &s.owner).await.expect(200).clone();
+    let new = &board["columns"][0];
+    assert_eq!(new["stage"]["name"], "New");
+    assert_eq!(new["deal_count"], 4);
+    assert_eq!(new["deals"].as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        new["amounts"],
+        json!([{"currency": "EUR", "amount": "50.00"}, {"currency": "USD", "amount": "308.07"}])
+    );
+    // New's probability is 10 %.
+    assert_eq!(
+        new["weighted_amounts"],
+        json!([{"currency": "EUR", "amount": "5.00"}, {"currency": "USD", "amount": "30.81"}])
+    );
+    assert_eq!(new["next_cursor"], Value::Null);
+
+    let mine = app
+        .get(&format!("{board_path}&owner_id={}", sales["id"].as_str().unwrap_or_default()), &s.owner)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(mine["columns"][0]["deal_count"], 1);
+    assert_eq!(mine["columns"][0]["amounts"], json!([{"currency": "USD", "amount": "7.77"}]));
+
+    let paged = app.get(&board_path.replace("=10", "=3"), &s.owner).await.expect(200).clone();
+    let cursor = paged["columns"][0]["next_cursor"].as_str().unwrap_or_default().to_string();
+    assert!(!cursor.is_empty());
+    let more = app
+        .get(
+            &format!(
+                "/api/v1/deals?pipeline_id={}&stage_id={}&sort=-updated_at&cursor={cursor}",
+                s.pipeline["id"].as_str().unwrap_or_default(),
+                s.stage("New")["id"].as_str().unwrap_or_default()
+            ),
+            &s.owner,
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(more["data"].as_array().map(Vec::len), Some(1));
+}
+
+#[actix_web::test]
+async fn deals_are_filtered_sorted_deleted_and_restored() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let mut ids = Vec::new();
+    for (title, amount, close) in
+        [("Alpha", "300", Some("2026-12-01")), ("Beta", "100", None), ("Gamma", "200", Some("2026-11-30"))]
+    {
+        let deal = app
+            .post("/api/v1/deals", &s.owner, json!({"title": title, "client_id": s.client["id"], "amount": amount, "expected_close_date": close, "tags": ["q4"]}))
+            .await
+            .expect(201)
+            .clone();
+        ids.push(deal);
+    }
+    let titles = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|deal| deal["title"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(
+        titles(app.get("/api/v1/deals?sort=-amount", &s.owner).await.expect(200)),
+        ["Alpha", "Gamma", "Beta"]
+    );
+    assert_eq!(
+        titles(app.get("/api/v1/deals?sort=expected_close_date", &s.owner).await.expect(200)),
+        ["Gamma", "Alpha", "Beta"]
+    );
+    let paged = app.get("/api/v1/deals?sort=expected_close_date&limit=2", &s.owner).await.expect(200).clone();
+    let cursor = paged["next_cursor"].as_str().unwrap_or_default();
+    assert_eq!(
+        titles(
+            app.get(&format!("/api/v1/deals?sort=expected_close_date&limit=2&cursor={cursor}"), &s.owner)
+                .await
+                .expect(200)
+        ),
+        ["Beta"]
+    );
+    assert_eq!(
+        titles(app.get("/api/v1/deals?amount_min=150&amount_max=250", &s.owner).await.expect(200)),
+        ["Gamma"]
+    );
+    assert_eq!(
+        titles(app.get("/api/v1/deals?q=acme&sort=amount", &s.owner).await.expect(200)),
+        ["Beta", "Gamma", "Alpha"],
+        "by the client's name"
+    );
+    assert_eq!(titles(app.get("/api/v1/deals?q=gama", &s.owner).await.expect(200)), ["Gamma"]);
+    assert_eq!(
+        titles(app.get("/api/v1/deals?expected_close_to=2026-11-30", &s.owner).await.expect(200)),
+        ["Gamma"]
+    );
+    let client_deals =
+        format!("/api/v1/clients/{}/deals?sort=amount", s.client["id"].as_str().unwrap_or_default());
+    assert_eq!(titles(app.get(&client_deals, &s.owner).await.expect(200)), ["Beta", "Gamma", "Alpha"]);
+    app.get("/api/v1/deals?amount_min=lots", &s.owner).await.expect_problem(400, "invalid_query");
+
+    let beta = path(&ids[1]);
+    app.request(Method::DELETE, &beta, Some(&s.owner), None).await.expect(204);
+    app.get(&beta, &s.owner).await.expect_problem(404, "not_found");
+    let tombstones = app.get("/api/v1/deals/deleted", &s.owner).await.expect(200).clone();
+    assert_eq!(tombstones["data"][0]["id"], ids[1]["id"]);
+    app.request(Method::POST, &format!("{beta}/restore"), Some(&s.owner), None).await.expect(200);
+    app.get(&beta, &s.owner).await.expect(200);
+
+    let (_, viewer) = app.user_with_role("viewer").await;
+    app.get(&beta, &viewer).await.expect(200);
+    app.patch(&beta, &viewer, json!({"title": "X"})).await.expect_problem(403, "forbidden");
+    app.post("/api/v1/deals", &viewer, json!({"title": "X", "client_id": s.client["id"]}))
+        .await
+        .expect_problem(403, "forbidden");
+}
+
+#[actix_web::test]
+async fn a_stage_with_deals_is_deleted_only_by_moving_them() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let deal = app
+        .post("/api/v1/deals", &s.owner, json!({"title": "D", "client_id": s.client["id"]}))
+        .await
+        .expect(201)
+        .clone();
+    let base = format!("/api/v1/pipelines/{}/stages", s.pipeline["id"].as_str().unwrap_or_default());
+    let new_stage = s.stage("New")["id"].as_str().unwrap_or_default().to_string();
+    app.request(Method::DELETE, &format!("{base}/{new_stage}"), Some(&s.owner), None)
+        .await
+        .expect_problem(409, "stage_in_use");
+    let qualified = s.stage("Qualified")["id"].as_str().unwrap_or_default().to_string();
+    app.request(
+        Method::DELETE,
+        &format!("{base}/{new_stage}?move_deals_to={qualified}"),
+        Some(&s.owner),
+        None,
+    )
+    .await
+    .expect(204);
+    let moved = app.get(&path(&deal), &s.owner).await.expect(200).clone();
+    assert_eq!(moved["stage_id"], json!(qualified));
+    assert_eq!(moved["probability"], 25);
+    assert_eq!(moved["version"], 2);
+    let history = app.get(&format!("{}/history", path(&deal)), &s.owner).await.expect(200).clone();
+    assert_eq!(history.as_array().map(Vec::len), Some(2));
+    // A pipeline with deals can't be deleted either.
+    let second = app.post("/api/v1/pipelines", &s.owner, json!({"name": "Second"})).await.expect(201).clone();
+    app.patch(&path(&deal), &s.owner, json!({"pipeline_id": second["id"]})).await.expect(200);
+    let second_path = format!("/api/v1/pipelines/{}", second["id"].as_str().unwrap_or_default());
+    app.request(Method::DELETE, &second_path, Some(&s.owner), None)
+        .await
+        .expect_problem(409, "pipeline_in_use");
+}
