@@ -433,3 +433,97 @@ async fn a_stage_with_deals_is_deleted_only_by_moving_them() {
         .await
         .expect_problem(409, "pipeline_in_use");
 }
+
+#[actix_web::test]
+async fn a_foreign_currency_deal_carries_its_amount_in_the_workspace_currency() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    // The workspace counts in USD (the default).
+    let eur = app
+        .post("/api/v1/deals", &s.owner, json!({"title": "EUR", "client_id": s.client["id"], "amount": "1000.00", "currency": "EUR", "exchange_rate": "1.0875"}))
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(
+        (eur["amount_base"].clone(), eur["exchange_rate"].clone()),
+        (json!("1087.50"), json!("1.0875"))
+    );
+    let no_rate = app
+        .post(
+            "/api/v1/deals",
+            &s.owner,
+            json!({"title": "JPY", "client_id": s.client["id"], "amount": "5000", "currency": "JPY"}),
+        )
+        .await;
+    let no_rate = no_rate.expect(201).clone();
+    assert_eq!((no_rate["amount"].clone(), no_rate["amount_base"].clone()), (json!("5000"), Value::Null));
+    let home = app
+        .post("/api/v1/deals", &s.owner, json!({"title": "USD", "client_id": s.client["id"], "amount": "10"}))
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(home["amount_base"], "10.00");
+    let needless_rate = app
+        .post(
+            "/api/v1/deals",
+            &s.owner,
+            json!({"title": "USD", "client_id": s.client["id"], "amount": "10", "exchange_rate": "2"}),
+        )
+        .await;
+    assert_eq!(field_of(needless_rate.expect_problem(422, "validation_failed")), "exchange_rate");
+    let rate_changed =
+        app.patch(&path(&eur), &s.owner, json!({"exchange_rate": "1.1"})).await.expect(200).clone();
+    assert_eq!(rate_changed["amount_base"], "1100.00");
+}
+
+#[actix_web::test]
+async fn deals_filter_by_status_stage_owner_and_close_time() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let (sales, sales_token) = app.user_with_role("sales").await;
+    let open = app
+        .post(
+            "/api/v1/deals",
+            &s.owner,
+            json!({"title": "Open", "client_id": s.client["id"], "tags": ["hot"]}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let won = app
+        .post(
+            "/api/v1/deals",
+            &sales_token,
+            json!({"title": "Won", "client_id": s.client["id"], "stage_id": s.stage("Won")["id"]}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let titles = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|deal| deal["title"].as_str().map(str::to_string))
+            .collect()
+    };
+    let today = chrono::Utc::now().date_naive();
+    let cases = [
+        ("status=won".to_string(), vec!["Won"]),
+        ("status=open".to_string(), vec!["Open"]),
+        (format!("stage_id={}", s.stage("Won")["id"].as_str().unwrap_or_default()), vec!["Won"]),
+        (format!("owner_id={}", sales["id"].as_str().unwrap_or_default()), vec!["Won"]),
+        ("tag=hot".to_string(), vec!["Open"]),
+        (format!("closed_from={today}T00:00:00Z"), vec!["Won"]),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(
+            titles(app.get(&format!("/api/v1/deals?{query}"), &s.owner).await.expect(200)),
+            expected,
+            "{query}"
+        );
+    }
+    assert!(won["closed_at"].is_string() && open["closed_at"].is_null());
+    app.get("/api/v1/deals?status=maybe", &s.owner).await.expect_problem(400, "invalid_query");
+    app.get("/api/v1/deals?sort=title", &s.owner).await.expect_problem(400, "invalid_query");
+}
