@@ -75,3 +75,7 @@ id_type!(
     /// A sales opportunity.
     DealId
 );
+id_type!(
+    /// A call, meeting, email, message, task, note or visit.
+    ActivityId
+);

@@ -26,6 +26,7 @@ use crate::error::{FieldError, Problem, WorkspaceChoice};
         (name = "contacts", description = "The people acting for a client"),
         (name = "pipelines", description = "Sales processes and their ordered stages"),
         (name = "products", description = "The catalogue deals' line items refer to"),
+        (name = "activities", description = "Calls, meetings, emails, messages, tasks, notes and visits; the agenda"),
         (name = "deals", description = "Sales opportunities with exact money, line items, stage history and a board"),
         (name = "health", description = "Probes for load balancers"),
     ),

@@ -4,7 +4,9 @@
 use actix_web::dev::ResourceDef;
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
-use crate::api::{auth, clients, contacts, deals, health, pipelines, products, teams, users, workspace};
+use crate::api::{
+    activities, auth, clients, contacts, deals, health, pipelines, products, teams, users, workspace,
+};
 
 pub fn configure(config: &mut ServiceConfig) {
     config.service(health::live).service(health::ready).service(
@@ -61,7 +63,17 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(deals::restore_deal)
             .service(deals::get_deal_history)
             .service(deals::list_client_deals)
-            .service(deals::get_pipeline_board),
+            .service(deals::get_pipeline_board)
+            .service(activities::list_activities)
+            .service(activities::create_activity)
+            .service(activities::get_activity)
+            .service(activities::update_activity)
+            .service(activities::delete_activity)
+            .service(activities::restore_activity)
+            .service(activities::complete_activity)
+            .service(activities::list_client_activities)
+            .service(activities::list_deal_activities)
+            .service(activities::get_agenda),
     );
 }
 

@@ -64,6 +64,78 @@ pub struct ClientResponse {
     pub updated_at: DateTime<Utc>,
     pub created_by: Option<UserId>,
     pub updated_by: Option<UserId>,
+    /// The card's summary: only in `GET /clients/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<ClientSummary>,
+}
+
+/// When and why the client was last contacted, what was agreed, what is planned next, and how
+/// their deals stand: the minimal data set every client carries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientSummary {
+    pub last_contact: Option<LastContact>,
+    pub next_activity: Option<NextPlanned>,
+    pub open_deals: i64,
+    /// In the workspace currency.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, example = "1500.00")]
+    pub open_amount: rust_decimal::Decimal,
+    pub won_deals: i64,
+    /// In the workspace currency.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, example = "98000.00")]
+    pub won_amount: rust_decimal::Decimal,
+    /// When the last won deal closed.
+    pub last_purchase_at: Option<DateTime<Utc>>,
+    /// How many times the record was written (its `version`), and when last.
+    pub updates: i32,
+    pub last_updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LastContact {
+    pub at: DateTime<Utc>,
+    pub kind: crate::domain::enums::ActivityKind,
+    pub reason: Option<crate::domain::enums::ContactReason>,
+    /// What was agreed.
+    pub outcome: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NextPlanned {
+    pub activity_id: uuid::Uuid,
+    pub at: Option<DateTime<Utc>>,
+    pub kind: crate::domain::enums::ActivityKind,
+    pub assignee_id: Option<uuid::Uuid>,
+}
+
+impl ClientSummary {
+    fn new(row: crate::db::models::client::SummaryRow, client: &Client, currency_places: u32) -> Self {
+        let money = |amount: rust_decimal::Decimal| crate::domain::money::round(amount, currency_places);
+        let last_kind = row.last_contact_kind.as_deref().and_then(|kind| kind.parse().ok());
+        let next_kind = row.next_activity_kind.as_deref().and_then(|kind| kind.parse().ok());
+        Self {
+            last_contact: row.last_contact_at.zip(last_kind).map(|(at, kind)| LastContact {
+                at,
+                kind,
+                reason: row.last_contact_reason.as_deref().and_then(|reason| reason.parse().ok()),
+                outcome: row.last_contact_outcome.clone(),
+            }),
+            next_activity: row.next_activity_id.zip(next_kind).map(|(activity_id, kind)| NextPlanned {
+                activity_id,
+                at: row.next_activity_at,
+                kind,
+                assignee_id: row.next_activity_assignee_id,
+            }),
+            open_deals: row.open_deals,
+            open_amount: money(row.open_amount),
+            won_deals: row.won_deals,
+            won_amount: money(row.won_amount),
+            last_purchase_at: row.last_purchase_at,
+            updates: client.version,
+            last_updated_at: client.updated_at,
+        }
+    }
 }
 
 impl From<&Client> for ClientResponse {
@@ -99,6 +171,7 @@ impl From<&Client> for ClientResponse {
             updated_at: client.updated_at,
             created_by: client.created_by,
             updated_by: client.updated_by,
+            summary: None,
         }
     }
 }
@@ -816,9 +889,22 @@ pub async fn get_client(
     id: web::Path<ClientId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let client =
-        db::run(&state.pool, move |conn| Ok(Client::find(conn, principal.workspace_id, id)?)).await?;
-    Ok(client_response(actix_web::http::StatusCode::OK, &client))
+    let (client, summary) = db::run(&state.pool, move |conn| {
+        let client = Client::find(conn, principal.workspace_id, id)?;
+        let places = crate::domain::money::minor_units(
+            &Workspace::find(conn, principal.workspace_id)?.default_currency,
+        );
+        let summary = ClientSummary::new(
+            Client::summary(conn, principal.workspace_id, id)?,
+            &client,
+            places.unwrap_or(2),
+        );
+        Ok((client, summary))
+    })
+    .await?;
+    let mut response = ClientResponse::from(&client);
+    response.summary = Some(summary);
+    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(client.version))).json(response))
 }
 
 /// Update a client: a partial update, checked like a new client.

@@ -1,6 +1,42 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    activities (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        kind -> Text,
+        direction -> Nullable<Text>,
+        channel -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        subject -> Text,
+        body -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        due_at -> Nullable<Timestamptz>,
+        reminder_at -> Nullable<Timestamptz>,
+        reminder_fired_at -> Nullable<Timestamptz>,
+        reminder_acked_at -> Nullable<Timestamptz>,
+        duration_seconds -> Nullable<Int4>,
+        status -> Text,
+        completed_at -> Nullable<Timestamptz>,
+        assignee_id -> Uuid,
+        client_id -> Nullable<Uuid>,
+        contact_id -> Nullable<Uuid>,
+        deal_id -> Nullable<Uuid>,
+        external_ref -> Nullable<Text>,
+        recording_url -> Nullable<Text>,
+        from_address -> Nullable<Text>,
+        to_address -> Nullable<Text>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        created_by -> Nullable<Uuid>,
+        updated_by -> Nullable<Uuid>,
+        deleted_at -> Nullable<Timestamptz>,
+        deleted_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
     change_events (workspace_id, id) {
         workspace_id -> Uuid,
         id -> Uuid,
@@ -253,6 +289,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(activities -> workspaces (workspace_id));
 diesel::joinable!(change_events -> workspaces (workspace_id));
 diesel::joinable!(clients -> workspaces (workspace_id));
 diesel::joinable!(contacts -> workspaces (workspace_id));
@@ -263,6 +300,7 @@ diesel::joinable!(teams -> workspaces (workspace_id));
 diesel::joinable!(users -> workspaces (workspace_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    activities,
     change_events,
     clients,
     contacts,

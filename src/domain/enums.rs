@@ -98,6 +98,52 @@ text_enum!(
     StageKind { Open => "open", Won => "won", Lost => "lost" }
 );
 
+text_enum!(
+    /// A touch with a client.
+    ActivityKind {
+        Call => "call",
+        Meeting => "meeting",
+        Email => "email",
+        Message => "message",
+        Task => "task",
+        Note => "note",
+        Visit => "visit",
+    }
+);
+text_enum!(
+    /// Who started the touch.
+    Direction { Inbound => "inbound", Outbound => "outbound" }
+);
+text_enum!(
+    /// How the touch happened.
+    Channel {
+        Phone => "phone",
+        Email => "email",
+        Sms => "sms",
+        Messenger => "messenger",
+        InPerson => "in_person",
+        Video => "video",
+        Other => "other",
+    }
+);
+text_enum!(
+    /// Why the contact happened.
+    ContactReason {
+        ColdCall => "cold_call",
+        CompanyOffer => "company_offer",
+        ClientRequest => "client_request",
+        OrderWaiting => "order_waiting",
+        FollowUp => "follow_up",
+        Support => "support",
+        Complaint => "complaint",
+        Other => "other",
+    }
+);
+text_enum!(
+    /// An activity's state; `overdue` is derived: planned and past its due time.
+    ActivityStatus { Planned => "planned", Done => "done", Cancelled => "cancelled", Overdue => "overdue" }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

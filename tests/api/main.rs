@@ -1,6 +1,7 @@
 //! Integration tests over real HTTP against real PostgreSQL; every test has its own database and
 //! server. Files mirror the routes; `support/` is the harness.
 
+mod activities;
 mod auth;
 mod clients;
 mod contacts;

@@ -144,6 +144,20 @@ impl Client {
         clients::table.find((workspace, id)).select(Client::as_select()).for_update().first(conn)
     }
 
+    /// Live clients among `ids`.
+    pub fn find_many(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        ids: &[ClientId],
+    ) -> QueryResult<Vec<Client>> {
+        clients::table
+            .filter(clients::workspace_id.eq(workspace))
+            .filter(clients::id.eq_any(ids))
+            .filter(clients::deleted_at.is_null())
+            .select(Client::as_select())
+            .load(conn)
+    }
+
     pub fn exists(conn: &mut PgConnection, workspace: WorkspaceId, id: ClientId) -> QueryResult<bool> {
         diesel::select(diesel::dsl::exists(
             clients::table.find((workspace, id)).filter(clients::deleted_at.is_null()),
@@ -381,5 +395,45 @@ impl Client {
             .limit(limit)
             .select(Client::as_select())
             .load(conn)
+    }
+}
+
+/// A client card's summary, as `client_summary.sql` computes it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct SummaryRow {
+    #[diesel(sql_type = diesel::sql_types::Nullable<Timestamptz>)]
+    pub last_contact_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub last_contact_kind: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub last_contact_reason: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub last_contact_outcome: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    pub next_activity_id: Option<uuid::Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Timestamptz>)]
+    pub next_activity_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub next_activity_kind: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    pub next_activity_assignee_id: Option<uuid::Uuid>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub open_deals: i64,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub open_amount: rust_decimal::Decimal,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub won_deals: i64,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub won_amount: rust_decimal::Decimal,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Timestamptz>)]
+    pub last_purchase_at: Option<DateTime<Utc>>,
+}
+
+impl Client {
+    pub fn summary(conn: &mut PgConnection, workspace: WorkspaceId, id: ClientId) -> QueryResult<SummaryRow> {
+        diesel::sql_query(include_str!("../sql/client_summary.sql"))
+            .bind::<diesel::sql_types::Uuid, _>(workspace.0)
+            .bind::<diesel::sql_types::Uuid, _>(id.0)
+            .get_result(conn)
     }
 }

@@ -1,6 +1,7 @@
 //! Rows and their queries. Every query on a tenant table takes the workspace as a parameter, so
 //! none can forget it.
 
+pub mod activity;
 pub mod change_event;
 pub mod client;
 pub mod contact;
@@ -12,6 +13,7 @@ pub mod team;
 pub mod user;
 pub mod workspace;
 
+pub use activity::Activity;
 pub use change_event::NewChangeEvent;
 pub use client::Client;
 pub use contact::Contact;

@@ -1,0 +1,187 @@
+//! Activities: rows, the agenda query and reminder claims.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Timestamptz};
+
+use crate::db::schema::activities;
+use crate::ids::{ActivityId, ClientId, ContactId, DealId, UserId, WorkspaceId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = activities, primary_key(workspace_id, id), treat_none_as_null = true, check_for_backend(Pg))]
+pub struct Activity {
+    pub workspace_id: WorkspaceId,
+    pub id: ActivityId,
+    pub kind: String,
+    pub direction: Option<String>,
+    pub channel: Option<String>,
+    pub reason: Option<String>,
+    pub subject: String,
+    pub body: Option<String>,
+    pub outcome: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub reminder_at: Option<DateTime<Utc>>,
+    pub reminder_fired_at: Option<DateTime<Utc>>,
+    pub reminder_acked_at: Option<DateTime<Utc>>,
+    pub duration_seconds: Option<i32>,
+    pub status: String,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub assignee_id: UserId,
+    pub client_id: Option<ClientId>,
+    pub contact_id: Option<ContactId>,
+    pub deal_id: Option<DealId>,
+    pub external_ref: Option<String>,
+    pub recording_url: Option<String>,
+    pub from_address: Option<String>,
+    pub to_address: Option<String>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: Option<UserId>,
+    pub updated_by: Option<UserId>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub deleted_by: Option<UserId>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ActivityFilter {
+    pub client_id: Option<ClientId>,
+    pub deal_id: Option<DealId>,
+    pub assignee_id: Option<UserId>,
+    pub kind: Option<&'static str>,
+    /// `planned`, `done`, `cancelled`, or `overdue` (planned and due before now).
+    pub status: Option<&'static str>,
+    pub due_from: Option<DateTime<Utc>>,
+    pub due_to: Option<DateTime<Utc>>,
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+impl Activity {
+    pub fn insert(&self, conn: &mut PgConnection) -> QueryResult<Activity> {
+        diesel::insert_into(activities::table)
+            .values(self)
+            .returning(Activity::as_returning())
+            .get_result(conn)
+    }
+
+    pub fn save(&self, conn: &mut PgConnection) -> QueryResult<Activity> {
+        diesel::update(activities::table.find((self.workspace_id, self.id)))
+            .set(self)
+            .returning(Activity::as_returning())
+            .get_result(conn)
+    }
+
+    pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: ActivityId) -> QueryResult<Activity> {
+        activities::table
+            .find((workspace, id))
+            .filter(activities::deleted_at.is_null())
+            .select(Activity::as_select())
+            .first(conn)
+    }
+
+    pub fn find_any_for_update(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: ActivityId,
+    ) -> QueryResult<Activity> {
+        activities::table.find((workspace, id)).select(Activity::as_select()).for_update().first(conn)
+    }
+
+    pub fn set_deleted(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: ActivityId,
+        deleted: Option<DateTime<Utc>>,
+        by: UserId,
+    ) -> QueryResult<Activity> {
+        diesel::update(activities::table.find((workspace, id)))
+            .set((
+                activities::deleted_at.eq(deleted),
+                activities::deleted_by.eq(deleted.map(|_| by)),
+                activities::version.eq(activities::version + 1),
+                activities::updated_at.eq(diesel::dsl::now),
+                activities::updated_by.eq(by),
+            ))
+            .returning(Activity::as_returning())
+            .get_result(conn)
+    }
+
+    /// One page of live activities, newest change first, after (updated_at, id).
+    pub fn list(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        filter: &ActivityFilter,
+        after: Option<(DateTime<Utc>, ActivityId)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Activity>> {
+        let mut query = activities::table
+            .filter(activities::workspace_id.eq(workspace))
+            .filter(activities::deleted_at.is_null())
+            .into_boxed();
+        if let Some(client) = filter.client_id {
+            query = query.filter(activities::client_id.eq(client));
+        }
+        if let Some(deal) = filter.deal_id {
+            query = query.filter(activities::deal_id.eq(deal));
+        }
+        if let Some(assignee) = filter.assignee_id {
+            query = query.filter(activities::assignee_id.eq(assignee));
+        }
+        if let Some(kind) = filter.kind {
+            query = query.filter(activities::kind.eq(kind));
+        }
+        match filter.status {
+            Some("overdue") => {
+                query = query
+                    .filter(activities::status.eq("planned"))
+                    .filter(activities::due_at.lt(diesel::dsl::now));
+            }
+            Some(status) => query = query.filter(activities::status.eq(status)),
+            None => {}
+        }
+        if let Some(from) = filter.due_from {
+            query = query.filter(activities::due_at.ge(from));
+        }
+        if let Some(to) = filter.due_to {
+            query = query.filter(activities::due_at.lt(to));
+        }
+        if let Some(since) = filter.updated_since {
+            query = query.filter(activities::updated_at.ge(since));
+        }
+        if let Some((time, id)) = after {
+            query = query.filter(
+                sql::<Bool>("(updated_at, id) < (")
+                    .bind::<Timestamptz, _>(time)
+                    .sql(", ")
+                    .bind::<diesel::sql_types::Uuid, _>(id.0)
+                    .sql(")"),
+            );
+        }
+        query
+            .order((activities::updated_at.desc(), activities::id.desc()))
+            .limit(limit)
+            .select(Activity::as_select())
+            .load(conn)
+    }
+
+    /// A user's planned activities: those due before `until` (overdue ones included), by due time.
+    pub fn agenda(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        assignee: UserId,
+        until: DateTime<Utc>,
+    ) -> QueryResult<Vec<Activity>> {
+        activities::table
+            .filter(activities::workspace_id.eq(workspace))
+            .filter(activities::assignee_id.eq(assignee))
+            .filter(activities::status.eq("planned"))
+            .filter(activities::deleted_at.is_null())
+            .filter(activities::due_at.lt(until))
+            .order((activities::due_at.asc(), activities::id.asc()))
+            .limit(1000)
+            .select(Activity::as_select())
+            .load(conn)
+    }
+}

@@ -1,0 +1,318 @@
+use actix_web::http::Method;
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+fn path(activity: &Value) -> String {
+    format!("/api/v1/activities/{}", activity["id"].as_str().unwrap_or_default())
+}
+
+fn subjects(items: &Value) -> Vec<String> {
+    items
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item["subject"].as_str().map(str::to_string))
+        .collect()
+}
+
+async fn client_with_contact(app: &TestApp, token: &str) -> (Value, Value) {
+    let client = app
+        .post(
+            "/api/v1/clients",
+            token,
+            json!({"kind": "company", "name": "Acme", "phones": [{"value": "+16502530000"}]}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let contact = app
+        .post("/api/v1/contacts", token, json!({"client_id": client["id"], "first_name": "Ann"}))
+        .await
+        .expect(201)
+        .clone();
+    (client, contact)
+}
+
+#[actix_web::test]
+async fn activities_link_to_a_client_through_their_contact_and_deal() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let (client, contact) = client_with_contact(&app, &owner).await;
+    let call = app
+        .post(
+            "/api/v1/activities",
+            &owner,
+            json!({"kind": "call", "direction": "outbound", "channel": "phone", "reason": "cold_call", "subject": "First call",
+                   "contact_id": contact["id"], "status": "done", "outcome": "Send an offer", "duration_seconds": 300,
+                   "external_ref": "pbx-1", "from": "+16502530001", "to": "+16502530000"}),
+        )
+        .await;
+    let call = call.expect(201).clone();
+    assert_eq!(call["client_id"], client["id"], "the contact's client");
+    assert_eq!(call["status"], "done");
+    assert!(call["completed_at"].is_string());
+    let session = app.owner_session().await;
+    assert_eq!(call["assignee_id"], session["user_id"]);
+
+    let twice = app
+        .post(
+            "/api/v1/activities",
+            &owner,
+            json!({"kind": "call", "subject": "Again", "external_ref": "pbx-1"}),
+        )
+        .await;
+    twice.expect_problem(409, "external_ref_taken");
+
+    let other = app
+        .post("/api/v1/clients", &owner, json!({"kind": "person", "first_name": "Other"}))
+        .await
+        .expect(201)
+        .clone();
+    let wrong = app
+        .post(
+            "/api/v1/activities",
+            &owner,
+            json!({"kind": "call", "subject": "X", "client_id": other["id"], "contact_id": contact["id"]}),
+        )
+        .await;
+    assert_eq!(wrong.expect_problem(422, "validation_failed")["errors"][0]["field"], "contact_id");
+    for (body, field) in [
+        (json!({"kind": "fax", "subject": "X"}), "kind"),
+        (json!({"kind": "call", "subject": ""}), "subject"),
+        (json!({"kind": "call", "subject": "X", "reason": "boredom"}), "reason"),
+        (json!({"kind": "call", "subject": "X", "status": "overdue"}), "status"),
+        (json!({"kind": "call", "subject": "X", "deal_id": uuid::Uuid::now_v7()}), "deal_id"),
+        (json!({"kind": "call", "subject": "X", "recording_url": "not a url"}), "recording_url"),
+    ] {
+        let response = app.post("/api/v1/activities", &owner, body).await;
+        assert_eq!(response.expect_problem(422, "validation_failed")["errors"][0]["field"], field);
+    }
+    let client_path = format!("/api/v1/clients/{}/activities", client["id"].as_str().unwrap_or_default());
+    assert_eq!(subjects(&app.get(&client_path, &owner).await.expect(200)["data"]), ["First call"]);
+}
+
+#[actix_web::test]
+async fn a_planned_activity_past_due_is_overdue() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let late = app
+        .post(
+            "/api/v1/activities",
+            &owner,
+            json!({"kind": "task", "subject": "Late", "due_at": Utc::now() - Duration::minutes(1)}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    assert_eq!(late["status"], "overdue");
+    app.post(
+        "/api/v1/activities",
+        &owner,
+        json!({"kind": "task", "subject": "Later", "due_at": Utc::now() + Duration::hours(1)}),
+    )
+    .await
+    .expect(201);
+    let overdue = app.get("/api/v1/activities?status=overdue", &owner).await.expect(200).clone();
+    assert_eq!(subjects(&overdue["data"]), ["Late"]);
+    let unchanged = app.patch(&path(&late), &owner, json!({"subject": "Late"})).await.expect(200).clone();
+    assert_eq!(unchanged["version"], 1, "overdue is derived, not a change");
+}
+
+#[actix_web::test]
+async fn completing_plans_the_follow_up_in_the_same_step() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let (client, contact) = client_with_contact(&app, &owner).await;
+    let call = app
+        .post(
+            "/api/v1/activities",
+            &owner,
+            json!({"kind": "call", "subject": "Call Ann", "contact_id": contact["id"], "due_at": Utc::now()}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let friday = Utc::now() + Duration::days(3);
+
+    // A broken follow-up leaves the call planned.
+    let broken = app
+        .post(
+            &format!("{}/complete", path(&call)),
+            &owner,
+            json!({"outcome": "Interested", "next": {"kind": "call", "due_at": friday, "subject": ""}}),
+        )
+        .await;
+    broken.expect_problem(422, "validation_failed");
+    assert_eq!(app.get(&path(&call), &owner).await.expect(200)["completed_at"], Value::Null);
+
+    let done = app
+        .post(&format!("{}/complete", path(&call)), &owner, json!({"outcome": "Interested, call on Friday", "next": {"kind": "call", "due_at": friday, "subject": "Call Ann again"}}))
+        .await;
+    let done = done.expect(200).clone();
+    assert_eq!(done["activity"]["status"], "done");
+    assert_eq!(done["activity"]["outcome"], "Interested, call on Friday");
+    assert_eq!(done["next"]["status"], "planned");
+    assert_eq!(done["next"]["contact_id"], contact["id"]);
+    assert_eq!(done["next"]["client_id"], client["id"]);
+    assert_eq!(done["next"]["reason"], "follow_up");
+    app.post(&format!("{}/complete", path(&call)), &owner, json!({}))
+        .await
+        .expect_problem(409, "not_planned");
+
+    // The client card now knows the last contact and the next call.
+    let card = app
+        .get(&format!("/api/v1/clients/{}", client["id"].as_str().unwrap_or_default()), &owner)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(card["summary"]["last_contact"]["outcome"], "Interested, call on Friday");
+    assert_eq!(card["summary"]["last_contact"]["kind"], "call");
+    assert_eq!(card["summary"]["next_activity"]["activity_id"], done["next"]["id"]);
+}
+
+#[actix_web::test]
+async fn the_summary_follows_won_deals() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let (client, _) = client_with_contact(&app, &owner).await;
+    let pipelines = app.get("/api/v1/pipelines", &owner).await.expect(200).clone();
+    let won_stage = pipelines["data"][0]["stages"][4]["id"].clone();
+    app.post("/api/v1/deals", &owner, json!({"title": "Open", "client_id": client["id"], "amount": "100"}))
+        .await
+        .expect(201);
+    app.post(
+        "/api/v1/deals",
+        &owner,
+        json!({"title": "Won", "client_id": client["id"], "amount": "250.50", "stage_id": won_stage}),
+    )
+    .await
+    .expect(201);
+    let card = app
+        .get(&format!("/api/v1/clients/{}", client["id"].as_str().unwrap_or_default()), &owner)
+        .await
+        .expect(200)
+        .clone();
+    let summary = &card["summary"];
+    assert_eq!((summary["open_deals"].clone(), summary["open_amount"].clone()), (json!(1), json!("100.00")));
+    assert_eq!((summary["won_deals"].clone(), summary["won_amount"].clone()), (json!(1), json!("250.50")));
+    assert!(summary["last_purchase_at"].is_string());
+}
+
+#[actix_web::test]
+async fn the_agenda_lists_overdue_first_then_the_day_in_the_workspace_time_zone() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    app.patch("/api/v1/workspace", &owner, json!({"timezone": "Asia/Tokyo"})).await.expect(200);
+    let (client, _) = client_with_contact(&app, &owner).await;
+    let tokyo = chrono_tz::Asia::Tokyo;
+    let tomorrow = Utc::now().with_timezone(&tokyo).date_naive() + Duration::days(1);
+    let at = |hour: u32, minute: u32| {
+        tomorrow
+            .and_hms_opt(hour, minute, 0)
+            .and_then(|local| local.and_local_timezone(tokyo).single())
+            .map(|local| local.with_timezone(&Utc))
+    };
+    // 00:30 in Tokyo tomorrow is still today in UTC: it belongs to tomorrow's agenda here.
+    for (subject, due) in
+        [("Evening call", at(18, 0)), ("Early call", at(0, 30)), ("Noon meeting", at(12, 0))]
+    {
+        app.post(
+            "/api/v1/activities",
+            &owner,
+            json!({"kind": "call", "subject": subject, "due_at": due, "client_id": client["id"]}),
+        )
+        .await
+        .expect(201);
+    }
+    app.post(
+        "/api/v1/activities",
+        &owner,
+        json!({"kind": "task", "subject": "Forgotten", "due_at": Utc::now() - Duration::days(2)}),
+    )
+    .await
+    .expect(201);
+    app.post(
+        "/api/v1/activities",
+        &owner,
+        json!({"kind": "task", "subject": "Next week", "due_at": Utc::now() + Duration::days(8)}),
+    )
+    .await
+    .expect(201);
+    app.post(
+        "/api/v1/activities",
+        &owner,
+        json!({"kind": "note", "subject": "Done already", "status": "done"}),
+    )
+    .await
+    .expect(201);
+
+    let agenda = app.get(&format!("/api/v1/me/agenda?date={tomorrow}"), &owner).await.expect(200).clone();
+    assert_eq!(subjects(&agenda["items"]), ["Forgotten", "Early call", "Noon meeting", "Evening call"]);
+    assert_eq!(agenda["timezone"], "Asia/Tokyo");
+    assert_eq!(agenda["items"][0]["status"], "overdue");
+    assert_eq!(agenda["items"][1]["client_name"], "Acme");
+    assert_eq!(agenda["items"][1]["client_phone"], "+16502530000");
+
+    let today = app
+        .get(&format!("/api/v1/me/agenda?date={}", tomorrow - Duration::days(1)), &owner)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(subjects(&today["items"]), ["Forgotten"]);
+
+    let (_, sales) = app.user_with_role("sales").await;
+    let session = app.owner_session().await;
+    let owner_id = session["user_id"].as_str().unwrap_or_default();
+    app.get(&format!("/api/v1/me/agenda?user_id={owner_id}"), &sales).await.expect_problem(403, "forbidden");
+    assert_eq!(
+        subjects(&app.get("/api/v1/me/agenda", &sales).await.expect(200)["items"]),
+        Vec::<String>::new()
+    );
+    app.get("/api/v1/me/agenda?days=40", &owner).await.expect_problem(400, "invalid_query");
+}
+
+#[actix_web::test]
+async fn activities_of_another_workspace_are_out_of_reach() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let (client, _) = client_with_contact(&app, &owner).await;
+    let call = app
+        .post(
+            "/api/v1/activities",
+            &owner,
+            json!({"kind": "call", "subject": "Private", "client_id": client["id"]}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    app.create_other_workspace("Rival", "rival@example.com", "rival-password").await;
+    let rival_session = app.login_as("rival@example.com", "rival-password").await.expect(200).clone();
+    let rival = crate::support::http::access_token(&rival_session);
+    app.get(&path(&call), &rival).await.expect_problem(404, "not_found");
+    app.patch(&path(&call), &rival, json!({"subject": "Mine"})).await.expect_problem(404, "not_found");
+    app.request(Method::DELETE, &path(&call), Some(&rival), None).await.expect_problem(404, "not_found");
+    app.post(&format!("{}/complete", path(&call)), &rival, json!({})).await.expect_problem(404, "not_found");
+    let linked = app
+        .post(
+            "/api/v1/activities",
+            &rival,
+            json!({"kind": "call", "subject": "X", "client_id": client["id"]}),
+        )
+        .await;
+    assert_eq!(linked.expect_problem(422, "validation_failed")["errors"][0]["field"], "client_id");
+    assert_eq!(
+        app.get("/api/v1/activities", &rival).await.expect(200)["data"].as_array().map(Vec::len),
+        Some(0)
+    );
+
+    let (_, viewer) = app.user_with_role("viewer").await;
+    app.get(&path(&call), &viewer).await.expect(200);
+    app.post("/api/v1/activities", &viewer, json!({"kind": "call", "subject": "X"}))
+        .await
+        .expect_problem(403, "forbidden");
+    app.request(Method::DELETE, &path(&call), Some(&owner), None).await.expect(204);
+    app.get(&path(&call), &owner).await.expect_problem(404, "not_found");
+    app.request(Method::POST, &format!("{}/restore", path(&call)), Some(&owner), None).await.expect(200);
+}
