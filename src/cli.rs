@@ -145,6 +145,7 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
         AppState { pool, jwt: Arc::new(JwtKeys::new(&jwt_secret)), body_limit: config.body_limit_bytes };
     let workers =
         config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    crate::reminders::spawn(state.pool.clone());
     let server = crate::server::build(state, metrics, listener, workers, true)?;
     log::info!("listening on http://{address} (API docs at http://{address}/docs/)");
     server.await?;

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod reminders;
 pub mod routes;
 pub mod server;
 pub mod state;

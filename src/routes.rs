@@ -5,7 +5,8 @@ use actix_web::dev::ResourceDef;
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::api::{
-    activities, auth, clients, contacts, deals, health, pipelines, products, teams, users, workspace,
+    activities, auth, clients, contacts, deals, health, pipelines, products, teams, timeline, users,
+    workspace,
 };
 
 pub fn configure(config: &mut ServiceConfig) {
@@ -73,7 +74,10 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(activities::complete_activity)
             .service(activities::list_client_activities)
             .service(activities::list_deal_activities)
-            .service(activities::get_agenda),
+            .service(activities::get_agenda)
+            .service(activities::list_reminders)
+            .service(activities::ack_reminder)
+            .service(timeline::get_client_timeline),
     );
 }
 

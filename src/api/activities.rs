@@ -42,6 +42,9 @@ pub struct ActivityResponse {
     /// The deadline, or the planned time of the call or meeting.
     pub due_at: Option<DateTime<Utc>>,
     pub reminder_at: Option<DateTime<Utc>>,
+    /// When the reminder fired (it then shows in `GET /me/reminders` until acknowledged).
+    pub reminder_fired_at: Option<DateTime<Utc>>,
+    pub reminder_acked_at: Option<DateTime<Utc>>,
     pub duration_seconds: Option<i32>,
     /// `overdue` is a planned activity past its due time.
     pub status: ActivityStatus,
@@ -84,6 +87,8 @@ impl From<&Activity> for ActivityResponse {
             outcome: activity.outcome.clone(),
             due_at: activity.due_at,
             reminder_at: activity.reminder_at,
+            reminder_fired_at: activity.reminder_fired_at,
+            reminder_acked_at: activity.reminder_acked_at,
             duration_seconds: activity.duration_seconds,
             status: derived_status(activity, Utc::now()),
             completed_at: activity.completed_at,
@@ -974,4 +979,45 @@ pub async fn get_agenda(
     })
     .await?;
     Ok(web::Json(agenda))
+}
+
+/// The caller's fired reminders that they have not acknowledged yet, latest first.
+#[utoipa::path(
+    tag = "activities",
+    operation_id = "list_reminders",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Pending reminders (at most 200)", body = Page<ActivityResponse>))
+)]
+#[get("/me/reminders")]
+pub async fn list_reminders(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> Result<web::Json<Page<ActivityResponse>>, ApiError> {
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(Activity::pending_reminders(conn, principal.workspace_id, principal.user_id)?)
+    })
+    .await?;
+    Ok(web::Json(Page { data: rows.iter().map(ActivityResponse::from).collect(), next_cursor: None }))
+}
+
+/// Acknowledge one of the caller's fired reminders.
+#[utoipa::path(
+    tag = "activities",
+    operation_id = "ack_reminder",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The activity's id")),
+    responses((status = 200, description = "The activity, its reminder acknowledged", body = ActivityResponse))
+)]
+#[post("/me/reminders/{id}/ack")]
+pub async fn ack_reminder(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ActivityId>,
+) -> Result<web::Json<ActivityResponse>, ApiError> {
+    let id = id.into_inner();
+    let activity = db::run(&state.pool, move |conn| {
+        Activity::ack_reminder(conn, principal.workspace_id, principal.user_id, id)?.ok_or(ApiError::NotFound)
+    })
+    .await?;
+    Ok(web::Json(ActivityResponse::from(&activity)))
 }

@@ -10,6 +10,7 @@ pub mod health;
 pub mod pipelines;
 pub mod products;
 pub mod teams;
+pub mod timeline;
 pub mod users;
 pub mod workspace;
 

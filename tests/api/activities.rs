@@ -316,3 +316,121 @@ async fn activities_of_another_workspace_are_out_of_reach() {
     app.get(&path(&call), &owner).await.expect_problem(404, "not_found");
     app.request(Method::POST, &format!("{}/restore", path(&call)), Some(&owner), None).await.expect(200);
 }
+
+#[actix_web::test]
+async fn two_workers_racing_fire_each_due_reminder_exactly_once() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    for index in 0..30 {
+        let body = json!({"kind": "call", "subject": format!("Call {index}"), "due_at": Utc::now() + Duration::hours(1), "reminder_at": Utc::now() - Duration::minutes(1)});
+        app.post("/api/v1/activities", &owner, body).await.expect(201);
+    }
+    let later = json!({"kind": "call", "subject": "Not yet", "reminder_at": Utc::now() + Duration::hours(1)});
+    app.post("/api/v1/activities", &owner, later).await.expect(201);
+
+    let url = app.database_url.clone();
+    let fired = actix_web::web::block(move || {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let (url, barrier) = (url.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut conn =
+                        <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
+                    barrier.wait();
+                    // Small batches, so that the two really interleave.
+                    let mut fired = Vec::new();
+                    loop {
+                        let batch =
+                            crm::db::models::Activity::fire_due_reminders(&mut conn, 3).expect("fire");
+                        if batch.is_empty() {
+                            return fired;
+                        }
+                        fired.extend(batch);
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|worker| worker.join().expect("worker")).collect::<Vec<_>>()
+    })
+    .await
+    .expect("workers");
+    let mut ids: Vec<String> = fired.iter().map(|(_, id)| id.to_string()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((fired.len(), ids.len()), (30, 30), "each reminder fired once");
+
+    let reminders = app.get("/api/v1/me/reminders", &owner).await.expect(200).clone();
+    let pending = reminders["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(pending.len(), 30);
+    assert!(pending.iter().all(|activity| activity["reminder_fired_at"].is_string()));
+    let first = format!("/api/v1/me/reminders/{}/ack", pending[0]["id"].as_str().unwrap_or_default());
+    app.request(Method::POST, &first, Some(&owner), None).await.expect(200);
+    assert_eq!(
+        app.get("/api/v1/me/reminders", &owner).await.expect(200)["data"].as_array().map(Vec::len),
+        Some(29)
+    );
+    let (_, sales) = app.user_with_role("sales").await;
+    app.request(Method::POST, &first, Some(&sales), None).await.expect_problem(404, "not_found");
+}
+
+#[actix_web::test]
+async fn the_timeline_merges_activities_deal_events_and_record_changes() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let (client, _) = client_with_contact(&app, &owner).await;
+    let client_path = format!("/api/v1/clients/{}", client["id"].as_str().unwrap_or_default());
+    app.patch(&client_path, &owner, json!({"notes": "Prefers email"})).await.expect(200);
+    let pipelines = app.get("/api/v1/pipelines", &owner).await.expect(200).clone();
+    let won_stage = pipelines["data"][0]["stages"][4]["id"].clone();
+    let deal = app
+        .post("/api/v1/deals", &owner, json!({"title": "Order", "client_id": client["id"], "amount": "100"}))
+        .await
+        .expect(201)
+        .clone();
+    let deal_path = format!("/api/v1/deals/{}", deal["id"].as_str().unwrap_or_default());
+    app.patch(&deal_path, &owner, json!({"amount": "150"})).await.expect(200);
+    app.patch(&deal_path, &owner, json!({"stage_id": won_stage})).await.expect(200);
+    app.post(
+        "/api/v1/activities",
+        &owner,
+        json!({"kind": "call", "subject": "Thanks call", "client_id": client["id"], "status": "done"}),
+    )
+    .await
+    .expect(201);
+
+    let full = app.get(&format!("{client_path}/timeline"), &owner).await.expect(200).clone();
+    let types: Vec<&str> =
+        full["data"].as_array().into_iter().flatten().filter_map(|item| item["type"].as_str()).collect();
+    assert_eq!(
+        types,
+        ["activity", "deal_won", "deal_amount_changed", "deal_created", "client_updated", "client_created"]
+    );
+    assert_eq!(full["data"][0]["payload"]["subject"], "Thanks call");
+    assert_eq!(full["data"][4]["payload"]["changes"]["notes"]["to"], "Prefers email");
+    let session = app.owner_session().await;
+    assert_eq!(full["data"][1]["actor"], session["user_id"]);
+
+    // Paging two at a time gives the same feed, without gaps or repeats.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page_path = match &cursor {
+            Some(cursor) => format!("{client_path}/timeline?limit=2&cursor={cursor}"),
+            None => format!("{client_path}/timeline?limit=2"),
+        };
+        let page = app.get(&page_path, &owner).await.expect(200).clone();
+        paged.extend(page["data"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(json!(paged), full["data"]);
+
+    let only_deals = app.get(&format!("{client_path}/timeline?types=deal"), &owner).await.expect(200).clone();
+    assert_eq!(only_deals["data"].as_array().map(Vec::len), Some(3));
+    app.get(&format!("{client_path}/timeline?types=emails"), &owner)
+        .await
+        .expect_problem(400, "invalid_query");
+}

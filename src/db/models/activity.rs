@@ -166,6 +166,75 @@ impl Activity {
             .load(conn)
     }
 
+    /// Fires up to `batch` due reminders; returns the activities whose reminder this call fired.
+    pub fn fire_due_reminders(
+        conn: &mut PgConnection,
+        batch: i64,
+    ) -> QueryResult<Vec<(WorkspaceId, ActivityId)>> {
+        #[derive(QueryableByName)]
+        struct Fired {
+            #[diesel(sql_type = diesel::sql_types::Uuid)]
+            workspace_id: uuid::Uuid,
+            #[diesel(sql_type = diesel::sql_types::Uuid)]
+            id: uuid::Uuid,
+        }
+        let fired: Vec<Fired> = diesel::sql_query(include_str!("../sql/claim_reminders.sql"))
+            .bind::<diesel::sql_types::BigInt, _>(batch)
+            .load(conn)?;
+        Ok(fired.into_iter().map(|row| (WorkspaceId(row.workspace_id), ActivityId(row.id))).collect())
+    }
+
+    /// A user's fired reminders not yet acknowledged, latest first.
+    pub fn pending_reminders(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        assignee: UserId,
+    ) -> QueryResult<Vec<Activity>> {
+        activities::table
+            .filter(activities::workspace_id.eq(workspace))
+            .filter(activities::assignee_id.eq(assignee))
+            .filter(activities::reminder_fired_at.is_not_null())
+            .filter(activities::reminder_acked_at.is_null())
+            .filter(activities::deleted_at.is_null())
+            .order((activities::reminder_fired_at.desc(), activities::id.desc()))
+            .limit(200)
+            .select(Activity::as_select())
+            .load(conn)
+    }
+
+    /// Acknowledges a fired reminder of `assignee`'s; `None` when there is no such reminder.
+    pub fn ack_reminder(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        assignee: UserId,
+        id: ActivityId,
+    ) -> QueryResult<Option<Activity>> {
+        diesel::update(
+            activities::table
+                .find((workspace, id))
+                .filter(activities::assignee_id.eq(assignee))
+                .filter(activities::reminder_fired_at.is_not_null())
+                .filter(activities::deleted_at.is_null()),
+        )
+        .set(activities::reminder_acked_at.eq(diesel::dsl::now))
+        .returning(Activity::as_returning())
+        .get_result(conn)
+        .optional()
+    }
+
+    /// Live activities among `ids`.
+    pub fn find_many(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        ids: &[ActivityId],
+    ) -> QueryResult<Vec<Activity>> {
+        activities::table
+            .filter(activities::workspace_id.eq(workspace))
+            .filter(activities::id.eq_any(ids))
+            .select(Activity::as_select())
+            .load(conn)
+    }
+
     /// A user's planned activities: those due before `until` (overdue ones included), by due time.
     pub fn agenda(
         conn: &mut PgConnection,
@@ -184,4 +253,52 @@ impl Activity {
             .select(Activity::as_select())
             .load(conn)
     }
+}
+
+/// One row of a client's timeline, as `client_timeline.sql` returns it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct TimelineRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub source: String,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: uuid::Uuid,
+    #[diesel(sql_type = Timestamptz)]
+    pub at: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    pub actor_id: Option<uuid::Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub action: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Jsonb>)]
+    pub changes: Option<serde_json::Value>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    pub deal_id: Option<uuid::Uuid>,
+}
+
+/// Which sources a timeline page draws from.
+#[derive(Debug, Clone, Copy)]
+pub struct TimelineSources {
+    pub activities: bool,
+    pub deals: bool,
+    pub client: bool,
+}
+
+pub fn client_timeline(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    client: ClientId,
+    sources: TimelineSources,
+    after: Option<(DateTime<Utc>, uuid::Uuid)>,
+    limit: i64,
+) -> QueryResult<Vec<TimelineRow>> {
+    use diesel::sql_types::{BigInt, Nullable, Uuid};
+    diesel::sql_query(include_str!("../sql/client_timeline.sql"))
+        .bind::<Uuid, _>(workspace.0)
+        .bind::<Uuid, _>(client.0)
+        .bind::<Bool, _>(sources.activities)
+        .bind::<Bool, _>(sources.deals)
+        .bind::<Bool, _>(sources.client)
+        .bind::<Nullable<Timestamptz>, _>(after.map(|(at, _)| at))
+        .bind::<Nullable<Uuid>, _>(after.map(|(_, id)| id))
+        .bind::<BigInt, _>(limit)
+        .load(conn)
 }
