@@ -88,6 +88,10 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
             add("403", "The caller's role may not do this");
         }
     }
+    if is_api && writes {
+        // A unique value (an email, a SKU, an external reference) can be taken by a concurrent write.
+        add("409", "Conflicts with the stored state, such as a unique value taken meanwhile");
+    }
     if names_record {
         add("404", "No such record in the caller's workspace");
     }

@@ -427,18 +427,23 @@ fn activity_http(status: StatusCode, activity: &Activity) -> HttpResponse {
     response.json(ActivityResponse::from(activity))
 }
 
+/// The only unique key an activity write can break is its external reference.
+fn external_ref_taken(error: diesel::result::Error) -> ApiError {
+    match error {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            ApiError::conflict("external_ref_taken", "an activity with this external_ref is already logged")
+        }
+        other => other.into(),
+    }
+}
+
 /// Inserts a new activity and logs it.
 fn insert_activity(
     conn: &mut PgConnection,
     principal: &Principal,
     activity: &Activity,
 ) -> Result<Activity, ApiError> {
-    let activity = activity.insert(conn).map_err(|error| match error {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-            ApiError::conflict("external_ref_taken", "an activity with this external_ref is already logged")
-        }
-        other => other.into(),
-    })?;
+    let activity = activity.insert(conn).map_err(external_ref_taken)?;
     let changes = ChangeSet::default().diff(None, &snapshot(&activity), BOOKKEEPING);
     record_change(conn, principal, "activity", activity.id.0, "created", activity.version, changes)?;
     Ok(activity)
@@ -632,6 +637,7 @@ fn live_for_update(
     request_body = UpdateActivity,
     responses(
         (status = 200, description = "Updated", body = ActivityResponse, headers(("ETag" = String, description = "The record's version"))),
+        (status = 409, description = "Another activity has this external_ref", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -648,16 +654,17 @@ pub async fn update_activity(
     let activity = db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = live_for_update(conn, &principal, id)?;
-            if_match.check(current.version)?;
             let mut input = ActivityInput::from(&current);
             body.0.apply_to(&mut input);
             let candidate = build_activity(conn, &principal, input, Some(&current))?;
+            // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
+            if_match.check(current.version)?;
             let changes =
                 ChangeSet::default().diff(Some(&snapshot(&current)), &snapshot(&candidate), BOOKKEEPING);
             if changes.is_empty() {
                 return Ok(current);
             }
-            let activity = candidate.save(conn)?;
+            let activity = candidate.save(conn).map_err(external_ref_taken)?;
             record_change(conn, &principal, "activity", id.0, "updated", activity.version, changes)?;
             Ok(activity)
         })
@@ -916,7 +923,11 @@ pub struct Agenda {
     operation_id = "get_agenda",
     security(("bearer" = [])),
     params(AgendaQuery),
-    responses((status = 200, description = "The agenda", body = Agenda))
+    responses(
+        (status = 200, description = "The agenda", body = Agenda),
+        (status = 403, description = "Only managers, admins and owners see another user's agenda", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user in the workspace", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/me/agenda")]
 pub async fn get_agenda(
@@ -1006,7 +1017,10 @@ pub async fn list_reminders(
     operation_id = "ack_reminder",
     security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid, description = "The activity's id")),
-    responses((status = 200, description = "The activity, its reminder acknowledged", body = ActivityResponse))
+    responses(
+        (status = 200, description = "The activity, its reminder acknowledged", body = ActivityResponse),
+        (status = 404, description = "No fired reminder of the caller's with this id", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[post("/me/reminders/{id}/ack")]
 pub async fn ack_reminder(

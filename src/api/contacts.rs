@@ -599,10 +599,11 @@ pub async fn update_contact(
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
             let current = live_for_update(conn, principal.workspace_id, id)?;
-            if_match.check(current.version)?;
             let mut input = ContactInput::from(&current);
             body.0.apply_to(&mut input);
             let candidate = build_contact(conn, &principal, &workspace, input, Some(&current))?;
+            // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
+            if_match.check(current.version)?;
             let changes =
                 ChangeSet::default().diff(Some(&snapshot(&current)), &snapshot(&candidate), BOOKKEEPING);
             if changes.is_empty() {

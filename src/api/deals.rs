@@ -985,11 +985,12 @@ pub async fn update_deal(
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
             let current = live_for_update(conn, &principal, id)?;
-            if_match.check(current.version)?;
             let current_items = Deal::items_of(conn, principal.workspace_id, &[id])?;
             let mut input = DealInput::from_deal(&current, &current_items);
             body.0.apply_to(&mut input);
             let (candidate, items) = build_deal(conn, &principal, &workspace, input, Some(&current))?;
+            // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
+            if_match.check(current.version)?;
             let changes = ChangeSet::default().diff(
                 Some(&snapshot(&current, &current_items)),
                 &snapshot(&candidate, &items),

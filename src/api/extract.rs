@@ -85,6 +85,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
         ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {error}"))
     })?;
+    // Every request body of this API is an object; serde would read an array as a struct's fields.
+    if !value.is_object() {
+        return Err(ApiError::invalid_field("body", "type", "must be a JSON object"));
+    }
     // PostgreSQL can't store a NUL character in text.
     if let Some(path) = nul_path(&value, String::new()) {
         return Err(ApiError::invalid_field(&path, "nul_character", "may not contain NUL characters"));

@@ -323,7 +323,6 @@ pub async fn update_product(
     let product = db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = Product::find_for_update(conn, principal.workspace_id, id)?;
-            if_match.check(current.version)?;
             let input = ProductInput {
                 sku: patch.sku.unwrap_or_else(|| current.sku.clone()),
                 name: patch.name.unwrap_or_else(|| current.name.clone()),
@@ -334,6 +333,8 @@ pub async fn update_product(
                 active: patch.active.unwrap_or(current.active),
             };
             let candidate = build_product(principal.workspace_id, input, Some(&current))?;
+            // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
+            if_match.check(current.version)?;
             let before = to_json(&ProductResponse::from(&current));
             let changes = ChangeSet::default().diff(
                 Some(&before),

@@ -109,3 +109,13 @@ async fn a_fixed_path_beside_a_pattern_answers_405_for_other_methods() {
     response.expect_problem(405, "method_not_allowed");
     assert_eq!(response.header("allow"), Some("GET"));
 }
+
+#[actix_web::test]
+async fn a_body_must_be_an_object() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    for body in [json!([]), json!("text"), json!(5)] {
+        let response = app.patch("/api/v1/workspace", &owner, body).await;
+        assert_eq!(response.expect_problem(422, "validation_failed")["errors"][0]["field"], "body");
+    }
+}
