@@ -1,21 +1,40 @@
-//! The reminder worker: every few seconds it fires the reminders that have come due. Any number
-//! of server processes may run it; the claim skips rows another process holds.
+//! Background work every server process runs: every few seconds it fires the reminders that have
+//! come due (the claim skips rows another process holds, so any number of processes may run it),
+//! and about hourly it purges stale refresh tokens.
 
 use std::time::Duration;
 
 use crate::db::PgPool;
-use crate::db::models::Activity;
+use crate::db::models::{Activity, RefreshToken};
 
 /// How often the worker looks for due reminders, and how many it fires at a time.
 const INTERVAL: Duration = Duration::from_secs(5);
 const BATCH: i64 = 500;
+/// Purge stale refresh tokens every this many ticks (an hour).
+const PURGE_EVERY: u32 = 720;
 
 /// Runs until the actix system stops.
 pub fn spawn(pool: PgPool) {
     actix_web::rt::spawn(async move {
         let mut interval = actix_web::rt::time::interval(INTERVAL);
+        let mut ticks: u32 = 0;
         loop {
             interval.tick().await;
+            ticks = ticks.wrapping_add(1);
+            if ticks % PURGE_EVERY == 1 {
+                let pool = pool.clone();
+                let purged = actix_web::web::block(move || -> Result<usize, String> {
+                    let mut conn = pool.get().map_err(|error| error.to_string())?;
+                    RefreshToken::purge_stale(&mut conn).map_err(|error| error.to_string())
+                })
+                .await;
+                match purged {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(count)) => log::info!("purged {count} stale refresh token(s)"),
+                    Ok(Err(error)) => log::warn!("purging refresh tokens failed: {error}"),
+                    Err(error) => log::warn!("purging refresh tokens failed: {error}"),
+                }
+            }
             let pool = pool.clone();
             let fired = actix_web::web::block(move || -> Result<usize, String> {
                 let mut conn = pool.get().map_err(|error| error.to_string())?;

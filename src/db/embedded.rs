@@ -111,11 +111,10 @@ impl EmbeddedPostgres {
         };
 
         let cluster = Self { bin_dir, cluster_dir, socket_dir, run_as, durability, owned: false };
-        if let Some(user) = &cluster.run_as {
-            let probe = cluster.run(cluster.command("test").arg("-x").arg(&cluster.cluster_dir));
-            if !probe.map(|output| output.status.success()).unwrap_or(false) {
-                return Err(LaunchError::Unreachable(cluster.cluster_dir.clone()))
-                    .inspect_err(|_| log::debug!("{} can't reach the cluster folder", user.name));
+        if cluster.run_as.is_some() {
+            let probe = cluster.command("test").arg("-x").arg(&cluster.cluster_dir).output();
+            if !probe.is_ok_and(|output| output.status.success()) {
+                return Err(LaunchError::Unreachable(cluster.cluster_dir.clone()));
             }
         }
         if !cluster.pg_data().join("PG_VERSION").exists() {
@@ -180,7 +179,7 @@ impl EmbeddedPostgres {
     pub fn is_running(&self) -> bool {
         let mut status = self.tool("pg_ctl");
         status.arg("status").arg("-D").arg(self.pg_data());
-        self.run(&mut status).map(|output| output.status.success()).unwrap_or(false)
+        status.output().is_ok_and(|output| output.status.success())
     }
 
     /// The postmaster's process id while it runs.
@@ -290,12 +289,8 @@ impl EmbeddedPostgres {
         self.command(self.bin_dir.join(name))
     }
 
-    fn run(&self, command: &mut Command) -> std::io::Result<Output> {
-        command.output()
-    }
-
     fn run_checked(&self, command: &mut Command, action: &str) -> Result<Output, LaunchError> {
-        let output = self.run(command).map_err(io_error(action))?;
+        let output = command.output().map_err(io_error(action))?;
         if output.status.success() {
             return Ok(output);
         }

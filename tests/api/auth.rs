@@ -237,3 +237,36 @@ async fn an_email_in_two_workspaces_logs_into_the_one_chosen() {
         .await;
     assert_eq!(chosen.expect(200)["workspace_id"], second_workspace.as_str());
 }
+
+#[actix_web::test]
+async fn stale_refresh_tokens_are_purged_and_live_ones_kept() {
+    let app = TestApp::spawn().await;
+    let live = app.owner_session().await;
+    let revoked = app.owner_session().await;
+    let body = json!({"refresh_token": revoked["refresh_token"]});
+    app.request(Method::POST, "/api/v1/auth/logout", None, Some(&body)).await.expect(204);
+    let url = app.database_url.clone();
+    let purged = actix_web::web::block(move || {
+        use diesel::RunQueryDsl;
+        let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
+        // Age the revocation past the day of grace.
+        diesel::sql_query(
+            "UPDATE refresh_tokens SET revoked_at = now() - interval '2 days' WHERE revoked_at IS NOT NULL",
+        )
+        .execute(&mut conn)
+        .expect("age");
+        crm::db::models::RefreshToken::purge_stale(&mut conn).expect("purge")
+    })
+    .await
+    .expect("purge");
+    assert_eq!(purged, 1);
+    let refreshed = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(&json!({"refresh_token": live["refresh_token"]})),
+        )
+        .await;
+    refreshed.expect(200);
+}

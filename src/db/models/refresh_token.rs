@@ -69,4 +69,15 @@ impl RefreshToken {
         .set(refresh_tokens::revoked_at.eq(diesel::dsl::now))
         .execute(conn)
     }
+
+    /// Deletes tokens that expired or were revoked more than a day ago, in every workspace; a
+    /// day of grace keeps reuse detection working for a token stolen just before it expired.
+    pub fn purge_stale(conn: &mut PgConnection) -> QueryResult<usize> {
+        let cutoff = chrono::Utc::now() - chrono::Duration::days(1);
+        diesel::delete(
+            refresh_tokens::table
+                .filter(refresh_tokens::expires_at.lt(cutoff).or(refresh_tokens::revoked_at.lt(cutoff))),
+        )
+        .execute(conn)
+    }
 }
