@@ -35,9 +35,9 @@ use crate::error::{FieldError, Problem, WorkspaceChoice};
 pub struct ApiDoc;
 
 /// Declares the bearer scheme and adds the error responses that follow from an operation's
-/// shape, so no handler has to repeat them: 401 where a token is needed, 403 where a role may
-/// be refused, 400/413/415/422 where a body or parameters are read, 404 where a path names a
-/// record, 503 where the database is needed.
+/// shape, so no handler has to repeat them: 401 where a token is needed, 403 and 409 where a
+/// write may be refused, 400/413/415/422 where a body or parameters are read, 404 where a path
+/// names a record, 412 where `If-Match` is read, 503 where the database is needed.
 struct SecurityAndErrors;
 
 impl Modify for SecurityAndErrors {
@@ -72,6 +72,9 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
     let secured = operation.security.as_ref().is_some_and(|requirements| !requirements.is_empty());
     let has_parameters = operation.parameters.as_ref().is_some_and(|parameters| !parameters.is_empty());
     let has_body = operation.request_body.is_some();
+    let takes_if_match = operation.parameters.iter().flatten().any(|parameter| {
+        matches!(parameter, RefOr::T(parameter) if parameter.name.eq_ignore_ascii_case("If-Match"))
+    });
     let mut add = |status: &str, description: &str| {
         let response = ResponseBuilder::new()
             .description(description)
@@ -94,6 +97,12 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
     }
     if names_record {
         add("404", "No such record in the caller's workspace");
+    }
+    if takes_if_match {
+        add(
+            "412",
+            "The record changed since the ETag sent in If-Match; `current_version` says its version now",
+        );
     }
     if has_body {
         add("413", "The body is larger than the configured limit");

@@ -638,7 +638,6 @@ fn live_for_update(
     responses(
         (status = 200, description = "Updated", body = ActivityResponse, headers(("ETag" = String, description = "The record's version"))),
         (status = 409, description = "Another activity has this external_ref", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/activities/{id}")]
@@ -684,7 +683,6 @@ pub async fn update_activity(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/activities/{id}")]

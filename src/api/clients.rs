@@ -919,7 +919,6 @@ pub async fn get_client(
     request_body = UpdateClient,
     responses(
         (status = 200, description = "Updated", body = ClientResponse, headers(("ETag" = String, description = "The record's version"))),
-        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/clients/{id}")]
@@ -979,7 +978,6 @@ pub(crate) fn live_for_update(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/clients/{id}")]

@@ -582,7 +582,6 @@ pub async fn get_contact(
     request_body = UpdateContact,
     responses(
         (status = 200, description = "Updated", body = ContactResponse, headers(("ETag" = String, description = "The record's version"))),
-        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/contacts/{id}")]
@@ -630,7 +629,6 @@ pub async fn update_contact(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/contacts/{id}")]

@@ -968,7 +968,6 @@ fn live_for_update(conn: &mut PgConnection, principal: &Principal, id: DealId) -
     request_body = UpdateDeal,
     responses(
         (status = 200, description = "Updated", body = DealResponse, headers(("ETag" = String, description = "The record's version"))),
-        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/deals/{id}")]
@@ -1041,7 +1040,6 @@ pub async fn update_deal(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/deals/{id}")]

@@ -345,7 +345,6 @@ pub async fn get_pipeline(
     responses(
         (status = 200, description = "Updated", body = PipelineResponse, headers(("ETag" = String, description = "The record's version"))),
         (status = 409, description = "Another pipeline has this name", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/pipelines/{id}")]

@@ -306,7 +306,6 @@ pub async fn get_product(
     responses(
         (status = 200, description = "Updated", body = ProductResponse, headers(("ETag" = String, description = "The record's version"))),
         (status = 409, description = "The SKU is taken", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/products/{id}")]

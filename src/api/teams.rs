@@ -173,7 +173,6 @@ pub async fn get_team(
     responses(
         (status = 200, description = "Updated", body = TeamResponse, headers(("ETag" = String, description = "The record's version"))),
         (status = 409, description = "Another team has this name", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/teams/{id}")]

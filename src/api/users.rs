@@ -259,7 +259,6 @@ pub async fn get_user(
     responses(
         (status = 200, description = "Updated", body = UserResponse, headers(("ETag" = String, description = "The record's version"))),
         (status = 409, description = "The email is taken, or the change would leave no active owner or deactivate the caller", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/users/{id}")]

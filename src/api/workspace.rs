@@ -139,7 +139,6 @@ pub async fn get_workspace(
     request_body = UpdateWorkspace,
     responses(
         (status = 200, description = "Updated", body = WorkspaceResponse, headers(("ETag" = String, description = "The record's version"))),
-        (status = 412, description = "The record changed since the ETag sent in If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/workspace")]

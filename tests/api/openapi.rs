@@ -66,6 +66,11 @@ fn every_operation_is_documented_with_its_errors() {
             if operation["requestBody"].is_object() {
                 assert!(operation["responses"]["422"].is_object(), "{operation_id} doesn't document 422");
             }
+            let takes_if_match =
+                operation["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == "If-Match");
+            if takes_if_match {
+                assert!(operation["responses"]["412"].is_object(), "{operation_id} doesn't document 412");
+            }
         }
     }
 }
