@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::clients::{BOOKKEEPING, from_json, to_json};
+use crate::api::clients::{BOOKKEEPING, ensure_client_exists, from_json, to_json};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
 use crate::api::record_change;
 use crate::auth::Principal;
@@ -531,10 +531,7 @@ pub async fn list_client_activities(
     query: web::Query<ActivityListQuery>,
 ) -> Result<web::Json<Page<ActivityResponse>>, ApiError> {
     let client = id.into_inner();
-    let workspace = principal.workspace_id;
-    if !db::run(&state.pool, move |conn| Ok(Client::exists(conn, workspace, client)?)).await? {
-        return Err(ApiError::NotFound);
-    }
+    ensure_client_exists(&state, &principal, client).await?;
     let mut query = query.into_inner();
     query.client_id = Some(client);
     activities_page(state, principal, query).await.map(web::Json)

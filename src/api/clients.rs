@@ -819,6 +819,21 @@ pub async fn list_clients(
     Ok(web::Json(Page::from_rows(rows, limit, key, |client| ClientResponse::from(&client))))
 }
 
+/// A 404 unless `client` is a live client of the caller's workspace: lists scoped to a client
+/// (`/clients/{id}/contacts`, `…/deals`, `…/activities`) answer 404 rather than an empty page.
+pub(crate) async fn ensure_client_exists(
+    state: &AppState,
+    principal: &Principal,
+    client: ClientId,
+) -> Result<(), ApiError> {
+    let workspace = principal.workspace_id;
+    if db::run(&state.pool, move |conn| Ok(Client::exists(conn, workspace, client)?)).await? {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
 /// A deleted record, as sync and undo need it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Tombstone {
@@ -827,6 +842,27 @@ pub struct Tombstone {
     pub deleted_by: Option<UserId>,
     /// The version the deletion wrote.
     pub version: i32,
+}
+
+/// One page of tombstones from deleted rows, by (deleted_at, id): `fields` gives each row's id,
+/// deletion time, deleter and version.
+pub(crate) fn tombstone_page<R, Id: Serialize + Copy + Into<uuid::Uuid>>(
+    rows: Vec<R>,
+    limit: u32,
+    fields: impl Fn(&R) -> (Id, DateTime<Utc>, Option<UserId>, i32),
+) -> Page<Tombstone> {
+    Page::from_rows(
+        rows,
+        limit,
+        |row| {
+            let (id, deleted_at, _, _) = fields(row);
+            (deleted_at, id)
+        },
+        |row| {
+            let (id, deleted_at, deleted_by, version) = fields(&row);
+            Tombstone { id: id.into(), deleted_at, deleted_by, version }
+        },
+    )
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -860,17 +896,9 @@ pub async fn list_deleted_clients(
         Ok(Client::list_deleted(conn, principal.workspace_id, since, after, i64::from(limit) + 1)?)
     })
     .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        limit,
-        |client| (client.deleted_at.unwrap_or(client.updated_at), client.id),
-        |client| Tombstone {
-            id: client.id.0,
-            deleted_at: client.deleted_at.unwrap_or(client.updated_at),
-            deleted_by: client.deleted_by,
-            version: client.version,
-        },
-    )))
+    Ok(web::Json(tombstone_page(rows, limit, |client| {
+        (client.id, client.deleted_at.unwrap_or(client.updated_at), client.deleted_by, client.version)
+    })))
 }
 
 /// Get one client.

@@ -10,8 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::clients::{
-    BOOKKEEPING, CreateClientQuery, DeletedQuery, ListCursor, Tombstone, decode_list_cursor, from_json,
-    list_order, search_query, sort_key, to_json,
+    BOOKKEEPING, CreateClientQuery, DeletedQuery, ListCursor, Tombstone, decode_list_cursor,
+    ensure_client_exists, from_json, list_order, search_query, sort_key, to_json, tombstone_page,
 };
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
 use crate::api::record_change;
@@ -458,11 +458,7 @@ pub async fn list_client_contacts(
     query: web::Query<ContactListQuery>,
 ) -> Result<web::Json<Page<ContactResponse>>, ApiError> {
     let client = id.into_inner();
-    let workspace = principal.workspace_id;
-    // A client that doesn't exist (or isn't ours) is a 404, not an empty list.
-    if !db::run(&state.pool, move |conn| Ok(Client::exists(conn, workspace, client)?)).await? {
-        return Err(ApiError::NotFound);
-    }
+    ensure_client_exists(&state, &principal, client).await?;
     let mut query = query.into_inner();
     query.client_id = Some(client);
     contacts_page(state, principal, query).await.map(web::Json)
@@ -536,17 +532,9 @@ pub async fn list_deleted_contacts(
         Ok(Contact::list_deleted(conn, principal.workspace_id, since, after, i64::from(limit) + 1)?)
     })
     .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        limit,
-        |contact| (contact.deleted_at.unwrap_or(contact.updated_at), contact.id),
-        |contact| Tombstone {
-            id: contact.id.0,
-            deleted_at: contact.deleted_at.unwrap_or(contact.updated_at),
-            deleted_by: contact.deleted_by,
-            version: contact.version,
-        },
-    )))
+    Ok(web::Json(tombstone_page(rows, limit, |contact| {
+        (contact.id, contact.deleted_at.unwrap_or(contact.updated_at), contact.deleted_by, contact.version)
+    })))
 }
 
 /// Get one contact.

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::clients::{BOOKKEEPING, DeletedQuery, Tombstone, search_query, to_json};
+use crate::api::clients::{
+    BOOKKEEPING, DeletedQuery, Tombstone, ensure_client_exists, search_query, to_json, tombstone_page,
+};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
 use crate::api::record_change;
 use crate::auth::Principal;
@@ -800,10 +802,7 @@ pub async fn list_client_deals(
     query: web::Query<DealListQuery>,
 ) -> Result<web::Json<Page<DealResponse>>, ApiError> {
     let client = id.into_inner();
-    let workspace = principal.workspace_id;
-    if !db::run(&state.pool, move |conn| Ok(Client::exists(conn, workspace, client)?)).await? {
-        return Err(ApiError::NotFound);
-    }
+    ensure_client_exists(&state, &principal, client).await?;
     let mut query = query.into_inner();
     query.client_id = Some(client);
     deals_page(state, principal, query).await.map(web::Json)
@@ -909,17 +908,9 @@ pub async fn list_deleted_deals(
         Ok(Deal::list_deleted(conn, principal.workspace_id, since, after, i64::from(limit) + 1)?)
     })
     .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        limit,
-        |deal| (deal.deleted_at.unwrap_or(deal.updated_at), deal.id),
-        |deal| Tombstone {
-            id: deal.id.0,
-            deleted_at: deal.deleted_at.unwrap_or(deal.updated_at),
-            deleted_by: deal.deleted_by,
-            version: deal.version,
-        },
-    )))
+    Ok(web::Json(tombstone_page(rows, limit, |deal| {
+        (deal.id, deal.deleted_at.unwrap_or(deal.updated_at), deal.deleted_by, deal.version)
+    })))
 }
 
 /// Get one deal with its items.
