@@ -146,6 +146,7 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
     let workers =
         config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     crate::reminders::spawn(state.pool.clone());
+    crate::stats_worker::spawn(state.pool.clone());
     let server = crate::server::build(state, metrics, listener, workers, true)?;
     log::info!("listening on http://{address} (API docs at http://{address}/docs/)");
     server.await?;

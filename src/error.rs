@@ -47,6 +47,9 @@ pub struct Problem {
     /// The existing record this one would duplicate, for `duplicate` (409).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conflicting_id: Option<uuid::Uuid>,
+    /// How many records stand in the way, for `records_in_the_way` (409).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_count: Option<i64>,
     /// The workspaces to choose from, for `workspace_required` at login.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workspaces: Option<Vec<WorkspaceChoice>>,
@@ -94,6 +97,9 @@ pub enum ApiError {
     Conflict { code: &'static str, detail: String, workspaces: Option<Vec<WorkspaceChoice>> },
     #[error("{detail}")]
     Duplicate { detail: String, conflicting_id: uuid::Uuid },
+    /// A change that stored records would break; `count` says how many.
+    #[error("{detail}")]
+    RecordsInTheWay { detail: String, count: i64 },
     #[error("the record has changed since it was read: its current version is {current_version}")]
     VersionMismatch { current_version: i32 },
     #[error("the request body is larger than the limit of {limit} bytes")]
@@ -134,6 +140,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::VersionMismatch { .. } => "version_mismatch",
             Self::Duplicate { .. } => "duplicate",
+            Self::RecordsInTheWay { .. } => "records_in_the_way",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable(_) => "service_unavailable",
@@ -157,6 +164,7 @@ impl ApiError {
             Self::VersionMismatch { current_version } => problem.current_version = Some(*current_version),
             Self::Conflict { workspaces, .. } => problem.workspaces = workspaces.clone(),
             Self::Duplicate { conflicting_id, .. } => problem.conflicting_id = Some(*conflicting_id),
+            Self::RecordsInTheWay { count, .. } => problem.record_count = Some(*count),
             _ => {}
         }
         problem
@@ -174,6 +182,7 @@ impl Problem {
             errors: Vec::new(),
             current_version: None,
             conflicting_id: None,
+            record_count: None,
             workspaces: None,
         }
     }
@@ -214,7 +223,9 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict { .. } | Self::Duplicate { .. } => StatusCode::CONFLICT,
+            Self::Conflict { .. } | Self::Duplicate { .. } | Self::RecordsInTheWay { .. } => {
+                StatusCode::CONFLICT
+            }
             Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

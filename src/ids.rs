@@ -85,3 +85,11 @@ id_type!(
     /// A call, meeting, email, message, task, note or visit.
     ActivityId
 );
+id_type!(
+    /// A custom field definition.
+    CustomFieldId
+);
+id_type!(
+    /// A segment of clients.
+    SegmentId
+);

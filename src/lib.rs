@@ -16,3 +16,4 @@ pub mod reminders;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod stats_worker;

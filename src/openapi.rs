@@ -28,6 +28,8 @@ use crate::error::{FieldError, Problem, WorkspaceChoice};
         (name = "products", description = "The catalogue deals' line items refer to"),
         (name = "activities", description = "Calls, meetings, emails, messages, tasks, notes and visits; the agenda"),
         (name = "deals", description = "Sales opportunities with exact money, line items, stage history and a board"),
+        (name = "custom-fields", description = "The workspace's own fields on clients, contacts, deals and activities"),
+        (name = "segments", description = "Named groups of clients: dynamic (a filter) or static (a list); RFM; export"),
         (name = "health", description = "Probes for load balancers"),
     ),
     components(schemas(Problem, FieldError, WorkspaceChoice))

@@ -5,8 +5,8 @@ use actix_web::dev::ResourceDef;
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::api::{
-    activities, auth, clients, contacts, deals, health, pipelines, products, teams, timeline, users,
-    workspace,
+    activities, auth, clients, contacts, custom_fields, deals, health, pipelines, products, segments, teams,
+    timeline, users, workspace,
 };
 
 pub fn configure(config: &mut ServiceConfig) {
@@ -26,9 +26,15 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(teams::create_team)
             .service(teams::get_team)
             .service(teams::update_team)
+            .service(custom_fields::list_custom_fields)
+            .service(custom_fields::create_custom_field)
+            .service(custom_fields::get_custom_field)
+            .service(custom_fields::update_custom_field)
+            .service(custom_fields::delete_custom_field)
             // The fixed paths before /clients/{id}, which would otherwise take "deleted" for an id.
             .service(clients::list_deleted_clients)
             .service(clients::list_clients)
+            .service(clients::search_clients)
             .service(clients::create_client)
             .service(clients::get_client)
             .service(clients::update_client)
@@ -37,6 +43,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(contacts::list_client_contacts)
             .service(contacts::list_deleted_contacts)
             .service(contacts::list_contacts)
+            .service(contacts::search_contacts)
             .service(contacts::create_contact)
             .service(contacts::get_contact)
             .service(contacts::update_contact)
@@ -57,6 +64,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(products::update_product)
             .service(deals::list_deleted_deals)
             .service(deals::list_deals)
+            .service(deals::search_deals)
             .service(deals::create_deal)
             .service(deals::get_deal)
             .service(deals::update_deal)
@@ -66,6 +74,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(deals::list_client_deals)
             .service(deals::get_pipeline_board)
             .service(activities::list_activities)
+            .service(activities::search_activities)
             .service(activities::create_activity)
             .service(activities::get_activity)
             .service(activities::update_activity)
@@ -77,7 +86,22 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(activities::get_agenda)
             .service(activities::list_reminders)
             .service(activities::ack_reminder)
-            .service(timeline::get_client_timeline),
+            .service(timeline::get_client_timeline)
+            // The fixed paths before /segments/{id}.
+            .service(segments::preview_segment)
+            .service(segments::refresh_rfm)
+            .service(segments::list_segments)
+            .service(segments::create_segment)
+            .service(segments::get_segment)
+            .service(segments::update_segment)
+            .service(segments::delete_segment)
+            .service(segments::list_segment_members)
+            .service(segments::add_segment_members)
+            .service(segments::remove_segment_members)
+            .service(segments::add_segment_members_from_filter)
+            .service(segments::count_segment_members)
+            .service(segments::export_segment)
+            .service(segments::list_segment_exports),
     );
 }
 

@@ -12,15 +12,18 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::clients::{BOOKKEEPING, ensure_client_exists, from_json, to_json};
+use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
 use crate::api::record_change;
+use crate::api::search::{SearchRequest, compile_filter};
 use crate::auth::Principal;
 use crate::db::models::activity::ActivityFilter;
 use crate::db::models::change_event::ChangeSet;
+use crate::db::models::client_stats::ClientStats;
 use crate::db::models::{Activity, Client, Contact, Deal, User, Workspace};
 use crate::db::{self};
 use crate::domain::contact_points::ContactPoint;
-use crate::domain::enums::{ActivityKind, ActivityStatus, Channel, ContactReason, Direction};
+use crate::domain::enums::{ActivityKind, ActivityStatus, Channel, ContactReason, CustomEntity, Direction};
 use crate::domain::role::Role;
 use crate::error::{ApiError, field_errors};
 use crate::ids::{ActivityId, ClientId, ContactId, DealId, UserId};
@@ -59,6 +62,9 @@ pub struct ActivityResponse {
     /// The caller's or sender's number or address.
     pub from: Option<String>,
     pub to: Option<String>,
+    /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
+    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    pub custom: serde_json::Value,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -100,6 +106,7 @@ impl From<&Activity> for ActivityResponse {
             recording_url: activity.recording_url.clone(),
             from: activity.from_address.clone(),
             to: activity.to_address.clone(),
+            custom: activity.custom.clone(),
             version: activity.version,
             created_at: activity.created_at,
             updated_at: activity.updated_at,
@@ -168,6 +175,10 @@ pub struct ActivityInput {
     #[validate(length(max = 320))]
     #[schema(max_length = 320)]
     pub to: Option<String>,
+    /// Values of the workspace's custom fields for this entity: `{key: value}`.
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    pub custom: CustomValues,
 }
 
 impl From<&Activity> for ActivityInput {
@@ -198,6 +209,7 @@ impl From<&Activity> for ActivityInput {
             recording_url: response.recording_url,
             from: response.from,
             to: response.to,
+            custom: custom_of(&activity.custom),
         }
     }
 }
@@ -266,6 +278,10 @@ pub struct UpdateActivity {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub to: Option<Option<String>>,
+    /// Sets the keys given; `null` clears a key. Keys not sent stay.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, value_type = Option<Object>)]
+    pub custom: Option<CustomValues>,
 }
 
 impl UpdateActivity {
@@ -300,6 +316,7 @@ impl UpdateActivity {
         if let Some(status) = self.status {
             input.status = Some(status);
         }
+        merge_custom(&mut input.custom, self.custom);
         if let Some(assignee) = self.assignee_id {
             input.assignee_id = Some(assignee);
         }
@@ -313,8 +330,16 @@ fn build_activity(
     input: ActivityInput,
     existing: Option<&Activity>,
 ) -> Result<Activity, ApiError> {
-    let errors = field_errors(&input);
+    let mut errors = field_errors(&input);
+    let custom = check_custom(
+        conn,
+        principal.workspace_id,
+        CustomEntity::Activity,
+        input.custom.clone(),
+        &mut errors,
+    )?;
     if !errors.is_empty() {
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
         return Err(ApiError::Validation(errors));
     }
     let workspace = principal.workspace_id;
@@ -406,6 +431,7 @@ fn build_activity(
         updated_by: Some(principal.user_id),
         deleted_at: None,
         deleted_by: None,
+        custom,
     })
 }
 
@@ -446,6 +472,7 @@ fn insert_activity(
     let activity = activity.insert(conn).map_err(external_ref_taken)?;
     let changes = ChangeSet::default().diff(None, &snapshot(&activity), BOOKKEEPING);
     record_change(conn, principal, "activity", activity.id.0, "created", activity.version, changes)?;
+    ClientStats::recompute(conn, activity.workspace_id, [activity.client_id])?;
     Ok(activity)
 }
 
@@ -478,7 +505,7 @@ pub async fn create_activity(
     Ok(activity_http(StatusCode::CREATED, &activity))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ActivityListQuery {
     #[param(minimum = 1, maximum = 200)]
@@ -512,7 +539,7 @@ pub async fn list_activities(
     principal: Principal,
     query: web::Query<ActivityListQuery>,
 ) -> Result<web::Json<Page<ActivityResponse>>, ApiError> {
-    activities_page(state, principal, query.into_inner()).await.map(web::Json)
+    activities_page(state, principal, query.into_inner(), None).await.map(web::Json)
 }
 
 /// A client's activities (any filter of `GET /activities` applies).
@@ -534,7 +561,7 @@ pub async fn list_client_activities(
     ensure_client_exists(&state, &principal, client).await?;
     let mut query = query.into_inner();
     query.client_id = Some(client);
-    activities_page(state, principal, query).await.map(web::Json)
+    activities_page(state, principal, query, None).await.map(web::Json)
 }
 
 /// A deal's activities (any filter of `GET /activities` applies).
@@ -557,17 +584,44 @@ pub async fn list_deal_activities(
     db::run(&state.pool, move |conn| Ok(Deal::find(conn, workspace, deal)?)).await?;
     let mut query = query.into_inner();
     query.deal_id = Some(deal);
-    activities_page(state, principal, query).await.map(web::Json)
+    activities_page(state, principal, query, None).await.map(web::Json)
+}
+
+/// Search activities with the filter language: `{filter, sort, limit, cursor}`. An unknown field, an
+/// operator the field doesn't take or a bad value is a 422 naming its path (`filter.all[1].op`).
+#[utoipa::path(
+    tag = "activities",
+    operation_id = "search_activities",
+    security(("bearer" = [])),
+    request_body = SearchRequest,
+    responses((status = 200, description = "One page of matching activities", body = Page<ActivityResponse>))
+)]
+#[post("/activities/search")]
+pub async fn search_activities(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<SearchRequest>,
+) -> Result<web::Json<Page<ActivityResponse>>, ApiError> {
+    let search = body.0;
+    if search.sort.as_deref().is_some_and(|sort| sort != "updated_at") {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "activities are searched in updated_at order only",
+        ));
+    }
+    let query = ActivityListQuery { limit: search.limit, cursor: search.cursor, ..Default::default() };
+    activities_page(state, principal, query, search.filter).await.map(web::Json)
 }
 
 async fn activities_page(
     state: web::Data<AppState>,
     principal: Principal,
     query: ActivityListQuery,
+    search: Option<serde_json::Value>,
 ) -> Result<Page<ActivityResponse>, ApiError> {
     let limit = page_limit(query.limit)?;
     let after: Option<(DateTime<Utc>, ActivityId)> = decode_cursor(query.cursor.as_deref())?;
-    let filter = ActivityFilter {
+    let mut filter = ActivityFilter {
         client_id: query.client_id,
         deal_id: query.deal_id,
         assignee_id: query.assignee_id,
@@ -576,8 +630,12 @@ async fn activities_page(
         due_from: query.due_from,
         due_to: query.due_to,
         updated_since: query.updated_since,
+        condition: None,
     };
     let rows = db::run(&state.pool, move |conn| {
+        filter.condition = search
+            .map(|search| compile_filter(conn, principal.workspace_id, CustomEntity::Activity, &search))
+            .transpose()?;
         Ok(Activity::list(conn, principal.workspace_id, &filter, after, i64::from(limit) + 1)?)
     })
     .await?;
@@ -662,6 +720,7 @@ pub async fn update_activity(
             }
             let activity = candidate.save(conn).map_err(external_ref_taken)?;
             record_change(conn, &principal, "activity", id.0, "updated", activity.version, changes)?;
+            ClientStats::recompute(conn, activity.workspace_id, [current.client_id, activity.client_id])?;
             Ok(activity)
         })
     })
@@ -698,7 +757,8 @@ pub async fn delete_activity(
             let deleted =
                 Activity::set_deleted(conn, principal.workspace_id, id, Some(Utc::now()), principal.user_id)?;
             let changes = ChangeSet::default().field("deleted_at", None, &deleted.deleted_at);
-            record_change(conn, &principal, "activity", id.0, "deleted", deleted.version, changes)
+            record_change(conn, &principal, "activity", id.0, "deleted", deleted.version, changes)?;
+            Ok(ClientStats::recompute(conn, deleted.workspace_id, [deleted.client_id])?)
         })
     })
     .await?;
@@ -729,6 +789,7 @@ pub async fn restore_activity(
             let changes =
                 ChangeSet::default().field("deleted_at", Some(&Some(deleted_at)), &None::<DateTime<Utc>>);
             record_change(conn, &principal, "activity", id.0, "restored", restored.version, changes)?;
+            ClientStats::recompute(conn, restored.workspace_id, [restored.client_id])?;
             Ok(restored)
         })
     })
@@ -747,6 +808,10 @@ pub struct NextActivity {
     pub subject: String,
     pub reminder_at: Option<DateTime<Utc>>,
     pub reason: Option<ContactReason>,
+    /// The follow-up's custom field values.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom: CustomValues,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -816,6 +881,7 @@ pub async fn complete_activity(
             let changes = ChangeSet::default().diff(Some(&snapshot(&current)), &snapshot(&done), BOOKKEEPING);
             let done = done.save(conn)?;
             record_change(conn, &principal, "activity", id.0, "completed", done.version, changes)?;
+            ClientStats::recompute(conn, done.workspace_id, [done.client_id])?;
             let next = match body.next {
                 Some(next) => {
                     let input = ActivityInput {
@@ -839,6 +905,7 @@ pub async fn complete_activity(
                         recording_url: None,
                         from: None,
                         to: None,
+                        custom: next.custom,
                     };
                     // Errors here are the follow-up's: name its fields as such.
                     let planned =

@@ -9,18 +9,23 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
 use crate::api::record_change;
+use crate::api::search::{SearchRequest, compile_filter};
+use crate::api::segments::segment_condition;
 use crate::auth::Principal;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client::{ClientFilter, ClientOrder, SortKey};
+use crate::db::models::client_stats::ClientStats;
 use crate::db::models::contact::Contact;
+use crate::db::models::segment::Segment;
 use crate::db::models::{Client, Team, User, Workspace};
 use crate::db::{self};
 use crate::domain::Violation;
 use crate::domain::client::{Address, Names, check_kind_fields, display_name, normalise_tags, search_text};
 use crate::domain::contact_points::{Consent, ContactPoint, normalise_emails, normalise_phones, to_e164};
-use crate::domain::enums::{ClientKind, Gender, LifecycleStage, Relationship, Source};
+use crate::domain::enums::{ClientKind, CustomEntity, Gender, LifecycleStage, Relationship, Source};
 use crate::error::{ApiError, FieldError, field_errors};
 use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
 use crate::state::AppState;
@@ -58,6 +63,9 @@ pub struct ClientResponse {
     pub tags: Vec<String>,
     pub notes: Option<String>,
     pub consent: Option<Consent>,
+    /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
+    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    pub custom: serde_json::Value,
     /// How many times the record was written; send it back in `If-Match` to update safely.
     pub version: i32,
     pub created_at: DateTime<Utc>,
@@ -67,6 +75,64 @@ pub struct ClientResponse {
     /// The card's summary: only in `GET /clients/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<ClientSummary>,
+    /// The client's buying and contact behaviour: only in `GET /clients/{id}`. Filter on it as
+    /// `stats.<name>` in searches and segments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<ClientStatsResponse>,
+}
+
+/// A client's behaviour, kept current by every deal and activity write. `activities_30d` and
+/// `activities_90d` are exact when written and re-aged hourly; the RFM scores and class are
+/// recomputed hourly and by `POST /segments/rfm/refresh`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientStatsResponse {
+    /// Won deals.
+    pub won_count: i32,
+    /// The won deals' total in the workspace currency.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, example = "98000.00")]
+    pub won_amount: rust_decimal::Decimal,
+    /// When the first won deal closed.
+    pub first_purchase_at: Option<DateTime<Utc>>,
+    /// When the last won deal closed.
+    pub last_purchase_at: Option<DateTime<Utc>>,
+    pub open_deals_count: i32,
+    /// When the last done activity (of any kind) was completed.
+    pub last_activity_at: Option<DateTime<Utc>>,
+    /// Done activities in the last 30 days.
+    pub activities_30d: i32,
+    /// Done activities in the last 90 days.
+    pub activities_90d: i32,
+    /// 1-5: how recently the client bought, within the workspace (5 = most recent fifth). Null
+    /// for a client who never bought.
+    pub rfm_recency: Option<i16>,
+    /// 1-5: how often the client bought.
+    pub rfm_frequency: Option<i16>,
+    /// 1-5: how much the client spent.
+    pub rfm_monetary: Option<i16>,
+    /// champions, loyal, potential_loyalists, new_customers, promising, need_attention,
+    /// about_to_sleep, at_risk, cant_lose or hibernating; null for a client who never bought.
+    #[schema(example = "champions")]
+    pub rfm_class: Option<String>,
+}
+
+impl ClientStatsResponse {
+    fn new(stats: ClientStats, currency_places: u32) -> Self {
+        Self {
+            won_count: stats.won_count,
+            won_amount: crate::domain::money::round(stats.won_amount, currency_places),
+            first_purchase_at: stats.first_purchase_at,
+            last_purchase_at: stats.last_purchase_at,
+            open_deals_count: stats.open_deals_count,
+            last_activity_at: stats.last_activity_at,
+            activities_30d: stats.activities_30d,
+            activities_90d: stats.activities_90d,
+            rfm_recency: stats.rfm_recency,
+            rfm_frequency: stats.rfm_frequency,
+            rfm_monetary: stats.rfm_monetary,
+            rfm_class: stats.rfm_class,
+        }
+    }
 }
 
 /// When and why the client was last contacted, what was agreed, what is planned next, and how
@@ -166,12 +232,14 @@ impl From<&Client> for ClientResponse {
             tags: client.tags.clone(),
             notes: client.notes.clone(),
             consent: client.consent.as_ref().map(from_json),
+            custom: client.custom.clone(),
             version: client.version,
             created_at: client.created_at,
             updated_at: client.updated_at,
             created_by: client.created_by,
             updated_by: client.updated_by,
             summary: None,
+            stats: None,
         }
     }
 }
@@ -248,6 +316,10 @@ pub struct ClientInput {
     pub notes: Option<String>,
     #[validate(nested)]
     pub consent: Option<Consent>,
+    /// Values of the workspace's custom fields for this entity: `{key: value}`.
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    pub custom: CustomValues,
 }
 
 impl From<&Client> for ClientInput {
@@ -278,6 +350,7 @@ impl From<&Client> for ClientInput {
             tags: response.tags,
             notes: response.notes,
             consent: response.consent,
+            custom: custom_of(&client.custom),
         }
     }
 }
@@ -359,6 +432,10 @@ pub struct UpdateClient {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Consent>)]
     pub consent: Option<Option<Consent>>,
+    /// Sets the keys given; `null` clears a key. Keys not sent stay.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, value_type = Option<Object>)]
+    pub custom: Option<CustomValues>,
 }
 
 impl UpdateClient {
@@ -405,6 +482,7 @@ impl UpdateClient {
         if let Some(tags) = self.tags {
             input.tags = tags.unwrap_or_default();
         }
+        merge_custom(&mut input.custom, self.custom);
         Ok(())
     }
 }
@@ -455,6 +533,7 @@ fn build_client(
         .ok();
     let tags = normalise_tags(input.tags).map_err(|found| violations.extend(found)).ok();
     errors.extend(violations.into_iter().map(FieldError::from));
+    let custom = check_custom(conn, workspace.id, CustomEntity::Client, input.custom, &mut errors)?;
     let (Some((emails, email_keys)), Some((phones, phone_keys)), Some(tags), true) =
         (emails, phones, tags, errors.is_empty())
     else {
@@ -531,6 +610,7 @@ fn build_client(
         updated_by: Some(principal.user_id),
         deleted_at: None,
         deleted_by: None,
+        custom,
     })
 }
 
@@ -640,7 +720,7 @@ const SORTS: &[(&str, ClientOrder)] = &[
     ("display_name", ClientOrder::DisplayName),
 ];
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ClientListQuery {
     /// How many clients to return: 1 to 200, 50 when omitted.
@@ -770,7 +850,50 @@ pub async fn list_clients(
     principal: Principal,
     query: web::Query<ClientListQuery>,
 ) -> Result<web::Json<Page<ClientResponse>>, ApiError> {
-    let query = query.into_inner();
+    clients_page(state, principal, query.into_inner(), None).await.map(web::Json)
+}
+
+/// Search clients with the filter language: `{filter, sort, limit, cursor}`. Fields: the record's,
+/// `custom.<key>`, `tags` and `stats.*`. An unknown field, an operator the field doesn't take or a
+/// bad value is a 422 naming its path (`filter.all[1].op`).
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "search_clients",
+    security(("bearer" = [])),
+    request_body = SearchRequest,
+    responses((status = 200, description = "One page of matching clients", body = Page<ClientResponse>))
+)]
+#[post("/clients/search")]
+pub async fn search_clients(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<SearchRequest>,
+) -> Result<web::Json<Page<ClientResponse>>, ApiError> {
+    let search = body.0;
+    let query = ClientListQuery {
+        limit: search.limit,
+        cursor: search.cursor,
+        sort: search.sort,
+        ..Default::default()
+    };
+    clients_page(state, principal, query, search.filter.map(Narrowing::Filter)).await.map(web::Json)
+}
+
+/// What narrows a client list beyond its query parameters.
+pub(crate) enum Narrowing {
+    /// A filter-language filter (a search or a segment preview).
+    Filter(serde_json::Value),
+    /// A segment's members.
+    Segment(Segment),
+}
+
+/// One page of clients for a list query, narrowed by a search filter or a segment.
+pub(crate) async fn clients_page(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: ClientListQuery,
+    narrowing: Option<Narrowing>,
+) -> Result<Page<ClientResponse>, ApiError> {
     let limit = page_limit(query.limit)?;
     let q = search_query(query.q.as_deref())?;
     let (sort_name, order, descending) = list_order(query.sort.as_deref(), q.is_some())?;
@@ -789,6 +912,7 @@ pub async fn list_clients(
         phone: None,
         tax_id: query.tax_id.map(|tax_id| tax_id.trim().to_string()),
         q: q.clone(),
+        condition: None,
     };
     let phone = query.phone;
     let (rows, last_score) = db::run(&state.pool, move |conn| {
@@ -799,6 +923,13 @@ pub async fn list_clients(
                 ApiError::bad_request("invalid_query", format!("phone: {message}"))
             })?);
         }
+        filter.condition = match narrowing {
+            Some(Narrowing::Filter(search)) => {
+                Some(compile_filter(conn, workspace, CustomEntity::Client, &search)?)
+            }
+            Some(Narrowing::Segment(segment)) => Some(segment_condition(conn, &segment)?),
+            None => None,
+        };
         let rows = Client::list(conn, workspace, &filter, order, descending, after, i64::from(limit) + 1)?;
         // A relevance cursor carries the score of the page's last row.
         let last_score = match (&filter.q, order, rows.get(limit as usize).and(rows.get(limit as usize - 1)))
@@ -816,7 +947,7 @@ pub async fn list_clients(
         key: sort_key(order, client.updated_at, client.created_at, &client.display_name, last_score),
         id: client.id,
     };
-    Ok(web::Json(Page::from_rows(rows, limit, key, |client| ClientResponse::from(&client))))
+    Ok(Page::from_rows(rows, limit, key, |client| ClientResponse::from(&client)))
 }
 
 /// A 404 unless `client` is a live client of the caller's workspace: lists scoped to a client
@@ -917,21 +1048,20 @@ pub async fn get_client(
     id: web::Path<ClientId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (client, summary) = db::run(&state.pool, move |conn| {
+    let (client, summary, stats) = db::run(&state.pool, move |conn| {
         let client = Client::find(conn, principal.workspace_id, id)?;
         let places = crate::domain::money::minor_units(
             &Workspace::find(conn, principal.workspace_id)?.default_currency,
-        );
-        let summary = ClientSummary::new(
-            Client::summary(conn, principal.workspace_id, id)?,
-            &client,
-            places.unwrap_or(2),
-        );
-        Ok((client, summary))
+        )
+        .unwrap_or(2);
+        let summary = ClientSummary::new(Client::summary(conn, principal.workspace_id, id)?, &client, places);
+        let stats = ClientStatsResponse::new(ClientStats::of(conn, principal.workspace_id, id)?, places);
+        Ok((client, summary, stats))
     })
     .await?;
     let mut response = ClientResponse::from(&client);
     response.summary = Some(summary);
+    response.stats = Some(stats);
     Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(client.version))).json(response))
 }
 

@@ -13,8 +13,10 @@ use crate::api::clients::{
     BOOKKEEPING, CreateClientQuery, DeletedQuery, ListCursor, Tombstone, decode_list_cursor,
     ensure_client_exists, from_json, list_order, search_query, sort_key, to_json, tombstone_page,
 };
+use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
 use crate::api::record_change;
+use crate::api::search::{SearchRequest, compile_filter};
 use crate::auth::Principal;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client::ClientOrder;
@@ -26,6 +28,7 @@ use crate::domain::client::{Names, person_name, search_text};
 use crate::domain::contact_points::{
     Consent, ContactPoint, Messenger, check_messengers, normalise_emails, normalise_phones, to_e164,
 };
+use crate::domain::enums::CustomEntity;
 use crate::error::{ApiError, FieldError, field_errors};
 use crate::ids::{ClientId, ContactId, UserId, WorkspaceId};
 use crate::state::AppState;
@@ -52,6 +55,9 @@ pub struct ContactResponse {
     pub notes: Option<String>,
     pub owner_id: Option<UserId>,
     pub consent: Option<Consent>,
+    /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
+    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    pub custom: serde_json::Value,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -76,6 +82,7 @@ impl From<&Contact> for ContactResponse {
             notes: contact.notes.clone(),
             owner_id: contact.owner_id,
             consent: contact.consent.as_ref().map(from_json),
+            custom: contact.custom.clone(),
             version: contact.version,
             created_at: contact.created_at,
             updated_at: contact.updated_at,
@@ -121,6 +128,10 @@ pub struct ContactInput {
     pub owner_id: Option<UserId>,
     #[validate(nested)]
     pub consent: Option<Consent>,
+    /// Values of the workspace's custom fields for this entity: `{key: value}`.
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    pub custom: CustomValues,
 }
 
 impl From<&Contact> for ContactInput {
@@ -139,6 +150,7 @@ impl From<&Contact> for ContactInput {
             notes: response.notes,
             owner_id: response.owner_id,
             consent: response.consent,
+            custom: custom_of(&contact.custom),
         }
     }
 }
@@ -184,6 +196,10 @@ pub struct UpdateContact {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Consent>)]
     pub consent: Option<Option<Consent>>,
+    /// Sets the keys given; `null` clears a key. Keys not sent stay.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, value_type = Option<Object>)]
+    pub custom: Option<CustomValues>,
 }
 
 impl UpdateContact {
@@ -201,6 +217,7 @@ impl UpdateContact {
         if let Some(messengers) = self.messengers {
             input.messengers = messengers.unwrap_or_default();
         }
+        merge_custom(&mut input.custom, self.custom);
     }
 }
 
@@ -233,6 +250,7 @@ fn build_contact(
     let messengers =
         check_messengers("messengers", input.messengers).map_err(|found| violations.extend(found)).ok();
     errors.extend(violations.into_iter().map(FieldError::from));
+    let custom = check_custom(conn, workspace.id, CustomEntity::Contact, input.custom.clone(), &mut errors)?;
     let (Some((emails, email_keys)), Some((phones, phone_keys)), Some(messengers), true) =
         (emails, phones, messengers, errors.is_empty())
     else {
@@ -291,6 +309,7 @@ fn build_contact(
         updated_by: Some(principal.user_id),
         deleted_at: None,
         deleted_by: None,
+        custom,
     })
 }
 
@@ -399,7 +418,7 @@ pub async fn create_contact(
     Ok(contact_response(StatusCode::CREATED, &contact))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ContactListQuery {
     /// How many contacts to return: 1 to 200, 50 when omitted.
@@ -439,7 +458,7 @@ pub async fn list_contacts(
     principal: Principal,
     query: web::Query<ContactListQuery>,
 ) -> Result<web::Json<Page<ContactResponse>>, ApiError> {
-    contacts_page(state, principal, query.into_inner()).await.map(web::Json)
+    contacts_page(state, principal, query.into_inner(), None).await.map(web::Json)
 }
 
 /// The contacts of one client, primary first... as any contact list: `client_id` is fixed.
@@ -461,13 +480,39 @@ pub async fn list_client_contacts(
     ensure_client_exists(&state, &principal, client).await?;
     let mut query = query.into_inner();
     query.client_id = Some(client);
-    contacts_page(state, principal, query).await.map(web::Json)
+    contacts_page(state, principal, query, None).await.map(web::Json)
+}
+
+/// Search contacts with the filter language: `{filter, sort, limit, cursor}`. An unknown field, an
+/// operator the field doesn't take or a bad value is a 422 naming its path (`filter.all[1].op`).
+#[utoipa::path(
+    tag = "contacts",
+    operation_id = "search_contacts",
+    security(("bearer" = [])),
+    request_body = SearchRequest,
+    responses((status = 200, description = "One page of matching contacts", body = Page<ContactResponse>))
+)]
+#[post("/contacts/search")]
+pub async fn search_contacts(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<SearchRequest>,
+) -> Result<web::Json<Page<ContactResponse>>, ApiError> {
+    let search = body.0;
+    let query = ContactListQuery {
+        limit: search.limit,
+        cursor: search.cursor,
+        sort: search.sort,
+        ..Default::default()
+    };
+    contacts_page(state, principal, query, search.filter).await.map(web::Json)
 }
 
 async fn contacts_page(
     state: web::Data<AppState>,
     principal: Principal,
     query: ContactListQuery,
+    search: Option<serde_json::Value>,
 ) -> Result<Page<ContactResponse>, ApiError> {
     let limit = page_limit(query.limit)?;
     let q = search_query(query.q.as_deref())?;
@@ -481,6 +526,7 @@ async fn contacts_page(
         email: query.email.map(|email| email.trim().to_lowercase()),
         phone: None,
         q,
+        condition: None,
     };
     let phone = query.phone;
     let (rows, last_score) = db::run(&state.pool, move |conn| {
@@ -491,6 +537,9 @@ async fn contacts_page(
                 ApiError::bad_request("invalid_query", format!("phone: {message}"))
             })?);
         }
+        filter.condition = search
+            .map(|search| compile_filter(conn, workspace, CustomEntity::Contact, &search))
+            .transpose()?;
         let rows = Contact::list(conn, workspace, &filter, order, descending, after, i64::from(limit) + 1)?;
         // When another page follows, a relevance cursor carries the score of this page's last row.
         let last_kept = if rows.len() > limit as usize { rows.get(limit as usize - 1) } else { None };

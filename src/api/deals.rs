@@ -15,15 +15,18 @@ use validator::Validate;
 use crate::api::clients::{
     BOOKKEEPING, DeletedQuery, Tombstone, ensure_client_exists, search_query, to_json, tombstone_page,
 };
+use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
 use crate::api::record_change;
+use crate::api::search::{SearchRequest, compile_filter};
 use crate::auth::Principal;
 use crate::db::models::change_event::ChangeSet;
+use crate::db::models::client_stats::ClientStats;
 use crate::db::models::deal::{DealFilter, DealItem, DealOrder, DealSortKey, StageChange};
 use crate::db::models::{Client, Contact, Deal, Pipeline, Product, Stage, Team, User, Workspace};
 use crate::db::{self};
 use crate::domain::client::normalise_tags;
-use crate::domain::enums::{Source, StageKind};
+use crate::domain::enums::{CustomEntity, Source, StageKind};
 use crate::domain::money::{self, Line, check_currency, exact_amount, line_total};
 use crate::error::{ApiError, FieldError, field_errors};
 use crate::ids::{ClientId, ContactId, DealId, PipelineId, ProductId, StageId, TeamId, UserId};
@@ -118,6 +121,9 @@ pub struct DealResponse {
     pub items: Vec<DealItemResponse>,
     /// When the deal entered its current stage.
     pub stage_entered_at: DateTime<Utc>,
+    /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
+    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    pub custom: serde_json::Value,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -151,6 +157,7 @@ fn deal_response(deal: &Deal, items: &[DealItem]) -> DealResponse {
         tags: deal.tags.clone(),
         items: items.iter().filter(|item| item.deal_id == deal.id).map(DealItemResponse::from).collect(),
         stage_entered_at: deal.stage_entered_at,
+        custom: deal.custom.clone(),
         version: deal.version,
         created_at: deal.created_at,
         updated_at: deal.updated_at,
@@ -255,6 +262,10 @@ pub struct DealInput {
     #[serde(default)]
     #[validate(nested, length(max = 500))]
     pub items: Vec<ItemInput>,
+    /// Values of the workspace's custom fields for this entity: `{key: value}`.
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    pub custom: CustomValues,
 }
 
 impl DealInput {
@@ -278,6 +289,7 @@ impl DealInput {
             team_id: deal.team_id,
             tags: deal.tags.clone(),
             items: items.iter().map(ItemInput::from).collect(),
+            custom: custom_of(&deal.custom),
         }
     }
 }
@@ -342,6 +354,10 @@ pub struct UpdateDeal {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Vec<ItemInput>>)]
     pub items: Option<Option<Vec<ItemInput>>>,
+    /// Sets the keys given; `null` clears a key. Keys not sent stay.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, value_type = Option<Object>)]
+    pub custom: Option<CustomValues>,
 }
 
 /// A decimal string that may be absent, null or a value.
@@ -397,6 +413,7 @@ impl UpdateDeal {
                 input.amount = None;
             }
         }
+        merge_custom(&mut input.custom, self.custom);
     }
 }
 
@@ -416,6 +433,7 @@ fn build_deal(
     let tags = normalise_tags(input.tags.clone())
         .map_err(|found| errors.extend(found.into_iter().map(FieldError::from)))
         .ok();
+    let custom = check_custom(conn, workspace.id, CustomEntity::Deal, input.custom.clone(), &mut errors)?;
     if !errors.is_empty() {
         errors.sort_by(|a, b| a.field.cmp(&b.field));
         return Err(ApiError::Validation(errors));
@@ -636,6 +654,7 @@ fn build_deal(
         updated_by: Some(principal.user_id),
         deleted_at: None,
         deleted_by: None,
+        custom,
     };
     Ok((deal, items))
 }
@@ -699,6 +718,7 @@ pub async fn create_deal(
             Deal::record_stage_change(conn, &stage_change(&principal, &deal, None))?;
             let changes = ChangeSet::default().diff(None, &snapshot(&deal, &items), BOOKKEEPING);
             record_change(conn, &principal, "deal", deal.id.0, "created", deal.version, changes)?;
+            ClientStats::recompute(conn, deal.workspace_id, [Some(deal.client_id)])?;
             Ok((deal, items))
         })
     })
@@ -714,7 +734,7 @@ const SORTS: &[(&str, DealOrder)] = &[
     ("expected_close_date", DealOrder::ExpectedCloseDate),
 ];
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DealListQuery {
     #[param(minimum = 1, maximum = 200)]
@@ -783,7 +803,7 @@ pub async fn list_deals(
     principal: Principal,
     query: web::Query<DealListQuery>,
 ) -> Result<web::Json<Page<DealResponse>>, ApiError> {
-    deals_page(state, principal, query.into_inner()).await.map(web::Json)
+    deals_page(state, principal, query.into_inner(), None).await.map(web::Json)
 }
 
 /// The deals of one client (any filter of `GET /deals` applies).
@@ -805,13 +825,35 @@ pub async fn list_client_deals(
     ensure_client_exists(&state, &principal, client).await?;
     let mut query = query.into_inner();
     query.client_id = Some(client);
-    deals_page(state, principal, query).await.map(web::Json)
+    deals_page(state, principal, query, None).await.map(web::Json)
+}
+
+/// Search deals with the filter language: `{filter, sort, limit, cursor}`. An unknown field, an
+/// operator the field doesn't take or a bad value is a 422 naming its path (`filter.all[1].op`).
+#[utoipa::path(
+    tag = "deals",
+    operation_id = "search_deals",
+    security(("bearer" = [])),
+    request_body = SearchRequest,
+    responses((status = 200, description = "One page of matching deals", body = Page<DealResponse>))
+)]
+#[post("/deals/search")]
+pub async fn search_deals(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<SearchRequest>,
+) -> Result<web::Json<Page<DealResponse>>, ApiError> {
+    let search = body.0;
+    let query =
+        DealListQuery { limit: search.limit, cursor: search.cursor, sort: search.sort, ..Default::default() };
+    deals_page(state, principal, query, search.filter).await.map(web::Json)
 }
 
 async fn deals_page(
     state: web::Data<AppState>,
     principal: Principal,
     query: DealListQuery,
+    search: Option<serde_json::Value>,
 ) -> Result<Page<DealResponse>, ApiError> {
     let limit = page_limit(query.limit)?;
     let sort_name = query
@@ -841,7 +883,7 @@ async fn deals_page(
             "the cursor belongs to a list with another sort",
         ));
     }
-    let filter = DealFilter {
+    let mut filter = DealFilter {
         pipeline_id: query.pipeline_id,
         stage_id: query.stage_id,
         status: query.status.map(StageKind::as_str),
@@ -857,9 +899,13 @@ async fn deals_page(
         tag: query.tag.map(|tag| tag.trim().to_string()),
         updated_since: query.updated_since,
         q: search_query(query.q.as_deref())?,
+        condition: None,
     };
     let after = after.map(|cursor| (cursor.key, cursor.id));
     let (rows, items) = db::run(&state.pool, move |conn| {
+        filter.condition = search
+            .map(|search| compile_filter(conn, principal.workspace_id, CustomEntity::Deal, &search))
+            .transpose()?;
         let rows = Deal::list(
             conn,
             principal.workspace_id,
@@ -1013,6 +1059,7 @@ pub async fn update_deal(
                 Deal::record_stage_change(conn, &stage_change(&principal, &deal, Some(current.stage_id)))?;
             }
             record_change(conn, &principal, "deal", id.0, "updated", deal.version, changes)?;
+            ClientStats::recompute(conn, deal.workspace_id, [Some(current.client_id), Some(deal.client_id)])?;
             Ok((deal, items))
         })
     })
@@ -1054,7 +1101,8 @@ pub async fn delete_deal(
                 principal.user_id,
             )?;
             let changes = ChangeSet::default().field("deleted_at", None, &deleted.deleted_at);
-            record_change(conn, &principal, "deal", id.0, "deleted", deleted.version, changes)
+            record_change(conn, &principal, "deal", id.0, "deleted", deleted.version, changes)?;
+            Ok(ClientStats::recompute(conn, deleted.workspace_id, [Some(deleted.client_id)])?)
         })
     })
     .await?;
@@ -1096,6 +1144,7 @@ pub async fn restore_deal(
             let changes =
                 ChangeSet::default().field("deleted_at", Some(&Some(deleted_at)), &None::<DateTime<Utc>>);
             record_change(conn, &principal, "deal", id.0, "restored", restored.version, changes)?;
+            ClientStats::recompute(conn, restored.workspace_id, [Some(restored.client_id)])?;
             Ok((restored, items))
         })
     })

@@ -39,6 +39,24 @@ impl Principal {
         }
     }
 
+    /// Refuses everyone but owners and admins, for workspace-wide settings.
+    pub fn require_admin(&self, what: &'static str) -> Result<(), ApiError> {
+        if self.role.can_manage_users() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(Cow::Owned(format!("only owners and admins may {what}"))))
+        }
+    }
+
+    /// Refuses everyone but owners, admins and managers: for taking client data out in bulk.
+    pub fn require_manager(&self, what: &'static str) -> Result<(), ApiError> {
+        if self.role.can_export() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(Cow::Owned(format!("only owners, admins and managers may {what}"))))
+        }
+    }
+
     /// Refuses roles that may not manage users.
     pub fn require_user_admin(&self) -> Result<(), ApiError> {
         if self.role.can_manage_users() {

@@ -2,6 +2,7 @@
 //! helper that runs Diesel code off the async workers.
 
 pub mod embedded;
+pub mod filter;
 pub mod models;
 pub mod schema;
 
@@ -18,6 +19,9 @@ use embedded::{Durability, EmbeddedPostgres, LaunchError};
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// The migration that introduced segments.
+const SEGMENTS_MIGRATION: &str = "20261123000005";
 
 /// Serialises migrations between processes (several API nodes starting at once).
 const MIGRATION_LOCK_KEY: i64 = 0x6372_6d6d_6967; // "crmmig" in ASCII
@@ -84,7 +88,17 @@ pub fn run_migrations(url: &str) -> Result<usize, Box<dyn std::error::Error + Se
     diesel::sql_query("SELECT pg_advisory_lock($1)")
         .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_KEY)
         .execute(&mut conn)?;
-    let applied = conn.run_pending_migrations(MIGRATIONS).map(|versions| versions.len());
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map(|versions| versions.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .and_then(|versions| {
+            // Segments arrived with this migration: workspaces that existed before get the built-in
+            // ones new workspaces are created with.
+            if versions.iter().any(|version| version == SEGMENTS_MIGRATION) {
+                crate::bootstrap::add_builtin_segments_everywhere(&mut conn)?;
+            }
+            Ok(versions.len())
+        });
     diesel::sql_query("SELECT pg_advisory_unlock($1)")
         .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_KEY)
         .execute(&mut conn)?;
@@ -104,4 +118,20 @@ where
         work(&mut conn)
     })
     .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::migration::MigrationSource;
+    use diesel::pg::Pg;
+
+    use super::*;
+
+    #[test]
+    fn the_segments_migration_is_known_by_the_version_run_migrations_compares() {
+        let migrations = MigrationSource::<Pg>::migrations(&MIGRATIONS).unwrap_or_default();
+        let versions: Vec<String> =
+            migrations.iter().map(|migration| migration.name().version().to_string()).collect();
+        assert!(versions.contains(&SEGMENTS_MIGRATION.to_string()), "{versions:?}");
+    }
 }

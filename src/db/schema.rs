@@ -33,6 +33,7 @@ diesel::table! {
         updated_by -> Nullable<Uuid>,
         deleted_at -> Nullable<Timestamptz>,
         deleted_by -> Nullable<Uuid>,
+        custom -> Jsonb,
     }
 }
 
@@ -90,6 +91,19 @@ diesel::table! {
         updated_by -> Nullable<Uuid>,
         deleted_at -> Nullable<Timestamptz>,
         deleted_by -> Nullable<Uuid>,
+        custom -> Jsonb,
+        stats_won_count -> Int4,
+        stats_won_amount -> Numeric,
+        stats_first_purchase_at -> Nullable<Timestamptz>,
+        stats_last_purchase_at -> Nullable<Timestamptz>,
+        stats_open_deals_count -> Int4,
+        stats_last_activity_at -> Nullable<Timestamptz>,
+        stats_activities_30d -> Int4,
+        stats_activities_90d -> Int4,
+        stats_rfm_recency -> Nullable<Int2>,
+        stats_rfm_frequency -> Nullable<Int2>,
+        stats_rfm_monetary -> Nullable<Int2>,
+        stats_rfm_class -> Nullable<Text>,
     }
 }
 
@@ -120,6 +134,31 @@ diesel::table! {
         updated_by -> Nullable<Uuid>,
         deleted_at -> Nullable<Timestamptz>,
         deleted_by -> Nullable<Uuid>,
+        custom -> Jsonb,
+    }
+}
+
+diesel::table! {
+    custom_fields (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        entity -> Text,
+        key -> Text,
+        label -> Text,
+        #[sql_name = "type"]
+        field_type -> Text,
+        required -> Bool,
+        options -> Array<Text>,
+        min -> Nullable<Numeric>,
+        max -> Nullable<Numeric>,
+        max_length -> Nullable<Int4>,
+        pattern -> Nullable<Text>,
+        description -> Nullable<Text>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        created_by -> Nullable<Uuid>,
+        updated_by -> Nullable<Uuid>,
     }
 }
 
@@ -186,6 +225,7 @@ diesel::table! {
         updated_by -> Nullable<Uuid>,
         deleted_at -> Nullable<Timestamptz>,
         deleted_by -> Nullable<Uuid>,
+        custom -> Jsonb,
     }
 }
 
@@ -230,6 +270,47 @@ diesel::table! {
         created_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    segment_exports (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        segment_id -> Uuid,
+        segment_name -> Text,
+        exported_by -> Uuid,
+        request_id -> Nullable<Text>,
+        started_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        row_count -> Int8,
+    }
+}
+
+diesel::table! {
+    segment_members (workspace_id, segment_id, client_id) {
+        workspace_id -> Uuid,
+        segment_id -> Uuid,
+        client_id -> Uuid,
+        added_at -> Timestamptz,
+        added_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    segments (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        name -> Text,
+        description -> Nullable<Text>,
+        kind -> Text,
+        filter -> Nullable<Jsonb>,
+        builtin -> Nullable<Text>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        created_by -> Nullable<Uuid>,
+        updated_by -> Nullable<Uuid>,
     }
 }
 
@@ -286,6 +367,7 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        stats_refreshed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -293,9 +375,12 @@ diesel::joinable!(activities -> workspaces (workspace_id));
 diesel::joinable!(change_events -> workspaces (workspace_id));
 diesel::joinable!(clients -> workspaces (workspace_id));
 diesel::joinable!(contacts -> workspaces (workspace_id));
+diesel::joinable!(custom_fields -> workspaces (workspace_id));
 diesel::joinable!(deals -> workspaces (workspace_id));
 diesel::joinable!(pipelines -> workspaces (workspace_id));
 diesel::joinable!(products -> workspaces (workspace_id));
+diesel::joinable!(segment_exports -> workspaces (workspace_id));
+diesel::joinable!(segments -> workspaces (workspace_id));
 diesel::joinable!(teams -> workspaces (workspace_id));
 diesel::joinable!(users -> workspaces (workspace_id));
 
@@ -304,12 +389,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     change_events,
     clients,
     contacts,
+    custom_fields,
     deal_items,
     deal_stage_changes,
     deals,
     pipelines,
     products,
     refresh_tokens,
+    segment_exports,
+    segment_members,
+    segments,
     stages,
     teams,
     users,

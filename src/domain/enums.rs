@@ -144,6 +144,39 @@ text_enum!(
     ActivityStatus { Planned => "planned", Done => "done", Cancelled => "cancelled", Overdue => "overdue" }
 );
 
+text_enum!(
+    /// The kinds of record that carry custom fields.
+    CustomEntity { Client => "client", Contact => "contact", Deal => "deal", Activity => "activity" }
+);
+text_enum!(
+    /// What a custom field holds.
+    CustomFieldType {
+        Text => "text",
+        /// A JSON number.
+        Number => "number",
+        /// An exact decimal, sent as a string (`"12.50"`).
+        Decimal => "decimal",
+        /// `YYYY-MM-DD`.
+        Date => "date",
+        /// RFC 3339, stored in UTC.
+        Datetime => "datetime",
+        Bool => "bool",
+        /// One of `options`.
+        Enum => "enum",
+        /// A list of distinct `options`.
+        MultiEnum => "multi_enum",
+        Email => "email",
+        /// Stored in E.164.
+        Phone => "phone",
+        /// An http(s) URL.
+        Url => "url",
+    }
+);
+text_enum!(
+    /// A dynamic segment is a filter evaluated live; a static one is a list of clients.
+    SegmentKind { Dynamic => "dynamic", Static => "static" }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,9 +2,11 @@
 
 pub mod client;
 pub mod contact_points;
+pub mod custom_fields;
 pub mod enums;
 pub mod money;
 pub mod role;
+pub mod segments;
 
 /// One broken rule, naming the field at fault (`phones[1].value`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -46,6 +46,11 @@ impl Role {
         matches!(self, Role::Owner | Role::Admin)
     }
 
+    /// Whether the role may take client data out in bulk (segment exports).
+    pub fn can_export(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin | Role::Manager)
+    }
+
     /// Whether a user of this role may give `target` to someone, or change someone who has it.
     pub fn can_administer(self, target: Role) -> bool {
         match self {

@@ -64,8 +64,12 @@ async fn a_person_round_trips_with_derived_name_and_normalised_points() {
 
     let mut fetched = app.get(&client_path(&client), &owner).await.expect(200).clone();
     let summary = fetched.as_object_mut().and_then(|fields| fields.remove("summary")).unwrap_or_default();
+    // Like the summary, the behaviour stats come only with GET /clients/{id}.
+    let stats = fetched.as_object_mut().and_then(|fields| fields.remove("stats")).unwrap_or_default();
     assert_eq!(fetched, client);
     assert_eq!(summary["open_deals"], 0);
+    assert_eq!(stats["won_count"], 0);
+    assert_eq!(stats["rfm_class"], Value::Null);
     assert_eq!(summary["updates"], 1);
 }
 

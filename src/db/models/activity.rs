@@ -43,6 +43,7 @@ pub struct Activity {
     pub updated_by: Option<UserId>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub deleted_by: Option<UserId>,
+    pub custom: serde_json::Value,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -56,6 +57,8 @@ pub struct ActivityFilter {
     pub due_from: Option<DateTime<Utc>>,
     pub due_to: Option<DateTime<Utc>>,
     pub updated_since: Option<DateTime<Utc>>,
+    /// A compiled filter-language condition (`POST /…/search`, dynamic segments).
+    pub condition: Option<crate::db::filter::SqlCondition>,
 }
 
 impl Activity {
@@ -120,6 +123,9 @@ impl Activity {
             .filter(activities::workspace_id.eq(workspace))
             .filter(activities::deleted_at.is_null())
             .into_boxed();
+        if let Some(condition) = &filter.condition {
+            query = query.filter(condition.clone());
+        }
         if let Some(client) = filter.client_id {
             query = query.filter(activities::client_id.eq(client));
         }

@@ -49,6 +49,7 @@ pub struct Client {
     pub updated_by: Option<UserId>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub deleted_by: Option<UserId>,
+    pub custom: serde_json::Value,
 }
 
 /// How a client list is ordered. Every order ends with the id, so pages never overlap.
@@ -91,6 +92,8 @@ pub struct ClientFilter {
     pub tax_id: Option<String>,
     /// Lower-cased fuzzy search text.
     pub q: Option<String>,
+    /// A compiled filter-language condition (`POST /…/search`, dynamic segments).
+    pub condition: Option<crate::db::filter::SqlCondition>,
 }
 
 /// The ORDER BY of a keyset list: the sort column, then the id. With an exact email or phone
@@ -208,6 +211,9 @@ impl Client {
             .filter(clients::workspace_id.eq(workspace))
             .filter(clients::deleted_at.is_null())
             .into_boxed();
+        if let Some(condition) = &filter.condition {
+            query = query.filter(condition.clone());
+        }
         if let Some(kind) = filter.kind {
             query = query.filter(clients::kind.eq(kind));
         }

@@ -38,6 +38,7 @@ pub struct Contact {
     pub updated_by: Option<UserId>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub deleted_by: Option<UserId>,
+    pub custom: serde_json::Value,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -49,6 +50,8 @@ pub struct ContactFilter {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub q: Option<String>,
+    /// A compiled filter-language condition (`POST /…/search`, dynamic segments).
+    pub condition: Option<crate::db::filter::SqlCondition>,
 }
 
 impl Contact {
@@ -246,6 +249,9 @@ impl Contact {
             .filter(contacts::workspace_id.eq(workspace))
             .filter(contacts::deleted_at.is_null())
             .into_boxed();
+        if let Some(condition) = &filter.condition {
+            query = query.filter(condition.clone());
+        }
         if let Some(client) = filter.client_id {
             query = query.filter(contacts::client_id.eq(client));
         }

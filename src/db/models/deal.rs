@@ -46,6 +46,7 @@ pub struct Deal {
     pub updated_by: Option<UserId>,
     pub deleted_at: Option<DateTime<Utc>>,
     pub deleted_by: Option<UserId>,
+    pub custom: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -128,6 +129,8 @@ pub struct DealFilter {
     pub updated_since: Option<DateTime<Utc>>,
     /// Lower-cased search over the title and the client's names.
     pub q: Option<String>,
+    /// A compiled filter-language condition (`POST /…/search`, dynamic segments).
+    pub condition: Option<crate::db::filter::SqlCondition>,
 }
 
 impl Deal {
@@ -239,6 +242,9 @@ impl Deal {
             .filter(deals::workspace_id.eq(workspace))
             .filter(deals::deleted_at.is_null())
             .into_boxed();
+        if let Some(condition) = &filter.condition {
+            query = query.filter(condition.clone());
+        }
         if let Some(pipeline) = filter.pipeline_id {
             query = query.filter(deals::pipeline_id.eq(pipeline));
         }

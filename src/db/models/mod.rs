@@ -4,11 +4,14 @@
 pub mod activity;
 pub mod change_event;
 pub mod client;
+pub mod client_stats;
 pub mod contact;
+pub mod custom_field;
 pub mod deal;
 pub mod pipeline;
 pub mod product;
 pub mod refresh_token;
+pub mod segment;
 pub mod team;
 pub mod user;
 pub mod workspace;

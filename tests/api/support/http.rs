@@ -126,6 +126,18 @@ impl TestApp {
         .expect("bootstrap")
     }
 
+    /// Runs SQL on the test's database directly: for states the API can't reach quickly (a
+    /// purchase three years ago).
+    pub async fn sql(&self, statement: &str) {
+        let (url, statement) = (self.database_url.clone(), statement.to_string());
+        actix_web::web::block(move || {
+            let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
+            diesel::RunQueryDsl::execute(diesel::sql_query(statement), &mut conn).expect("run the SQL");
+        })
+        .await
+        .expect("sql");
+    }
+
     pub async fn request(
         &self,
         method: Method,
@@ -207,6 +219,19 @@ impl TestApp {
         let session = self.login_as(&email, password).await.expect(200).clone();
         (user, access_token(&session))
     }
+}
+
+/// The (field, code) of each error of a validation problem, in order.
+pub fn field_errors(problem: &Value) -> Vec<(String, String)> {
+    problem["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|error| {
+            let text = |key: &str| error[key].as_str().unwrap_or_default().to_string();
+            (text("field"), text("code"))
+        })
+        .collect()
 }
 
 pub fn access_token(session: &Value) -> String {

@@ -1,0 +1,57 @@
+//! What every `POST /…/search` shares: the request body and the compiling of its filter against
+//! the entity's fields and the workspace's custom fields.
+
+use diesel::PgConnection;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::db::filter::{self, Catalogue, SqlCondition};
+use crate::db::models::Workspace;
+use crate::db::models::custom_field::CustomField;
+use crate::domain::enums::CustomEntity;
+use crate::error::ApiError;
+use crate::ids::WorkspaceId;
+
+/// A search: a filter in the filter language, with the list's sort, page size and cursor.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// A condition `{"field", "op", "value"}` or a group `{"all": [...]}` / `{"any": [...]}`;
+    /// every record when omitted. Groups nest at most 5 deep and a filter holds at most 50
+    /// conditions. See docs/filters.md for the fields and operators.
+    #[schema(value_type = Option<Object>, example = json!({"all": [
+        {"field": "kind", "op": "eq", "value": "company"},
+        {"any": [{"field": "tags", "op": "contains", "value": "vip"},
+                 {"field": "stats.won_amount", "op": "gte", "value": "100000"}]},
+        {"field": "stats.last_purchase_at", "op": "before_days_ago", "value": 90}
+    ]}))]
+    pub filter: Option<serde_json::Value>,
+    /// As in the entity's list: a sort field, prefixed with `-` for descending.
+    #[schema(example = "-updated_at")]
+    pub sort: Option<String>,
+    #[schema(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page of the same search.
+    pub cursor: Option<String>,
+}
+
+/// Compiles `filter` for `entity` in the caller's workspace; a mistake is a 422 naming its path.
+pub fn compile_filter(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    entity: CustomEntity,
+    filter: &serde_json::Value,
+) -> Result<SqlCondition, ApiError> {
+    let mut fields = match entity {
+        CustomEntity::Client => filter::client_fields(),
+        CustomEntity::Contact => filter::contact_fields(),
+        CustomEntity::Deal => filter::deal_fields(),
+        CustomEntity::Activity => filter::activity_fields(),
+    };
+    fields.extend(CustomField::list(conn, workspace, Some(entity))?.iter().map(|definition| {
+        filter::custom_field(&definition.key, definition.field_type(), &definition.options)
+    }));
+    let phone_region = Workspace::find(conn, workspace)?.default_phone_region;
+    let catalogue = Catalogue { entity: entity.as_str(), fields: &fields, phone_region: &phone_region };
+    filter::compile(filter, &catalogue).map_err(ApiError::Validation)
+}

@@ -1,0 +1,252 @@
+//! Segments of clients, the member lists of static ones, and the record of every export.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Nullable, Text, Uuid as SqlUuid};
+
+use crate::db::filter::SqlCondition;
+use crate::db::models::Client;
+use crate::db::models::client_stats::ClientStats;
+use crate::db::schema::{clients, segment_exports, segment_members, segments};
+use crate::ids::{ClientId, SegmentId, UserId, WorkspaceId};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = segments, primary_key(workspace_id, id), treat_none_as_null = true, check_for_backend(diesel::pg::Pg))]
+pub struct Segment {
+    pub workspace_id: WorkspaceId,
+    pub id: SegmentId,
+    pub name: String,
+    pub description: Option<String>,
+    pub kind: String,
+    pub filter: Option<serde_json::Value>,
+    pub builtin: Option<String>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: Option<UserId>,
+    pub updated_by: Option<UserId>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = segment_exports, primary_key(workspace_id, id), check_for_backend(diesel::pg::Pg))]
+pub struct SegmentExport {
+    pub workspace_id: WorkspaceId,
+    pub id: uuid::Uuid,
+    pub segment_id: SegmentId,
+    pub segment_name: String,
+    pub exported_by: UserId,
+    pub request_id: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub row_count: i64,
+}
+
+/// The condition "is a member of this static segment", for the clients table.
+pub fn members_condition(workspace: WorkspaceId, segment: SegmentId) -> SqlCondition {
+    SqlCondition::members_of(workspace.0, segment.0)
+}
+
+impl Segment {
+    pub fn insert(&self, conn: &mut PgConnection) -> QueryResult<Segment> {
+        diesel::insert_into(segments::table).values(self).returning(Segment::as_returning()).get_result(conn)
+    }
+
+    pub fn save(&self, conn: &mut PgConnection) -> QueryResult<Segment> {
+        diesel::update(segments::table.find((self.workspace_id, self.id)))
+            .set(self)
+            .returning(Segment::as_returning())
+            .get_result(conn)
+    }
+
+    pub fn delete(&self, conn: &mut PgConnection) -> QueryResult<usize> {
+        diesel::delete(segments::table.find((self.workspace_id, self.id))).execute(conn)
+    }
+
+    pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: SegmentId) -> QueryResult<Segment> {
+        segments::table.find((workspace, id)).select(Segment::as_select()).first(conn)
+    }
+
+    pub fn find_for_update(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: SegmentId,
+    ) -> QueryResult<Segment> {
+        segments::table.find((workspace, id)).select(Segment::as_select()).for_update().first(conn)
+    }
+
+    pub fn name_taken(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        name: &str,
+        except: SegmentId,
+    ) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            segments::table
+                .filter(segments::workspace_id.eq(workspace))
+                .filter(segments::id.ne(except))
+                .filter(sql::<Bool>("lower(name) = lower(").bind::<Text, _>(name.to_string()).sql(")")),
+        ))
+        .get_result(conn)
+    }
+
+    /// One page of segments by name.
+    pub fn list(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        after: Option<(String, SegmentId)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Segment>> {
+        let mut query = segments::table.filter(segments::workspace_id.eq(workspace)).into_boxed();
+        if let Some((name, id)) = after {
+            query = query.filter(
+                sql::<Bool>("(name, id) > (")
+                    .bind::<Text, _>(name)
+                    .sql(", ")
+                    .bind::<SqlUuid, _>(id.0)
+                    .sql(")"),
+            );
+        }
+        query
+            .order((segments::name.asc(), segments::id.asc()))
+            .limit(limit)
+            .select(Segment::as_select())
+            .load(conn)
+    }
+
+    /// How many live clients match `condition`.
+    pub fn count(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        condition: &SqlCondition,
+    ) -> QueryResult<i64> {
+        clients::table
+            .filter(clients::workspace_id.eq(workspace))
+            .filter(clients::deleted_at.is_null())
+            .filter(condition.clone())
+            .count()
+            .get_result(conn)
+    }
+
+    /// Adds the live clients among `ids` to a static segment; returns how many were new.
+    pub fn add_members(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        segment: SegmentId,
+        ids: &[ClientId],
+        by: UserId,
+    ) -> QueryResult<usize> {
+        let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
+        Self::add_matching(conn, workspace, segment, &SqlCondition::id_in(ids), by)
+    }
+
+    /// Adds every live client matching `condition` to a static segment, in one statement; returns
+    /// how many were new.
+    pub fn add_matching(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        segment: SegmentId,
+        condition: &SqlCondition,
+        by: UserId,
+    ) -> QueryResult<usize> {
+        let matching = clients::table
+            .filter(clients::workspace_id.eq(workspace))
+            .filter(clients::deleted_at.is_null())
+            .filter(condition.clone())
+            .select((
+                clients::workspace_id,
+                segment.0.into_sql::<SqlUuid>(),
+                clients::id,
+                Some(by.0).into_sql::<Nullable<SqlUuid>>(),
+            ));
+        diesel::insert_into(segment_members::table)
+            .values(matching)
+            .into_columns((
+                segment_members::workspace_id,
+                segment_members::segment_id,
+                segment_members::client_id,
+                segment_members::added_by,
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+    }
+
+    pub fn remove_members(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        segment: SegmentId,
+        ids: &[ClientId],
+    ) -> QueryResult<usize> {
+        diesel::delete(
+            segment_members::table
+                .filter(segment_members::workspace_id.eq(workspace))
+                .filter(segment_members::segment_id.eq(segment))
+                .filter(segment_members::client_id.eq_any(ids)),
+        )
+        .execute(conn)
+    }
+
+    /// Up to `limit` live clients matching `condition` after `after`, by id, with their stats:
+    /// one chunk of an export.
+    pub fn export_chunk(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        condition: &SqlCondition,
+        after: Option<ClientId>,
+        limit: i64,
+    ) -> QueryResult<Vec<(Client, ClientStats)>> {
+        let mut query = clients::table
+            .filter(clients::workspace_id.eq(workspace))
+            .filter(clients::deleted_at.is_null())
+            .filter(condition.clone())
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(clients::id.gt(after));
+        }
+        query
+            .order(clients::id.asc())
+            .limit(limit)
+            .select((Client::as_select(), ClientStats::as_select()))
+            .load(conn)
+    }
+}
+
+impl SegmentExport {
+    pub fn insert(&self, conn: &mut PgConnection) -> QueryResult<()> {
+        diesel::insert_into(segment_exports::table).values(self).execute(conn).map(drop)
+    }
+
+    /// Counts rows as they are sent, so that an export cut short still says how much left.
+    pub fn add_rows(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: uuid::Uuid,
+        rows: i64,
+        finished: bool,
+    ) -> QueryResult<()> {
+        let finished_at = finished.then(Utc::now);
+        diesel::update(segment_exports::table.find((workspace, id)))
+            .set((
+                segment_exports::row_count.eq(segment_exports::row_count + rows),
+                segment_exports::finished_at.eq(finished_at),
+            ))
+            .execute(conn)
+            .map(drop)
+    }
+
+    /// The exports of a segment, newest first.
+    pub fn of_segment(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        segment: SegmentId,
+        limit: i64,
+    ) -> QueryResult<Vec<SegmentExport>> {
+        segment_exports::table
+            .filter(segment_exports::workspace_id.eq(workspace))
+            .filter(segment_exports::segment_id.eq(segment))
+            .order((segment_exports::started_at.desc(), segment_exports::id.desc()))
+            .limit(limit)
+            .select(SegmentExport::as_select())
+            .load(conn)
+    }
+}

@@ -1,0 +1,383 @@
+use actix_web::http::Method;
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+fn id(record: &Value) -> &str {
+    record["id"].as_str().unwrap_or_default()
+}
+
+async fn company(app: &TestApp, token: &str, name: &str) -> Value {
+    app.post("/api/v1/clients", token, json!({"kind": "company", "name": name})).await.expect(201).clone()
+}
+
+async fn stats(app: &TestApp, token: &str, client: &Value) -> Value {
+    app.get(&format!("/api/v1/clients/{}", id(client)), token).await.expect(200)["stats"].clone()
+}
+
+/// The display names of a segment's members, sorted.
+async fn members(app: &TestApp, token: &str, segment: &Value) -> Vec<String> {
+    let page = app.get(&format!("/api/v1/segments/{}/members?limit=200", id(segment)), token).await;
+    let mut names: Vec<String> = page.expect(200)["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|client| client["display_name"].as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+async fn builtin(app: &TestApp, token: &str, key: &str) -> Value {
+    let page = app.get("/api/v1/segments?limit=200", token).await.expect(200).clone();
+    page["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|segment| segment["builtin"] == key)
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[actix_web::test]
+async fn deal_and_activity_writes_keep_the_clients_stats_current() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let acme = company(&app, &owner, "Acme").await;
+    let beta = company(&app, &owner, "Beta").await;
+    let pipelines = app.get("/api/v1/pipelines", &owner).await.expect(200).clone();
+    let stage = |name: &str| {
+        pipelines["data"][0]["stages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|stage| stage["name"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let won = app
+        .post("/api/v1/deals", &owner, json!({"title": "Won", "client_id": acme["id"], "amount": "100.00", "stage_id": stage("Won")["id"]}))
+        .await
+        .expect(201)
+        .clone();
+    let open = app
+        .post("/api/v1/deals", &owner, json!({"title": "Open", "client_id": acme["id"], "amount": "50.00"}))
+        .await
+        .expect(201)
+        .clone();
+    let now = stats(&app, &owner, &acme).await;
+    assert_eq!(
+        (now["won_count"].clone(), now["won_amount"].clone(), now["open_deals_count"].clone()),
+        (json!(1), json!("100.00"), json!(1))
+    );
+    assert_eq!(now["first_purchase_at"], won["closed_at"]);
+    assert_eq!(now["last_purchase_at"], won["closed_at"]);
+
+    // Winning the open deal makes two purchases; moving it to Beta moves its purchase too.
+    let open_path = format!("/api/v1/deals/{}", id(&open));
+    app.patch(&open_path, &owner, json!({"stage_id": stage("Won")["id"]})).await.expect(200);
+    assert_eq!(stats(&app, &owner, &acme).await["won_amount"], "150.00");
+    app.patch(&open_path, &owner, json!({"client_id": beta["id"]})).await.expect(200);
+    assert_eq!(stats(&app, &owner, &acme).await["won_count"], 1);
+    assert_eq!(stats(&app, &owner, &beta).await["won_amount"], "50.00");
+
+    // Deleting and restoring a deal takes its purchase away and back.
+    let won_path = format!("/api/v1/deals/{}", id(&won));
+    app.request(Method::DELETE, &won_path, Some(&owner), None).await.expect(204);
+    let gone = stats(&app, &owner, &acme).await;
+    assert_eq!((gone["won_count"].clone(), gone["last_purchase_at"].clone()), (json!(0), Value::Null));
+    app.post(&format!("{won_path}/restore"), &owner, json!({})).await.expect(200);
+    assert_eq!(stats(&app, &owner, &acme).await["won_count"], 1);
+
+    // Activities: done ones count; planned ones don't until completed.
+    let call = app
+        .post(
+            "/api/v1/activities",
+            &owner,
+            json!({"kind": "call", "subject": "Call", "client_id": acme["id"], "status": "done"}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let planned = app
+        .post(
+            "/api/v1/activities",
+            &owner,
+            json!({"kind": "meeting", "subject": "Visit", "client_id": acme["id"]}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let after_call = stats(&app, &owner, &acme).await;
+    assert_eq!(
+        (after_call["activities_30d"].clone(), after_call["activities_90d"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(after_call["last_activity_at"], call["completed_at"]);
+    let done = app
+        .post(&format!("/api/v1/activities/{}/complete", id(&planned)), &owner, json!({}))
+        .await
+        .expect(200)
+        .clone();
+    let after_meeting = stats(&app, &owner, &acme).await;
+    assert_eq!(after_meeting["activities_30d"], 2);
+    assert_eq!(after_meeting["last_activity_at"], done["activity"]["completed_at"]);
+    let call_path = format!("/api/v1/activities/{}", id(&call));
+    app.request(Method::DELETE, &call_path, Some(&owner), None).await.expect(204);
+    assert_eq!(stats(&app, &owner, &acme).await["activities_30d"], 1);
+    app.post(&format!("{call_path}/restore"), &owner, json!({})).await.expect(200);
+    assert_eq!(stats(&app, &owner, &acme).await["activities_30d"], 2);
+}
+
+#[actix_web::test]
+async fn rfm_classes_and_the_built_in_segments_on_a_known_dataset() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    // Recency by days since the last purchase, frequency by purchases, monetary by amount.
+    let dataset =
+        [("A", 1, 10, 1000), ("B", 10, 8, 800), ("C", 50, 1, 100), ("D", 200, 6, 600), ("E", 400, 2, 50)];
+    for (name, days, count, amount) in dataset {
+        company(&app, &owner, name).await;
+        app.sql(&format!(
+            "UPDATE clients SET stats_won_count = {count}, stats_won_amount = {amount}, \
+             stats_first_purchase_at = now() - interval '1000 days', stats_last_purchase_at = now() - interval '{days} days' \
+             WHERE display_name = '{name}'"
+        ))
+        .await;
+    }
+    let never = company(&app, &owner, "F").await;
+    let refreshed = app.post("/api/v1/segments/rfm/refresh", &owner, json!({})).await.expect(200).clone();
+    assert_eq!(refreshed["scored"], 5);
+
+    let page = app.get("/api/v1/clients?sort=display_name", &owner).await.expect(200).clone();
+    let mut classes = Vec::new();
+    for client in page["data"].as_array().into_iter().flatten() {
+        let stats = stats(&app, &owner, client).await;
+        classes.push((
+            client["display_name"].as_str().unwrap_or_default().to_string(),
+            stats["rfm_recency"].clone(),
+            stats["rfm_frequency"].clone(),
+            stats["rfm_class"].clone(),
+        ));
+    }
+    assert_eq!(
+        classes,
+        [
+            ("A".to_string(), json!(5), json!(5), json!("champions")),
+            ("B".to_string(), json!(4), json!(4), json!("loyal")),
+            ("C".to_string(), json!(3), json!(1), json!("about_to_sleep")),
+            ("D".to_string(), json!(2), json!(3), json!("at_risk")),
+            ("E".to_string(), json!(1), json!(2), json!("hibernating")),
+            ("F".to_string(), Value::Null, Value::Null, Value::Null),
+        ]
+    );
+    assert_eq!(stats(&app, &owner, &never).await["won_count"], 0);
+
+    for (key, expected) in [
+        ("rfm_champions", vec!["A"]),
+        ("rfm_at_risk", vec!["D"]),
+        ("dormant", vec!["D", "E"]),
+        ("frequent_buyers", vec!["A", "B", "D"]),
+        ("occasional_buyers", vec!["C", "E"]),
+        ("never_bought", vec!["F"]),
+        ("new_this_month", vec!["A", "B", "C", "D", "E", "F"]),
+    ] {
+        let segment = builtin(&app, &owner, key).await;
+        assert_eq!(members(&app, &owner, &segment).await, expected, "{key}");
+        let count =
+            app.get(&format!("/api/v1/segments/{}/count", id(&segment)), &owner).await.expect(200).clone();
+        assert_eq!(count["count"], expected.len(), "{key}");
+    }
+}
+
+#[actix_web::test]
+async fn dynamic_segments_follow_the_data_and_static_ones_keep_their_list() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let acme = company(&app, &owner, "Acme").await;
+    let ivan = app
+        .post("/api/v1/clients", &owner, json!({"kind": "person", "first_name": "Ivan", "tags": ["vip"]}))
+        .await
+        .expect(201)
+        .clone();
+    let companies = app
+        .post("/api/v1/segments", &owner, json!({"name": "Companies", "kind": "dynamic", "filter": {"field": "kind", "op": "eq", "value": "company"}}))
+        .await
+        .expect(201)
+        .clone();
+    let picked = app
+        .post("/api/v1/segments", &owner, json!({"name": "Picked", "kind": "static"}))
+        .await
+        .expect(201)
+        .clone();
+    let picked_members = format!("/api/v1/segments/{}/members", id(&picked));
+
+    let added =
+        app.post(&picked_members, &owner, json!({"client_ids": [ivan["id"]]})).await.expect(200).clone();
+    assert_eq!((added["changed"].clone(), added["count"].clone()), (json!(1), json!(1)));
+    let from_filter = app
+        .post(
+            &format!("{picked_members}/from-filter"),
+            &owner,
+            json!({"filter": {"field": "kind", "op": "eq", "value": "company"}}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!((from_filter["changed"].clone(), from_filter["count"].clone()), (json!(1), json!(2)));
+
+    // A new company joins the dynamic segment, not the static one.
+    company(&app, &owner, "Beta").await;
+    assert_eq!(members(&app, &owner, &companies).await, ["Acme", "Beta"]);
+    assert_eq!(members(&app, &owner, &picked).await, ["Acme", "Ivan"]);
+
+    // Removing, and a deleted client leaving every segment.
+    let removed = app
+        .request(Method::DELETE, &picked_members, Some(&owner), Some(&json!({"client_ids": [ivan["id"]]})))
+        .await;
+    assert_eq!(removed.expect(200)["count"], 1);
+    app.request(Method::DELETE, &format!("/api/v1/clients/{}", id(&acme)), Some(&owner), None)
+        .await
+        .expect(204);
+    assert_eq!(members(&app, &owner, &picked).await, Vec::<String>::new());
+    assert_eq!(members(&app, &owner, &companies).await, ["Beta"]);
+
+    // Membership changes are for static segments, with clients of this workspace.
+    let dynamic_members = format!("/api/v1/segments/{}/members", id(&companies));
+    app.post(&dynamic_members, &owner, json!({"client_ids": [ivan["id"]]}))
+        .await
+        .expect_problem(409, "dynamic_segment");
+    let unknown =
+        app.post(&picked_members, &owner, json!({"client_ids": [ivan["id"], uuid::Uuid::now_v7()]})).await;
+    assert_eq!(unknown.expect(422)["errors"][0]["field"], "client_ids[1]");
+
+    // A dynamic segment needs a valid filter; a static one takes none; names are unique.
+    let no_filter = app.post("/api/v1/segments", &owner, json!({"name": "X", "kind": "dynamic"})).await;
+    assert_eq!(no_filter.expect(422)["errors"][0]["field"], "filter");
+    let bad_filter = app
+        .post(
+            "/api/v1/segments",
+            &owner,
+            json!({"name": "X", "kind": "dynamic", "filter": {"field": "nope", "op": "eq", "value": 1}}),
+        )
+        .await;
+    assert_eq!(bad_filter.expect(422)["errors"][0]["field"], "filter.field");
+    app.post("/api/v1/segments", &owner, json!({"name": "companies", "kind": "static"}))
+        .await
+        .expect_problem(409, "segment_name_taken");
+
+    // Preview: the count and first page of a filter, nothing saved.
+    let preview = app
+        .post(
+            "/api/v1/segments/preview",
+            &owner,
+            json!({"filter": {"field": "tags", "op": "contains", "value": "vip"}, "limit": 10}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(preview["count"], 1);
+    assert_eq!(preview["members"]["data"][0]["display_name"], "Ivan");
+
+    // Editing the filter changes the members.
+    let edited = app
+        .patch(
+            &format!("/api/v1/segments/{}", id(&companies)),
+            &owner,
+            json!({"filter": {"field": "kind", "op": "eq", "value": "person"}}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(edited["version"], 2);
+    assert_eq!(members(&app, &owner, &companies).await, ["Ivan"]);
+}
+
+#[actix_web::test]
+async fn exports_are_csv_recorded_and_only_for_managers_and_up() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    app.post(
+        "/api/v1/clients",
+        &owner,
+        json!({"kind": "company", "name": "=cmd()", "emails": [{"value": "a@acme.example"}]}),
+    )
+    .await
+    .expect(201);
+    company(&app, &owner, "Beta, Inc.").await;
+    let companies = app
+        .post("/api/v1/segments", &owner, json!({"name": "Companies", "kind": "dynamic", "filter": {"field": "kind", "op": "eq", "value": "company"}}))
+        .await
+        .expect(201)
+        .clone();
+    let export_path = format!("/api/v1/segments/{}/export", id(&companies));
+
+    let csv = app.get(&export_path, &owner).await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let text = csv.body.as_str().unwrap_or_default().to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("id,kind,display_name,email,phone"), "{text}");
+    assert!(text.contains(",'=cmd(),a@acme.example,"), "a formula is defused: {text}");
+    assert!(text.contains(",\"Beta, Inc.\","), "a comma is quoted: {text}");
+
+    let (_, manager) = app.user_with_role("manager").await;
+    app.get(&export_path, &manager).await.expect(200);
+    let (_, sales) = app.user_with_role("sales").await;
+    app.get(&export_path, &sales).await.expect_problem(403, "forbidden");
+    let (_, viewer) = app.user_with_role("viewer").await;
+    app.get(&export_path, &viewer).await.expect_problem(403, "forbidden");
+
+    let exports =
+        app.get(&format!("/api/v1/segments/{}/exports", id(&companies)), &owner).await.expect(200).clone();
+    let exports = exports["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(exports.len(), 2, "the refused ones are not exports");
+    assert!(exports.iter().all(|export| export["row_count"] == 2 && export["finished_at"].is_string()));
+    app.get(&format!("/api/v1/segments/{}/exports", id(&companies)), &sales)
+        .await
+        .expect_problem(403, "forbidden");
+}
+
+#[actix_web::test]
+async fn a_segment_never_shows_another_workspaces_clients() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    company(&app, &owner, "Ours").await;
+    app.create_other_workspace("Rival", "rival@example.com", "rival-password-1").await;
+    let rival = crate::support::http::access_token(
+        &app.login_as("rival@example.com", "rival-password-1").await.expect(200).clone(),
+    );
+    let theirs = company(&app, &rival, "Theirs").await;
+
+    let never = builtin(&app, &owner, "never_bought").await;
+    assert_eq!(members(&app, &owner, &never).await, ["Ours"]);
+    // Their segment is a 404 here, and their client can't join ours.
+    let their_never = builtin(&app, &rival, "never_bought").await;
+    app.get(&format!("/api/v1/segments/{}/members", id(&their_never)), &owner)
+        .await
+        .expect_problem(404, "not_found");
+    let picked = app
+        .post("/api/v1/segments", &owner, json!({"name": "Picked", "kind": "static"}))
+        .await
+        .expect(201)
+        .clone();
+    let sneaked = app
+        .post(
+            &format!("/api/v1/segments/{}/members", id(&picked)),
+            &owner,
+            json!({"client_ids": [theirs["id"]]}),
+        )
+        .await;
+    assert_eq!(sneaked.expect(422)["errors"][0]["code"], "not_found");
+    let preview = app
+        .post(
+            "/api/v1/segments/preview",
+            &owner,
+            json!({"filter": {"field": "id", "op": "eq", "value": theirs["id"]}}),
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(preview["count"], 0);
+}
