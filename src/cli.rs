@@ -1,4 +1,4 @@
-//! The `crm` command line: `serve` (the default), `migrate`, `openapi` and `workspace create`.
+//! The `crm` command line: `serve` (the default), `migrate`, `openapi`, `seed` and `workspace create`.
 //! Every subcommand works against the same database as the server, embedded or not, whether or
 //! not the server is running.
 
@@ -34,6 +34,8 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document to stdout.
     Openapi,
+    /// Fill a workspace with realistic, deterministic data (for benchmarks and demos).
+    Seed(crate::seed::SeedOptions),
     /// Manage workspaces.
     Workspace {
         #[command(subcommand)]
@@ -70,6 +72,16 @@ pub fn run(cli: Cli) -> CliResult {
             let database = Database::open(&config, Opener::Tool)?;
             let applied = db::run_migrations(&database.url)?;
             println!("{applied} migration(s) applied");
+            database.shutdown()?;
+            Ok(())
+        }
+        Command::Seed(options) => {
+            let config = Config::from_env()?;
+            let database = Database::open(&config, Opener::Tool)?;
+            db::run_migrations(&database.url)?;
+            let mut conn = diesel::Connection::establish(&database.url)?;
+            crate::seed::run(&mut conn, &options)?;
+            drop(conn);
             database.shutdown()?;
             Ok(())
         }

@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod reminders;
 pub mod routes;
+pub mod seed;
 pub mod server;
 pub mod state;
 pub mod stats_worker;

@@ -71,6 +71,20 @@ impl Product {
             .load(conn)
     }
 
+    /// The product with this SKU (compared case-insensitively), if any.
+    pub fn find_by_sku(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        sku: &str,
+    ) -> QueryResult<Option<Product>> {
+        products::table
+            .filter(products::workspace_id.eq(workspace))
+            .filter(sql::<Bool>("lower(sku) = lower(").bind::<Text, _>(sku.to_string()).sql(")"))
+            .select(Product::as_select())
+            .first(conn)
+            .optional()
+    }
+
     pub fn sku_taken(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
