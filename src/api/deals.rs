@@ -1226,7 +1226,8 @@ pub struct CurrencyAmount {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BoardColumn {
     pub stage: crate::api::pipelines::StageResponse,
-    /// Every live deal in the stage (with the board's filters), not only those listed.
+    /// Every live deal in the stage (with the board's filters; for a won or lost stage, those
+    /// closed since `closed_since`), not only those listed.
     pub deal_count: i64,
     /// Totals per currency.
     pub amounts: Vec<CurrencyAmount>,
@@ -1235,7 +1236,8 @@ pub struct BoardColumn {
     /// The stage's most recently updated deals.
     pub deals: Vec<DealResponse>,
     /// Continue with `GET /deals?pipeline_id=…&stage_id=…&sort=-updated_at&cursor=…` (plus
-    /// `owner_id` if the board was filtered by it); null when every deal is listed.
+    /// `owner_id` if the board was filtered by it, and `closed_from` for a won or lost stage);
+    /// null when every deal is listed.
     pub next_cursor: Option<String>,
 }
 
@@ -1254,7 +1256,13 @@ pub struct BoardQuery {
     /// How many deals to list per stage: 1 to 100, 20 when omitted.
     #[param(minimum = 1, maximum = 100)]
     pub limit_per_stage: Option<u32>,
+    /// Won and lost columns show the deals closed since this time: 30 days ago when omitted.
+    /// Open stages show every open deal.
+    pub closed_since: Option<DateTime<Utc>>,
 }
+
+/// How far back the board's won and lost columns reach by default.
+const BOARD_CLOSED_DAYS: i64 = 30;
 
 /// A pipeline as a kanban board, in one round trip: per stage, its deal count, totals per
 /// currency, weighted totals and first deals.
@@ -1278,17 +1286,21 @@ pub async fn get_pipeline_board(
         return Err(ApiError::bad_request("invalid_query", "limit_per_stage must be between 1 and 100"));
     }
     let owner = query.owner_id;
+    let closed_since =
+        query.closed_since.unwrap_or_else(|| Utc::now() - chrono::Duration::days(BOARD_CLOSED_DAYS));
     let (stages, totals, columns) = db::run(&state.pool, move |conn| {
         let workspace = principal.workspace_id;
         Pipeline::find(conn, workspace, pipeline_id)?;
         let stages = Stage::of_pipelines(conn, workspace, &[pipeline_id])?;
-        let totals = Deal::board_totals(conn, workspace, pipeline_id, owner)?;
+        let totals = Deal::board_totals(conn, workspace, pipeline_id, owner, closed_since)?;
         let mut columns = Vec::with_capacity(stages.len());
         for stage in &stages {
+            let closed = stage.kind != StageKind::Open.as_str();
             let filter = DealFilter {
                 pipeline_id: Some(pipeline_id),
                 stage_id: Some(stage.id),
                 owner_id: owner,
+                closed_from: closed.then_some(closed_since),
                 ..DealFilter::default()
             };
             let rows = Deal::list(

@@ -321,6 +321,39 @@ async fn the_board_sums_what_it_lists() {
 }
 
 #[actix_web::test]
+async fn the_boards_won_and_lost_columns_hold_recent_closings() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    for title in ["Old win", "Fresh win"] {
+        app.post(
+            "/api/v1/deals",
+            &s.owner,
+            json!({"title": title, "client_id": s.client["id"], "amount": "10", "stage_id": s.stage("Won")["id"]}),
+        )
+        .await
+        .expect(201);
+    }
+    app.sql("UPDATE deals SET closed_at = now() - interval '60 days' WHERE title = 'Old win'").await;
+    let board_path = format!("/api/v1/pipelines/{}/board", s.pipeline["id"].as_str().unwrap_or_default());
+    let won_column = |board: &Value| {
+        board["columns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|column| column["stage"]["name"] == "Won")
+            .cloned()
+    };
+    let board = app.get(&board_path, &s.owner).await.expect(200).clone();
+    let won = won_column(&board).unwrap_or_default();
+    assert_eq!(won["deal_count"], 1, "closed in the last 30 days by default");
+    assert_eq!(won["deals"][0]["title"], "Fresh win");
+    let since =
+        (chrono::Utc::now() - chrono::Duration::days(90)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let longer = app.get(&format!("{board_path}?closed_since={since}"), &s.owner).await.expect(200).clone();
+    assert_eq!(won_column(&longer).unwrap_or_default()["deal_count"], 2);
+}
+
+#[actix_web::test]
 async fn deals_are_filtered_sorted_deleted_and_restored() {
     let app = TestApp::spawn().await;
     let s = setup(&app).await;

@@ -376,11 +376,13 @@ impl Deal {
         workspace: WorkspaceId,
         pipeline: PipelineId,
         owner: Option<UserId>,
+        closed_since: DateTime<Utc>,
     ) -> QueryResult<Vec<StageTotals>> {
         diesel::sql_query(include_str!("../sql/board_totals.sql"))
             .bind::<diesel::sql_types::Uuid, _>(workspace.0)
             .bind::<diesel::sql_types::Uuid, _>(pipeline.0)
             .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(owner.map(|owner| owner.0))
+            .bind::<diesel::sql_types::Timestamptz, _>(closed_since)
             .load(conn)
     }
 }

@@ -1,7 +1,8 @@
 -- About $5 deals per client among clients $3..$4 of workspace $1 (seed $2), in pipeline $6 with
 -- open stages $7, won stage $8 and lost stage $9, created over three years with a seasonal peak in
 -- November and December, each with one to three line items from the products $10 (prices $11,
--- groups $12, names $14), in currency $13. Old deals are mostly won or lost; recent ones mostly open.
+-- groups $12, names $14), in currency $13. Deals older than 45 days are won (60%) or lost (38%);
+-- recent ones mostly open.
 WITH clients_in_batch AS (
     SELECT n, cl.id AS client_id, cl.owner_id
     FROM generate_series($3::bigint, $4::bigint) AS n
@@ -27,7 +28,10 @@ WITH clients_in_batch AS (
            CASE
                WHEN p.created_at > now() - interval '45 days' THEN
                    CASE WHEN pg_temp.r(dn, $2 * 1000 + 36, 10) < 8 THEN 'open' ELSE 'won' END
-               ELSE (ARRAY['won','won','won','won','won','won','lost','lost','lost','open'])[1 + pg_temp.r(dn, $2 * 1000 + 36, 10)]
+               -- Older deals are closed but for a few forgotten ones (2%).
+               ELSE CASE WHEN pg_temp.r(dn, $2 * 1000 + 36, 50) < 30 THEN 'won'
+                         WHEN pg_temp.r(dn, $2 * 1000 + 36, 50) < 49 THEN 'lost'
+                         ELSE 'open' END
            END AS status
     FROM placed AS p
 ), items AS (

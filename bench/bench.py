@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""Load benchmarks of the CRM API, and the database ceiling under them.
+
+For each scale (number of clients) it starts the release server on its own embedded PostgreSQL,
+seeds a workspace with `crm seed` (kept between runs), drives every scenario with wrk at a fixed
+concurrency for a fixed time, and runs pgbench with the exact SQL the endpoint issued (captured from
+PostgreSQL's statement log) at the same concurrency, to report the API's throughput as a fraction
+of that ceiling. Writes docs/benchmarks.md.
+
+Run it with bench/run.sh, which installs wrk and builds the server first.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BINARY = ROOT / "target" / "release" / "crm"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+OWNER_EMAIL = "bench-owner@bench.example"
+OWNER_PASSWORD = "bench-owner-password-1"
+SEED = 1
+
+
+def log(message):
+    print(f"[bench {datetime.datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+class Cluster:
+    """The embedded cluster of one scale's data folder, reached as the postgres user."""
+
+    def __init__(self, data_dir):
+        self.socket_dir = data_dir / "postgres"
+        self.log_file = data_dir / "postgres" / "postgres.log"
+
+    def command(self, tool, *args):
+        base = [str(PG_BIN / tool) if (PG_BIN / tool).exists() else tool, *args]
+        return (["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []) + base
+
+    def psql(self, sql):
+        result = subprocess.run(
+            self.command("psql", "-h", str(self.socket_dir), "-d", "crm", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql),
+            check=True, capture_output=True, text=True)
+        return result.stdout.strip()
+
+
+class Api:
+    def __init__(self, base):
+        self.base = base
+
+    def call(self, method, path, token=None, body=None, headers=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("content-type", "application/json")
+        if token:
+            request.add_header("authorization", f"Bearer {token}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            text = response.read().decode()
+            return json.loads(text) if text else None
+
+    def login(self, email, password):
+        return self.call("POST", "/api/v1/auth/login", body={"email": email, "password": password})["access_token"]
+
+
+def run(args, env=None, **kwargs):
+    return subprocess.run(args, check=True, env={**os.environ, **(env or {})}, **kwargs)
+
+
+def environment(data_dir, port):
+    return {"CRM_DATA_DIR": str(data_dir), "CRM_BIND": f"127.0.0.1:{port}", "DATABASE_URL": "", "CRM_JWT_SECRET": "",
+            "RUST_LOG": "warn"}
+
+
+def prepare_data(data_dir, scale, port):
+    """Creates the workspace and seeds it once; later runs reuse the folder."""
+    marker = data_dir / "bench-workspace"
+    if marker.exists():
+        return marker.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {**environment(data_dir, port), "CRM_OWNER_PASSWORD": OWNER_PASSWORD}
+    workspace = run([str(BINARY), "workspace", "create", "--name", f"Bench {scale}", "--owner-email", OWNER_EMAIL],
+                    env=env, capture_output=True, text=True).stdout.strip()
+    log(f"seeding {scale} clients into {workspace}")
+    started = time.monotonic()
+    run([str(BINARY), "seed", "--workspace", workspace, "--clients", str(scale), "--seed", str(SEED)],
+        env=environment(data_dir, port))
+    (data_dir / "seed-seconds").write_text(f"{time.monotonic() - started:.0f}")
+    marker.write_text(workspace)
+    return workspace
+
+
+def start_server(data_dir, port):
+    server = subprocess.Popen([str(BINARY), "serve"], env={**os.environ, **environment(data_dir, port)},
+                              stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "w"))
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2)
+            return server
+        except Exception:
+            if server.poll() is not None:
+                raise SystemExit(f"the server exited; see {data_dir / 'server.log'}")
+            time.sleep(0.5)
+    raise SystemExit("the server did not become ready")
+
+
+def reset_peak_rss(pid):
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def parse_latency(text):
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(url, script, script_args, options):
+    output = subprocess.run(
+        ["wrk", "-t", str(options.threads), "-c", str(options.connections), "-d", f"{options.duration}s", "--latency",
+         "-s", str(script), url, "--", *script_args],
+        check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = parse_latency(re.search(r"\s50%\s+(\S+)", output).group(1))
+    p99 = parse_latency(re.search(r"\s99%\s+(\S+)", output).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return {"rps": rps, "p50": p50, "p99": p99, "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+            "socket_errors": errors.group(1) if errors else ""}
+
+
+def uuid7_is_recent(text, seconds=300):
+    try:
+        value = uuid.UUID(text)
+    except ValueError:
+        return False
+    if value.version != 7:
+        return False
+    millis = value.int >> 80
+    return abs(time.time() * 1000 - millis) < seconds * 1000
+
+
+def capture_sql(cluster, send):
+    """The statements PostgreSQL executed while `send()` ran, with their parameters filled in."""
+    cluster.psql("ALTER SYSTEM SET log_min_duration_statement = 0")
+    cluster.psql("SELECT pg_reload_conf()")
+    time.sleep(0.5)
+    start = cluster.log_file.stat().st_size
+    send()
+    time.sleep(0.5)
+    cluster.psql("ALTER SYSTEM RESET log_min_duration_statement")
+    cluster.psql("SELECT pg_reload_conf()")
+    with open(cluster.log_file, encoding="utf-8", errors="replace") as handle:
+        handle.seek(start)
+        lines = handle.read().splitlines()
+    # Join continuation lines (they start with a tab) to their entry.
+    entries = []
+    for line in lines:
+        if line.startswith("\t") and entries:
+            entries[-1] += "\n" + line[1:]
+        else:
+            entries.append(line)
+    statements = []
+    for index, entry in enumerate(entries):
+        executed = re.search(r"LOG:  duration: [\d.]+ ms  (?:execute [^:]+|statement): (.*)", entry, re.S)
+        if not executed:
+            continue
+        sql = executed.group(1).strip()
+        if sql in ("SELECT 1",) or "pg_reload_conf" in sql or "log_min_duration_statement" in sql:
+            continue
+        parameters = {}
+        if index + 1 < len(entries) and "DETAIL:  parameters:" in entries[index + 1]:
+            detail = entries[index + 1].split("DETAIL:  parameters:", 1)[1]
+            for match in re.finditer(r"\$(\d+) = (NULL|'(?:[^']|'')*')", detail):
+                parameters[int(match.group(1))] = match.group(2)
+        for number in sorted(parameters, reverse=True):
+            sql = re.sub(rf"\${number}(?!\d)", lambda _: parameters[number], sql)
+        statements.append(sql)
+    return statements
+
+
+def pgbench_script(statements, replacements, rollback):
+    """A pgbench script from captured statements: `replacements` turn literals into expressions of
+    the pgbench variable :n; a write ends in ROLLBACK so that repeating it leaves the data as it was."""
+    lines = [f"\\set n random(1, {replacements['scale']})"]
+    for sql in statements:
+        for literal, expression in replacements["literals"].items():
+            sql = sql.replace(literal, expression)
+        # New records' ids (UUIDv7 minted during the capture) become fresh ones.
+        sql = re.sub(r"'([0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12})'",
+                     lambda match: "gen_random_uuid()" if uuid7_is_recent(match.group(1)) and "INSERT" in sql.upper()
+                     else match.group(0), sql)
+        if rollback and sql.strip().upper() == "COMMIT":
+            sql = "ROLLBACK"
+        # One command per line for pgbench: fold the SQL (dropping comments first).
+        sql = " ".join(line.split("--", 1)[0] for line in sql.splitlines())
+        lines.append(sql.rstrip().rstrip(";") + ";")
+    return "\n".join(lines) + "\n"
+
+
+def run_pgbench(cluster, script_path, options):
+    output = subprocess.run(
+        cluster.command("pgbench", "-h", str(cluster.socket_dir), "-n", "-M", "prepared", "-c", str(options.connections),
+                        "-j", str(options.threads), "-T", str(options.duration), "-f", str(script_path), "crm"),
+        check=True, capture_output=True, text=True).stdout
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", output).group(1))
+    latency = float(re.search(r"latency average = ([\d.]+) ms", output).group(1))
+    return {"tps": tps, "latency": latency}
+
+
+def seeded_client_id(n):
+    return str(uuid.UUID(hashlib.md5(f"client:{SEED}:{n}".encode()).hexdigest()))
+
+
+def seeded_phone(n):
+    return "+79" + str((n * 7919 + SEED) % 1_000_000_000).zfill(9)
+
+
+def bench_scale(scale, options, work_dir):
+    data_dir = Path(options.data_root) / str(scale)
+    port = options.port
+    workspace = prepare_data(data_dir, scale, port)
+    cluster = Cluster(data_dir)
+    server = start_server(data_dir, port)
+    results = {"scale": scale, "scenarios": [], "seed_seconds": (data_dir / "seed-seconds").read_text().strip()
+               if (data_dir / "seed-seconds").exists() else ""}
+    try:
+        api = Api(f"http://127.0.0.1:{port}")
+        owner = api.login(OWNER_EMAIL, OWNER_PASSWORD)
+        sales = api.login("seed-sales-1@seed.example", "seed-password-1")
+        results["counts"] = cluster.psql(
+            f"SELECT (SELECT count(*) FROM clients WHERE workspace_id = '{workspace}') || ' clients, ' || "
+            f"(SELECT count(*) FROM contacts WHERE workspace_id = '{workspace}') || ' contacts, ' || "
+            f"(SELECT count(*) FROM deals WHERE workspace_id = '{workspace}') || ' deals, ' || "
+            f"(SELECT count(*) FROM activities WHERE workspace_id = '{workspace}') || ' activities'")
+
+        # Request samples: seeded clients are numbered 1..scale, so their ids and phones are known.
+        rng = random.Random(42)
+        numbers = [rng.randint(1, scale) for _ in range(5000)]
+        files = {}
+
+        def write(name, lines):
+            path = work_dir / f"{scale}-{name}.txt"
+            path.write_text("\n".join(lines) + "\n")
+            files[name] = path
+            return path
+
+        write("client", [f"/api/v1/clients/{seeded_client_id(n)}" for n in numbers])
+        write("timeline", [f"/api/v1/clients/{seeded_client_id(n)}/timeline" for n in numbers])
+        write("phone", [f"/api/v1/clients?phone={urllib.parse.quote(seeded_phone(n))}" for n in numbers])
+        owners = cluster.psql(f"SELECT id FROM users WHERE workspace_id = '{workspace}' AND email LIKE 'seed-sales-%'").split()
+        write("list", ["/api/v1/clients?limit=50&sort=-updated_at"])
+        write("list_owner", [f"/api/v1/clients?limit=50&sort=-updated_at&owner_id={owner}" for owner in owners])
+        write("list_tag", ["/api/v1/clients?limit=50&sort=-updated_at&tag=vip"])
+        # A fuzzy fragment: the first 5 letters of a last name with one letter dropped.
+        names = cluster.psql(f"SELECT DISTINCT split_part(display_name, ' ', 1) FROM clients "
+                             f"WHERE workspace_id = '{workspace}' AND kind = 'person' LIMIT 40").split()
+        fragments = [urllib.parse.quote(name[:2] + name[3:6]) for name in names if len(name) >= 6]
+        write("fuzzy", [f"/api/v1/clients?q={fragment}&limit=50" for fragment in fragments])
+        write("agenda", ["/api/v1/me/agenda"])
+        pipeline = cluster.psql(f"SELECT id FROM pipelines WHERE workspace_id = '{workspace}' AND is_default")
+        write("board", [f"/api/v1/pipelines/{pipeline}/board"])
+        segment_name = "Bench: companies that bought twice, not for 90 days"
+        segment = cluster.psql(f"SELECT id FROM segments WHERE workspace_id = '{workspace}' AND name = '{segment_name}'")
+        if not segment:
+            segment = api.call("POST", "/api/v1/segments", owner, {
+                "name": segment_name, "kind": "dynamic",
+                "filter": {"all": [{"field": "kind", "op": "eq", "value": "company"},
+                                   {"field": "stats.won_count", "op": "gte", "value": 2},
+                                   {"field": "stats.last_purchase_at", "op": "before_days_ago", "value": 90}]}})["id"]
+        write("segment_count", [f"/api/v1/segments/{segment}/count"])
+        write("segment_members", [f"/api/v1/segments/{segment}/members?limit=50"])
+        versions = cluster.psql(
+            "SELECT id || ' ' || version FROM clients WHERE workspace_id = '{}' AND id IN ({})".format(
+                workspace, ",".join(f"'{seeded_client_id(n)}'" for n in sorted(set(numbers))[:2000])))
+        write("patch", versions.split("\n"))
+
+        base = f"http://127.0.0.1:{port}"
+        wrk_dir = ROOT / "bench" / "wrk"
+        scenarios = [
+            ("GET /clients/{id}", "paths", files["client"], owner, "read"),
+            ("GET /clients?limit=50&sort=-updated_at", "paths", files["list"], owner, "read"),
+            ("… &owner_id=", "paths", files["list_owner"], owner, "read"),
+            ("… &tag=vip", "paths", files["list_tag"], owner, "read"),
+            ("GET /clients?q=<fuzzy fragment>", "paths", files["fuzzy"], owner, "read"),
+            ("GET /clients?phone=", "paths", files["phone"], owner, "read"),
+            ("GET /clients/{id}/timeline", "paths", files["timeline"], owner, "read"),
+            ("GET /me/agenda", "paths", files["agenda"], sales, "read"),
+            ("GET /pipelines/{id}/board", "paths", files["board"], owner, "read"),
+            ("GET /segments/{id}/count (3 conditions)", "paths", files["segment_count"], owner, "read"),
+            ("GET /segments/{id}/members?limit=50", "paths", files["segment_members"], owner, "read"),
+            ("POST /clients", "create", None, owner, "write"),
+            ("PATCH /clients/{id} with If-Match", "patch", files["patch"], owner, "write"),
+        ]
+        for name, script, data_file, token, kind in scenarios:
+            reset_peak_rss(server.pid)
+            script_args = {"paths": [str(data_file), token], "create": [token, str(time.time_ns())],
+                           "patch": [str(data_file), token]}[script]
+            result = run_wrk(base, wrk_dir / f"{script}.lua", script_args, options)
+            result.update(name=name, kind=kind, rss=peak_rss_mb(server.pid))
+            log(f"{scale}: {name}: {result['rps']:.0f} req/s, p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, "
+                f"non-2xx {result['non_2xx']}")
+            results["scenarios"].append(result)
+
+        # The ceilings: pgbench with the SQL each endpoint issued, parameters as the load used them.
+        n = numbers[0]
+        client = seeded_client_id(n)
+        id_expression = "(md5('client:1:' || :n)::uuid)"
+        phone_expression = "ARRAY['+79' || lpad(((:n * 7919 + 1) % 1000000000)::text, 9, '0')]"
+        version = cluster.psql(f"SELECT version FROM clients WHERE workspace_id = '{workspace}' AND id = '{client}'")
+        ceilings = {
+            "GET /clients/{id}": (lambda: api.call("GET", f"/api/v1/clients/{client}", owner),
+                                  {f"'{client}'": id_expression}, False),
+            "GET /clients?limit=50&sort=-updated_at": (lambda: api.call("GET", "/api/v1/clients?limit=50&sort=-updated_at", owner),
+                                                       {}, False),
+            "GET /clients?phone=": (lambda: api.call("GET", f"/api/v1/clients?phone={urllib.parse.quote(seeded_phone(n))}", owner),
+                                   {"'{" + seeded_phone(n) + "}'": phone_expression}, False),
+            "POST /clients": (lambda: api.call("POST", "/api/v1/clients", owner, {
+                "kind": "person", "last_name": "Потолков", "first_name": "Тест", "tags": ["load"],
+                "emails": [{"value": f"ceiling{time.time_ns()}@load.example"}]}), {}, True),
+            "PATCH /clients/{id} with If-Match": (lambda: api.call(
+                "PATCH", f"/api/v1/clients/{client}", owner, {"notes": "ceiling", "tags": ["load"]},
+                {"If-Match": f'"{version}"'}), {f"'{client}'": id_expression}, True),
+        }
+        for scenario in results["scenarios"]:
+            if scenario["name"] not in ceilings:
+                continue
+            send, literals, rollback = ceilings[scenario["name"]]
+            statements = capture_sql(cluster, send)
+            script = pgbench_script(statements, {"scale": scale, "literals": literals}, rollback)
+            script_path = work_dir / f"{scale}-pgbench-{len(scenario['name'])}.sql"
+            script_path.write_text(script)
+            os.chmod(script_path, 0o644)
+            ceiling = run_pgbench(cluster, script_path, options)
+            scenario.update(ceiling=ceiling["tps"], statements=len(statements))
+            log(f"{scale}: ceiling of {scenario['name']}: {ceiling['tps']:.0f} tps with {len(statements)} statements "
+                f"({script_path.name})")
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return results
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    memory = next((int(line.split()[1]) // (1024 * 1024) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), 0)
+    postgres = subprocess.run([str(PG_BIN / "postgres"), "--version"], capture_output=True, text=True).stdout.strip()
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
+    return f"{os.cpu_count()} cores ({cpu}), {memory} GiB RAM, {platform.system()} {platform.release()}; {postgres}; {wrk}"
+
+
+def report(all_results, options):
+    out = []
+    out.append("# Benchmarks\n")
+    out.append("Generated by `bench/run.sh` (do not edit by hand; query plans are in "
+               "[query-plans.md](query-plans.md)).\n")
+    out.append("## How to run\n")
+    out.append("```sh\nbench/run.sh                       # 10k, 100k and 1M clients\n"
+               "bench/run.sh --scales 10000 --duration 10\n```\n")
+    out.append("It installs `wrk` if missing, builds the release binary, and for each scale starts the server on "
+               "its own embedded PostgreSQL in `/var/tmp/crm-bench/<scale>` (seeded once with `crm seed` and kept), "
+               "drives each scenario with wrk, then runs pgbench with the SQL that scenario's request issued, "
+               "captured from PostgreSQL's statement log with the same parameters distribution "
+               "(a random seeded client per transaction), the same concurrency and prepared statements. "
+               "A write's ceiling script ends in ROLLBACK instead of COMMIT so that it can repeat on the same "
+               "data: it skips the commit's WAL flush, so the ceiling is optimistic and the ratio a lower bound.\n")
+    out.append(f"Machine: {machine()}. Load: wrk, {options.threads} threads, {options.connections} connections, "
+               f"{options.duration} s per scenario; pgbench `-M prepared -c {options.connections} -j {options.threads}`. "
+               f"Server: {options.threads} actix workers, a pool of 10 connections, PostgreSQL on the same machine "
+               f"with its default settings (fsync on). Run {datetime.date.today()}.\n")
+    out.append("Peak RSS is the server process's high-water mark during the scenario (reset before each).\n")
+    for results in all_results:
+        out.append(f"## {results['scale']:,} clients\n")
+        seeded = f", seeded in {results['seed_seconds']} s" if results.get("seed_seconds") else ""
+        out.append(f"Data: {results['counts']}{seeded}.\n")
+        out.append("| scenario | req/s | p50 ms | p99 ms | non-2xx | peak RSS MB | pgbench ceiling tps | API / ceiling |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for s in results["scenarios"]:
+            ceiling = f"{s['ceiling']:.0f}" if "ceiling" in s else ""
+            ratio = f"{100 * s['rps'] / s['ceiling']:.0f}%" if "ceiling" in s else ""
+            out.append(f"| {s['name']} | {s['rps']:.0f} | {s['p50']:.2f} | {s['p99']:.2f} | {s['non_2xx']} | "
+                       f"{s['rss']:.0f} | {ceiling} | {ratio} |")
+        out.append("")
+    if len(all_results) > 1:
+        out.append("## Latency by scale (read scenarios, p50 / p99 ms)\n")
+        out.append("| scenario | " + " | ".join(f"{r['scale']:,}" for r in all_results) + " |")
+        out.append("|---|" + "---:|" * len(all_results))
+        for index, scenario in enumerate(all_results[0]["scenarios"]):
+            if scenario["kind"] != "read":
+                continue
+            cells = [f"{r['scenarios'][index]['p50']:.2f} / {r['scenarios'][index]['p99']:.2f}" for r in all_results]
+            out.append(f"| {scenario['name']} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", default="10000,100000,1000000")
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--port", type=int, default=18080)
+    parser.add_argument("--data-root", default="/var/tmp/crm-bench")
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    options = parser.parse_args()
+    if not BINARY.exists():
+        raise SystemExit(f"{BINARY} is missing: run bench/run.sh (it builds it)")
+    work_dir = Path(options.data_root) / "work"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(options.data_root, 0o755)
+    os.chmod(work_dir, 0o755)
+    all_results = []
+    for scale in [int(value) for value in options.scales.split(",")]:
+        all_results.append(bench_scale(scale, options, work_dir))
+        (work_dir / "results.json").write_text(json.dumps(all_results, indent=2))
+    Path(options.output).write_text(report(all_results, options))
+    log(f"wrote {options.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The load benchmarks: installs wrk if missing, builds the release server, and runs bench/bench.py,
+# which seeds each scale once (kept in /var/tmp/crm-bench), drives the scenarios and the pgbench
+# ceilings, and rewrites docs/benchmarks.md. Arguments go to bench.py (--scales, --duration, ...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v wrk >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+if ! command -v pgbench >/dev/null && [ ! -x /usr/lib/postgresql/15/bin/pgbench ]; then
+    apt-get update -qq && apt-get install -y -qq postgresql-15 >/dev/null
+fi
+cargo build --release -j2 --locked
+exec python3 bench/bench.py "$@"
