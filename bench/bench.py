@@ -151,15 +151,13 @@ def run_wrk(url, script, script_args, options):
             "socket_errors": errors.group(1) if errors else ""}
 
 
-def uuid7_is_recent(text, seconds=300):
+def minted_since(text, since_ms):
+    """Whether `text` is a UUIDv7 generated at or after `since_ms` (during a capture)."""
     try:
         value = uuid.UUID(text)
     except ValueError:
         return False
-    if value.version != 7:
-        return False
-    millis = value.int >> 80
-    return abs(time.time() * 1000 - millis) < seconds * 1000
+    return value.version == 7 and (value.int >> 80) >= since_ms
 
 
 def capture_sql(cluster, send):
@@ -168,6 +166,7 @@ def capture_sql(cluster, send):
     cluster.psql("SELECT pg_reload_conf()")
     time.sleep(0.5)
     start = cluster.log_file.stat().st_size
+    started_ms = int(time.time() * 1000) - 5
     send()
     time.sleep(0.5)
     cluster.psql("ALTER SYSTEM RESET log_min_duration_statement")
@@ -198,10 +197,10 @@ def capture_sql(cluster, send):
         for number in sorted(parameters, reverse=True):
             sql = re.sub(rf"\${number}(?!\d)", lambda _: parameters[number], sql)
         statements.append(sql)
-    return statements
+    return statements, started_ms
 
 
-def pgbench_script(statements, replacements, rollback):
+def pgbench_script(statements, started_ms, replacements, rollback):
     """A pgbench script from captured statements: `replacements` turn literals into expressions of
     the pgbench variable :n; a write ends in ROLLBACK so that repeating it leaves the data as it was."""
     lines = [f"\\set n random(1, {replacements['scale']})"]
@@ -210,8 +209,8 @@ def pgbench_script(statements, replacements, rollback):
             sql = sql.replace(literal, expression)
         # New records' ids (UUIDv7 minted during the capture) become fresh ones.
         sql = re.sub(r"'([0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12})'",
-                     lambda match: "gen_random_uuid()" if uuid7_is_recent(match.group(1)) and "INSERT" in sql.upper()
-                     else match.group(0), sql)
+                     lambda match: "gen_random_uuid()" if minted_since(match.group(1), started_ms) else match.group(0),
+                     sql)
         if rollback and sql.strip().upper() == "COMMIT":
             sql = "ROLLBACK"
         # One command per line for pgbench: fold the SQL (dropping comments first).
@@ -284,12 +283,14 @@ def bench_scale(scale, options, work_dir):
         write("board", [f"/api/v1/pipelines/{pipeline}/board"])
         segment_name = "Bench: companies that bought twice, not for 90 days"
         segment = cluster.psql(f"SELECT id FROM segments WHERE workspace_id = '{workspace}' AND name = '{segment_name}'")
+        three_conditions = {"all": [{"field": "kind", "op": "eq", "value": "company"},
+                                    {"field": "stats.won_count", "op": "gte", "value": 2},
+                                    {"field": "stats.last_purchase_at", "op": "before_days_ago", "value": 90}]}
         if not segment:
-            segment = api.call("POST", "/api/v1/segments", owner, {
-                "name": segment_name, "kind": "dynamic",
-                "filter": {"all": [{"field": "kind", "op": "eq", "value": "company"},
-                                   {"field": "stats.won_count", "op": "gte", "value": 2},
-                                   {"field": "stats.last_purchase_at", "op": "before_days_ago", "value": 90}]}})["id"]
+            segment = api.call("POST", "/api/v1/segments", owner,
+                               {"name": segment_name, "kind": "dynamic", "filter": three_conditions})["id"]
+        preview_body = work_dir / f"{scale}-preview.json"
+        preview_body.write_text(json.dumps({"filter": three_conditions, "limit": 50}))
         write("segment_count", [f"/api/v1/segments/{segment}/count"])
         write("segment_members", [f"/api/v1/segments/{segment}/members?limit=50"])
         versions = cluster.psql(
@@ -311,13 +312,15 @@ def bench_scale(scale, options, work_dir):
             ("GET /pipelines/{id}/board", "paths", files["board"], owner, "read"),
             ("GET /segments/{id}/count (3 conditions)", "paths", files["segment_count"], owner, "read"),
             ("GET /segments/{id}/members?limit=50", "paths", files["segment_members"], owner, "read"),
+            ("POST /segments/preview (3 conditions)", "post", preview_body, owner, "read"),
             ("POST /clients", "create", None, owner, "write"),
             ("PATCH /clients/{id} with If-Match", "patch", files["patch"], owner, "write"),
         ]
         for name, script, data_file, token, kind in scenarios:
             reset_peak_rss(server.pid)
             script_args = {"paths": [str(data_file), token], "create": [token, str(time.time_ns())],
-                           "patch": [str(data_file), token]}[script]
+                           "patch": [str(data_file), token],
+                           "post": ["/api/v1/segments/preview", str(data_file), token]}[script]
             result = run_wrk(base, wrk_dir / f"{script}.lua", script_args, options)
             result.update(name=name, kind=kind, rss=peak_rss_mb(server.pid))
             log(f"{scale}: {name}: {result['rps']:.0f} req/s, p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, "
@@ -348,8 +351,8 @@ def bench_scale(scale, options, work_dir):
             if scenario["name"] not in ceilings:
                 continue
             send, literals, rollback = ceilings[scenario["name"]]
-            statements = capture_sql(cluster, send)
-            script = pgbench_script(statements, {"scale": scale, "literals": literals}, rollback)
+            statements, started_ms = capture_sql(cluster, send)
+            script = pgbench_script(statements, started_ms, {"scale": scale, "literals": literals}, rollback)
             script_path = work_dir / f"{scale}-pgbench-{len(scenario['name'])}.sql"
             script_path.write_text(script)
             os.chmod(script_path, 0o644)

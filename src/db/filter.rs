@@ -226,9 +226,9 @@ pub fn custom_field(key: &str, field_type: CustomFieldType, options: &[String]) 
     }
 }
 
-/// A value bound to the query.
+/// A value bound to a query.
 #[derive(Debug, Clone, PartialEq)]
-enum Bind {
+pub(crate) enum Bind {
     Text(String),
     TextList(Vec<String>),
     Uuid(uuid::Uuid),
@@ -242,6 +242,37 @@ enum Bind {
     TimestampList(Vec<DateTime<Utc>>),
     Bool(bool),
     Jsonb(Value),
+    OptionalUuid(Option<uuid::Uuid>),
+    OptionalTimestamp(Option<DateTime<Utc>>),
+}
+
+impl Bind {
+    /// Pushes the value as the query's next bind parameter.
+    pub(crate) fn push<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        match self {
+            Bind::Text(value) => out.push_bind_param::<sql_types::Text, _>(value),
+            Bind::TextList(value) => out.push_bind_param::<sql_types::Array<sql_types::Text>, _>(value),
+            Bind::Uuid(value) => out.push_bind_param::<sql_types::Uuid, _>(value),
+            Bind::UuidList(value) => out.push_bind_param::<sql_types::Array<sql_types::Uuid>, _>(value),
+            Bind::BigInt(value) => out.push_bind_param::<sql_types::BigInt, _>(value),
+            Bind::Numeric(value) => out.push_bind_param::<sql_types::Numeric, _>(value),
+            Bind::NumericList(value) => out.push_bind_param::<sql_types::Array<sql_types::Numeric>, _>(value),
+            Bind::Date(value) => out.push_bind_param::<sql_types::Date, _>(value),
+            Bind::DateList(value) => out.push_bind_param::<sql_types::Array<sql_types::Date>, _>(value),
+            Bind::Timestamp(value) => out.push_bind_param::<sql_types::Timestamptz, _>(value),
+            Bind::TimestampList(value) => {
+                out.push_bind_param::<sql_types::Array<sql_types::Timestamptz>, _>(value)
+            }
+            Bind::Bool(value) => out.push_bind_param::<sql_types::Bool, _>(value),
+            Bind::Jsonb(value) => out.push_bind_param::<sql_types::Jsonb, _>(value),
+            Bind::OptionalUuid(value) => {
+                out.push_bind_param::<sql_types::Nullable<sql_types::Uuid>, _>(value)
+            }
+            Bind::OptionalTimestamp(value) => {
+                out.push_bind_param::<sql_types::Nullable<sql_types::Timestamptz>, _>(value)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -320,34 +351,13 @@ impl SqlCondition {
 
 impl QueryFragment<Pg> for SqlCondition {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        // Filters come in endless shapes: caching a prepared statement per shape would grow every
+        // connection's cache without bound.
+        out.unsafe_to_cache_prepared();
         for part in &self.parts {
             match part {
                 Part::Sql(text) => out.push_sql(text),
-                Part::Bind(Bind::Text(value)) => out.push_bind_param::<sql_types::Text, _>(value)?,
-                Part::Bind(Bind::TextList(value)) => {
-                    out.push_bind_param::<sql_types::Array<sql_types::Text>, _>(value)?
-                }
-                Part::Bind(Bind::Uuid(value)) => out.push_bind_param::<sql_types::Uuid, _>(value)?,
-                Part::Bind(Bind::UuidList(value)) => {
-                    out.push_bind_param::<sql_types::Array<sql_types::Uuid>, _>(value)?
-                }
-                Part::Bind(Bind::BigInt(value)) => out.push_bind_param::<sql_types::BigInt, _>(value)?,
-                Part::Bind(Bind::Numeric(value)) => out.push_bind_param::<sql_types::Numeric, _>(value)?,
-                Part::Bind(Bind::NumericList(value)) => {
-                    out.push_bind_param::<sql_types::Array<sql_types::Numeric>, _>(value)?
-                }
-                Part::Bind(Bind::Date(value)) => out.push_bind_param::<sql_types::Date, _>(value)?,
-                Part::Bind(Bind::DateList(value)) => {
-                    out.push_bind_param::<sql_types::Array<sql_types::Date>, _>(value)?
-                }
-                Part::Bind(Bind::Timestamp(value)) => {
-                    out.push_bind_param::<sql_types::Timestamptz, _>(value)?
-                }
-                Part::Bind(Bind::TimestampList(value)) => {
-                    out.push_bind_param::<sql_types::Array<sql_types::Timestamptz>, _>(value)?
-                }
-                Part::Bind(Bind::Bool(value)) => out.push_bind_param::<sql_types::Bool, _>(value)?,
-                Part::Bind(Bind::Jsonb(value)) => out.push_bind_param::<sql_types::Jsonb, _>(value)?,
+                Part::Bind(bind) => bind.push(&mut out)?,
             }
         }
         Ok(())

@@ -5,6 +5,7 @@ pub mod embedded;
 pub mod filter;
 pub mod models;
 pub mod schema;
+pub mod sql_file;
 
 use std::time::Duration;
 
@@ -79,6 +80,9 @@ pub fn build_pool(url: &str, max_size: u32) -> Result<PgPool, diesel::r2d2::Pool
         .max_size(max_size)
         .min_idle(Some(max_size.min(2)))
         .connection_timeout(Duration::from_secs(5))
+        // No `SELECT 1` round trip at every checkout (two per request): a connection that broke
+        // fails its query, and r2d2 drops it then (`has_broken`).
+        .test_on_check_out(false)
         .connection_customizer(Box::new(SessionSettings))
         .build(ConnectionManager::new(url))
 }

@@ -296,15 +296,15 @@ pub fn client_timeline(
     after: Option<(DateTime<Utc>, uuid::Uuid)>,
     limit: i64,
 ) -> QueryResult<Vec<TimelineRow>> {
-    use diesel::sql_types::{BigInt, Nullable, Uuid};
-    diesel::sql_query(include_str!("../sql/client_timeline.sql"))
-        .bind::<Uuid, _>(workspace.0)
-        .bind::<Uuid, _>(client.0)
-        .bind::<Bool, _>(sources.activities)
-        .bind::<Bool, _>(sources.deals)
-        .bind::<Bool, _>(sources.client)
-        .bind::<Nullable<Timestamptz>, _>(after.map(|(at, _)| at))
-        .bind::<Nullable<Uuid>, _>(after.map(|(_, id)| id))
-        .bind::<BigInt, _>(limit)
+    use crate::db::filter::Bind;
+    crate::db::sql_file::SqlFile::new(include_str!("../sql/client_timeline.sql"))
+        .bind(Bind::Uuid(workspace.0))
+        .bind(Bind::Uuid(client.0))
+        .bind(Bind::Bool(sources.activities))
+        .bind(Bind::Bool(sources.deals))
+        .bind(Bind::Bool(sources.client))
+        .bind(Bind::OptionalTimestamp(after.map(|(at, _)| at)))
+        .bind(Bind::OptionalUuid(after.map(|(_, id)| id)))
+        .bind(Bind::BigInt(limit))
         .load(conn)
 }

@@ -6,7 +6,9 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Float, Text, Timestamptz};
 
+use crate::db::filter::Bind;
 use crate::db::schema::clients;
+use crate::db::sql_file::SqlFile;
 use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -437,9 +439,9 @@ pub struct SummaryRow {
 
 impl Client {
     pub fn summary(conn: &mut PgConnection, workspace: WorkspaceId, id: ClientId) -> QueryResult<SummaryRow> {
-        diesel::sql_query(include_str!("../sql/client_summary.sql"))
-            .bind::<diesel::sql_types::Uuid, _>(workspace.0)
-            .bind::<diesel::sql_types::Uuid, _>(id.0)
+        SqlFile::new(include_str!("../sql/client_summary.sql"))
+            .bind(Bind::Uuid(workspace.0))
+            .bind(Bind::Uuid(id.0))
             .get_result(conn)
     }
 }

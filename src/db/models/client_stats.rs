@@ -7,7 +7,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 
+use crate::db::filter::Bind;
 use crate::db::schema::{clients, workspaces};
+use crate::db::sql_file::SqlFile;
 use crate::ids::{ClientId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -71,9 +73,9 @@ impl ClientStats {
                 continue;
             }
             seen.push(client);
-            diesel::sql_query(include_str!("../sql/refresh_client_stats.sql"))
-                .bind::<SqlUuid, _>(workspace.0)
-                .bind::<SqlUuid, _>(client.0)
+            SqlFile::new(include_str!("../sql/refresh_client_stats.sql"))
+                .bind(Bind::Uuid(workspace.0))
+                .bind(Bind::Uuid(client.0))
                 .execute(conn)?;
         }
         Ok(())

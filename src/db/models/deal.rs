@@ -378,11 +378,12 @@ impl Deal {
         owner: Option<UserId>,
         closed_since: DateTime<Utc>,
     ) -> QueryResult<Vec<StageTotals>> {
-        diesel::sql_query(include_str!("../sql/board_totals.sql"))
-            .bind::<diesel::sql_types::Uuid, _>(workspace.0)
-            .bind::<diesel::sql_types::Uuid, _>(pipeline.0)
-            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(owner.map(|owner| owner.0))
-            .bind::<diesel::sql_types::Timestamptz, _>(closed_since)
+        use crate::db::filter::Bind;
+        crate::db::sql_file::SqlFile::new(include_str!("../sql/board_totals.sql"))
+            .bind(Bind::Uuid(workspace.0))
+            .bind(Bind::Uuid(pipeline.0))
+            .bind(Bind::OptionalUuid(owner.map(|owner| owner.0)))
+            .bind(Bind::Timestamp(closed_since))
             .load(conn)
     }
 }
