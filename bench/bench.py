@@ -243,6 +243,10 @@ def bench_scale(scale, options, work_dir):
     workspace = prepare_data(data_dir, scale, port)
     cluster = Cluster(data_dir)
     server = start_server(data_dir, port)
+    # Clients an earlier run's POST scenario created would sit at the top of every list by
+    # updated_at: remove them, so that each run reads the seeded data.
+    cluster.psql("DELETE FROM clients WHERE last_name = 'Бенчмарков' AND 'load' = ANY(tags)")
+    cluster.psql("VACUUM ANALYZE clients")
     results = {"scale": scale, "scenarios": [], "seed_seconds": (data_dir / "seed-seconds").read_text().strip()
                if (data_dir / "seed-seconds").exists() else ""}
     try:
@@ -344,7 +348,7 @@ def bench_scale(scale, options, work_dir):
                 "kind": "person", "last_name": "Потолков", "first_name": "Тест", "tags": ["load"],
                 "emails": [{"value": f"ceiling{time.time_ns()}@load.example"}]}), {}, True),
             "PATCH /clients/{id} with If-Match": (lambda: api.call(
-                "PATCH", f"/api/v1/clients/{client}", owner, {"notes": "ceiling", "tags": ["load"]},
+                "PATCH", f"/api/v1/clients/{client}", owner, {"notes": "ceiling"},
                 {"If-Match": f'"{version}"'}), {f"'{client}'": id_expression}, True),
         }
         for scenario in results["scenarios"]:

@@ -31,7 +31,7 @@ end
 function request()
     next_index = next_index % #clients + 1
     local id = clients[next_index]
-    local body = string.format('{"notes": "load test %d", "tags": ["load"]}', next_index)
+    local body = string.format('{"notes": "load test %d"}', next_index)
     return wrk.format("PATCH", "/api/v1/clients/" .. id, {
         ["Authorization"] = "Bearer " .. token,
         ["Content-Type"] = "application/json",
