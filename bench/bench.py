@@ -434,6 +434,8 @@ def main():
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--data-root", default="/var/tmp/crm-bench")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the report from the results the last runs of these scales saved")
     options = parser.parse_args()
     if not BINARY.exists():
         raise SystemExit(f"{BINARY} is missing: run bench/run.sh (it builds it)")
@@ -443,8 +445,12 @@ def main():
     os.chmod(work_dir, 0o755)
     all_results = []
     for scale in [int(value) for value in options.scales.split(",")]:
+        saved = work_dir / f"results-{scale}.json"
+        if options.report_only:
+            all_results.append(json.loads(saved.read_text()))
+            continue
         all_results.append(bench_scale(scale, options, work_dir))
-        (work_dir / "results.json").write_text(json.dumps(all_results, indent=2))
+        saved.write_text(json.dumps(all_results[-1], indent=2))
     Path(options.output).write_text(report(all_results, options))
     log(f"wrote {options.output}")
 

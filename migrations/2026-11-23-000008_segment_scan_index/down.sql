@@ -1,0 +1,1 @@
+DROP INDEX clients_segment_scan_idx;
