@@ -337,7 +337,7 @@ def bench_scale(scale, options, work_dir):
         n = numbers[0]
         client = seeded_client_id(n)
         id_expression = "(md5('client:1:' || :n)::uuid)"
-        phone_expression = "ARRAY['+79' || lpad(((:n * 7919 + 1) % 1000000000)::text, 9, '0')]"
+        phone_expression = "ARRAY['+79' || lpad(((:n::bigint * 7919 + 1) % 1000000000)::text, 9, '0')]"
         version = cluster.psql(f"SELECT version FROM clients WHERE workspace_id = '{workspace}' AND id = '{client}'")
         ceilings = {
             "GET /clients/{id}": (lambda: api.call("GET", f"/api/v1/clients/{client}", owner),
@@ -362,7 +362,12 @@ def bench_scale(scale, options, work_dir):
             script_path = work_dir / f"{scale}-pgbench-{len(scenario['name'])}.sql"
             script_path.write_text(script)
             os.chmod(script_path, 0o644)
-            ceiling = run_pgbench(cluster, script_path, options)
+            try:
+                ceiling = run_pgbench(cluster, script_path, options)
+            except subprocess.CalledProcessError as error:
+                # Reported as a missing ceiling rather than losing the whole run.
+                log(f"{scale}: pgbench failed for {scenario['name']} ({script_path.name}): {error.stderr or error.stdout}")
+                continue
             scenario.update(ceiling=ceiling["tps"], statements=len(statements))
             log(f"{scale}: ceiling of {scenario['name']}: {ceiling['tps']:.0f} tps with {len(statements)} statements "
                 f"({script_path.name})")
