@@ -17,6 +17,7 @@ use diesel::sql_types;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use crate::db::models::client::{escape_like, like_pattern};
 use crate::domain::contact_points::to_e164;
 use crate::domain::enums::{self, CustomFieldType};
 use crate::error::FieldError;
@@ -733,11 +734,6 @@ fn days(value: &Value) -> Result<i64, String> {
         .ok_or_else(|| format!("must be a whole number of days, 0 to {MAX_DAYS}"))
 }
 
-/// `%`, `_` and `\` match themselves in a LIKE pattern built from user text.
-fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-}
-
 /// One condition's SQL.
 fn build(field: &Field, op: &str, value: &Value, phone_region: &str) -> Result<SqlCondition, String> {
     let shape = shape(field);
@@ -841,11 +837,8 @@ fn build(field: &Field, op: &str, value: &Value, phone_region: &str) -> Result<S
             if text.is_empty() {
                 return Err("must not be empty".into());
             }
-            let pattern = if op == "contains" {
-                format!("%{}%", escape_like(&text))
-            } else {
-                format!("{}%", escape_like(&text))
-            };
+            let pattern =
+                if op == "contains" { like_pattern(&text) } else { format!("{}%", escape_like(&text)) };
             sql.sql(&format!("({column} ILIKE ")).bind(Bind::Text(pattern)).sql(")");
         }
         "before_days_ago" | "within_days" => {

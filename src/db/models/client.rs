@@ -114,8 +114,12 @@ pub fn order_by(column: &str, descending: bool, exact_lookup: bool) -> String {
 
 /// `%`, `_` and `\` match themselves in a LIKE pattern built from user text.
 pub fn like_pattern(text: &str) -> String {
-    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
+    format!("%{}%", escape_like(text))
+}
+
+/// `text` with `%`, `_` and `\` escaped for a LIKE pattern.
+pub fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 impl Client {
