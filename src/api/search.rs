@@ -5,7 +5,8 @@ use diesel::PgConnection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::db::filter::{self, Catalogue, SqlCondition};
+use crate::db::filter::{self, Catalogue};
+use crate::db::fragment::SqlFragment;
 use crate::db::models::Workspace;
 use crate::db::models::custom_field::CustomField;
 use crate::domain::enums::CustomEntity;
@@ -41,7 +42,7 @@ pub fn compile_filter(
     workspace: WorkspaceId,
     entity: CustomEntity,
     filter: &serde_json::Value,
-) -> Result<SqlCondition, ApiError> {
+) -> Result<SqlFragment, ApiError> {
     let mut fields = match entity {
         CustomEntity::Client => filter::client_fields(),
         CustomEntity::Contact => filter::contact_fields(),

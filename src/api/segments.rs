@@ -17,7 +17,7 @@ use crate::api::extract::{
 use crate::api::record_change;
 use crate::api::search::compile_filter;
 use crate::auth::Principal;
-use crate::db::filter::SqlCondition;
+use crate::db::fragment::SqlFragment;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::segment::{Segment, SegmentExport, members_condition};
@@ -146,10 +146,7 @@ fn check_segment(conn: &mut PgConnection, segment: &Segment) -> Result<(), ApiEr
 }
 
 /// The condition selecting a segment's members among the clients.
-pub(crate) fn segment_condition(
-    conn: &mut PgConnection,
-    segment: &Segment,
-) -> Result<SqlCondition, ApiError> {
+pub(crate) fn segment_condition(conn: &mut PgConnection, segment: &Segment) -> Result<SqlFragment, ApiError> {
     match &segment.filter {
         Some(filter) => compile_filter(conn, segment.workspace_id, CustomEntity::Client, filter),
         None => Ok(members_condition(segment.workspace_id, segment.id)),
@@ -810,7 +807,7 @@ pub async fn export_segment(
 struct Export {
     pool: PgPool,
     workspace: WorkspaceId,
-    condition: SqlCondition,
+    condition: SqlFragment,
     export_id: uuid::Uuid,
     places: u32,
     after: Option<ClientId>,

@@ -9,14 +9,10 @@
 //! ```
 
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::QueryResult;
-use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
-use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use crate::db::fragment::{Bind, SqlFragment};
 use crate::db::models::client::{escape_like, like_pattern};
 use crate::domain::contact_points::to_e164;
 use crate::domain::enums::{self, CustomFieldType};
@@ -227,160 +223,6 @@ pub fn custom_field(key: &str, field_type: CustomFieldType, options: &[String]) 
     }
 }
 
-/// A value bound to a query.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Bind {
-    Text(String),
-    TextList(Vec<String>),
-    Uuid(uuid::Uuid),
-    UuidList(Vec<uuid::Uuid>),
-    BigInt(i64),
-    Numeric(Decimal),
-    NumericList(Vec<Decimal>),
-    Date(NaiveDate),
-    DateList(Vec<NaiveDate>),
-    Timestamp(DateTime<Utc>),
-    TimestampList(Vec<DateTime<Utc>>),
-    Bool(bool),
-    Jsonb(Value),
-    OptionalUuid(Option<uuid::Uuid>),
-    OptionalTimestamp(Option<DateTime<Utc>>),
-}
-
-impl Bind {
-    /// Pushes the value as the query's next bind parameter.
-    pub(crate) fn push<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        match self {
-            Bind::Text(value) => out.push_bind_param::<sql_types::Text, _>(value),
-            Bind::TextList(value) => out.push_bind_param::<sql_types::Array<sql_types::Text>, _>(value),
-            Bind::Uuid(value) => out.push_bind_param::<sql_types::Uuid, _>(value),
-            Bind::UuidList(value) => out.push_bind_param::<sql_types::Array<sql_types::Uuid>, _>(value),
-            Bind::BigInt(value) => out.push_bind_param::<sql_types::BigInt, _>(value),
-            Bind::Numeric(value) => out.push_bind_param::<sql_types::Numeric, _>(value),
-            Bind::NumericList(value) => out.push_bind_param::<sql_types::Array<sql_types::Numeric>, _>(value),
-            Bind::Date(value) => out.push_bind_param::<sql_types::Date, _>(value),
-            Bind::DateList(value) => out.push_bind_param::<sql_types::Array<sql_types::Date>, _>(value),
-            Bind::Timestamp(value) => out.push_bind_param::<sql_types::Timestamptz, _>(value),
-            Bind::TimestampList(value) => {
-                out.push_bind_param::<sql_types::Array<sql_types::Timestamptz>, _>(value)
-            }
-            Bind::Bool(value) => out.push_bind_param::<sql_types::Bool, _>(value),
-            Bind::Jsonb(value) => out.push_bind_param::<sql_types::Jsonb, _>(value),
-            Bind::OptionalUuid(value) => {
-                out.push_bind_param::<sql_types::Nullable<sql_types::Uuid>, _>(value)
-            }
-            Bind::OptionalTimestamp(value) => {
-                out.push_bind_param::<sql_types::Nullable<sql_types::Timestamptz>, _>(value)
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Part {
-    Sql(String),
-    Bind(Bind),
-}
-
-/// A compiled filter: a boolean SQL expression with its parameters, usable in any Diesel query
-/// on the entity's table (`.filter(condition)`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SqlCondition {
-    parts: Vec<Part>,
-}
-
-impl SqlCondition {
-    fn sql(&mut self, text: &str) -> &mut Self {
-        self.parts.push(Part::Sql(text.to_string()));
-        self
-    }
-
-    fn bind(&mut self, value: Bind) -> &mut Self {
-        self.parts.push(Part::Bind(value));
-        self
-    }
-
-    fn append(&mut self, other: SqlCondition) {
-        self.parts.extend(other.parts);
-    }
-
-    /// The client is a member of the static segment `segment`.
-    pub fn members_of(workspace: uuid::Uuid, segment: uuid::Uuid) -> SqlCondition {
-        let mut condition = SqlCondition::default();
-        condition
-            .sql("(id IN (SELECT client_id FROM segment_members WHERE workspace_id = ")
-            .bind(Bind::Uuid(workspace))
-            .sql(" AND segment_id = ")
-            .bind(Bind::Uuid(segment))
-            .sql("))");
-        condition
-    }
-
-    /// The record's id is one of `ids`.
-    pub fn id_in(ids: Vec<uuid::Uuid>) -> SqlCondition {
-        let mut condition = SqlCondition::default();
-        condition.sql("(id = ANY(").bind(Bind::UuidList(ids)).sql("))");
-        condition
-    }
-
-    /// Both conditions.
-    pub fn and(mut self, other: SqlCondition) -> SqlCondition {
-        let mut combined = SqlCondition::default();
-        combined.sql("(");
-        combined.parts.append(&mut self.parts);
-        combined.sql(" AND ");
-        combined.append(other);
-        combined.sql(")");
-        combined
-    }
-
-    /// The SQL text with `$n` for the parameters, for plans and tests.
-    pub fn debug_sql(&self) -> String {
-        let mut index = 0;
-        self.parts
-            .iter()
-            .map(|part| match part {
-                Part::Sql(text) => text.clone(),
-                Part::Bind(_) => {
-                    index += 1;
-                    format!("${index}")
-                }
-            })
-            .collect()
-    }
-}
-
-impl QueryFragment<Pg> for SqlCondition {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        // Filters come in endless shapes: caching a prepared statement per shape would grow every
-        // connection's cache without bound.
-        out.unsafe_to_cache_prepared();
-        for part in &self.parts {
-            match part {
-                Part::Sql(text) => out.push_sql(text),
-                Part::Bind(bind) => bind.push(&mut out)?,
-            }
-        }
-        Ok(())
-    }
-}
-
-impl QueryId for SqlCondition {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl Expression for SqlCondition {
-    type SqlType = sql_types::Bool;
-}
-
-impl<QS> AppearsOnTable<QS> for SqlCondition {}
-impl<QS> SelectableExpression<QS> for SqlCondition {}
-
-impl ValidGrouping<()> for SqlCondition {
-    type IsAggregate = diesel::expression::is_aggregate::Never;
-}
-
 /// What the compiler needs besides the filter: the entity's fields (custom ones included) and the
 /// workspace's phone region, to read phone numbers written without a country code.
 pub struct Catalogue<'a> {
@@ -390,7 +232,7 @@ pub struct Catalogue<'a> {
 }
 
 /// Compiles a filter; every mistake is a `FieldError` naming its path (`filter.all[1].op`).
-pub fn compile(filter: &Value, catalogue: &Catalogue<'_>) -> Result<SqlCondition, Vec<FieldError>> {
+pub fn compile(filter: &Value, catalogue: &Catalogue<'_>) -> Result<SqlFragment, Vec<FieldError>> {
     let mut compiler = Compiler { catalogue, conditions: 0, errors: Vec::new() };
     let condition = compiler.node(filter, "filter", 1);
     if compiler.errors.is_empty() { Ok(condition) } else { Err(compiler.errors) }
@@ -422,12 +264,12 @@ const OPERATORS: &[&str] = &[
 ];
 
 impl Compiler<'_, '_> {
-    fn error(&mut self, path: &str, code: &str, message: impl Into<String>) -> SqlCondition {
+    fn error(&mut self, path: &str, code: &str, message: impl Into<String>) -> SqlFragment {
         self.errors.push(FieldError::new(path, code, message));
-        SqlCondition::default()
+        SqlFragment::dynamic()
     }
 
-    fn node(&mut self, node: &Value, path: &str, depth: usize) -> SqlCondition {
+    fn node(&mut self, node: &Value, path: &str, depth: usize) -> SqlFragment {
         let Value::Object(object) = node else {
             return self.error(path, "type", "must be an object: a condition or an all/any group");
         };
@@ -463,7 +305,7 @@ impl Compiler<'_, '_> {
         self.condition(object, path)
     }
 
-    fn group(&mut self, group: &str, children: &Value, path: &str, depth: usize) -> SqlCondition {
+    fn group(&mut self, group: &str, children: &Value, path: &str, depth: usize) -> SqlFragment {
         if depth > MAX_DEPTH {
             return self.error(path, "too_deep", format!("groups nest at most {MAX_DEPTH} deep"));
         }
@@ -474,19 +316,19 @@ impl Compiler<'_, '_> {
             return self.error(path, "length", "must hold at least one condition");
         }
         let joiner = if group == "all" { " AND " } else { " OR " };
-        let mut condition = SqlCondition::default();
-        condition.sql("(");
+        let mut condition = SqlFragment::dynamic();
+        condition.push_sql("(");
         for (index, child) in children.iter().enumerate() {
             if index > 0 {
-                condition.sql(joiner);
+                condition.push_sql(joiner);
             }
             condition.append(self.node(child, &format!("{path}[{index}]"), depth + 1));
         }
-        condition.sql(")");
+        condition.push_sql(")");
         condition
     }
 
-    fn condition(&mut self, object: &serde_json::Map<String, Value>, path: &str) -> SqlCondition {
+    fn condition(&mut self, object: &serde_json::Map<String, Value>, path: &str) -> SqlFragment {
         let Some(Value::String(name)) = object.get("field") else {
             return self.error(&format!("{path}.field"), "required", "must name a field");
         };
@@ -735,10 +577,10 @@ fn days(value: &Value) -> Result<i64, String> {
 }
 
 /// One condition's SQL.
-fn build(field: &Field, op: &str, value: &Value, phone_region: &str) -> Result<SqlCondition, String> {
+fn build(field: &Field, op: &str, value: &Value, phone_region: &str) -> Result<SqlFragment, String> {
     let shape = shape(field);
     let column = shape.expression.as_str();
-    let mut sql = SqlCondition::default();
+    let mut sql = SqlFragment::dynamic();
     let needs_no_value = matches!(op, "is_null" | "not_null");
     if needs_no_value && !(value.is_null() || value == &Value::Bool(true)) {
         return Err(format!("{op} takes no value"));
@@ -751,34 +593,44 @@ fn build(field: &Field, op: &str, value: &Value, phone_region: &str) -> Result<S
     };
     match op {
         "is_null" => {
-            sql.sql("NOT ").sql(&present);
+            sql.push_sql("NOT ").push_sql(&present);
         }
         "not_null" => {
-            sql.sql(&present);
+            sql.push_sql(&present);
         }
         _ if shape.list => {
             let json_list = shape.custom_key.is_some();
             match (op, json_list) {
                 ("contains", false) => {
                     let Bind::Text(item) = scalar(&shape, value, phone_region)? else { unreachable_bind()? };
-                    sql.sql(&format!("({column} @> ")).bind(Bind::TextList(vec![item])).sql(")");
+                    sql.push_sql(&format!("({column} @> "))
+                        .push_bind(Bind::TextList(vec![item]))
+                        .push_sql(")");
                 }
                 ("contains", true) => {
-                    sql.sql(&format!("({column} ? ")).bind(scalar(&shape, value, phone_region)?).sql(")");
+                    sql.push_sql(&format!("({column} ? "))
+                        .push_bind(scalar(&shape, value, phone_region)?)
+                        .push_sql(")");
                 }
                 ("in", false) => {
-                    sql.sql(&format!("({column} && ")).bind(list(&shape, value, phone_region)?).sql(")");
+                    sql.push_sql(&format!("({column} && "))
+                        .push_bind(list(&shape, value, phone_region)?)
+                        .push_sql(")");
                 }
                 ("in", true) => {
-                    sql.sql(&format!("({column} ?| ")).bind(list(&shape, value, phone_region)?).sql(")");
+                    sql.push_sql(&format!("({column} ?| "))
+                        .push_bind(list(&shape, value, phone_region)?)
+                        .push_sql(")");
                 }
                 ("not_in", false) => {
-                    sql.sql(&format!("NOT ({column} && ")).bind(list(&shape, value, phone_region)?).sql(")");
+                    sql.push_sql(&format!("NOT ({column} && "))
+                        .push_bind(list(&shape, value, phone_region)?)
+                        .push_sql(")");
                 }
                 _ => {
-                    sql.sql(&format!("NOT COALESCE({column} ?| "))
-                        .bind(list(&shape, value, phone_region)?)
-                        .sql(", false)");
+                    sql.push_sql(&format!("NOT COALESCE({column} ?| "))
+                        .push_bind(list(&shape, value, phone_region)?)
+                        .push_sql(", false)");
                 }
             }
         }
@@ -791,25 +643,27 @@ fn build(field: &Field, op: &str, value: &Value, phone_region: &str) -> Result<S
                 {
                     let mut object = serde_json::Map::new();
                     object.insert(key.clone(), Value::String(text.clone()));
-                    sql.sql("(custom @> ").bind(Bind::Jsonb(Value::Object(object))).sql(")");
+                    sql.push_sql("(custom @> ").push_bind(Bind::Jsonb(Value::Object(object))).push_sql(")");
                 }
                 _ => {
-                    sql.sql(&format!("({column} = ")).bind(bind).sql(")");
+                    sql.push_sql(&format!("({column} = ")).push_bind(bind).push_sql(")");
                 }
             }
         }
         "neq" => {
-            sql.sql(&format!("({column} IS DISTINCT FROM "))
-                .bind(scalar(&shape, value, phone_region)?)
-                .sql(")");
+            sql.push_sql(&format!("({column} IS DISTINCT FROM "))
+                .push_bind(scalar(&shape, value, phone_region)?)
+                .push_sql(")");
         }
         "in" => {
-            sql.sql(&format!("({column} = ANY(")).bind(list(&shape, value, phone_region)?).sql("))");
+            sql.push_sql(&format!("({column} = ANY("))
+                .push_bind(list(&shape, value, phone_region)?)
+                .push_sql("))");
         }
         "not_in" => {
-            sql.sql(&format!("({column} IS NULL OR NOT {column} = ANY("))
-                .bind(list(&shape, value, phone_region)?)
-                .sql("))");
+            sql.push_sql(&format!("({column} IS NULL OR NOT {column} = ANY("))
+                .push_bind(list(&shape, value, phone_region)?)
+                .push_sql("))");
         }
         "lt" | "lte" | "gt" | "gte" => {
             let comparison = match op {
@@ -818,7 +672,9 @@ fn build(field: &Field, op: &str, value: &Value, phone_region: &str) -> Result<S
                 "gt" => ">",
                 _ => ">=",
             };
-            sql.sql(&format!("({column} {comparison} ")).bind(scalar(&shape, value, phone_region)?).sql(")");
+            sql.push_sql(&format!("({column} {comparison} "))
+                .push_bind(scalar(&shape, value, phone_region)?)
+                .push_sql(")");
         }
         "between" => {
             let Some([low, high]) =
@@ -826,11 +682,11 @@ fn build(field: &Field, op: &str, value: &Value, phone_region: &str) -> Result<S
             else {
                 return Err("must be a list of two values: [from, to], both included".into());
             };
-            sql.sql(&format!("({column} BETWEEN "))
-                .bind(scalar(&shape, low, phone_region)?)
-                .sql(" AND ")
-                .bind(scalar(&shape, high, phone_region)?)
-                .sql(")");
+            sql.push_sql(&format!("({column} BETWEEN "))
+                .push_bind(scalar(&shape, low, phone_region)?)
+                .push_sql(" AND ")
+                .push_bind(scalar(&shape, high, phone_region)?)
+                .push_sql(")");
         }
         "contains" | "starts_with" => {
             let Bind::Text(text) = scalar(&shape, value, phone_region)? else { unreachable_bind()? };
@@ -839,18 +695,18 @@ fn build(field: &Field, op: &str, value: &Value, phone_region: &str) -> Result<S
             }
             let pattern =
                 if op == "contains" { like_pattern(&text) } else { format!("{}%", escape_like(&text)) };
-            sql.sql(&format!("({column} ILIKE ")).bind(Bind::Text(pattern)).sql(")");
+            sql.push_sql(&format!("({column} ILIKE ")).push_bind(Bind::Text(pattern)).push_sql(")");
         }
         "before_days_ago" | "within_days" => {
             let days = days(value)?;
             let now = if shape.scalar == Scalar::Date { "current_date" } else { "now()" };
             let comparison = if op == "before_days_ago" { "<" } else { ">=" };
-            sql.sql(&format!("({column} {comparison} {now} - make_interval(days => "))
-                .bind(Bind::BigInt(days))
-                .sql("::integer))");
+            sql.push_sql(&format!("({column} {comparison} {now} - make_interval(days => "))
+                .push_bind(Bind::BigInt(days))
+                .push_sql("::integer))");
             if op == "within_days" {
                 // Within the last N days: up to now, not in the future.
-                sql.sql(&format!(" AND ({column} <= {now})"));
+                sql.push_sql(&format!(" AND ({column} <= {now})"));
             }
         }
         _ => return Err(format!("{op} is not supported here")),

@@ -3,6 +3,7 @@
 
 pub mod embedded;
 pub mod filter;
+pub mod fragment;
 pub mod models;
 pub mod schema;
 pub mod sql_file;

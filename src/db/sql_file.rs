@@ -8,7 +8,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::Untyped;
 use diesel::{QueryResult, RunQueryDsl};
 
-use crate::db::filter::Bind;
+use crate::db::fragment::Bind;
 
 /// One of our SQL files with its parameters (`$1`, `$2`, … in the file, each may repeat).
 #[derive(Debug, Clone)]

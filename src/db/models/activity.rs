@@ -1,11 +1,11 @@
 //! Activities: rows, the agenda query and reminder claims.
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::sql;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Timestamptz};
+use diesel::sql_types::Timestamptz;
 
+use crate::db::fragment::SqlFragment;
 use crate::db::schema::activities;
 use crate::ids::{ActivityId, ClientId, ContactId, DealId, UserId, WorkspaceId};
 
@@ -58,7 +58,7 @@ pub struct ActivityFilter {
     pub due_to: Option<DateTime<Utc>>,
     pub updated_since: Option<DateTime<Utc>>,
     /// A compiled filter-language condition (`POST /…/search`, dynamic segments).
-    pub condition: Option<crate::db::filter::SqlCondition>,
+    pub condition: Option<crate::db::fragment::SqlFragment>,
 }
 
 impl Activity {
@@ -157,13 +157,7 @@ impl Activity {
             query = query.filter(activities::updated_at.ge(since));
         }
         if let Some((time, id)) = after {
-            query = query.filter(
-                sql::<Bool>("(updated_at, id) < (")
-                    .bind::<Timestamptz, _>(time)
-                    .sql(", ")
-                    .bind::<diesel::sql_types::Uuid, _>(id.0)
-                    .sql(")"),
-            );
+            query = query.filter(SqlFragment::keyset_after("updated_at", true, time, id.0));
         }
         query
             .order((activities::updated_at.desc(), activities::id.desc()))
@@ -296,7 +290,7 @@ pub fn client_timeline(
     after: Option<(DateTime<Utc>, uuid::Uuid)>,
     limit: i64,
 ) -> QueryResult<Vec<TimelineRow>> {
-    use crate::db::filter::Bind;
+    use crate::db::fragment::Bind;
     crate::db::sql_file::SqlFile::new(include_str!("../sql/client_timeline.sql"))
         .bind(Bind::Uuid(workspace.0))
         .bind(Bind::Uuid(client.0))

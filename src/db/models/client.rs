@@ -1,12 +1,11 @@
 //! Clients: rows and queries, including the list query behind every filter, sort and search.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::dsl::sql;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Float, Text, Timestamptz};
+use diesel::sql_types::{Text, Timestamptz};
 
-use crate::db::filter::Bind;
+use crate::db::fragment::{Bind, SqlFragment};
 use crate::db::schema::clients;
 use crate::db::sql_file::SqlFile;
 use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
@@ -95,7 +94,12 @@ pub struct ClientFilter {
     /// Lower-cased fuzzy search text.
     pub q: Option<String>,
     /// A compiled filter-language condition (`POST /…/search`, dynamic segments).
-    pub condition: Option<crate::db::filter::SqlCondition>,
+    pub condition: Option<crate::db::fragment::SqlFragment>,
+}
+
+diesel::define_sql_function! {
+    /// pg_trgm's score of the best match of the first argument's trigrams within the second.
+    fn word_similarity(needle: Text, haystack: Text) -> Float;
 }
 
 /// The ORDER BY of a keyset list: the sort column, then the id. With an exact email or phone
@@ -110,6 +114,60 @@ pub fn order_by(column: &str, descending: bool, exact_lookup: bool) -> String {
         (true, _) => format!("({column} + interval '0 seconds')"),
     };
     format!("{key} {direction}, id {direction}")
+}
+
+/// The keyset condition of the page after the cursor `after`, and the ORDER BY, of a client or
+/// contact list in `order` on `column`.
+pub fn page_order(
+    order: ClientOrder,
+    column: &str,
+    descending: bool,
+    q: Option<&str>,
+    exact_lookup: bool,
+    after: Option<(SortKey, uuid::Uuid)>,
+) -> (Option<SqlFragment>, SqlFragment) {
+    let after = after.map(|(key, id)| match (order, key, q) {
+        (ClientOrder::Relevance, SortKey::Score(score), Some(q)) => relevance_after(q, score, id),
+        (_, SortKey::Time(time), _) => SqlFragment::keyset_after(column, descending, time, id),
+        (_, SortKey::Text(text), _) => SqlFragment::keyset_after(column, descending, text, id),
+        // A cursor of another order: the caller refused it already.
+        _ => SqlFragment::fixed("false"),
+    });
+    let order = match (order, q) {
+        (ClientOrder::Relevance, Some(q)) => relevance_order(q),
+        _ => SqlFragment::fixed(&order_by(column, descending, exact_lookup)),
+    };
+    (after, order)
+}
+
+/// A substring of `search_text` (with % and _ taken literally) or a fuzzy word match: both use
+/// the trigram index. For clients, contacts and products.
+pub fn fuzzy_match(q: &str) -> SqlFragment {
+    SqlFragment::fixed("(search_text ILIKE ")
+        .bind(like_pattern(q))
+        .sql(" OR ")
+        .bind(q.to_string())
+        .sql(" <% search_text)")
+}
+
+/// Best match first, then by id.
+fn relevance_order(q: &str) -> SqlFragment {
+    SqlFragment::fixed("word_similarity(").bind(q.to_string()).sql(", search_text) DESC, id ASC")
+}
+
+/// The page after a row of relevance `score`: a lower score, or the same score and a later id.
+fn relevance_after(q: &str, score: f32, id: uuid::Uuid) -> SqlFragment {
+    SqlFragment::fixed("(word_similarity(")
+        .bind(q.to_string())
+        .sql(", search_text) < ")
+        .bind(score)
+        .sql(" OR (word_similarity(")
+        .bind(q.to_string())
+        .sql(", search_text) = ")
+        .bind(score)
+        .sql(" AND id > ")
+        .bind(id)
+        .sql("))")
 }
 
 /// `%`, `_` and `\` match themselves in a LIKE pattern built from user text.
@@ -259,13 +317,7 @@ impl Client {
         if let Some(q) = &filter.q {
             // A substring (with % and _ taken literally) or a fuzzy word match; both use the
             // trigram index.
-            query = query.filter(
-                sql::<Bool>("(search_text ILIKE ")
-                    .bind::<Text, _>(like_pattern(q))
-                    .sql(" OR ")
-                    .bind::<Text, _>(q.clone())
-                    .sql(" <% search_text)"),
-            );
+            query = query.filter(fuzzy_match(q));
         }
 
         let column = match order {
@@ -274,55 +326,19 @@ impl Client {
             ClientOrder::DisplayName => "display_name",
             ClientOrder::Relevance => "id",
         };
-        let relevance =
-            |q: &str| sql::<Float>("word_similarity(").bind::<Text, _>(q.to_string()).sql(", search_text)");
-        if let Some((key, id)) = after {
-            let comparison = if descending { "<" } else { ">" };
-            query = match (order, key, &filter.q) {
-                (ClientOrder::Relevance, SortKey::Score(score), Some(q)) => {
-                    // Best first: the next page has a lower score, or the same score and a later id.
-                    query.filter(
-                        sql::<Bool>("(word_similarity(")
-                            .bind::<Text, _>(q.clone())
-                            .sql(", search_text) < ")
-                            .bind::<Float, _>(score)
-                            .sql(" OR (word_similarity(")
-                            .bind::<Text, _>(q.clone())
-                            .sql(", search_text) = ")
-                            .bind::<Float, _>(score)
-                            .sql(" AND id > ")
-                            .bind::<diesel::sql_types::Uuid, _>(id.0)
-                            .sql("))"),
-                    )
-                }
-                (_, SortKey::Time(time), _) => query.filter(
-                    sql::<Bool>(&format!("({column}, id) {comparison} ("))
-                        .bind::<Timestamptz, _>(time)
-                        .sql(", ")
-                        .bind::<diesel::sql_types::Uuid, _>(id.0)
-                        .sql(")"),
-                ),
-                (_, SortKey::Text(text), _) => query.filter(
-                    sql::<Bool>(&format!("({column}, id) {comparison} ("))
-                        .bind::<Text, _>(text)
-                        .sql(", ")
-                        .bind::<diesel::sql_types::Uuid, _>(id.0)
-                        .sql(")"),
-                ),
-                // A cursor of another order: the caller refused it already.
-                _ => query.filter(sql::<Bool>("false")),
-            };
+        let exact_lookup = filter.email.is_some() || filter.phone.is_some();
+        let (after, order) = page_order(
+            order,
+            column,
+            descending,
+            filter.q.as_deref(),
+            exact_lookup,
+            after.map(|(key, id)| (key, id.0)),
+        );
+        if let Some(after) = after {
+            query = query.filter(after);
         }
-        query = match (order, &filter.q) {
-            (ClientOrder::Relevance, Some(q)) => {
-                query.order(relevance(q).desc()).then_order_by(clients::id.asc())
-            }
-            _ => query.order(sql::<Bool>(&order_by(
-                column,
-                descending,
-                filter.email.is_some() || filter.phone.is_some(),
-            ))),
-        };
+        query = query.order(order);
         query.limit(limit).select(Client::as_select()).load(conn)
     }
 
@@ -333,10 +349,7 @@ impl Client {
         id: ClientId,
         q: &str,
     ) -> QueryResult<f32> {
-        clients::table
-            .find((workspace, id))
-            .select(sql::<Float>("word_similarity(").bind::<Text, _>(q.to_string()).sql(", search_text)"))
-            .first(conn)
+        clients::table.find((workspace, id)).select(word_similarity(q, clients::search_text)).first(conn)
     }
 
     /// Soft-deletes a client: it leaves every list and lookup, and shows up as a tombstone.
@@ -394,13 +407,7 @@ impl Client {
             query = query.filter(clients::deleted_at.ge(since));
         }
         if let Some((time, id)) = after {
-            query = query.filter(
-                sql::<Bool>("(deleted_at, id) > (")
-                    .bind::<Timestamptz, _>(time)
-                    .sql(", ")
-                    .bind::<diesel::sql_types::Uuid, _>(id.0)
-                    .sql(")"),
-            );
+            query = query.filter(SqlFragment::keyset_after("deleted_at", false, time, id.0));
         }
         query
             .order((clients::deleted_at.asc(), clients::id.asc()))

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 
-use crate::db::filter::Bind;
+use crate::db::fragment::Bind;
 use crate::db::schema::{clients, workspaces};
 use crate::db::sql_file::SqlFile;
 use crate::ids::{ClientId, WorkspaceId};

@@ -1,12 +1,11 @@
 //! Contacts: the people acting for a client.
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::sql;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Float, Text, Timestamptz};
 
-use super::client::{ClientOrder, SortKey, like_pattern, order_by};
+use super::client::{ClientOrder, SortKey, fuzzy_match, page_order, word_similarity};
+use crate::db::fragment::SqlFragment;
 use crate::db::schema::contacts;
 use crate::ids::{ClientId, ContactId, UserId, WorkspaceId};
 
@@ -51,7 +50,7 @@ pub struct ContactFilter {
     pub phone: Option<String>,
     pub q: Option<String>,
     /// A compiled filter-language condition (`POST /…/search`, dynamic segments).
-    pub condition: Option<crate::db::filter::SqlCondition>,
+    pub condition: Option<crate::db::fragment::SqlFragment>,
 }
 
 impl Contact {
@@ -271,64 +270,26 @@ impl Contact {
             query = query.filter(contacts::phone_keys.contains(vec![phone.clone()]));
         }
         if let Some(q) = &filter.q {
-            query = query.filter(
-                sql::<Bool>("(search_text ILIKE ")
-                    .bind::<Text, _>(like_pattern(q))
-                    .sql(" OR ")
-                    .bind::<Text, _>(q.clone())
-                    .sql(" <% search_text)"),
-            );
+            query = query.filter(fuzzy_match(q));
         }
         let column = match order {
             ClientOrder::UpdatedAt => "updated_at",
             ClientOrder::CreatedAt => "created_at",
             ClientOrder::DisplayName | ClientOrder::Relevance => "display_name",
         };
-        if let Some((key, id)) = after {
-            let comparison = if descending { "<" } else { ">" };
-            query = match (order, key, &filter.q) {
-                (ClientOrder::Relevance, SortKey::Score(score), Some(q)) => query.filter(
-                    sql::<Bool>("(word_similarity(")
-                        .bind::<Text, _>(q.clone())
-                        .sql(", search_text) < ")
-                        .bind::<Float, _>(score)
-                        .sql(" OR (word_similarity(")
-                        .bind::<Text, _>(q.clone())
-                        .sql(", search_text) = ")
-                        .bind::<Float, _>(score)
-                        .sql(" AND id > ")
-                        .bind::<diesel::sql_types::Uuid, _>(id.0)
-                        .sql("))"),
-                ),
-                (_, SortKey::Time(time), _) => query.filter(
-                    sql::<Bool>(&format!("({column}, id) {comparison} ("))
-                        .bind::<Timestamptz, _>(time)
-                        .sql(", ")
-                        .bind::<diesel::sql_types::Uuid, _>(id.0)
-                        .sql(")"),
-                ),
-                (_, SortKey::Text(text), _) => query.filter(
-                    sql::<Bool>(&format!("({column}, id) {comparison} ("))
-                        .bind::<Text, _>(text)
-                        .sql(", ")
-                        .bind::<diesel::sql_types::Uuid, _>(id.0)
-                        .sql(")"),
-                ),
-                _ => query.filter(sql::<Bool>("false")),
-            };
+        let exact_lookup = filter.email.is_some() || filter.phone.is_some();
+        let (after, order) = page_order(
+            order,
+            column,
+            descending,
+            filter.q.as_deref(),
+            exact_lookup,
+            after.map(|(key, id)| (key, id.0)),
+        );
+        if let Some(after) = after {
+            query = query.filter(after);
         }
-        let relevance =
-            |q: &str| sql::<Float>("word_similarity(").bind::<Text, _>(q.to_string()).sql(", search_text)");
-        query = match (order, &filter.q) {
-            (ClientOrder::Relevance, Some(q)) => {
-                query.order(relevance(q).desc()).then_order_by(contacts::id.asc())
-            }
-            _ => query.order(sql::<Bool>(&order_by(
-                column,
-                descending,
-                filter.email.is_some() || filter.phone.is_some(),
-            ))),
-        };
+        query = query.order(order);
         query.limit(limit).select(Contact::as_select()).load(conn)
     }
 
@@ -338,10 +299,7 @@ impl Contact {
         id: ContactId,
         q: &str,
     ) -> QueryResult<f32> {
-        contacts::table
-            .find((workspace, id))
-            .select(sql::<Float>("word_similarity(").bind::<Text, _>(q.to_string()).sql(", search_text)"))
-            .first(conn)
+        contacts::table.find((workspace, id)).select(word_similarity(q, contacts::search_text)).first(conn)
     }
 
     pub fn list_deleted(
@@ -359,13 +317,7 @@ impl Contact {
             query = query.filter(contacts::deleted_at.ge(since));
         }
         if let Some((time, id)) = after {
-            query = query.filter(
-                sql::<Bool>("(deleted_at, id) > (")
-                    .bind::<Timestamptz, _>(time)
-                    .sql(", ")
-                    .bind::<diesel::sql_types::Uuid, _>(id.0)
-                    .sql(")"),
-            );
+            query = query.filter(SqlFragment::keyset_after("deleted_at", false, time, id.0));
         }
         query
             .order((contacts::deleted_at.asc(), contacts::id.asc()))

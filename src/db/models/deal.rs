@@ -1,13 +1,13 @@
 //! Deals, their line items and their stage history.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::dsl::sql;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::Text;
 use rust_decimal::Decimal;
 
 use super::client::like_pattern;
+use crate::db::fragment::SqlFragment;
 use crate::db::schema::{deal_items, deal_stage_changes, deals};
 use crate::ids::{ClientId, ContactId, DealId, PipelineId, ProductId, StageId, TeamId, UserId, WorkspaceId};
 
@@ -130,7 +130,7 @@ pub struct DealFilter {
     /// Lower-cased search over the title and the client's names.
     pub q: Option<String>,
     /// A compiled filter-language condition (`POST /…/search`, dynamic segments).
-    pub condition: Option<crate::db::filter::SqlCondition>,
+    pub condition: Option<crate::db::fragment::SqlFragment>,
 }
 
 impl Deal {
@@ -290,49 +290,38 @@ impl Deal {
         if let Some(q) = &filter.q {
             // The title, or the client's names (through the clients' own trigram index).
             query = query.filter(
-                sql::<Bool>("(search_text ILIKE ")
-                    .bind::<Text, _>(like_pattern(q))
+                SqlFragment::fixed("(search_text ILIKE ")
+                    .bind(like_pattern(q))
                     .sql(" OR ")
-                    .bind::<Text, _>(q.clone())
+                    .bind(q.clone())
                     .sql(" <% search_text OR client_id IN (SELECT c.id FROM clients c WHERE c.workspace_id = deals.workspace_id AND c.deleted_at IS NULL AND (c.search_text ILIKE ")
-                    .bind::<Text, _>(like_pattern(q))
+                    .bind(like_pattern(q))
                     .sql(" OR ")
-                    .bind::<Text, _>(q.clone())
+                    .bind(q.clone())
                     .sql(" <% c.search_text)))"),
             );
         }
         let expression = order.expression();
         if let Some((key, id)) = after {
-            let comparison = if descending { "<" } else { ">" };
-            let start = format!("({expression}, id) {comparison} (");
-            query = match key {
-                DealSortKey::Time(time) => query.filter(
-                    sql::<Bool>(&start)
-                        .bind::<diesel::sql_types::Timestamptz, _>(time)
-                        .sql(", ")
-                        .bind::<diesel::sql_types::Uuid, _>(id.0)
-                        .sql(")"),
-                ),
-                DealSortKey::Amount(amount) => query.filter(
-                    sql::<Bool>(&start)
-                        .bind::<diesel::sql_types::Numeric, _>(amount)
-                        .sql(", ")
-                        .bind::<diesel::sql_types::Uuid, _>(id.0)
-                        .sql(")"),
-                ),
-                DealSortKey::Date(date) => query.filter(
-                    sql::<Bool>(&start)
-                        .sql("COALESCE(")
-                        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Date>, _>(date)
+            query = query.filter(match key {
+                DealSortKey::Time(time) => SqlFragment::keyset_after(expression, descending, time, id.0),
+                DealSortKey::Amount(amount) => {
+                    SqlFragment::keyset_after(expression, descending, amount, id.0)
+                }
+                // The expected close date sorts missing dates last, as the ORDER BY does.
+                DealSortKey::Date(date) => {
+                    let comparison = if descending { "<" } else { ">" };
+                    SqlFragment::fixed(&format!("({expression}, id) {comparison} (COALESCE("))
+                        .bind(date)
                         .sql(", 'infinity'::date), ")
-                        .bind::<diesel::sql_types::Uuid, _>(id.0)
-                        .sql(")"),
-                ),
-            };
+                        .bind(id.0)
+                        .sql(")")
+                }
+            });
         }
         let direction = if descending { "DESC" } else { "ASC" };
         query
-            .order(sql::<Bool>(&format!("{expression} {direction}, id {direction}")))
+            .order(SqlFragment::fixed(&format!("{expression} {direction}, id {direction}")))
             .limit(limit)
             .select(Deal::as_select())
             .load(conn)
@@ -354,13 +343,7 @@ impl Deal {
             query = query.filter(deals::deleted_at.ge(since));
         }
         if let Some((time, id)) = after {
-            query = query.filter(
-                sql::<Bool>("(deleted_at, id) > (")
-                    .bind::<diesel::sql_types::Timestamptz, _>(time)
-                    .sql(", ")
-                    .bind::<diesel::sql_types::Uuid, _>(id.0)
-                    .sql(")"),
-            );
+            query = query.filter(SqlFragment::keyset_after("deleted_at", false, time, id.0));
         }
         query
             .order((deals::deleted_at.asc(), deals::id.asc()))
@@ -378,7 +361,7 @@ impl Deal {
         owner: Option<UserId>,
         closed_since: DateTime<Utc>,
     ) -> QueryResult<Vec<StageTotals>> {
-        use crate::db::filter::Bind;
+        use crate::db::fragment::Bind;
         crate::db::sql_file::SqlFile::new(include_str!("../sql/board_totals.sql"))
             .bind(Bind::Uuid(workspace.0))
             .bind(Bind::Uuid(pipeline.0))

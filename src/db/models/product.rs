@@ -6,7 +6,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 use rust_decimal::Decimal;
 
-use super::client::like_pattern;
+use super::client::fuzzy_match;
+use crate::db::fragment::SqlFragment;
 use crate::db::schema::products;
 use crate::ids::{ProductId, WorkspaceId};
 
@@ -116,22 +117,10 @@ impl Product {
             query = query.filter(products::active.eq(active));
         }
         if let Some(q) = &filter.q {
-            query = query.filter(
-                sql::<Bool>("(search_text ILIKE ")
-                    .bind::<Text, _>(like_pattern(q))
-                    .sql(" OR ")
-                    .bind::<Text, _>(q.clone())
-                    .sql(" <% search_text)"),
-            );
+            query = query.filter(fuzzy_match(q));
         }
         if let Some((name, id)) = after {
-            query = query.filter(
-                sql::<Bool>("(name, id) > (")
-                    .bind::<Text, _>(name)
-                    .sql(", ")
-                    .bind::<diesel::sql_types::Uuid, _>(id.0)
-                    .sql(")"),
-            );
+            query = query.filter(SqlFragment::keyset_after("name", false, name, id.0));
         }
         query.order((products::name, products::id)).limit(limit).select(Product::as_select()).load(conn)
     }

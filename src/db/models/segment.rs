@@ -5,7 +5,7 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Nullable, Text, Uuid as SqlUuid};
 
-use crate::db::filter::SqlCondition;
+use crate::db::fragment::SqlFragment;
 use crate::db::models::Client;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::schema::{clients, segment_exports, segment_members, segments};
@@ -43,8 +43,8 @@ pub struct SegmentExport {
 }
 
 /// The condition "is a member of this static segment", for the clients table.
-pub fn members_condition(workspace: WorkspaceId, segment: SegmentId) -> SqlCondition {
-    SqlCondition::members_of(workspace.0, segment.0)
+pub fn members_condition(workspace: WorkspaceId, segment: SegmentId) -> SqlFragment {
+    SqlFragment::members_of(workspace.0, segment.0)
 }
 
 impl Segment {
@@ -99,13 +99,7 @@ impl Segment {
     ) -> QueryResult<Vec<Segment>> {
         let mut query = segments::table.filter(segments::workspace_id.eq(workspace)).into_boxed();
         if let Some((name, id)) = after {
-            query = query.filter(
-                sql::<Bool>("(name, id) > (")
-                    .bind::<Text, _>(name)
-                    .sql(", ")
-                    .bind::<SqlUuid, _>(id.0)
-                    .sql(")"),
-            );
+            query = query.filter(SqlFragment::keyset_after("name", false, name, id.0));
         }
         query
             .order((segments::name.asc(), segments::id.asc()))
@@ -118,7 +112,7 @@ impl Segment {
     pub fn count(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
-        condition: &SqlCondition,
+        condition: &SqlFragment,
     ) -> QueryResult<i64> {
         clients::table
             .filter(clients::workspace_id.eq(workspace))
@@ -137,7 +131,7 @@ impl Segment {
         by: UserId,
     ) -> QueryResult<usize> {
         let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
-        Self::add_matching(conn, workspace, segment, &SqlCondition::id_in(ids), by)
+        Self::add_matching(conn, workspace, segment, &SqlFragment::id_in(ids), by)
     }
 
     /// Adds every live client matching `condition` to a static segment, in one statement; returns
@@ -146,7 +140,7 @@ impl Segment {
         conn: &mut PgConnection,
         workspace: WorkspaceId,
         segment: SegmentId,
-        condition: &SqlCondition,
+        condition: &SqlFragment,
         by: UserId,
     ) -> QueryResult<usize> {
         let matching = clients::table
@@ -191,7 +185,7 @@ impl Segment {
     pub fn export_chunk(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
-        condition: &SqlCondition,
+        condition: &SqlFragment,
         after: Option<ClientId>,
         limit: i64,
     ) -> QueryResult<Vec<(Client, ClientStats)>> {
