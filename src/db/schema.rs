@@ -192,6 +192,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    deal_stage_totals (workspace_id, pipeline_id, stage_id, owner_key, currency) {
+        workspace_id -> Uuid,
+        pipeline_id -> Uuid,
+        stage_id -> Uuid,
+        owner_key -> Uuid,
+        currency -> Text,
+        deals -> Int8,
+        amount -> Numeric,
+        weighted_amount -> Numeric,
+    }
+}
+
+diesel::table! {
     deals (workspace_id, id) {
         workspace_id -> Uuid,
         id -> Uuid,
@@ -392,6 +405,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     custom_fields,
     deal_items,
     deal_stage_changes,
+    deal_stage_totals,
     deals,
     pipelines,
     products,

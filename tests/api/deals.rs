@@ -320,6 +320,88 @@ async fn the_board_sums_what_it_lists() {
     assert_eq!(more["data"].as_array().map(Vec::len), Some(1));
 }
 
+/// Fails the test unless the running totals of open deals equal a fresh sum over the deals.
+const TOTALS_MATCH_THE_DEALS: &str = "DO $$ BEGIN IF EXISTS (
+    (SELECT workspace_id, pipeline_id, stage_id, owner_key, currency, deals, amount, weighted_amount
+     FROM deal_stage_totals WHERE deals <> 0 OR amount <> 0 OR weighted_amount <> 0
+     EXCEPT
+     SELECT workspace_id, pipeline_id, stage_id, COALESCE(owner_id, '00000000-0000-0000-0000-000000000000'),
+            currency, count(*), sum(amount), sum(amount * probability / 100)
+     FROM deals WHERE status = 'open' AND deleted_at IS NULL GROUP BY 1, 2, 3, 4, 5)
+    UNION ALL
+    (SELECT workspace_id, pipeline_id, stage_id, COALESCE(owner_id, '00000000-0000-0000-0000-000000000000'),
+            currency, count(*), sum(amount), sum(amount * probability / 100)
+     FROM deals WHERE status = 'open' AND deleted_at IS NULL GROUP BY 1, 2, 3, 4, 5
+     EXCEPT
+     SELECT workspace_id, pipeline_id, stage_id, owner_key, currency, deals, amount, weighted_amount
+     FROM deal_stage_totals)
+) THEN RAISE EXCEPTION 'the running totals differ from the deals'; END IF; END $$";
+
+#[actix_web::test]
+async fn the_boards_open_totals_follow_every_kind_of_deal_change() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let (_, sales_token) = app.user_with_role("sales").await;
+    let mut deals = Vec::new();
+    for (amount, currency, token) in
+        [("100", "USD", &s.owner), ("200", "USD", &s.owner), ("50", "EUR", &sales_token)]
+    {
+        let body = json!({"title": "D", "client_id": s.client["id"], "amount": amount, "currency": currency});
+        deals.push(app.post("/api/v1/deals", token, body).await.expect(201).clone());
+    }
+    app.sql(TOTALS_MATCH_THE_DEALS).await;
+
+    // An amount change, a stage move, a win and a reopening, a deletion and a restore.
+    app.patch(&path(&deals[0]), &s.owner, json!({"amount": "150"})).await.expect(200);
+    app.patch(&path(&deals[1]), &s.owner, json!({"stage_id": s.stage("Proposal")["id"]})).await.expect(200);
+    app.patch(&path(&deals[0]), &s.owner, json!({"stage_id": s.stage("Won")["id"]})).await.expect(200);
+    app.sql(TOTALS_MATCH_THE_DEALS).await;
+    app.patch(&path(&deals[0]), &s.owner, json!({"stage_id": s.stage("Qualified")["id"]})).await.expect(200);
+    app.request(Method::DELETE, &path(&deals[2]), Some(&s.owner), None).await.expect(204);
+    app.sql(TOTALS_MATCH_THE_DEALS).await;
+    app.request(Method::POST, &format!("{}/restore", path(&deals[2])), Some(&s.owner), None)
+        .await
+        .expect(200);
+    // Deleting a stage moves its deals in one statement.
+    let stages = format!("/api/v1/pipelines/{}/stages", s.pipeline["id"].as_str().unwrap_or_default());
+    let qualified = s.stage("Qualified")["id"].as_str().unwrap_or_default().to_string();
+    let new_stage = s.stage("New")["id"].as_str().unwrap_or_default().to_string();
+    app.request(
+        Method::DELETE,
+        &format!("{stages}/{qualified}?move_deals_to={new_stage}"),
+        Some(&s.owner),
+        None,
+    )
+    .await
+    .expect(204);
+    app.sql(TOTALS_MATCH_THE_DEALS).await;
+
+    let board_path = format!("/api/v1/pipelines/{}/board", s.pipeline["id"].as_str().unwrap_or_default());
+    let board = app.get(&board_path, &s.owner).await.expect(200).clone();
+    let column = |name: &str| {
+        board["columns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|column| column["stage"]["name"] == name)
+            .cloned()
+    };
+    let new = column("New").unwrap_or_default();
+    assert_eq!(new["deal_count"], 2, "the restored EUR deal and the one moved from Qualified");
+    assert_eq!(
+        new["amounts"],
+        json!([{"currency": "EUR", "amount": "50.00"}, {"currency": "USD", "amount": "150.00"}])
+    );
+    assert_eq!(
+        new["weighted_amounts"],
+        json!([{"currency": "EUR", "amount": "5.00"}, {"currency": "USD", "amount": "15.00"}])
+    );
+    let proposal = column("Proposal").unwrap_or_default();
+    assert_eq!(proposal["deal_count"], 1);
+    assert_eq!(proposal["amounts"], json!([{"currency": "USD", "amount": "200.00"}]));
+    assert_eq!(column("Won").unwrap_or_default()["deal_count"], 0, "reopened");
+}
+
 #[actix_web::test]
 async fn the_boards_won_and_lost_columns_hold_recent_closings() {
     let app = TestApp::spawn().await;
