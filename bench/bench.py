@@ -55,8 +55,8 @@ class Cluster:
 
     def psql(self, sql):
         result = subprocess.run(
-            self.command("psql", "-h", str(self.socket_dir), "-d", "crm", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql),
-            check=True, capture_output=True, text=True)
+            self.command("psql", "-h", str(self.socket_dir), "-d", "crm", "-X", "-At", "-v", "ON_ERROR_STOP=1"),
+            input=sql, check=True, capture_output=True, text=True)
         return result.stdout.strip()
 
 
@@ -107,6 +107,32 @@ def prepare_data(data_dir, scale, port):
     return workspace
 
 
+def wait_until_idle(cluster):
+    """Waits for the queries of a scenario to finish: wrk gives up on a request after 2 s, but the
+    server still runs it, and would run it under the next scenario."""
+    idle_checks = 0
+    for _ in range(240):
+        busy = cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                            "AND state = 'active' AND pid <> pg_backend_pid()")
+        idle_checks = idle_checks + 1 if busy == "0" else 0
+        if idle_checks == 3:  # requests still queued for a connection start within that time
+            return
+        time.sleep(0.5)
+
+
+def tune_cluster(data_dir):
+    """PostgreSQL's default shared_buffers (128 MB) holds a tenth of the 1M-client data; the
+    benchmark's cluster gets a quarter of the RAM, the usual setting for a database server."""
+    conf = data_dir / "postgres" / "data" / "postgresql.conf"
+    text = conf.read_text()
+    if "# crm bench" in text:
+        return
+    memory_mb = next(int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+                     if line.startswith("MemTotal"))
+    with open(conf, "a") as handle:
+        handle.write(f"\n# crm bench: a quarter of the RAM\nshared_buffers = '{memory_mb // 4}MB'\n")
+
+
 def start_server(data_dir, port):
     server = subprocess.Popen([str(BINARY), "serve"], env={**os.environ, **environment(data_dir, port)},
                               stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "w"))
@@ -140,9 +166,11 @@ def parse_latency(text):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def run_wrk(url, script, script_args, options):
+def run_wrk(url, script, script_args, options, connections=None, duration=None):
+    connections = connections or options.connections
     output = subprocess.run(
-        ["wrk", "-t", str(options.threads), "-c", str(options.connections), "-d", f"{options.duration}s", "--latency",
+        ["wrk", "-t", str(min(options.threads, connections)), "-c", str(connections), "-d",
+         f"{duration or options.duration}s", "--latency",
          "-s", str(script), url, "--", *script_args],
         check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
@@ -251,6 +279,7 @@ def bench_scale(scale, options, work_dir):
     port = options.port
     workspace = prepare_data(data_dir, scale, port)
     cluster = Cluster(data_dir)
+    tune_cluster(data_dir)
     server = start_server(data_dir, port)
     # Clients an earlier run's POST scenario created would sit at the top of every list by
     # updated_at: take them out of the lists (soft delete; a hard delete checks every deal and
@@ -347,9 +376,16 @@ def bench_scale(scale, options, work_dir):
                            "post": ["/api/v1/segments/preview", str(data_file), token]}[script]
             result = run_wrk(base, wrk_dir / f"{script}.lua", script_args, options)
             result.update(name=name, kind=kind, rss=peak_rss_mb(server.pid))
+            wait_until_idle(cluster)
+            if kind == "read":
+                # The latency of one request on an idle server: what a user waits when the
+                # machine isn't saturated.
+                result["p50_alone"] = run_wrk(base, wrk_dir / f"{script}.lua", script_args, options,
+                                              connections=1, duration=3)["p50"]
             log(f"{scale}: {name}: {result['rps']:.0f} req/s, p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, "
-                f"non-2xx {result['non_2xx']}")
+                f"non-2xx {result['non_2xx']}, p50 alone {result.get('p50_alone', 0):.2f} ms")
             results["scenarios"].append(result)
+            wait_until_idle(cluster)
 
         # The ceilings: pgbench with the SQL each endpoint issued, parameters as the load used them.
         n = numbers[0]
@@ -423,8 +459,10 @@ def report(all_results, options):
     out.append(f"Machine: {machine()}. Load: wrk, {options.threads} threads, {options.connections} connections, "
                f"{options.duration} s per scenario; pgbench `-M prepared -c {options.connections} -j {options.threads}`. "
                f"Server: {options.threads} actix workers, a pool of 10 connections, PostgreSQL on the same machine "
-               f"with its default settings (fsync on). Run {datetime.date.today()}.\n")
-    out.append("Peak RSS is the server process's high-water mark during the scenario (reset before each). "
+               f"with its default settings (fsync on) but shared_buffers at a quarter of the RAM. Run {datetime.date.today()}.\n")
+    out.append("req/s, p50 and p99 are under the load above; *p50 alone* is one connection on an otherwise idle "
+               "server (3 s), the wait of a single user. "
+               "Peak RSS is the server process's high-water mark during the scenario (reset before each). "
                "Linux's scheduler autogroup is switched off for the run: with it on, every PostgreSQL backend is "
                "a scheduling group of its own and the whole API server counts as one, which stalled requests "
                "for 100-600 ms at p99 (see `scheduler_autogroup_off` in bench/bench.py).\n")
@@ -432,13 +470,15 @@ def report(all_results, options):
         out.append(f"## {results['scale']:,} clients\n")
         seeded = f", seeded in {results['seed_seconds']} s" if results.get("seed_seconds") else ""
         out.append(f"Data: {results['counts']}{seeded}.\n")
-        out.append("| scenario | req/s | p50 ms | p99 ms | non-2xx | peak RSS MB | pgbench ceiling tps | API / ceiling |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        out.append("| scenario | req/s | p50 ms | p99 ms | non-2xx | peak RSS MB | pgbench ceiling tps | API / ceiling "
+                   "| p50 alone ms |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for s in results["scenarios"]:
             ceiling = f"{s['ceiling']:.0f}" if "ceiling" in s else ""
             ratio = f"{100 * s['rps'] / s['ceiling']:.0f}%" if "ceiling" in s else ""
+            alone = f"{s['p50_alone']:.2f}" if "p50_alone" in s else ""
             out.append(f"| {s['name']} | {s['rps']:.0f} | {s['p50']:.2f} | {s['p99']:.2f} | {s['non_2xx']} | "
-                       f"{s['rss']:.0f} | {ceiling} | {ratio} |")
+                       f"{s['rss']:.0f} | {ceiling} | {ratio} | {alone} |")
         out.append("")
     if len(all_results) > 1:
         out.append("## Latency by scale (read scenarios, p50 / p99 ms)\n")
