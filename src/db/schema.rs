@@ -192,12 +192,13 @@ diesel::table! {
 }
 
 diesel::table! {
-    deal_stage_totals (workspace_id, pipeline_id, stage_id, owner_key, currency) {
+    deal_stage_totals (workspace_id, pipeline_id, stage_id, owner_key, currency, closed_on) {
         workspace_id -> Uuid,
         pipeline_id -> Uuid,
         stage_id -> Uuid,
         owner_key -> Uuid,
         currency -> Text,
+        closed_on -> Date,
         deals -> Int8,
         amount -> Numeric,
         weighted_amount -> Numeric,

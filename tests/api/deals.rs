@@ -320,25 +320,27 @@ async fn the_board_sums_what_it_lists() {
     assert_eq!(more["data"].as_array().map(Vec::len), Some(1));
 }
 
-/// Fails the test unless the running totals of open deals equal a fresh sum over the deals.
+/// Fails the test unless the board's running totals equal a fresh sum over the deals.
 const TOTALS_MATCH_THE_DEALS: &str = "DO $$ BEGIN IF EXISTS (
-    (SELECT workspace_id, pipeline_id, stage_id, owner_key, currency, deals, amount, weighted_amount
+    (SELECT workspace_id, pipeline_id, stage_id, owner_key, currency, closed_on, deals, amount, weighted_amount
      FROM deal_stage_totals WHERE deals <> 0 OR amount <> 0 OR weighted_amount <> 0
      EXCEPT
      SELECT workspace_id, pipeline_id, stage_id, COALESCE(owner_id, '00000000-0000-0000-0000-000000000000'),
-            currency, count(*), sum(amount), sum(amount * probability / 100)
-     FROM deals WHERE status = 'open' AND deleted_at IS NULL GROUP BY 1, 2, 3, 4, 5)
+            currency, COALESCE((closed_at AT TIME ZONE 'UTC')::date, 'infinity'), count(*), sum(amount),
+            sum(amount * probability / 100)
+     FROM deals WHERE deleted_at IS NULL GROUP BY 1, 2, 3, 4, 5, 6)
     UNION ALL
     (SELECT workspace_id, pipeline_id, stage_id, COALESCE(owner_id, '00000000-0000-0000-0000-000000000000'),
-            currency, count(*), sum(amount), sum(amount * probability / 100)
-     FROM deals WHERE status = 'open' AND deleted_at IS NULL GROUP BY 1, 2, 3, 4, 5
+            currency, COALESCE((closed_at AT TIME ZONE 'UTC')::date, 'infinity'), count(*), sum(amount),
+            sum(amount * probability / 100)
+     FROM deals WHERE deleted_at IS NULL GROUP BY 1, 2, 3, 4, 5, 6
      EXCEPT
-     SELECT workspace_id, pipeline_id, stage_id, owner_key, currency, deals, amount, weighted_amount
+     SELECT workspace_id, pipeline_id, stage_id, owner_key, currency, closed_on, deals, amount, weighted_amount
      FROM deal_stage_totals)
 ) THEN RAISE EXCEPTION 'the running totals differ from the deals'; END IF; END $$";
 
 #[actix_web::test]
-async fn the_boards_open_totals_follow_every_kind_of_deal_change() {
+async fn the_boards_totals_follow_every_kind_of_deal_change() {
     let app = TestApp::spawn().await;
     let s = setup(&app).await;
     let (_, sales_token) = app.user_with_role("sales").await;
@@ -433,6 +435,54 @@ async fn the_boards_won_and_lost_columns_hold_recent_closings() {
         (chrono::Utc::now() - chrono::Duration::days(90)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let longer = app.get(&format!("{board_path}?closed_since={since}"), &s.owner).await.expect(200).clone();
     assert_eq!(won_column(&longer).unwrap_or_default()["deal_count"], 2);
+}
+
+#[actix_web::test]
+async fn closed_since_counts_to_the_second_within_its_own_day() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    for title in ["Morning win", "Evening win", "Next day win"] {
+        app.post(
+            "/api/v1/deals",
+            &s.owner,
+            json!({"title": title, "client_id": s.client["id"], "amount": "10", "stage_id": s.stage("Won")["id"]}),
+        )
+        .await
+        .expect(201);
+    }
+    app.sql(
+        "UPDATE deals SET closed_at = CASE title
+             WHEN 'Morning win' THEN timestamptz '2026-11-10 08:00:00Z'
+             WHEN 'Evening win' THEN timestamptz '2026-11-10 20:00:00Z'
+             ELSE timestamptz '2026-11-11 09:00:00Z' END",
+    )
+    .await;
+    let board_path = format!("/api/v1/pipelines/{}/board", s.pipeline["id"].as_str().unwrap_or_default());
+    for (since, expected) in [
+        ("2026-11-10T00:00:00Z", 3),
+        ("2026-11-10T12:00:00Z", 2),
+        ("2026-11-10T20:00:00Z", 2),
+        ("2026-11-10T20:00:01Z", 1),
+        ("2026-11-11T09:00:01Z", 0),
+    ] {
+        let board =
+            app.get(&format!("{board_path}?closed_since={since}"), &s.owner).await.expect(200).clone();
+        let won = board["columns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|column| column["stage"]["name"] == "Won")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(won["deal_count"], expected, "closed since {since}");
+        let amount = if expected == 0 {
+            json!([])
+        } else {
+            json!([{"currency": "USD", "amount": format!("{}.00", 10 * expected)}])
+        };
+        assert_eq!(won["amounts"], amount, "closed since {since}");
+    }
+    app.sql(TOTALS_MATCH_THE_DEALS).await;
 }
 
 #[actix_web::test]

@@ -1,8 +1,9 @@
 -- Per stage and currency of pipeline $2 in workspace $1 (only owner $3's deals when it is not
 -- NULL): the number of live deals, their total amount and their probability-weighted amount. Open
--- deals come from the running totals deal writes keep (deal_stage_totals), so their cost doesn't
--- grow with the pipeline; won and lost ones count only when closed since $4, so that the board
--- shows recent closings, not the years of history.
+-- deals count whenever they were created; won and lost ones only when closed since $4, so that the
+-- board shows the work in progress and its recent outcome. Both come from the running totals deal
+-- writes keep (deal_stage_totals), whose cost doesn't grow with the pipeline: whole days after
+-- $4's, and the deals themselves for the rest of $4's own day.
 SELECT stage_id,
        currency,
        sum(deals)::bigint AS deals,
@@ -11,12 +12,15 @@ SELECT stage_id,
 FROM (
     SELECT stage_id, currency, deals, amount, weighted_amount
     FROM deal_stage_totals
-    WHERE workspace_id = $1 AND pipeline_id = $2 AND ($3::uuid IS NULL OR owner_key = $3) AND deals > 0
+    WHERE workspace_id = $1 AND pipeline_id = $2 AND ($3::uuid IS NULL OR owner_key = $3)
+      AND closed_on > ($4::timestamptz AT TIME ZONE 'UTC')::date
     UNION ALL
     SELECT stage_id, currency, 1, amount, amount * probability / 100
     FROM deals
-    WHERE workspace_id = $1 AND deleted_at IS NULL AND closed_at >= $4 AND pipeline_id = $2
+    WHERE workspace_id = $1 AND deleted_at IS NULL AND pipeline_id = $2
+      AND closed_at >= $4 AND closed_at < (($4::timestamptz AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
       AND ($3::uuid IS NULL OR owner_id = $3)
 ) AS shown
 GROUP BY stage_id, currency
+HAVING sum(deals) > 0
 ORDER BY stage_id, currency
