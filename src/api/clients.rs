@@ -1049,13 +1049,13 @@ pub async fn get_client(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let (client, summary, stats) = db::run(&state.pool, move |conn| {
-        let client = Client::find(conn, principal.workspace_id, id)?;
+        let (client, stats) = ClientStats::find_with_client(conn, principal.workspace_id, id)?;
         let places = crate::domain::money::minor_units(
             &Workspace::find(conn, principal.workspace_id)?.default_currency,
         )
         .unwrap_or(2);
         let summary = ClientSummary::new(Client::summary(conn, principal.workspace_id, id)?, &client, places);
-        let stats = ClientStatsResponse::new(ClientStats::of(conn, principal.workspace_id, id)?, places);
+        let stats = ClientStatsResponse::new(stats, places);
         Ok((client, summary, stats))
     })
     .await?;

@@ -8,6 +8,7 @@ use diesel::sql_types::{BigInt, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 
 use crate::db::fragment::Bind;
+use crate::db::models::Client;
 use crate::db::schema::{clients, workspaces};
 use crate::db::sql_file::SqlFile;
 use crate::ids::{ClientId, WorkspaceId};
@@ -56,8 +57,17 @@ pub struct RefreshOutcome {
 pub const REFRESH_INTERVAL_SECS: i64 = 3600;
 
 impl ClientStats {
-    pub fn of(conn: &mut PgConnection, workspace: WorkspaceId, client: ClientId) -> QueryResult<ClientStats> {
-        clients::table.find((workspace, client)).select(ClientStats::as_select()).first(conn)
+    /// A live client with its stats, in one query (the client card shows both).
+    pub fn find_with_client(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        client: ClientId,
+    ) -> QueryResult<(Client, ClientStats)> {
+        clients::table
+            .find((workspace, client))
+            .filter(clients::deleted_at.is_null())
+            .select((Client::as_select(), ClientStats::as_select()))
+            .first(conn)
     }
 
     /// Recomputes the stats of each of `clients` (duplicates and `None` skipped) from their deals and
