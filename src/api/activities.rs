@@ -974,10 +974,21 @@ pub struct Agenda {
     /// The window as instants: `[from, to)`.
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
-    /// Overdue planned activities first (oldest first), then those due in the window, in time
-    /// order.
+    /// How many planned activities are overdue, from any day.
+    pub overdue_count: i64,
+    /// Whether the window holds more than the 1,000 activities listed (`GET /activities` pages
+    /// through them all).
+    pub truncated: bool,
+    /// The 100 most recent overdue planned activities (oldest first), then those due in the
+    /// window and not yet overdue, in time order (at most 1,000).
     pub items: Vec<AgendaItem>,
 }
+
+/// How many overdue activities the agenda lists: the most recent ones. A user with thousands of
+/// forgotten tasks still sees today's.
+const AGENDA_OVERDUE_SHOWN: i64 = 100;
+/// The most activities of the window the agenda lists.
+const AGENDA_UPCOMING_SHOWN: i64 = 1000;
 
 /// The caller's agenda: "whom do I call today".
 #[utoipa::path(
@@ -1024,14 +1035,17 @@ pub async fn get_agenda(
         })?;
         let to = start_of(date + Duration::days(i64::from(days)))
             .unwrap_or(from + Duration::days(i64::from(days)));
-        let planned = Activity::agenda(conn, workspace.id, user, to)?;
-        let (mut overdue, mut upcoming): (Vec<Activity>, Vec<Activity>) =
-            planned.into_iter().partition(|activity| activity.due_at.is_some_and(|due| due < now));
-        upcoming.retain(|activity| activity.due_at.is_some_and(|due| due >= from));
-        overdue.extend(upcoming);
-        let client_ids: Vec<ClientId> = overdue.iter().filter_map(|activity| activity.client_id).collect();
+        let overdue_count = Activity::count_overdue(conn, workspace.id, user, now)?;
+        let mut planned = Activity::agenda_overdue(conn, workspace.id, user, now, AGENDA_OVERDUE_SHOWN)?;
+        // What is due in the window and not yet overdue; one more than shown tells of a cut.
+        let mut upcoming =
+            Activity::agenda_window(conn, workspace.id, user, from.max(now), to, AGENDA_UPCOMING_SHOWN + 1)?;
+        let truncated = upcoming.len() as i64 > AGENDA_UPCOMING_SHOWN;
+        upcoming.truncate(AGENDA_UPCOMING_SHOWN as usize);
+        planned.extend(upcoming);
+        let client_ids: Vec<ClientId> = planned.iter().filter_map(|activity| activity.client_id).collect();
         let clients = Client::find_many(conn, workspace.id, &client_ids)?;
-        let items = overdue
+        let items = planned
             .iter()
             .map(|activity| {
                 let client = clients.iter().find(|client| Some(client.id) == activity.client_id);
@@ -1048,7 +1062,17 @@ pub async fn get_agenda(
                 }
             })
             .collect();
-        Ok(Agenda { user_id: user, timezone: workspace.timezone, date, days, from, to, items })
+        Ok(Agenda {
+            user_id: user,
+            timezone: workspace.timezone,
+            date,
+            days,
+            from,
+            to,
+            overdue_count,
+            truncated,
+            items,
+        })
     })
     .await?;
     Ok(web::Json(agenda))

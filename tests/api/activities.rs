@@ -201,6 +201,48 @@ async fn the_summary_follows_won_deals() {
 }
 
 #[actix_web::test]
+async fn a_long_overdue_backlog_does_not_push_todays_activities_off_the_agenda() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let due_in_an_hour = Utc::now() + Duration::hours(1);
+    let tomorrow = Utc::now() + Duration::days(1);
+    for (subject, due) in [("Forgotten", Utc::now() - Duration::days(2)), ("Call back", due_in_an_hour)] {
+        app.post("/api/v1/activities", &owner, json!({"kind": "call", "subject": subject, "due_at": due}))
+            .await
+            .expect(201);
+    }
+    // 1,200 older forgotten tasks.
+    app.sql(
+        "INSERT INTO activities
+         SELECT (jsonb_populate_record(a, jsonb_build_object('id', gen_random_uuid(), 'subject', 'Older',
+                 'due_at', a.due_at - make_interval(mins => g)))).*
+         FROM activities AS a, generate_series(1, 1200) AS g WHERE a.subject = 'Forgotten'",
+    )
+    .await;
+    let date = tomorrow.date_naive() - Duration::days(1);
+    let agenda = app.get(&format!("/api/v1/me/agenda?date={date}&days=2"), &owner).await.expect(200).clone();
+    assert_eq!(agenda["overdue_count"], 1201);
+    assert_eq!(agenda["truncated"], false);
+    let items = subjects(&agenda["items"]);
+    assert_eq!(items.len(), 101, "the 100 most recent overdue, then what is due");
+    assert_eq!(items[98], "Older");
+    assert_eq!(items[99], "Forgotten", "oldest first: the most recent overdue comes last");
+    assert_eq!(items[100], "Call back");
+
+    // A window of more than 1,000 activities says it was cut.
+    app.sql(
+        "INSERT INTO activities
+         SELECT (jsonb_populate_record(a, jsonb_build_object('id', gen_random_uuid(),
+                 'due_at', a.due_at + make_interval(secs => g)))).*
+         FROM activities AS a, generate_series(1, 1000) AS g WHERE a.subject = 'Call back'",
+    )
+    .await;
+    let agenda = app.get(&format!("/api/v1/me/agenda?date={date}&days=2"), &owner).await.expect(200).clone();
+    assert_eq!(agenda["truncated"], true);
+    assert_eq!(agenda["items"].as_array().map(Vec::len), Some(1100));
+}
+
+#[actix_web::test]
 async fn the_agenda_lists_overdue_first_then_the_day_in_the_workspace_time_zone() {
     let app = TestApp::spawn().await;
     let owner = app.owner_token().await;
@@ -250,6 +292,8 @@ async fn the_agenda_lists_overdue_first_then_the_day_in_the_workspace_time_zone(
 
     let agenda = app.get(&format!("/api/v1/me/agenda?date={tomorrow}"), &owner).await.expect(200).clone();
     assert_eq!(subjects(&agenda["items"]), ["Forgotten", "Early call", "Noon meeting", "Evening call"]);
+    assert_eq!(agenda["overdue_count"], 1);
+    assert_eq!(agenda["truncated"], false);
     assert_eq!(agenda["timezone"], "Asia/Tokyo");
     assert_eq!(agenda["items"][0]["status"], "overdue");
     assert_eq!(agenda["items"][1]["client_name"], "Acme");

@@ -235,23 +235,60 @@ impl Activity {
             .load(conn)
     }
 
-    /// A user's planned activities: those due before `until` (overdue ones included), by due time.
-    pub fn agenda(
+    /// The `limit` most recent of `assignee`'s planned activities due before `now`, oldest first.
+    pub fn agenda_overdue(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
         assignee: UserId,
-        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: i64,
     ) -> QueryResult<Vec<Activity>> {
+        let mut latest: Vec<Activity> = Self::agenda_rows(workspace, assignee)
+            .filter(activities::due_at.lt(now))
+            .order((activities::due_at.desc(), activities::id.desc()))
+            .limit(limit)
+            .select(Activity::as_select())
+            .load(conn)?;
+        latest.reverse();
+        Ok(latest)
+    }
+
+    /// How many of `assignee`'s planned activities are due before `now`.
+    pub fn count_overdue(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        assignee: UserId,
+        now: DateTime<Utc>,
+    ) -> QueryResult<i64> {
+        Self::agenda_rows(workspace, assignee).filter(activities::due_at.lt(now)).count().get_result(conn)
+    }
+
+    /// Up to `limit` of `assignee`'s planned activities due in `[from, to)`, in time order.
+    pub fn agenda_window(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        assignee: UserId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: i64,
+    ) -> QueryResult<Vec<Activity>> {
+        Self::agenda_rows(workspace, assignee)
+            .filter(activities::due_at.ge(from))
+            .filter(activities::due_at.lt(to))
+            .order((activities::due_at.asc(), activities::id.asc()))
+            .limit(limit)
+            .select(Activity::as_select())
+            .load(conn)
+    }
+
+    /// A user's planned, live activities: what `activities_agenda_idx` holds.
+    fn agenda_rows(workspace: WorkspaceId, assignee: UserId) -> activities::BoxedQuery<'static, Pg> {
         activities::table
             .filter(activities::workspace_id.eq(workspace))
             .filter(activities::assignee_id.eq(assignee))
             .filter(activities::status.eq("planned"))
             .filter(activities::deleted_at.is_null())
-            .filter(activities::due_at.lt(until))
-            .order((activities::due_at.asc(), activities::id.asc()))
-            .limit(1000)
-            .select(Activity::as_select())
-            .load(conn)
+            .into_boxed()
     }
 }
 
