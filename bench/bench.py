@@ -453,7 +453,9 @@ def report(all_results, options):
                "its own embedded PostgreSQL in `/var/tmp/crm-bench/<scale>` (seeded once with `crm seed` and kept), "
                "drives each scenario with wrk, then runs pgbench with the SQL that scenario's request issued, "
                "captured from PostgreSQL's statement log with the same parameters distribution "
-               "(a random seeded client per transaction), the same concurrency and prepared statements. "
+               "(each transaction a random client of the 5,000-client sample the wrk scenario draws from), "
+               "the same concurrency and prepared statements. Between scenarios it waits for the database to go "
+               "idle, so that requests wrk gave up on don't run under the next scenario. "
                "A write's ceiling script ends in ROLLBACK instead of COMMIT so that it can repeat on the same "
                "data: it skips the commit's WAL flush, so the ceiling is optimistic and the ratio a lower bound.\n")
     out.append(f"Machine: {machine()}. Load: wrk, {options.threads} threads, {options.connections} connections, "
@@ -481,13 +483,15 @@ def report(all_results, options):
                        f"{s['rss']:.0f} | {ceiling} | {ratio} | {alone} |")
         out.append("")
     if len(all_results) > 1:
-        out.append("## Latency by scale (read scenarios, p50 / p99 ms)\n")
+        out.append("## Latency by scale (read scenarios: p50 / p99 under load, p50 alone; ms)\n")
         out.append("| scenario | " + " | ".join(f"{r['scale']:,}" for r in all_results) + " |")
         out.append("|---|" + "---:|" * len(all_results))
         for index, scenario in enumerate(all_results[0]["scenarios"]):
             if scenario["kind"] != "read":
                 continue
-            cells = [f"{r['scenarios'][index]['p50']:.2f} / {r['scenarios'][index]['p99']:.2f}" for r in all_results]
+            cells = [f"{r['scenarios'][index]['p50']:.2f} / {r['scenarios'][index]['p99']:.2f}"
+                     + (f" / {r['scenarios'][index]['p50_alone']:.2f}" if "p50_alone" in r['scenarios'][index] else "")
+                     for r in all_results]
             out.append(f"| {scenario['name']} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
