@@ -19,6 +19,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -511,6 +512,8 @@ def main():
     parser.add_argument("--only", default="", help="run only the scenarios whose name contains this")
     parser.add_argument("--no-ceilings", action="store_true", help="skip the pgbench ceilings")
     options = parser.parse_args()
+    # Stopped with SIGTERM, still stop the server and restore the scheduler setting.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: terminated"))
     if not BINARY.exists():
         raise SystemExit(f"{BINARY} is missing: run bench/run.sh (it builds it)")
     work_dir = Path(options.data_root) / "work"

@@ -143,7 +143,10 @@ pub fn page_order(
 /// A substring of `search_text` (with % and _ taken literally) or a fuzzy word match: both use
 /// the trigram index. For clients, contacts and products.
 pub fn fuzzy_match(q: &str) -> SqlFragment {
-    SqlFragment::fixed("(search_text ILIKE ")
+    // Not cached, for the reason `SqlFragment::tagged` gives: a fragment matches a few rows or
+    // thousands.
+    SqlFragment::dynamic()
+        .sql("(search_text ILIKE ")
         .bind(like_pattern(q))
         .sql(" OR ")
         .bind(q.to_string())
@@ -297,7 +300,7 @@ impl Client {
             query = query.filter(clients::team_id.eq(team));
         }
         if let Some(tag) = &filter.tag {
-            query = query.filter(clients::tags.contains(vec![tag.clone()]));
+            query = query.filter(SqlFragment::tagged(tag));
         }
         if let Some(since) = filter.updated_since {
             query = query.filter(clients::updated_at.ge(since));

@@ -282,7 +282,7 @@ impl Deal {
             query = query.filter(deals::amount.le(max));
         }
         if let Some(tag) = &filter.tag {
-            query = query.filter(deals::tags.contains(vec![tag.clone()]));
+            query = query.filter(SqlFragment::tagged(tag));
         }
         if let Some(since) = filter.updated_since {
             query = query.filter(deals::updated_at.ge(since));
@@ -290,7 +290,9 @@ impl Deal {
         if let Some(q) = &filter.q {
             // The title, or the client's names (through the clients' own trigram index).
             query = query.filter(
-                SqlFragment::fixed("(search_text ILIKE ")
+                // Not cached: see `client::fuzzy_match`.
+                SqlFragment::dynamic()
+                    .sql("(search_text ILIKE ")
                     .bind(like_pattern(q))
                     .sql(" OR ")
                     .bind(q.clone())
