@@ -7,6 +7,17 @@ fn path(deal: &Value) -> String {
     format!("/api/v1/deals/{}", deal["id"].as_str().unwrap_or_default())
 }
 
+/// The board's column of the stage named `name` (null when there is none).
+fn board_column(board: &Value, name: &str) -> Value {
+    board["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|column| column["stage"]["name"] == name)
+        .cloned()
+        .unwrap_or_default()
+}
+
 fn field_of(problem: &Value) -> &str {
     problem["errors"][0]["field"].as_str().unwrap_or_default()
 }
@@ -380,15 +391,8 @@ async fn the_boards_totals_follow_every_kind_of_deal_change() {
 
     let board_path = format!("/api/v1/pipelines/{}/board", s.pipeline["id"].as_str().unwrap_or_default());
     let board = app.get(&board_path, &s.owner).await.expect(200).clone();
-    let column = |name: &str| {
-        board["columns"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|column| column["stage"]["name"] == name)
-            .cloned()
-    };
-    let new = column("New").unwrap_or_default();
+    let column = |name: &str| board_column(&board, name);
+    let new = column("New");
     assert_eq!(new["deal_count"], 2, "the restored EUR deal and the one moved from Qualified");
     assert_eq!(
         new["amounts"],
@@ -398,10 +402,10 @@ async fn the_boards_totals_follow_every_kind_of_deal_change() {
         new["weighted_amounts"],
         json!([{"currency": "EUR", "amount": "5.00"}, {"currency": "USD", "amount": "15.00"}])
     );
-    let proposal = column("Proposal").unwrap_or_default();
+    let proposal = column("Proposal");
     assert_eq!(proposal["deal_count"], 1);
     assert_eq!(proposal["amounts"], json!([{"currency": "USD", "amount": "200.00"}]));
-    assert_eq!(column("Won").unwrap_or_default()["deal_count"], 0, "reopened");
+    assert_eq!(column("Won")["deal_count"], 0, "reopened");
 }
 
 #[actix_web::test]
@@ -419,22 +423,14 @@ async fn the_boards_won_and_lost_columns_hold_recent_closings() {
     }
     app.sql("UPDATE deals SET closed_at = now() - interval '60 days' WHERE title = 'Old win'").await;
     let board_path = format!("/api/v1/pipelines/{}/board", s.pipeline["id"].as_str().unwrap_or_default());
-    let won_column = |board: &Value| {
-        board["columns"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|column| column["stage"]["name"] == "Won")
-            .cloned()
-    };
     let board = app.get(&board_path, &s.owner).await.expect(200).clone();
-    let won = won_column(&board).unwrap_or_default();
+    let won = board_column(&board, "Won");
     assert_eq!(won["deal_count"], 1, "closed in the last 30 days by default");
     assert_eq!(won["deals"][0]["title"], "Fresh win");
     let since =
         (chrono::Utc::now() - chrono::Duration::days(90)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let longer = app.get(&format!("{board_path}?closed_since={since}"), &s.owner).await.expect(200).clone();
-    assert_eq!(won_column(&longer).unwrap_or_default()["deal_count"], 2);
+    assert_eq!(board_column(&longer, "Won")["deal_count"], 2);
 }
 
 #[actix_web::test]
@@ -467,13 +463,7 @@ async fn closed_since_counts_to_the_second_within_its_own_day() {
     ] {
         let board =
             app.get(&format!("{board_path}?closed_since={since}"), &s.owner).await.expect(200).clone();
-        let won = board["columns"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|column| column["stage"]["name"] == "Won")
-            .cloned()
-            .unwrap_or_default();
+        let won = board_column(&board, "Won");
         assert_eq!(won["deal_count"], expected, "closed since {since}");
         let amount = if expected == 0 {
             json!([])
