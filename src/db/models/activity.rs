@@ -328,7 +328,9 @@ pub fn client_timeline(
     limit: i64,
 ) -> QueryResult<Vec<TimelineRow>> {
     use crate::db::fragment::Bind;
-    crate::db::sql_file::SqlFile::new(include_str!("../sql/client_timeline.sql"))
+    static CLIENT_TIMELINE: crate::db::sql_file::SqlText =
+        crate::db::sql_file::SqlText::new(include_str!("../sql/client_timeline.sql"));
+    crate::db::sql_file::SqlFile::new(&CLIENT_TIMELINE)
         .bind(Bind::Uuid(workspace.0))
         .bind(Bind::Uuid(client.0))
         .bind(Bind::Bool(sources.activities))

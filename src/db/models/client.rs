@@ -7,7 +7,7 @@ use diesel::sql_types::{Text, Timestamptz};
 
 use crate::db::fragment::{Bind, SqlFragment};
 use crate::db::schema::clients;
-use crate::db::sql_file::SqlFile;
+use crate::db::sql_file::{SqlFile, SqlText};
 use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -453,9 +453,7 @@ pub struct SummaryRow {
 
 impl Client {
     pub fn summary(conn: &mut PgConnection, workspace: WorkspaceId, id: ClientId) -> QueryResult<SummaryRow> {
-        SqlFile::new(include_str!("../sql/client_summary.sql"))
-            .bind(Bind::Uuid(workspace.0))
-            .bind(Bind::Uuid(id.0))
-            .get_result(conn)
+        static CLIENT_SUMMARY: SqlText = SqlText::new(include_str!("../sql/client_summary.sql"));
+        SqlFile::new(&CLIENT_SUMMARY).bind(Bind::Uuid(workspace.0)).bind(Bind::Uuid(id.0)).get_result(conn)
     }
 }

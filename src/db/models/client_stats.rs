@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use crate::db::fragment::Bind;
 use crate::db::models::Client;
 use crate::db::schema::{clients, workspaces};
-use crate::db::sql_file::SqlFile;
+use crate::db::sql_file::{SqlFile, SqlText};
 use crate::ids::{ClientId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -77,13 +77,14 @@ impl ClientStats {
         workspace: WorkspaceId,
         clients: impl IntoIterator<Item = Option<ClientId>>,
     ) -> QueryResult<()> {
+        static REFRESH_CLIENT_STATS: SqlText = SqlText::new(include_str!("../sql/refresh_client_stats.sql"));
         let mut seen: Vec<ClientId> = Vec::new();
         for client in clients.into_iter().flatten() {
             if seen.contains(&client) {
                 continue;
             }
             seen.push(client);
-            SqlFile::new(include_str!("../sql/refresh_client_stats.sql"))
+            SqlFile::new(&REFRESH_CLIENT_STATS)
                 .bind(Bind::Uuid(workspace.0))
                 .bind(Bind::Uuid(client.0))
                 .execute(conn)?;

@@ -364,7 +364,9 @@ impl Deal {
         closed_since: DateTime<Utc>,
     ) -> QueryResult<Vec<StageTotals>> {
         use crate::db::fragment::Bind;
-        crate::db::sql_file::SqlFile::new(include_str!("../sql/board_totals.sql"))
+        static BOARD_TOTALS: crate::db::sql_file::SqlText =
+            crate::db::sql_file::SqlText::new(include_str!("../sql/board_totals.sql"));
+        crate::db::sql_file::SqlFile::new(&BOARD_TOTALS)
             .bind(Bind::Uuid(workspace.0))
             .bind(Bind::Uuid(pipeline.0))
             .bind(Bind::OptionalUuid(owner.map(|owner| owner.0)))
