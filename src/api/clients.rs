@@ -206,33 +206,40 @@ impl ClientSummary {
 
 impl From<&Client> for ClientResponse {
     fn from(client: &Client) -> Self {
+        Self::from(client.clone())
+    }
+}
+
+/// By value, for lists: the strings and JSON move into the response instead of being copied.
+impl From<Client> for ClientResponse {
+    fn from(client: Client) -> Self {
         Self {
             id: client.id,
             kind: client.kind.parse().unwrap_or(ClientKind::Person),
-            display_name: client.display_name.clone(),
-            last_name: client.last_name.clone(),
-            first_name: client.first_name.clone(),
-            middle_name: client.middle_name.clone(),
+            display_name: client.display_name,
+            last_name: client.last_name,
+            first_name: client.first_name,
+            middle_name: client.middle_name,
             birth_date: client.birth_date,
             gender: client.gender.as_deref().and_then(|gender| gender.parse().ok()),
-            name: client.name.clone(),
-            legal_name: client.legal_name.clone(),
-            tax_id: client.tax_id.clone(),
-            registration_number: client.registration_number.clone(),
-            industry: client.industry.clone(),
-            website: client.website.clone(),
+            name: client.name,
+            legal_name: client.legal_name,
+            tax_id: client.tax_id,
+            registration_number: client.registration_number,
+            industry: client.industry,
+            website: client.website,
             relationship: client.relationship.parse().unwrap_or(Relationship::Other),
             lifecycle_stage: client.lifecycle_stage.parse().unwrap_or(LifecycleStage::Lead),
             source: client.source.as_deref().and_then(|source| source.parse().ok()),
             owner_id: client.owner_id,
             team_id: client.team_id,
-            emails: from_json(&client.emails),
-            phones: from_json(&client.phones),
-            address: client.address.as_ref().map(from_json),
-            tags: client.tags.clone(),
-            notes: client.notes.clone(),
-            consent: client.consent.as_ref().map(from_json),
-            custom: client.custom.clone(),
+            emails: json_into(client.emails),
+            phones: json_into(client.phones),
+            address: client.address.map(json_into),
+            tags: client.tags,
+            notes: client.notes,
+            consent: client.consent.map(json_into),
+            custom: client.custom,
             version: client.version,
             created_at: client.created_at,
             updated_at: client.updated_at,
@@ -947,7 +954,7 @@ pub(crate) async fn clients_page(
         key: sort_key(order, client.updated_at, client.created_at, &client.display_name, last_score),
         id: client.id,
     };
-    Ok(Page::from_rows(rows, limit, key, |client| ClientResponse::from(&client)))
+    Ok(Page::from_rows(rows, limit, key, ClientResponse::from))
 }
 
 /// A 404 unless `client` is a live client of the caller's workspace: lists scoped to a client
@@ -1059,10 +1066,11 @@ pub async fn get_client(
         Ok((client, summary, stats))
     })
     .await?;
-    let mut response = ClientResponse::from(&client);
+    let version = client.version;
+    let mut response = ClientResponse::from(client);
     response.summary = Some(summary);
     response.stats = Some(stats);
-    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(client.version))).json(response))
+    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(version))).json(response))
 }
 
 /// Update a client: a partial update, checked like a new client.
@@ -1207,5 +1215,10 @@ pub async fn restore_client(
 
 /// A jsonb column back into its type; we wrote it, so it parses (a default stands in otherwise).
 pub(crate) fn from_json<T: serde::de::DeserializeOwned + Default>(value: &serde_json::Value) -> T {
-    serde_json::from_value(value.clone()).unwrap_or_default()
+    json_into(value.clone())
+}
+
+/// [`from_json`] for a value the caller gives up.
+fn json_into<T: serde::de::DeserializeOwned + Default>(value: serde_json::Value) -> T {
+    serde_json::from_value(value).unwrap_or_default()
 }
