@@ -37,12 +37,24 @@ pub struct SeedOptions {
     #[arg(long, default_value_t = 8)]
     pub activities_per_client: u32,
     /// Sales users to spread the clients over (created as seed-sales-N@seed.example, password
-    /// `seed-password-1`).
-    #[arg(long, default_value_t = 20)]
-    pub users: u32,
+    /// `seed-password-1`); by default one per 2,000 clients, at least three.
+    #[arg(long)]
+    pub users: Option<u32>,
     /// Clients per transaction.
     #[arg(long, default_value_t = 10_000)]
     pub batch: u64,
+}
+
+/// A salesperson's book of clients when `--users` is not given: a real sales team grows with the
+/// client base, so one user's agenda and client list stay the same size at every scale.
+const CLIENTS_PER_SALESPERSON: u64 = 2_000;
+
+impl SeedOptions {
+    fn sales_users(&self) -> u32 {
+        self.users.unwrap_or_else(|| {
+            u32::try_from(self.clients.div_ceil(CLIENTS_PER_SALESPERSON)).unwrap_or(u32::MAX).max(3)
+        })
+    }
 }
 
 /// The password of the generated users.
@@ -220,7 +232,7 @@ fn seed_users(
 ) -> Result<Vec<uuid::Uuid>, Box<dyn std::error::Error + Send + Sync>> {
     let hash = password::hash(SEED_PASSWORD)?;
     let mut ids = Vec::new();
-    for index in 1..=options.users.max(1) {
+    for index in 1..=options.sales_users().max(1) {
         let email = format!("seed-sales-{index}@seed.example");
         let existing = User::find_by_email_in_all_workspaces(conn, &email)?
             .into_iter()
@@ -278,4 +290,30 @@ fn seed_products(conn: &mut PgConnection, workspace: &Workspace, seed: i64) -> Q
         }
     }
     Ok(products)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(clients: u64, users: Option<u32>) -> SeedOptions {
+        SeedOptions {
+            workspace: uuid::Uuid::nil(),
+            clients,
+            seed: 1,
+            deals_per_client: 3,
+            activities_per_client: 8,
+            users,
+            batch: 10_000,
+        }
+    }
+
+    #[test]
+    fn the_sales_team_grows_with_the_client_base_unless_given() {
+        assert_eq!(options(1_000_000, None).sales_users(), 500);
+        assert_eq!(options(10_000, None).sales_users(), 5);
+        assert_eq!(options(10_001, None).sales_users(), 6);
+        assert_eq!(options(100, None).sales_users(), 3);
+        assert_eq!(options(1_000_000, Some(20)).sales_users(), 20);
+    }
 }
