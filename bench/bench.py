@@ -162,6 +162,12 @@ def peak_rss_mb(pid):
     return 0.0
 
 
+def cpu_seconds(pid):
+    """The process's user and system CPU time so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def parse_latency(text):
     value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
@@ -175,11 +181,13 @@ def run_wrk(url, script, script_args, options, connections=None, duration=None):
          "-s", str(script), url, "--", *script_args],
         check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     p50 = parse_latency(re.search(r"\s50%\s+(\S+)", output).group(1))
     p99 = parse_latency(re.search(r"\s99%\s+(\S+)", output).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: (.*)", output)
-    return {"rps": rps, "p50": p50, "p99": p99, "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+    return {"rps": rps, "requests": requests, "p50": p50, "p99": p99,
+            "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
             "socket_errors": errors.group(1) if errors else ""}
 
 
@@ -305,7 +313,9 @@ def bench_scale(scale, options, work_dir):
             f"SELECT (SELECT count(*) FROM clients WHERE workspace_id = '{workspace}') || ' clients, ' || "
             f"(SELECT count(*) FROM contacts WHERE workspace_id = '{workspace}') || ' contacts, ' || "
             f"(SELECT count(*) FROM deals WHERE workspace_id = '{workspace}') || ' deals, ' || "
-            f"(SELECT count(*) FROM activities WHERE workspace_id = '{workspace}') || ' activities'")
+            f"(SELECT count(*) FROM activities WHERE workspace_id = '{workspace}') || ' activities, ' || "
+            f"(SELECT count(*) FROM users WHERE workspace_id = '{workspace}' AND email LIKE 'seed-sales-%') "
+            f"|| ' sales users'")
 
         # Request samples: seeded clients are numbered 1..scale, so their ids and phones are known.
         # The sample is a formula of k in 1..SAMPLE so that pgbench draws the very same clients.
@@ -375,8 +385,10 @@ def bench_scale(scale, options, work_dir):
             script_args = {"paths": [str(data_file), token], "create": [token, str(time.time_ns())],
                            "patch": [str(data_file), token],
                            "post": ["/api/v1/segments/preview", str(data_file), token]}[script]
+            cpu_before = cpu_seconds(server.pid)
             result = run_wrk(base, wrk_dir / f"{script}.lua", script_args, options)
-            result.update(name=name, kind=kind, rss=peak_rss_mb(server.pid))
+            cpu_per_request = (cpu_seconds(server.pid) - cpu_before) / max(result["requests"], 1)
+            result.update(name=name, kind=kind, rss=peak_rss_mb(server.pid), cpu_us=cpu_per_request * 1e6)
             wait_until_idle(cluster)
             if kind == "read":
                 # The latency of one request on an idle server: what a user waits when the
@@ -384,7 +396,8 @@ def bench_scale(scale, options, work_dir):
                 result["p50_alone"] = run_wrk(base, wrk_dir / f"{script}.lua", script_args, options,
                                               connections=1, duration=3)["p50"]
             log(f"{scale}: {name}: {result['rps']:.0f} req/s, p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, "
-                f"non-2xx {result['non_2xx']}, p50 alone {result.get('p50_alone', 0):.2f} ms")
+                f"non-2xx {result['non_2xx']}, server CPU {result['cpu_us']:.0f} µs/req, "
+                f"p50 alone {result.get('p50_alone', 0):.2f} ms")
             results["scenarios"].append(result)
             wait_until_idle(cluster)
 
@@ -465,6 +478,8 @@ def report(all_results, options):
                f"with its default settings (fsync on) but shared_buffers at a quarter of the RAM. Run {datetime.date.today()}.\n")
     out.append("req/s, p50 and p99 are under the load above; *p50 alone* is one connection on an otherwise idle "
                "server (3 s), the wait of a single user. "
+               "*Server CPU* is the API server's CPU time (user and system) per request under load, steadier from "
+               "run to run than req/s on a shared 2-core machine. "
                "Peak RSS is the server process's high-water mark during the scenario (reset before each). "
                "Linux's scheduler autogroup is switched off for the run: with it on, every PostgreSQL backend is "
                "a scheduling group of its own and the whole API server counts as one, which stalled requests "
@@ -473,15 +488,16 @@ def report(all_results, options):
         out.append(f"## {results['scale']:,} clients\n")
         seeded = f", seeded in {results['seed_seconds']} s" if results.get("seed_seconds") else ""
         out.append(f"Data: {results['counts']}{seeded}.\n")
-        out.append("| scenario | req/s | p50 ms | p99 ms | non-2xx | peak RSS MB | pgbench ceiling tps | API / ceiling "
-                   "| p50 alone ms |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        out.append("| scenario | req/s | p50 ms | p99 ms | non-2xx | server CPU µs/req | peak RSS MB "
+                   "| pgbench ceiling tps | API / ceiling | p50 alone ms |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for s in results["scenarios"]:
             ceiling = f"{s['ceiling']:.0f}" if "ceiling" in s else ""
             ratio = f"{100 * s['rps'] / s['ceiling']:.0f}%" if "ceiling" in s else ""
             alone = f"{s['p50_alone']:.2f}" if "p50_alone" in s else ""
+            cpu = f"{s['cpu_us']:.0f}" if "cpu_us" in s else ""
             out.append(f"| {s['name']} | {s['rps']:.0f} | {s['p50']:.2f} | {s['p99']:.2f} | {s['non_2xx']} | "
-                       f"{s['rss']:.0f} | {ceiling} | {ratio} | {alone} |")
+                       f"{cpu} | {s['rss']:.0f} | {ceiling} | {ratio} | {alone} |")
         out.append("")
     if len(all_results) > 1:
         out.append("## Latency by scale (read scenarios: p50 / p99 under load, p50 alone; ms)\n")
