@@ -2,8 +2,9 @@
 -- NULL): the number of live deals, their total amount and their probability-weighted amount. Open
 -- deals count whenever they were created; won and lost ones only when closed since $4, so that the
 -- board shows the work in progress and its recent outcome. Both come from the running totals deal
--- writes keep (deal_stage_totals), whose cost doesn't grow with the pipeline: whole days after
--- $4's, and the deals themselves for the rest of $4's own day.
+-- writes keep (deal_stage_totals), whose cost doesn't grow with the pipeline or the sales team
+-- (the all-owners rows when $3 is NULL): whole days after $4's, and the deals themselves for the
+-- rest of $4's own day.
 SELECT stage_id,
        currency,
        sum(deals)::bigint AS deals,
@@ -12,7 +13,8 @@ SELECT stage_id,
 FROM (
     SELECT stage_id, currency, deals, amount, weighted_amount
     FROM deal_stage_totals
-    WHERE workspace_id = $1 AND pipeline_id = $2 AND ($3::uuid IS NULL OR owner_key = $3)
+    WHERE workspace_id = $1 AND pipeline_id = $2
+      AND owner_key = COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
       AND closed_on > ($4::timestamptz AT TIME ZONE 'UTC')::date
     UNION ALL
     SELECT stage_id, currency, 1, amount, amount * probability / 100
