@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::clients::{ClientListQuery, ClientResponse, Narrowing, clients_page, to_json};
+use crate::api::clients::{ClientListQuery, ClientResponse, Narrowing, clients_page, from_json, to_json};
 use crate::api::extract::{
     IfMatch, JsonBody, Page, PageParams, decode_cursor, etag, not_null, nullable, page_limit,
 };
@@ -874,8 +874,7 @@ impl Export {
 }
 
 fn export_row(client: &Client, stats: &ClientStats, places: u32) -> Vec<String> {
-    let response = ClientResponse::from(client);
-    let first_value = |points: &[crate::domain::contact_points::ContactPoint]| {
+    let first_value = |points: Vec<crate::domain::contact_points::ContactPoint>| {
         points
             .iter()
             .find(|point| point.primary)
@@ -888,8 +887,8 @@ fn export_row(client: &Client, stats: &ClientStats, places: u32) -> Vec<String> 
         client.id.to_string(),
         client.kind.clone(),
         client.display_name.clone(),
-        first_value(&response.emails),
-        first_value(&response.phones),
+        first_value(from_json(&client.emails)),
+        first_value(from_json(&client.phones)),
         client.relationship.clone(),
         client.lifecycle_stage.clone(),
         client.owner_id.map(|owner| owner.to_string()).unwrap_or_default(),

@@ -24,11 +24,8 @@ pub struct SqlText {
 #[derive(Debug)]
 enum Piece {
     Sql(String),
-    /// `$n` of the file: the parameter bound n-th (`index` = n - 1).
-    Parameter {
-        index: usize,
-        text: String,
-    },
+    /// `$n` of the file: the parameter bound n-th (`n - 1` here).
+    Parameter(usize),
 }
 
 impl SqlText {
@@ -53,8 +50,7 @@ fn split(source: &str) -> Vec<Piece> {
                 Ok(number) if number > 0 => {
                     sql.push_str(&rest[..dollar]);
                     pieces.push(Piece::Sql(std::mem::take(&mut sql)));
-                    let text = rest[dollar..dollar + 1 + digits].to_string();
-                    pieces.push(Piece::Parameter { index: number - 1, text });
+                    pieces.push(Piece::Parameter(number - 1));
                     rest = &rest[dollar + 1 + digits..];
                 }
                 _ => {
@@ -96,9 +92,10 @@ impl QueryFragment<Pg> for SqlFile {
         for piece in self.text.pieces() {
             match piece {
                 Piece::Sql(sql) => out.push_sql(sql),
-                Piece::Parameter { index, text } => match self.binds.get(*index) {
+                Piece::Parameter(index) => match self.binds.get(*index) {
                     Some(bind) => bind.push(&mut out)?,
-                    None => out.push_sql(text),
+                    // A `$n` without its value stays in the text, for PostgreSQL to refuse.
+                    None => out.push_sql(&format!("${}", index + 1)),
                 },
             }
         }
