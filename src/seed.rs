@@ -163,11 +163,17 @@ pub fn run(
         progress.inc(to - from + 1);
         from = to + 1;
     }
+    progress.set_message("indexing name words");
+    diesel::sql_query(include_str!("db/sql/seed/client_name_words.sql"))
+        .bind::<SqlUuid, _>(workspace_id.0)
+        .execute(conn)?;
     // Fresh statistics first: planned on the empty tables' statistics, the stats queries below
     // join clients by nested loops and take minutes instead of seconds.
     progress.set_message("analyzing");
-    diesel::sql_query("ANALYZE clients, contacts, deals, deal_items, deal_stage_changes, activities")
-        .execute(conn)?;
+    diesel::sql_query(
+        "ANALYZE clients, contacts, deals, deal_items, deal_stage_changes, activities, client_name_words",
+    )
+    .execute(conn)?;
     progress.set_message("computing client stats and RFM");
     conn.transaction(|conn| -> QueryResult<()> {
         diesel::sql_query(include_str!("db/sql/seed/client_stats.sql"))

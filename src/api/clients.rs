@@ -711,6 +711,7 @@ pub async fn create_client(
                 ensure_not_duplicate(conn, &client)?;
             }
             let client = client.insert(conn)?;
+            Client::sync_name_words(conn, client.workspace_id, client.id)?;
             let changes = ChangeSet::default().diff(None, &snapshot(&client), BOOKKEEPING);
             record_change(conn, &principal, "client", client.id.0, "created", client.version, changes)?;
             Ok(client)
@@ -761,8 +762,9 @@ pub struct ClientListQuery {
     pub phone: Option<String>,
     /// Clients with this tax id.
     pub tax_id: Option<String>,
-    /// Fuzzy search over names, legal name, emails and phones (Latin or Cyrillic, typos allowed;
-    /// `%` and `_` match themselves).
+    /// Fuzzy search (Latin or Cyrillic, typos allowed; `%` and `_` match themselves). One word
+    /// searches the words of names and legal names; several words, or text with `@` or without
+    /// letters, search names, emails and phones together.
     pub q: Option<String>,
 }
 
@@ -937,15 +939,10 @@ pub(crate) async fn clients_page(
             Some(Narrowing::Segment(segment)) => Some(segment_condition(conn, &segment)?),
             None => None,
         };
-        let rows = Client::list(conn, workspace, &filter, order, descending, after, i64::from(limit) + 1)?;
+        let (rows, scores) =
+            Client::list(conn, workspace, &filter, order, descending, after, i64::from(limit) + 1)?;
         // A relevance cursor carries the score of the page's last row.
-        let last_score = match (&filter.q, order, rows.get(limit as usize).and(rows.get(limit as usize - 1)))
-        {
-            (Some(q), ClientOrder::Relevance, Some(last)) => {
-                Some(Client::relevance(conn, workspace, last.id, q)?)
-            }
-            _ => None,
-        };
+        let last_score = scores.get(limit as usize).and(scores.get(limit as usize - 1)).copied();
         Ok((rows, last_score))
     })
     .await?;
@@ -1112,6 +1109,9 @@ pub async fn update_client(
                 return Ok(current);
             }
             let client = candidate.save(conn)?;
+            if client.search_text != current.search_text {
+                Client::sync_name_words(conn, client.workspace_id, client.id)?;
+            }
             record_change(conn, &principal, "client", id.0, "updated", client.version, changes)?;
             Ok(client)
         })

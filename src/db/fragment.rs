@@ -8,11 +8,11 @@
 //! comes in endless shapes and is not.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::QueryResult;
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
 use diesel::pg::Pg;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types;
+use diesel::{QueryResult, RunQueryDsl};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -242,6 +242,28 @@ impl QueryId for SqlFragment {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
+
+/// A whole statement written as a fragment, for queries Diesel's DSL can't say (a `LATERAL`
+/// join over a list of words); rows load by column name (`QueryableByName`).
+#[derive(Debug, Clone)]
+pub struct FragmentQuery(pub SqlFragment);
+
+impl QueryFragment<Pg> for FragmentQuery {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.0.walk_ast(out)
+    }
+}
+
+impl QueryId for FragmentQuery {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for FragmentQuery {
+    type SqlType = sql_types::Untyped;
+}
+
+impl<Conn> RunQueryDsl<Conn> for FragmentQuery {}
 
 impl Expression for SqlFragment {
     type SqlType = sql_types::Bool;

@@ -53,6 +53,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    client_name_vocabulary (workspace_id, word) {
+        workspace_id -> Uuid,
+        word -> Text,
+    }
+}
+
+diesel::table! {
+    client_name_words (workspace_id, word, client_id) {
+        workspace_id -> Uuid,
+        word -> Text,
+        client_id -> Uuid,
+    }
+}
+
+diesel::table! {
     clients (workspace_id, id) {
         workspace_id -> Uuid,
         id -> Uuid,
@@ -387,6 +402,7 @@ diesel::table! {
 
 diesel::joinable!(activities -> workspaces (workspace_id));
 diesel::joinable!(change_events -> workspaces (workspace_id));
+diesel::joinable!(client_name_vocabulary -> workspaces (workspace_id));
 diesel::joinable!(clients -> workspaces (workspace_id));
 diesel::joinable!(contacts -> workspaces (workspace_id));
 diesel::joinable!(custom_fields -> workspaces (workspace_id));
@@ -401,6 +417,8 @@ diesel::joinable!(users -> workspaces (workspace_id));
 diesel::allow_tables_to_appear_in_same_query!(
     activities,
     change_events,
+    client_name_vocabulary,
+    client_name_words,
     clients,
     contacts,
     custom_fields,

@@ -198,6 +198,97 @@ async fn fuzzy_search_finds_cyrillic_with_typos_and_takes_percent_literally() {
     assert!(ids(&underscore).is_empty(), "{underscore}");
 }
 
+/// Every page of `path` (which takes `&cursor=`), in order.
+async fn walk(app: &TestApp, token: &str, path: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app.get(&format!("{path}{cursor}"), token).await.expect(200).clone();
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return seen,
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_one_word_search_ranks_by_the_closest_name_word_and_pages_through_every_match_once() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let person = |last: &str, first: &str| json!({"kind": "person", "last_name": last, "first_name": first});
+    let mut williams = Vec::new();
+    for first in ["Anna", "Bob", "Carl", "Dora"] {
+        williams.push(
+            create(&app, &owner, person("Williams", first)).await["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    let mut williamson = Vec::new();
+    for first in ["Eve", "Fred"] {
+        williamson.push(
+            create(&app, &owner, person("Williamson", first)).await["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    // Both words: listed once, under the closer one.
+    let both = create(
+        &app,
+        &owner,
+        json!({"kind": "company", "name": "Williamson Trading", "legal_name": "Williams Ltd"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    create(&app, &owner, person("Wilson", "Gary")).await;
+    let gone = create(&app, &owner, person("Williams", "Gone")).await;
+    app.request(Method::DELETE, &client_path(&gone), Some(&owner), None).await.expect(204);
+
+    let mut exact = williams.clone();
+    exact.push(both.clone());
+    exact.sort();
+    let mut close = williamson.clone();
+    close.sort();
+    let expected: Vec<String> = exact.into_iter().chain(close).collect();
+    let whole = app.get("/api/v1/clients?q=williams&limit=100", &owner).await.expect(200).clone();
+    assert_eq!(ids(&whole), expected, "exact word first, then the near one, each by id: {whole}");
+    assert_eq!(walk(&app, &owner, "/api/v1/clients?q=williams&limit=2").await, expected);
+    assert_eq!(walk(&app, &owner, "/api/v1/clients?q=WILIAMS&limit=3").await.len(), expected.len(), "a typo");
+
+    // Other filters apply before the page is cut, and other sorts see the same matches.
+    let companies =
+        app.get("/api/v1/clients?q=williams&kind=company&limit=1", &owner).await.expect(200).clone();
+    assert_eq!(ids(&companies), [both]);
+    assert!(companies["next_cursor"].is_null(), "{companies}");
+    let mut by_name = walk(&app, &owner, "/api/v1/clients?q=williams&sort=display_name&limit=4").await;
+    by_name.sort();
+    let mut all = expected.clone();
+    all.sort();
+    assert_eq!(by_name, all);
+
+    // A renamed client is found by its new name only.
+    let renamed = format!("/api/v1/clients/{}", williams[0]);
+    app.patch(&renamed, &owner, json!({"last_name": "Smythe"})).await.expect(200);
+    assert!(
+        !ids(&app.get("/api/v1/clients?q=williams&limit=100", &owner).await.expect(200).clone())
+            .contains(&williams[0])
+    );
+    assert_eq!(
+        ids(&app.get("/api/v1/clients?q=smythe", &owner).await.expect(200).clone()),
+        [williams[0].clone()]
+    );
+    // Part of a word is found too.
+    assert_eq!(
+        ids(&app.get("/api/v1/clients?q=myth", &owner).await.expect(200).clone()),
+        [williams[0].clone()]
+    );
+}
+
 #[actix_web::test]
 async fn filters_narrow_the_list() {
     let app = TestApp::spawn().await;

@@ -5,12 +5,12 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Text, Timestamptz};
 
-use crate::db::fragment::{Bind, SqlFragment};
+use crate::db::fragment::{Bind, FragmentQuery, SqlFragment};
 use crate::db::schema::clients;
 use crate::db::sql_file::{SqlFile, SqlText};
 use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = clients, primary_key(workspace_id, id), treat_none_as_null = true, check_for_backend(Pg))]
 pub struct Client {
     pub workspace_id: WorkspaceId,
@@ -97,6 +97,56 @@ pub struct ClientFilter {
     pub condition: Option<crate::db::fragment::SqlFragment>,
 }
 
+impl ClientFilter {
+    /// Every narrowing but `q`, as conditions on a row of `clients` (bare column names).
+    pub fn conditions(&self) -> Vec<SqlFragment> {
+        let mut conditions = Vec::new();
+        let mut equal = |column: &str, value: Bind| {
+            conditions.push(SqlFragment::fixed(&format!("({column} = ")).bind(value).sql(")"));
+        };
+        for (column, value) in [
+            ("kind", self.kind),
+            ("relationship", self.relationship),
+            ("lifecycle_stage", self.lifecycle_stage),
+            ("source", self.source),
+        ] {
+            if let Some(value) = value {
+                equal(column, Bind::Text(value.to_string()));
+            }
+        }
+        if let Some(owner) = self.owner_id {
+            equal("owner_id", Bind::Uuid(owner.0));
+        }
+        if let Some(team) = self.team_id {
+            equal("team_id", Bind::Uuid(team.0));
+        }
+        if let Some(tax_id) = &self.tax_id {
+            equal("tax_id", Bind::Text(tax_id.clone()));
+        }
+        if let Some(condition) = &self.condition {
+            conditions.push(condition.clone());
+        }
+        if let Some(tag) = &self.tag {
+            conditions.push(SqlFragment::tagged(tag));
+        }
+        for (column, since) in [("updated_at", self.updated_since), ("created_at", self.created_since)] {
+            if let Some(since) = since {
+                conditions.push(SqlFragment::fixed(&format!("({column} >= ")).bind(since).sql(")"));
+            }
+        }
+        for (column, key) in [("email_keys", &self.email), ("phone_keys", &self.phone)] {
+            if let Some(key) = key {
+                conditions.push(
+                    SqlFragment::fixed(&format!("({column} @> "))
+                        .bind(Bind::TextList(vec![key.clone()]))
+                        .sql(")"),
+                );
+            }
+        }
+        conditions
+    }
+}
+
 diesel::define_sql_function! {
     /// pg_trgm's score of the best match of the first argument's trigrams within the second.
     fn word_similarity(needle: Text, haystack: Text) -> Float;
@@ -140,8 +190,46 @@ pub fn page_order(
     (after, order)
 }
 
+/// At most this many name words close to a one-word `q` are searched, the closest first: a
+/// page then reads at most this many pages of clients, whatever the size of the workspace.
+const MATCHED_WORDS: i64 = 100;
+
+/// Whether `q` is one word with a letter in it, searched through the vocabulary of name words
+/// (`client_name_words`); anything else (several words, an e-mail address, digits, `%`) is
+/// matched against the whole `search_text`.
+pub fn is_name_word(q: &str) -> bool {
+    !q.contains(char::is_whitespace) && !q.contains('@') && q.chars().any(char::is_alphabetic)
+}
+
+/// The workspace's name words close to `q` (a fuzzy word match, or containing it), with their
+/// score, the closest first: `SELECT word, score`.
+fn matched_words(workspace: WorkspaceId, q: &str) -> SqlFragment {
+    SqlFragment::fixed("SELECT word, word_similarity(")
+        .bind(q.to_string())
+        .sql(", word) AS score FROM client_name_vocabulary WHERE workspace_id = ")
+        .bind(workspace.0)
+        .sql(" AND (")
+        .bind(q.to_string())
+        .sql(" <% word OR word LIKE ")
+        .bind(like_pattern(q))
+        .sql(") ORDER BY score DESC, word LIMIT ")
+        .bind(Bind::BigInt(MATCHED_WORDS))
+}
+
+/// The client has a name word close to the one-word `q`, for lists in another order than
+/// relevance. Not cached: a word matches a few clients or thousands, as with `fuzzy_match`.
+fn has_name_like(workspace: WorkspaceId, q: &str) -> SqlFragment {
+    let mut condition =
+        SqlFragment::dynamic().sql("(id IN (SELECT client_id FROM client_name_words WHERE workspace_id = ");
+    condition.push_bind(Bind::Uuid(workspace.0));
+    condition.push_sql(" AND word IN (SELECT word FROM (");
+    condition.append(matched_words(workspace, q));
+    condition.push_sql(") AS matched)))");
+    condition
+}
+
 /// A substring of `search_text` (with % and _ taken literally) or a fuzzy word match: both use
-/// the trigram index. For clients, contacts and products.
+/// the trigram index. For contacts and products, and clients searched by more than one word.
 pub fn fuzzy_match(q: &str) -> SqlFragment {
     // Not cached, for the reason `SqlFragment::tagged` gives: a fragment matches a few rows or
     // thousands.
@@ -264,7 +352,8 @@ impl Client {
         Ok(found)
     }
 
-    /// One page of live clients: `limit` rows after `after` in `order`.
+    /// One page of live clients: `limit` rows after `after` in `order`, and when that is
+    /// relevance, each row's score (for the cursor); no scores in other orders.
     pub fn list(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
@@ -273,54 +362,25 @@ impl Client {
         descending: bool,
         after: Option<(SortKey, ClientId)>,
         limit: i64,
-    ) -> QueryResult<Vec<Client>> {
+    ) -> QueryResult<(Vec<Client>, Vec<f32>)> {
+        if let (Some(q), ClientOrder::Relevance) = (&filter.q, order)
+            && is_name_word(q)
+        {
+            let scored = Client::best_name_matches(conn, workspace, filter, q, after, limit)?;
+            return Ok(scored.into_iter().map(|row| (row.client, row.score)).unzip());
+        }
         let mut query = clients::table
             .filter(clients::workspace_id.eq(workspace))
             .filter(clients::deleted_at.is_null())
             .into_boxed();
-        if let Some(condition) = &filter.condition {
-            query = query.filter(condition.clone());
-        }
-        if let Some(kind) = filter.kind {
-            query = query.filter(clients::kind.eq(kind));
-        }
-        if let Some(relationship) = filter.relationship {
-            query = query.filter(clients::relationship.eq(relationship));
-        }
-        if let Some(stage) = filter.lifecycle_stage {
-            query = query.filter(clients::lifecycle_stage.eq(stage));
-        }
-        if let Some(source) = filter.source {
-            query = query.filter(clients::source.eq(source));
-        }
-        if let Some(owner) = filter.owner_id {
-            query = query.filter(clients::owner_id.eq(owner));
-        }
-        if let Some(team) = filter.team_id {
-            query = query.filter(clients::team_id.eq(team));
-        }
-        if let Some(tag) = &filter.tag {
-            query = query.filter(SqlFragment::tagged(tag));
-        }
-        if let Some(since) = filter.updated_since {
-            query = query.filter(clients::updated_at.ge(since));
-        }
-        if let Some(since) = filter.created_since {
-            query = query.filter(clients::created_at.ge(since));
-        }
-        if let Some(email) = &filter.email {
-            query = query.filter(clients::email_keys.contains(vec![email.clone()]));
-        }
-        if let Some(phone) = &filter.phone {
-            query = query.filter(clients::phone_keys.contains(vec![phone.clone()]));
-        }
-        if let Some(tax_id) = &filter.tax_id {
-            query = query.filter(clients::tax_id.eq(tax_id.clone()));
+        for condition in filter.conditions() {
+            query = query.filter(condition);
         }
         if let Some(q) = &filter.q {
-            // A substring (with % and _ taken literally) or a fuzzy word match; both use the
-            // trigram index.
-            query = query.filter(fuzzy_match(q));
+            query = query.filter(match is_name_word(q) {
+                true => has_name_like(workspace, q),
+                false => fuzzy_match(q),
+            });
         }
 
         let column = match order {
@@ -330,6 +390,8 @@ impl Client {
             ClientOrder::Relevance => "id",
         };
         let exact_lookup = filter.email.is_some() || filter.phone.is_some();
+        // Ordered by relevance, each row comes with its score, for the cursor.
+        let scored_by = filter.q.as_deref().filter(|_| order == ClientOrder::Relevance);
         let (after, order) = page_order(
             order,
             column,
@@ -341,18 +403,76 @@ impl Client {
         if let Some(after) = after {
             query = query.filter(after);
         }
-        query = query.order(order);
-        query.limit(limit).select(Client::as_select()).load(conn)
+        query = query.order(order).limit(limit);
+        match scored_by {
+            Some(q) => Ok(query
+                .select((Client::as_select(), word_similarity(q, clients::search_text)))
+                .load::<(Client, f32)>(conn)?
+                .into_iter()
+                .unzip()),
+            None => Ok((query.select(Client::as_select()).load(conn)?, Vec::new())),
+        }
     }
 
-    /// The fuzzy-search score of each client for `q`, for the cursor of a relevance-ordered page.
-    pub fn relevance(
+    /// The best clients for a one-word `q` (see `is_name_word`), best first: each name word
+    /// close to `q` lists its clients in id order from the `client_name_words` btree, at most a
+    /// page per word, so a page costs the same at 10k clients as at 1M, however common the name.
+    /// A client counts under its best word only. The other filters are checked on each
+    /// candidate, before the page is cut.
+    fn best_name_matches(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
-        id: ClientId,
+        filter: &ClientFilter,
         q: &str,
-    ) -> QueryResult<f32> {
-        clients::table.find((workspace, id)).select(word_similarity(q, clients::search_text)).first(conn)
+        after: Option<(SortKey, ClientId)>,
+        limit: i64,
+    ) -> QueryResult<Vec<ScoredClient>> {
+        let mut query = SqlFragment::fixed("WITH matched AS MATERIALIZED (");
+        query.append(matched_words(workspace, q));
+        query.push_sql(
+            ") SELECT clients.*, best.score FROM (SELECT hit.client_id, m.score FROM matched AS m CROSS JOIN LATERAL (\
+             SELECT w.client_id FROM client_name_words AS w WHERE w.workspace_id = ",
+        );
+        query.push_bind(Bind::Uuid(workspace.0));
+        query.push_sql(" AND w.word = m.word");
+        if let Some((SortKey::Score(score), id)) = after {
+            // Words scoring above the cursor are done; the cursor's own word goes on after its id.
+            query.append(
+                SqlFragment::fixed(" AND m.score <= ")
+                    .bind(score)
+                    .sql(" AND w.client_id > CASE WHEN m.score = ")
+                    .bind(score)
+                    .sql(" THEN ")
+                    .bind(id.0)
+                    .sql(" ELSE '00000000-0000-0000-0000-000000000000'::uuid END"),
+            );
+        }
+        query.push_sql(
+            " AND NOT EXISTS (SELECT 1 FROM client_name_words AS other \
+             JOIN matched AS better ON better.word = other.word \
+             WHERE other.workspace_id = w.workspace_id AND other.client_id = w.client_id \
+             AND (better.score > m.score OR (better.score = m.score AND better.word < m.word))) \
+             AND EXISTS (SELECT 1 FROM clients WHERE clients.workspace_id = w.workspace_id \
+             AND clients.id = w.client_id AND clients.deleted_at IS NULL",
+        );
+        for condition in filter.conditions() {
+            query.push_sql(" AND ");
+            query.append(condition);
+        }
+        query.push_sql(") ORDER BY w.client_id LIMIT ");
+        query.push_bind(Bind::BigInt(limit));
+        query.push_sql(") AS hit) AS best JOIN clients ON clients.workspace_id = ");
+        query.push_bind(Bind::Uuid(workspace.0));
+        query.push_sql(" AND clients.id = best.client_id ORDER BY best.score DESC, clients.id LIMIT ");
+        query.push_bind(Bind::BigInt(limit));
+        FragmentQuery(query).load(conn)
+    }
+
+    /// Brings the client's name words (what a one-word `q` searches) up to date with its names.
+    pub fn sync_name_words(conn: &mut PgConnection, workspace: WorkspaceId, id: ClientId) -> QueryResult<()> {
+        static SYNC: SqlText = SqlText::new(include_str!("../sql/sync_client_name_words.sql"));
+        SqlFile::new(&SYNC).bind(Bind::Uuid(workspace.0)).bind(Bind::Uuid(id.0)).execute(conn)?;
+        Ok(())
     }
 
     /// Soft-deletes a client: it leaves every list and lookup, and shows up as a tombstone.
@@ -420,6 +540,15 @@ impl Client {
     }
 }
 
+/// A client found by a one-word search, with the score of its closest name word.
+#[derive(Debug, QueryableByName)]
+pub struct ScoredClient {
+    #[diesel(embed)]
+    pub client: Client,
+    #[diesel(sql_type = diesel::sql_types::Float)]
+    pub score: f32,
+}
+
 /// A client card's summary, as `client_summary.sql` computes it.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct SummaryRow {
@@ -455,5 +584,20 @@ impl Client {
     pub fn summary(conn: &mut PgConnection, workspace: WorkspaceId, id: ClientId) -> QueryResult<SummaryRow> {
         static CLIENT_SUMMARY: SqlText = SqlText::new(include_str!("../sql/client_summary.sql"));
         SqlFile::new(&CLIENT_SUMMARY).bind(Bind::Uuid(workspace.0)).bind(Bind::Uuid(id.0)).get_result(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_name_word;
+
+    #[test]
+    fn one_word_with_a_letter_is_a_name_word() {
+        for q in ["ivanov", "иванв", "o'brien", "ромашка2"] {
+            assert!(is_name_word(q), "{q}");
+        }
+        for q in ["acme tradng", "ivan@", "+7912", "100%", "_"] {
+            assert!(!is_name_word(q), "{q}");
+        }
     }
 }
