@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 
 use crate::auth::password;
 use crate::db::models::client_stats::ClientStats;
+use crate::db::models::deal::{Totals, apply_stage_totals};
 use crate::db::models::{NewUser, Pipeline, Product, Stage, User, Workspace};
 use crate::domain::enums::StageKind;
 use crate::domain::role::Role;
@@ -55,6 +56,13 @@ impl SeedOptions {
             u32::try_from(self.clients.div_ceil(CLIENTS_PER_SALESPERSON)).unwrap_or(u32::MAX).max(3)
         })
     }
+}
+
+/// A deal the seeder just wrote.
+#[derive(QueryableByName)]
+struct SeededDeal {
+    #[diesel(sql_type = SqlUuid)]
+    id: uuid::Uuid,
 }
 
 /// The password of the generated users.
@@ -136,7 +144,7 @@ pub fn run(
                 .bind::<Array<SqlUuid>, _>(&owners)
                 .execute(conn)?;
             range(include_str!("db/sql/seed/contacts.sql")).execute(conn)?;
-            range(include_str!("db/sql/seed/deals.sql"))
+            let deals: Vec<SeededDeal> = range(include_str!("db/sql/seed/deals.sql"))
                 .bind::<BigInt, _>(i64::from(options.deals_per_client))
                 .bind::<SqlUuid, _>(pipeline.id.0)
                 .bind::<Array<SqlUuid>, _>(&open_stages)
@@ -154,7 +162,9 @@ pub fn run(
                 .bind::<Array<Text>, _>(
                     products.iter().map(|product| product.name.clone()).collect::<Vec<_>>(),
                 )
-                .execute(conn)?;
+                .load(conn)?;
+            let ids = deals.into_iter().map(|deal| deal.id).collect();
+            apply_stage_totals(conn, workspace_id, ids, Totals::Add)?;
             range(include_str!("db/sql/seed/activities.sql"))
                 .bind::<BigInt, _>(i64::from(options.activities_per_client))
                 .execute(conn)?;

@@ -242,6 +242,9 @@ pub struct DealInput {
     #[schema(maximum = 100)]
     pub probability: Option<u8>,
     pub expected_close_date: Option<NaiveDate>,
+    /// When a won or lost deal closed, for history brought over from another system; by default
+    /// the moment the deal reaches a won or lost stage. Not in the future, and not on an open deal.
+    pub closed_at: Option<DateTime<Utc>>,
     /// Required when the stage is a lost one.
     #[validate(length(min = 1, max = 2000))]
     #[schema(min_length = 1, max_length = 2000)]
@@ -281,6 +284,8 @@ impl DealInput {
             exchange_rate: deal.exchange_rate,
             probability: deal.probability_override.and_then(|probability| u8::try_from(probability).ok()),
             expected_close_date: deal.expected_close_date,
+            // Only what a request sets: otherwise the closing time follows the stage.
+            closed_at: None,
             lost_reason: deal.lost_reason.clone(),
             agreement: deal.agreement.clone(),
             next_step: deal.next_step.clone(),
@@ -330,6 +335,10 @@ pub struct UpdateDeal {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<NaiveDate>)]
     pub expected_close_date: Option<Option<NaiveDate>>,
+    /// Corrects when a won or lost deal closed.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub closed_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, max_length = 2000)]
     pub lost_reason: Option<Option<String>>,
@@ -387,6 +396,9 @@ impl UpdateDeal {
         );
         if let Some(title) = self.title {
             input.title = title;
+        }
+        if let Some(closed_at) = self.closed_at {
+            input.closed_at = Some(closed_at);
         }
         if let Some(client) = self.client_id {
             input.client_id = client;
@@ -588,10 +600,21 @@ fn build_deal(
     };
     let now = Utc::now();
     let stage_changed = existing.is_none_or(|deal| deal.stage_id != stage.id);
-    let closed_at = match (status, existing) {
-        (StageKind::Open, _) => None,
-        (_, Some(deal)) if deal.status == status.as_str() => deal.closed_at,
-        _ => Some(now),
+    let closed_at = match (status, input.closed_at, existing) {
+        (StageKind::Open, Some(_), _) => {
+            return Err(ApiError::invalid_field(
+                "closed_at",
+                "not_allowed",
+                "only a won or lost deal has a closing time",
+            ));
+        }
+        (StageKind::Open, None, _) => None,
+        (_, Some(closed_at), _) if closed_at > now => {
+            return Err(ApiError::invalid_field("closed_at", "in_future", "must not be in the future"));
+        }
+        (_, Some(closed_at), _) => Some(closed_at),
+        (_, None, Some(deal)) if deal.status == status.as_str() => deal.closed_at,
+        (_, None, _) => Some(now),
     };
 
     let owner_id = match (input.owner_id, existing) {

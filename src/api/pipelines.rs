@@ -16,6 +16,7 @@ use crate::api::extract::{IfMatch, Page, ValidatedJson, etag, not_null};
 use crate::api::record_change;
 use crate::auth::Principal;
 use crate::db::models::change_event::ChangeSet;
+use crate::db::models::deal::{Totals, apply_stage_totals, lock_stage_deals};
 use crate::db::models::{Pipeline, Stage};
 use crate::db::{self};
 use crate::domain::enums::StageKind;
@@ -712,6 +713,8 @@ fn move_deals(
         #[diesel(sql_type = diesel::sql_types::Integer)]
         version: i32,
     }
+    let ids = lock_stage_deals(conn, from.workspace_id, from.id)?;
+    apply_stage_totals(conn, from.workspace_id, ids.clone(), Totals::Remove)?;
     let moved: Vec<Moved> = diesel::sql_query(include_str!("../db/sql/move_deals.sql"))
         .bind::<diesel::sql_types::Uuid, _>(from.workspace_id.0)
         .bind::<diesel::sql_types::Uuid, _>(from.id.0)
@@ -719,6 +722,7 @@ fn move_deals(
         .bind::<diesel::sql_types::SmallInt, _>(to.probability)
         .bind::<diesel::sql_types::Uuid, _>(principal.user_id.0)
         .load(conn)?;
+    apply_stage_totals(conn, from.workspace_id, ids, Totals::Add)?;
     for deal in moved {
         let changes = ChangeSet::default().field("stage_id", Some(&from.id), &to.id);
         record_change(conn, principal, "deal", deal.id, "updated", deal.version, changes)?;

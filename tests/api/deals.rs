@@ -179,6 +179,19 @@ async fn won_and_lost_set_closed_at_and_reopening_clears_it() {
     let won = app.patch(&p, &s.owner, json!({"stage_id": s.stage("Won")["id"]})).await.expect(200).clone();
     assert_eq!(won["status"], "won");
     assert!(won["closed_at"].is_string());
+
+    // The closing time of a closed deal can be set (history from elsewhere), never in the future,
+    // and an open deal has none.
+    let backdated =
+        app.patch(&p, &s.owner, json!({"closed_at": "2025-03-01T10:00:00Z"})).await.expect(200).clone();
+    assert_eq!(backdated["closed_at"], "2025-03-01T10:00:00Z");
+    let renamed = app.patch(&p, &s.owner, json!({"title": "Renamed"})).await.expect(200).clone();
+    assert_eq!(renamed["closed_at"], "2025-03-01T10:00:00Z", "kept while the deal stays won");
+    let future = app.patch(&p, &s.owner, json!({"closed_at": "2999-01-01T00:00:00Z"})).await;
+    assert_eq!(field_of(future.expect_problem(422, "validation_failed")), "closed_at");
+    let open = json!({"title": "O", "client_id": s.client["id"], "closed_at": "2025-03-01T10:00:00Z"});
+    let open = app.post("/api/v1/deals", &s.owner, open).await;
+    assert_eq!(field_of(open.expect_problem(422, "validation_failed")), "closed_at");
 }
 
 #[actix_web::test]
@@ -394,6 +407,10 @@ async fn the_boards_totals_follow_every_kind_of_deal_change() {
     .await
     .expect(204);
     app.sql(TOTALS_MATCH_THE_DEALS).await;
+    // A stage's new probability reaches its deals' weighted amounts.
+    app.patch(&format!("{stages}/{new_stage}"), &s.owner, json!({"probability": 30})).await.expect(200);
+    app.sql(TOTALS_MATCH_THE_DEALS).await;
+    app.patch(&format!("{stages}/{new_stage}"), &s.owner, json!({"probability": 10})).await.expect(200);
 
     let board_path = format!("/api/v1/pipelines/{}/board", s.pipeline["id"].as_str().unwrap_or_default());
     let board = app.get(&board_path, &s.owner).await.expect(200).clone();
@@ -418,16 +435,19 @@ async fn the_boards_totals_follow_every_kind_of_deal_change() {
 async fn the_boards_won_and_lost_columns_hold_recent_closings() {
     let app = TestApp::spawn().await;
     let s = setup(&app).await;
-    for title in ["Old win", "Fresh win"] {
+    // A win brought over from another system keeps the day it closed.
+    let sixty_days_ago =
+        (chrono::Utc::now() - chrono::Duration::days(60)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for (title, closed_at) in [("Old win", Some(sixty_days_ago)), ("Fresh win", None)] {
         app.post(
             "/api/v1/deals",
             &s.owner,
-            json!({"title": title, "client_id": s.client["id"], "amount": "10", "stage_id": s.stage("Won")["id"]}),
+            json!({"title": title, "client_id": s.client["id"], "amount": "10", "stage_id": s.stage("Won")["id"], "closed_at": closed_at}),
         )
         .await
         .expect(201);
     }
-    app.sql("UPDATE deals SET closed_at = now() - interval '60 days' WHERE title = 'Old win'").await;
+    app.sql(TOTALS_MATCH_THE_DEALS).await;
     let board_path = format!("/api/v1/pipelines/{}/board", s.pipeline["id"].as_str().unwrap_or_default());
     let board = app.get(&board_path, &s.owner).await.expect(200).clone();
     let won = board_column(&board, "Won");
@@ -443,22 +463,16 @@ async fn the_boards_won_and_lost_columns_hold_recent_closings() {
 async fn closed_since_counts_to_the_second_within_its_own_day() {
     let app = TestApp::spawn().await;
     let s = setup(&app).await;
-    for title in ["Morning win", "Evening win", "Next day win"] {
-        app.post(
-            "/api/v1/deals",
-            &s.owner,
-            json!({"title": title, "client_id": s.client["id"], "amount": "10", "stage_id": s.stage("Won")["id"]}),
-        )
-        .await
-        .expect(201);
+    for (title, closed_at) in [
+        ("Morning win", "2026-11-10T08:00:00Z"),
+        ("Evening win", "2026-11-10T20:00:00Z"),
+        ("Next day win", "2026-11-11T09:00:00Z"),
+    ] {
+        let body = json!({"title": title, "client_id": s.client["id"], "amount": "10", "stage_id": s.stage("Won")["id"]});
+        let deal = app.post("/api/v1/deals", &s.owner, body).await.expect(201).clone();
+        // Corrected afterwards, as an integrator fixing an import would.
+        app.patch(&path(&deal), &s.owner, json!({"closed_at": closed_at})).await.expect(200);
     }
-    app.sql(
-        "UPDATE deals SET closed_at = CASE title
-             WHEN 'Morning win' THEN timestamptz '2026-11-10 08:00:00Z'
-             WHEN 'Evening win' THEN timestamptz '2026-11-10 20:00:00Z'
-             ELSE timestamptz '2026-11-11 09:00:00Z' END",
-    )
-    .await;
     let board_path = format!("/api/v1/pipelines/{}/board", s.pipeline["id"].as_str().unwrap_or_default());
     for (since, expected) in [
         ("2026-11-10T00:00:00Z", 3),

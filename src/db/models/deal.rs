@@ -7,8 +7,9 @@ use diesel::sql_types::Text;
 use rust_decimal::Decimal;
 
 use super::client::like_pattern;
-use crate::db::fragment::SqlFragment;
+use crate::db::fragment::{Bind, SqlFragment};
 use crate::db::schema::{deal_items, deal_stage_changes, deals};
+use crate::db::sql_file::{SqlFile, SqlText};
 use crate::ids::{ClientId, ContactId, DealId, PipelineId, ProductId, StageId, TeamId, UserId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -133,16 +134,65 @@ pub struct DealFilter {
     pub condition: Option<crate::db::fragment::SqlFragment>,
 }
 
+/// Which way deals count in the board's running totals: the rows as they were before a write
+/// come out, the rows it leaves go in.
+#[derive(Debug, Clone, Copy)]
+pub enum Totals {
+    Remove = -1,
+    Add = 1,
+}
+
+/// Moves the board's running totals (`deal_stage_totals`) by the live deals among `ids`, as they
+/// are now. Every write to deals calls it in its transaction: `Remove` before, `Add` after.
+pub fn apply_stage_totals(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    ids: Vec<uuid::Uuid>,
+    totals: Totals,
+) -> QueryResult<()> {
+    static APPLY: SqlText = SqlText::new(include_str!("../sql/apply_deal_stage_totals.sql"));
+    SqlFile::new(&APPLY)
+        .bind(Bind::Uuid(workspace.0))
+        .bind(Bind::UuidList(ids))
+        .bind(Bind::BigInt(totals as i64))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The deals (live or deleted) in a stage, locked, for a write to all of them.
+pub fn lock_stage_deals(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    stage: StageId,
+) -> QueryResult<Vec<uuid::Uuid>> {
+    deals::table
+        .filter(deals::workspace_id.eq(workspace))
+        .filter(deals::stage_id.eq(stage))
+        .select(deals::id)
+        .for_update()
+        .load::<DealId>(conn)
+        .map(|ids| ids.into_iter().map(|id| id.0).collect())
+}
+
 impl Deal {
     pub fn insert(&self, conn: &mut PgConnection) -> QueryResult<Deal> {
-        diesel::insert_into(deals::table).values(self).returning(Deal::as_returning()).get_result(conn)
+        let deal = diesel::insert_into(deals::table)
+            .values(self)
+            .returning(Deal::as_returning())
+            .get_result(conn)?;
+        apply_stage_totals(conn, self.workspace_id, vec![self.id.0], Totals::Add)?;
+        Ok(deal)
     }
 
+    /// Writes every column back (the caller merged the change into the row it locked).
     pub fn save(&self, conn: &mut PgConnection) -> QueryResult<Deal> {
-        diesel::update(deals::table.find((self.workspace_id, self.id)))
+        apply_stage_totals(conn, self.workspace_id, vec![self.id.0], Totals::Remove)?;
+        let deal = diesel::update(deals::table.find((self.workspace_id, self.id)))
             .set(self)
             .returning(Deal::as_returning())
-            .get_result(conn)
+            .get_result(conn)?;
+        apply_stage_totals(conn, self.workspace_id, vec![self.id.0], Totals::Add)?;
+        Ok(deal)
     }
 
     pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: DealId) -> QueryResult<Deal> {
@@ -216,7 +266,8 @@ impl Deal {
         deleted: Option<(DateTime<Utc>, UserId)>,
         by: UserId,
     ) -> QueryResult<Deal> {
-        diesel::update(deals::table.find((workspace, id)))
+        apply_stage_totals(conn, workspace, vec![id.0], Totals::Remove)?;
+        let deal = diesel::update(deals::table.find((workspace, id)))
             .set((
                 deals::deleted_at.eq(deleted.map(|(at, _)| at)),
                 deals::deleted_by.eq(deleted.map(|(_, by)| by)),
@@ -225,7 +276,9 @@ impl Deal {
                 deals::updated_by.eq(by),
             ))
             .returning(Deal::as_returning())
-            .get_result(conn)
+            .get_result(conn)?;
+        apply_stage_totals(conn, workspace, vec![id.0], Totals::Add)?;
+        Ok(deal)
     }
 
     /// One page of live deals: `limit` rows after `after` in `order`.

@@ -75,3 +75,5 @@ SELECT $1, pg_temp.seeded_uuid('deal', $2, d.dn),
        d.created_at, 1, d.created_at, d.created_at, d.owner_id, d.owner_id
 FROM decided AS d
 JOIN totals AS t ON t.dn = d.dn
+-- The new deals, for the board's running totals.
+RETURNING id
