@@ -399,16 +399,29 @@ pub async fn list_segment_members(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SegmentCount {
-    /// Live clients in the segment now.
+    /// Live clients in the segment when it was counted.
     pub count: i64,
+    /// When: at most a minute ago, unless `fresh=true` asked for now.
+    pub counted_at: DateTime<Utc>,
 }
 
-/// How many clients the segment holds now.
+/// How long a count is given again without counting anew: a segment list or a dashboard shows
+/// sizes over and over, and counting a filter reads every client it could match.
+const COUNT_MAX_AGE: chrono::Duration = chrono::Duration::seconds(60);
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CountQuery {
+    /// Count now rather than give a count up to a minute old.
+    pub fresh: Option<bool>,
+}
+
+/// How many clients the segment holds: a count up to a minute old (`counted_at` says when), or
+/// one made now with `fresh=true`.
 #[utoipa::path(
     tag = "segments",
     operation_id = "count_segment_members",
     security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "The segment's id")),
+    params(("id" = String, Path, format = Uuid, description = "The segment's id"), CountQuery),
     responses((status = 200, description = "The member count", body = SegmentCount))
 )]
 #[get("/segments/{id}/count")]
@@ -416,16 +429,28 @@ pub async fn count_segment_members(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<SegmentId>,
+    query: web::Query<CountQuery>,
 ) -> Result<web::Json<SegmentCount>, ApiError> {
     let id = id.into_inner();
     let workspace = principal.workspace_id;
+    let fresh = query.fresh.unwrap_or(false);
     let count = db::run(&state.pool, move |conn| {
         let segment = Segment::find(conn, workspace, id)?;
+        if !fresh
+            && let Some((count, counted_at)) =
+                Segment::recent_count(conn, &segment, Utc::now() - COUNT_MAX_AGE)?
+        {
+            return Ok(SegmentCount { count, counted_at });
+        }
+        // To the microsecond, as PostgreSQL keeps it: the kept count reads back the same.
+        let counted_at = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
         let condition = segment_condition(conn, &segment)?;
-        Ok(Segment::count(conn, workspace, &condition)?)
+        let count = Segment::count(conn, workspace, &condition)?;
+        Segment::keep_count(conn, &segment, count, counted_at)?;
+        Ok(SegmentCount { count, counted_at })
     })
     .await?;
-    Ok(web::Json(SegmentCount { count }))
+    Ok(web::Json(count))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

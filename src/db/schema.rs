@@ -317,6 +317,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    segment_counts (workspace_id, segment_id) {
+        workspace_id -> Uuid,
+        segment_id -> Uuid,
+        segment_version -> Int4,
+        member_count -> Int8,
+        counted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     segment_members (workspace_id, segment_id, client_id) {
         workspace_id -> Uuid,
         segment_id -> Uuid,
@@ -429,6 +439,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pipelines,
     products,
     refresh_tokens,
+    segment_counts,
     segment_exports,
     segment_members,
     segments,

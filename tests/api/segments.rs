@@ -381,3 +381,44 @@ async fn a_segment_never_shows_another_workspaces_clients() {
         .clone();
     assert_eq!(preview["count"], 0);
 }
+
+#[actix_web::test]
+async fn a_count_is_kept_for_a_minute_unless_asked_fresh_or_the_segment_changes() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    company(&app, &owner, "Acme").await;
+    let filter = json!({"field": "kind", "op": "eq", "value": "company"});
+    let segment = app
+        .post("/api/v1/segments", &owner, json!({"name": "Companies", "kind": "dynamic", "filter": filter}))
+        .await
+        .expect(201)
+        .clone();
+    let count_path = format!("/api/v1/segments/{}/count", id(&segment));
+    let first = app.get(&count_path, &owner).await.expect(200).clone();
+    assert_eq!(first["count"], 1);
+
+    company(&app, &owner, "Beta").await;
+    let kept = app.get(&count_path, &owner).await.expect(200).clone();
+    assert_eq!(kept, first, "the count of a moment ago, with its time");
+    let fresh = app.get(&format!("{count_path}?fresh=true"), &owner).await.expect(200).clone();
+    assert_eq!(fresh["count"], 2);
+    assert!(fresh["counted_at"].as_str() > first["counted_at"].as_str(), "{fresh} after {first}");
+    assert_eq!(app.get(&count_path, &owner).await.expect(200).clone(), fresh, "the fresh count is kept");
+
+    // A new filter is counted at once.
+    let people = json!({"filter": {"field": "kind", "op": "eq", "value": "person"}});
+    app.patch(&format!("/api/v1/segments/{}", id(&segment)), &owner, people).await.expect(200);
+    assert_eq!(app.get(&count_path, &owner).await.expect(200)["count"], 0);
+
+    // So are a static segment's new members.
+    let picked = app
+        .post("/api/v1/segments", &owner, json!({"name": "Picked", "kind": "static"}))
+        .await
+        .expect(201)
+        .clone();
+    let picked_count = format!("/api/v1/segments/{}/count", id(&picked));
+    assert_eq!(app.get(&picked_count, &owner).await.expect(200)["count"], 0);
+    let picked_members = format!("/api/v1/segments/{}/members", id(&picked));
+    app.post(&format!("{picked_members}/from-filter"), &owner, json!({"filter": filter})).await.expect(200);
+    assert_eq!(app.get(&picked_count, &owner).await.expect(200)["count"], 2);
+}

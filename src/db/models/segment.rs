@@ -8,7 +8,7 @@ use diesel::sql_types::{Bool, Nullable, Text, Uuid as SqlUuid};
 use crate::db::fragment::SqlFragment;
 use crate::db::models::Client;
 use crate::db::models::client_stats::ClientStats;
-use crate::db::schema::{clients, segment_exports, segment_members, segments};
+use crate::db::schema::{clients, segment_counts, segment_exports, segment_members, segments};
 use crate::ids::{ClientId, SegmentId, UserId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -122,6 +122,53 @@ impl Segment {
             .get_result(conn)
     }
 
+    /// The segment's member count if it was counted since `since`, for this version of it.
+    pub fn recent_count(
+        conn: &mut PgConnection,
+        segment: &Segment,
+        since: DateTime<Utc>,
+    ) -> QueryResult<Option<(i64, DateTime<Utc>)>> {
+        segment_counts::table
+            .find((segment.workspace_id, segment.id))
+            .filter(segment_counts::segment_version.eq(segment.version))
+            .filter(segment_counts::counted_at.ge(since))
+            .select((segment_counts::member_count, segment_counts::counted_at))
+            .first(conn)
+            .optional()
+    }
+
+    /// Keeps a count of the segment's members, made at `counted_at`.
+    pub fn keep_count(
+        conn: &mut PgConnection,
+        segment: &Segment,
+        count: i64,
+        counted_at: DateTime<Utc>,
+    ) -> QueryResult<()> {
+        diesel::insert_into(segment_counts::table)
+            .values((
+                segment_counts::workspace_id.eq(segment.workspace_id),
+                segment_counts::segment_id.eq(segment.id),
+                segment_counts::segment_version.eq(segment.version),
+                segment_counts::member_count.eq(count),
+                segment_counts::counted_at.eq(counted_at),
+            ))
+            .on_conflict((segment_counts::workspace_id, segment_counts::segment_id))
+            .do_update()
+            .set((
+                segment_counts::segment_version.eq(segment.version),
+                segment_counts::member_count.eq(count),
+                segment_counts::counted_at.eq(counted_at),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Forgets the kept count of a static segment whose members changed.
+    fn forget_count(conn: &mut PgConnection, workspace: WorkspaceId, segment: SegmentId) -> QueryResult<()> {
+        diesel::delete(segment_counts::table.find((workspace, segment))).execute(conn)?;
+        Ok(())
+    }
+
     /// Adds the live clients among `ids` to a static segment; returns how many were new.
     pub fn add_members(
         conn: &mut PgConnection,
@@ -163,6 +210,7 @@ impl Segment {
             ))
             .on_conflict_do_nothing()
             .execute(conn)
+            .and_then(|added| Self::forget_count(conn, workspace, segment).map(|()| added))
     }
 
     pub fn remove_members(
@@ -178,6 +226,7 @@ impl Segment {
                 .filter(segment_members::client_id.eq_any(ids)),
         )
         .execute(conn)
+        .and_then(|removed| Self::forget_count(conn, workspace, segment).map(|()| removed))
     }
 
     /// Up to `limit` live clients matching `condition` after `after`, by id, with their stats:
