@@ -858,8 +858,8 @@ pub async fn list_clients(
     state: web::Data<AppState>,
     principal: Principal,
     query: web::Query<ClientListQuery>,
-) -> Result<web::Json<Page<ClientResponse>>, ApiError> {
-    clients_page(state, principal, query.into_inner(), None).await.map(web::Json)
+) -> Result<HttpResponse, ApiError> {
+    clients_page_response(state, principal, query.into_inner(), None).await
 }
 
 /// Search clients with the filter language: `{filter, sort, limit, cursor}`. Fields: the record's,
@@ -877,7 +877,7 @@ pub async fn search_clients(
     state: web::Data<AppState>,
     principal: Principal,
     body: JsonBody<SearchRequest>,
-) -> Result<web::Json<Page<ClientResponse>>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let search = body.0;
     let query = ClientListQuery {
         limit: search.limit,
@@ -885,7 +885,7 @@ pub async fn search_clients(
         sort: search.sort,
         ..Default::default()
     };
-    clients_page(state, principal, query, search.filter.map(Narrowing::Filter)).await.map(web::Json)
+    clients_page_response(state, principal, query, search.filter.map(Narrowing::Filter)).await
 }
 
 /// What narrows a client list beyond its query parameters.
@@ -896,13 +896,31 @@ pub(crate) enum Narrowing {
     Segment(Segment),
 }
 
-/// One page of clients for a list query, narrowed by a search filter or a segment.
-pub(crate) async fn clients_page(
+/// One page of clients for a list query, narrowed by a search filter or a segment, as a JSON
+/// response.
+pub(crate) async fn clients_page_response(
     state: web::Data<AppState>,
     principal: Principal,
     query: ClientListQuery,
     narrowing: Option<Narrowing>,
-) -> Result<Page<ClientResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
+    let body = clients_page(state, principal, query, narrowing, |page| serde_json::to_vec(&page)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body.map_err(ApiError::internal)?))
+}
+
+/// One page of clients for a list query, narrowed by a search filter or a segment, handed to
+/// `finish` in the blocking task that loaded it: serialising the page there means the rows'
+/// strings and JSON are allocated and freed on one thread; freed on the web worker instead, each
+/// went back to the loading thread's heap, which cost about a tenth of a list page's CPU.
+pub(crate) async fn clients_page<R: Send + 'static>(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: ClientListQuery,
+    narrowing: Option<Narrowing>,
+    finish: impl FnOnce(Page<ClientResponse>) -> R + Send + 'static,
+) -> Result<R, ApiError> {
     let limit = page_limit(query.limit)?;
     let q = search_query(query.q.as_deref())?;
     let (sort_name, order, descending) = list_order(query.sort.as_deref(), q.is_some())?;
@@ -924,7 +942,7 @@ pub(crate) async fn clients_page(
         condition: None,
     };
     let phone = query.phone;
-    let (rows, last_score) = db::run(&state.pool, move |conn| {
+    db::run(&state.pool, move |conn| {
         let workspace = principal.workspace_id;
         if let Some(phone) = phone {
             let region = Workspace::find(conn, workspace)?.default_phone_region;
@@ -943,15 +961,14 @@ pub(crate) async fn clients_page(
             Client::list(conn, workspace, &filter, order, descending, after, i64::from(limit) + 1)?;
         // A relevance cursor carries the score of the page's last row.
         let last_score = scores.get(limit as usize).and(scores.get(limit as usize - 1)).copied();
-        Ok((rows, last_score))
+        let key = |client: &Client| ListCursor {
+            sort: sort_name.clone(),
+            key: sort_key(order, client.updated_at, client.created_at, &client.display_name, last_score),
+            id: client.id,
+        };
+        Ok(finish(Page::from_rows(rows, limit, key, ClientResponse::from)))
     })
-    .await?;
-    let key = |client: &Client| ListCursor {
-        sort: sort_name.clone(),
-        key: sort_key(order, client.updated_at, client.created_at, &client.display_name, last_score),
-        id: client.id,
-    };
-    Ok(Page::from_rows(rows, limit, key, ClientResponse::from))
+    .await
 }
 
 /// A 404 unless `client` is a live client of the caller's workspace: lists scoped to a client

@@ -10,7 +10,9 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::clients::{ClientListQuery, ClientResponse, Narrowing, clients_page, from_json, to_json};
+use crate::api::clients::{
+    ClientListQuery, ClientResponse, Narrowing, clients_page, clients_page_response, from_json, to_json,
+};
 use crate::api::extract::{
     IfMatch, JsonBody, Page, PageParams, decode_cursor, etag, not_null, nullable, page_limit,
 };
@@ -387,14 +389,14 @@ pub async fn list_segment_members(
     principal: Principal,
     id: web::Path<SegmentId>,
     query: web::Query<MembersQuery>,
-) -> Result<web::Json<Page<ClientResponse>>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let workspace = principal.workspace_id;
     let segment = db::run(&state.pool, move |conn| Ok(Segment::find(conn, workspace, id)?)).await?;
     let query = query.into_inner();
     let query =
         ClientListQuery { limit: query.limit, cursor: query.cursor, sort: query.sort, ..Default::default() };
-    clients_page(state, principal, query, Some(Narrowing::Segment(segment))).await.map(web::Json)
+    clients_page_response(state, principal, query, Some(Narrowing::Segment(segment))).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -496,7 +498,8 @@ pub async fn preview_segment(
     })
     .await?;
     let query = ClientListQuery { limit: request.limit, sort: request.sort, ..Default::default() };
-    let members = clients_page(state, principal, query, Some(Narrowing::Filter(request.filter))).await?;
+    let members =
+        clients_page(state, principal, query, Some(Narrowing::Filter(request.filter)), |page| page).await?;
     Ok(web::Json(SegmentPreview { count, members }))
 }
 
