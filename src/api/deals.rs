@@ -1279,8 +1279,8 @@ pub struct BoardQuery {
     /// How many deals to list per stage: 1 to 100, 20 when omitted.
     #[param(minimum = 1, maximum = 100)]
     pub limit_per_stage: Option<u32>,
-    /// Won and lost columns show the deals closed since this time: 30 days ago when omitted.
-    /// Open stages show every open deal.
+    /// Won and lost columns show the deals closed since this time: midnight (UTC) 30 days ago
+    /// when omitted. Open stages show every open deal.
     pub closed_since: Option<DateTime<Utc>>,
 }
 
@@ -1309,9 +1309,13 @@ pub async fn get_pipeline_board(
         return Err(ApiError::bad_request("invalid_query", "limit_per_stage must be between 1 and 100"));
     }
     let owner = query.owner_id;
-    let closed_since =
-        query.closed_since.unwrap_or_else(|| Utc::now() - chrono::Duration::days(BOARD_CLOSED_DAYS));
-    let (stages, totals, columns) = db::run(&state.pool, move |conn| {
+    // By default from a midnight: the running totals then answer for whole days, and no deal is
+    // read for the part of a day (at 1M clients ~600 deals close a day).
+    let closed_since = query.closed_since.unwrap_or_else(|| {
+        let since = Utc::now() - chrono::Duration::days(BOARD_CLOSED_DAYS);
+        chrono::DurationRound::duration_trunc(since, chrono::Duration::days(1)).unwrap_or(since)
+    });
+    let (stages, totals, columns, items) = db::run(&state.pool, move |conn| {
         let workspace = principal.workspace_id;
         Pipeline::find(conn, workspace, pipeline_id)?;
         let stages = Stage::of_pipelines(conn, workspace, &[pipeline_id])?;
@@ -1335,17 +1339,18 @@ pub async fn get_pipeline_board(
                 None,
                 i64::from(per_stage) + 1,
             )?;
-            let ids: Vec<DealId> = rows.iter().map(|deal| deal.id).collect();
-            let items = Deal::items_of(conn, workspace, &ids)?;
-            columns.push((rows, items));
+            columns.push(rows);
         }
-        Ok((stages, totals, columns))
+        // Every column's items in one round trip.
+        let ids: Vec<DealId> = columns.iter().flatten().map(|deal| deal.id).collect();
+        let items = Deal::items_of(conn, workspace, &ids)?;
+        Ok((stages, totals, columns, items))
     })
     .await?;
     let columns = stages
         .iter()
         .zip(columns)
-        .map(|(stage, (rows, items))| {
+        .map(|(stage, rows)| {
             let stage_totals: Vec<_> = totals.iter().filter(|total| total.stage_id == stage.id.0).collect();
             let places = |currency: &str| money::minor_units(currency).unwrap_or(2);
             let key = |deal: &Deal| DealCursor {

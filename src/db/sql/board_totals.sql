@@ -3,8 +3,8 @@
 -- deals count whenever they were created; won and lost ones only when closed since $4, so that the
 -- board shows the work in progress and its recent outcome. Both come from the running totals deal
 -- writes keep (deal_stage_totals), whose cost doesn't grow with the pipeline or the sales team
--- (the all-owners rows when $3 is NULL): whole days after $4's, and the deals themselves for the
--- rest of $4's own day.
+-- (the all-owners rows when $3 is NULL): the whole UTC days from $4 on, and the deals themselves
+-- for the part of a day before the first whole one (none when $4 is a midnight, as by default).
 SELECT stage_id,
        currency,
        sum(deals)::bigint AS deals,
@@ -15,12 +15,12 @@ FROM (
     FROM deal_stage_totals
     WHERE workspace_id = $1 AND pipeline_id = $2
       AND owner_key = COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff')
-      AND closed_on > ($4::timestamptz AT TIME ZONE 'UTC')::date
+      AND closed_on >= (($4::timestamptz AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond')::date
     UNION ALL
     SELECT stage_id, currency, 1, amount, amount * probability / 100
     FROM deals
     WHERE workspace_id = $1 AND deleted_at IS NULL AND pipeline_id = $2
-      AND closed_at >= $4 AND closed_at < (($4::timestamptz AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC'
+      AND closed_at >= $4 AND closed_at < ((($4::timestamptz AT TIME ZONE 'UTC') + interval '1 day' - interval '1 microsecond')::date)::timestamp AT TIME ZONE 'UTC'
       AND ($3::uuid IS NULL OR owner_id = $3)
 ) AS shown
 GROUP BY stage_id, currency
