@@ -245,13 +245,23 @@ def pgbench_script(statements, started_ms, replacements, rollback):
     the pgbench variable :n, a client of the wrk scenarios' sample; a write ends in ROLLBACK so that
     repeating it leaves the data as it was."""
     lines = [f"\\set k random(1, {SAMPLE})", f"\\set n (:k * {SAMPLE_STRIDE}) % {replacements['scale']} + 1"]
+    # New records' ids (UUIDv7 minted during the capture) become fresh ones, the same one wherever
+    # the request used it: a pgbench variable per id, made a uuid in SQL. (gen_random_uuid() in
+    # each place gave every statement another id, and a volatile one no index can look up.)
+    minted = {}
+
+    def fresh_id(match):
+        if not minted_since(match.group(1), started_ms):
+            return match.group(0)
+        if match.group(1) not in minted:
+            minted[match.group(1)] = f"new{len(minted) + 1}"
+            lines.append(f"\\set {minted[match.group(1)]} random(1, 9223372036854775807)")
+        return f"md5(:{minted[match.group(1)]}::text)::uuid"
+
     for sql in statements:
         for literal, expression in replacements["literals"].items():
             sql = sql.replace(literal, expression)
-        # New records' ids (UUIDv7 minted during the capture) become fresh ones.
-        sql = re.sub(r"'([0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12})'",
-                     lambda match: "gen_random_uuid()" if minted_since(match.group(1), started_ms) else match.group(0),
-                     sql)
+        sql = re.sub(r"'([0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12})'", fresh_id, sql)
         if rollback and sql.strip().upper() == "COMMIT":
             sql = "ROLLBACK"
         # One command per line for pgbench: fold the SQL (dropping comments first).
