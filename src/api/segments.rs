@@ -438,18 +438,29 @@ pub async fn count_segment_members(
     let fresh = query.fresh.unwrap_or(false);
     let count = db::run(&state.pool, move |conn| {
         let segment = Segment::find(conn, workspace, id)?;
-        if !fresh
-            && let Some((count, counted_at)) =
-                Segment::recent_count(conn, &segment, Utc::now() - COUNT_MAX_AGE)?
-        {
-            return Ok(SegmentCount { count, counted_at });
+        let kept = |conn: &mut PgConnection| -> Result<Option<SegmentCount>, ApiError> {
+            let since = Utc::now() - COUNT_MAX_AGE;
+            let kept = if fresh { None } else { Segment::recent_count(conn, &segment, since)? };
+            Ok(kept.map(|(count, counted_at)| SegmentCount { count, counted_at }))
+        };
+        if let Some(count) = kept(conn)? {
+            return Ok(count);
         }
-        // To the microsecond, as PostgreSQL keeps it: the kept count reads back the same.
-        let counted_at = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
-        let condition = segment_condition(conn, &segment)?;
-        let count = Segment::count(conn, workspace, &condition)?;
-        Segment::keep_count(conn, &segment, count, counted_at)?;
-        Ok(SegmentCount { count, counted_at })
+        conn.transaction(|conn| {
+            // One count of a segment at a time: the requests that miss the kept count together
+            // (a dashboard opened as the minute runs out) wait for the first one and take its
+            // count, instead of each reading the whole workspace at once.
+            Segment::lock_for_counting(conn, &segment)?;
+            if let Some(count) = kept(conn)? {
+                return Ok(count);
+            }
+            // To the microsecond, as PostgreSQL keeps it: the kept count reads back the same.
+            let counted_at = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
+            let condition = segment_condition(conn, &segment)?;
+            let count = Segment::count(conn, workspace, &condition)?;
+            Segment::keep_count(conn, &segment, count, counted_at)?;
+            Ok(SegmentCount { count, counted_at })
+        })
     })
     .await?;
     Ok(web::Json(count))

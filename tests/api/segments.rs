@@ -421,4 +421,16 @@ async fn a_count_is_kept_for_a_minute_unless_asked_fresh_or_the_segment_changes(
     let picked_members = format!("/api/v1/segments/{}/members", id(&picked));
     app.post(&format!("{picked_members}/from-filter"), &owner, json!({"filter": filter})).await.expect(200);
     assert_eq!(app.get(&picked_count, &owner).await.expect(200)["count"], 2);
+
+    // Requests that find no kept count at the same moment share one count.
+    let everyone = app
+        .post("/api/v1/segments", &owner, json!({"name": "Everyone", "kind": "dynamic", "filter": {"field": "kind", "op": "in", "value": ["company", "person"]}}))
+        .await
+        .expect(201)
+        .clone();
+    let everyone_count = format!("/api/v1/segments/{}/count", id(&everyone));
+    let together = futures_util::future::join_all((0..6).map(|_| app.get(&everyone_count, &owner))).await;
+    let counts: Vec<Value> = together.into_iter().map(|response| response.expect(200).clone()).collect();
+    assert!(counts.iter().all(|count| *count == counts[0]), "{counts:?}");
+    assert_eq!(counts[0]["count"], 2);
 }

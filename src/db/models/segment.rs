@@ -137,6 +137,15 @@ impl Segment {
             .optional()
     }
 
+    /// Waits until no other transaction counts this segment, and keeps others waiting until this
+    /// one ends (a transaction-level advisory lock on the segment's id).
+    pub fn lock_for_counting(conn: &mut PgConnection, segment: &Segment) -> QueryResult<()> {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('segment count ' || $1::text, 0))")
+            .bind::<SqlUuid, _>(segment.id.0)
+            .execute(conn)?;
+        Ok(())
+    }
+
     /// Keeps a count of the segment's members, made at `counted_at`.
     pub fn keep_count(
         conn: &mut PgConnection,
