@@ -16,7 +16,7 @@ use crate::api::extract::{IfMatch, Page, ValidatedJson, etag, not_null};
 use crate::api::record_change;
 use crate::auth::Principal;
 use crate::db::models::change_event::ChangeSet;
-use crate::db::models::deal::{Totals, apply_stage_totals, lock_stage_deals};
+use crate::db::models::deal::{following_stage_totals, lock_stage_deals};
 use crate::db::models::{Pipeline, Stage};
 use crate::db::{self};
 use crate::domain::enums::StageKind;
@@ -714,15 +714,15 @@ fn move_deals(
         version: i32,
     }
     let ids = lock_stage_deals(conn, from.workspace_id, from.id)?;
-    apply_stage_totals(conn, from.workspace_id, ids.clone(), Totals::Remove)?;
-    let moved: Vec<Moved> = diesel::sql_query(include_str!("../db/sql/move_deals.sql"))
-        .bind::<diesel::sql_types::Uuid, _>(from.workspace_id.0)
-        .bind::<diesel::sql_types::Uuid, _>(from.id.0)
-        .bind::<diesel::sql_types::Uuid, _>(to.id.0)
-        .bind::<diesel::sql_types::SmallInt, _>(to.probability)
-        .bind::<diesel::sql_types::Uuid, _>(principal.user_id.0)
-        .load(conn)?;
-    apply_stage_totals(conn, from.workspace_id, ids, Totals::Add)?;
+    let moved: Vec<Moved> = following_stage_totals(conn, from.workspace_id, ids, |conn| {
+        diesel::sql_query(include_str!("../db/sql/move_deals.sql"))
+            .bind::<diesel::sql_types::Uuid, _>(from.workspace_id.0)
+            .bind::<diesel::sql_types::Uuid, _>(from.id.0)
+            .bind::<diesel::sql_types::Uuid, _>(to.id.0)
+            .bind::<diesel::sql_types::SmallInt, _>(to.probability)
+            .bind::<diesel::sql_types::Uuid, _>(principal.user_id.0)
+            .load(conn)
+    })?;
     for deal in moved {
         let changes = ChangeSet::default().field("stage_id", Some(&from.id), &to.id);
         record_change(conn, principal, "deal", deal.id, "updated", deal.version, changes)?;

@@ -174,6 +174,20 @@ pub fn lock_stage_deals(
         .map(|ids| ids.into_iter().map(|id| id.0).collect())
 }
 
+/// Runs `write` over the deals `ids` with the board's running totals following it: the rows come
+/// out of the totals as they are before, and go back in as `write` leaves them.
+pub fn following_stage_totals<T>(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    ids: Vec<uuid::Uuid>,
+    write: impl FnOnce(&mut PgConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    apply_stage_totals(conn, workspace, ids.clone(), Totals::Remove)?;
+    let written = write(conn)?;
+    apply_stage_totals(conn, workspace, ids, Totals::Add)?;
+    Ok(written)
+}
+
 impl Deal {
     pub fn insert(&self, conn: &mut PgConnection) -> QueryResult<Deal> {
         let deal = diesel::insert_into(deals::table)
@@ -186,13 +200,12 @@ impl Deal {
 
     /// Writes every column back (the caller merged the change into the row it locked).
     pub fn save(&self, conn: &mut PgConnection) -> QueryResult<Deal> {
-        apply_stage_totals(conn, self.workspace_id, vec![self.id.0], Totals::Remove)?;
-        let deal = diesel::update(deals::table.find((self.workspace_id, self.id)))
-            .set(self)
-            .returning(Deal::as_returning())
-            .get_result(conn)?;
-        apply_stage_totals(conn, self.workspace_id, vec![self.id.0], Totals::Add)?;
-        Ok(deal)
+        following_stage_totals(conn, self.workspace_id, vec![self.id.0], |conn| {
+            diesel::update(deals::table.find((self.workspace_id, self.id)))
+                .set(self)
+                .returning(Deal::as_returning())
+                .get_result(conn)
+        })
     }
 
     pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: DealId) -> QueryResult<Deal> {
@@ -266,19 +279,18 @@ impl Deal {
         deleted: Option<(DateTime<Utc>, UserId)>,
         by: UserId,
     ) -> QueryResult<Deal> {
-        apply_stage_totals(conn, workspace, vec![id.0], Totals::Remove)?;
-        let deal = diesel::update(deals::table.find((workspace, id)))
-            .set((
-                deals::deleted_at.eq(deleted.map(|(at, _)| at)),
-                deals::deleted_by.eq(deleted.map(|(_, by)| by)),
-                deals::version.eq(deals::version + 1),
-                deals::updated_at.eq(diesel::dsl::now),
-                deals::updated_by.eq(by),
-            ))
-            .returning(Deal::as_returning())
-            .get_result(conn)?;
-        apply_stage_totals(conn, workspace, vec![id.0], Totals::Add)?;
-        Ok(deal)
+        following_stage_totals(conn, workspace, vec![id.0], |conn| {
+            diesel::update(deals::table.find((workspace, id)))
+                .set((
+                    deals::deleted_at.eq(deleted.map(|(at, _)| at)),
+                    deals::deleted_by.eq(deleted.map(|(_, by)| by)),
+                    deals::version.eq(deals::version + 1),
+                    deals::updated_at.eq(diesel::dsl::now),
+                    deals::updated_by.eq(by),
+                ))
+                .returning(Deal::as_returning())
+                .get_result(conn)
+        })
     }
 
     /// One page of live deals: `limit` rows after `after` in `order`.

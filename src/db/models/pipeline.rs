@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::deal::{Totals, apply_stage_totals, lock_stage_deals};
+use super::deal::{following_stage_totals, lock_stage_deals};
 use crate::db::schema::{deals, pipelines, stages};
 use crate::ids::{PipelineId, StageId, WorkspaceId};
 
@@ -196,17 +196,16 @@ impl Stage {
     /// deals' versions don't change.
     pub fn propagate_probability(conn: &mut PgConnection, stage: &Stage) -> QueryResult<usize> {
         let ids = lock_stage_deals(conn, stage.workspace_id, stage.id)?;
-        apply_stage_totals(conn, stage.workspace_id, ids.clone(), Totals::Remove)?;
-        let changed = diesel::update(
-            deals::table
-                .filter(deals::workspace_id.eq(stage.workspace_id))
-                .filter(deals::stage_id.eq(stage.id))
-                .filter(deals::probability_override.is_null()),
-        )
-        .set(deals::probability.eq(stage.probability))
-        .execute(conn)?;
-        apply_stage_totals(conn, stage.workspace_id, ids, Totals::Add)?;
-        Ok(changed)
+        following_stage_totals(conn, stage.workspace_id, ids, |conn| {
+            diesel::update(
+                deals::table
+                    .filter(deals::workspace_id.eq(stage.workspace_id))
+                    .filter(deals::stage_id.eq(stage.id))
+                    .filter(deals::probability_override.is_null()),
+            )
+            .set(deals::probability.eq(stage.probability))
+            .execute(conn)
+        })
     }
 }
 
