@@ -153,12 +153,15 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
         .map_err(|error| format!("can't listen on {}: {error}", config.bind))?;
     let address = listener.local_addr()?;
     let metrics = crate::metrics::build(pool.clone())?;
-    let state =
-        AppState { pool, jwt: Arc::new(JwtKeys::new(&jwt_secret)), body_limit: config.body_limit_bytes };
+    let state = AppState {
+        pool: db::DbPool::new(pool),
+        jwt: Arc::new(JwtKeys::new(&jwt_secret)),
+        body_limit: config.body_limit_bytes,
+    };
     let workers =
         config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
-    crate::reminders::spawn(state.pool.clone());
-    crate::stats_worker::spawn(state.pool.clone());
+    crate::reminders::spawn(state.pool.connections().clone());
+    crate::stats_worker::spawn(state.pool.connections().clone());
     let server = crate::server::build(state, metrics, listener, workers, true)?;
     log::info!("listening on http://{address} (API docs at http://{address}/docs/)");
     server.await?;

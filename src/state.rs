@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use crate::auth::tokens::JwtKeys;
-use crate::db::PgPool;
+use crate::db::DbPool;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub pool: PgPool,
+    pub pool: DbPool,
     pub jwt: Arc<JwtKeys>,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,

@@ -24,7 +24,7 @@ use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::segment::{Segment, SegmentExport, members_condition};
 use crate::db::models::{Client, Workspace};
-use crate::db::{self, PgPool};
+use crate::db::{self, DbPool};
 use crate::domain::enums::{CustomEntity, SegmentKind};
 use crate::error::{ApiError, FieldError};
 use crate::ids::{ClientId, SegmentId, UserId, WorkspaceId};
@@ -844,7 +844,7 @@ pub async fn export_segment(
 
 /// An export in progress: where it is, and the record counting what it sent.
 struct Export {
-    pool: PgPool,
+    pool: DbPool,
     workspace: WorkspaceId,
     condition: SqlFragment,
     export_id: uuid::Uuid,

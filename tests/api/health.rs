@@ -29,3 +29,16 @@ async fn metrics_count_requests_by_route_and_show_the_pool() {
     assert!(text.contains("crm_http_requests_duration_seconds_bucket"), "{text}");
     assert!(text.contains("crm_db_pool_max_connections 4"), "{text}");
 }
+
+#[actix_web::test]
+async fn more_requests_at_once_than_pooled_connections_all_get_their_answer() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    // The test server has 4 connections: the other requests wait their turn, none fails.
+    let together =
+        futures_util::future::join_all((0..40).map(|_| app.get("/api/v1/clients?limit=5", &owner))).await;
+    for response in together {
+        response.expect(200);
+    }
+    assert_eq!(app.get("/api/v1/me", &owner).await.expect(200)["user"]["role"], "owner");
+}

@@ -81,8 +81,11 @@ impl TestApp {
 
         let pool = crm::db::build_pool(&database.url, 4).expect("pool");
         let metrics = crm::metrics::build(pool.clone()).expect("metrics");
-        let state =
-            AppState { pool, jwt: Arc::new(JwtKeys::new(&Secret::new(JWT_SECRET))), body_limit: BODY_LIMIT };
+        let state = AppState {
+            pool: crm::db::DbPool::new(pool),
+            jwt: Arc::new(JwtKeys::new(&Secret::new(JWT_SECRET))),
+            body_limit: BODY_LIMIT,
+        };
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("address"));
         let server = crm::server::build(state, metrics, listener, 1, false).expect("server");
