@@ -141,6 +141,9 @@ impl ClientStatsResponse {
 pub struct ClientSummary {
     pub last_contact: Option<LastContact>,
     pub next_activity: Option<NextPlanned>,
+    /// The workspace currency (ISO 4217) that the amounts here and in `stats` are in.
+    #[schema(example = "RUB")]
+    pub currency: String,
     pub open_deals: i64,
     /// In the workspace currency.
     #[serde(with = "rust_decimal::serde::str")]
@@ -193,6 +196,7 @@ impl ClientSummary {
                 kind,
                 assignee_id: row.next_activity_assignee_id,
             }),
+            currency: row.currency,
             open_deals: row.open_deals,
             open_amount: money(row.open_amount),
             won_deals: row.won_deals,
@@ -1071,11 +1075,9 @@ pub async fn get_client(
     let id = id.into_inner();
     let (client, summary, stats) = db::run(&state.pool, move |conn| {
         let (client, stats) = ClientStats::find_with_client(conn, principal.workspace_id, id)?;
-        let places = crate::domain::money::minor_units(
-            &Workspace::find(conn, principal.workspace_id)?.default_currency,
-        )
-        .unwrap_or(2);
-        let summary = ClientSummary::new(Client::summary(conn, principal.workspace_id, id)?, &client, places);
+        let summary = Client::summary(conn, principal.workspace_id, id)?;
+        let places = crate::domain::money::minor_units(&summary.currency).unwrap_or(2);
+        let summary = ClientSummary::new(summary, &client, places);
         let stats = ClientStatsResponse::new(stats, places);
         Ok((client, summary, stats))
     })

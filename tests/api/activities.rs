@@ -198,6 +198,11 @@ async fn the_summary_follows_won_deals() {
     assert_eq!((summary["open_deals"].clone(), summary["open_amount"].clone()), (json!(1), json!("100.00")));
     assert_eq!((summary["won_deals"].clone(), summary["won_amount"].clone()), (json!(1), json!("250.50")));
     assert!(summary["last_purchase_at"].is_string());
+    let workspace = app.get("/api/v1/workspace", &owner).await.expect(200).clone();
+    assert_eq!(
+        summary["currency"], workspace["default_currency"],
+        "the card says which currency its amounts are in"
+    );
 }
 
 #[actix_web::test]

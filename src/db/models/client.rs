@@ -552,6 +552,9 @@ pub struct ScoredClient {
 /// A client card's summary, as `client_summary.sql` computes it.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct SummaryRow {
+    /// The workspace's currency, which the amounts are in.
+    #[diesel(sql_type = Text)]
+    pub currency: String,
     #[diesel(sql_type = diesel::sql_types::Nullable<Timestamptz>)]
     pub last_contact_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]

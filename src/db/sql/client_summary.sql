@@ -1,8 +1,10 @@
 -- The minimal data set of a client card, in one query. $1: workspace, $2: client.
 -- Last contact: the latest completed touch (not a task or a note). Next: the earliest planned
 -- activity. Deal amounts are in the workspace currency (amount_base): a foreign-currency deal
--- without an exchange rate counts in the deal counts but not in the amounts.
-SELECT last_touch.completed_at AS last_contact_at,
+-- without an exchange rate counts in the deal counts but not in the amounts. The workspace's
+-- currency comes along, so that the card needs no query of its own for it.
+SELECT workspace.default_currency AS currency,
+       last_touch.completed_at AS last_contact_at,
        last_touch.kind AS last_contact_kind,
        last_touch.reason AS last_contact_reason,
        last_touch.outcome AS last_contact_outcome,
@@ -15,7 +17,7 @@ SELECT last_touch.completed_at AS last_contact_at,
        deal_totals.won_deals,
        deal_totals.won_amount,
        deal_totals.last_purchase_at
-FROM (SELECT 1) AS one
+FROM workspaces AS workspace
 LEFT JOIN LATERAL (
     SELECT completed_at, kind, reason, outcome
     FROM activities
@@ -40,3 +42,4 @@ CROSS JOIN LATERAL (
     FROM deals
     WHERE workspace_id = $1 AND client_id = $2 AND deleted_at IS NULL
 ) AS deal_totals
+WHERE workspace.id = $1
