@@ -487,7 +487,8 @@ def report(all_results, options):
                "data: it skips the commit's WAL flush, so the ceiling is optimistic and the ratio a lower bound.\n")
     out.append(f"Machine: {machine()}. Load: wrk, {options.threads} threads, {options.connections} connections, "
                f"{options.duration} s per scenario; pgbench `-M prepared -c {options.connections} -j {options.threads}`. "
-               f"Server: {options.threads} actix workers, a pool of 10 connections, PostgreSQL on the same machine "
+               f"Server: {options.threads} actix workers, a pool of {max(4, 2 * len(os.sched_getaffinity(0)))} connections "
+               "(the default, twice the cores), PostgreSQL on the same machine "
                f"with its default settings (fsync on) but shared_buffers at a quarter of the RAM. Run {datetime.date.today()}.\n")
     out.append("req/s, p50 and p99 are under the load above; *p50 alone* is one connection on an otherwise idle "
                "server (3 s), the wait of a single user. "

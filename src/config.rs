@@ -96,10 +96,20 @@ impl Config {
             admin_email: lookup("CRM_ADMIN_EMAIL"),
             admin_password: lookup("CRM_ADMIN_PASSWORD").map(Secret::new),
             body_limit_bytes: parse_number(&lookup, "CRM_BODY_LIMIT_BYTES", 1024 * 1024)?,
-            db_pool_size: parse_number(&lookup, "CRM_DB_POOL_SIZE", 10)?,
+            db_pool_size: parse_number(&lookup, "CRM_DB_POOL_SIZE", default_pool_size())?,
             workers: lookup("CRM_WORKERS").map(|_| parse_number(&lookup, "CRM_WORKERS", 1)).transpose()?,
         })
     }
+}
+
+/// Twice the CPU count, at least 4. More connections than the cores can serve make PostgreSQL
+/// switch between backends instead of finishing queries, while requests queue in the pool in
+/// arrival order anyway (`db::run`). On 2 cores with the database on the same host, 4 connections
+/// instead of 10 cut a client list page's p99 at 1M clients from 25–27 ms to 16–18 ms (card: 9–10
+/// to 6–7 ms), at the same throughput.
+fn default_pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |cores| cores.get());
+    u32::try_from(2 * cores).unwrap_or(u32::MAX).max(4)
 }
 
 pub fn check_jwt_secret(secret: &str) -> Result<(), ConfigError> {
@@ -146,6 +156,7 @@ mod tests {
         assert_eq!(config.bind, "127.0.0.1:8080");
         assert_eq!(config.data_dir, PathBuf::from("./.crm"));
         assert_eq!(config.body_limit_bytes, 1024 * 1024);
+        assert!(config.db_pool_size >= 4 && config.db_pool_size % 2 == 0, "{}", config.db_pool_size);
         Ok(())
     }
 
