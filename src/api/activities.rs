@@ -16,12 +16,11 @@ use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_cus
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
 use crate::api::record_change;
 use crate::api::search::{SearchRequest, compile_filter};
-use crate::auth::Principal;
+use crate::auth::{Principal, run_as};
 use crate::db::models::activity::ActivityFilter;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::{Activity, Client, Contact, Deal, User, Workspace};
-use crate::db::{self};
 use crate::domain::contact_points::ContactPoint;
 use crate::domain::enums::{ActivityKind, ActivityStatus, Channel, ContactReason, CustomEntity, Direction};
 use crate::domain::role::Role;
@@ -495,7 +494,7 @@ pub async fn create_activity(
     body: JsonBody<ActivityInput>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
-    let activity = db::run(&state.pool, move |conn| {
+    let activity = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let activity = build_activity(conn, &principal, body.0, None)?;
             insert_activity(conn, &principal, &activity)
@@ -581,7 +580,7 @@ pub async fn list_deal_activities(
 ) -> Result<web::Json<Page<ActivityResponse>>, ApiError> {
     let deal = id.into_inner();
     let workspace = principal.workspace_id;
-    db::run(&state.pool, move |conn| Ok(Deal::find(conn, workspace, deal)?)).await?;
+    run_as(principal.caller(), &state.pool, move |conn| Ok(Deal::find(conn, workspace, deal)?)).await?;
     let mut query = query.into_inner();
     query.deal_id = Some(deal);
     activities_page(state, principal, query, None).await.map(web::Json)
@@ -632,7 +631,7 @@ async fn activities_page(
         updated_since: query.updated_since,
         condition: None,
     };
-    let rows = db::run(&state.pool, move |conn| {
+    let rows = run_as(principal.caller(), &state.pool, move |conn| {
         filter.condition = search
             .map(|search| compile_filter(conn, principal.workspace_id, CustomEntity::Activity, &search))
             .transpose()?;
@@ -663,8 +662,10 @@ pub async fn get_activity(
     id: web::Path<ActivityId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let activity =
-        db::run(&state.pool, move |conn| Ok(Activity::find(conn, principal.workspace_id, id)?)).await?;
+    let activity = run_as(principal.caller(), &state.pool, move |conn| {
+        Ok(Activity::find(conn, principal.workspace_id, id)?)
+    })
+    .await?;
     Ok(activity_http(StatusCode::OK, &activity))
 }
 
@@ -705,7 +706,7 @@ pub async fn update_activity(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let activity = db::run(&state.pool, move |conn| {
+    let activity = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = live_for_update(conn, &principal, id)?;
             let mut input = ActivityInput::from(&current);
@@ -750,7 +751,7 @@ pub async fn delete_activity(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    db::run(&state.pool, move |conn| {
+    run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = live_for_update(conn, &principal, id)?;
             if_match.check(current.version)?;
@@ -781,7 +782,7 @@ pub async fn restore_activity(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let activity = db::run(&state.pool, move |conn| {
+    let activity = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = Activity::find_any_for_update(conn, principal.workspace_id, id)?;
             let Some(deleted_at) = current.deleted_at else { return Ok(current) };
@@ -859,7 +860,7 @@ pub async fn complete_activity(
     principal.require_write()?;
     let id = id.into_inner();
     let body = body.0;
-    let (activity, next) = db::run(&state.pool, move |conn| {
+    let (activity, next) = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = live_for_update(conn, &principal, id)?;
             if current.status != "planned" {
@@ -1019,7 +1020,7 @@ pub async fn get_agenda(
         )));
     }
     let date = query.date;
-    let agenda = db::run(&state.pool, move |conn| {
+    let agenda = run_as(principal.caller(), &state.pool, move |conn| {
         let workspace = Workspace::find(conn, principal.workspace_id)?;
         User::find(conn, workspace.id, user)?;
         let timezone: chrono_tz::Tz = workspace.timezone.parse().unwrap_or(chrono_tz::UTC);
@@ -1090,7 +1091,7 @@ pub async fn list_reminders(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<web::Json<Page<ActivityResponse>>, ApiError> {
-    let rows = db::run(&state.pool, move |conn| {
+    let rows = run_as(principal.caller(), &state.pool, move |conn| {
         Ok(Activity::pending_reminders(conn, principal.workspace_id, principal.user_id)?)
     })
     .await?;
@@ -1115,7 +1116,7 @@ pub async fn ack_reminder(
     id: web::Path<ActivityId>,
 ) -> Result<web::Json<ActivityResponse>, ApiError> {
     let id = id.into_inner();
-    let activity = db::run(&state.pool, move |conn| {
+    let activity = run_as(principal.caller(), &state.pool, move |conn| {
         Activity::ack_reminder(conn, principal.workspace_id, principal.user_id, id)?.ok_or(ApiError::NotFound)
     })
     .await?;

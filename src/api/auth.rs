@@ -88,7 +88,7 @@ fn issue_tokens(
         revoked_at: None,
     }
     .insert(conn)?;
-    let access_token = jwt.issue(user.workspace_id, user.id, now).map_err(ApiError::internal)?;
+    let access_token = jwt.issue(user.workspace_id, user.id, user.role(), now).map_err(ApiError::internal)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

@@ -14,14 +14,13 @@ use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null
 use crate::api::record_change;
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::segments::segment_condition;
-use crate::auth::Principal;
+use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client::{ClientFilter, ClientOrder, SortKey};
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::contact::Contact;
 use crate::db::models::segment::Segment;
 use crate::db::models::{Client, Team, User, Workspace};
-use crate::db::{self};
 use crate::domain::Violation;
 use crate::domain::client::{Address, Names, check_kind_fields, display_name, normalise_tags, search_text};
 use crate::domain::contact_points::{Consent, ContactPoint, normalise_emails, normalise_phones, to_e164};
@@ -707,7 +706,7 @@ pub async fn create_client(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let allow_duplicate = query.allow_duplicate.unwrap_or(false);
-    let client = db::run(&state.pool, move |conn| {
+    let client = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
             let client = build_client(conn, &principal, &workspace, body.0, None)?;
@@ -946,7 +945,7 @@ pub(crate) async fn clients_page<R: Send + 'static>(
         condition: None,
     };
     let phone = query.phone;
-    db::run(&state.pool, move |conn| {
+    run_as(principal.caller(), &state.pool, move |conn| {
         let workspace = principal.workspace_id;
         if let Some(phone) = phone {
             let region = Workspace::find(conn, workspace)?.default_phone_region;
@@ -983,7 +982,9 @@ pub(crate) async fn ensure_client_exists(
     client: ClientId,
 ) -> Result<(), ApiError> {
     let workspace = principal.workspace_id;
-    if db::run(&state.pool, move |conn| Ok(Client::exists(conn, workspace, client)?)).await? {
+    if run_as(principal.caller(), &state.pool, move |conn| Ok(Client::exists(conn, workspace, client)?))
+        .await?
+    {
         Ok(())
     } else {
         Err(ApiError::NotFound)
@@ -1048,7 +1049,7 @@ pub async fn list_deleted_clients(
     let limit = page_limit(query.limit)?;
     let after: Option<(DateTime<Utc>, ClientId)> = decode_cursor(query.cursor.as_deref())?;
     let since = query.deleted_since;
-    let rows = db::run(&state.pool, move |conn| {
+    let rows = run_as(principal.caller(), &state.pool, move |conn| {
         Ok(Client::list_deleted(conn, principal.workspace_id, since, after, i64::from(limit) + 1)?)
     })
     .await?;
@@ -1073,7 +1074,7 @@ pub async fn get_client(
     id: web::Path<ClientId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (client, summary, stats) = db::run(&state.pool, move |conn| {
+    let (client, summary, stats) = run_as(principal.caller(), &state.pool, move |conn| {
         let (client, stats) = ClientStats::find_with_client(conn, principal.workspace_id, id)?;
         let summary = Client::summary(conn, principal.workspace_id, id)?;
         let places = crate::domain::money::minor_units(&summary.currency).unwrap_or(2);
@@ -1113,7 +1114,7 @@ pub async fn update_client(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let client = db::run(&state.pool, move |conn| {
+    let client = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
             let current = live_for_update(conn, principal.workspace_id, id)?;
@@ -1174,7 +1175,7 @@ pub async fn delete_client(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    db::run(&state.pool, move |conn| {
+    run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             let current = live_for_update(conn, workspace, id)?;
@@ -1213,7 +1214,7 @@ pub async fn restore_client(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let client = db::run(&state.pool, move |conn| {
+    let client = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             let current = Client::find_any_for_update(conn, workspace, id)?;

@@ -17,12 +17,11 @@ use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_cus
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
 use crate::api::record_change;
 use crate::api::search::{SearchRequest, compile_filter};
-use crate::auth::Principal;
+use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client::ClientOrder;
 use crate::db::models::contact::ContactFilter;
 use crate::db::models::{Client, Contact, User, Workspace};
-use crate::db::{self};
 use crate::domain::Violation;
 use crate::domain::client::{Names, person_name, search_text};
 use crate::domain::contact_points::{
@@ -400,7 +399,7 @@ pub async fn create_contact(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let allow_duplicate = query.allow_duplicate.unwrap_or(false);
-    let contact = db::run(&state.pool, move |conn| {
+    let contact = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
             let contact = build_contact(conn, &principal, &workspace, body.0, None)?;
@@ -529,7 +528,7 @@ async fn contacts_page(
         condition: None,
     };
     let phone = query.phone;
-    let (rows, last_score) = db::run(&state.pool, move |conn| {
+    let (rows, last_score) = run_as(principal.caller(), &state.pool, move |conn| {
         let workspace = principal.workspace_id;
         if let Some(phone) = phone {
             let region = Workspace::find(conn, workspace)?.default_phone_region;
@@ -577,7 +576,7 @@ pub async fn list_deleted_contacts(
     let limit = page_limit(query.limit)?;
     let after: Option<(DateTime<Utc>, ContactId)> = decode_cursor(query.cursor.as_deref())?;
     let since = query.deleted_since;
-    let rows = db::run(&state.pool, move |conn| {
+    let rows = run_as(principal.caller(), &state.pool, move |conn| {
         Ok(Contact::list_deleted(conn, principal.workspace_id, since, after, i64::from(limit) + 1)?)
     })
     .await?;
@@ -602,8 +601,10 @@ pub async fn get_contact(
     id: web::Path<ContactId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let contact =
-        db::run(&state.pool, move |conn| Ok(Contact::find(conn, principal.workspace_id, id)?)).await?;
+    let contact = run_as(principal.caller(), &state.pool, move |conn| {
+        Ok(Contact::find(conn, principal.workspace_id, id)?)
+    })
+    .await?;
     Ok(contact_response(StatusCode::OK, &contact))
 }
 
@@ -631,7 +632,7 @@ pub async fn update_contact(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let contact = db::run(&state.pool, move |conn| {
+    let contact = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
             let current = live_for_update(conn, principal.workspace_id, id)?;
@@ -677,7 +678,7 @@ pub async fn delete_contact(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    db::run(&state.pool, move |conn| {
+    run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = live_for_update(conn, principal.workspace_id, id)?;
             if_match.check(current.version)?;
@@ -711,7 +712,7 @@ pub async fn restore_contact(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let contact = db::run(&state.pool, move |conn| {
+    let contact = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             let current = Contact::find_any_for_update(conn, workspace, id)?;

@@ -13,10 +13,9 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::clients::to_json;
 use crate::api::extract::{IfMatch, JsonBody, Page, etag, not_null, nullable};
 use crate::api::record_change;
-use crate::auth::Principal;
+use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::custom_field::CustomField;
-use crate::db::{self};
 use crate::domain::custom_fields::{DEFAULT_MAX_LENGTH, check_value};
 use crate::domain::enums::{CustomEntity, CustomFieldType};
 use crate::error::{ApiError, FieldError};
@@ -306,7 +305,7 @@ pub async fn create_custom_field(
         updated_by: Some(principal.user_id),
     };
     check_definition(&field)?;
-    let field = db::run(&state.pool, move |conn| {
+    let field = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let entity = input.entity;
             if CustomField::key_taken(conn, field.workspace_id, entity, &field.key)? {
@@ -354,9 +353,10 @@ pub async fn list_custom_fields(
     query: web::Query<CustomFieldListQuery>,
 ) -> Result<web::Json<Page<CustomFieldResponse>>, ApiError> {
     let entity = query.entity;
-    let fields =
-        db::run(&state.pool, move |conn| Ok(CustomField::list(conn, principal.workspace_id, entity)?))
-            .await?;
+    let fields = run_as(principal.caller(), &state.pool, move |conn| {
+        Ok(CustomField::list(conn, principal.workspace_id, entity)?)
+    })
+    .await?;
     Ok(web::Json(Page { data: fields.iter().map(CustomFieldResponse::from).collect(), next_cursor: None }))
 }
 
@@ -376,8 +376,10 @@ pub async fn get_custom_field(
     id: web::Path<CustomFieldId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let field =
-        db::run(&state.pool, move |conn| Ok(CustomField::find(conn, principal.workspace_id, id)?)).await?;
+    let field = run_as(principal.caller(), &state.pool, move |conn| {
+        Ok(CustomField::find(conn, principal.workspace_id, id)?)
+    })
+    .await?;
     Ok(field_http(StatusCode::OK, &field))
 }
 
@@ -408,7 +410,7 @@ pub async fn update_custom_field(
     principal.require_admin("define custom fields")?;
     let id = id.into_inner();
     let patch = body.0;
-    let field = db::run(&state.pool, move |conn| {
+    let field = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = CustomField::find_for_update(conn, principal.workspace_id, id)?;
             let mut candidate = current.clone();
@@ -475,7 +477,7 @@ pub async fn delete_custom_field(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_admin("define custom fields")?;
     let id = id.into_inner();
-    db::run(&state.pool, move |conn| {
+    run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = CustomField::find_for_update(conn, principal.workspace_id, id)?;
             if_match.check(current.version)?;

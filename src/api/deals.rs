@@ -19,12 +19,11 @@ use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_cus
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
 use crate::api::record_change;
 use crate::api::search::{SearchRequest, compile_filter};
-use crate::auth::Principal;
+use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::deal::{DealFilter, DealItem, DealOrder, DealSortKey, StageChange};
 use crate::db::models::{Client, Contact, Deal, Pipeline, Product, Stage, Team, User, Workspace};
-use crate::db::{self};
 use crate::domain::client::normalise_tags;
 use crate::domain::enums::{CustomEntity, Source, StageKind};
 use crate::domain::money::{self, Line, check_currency, exact_amount, line_total};
@@ -732,7 +731,7 @@ pub async fn create_deal(
     body: JsonBody<DealInput>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
-    let (deal, items) = db::run(&state.pool, move |conn| {
+    let (deal, items) = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
             let (deal, items) = build_deal(conn, &principal, &workspace, body.0, None)?;
@@ -925,7 +924,7 @@ async fn deals_page(
         condition: None,
     };
     let after = after.map(|cursor| (cursor.key, cursor.id));
-    let (rows, items) = db::run(&state.pool, move |conn| {
+    let (rows, items) = run_as(principal.caller(), &state.pool, move |conn| {
         filter.condition = search
             .map(|search| compile_filter(conn, principal.workspace_id, CustomEntity::Deal, &search))
             .transpose()?;
@@ -973,7 +972,7 @@ pub async fn list_deleted_deals(
     let limit = page_limit(query.limit)?;
     let after: Option<(DateTime<Utc>, DealId)> = decode_cursor(query.cursor.as_deref())?;
     let since = query.deleted_since;
-    let rows = db::run(&state.pool, move |conn| {
+    let rows = run_as(principal.caller(), &state.pool, move |conn| {
         Ok(Deal::list_deleted(conn, principal.workspace_id, since, after, i64::from(limit) + 1)?)
     })
     .await?;
@@ -998,7 +997,7 @@ pub async fn get_deal(
     id: web::Path<DealId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (deal, items) = db::run(&state.pool, move |conn| {
+    let (deal, items) = run_as(principal.caller(), &state.pool, move |conn| {
         let deal = Deal::find(conn, principal.workspace_id, id)?;
         let items = Deal::items_of(conn, principal.workspace_id, &[id])?;
         Ok((deal, items))
@@ -1040,7 +1039,7 @@ pub async fn update_deal(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let (deal, items) = db::run(&state.pool, move |conn| {
+    let (deal, items) = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
             let current = live_for_update(conn, &principal, id)?;
@@ -1112,7 +1111,7 @@ pub async fn delete_deal(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    db::run(&state.pool, move |conn| {
+    run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = live_for_update(conn, &principal, id)?;
             if_match.check(current.version)?;
@@ -1151,7 +1150,7 @@ pub async fn restore_deal(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let (deal, items) = db::run(&state.pool, move |conn| {
+    let (deal, items) = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             let current = Deal::find_any_for_update(conn, workspace, id)?;
@@ -1206,7 +1205,7 @@ pub async fn get_deal_history(
     id: web::Path<DealId>,
 ) -> Result<web::Json<Vec<StageVisit>>, ApiError> {
     let id = id.into_inner();
-    let (changes, stages) = db::run(&state.pool, move |conn| {
+    let (changes, stages) = run_as(principal.caller(), &state.pool, move |conn| {
         let deal = Deal::find(conn, principal.workspace_id, id)?;
         let changes = Deal::stage_changes(conn, principal.workspace_id, id)?;
         let stages = Stage::of_pipelines(conn, principal.workspace_id, &[deal.pipeline_id])?;
@@ -1315,7 +1314,7 @@ pub async fn get_pipeline_board(
         let since = Utc::now() - chrono::Duration::days(BOARD_CLOSED_DAYS);
         chrono::DurationRound::duration_trunc(since, chrono::Duration::days(1)).unwrap_or(since)
     });
-    let (stages, totals, columns, items) = db::run(&state.pool, move |conn| {
+    let (stages, totals, columns, items) = run_as(principal.caller(), &state.pool, move |conn| {
         let workspace = principal.workspace_id;
         Pipeline::find(conn, workspace, pipeline_id)?;
         let stages = Stage::of_pipelines(conn, workspace, &[pipeline_id])?;

@@ -14,11 +14,10 @@ use validator::Validate;
 
 use crate::api::extract::{IfMatch, Page, ValidatedJson, etag, not_null};
 use crate::api::record_change;
-use crate::auth::Principal;
+use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::deal::{following_stage_totals, lock_stage_deals};
 use crate::db::models::{Pipeline, Stage};
-use crate::db::{self};
 use crate::domain::enums::StageKind;
 use crate::error::{ApiError, FieldError};
 use crate::ids::{PipelineId, StageId, WorkspaceId};
@@ -237,7 +236,7 @@ pub async fn list_pipelines(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<web::Json<Page<PipelineResponse>>, ApiError> {
-    let page = db::run(&state.pool, move |conn| {
+    let page = run_as(principal.caller(), &state.pool, move |conn| {
         let pipelines = Pipeline::list(conn, principal.workspace_id)?;
         let ids: Vec<PipelineId> = pipelines.iter().map(|pipeline| pipeline.id).collect();
         let stages = Stage::of_pipelines(conn, principal.workspace_id, &ids)?;
@@ -273,7 +272,7 @@ pub async fn create_pipeline(
     if let Some(stages) = &body.stages {
         check_stage_kinds(stages.iter().map(|stage| stage.kind))?;
     }
-    let (pipeline, stages) = db::run(&state.pool, move |conn| {
+    let (pipeline, stages) = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             let name = body.name.trim();
@@ -324,7 +323,7 @@ pub async fn get_pipeline(
     id: web::Path<PipelineId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (pipeline, stages) = db::run(&state.pool, move |conn| {
+    let (pipeline, stages) = run_as(principal.caller(), &state.pool, move |conn| {
         let pipeline = Pipeline::find(conn, principal.workspace_id, id)?;
         let stages = stages_of(conn, principal.workspace_id, id)?;
         Ok((pipeline, stages))
@@ -366,7 +365,7 @@ pub async fn update_pipeline(
             "make another pipeline the default instead: a workspace always has one",
         ));
     }
-    let (pipeline, stages) = db::run(&state.pool, move |conn| {
+    let (pipeline, stages) = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             let current = Pipeline::find_for_update(conn, workspace, id)?;
@@ -415,7 +414,7 @@ pub async fn delete_pipeline(
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&principal)?;
     let id = id.into_inner();
-    db::run(&state.pool, move |conn| {
+    run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             let pipeline = Pipeline::find_for_update(conn, workspace, id)?;
@@ -458,7 +457,7 @@ pub async fn create_stage(
     require_admin(&principal)?;
     let id = id.into_inner();
     let body = body.0;
-    let (pipeline, stages) = db::run(&state.pool, move |conn| {
+    let (pipeline, stages) = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             let pipeline = Pipeline::find_for_update(conn, workspace, id)?;
@@ -534,7 +533,7 @@ pub async fn update_stage(
     require_admin(&principal)?;
     let (id, stage_id) = path.into_inner();
     let body = body.0;
-    let (pipeline, stages) = db::run(&state.pool, move |conn| {
+    let (pipeline, stages) = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             let pipeline = Pipeline::find_for_update(conn, workspace, id)?;
@@ -600,7 +599,7 @@ pub async fn reorder_stages(
     require_admin(&principal)?;
     let id = id.into_inner();
     let order = body.0.stage_ids;
-    let (pipeline, stages) = db::run(&state.pool, move |conn| {
+    let (pipeline, stages) = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             let pipeline = Pipeline::find_for_update(conn, workspace, id)?;
@@ -656,7 +655,7 @@ pub async fn delete_stage(
     require_admin(&principal)?;
     let (id, stage_id) = path.into_inner();
     let target = query.move_deals_to;
-    db::run(&state.pool, move |conn| {
+    run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             Pipeline::find_for_update(conn, workspace, id)?;

@@ -12,11 +12,10 @@ use validator::Validate;
 use crate::api::clients::{search_query, to_json};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
 use crate::api::record_change;
-use crate::auth::Principal;
+use crate::auth::{Principal, run_as};
 use crate::db::models::Product;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::product::ProductFilter;
-use crate::db::{self};
 use crate::domain::client::search_text;
 use crate::domain::money::check_currency;
 use crate::error::{ApiError, FieldError, field_errors};
@@ -210,7 +209,7 @@ pub async fn create_product(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let product = build_product(principal.workspace_id, body.0, None)?;
-    let product = db::run(&state.pool, move |conn| {
+    let product = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             if Product::sku_taken(conn, product.workspace_id, &product.sku, product.id)? {
                 return Err(sku_taken());
@@ -260,7 +259,7 @@ pub async fn list_products(
         active: query.active,
         q: search_query(query.q.as_deref())?,
     };
-    let rows = db::run(&state.pool, move |conn| {
+    let rows = run_as(principal.caller(), &state.pool, move |conn| {
         Ok(Product::list(conn, principal.workspace_id, &filter, after, i64::from(limit) + 1)?)
     })
     .await?;
@@ -288,8 +287,10 @@ pub async fn get_product(
     id: web::Path<ProductId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let product =
-        db::run(&state.pool, move |conn| Ok(Product::find(conn, principal.workspace_id, id)?)).await?;
+    let product = run_as(principal.caller(), &state.pool, move |conn| {
+        Ok(Product::find(conn, principal.workspace_id, id)?)
+    })
+    .await?;
     Ok(product_http(StatusCode::OK, &product))
 }
 
@@ -319,7 +320,7 @@ pub async fn update_product(
     principal.require_write()?;
     let id = id.into_inner();
     let patch = body.0;
-    let product = db::run(&state.pool, move |conn| {
+    let product = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = Product::find_for_update(conn, principal.workspace_id, id)?;
             let input = ProductInput {

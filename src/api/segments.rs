@@ -18,13 +18,13 @@ use crate::api::extract::{
 };
 use crate::api::record_change;
 use crate::api::search::compile_filter;
-use crate::auth::Principal;
+use crate::auth::{Caller, Principal, run_as};
+use crate::db::DbPool;
 use crate::db::fragment::SqlFragment;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::segment::{Segment, SegmentExport, members_condition};
 use crate::db::models::{Client, Workspace};
-use crate::db::{self, DbPool};
 use crate::domain::enums::{CustomEntity, SegmentKind};
 use crate::error::{ApiError, FieldError};
 use crate::ids::{ClientId, SegmentId, UserId, WorkspaceId};
@@ -201,7 +201,7 @@ pub async fn create_segment(
         created_by: Some(principal.user_id),
         updated_by: Some(principal.user_id),
     };
-    let segment = db::run(&state.pool, move |conn| {
+    let segment = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             check_segment(conn, &segment)?;
             let segment = segment.insert(conn)?;
@@ -231,7 +231,7 @@ pub async fn list_segments(
 ) -> Result<web::Json<Page<SegmentResponse>>, ApiError> {
     let limit = page_limit(query.limit)?;
     let after: Option<(String, SegmentId)> = decode_cursor(query.cursor.as_deref())?;
-    let rows = db::run(&state.pool, move |conn| {
+    let rows = run_as(principal.caller(), &state.pool, move |conn| {
         Ok(Segment::list(conn, principal.workspace_id, after, i64::from(limit) + 1)?)
     })
     .await?;
@@ -259,8 +259,10 @@ pub async fn get_segment(
     id: web::Path<SegmentId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let segment =
-        db::run(&state.pool, move |conn| Ok(Segment::find(conn, principal.workspace_id, id)?)).await?;
+    let segment = run_as(principal.caller(), &state.pool, move |conn| {
+        Ok(Segment::find(conn, principal.workspace_id, id)?)
+    })
+    .await?;
     Ok(segment_http(StatusCode::OK, &segment))
 }
 
@@ -290,7 +292,7 @@ pub async fn update_segment(
     principal.require_write()?;
     let id = id.into_inner();
     let patch = body.0;
-    let segment = db::run(&state.pool, move |conn| {
+    let segment = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = Segment::find_for_update(conn, principal.workspace_id, id)?;
             let mut candidate = current.clone();
@@ -346,7 +348,7 @@ pub async fn delete_segment(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    db::run(&state.pool, move |conn| {
+    run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = Segment::find_for_update(conn, principal.workspace_id, id)?;
             if_match.check(current.version)?;
@@ -392,7 +394,8 @@ pub async fn list_segment_members(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let workspace = principal.workspace_id;
-    let segment = db::run(&state.pool, move |conn| Ok(Segment::find(conn, workspace, id)?)).await?;
+    let segment =
+        run_as(principal.caller(), &state.pool, move |conn| Ok(Segment::find(conn, workspace, id)?)).await?;
     let query = query.into_inner();
     let query =
         ClientListQuery { limit: query.limit, cursor: query.cursor, sort: query.sort, ..Default::default() };
@@ -436,7 +439,7 @@ pub async fn count_segment_members(
     let id = id.into_inner();
     let workspace = principal.workspace_id;
     let fresh = query.fresh.unwrap_or(false);
-    let count = db::run(&state.pool, move |conn| {
+    let count = run_as(principal.caller(), &state.pool, move |conn| {
         let segment = Segment::find(conn, workspace, id)?;
         let kept = |conn: &mut PgConnection| -> Result<Option<SegmentCount>, ApiError> {
             let since = Utc::now() - COUNT_MAX_AGE;
@@ -503,7 +506,7 @@ pub async fn preview_segment(
     let request = body.0;
     let workspace = principal.workspace_id;
     let filter = request.filter.clone();
-    let count = db::run(&state.pool, move |conn| {
+    let count = run_as(principal.caller(), &state.pool, move |conn| {
         let condition = compile_filter(conn, workspace, CustomEntity::Client, &filter)?;
         Ok(Segment::count(conn, workspace, &condition)?)
     })
@@ -576,7 +579,7 @@ pub async fn add_segment_members(
     let id = id.into_inner();
     let ids = body.0.client_ids;
     check_member_ids(&ids)?;
-    let change = db::run(&state.pool, move |conn| {
+    let change = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let segment = static_for_update(conn, &principal, id)?;
             let live = Client::find_many(conn, principal.workspace_id, &ids)?;
@@ -626,7 +629,7 @@ pub async fn remove_segment_members(
     let id = id.into_inner();
     let ids = body.0.client_ids;
     check_member_ids(&ids)?;
-    let change = db::run(&state.pool, move |conn| {
+    let change = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let segment = static_for_update(conn, &principal, id)?;
             let changed = Segment::remove_members(conn, principal.workspace_id, id, &ids)?;
@@ -666,7 +669,7 @@ pub async fn add_segment_members_from_filter(
     principal.require_write()?;
     let id = id.into_inner();
     let filter = body.0.filter;
-    let change = db::run(&state.pool, move |conn| {
+    let change = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let condition = compile_filter(conn, principal.workspace_id, CustomEntity::Client, &filter)?;
             let segment = static_for_update(conn, &principal, id)?;
@@ -723,7 +726,7 @@ pub async fn refresh_rfm(
 ) -> Result<web::Json<RfmRefresh>, ApiError> {
     principal.require_manager("refresh RFM scores")?;
     let workspace = principal.workspace_id;
-    let outcome = db::run(&state.pool, move |conn| {
+    let outcome = run_as(principal.caller(), &state.pool, move |conn| {
         Ok(conn.transaction(|conn| ClientStats::refresh_workspace(conn, workspace))?)
     })
     .await?;
@@ -778,7 +781,7 @@ pub async fn list_segment_exports(
     principal.require_manager("see segment exports")?;
     let id = id.into_inner();
     let workspace = principal.workspace_id;
-    let exports = db::run(&state.pool, move |conn| {
+    let exports = run_as(principal.caller(), &state.pool, move |conn| {
         Segment::find(conn, workspace, id)?;
         Ok(SegmentExport::of_segment(conn, workspace, id, 200)?)
     })
@@ -804,7 +807,8 @@ pub async fn export_segment(
     principal.require_manager("export client data")?;
     let id = id.into_inner();
     let workspace = principal.workspace_id;
-    let (segment, condition, export_id, places) = db::run(&state.pool, move |conn| {
+    let caller = principal.caller();
+    let (segment, condition, export_id, places) = run_as(caller, &state.pool, move |conn| {
         let segment = Segment::find(conn, workspace, id)?;
         let condition = segment_condition(conn, &segment)?;
         let places = crate::domain::money::minor_units(&Workspace::find(conn, workspace)?.default_currency)
@@ -826,6 +830,7 @@ pub async fn export_segment(
     .await?;
     let export = Export {
         pool: state.pool.clone(),
+        caller,
         workspace,
         condition,
         export_id,
@@ -845,6 +850,8 @@ pub async fn export_segment(
 /// An export in progress: where it is, and the record counting what it sent.
 struct Export {
     pool: DbPool,
+    /// Every chunk checks the caller again: deactivating someone stops their export mid-way.
+    caller: Caller,
     workspace: WorkspaceId,
     condition: SqlFragment,
     export_id: uuid::Uuid,
@@ -888,7 +895,7 @@ impl Export {
         }
         let (pool, workspace, condition, after, export_id) =
             (self.pool.clone(), self.workspace, self.condition.clone(), self.after, self.export_id);
-        let chunk = db::run(&pool, move |conn| {
+        let chunk = run_as(self.caller, &pool, move |conn| {
             let rows = Segment::export_chunk(conn, workspace, &condition, after, EXPORT_CHUNK)?;
             let finished = (rows.len() as i64) < EXPORT_CHUNK;
             SegmentExport::add_rows(conn, workspace, export_id, rows.len() as i64, finished)?;

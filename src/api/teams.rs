@@ -10,10 +10,9 @@ use validator::Validate;
 
 use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, not_null, nullable};
 use crate::api::record_change;
-use crate::auth::Principal;
+use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{NewTeam, Team, TeamChanges};
-use crate::db::{self};
 use crate::error::ApiError;
 use crate::ids::{TeamId, WorkspaceId};
 use crate::state::AppState;
@@ -83,7 +82,7 @@ pub async fn list_teams(
 ) -> Result<web::Json<Page<TeamResponse>>, ApiError> {
     let limit = page.limit()?;
     let after: Option<TeamId> = page.after()?;
-    let rows = db::run(&state.pool, move |conn| {
+    let rows = run_as(principal.caller(), &state.pool, move |conn| {
         Ok(Team::list(conn, principal.workspace_id, after, i64::from(limit) + 1)?)
     })
     .await?;
@@ -110,7 +109,7 @@ pub async fn create_team(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_user_admin()?;
     let body = body.0;
-    let team = db::run(&state.pool, move |conn| {
+    let team = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             let name = body.name.trim();
@@ -156,7 +155,10 @@ pub async fn get_team(
     id: web::Path<TeamId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let team = db::run(&state.pool, move |conn| Ok(Team::find(conn, principal.workspace_id, id)?)).await?;
+    let team = run_as(principal.caller(), &state.pool, move |conn| {
+        Ok(Team::find(conn, principal.workspace_id, id)?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(team.version))).json(TeamResponse::from(team)))
 }
 
@@ -186,7 +188,7 @@ pub async fn update_team(
     principal.require_user_admin()?;
     let id = id.into_inner();
     let body = body.0;
-    let team = db::run(&state.pool, move |conn| {
+    let team = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             let current = Team::find_for_update(conn, workspace, id)?;

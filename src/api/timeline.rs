@@ -8,10 +8,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::activities::ActivityResponse;
 use crate::api::extract::{Page, decode_cursor, page_limit};
-use crate::auth::Principal;
+use crate::auth::{Principal, run_as};
 use crate::db::models::activity::{TimelineSources, client_timeline};
 use crate::db::models::{Activity, Client};
-use crate::db::{self};
 use crate::error::ApiError;
 use crate::ids::{ActivityId, ClientId};
 use crate::state::AppState;
@@ -120,7 +119,7 @@ pub async fn get_client_timeline(
             sources
         }
     };
-    let (rows, activities) = db::run(&state.pool, move |conn| {
+    let (rows, activities) = run_as(principal.caller(), &state.pool, move |conn| {
         let workspace = principal.workspace_id;
         if !Client::exists(conn, workspace, client)? {
             return Err(ApiError::NotFound);

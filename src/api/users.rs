@@ -13,10 +13,9 @@ use validator::Validate;
 use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, not_null, nullable};
 use crate::api::record_change;
 use crate::api::workspace::WorkspaceResponse;
-use crate::auth::{Principal, password};
+use crate::auth::{Principal, password, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{NewUser, RefreshToken, Team, User, UserChanges, Workspace};
-use crate::db::{self};
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::ids::{TeamId, UserId, WorkspaceId};
@@ -127,7 +126,7 @@ pub async fn get_me(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<web::Json<MeResponse>, ApiError> {
-    let me = db::run(&state.pool, move |conn| {
+    let me = run_as(principal.caller(), &state.pool, move |conn| {
         let user = User::find(conn, principal.workspace_id, principal.user_id)?;
         let workspace = Workspace::find(conn, principal.workspace_id)?;
         Ok(MeResponse { user: user.into(), workspace: workspace.into() })
@@ -152,7 +151,7 @@ pub async fn list_users(
 ) -> Result<web::Json<Page<UserResponse>>, ApiError> {
     let limit = page.limit()?;
     let after: Option<UserId> = page.after()?;
-    let rows = db::run(&state.pool, move |conn| {
+    let rows = run_as(principal.caller(), &state.pool, move |conn| {
         Ok(User::list(conn, principal.workspace_id, after, i64::from(limit) + 1)?)
     })
     .await?;
@@ -185,7 +184,7 @@ pub async fn create_user(
     // Hash before taking a database connection: argon2 is slow on purpose.
     let password = body.password.clone();
     let password_hash = web::block(move || password::hash(&password)).await?.map_err(ApiError::internal)?;
-    let user = db::run(&state.pool, move |conn| {
+    let user = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             if let Some(team) = body.team_id {
@@ -239,7 +238,10 @@ pub async fn get_user(
     id: web::Path<UserId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let user = db::run(&state.pool, move |conn| Ok(User::find(conn, principal.workspace_id, id)?)).await?;
+    let user = run_as(principal.caller(), &state.pool, move |conn| {
+        Ok(User::find(conn, principal.workspace_id, id)?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(user.version))).json(UserResponse::from(user)))
 }
 
@@ -271,7 +273,7 @@ pub async fn update_user(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let body = body.0;
-    let user = db::run(&state.pool, move |conn| {
+    let user = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| apply_user_update(conn, &principal, id, &if_match, body))
     })
     .await?;

@@ -12,10 +12,9 @@ use validator::Validate;
 
 use crate::api::extract::{IfMatch, ValidatedJson, etag, not_null};
 use crate::api::record_change;
-use crate::auth::Principal;
+use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Workspace, WorkspaceChanges};
-use crate::db::{self};
 use crate::error::{ApiError, FieldError};
 use crate::ids::WorkspaceId;
 use crate::state::AppState;
@@ -121,8 +120,10 @@ pub async fn get_workspace(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    let workspace =
-        db::run(&state.pool, move |conn| Ok(Workspace::find(conn, principal.workspace_id)?)).await?;
+    let workspace = run_as(principal.caller(), &state.pool, move |conn| {
+        Ok(Workspace::find(conn, principal.workspace_id)?)
+    })
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag(workspace.version)))
         .json(WorkspaceResponse::from(workspace)))
@@ -153,7 +154,7 @@ pub async fn update_workspace(
     }
     let body = body.0;
     body.check()?;
-    let workspace = db::run(&state.pool, move |conn| {
+    let workspace = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = Workspace::find_for_update(conn, principal.workspace_id)?;
             if_match.check(current.version)?;

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::Secret;
+use crate::domain::role::Role;
 use crate::ids::{UserId, WorkspaceId};
 
 pub const ACCESS_TOKEN_TTL: Duration = Duration::minutes(15);
@@ -17,13 +18,15 @@ pub const REFRESH_TOKEN_TTL: Duration = Duration::days(30);
 const ISSUER: &str = "crm";
 const AUDIENCE: &str = "crm-api";
 
-/// The claims of an access token. Role and status are not in it: they are read fresh from the
-/// database on every request, so a change applies at once.
+/// The claims of an access token. The role is the one the user had when the token was issued:
+/// every request checks it against the database before its first query (see
+/// `run_as`), so a change of role or a deactivation applies at once.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: UserId,
     /// The workspace the token was issued for.
     pub ws: WorkspaceId,
+    pub role: Role,
     pub iss: String,
     pub aud: String,
     pub iat: i64,
@@ -64,11 +67,13 @@ impl JwtKeys {
         &self,
         workspace: WorkspaceId,
         user: UserId,
+        role: Role,
         now: DateTime<Utc>,
     ) -> jsonwebtoken::errors::Result<String> {
         let claims = Claims {
             sub: user,
             ws: workspace,
+            role,
             iss: ISSUER.to_string(),
             aud: AUDIENCE.to_string(),
             iat: now.timestamp(),
@@ -148,19 +153,27 @@ mod tests {
     #[test]
     fn a_fresh_token_verifies() -> jsonwebtoken::errors::Result<()> {
         let (workspace, user) = (WorkspaceId::generate(), UserId::generate());
-        let claims = keys().verify(&keys().issue(workspace, user, Utc::now())?)?;
-        assert_eq!((claims.ws, claims.sub), (workspace, user));
+        let claims = keys().verify(&keys().issue(workspace, user, Role::Sales, Utc::now())?)?;
+        assert_eq!((claims.ws, claims.sub, claims.role), (workspace, user, Role::Sales));
         Ok(())
     }
 
     #[test]
     fn expired_and_future_tokens_are_refused() -> jsonwebtoken::errors::Result<()> {
         let keys = keys();
-        let expired =
-            keys.issue(WorkspaceId::generate(), UserId::generate(), Utc::now() - Duration::hours(1))?;
+        let expired = keys.issue(
+            WorkspaceId::generate(),
+            UserId::generate(),
+            Role::Owner,
+            Utc::now() - Duration::hours(1),
+        )?;
         assert!(keys.verify(&expired).is_err());
-        let not_yet =
-            keys.issue(WorkspaceId::generate(), UserId::generate(), Utc::now() + Duration::hours(1))?;
+        let not_yet = keys.issue(
+            WorkspaceId::generate(),
+            UserId::generate(),
+            Role::Owner,
+            Utc::now() + Duration::hours(1),
+        )?;
         assert!(keys.verify(&not_yet).is_err());
         Ok(())
     }

@@ -132,7 +132,7 @@ fn sign(header: serde_json::Value, claims: serde_json::Value, secret: &[u8]) -> 
 fn claims_of(session: &serde_json::Value) -> serde_json::Value {
     let now = Utc::now().timestamp();
     json!({
-        "sub": session["user_id"], "ws": session["workspace_id"], "iss": "crm", "aud": "crm-api",
+        "sub": session["user_id"], "ws": session["workspace_id"], "role": "owner", "iss": "crm", "aud": "crm-api",
         "iat": now, "nbf": now, "exp": now + 600,
     })
 }
@@ -269,4 +269,83 @@ async fn stale_refresh_tokens_are_purged_and_live_ones_kept() {
         )
         .await;
     refreshed.expect(200);
+}
+
+#[actix_web::test]
+async fn a_role_change_stops_the_old_access_token_at_once_and_a_refresh_brings_the_new_role() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let (user, _) = app.user_with_role("sales").await;
+    let session =
+        app.login_as(user["email"].as_str().unwrap_or_default(), "a-user-password").await.expect(200).clone();
+    let token = access_token(&session);
+    app.get("/api/v1/clients", &token).await.expect(200);
+
+    let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap_or_default());
+    app.patch(&path, &owner, json!({"role": "viewer"})).await.expect(200);
+
+    // The token still says "sales": it no longer opens anything, reads included.
+    let stale = app.get("/api/v1/clients", &token).await;
+    let problem = stale.expect_problem(401, "unauthorized");
+    assert!(problem["detail"].as_str().is_some_and(|detail| detail.contains("refresh")), "{problem}");
+    let body = json!({"kind": "person", "first_name": "Ivan", "last_name": "Petrov"});
+    app.post("/api/v1/clients", &token, body.clone()).await.expect_problem(401, "unauthorized");
+
+    let refreshed = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(&json!({"refresh_token": session["refresh_token"]})),
+        )
+        .await;
+    let viewer = access_token(refreshed.expect(200));
+    app.get("/api/v1/clients", &viewer).await.expect(200);
+    app.post("/api/v1/clients", &viewer, body).await.expect_problem(403, "forbidden");
+}
+
+/// Every operation that takes a token checks the account in the database before it reads or
+/// writes anything: a deactivated owner (who passes every role check) gets a 401 everywhere, or a
+/// 4xx about the request itself where it is refused before any database work.
+#[actix_web::test]
+async fn a_deactivated_account_is_refused_by_every_operation() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let (second_owner, token) = app.user_with_role("owner").await;
+    let path = format!("/api/v1/users/{}", second_owner["id"].as_str().unwrap_or_default());
+    app.patch(&path, &owner, json!({"active": false})).await.expect(200);
+
+    let document = serde_json::to_value(crm::openapi::document()).expect("the document serialises");
+    let mut refused = 0;
+    let mut leaks = Vec::new();
+    for (template, operations) in document["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in operations.as_object().into_iter().flatten() {
+            if operation.get("security").is_none() {
+                continue;
+            }
+            let path =
+                template
+                    .split('/')
+                    .map(|part| {
+                        if part.starts_with('{') {
+                            uuid::Uuid::now_v7().to_string()
+                        } else {
+                            part.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("an HTTP method");
+            let body = operation.get("requestBody").map(|_| json!({}));
+            let response = app.request(method.clone(), &path, Some(&token), body.as_ref()).await;
+            match response.status {
+                401 => refused += 1,
+                // Refused for what the request says (a missing field, If-Match), before any query.
+                400 | 422 | 428 if body.is_some() || method == Method::DELETE => {}
+                status => leaks.push(format!("{method} {template}: {status}")),
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "answered a deactivated account: {leaks:?}");
+    assert!(refused > 50, "only {refused} operations answered 401");
 }

@@ -1,3 +1,4 @@
+use actix_web::http::Method;
 use serde_json::json;
 
 use crate::support::TestApp;
@@ -200,8 +201,15 @@ async fn the_last_owner_stays_an_active_owner() {
         .expect(201)
         .clone();
     app.patch(&path, &owner, json!({"role": "admin"})).await.expect(200);
-    // Now an admin, they can't touch the remaining owner.
+    // Their owner's token stops at once; refreshed, it says admin, and an admin can't touch the
+    // remaining owner.
     app.patch(&user_path(&second), &owner, json!({"full_name": "Nope"}))
+        .await
+        .expect_problem(401, "unauthorized");
+    let refresh = json!({"refresh_token": session["refresh_token"]});
+    let refreshed = app.request(Method::POST, "/api/v1/auth/refresh", None, Some(&refresh)).await;
+    let admin = access_token(refreshed.expect(200));
+    app.patch(&user_path(&second), &admin, json!({"full_name": "Nope"}))
         .await
         .expect_problem(403, "forbidden");
 }

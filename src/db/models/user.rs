@@ -47,8 +47,7 @@ pub struct UserChanges {
 
 impl User {
     pub fn role(&self) -> Role {
-        // The column's CHECK constraint admits only known roles; fall back to the least privilege.
-        self.role.parse().unwrap_or(Role::Viewer)
+        stored_role(&self.role)
     }
 
     pub fn create(conn: &mut PgConnection, new: &NewUser<'_>) -> QueryResult<User> {
@@ -57,6 +56,18 @@ impl User {
 
     pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: UserId) -> QueryResult<User> {
         users::table.find((workspace, id)).select(User::as_select()).first(conn)
+    }
+
+    /// Whether the account is active, and its role: what every request's access token is checked
+    /// against.
+    pub fn access(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        id: UserId,
+    ) -> QueryResult<Option<(bool, Role)>> {
+        let row: Option<(bool, String)> =
+            users::table.find((workspace, id)).select((users::active, users::role)).first(conn).optional()?;
+        Ok(row.map(|(active, role)| (active, stored_role(&role))))
     }
 
     /// Locks the row for a read-modify-write.
@@ -117,4 +128,10 @@ impl User {
             .returning(User::as_returning())
             .get_result(conn)
     }
+}
+
+/// The role column's CHECK constraint admits only known roles; should another appear, it gets the
+/// least privilege.
+fn stored_role(text: &str) -> Role {
+    text.parse().unwrap_or(Role::Viewer)
 }
