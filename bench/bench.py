@@ -148,6 +148,15 @@ def start_server(data_dir, port):
     raise SystemExit("the server did not become ready")
 
 
+def pool_size(port):
+    """The server's connection pool size, as its /metrics reports it."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("crm_db_pool_max_connections "):
+                return int(float(line.split()[1]))
+    raise RuntimeError("/metrics has no crm_db_pool_max_connections")
+
+
 def reset_peak_rss(pid):
     try:
         Path(f"/proc/{pid}/clear_refs").write_text("5")
@@ -314,7 +323,7 @@ def bench_scale(scale, options, work_dir):
             break
         time.sleep(1)
     results = {"scale": scale, "scenarios": [], "seed_seconds": (data_dir / "seed-seconds").read_text().strip()
-               if (data_dir / "seed-seconds").exists() else ""}
+               if (data_dir / "seed-seconds").exists() else "", "pool": pool_size(port)}
     try:
         api = Api(f"http://127.0.0.1:{port}")
         owner = api.login(OWNER_EMAIL, OWNER_PASSWORD)
@@ -468,6 +477,12 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), {memory} GiB RAM, {platform.system()} {platform.release()}; {postgres}; {wrk}"
 
 
+def pools(all_results):
+    """The pool size the runs had, as reported by the server (older saved results lack it)."""
+    sizes = sorted({str(results["pool"]) for results in all_results if "pool" in results})
+    return " / ".join(sizes) or "unrecorded"
+
+
 def report(all_results, options):
     out = []
     out.append("# Benchmarks\n")
@@ -487,8 +502,8 @@ def report(all_results, options):
                "data: it skips the commit's WAL flush, so the ceiling is optimistic and the ratio a lower bound.\n")
     out.append(f"Machine: {machine()}. Load: wrk, {options.threads} threads, {options.connections} connections, "
                f"{options.duration} s per scenario; pgbench `-M prepared -c {options.connections} -j {options.threads}`. "
-               f"Server: {options.threads} actix workers, a pool of {max(4, 2 * len(os.sched_getaffinity(0)))} connections "
-               "(the default, twice the cores), PostgreSQL on the same machine "
+               f"Server: {options.threads} actix workers, a pool of {pools(all_results)} connections "
+               "(the default: twice the cores, at least 4), PostgreSQL on the same machine "
                f"with its default settings (fsync on) but shared_buffers at a quarter of the RAM. Run {datetime.date.today()}.\n")
     out.append("req/s, p50 and p99 are under the load above; *p50 alone* is one connection on an otherwise idle "
                "server (3 s), the wait of a single user. "

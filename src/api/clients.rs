@@ -1077,7 +1077,7 @@ pub async fn get_client(
     let (client, summary, stats) = run_as(principal.caller(), &state.pool, move |conn| {
         let (client, stats) = ClientStats::find_with_client(conn, principal.workspace_id, id)?;
         let summary = Client::summary(conn, principal.workspace_id, id)?;
-        let places = crate::domain::money::minor_units(&summary.currency).unwrap_or(2);
+        let places = crate::domain::money::places(&summary.currency);
         let summary = ClientSummary::new(summary, &client, places);
         let stats = ClientStatsResponse::new(stats, places);
         Ok((client, summary, stats))

@@ -569,7 +569,7 @@ fn build_deal(
         }
         money::round(sum, places)
     };
-    let workspace_places = money::minor_units(&workspace.default_currency).unwrap_or(2);
+    let workspace_places = money::places(&workspace.default_currency);
     let (exchange_rate, amount_base) = if currency == workspace.default_currency {
         if input.exchange_rate.is_some_and(|rate| rate != Decimal::ONE) {
             return Err(ApiError::invalid_field(
@@ -1351,7 +1351,6 @@ pub async fn get_pipeline_board(
         .zip(columns)
         .map(|(stage, rows)| {
             let stage_totals: Vec<_> = totals.iter().filter(|total| total.stage_id == stage.id.0).collect();
-            let places = |currency: &str| money::minor_units(currency).unwrap_or(2);
             let key = |deal: &Deal| DealCursor {
                 sort: "-updated_at".to_string(),
                 key: DealSortKey::Time(deal.updated_at),
@@ -1365,14 +1364,14 @@ pub async fn get_pipeline_board(
                     .iter()
                     .map(|total| CurrencyAmount {
                         currency: total.currency.clone(),
-                        amount: money::round(total.amount, places(&total.currency)),
+                        amount: money::round(total.amount, money::places(&total.currency)),
                     })
                     .collect(),
                 weighted_amounts: stage_totals
                     .iter()
                     .map(|total| CurrencyAmount {
                         currency: total.currency.clone(),
-                        amount: money::round(total.weighted_amount, places(&total.currency)),
+                        amount: money::round(total.weighted_amount, money::places(&total.currency)),
                     })
                     .collect(),
                 deals: page.data,

@@ -811,8 +811,7 @@ pub async fn export_segment(
     let (segment, condition, export_id, places) = run_as(caller, &state.pool, move |conn| {
         let segment = Segment::find(conn, workspace, id)?;
         let condition = segment_condition(conn, &segment)?;
-        let places = crate::domain::money::minor_units(&Workspace::find(conn, workspace)?.default_currency)
-            .unwrap_or(2);
+        let places = crate::domain::money::places(&Workspace::find(conn, workspace)?.default_currency);
         let export = SegmentExport {
             workspace_id: workspace,
             id: uuid::Uuid::now_v7(),

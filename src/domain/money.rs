@@ -12,6 +12,12 @@ pub fn minor_units(code: &str) -> Option<u32> {
     Some(currency.exponent().map_or(2, u32::from))
 }
 
+/// The decimal places to show amounts of a stored currency in. Stored codes were checked on the way
+/// in; should one not be known (a code retired from ISO 4217 since), it gets the common two.
+pub fn places(code: &str) -> u32 {
+    minor_units(code).unwrap_or(2)
+}
+
 /// Checks an ISO 4217 code, upper case.
 pub fn check_currency(field: &str, code: &str) -> Result<u32, Violation> {
     minor_units(code).ok_or_else(|| {
