@@ -23,7 +23,9 @@ use crate::db::models::segment::Segment;
 use crate::db::models::{Client, Team, User, Workspace};
 use crate::domain::Violation;
 use crate::domain::client::{Address, Names, check_kind_fields, display_name, normalise_tags, search_text};
-use crate::domain::contact_points::{Consent, ContactPoint, normalise_emails, normalise_phones, to_e164};
+use crate::domain::contact_points::{
+    Consent, ContactPoint, has_country_code, normalise_emails, normalise_phones, to_e164,
+};
 use crate::domain::enums::{ClientKind, CustomEntity, Gender, LifecycleStage, Relationship, Source};
 use crate::error::{ApiError, FieldError, field_errors};
 use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
@@ -948,7 +950,11 @@ pub(crate) async fn clients_page<R: Send + 'static>(
     run_as(principal.caller(), &state.pool, move |conn| {
         let workspace = principal.workspace_id;
         if let Some(phone) = phone {
-            let region = Workspace::find(conn, workspace)?.default_phone_region;
+            // Only a number without its country code is read in the workspace's region.
+            let region = match has_country_code(&phone) {
+                true => String::new(),
+                false => Workspace::find(conn, workspace)?.default_phone_region,
+            };
             filter.phone = Some(to_e164(&phone, &region).map_err(|(_, message)| {
                 ApiError::bad_request("invalid_query", format!("phone: {message}"))
             })?);

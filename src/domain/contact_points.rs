@@ -66,6 +66,11 @@ pub fn normalise_phones(
     })
 }
 
+/// Whether a phone is written with its country code (`+7 912…`): then [`to_e164`] needs no region.
+pub fn has_country_code(value: &str) -> bool {
+    value.trim_start().starts_with('+')
+}
+
 /// One phone number in E.164, for lookups by a number written any way.
 pub fn to_e164(value: &str, default_region: &str) -> Result<String, (&'static str, String)> {
     let region = default_region.parse::<phonenumber::country::Id>().ok();
@@ -179,6 +184,19 @@ mod tests {
         assert_eq!(phones[0].value, "+79123456789");
         assert!(phones[0].primary, "the first becomes primary when none is");
         assert_eq!(to_e164("(650) 253-0000", "US").ok().as_deref(), Some("+16502530000"));
+    }
+
+    #[test]
+    fn a_number_with_its_country_code_reads_the_same_without_a_region() {
+        assert!(has_country_code(" +7 912 345-67-89"));
+        assert!(!has_country_code("8 912 345-67-89"));
+        for region in ["", "RU", "US"] {
+            assert_eq!(
+                to_e164(" +7 912 345-67-89", region).ok().as_deref(),
+                Some("+79123456789"),
+                "{region}"
+            );
+        }
     }
 
     #[test]
