@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::clients::{BOOKKEEPING, ensure_client_exists, from_json, to_json};
+use crate::api::clients::{BOOKKEEPING, ensure_client_exists, to_json};
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
 use crate::api::record_change;
@@ -1050,8 +1050,8 @@ pub async fn get_agenda(
             .iter()
             .map(|activity| {
                 let client = clients.iter().find(|client| Some(client.id) == activity.client_id);
-                let phones: Vec<ContactPoint> =
-                    client.map(|client| from_json(&client.phones)).unwrap_or_default();
+                let phones: &[ContactPoint] =
+                    client.map(|client| client.phones.0.as_slice()).unwrap_or_default();
                 AgendaItem {
                     activity: ActivityResponse::from(activity),
                     client_name: client.map(|client| client.display_name.clone()),

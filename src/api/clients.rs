@@ -15,6 +15,7 @@ use crate::api::record_change;
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::segments::segment_condition;
 use crate::auth::{Principal, run_as};
+use crate::db::json::Json;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client::{ClientFilter, ClientOrder, SortKey};
 use crate::db::models::client_stats::ClientStats;
@@ -238,12 +239,12 @@ impl From<Client> for ClientResponse {
             source: client.source.as_deref().and_then(|source| source.parse().ok()),
             owner_id: client.owner_id,
             team_id: client.team_id,
-            emails: json_into(client.emails),
-            phones: json_into(client.phones),
-            address: client.address.map(json_into),
+            emails: client.emails.0,
+            phones: client.phones.0,
+            address: client.address.map(|address| address.0),
             tags: client.tags,
             notes: client.notes,
-            consent: client.consent.map(json_into),
+            consent: client.consent.map(|consent| consent.0),
             custom: client.custom,
             version: client.version,
             created_at: client.created_at,
@@ -606,14 +607,14 @@ fn build_client(
         source: input.source.map(|source| source.as_str().to_string()),
         owner_id,
         team_id,
-        emails: to_json(&emails),
-        phones: to_json(&phones),
+        emails: Json(emails),
+        phones: Json(phones),
         email_keys,
         phone_keys,
-        address: input.address.as_ref().map(to_json),
+        address: input.address.map(Json),
         tags,
         notes: trimmed(input.notes),
-        consent: input.consent.as_ref().map(to_json),
+        consent: input.consent.map(Json),
         search_text,
         version: existing.map_or(1, |client| client.version + 1),
         created_at: existing.map_or(now, |client| client.created_at),
@@ -1237,14 +1238,4 @@ pub async fn restore_client(
     })
     .await?;
     Ok(client_response(actix_web::http::StatusCode::OK, &client))
-}
-
-/// A jsonb column back into its type; we wrote it, so it parses (a default stands in otherwise).
-pub(crate) fn from_json<T: serde::de::DeserializeOwned + Default>(value: &serde_json::Value) -> T {
-    json_into(value.clone())
-}
-
-/// [`from_json`] for a value the caller gives up.
-fn json_into<T: serde::de::DeserializeOwned + Default>(value: serde_json::Value) -> T {
-    serde_json::from_value(value).unwrap_or_default()
 }

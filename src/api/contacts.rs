@@ -11,13 +11,14 @@ use validator::Validate;
 
 use crate::api::clients::{
     BOOKKEEPING, CreateClientQuery, DeletedQuery, ListCursor, Tombstone, decode_list_cursor,
-    ensure_client_exists, from_json, list_order, search_query, sort_key, to_json, tombstone_page,
+    ensure_client_exists, list_order, search_query, sort_key, to_json, tombstone_page,
 };
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
 use crate::api::record_change;
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::auth::{Principal, run_as};
+use crate::db::json::Json;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client::ClientOrder;
 use crate::db::models::contact::ContactFilter;
@@ -74,13 +75,13 @@ impl From<&Contact> for ContactResponse {
             first_name: contact.first_name.clone(),
             middle_name: contact.middle_name.clone(),
             position: contact.position.clone(),
-            emails: from_json(&contact.emails),
-            phones: from_json(&contact.phones),
-            messengers: from_json(&contact.messengers),
+            emails: contact.emails.0.clone(),
+            phones: contact.phones.0.clone(),
+            messengers: contact.messengers.0.clone(),
             is_primary: contact.is_primary,
             notes: contact.notes.clone(),
             owner_id: contact.owner_id,
-            consent: contact.consent.as_ref().map(from_json),
+            consent: contact.consent.as_ref().map(|consent| consent.0.clone()),
             custom: contact.custom.clone(),
             version: contact.version,
             created_at: contact.created_at,
@@ -291,15 +292,15 @@ fn build_contact(
         first_name,
         middle_name,
         position: trimmed(input.position),
-        emails: to_json(&emails),
-        phones: to_json(&phones),
-        messengers: to_json(&messengers),
+        emails: Json(emails),
+        phones: Json(phones),
+        messengers: Json(messengers),
         email_keys,
         phone_keys,
         is_primary: input.is_primary,
         notes: trimmed(input.notes),
         owner_id,
-        consent: input.consent.as_ref().map(to_json),
+        consent: input.consent.map(Json),
         search_text,
         version: existing.map_or(1, |contact| contact.version + 1),
         created_at: existing.map_or(now, |contact| contact.created_at),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::clients::{
-    ClientListQuery, ClientResponse, Narrowing, clients_page, clients_page_response, from_json, to_json,
+    ClientListQuery, ClientResponse, Narrowing, clients_page, clients_page_response, to_json,
 };
 use crate::api::extract::{
     IfMatch, JsonBody, Page, PageParams, decode_cursor, etag, not_null, nullable, page_limit,
@@ -919,7 +919,7 @@ impl Export {
 }
 
 fn export_row(client: &Client, stats: &ClientStats, places: u32) -> Vec<String> {
-    let first_value = |points: Vec<crate::domain::contact_points::ContactPoint>| {
+    let first_value = |points: &[crate::domain::contact_points::ContactPoint]| {
         points
             .iter()
             .find(|point| point.primary)
@@ -932,8 +932,8 @@ fn export_row(client: &Client, stats: &ClientStats, places: u32) -> Vec<String> 
         client.id.to_string(),
         client.kind.clone(),
         client.display_name.clone(),
-        first_value(from_json(&client.emails)),
-        first_value(from_json(&client.phones)),
+        first_value(&client.emails.0),
+        first_value(&client.phones.0),
         client.relationship.clone(),
         client.lifecycle_stage.clone(),
         client.owner_id.map(|owner| owner.to_string()).unwrap_or_default(),

@@ -4,6 +4,7 @@
 pub mod embedded;
 pub mod filter;
 pub mod fragment;
+pub mod json;
 pub mod models;
 pub mod schema;
 pub mod sql_file;

@@ -6,8 +6,11 @@ use diesel::prelude::*;
 use diesel::sql_types::{Text, Timestamptz};
 
 use crate::db::fragment::{Bind, FragmentQuery, SqlFragment};
+use crate::db::json::Json;
 use crate::db::schema::clients;
 use crate::db::sql_file::{SqlFile, SqlText};
+use crate::domain::client::Address;
+use crate::domain::contact_points::{Consent, ContactPoint};
 use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
@@ -34,14 +37,14 @@ pub struct Client {
     pub source: Option<String>,
     pub owner_id: Option<UserId>,
     pub team_id: Option<TeamId>,
-    pub emails: serde_json::Value,
-    pub phones: serde_json::Value,
+    pub emails: Json<Vec<ContactPoint>>,
+    pub phones: Json<Vec<ContactPoint>>,
     pub email_keys: Vec<String>,
     pub phone_keys: Vec<String>,
-    pub address: Option<serde_json::Value>,
+    pub address: Option<Json<Address>>,
     pub tags: Vec<String>,
     pub notes: Option<String>,
-    pub consent: Option<serde_json::Value>,
+    pub consent: Option<Json<Consent>>,
     pub search_text: String,
     pub version: i32,
     pub created_at: DateTime<Utc>,

@@ -6,7 +6,9 @@ use diesel::prelude::*;
 
 use super::client::{ClientOrder, SortKey, fuzzy_match, page_order, word_similarity};
 use crate::db::fragment::SqlFragment;
+use crate::db::json::Json;
 use crate::db::schema::contacts;
+use crate::domain::contact_points::{Consent, ContactPoint, Messenger};
 use crate::ids::{ClientId, ContactId, UserId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -20,15 +22,15 @@ pub struct Contact {
     pub first_name: Option<String>,
     pub middle_name: Option<String>,
     pub position: Option<String>,
-    pub emails: serde_json::Value,
-    pub phones: serde_json::Value,
-    pub messengers: serde_json::Value,
+    pub emails: Json<Vec<ContactPoint>>,
+    pub phones: Json<Vec<ContactPoint>>,
+    pub messengers: Json<Vec<Messenger>>,
     pub email_keys: Vec<String>,
     pub phone_keys: Vec<String>,
     pub is_primary: bool,
     pub notes: Option<String>,
     pub owner_id: Option<UserId>,
-    pub consent: Option<serde_json::Value>,
+    pub consent: Option<Json<Consent>>,
     pub search_text: String,
     pub version: i32,
     pub created_at: DateTime<Utc>,
