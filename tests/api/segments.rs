@@ -434,3 +434,67 @@ async fn a_count_is_kept_for_a_minute_unless_asked_fresh_or_the_segment_changes(
     assert!(counts.iter().all(|count| *count == counts[0]), "{counts:?}");
     assert_eq!(counts[0]["count"], 2);
 }
+
+#[actix_web::test]
+async fn while_a_count_is_being_remade_the_others_get_the_one_it_replaces() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    company(&app, &owner, "Acme").await;
+    let filter = json!({"field": "kind", "op": "eq", "value": "company"});
+    let segment = app
+        .post("/api/v1/segments", &owner, json!({"name": "Companies", "kind": "dynamic", "filter": filter}))
+        .await
+        .expect(201)
+        .clone();
+    let count_path = format!("/api/v1/segments/{}/count", id(&segment));
+    let first = app.get(&count_path, &owner).await.expect(200).clone();
+    company(&app, &owner, "Beta").await;
+    // The kept count expires, and another session holds the segment's counting lock, as a request
+    // recounting it would.
+    app.sql("UPDATE segment_counts SET counted_at = counted_at - interval '2 minutes'").await;
+    let (locked, release) = hold_count_lock(&app, id(&segment));
+    locked.recv().expect("the lock is held");
+
+    let served =
+        actix_web::rt::time::timeout(std::time::Duration::from_secs(10), app.get(&count_path, &owner))
+            .await
+            .expect("answered without waiting for the recount");
+    let served = served.expect(200).clone();
+    assert_eq!(served["count"], 1, "the count being replaced: {served}");
+    assert!(served["counted_at"].as_str() < first["counted_at"].as_str(), "with its time: {served}");
+
+    // A fresh count waits for the lock and counts now.
+    let fresh_path = format!("{count_path}?fresh=true");
+    let fresh = futures_util::future::join(app.get(&fresh_path, &owner), async {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+        release.send(()).expect("the lock holder is waiting");
+    })
+    .await
+    .0;
+    assert_eq!(fresh.expect(200)["count"], 2);
+}
+
+/// Holds the counting lock of `segment` in a transaction of its own until told to let go.
+fn hold_count_lock(
+    app: &TestApp,
+    segment: &str,
+) -> (std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>) {
+    use diesel::{Connection, RunQueryDsl};
+    let (url, segment) = (app.database_url.clone(), segment.to_string());
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let mut conn = diesel::PgConnection::establish(&url).expect("connect");
+        conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            diesel::sql_query(format!(
+                "SELECT pg_advisory_xact_lock(hashtextextended('segment count ' || '{segment}'::text, 0))"
+            ))
+            .execute(conn)?;
+            locked_tx.send(()).expect("the test waits");
+            release_rx.recv().ok();
+            Ok(())
+        })
+        .expect("the lock transaction");
+    });
+    (locked, release)
+}

@@ -11,6 +11,9 @@ use crate::db::models::client_stats::ClientStats;
 use crate::db::schema::{clients, segment_counts, segment_exports, segment_members, segments};
 use crate::ids::{ClientId, SegmentId, UserId, WorkspaceId};
 
+/// The advisory lock a segment is counted under, keyed by its id (`$1`).
+const COUNT_LOCK: &str = "hashtextextended('segment count ' || $1::text, 0)";
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = segments, primary_key(workspace_id, id), treat_none_as_null = true, check_for_backend(diesel::pg::Pg))]
 pub struct Segment {
@@ -122,16 +125,14 @@ impl Segment {
             .get_result(conn)
     }
 
-    /// The segment's member count if it was counted since `since`, for this version of it.
-    pub fn recent_count(
+    /// The kept member count of this version of the segment, and when it was made.
+    pub fn kept_count(
         conn: &mut PgConnection,
         segment: &Segment,
-        since: DateTime<Utc>,
     ) -> QueryResult<Option<(i64, DateTime<Utc>)>> {
         segment_counts::table
             .find((segment.workspace_id, segment.id))
             .filter(segment_counts::segment_version.eq(segment.version))
-            .filter(segment_counts::counted_at.ge(since))
             .select((segment_counts::member_count, segment_counts::counted_at))
             .first(conn)
             .optional()
@@ -140,10 +141,24 @@ impl Segment {
     /// Waits until no other transaction counts this segment, and keeps others waiting until this
     /// one ends (a transaction-level advisory lock on the segment's id).
     pub fn lock_for_counting(conn: &mut PgConnection, segment: &Segment) -> QueryResult<()> {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('segment count ' || $1::text, 0))")
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({COUNT_LOCK})"))
             .bind::<SqlUuid, _>(segment.id.0)
             .execute(conn)?;
         Ok(())
+    }
+
+    /// [`Segment::lock_for_counting`] without the wait: false when another transaction counts it.
+    pub fn try_lock_for_counting(conn: &mut PgConnection, segment: &Segment) -> QueryResult<bool> {
+        #[derive(QueryableByName)]
+        struct Attempt {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            locked: bool,
+        }
+        let attempt: Attempt =
+            diesel::sql_query(format!("SELECT pg_try_advisory_xact_lock({COUNT_LOCK}) AS locked"))
+                .bind::<SqlUuid, _>(segment.id.0)
+                .get_result(conn)?;
+        Ok(attempt.locked)
     }
 
     /// Keeps a count of the segment's members, made at `counted_at`.
