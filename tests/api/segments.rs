@@ -11,6 +11,15 @@ async fn company(app: &TestApp, token: &str, name: &str) -> Value {
     app.post("/api/v1/clients", token, json!({"kind": "company", "name": name})).await.expect(201).clone()
 }
 
+/// A dynamic segment of the companies.
+async fn companies_segment(app: &TestApp, token: &str) -> Value {
+    let filter = json!({"field": "kind", "op": "eq", "value": "company"});
+    app.post("/api/v1/segments", token, json!({"name": "Companies", "kind": "dynamic", "filter": filter}))
+        .await
+        .expect(201)
+        .clone()
+}
+
 async fn stats(app: &TestApp, token: &str, client: &Value) -> Value {
     app.get(&format!("/api/v1/clients/{}", id(client)), token).await.expect(200)["stats"].clone()
 }
@@ -388,11 +397,7 @@ async fn a_count_is_kept_for_a_minute_unless_asked_fresh_or_the_segment_changes(
     let owner = app.owner_token().await;
     company(&app, &owner, "Acme").await;
     let filter = json!({"field": "kind", "op": "eq", "value": "company"});
-    let segment = app
-        .post("/api/v1/segments", &owner, json!({"name": "Companies", "kind": "dynamic", "filter": filter}))
-        .await
-        .expect(201)
-        .clone();
+    let segment = companies_segment(&app, &owner).await;
     let count_path = format!("/api/v1/segments/{}/count", id(&segment));
     let first = app.get(&count_path, &owner).await.expect(200).clone();
     assert_eq!(first["count"], 1);
@@ -440,12 +445,7 @@ async fn while_a_count_is_being_remade_the_others_get_the_one_it_replaces() {
     let app = TestApp::spawn().await;
     let owner = app.owner_token().await;
     company(&app, &owner, "Acme").await;
-    let filter = json!({"field": "kind", "op": "eq", "value": "company"});
-    let segment = app
-        .post("/api/v1/segments", &owner, json!({"name": "Companies", "kind": "dynamic", "filter": filter}))
-        .await
-        .expect(201)
-        .clone();
+    let segment = companies_segment(&app, &owner).await;
     let count_path = format!("/api/v1/segments/{}/count", id(&segment));
     let first = app.get(&count_path, &owner).await.expect(200).clone();
     company(&app, &owner, "Beta").await;
