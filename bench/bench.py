@@ -360,6 +360,11 @@ def bench_scale(scale, options, work_dir):
         fragments = [urllib.parse.quote(name[:2] + name[3:6]) for name in names if len(name) >= 6]
         write("fuzzy", [f"/api/v1/clients?q={fragment}&limit=50" for fragment in fragments])
         write("agenda", ["/api/v1/me/agenda"])
+        # The seeder plans activities for the 30 days after it ran, so the size of today's agenda
+        # depends on the day the bench runs: say what the scenario served.
+        agenda = api.call("GET", "/api/v1/me/agenda", token=sales)
+        results["agenda"] = (f"{len(agenda['items'])} activities "
+                             f"({agenda['overdue_count']} of the user's overdue in all, on {agenda['date']})")
         pipeline = cluster.psql(f"SELECT id FROM pipelines WHERE workspace_id = '{workspace}' AND is_default")
         write("board", [f"/api/v1/pipelines/{pipeline}/board"])
         segment_name = "Bench: companies that bought twice, not for 90 days"
@@ -517,6 +522,8 @@ def report(all_results, options):
         out.append(f"## {results['scale']:,} clients\n")
         seeded = f", seeded in {results['seed_seconds']} s" if results.get("seed_seconds") else ""
         out.append(f"Data: {results['counts']}{seeded}.\n")
+        if "agenda" in results:
+            out.append(f"The agenda scenario's page: {results['agenda']}.\n")
         out.append("| scenario | req/s | p50 ms | p99 ms | non-2xx | server CPU µs/req | peak RSS MB "
                    "| pgbench ceiling tps | API / ceiling | p50 alone ms |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
