@@ -19,8 +19,8 @@ const ISSUER: &str = "crm";
 const AUDIENCE: &str = "crm-api";
 
 /// The claims of an access token. The role is the one the user had when the token was issued:
-/// every request checks it against the database before its first query (see
-/// `run_as`), so a change of role or a deactivation applies at once.
+/// every request checks it against the database before its first query (`auth::run_as`), so a
+/// change of role or a deactivation applies at once.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: UserId,

@@ -2,8 +2,8 @@
 //!
 //! Diesel reads a jsonb column into a `serde_json::Value`: a map with its own key strings for every
 //! object, which the API then turned into its type and dropped. For the columns whose shape we own
-//! (a client's emails, phones, address and consent), that middle step was most of what decoding
-//! JSON cost on a list page.
+//! (the emails, phones, messengers, address and consent of clients and contacts), that middle step
+//! was most of what decoding JSON cost on a list page.
 
 use std::io::Write;
 
@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 /// jsonb's binary format: a version byte, then the JSON text.
 const JSONB_VERSION: u8 = 1;
 
+/// A jsonb column holding a `T`.
 #[derive(Debug, Clone, Default, PartialEq, AsExpression, FromSqlRow)]
 #[diesel(sql_type = Jsonb)]
 pub struct Json<T>(pub T);
