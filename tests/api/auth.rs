@@ -52,14 +52,7 @@ async fn me_needs_a_token() {
 async fn refresh_rotates_the_token() {
     let app = TestApp::spawn().await;
     let first = app.owner_session().await;
-    let second = app
-        .request(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(&json!({"refresh_token": first["refresh_token"]})),
-        )
-        .await;
+    let second = app.refresh(&first["refresh_token"]).await;
     let second = second.expect(200);
     assert_ne!(second["refresh_token"], first["refresh_token"]);
     app.get("/api/v1/me", &access_token(second)).await.expect(200);
@@ -69,23 +62,16 @@ async fn refresh_rotates_the_token() {
 async fn reusing_a_spent_refresh_token_revokes_the_whole_session() {
     let app = TestApp::spawn().await;
     let first = app.owner_session().await;
-    let refresh = |token: serde_json::Value| {
-        let app = &app;
-        async move {
-            app.request(Method::POST, "/api/v1/auth/refresh", None, Some(&json!({"refresh_token": token})))
-                .await
-        }
-    };
-    let second = refresh(first["refresh_token"].clone()).await.expect(200).clone();
+    let second = app.refresh(&first["refresh_token"]).await.expect(200).clone();
 
     // The first token is spent: presenting it again looks like theft.
-    refresh(first["refresh_token"].clone()).await.expect_problem(401, "unauthorized");
+    app.refresh(&first["refresh_token"]).await.expect_problem(401, "unauthorized");
     // ...so the legitimate successor stops working too.
-    refresh(second["refresh_token"].clone()).await.expect_problem(401, "unauthorized");
+    app.refresh(&second["refresh_token"]).await.expect_problem(401, "unauthorized");
 
     // Another login's session is untouched.
     let other = app.owner_session().await;
-    refresh(other["refresh_token"].clone()).await.expect(200);
+    app.refresh(&other["refresh_token"]).await.expect(200);
 }
 
 #[actix_web::test]
@@ -94,9 +80,7 @@ async fn logout_revokes_the_refresh_token() {
     let session = app.owner_session().await;
     let body = json!({"refresh_token": session["refresh_token"]});
     app.request(Method::POST, "/api/v1/auth/logout", None, Some(&body)).await.expect(204);
-    app.request(Method::POST, "/api/v1/auth/refresh", None, Some(&body))
-        .await
-        .expect_problem(401, "unauthorized");
+    app.refresh(&session["refresh_token"]).await.expect_problem(401, "unauthorized");
     // Logging out twice is harmless.
     app.request(Method::POST, "/api/v1/auth/logout", None, Some(&body)).await.expect(204);
 }
@@ -109,14 +93,10 @@ async fn garbage_refresh_tokens_are_refused() {
     let (prefix, _) = real.rsplit_once('.').unwrap_or_default();
     let forged = format!("{prefix}.{}", URL_SAFE_NO_PAD.encode([7u8; 32]));
     for token in ["nonsense", "a.b.c", forged.as_str()] {
-        app.request(Method::POST, "/api/v1/auth/refresh", None, Some(&json!({"refresh_token": token})))
-            .await
-            .expect_problem(401, "unauthorized");
+        app.refresh(token).await.expect_problem(401, "unauthorized");
     }
     // The forged attempt did not revoke the real session.
-    app.request(Method::POST, "/api/v1/auth/refresh", None, Some(&json!({"refresh_token": real})))
-        .await
-        .expect(200);
+    app.refresh(real).await.expect(200);
 }
 
 fn sign(header: serde_json::Value, claims: serde_json::Value, secret: &[u8]) -> String {
@@ -260,15 +240,7 @@ async fn stale_refresh_tokens_are_purged_and_live_ones_kept() {
     .await
     .expect("purge");
     assert_eq!(purged, 1);
-    let refreshed = app
-        .request(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(&json!({"refresh_token": live["refresh_token"]})),
-        )
-        .await;
-    refreshed.expect(200);
+    app.refresh(&live["refresh_token"]).await.expect(200);
 }
 
 #[actix_web::test]
@@ -291,15 +263,7 @@ async fn a_role_change_stops_the_old_access_token_at_once_and_a_refresh_brings_t
     let body = json!({"kind": "person", "first_name": "Ivan", "last_name": "Petrov"});
     app.post("/api/v1/clients", &token, body.clone()).await.expect_problem(401, "unauthorized");
 
-    let refreshed = app
-        .request(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(&json!({"refresh_token": session["refresh_token"]})),
-        )
-        .await;
-    let viewer = access_token(refreshed.expect(200));
+    let viewer = access_token(app.refresh(&session["refresh_token"]).await.expect(200));
     app.get("/api/v1/clients", &viewer).await.expect(200);
     app.post("/api/v1/clients", &viewer, body).await.expect_problem(403, "forbidden");
 }

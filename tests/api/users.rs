@@ -1,4 +1,3 @@
-use actix_web::http::Method;
 use serde_json::json;
 
 use crate::support::TestApp;
@@ -206,9 +205,7 @@ async fn the_last_owner_stays_an_active_owner() {
     app.patch(&user_path(&second), &owner, json!({"full_name": "Nope"}))
         .await
         .expect_problem(401, "unauthorized");
-    let refresh = json!({"refresh_token": session["refresh_token"]});
-    let refreshed = app.request(Method::POST, "/api/v1/auth/refresh", None, Some(&refresh)).await;
-    let admin = access_token(refreshed.expect(200));
+    let admin = access_token(app.refresh(&session["refresh_token"]).await.expect(200));
     app.patch(&user_path(&second), &admin, json!({"full_name": "Nope"}))
         .await
         .expect_problem(403, "forbidden");

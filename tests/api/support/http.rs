@@ -196,6 +196,12 @@ impl TestApp {
         .await
     }
 
+    /// Exchanges a refresh token (a string, or a session's `refresh_token`) for a new pair.
+    pub async fn refresh(&self, refresh_token: impl serde::Serialize) -> TestResponse {
+        let body = json!({"refresh_token": refresh_token});
+        self.request(Method::POST, "/api/v1/auth/refresh", None, Some(&body)).await
+    }
+
     /// Logs the owner in; returns the whole token response.
     pub async fn owner_session(&self) -> Value {
         self.login_as(OWNER_EMAIL, OWNER_PASSWORD).await.expect(200).clone()
