@@ -442,14 +442,14 @@ pub async fn count_segment_members(
     let count = run_as(principal.caller(), &state.pool, move |conn| {
         let segment = Segment::find(conn, workspace, id)?;
         let kept = |conn: &mut PgConnection| -> Result<Option<SegmentCount>, ApiError> {
-            let since = Utc::now() - COUNT_MAX_AGE;
             let kept = if fresh { None } else { Segment::kept_count(conn, &segment)? };
-            let recent = kept.filter(|&(_, counted_at)| counted_at >= since);
-            Ok(recent.map(|(count, counted_at)| SegmentCount { count, counted_at }))
+            Ok(kept.map(|(count, counted_at)| SegmentCount { count, counted_at }))
         };
-        if let Some(count) = kept(conn)? {
-            return Ok(count);
-        }
+        let recent = |count: &SegmentCount| count.counted_at >= Utc::now() - COUNT_MAX_AGE;
+        let expired = match kept(conn)? {
+            Some(count) if recent(&count) => return Ok(count),
+            expired => expired,
+        };
         conn.transaction(|conn| {
             // One count of a segment at a time. The requests that miss the kept count while
             // another one recounts it (a dashboard polling as the minute runs out) get the count
@@ -457,12 +457,12 @@ pub async fn count_segment_members(
             // connection until the recount ends (about 230 ms at 1M clients). With no count of
             // this version to give, or asked for a fresh one, they wait and take the new count.
             if !Segment::try_lock_for_counting(conn, &segment)? {
-                if !fresh && let Some((count, counted_at)) = Segment::kept_count(conn, &segment)? {
-                    return Ok(SegmentCount { count, counted_at });
+                if let Some(count) = expired {
+                    return Ok(count);
                 }
                 Segment::lock_for_counting(conn, &segment)?;
             }
-            if let Some(count) = kept(conn)? {
+            if let Some(count) = kept(conn)?.filter(recent) {
                 return Ok(count);
             }
             // To the microsecond, as PostgreSQL keeps it: the kept count reads back the same.
