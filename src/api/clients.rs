@@ -951,14 +951,7 @@ pub(crate) async fn clients_page<R: Send + 'static>(
     run_as(principal.caller(), &state.pool, move |conn| {
         let workspace = principal.workspace_id;
         if let Some(phone) = phone {
-            // Only a number without its country code is read in the workspace's region.
-            let region = match has_country_code(&phone) {
-                true => String::new(),
-                false => Workspace::find(conn, workspace)?.default_phone_region,
-            };
-            filter.phone = Some(to_e164(&phone, &region).map_err(|(_, message)| {
-                ApiError::bad_request("invalid_query", format!("phone: {message}"))
-            })?);
+            filter.phone = Some(phone_key(conn, workspace, &phone)?);
         }
         filter.condition = match narrowing {
             Some(Narrowing::Filter(search)) => {
@@ -979,6 +972,21 @@ pub(crate) async fn clients_page<R: Send + 'static>(
         Ok(finish(Page::from_rows(rows, limit, key, ClientResponse::from)))
     })
     .await
+}
+
+/// A `?phone=` lookup's number as stored phones are keyed: in E.164. Only a number written without
+/// its country code needs the workspace's region, so only then is the workspace read.
+pub(crate) fn phone_key(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    phone: &str,
+) -> Result<String, ApiError> {
+    let region = match has_country_code(phone) {
+        true => String::new(),
+        false => Workspace::find(conn, workspace)?.default_phone_region,
+    };
+    to_e164(phone, &region)
+        .map_err(|(_, message)| ApiError::bad_request("invalid_query", format!("phone: {message}")))
 }
 
 /// A 404 unless `client` is a live client of the caller's workspace: lists scoped to a client

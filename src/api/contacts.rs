@@ -11,7 +11,7 @@ use validator::Validate;
 
 use crate::api::clients::{
     BOOKKEEPING, CreateClientQuery, DeletedQuery, ListCursor, Tombstone, decode_list_cursor,
-    ensure_client_exists, list_order, search_query, sort_key, to_json, tombstone_page,
+    ensure_client_exists, list_order, phone_key, search_query, sort_key, to_json, tombstone_page,
 };
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
@@ -26,7 +26,7 @@ use crate::db::models::{Client, Contact, User, Workspace};
 use crate::domain::Violation;
 use crate::domain::client::{Names, person_name, search_text};
 use crate::domain::contact_points::{
-    Consent, ContactPoint, Messenger, check_messengers, normalise_emails, normalise_phones, to_e164,
+    Consent, ContactPoint, Messenger, check_messengers, normalise_emails, normalise_phones,
 };
 use crate::domain::enums::CustomEntity;
 use crate::error::{ApiError, FieldError, field_errors};
@@ -532,10 +532,7 @@ async fn contacts_page(
     let (rows, last_score) = run_as(principal.caller(), &state.pool, move |conn| {
         let workspace = principal.workspace_id;
         if let Some(phone) = phone {
-            let region = Workspace::find(conn, workspace)?.default_phone_region;
-            filter.phone = Some(to_e164(&phone, &region).map_err(|(_, message)| {
-                ApiError::bad_request("invalid_query", format!("phone: {message}"))
-            })?);
+            filter.phone = Some(phone_key(conn, workspace, &phone)?);
         }
         filter.condition = search
             .map(|search| compile_filter(conn, workspace, CustomEntity::Contact, &search))
