@@ -287,6 +287,9 @@ async fn a_one_word_search_ranks_by_the_closest_name_word_and_pages_through_ever
         ids(&app.get("/api/v1/clients?q=myth", &owner).await.expect(200).clone()),
         [williams[0].clone()]
     );
+    // A word close to no name finds nothing, and there is no next page.
+    let none = app.get("/api/v1/clients?q=qwxzv", &owner).await.expect(200).clone();
+    assert!(ids(&none).is_empty() && none["next_cursor"].is_null(), "{none}");
 }
 
 #[actix_web::test]

@@ -422,6 +422,12 @@ impl Client {
     /// page per word, so a page costs the same at 10k clients as at 1M, however common the name.
     /// A client counts under its best word only. The other filters are checked on each
     /// candidate, before the page is cut.
+    ///
+    /// The close words are found first, in a query of their own: with none (a typo too far from
+    /// any name) the page is empty without the page query, and the page query gets the words as
+    /// arrays. PostgreSQL makes its plan anew for each request, as the best one depends on the
+    /// words, and this shape takes 0.7-1.0 ms to plan at 1M clients, where the words in a CTE took
+    /// 1.6 ms.
     fn best_name_matches(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
@@ -430,20 +436,34 @@ impl Client {
         after: Option<(SortKey, ClientId)>,
         limit: i64,
     ) -> QueryResult<Vec<ScoredClient>> {
-        let mut query = SqlFragment::fixed("WITH matched AS MATERIALIZED (");
-        query.append(matched_words(workspace, q));
+        let matched: Vec<MatchedWord> = FragmentQuery(matched_words(workspace, q)).load(conn)?;
+        if matched.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (words, scores): (Vec<String>, Vec<f32>) =
+            matched.into_iter().map(|matched| (matched.word, matched.score)).unzip();
+        // The words come best first, so a client's better words are the ones before its word:
+        // `words[1:rank - 1]`. The name words' subquery exposes only the client's id, so the
+        // filters' conditions name the clients' columns unqualified.
+        let mut query = SqlFragment::fixed("SELECT hit.*, m.score FROM unnest(");
+        query.push_bind(Bind::TextList(words.clone()));
+        query.push_sql("::text[], ");
+        query.push_bind(Bind::FloatList(scores));
         query.push_sql(
-            ") SELECT clients.*, best.score FROM (SELECT hit.client_id, m.score FROM matched AS m CROSS JOIN LATERAL (\
-             SELECT w.client_id FROM client_name_words AS w WHERE w.workspace_id = ",
+            "::real[]) WITH ORDINALITY AS m(word, score, rank) CROSS JOIN LATERAL (\
+             SELECT clients.* FROM (SELECT client_id AS named_client FROM client_name_words \
+             WHERE workspace_id = ",
         );
         query.push_bind(Bind::Uuid(workspace.0));
-        query.push_sql(" AND w.word = m.word");
+        query.push_sql(" AND word = m.word) AS w JOIN clients ON clients.workspace_id = ");
+        query.push_bind(Bind::Uuid(workspace.0));
+        query.push_sql(" AND clients.id = w.named_client WHERE clients.deleted_at IS NULL");
         if let Some((SortKey::Score(score), id)) = after {
             // Words scoring above the cursor are done; the cursor's own word goes on after its id.
             query.append(
                 SqlFragment::fixed(" AND m.score <= ")
                     .bind(score)
-                    .sql(" AND w.client_id > CASE WHEN m.score = ")
+                    .sql(" AND w.named_client > CASE WHEN m.score = ")
                     .bind(score)
                     .sql(" THEN ")
                     .bind(id.0)
@@ -451,22 +471,19 @@ impl Client {
             );
         }
         query.push_sql(
-            " AND NOT EXISTS (SELECT 1 FROM client_name_words AS other \
-             JOIN matched AS better ON better.word = other.word \
-             WHERE other.workspace_id = w.workspace_id AND other.client_id = w.client_id \
-             AND (better.score > m.score OR (better.score = m.score AND better.word < m.word))) \
-             AND EXISTS (SELECT 1 FROM clients WHERE clients.workspace_id = w.workspace_id \
-             AND clients.id = w.client_id AND clients.deleted_at IS NULL",
+            " AND NOT EXISTS (SELECT 1 FROM client_name_words AS better WHERE better.workspace_id = ",
         );
+        query.push_bind(Bind::Uuid(workspace.0));
+        query.push_sql(" AND better.client_id = w.named_client AND better.word = ANY((");
+        query.push_bind(Bind::TextList(words));
+        query.push_sql("::text[])[1:m.rank - 1]))");
         for condition in filter.conditions() {
             query.push_sql(" AND ");
             query.append(condition);
         }
-        query.push_sql(") ORDER BY w.client_id LIMIT ");
+        query.push_sql(" ORDER BY w.named_client LIMIT ");
         query.push_bind(Bind::BigInt(limit));
-        query.push_sql(") AS hit) AS best JOIN clients ON clients.workspace_id = ");
-        query.push_bind(Bind::Uuid(workspace.0));
-        query.push_sql(" AND clients.id = best.client_id ORDER BY best.score DESC, clients.id LIMIT ");
+        query.push_sql(") AS hit ORDER BY m.score DESC, hit.id LIMIT ");
         query.push_bind(Bind::BigInt(limit));
         FragmentQuery(query).load(conn)
     }
@@ -541,6 +558,15 @@ impl Client {
             .select(Client::as_select())
             .load(conn)
     }
+}
+
+/// A name word close to a one-word search, with its `word_similarity` to it.
+#[derive(Debug, QueryableByName)]
+struct MatchedWord {
+    #[diesel(sql_type = Text)]
+    word: String,
+    #[diesel(sql_type = diesel::sql_types::Float)]
+    score: f32,
 }
 
 /// A client found by a one-word search, with the score of its closest name word.
