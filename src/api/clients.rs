@@ -29,7 +29,7 @@ use crate::domain::contact_points::{
 };
 use crate::domain::enums::{ClientKind, CustomEntity, Gender, LifecycleStage, Relationship, Source};
 use crate::error::{ApiError, FieldError, field_errors};
-use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
+use crate::ids::{ClientId, SegmentId, TeamId, UserId, WorkspaceId};
 use crate::state::AppState;
 
 /// A client as the API shows it.
@@ -898,8 +898,8 @@ pub async fn search_clients(
 pub(crate) enum Narrowing {
     /// A filter-language filter (a search or a segment preview).
     Filter(serde_json::Value),
-    /// A segment's members.
-    Segment(Segment),
+    /// A segment's members, the segment read in the page's own database turn.
+    Segment(SegmentId),
 }
 
 /// One page of clients for a list query, narrowed by a search filter or a segment, as a JSON
@@ -957,7 +957,10 @@ pub(crate) async fn clients_page<R: Send + 'static>(
             Some(Narrowing::Filter(search)) => {
                 Some(compile_filter(conn, workspace, CustomEntity::Client, &search)?)
             }
-            Some(Narrowing::Segment(segment)) => Some(segment_condition(conn, &segment)?),
+            Some(Narrowing::Segment(id)) => {
+                let segment = Segment::find(conn, workspace, id)?;
+                Some(segment_condition(conn, &segment)?)
+            }
             None => None,
         };
         let (rows, scores) =

@@ -392,14 +392,10 @@ pub async fn list_segment_members(
     id: web::Path<SegmentId>,
     query: web::Query<MembersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let workspace = principal.workspace_id;
-    let segment =
-        run_as(principal.caller(), &state.pool, move |conn| Ok(Segment::find(conn, workspace, id)?)).await?;
     let query = query.into_inner();
     let query =
         ClientListQuery { limit: query.limit, cursor: query.cursor, sort: query.sort, ..Default::default() };
-    clients_page_response(state, principal, query, Some(Narrowing::Segment(segment))).await
+    clients_page_response(state, principal, query, Some(Narrowing::Segment(id.into_inner()))).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
