@@ -49,10 +49,18 @@ pub fn compile_filter(
         CustomEntity::Deal => filter::deal_fields(),
         CustomEntity::Activity => filter::activity_fields(),
     };
-    fields.extend(CustomField::list(conn, workspace, Some(entity))?.iter().map(|definition| {
-        filter::custom_field(&definition.key, definition.field_type(), &definition.options)
-    }));
-    let phone_region = Workspace::find(conn, workspace)?.default_phone_region;
+    // The workspace's custom fields and phone region are read only when the filter needs them: a
+    // dynamic segment's page and count compile its filter on every request.
+    let mentioned = filter::mentioned_fields(filter);
+    if mentioned.iter().any(|name| name.starts_with(filter::CUSTOM_PREFIX)) {
+        fields.extend(CustomField::list(conn, workspace, Some(entity))?.iter().map(|definition| {
+            filter::custom_field(&definition.key, definition.field_type(), &definition.options)
+        }));
+    }
+    let reads_phones =
+        fields.iter().any(|field| field.reads_phones() && mentioned.contains(&field.name.as_str()));
+    let phone_region =
+        if reads_phones { Workspace::find(conn, workspace)?.default_phone_region } else { String::new() };
     let catalogue = Catalogue { entity: entity.as_str(), fields: &fields, phone_region: &phone_region };
     filter::compile(filter, &catalogue).map_err(ApiError::Validation)
 }

@@ -61,6 +61,17 @@ pub struct Field {
     pub kind: FieldKind,
 }
 
+impl Field {
+    /// Whether its values are phone numbers, read in the workspace's region when written
+    /// without a country code.
+    pub fn reads_phones(&self) -> bool {
+        matches!(
+            self.kind,
+            FieldKind::PhoneList | FieldKind::Custom { field_type: CustomFieldType::Phone, .. }
+        )
+    }
+}
+
 fn field(name: &str, sql: &'static str, kind: FieldKind) -> Field {
     Field { name: name.to_string(), sql, kind }
 }
@@ -214,10 +225,13 @@ pub fn activity_fields() -> Vec<Field> {
     ]
 }
 
+/// How a custom field is named in a filter: `custom.<key>`.
+pub const CUSTOM_PREFIX: &str = "custom.";
+
 /// A custom field as a filterable field: `custom.<key>`.
 pub fn custom_field(key: &str, field_type: CustomFieldType, options: &[String]) -> Field {
     Field {
-        name: format!("custom.{key}"),
+        name: format!("{CUSTOM_PREFIX}{key}"),
         sql: "custom",
         kind: FieldKind::Custom { key: key.to_string(), field_type, options: options.to_vec() },
     }
@@ -229,6 +243,25 @@ pub struct Catalogue<'a> {
     pub entity: &'static str,
     pub fields: &'a [Field],
     pub phone_region: &'a str,
+}
+
+/// The field names a filter's conditions mention, in its groups at any depth; whatever isn't a
+/// condition or a group is left for `compile` to report.
+pub fn mentioned_fields(filter: &Value) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut nodes = vec![filter];
+    while let Some(node) = nodes.pop() {
+        let Value::Object(object) = node else { continue };
+        if let Some(Value::String(name)) = object.get("field") {
+            names.push(name.as_str());
+        }
+        for group in ["all", "any"] {
+            if let Some(Value::Array(children)) = object.get(group) {
+                nodes.extend(children);
+            }
+        }
+    }
+    names
 }
 
 /// Compiles a filter; every mistake is a `FieldError` naming its path (`filter.all[1].op`).
@@ -747,6 +780,20 @@ mod tests {
             Ok("((kind = $1) AND ((tags @> $2) OR (stats_won_amount >= $3)) AND \
                 (stats_last_purchase_at < now() - make_interval(days => $4::integer)) AND (custom @> $5))")
         );
+    }
+
+    #[test]
+    fn the_fields_a_filter_mentions_are_found_in_nested_groups() {
+        let filter = json!({"all": [
+            {"field": "kind", "op": "eq", "value": "company"},
+            {"any": [{"field": "phones", "op": "contains", "value": "8 912 345 67 89"},
+                     {"all": [{"field": "custom.tier", "op": "eq", "value": "gold"}]}]},
+            {"op": "eq", "value": "no field"},
+            "not a condition"
+        ]});
+        let mut mentioned = mentioned_fields(&filter);
+        mentioned.sort();
+        assert_eq!(mentioned, ["custom.tier", "kind", "phones"]);
     }
 
     #[test]

@@ -147,6 +147,24 @@ async fn every_operator_works_on_every_kind_of_field() {
 }
 
 #[actix_web::test]
+async fn a_phone_without_its_country_code_is_read_in_the_workspace_region() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    dataset(&app, &owner).await;
+    let national = json!({"any": [{"field": "phones", "op": "contains", "value": "8 (912) 345-67-89"}]});
+    // The workspace's region is the US at first, where this is no valid number.
+    let refused =
+        app.post("/api/v1/clients/search", &owner, json!({"filter": national})).await.expect(422).clone();
+    assert_eq!(
+        field_errors(&refused),
+        [("filter.any[0].value".to_string(), "invalid_value".to_string())],
+        "{refused}"
+    );
+    app.patch("/api/v1/workspace", &owner, json!({"default_phone_region": "RU"})).await.expect(200);
+    assert_eq!(names(&app, &owner, national).await, ["Иванов Иван"]);
+}
+
+#[actix_web::test]
 async fn groups_nest_and_pages_follow_the_sort() {
     let app = TestApp::spawn().await;
     let owner = app.owner_token().await;
