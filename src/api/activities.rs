@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::clients::{BOOKKEEPING, ensure_client_exists, to_json};
+use crate::api::Parent;
+use crate::api::clients::{BOOKKEEPING, to_json};
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
 use crate::api::record_change;
@@ -538,7 +539,7 @@ pub async fn list_activities(
     principal: Principal,
     query: web::Query<ActivityListQuery>,
 ) -> Result<web::Json<Page<ActivityResponse>>, ApiError> {
-    activities_page(state, principal, query.into_inner(), None).await.map(web::Json)
+    activities_page(state, principal, query.into_inner(), None, None).await.map(web::Json)
 }
 
 /// A client's activities (any filter of `GET /activities` applies).
@@ -557,10 +558,9 @@ pub async fn list_client_activities(
     query: web::Query<ActivityListQuery>,
 ) -> Result<web::Json<Page<ActivityResponse>>, ApiError> {
     let client = id.into_inner();
-    ensure_client_exists(&state, &principal, client).await?;
     let mut query = query.into_inner();
     query.client_id = Some(client);
-    activities_page(state, principal, query, None).await.map(web::Json)
+    activities_page(state, principal, query, None, Some(Parent::Client(client))).await.map(web::Json)
 }
 
 /// A deal's activities (any filter of `GET /activities` applies).
@@ -579,11 +579,9 @@ pub async fn list_deal_activities(
     query: web::Query<ActivityListQuery>,
 ) -> Result<web::Json<Page<ActivityResponse>>, ApiError> {
     let deal = id.into_inner();
-    let workspace = principal.workspace_id;
-    run_as(principal.caller(), &state.pool, move |conn| Ok(Deal::find(conn, workspace, deal)?)).await?;
     let mut query = query.into_inner();
     query.deal_id = Some(deal);
-    activities_page(state, principal, query, None).await.map(web::Json)
+    activities_page(state, principal, query, None, Some(Parent::Deal(deal))).await.map(web::Json)
 }
 
 /// Search activities with the filter language: `{filter, sort, limit, cursor}`. An unknown field, an
@@ -609,7 +607,7 @@ pub async fn search_activities(
         ));
     }
     let query = ActivityListQuery { limit: search.limit, cursor: search.cursor, ..Default::default() };
-    activities_page(state, principal, query, search.filter).await.map(web::Json)
+    activities_page(state, principal, query, search.filter, None).await.map(web::Json)
 }
 
 async fn activities_page(
@@ -617,6 +615,7 @@ async fn activities_page(
     principal: Principal,
     query: ActivityListQuery,
     search: Option<serde_json::Value>,
+    parent: Option<Parent>,
 ) -> Result<Page<ActivityResponse>, ApiError> {
     let limit = page_limit(query.limit)?;
     let after: Option<(DateTime<Utc>, ActivityId)> = decode_cursor(query.cursor.as_deref())?;
@@ -632,6 +631,9 @@ async fn activities_page(
         condition: None,
     };
     let rows = run_as(principal.caller(), &state.pool, move |conn| {
+        if let Some(parent) = parent {
+            parent.ensure_exists(conn, principal.workspace_id)?;
+        }
         filter.condition = search
             .map(|search| compile_filter(conn, principal.workspace_id, CustomEntity::Activity, &search))
             .transpose()?;

@@ -992,23 +992,6 @@ pub(crate) fn phone_key(
         .map_err(|(_, message)| ApiError::bad_request("invalid_query", format!("phone: {message}")))
 }
 
-/// A 404 unless `client` is a live client of the caller's workspace: lists scoped to a client
-/// (`/clients/{id}/contacts`, `…/deals`, `…/activities`) answer 404 rather than an empty page.
-pub(crate) async fn ensure_client_exists(
-    state: &AppState,
-    principal: &Principal,
-    client: ClientId,
-) -> Result<(), ApiError> {
-    let workspace = principal.workspace_id;
-    if run_as(principal.caller(), &state.pool, move |conn| Ok(Client::exists(conn, workspace, client)?))
-        .await?
-    {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound)
-    }
-}
-
 /// A deleted record, as sync and undo need it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Tombstone {

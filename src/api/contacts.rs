@@ -10,13 +10,13 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::clients::{
-    BOOKKEEPING, CreateClientQuery, DeletedQuery, ListCursor, Tombstone, decode_list_cursor,
-    ensure_client_exists, list_order, phone_key, search_query, sort_key, to_json, tombstone_page,
+    BOOKKEEPING, CreateClientQuery, DeletedQuery, ListCursor, Tombstone, decode_list_cursor, list_order,
+    phone_key, search_query, sort_key, to_json, tombstone_page,
 };
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
-use crate::api::record_change;
 use crate::api::search::{SearchRequest, compile_filter};
+use crate::api::{Parent, record_change};
 use crate::auth::{Principal, run_as};
 use crate::db::json::Json;
 use crate::db::models::change_event::ChangeSet;
@@ -458,7 +458,7 @@ pub async fn list_contacts(
     principal: Principal,
     query: web::Query<ContactListQuery>,
 ) -> Result<web::Json<Page<ContactResponse>>, ApiError> {
-    contacts_page(state, principal, query.into_inner(), None).await.map(web::Json)
+    contacts_page(state, principal, query.into_inner(), None, None).await.map(web::Json)
 }
 
 /// The contacts of one client, primary first... as any contact list: `client_id` is fixed.
@@ -477,10 +477,9 @@ pub async fn list_client_contacts(
     query: web::Query<ContactListQuery>,
 ) -> Result<web::Json<Page<ContactResponse>>, ApiError> {
     let client = id.into_inner();
-    ensure_client_exists(&state, &principal, client).await?;
     let mut query = query.into_inner();
     query.client_id = Some(client);
-    contacts_page(state, principal, query, None).await.map(web::Json)
+    contacts_page(state, principal, query, None, Some(Parent::Client(client))).await.map(web::Json)
 }
 
 /// Search contacts with the filter language: `{filter, sort, limit, cursor}`. An unknown field, an
@@ -505,7 +504,7 @@ pub async fn search_contacts(
         sort: search.sort,
         ..Default::default()
     };
-    contacts_page(state, principal, query, search.filter).await.map(web::Json)
+    contacts_page(state, principal, query, search.filter, None).await.map(web::Json)
 }
 
 async fn contacts_page(
@@ -513,6 +512,7 @@ async fn contacts_page(
     principal: Principal,
     query: ContactListQuery,
     search: Option<serde_json::Value>,
+    parent: Option<Parent>,
 ) -> Result<Page<ContactResponse>, ApiError> {
     let limit = page_limit(query.limit)?;
     let q = search_query(query.q.as_deref())?;
@@ -531,6 +531,9 @@ async fn contacts_page(
     let phone = query.phone;
     let (rows, last_score) = run_as(principal.caller(), &state.pool, move |conn| {
         let workspace = principal.workspace_id;
+        if let Some(parent) = parent {
+            parent.ensure_exists(conn, workspace)?;
+        }
         if let Some(phone) = phone {
             filter.phone = Some(phone_key(conn, workspace, &phone)?);
         }

@@ -12,13 +12,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::clients::{
-    BOOKKEEPING, DeletedQuery, Tombstone, ensure_client_exists, search_query, to_json, tombstone_page,
-};
+use crate::api::clients::{BOOKKEEPING, DeletedQuery, Tombstone, search_query, to_json, tombstone_page};
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
-use crate::api::record_change;
 use crate::api::search::{SearchRequest, compile_filter};
+use crate::api::{Parent, record_change};
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
@@ -825,7 +823,7 @@ pub async fn list_deals(
     principal: Principal,
     query: web::Query<DealListQuery>,
 ) -> Result<web::Json<Page<DealResponse>>, ApiError> {
-    deals_page(state, principal, query.into_inner(), None).await.map(web::Json)
+    deals_page(state, principal, query.into_inner(), None, None).await.map(web::Json)
 }
 
 /// The deals of one client (any filter of `GET /deals` applies).
@@ -844,10 +842,9 @@ pub async fn list_client_deals(
     query: web::Query<DealListQuery>,
 ) -> Result<web::Json<Page<DealResponse>>, ApiError> {
     let client = id.into_inner();
-    ensure_client_exists(&state, &principal, client).await?;
     let mut query = query.into_inner();
     query.client_id = Some(client);
-    deals_page(state, principal, query, None).await.map(web::Json)
+    deals_page(state, principal, query, None, Some(Parent::Client(client))).await.map(web::Json)
 }
 
 /// Search deals with the filter language: `{filter, sort, limit, cursor}`. An unknown field, an
@@ -868,7 +865,7 @@ pub async fn search_deals(
     let search = body.0;
     let query =
         DealListQuery { limit: search.limit, cursor: search.cursor, sort: search.sort, ..Default::default() };
-    deals_page(state, principal, query, search.filter).await.map(web::Json)
+    deals_page(state, principal, query, search.filter, None).await.map(web::Json)
 }
 
 async fn deals_page(
@@ -876,6 +873,7 @@ async fn deals_page(
     principal: Principal,
     query: DealListQuery,
     search: Option<serde_json::Value>,
+    parent: Option<Parent>,
 ) -> Result<Page<DealResponse>, ApiError> {
     let limit = page_limit(query.limit)?;
     let sort_name = query
@@ -925,6 +923,9 @@ async fn deals_page(
     };
     let after = after.map(|cursor| (cursor.key, cursor.id));
     let (rows, items) = run_as(principal.caller(), &state.pool, move |conn| {
+        if let Some(parent) = parent {
+            parent.ensure_exists(conn, principal.workspace_id)?;
+        }
         filter.condition = search
             .map(|search| compile_filter(conn, principal.workspace_id, CustomEntity::Deal, &search))
             .transpose()?;

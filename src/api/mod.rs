@@ -23,7 +23,32 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::db::models::NewChangeEvent;
 use crate::db::models::change_event::ChangeSet;
+use crate::db::models::client::Client;
+use crate::db::models::deal::Deal;
 use crate::error::ApiError;
+use crate::ids::{ClientId, DealId, WorkspaceId};
+
+/// The live record a nested list belongs to (`/clients/{id}/deals`, `/deals/{id}/activities`):
+/// the page's own database turn checks it exists, and a missing one is a 404, not an empty page.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Parent {
+    Client(ClientId),
+    Deal(DealId),
+}
+
+impl Parent {
+    pub(crate) fn ensure_exists(
+        self,
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+    ) -> Result<(), ApiError> {
+        let exists = match self {
+            Parent::Client(id) => Client::exists(conn, workspace, id)?,
+            Parent::Deal(id) => Deal::exists(conn, workspace, id)?,
+        };
+        if exists { Ok(()) } else { Err(ApiError::NotFound) }
+    }
+}
 
 /// Records a write in the change log, in the caller's transaction.
 pub fn record_change(

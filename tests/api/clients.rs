@@ -585,7 +585,11 @@ async fn another_workspace_sees_none_of_our_clients() {
     app.request(Method::POST, &format!("{path}/restore"), Some(&rival), None)
         .await
         .expect_problem(404, "not_found");
-    app.get(&format!("{path}/contacts"), &rival).await.expect_problem(404, "not_found");
+    for nested in ["contacts", "deals", "activities"] {
+        app.get(&format!("{path}/{nested}"), &rival).await.expect_problem(404, "not_found");
+    }
+    let no_deal = format!("/api/v1/deals/{}/activities", uuid::Uuid::now_v7());
+    app.get(&no_deal, &owner).await.expect_problem(404, "not_found");
     for query in ["", "?q=secret", "?email=secret%40example.com", "?phone=%2B79120000000", "?tax_id=999"] {
         let page = app.get(&format!("/api/v1/clients{query}"), &rival).await.expect(200).clone();
         assert!(ids(&page).is_empty(), "{query}: {page}");

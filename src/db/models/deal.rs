@@ -208,6 +208,13 @@ impl Deal {
         })
     }
 
+    pub fn exists(conn: &mut PgConnection, workspace: WorkspaceId, id: DealId) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            deals::table.find((workspace, id)).filter(deals::deleted_at.is_null()),
+        ))
+        .get_result(conn)
+    }
+
     pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: DealId) -> QueryResult<Deal> {
         deals::table
             .find((workspace, id))
