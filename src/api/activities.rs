@@ -22,7 +22,6 @@ use crate::db::models::activity::ActivityFilter;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::{Activity, Client, Contact, Deal, User, Workspace};
-use crate::domain::contact_points::ContactPoint;
 use crate::domain::enums::{ActivityKind, ActivityStatus, Channel, ContactReason, CustomEntity, Direction};
 use crate::domain::role::Role;
 use crate::error::{ApiError, field_errors};
@@ -1046,17 +1045,13 @@ pub async fn get_agenda(
         let truncated = upcoming.len() as i64 > AGENDA_UPCOMING_SHOWN;
         upcoming.truncate(AGENDA_UPCOMING_SHOWN as usize);
         planned.extend(upcoming);
-        let client_ids: Vec<ClientId> = planned.iter().filter_map(|activity| activity.client_id).collect();
-        let clients = Client::find_many(conn, workspace.id, &client_ids)?;
         let items = planned
-            .iter()
-            .map(|activity| {
-                let client = clients.iter().find(|client| Some(client.id) == activity.client_id);
-                let phones: &[ContactPoint] =
-                    client.map(|client| client.phones.0.as_slice()).unwrap_or_default();
+            .into_iter()
+            .map(|line| {
+                let phones = line.client_phones.map(|phones| phones.0).unwrap_or_default();
                 AgendaItem {
-                    activity: ActivityResponse::from(activity),
-                    client_name: client.map(|client| client.display_name.clone()),
+                    activity: ActivityResponse::from(&line.activity),
+                    client_name: line.client_name,
                     client_phone: phones
                         .iter()
                         .find(|phone| phone.primary)

@@ -1,12 +1,15 @@
 //! Activities: rows, the agenda query and reminder claims.
 
 use chrono::{DateTime, Utc};
+use diesel::dsl;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::Timestamptz;
 
 use crate::db::fragment::SqlFragment;
-use crate::db::schema::activities;
+use crate::db::json::Json;
+use crate::db::schema::{activities, clients};
+use crate::domain::contact_points::ContactPoint;
 use crate::ids::{ActivityId, ClientId, ContactId, DealId, UserId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -242,12 +245,12 @@ impl Activity {
         assignee: UserId,
         now: DateTime<Utc>,
         limit: i64,
-    ) -> QueryResult<Vec<Activity>> {
-        let mut latest: Vec<Activity> = Self::agenda_rows(workspace, assignee)
+    ) -> QueryResult<Vec<AgendaLine>> {
+        let mut latest: Vec<AgendaLine> = planned_with_client(workspace, assignee)
             .filter(activities::due_at.lt(now))
             .order((activities::due_at.desc(), activities::id.desc()))
             .limit(limit)
-            .select(Activity::as_select())
+            .select(AgendaLine::as_select())
             .load(conn)?;
         latest.reverse();
         Ok(latest)
@@ -260,7 +263,7 @@ impl Activity {
         assignee: UserId,
         now: DateTime<Utc>,
     ) -> QueryResult<i64> {
-        Self::agenda_rows(workspace, assignee).filter(activities::due_at.lt(now)).count().get_result(conn)
+        planned(workspace, assignee).filter(activities::due_at.lt(now)).count().get_result(conn)
     }
 
     /// Up to `limit` of `assignee`'s planned activities due in `[from, to)`, in time order.
@@ -271,25 +274,49 @@ impl Activity {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         limit: i64,
-    ) -> QueryResult<Vec<Activity>> {
-        Self::agenda_rows(workspace, assignee)
+    ) -> QueryResult<Vec<AgendaLine>> {
+        planned_with_client(workspace, assignee)
             .filter(activities::due_at.ge(from))
             .filter(activities::due_at.lt(to))
             .order((activities::due_at.asc(), activities::id.asc()))
             .limit(limit)
-            .select(Activity::as_select())
+            .select(AgendaLine::as_select())
             .load(conn)
     }
+}
 
-    /// A user's planned, live activities: what `activities_agenda_idx` holds.
-    fn agenda_rows(workspace: WorkspaceId, assignee: UserId) -> activities::BoxedQuery<'static, Pg> {
-        activities::table
-            .filter(activities::workspace_id.eq(workspace))
-            .filter(activities::assignee_id.eq(assignee))
-            .filter(activities::status.eq("planned"))
-            .filter(activities::deleted_at.is_null())
-            .into_boxed()
-    }
+/// A user's planned, live activities: what `activities_agenda_idx` holds.
+#[dsl::auto_type]
+fn planned(workspace: WorkspaceId, assignee: UserId) -> _ {
+    activities::table
+        .filter(activities::workspace_id.eq(workspace))
+        .filter(activities::assignee_id.eq(assignee))
+        .filter(activities::status.eq("planned"))
+        .filter(activities::deleted_at.is_null())
+}
+
+/// `planned`, each with its client when it has a live one.
+#[dsl::auto_type(no_type_alias)]
+fn planned_with_client(workspace: WorkspaceId, assignee: UserId) -> _ {
+    let client_of_activity = clients::workspace_id
+        .eq(activities::workspace_id)
+        .and(clients::id.nullable().eq(activities::client_id))
+        .and(clients::deleted_at.is_null());
+    let activities: planned = planned(workspace, assignee);
+    activities.left_join(clients::table.on(client_of_activity))
+}
+
+/// One line of an agenda: the activity, and its client's name and phones when it has a live
+/// client, read in the same query.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(check_for_backend(Pg))]
+pub struct AgendaLine {
+    #[diesel(embed)]
+    pub activity: Activity,
+    #[diesel(select_expression = clients::display_name.nullable())]
+    pub client_name: Option<String>,
+    #[diesel(select_expression = clients::phones.nullable())]
+    pub client_phones: Option<Json<Vec<ContactPoint>>>,
 }
 
 /// One row of a client's timeline, as `client_timeline.sql` returns it.
