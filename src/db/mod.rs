@@ -6,6 +6,7 @@ pub mod filter;
 pub mod fragment;
 pub mod json;
 pub mod models;
+pub mod page_limit;
 pub mod schema;
 pub mod sql_file;
 

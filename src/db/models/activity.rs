@@ -8,6 +8,7 @@ use diesel::sql_types::Timestamptz;
 
 use crate::db::fragment::SqlFragment;
 use crate::db::json::Json;
+use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::{activities, clients};
 use crate::domain::contact_points::ContactPoint;
 use crate::ids::{ActivityId, ClientId, ContactId, DealId, UserId, WorkspaceId};
@@ -164,8 +165,8 @@ impl Activity {
         }
         query
             .order((activities::updated_at.desc(), activities::id.desc()))
-            .limit(limit)
             .select(Activity::as_select())
+            .page_limit(limit)
             .load(conn)
     }
 
@@ -249,8 +250,8 @@ impl Activity {
         let mut latest: Vec<AgendaLine> = planned_with_client(workspace, assignee)
             .filter(activities::due_at.lt(now))
             .order((activities::due_at.desc(), activities::id.desc()))
-            .limit(limit)
             .select(AgendaLine::as_select())
+            .page_limit(limit)
             .load(conn)?;
         latest.reverse();
         Ok(latest)
@@ -279,8 +280,8 @@ impl Activity {
             .filter(activities::due_at.ge(from))
             .filter(activities::due_at.lt(to))
             .order((activities::due_at.asc(), activities::id.asc()))
-            .limit(limit)
             .select(AgendaLine::as_select())
+            .page_limit(limit)
             .load(conn)
     }
 }

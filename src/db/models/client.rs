@@ -7,6 +7,7 @@ use diesel::sql_types::{Text, Timestamptz};
 
 use crate::db::fragment::{Bind, FragmentQuery, SqlFragment};
 use crate::db::json::Json;
+use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::clients;
 use crate::db::sql_file::{SqlFile, SqlText};
 use crate::domain::client::Address;
@@ -406,14 +407,15 @@ impl Client {
         if let Some(after) = after {
             query = query.filter(after);
         }
-        query = query.order(order).limit(limit);
+        query = query.order(order);
         match scored_by {
             Some(q) => Ok(query
                 .select((Client::as_select(), word_similarity(q, clients::search_text)))
+                .page_limit(limit)
                 .load::<(Client, f32)>(conn)?
                 .into_iter()
                 .unzip()),
-            None => Ok((query.select(Client::as_select()).load(conn)?, Vec::new())),
+            None => Ok((query.select(Client::as_select()).page_limit(limit).load(conn)?, Vec::new())),
         }
     }
 
@@ -554,8 +556,8 @@ impl Client {
         }
         query
             .order((clients::deleted_at.asc(), clients::id.asc()))
-            .limit(limit)
             .select(Client::as_select())
+            .page_limit(limit)
             .load(conn)
     }
 }

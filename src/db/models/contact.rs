@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use super::client::{ClientOrder, SortKey, fuzzy_match, page_order, word_similarity};
 use crate::db::fragment::SqlFragment;
 use crate::db::json::Json;
+use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::contacts;
 use crate::domain::contact_points::{Consent, ContactPoint, Messenger};
 use crate::ids::{ClientId, ContactId, UserId, WorkspaceId};
@@ -292,7 +293,7 @@ impl Contact {
             query = query.filter(after);
         }
         query = query.order(order);
-        query.limit(limit).select(Contact::as_select()).load(conn)
+        query.select(Contact::as_select()).page_limit(limit).load(conn)
     }
 
     pub fn relevance(
@@ -323,8 +324,8 @@ impl Contact {
         }
         query
             .order((contacts::deleted_at.asc(), contacts::id.asc()))
-            .limit(limit)
             .select(Contact::as_select())
+            .page_limit(limit)
             .load(conn)
     }
 }

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use super::client::like_pattern;
 use crate::db::fragment::{Bind, SqlFragment};
+use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::{deal_items, deal_stage_changes, deals};
 use crate::db::sql_file::{SqlFile, SqlText};
 use crate::ids::{ClientId, ContactId, DealId, PipelineId, ProductId, StageId, TeamId, UserId, WorkspaceId};
@@ -396,8 +397,8 @@ impl Deal {
         let direction = if descending { "DESC" } else { "ASC" };
         query
             .order(SqlFragment::fixed(&format!("{expression} {direction}, id {direction}")))
-            .limit(limit)
             .select(Deal::as_select())
+            .page_limit(limit)
             .load(conn)
     }
 
@@ -421,8 +422,8 @@ impl Deal {
         }
         query
             .order((deals::deleted_at.asc(), deals::id.asc()))
-            .limit(limit)
             .select(Deal::as_select())
+            .page_limit(limit)
             .load(conn)
     }
 

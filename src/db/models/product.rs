@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use super::client::fuzzy_match;
 use crate::db::fragment::SqlFragment;
+use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::products;
 use crate::ids::{ProductId, WorkspaceId};
 
@@ -122,6 +123,6 @@ impl Product {
         if let Some((name, id)) = after {
             query = query.filter(SqlFragment::keyset_after("name", false, name, id.0));
         }
-        query.order((products::name, products::id)).limit(limit).select(Product::as_select()).load(conn)
+        query.order((products::name, products::id)).select(Product::as_select()).page_limit(limit).load(conn)
     }
 }

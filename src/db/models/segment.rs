@@ -8,6 +8,7 @@ use diesel::sql_types::{Bool, Nullable, Text, Uuid as SqlUuid};
 use crate::db::fragment::SqlFragment;
 use crate::db::models::Client;
 use crate::db::models::client_stats::ClientStats;
+use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::{clients, segment_counts, segment_exports, segment_members, segments};
 use crate::ids::{ClientId, SegmentId, UserId, WorkspaceId};
 
@@ -106,8 +107,8 @@ impl Segment {
         }
         query
             .order((segments::name.asc(), segments::id.asc()))
-            .limit(limit)
             .select(Segment::as_select())
+            .page_limit(limit)
             .load(conn)
     }
 
@@ -272,8 +273,8 @@ impl Segment {
         }
         query
             .order(clients::id.asc())
-            .limit(limit)
             .select((Client::as_select(), ClientStats::as_select()))
+            .page_limit(limit)
             .load(conn)
     }
 }
@@ -312,8 +313,8 @@ impl SegmentExport {
             .filter(segment_exports::workspace_id.eq(workspace))
             .filter(segment_exports::segment_id.eq(segment))
             .order((segment_exports::started_at.desc(), segment_exports::id.desc()))
-            .limit(limit)
             .select(SegmentExport::as_select())
+            .page_limit(limit)
             .load(conn)
     }
 }

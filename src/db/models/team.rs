@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::teams;
 use crate::ids::{TeamId, WorkspaceId};
 
@@ -97,7 +98,7 @@ impl Team {
         if let Some(after) = after {
             query = query.filter(teams::id.gt(after));
         }
-        query.order(teams::id).limit(limit).select(Team::as_select()).load(conn)
+        query.order(teams::id).select(Team::as_select()).page_limit(limit).load(conn)
     }
 
     pub fn update(

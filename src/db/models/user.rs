@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::users;
 use crate::domain::role::Role;
 use crate::ids::{TeamId, UserId, WorkspaceId};
@@ -104,7 +105,7 @@ impl User {
         if let Some(after) = after {
             query = query.filter(users::id.gt(after));
         }
-        query.order(users::id).limit(limit).select(User::as_select()).load(conn)
+        query.order(users::id).select(User::as_select()).page_limit(limit).load(conn)
     }
 
     pub fn count_active_owners(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<i64> {
