@@ -114,8 +114,15 @@ async fn a_planned_activity_past_due_is_overdue() {
     )
     .await
     .expect(201);
+    app.post("/api/v1/activities", &owner, json!({"kind": "call", "subject": "Held", "status": "done"}))
+        .await
+        .expect(201);
     let overdue = app.get("/api/v1/activities?status=overdue", &owner).await.expect(200).clone();
     assert_eq!(subjects(&overdue["data"]), ["Late"]);
+    let planned = app.get("/api/v1/activities?status=planned", &owner).await.expect(200).clone();
+    assert_eq!(subjects(&planned["data"]), ["Later", "Late"], "overdue ones are still planned");
+    let done = app.get("/api/v1/activities?status=done", &owner).await.expect(200).clone();
+    assert_eq!(subjects(&done["data"]), ["Held"]);
     let unchanged = app.patch(&path(&late), &owner, json!({"subject": "Late"})).await.expect(200).clone();
     assert_eq!(unchanged["version"], 1, "overdue is derived, not a change");
 }
