@@ -492,6 +492,22 @@ async fn closed_since_counts_to_the_second_within_its_own_day() {
         };
         assert_eq!(won["amounts"], amount, "closed since {since}");
     }
+    // The part of a day before the first midnight adds to the whole days' totals, currency by
+    // currency, also in a currency the whole days don't have.
+    let body = json!({"title": "Late euro win", "client_id": s.client["id"], "amount": "5", "currency": "EUR", "stage_id": s.stage("Won")["id"]});
+    let deal = app.post("/api/v1/deals", &s.owner, body).await.expect(201).clone();
+    app.patch(&path(&deal), &s.owner, json!({"closed_at": "2026-11-10T22:00:00Z"})).await.expect(200);
+    let board = app
+        .get(&format!("{board_path}?closed_since=2026-11-10T12:00:00Z"), &s.owner)
+        .await
+        .expect(200)
+        .clone();
+    let won = board_column(&board, "Won");
+    assert_eq!(won["deal_count"], 3);
+    assert_eq!(
+        won["amounts"],
+        json!([{"currency": "EUR", "amount": "5.00"}, {"currency": "USD", "amount": "20.00"}])
+    );
     app.sql(TOTALS_MATCH_THE_DEALS).await;
 }
 

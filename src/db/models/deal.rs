@@ -1,6 +1,6 @@
 //! Deals, their line items and their stage history.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
@@ -428,7 +428,7 @@ impl Deal {
     }
 
     /// Per stage and currency: how many live deals, their total and their probability-weighted
-    /// total, for a pipeline's board.
+    /// total, for a pipeline's board. Won and lost deals count when closed since `closed_since`.
     pub fn board_totals(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
@@ -436,15 +436,49 @@ impl Deal {
         owner: Option<UserId>,
         closed_since: DateTime<Utc>,
     ) -> QueryResult<Vec<StageTotals>> {
-        use crate::db::fragment::Bind;
-        static BOARD_TOTALS: crate::db::sql_file::SqlText =
-            crate::db::sql_file::SqlText::new(include_str!("../sql/board_totals.sql"));
-        crate::db::sql_file::SqlFile::new(&BOARD_TOTALS)
+        static BOARD_TOTALS: SqlText = SqlText::new(include_str!("../sql/board_totals.sql"));
+        static PARTIAL_DAY_TOTALS: SqlText =
+            SqlText::new(include_str!("../sql/board_partial_day_totals.sql"));
+        let owner = Bind::OptionalUuid(owner.map(|owner| owner.0));
+        // The running totals hold whole UTC days: the deals closed before the first midnight from
+        // `closed_since` on are read one by one (none for a midnight, as by default).
+        let first_day = closed_since.date_naive();
+        let first_whole_day = if closed_since == first_day.and_time(NaiveTime::MIN).and_utc() {
+            first_day
+        } else {
+            first_day + Days::new(1)
+        };
+        let mut totals: Vec<StageTotals> = SqlFile::new(&BOARD_TOTALS)
             .bind(Bind::Uuid(workspace.0))
             .bind(Bind::Uuid(pipeline.0))
-            .bind(Bind::OptionalUuid(owner.map(|owner| owner.0)))
+            .bind(owner.clone())
+            .bind(Bind::Date(first_whole_day))
+            .load(conn)?;
+        if first_whole_day == first_day {
+            return Ok(totals);
+        }
+        let partial_day: Vec<StageTotals> = SqlFile::new(&PARTIAL_DAY_TOTALS)
+            .bind(Bind::Uuid(workspace.0))
+            .bind(Bind::Uuid(pipeline.0))
+            .bind(owner)
             .bind(Bind::Timestamp(closed_since))
-            .load(conn)
+            .bind(Bind::Timestamp(first_whole_day.and_time(NaiveTime::MIN).and_utc()))
+            .load(conn)?;
+        for extra in partial_day {
+            match totals
+                .iter_mut()
+                .find(|total| total.stage_id == extra.stage_id && total.currency == extra.currency)
+            {
+                Some(total) => {
+                    total.deals += extra.deals;
+                    total.amount += extra.amount;
+                    total.weighted_amount += extra.weighted_amount;
+                }
+                None => totals.push(extra),
+            }
+        }
+        totals.sort_by(|a, b| (a.stage_id, &a.currency).cmp(&(b.stage_id, &b.currency)));
+        Ok(totals)
     }
 }
 
