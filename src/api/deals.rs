@@ -73,8 +73,9 @@ impl From<&DealItem> for DealItemResponse {
     }
 }
 
+/// A deal without its line items, as a card on the board shows it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DealResponse {
+pub struct DealCard {
     pub id: DealId,
     #[schema(example = "Tea for the Kazan office")]
     pub title: String,
@@ -115,7 +116,6 @@ pub struct DealResponse {
     pub owner_id: Option<UserId>,
     pub team_id: Option<TeamId>,
     pub tags: Vec<String>,
-    pub items: Vec<DealItemResponse>,
     /// When the deal entered its current stage.
     pub stage_entered_at: DateTime<Utc>,
     /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
@@ -128,8 +128,22 @@ pub struct DealResponse {
     pub updated_by: Option<UserId>,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DealResponse {
+    #[serde(flatten)]
+    pub deal: DealCard,
+    pub items: Vec<DealItemResponse>,
+}
+
 fn deal_response(deal: &Deal, items: &[DealItem]) -> DealResponse {
     DealResponse {
+        deal: deal_card(deal),
+        items: items.iter().filter(|item| item.deal_id == deal.id).map(DealItemResponse::from).collect(),
+    }
+}
+
+fn deal_card(deal: &Deal) -> DealCard {
+    DealCard {
         id: deal.id,
         title: deal.title.clone(),
         client_id: deal.client_id,
@@ -152,7 +166,6 @@ fn deal_response(deal: &Deal, items: &[DealItem]) -> DealResponse {
         owner_id: deal.owner_id,
         team_id: deal.team_id,
         tags: deal.tags.clone(),
-        items: items.iter().filter(|item| item.deal_id == deal.id).map(DealItemResponse::from).collect(),
         stage_entered_at: deal.stage_entered_at,
         custom: deal.custom.clone(),
         version: deal.version,
@@ -1256,8 +1269,9 @@ pub struct BoardColumn {
     pub amounts: Vec<CurrencyAmount>,
     /// Totals weighted by each deal's probability, per currency, rounded to minor units.
     pub weighted_amounts: Vec<CurrencyAmount>,
-    /// The stage's most recently updated deals.
-    pub deals: Vec<DealResponse>,
+    /// The stage's most recently updated deals, without their line items (a card doesn't show
+    /// them; `GET /deals/{id}` has them).
+    pub deals: Vec<DealCard>,
     /// Continue with `GET /deals?pipeline_id=…&stage_id=…&sort=-updated_at&cursor=…` (plus
     /// `owner_id` if the board was filtered by it, and `closed_from` for a won or lost stage);
     /// null when every deal is listed.
@@ -1315,7 +1329,7 @@ pub async fn get_pipeline_board(
         let since = Utc::now() - chrono::Duration::days(BOARD_CLOSED_DAYS);
         chrono::DurationRound::duration_trunc(since, chrono::Duration::days(1)).unwrap_or(since)
     });
-    let (stages, totals, columns, items) = run_as(principal.caller(), &state.pool, move |conn| {
+    let (stages, totals, columns) = run_as(principal.caller(), &state.pool, move |conn| {
         let workspace = principal.workspace_id;
         Pipeline::find(conn, workspace, pipeline_id)?;
         let stages = Stage::of_pipelines(conn, workspace, &[pipeline_id])?;
@@ -1341,10 +1355,7 @@ pub async fn get_pipeline_board(
             )?;
             columns.push(rows);
         }
-        // Every column's items in one round trip.
-        let ids: Vec<DealId> = columns.iter().flatten().map(|deal| deal.id).collect();
-        let items = Deal::items_of(conn, workspace, &ids)?;
-        Ok((stages, totals, columns, items))
+        Ok((stages, totals, columns))
     })
     .await?;
     let columns = stages
@@ -1357,7 +1368,7 @@ pub async fn get_pipeline_board(
                 key: DealSortKey::Time(deal.updated_at),
                 id: deal.id,
             };
-            let page = Page::from_rows(rows, per_stage, key, |deal| deal_response(&deal, &items));
+            let page = Page::from_rows(rows, per_stage, key, |deal| deal_card(&deal));
             BoardColumn {
                 stage: crate::api::pipelines::StageResponse::from(stage),
                 deal_count: stage_totals.iter().map(|total| total.deals).sum(),

@@ -307,6 +307,12 @@ async fn the_board_sums_what_it_lists() {
     assert_eq!(new["stage"]["name"], "New");
     assert_eq!(new["deal_count"], 4);
     assert_eq!(new["deals"].as_array().map(Vec::len), Some(4));
+    // A card holds the deal without its line items.
+    let card = &new["deals"][0];
+    assert_eq!(card["title"], "D");
+    assert_eq!(card["stage_id"], s.stage("New")["id"]);
+    assert!(card["version"].is_number(), "{card}");
+    assert!(card.get("items").is_none(), "{card}");
     assert_eq!(
         new["amounts"],
         json!([{"currency": "EUR", "amount": "50.00"}, {"currency": "USD", "amount": "308.07"}])
