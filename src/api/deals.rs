@@ -1334,27 +1334,18 @@ pub async fn get_pipeline_board(
         Pipeline::find(conn, workspace, pipeline_id)?;
         let stages = Stage::of_pipelines(conn, workspace, &[pipeline_id])?;
         let totals = Deal::board_totals(conn, workspace, pipeline_id, owner, closed_since)?;
-        let mut columns = Vec::with_capacity(stages.len());
-        for stage in &stages {
-            let closed = stage.kind != StageKind::Open.as_str();
-            let filter = DealFilter {
-                pipeline_id: Some(pipeline_id),
-                stage_id: Some(stage.id),
-                owner_id: owner,
-                closed_from: closed.then_some(closed_since),
-                ..DealFilter::default()
-            };
-            let rows = Deal::list(
-                conn,
-                workspace,
-                &filter,
-                DealOrder::UpdatedAt,
-                true,
-                None,
-                i64::from(per_stage) + 1,
-            )?;
-            columns.push(rows);
-        }
+        let columns: Vec<_> = stages
+            .iter()
+            .map(|stage| (stage.id, (stage.kind != StageKind::Open.as_str()).then_some(closed_since)))
+            .collect();
+        let filter = DealFilter { pipeline_id: Some(pipeline_id), owner_id: owner, ..DealFilter::default() };
+        let rows = Deal::board_columns(conn, workspace, &filter, &columns, i64::from(per_stage) + 1)?;
+        // The rows come column after column, in the stages' order.
+        let mut rows = rows.into_iter().peekable();
+        let columns: Vec<Vec<Deal>> = stages
+            .iter()
+            .map(|stage| std::iter::from_fn(|| rows.next_if(|deal| deal.stage_id == stage.id)).collect())
+            .collect();
         Ok((stages, totals, columns))
     })
     .await?;

@@ -313,6 +313,16 @@ async fn the_board_sums_what_it_lists() {
     assert_eq!(card["stage_id"], s.stage("New")["id"]);
     assert!(card["version"].is_number(), "{card}");
     assert!(card.get("items").is_none(), "{card}");
+    // Latest update first.
+    let updated: Vec<chrono::DateTime<chrono::FixedOffset>> = new["deals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|deal| chrono::DateTime::parse_from_rfc3339(deal["updated_at"].as_str()?).ok())
+        .collect();
+    assert_eq!(updated.len(), 4);
+    assert!(updated.windows(2).all(|pair| pair[0] >= pair[1]), "{updated:?}");
+    assert_eq!(new["deals"][0]["amount"], "7.77");
     assert_eq!(
         new["amounts"],
         json!([{"currency": "EUR", "amount": "50.00"}, {"currency": "USD", "amount": "308.07"}])

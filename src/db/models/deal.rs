@@ -3,7 +3,8 @@
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::Text;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Nullable, Text, Timestamptz};
 use rust_decimal::Decimal;
 
 use super::client::like_pattern;
@@ -311,6 +312,45 @@ impl Deal {
         after: Option<(DealSortKey, DealId)>,
         limit: i64,
     ) -> QueryResult<Vec<Deal>> {
+        Self::ordered(workspace, filter, order, descending, after)
+            .select(Deal::as_select())
+            .page_limit(limit)
+            .load(conn)
+    }
+
+    /// The board's columns in one statement: for each of `columns` (a stage, and for a won or
+    /// lost one the time its deals must have closed since), its first `limit` live deals by latest
+    /// update that pass `filter`; column after column, in the order given. One statement rather
+    /// than one per stage saves the board a round trip to PostgreSQL per column.
+    pub fn board_columns(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        filter: &DealFilter,
+        columns: &[(StageId, Option<DateTime<Utc>>)],
+        limit: i64,
+    ) -> QueryResult<Vec<Deal>> {
+        if columns.is_empty() {
+            // `VALUES` can't be empty.
+            return Ok(Vec::new());
+        }
+        let column_page = Self::ordered(workspace, filter, DealOrder::UpdatedAt, true, None)
+            .filter(SqlFragment::fixed(
+                "(\"deals\".\"stage_id\" = board_column.stage_id AND (board_column.closed_from IS NULL \
+                 OR \"deals\".\"closed_at\" >= board_column.closed_from))",
+            ))
+            .select(Deal::as_select())
+            .page_limit(limit);
+        PerColumn { columns: columns.to_vec(), column_page }.load(conn)
+    }
+
+    /// Live deals passing `filter`, after `after` in `order`.
+    fn ordered<'a>(
+        workspace: WorkspaceId,
+        filter: &DealFilter,
+        order: DealOrder,
+        descending: bool,
+        after: Option<(DealSortKey, DealId)>,
+    ) -> deals::BoxedQuery<'a, Pg> {
         let mut query = deals::table
             .filter(deals::workspace_id.eq(workspace))
             .filter(deals::deleted_at.is_null())
@@ -395,11 +435,7 @@ impl Deal {
             });
         }
         let direction = if descending { "DESC" } else { "ASC" };
-        query
-            .order(SqlFragment::fixed(&format!("{expression} {direction}, id {direction}")))
-            .select(Deal::as_select())
-            .page_limit(limit)
-            .load(conn)
+        query.order(SqlFragment::fixed(&format!("{expression} {direction}, id {direction}")))
     }
 
     /// One page of deleted deals (tombstones), oldest deletion first.
@@ -481,6 +517,47 @@ impl Deal {
         Ok(totals)
     }
 }
+
+/// `column_page` once per board column, as a `LATERAL` subquery that reads its column's stage and
+/// closing time from `board_column`. The columns are a `VALUES` list rather than an array to
+/// unnest: the statement's text then says how many there are, so PostgreSQL's generic plan costs
+/// the same as a custom one and is kept (for an array, it assumes ten elements and re-plans every
+/// time). A pipeline has a handful of stages, so there are few such texts to cache.
+struct PerColumn<Q> {
+    columns: Vec<(StageId, Option<DateTime<Utc>>)>,
+    column_page: Q,
+}
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for PerColumn<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("SELECT page.* FROM (VALUES ");
+        for (position, (stage, closed_from)) in self.columns.iter().enumerate() {
+            if position > 0 {
+                out.push_sql(", ");
+            }
+            out.push_sql("(");
+            out.push_bind_param::<diesel::sql_types::Uuid, _>(stage)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Timestamptz>, _>(closed_from)?;
+            out.push_sql(&format!(", {position})"));
+        }
+        out.push_sql(") AS board_column(stage_id, closed_from, position) CROSS JOIN LATERAL (");
+        self.column_page.walk_ast(out.reborrow())?;
+        out.push_sql(") AS page ORDER BY board_column.position, page.updated_at DESC, page.id DESC");
+        Ok(())
+    }
+}
+
+impl<Q> QueryId for PerColumn<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for PerColumn<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for PerColumn<Q> {}
 
 #[derive(Debug, Clone, QueryableByName)]
 pub struct StageTotals {
