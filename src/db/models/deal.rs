@@ -522,7 +522,7 @@ impl Deal {
 /// closing time from `board_column`. The columns are a `VALUES` list rather than an array to
 /// unnest: the statement's text then says how many there are, so PostgreSQL's generic plan costs
 /// the same as a custom one and is kept (for an array, it assumes ten elements and re-plans every
-/// time). A pipeline has a handful of stages, so there are few such texts to cache.
+/// time). Pipelines are created with 3 to 50 stages, so few such texts are cached per connection.
 struct PerColumn<Q> {
     columns: Vec<(StageId, Option<DateTime<Utc>>)>,
     column_page: Q,
