@@ -1334,12 +1334,13 @@ pub async fn get_pipeline_board(
         Pipeline::find(conn, workspace, pipeline_id)?;
         let stages = Stage::of_pipelines(conn, workspace, &[pipeline_id])?;
         let totals = Deal::board_totals(conn, workspace, pipeline_id, owner, closed_since)?;
-        let columns: Vec<_> = stages
+        // Each stage, and for a won or lost one the time its deals must have closed since.
+        let wanted: Vec<_> = stages
             .iter()
             .map(|stage| (stage.id, (stage.kind != StageKind::Open.as_str()).then_some(closed_since)))
             .collect();
         let filter = DealFilter { pipeline_id: Some(pipeline_id), owner_id: owner, ..DealFilter::default() };
-        let rows = Deal::board_columns(conn, workspace, &filter, &columns, i64::from(per_stage) + 1)?;
+        let rows = Deal::board_columns(conn, workspace, &filter, &wanted, i64::from(per_stage) + 1)?;
         // The rows come column after column, in the stages' order.
         let mut rows = rows.into_iter().peekable();
         let columns: Vec<Vec<Deal>> = stages

@@ -478,19 +478,16 @@ impl Deal {
         let owner = Bind::OptionalUuid(owner.map(|owner| owner.0));
         // The running totals hold whole UTC days: the deals closed before the first midnight from
         // `closed_since` on are read one by one (none for a midnight, as by default).
+        let from_midnight = closed_since.time() == NaiveTime::MIN;
         let first_day = closed_since.date_naive();
-        let first_whole_day = if closed_since == first_day.and_time(NaiveTime::MIN).and_utc() {
-            first_day
-        } else {
-            first_day + Days::new(1)
-        };
+        let first_whole_day = if from_midnight { first_day } else { first_day + Days::new(1) };
         let mut totals: Vec<StageTotals> = SqlFile::new(&BOARD_TOTALS)
             .bind(Bind::Uuid(workspace.0))
             .bind(Bind::Uuid(pipeline.0))
             .bind(owner.clone())
             .bind(Bind::Date(first_whole_day))
             .load(conn)?;
-        if first_whole_day == first_day {
+        if from_midnight {
             return Ok(totals);
         }
         let partial_day: Vec<StageTotals> = SqlFile::new(&PARTIAL_DAY_TOTALS)
