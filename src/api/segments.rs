@@ -147,10 +147,13 @@ fn check_segment(conn: &mut PgConnection, segment: &Segment) -> Result<(), ApiEr
     Ok(())
 }
 
-/// The condition selecting a segment's members among the clients.
+/// The condition selecting a segment's members among the clients. A dynamic segment's filter has
+/// its values written in: its pages and counts are asked for again and again with the same values,
+/// so their statements are cached per connection and planned knowing them.
 pub(crate) fn segment_condition(conn: &mut PgConnection, segment: &Segment) -> Result<SqlFragment, ApiError> {
     match &segment.filter {
-        Some(filter) => compile_filter(conn, segment.workspace_id, CustomEntity::Client, filter),
+        Some(filter) => compile_filter(conn, segment.workspace_id, CustomEntity::Client, filter)
+            .map(SqlFragment::with_values_written_in),
         None => Ok(members_condition(segment.workspace_id, segment.id)),
     }
 }

@@ -1,6 +1,7 @@
 //! The filter language of searches and dynamic segments, compiled to one parameterised SQL
 //! condition. Field names map to a fixed catalogue of column expressions per entity; every value
-//! from the request is a bind parameter, so no request text ever becomes SQL.
+//! from the request is a bind parameter, so no request text ever becomes SQL unquoted. (A saved
+//! segment's values are then written in as quoted literals: `SqlFragment::with_values_written_in`.)
 //!
 //! ```json
 //! {"all": [{"field": "kind", "op": "eq", "value": "company"},
