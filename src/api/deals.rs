@@ -1331,8 +1331,12 @@ pub async fn get_pipeline_board(
     });
     let (stages, totals, columns) = run_as(principal.caller(), &state.pool, move |conn| {
         let workspace = principal.workspace_id;
-        Pipeline::find(conn, workspace, pipeline_id)?;
+        // A pipeline always has stages (one won, at least one open and one lost), so none means
+        // there is no such pipeline in the workspace: one statement less than reading it first.
         let stages = Stage::of_pipelines(conn, workspace, &[pipeline_id])?;
+        if stages.is_empty() {
+            return Err(ApiError::NotFound);
+        }
         let totals = Deal::board_totals(conn, workspace, pipeline_id, owner, closed_since)?;
         // Each stage, and for a won or lost one the time its deals must have closed since.
         let wanted: Vec<_> = stages
