@@ -295,7 +295,9 @@ impl SqlFragment {
     /// with the same values: compiled with parameters, each of its pages was parsed and planned
     /// anew (0.5–0.7 ms at 1M clients), and a cached statement with parameters would get a
     /// generic plan blind to how rare a value is. Not for a request's own filter: its text would
-    /// be cached for one use. Unchanged if a value has no exact literal (`Bind::literal`).
+    /// be cached for one use. A pooled connection lives at most 30 minutes (`build_pool`), so its
+    /// cache holds the segments viewed in that time, not every one ever edited. Unchanged if a
+    /// value has no exact literal (`Bind::literal`).
     pub fn with_values_written_in(self) -> SqlFragment {
         let parts = self
             .parts

@@ -88,6 +88,10 @@ pub fn build_pool(url: &str, max_size: u32) -> Result<PgPool, diesel::r2d2::Pool
         // No `SELECT 1` round trip at every checkout (two per request): a connection that broke
         // fails its query, and r2d2 drops it then (`has_broken`).
         .test_on_check_out(false)
+        // r2d2's default, said here because the statement caches rely on it: a saved segment's
+        // statements are cached per connection (`SqlFragment::with_values_written_in`), and a
+        // connection replaced every 30 minutes holds only the segments viewed in that time.
+        .max_lifetime(Some(Duration::from_secs(30 * 60)))
         .connection_customizer(Box::new(SessionSettings))
         .build(ConnectionManager::new(url))
 }
