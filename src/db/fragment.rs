@@ -72,12 +72,11 @@ impl Bind {
             }
         }
     }
-}
 
-impl Bind {
     /// The value as an SQL literal of the type it is bound as, or `None` where the text form
     /// could differ from the bound value: a year PostgreSQL writes differently (before 1 or after
-    /// 9999), a time finer than a microsecond, a float that isn't finite, a text holding NUL.
+    /// 9999), a time finer than a microsecond or in a leap second, a float that isn't finite, a
+    /// text holding NUL.
     fn literal(&self) -> Option<String> {
         fn typed(text: &str, sql_type: &str) -> String {
             format!("{}::{sql_type}", quote_literal(text))
@@ -102,7 +101,10 @@ impl Bind {
             (1..=9999).contains(&value.year()).then(|| typed(&value.format("%Y-%m-%d").to_string(), "date"))
         }
         fn timestamp(value: &DateTime<Utc>) -> Option<String> {
-            let exact = (1..=9999).contains(&value.year()) && value.nanosecond().is_multiple_of(1_000);
+            let nanosecond = value.nanosecond();
+            let exact = (1..=9999).contains(&value.year())
+                && nanosecond < 1_000_000_000
+                && nanosecond.is_multiple_of(1_000);
             exact.then(|| typed(&value.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string(), "timestamptz"))
         }
         fn uuid(value: &uuid::Uuid) -> Option<String> {
@@ -431,7 +433,16 @@ mod tests {
             .and_then(|day| day.and_hms_nano_opt(0, 0, 0, 1))
             .unwrap_or_default()
             .and_utc();
-        for value in [Bind::Text("a\0b".into()), Bind::Float(f32::NAN), Bind::Timestamp(nanos)] {
+        let leap_second = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|day| day.and_hms_nano_opt(23, 59, 59, 1_000_000_000))
+            .unwrap_or_default()
+            .and_utc();
+        for value in [
+            Bind::Text("a\0b".into()),
+            Bind::Float(f32::NAN),
+            Bind::Timestamp(nanos),
+            Bind::Timestamp(leap_second),
+        ] {
             let fragment = SqlFragment::dynamic().sql("(a = ").bind(value).sql(")").with_values_written_in();
             assert!(!fragment.fixed_shape);
             assert_eq!(fragment.debug_sql(), "(a = $1)");
