@@ -432,8 +432,8 @@ def bench_scale(scale, options, work_dir):
         # A count to keep from the start: a segment never counted has no count to give while the
         # first one is made, so every request waits for it (170 ms alone at 1M), and wrk's
         # correction for coordinated omission turned that one wait into a p99 of 460 ms for a
-        # scenario meant to measure the kept count. A count that expires during the run is recounted while the other
-        # requests get the expired one, as a polling dashboard would see it.
+        # scenario meant to measure the kept count. A count that expires during the run is
+        # recounted while the other requests get the expired one, as a polling dashboard sees it.
         api.call("GET", f"/api/v1/segments/{segment}/count", owner)
         write("segment_count", [f"/api/v1/segments/{segment}/count"])
         # The count made now: what the first look after a minute costs, and the preview's count.
