@@ -154,7 +154,7 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
     let address = listener.local_addr()?;
     let metrics = crate::metrics::build(pool.clone())?;
     let state = AppState {
-        pool: db::DbPool::new(pool),
+        pool: db::DbPool::new(pool)?,
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
         body_limit: config.body_limit_bytes,
     };

@@ -84,10 +84,10 @@ impl Principal {
     }
 }
 
-/// Runs `work` in one database turn as `caller`, after checking on the same connection that the
-/// account is still active and still has the token's role, so that a deactivation or a change of
-/// role applies at once. Checking here rather than in the extractor saves every request a second
-/// wait for a connection and a second trip to a blocking thread.
+/// Runs `work` as `caller` in one trip to a database thread, after checking on the same connection
+/// that the account is still active and still has the token's role, so that a deactivation or a
+/// change of role applies at once. Checking here rather than in the extractor saves every request
+/// a second wait in the database queue and a second trip to a database thread.
 pub async fn run_as<T, F>(caller: Caller, pool: &DbPool, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,

@@ -42,3 +42,28 @@ async fn more_requests_at_once_than_pooled_connections_all_get_their_answer() {
     }
     assert_eq!(app.get("/api/v1/me", &owner).await.expect(200)["user"]["role"], "owner");
 }
+
+#[actix_web::test]
+async fn a_panic_in_one_requests_database_work_is_its_500_and_the_database_threads_live_on() {
+    use crm::error::ApiError;
+
+    let database = crate::support::cluster::cluster().create_database();
+    // One connection, so one thread: had the panic taken it down, nothing would serve what follows.
+    let pool = crm::db::build_pool(&database.url, 1).expect("pool");
+    let pool = crm::db::DbPool::new(pool).expect("database threads");
+    for _ in 0..2 {
+        let outcome: Result<(), ApiError> = crm::db::run(&pool, |_| panic!("a bug in a handler")).await;
+        assert!(matches!(outcome, Err(ApiError::Internal(_))), "{outcome:?}");
+    }
+    let answers = futures_util::future::join_all((0..8).map(|n| {
+        crm::db::run(&pool, move |conn| {
+            use diesel::RunQueryDsl;
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>(&n.to_string()))
+                .get_result::<i32>(conn)
+                .map_err(ApiError::from)
+        })
+    }))
+    .await;
+    let answers: Vec<i32> = answers.into_iter().map(|answer| answer.expect("an answer")).collect();
+    assert_eq!(answers, (0..8).collect::<Vec<_>>());
+}
