@@ -115,6 +115,7 @@ pub struct CreatePipeline {
     #[serde(default)]
     pub is_default: bool,
     /// In order. The usual New → Qualified → Proposal → Negotiation → Won / Lost when omitted.
+    /// At most 50 (`MAX_STAGES`).
     #[validate(nested, length(min = 3, max = 50))]
     pub stages: Option<Vec<StageInput>>,
 }
@@ -183,6 +184,10 @@ pub struct DeleteStageQuery {
 }
 
 /// Exactly one won stage, at least one lost and at least one open stage.
+/// The most stages a pipeline has. A board lists every stage as a column, and its statement names
+/// each stage (`Deal::board_columns`), so this also bounds the statement texts cached for boards.
+const MAX_STAGES: usize = 50;
+
 fn check_stage_kinds(kinds: impl IntoIterator<Item = StageKind>) -> Result<(), ApiError> {
     let mut counts: HashMap<StageKind, usize> = HashMap::new();
     for kind in kinds {
@@ -445,7 +450,10 @@ pub async fn delete_pipeline(
     security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid, description = "The pipeline's id")),
     request_body = CreateStage,
-    responses((status = 201, description = "The pipeline with the new stage", body = PipelineResponse))
+    responses(
+        (status = 201, description = "The pipeline with the new stage", body = PipelineResponse),
+        (status = 409, description = "The pipeline already has the most stages a pipeline may have (50)", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[post("/pipelines/{id}/stages")]
 pub async fn create_stage(
@@ -462,6 +470,12 @@ pub async fn create_stage(
             let workspace = principal.workspace_id;
             let pipeline = Pipeline::find_for_update(conn, workspace, id)?;
             let mut stages = stages_of(conn, workspace, id)?;
+            if stages.len() >= MAX_STAGES {
+                return Err(ApiError::conflict(
+                    "too_many_stages",
+                    format!("the pipeline already has {MAX_STAGES} stages, the most a pipeline may have"),
+                ));
+            }
             let kinds =
                 stages.iter().filter_map(|stage| stage.kind.parse::<StageKind>().ok()).chain([body.kind]);
             check_stage_kinds(kinds)?;

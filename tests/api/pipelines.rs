@@ -99,6 +99,28 @@ async fn a_pipeline_keeps_one_won_and_some_lost_and_open_stages() {
 }
 
 #[actix_web::test]
+async fn a_pipeline_takes_stages_up_to_fifty_and_refuses_the_fifty_first() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let mut stages: Vec<Value> =
+        (1..=47).map(|n| json!({"name": format!("Step {n}"), "kind": "open"})).collect();
+    stages.extend([json!({"name": "Won", "kind": "won"}), json!({"name": "Lost", "kind": "lost"})]);
+    let created = app.post("/api/v1/pipelines", &owner, json!({"name": "Long", "stages": stages})).await;
+    let path = format!("/api/v1/pipelines/{}", created.expect(201)["id"].as_str().unwrap_or_default());
+
+    let fiftieth =
+        app.post(&format!("{path}/stages"), &owner, json!({"name": "Step 48", "kind": "open"})).await;
+    assert_eq!(stage_names(fiftieth.expect(201)).len(), 50);
+    app.post(&format!("{path}/stages"), &owner, json!({"name": "Step 49", "kind": "open"}))
+        .await
+        .expect_problem(409, "too_many_stages");
+    let pipeline = app.get(&path, &owner).await;
+    let names = stage_names(pipeline.expect(200));
+    assert_eq!(names.len(), 50);
+    assert!(!names.contains(&"Step 49".to_string()), "{names:?}");
+}
+
+#[actix_web::test]
 async fn stages_are_added_renamed_reordered_and_deleted() {
     let app = TestApp::spawn().await;
     let owner = app.owner_token().await;
