@@ -591,8 +591,9 @@ def report(all_results, options):
                "(the clients it adds are removed before the next run).\n")
     out.append(f"Machine: {machine()}. Load: wrk, {options.threads} threads, {options.connections} connections, "
                f"{options.duration} s per scenario; pgbench `-M prepared -c {options.connections} -j {options.threads}`. "
-               f"Server: {options.threads} actix workers, a pool of {pools(all_results)} connections "
-               "(the default: twice the cores, at least 4), PostgreSQL on the same machine "
+               f"Server: its defaults, {max(1, (os.cpu_count() or 2) // 2)} actix worker(s) (half the cores) and a pool of "
+               f"{pools(all_results)} connections with as many database threads (twice the cores, at least 4), "
+               "PostgreSQL on the same machine "
                f"with its default settings (fsync on) but shared_buffers at a quarter of the RAM. Run {datetime.date.today()}.\n")
     out.append("req/s, p50 and p99 are under the load above; *p50 alone* is one connection on an otherwise idle "
                "server (3 s), the wait of a single user. "

@@ -158,8 +158,12 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
         body_limit: config.body_limit_bytes,
     };
-    let workers =
-        config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    // One HTTP worker per two cores: requests' database work runs on the pool's own threads, and
+    // PostgreSQL usually shares the machine. On 2 cores one worker served the card at 7,530–7,860
+    // req/s against 6,400 with two, and the board and a list page 5–7% faster.
+    let workers = config
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1)));
     crate::reminders::spawn(state.pool.connections().clone());
     crate::stats_worker::spawn(state.pool.connections().clone());
     let server = crate::server::build(state, metrics, listener, workers, true)?;
