@@ -362,12 +362,12 @@ def bench_scale(scale, options, work_dir):
     cluster = Cluster(data_dir)
     tune_cluster(data_dir)
     server = start_server(data_dir, port)
-    # Remove the clients an earlier run's POST scenario created, and the one the POST ceiling's
-    # capture did (the ceiling's own inserts roll back): left in place they sit at the top of every
-    # list by updated_at, and even soft-deleted they outnumbered the 10k data set's own clients ten
-    # to one and skewed the planner's statistics. They have no contacts, deals or
-    # activities, so the foreign-key checks, each a scan of a table whose client index is partial
-    # (minutes at 100k clients), are skipped for the delete; only their name words refer to them.
+    # Remove the clients an earlier run's POST scenario and POST ceiling (which commits) created:
+    # left in place they sit at the top of every list by updated_at, and even soft-deleted
+    # they outnumbered the 10k data set's own clients ten to one and skewed the planner's
+    # statistics. They have no contacts, deals or activities, so the foreign-key checks, each a scan
+    # of a table whose client index is partial (minutes at 100k clients), are skipped for the
+    # delete; only their name words refer to them.
     cluster.psql("BEGIN; SET LOCAL session_replication_role = replica; "
                  "CREATE TEMP TABLE load_clients ON COMMIT DROP AS SELECT workspace_id, id FROM clients "
                  "WHERE last_name IN ('Бенчмарков', 'Потолков') AND 'load' = ANY(tags); "

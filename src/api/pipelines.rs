@@ -115,8 +115,8 @@ pub struct CreatePipeline {
     #[serde(default)]
     pub is_default: bool,
     /// In order. The usual New → Qualified → Proposal → Negotiation → Won / Lost when omitted.
-    /// At most 50 (`MAX_STAGES`).
-    #[validate(nested, length(min = 3, max = 50))]
+    /// At most 50.
+    #[validate(nested, length(min = 3, max = MAX_STAGES))]
     pub stages: Option<Vec<StageInput>>,
 }
 
@@ -183,11 +183,11 @@ pub struct DeleteStageQuery {
     pub move_deals_to: Option<StageId>,
 }
 
-/// Exactly one won stage, at least one lost and at least one open stage.
 /// The most stages a pipeline has. A board lists every stage as a column, and its statement names
 /// each stage (`Deal::board_columns`), so this also bounds the statement texts cached for boards.
-const MAX_STAGES: usize = 50;
+const MAX_STAGES: u64 = 50;
 
+/// Exactly one won stage, at least one lost and at least one open stage.
 fn check_stage_kinds(kinds: impl IntoIterator<Item = StageKind>) -> Result<(), ApiError> {
     let mut counts: HashMap<StageKind, usize> = HashMap::new();
     for kind in kinds {
@@ -470,7 +470,7 @@ pub async fn create_stage(
             let workspace = principal.workspace_id;
             let pipeline = Pipeline::find_for_update(conn, workspace, id)?;
             let mut stages = stages_of(conn, workspace, id)?;
-            if stages.len() >= MAX_STAGES {
+            if stages.len() as u64 >= MAX_STAGES {
                 return Err(ApiError::conflict(
                     "too_many_stages",
                     format!("the pipeline already has {MAX_STAGES} stages, the most a pipeline may have"),

@@ -105,6 +105,11 @@ async fn a_pipeline_takes_stages_up_to_fifty_and_refuses_the_fifty_first() {
     let mut stages: Vec<Value> =
         (1..=47).map(|n| json!({"name": format!("Step {n}"), "kind": "open"})).collect();
     stages.extend([json!({"name": "Won", "kind": "won"}), json!({"name": "Lost", "kind": "lost"})]);
+    let mut too_many = stages.clone();
+    too_many.extend((48..=49).map(|n| json!({"name": format!("Step {n}"), "kind": "open"})));
+    app.post("/api/v1/pipelines", &owner, json!({"name": "Too long", "stages": too_many}))
+        .await
+        .expect_problem(422, "validation_failed");
     let created = app.post("/api/v1/pipelines", &owner, json!({"name": "Long", "stages": stages})).await;
     let path = format!("/api/v1/pipelines/{}", created.expect(201)["id"].as_str().unwrap_or_default());
 
