@@ -56,6 +56,8 @@ pub struct Config {
     pub database: DatabaseLocation,
     pub bind: String,
     pub data_dir: PathBuf,
+    /// Where the embedded mode finds initdb, pg_ctl, postgres and psql; None: looked for.
+    pub postgres_bin_dir: Option<PathBuf>,
     /// None in embedded mode means "generate one and keep it in the data folder".
     pub jwt_secret: Option<Secret>,
     pub admin_email: Option<String>,
@@ -92,6 +94,7 @@ impl Config {
             database,
             bind: lookup("CRM_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             data_dir: PathBuf::from(lookup("CRM_DATA_DIR").unwrap_or_else(|| "./.crm".to_string())),
+            postgres_bin_dir: lookup("CRM_POSTGRES_BIN_DIR").map(PathBuf::from),
             jwt_secret,
             admin_email: lookup("CRM_ADMIN_EMAIL"),
             admin_password: lookup("CRM_ADMIN_PASSWORD").map(Secret::new),

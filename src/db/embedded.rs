@@ -26,10 +26,10 @@ const PORT: u16 = 5432;
 #[derive(Debug, Error)]
 pub enum LaunchError {
     #[error(
-        "PostgreSQL binaries (initdb, pg_ctl, postgres) were not found: install PostgreSQL \
-         (for example `apt-get install postgresql`) or set DATABASE_URL"
+        "PostgreSQL binaries (initdb, pg_ctl, postgres, psql) were not found in {0}: install PostgreSQL \
+         (for example `apt-get install postgresql`), set CRM_POSTGRES_BIN_DIR to their folder, or set DATABASE_URL"
     )]
-    BinariesNotFound,
+    BinariesNotFound(String),
     #[error(
         "running as root, the embedded PostgreSQL must run as the `postgres` system user, which does not exist: \
          create it, run as another user, or set DATABASE_URL"
@@ -79,9 +79,27 @@ pub struct EmbeddedPostgres {
 }
 
 impl EmbeddedPostgres {
-    /// Prepares (and on first use initialises) a cluster under `data_dir` without starting it.
-    pub fn open(data_dir: &Path, durability: Durability) -> Result<Self, LaunchError> {
-        let bin_dir = find_binaries().ok_or(LaunchError::BinariesNotFound)?;
+    /// Prepares (and on first use initialises) a cluster under `data_dir` without starting it,
+    /// with the PostgreSQL binaries in `bin_dir`, or where [`find_binaries`] finds them.
+    pub fn open(
+        data_dir: &Path,
+        durability: Durability,
+        bin_dir: Option<&Path>,
+    ) -> Result<Self, LaunchError> {
+        let bin_dir = match bin_dir {
+            Some(dir) if has_binaries(dir) => dir.to_path_buf(),
+            Some(dir) => {
+                return Err(LaunchError::BinariesNotFound(format!(
+                    "{} (CRM_POSTGRES_BIN_DIR)",
+                    dir.display()
+                )));
+            }
+            None => find_binaries().ok_or_else(|| {
+                LaunchError::BinariesNotFound(
+                    "PATH, `pg_config --bindir` or /usr/lib/postgresql/*/bin".into(),
+                )
+            })?,
+        };
         let run_as = if nix::unistd::geteuid().is_root() {
             let user =
                 nix::unistd::User::from_name(SYSTEM_USER).ok().flatten().ok_or(LaunchError::NoSystemUser)?;
@@ -316,8 +334,6 @@ impl Drop for EmbeddedPostgres {
 /// Looks for initdb, pg_ctl and postgres on PATH, then where `pg_config` says, then in Debian's
 /// versioned folders (newest first).
 pub fn find_binaries() -> Option<PathBuf> {
-    let has_all =
-        |dir: &Path| ["initdb", "pg_ctl", "postgres", "psql"].iter().all(|tool| dir.join(tool).is_file());
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>());
@@ -339,7 +355,12 @@ pub fn find_binaries() -> Option<PathBuf> {
             dir.parent().and_then(Path::file_name).and_then(|name| name.to_str()?.parse::<u32>().ok());
         std::cmp::Reverse(version)
     });
-    on_path.chain(from_pg_config).chain(debian).find(|dir| has_all(dir))
+    on_path.chain(from_pg_config).chain(debian).find(|dir| has_binaries(dir))
+}
+
+/// Whether `dir` holds every PostgreSQL program the launcher runs.
+fn has_binaries(dir: &Path) -> bool {
+    ["initdb", "pg_ctl", "postgres", "psql"].iter().all(|tool| dir.join(tool).is_file())
 }
 
 /// Where the socket goes when the data folder's path is too long for one: a private folder in

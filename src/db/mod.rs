@@ -52,7 +52,11 @@ impl Database {
         match &config.database {
             DatabaseLocation::External(url) => Ok(Self { url: url.clone(), cluster: None }),
             DatabaseLocation::Embedded => {
-                let mut cluster = EmbeddedPostgres::open(&config.data_dir, Durability::Durable)?;
+                let mut cluster = EmbeddedPostgres::open(
+                    &config.data_dir,
+                    Durability::Durable,
+                    config.postgres_bin_dir.as_deref(),
+                )?;
                 let attached = cluster.is_running();
                 cluster.start()?;
                 if attached && opener == Opener::Server {

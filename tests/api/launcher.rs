@@ -31,7 +31,8 @@ impl Drop for DataDir {
         if let Some(pid) = self.postmaster_pid() {
             let _ =
                 nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGQUIT);
-            std::thread::sleep(Duration::from_millis(500));
+            // Waits (a few seconds at most) for it to go before its folder does.
+            let _ = process_alive(pid);
         }
         let _ = std::fs::remove_dir_all(&self.0);
     }
@@ -56,12 +57,20 @@ fn crm(data_dir: &Path) -> Command {
 struct RunningServer {
     child: Child,
     address: String,
+    /// Collects what the server prints on stdout; ends when the server does.
+    stdout: Option<std::thread::JoinHandle<Vec<String>>>,
 }
 
 impl RunningServer {
     fn start(data_dir: &Path) -> Self {
-        let mut child =
-            crm(data_dir).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().expect("start crm");
+        Self::start_command(crm(data_dir))
+    }
+
+    fn start_command(mut command: Command) -> Self {
+        let mut child = command.stderr(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start crm");
+        let stdout = child.stdout.take().expect("stdout");
+        let stdout =
+            Some(std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect()));
         let stderr = child.stderr.take().expect("stderr");
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
@@ -78,7 +87,7 @@ impl RunningServer {
         match receiver.recv_timeout(Duration::from_secs(60)) {
             Ok(Ok(address)) => {
                 wait_until_serving(&address);
-                Self { child, address: format!("http://{address}") }
+                Self { child, address: format!("http://{address}"), stdout }
             }
             other => {
                 let _ = child.kill();
@@ -88,10 +97,18 @@ impl RunningServer {
     }
 
     /// SIGTERM, as a service manager would send, and the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
+    fn stop(self) -> std::process::ExitStatus {
+        self.stop_with(nix::sys::signal::Signal::SIGTERM).0
+    }
+
+    /// Sends `signal`, and gives the exit status and every line the server printed on stdout.
+    fn stop_with(mut self, signal: nix::sys::signal::Signal) -> (std::process::ExitStatus, Vec<String>) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal the server");
-        self.child.wait().expect("wait for the server")
+        nix::sys::signal::kill(pid, signal).expect("signal the server");
+        let status = self.child.wait().expect("wait for the server");
+        let printed =
+            self.stdout.take().map(|reader| reader.join().expect("the stdout reader")).unwrap_or_default();
+        (status, printed)
     }
 }
 
@@ -222,6 +239,63 @@ async fn the_embedded_server_starts_restarts_with_its_data_and_stops_cleanly() {
     let postmaster = data_dir.postmaster_pid().expect("PostgreSQL runs again");
     assert!(server.stop().success());
     assert!(!process_alive(postmaster));
+}
+
+#[actix_web::test]
+async fn a_generated_owner_password_is_printed_once_and_ctrl_c_stops_everything() {
+    let data_dir = DataDir::new();
+    let mut first_start = crm(&data_dir.0);
+    first_start.env_remove("CRM_ADMIN_PASSWORD");
+    let server = RunningServer::start_command(first_start);
+    let postmaster = data_dir.postmaster_pid().expect("PostgreSQL runs while the server does");
+    // Ctrl-C in a terminal: SIGINT stops the server and its PostgreSQL as cleanly as SIGTERM.
+    let (status, printed) = server.stop_with(nix::sys::signal::Signal::SIGINT);
+    assert!(status.success(), "the server exited with {status}");
+    assert!(!process_alive(postmaster), "PostgreSQL outlived the server");
+    assert_eq!(data_dir.postmaster_pid(), None);
+
+    let announcements: Vec<&String> =
+        printed.iter().filter(|line| line.contains("generated password")).collect();
+    assert_eq!(announcements.len(), 1, "{printed:?}");
+    let password = announcements[0].rsplit(": ").next().unwrap_or_default().trim().to_string();
+    assert!(password.len() >= 16, "a strong password: {password:?}");
+
+    // The second start keeps the owner and says nothing of the password; it logs in.
+    let mut second_start = crm(&data_dir.0);
+    second_start.env_remove("CRM_ADMIN_PASSWORD");
+    let server = RunningServer::start_command(second_start);
+    let (status, session) = post(
+        &server.address,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": ADMIN_EMAIL, "password": password}),
+    )
+    .await;
+    assert_eq!(status, 200, "{session}");
+    let (status, printed) = server.stop_with(nix::sys::signal::Signal::SIGINT);
+    assert!(status.success());
+    assert!(printed.iter().all(|line| !line.contains(&password)), "{printed:?}");
+}
+
+#[test]
+fn missing_postgres_binaries_are_named_with_what_to_do() {
+    let data_dir = DataDir::new();
+    let empty = data_dir.0.join("no-postgres-here");
+    std::fs::create_dir_all(&empty).expect("an empty folder");
+    let output =
+        crm(&data_dir.0).env("CRM_POSTGRES_BIN_DIR", &empty).arg("serve").output().expect("run crm serve");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for part in [
+        "PostgreSQL binaries (initdb, pg_ctl, postgres, psql) were not found in",
+        &empty.display().to_string(),
+        "install PostgreSQL",
+        "DATABASE_URL",
+    ] {
+        assert!(stderr.contains(part), "{part:?} missing from: {stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(data_dir.postmaster_pid(), None);
 }
 
 #[test]

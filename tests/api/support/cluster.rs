@@ -39,7 +39,7 @@ impl TestCluster {
             None => {
                 sweep_clusters();
                 let root = std::env::temp_dir().join(format!("{TEST_DIR_PREFIX}{pid}"));
-                let mut cluster = EmbeddedPostgres::open(&root, Durability::Throwaway)
+                let mut cluster = EmbeddedPostgres::open(&root, Durability::Throwaway, None)
                     .unwrap_or_else(|error| panic!("the test cluster can't be set up: {error}"));
                 cluster.start().unwrap_or_else(|error| panic!("the test cluster can't start: {error}"));
                 // The harness can't run code when the test process exits: a watchdog process
