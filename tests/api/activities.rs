@@ -3,6 +3,7 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
+use crate::support::http::{assert_taken_between, timestamp};
 
 fn path(activity: &Value) -> String {
     format!("/api/v1/activities/{}", activity["id"].as_str().unwrap_or_default())
@@ -40,6 +41,7 @@ async fn activities_link_to_a_client_through_their_contact_and_deal() {
     let app = TestApp::spawn().await;
     let owner = app.owner_token().await;
     let (client, contact) = client_with_contact(&app, &owner).await;
+    let sent = Utc::now();
     let call = app
         .post(
             "/api/v1/activities",
@@ -52,7 +54,7 @@ async fn activities_link_to_a_client_through_their_contact_and_deal() {
     let call = call.expect(201).clone();
     assert_eq!(call["client_id"], client["id"], "the contact's client");
     assert_eq!(call["status"], "done");
-    assert!(call["completed_at"].is_string());
+    assert_taken_between(&call["completed_at"], sent, Utc::now());
     let session = app.owner_session().await;
     assert_eq!(call["assignee_id"], session["user_id"]);
 
@@ -78,6 +80,38 @@ async fn activities_link_to_a_client_through_their_contact_and_deal() {
         )
         .await;
     assert_eq!(wrong.expect_problem(422, "validation_failed")["errors"][0]["field"], "contact_id");
+    // Nor can it be about another client's deal.
+    let deal = app
+        .post("/api/v1/deals", &owner, json!({"title": "Acme's order", "client_id": client["id"]}))
+        .await
+        .expect(201)
+        .clone();
+    let crossed = app
+        .post(
+            "/api/v1/activities",
+            &owner,
+            json!({"kind": "call", "subject": "X", "client_id": other["id"], "deal_id": deal["id"]}),
+        )
+        .await;
+    let problem = crossed.expect_problem(422, "validation_failed");
+    assert_eq!(
+        (problem["errors"][0]["field"].clone(), problem["errors"][0]["code"].clone()),
+        (json!("deal_id"), json!("wrong_client"))
+    );
+    let call_path = path(&call);
+    let moved = app
+        .patch(
+            &call_path,
+            &owner,
+            json!({"client_id": other["id"], "contact_id": null, "deal_id": deal["id"]}),
+        )
+        .await;
+    assert_eq!(moved.expect_problem(422, "validation_failed")["errors"][0]["field"], "deal_id");
+    assert_eq!(
+        app.get(&call_path, &owner).await.expect(200)["client_id"],
+        client["id"],
+        "the call stays Acme's"
+    );
     for (body, field) in [
         (json!({"kind": "fax", "subject": "X"}), "kind"),
         (json!({"kind": "call", "subject": ""}), "subject"),
@@ -143,7 +177,7 @@ async fn completing_plans_the_follow_up_in_the_same_step() {
         .clone();
     let friday = Utc::now() + Duration::days(3);
 
-    // A broken follow-up leaves the call planned.
+    // A follow-up refused at the door leaves the call planned.
     let broken = app
         .post(
             &format!("{}/complete", path(&call)),
@@ -153,6 +187,28 @@ async fn completing_plans_the_follow_up_in_the_same_step() {
         .await;
     broken.expect_problem(422, "validation_failed");
     assert_eq!(app.get(&path(&call), &owner).await.expect(200)["completed_at"], Value::Null);
+    // A follow-up that fails inside the transaction, after the call was already marked done there
+    // (the custom field is only looked up in the database), leaves no trace: the call stays
+    // planned at its version, no activity is added, and the card knows no last contact.
+    let before = app.get(&path(&call), &owner).await.expect(200).clone();
+    let count = |page: &Value| page["data"].as_array().map_or(0, Vec::len);
+    let activities_before = count(app.get("/api/v1/activities", &owner).await.expect(200));
+    let client_path = format!("/api/v1/clients/{}", client["id"].as_str().unwrap_or_default());
+    let timeline_before = app.get(&format!("{client_path}/timeline"), &owner).await.expect(200).clone();
+    let broken = app
+        .post(
+            &format!("{}/complete", path(&call)),
+            &owner,
+            json!({"outcome": "Interested", "next": {"kind": "call", "due_at": friday, "subject": "Call again", "custom": {"no_such_field": 1}}}),
+        )
+        .await;
+    let problem = broken.expect_problem(422, "validation_failed").clone();
+    assert_eq!(problem["errors"][0]["field"], "next.custom.no_such_field", "{problem}");
+    app.assert_unchanged(&path(&call), &owner, &before).await;
+    assert_eq!(count(app.get("/api/v1/activities", &owner).await.expect(200)), activities_before);
+    let card = app.get(&client_path, &owner).await.expect(200).clone();
+    assert_eq!(card["summary"]["last_contact"], Value::Null, "{card}");
+    app.assert_unchanged(&format!("{client_path}/timeline"), &owner, &timeline_before).await;
 
     let done = app
         .post(&format!("{}/complete", path(&call)), &owner, json!({"outcome": "Interested, call on Friday", "next": {"kind": "call", "due_at": friday, "subject": "Call Ann again"}}))
@@ -189,13 +245,15 @@ async fn the_summary_follows_won_deals() {
     app.post("/api/v1/deals", &owner, json!({"title": "Open", "client_id": client["id"], "amount": "100"}))
         .await
         .expect(201);
-    app.post(
-        "/api/v1/deals",
-        &owner,
-        json!({"title": "Won", "client_id": client["id"], "amount": "250.50", "stage_id": won_stage}),
-    )
-    .await
-    .expect(201);
+    let won = app
+        .post(
+            "/api/v1/deals",
+            &owner,
+            json!({"title": "Won", "client_id": client["id"], "amount": "250.50", "stage_id": won_stage}),
+        )
+        .await
+        .expect(201)
+        .clone();
     let card = app
         .get(&format!("/api/v1/clients/{}", client["id"].as_str().unwrap_or_default()), &owner)
         .await
@@ -204,7 +262,7 @@ async fn the_summary_follows_won_deals() {
     let summary = &card["summary"];
     assert_eq!((summary["open_deals"].clone(), summary["open_amount"].clone()), (json!(1), json!("100.00")));
     assert_eq!((summary["won_deals"].clone(), summary["won_amount"].clone()), (json!(1), json!("250.50")));
-    assert!(summary["last_purchase_at"].is_string());
+    assert_eq!(timestamp(&summary["last_purchase_at"]), timestamp(&won["closed_at"]));
     let workspace = app.get("/api/v1/workspace", &owner).await.expect(200).clone();
     assert_eq!(
         summary["currency"], workspace["default_currency"],
@@ -343,13 +401,13 @@ async fn activities_of_another_workspace_are_out_of_reach() {
         .await
         .expect(201)
         .clone();
-    app.create_other_workspace("Rival", "rival@example.com", "rival-password").await;
-    let rival_session = app.login_as("rival@example.com", "rival-password").await.expect(200).clone();
-    let rival = crate::support::http::access_token(&rival_session);
+    let rival = app.rival_token().await;
+    let before = app.get(&path(&call), &owner).await.expect(200).clone();
     app.get(&path(&call), &rival).await.expect_problem(404, "not_found");
     app.patch(&path(&call), &rival, json!({"subject": "Mine"})).await.expect_problem(404, "not_found");
     app.request(Method::DELETE, &path(&call), Some(&rival), None).await.expect_problem(404, "not_found");
     app.post(&format!("{}/complete", path(&call)), &rival, json!({})).await.expect_problem(404, "not_found");
+    app.assert_unchanged(&path(&call), &owner, &before).await;
     let linked = app
         .post(
             "/api/v1/activities",
@@ -368,9 +426,51 @@ async fn activities_of_another_workspace_are_out_of_reach() {
     app.post("/api/v1/activities", &viewer, json!({"kind": "call", "subject": "X"}))
         .await
         .expect_problem(403, "forbidden");
+    app.patch(&path(&call), &viewer, json!({"subject": "Mine"})).await.expect_problem(403, "forbidden");
+    app.request(Method::DELETE, &path(&call), Some(&viewer), None).await.expect_problem(403, "forbidden");
+    app.post(&format!("{}/complete", path(&call)), &viewer, json!({})).await.expect_problem(403, "forbidden");
+    app.assert_unchanged(&path(&call), &owner, &before).await;
+
+    // Deleted, only we bring it back.
     app.request(Method::DELETE, &path(&call), Some(&owner), None).await.expect(204);
     app.get(&path(&call), &owner).await.expect_problem(404, "not_found");
-    app.request(Method::POST, &format!("{}/restore", path(&call)), Some(&owner), None).await.expect(200);
+    let restore = format!("{}/restore", path(&call));
+    app.request(Method::POST, &restore, Some(&rival), None).await.expect_problem(404, "not_found");
+    app.request(Method::POST, &restore, Some(&viewer), None).await.expect_problem(403, "forbidden");
+    app.get(&path(&call), &owner).await.expect_problem(404, "not_found");
+    app.request(Method::POST, &restore, Some(&owner), None).await.expect(200);
+}
+
+#[actix_web::test]
+async fn overdue_is_a_moment_not_a_day_far_from_utc() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    // UTC+14: most of the time its calendar day is not UTC's.
+    app.patch("/api/v1/workspace", &owner, json!({"timezone": "Pacific/Kiritimati"})).await.expect(200);
+    let kiritimati = chrono_tz::Pacific::Kiritimati;
+    let now = Utc::now();
+    let coming_up = now + Duration::hours(1);
+    for (subject, due) in [("Just missed", now - Duration::minutes(1)), ("Coming up", coming_up)] {
+        app.post("/api/v1/activities", &owner, json!({"kind": "call", "subject": subject, "due_at": due}))
+            .await
+            .expect(201);
+    }
+    let overdue = app.get("/api/v1/activities?status=overdue", &owner).await.expect(200).clone();
+    assert_eq!(subjects(&overdue["data"]), ["Just missed"]);
+
+    // The local day of the upcoming call (whatever day it is in UTC, or here at the moment).
+    let day = coming_up.with_timezone(&kiritimati).date_naive();
+    let agenda = app.get(&format!("/api/v1/me/agenda?date={day}"), &owner).await.expect(200).clone();
+    let midnight = day.and_hms_opt(0, 0, 0).and_then(|local| local.and_local_timezone(kiritimati).single());
+    assert_eq!(Some(timestamp(&agenda["from"])), midnight.map(|local| local.with_timezone(&Utc)));
+    assert_eq!(timestamp(&agenda["to"]) - timestamp(&agenda["from"]), Duration::hours(24));
+    assert_eq!(subjects(&agenda["items"]), ["Just missed", "Coming up"], "listed once each: {agenda}");
+    assert_eq!(agenda["items"][0]["status"], "overdue");
+    assert_eq!(agenda["items"][1]["status"], "planned");
+    assert_eq!(agenda["overdue_count"], 1);
+    // Overdue shows on any day's agenda; the call only on its own.
+    let next_day = app.get(&format!("/api/v1/me/agenda?date={}", day + Duration::days(1)), &owner).await;
+    assert_eq!(subjects(&next_day.expect(200)["items"]), ["Just missed"]);
 }
 
 #[actix_web::test]
@@ -384,42 +484,49 @@ async fn two_workers_racing_fire_each_due_reminder_exactly_once() {
     let later = json!({"kind": "call", "subject": "Not yet", "reminder_at": Utc::now() + Duration::hours(1)});
     app.post("/api/v1/activities", &owner, later).await.expect(201);
 
+    // The first worker claims ten and holds its transaction open while the second claims: the
+    // second must neither wait for the first nor take what the first holds.
+    use crm::db::models::Activity;
+    use diesel::Connection;
     let url = app.database_url.clone();
-    let fired = actix_web::web::block(move || {
-        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                let (url, barrier) = (url.clone(), barrier.clone());
+    let claimed_from = Utc::now();
+    let (first, second, third) = actix_web::web::block(move || {
+        let connect = |url: &str| diesel::PgConnection::establish(url).expect("connect");
+        let mut holder = connect(&url);
+        let (first, second) = holder
+            .transaction::<_, diesel::result::Error, _>(|holder| {
+                let first = Activity::fire_due_reminders(holder, 10)?;
+                let (sender, receiver) = std::sync::mpsc::channel();
+                let other_url = url.clone();
                 std::thread::spawn(move || {
-                    let mut conn =
-                        <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
-                    barrier.wait();
-                    // Small batches, so that the two really interleave.
-                    let mut fired = Vec::new();
-                    loop {
-                        let batch =
-                            crm::db::models::Activity::fire_due_reminders(&mut conn, 3).expect("fire");
-                        if batch.is_empty() {
-                            return fired;
-                        }
-                        fired.extend(batch);
-                    }
-                })
+                    let fired = Activity::fire_due_reminders(&mut connect(&other_url), 100).expect("fire");
+                    let _ = sender.send(fired);
+                });
+                let second = receiver
+                    .recv_timeout(std::time::Duration::from_secs(20))
+                    .expect("the second worker claims without waiting for the first");
+                Ok((first, second))
             })
-            .collect();
-        workers.into_iter().flat_map(|worker| worker.join().expect("worker")).collect::<Vec<_>>()
+            .expect("the first worker's transaction");
+        // Both committed: nothing is left to fire.
+        let third = Activity::fire_due_reminders(&mut holder, 100).expect("fire");
+        (first, second, third)
     })
     .await
     .expect("workers");
-    let mut ids: Vec<String> = fired.iter().map(|(_, id)| id.to_string()).collect();
+    let claimed_to = Utc::now();
+    assert_eq!((first.len(), second.len(), third.len()), (10, 20, 0));
+    let mut ids: Vec<String> = first.iter().chain(&second).map(|(_, id)| id.to_string()).collect();
     ids.sort();
     ids.dedup();
-    assert_eq!((fired.len(), ids.len()), (30, 30), "each reminder fired once");
+    assert_eq!(ids.len(), 30, "each reminder fired once");
 
     let reminders = app.get("/api/v1/me/reminders", &owner).await.expect(200).clone();
     let pending = reminders["data"].as_array().cloned().unwrap_or_default();
     assert_eq!(pending.len(), 30);
-    assert!(pending.iter().all(|activity| activity["reminder_fired_at"].is_string()));
+    for activity in &pending {
+        assert_taken_between(&activity["reminder_fired_at"], claimed_from, claimed_to);
+    }
     let first = format!("/api/v1/me/reminders/{}/ack", pending[0]["id"].as_str().unwrap_or_default());
     app.request(Method::POST, &first, Some(&owner), None).await.expect(200);
     assert_eq!(

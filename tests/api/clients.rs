@@ -2,18 +2,10 @@ use actix_web::http::Method;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
+use crate::support::paging::{ids, walk_while_editing};
 
 fn client_path(client: &Value) -> String {
     format!("/api/v1/clients/{}", client["id"].as_str().unwrap_or_default())
-}
-
-fn ids(page: &Value) -> Vec<String> {
-    page["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|item| item["id"].as_str().map(str::to_string))
-        .collect()
 }
 
 fn error_fields(problem: &Value) -> Vec<String> {
@@ -361,41 +353,16 @@ async fn a_pagination_walk_sees_every_client_once_in_every_order_while_others_ch
     .await
     .expect("seed");
 
-    for sort in ["updated_at", "-updated_at", "created_at", "-created_at", "display_name", "-display_name"] {
-        let mut seen: Vec<String> = Vec::new();
-        let mut cursor: Option<String> = None;
-        let mut pages = 0;
-        loop {
-            let path = match &cursor {
-                Some(cursor) => format!("/api/v1/clients?limit=37&sort={sort}&cursor={cursor}"),
-                None => format!("/api/v1/clients?limit=37&sort={sort}"),
-            };
-            let page = app.get(&path, &owner).await.expect(200).clone();
-            seen.extend(ids(&page));
-            pages += 1;
-            // Meanwhile someone edits a record the walk has not reached: its notes, not its position
-            // (except under updated_at, where the API documents that it moves to the end).
-            if pages == 2 && !sort.contains("updated_at") {
-                let target = ids(&page).last().cloned().unwrap_or_default();
-                app.patch(
-                    &format!("/api/v1/clients/{target}"),
-                    &owner,
-                    json!({"notes": format!("edited during {sort}")}),
-                )
-                .await
-                .expect(200);
-            }
-            match page["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_string()),
-                None => break,
-            }
-        }
-        let mut unique = seen.clone();
-        unique.sort();
-        unique.dedup();
-        assert_eq!(seen.len(), 250, "{sort}: {} rows seen", seen.len());
-        assert_eq!(unique.len(), 250, "{sort}: a client was repeated");
-        assert_eq!(pages, 7, "{sort}");
+    // Every order, the default (-updated_at) included, walked while someone edits one client the
+    // walk has listed and one it has not reached.
+    let all: Vec<String> = (1..=250).map(|n| format!("01a20000-0000-7000-8000-{n:012}")).collect();
+    for sort in
+        ["", "updated_at", "-updated_at", "created_at", "-created_at", "display_name", "-display_name"]
+    {
+        let edit = json!({"notes": format!("edited during {sort:?}")});
+        let walk = walk_while_editing(&app, &owner, "/api/v1/clients", sort, 37, &all, &edit).await;
+        walk.assert_documented(sort, &all);
+        assert_eq!(walk.pages, 7, "{sort:?}");
     }
     // A cursor only works with the sort it was made for.
     let first = app.get("/api/v1/clients?limit=10&sort=created_at", &owner).await.expect(200).clone();
@@ -489,11 +456,23 @@ async fn duplicates_are_refused_unless_allowed() {
         assert_eq!(response.expect_problem(409, "duplicate")["conflicting_id"], first["id"]);
         app.post("/api/v1/clients?allow_duplicate=true", &owner, body).await.expect(201);
     }
-    // A deleted client is no longer a duplicate.
+    // Deleting the first leaves the duplicates allowed above, which still count.
     app.request(Method::DELETE, &client_path(&first), Some(&owner), None).await.expect(204);
     let body = json!({"kind": "person", "first_name": "C", "emails": [{"value": "a@example.com"}], "phones": [{"value": "+79990001122"}]});
     let response = app.post("/api/v1/clients", &owner, body).await;
     assert_eq!(response.status, 409, "the allowed duplicates above are live: {}", response.body);
+
+    // A deleted client with no live twin is no longer a duplicate: its email, phone and tax id
+    // are free again.
+    let points = |name: &str| {
+        json!({"kind": "company", "name": name, "emails": [{"value": "gone@example.com"}],
+               "phones": [{"value": "+79990003344"}], "tax_id": "7707083893"})
+    };
+    let gone = create(&app, &owner, points("Gone")).await;
+    app.post("/api/v1/clients", &owner, points("Twin")).await.expect_problem(409, "duplicate");
+    app.request(Method::DELETE, &client_path(&gone), Some(&owner), None).await.expect(204);
+    let successor = create(&app, &owner, points("Successor")).await;
+    assert_ne!(successor["id"], gone["id"]);
 }
 
 #[actix_web::test]
@@ -551,6 +530,7 @@ async fn a_viewer_reads_but_cannot_write_clients() {
     let owner = app.owner_token().await;
     let client = create(&app, &owner, json!({"kind": "person", "first_name": "Read Me"})).await;
     let (_, viewer) = app.user_with_role("viewer").await;
+    let before = app.get(&client_path(&client), &owner).await.expect(200).clone();
     app.get(&client_path(&client), &viewer).await.expect(200);
     app.get("/api/v1/clients", &viewer).await.expect(200);
     app.post("/api/v1/clients", &viewer, json!({"kind": "person", "first_name": "X"}))
@@ -560,9 +540,12 @@ async fn a_viewer_reads_but_cannot_write_clients() {
     app.request(Method::DELETE, &client_path(&client), Some(&viewer), None)
         .await
         .expect_problem(403, "forbidden");
+    app.assert_unchanged(&client_path(&client), &owner, &before).await;
+    app.request(Method::DELETE, &client_path(&client), Some(&owner), None).await.expect(204);
     app.request(Method::POST, &format!("{}/restore", client_path(&client)), Some(&viewer), None)
         .await
         .expect_problem(403, "forbidden");
+    app.get(&client_path(&client), &owner).await.expect_problem(404, "not_found");
 }
 
 #[actix_web::test]
@@ -575,19 +558,31 @@ async fn another_workspace_sees_none_of_our_clients() {
         json!({"kind": "company", "name": "Secret Co", "tax_id": "999", "emails": [{"value": "secret@example.com"}], "phones": [{"value": "+79120000000"}]}),
     )
     .await;
-    app.create_other_workspace("Rival", "rival@example.com", "rival-password").await;
-    let rival_session = app.login_as("rival@example.com", "rival-password").await.expect(200).clone();
-    let rival = crate::support::http::access_token(&rival_session);
+    let rival = app.rival_token().await;
     let path = client_path(&client);
+    let before = app.get(&path, &owner).await.expect(200).clone();
     app.get(&path, &rival).await.expect_problem(404, "not_found");
     app.patch(&path, &rival, json!({"notes": "mine"})).await.expect_problem(404, "not_found");
     app.request(Method::DELETE, &path, Some(&rival), None).await.expect_problem(404, "not_found");
     app.request(Method::POST, &format!("{path}/restore"), Some(&rival), None)
         .await
         .expect_problem(404, "not_found");
-    for nested in ["contacts", "deals", "activities"] {
+    app.assert_unchanged(&path, &owner, &before).await;
+    for nested in ["contacts", "deals", "activities", "timeline"] {
         app.get(&format!("{path}/{nested}"), &rival).await.expect_problem(404, "not_found");
     }
+    // Deleted, it is neither in their tombstones nor theirs to restore.
+    let gone = create(&app, &owner, json!({"kind": "person", "first_name": "Gone"})).await;
+    app.request(Method::DELETE, &client_path(&gone), Some(&owner), None).await.expect(204);
+    assert!(ids(app.get("/api/v1/clients/deleted", &rival).await.expect(200)).is_empty());
+    app.request(Method::POST, &format!("{}/restore", client_path(&gone)), Some(&rival), None)
+        .await
+        .expect_problem(404, "not_found");
+    assert_eq!(
+        ids(app.get("/api/v1/clients/deleted", &owner).await.expect(200)),
+        [gone["id"].as_str().unwrap_or_default()],
+        "still deleted"
+    );
     let no_deal = format!("/api/v1/deals/{}/activities", uuid::Uuid::now_v7());
     app.get(&no_deal, &owner).await.expect_problem(404, "not_found");
     for query in ["", "?q=secret", "?email=secret%40example.com", "?phone=%2B79120000000", "?tax_id=999"] {

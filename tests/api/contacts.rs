@@ -2,15 +2,7 @@ use actix_web::http::Method;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
-
-fn ids(page: &Value) -> Vec<String> {
-    page["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|item| item["id"].as_str().map(str::to_string))
-        .collect()
-}
+use crate::support::paging::{ids, walk_while_editing};
 
 fn contact_path(contact: &Value) -> String {
     format!("/api/v1/contacts/{}", contact["id"].as_str().unwrap_or_default())
@@ -188,6 +180,7 @@ async fn a_viewer_and_another_workspace_are_kept_out_of_contacts() {
         .expect(201)
         .clone();
     let path = contact_path(&contact);
+    let before = app.get(&path, &owner).await.expect(200).clone();
     let (_, viewer) = app.user_with_role("viewer").await;
     app.get(&path, &viewer).await.expect(200);
     app.post("/api/v1/contacts", &viewer, json!({"client_id": acme["id"], "first_name": "X"}))
@@ -195,13 +188,14 @@ async fn a_viewer_and_another_workspace_are_kept_out_of_contacts() {
         .expect_problem(403, "forbidden");
     app.patch(&path, &viewer, json!({"position": "X"})).await.expect_problem(403, "forbidden");
     app.request(Method::DELETE, &path, Some(&viewer), None).await.expect_problem(403, "forbidden");
+    app.assert_unchanged(&path, &owner, &before).await;
+    assert_eq!(ids(app.get("/api/v1/contacts", &owner).await.expect(200)).len(), 1, "no contact was added");
 
-    app.create_other_workspace("Rival", "rival@example.com", "rival-password").await;
-    let rival_session = app.login_as("rival@example.com", "rival-password").await.expect(200).clone();
-    let rival = crate::support::http::access_token(&rival_session);
+    let rival = app.rival_token().await;
     app.get(&path, &rival).await.expect_problem(404, "not_found");
     app.patch(&path, &rival, json!({"position": "Spy"})).await.expect_problem(404, "not_found");
     app.request(Method::DELETE, &path, Some(&rival), None).await.expect_problem(404, "not_found");
+    app.assert_unchanged(&path, &owner, &before).await;
     for query in ["", "?q=private", "?email=private%40acme.example"] {
         assert!(
             ids(app.get(&format!("/api/v1/contacts{query}"), &rival).await.expect(200)).is_empty(),
@@ -209,4 +203,46 @@ async fn a_viewer_and_another_workspace_are_kept_out_of_contacts() {
         );
     }
     assert!(ids(app.get("/api/v1/contacts/deleted", &rival).await.expect(200)).is_empty());
+
+    // Deleted, it stays deleted whoever of them tries to bring it back.
+    app.request(Method::DELETE, &path, Some(&owner), None).await.expect(204);
+    assert!(ids(app.get("/api/v1/contacts/deleted", &rival).await.expect(200)).is_empty());
+    let restore = format!("{path}/restore");
+    app.request(Method::POST, &restore, Some(&rival), None).await.expect_problem(404, "not_found");
+    app.request(Method::POST, &restore, Some(&viewer), None).await.expect_problem(403, "forbidden");
+    app.get(&path, &owner).await.expect_problem(404, "not_found");
+}
+
+#[actix_web::test]
+async fn a_contacts_walk_sees_each_contact_once_in_every_order_while_others_change() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let acme = client(&app, &owner, "Acme").await;
+    let template = app
+        .post("/api/v1/contacts", &owner, json!({"client_id": acme["id"], "first_name": "Template"}))
+        .await
+        .expect(201)
+        .clone();
+    // 120 copies of it straight into the table, with names and times that tie in groups.
+    app.sql(&format!(
+        "INSERT INTO contacts
+         SELECT (jsonb_populate_record(c, jsonb_build_object(
+                    'id', ('01a20000-0000-7000-8000-' || lpad(n::text, 12, '0'))::uuid,
+                    'first_name', 'Contact ' || (n % 13), 'display_name', 'Contact ' || (n % 13),
+                    'created_at', now() - (n % 20) * interval '1 minute',
+                    'updated_at', now() - (n % 20) * interval '1 minute'))).*
+         FROM contacts AS c, generate_series(1, 120) AS n WHERE c.id = '{}'",
+        template["id"].as_str().unwrap_or_default()
+    ))
+    .await;
+    let mut all: Vec<String> = (1..=120).map(|n| format!("01a20000-0000-7000-8000-{n:012}")).collect();
+    all.push(template["id"].as_str().unwrap_or_default().to_string());
+    for sort in
+        ["", "updated_at", "-updated_at", "created_at", "-created_at", "display_name", "-display_name"]
+    {
+        let edit = json!({"position": format!("edited during {sort:?}")});
+        let walk = walk_while_editing(&app, &owner, "/api/v1/contacts", sort, 17, &all, &edit).await;
+        walk.assert_documented(sort, &all);
+        assert_eq!(walk.pages, 8, "{sort:?}");
+    }
 }

@@ -2,6 +2,7 @@ use actix_web::http::Method;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
+use crate::support::http::{assert_taken_between, timestamp};
 
 fn path(deal: &Value) -> String {
     format!("/api/v1/deals/{}", deal["id"].as_str().unwrap_or_default())
@@ -155,13 +156,14 @@ async fn won_and_lost_set_closed_at_and_reopening_clears_it() {
     let lost_without_reason = app.patch(&p, &s.owner, json!({"stage_id": s.stage("Lost")["id"]})).await;
     assert_eq!(field_of(lost_without_reason.expect_problem(422, "validation_failed")), "lost_reason");
 
+    let sent = chrono::Utc::now();
     let lost = app
         .patch(&p, &s.owner, json!({"stage_id": s.stage("Lost")["id"], "lost_reason": "Too expensive"}))
         .await
         .expect(200)
         .clone();
     assert_eq!(lost["status"], "lost");
-    assert!(lost["closed_at"].is_string());
+    assert_taken_between(&lost["closed_at"], sent, chrono::Utc::now());
     assert_eq!(lost["probability"], 0);
 
     let reopened =
@@ -176,9 +178,10 @@ async fn won_and_lost_set_closed_at_and_reopening_clears_it() {
         (custom["probability"].clone(), custom["probability_is_custom"].clone()),
         (json!(65), json!(true))
     );
+    let sent = chrono::Utc::now();
     let won = app.patch(&p, &s.owner, json!({"stage_id": s.stage("Won")["id"]})).await.expect(200).clone();
     assert_eq!(won["status"], "won");
-    assert!(won["closed_at"].is_string());
+    assert_taken_between(&won["closed_at"], sent, chrono::Utc::now());
 
     // The closing time of a closed deal can be set (history from elsewhere), never in the future,
     // and an open deal has none.
@@ -234,16 +237,24 @@ async fn references_must_belong_together_and_to_the_workspace() {
         app.patch(&path(&deal), &s.owner, json!({"pipeline_id": second["id"]})).await.expect(200).clone();
     assert_eq!(moved["stage_id"], foreign_stage);
 
-    app.create_other_workspace("Rival", "rival@example.com", "rival-password").await;
-    let rival_session = app.login_as("rival@example.com", "rival-password").await.expect(200).clone();
-    let rival = crate::support::http::access_token(&rival_session);
+    let rival = app.rival_token().await;
     let theirs =
         app.post("/api/v1/deals", &rival, json!({"title": "Steal", "client_id": s.client["id"]})).await;
     assert_eq!(field_of(theirs.expect_problem(422, "validation_failed")), "client_id");
+    let before = app.get(&path(&deal), &s.owner).await.expect(200).clone();
     app.get(&path(&deal), &rival).await.expect_problem(404, "not_found");
     app.patch(&path(&deal), &rival, json!({"title": "Mine"})).await.expect_problem(404, "not_found");
     app.request(Method::DELETE, &path(&deal), Some(&rival), None).await.expect_problem(404, "not_found");
+    app.assert_unchanged(&path(&deal), &s.owner, &before).await;
     app.get(&format!("{}/history", path(&deal)), &rival).await.expect_problem(404, "not_found");
+    app.get(&format!("{}/activities", path(&deal)), &rival).await.expect_problem(404, "not_found");
+    // Deleted, it is neither in their tombstones nor theirs to restore.
+    app.request(Method::DELETE, &path(&deal), Some(&s.owner), None).await.expect(204);
+    assert_eq!(app.get("/api/v1/deals/deleted", &rival).await.expect(200)["data"], json!([]));
+    app.request(Method::POST, &format!("{}/restore", path(&deal)), Some(&rival), None)
+        .await
+        .expect_problem(404, "not_found");
+    app.get(&path(&deal), &s.owner).await.expect_problem(404, "not_found");
     let board = format!("/api/v1/pipelines/{}/board", s.pipeline["id"].as_str().unwrap_or_default());
     app.get(&board, &rival).await.expect_problem(404, "not_found");
     assert_eq!(app.get("/api/v1/deals", &rival).await.expect(200)["data"].as_array().map(Vec::len), Some(0));
@@ -262,7 +273,20 @@ async fn history_records_every_stage_with_its_duration() {
     app.patch(&path(&deal), &s.owner, json!({"notes_are_not_a_field": true})).await.expect(422);
     app.patch(&path(&deal), &s.owner, json!({"agreement": "Pilot in March"})).await.expect(200);
     app.patch(&path(&deal), &s.owner, json!({"stage_id": s.stage("Won")["id"]})).await.expect(200);
+    // The moves happened a moment apart; give them known times: an hour in New, half an hour in
+    // Qualified, in Won since 10:30.
+    app.sql(
+        "UPDATE deal_stage_changes AS c
+         SET changed_at = timestamptz '2026-01-01 09:00:00+00' + moved.after
+         FROM (SELECT id, (ARRAY[interval '0', interval '1 hour', interval '90 minutes'])
+                          [row_number() OVER (ORDER BY changed_at, id)] AS after
+               FROM deal_stage_changes) AS moved
+         WHERE c.id = moved.id",
+    )
+    .await;
+    let asked = chrono::Utc::now();
     let history = app.get(&format!("{}/history", path(&deal)), &s.owner).await.expect(200).clone();
+    let answered = chrono::Utc::now();
     let names: Vec<&str> =
         history.as_array().into_iter().flatten().filter_map(|visit| visit["stage_name"].as_str()).collect();
     assert_eq!(names, ["New", "Qualified", "Won"]);
@@ -270,12 +294,17 @@ async fn history_records_every_stage_with_its_duration() {
     assert_eq!(history[1]["from_stage_id"], s.stage("New")["id"]);
     assert_eq!(history[0]["left_at"], history[1]["entered_at"]);
     assert_eq!(history[2]["left_at"], Value::Null);
+    assert_eq!(history[1]["entered_at"], "2026-01-01T10:00:00Z");
+    assert_eq!(
+        (history[0]["duration_seconds"].clone(), history[1]["duration_seconds"].clone()),
+        (json!(3600), json!(1800))
+    );
+    // The current stage counts until now.
+    let in_won = history[2]["duration_seconds"].as_i64().unwrap_or_default();
+    let entered_won = timestamp(&history[2]["entered_at"]);
     assert!(
-        history
-            .as_array()
-            .into_iter()
-            .flatten()
-            .all(|visit| visit["duration_seconds"].as_i64().is_some_and(|s| s >= 0))
+        (asked - entered_won).num_seconds() <= in_won && in_won <= (answered - entered_won).num_seconds(),
+        "{in_won} s in Won"
     );
 }
 
@@ -596,11 +625,48 @@ async fn deals_are_filtered_sorted_deleted_and_restored() {
     app.get(&beta, &s.owner).await.expect(200);
 
     let (_, viewer) = app.user_with_role("viewer").await;
+    let before = app.get(&beta, &s.owner).await.expect(200).clone();
     app.get(&beta, &viewer).await.expect(200);
     app.patch(&beta, &viewer, json!({"title": "X"})).await.expect_problem(403, "forbidden");
+    app.request(Method::DELETE, &beta, Some(&viewer), None).await.expect_problem(403, "forbidden");
     app.post("/api/v1/deals", &viewer, json!({"title": "X", "client_id": s.client["id"]}))
         .await
         .expect_problem(403, "forbidden");
+    app.assert_unchanged(&beta, &s.owner, &before).await;
+    assert_eq!(titles(app.get("/api/v1/deals", &s.owner).await.expect(200)).len(), 3, "no deal was added");
+    app.request(Method::DELETE, &beta, Some(&s.owner), None).await.expect(204);
+    app.request(Method::POST, &format!("{beta}/restore"), Some(&viewer), None)
+        .await
+        .expect_problem(403, "forbidden");
+    app.get(&beta, &s.owner).await.expect_problem(404, "not_found");
+}
+
+#[actix_web::test]
+async fn a_deal_lists_the_activities_linked_to_it() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let deal = app
+        .post("/api/v1/deals", &s.owner, json!({"title": "D", "client_id": s.client["id"]}))
+        .await
+        .expect(201)
+        .clone();
+    for (subject, deal_id) in [
+        ("About the deal", Some(&deal["id"])),
+        ("Just the client", None),
+        ("Proposal sent", Some(&deal["id"])),
+    ] {
+        let body = json!({"kind": "call", "subject": subject, "client_id": s.client["id"], "deal_id": deal_id, "status": "done"});
+        app.post("/api/v1/activities", &s.owner, body).await.expect(201);
+    }
+    let listed = app.get(&format!("{}/activities", path(&deal)), &s.owner).await.expect(200).clone();
+    let mut subjects: Vec<&str> =
+        listed["data"].as_array().into_iter().flatten().filter_map(|item| item["subject"].as_str()).collect();
+    subjects.sort_unstable();
+    assert_eq!(subjects, ["About the deal", "Proposal sent"]);
+    assert!(listed["data"].as_array().into_iter().flatten().all(|item| item["deal_id"] == deal["id"]));
+
+    app.request(Method::DELETE, &path(&deal), Some(&s.owner), None).await.expect(204);
+    app.get(&format!("{}/activities", path(&deal)), &s.owner).await.expect_problem(404, "not_found");
 }
 
 #[actix_web::test]
@@ -714,14 +780,18 @@ async fn deals_filter_by_status_stage_owner_and_close_time() {
             .filter_map(|deal| deal["title"].as_str().map(str::to_string))
             .collect()
     };
-    let today = chrono::Utc::now().date_naive();
+    // Around the moment the deal was won, whatever the day.
+    let closed_at = timestamp(&won["closed_at"]);
+    let just_after =
+        (closed_at + chrono::Duration::microseconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let cases = [
         ("status=won".to_string(), vec!["Won"]),
         ("status=open".to_string(), vec!["Open"]),
         (format!("stage_id={}", s.stage("Won")["id"].as_str().unwrap_or_default()), vec!["Won"]),
         (format!("owner_id={}", sales["id"].as_str().unwrap_or_default()), vec!["Won"]),
         ("tag=hot".to_string(), vec!["Open"]),
-        (format!("closed_from={today}T00:00:00Z"), vec!["Won"]),
+        (format!("closed_from={}", won["closed_at"].as_str().unwrap_or_default()), vec!["Won"]),
+        (format!("closed_from={just_after}"), vec![]),
     ];
     for (query, expected) in cases {
         assert_eq!(
@@ -730,7 +800,7 @@ async fn deals_filter_by_status_stage_owner_and_close_time() {
             "{query}"
         );
     }
-    assert!(won["closed_at"].is_string() && open["closed_at"].is_null());
+    assert_eq!(open["closed_at"], Value::Null);
     app.get("/api/v1/deals?status=maybe", &s.owner).await.expect_problem(400, "invalid_query");
     app.get("/api/v1/deals?sort=title", &s.owner).await.expect_problem(400, "invalid_query");
 }

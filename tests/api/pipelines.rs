@@ -190,14 +190,25 @@ async fn only_admins_change_pipelines_and_other_workspaces_see_none() {
     let pipelines = app.get("/api/v1/pipelines", &owner).await.expect(200).clone();
     let path = format!("/api/v1/pipelines/{}", pipelines["data"][0]["id"].as_str().unwrap_or_default());
 
-    app.create_other_workspace("Rival", "rival@example.com", "rival-password").await;
-    let rival_session = app.login_as("rival@example.com", "rival-password").await.expect(200).clone();
-    let rival = crate::support::http::access_token(&rival_session);
+    let before = app.get(&path, &owner).await.expect(200).clone();
+    app.patch(&path, &sales, json!({"name": "Mine"})).await.expect_problem(403, "forbidden");
+    app.post(&format!("{path}/stages"), &sales, json!({"name": "X", "kind": "open"}))
+        .await
+        .expect_problem(403, "forbidden");
+    app.request(Method::DELETE, &path, Some(&sales), None).await.expect_problem(403, "forbidden");
+    app.assert_unchanged(&path, &owner, &before).await;
+
+    let rival = app.rival_token().await;
     app.get(&path, &rival).await.expect_problem(404, "not_found");
     app.patch(&path, &rival, json!({"name": "Ours"})).await.expect_problem(404, "not_found");
     app.post(&format!("{path}/stages"), &rival, json!({"name": "X", "kind": "open"}))
         .await
         .expect_problem(404, "not_found");
+    let first_stage = format!("{path}/stages/{}", before["stages"][0]["id"].as_str().unwrap_or_default());
+    app.patch(&first_stage, &rival, json!({"name": "Ours"})).await.expect_problem(404, "not_found");
+    app.request(Method::DELETE, &first_stage, Some(&rival), None).await.expect_problem(404, "not_found");
+    app.request(Method::DELETE, &path, Some(&rival), None).await.expect_problem(404, "not_found");
+    app.assert_unchanged(&path, &owner, &before).await;
     let theirs = app.get("/api/v1/pipelines", &rival).await.expect(200).clone();
     assert_eq!(theirs["data"].as_array().map(Vec::len), Some(1), "only their own default pipeline");
     assert_ne!(theirs["data"][0]["id"], pipelines["data"][0]["id"]);

@@ -58,15 +58,17 @@ async fn products_keep_exact_prices_and_unique_skus() {
     let searched = app.get("/api/v1/products?q=gren%20tea", &owner).await.expect(200).clone();
     assert_eq!(searched["data"][0]["id"], tea["id"]);
 
+    let before = app.get(&product_path(&tea), &owner).await.expect(200).clone();
     let (_, viewer) = app.user_with_role("viewer").await;
     app.post("/api/v1/products", &viewer, json!({"sku": "V", "name": "V", "price": "1", "currency": "EUR"}))
         .await
         .expect_problem(403, "forbidden");
-    app.create_other_workspace("Rival", "rival@example.com", "rival-password").await;
-    let rival_session = app.login_as("rival@example.com", "rival-password").await.expect(200).clone();
-    let rival = crate::support::http::access_token(&rival_session);
+    app.patch(&product_path(&tea), &viewer, json!({"name": "Mine"})).await.expect_problem(403, "forbidden");
+    app.assert_unchanged(&product_path(&tea), &owner, &before).await;
+    let rival = app.rival_token().await;
     app.get(&product_path(&tea), &rival).await.expect_problem(404, "not_found");
     app.patch(&product_path(&tea), &rival, json!({"name": "Mine"})).await.expect_problem(404, "not_found");
+    app.assert_unchanged(&product_path(&tea), &owner, &before).await;
     assert_eq!(
         app.get("/api/v1/products", &rival).await.expect(200)["data"].as_array().map(Vec::len),
         Some(0)

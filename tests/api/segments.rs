@@ -2,6 +2,7 @@ use actix_web::http::Method;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
+use crate::support::http::{assert_taken_between, timestamp};
 
 fn id(record: &Value) -> &str {
     record["id"].as_str().unwrap_or_default()
@@ -389,8 +390,10 @@ async fn exports_are_csv_recorded_and_only_for_managers_and_up() {
     assert!(text.contains(",'=cmd(),a@acme.example,"), "a formula is defused: {text}");
     assert!(text.contains(",\"Beta, Inc.\","), "a comma is quoted: {text}");
 
-    let (_, manager) = app.user_with_role("manager").await;
+    let (manager_user, manager) = app.user_with_role("manager").await;
+    let manager_from = chrono::Utc::now();
     app.get(&export_path, &manager).await.expect(200);
+    let manager_to = chrono::Utc::now();
     let (_, sales) = app.user_with_role("sales").await;
     app.get(&export_path, &sales).await.expect_problem(403, "forbidden");
     let (_, viewer) = app.user_with_role("viewer").await;
@@ -400,7 +403,12 @@ async fn exports_are_csv_recorded_and_only_for_managers_and_up() {
         app.get(&format!("/api/v1/segments/{}/exports", id(&companies)), &owner).await.expect(200).clone();
     let exports = exports["data"].as_array().cloned().unwrap_or_default();
     assert_eq!(exports.len(), 2, "the refused ones are not exports");
-    assert!(exports.iter().all(|export| export["row_count"] == 2 && export["finished_at"].is_string()));
+    assert!(exports.iter().all(|export| export["row_count"] == 2), "{exports:?}");
+    // Latest first: the manager's, then the owner's, each with who made it and when.
+    let owner_id = app.owner_session().await["user_id"].clone();
+    assert_eq!([&exports[0]["exported_by"], &exports[1]["exported_by"]], [&manager_user["id"], &owner_id]);
+    assert_taken_between(&exports[0]["started_at"], manager_from, manager_to);
+    assert_taken_between(&exports[0]["finished_at"], timestamp(&exports[0]["started_at"]), manager_to);
     app.get(&format!("/api/v1/segments/{}/exports", id(&companies)), &sales)
         .await
         .expect_problem(403, "forbidden");
@@ -465,7 +473,7 @@ async fn a_count_is_kept_for_a_minute_unless_asked_fresh_or_the_segment_changes(
     assert_eq!(kept, first, "the count of a moment ago, with its time");
     let fresh = app.get(&format!("{count_path}?fresh=true"), &owner).await.expect(200).clone();
     assert_eq!(fresh["count"], 2);
-    assert!(fresh["counted_at"].as_str() > first["counted_at"].as_str(), "{fresh} after {first}");
+    assert!(timestamp(&fresh["counted_at"]) > timestamp(&first["counted_at"]), "{fresh} after {first}");
     assert_eq!(app.get(&count_path, &owner).await.expect(200).clone(), fresh, "the fresh count is kept");
 
     // A new filter is counted at once.
@@ -485,14 +493,25 @@ async fn a_count_is_kept_for_a_minute_unless_asked_fresh_or_the_segment_changes(
     app.post(&format!("{picked_members}/from-filter"), &owner, json!({"filter": filter})).await.expect(200);
     assert_eq!(app.get(&picked_count, &owner).await.expect(200)["count"], 2);
 
-    // Requests that find no kept count at the same moment share one count.
+    // Requests that find no kept count at the same moment share one count. They are made to
+    // overlap: the segment's counting lock is held until all the server's connections (four in
+    // tests) wait for it, the other two requests queued behind them.
     let everyone = app
         .post("/api/v1/segments", &owner, json!({"name": "Everyone", "kind": "dynamic", "filter": {"field": "kind", "op": "in", "value": ["company", "person"]}}))
         .await
         .expect(201)
         .clone();
     let everyone_count = format!("/api/v1/segments/{}/count", id(&everyone));
-    let together = futures_util::future::join_all((0..6).map(|_| app.get(&everyone_count, &owner))).await;
+    let (locked, release) = hold_count_lock(&app, id(&everyone));
+    locked.recv().expect("the lock is held");
+    let (together, ()) = futures_util::future::join(
+        futures_util::future::join_all((0..6).map(|_| app.get(&everyone_count, &owner))),
+        async {
+            app.wait_for_lock_waiters(4).await;
+            release.send(()).expect("the lock holder is waiting");
+        },
+    )
+    .await;
     let counts: Vec<Value> = together.into_iter().map(|response| response.expect(200).clone()).collect();
     assert!(counts.iter().all(|count| *count == counts[0]), "{counts:?}");
     assert_eq!(counts[0]["count"], 2);
@@ -519,12 +538,12 @@ async fn while_a_count_is_being_remade_the_others_get_the_one_it_replaces() {
             .expect("answered without waiting for the recount");
     let served = served.expect(200).clone();
     assert_eq!(served["count"], 1, "the count being replaced: {served}");
-    assert!(served["counted_at"].as_str() < first["counted_at"].as_str(), "with its time: {served}");
+    assert!(timestamp(&served["counted_at"]) < timestamp(&first["counted_at"]), "with its time: {served}");
 
     // A fresh count waits for the lock and counts now.
     let fresh_path = format!("{count_path}?fresh=true");
     let fresh = futures_util::future::join(app.get(&fresh_path, &owner), async {
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.wait_for_lock_waiters(1).await;
         release.send(()).expect("the lock holder is waiting");
     })
     .await

@@ -83,6 +83,7 @@ async fn only_owners_and_admins_change_teams_and_everyone_reads_them() {
     let app = TestApp::spawn().await;
     let owner = app.owner_token().await;
     let team = app.post("/api/v1/teams", &owner, json!({"name": "North"})).await.expect(201).clone();
+    let before = app.get(&team_path(&team), &owner).await.expect(200).clone();
     for role in ["manager", "sales", "viewer"] {
         let (_, token) = app.user_with_role(role).await;
         app.post("/api/v1/teams", &token, json!({"name": format!("By {role}")}))
@@ -93,6 +94,8 @@ async fn only_owners_and_admins_change_teams_and_everyone_reads_them() {
             .expect_problem(403, "forbidden");
         app.get(&team_path(&team), &token).await.expect(200);
     }
+    app.assert_unchanged(&team_path(&team), &owner, &before).await;
+    assert_eq!(app.get("/api/v1/teams", &owner).await.expect(200)["data"].as_array().map(Vec::len), Some(1));
     let (_, admin) = app.user_with_role("admin").await;
     app.post("/api/v1/teams", &admin, json!({"name": "By admin"})).await.expect(201);
 }
@@ -111,6 +114,7 @@ async fn another_workspaces_teams_are_invisible_and_unusable() {
     app.patch(&team_path(&rival_team), &owner, json!({"name": "Ours"}))
         .await
         .expect_problem(404, "not_found");
+    app.assert_unchanged(&team_path(&rival_team), &rival, &rival_team).await;
     let listed = app.get("/api/v1/teams", &owner).await.expect(200).clone();
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(0));
     // Referencing it from our workspace is refused, not linked.
@@ -119,7 +123,9 @@ async fn another_workspaces_teams_are_invisible_and_unusable() {
     nested.expect_problem(422, "validation_failed");
     let (user, _) = app.user_with_role("sales").await;
     let user_path = format!("/api/v1/users/{}", user["id"].as_str().unwrap_or_default());
+    let user_before = app.get(&user_path, &owner).await.expect(200).clone();
     app.patch(&user_path, &owner, json!({"team_id": rival_team["id"]}))
         .await
         .expect_problem(422, "validation_failed");
+    app.assert_unchanged(&user_path, &owner, &user_before).await;
 }

@@ -87,6 +87,7 @@ async fn only_owners_and_admins_manage_users() {
         let (_, token) = app.user_with_role(role).await;
         app.post("/api/v1/users", &token, body.clone()).await.expect_problem(403, "forbidden");
     }
+    app.login_as("x@example.com", "x-password").await.expect_problem(401, "unauthorized");
     let (_, admin) = app.user_with_role("admin").await;
     app.post("/api/v1/users", &admin, body).await.expect(201);
     // ...but an admin can't mint an owner.
@@ -100,9 +101,10 @@ async fn a_viewer_reads_but_cannot_write() {
     let app = TestApp::spawn().await;
     let (viewer, token) = app.user_with_role("viewer").await;
     app.get("/api/v1/users", &token).await.expect(200);
-    app.get(&user_path(&viewer), &token).await.expect(200);
+    let before = app.get(&user_path(&viewer), &token).await.expect(200).clone();
     // Not even their own role.
     app.patch(&user_path(&viewer), &token, json!({"role": "admin"})).await.expect_problem(403, "forbidden");
+    app.assert_unchanged(&user_path(&viewer), &token, &before).await;
 }
 
 #[actix_web::test]
@@ -132,9 +134,17 @@ async fn users_can_change_their_own_name_and_password_but_not_their_role() {
 
     // Someone else's record is not theirs to change.
     let (other, _) = app.user_with_role("sales").await;
+    let before = app.get(&user_path(&other), &token).await.expect(200).clone();
     app.patch(&user_path(&other), &token, json!({"full_name": "Hijacked"}))
         .await
         .expect_problem(403, "forbidden");
+    app.assert_unchanged(&user_path(&other), &token, &before).await;
+    let mine = app.get(&path, &token).await.expect(200).clone();
+    assert_eq!(
+        (mine["role"].clone(), mine["version"].clone()),
+        (json!("sales"), json!(3)),
+        "the role refusal changed nothing"
+    );
 }
 
 #[actix_web::test]
@@ -248,13 +258,14 @@ async fn another_workspaces_users_are_invisible() {
         app.create_other_workspace("Rival company", "rival@example.com", "rival-password").await;
     let owner = app.owner_token().await;
     let path = format!("/api/v1/users/{stranger_id}");
+    let rival = access_token(app.login_as("rival@example.com", "rival-password").await.expect(200));
+    let before = app.get(&path, &rival).await.expect(200).clone();
     app.get(&path, &owner).await.expect_problem(404, "not_found");
     app.patch(&path, &owner, json!({"full_name": "Mine now"})).await.expect_problem(404, "not_found");
     let listed = app.get("/api/v1/users", &owner).await.expect(200).clone();
     assert!(listed["data"].as_array().into_iter().flatten().all(|user| user["id"] != stranger_id.as_str()));
-    // The rival's own login still sees them.
-    let rival = app.login_as("rival@example.com", "rival-password").await;
-    app.get(&path, &access_token(rival.expect(200))).await.expect(200);
+    // The rival's own login still sees them, as they were.
+    app.assert_unchanged(&path, &rival, &before).await;
 }
 
 #[actix_web::test]

@@ -141,6 +141,72 @@ impl TestApp {
         .expect("sql");
     }
 
+    /// Runs a query that returns one bigint column named `value` and gives its value.
+    pub async fn sql_i64(&self, query: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            value: i64,
+        }
+        let (url, query) = (self.database_url.clone(), query.to_string());
+        actix_web::web::block(move || {
+            let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
+            diesel::RunQueryDsl::get_result::<Row>(diesel::sql_query(query), &mut conn)
+                .expect("run the query")
+                .value
+        })
+        .await
+        .expect("sql")
+    }
+
+    /// Waits until `count` sessions of this test's database wait for a lock: the way a test makes
+    /// sure that requests really overlap with a transaction it holds open, instead of sleeping and
+    /// hoping. Gives up after 30 s.
+    pub async fn wait_for_lock_waiters(&self, count: i64) {
+        let query = "SELECT count(*) AS value FROM pg_locks
+                     WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let waiting = self.sql_i64(query).await;
+            if waiting >= count {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {waiting} of {count} sessions ever waited for a lock"
+            );
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Re-reads `path` as `token` and asserts it is exactly `before`: what a refused write must
+    /// leave behind (same fields, same version).
+    pub async fn assert_unchanged(&self, path: &str, token: &str, before: &Value) {
+        let after = self.get(path, token).await.expect(200).clone();
+        assert_eq!(&after, before, "{path} changed although the write was refused");
+    }
+
+    /// Sends a request with `If-Match: "<version>"`.
+    pub async fn request_if_match(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        version: i64,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let request = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .insert_header(("if-match", format!("\"{version}\"")));
+        let response = match body {
+            Some(body) => request.send_json(body).await,
+            None => request.send().await,
+        };
+        read(response).await
+    }
+
     pub async fn request(
         &self,
         method: Method,
@@ -211,6 +277,12 @@ impl TestApp {
         access_token(&self.owner_session().await)
     }
 
+    /// A second workspace in the same database, and its owner's access token.
+    pub async fn rival_token(&self) -> String {
+        self.create_other_workspace("Rival", "rival@example.com", "rival-password").await;
+        access_token(self.login_as("rival@example.com", "rival-password").await.expect(200))
+    }
+
     /// Creates a user with `role` and returns (the user, their access token).
     pub async fn user_with_role(&self, role: &str) -> (Value, String) {
         let owner = self.owner_token().await;
@@ -271,4 +343,27 @@ impl Drop for TestApp {
         // Sent at once; the server's workers stop without waiting for the future.
         drop(self.server.stop(false));
     }
+}
+
+/// An RFC 3339 timestamp of a response, as a time: compared as times, never as text.
+#[track_caller]
+pub fn timestamp(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    let text = value.as_str().unwrap_or_else(|| panic!("not a timestamp: {value}"));
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|error| panic!("{text:?} is not RFC 3339: {error}"))
+        .to_utc()
+}
+
+/// Asserts that `value` is a timestamp no earlier than `from` and no later than `to`: for times
+/// the server takes from the clock while the test watches.
+#[track_caller]
+pub fn assert_taken_between(
+    value: &Value,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) {
+    let at = timestamp(value);
+    // PostgreSQL keeps microseconds: the bounds are cut to them too.
+    let from = chrono::SubsecRound::trunc_subsecs(from, 6);
+    assert!(from <= at && at <= to, "{at} is not between {from} and {to}");
 }

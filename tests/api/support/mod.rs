@@ -4,5 +4,6 @@
 
 pub mod cluster;
 pub mod http;
+pub mod paging;
 
 pub use http::TestApp;
