@@ -14,7 +14,9 @@ use validator::Validate;
 use crate::api::Parent;
 use crate::api::clients::{BOOKKEEPING, to_json};
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
-use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
+use crate::api::extract::{
+    IfMatch, JsonBody, Page, decode_cursor, etag, non_blank, not_null, nullable, page_limit,
+};
 use crate::api::record_change;
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::auth::{Principal, run_as};
@@ -396,7 +398,7 @@ fn build_activity(
         direction: input.direction.map(|direction| direction.as_str().to_string()),
         channel: input.channel.map(|channel| channel.as_str().to_string()),
         reason: input.reason.map(|reason| reason.as_str().to_string()),
-        subject: input.subject.trim().to_string(),
+        subject: non_blank("subject", &input.subject)?,
         body: trimmed(input.body),
         outcome: trimmed(input.outcome),
         due_at: input.due_at,

@@ -14,7 +14,9 @@ use validator::Validate;
 
 use crate::api::clients::{BOOKKEEPING, DeletedQuery, Tombstone, search_query, to_json, tombstone_page};
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
-use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
+use crate::api::extract::{
+    IfMatch, JsonBody, Page, decode_cursor, etag, non_blank, not_null, nullable, page_limit,
+};
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::{Parent, record_change};
 use crate::auth::{Principal, run_as};
@@ -551,7 +553,7 @@ fn build_deal(
             deal_id,
             position: index as i32 + 1,
             product_id: item.product_id,
-            name: name.trim().to_string(),
+            name: non_blank(&format!("{field}.name"), &name)?,
             product_group: item
                 .product_group
                 .clone()
@@ -649,7 +651,7 @@ fn build_deal(
         return Err(ApiError::invalid_field("team_id", "not_found", "no such team in this workspace"));
     }
     let probability_override = input.probability.map(i16::from);
-    let title = input.title.trim().to_string();
+    let title = non_blank("title", &input.title)?;
     let deal = Deal {
         workspace_id,
         id: deal_id,

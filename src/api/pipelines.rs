@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::extract::{IfMatch, Page, ValidatedJson, etag, not_null};
+use crate::api::extract::{IfMatch, Page, ValidatedJson, etag, non_blank, not_null};
 use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
@@ -280,23 +280,25 @@ pub async fn create_pipeline(
     let (pipeline, stages) = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
-            let name = body.name.trim();
-            if Pipeline::name_taken(conn, workspace, name, None)? {
+            let name = non_blank("name", &body.name)?;
+            if Pipeline::name_taken(conn, workspace, &name, None)? {
                 return Err(name_taken());
             }
             let stages = match &body.stages {
                 Some(inputs) => inputs
                     .iter()
-                    .map(|input| {
-                        (input.name.trim().to_string(), input.kind.as_str().to_string(), input.probability())
+                    .enumerate()
+                    .map(|(index, input)| {
+                        let name = non_blank(&format!("stages[{index}].name"), &input.name)?;
+                        Ok((name, input.kind.as_str().to_string(), input.probability()))
                     })
-                    .collect(),
+                    .collect::<Result<_, ApiError>>()?,
                 None => crate::db::models::pipeline::default_stages(),
             };
             let pipeline = crate::db::models::pipeline::create_pipeline(
                 conn,
                 workspace,
-                name,
+                &name,
                 body.is_default,
                 &stages,
             )?;
@@ -375,7 +377,10 @@ pub async fn update_pipeline(
             let workspace = principal.workspace_id;
             let current = Pipeline::find_for_update(conn, workspace, id)?;
             if_match.check(current.version)?;
-            let name = body.name.map_or(current.name.clone(), |name| name.trim().to_string());
+            let name = match body.name {
+                Some(name) => non_blank("name", &name)?,
+                None => current.name.clone(),
+            };
             if name != current.name && Pipeline::name_taken(conn, workspace, &name, Some(id))? {
                 return Err(name_taken());
             }
@@ -488,7 +493,7 @@ pub async fn create_stage(
                 workspace_id: workspace,
                 id: StageId::generate(),
                 pipeline_id: id,
-                name: body.name.trim().to_string(),
+                name: non_blank("name", &body.name)?,
                 kind: body.kind.as_str().to_string(),
                 position: position as i32,
                 probability: input.probability(),
@@ -556,7 +561,7 @@ pub async fn update_stage(
                 stages.iter().find(|stage| stage.id == stage_id).cloned().ok_or(ApiError::NotFound)?;
             let mut changed = current.clone();
             if let Some(name) = &body.name {
-                changed.name = name.trim().to_string();
+                changed.name = non_blank("name", name)?;
             }
             if let Some(kind) = body.kind
                 && kind.as_str() != current.kind

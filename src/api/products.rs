@@ -10,7 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::clients::{search_query, to_json};
-use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
+use crate::api::extract::{
+    IfMatch, JsonBody, Page, decode_cursor, etag, non_blank, not_null, nullable, page_limit,
+};
 use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::Product;
@@ -149,7 +151,7 @@ fn build_product(
     }
     let trimmed =
         |value: Option<String>| value.map(|value| value.trim().to_string()).filter(|value| !value.is_empty());
-    let (sku, name) = (input.sku.trim().to_string(), input.name.trim().to_string());
+    let (sku, name) = (non_blank("sku", &input.sku)?, non_blank("name", &input.name)?);
     let product_group = trimmed(input.product_group);
     let now = Utc::now();
     Ok(Product {

@@ -14,7 +14,7 @@ use crate::api::clients::{
     ClientListQuery, ClientResponse, Narrowing, clients_page, clients_page_response, to_json,
 };
 use crate::api::extract::{
-    IfMatch, JsonBody, Page, PageParams, decode_cursor, etag, not_null, nullable, page_limit,
+    IfMatch, JsonBody, Page, PageParams, decode_cursor, etag, non_blank, not_null, nullable, page_limit,
 };
 use crate::api::record_change;
 use crate::api::search::compile_filter;
@@ -193,7 +193,7 @@ pub async fn create_segment(
     let segment = Segment {
         workspace_id: principal.workspace_id,
         id: SegmentId::generate(),
-        name: input.name.trim().to_string(),
+        name: non_blank("name", &input.name)?,
         description: input.description.map(|text| text.trim().to_string()).filter(|text| !text.is_empty()),
         kind: input.kind.as_str().to_string(),
         filter: input.filter,
@@ -300,7 +300,7 @@ pub async fn update_segment(
             let current = Segment::find_for_update(conn, principal.workspace_id, id)?;
             let mut candidate = current.clone();
             if let Some(name) = patch.name {
-                candidate.name = name.trim().to_string();
+                candidate.name = non_blank("name", &name)?;
             }
             if let Some(description) = patch.description {
                 candidate.description =

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, not_null, nullable};
+use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, non_blank, not_null, nullable};
 use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
@@ -112,16 +112,21 @@ pub async fn create_team(
     let team = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
-            let name = body.name.trim();
+            let name = non_blank("name", &body.name)?;
             if let Some(parent) = body.parent_id {
                 ensure_parent_exists(conn, workspace, parent)?;
             }
-            if Team::name_taken(conn, workspace, name, None)? {
+            if Team::name_taken(conn, workspace, &name, None)? {
                 return Err(name_taken());
             }
             let team = Team::create(
                 conn,
-                &NewTeam { workspace_id: workspace, id: TeamId::generate(), name, parent_id: body.parent_id },
+                &NewTeam {
+                    workspace_id: workspace,
+                    id: TeamId::generate(),
+                    name: &name,
+                    parent_id: body.parent_id,
+                },
             )?;
             let changes = ChangeSet::default().field("name", None, &team.name).field(
                 "parent_id",
@@ -193,7 +198,11 @@ pub async fn update_team(
             let workspace = principal.workspace_id;
             let current = Team::find_for_update(conn, workspace, id)?;
             if_match.check(current.version)?;
-            let name = body.name.map(|name| name.trim().to_string()).filter(|name| *name != current.name);
+            let name = body
+                .name
+                .map(|name| non_blank("name", &name))
+                .transpose()?
+                .filter(|name| *name != current.name);
             if let Some(name) = &name
                 && Team::name_taken(conn, workspace, name, Some(id))?
             {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, not_null, nullable};
+use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, non_blank, not_null, nullable};
 use crate::api::record_change;
 use crate::api::workspace::WorkspaceResponse;
 use crate::auth::{Principal, password, run_as};
@@ -199,7 +199,7 @@ pub async fn create_user(
                     workspace_id: workspace,
                     id: UserId::generate(),
                     email: body.email.trim(),
-                    full_name: body.full_name.trim(),
+                    full_name: &non_blank("full_name", &body.full_name)?,
                     role: body.role.as_str(),
                     team_id: body.team_id,
                     password_hash: &password_hash,
@@ -343,8 +343,11 @@ fn apply_user_update(
             Some(password::hash(new_password).map_err(ApiError::internal)?)
         }
     };
-    let full_name =
-        body.full_name.map(|name| name.trim().to_string()).filter(|name| *name != target.full_name);
+    let full_name = body
+        .full_name
+        .map(|name| non_blank("full_name", &name))
+        .transpose()?
+        .filter(|name| *name != target.full_name);
     let role = body.role.filter(|role| *role != target.role());
     let team_id = body.team_id.filter(|team| *team != target.team_id);
     let active = body.active.filter(|active| *active != target.active);

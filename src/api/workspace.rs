@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::api::extract::{IfMatch, ValidatedJson, etag, not_null};
+use crate::api::extract::{IfMatch, ValidatedJson, etag, non_blank, not_null};
 use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
@@ -160,7 +160,7 @@ pub async fn update_workspace(
             if_match.check(current.version)?;
             let before = serde_json::to_value(WorkspaceResponse::from(current.clone())).unwrap_or_default();
             let changes = WorkspaceChanges {
-                name: body.name.map(|name| name.trim().to_string()),
+                name: body.name.map(|name| non_blank("name", &name)).transpose()?,
                 default_currency: body.default_currency,
                 timezone: body.timezone,
                 default_phone_region: body.default_phone_region,
