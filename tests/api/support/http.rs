@@ -200,11 +200,7 @@ impl TestApp {
             .request(method, format!("{}{path}", self.address))
             .bearer_auth(token)
             .insert_header(("if-match", format!("\"{version}\"")));
-        let response = match body {
-            Some(body) => request.send_json(body).await,
-            None => request.send().await,
-        };
-        read(response).await
+        send(request, body).await
     }
 
     pub async fn request(
@@ -218,11 +214,7 @@ impl TestApp {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = match body {
-            Some(body) => request.send_json(body).await,
-            None => request.send().await,
-        };
-        read(response).await
+        send(request, body).await
     }
 
     /// Sends raw bytes with the given content type.
@@ -317,6 +309,15 @@ pub fn field_errors(problem: &Value) -> Vec<(String, String)> {
 
 pub fn access_token(session: &Value) -> String {
     session["access_token"].as_str().expect("an access token").to_string()
+}
+
+/// Sends `request` with `body` as JSON, or with no body.
+async fn send(request: awc::ClientRequest, body: Option<&Value>) -> TestResponse {
+    let response = match body {
+        Some(body) => request.send_json(body).await,
+        None => request.send().await,
+    };
+    read(response).await
 }
 
 async fn read(
