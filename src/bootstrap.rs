@@ -8,10 +8,9 @@ use crate::config::{Config, Secret};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::segment::Segment;
 use crate::db::models::{NewChangeEvent, NewUser, NewWorkspace, User, Workspace};
-use crate::domain::enums::SegmentKind;
 use crate::domain::role::Role;
 use crate::error::ApiError;
-use crate::ids::{SegmentId, UserId, WorkspaceId};
+use crate::ids::{UserId, WorkspaceId};
 
 /// The owner used on first start when CRM_ADMIN_EMAIL is unset.
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@example.com";
@@ -83,7 +82,7 @@ pub fn create_workspace(
         workspace_created.record(conn)?;
         let stages = crate::db::models::pipeline::default_stages();
         crate::db::models::pipeline::create_pipeline(conn, workspace.id, "Sales", true, &stages)?;
-        add_builtin_segments(conn, workspace.id)?;
+        Segment::add_builtins(conn, workspace.id)?;
         NewChangeEvent {
             entity: "user",
             entity_id: owner.id.0,
@@ -99,41 +98,6 @@ pub fn create_workspace(
         .record(conn)?;
         Ok((workspace, owner))
     })
-}
-
-/// Gives a workspace the ready-made segments (dormant clients, frequent buyers, RFM champions, …).
-pub fn add_builtin_segments(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<()> {
-    let now = chrono::Utc::now();
-    for builtin in crate::domain::segments::builtins() {
-        Segment {
-            workspace_id: workspace,
-            id: SegmentId::generate(),
-            name: builtin.name.to_string(),
-            description: Some(builtin.description.to_string()),
-            kind: SegmentKind::Dynamic.as_str().to_string(),
-            filter: Some(builtin.filter),
-            builtin: Some(builtin.key.to_string()),
-            version: 1,
-            created_at: now,
-            updated_at: now,
-            created_by: None,
-            updated_by: None,
-        }
-        .insert(conn)?;
-    }
-    Ok(())
-}
-
-/// Gives every existing workspace the ready-made segments: run once, by the migration that
-/// introduced segments.
-pub fn add_builtin_segments_everywhere(conn: &mut PgConnection) -> QueryResult<()> {
-    for workspace in crate::db::schema::workspaces::table
-        .select(crate::db::schema::workspaces::id)
-        .load::<WorkspaceId>(conn)?
-    {
-        add_builtin_segments(conn, workspace)?;
-    }
-    Ok(())
 }
 
 /// What the first start created, for the operator to read once.

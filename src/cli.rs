@@ -14,7 +14,8 @@ use clap::{Parser, Subcommand};
 use crate::auth::tokens::{JwtKeys, generate_secret};
 use crate::bootstrap::{self, NewWorkspaceWithOwner};
 use crate::config::{self, Config, DatabaseLocation, Secret};
-use crate::db::{self, Database, Opener};
+use crate::db;
+use crate::launch::{Database, Opener};
 use crate::state::AppState;
 
 pub type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;

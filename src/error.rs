@@ -286,6 +286,15 @@ impl From<diesel::r2d2::PoolError> for ApiError {
     }
 }
 
+impl From<crate::db::RunError> for ApiError {
+    fn from(error: crate::db::RunError) -> Self {
+        match error {
+            crate::db::RunError::NoConnection(error) => error.into(),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(error: actix_web::error::BlockingError) -> Self {
         Self::Internal(format!("blocking task failed: {error}"))
@@ -403,7 +412,7 @@ pub fn query_error(
 pub fn path_error(error: actix_web::error::PathError, request: &actix_web::HttpRequest) -> actix_web::Error {
     // `PATCH /clients/deleted` reaches `PATCH /clients/{id}` and fails on the id; the truth is
     // that /clients/deleted has no PATCH.
-    if let Some(allowed) = request.app_data::<actix_web::web::Data<crate::routes::AllowedMethods>>()
+    if let Some(allowed) = request.app_data::<actix_web::web::Data<crate::allowed_methods::AllowedMethods>>()
         && let Some(methods) = allowed.for_path(request.path())
         && !methods.split(", ").any(|method| method == request.method().as_str())
     {

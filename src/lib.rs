@@ -1,5 +1,6 @@
 //! The CRM backend as a library: `main.rs`, the integration tests and benchmarks share it.
 
+pub mod allowed_methods;
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
@@ -9,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod ids;
+pub mod launch;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

@@ -1,7 +1,6 @@
 //! Every route. Handlers are registered with `.service(handler)` through utoipa-actix-web, so
 //! each one is in the OpenAPI document by construction.
 
-use actix_web::dev::ResourceDef;
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::api::{
@@ -103,42 +102,4 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(segments::export_segment)
             .service(segments::list_segment_exports),
     );
-}
-
-/// The methods each documented path answers. Handlers are registered one per method, so actix
-/// alone can't tell "wrong method" from "no such path"; the OpenAPI document can.
-pub struct AllowedMethods(Vec<(ResourceDef, String)>);
-
-impl AllowedMethods {
-    pub fn from_document(document: &utoipa::openapi::OpenApi) -> Self {
-        let routes = document
-            .paths
-            .paths
-            .iter()
-            .map(|(path, item)| {
-                let methods = [
-                    ("GET", item.get.is_some()),
-                    ("POST", item.post.is_some()),
-                    ("PUT", item.put.is_some()),
-                    ("PATCH", item.patch.is_some()),
-                    ("DELETE", item.delete.is_some()),
-                ];
-                let allowed: Vec<&str> =
-                    methods.iter().filter(|(_, present)| *present).map(|(name, _)| *name).collect();
-                (ResourceDef::new(path.as_str()), allowed.join(", "))
-            })
-            .collect();
-        Self(routes)
-    }
-
-    /// The methods of the resource at `path`; a fixed path (`/clients/deleted`) wins over a
-    /// pattern that also matches it (`/clients/{id}`).
-    pub fn for_path(&self, path: &str) -> Option<&str> {
-        let mut matching = self.0.iter().filter(|(resource, _)| resource.is_match(path));
-        let first = matching.next()?;
-        let fixed = std::iter::once(first)
-            .chain(matching)
-            .find(|(resource, _)| !resource.pattern().unwrap_or_default().contains('{'));
-        Some(fixed.unwrap_or(first).1.as_str())
-    }
 }

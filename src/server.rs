@@ -9,9 +9,9 @@ use actix_web_prom::PrometheusMetrics;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::allowed_methods::AllowedMethods;
 use crate::error::{self, ApiError};
 use crate::middleware::{reject_nul, request_id};
-use crate::routes::AllowedMethods;
 use crate::state::AppState;
 use crate::{openapi, routes};
 
@@ -27,10 +27,13 @@ pub fn build(
     let document = openapi::document();
     let allowed_methods = web::Data::new(AllowedMethods::from_document(&document));
     let body_limit = state.body_limit;
+    // Registered apart too, so that the principal extractor needs no more than the keys.
+    let jwt_keys = web::Data::from(state.jwt.clone());
     let state = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(jwt_keys.clone())
             .app_data(allowed_methods.clone())
             .app_data(web::JsonConfig::default().limit(body_limit).error_handler(error::json_error))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))

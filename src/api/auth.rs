@@ -118,7 +118,7 @@ pub async fn login(
     body: ValidatedJson<LoginRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let LoginRequest { email, password, workspace_id } = body.0;
-    let accounts = db::run(&state.pool, move |conn| {
+    let accounts = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
         let accounts = User::find_by_email_in_all_workspaces(conn, email.trim())?;
         Ok(accounts
             .into_iter()
@@ -146,7 +146,9 @@ pub async fn login(
         }
         _ => {
             let ids: Vec<WorkspaceId> = matching.iter().map(|user| user.workspace_id).collect();
-            let workspaces = db::run(&state.pool, move |conn| Ok(Workspace::find_many(conn, &ids)?)).await?;
+            let workspaces =
+                db::run(&state.pool, move |conn| Ok::<_, ApiError>(Workspace::find_many(conn, &ids)?))
+                    .await?;
             return Err(ApiError::Conflict {
                 code: "workspace_required",
                 detail: "this login is valid in several workspaces: repeat it with one of their ids as workspace_id"
@@ -247,7 +249,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     if let Some(parts) = RefreshTokenParts::parse(body.0.refresh_token.trim()) {
         db::run(&state.pool, move |conn| {
-            conn.transaction(|conn| {
+            conn.transaction::<_, ApiError, _>(|conn| {
                 if let Some(stored) =
                     RefreshToken::find_for_update(conn, parts.workspace, parts.id).optional()?
                     && parts.matches(&stored.secret_hash)

@@ -1,7 +1,6 @@
 //! Liveness and readiness probes for load balancers and orchestrators.
 
 use actix_web::{get, web};
-use diesel::RunQueryDsl;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -38,8 +37,7 @@ pub async fn live() -> web::Json<HealthResponse> {
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<web::Json<HealthResponse>, ApiError> {
     db::run(&state.pool, |conn| {
-        diesel::sql_query("SELECT 1")
-            .execute(conn)
+        db::ping(conn)
             .map_err(|error| ApiError::Unavailable(format!("the database is not answering: {error}")))
     })
     .await?;

@@ -16,7 +16,6 @@ use crate::api::extract::{IfMatch, Page, ValidatedJson, etag, non_blank, not_nul
 use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
-use crate::db::models::deal::{following_stage_totals, lock_stage_deals};
 use crate::db::models::{Pipeline, Stage};
 use crate::domain::enums::StageKind;
 use crate::error::{ApiError, FieldError};
@@ -724,26 +723,9 @@ fn move_deals(
     from: &Stage,
     to: &Stage,
 ) -> Result<(), ApiError> {
-    #[derive(QueryableByName)]
-    struct Moved {
-        #[diesel(sql_type = diesel::sql_types::Uuid)]
-        id: uuid::Uuid,
-        #[diesel(sql_type = diesel::sql_types::Integer)]
-        version: i32,
-    }
-    let ids = lock_stage_deals(conn, from.workspace_id, from.id)?;
-    let moved: Vec<Moved> = following_stage_totals(conn, from.workspace_id, ids, |conn| {
-        diesel::sql_query(include_str!("../db/sql/move_deals.sql"))
-            .bind::<diesel::sql_types::Uuid, _>(from.workspace_id.0)
-            .bind::<diesel::sql_types::Uuid, _>(from.id.0)
-            .bind::<diesel::sql_types::Uuid, _>(to.id.0)
-            .bind::<diesel::sql_types::SmallInt, _>(to.probability)
-            .bind::<diesel::sql_types::Uuid, _>(principal.user_id.0)
-            .load(conn)
-    })?;
-    for deal in moved {
+    for (deal, version) in from.move_deals_to(conn, to, principal.user_id)? {
         let changes = ChangeSet::default().field("stage_id", Some(&from.id), &to.id);
-        record_change(conn, principal, "deal", deal.id, "updated", deal.version, changes)?;
+        record_change(conn, principal, "deal", deal.0, "updated", version, changes)?;
     }
     Ok(())
 }

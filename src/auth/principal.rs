@@ -8,12 +8,12 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use diesel::PgConnection;
 
+use crate::auth::tokens::JwtKeys;
 use crate::db::{self, DbPool, models::User};
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::ids::{UserId, WorkspaceId};
 use crate::middleware::RequestId;
-use crate::state::AppState;
 
 /// Who is calling: their workspace, user and role, as their access token says.
 ///
@@ -122,11 +122,11 @@ impl FromRequest for Principal {
 /// The principal the request's bearer token names, if the token verifies. No database read: that
 /// happens in the request's own turn (see [`run_as`]).
 fn principal_of(request: &HttpRequest) -> Result<Principal, ApiError> {
-    let state = request
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal("AppState is not registered"))?;
+    let keys = request
+        .app_data::<web::Data<JwtKeys>>()
+        .ok_or_else(|| ApiError::internal("the JWT keys are not registered"))?;
     let token = bearer_token(request).ok_or(ApiError::Unauthorized(Cow::Borrowed(INVALID_TOKEN)))?;
-    let claims = state.jwt.verify(&token).map_err(|error| {
+    let claims = keys.verify(&token).map_err(|error| {
         log::debug!("refused an access token: {error}");
         ApiError::Unauthorized(Cow::Borrowed(INVALID_TOKEN))
     })?;

@@ -1,5 +1,6 @@
-//! The database: where it is (embedded or external), the connection pool and its threads,
-//! migrations, and the one helper that runs Diesel code off the async workers.
+//! The database: the connection pool and its threads, migrations, and the one helper that runs
+//! Diesel code off the async workers. Where the database is (embedded or external) is decided
+//! at start-up, in `launch.rs`.
 
 pub mod embedded;
 pub mod filter;
@@ -17,10 +18,6 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::config::{Config, DatabaseLocation};
-use crate::error::ApiError;
-use embedded::{Durability, EmbeddedPostgres, LaunchError};
-
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -31,56 +28,9 @@ const SEGMENTS_MIGRATION: &str = "20261123000005";
 /// Serialises migrations between processes (several API nodes starting at once).
 const MIGRATION_LOCK_KEY: i64 = 0x6372_6d6d_6967; // "crmmig" in ASCII
 
-/// Who opens the database decides who stops an embedded cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Opener {
-    /// `crm serve`: owns the cluster, even one an earlier crashed server left running.
-    Server,
-    /// A one-off subcommand: attaches to a running cluster and leaves it running.
-    Tool,
-}
-
-/// An open database: its URL and, in embedded mode, the cluster that stops when this is dropped.
-#[derive(Debug)]
-pub struct Database {
-    pub url: String,
-    cluster: Option<EmbeddedPostgres>,
-}
-
-impl Database {
-    pub fn open(config: &Config, opener: Opener) -> Result<Self, LaunchError> {
-        match &config.database {
-            DatabaseLocation::External(url) => Ok(Self { url: url.clone(), cluster: None }),
-            DatabaseLocation::Embedded => {
-                let mut cluster = EmbeddedPostgres::open(
-                    &config.data_dir,
-                    Durability::Durable,
-                    config.postgres_bin_dir.as_deref(),
-                )?;
-                let attached = cluster.is_running();
-                cluster.start()?;
-                if attached && opener == Opener::Server {
-                    log::warn!(
-                        "an earlier server left the embedded PostgreSQL running; this server now owns it"
-                    );
-                    cluster.adopt();
-                }
-                Ok(Self { url: cluster.database_url(embedded::DATABASE_NAME), cluster: Some(cluster) })
-            }
-        }
-    }
-
-    pub fn is_embedded(&self) -> bool {
-        self.cluster.is_some()
-    }
-
-    /// Stops an embedded cluster this process owns.
-    pub fn shutdown(mut self) -> Result<(), LaunchError> {
-        match self.cluster.as_mut() {
-            Some(cluster) => cluster.stop(),
-            None => Ok(()),
-        }
-    }
+/// Asks the database for the simplest answer: whether it is there and answering.
+pub fn ping(conn: &mut PgConnection) -> QueryResult<()> {
+    diesel::sql_query("SELECT 1").execute(conn).map(|_| ())
 }
 
 pub fn build_pool(url: &str, max_size: u32) -> Result<PgPool, diesel::r2d2::PoolError> {
@@ -124,7 +74,7 @@ pub fn run_migrations(url: &str) -> Result<usize, Box<dyn std::error::Error + Se
             // Segments arrived with this migration: workspaces that existed before get the built-in
             // ones new workspaces are created with.
             if versions.iter().any(|version| version == SEGMENTS_MIGRATION) {
-                crate::bootstrap::add_builtin_segments_everywhere(&mut conn)?;
+                models::segment::Segment::add_builtins_everywhere(&mut conn)?;
             }
             Ok(versions.len())
         });
@@ -178,12 +128,27 @@ impl DbPool {
     }
 }
 
+/// Why a request's database work did not run to its own outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("no database connection available: {0}")]
+    NoConnection(#[from] diesel::r2d2::PoolError),
+    #[error("the request's database work panicked")]
+    Panicked,
+    #[error("the database threads have stopped")]
+    Stopped,
+    #[error("a database thread dropped the request's work")]
+    Dropped,
+}
+
 /// Runs `work` with a pooled connection on one of the pool's threads, so that an async worker
-/// never waits on the database, and awaits its outcome.
-pub async fn run<T, F>(pool: &DbPool, work: F) -> Result<T, ApiError>
+/// never waits on the database, and awaits its outcome. `work` returns its caller's error type,
+/// which says how to take a [`RunError`].
+pub async fn run<T, E, F>(pool: &DbPool, work: F) -> Result<T, E>
 where
     T: Send + 'static,
-    F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+    E: From<RunError> + Send + 'static,
+    F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
 {
     let (reply, outcome) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move |connections| {
@@ -194,15 +159,15 @@ where
         }
         // A panic is this request's 500; the thread lives on to serve the next one.
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut conn = connections.get()?;
+            let mut conn = connections.get().map_err(RunError::from)?;
             work(&mut conn)
         }))
-        .unwrap_or_else(|_| Err(ApiError::internal("the request's database work panicked")));
+        .unwrap_or_else(|_| Err(RunError::Panicked.into()));
         // Sending fails only if the request has gone meanwhile: there is no one left to tell.
         let _ = reply.send(result);
     });
-    pool.jobs.send(job).map_err(|_| ApiError::internal("the database threads have stopped"))?;
-    outcome.await.map_err(|_| ApiError::internal("a database thread dropped the request's work"))?
+    pool.jobs.send(job).map_err(|_| RunError::Stopped)?;
+    outcome.await.map_err(|_| RunError::Dropped)?
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::deal::{following_stage_totals, lock_stage_deals};
 use crate::db::schema::{deals, pipelines, stages};
-use crate::ids::{PipelineId, StageId, WorkspaceId};
+use crate::ids::{DealId, PipelineId, StageId, UserId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = pipelines, check_for_backend(diesel::pg::Pg))]
@@ -206,6 +206,35 @@ impl Stage {
             .set(deals::probability.eq(stage.probability))
             .execute(conn)
         })
+    }
+
+    /// Moves every deal of this stage to `to`, a stage of the same kind, as `actor`: each deal
+    /// gets `to`'s probability unless it sets its own, a new version and a stage-history entry.
+    /// Returns each moved deal's id and new version, for the change log.
+    pub fn move_deals_to(
+        &self,
+        conn: &mut PgConnection,
+        to: &Stage,
+        actor: UserId,
+    ) -> QueryResult<Vec<(DealId, i32)>> {
+        #[derive(QueryableByName)]
+        struct Moved {
+            #[diesel(sql_type = diesel::sql_types::Uuid)]
+            id: uuid::Uuid,
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            version: i32,
+        }
+        let ids = lock_stage_deals(conn, self.workspace_id, self.id)?;
+        let moved: Vec<Moved> = following_stage_totals(conn, self.workspace_id, ids, |conn| {
+            diesel::sql_query(include_str!("../sql/move_deals.sql"))
+                .bind::<diesel::sql_types::Uuid, _>(self.workspace_id.0)
+                .bind::<diesel::sql_types::Uuid, _>(self.id.0)
+                .bind::<diesel::sql_types::Uuid, _>(to.id.0)
+                .bind::<diesel::sql_types::SmallInt, _>(to.probability)
+                .bind::<diesel::sql_types::Uuid, _>(actor.0)
+                .load(conn)
+        })?;
+        Ok(moved.into_iter().map(|deal| (DealId(deal.id), deal.version)).collect())
     }
 }
 

@@ -9,7 +9,8 @@ use crate::db::fragment::SqlFragment;
 use crate::db::models::Client;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::page_limit::PageLimitDsl;
-use crate::db::schema::{clients, segment_counts, segment_exports, segment_members, segments};
+use crate::db::schema::{clients, segment_counts, segment_exports, segment_members, segments, workspaces};
+use crate::domain::enums::SegmentKind;
 use crate::ids::{ClientId, SegmentId, UserId, WorkspaceId};
 
 /// The advisory lock a segment is counted under, keyed by its id (`$1`).
@@ -52,6 +53,39 @@ pub fn members_condition(workspace: WorkspaceId, segment: SegmentId) -> SqlFragm
 }
 
 impl Segment {
+    /// Gives a workspace the ready-made segments (dormant clients, frequent buyers, RFM
+    /// champions, …).
+    pub fn add_builtins(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<()> {
+        let now = Utc::now();
+        for builtin in crate::domain::segments::builtins() {
+            Segment {
+                workspace_id: workspace,
+                id: SegmentId::generate(),
+                name: builtin.name.to_string(),
+                description: Some(builtin.description.to_string()),
+                kind: SegmentKind::Dynamic.as_str().to_string(),
+                filter: Some(builtin.filter),
+                builtin: Some(builtin.key.to_string()),
+                version: 1,
+                created_at: now,
+                updated_at: now,
+                created_by: None,
+                updated_by: None,
+            }
+            .insert(conn)?;
+        }
+        Ok(())
+    }
+
+    /// Gives every existing workspace the ready-made segments: run once, by the migration that
+    /// introduced segments.
+    pub fn add_builtins_everywhere(conn: &mut PgConnection) -> QueryResult<()> {
+        for workspace in workspaces::table.select(workspaces::id).load::<WorkspaceId>(conn)? {
+            Self::add_builtins(conn, workspace)?;
+        }
+        Ok(())
+    }
+
     pub fn insert(&self, conn: &mut PgConnection) -> QueryResult<Segment> {
         diesel::insert_into(segments::table).values(self).returning(Segment::as_returning()).get_result(conn)
     }
