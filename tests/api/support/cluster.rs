@@ -83,10 +83,15 @@ pub struct TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&self.server_url) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-                .execute(&mut admin);
-        }
+        // On a thread of its own, so that the next test need not wait for it. One the process
+        // leaves undone goes with the throwaway cluster, or with the next run's sweep.
+        let (server_url, name) = (self.server_url.clone(), self.name.clone());
+        std::thread::spawn(move || {
+            if let Ok(mut admin) = PgConnection::establish(&server_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
+            }
+        });
     }
 }
 
