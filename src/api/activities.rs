@@ -12,13 +12,13 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::Parent;
-use crate::api::clients::{BOOKKEEPING, to_json};
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{
     IfMatch, JsonBody, Page, decode_cursor, etag, non_blank, not_null, nullable, page_limit,
 };
 use crate::api::record_change;
 use crate::api::search::{SearchRequest, compile_filter};
+use crate::api::{BOOKKEEPING, to_json};
 use crate::auth::{Principal, run_as};
 use crate::db::models::activity::ActivityFilter;
 use crate::db::models::change_event::ChangeSet;

@@ -9,13 +9,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::clients::{
-    BOOKKEEPING, CreateClientQuery, DeletedQuery, ListCursor, Tombstone, decode_list_cursor, list_order,
-    phone_key, search_query, sort_key, to_json, tombstone_page,
-};
+use crate::api::clients::CreateClientQuery;
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
+use crate::api::listing::{
+    DeletedQuery, ListCursor, Tombstone, decode_list_cursor, list_order, phone_key, search_query, sort_key,
+    tombstone_page,
+};
 use crate::api::search::{SearchRequest, compile_filter};
+use crate::api::{BOOKKEEPING, to_json};
 use crate::api::{Parent, record_change};
 use crate::auth::{Principal, run_as};
 use crate::db::json::Json;

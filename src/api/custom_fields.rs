@@ -10,9 +10,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::clients::to_json;
 use crate::api::extract::{IfMatch, JsonBody, Page, etag, not_null, nullable};
 use crate::api::record_change;
+use crate::api::to_json;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::custom_field::CustomField;

@@ -12,12 +12,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::clients::{BOOKKEEPING, DeletedQuery, Tombstone, search_query, to_json, tombstone_page};
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{
     IfMatch, JsonBody, Page, decode_cursor, etag, non_blank, not_null, nullable, page_limit,
 };
+use crate::api::listing::{DeletedQuery, Tombstone, search_query, tombstone_page};
 use crate::api::search::{SearchRequest, compile_filter};
+use crate::api::{BOOKKEEPING, to_json};
 use crate::api::{Parent, record_change};
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;

@@ -8,6 +8,7 @@ pub mod custom_fields;
 pub mod deals;
 pub mod extract;
 pub mod health;
+pub mod listing;
 pub mod pipelines;
 pub mod products;
 pub mod search;
@@ -18,6 +19,7 @@ pub mod users;
 pub mod workspace;
 
 use diesel::PgConnection;
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::auth::Principal;
@@ -49,6 +51,15 @@ impl Parent {
         if exists { Ok(()) } else { Err(ApiError::NotFound) }
     }
 }
+
+/// A value of ours as JSON for a jsonb column; our types always serialise.
+pub(crate) fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+/// The fields a change log entry leaves out: they change with every write.
+pub(crate) const BOOKKEEPING: &[&str] =
+    &["id", "version", "created_at", "updated_at", "created_by", "updated_by"];
 
 /// Records a write in the change log, in the caller's transaction.
 pub fn record_change(

@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::clients::{search_query, to_json};
 use crate::api::extract::{
     IfMatch, JsonBody, Page, decode_cursor, etag, non_blank, not_null, nullable, page_limit,
 };
+use crate::api::listing::search_query;
 use crate::api::record_change;
+use crate::api::to_json;
 use crate::auth::{Principal, run_as};
 use crate::db::models::Product;
 use crate::db::models::change_event::ChangeSet;

@@ -10,14 +10,13 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::clients::{
-    ClientListQuery, ClientResponse, Narrowing, clients_page, clients_page_response, to_json,
-};
+use crate::api::clients::{ClientListQuery, ClientResponse, Narrowing, clients_page, clients_page_response};
 use crate::api::extract::{
     IfMatch, JsonBody, Page, PageParams, decode_cursor, etag, non_blank, not_null, nullable, page_limit,
 };
 use crate::api::record_change;
 use crate::api::search::compile_filter;
+use crate::api::to_json;
 use crate::auth::{Caller, Principal, run_as};
 use crate::db::DbPool;
 use crate::db::fragment::SqlFragment;
