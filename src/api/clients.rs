@@ -15,8 +15,7 @@ use crate::api::listing::{
     DeletedQuery, ListCursor, Tombstone, decode_list_cursor, list_order, phone_key, search_query, sort_key,
     tombstone_page,
 };
-use crate::api::search::{SearchRequest, compile_filter};
-use crate::api::segments::segment_condition;
+use crate::api::search::{SearchRequest, compile_filter, segment_condition};
 use crate::api::{BOOKKEEPING, record_change, to_json};
 use crate::auth::{Principal, run_as};
 use crate::db::json::Json;

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::extract::{IfMatch, JsonBody, Page, etag, not_null, nullable};
 use crate::api::record_change;
-use crate::api::to_json;
+use crate::api::{BOOKKEEPING, to_json};
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::custom_field::CustomField;
@@ -259,8 +259,6 @@ fn field_http(status: StatusCode, field: &CustomField) -> HttpResponse {
     }
     response.json(CustomFieldResponse::from(field))
 }
-
-const BOOKKEEPING: &[&str] = &["id", "version", "created_at", "updated_at"];
 
 /// Define a custom field (owners and admins).
 #[utoipa::path(

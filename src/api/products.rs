@@ -14,7 +14,7 @@ use crate::api::extract::{
 };
 use crate::api::listing::search_query;
 use crate::api::record_change;
-use crate::api::to_json;
+use crate::api::{BOOKKEEPING, to_json};
 use crate::auth::{Principal, run_as};
 use crate::db::models::Product;
 use crate::db::models::change_event::ChangeSet;
@@ -189,8 +189,6 @@ fn product_http(status: StatusCode, product: &Product) -> HttpResponse {
 fn sku_taken() -> ApiError {
     ApiError::conflict("sku_taken", "another product in this workspace has this SKU")
 }
-
-const BOOKKEEPING: &[&str] = &["id", "version", "created_at", "updated_at"];
 
 /// Add a product to the catalogue.
 #[utoipa::path(

@@ -9,6 +9,7 @@ use crate::db::filter::{self, Catalogue};
 use crate::db::fragment::SqlFragment;
 use crate::db::models::Workspace;
 use crate::db::models::custom_field::CustomField;
+use crate::db::models::segment::{Segment, members_condition};
 use crate::domain::enums::CustomEntity;
 use crate::error::ApiError;
 use crate::ids::WorkspaceId;
@@ -63,4 +64,15 @@ pub fn compile_filter(
         if reads_phones { Workspace::find(conn, workspace)?.default_phone_region } else { String::new() };
     let catalogue = Catalogue { entity: entity.as_str(), fields: &fields, phone_region: &phone_region };
     filter::compile(filter, &catalogue).map_err(ApiError::Validation)
+}
+
+/// The condition selecting a segment's members among the clients. A dynamic segment's filter has
+/// its values written in: its pages and counts are asked for again and again with the same values,
+/// so their statements are cached per connection and planned knowing them.
+pub(crate) fn segment_condition(conn: &mut PgConnection, segment: &Segment) -> Result<SqlFragment, ApiError> {
+    match &segment.filter {
+        Some(filter) => compile_filter(conn, segment.workspace_id, CustomEntity::Client, filter)
+            .map(SqlFragment::with_values_written_in),
+        None => Ok(members_condition(segment.workspace_id, segment.id)),
+    }
 }

@@ -15,8 +15,8 @@ use crate::api::extract::{
     IfMatch, JsonBody, Page, PageParams, decode_cursor, etag, non_blank, not_null, nullable, page_limit,
 };
 use crate::api::record_change;
-use crate::api::search::compile_filter;
-use crate::api::to_json;
+use crate::api::search::{compile_filter, segment_condition};
+use crate::api::{BOOKKEEPING, to_json};
 use crate::auth::{Caller, Principal, run_as};
 use crate::db::DbPool;
 use crate::db::fragment::SqlFragment;
@@ -146,17 +146,6 @@ fn check_segment(conn: &mut PgConnection, segment: &Segment) -> Result<(), ApiEr
     Ok(())
 }
 
-/// The condition selecting a segment's members among the clients. A dynamic segment's filter has
-/// its values written in: its pages and counts are asked for again and again with the same values,
-/// so their statements are cached per connection and planned knowing them.
-pub(crate) fn segment_condition(conn: &mut PgConnection, segment: &Segment) -> Result<SqlFragment, ApiError> {
-    match &segment.filter {
-        Some(filter) => compile_filter(conn, segment.workspace_id, CustomEntity::Client, filter)
-            .map(SqlFragment::with_values_written_in),
-        None => Ok(members_condition(segment.workspace_id, segment.id)),
-    }
-}
-
 fn segment_http(status: StatusCode, segment: &Segment) -> HttpResponse {
     let mut response = HttpResponse::build(status);
     response.insert_header((header::ETAG, etag(segment.version)));
@@ -165,8 +154,6 @@ fn segment_http(status: StatusCode, segment: &Segment) -> HttpResponse {
     }
     response.json(SegmentResponse::from(segment))
 }
-
-const BOOKKEEPING: &[&str] = &["id", "version", "created_at", "updated_at", "created_by", "updated_by"];
 
 /// Create a segment.
 #[utoipa::path(
