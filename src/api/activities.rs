@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -14,7 +14,7 @@ use validator::Validate;
 use crate::api::Parent;
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{
-    IfMatch, JsonBody, Page, decode_cursor, etag, non_blank, not_null, nullable, page_limit,
+    IfMatch, JsonBody, Page, decode_cursor, non_blank, not_null, nullable, page_limit, versioned_http,
 };
 use crate::api::record_change;
 use crate::api::search::{SearchRequest, compile_filter};
@@ -446,12 +446,7 @@ fn snapshot(activity: &Activity) -> serde_json::Value {
 }
 
 fn activity_http(status: StatusCode, activity: &Activity) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response.insert_header((header::ETAG, etag(activity.version)));
-    if status == StatusCode::CREATED {
-        response.insert_header((header::LOCATION, format!("/api/v1/activities/{}", activity.id)));
-    }
-    response.json(ActivityResponse::from(activity))
+    versioned_http(status, activity.version, "activities", activity.id, &ActivityResponse::from(activity))
 }
 
 /// The only unique key an activity write can break is its external reference.

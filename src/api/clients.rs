@@ -10,7 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
-use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
+use crate::api::extract::{
+    IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit, versioned_http,
+};
 use crate::api::listing::{
     DeletedQuery, ListCursor, Tombstone, decode_list_cursor, list_order, phone_key, search_query, sort_key,
     tombstone_page,
@@ -660,13 +662,8 @@ fn snapshot(client: &Client) -> serde_json::Value {
     to_json(&ClientResponse::from(client))
 }
 
-fn client_response(status: actix_web::http::StatusCode, client: &Client) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response.insert_header((header::ETAG, etag(client.version)));
-    if status == actix_web::http::StatusCode::CREATED {
-        response.insert_header((header::LOCATION, format!("/api/v1/clients/{}", client.id)));
-    }
-    response.json(ClientResponse::from(client))
+fn client_http(status: actix_web::http::StatusCode, client: &Client) -> HttpResponse {
+    versioned_http(status, client.version, "clients", client.id, &ClientResponse::from(client))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -716,7 +713,7 @@ pub async fn create_client(
         })
     })
     .await?;
-    Ok(client_response(actix_web::http::StatusCode::CREATED, &client))
+    Ok(client_http(actix_web::http::StatusCode::CREATED, &client))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -990,7 +987,7 @@ pub async fn update_client(
         })
     })
     .await?;
-    Ok(client_response(actix_web::http::StatusCode::OK, &client))
+    Ok(client_http(actix_web::http::StatusCode::OK, &client))
 }
 
 pub(crate) fn live_for_update(
@@ -1083,5 +1080,5 @@ pub async fn restore_client(
         })
     })
     .await?;
-    Ok(client_response(actix_web::http::StatusCode::OK, &client))
+    Ok(client_http(actix_web::http::StatusCode::OK, &client))
 }

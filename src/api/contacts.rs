@@ -1,7 +1,7 @@
 //! Contacts: the people acting for a client, with lookups by email and phone and fuzzy search.
 //! Lists, cursors, tombstones and the change log work as for clients.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -11,7 +11,9 @@ use validator::Validate;
 
 use crate::api::clients::CreateClientQuery;
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
-use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit};
+use crate::api::extract::{
+    IfMatch, JsonBody, Page, decode_cursor, not_null, nullable, page_limit, versioned_http,
+};
 use crate::api::listing::{
     DeletedQuery, ListCursor, Tombstone, decode_list_cursor, list_order, phone_key, search_query, sort_key,
     tombstone_page,
@@ -356,13 +358,8 @@ fn snapshot(contact: &Contact) -> serde_json::Value {
     to_json(&ContactResponse::from(contact))
 }
 
-fn contact_response(status: StatusCode, contact: &Contact) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response.insert_header((header::ETAG, etag(contact.version)));
-    if status == StatusCode::CREATED {
-        response.insert_header((header::LOCATION, format!("/api/v1/contacts/{}", contact.id)));
-    }
-    response.json(ContactResponse::from(contact))
+fn contact_http(status: StatusCode, contact: &Contact) -> HttpResponse {
+    versioned_http(status, contact.version, "contacts", contact.id, &ContactResponse::from(contact))
 }
 
 fn live_for_update(
@@ -417,7 +414,7 @@ pub async fn create_contact(
         })
     })
     .await?;
-    Ok(contact_response(StatusCode::CREATED, &contact))
+    Ok(contact_http(StatusCode::CREATED, &contact))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -608,7 +605,7 @@ pub async fn get_contact(
         Ok(Contact::find(conn, principal.workspace_id, id)?)
     })
     .await?;
-    Ok(contact_response(StatusCode::OK, &contact))
+    Ok(contact_http(StatusCode::OK, &contact))
 }
 
 /// Update a contact: a partial update, checked like a new contact.
@@ -656,7 +653,7 @@ pub async fn update_contact(
         })
     })
     .await?;
-    Ok(contact_response(StatusCode::OK, &contact))
+    Ok(contact_http(StatusCode::OK, &contact))
 }
 
 /// Delete a contact (soft): restorable with `POST /contacts/{id}/restore`.
@@ -738,5 +735,5 @@ pub async fn restore_contact(
         })
     })
     .await?;
-    Ok(contact_response(StatusCode::OK, &contact))
+    Ok(contact_http(StatusCode::OK, &contact))
 }

@@ -2,7 +2,7 @@
 //! activities. Changing a definition never silently breaks stored values: a narrowing change is
 //! refused while records violate it, with their count.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::extract::{IfMatch, JsonBody, Page, etag, not_null, nullable};
+use crate::api::extract::{IfMatch, JsonBody, Page, not_null, nullable, versioned_http};
 use crate::api::record_change;
 use crate::api::{BOOKKEEPING, to_json};
 use crate::auth::{Principal, run_as};
@@ -252,12 +252,7 @@ fn ensure_records_fit(
 }
 
 fn field_http(status: StatusCode, field: &CustomField) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response.insert_header((header::ETAG, etag(field.version)));
-    if status == StatusCode::CREATED {
-        response.insert_header((header::LOCATION, format!("/api/v1/custom-fields/{}", field.id)));
-    }
-    response.json(CustomFieldResponse::from(field))
+    versioned_http(status, field.version, "custom-fields", field.id, &CustomFieldResponse::from(field))
 }
 
 /// Define a custom field (owners and admins).

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -14,7 +14,7 @@ use validator::Validate;
 
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{
-    IfMatch, JsonBody, Page, decode_cursor, etag, non_blank, not_null, nullable, page_limit,
+    IfMatch, JsonBody, Page, decode_cursor, non_blank, not_null, nullable, page_limit, versioned_http,
 };
 use crate::api::listing::{DeletedQuery, Tombstone, search_query, tombstone_page};
 use crate::api::search::{SearchRequest, compile_filter};
@@ -708,12 +708,7 @@ fn stage_change(principal: &Principal, deal: &Deal, from: Option<StageId>) -> St
 }
 
 fn deal_http(status: StatusCode, deal: &Deal, items: &[DealItem]) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response.insert_header((header::ETAG, etag(deal.version)));
-    if status == StatusCode::CREATED {
-        response.insert_header((header::LOCATION, format!("/api/v1/deals/{}", deal.id)));
-    }
-    response.json(deal_response(deal, items))
+    versioned_http(status, deal.version, "deals", deal.id, &deal_response(deal, items))
 }
 
 fn snapshot(deal: &Deal, items: &[DealItem]) -> serde_json::Value {

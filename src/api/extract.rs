@@ -299,6 +299,23 @@ pub fn etag(version: i32) -> String {
     format!("\"{version}\"")
 }
 
+/// A versioned record as the answer to a read or a write: its version as `ETag`, and when it was
+/// just created (201), its URL as `Location`, `/api/v1/{collection}/{id}`.
+pub fn versioned_http(
+    status: actix_web::http::StatusCode,
+    version: i32,
+    collection: &str,
+    id: impl std::fmt::Display,
+    body: &impl Serialize,
+) -> actix_web::HttpResponse {
+    let mut response = actix_web::HttpResponse::build(status);
+    response.insert_header((header::ETAG, etag(version)));
+    if status == actix_web::http::StatusCode::CREATED {
+        response.insert_header((header::LOCATION, format!("/api/v1/{collection}/{id}")));
+    }
+    response.json(body)
+}
+
 /// Deserialises a PATCH field that may be absent (`None`), `null` (`Some(None)`, clear it) or a
 /// value (`Some(Some(v))`). Use with `#[serde(default, deserialize_with = "nullable")]`.
 pub fn nullable<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::extract::{IfMatch, Page, ValidatedJson, etag, non_blank, not_null};
+use crate::api::extract::{IfMatch, Page, ValidatedJson, non_blank, not_null, versioned_http};
 use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
@@ -204,12 +204,7 @@ fn check_stage_kinds(kinds: impl IntoIterator<Item = StageKind>) -> Result<(), A
 }
 
 fn pipeline_http(status: StatusCode, pipeline: &Pipeline, stages: &[Stage]) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response.insert_header((header::ETAG, etag(pipeline.version)));
-    if status == StatusCode::CREATED {
-        response.insert_header((header::LOCATION, format!("/api/v1/pipelines/{}", pipeline.id)));
-    }
-    response.json(pipeline_response(pipeline, stages))
+    versioned_http(status, pipeline.version, "pipelines", pipeline.id, &pipeline_response(pipeline, stages))
 }
 
 fn require_admin(principal: &Principal) -> Result<(), ApiError> {

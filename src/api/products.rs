@@ -1,6 +1,6 @@
 //! The product catalogue: what deals' line items can refer to.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::extract::{
-    IfMatch, JsonBody, Page, decode_cursor, etag, non_blank, not_null, nullable, page_limit,
+    IfMatch, JsonBody, Page, decode_cursor, non_blank, not_null, nullable, page_limit, versioned_http,
 };
 use crate::api::listing::search_query;
 use crate::api::record_change;
@@ -178,12 +178,7 @@ fn build_product(
 }
 
 fn product_http(status: StatusCode, product: &Product) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response.insert_header((header::ETAG, etag(product.version)));
-    if status == StatusCode::CREATED {
-        response.insert_header((header::LOCATION, format!("/api/v1/products/{}", product.id)));
-    }
-    response.json(ProductResponse::from(product))
+    versioned_http(status, product.version, "products", product.id, &ProductResponse::from(product))
 }
 
 fn sku_taken() -> ApiError {

@@ -12,7 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::clients::{ClientListQuery, ClientResponse, Narrowing, clients_page, clients_page_response};
 use crate::api::extract::{
-    IfMatch, JsonBody, Page, PageParams, decode_cursor, etag, non_blank, not_null, nullable, page_limit,
+    IfMatch, JsonBody, Page, PageParams, decode_cursor, non_blank, not_null, nullable, page_limit,
+    versioned_http,
 };
 use crate::api::record_change;
 use crate::api::search::{compile_filter, segment_condition};
@@ -147,12 +148,7 @@ fn check_segment(conn: &mut PgConnection, segment: &Segment) -> Result<(), ApiEr
 }
 
 fn segment_http(status: StatusCode, segment: &Segment) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response.insert_header((header::ETAG, etag(segment.version)));
-    if status == StatusCode::CREATED {
-        response.insert_header((header::LOCATION, format!("/api/v1/segments/{}", segment.id)));
-    }
-    response.json(SegmentResponse::from(segment))
+    versioned_http(status, segment.version, "segments", segment.id, &SegmentResponse::from(segment))
 }
 
 /// Create a segment.
