@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -24,6 +24,7 @@ use crate::db::models::activity::ActivityFilter;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::{Activity, Client, Contact, Deal, User, Workspace};
+use crate::domain::agenda;
 use crate::domain::enums::{ActivityKind, ActivityStatus, Channel, ContactReason, CustomEntity, Direction};
 use crate::domain::role::Role;
 use crate::error::{ApiError, field_errors};
@@ -1008,8 +1009,11 @@ pub async fn get_agenda(
     query: web::Query<AgendaQuery>,
 ) -> Result<web::Json<Agenda>, ApiError> {
     let days = query.days.unwrap_or(1);
-    if !(1..=31).contains(&days) {
-        return Err(ApiError::bad_request("invalid_query", "days must be between 1 and 31"));
+    if !(1..=agenda::MAX_DAYS).contains(&days) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("days must be between 1 and {}", agenda::MAX_DAYS),
+        ));
     }
     let user = query.user_id.unwrap_or(principal.user_id);
     if user != principal.user_id && !matches!(principal.role, Role::Owner | Role::Admin | Role::Manager) {
@@ -1023,17 +1027,10 @@ pub async fn get_agenda(
         User::find(conn, workspace.id, user)?;
         let timezone: chrono_tz::Tz = workspace.timezone.parse().unwrap_or(chrono_tz::UTC);
         let now = Utc::now();
-        let date = date.unwrap_or_else(|| now.with_timezone(&timezone).date_naive());
-        let start_of = |day: NaiveDate| {
-            day.and_hms_opt(0, 0, 0)
-                .and_then(|midnight| midnight.and_local_timezone(timezone).earliest())
-                .map(|local| local.with_timezone(&Utc))
-        };
-        let from = start_of(date).ok_or_else(|| {
+        let date = date.unwrap_or_else(|| agenda::local_date(now, timezone));
+        let (from, to) = agenda::day_window(date, days, timezone).ok_or_else(|| {
             ApiError::bad_request("invalid_query", "date has no midnight in the workspace's time zone")
         })?;
-        let to = start_of(date + Duration::days(i64::from(days)))
-            .unwrap_or(from + Duration::days(i64::from(days)));
         let overdue_count = Activity::count_overdue(conn, workspace.id, user, now)?;
         let mut planned = Activity::agenda_overdue(conn, workspace.id, user, now, AGENDA_OVERDUE_SHOWN)?;
         // What is due in the window and not yet overdue; one more than shown tells of a cut.

@@ -1,5 +1,6 @@
 //! Pure business rules: no actix, no Diesel.
 
+pub mod agenda;
 pub mod client;
 pub mod contact_points;
 pub mod custom_fields;
