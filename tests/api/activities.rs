@@ -486,34 +486,14 @@ async fn two_workers_racing_fire_each_due_reminder_exactly_once() {
 
     // The first worker claims ten and holds its transaction open while the second claims: the
     // second must neither wait for the first nor take what the first holds.
-    use crm::db::models::Activity;
-    use diesel::Connection;
-    let url = app.database_url.clone();
+    let fire = |batch: i64| {
+        move |conn: &mut diesel::PgConnection| {
+            crm::db::models::Activity::fire_due_reminders(conn, batch).expect("fire")
+        }
+    };
     let claimed_from = Utc::now();
-    let (first, second, third) = actix_web::web::block(move || {
-        let connect = |url: &str| diesel::PgConnection::establish(url).expect("connect");
-        let mut holder = connect(&url);
-        let (first, second) = holder
-            .transaction::<_, diesel::result::Error, _>(|holder| {
-                let first = Activity::fire_due_reminders(holder, 10)?;
-                let (sender, receiver) = std::sync::mpsc::channel();
-                let other_url = url.clone();
-                std::thread::spawn(move || {
-                    let fired = Activity::fire_due_reminders(&mut connect(&other_url), 100).expect("fire");
-                    let _ = sender.send(fired);
-                });
-                let second = receiver
-                    .recv_timeout(std::time::Duration::from_secs(20))
-                    .expect("the second worker claims without waiting for the first");
-                Ok((first, second))
-            })
-            .expect("the first worker's transaction");
-        // Both committed: nothing is left to fire.
-        let third = Activity::fire_due_reminders(&mut holder, 100).expect("fire");
-        (first, second, third)
-    })
-    .await
-    .expect("workers");
+    // After both committed, nothing is left to fire.
+    let (first, second, third) = app.overlapping_claims(fire(10), fire(100)).await;
     let claimed_to = Utc::now();
     assert_eq!((first.len(), second.len(), third.len()), (10, 20, 0));
     let mut ids: Vec<String> = first.iter().chain(&second).map(|(_, id)| id.to_string()).collect();

@@ -225,20 +225,18 @@ async fn stale_refresh_tokens_are_purged_and_live_ones_kept() {
     let revoked = app.owner_session().await;
     let body = json!({"refresh_token": revoked["refresh_token"]});
     app.request(Method::POST, "/api/v1/auth/logout", None, Some(&body)).await.expect(204);
-    let url = app.database_url.clone();
-    let purged = actix_web::web::block(move || {
-        use diesel::RunQueryDsl;
-        let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
-        // Age the revocation past the day of grace.
-        diesel::sql_query(
+    let purged = app
+        .on_database(|conn| {
+            use diesel::RunQueryDsl;
+            // Age the revocation past the day of grace.
+            diesel::sql_query(
             "UPDATE refresh_tokens SET revoked_at = now() - interval '2 days' WHERE revoked_at IS NOT NULL",
         )
-        .execute(&mut conn)
+        .execute(conn)
         .expect("age");
-        crm::db::models::RefreshToken::purge_stale(&mut conn).expect("purge")
-    })
-    .await
-    .expect("purge");
+            crm::db::models::RefreshToken::purge_stale(conn).expect("purge")
+        })
+        .await;
     assert_eq!(purged, 1);
     app.refresh(&live["refresh_token"]).await.expect(200);
 }

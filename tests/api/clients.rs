@@ -334,24 +334,16 @@ async fn filters_narrow_the_list() {
 async fn a_pagination_walk_sees_every_client_once_in_every_order_while_others_change() {
     let app = TestApp::spawn().await;
     let owner = app.owner_token().await;
-    let url = app.database_url.clone();
     let workspace = app.workspace_id.clone();
     let owner_id = app.owner_session().await["user_id"].as_str().unwrap_or_default().to_string();
     // 250 clients straight into the table (the API would take a while at argon2-free speed too).
-    actix_web::web::block(move || {
-        use diesel::RunQueryDsl;
-        let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
-        diesel::sql_query(format!(
-            "INSERT INTO clients (workspace_id, id, kind, display_name, last_name, first_name, relationship, lifecycle_stage, owner_id, search_text, created_at, updated_at)
+    app.sql(&format!(
+        "INSERT INTO clients (workspace_id, id, kind, display_name, last_name, first_name, relationship, lifecycle_stage, owner_id, search_text, created_at, updated_at)
              SELECT '{workspace}', uuidv7_like, 'person', 'Client ' || (n % 37), 'Client', (n % 37)::text, 'prospect', 'lead', '{owner_id}', 'client',
                     now() - (n % 50) * interval '1 minute', now() - (n % 50) * interval '1 minute'
              FROM (SELECT n, ('01a20000-0000-7000-8000-' || lpad(n::text, 12, '0'))::uuid AS uuidv7_like FROM generate_series(1, 250) n) s"
-        ))
-        .execute(&mut conn)
-        .expect("seed clients");
-    })
-    .await
-    .expect("seed");
+    ))
+    .await;
 
     // Every order, the default (-updated_at) included, walked while someone edits one client the
     // walk has listed and one it has not reached.

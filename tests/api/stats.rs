@@ -19,19 +19,6 @@ async fn stats(app: &TestApp, token: &str, client: &Value) -> Value {
     app.get(&path, token).await.expect(200)["stats"].clone()
 }
 
-async fn on_the_database<T: Send + 'static>(
-    app: &TestApp,
-    work: impl FnOnce(&mut PgConnection, &str) -> T + Send + 'static,
-) -> T {
-    let url = app.database_url.clone();
-    actix_web::web::block(move || {
-        let mut conn = PgConnection::establish(&url).expect("connect");
-        work(&mut conn, &url)
-    })
-    .await
-    .expect("database work")
-}
-
 #[actix_web::test]
 async fn the_hourly_refresh_re_ages_the_rolling_counts_one_workspace_per_claim() {
     let app = TestApp::spawn().await;
@@ -60,25 +47,8 @@ async fn the_hourly_refresh_re_ages_the_rolling_counts_one_workspace_per_claim()
     // Two workers refresh at once: the first holds its claim open while the second claims; the
     // second takes the other workspace without waiting, and nothing is left for a third.
     app.create_other_workspace("Second", "second@example.com", "second-password").await;
-    let (first, second, third) = on_the_database(&app, |conn, url| {
-        let url = url.to_string();
-        let (first, second) = conn
-            .transaction::<_, diesel::result::Error, _>(|conn| {
-                let first = ClientStats::refresh_next_due(conn)?;
-                let (sender, receiver) = std::sync::mpsc::channel();
-                std::thread::spawn(move || {
-                    let mut other = PgConnection::establish(&url).expect("connect");
-                    let _ = sender.send(ClientStats::refresh_next_due(&mut other).expect("refresh"));
-                });
-                let second = receiver
-                    .recv_timeout(std::time::Duration::from_secs(20))
-                    .expect("the second worker claims without waiting for the first");
-                Ok((first, second))
-            })
-            .expect("the first worker's transaction");
-        (first, second, ClientStats::refresh_next_due(conn).expect("refresh"))
-    })
-    .await;
+    let refresh = |conn: &mut PgConnection| ClientStats::refresh_next_due(conn).expect("refresh");
+    let (first, second, third) = app.overlapping_claims(refresh, refresh).await;
     assert_eq!((first, second, third), (true, true, false), "each workspace refreshed once, then none due");
     let aged = stats(&app, &owner, &client).await;
     assert_eq!((aged["activities_30d"].clone(), aged["activities_90d"].clone()), (json!(1), json!(2)));
@@ -90,8 +60,8 @@ async fn the_hourly_refresh_re_ages_the_rolling_counts_one_workspace_per_claim()
     ))
     .await;
     let before = Utc::now();
-    assert!(on_the_database(&app, |conn, _| ClientStats::refresh_next_due(conn).expect("refresh")).await);
-    assert!(!on_the_database(&app, |conn, _| ClientStats::refresh_next_due(conn).expect("refresh")).await);
+    assert!(app.on_database(|conn| ClientStats::refresh_next_due(conn).expect("refresh")).await);
+    assert!(!app.on_database(|conn| ClientStats::refresh_next_due(conn).expect("refresh")).await);
     let refreshed_recently = format!(
         "SELECT count(*) AS value FROM workspaces WHERE id = '{}' AND stats_refreshed_at >= '{}'",
         app.workspace_id,
@@ -104,7 +74,7 @@ async fn the_hourly_refresh_re_ages_the_rolling_counts_one_workspace_per_claim()
 async fn crm_seed_leaves_every_clients_stats_as_the_writes_would_keep_them() {
     let app = TestApp::spawn().await;
     let workspace = uuid::Uuid::parse_str(&app.workspace_id).expect("a workspace id");
-    on_the_database(&app, move |conn, _| {
+    app.on_database(move |conn| {
         let options = crm::seed::SeedOptions {
             workspace,
             clients: 60,
@@ -120,7 +90,7 @@ async fn crm_seed_leaves_every_clients_stats_as_the_writes_would_keep_them() {
     app.sql(&format!("CREATE TABLE seeded_stats AS SELECT {STATS_COLUMNS} FROM clients")).await;
 
     // What the write path (per client) and the hourly refresh (per workspace) make of the same data.
-    on_the_database(&app, move |conn, _| {
+    app.on_database(move |conn| {
         #[derive(QueryableByName)]
         struct Row {
             #[diesel(sql_type = diesel::sql_types::Uuid)]

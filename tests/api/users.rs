@@ -277,27 +277,25 @@ async fn every_user_write_is_in_the_change_log() {
         .await
         .expect(200);
 
-    let url = app.database_url.clone();
     let user_id: uuid::Uuid = user["id"].as_str().and_then(|id| id.parse().ok()).expect("a user id");
-    let events = actix_web::web::block(move || {
-        use crm::db::schema::change_events::dsl as events;
-        use diesel::prelude::*;
-        let mut conn = PgConnection::establish(&url).expect("connect");
-        events::change_events
-            .filter(events::entity_id.eq(user_id))
-            .order(events::id)
-            .select((
-                events::action,
-                events::version,
-                events::changes,
-                events::actor_id.is_not_null(),
-                events::request_id.is_not_null(),
-            ))
-            .load::<(String, Option<i32>, serde_json::Value, bool, bool)>(&mut conn)
-            .expect("events")
-    })
-    .await
-    .expect("query");
+    let events = app
+        .on_database(move |conn| {
+            use crm::db::schema::change_events::dsl as events;
+            use diesel::prelude::*;
+            events::change_events
+                .filter(events::entity_id.eq(user_id))
+                .order(events::id)
+                .select((
+                    events::action,
+                    events::version,
+                    events::changes,
+                    events::actor_id.is_not_null(),
+                    events::request_id.is_not_null(),
+                ))
+                .load::<(String, Option<i32>, serde_json::Value, bool, bool)>(conn)
+                .expect("events")
+        })
+        .await;
     assert_eq!(events.len(), 2);
     assert_eq!((events[0].0.as_str(), events[0].1), ("created", Some(1)));
     let (action, version, changes, has_actor, has_request_id) = &events[1];

@@ -108,37 +108,43 @@ impl TestApp {
         owner_email: &str,
         owner_password: &str,
     ) -> (String, String) {
-        let (url, name, email, password) = (
-            self.database_url.clone(),
-            name.to_string(),
-            owner_email.to_string(),
-            owner_password.to_string(),
-        );
-        actix_web::web::block(move || {
-            let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
+        let (name, email, password) = (name.to_string(), owner_email.to_string(), owner_password.to_string());
+        self.on_database(move |conn| {
             let new = NewWorkspaceWithOwner {
                 name: &name,
                 owner_email: &email,
                 owner_full_name: "Other owner",
                 owner_password: &password,
             };
-            let (workspace, owner) = create_workspace(&mut conn, &new).expect("create the other workspace");
+            let (workspace, owner) = create_workspace(conn, &new).expect("create the other workspace");
             (workspace.id.to_string(), owner.id.to_string())
         })
         .await
-        .expect("bootstrap")
+    }
+
+    /// Runs `work` on a connection of its own to the test's database, off the async workers: for
+    /// what the API can't do (states in the past, a background job's claim, a held lock).
+    pub async fn on_database<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut diesel::PgConnection) -> T + Send + 'static,
+    ) -> T {
+        let url = self.database_url.clone();
+        actix_web::web::block(move || {
+            let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
+            work(&mut conn)
+        })
+        .await
+        .expect("the database work")
     }
 
     /// Runs SQL on the test's database directly: for states the API can't reach quickly (a
     /// purchase three years ago).
     pub async fn sql(&self, statement: &str) {
-        let (url, statement) = (self.database_url.clone(), statement.to_string());
-        actix_web::web::block(move || {
-            let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
-            diesel::RunQueryDsl::execute(diesel::sql_query(statement), &mut conn).expect("run the SQL");
+        let statement = statement.to_string();
+        self.on_database(move |conn| {
+            diesel::RunQueryDsl::execute(diesel::sql_query(statement), conn).expect("run the SQL");
         })
-        .await
-        .expect("sql");
+        .await;
     }
 
     /// Runs a query that returns one bigint column named `value` and gives its value.
@@ -148,15 +154,45 @@ impl TestApp {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             value: i64,
         }
-        let (url, query) = (self.database_url.clone(), query.to_string());
-        actix_web::web::block(move || {
-            let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url).expect("connect");
-            diesel::RunQueryDsl::get_result::<Row>(diesel::sql_query(query), &mut conn)
+        let query = query.to_string();
+        self.on_database(move |conn| {
+            diesel::RunQueryDsl::get_result::<Row>(diesel::sql_query(query), conn)
                 .expect("run the query")
                 .value
         })
         .await
-        .expect("sql")
+    }
+
+    /// Runs a background job's claim as two workers would at the same moment: `first` inside a
+    /// transaction that stays open while `then` runs on a connection of its own, which must
+    /// finish within 20 s (waiting for the first worker fails the test); then `then` once more,
+    /// after both committed. Gives the three outcomes.
+    pub async fn overlapping_claims<T: Send + 'static>(
+        &self,
+        first: impl FnOnce(&mut diesel::PgConnection) -> T + Send + 'static,
+        then: impl Fn(&mut diesel::PgConnection) -> T + Clone + Send + 'static,
+    ) -> (T, T, T) {
+        use diesel::Connection;
+        let url = self.database_url.clone();
+        self.on_database(move |conn| {
+            let second_worker = then.clone();
+            let (first, second) = conn
+                .transaction::<_, diesel::result::Error, _>(|conn| {
+                    let first = first(conn);
+                    let (sender, receiver) = std::sync::mpsc::channel();
+                    std::thread::spawn(move || {
+                        let mut other = diesel::PgConnection::establish(&url).expect("connect");
+                        let _ = sender.send(second_worker(&mut other));
+                    });
+                    let second = receiver
+                        .recv_timeout(std::time::Duration::from_secs(20))
+                        .expect("the second worker claims without waiting for the first");
+                    Ok((first, second))
+                })
+                .expect("the first worker's transaction");
+            (first, second, then(conn))
+        })
+        .await
     }
 
     /// Waits until `count` sessions of this test's database wait for a lock: the way a test makes
