@@ -11,14 +11,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::Parent;
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{
     IfMatch, JsonBody, Page, decode_cursor, non_blank, not_null, nullable, page_limit, versioned_http,
 };
-use crate::api::record_change;
 use crate::api::search::{SearchRequest, compile_filter};
-use crate::api::{BOOKKEEPING, to_json};
+use crate::api::{BOOKKEEPING, Parent, record_change, to_json};
 use crate::auth::{Principal, run_as};
 use crate::db::models::activity::ActivityFilter;
 use crate::db::models::change_event::ChangeSet;

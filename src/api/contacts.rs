@@ -19,8 +19,7 @@ use crate::api::listing::{
     tombstone_page,
 };
 use crate::api::search::{SearchRequest, compile_filter};
-use crate::api::{BOOKKEEPING, to_json};
-use crate::api::{Parent, record_change};
+use crate::api::{BOOKKEEPING, Parent, record_change, to_json};
 use crate::auth::{Principal, run_as};
 use crate::db::json::Json;
 use crate::db::models::change_event::ChangeSet;

@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::extract::{IfMatch, JsonBody, Page, not_null, nullable, versioned_http};
-use crate::api::record_change;
-use crate::api::{BOOKKEEPING, to_json};
+use crate::api::{BOOKKEEPING, record_change, to_json};
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::custom_field::CustomField;

@@ -18,8 +18,7 @@ use crate::api::extract::{
 };
 use crate::api::listing::{DeletedQuery, Tombstone, search_query, tombstone_page};
 use crate::api::search::{SearchRequest, compile_filter};
-use crate::api::{BOOKKEEPING, to_json};
-use crate::api::{Parent, record_change};
+use crate::api::{BOOKKEEPING, Parent, record_change, to_json};
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;

@@ -13,8 +13,7 @@ use crate::api::extract::{
     IfMatch, JsonBody, Page, decode_cursor, non_blank, not_null, nullable, page_limit, versioned_http,
 };
 use crate::api::listing::search_query;
-use crate::api::record_change;
-use crate::api::{BOOKKEEPING, to_json};
+use crate::api::{BOOKKEEPING, record_change, to_json};
 use crate::auth::{Principal, run_as};
 use crate::db::models::Product;
 use crate::db::models::change_event::ChangeSet;

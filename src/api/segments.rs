@@ -15,9 +15,8 @@ use crate::api::extract::{
     IfMatch, JsonBody, Page, PageParams, decode_cursor, non_blank, not_null, nullable, page_limit,
     versioned_http,
 };
-use crate::api::record_change;
 use crate::api::search::{compile_filter, segment_condition};
-use crate::api::{BOOKKEEPING, to_json};
+use crate::api::{BOOKKEEPING, record_change, to_json};
 use crate::auth::{Caller, Principal, run_as};
 use crate::db::DbPool;
 use crate::db::fragment::SqlFragment;
