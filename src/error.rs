@@ -301,10 +301,16 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
-/// `validator`'s errors as a flat list of fields with paths (`address.city`, `phones[1].value`).
+/// A broken domain rule as the field it names.
 impl From<crate::domain::Violation> for FieldError {
     fn from(violation: crate::domain::Violation) -> Self {
         FieldError::new(violation.field, violation.code, violation.message)
+    }
+}
+
+impl From<crate::domain::Violation> for ApiError {
+    fn from(violation: crate::domain::Violation) -> Self {
+        Self::Validation(vec![violation.into()])
     }
 }
 

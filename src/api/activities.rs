@@ -13,7 +13,7 @@ use validator::Validate;
 
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{
-    IfMatch, JsonBody, Page, decode_cursor, non_blank, not_null, nullable, page_limit, versioned_http,
+    IfMatch, JsonBody, Page, decode_cursor, not_null, nullable, page_limit, versioned_http,
 };
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::{BOOKKEEPING, Parent, record_change, to_json};
@@ -22,9 +22,11 @@ use crate::db::models::activity::ActivityFilter;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::{Activity, Client, Contact, Deal, User, Workspace};
+use crate::domain::activity as activity_rules;
 use crate::domain::agenda;
 use crate::domain::enums::{ActivityKind, ActivityStatus, Channel, ContactReason, CustomEntity, Direction};
 use crate::domain::role::Role;
+use crate::domain::text::{non_blank, trimmed};
 use crate::error::{ApiError, field_errors};
 use crate::ids::{ActivityId, ClientId, ContactId, DealId, UserId};
 use crate::state::AppState;
@@ -343,7 +345,6 @@ fn build_activity(
         return Err(ApiError::Validation(errors));
     }
     let workspace = principal.workspace_id;
-    // Links: the contact and the deal must belong to the client, which they imply when omitted.
     let contact = match input.contact_id {
         Some(id) => Some(Contact::find(conn, workspace, id).optional()?.ok_or_else(|| {
             ApiError::invalid_field("contact_id", "not_found", "no such contact in this workspace")
@@ -356,25 +357,15 @@ fn build_activity(
         })?),
         None => None,
     };
-    let client_id = input
-        .client_id
-        .or(contact.as_ref().map(|contact| contact.client_id))
-        .or(deal.as_ref().map(|deal| deal.client_id));
+    let (contacts_client, deals_client) =
+        (contact.map(|contact| contact.client_id), deal.map(|deal| deal.client_id));
+    let client_id = activity_rules::client_of(input.client_id, contacts_client, deals_client);
     if let Some(client) = client_id
         && !Client::exists(conn, workspace, client)?
     {
         return Err(ApiError::invalid_field("client_id", "not_found", "no such client in this workspace"));
     }
-    if contact.as_ref().is_some_and(|contact| Some(contact.client_id) != client_id) {
-        return Err(ApiError::invalid_field(
-            "contact_id",
-            "wrong_client",
-            "the contact belongs to another client",
-        ));
-    }
-    if deal.as_ref().is_some_and(|deal| Some(deal.client_id) != client_id) {
-        return Err(ApiError::invalid_field("deal_id", "wrong_client", "the deal belongs to another client"));
-    }
+    activity_rules::check_links(client_id, contacts_client, deals_client)?;
     let assignee_id = input.assignee_id.unwrap_or(principal.user_id);
     if User::find(conn, workspace, assignee_id).optional()?.is_none() {
         return Err(ApiError::invalid_field("assignee_id", "not_found", "no such user in this workspace"));
@@ -382,14 +373,9 @@ fn build_activity(
 
     let now = Utc::now();
     let status = input.status.unwrap_or(StoredStatus::Planned);
-    let completed_at = match status {
-        StoredStatus::Done => Some(input.completed_at.unwrap_or(now)),
-        StoredStatus::Planned | StoredStatus::Cancelled => None,
-    };
-    // A new reminder time re-arms the reminder.
-    let reminder_unchanged = existing.is_some_and(|activity| activity.reminder_at == input.reminder_at);
-    let trimmed =
-        |value: Option<String>| value.map(|value| value.trim().to_string()).filter(|value| !value.is_empty());
+    let completed_at = activity_rules::completed_at(status == StoredStatus::Done, input.completed_at, now);
+    let reminder_kept = existing
+        .filter(|activity| activity_rules::keeps_reminder_state(activity.reminder_at, input.reminder_at));
     Ok(Activity {
         workspace_id: workspace,
         id: existing.map_or_else(ActivityId::generate, |activity| activity.id),
@@ -402,12 +388,8 @@ fn build_activity(
         outcome: trimmed(input.outcome),
         due_at: input.due_at,
         reminder_at: input.reminder_at,
-        reminder_fired_at: existing
-            .filter(|_| reminder_unchanged)
-            .and_then(|activity| activity.reminder_fired_at),
-        reminder_acked_at: existing
-            .filter(|_| reminder_unchanged)
-            .and_then(|activity| activity.reminder_acked_at),
+        reminder_fired_at: reminder_kept.and_then(|activity| activity.reminder_fired_at),
+        reminder_acked_at: reminder_kept.and_then(|activity| activity.reminder_acked_at),
         duration_seconds: input.duration_seconds,
         status: match status {
             StoredStatus::Planned => "planned",

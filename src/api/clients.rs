@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::api::assignment::{Assignment, Requested};
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{
     IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit, versioned_http,
@@ -26,11 +27,12 @@ use crate::db::models::client::ClientFilter;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::contact::Contact;
 use crate::db::models::segment::Segment;
-use crate::db::models::{Client, Team, User, Workspace};
+use crate::db::models::{Client, Workspace};
 use crate::domain::Violation;
 use crate::domain::client::{Address, Names, check_kind_fields, display_name, normalise_tags, search_text};
 use crate::domain::contact_points::{Consent, ContactPoint, normalise_emails, normalise_phones};
 use crate::domain::enums::{ClientKind, CustomEntity, Gender, LifecycleStage, Relationship, Source};
+use crate::domain::text::trimmed;
 use crate::error::{ApiError, FieldError, field_errors};
 use crate::ids::{ClientId, SegmentId, TeamId, UserId, WorkspaceId};
 use crate::state::AppState;
@@ -513,8 +515,6 @@ fn build_client(
 ) -> Result<Client, ApiError> {
     // Every broken rule is reported at once: validator's, then the domain's.
     let mut errors = field_errors(&input);
-    let trimmed =
-        |value: Option<String>| value.map(|value| value.trim().to_string()).filter(|value| !value.is_empty());
     let (last_name, first_name, middle_name) =
         (trimmed(input.last_name), trimmed(input.first_name), trimmed(input.middle_name));
     let (name, legal_name) = (trimmed(input.name), trimmed(input.legal_name));
@@ -557,27 +557,9 @@ fn build_client(
         return Err(ApiError::Validation(errors));
     };
 
-    let owner_id = match (input.owner_id, existing) {
-        (Some(owner), _) => Some(owner),
-        (None, Some(_)) => None,
-        (None, None) => Some(principal.user_id),
-    };
-    let owner = match owner_id {
-        Some(owner) => Some(User::find(conn, workspace.id, owner).optional()?.ok_or_else(|| {
-            ApiError::invalid_field("owner_id", "not_found", "no such user in this workspace")
-        })?),
-        None => None,
-    };
-    let team_id = match (input.team_id, existing) {
-        (Some(team), _) => Some(team),
-        (None, Some(_)) => None,
-        (None, None) => owner.as_ref().and_then(|owner| owner.team_id),
-    };
-    if let Some(team) = team_id
-        && !Team::exists(conn, workspace.id, team)?
-    {
-        return Err(ApiError::invalid_field("team_id", "not_found", "no such team in this workspace"));
-    }
+    let requested =
+        Requested { owner_id: input.owner_id, team_id: input.team_id, is_new: existing.is_none() };
+    let assignment = Assignment::resolve(conn, workspace.id, principal.user_id, requested)?;
 
     let display_name_override = trimmed(input.display_name);
     let display_name = display_name(input.kind, names, display_name_override.as_deref());
@@ -608,8 +590,8 @@ fn build_client(
         relationship: input.relationship.unwrap_or(Relationship::Prospect).as_str().to_string(),
         lifecycle_stage: input.lifecycle_stage.unwrap_or(LifecycleStage::Lead).as_str().to_string(),
         source: input.source.map(|source| source.as_str().to_string()),
-        owner_id,
-        team_id,
+        owner_id: assignment.owner_id,
+        team_id: assignment.team_id,
         emails: Json(emails),
         phones: Json(phones),
         email_keys,

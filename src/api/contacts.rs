@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::api::assignment::resolve_owner;
 use crate::api::clients::CreateClientQuery;
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{
@@ -25,13 +26,14 @@ use crate::db::json::Json;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client::ClientOrder;
 use crate::db::models::contact::ContactFilter;
-use crate::db::models::{Client, Contact, User, Workspace};
+use crate::db::models::{Client, Contact, Workspace};
 use crate::domain::Violation;
 use crate::domain::client::{Names, person_name, search_text};
 use crate::domain::contact_points::{
     Consent, ContactPoint, Messenger, check_messengers, normalise_emails, normalise_phones,
 };
 use crate::domain::enums::CustomEntity;
+use crate::domain::text::trimmed;
 use crate::error::{ApiError, FieldError, field_errors};
 use crate::ids::{ClientId, ContactId, UserId, WorkspaceId};
 use crate::state::AppState;
@@ -234,8 +236,6 @@ fn build_contact(
 ) -> Result<Contact, ApiError> {
     // Every broken rule is reported at once: validator's, then the domain's.
     let mut errors = field_errors(&input);
-    let trimmed =
-        |value: Option<String>| value.map(|value| value.trim().to_string()).filter(|value| !value.is_empty());
     let (last_name, first_name, middle_name) =
         (trimmed(input.last_name), trimmed(input.first_name), trimmed(input.middle_name));
     let mut violations: Vec<Violation> = Vec::new();
@@ -263,16 +263,7 @@ fn build_contact(
     if !Client::exists(conn, workspace.id, input.client_id)? {
         return Err(ApiError::invalid_field("client_id", "not_found", "no such client in this workspace"));
     }
-    let owner_id = match (input.owner_id, existing) {
-        (Some(owner), _) => Some(owner),
-        (None, Some(_)) => None,
-        (None, None) => Some(principal.user_id),
-    };
-    if let Some(owner) = owner_id
-        && User::find(conn, workspace.id, owner).optional()?.is_none()
-    {
-        return Err(ApiError::invalid_field("owner_id", "not_found", "no such user in this workspace"));
-    }
+    let owner_id = resolve_owner(conn, workspace.id, principal.user_id, input.owner_id, existing.is_none())?;
     let display_name = person_name(Names {
         last_name: last_name.as_deref(),
         first_name: first_name.as_deref(),

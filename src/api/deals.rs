@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::api::assignment::{Assignment, Requested};
 use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
 use crate::api::extract::{
-    IfMatch, JsonBody, Page, decode_cursor, non_blank, not_null, nullable, page_limit, versioned_http,
+    IfMatch, JsonBody, Page, decode_cursor, not_null, nullable, page_limit, versioned_http,
 };
 use crate::api::listing::{DeletedQuery, Tombstone, search_query, tombstone_page};
 use crate::api::search::{SearchRequest, compile_filter};
@@ -23,12 +24,15 @@ use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::deal::{DealFilter, DealItem, DealOrder, DealSortKey, StageChange};
-use crate::db::models::{Client, Contact, Deal, Pipeline, Product, Stage, Team, User, Workspace};
+use crate::db::models::{Client, Contact, Deal, Pipeline, Product, Stage, Workspace};
 use crate::domain::client::normalise_tags;
+use crate::domain::deal::{self as deal_rules, DealContext, DealDraft, ItemDraft, ProductDefaults};
 use crate::domain::enums::{CustomEntity, Source, StageKind};
-use crate::domain::money::{self, Line, check_currency, exact_amount, line_total};
+use crate::domain::money::{self, check_currency};
+use crate::domain::text::non_blank;
+use crate::domain::text::trimmed;
 use crate::error::{ApiError, FieldError, field_errors};
-use crate::ids::{ClientId, ContactId, DealId, PipelineId, ProductId, StageId, TeamId, UserId};
+use crate::ids::{ClientId, ContactId, DealId, PipelineId, ProductId, StageId, TeamId, UserId, WorkspaceId};
 use crate::state::AppState;
 
 /// A decimal string in JSON, exact.
@@ -442,6 +446,8 @@ impl UpdateDeal {
 }
 
 /// Checks `input` and builds the deal and its items: the only path by which a deal is written.
+/// First every rule of the fields themselves, then the records they name, then the money and
+/// closing rules (`domain::deal`).
 fn build_deal(
     conn: &mut PgConnection,
     principal: &Principal,
@@ -449,234 +455,94 @@ fn build_deal(
     input: DealInput,
     existing: Option<&Deal>,
 ) -> Result<(Deal, Vec<DealItem>), ApiError> {
-    let mut errors = field_errors(&input);
-    let invalid = |field: &str, code: &str, message: &str| FieldError::new(field, code, message);
-    let currency = input.currency.clone().unwrap_or_else(|| workspace.default_currency.clone());
-    let places =
-        check_currency("currency", &currency).map_err(|violation| errors.push(violation.into())).unwrap_or(2);
-    let tags = normalise_tags(input.tags.clone())
-        .map_err(|found| errors.extend(found.into_iter().map(FieldError::from)))
-        .ok();
-    let custom = check_custom(conn, workspace.id, CustomEntity::Deal, input.custom.clone(), &mut errors)?;
-    if !errors.is_empty() {
-        errors.sort_by(|a, b| a.field.cmp(&b.field));
-        return Err(ApiError::Validation(errors));
-    }
+    let fields = check_fields(conn, workspace, &input)?;
+    let named = NamedRecords::look_up(conn, principal, workspace.id, &input, existing)?;
+    let now = Utc::now();
+    let draft = DealDraft {
+        currency: &fields.currency,
+        places: fields.places,
+        amount: input.amount,
+        exchange_rate: input.exchange_rate,
+        items: input
+            .items
+            .iter()
+            .map(|item| ItemDraft {
+                product: item.product_id.and_then(|id| named.products.get(&id)).map(|product| {
+                    ProductDefaults {
+                        name: &product.name,
+                        product_group: product.product_group.as_deref(),
+                        price: product.price,
+                        currency: &product.currency,
+                    }
+                }),
+                name: item.name.as_deref(),
+                product_group: item.product_group.as_deref(),
+                quantity: item.quantity,
+                unit_price: item.unit_price,
+                discount_percent: item.discount_percent,
+                tax_percent: item.tax_percent,
+            })
+            .collect(),
+        closed_at: input.closed_at,
+        lost_reason: input.lost_reason.as_deref(),
+    };
+    let context = DealContext {
+        workspace_currency: &workspace.default_currency,
+        status: named.status,
+        previous: existing.map(|deal| (deal.status.parse().unwrap_or(StageKind::Open), deal.closed_at)),
+        now,
+    };
+    let plan = deal_rules::plan(&draft, &context)?;
+
     let workspace_id = workspace.id;
-
-    let pipeline = match input.pipeline_id {
-        Some(id) => Pipeline::find(conn, workspace_id, id).optional()?.ok_or_else(|| {
-            ApiError::invalid_field("pipeline_id", "not_found", "no such pipeline in this workspace")
-        })?,
-        None => Pipeline::find_default(conn, workspace_id)?,
-    };
-    let stages = Stage::of_pipelines(conn, workspace_id, &[pipeline.id])?;
-    let stage = match input.stage_id {
-        Some(id) => stages.iter().find(|stage| stage.id == id).ok_or_else(|| {
-            ApiError::invalid_field("stage_id", "wrong_pipeline", "no such stage in the deal's pipeline")
-        })?,
-        None => stages.iter().find(|stage| stage.kind == StageKind::Open.as_str()).ok_or_else(|| {
-            ApiError::invalid_field("stage_id", "required", "the pipeline has no open stage")
-        })?,
-    };
-    let status: StageKind = stage.kind.parse().unwrap_or(StageKind::Open);
-
-    if !Client::exists(conn, workspace_id, input.client_id)? {
-        return Err(ApiError::invalid_field("client_id", "not_found", "no such client in this workspace"));
-    }
-    if let Some(contact) = input.contact_id {
-        let found = Contact::find(conn, workspace_id, contact).optional()?;
-        if found.is_none_or(|contact| contact.client_id != input.client_id) {
-            return Err(ApiError::invalid_field(
-                "contact_id",
-                "wrong_client",
-                "no such contact of the deal's client",
-            ));
-        }
-    }
-
-    // Line items: totals per line, rounded half-even; the amount is their sum.
-    let product_ids: Vec<ProductId> = input.items.iter().filter_map(|item| item.product_id).collect();
-    let products: HashMap<ProductId, Product> = Product::find_many(conn, workspace_id, &product_ids)?
-        .into_iter()
-        .map(|product| (product.id, product))
-        .collect();
     let deal_id = existing.map_or_else(DealId::generate, |deal| deal.id);
-    let mut items = Vec::with_capacity(input.items.len());
-    for (index, item) in input.items.iter().enumerate() {
-        let field = format!("items[{index}]");
-        let product = match item.product_id {
-            Some(id) => Some(products.get(&id).ok_or_else(|| {
-                ApiError::invalid_field(
-                    &format!("{field}.product_id"),
-                    "not_found",
-                    "no such product in this workspace",
-                )
-            })?),
-            None => None,
-        };
-        let unit_price = match (item.unit_price, product) {
-            (Some(price), _) => price,
-            (None, Some(product)) if product.currency == currency => product.price,
-            (None, Some(product)) => {
-                return Err(ApiError::invalid_field(
-                    &format!("{field}.unit_price"),
-                    "required",
-                    format!(
-                        "the product is priced in {}: give the unit price in {currency}",
-                        product.currency
-                    ),
-                ));
-            }
-            (None, None) => {
-                return Err(ApiError::invalid_field(
-                    &format!("{field}.unit_price"),
-                    "required",
-                    "is required without a product",
-                ));
-            }
-        };
-        let name =
-            item.name.clone().or_else(|| product.map(|product| product.name.clone())).ok_or_else(|| {
-                ApiError::invalid_field(&format!("{field}.name"), "required", "is required without a product")
-            })?;
-        let line = Line {
-            quantity: item.quantity,
-            unit_price,
-            discount_percent: item.discount_percent.unwrap_or(Decimal::ZERO),
-            tax_percent: item.tax_percent,
-        };
-        let total = line_total(&field, line, places).map_err(|violation| ApiError::from(vec![violation]))?;
-        items.push(DealItem {
+    let items = plan
+        .items
+        .into_iter()
+        .zip(&input.items)
+        .enumerate()
+        .map(|(index, (priced, item))| DealItem {
             workspace_id,
             id: uuid::Uuid::now_v7(),
             deal_id,
             position: index as i32 + 1,
             product_id: item.product_id,
-            name: non_blank(&format!("{field}.name"), &name)?,
-            product_group: item
-                .product_group
-                .clone()
-                .or_else(|| product.and_then(|product| product.product_group.clone())),
-            quantity: line.quantity,
-            unit_price: line.unit_price,
-            discount_percent: line.discount_percent,
-            tax_percent: line.tax_percent,
-            total,
-        });
-    }
-    let amount = if items.is_empty() {
-        exact_amount("amount", input.amount.unwrap_or(Decimal::ZERO), places)
-            .map_err(|violation| ApiError::from(vec![violation]))?
-    } else {
-        let sum = items
-            .iter()
-            .try_fold(Decimal::ZERO, |sum, item| sum.checked_add(item.total))
-            .ok_or_else(|| ApiError::invalid_field("items", "too_large", "the items' total is too large"))?;
-        if input.amount.is_some_and(|amount| amount != sum) {
-            return Err(ApiError::Validation(vec![invalid(
-                "amount",
-                "items_sum",
-                "is the sum of the items when a deal has items: omit it",
-            )]));
-        }
-        money::round(sum, places)
-    };
-    let workspace_places = money::places(&workspace.default_currency);
-    let (exchange_rate, amount_base) = if currency == workspace.default_currency {
-        if input.exchange_rate.is_some_and(|rate| rate != Decimal::ONE) {
-            return Err(ApiError::invalid_field(
-                "exchange_rate",
-                "same_currency",
-                "applies only to a deal in a foreign currency",
-            ));
-        }
-        (None, Some(amount))
-    } else {
-        match input.exchange_rate {
-            Some(rate) if rate <= Decimal::ZERO => {
-                return Err(ApiError::invalid_field("exchange_rate", "range", "must be greater than 0"));
-            }
-            Some(rate) => (Some(rate), money::convert(amount, rate, workspace_places)),
-            None => (None, None),
-        }
-    };
-
-    let trimmed =
-        |value: Option<String>| value.map(|value| value.trim().to_string()).filter(|value| !value.is_empty());
-    let lost_reason = match status {
-        StageKind::Lost => Some(trimmed(input.lost_reason).ok_or_else(|| {
-            ApiError::invalid_field("lost_reason", "required", "is required when a deal is lost")
-        })?),
-        StageKind::Won | StageKind::Open => None,
-    };
-    let now = Utc::now();
-    let stage_changed = existing.is_none_or(|deal| deal.stage_id != stage.id);
-    let closed_at = match (status, input.closed_at, existing) {
-        (StageKind::Open, Some(_), _) => {
-            return Err(ApiError::invalid_field(
-                "closed_at",
-                "not_allowed",
-                "only a won or lost deal has a closing time",
-            ));
-        }
-        (StageKind::Open, None, _) => None,
-        (_, Some(closed_at), _) if closed_at > now => {
-            return Err(ApiError::invalid_field("closed_at", "in_future", "must not be in the future"));
-        }
-        (_, Some(closed_at), _) => Some(closed_at),
-        (_, None, Some(deal)) if deal.status == status.as_str() => deal.closed_at,
-        (_, None, _) => Some(now),
-    };
-
-    let owner_id = match (input.owner_id, existing) {
-        (Some(owner), _) => Some(owner),
-        (None, Some(_)) => None,
-        (None, None) => Some(principal.user_id),
-    };
-    let owner = match owner_id {
-        Some(owner) => Some(User::find(conn, workspace_id, owner).optional()?.ok_or_else(|| {
-            ApiError::invalid_field("owner_id", "not_found", "no such user in this workspace")
-        })?),
-        None => None,
-    };
-    let team_id = match (input.team_id, existing) {
-        (Some(team), _) => Some(team),
-        (None, Some(_)) => None,
-        (None, None) => owner.as_ref().and_then(|owner| owner.team_id),
-    };
-    if let Some(team) = team_id
-        && !Team::exists(conn, workspace_id, team)?
-    {
-        return Err(ApiError::invalid_field("team_id", "not_found", "no such team in this workspace"));
-    }
+            name: priced.name,
+            product_group: priced.product_group,
+            quantity: priced.line.quantity,
+            unit_price: priced.line.unit_price,
+            discount_percent: priced.line.discount_percent,
+            tax_percent: priced.line.tax_percent,
+            total: priced.total,
+        })
+        .collect();
+    let stage_changed = existing.is_none_or(|deal| deal.stage_id != named.stage.id);
     let probability_override = input.probability.map(i16::from);
-    let title = non_blank("title", &input.title)?;
     let deal = Deal {
         workspace_id,
         id: deal_id,
-        search_text: title.to_lowercase(),
-        title,
+        search_text: fields.title.to_lowercase(),
+        title: fields.title,
         client_id: input.client_id,
         contact_id: input.contact_id,
-        pipeline_id: pipeline.id,
-        stage_id: stage.id,
-        status: status.as_str().to_string(),
-        amount,
-        currency,
-        exchange_rate,
-        amount_base,
-        probability: probability_override.unwrap_or(stage.probability),
+        pipeline_id: named.stage.pipeline_id,
+        stage_id: named.stage.id,
+        status: named.status.as_str().to_string(),
+        amount: plan.amount,
+        currency: fields.currency,
+        exchange_rate: plan.exchange_rate,
+        amount_base: plan.amount_base,
+        probability: probability_override.unwrap_or(named.stage.probability),
         probability_override,
         expected_close_date: input.expected_close_date,
-        closed_at,
-        lost_reason,
+        closed_at: plan.closed_at,
+        lost_reason: plan.lost_reason,
         agreement: trimmed(input.agreement),
         next_step: trimmed(input.next_step),
         source: input.source.map(|source| source.as_str().to_string()),
-        owner_id,
-        team_id,
-        tags: tags.unwrap_or_default(),
+        owner_id: named.assignment.owner_id,
+        team_id: named.assignment.team_id,
+        tags: fields.tags,
         stage_entered_at: if stage_changed {
             now
         } else {
@@ -689,9 +555,120 @@ fn build_deal(
         updated_by: Some(principal.user_id),
         deleted_at: None,
         deleted_by: None,
-        custom,
+        custom: fields.custom,
     };
     Ok((deal, items))
+}
+
+/// A deal's fields that are checked on their own, before any record they name is looked up.
+struct CheckedFields {
+    title: String,
+    currency: String,
+    places: u32,
+    tags: Vec<String>,
+    custom: serde_json::Value,
+}
+
+/// Every rule of the fields themselves at once: validator's, the currency, tags, custom values
+/// and a blank title.
+fn check_fields(
+    conn: &mut PgConnection,
+    workspace: &Workspace,
+    input: &DealInput,
+) -> Result<CheckedFields, ApiError> {
+    let mut errors = field_errors(input);
+    let currency = input.currency.clone().unwrap_or_else(|| workspace.default_currency.clone());
+    let places =
+        check_currency("currency", &currency).map_err(|found| errors.push(found.into())).unwrap_or(2);
+    let tags = normalise_tags(input.tags.clone())
+        .map_err(|found| errors.extend(found.into_iter().map(FieldError::from)));
+    let title = non_blank("title", &input.title).map_err(|found| errors.push(found.into()));
+    let custom = check_custom(conn, workspace.id, CustomEntity::Deal, input.custom.clone(), &mut errors)?;
+    match (tags, title) {
+        (Ok(tags), Ok(title)) if errors.is_empty() => {
+            Ok(CheckedFields { title, currency, places, tags, custom })
+        }
+        _ => {
+            errors.sort_by(|a, b| a.field.cmp(&b.field));
+            Err(ApiError::Validation(errors))
+        }
+    }
+}
+
+/// The records a deal names, looked up in the workspace; the first one missing is a 422.
+struct NamedRecords {
+    stage: Stage,
+    status: StageKind,
+    products: HashMap<ProductId, Product>,
+    assignment: Assignment,
+}
+
+impl NamedRecords {
+    fn look_up(
+        conn: &mut PgConnection,
+        principal: &Principal,
+        workspace_id: WorkspaceId,
+        input: &DealInput,
+        existing: Option<&Deal>,
+    ) -> Result<Self, ApiError> {
+        let pipeline = match input.pipeline_id {
+            Some(id) => Pipeline::find(conn, workspace_id, id).optional()?.ok_or_else(|| {
+                ApiError::invalid_field("pipeline_id", "not_found", "no such pipeline in this workspace")
+            })?,
+            None => Pipeline::find_default(conn, workspace_id)?,
+        };
+        let stages = Stage::of_pipelines(conn, workspace_id, &[pipeline.id])?;
+        let stage = match input.stage_id {
+            Some(id) => stages.into_iter().find(|stage| stage.id == id).ok_or_else(|| {
+                ApiError::invalid_field("stage_id", "wrong_pipeline", "no such stage in the deal's pipeline")
+            })?,
+            None => {
+                stages.into_iter().find(|stage| stage.kind == StageKind::Open.as_str()).ok_or_else(|| {
+                    ApiError::invalid_field("stage_id", "required", "the pipeline has no open stage")
+                })?
+            }
+        };
+        let status: StageKind = stage.kind.parse().unwrap_or(StageKind::Open);
+
+        if !Client::exists(conn, workspace_id, input.client_id)? {
+            return Err(ApiError::invalid_field(
+                "client_id",
+                "not_found",
+                "no such client in this workspace",
+            ));
+        }
+        if let Some(contact) = input.contact_id {
+            let found = Contact::find(conn, workspace_id, contact).optional()?;
+            if found.is_none_or(|contact| contact.client_id != input.client_id) {
+                return Err(ApiError::invalid_field(
+                    "contact_id",
+                    "wrong_client",
+                    "no such contact of the deal's client",
+                ));
+            }
+        }
+        let product_ids: Vec<ProductId> = input.items.iter().filter_map(|item| item.product_id).collect();
+        let products: HashMap<ProductId, Product> = Product::find_many(conn, workspace_id, &product_ids)?
+            .into_iter()
+            .map(|product| (product.id, product))
+            .collect();
+        if let Some(index) =
+            input.items.iter().position(|item| item.product_id.is_some_and(|id| !products.contains_key(&id)))
+        {
+            return Err(ApiError::invalid_field(
+                &format!("items[{index}].product_id"),
+                "not_found",
+                "no such product in this workspace",
+            ));
+        }
+        let assignment = Assignment::resolve(
+            conn,
+            workspace_id,
+            principal.user_id,
+            Requested { owner_id: input.owner_id, team_id: input.team_id, is_new: existing.is_none() },
+        )?;
+        Ok(Self { stage, status, products, assignment })
+    }
 }
 
 fn stage_change(principal: &Principal, deal: &Deal, from: Option<StageId>) -> StageChange {

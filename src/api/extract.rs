@@ -341,14 +341,3 @@ where
         None => Err(D::Error::custom("may not be null")),
     }
 }
-
-/// `value` without the whitespace around it (any Unicode whitespace: tabs, line breaks, U+00A0,
-/// U+3000), or a 422 naming `field` when nothing is left: a name made of blanks is no name, and
-/// the database would refuse it with a 500.
-pub fn non_blank(field: &str, value: &str) -> Result<String, ApiError> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(ApiError::invalid_field(field, "blank", "must not be blank"));
-    }
-    Ok(trimmed.to_string())
-}

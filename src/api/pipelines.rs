@@ -12,12 +12,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::extract::{IfMatch, Page, ValidatedJson, non_blank, not_null, versioned_http};
+use crate::api::extract::{IfMatch, Page, ValidatedJson, not_null, versioned_http};
 use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Pipeline, Stage};
 use crate::domain::enums::StageKind;
+use crate::domain::text::non_blank;
 use crate::error::{ApiError, FieldError};
 use crate::ids::{PipelineId, StageId, WorkspaceId};
 use crate::state::AppState;

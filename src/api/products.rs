@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::extract::{
-    IfMatch, JsonBody, Page, decode_cursor, non_blank, not_null, nullable, page_limit, versioned_http,
+    IfMatch, JsonBody, Page, decode_cursor, not_null, nullable, page_limit, versioned_http,
 };
 use crate::api::listing::search_query;
 use crate::api::{BOOKKEEPING, record_change, to_json};
@@ -20,6 +20,7 @@ use crate::db::models::change_event::ChangeSet;
 use crate::db::models::product::ProductFilter;
 use crate::domain::client::search_text;
 use crate::domain::money::check_currency;
+use crate::domain::text::{non_blank, trimmed};
 use crate::error::{ApiError, FieldError, field_errors};
 use crate::ids::ProductId;
 use crate::state::AppState;
@@ -149,8 +150,6 @@ fn build_product(
         errors.sort_by(|a, b| a.field.cmp(&b.field));
         return Err(ApiError::Validation(errors));
     }
-    let trimmed =
-        |value: Option<String>| value.map(|value| value.trim().to_string()).filter(|value| !value.is_empty());
     let (sku, name) = (non_blank("sku", &input.sku)?, non_blank("name", &input.name)?);
     let product_group = trimmed(input.product_group);
     let now = Utc::now();

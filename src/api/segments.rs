@@ -12,8 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::clients::{ClientListQuery, ClientResponse, Narrowing, clients_page, clients_page_response};
 use crate::api::extract::{
-    IfMatch, JsonBody, Page, PageParams, decode_cursor, non_blank, not_null, nullable, page_limit,
-    versioned_http,
+    IfMatch, JsonBody, Page, PageParams, decode_cursor, not_null, nullable, page_limit, versioned_http,
 };
 use crate::api::search::{compile_filter, segment_condition};
 use crate::api::{BOOKKEEPING, record_change, to_json};
@@ -25,6 +24,7 @@ use crate::db::models::client_stats::ClientStats;
 use crate::db::models::segment::{Segment, SegmentExport, members_condition};
 use crate::db::models::{Client, Workspace};
 use crate::domain::enums::{CustomEntity, SegmentKind};
+use crate::domain::text::non_blank;
 use crate::error::{ApiError, FieldError};
 use crate::ids::{ClientId, SegmentId, UserId, WorkspaceId};
 use crate::state::AppState;

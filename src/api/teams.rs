@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, non_blank, not_null, nullable};
+use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, not_null, nullable};
 use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{NewTeam, Team, TeamChanges};
+use crate::domain::text::non_blank;
 use crate::error::ApiError;
 use crate::ids::{TeamId, WorkspaceId};
 use crate::state::AppState;

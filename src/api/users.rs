@@ -10,13 +10,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, non_blank, not_null, nullable};
+use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, not_null, nullable};
 use crate::api::record_change;
 use crate::api::workspace::WorkspaceResponse;
 use crate::auth::{Principal, password, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{NewUser, RefreshToken, Team, User, UserChanges, Workspace};
 use crate::domain::role::Role;
+use crate::domain::text::non_blank;
 use crate::error::ApiError;
 use crate::ids::{TeamId, UserId, WorkspaceId};
 use crate::state::AppState;

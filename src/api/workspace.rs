@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::api::extract::{IfMatch, ValidatedJson, etag, non_blank, not_null};
+use crate::api::extract::{IfMatch, ValidatedJson, etag, not_null};
 use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Workspace, WorkspaceChanges};
+use crate::domain::text::non_blank;
 use crate::error::{ApiError, FieldError};
 use crate::ids::WorkspaceId;
 use crate::state::AppState;

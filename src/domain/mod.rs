@@ -1,13 +1,17 @@
 //! Pure business rules: no actix, no Diesel.
 
+pub mod activity;
 pub mod agenda;
 pub mod client;
 pub mod contact_points;
 pub mod custom_fields;
+pub mod deal;
 pub mod enums;
 pub mod money;
+pub mod ownership;
 pub mod role;
 pub mod segments;
+pub mod text;
 
 /// One broken rule, naming the field at fault (`phones[1].value`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
