@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
+use crate::api::custom_values::check_custom;
 use crate::api::extract::{
     IfMatch, JsonBody, Page, decode_cursor, not_null, nullable, page_limit, versioned_http,
 };
@@ -24,6 +24,7 @@ use crate::db::models::client_stats::ClientStats;
 use crate::db::models::{Activity, Client, Contact, Deal, User, Workspace};
 use crate::domain::activity as activity_rules;
 use crate::domain::agenda;
+use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
 use crate::domain::enums::{ActivityKind, ActivityStatus, Channel, ContactReason, CustomEntity, Direction};
 use crate::domain::role::Role;
 use crate::domain::text::{non_blank, trimmed};

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::assignment::{Assignment, Requested};
-use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
+use crate::api::custom_values::check_custom;
 use crate::api::extract::{
     IfMatch, JsonBody, Page, decode_cursor, etag, not_null, nullable, page_limit, versioned_http,
 };
@@ -31,6 +31,7 @@ use crate::db::models::{Client, Workspace};
 use crate::domain::Violation;
 use crate::domain::client::{Address, Names, check_kind_fields, display_name, normalise_tags, search_text};
 use crate::domain::contact_points::{Consent, ContactPoint, normalise_emails, normalise_phones};
+use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
 use crate::domain::enums::{ClientKind, CustomEntity, Gender, LifecycleStage, Relationship, Source};
 use crate::domain::text::trimmed;
 use crate::error::{ApiError, FieldError, field_errors};

@@ -11,7 +11,7 @@ use validator::Validate;
 
 use crate::api::assignment::resolve_owner;
 use crate::api::clients::CreateClientQuery;
-use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
+use crate::api::custom_values::check_custom;
 use crate::api::extract::{
     IfMatch, JsonBody, Page, decode_cursor, not_null, nullable, page_limit, versioned_http,
 };
@@ -32,6 +32,7 @@ use crate::domain::client::{Names, person_name, search_text};
 use crate::domain::contact_points::{
     Consent, ContactPoint, Messenger, check_messengers, normalise_emails, normalise_phones,
 };
+use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
 use crate::domain::enums::CustomEntity;
 use crate::domain::text::trimmed;
 use crate::error::{ApiError, FieldError, field_errors};

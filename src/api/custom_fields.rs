@@ -15,15 +15,14 @@ use crate::api::{BOOKKEEPING, record_change, to_json};
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::custom_field::CustomField;
-use crate::domain::custom_fields::{DEFAULT_MAX_LENGTH, check_value};
+use crate::domain::custom_fields::{check_definition, check_value};
 use crate::domain::enums::{CustomEntity, CustomFieldType};
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::ids::CustomFieldId;
 use crate::state::AppState;
 
 /// How many custom fields one entity may have.
 const MAX_FIELDS_PER_ENTITY: usize = 100;
-const MAX_OPTIONS: usize = 500;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CustomFieldResponse {
@@ -148,76 +147,6 @@ fn nullable_decimal<'de, D: serde::Deserializer<'de>>(
     rust_decimal::serde::str_option::deserialize(deserializer).map(Some)
 }
 
-/// Checks a definition's own consistency; every broken rule at once.
-fn check_definition(field: &CustomField) -> Result<(), ApiError> {
-    let field_type = field.field_type();
-    let mut errors = Vec::new();
-    let mut refuse =
-        |name: &str, code: &str, message: &str| errors.push(FieldError::new(name, code, message));
-    let key_ok = field.key.len() <= 63
-        && field.key.starts_with(|c: char| c.is_ascii_lowercase())
-        && field.key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !key_ok {
-        refuse(
-            "key",
-            "format",
-            "must be snake_case: a lower-case letter, then letters, digits or _ (at most 63)",
-        );
-    }
-    if field.label.is_empty() || field.label.chars().count() > 200 {
-        refuse("label", "length", "must be 1 to 200 characters");
-    }
-    if field.description.as_ref().is_some_and(|text| text.chars().count() > 2000) {
-        refuse("description", "length", "must be at most 2000 characters");
-    }
-    let is_enum = matches!(field_type, CustomFieldType::Enum | CustomFieldType::MultiEnum);
-    if is_enum {
-        let mut seen = std::collections::HashSet::new();
-        if field.options.is_empty() || field.options.len() > MAX_OPTIONS {
-            refuse("options", "length", "an enum needs 1 to 500 options");
-        } else if field.options.iter().any(|option| option.trim().is_empty() || option.chars().count() > 200)
-        {
-            refuse("options", "length", "each option must be 1 to 200 characters");
-        } else if !field.options.iter().all(|option| seen.insert(option)) {
-            refuse("options", "duplicate", "options must be distinct");
-        }
-    } else if !field.options.is_empty() {
-        refuse("options", "not_applicable", "only enum and multi_enum fields have options");
-    }
-    let is_numeric = matches!(field_type, CustomFieldType::Number | CustomFieldType::Decimal);
-    if !is_numeric && (field.min.is_some() || field.max.is_some()) {
-        refuse("min", "not_applicable", "only number and decimal fields have min and max");
-    }
-    if let (Some(min), Some(max)) = (field.min, field.max)
-        && min > max
-    {
-        refuse("max", "range", "must not be less than min");
-    }
-    let is_text = matches!(
-        field_type,
-        CustomFieldType::Text | CustomFieldType::Email | CustomFieldType::Phone | CustomFieldType::Url
-    );
-    match field.max_length {
-        Some(_) if !is_text => {
-            refuse("max_length", "not_applicable", "only text-like fields have a max_length")
-        }
-        Some(length) if !(1..=DEFAULT_MAX_LENGTH as i32).contains(&length) => {
-            refuse("max_length", "range", "must be 1 to 10000")
-        }
-        _ => {}
-    }
-    if let Some(pattern) = &field.pattern {
-        if field_type != CustomFieldType::Text {
-            refuse("pattern", "not_applicable", "only text fields have a pattern");
-        } else if pattern.len() > 500
-            || regex::RegexBuilder::new(pattern).size_limit(1 << 20).build().is_err()
-        {
-            refuse("pattern", "regex", "must be a valid regular expression of at most 500 characters");
-        }
-    }
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
-}
-
 /// Refuses a definition that stored records of its entity would violate, naming how many.
 fn ensure_records_fit(
     conn: &mut PgConnection,
@@ -296,7 +225,7 @@ pub async fn create_custom_field(
         created_by: Some(principal.user_id),
         updated_by: Some(principal.user_id),
     };
-    check_definition(&field)?;
+    check_definition(&field.definition())?;
     let field = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let entity = input.entity;
@@ -423,7 +352,7 @@ pub async fn update_custom_field(
                 candidate.description =
                     description.map(|text| text.trim().to_string()).filter(|text| !text.is_empty());
             }
-            check_definition(&candidate)?;
+            check_definition(&candidate.definition())?;
             if_match.check(current.version)?;
             let before = to_json(&CustomFieldResponse::from(&current));
             let changes = ChangeSet::default().diff(
@@ -488,41 +417,4 @@ pub async fn delete_custom_field(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// A record's custom values as the API takes them: `{key: value}`.
-pub type CustomValues = serde_json::Map<String, serde_json::Value>;
-
-/// A stored `custom` column as a map, for merging a partial update into it.
-pub fn custom_of(stored: &serde_json::Value) -> CustomValues {
-    stored.as_object().cloned().unwrap_or_default()
-}
-
-/// Merges an update's `custom` into the record's values; a `null` stays until the check removes it.
-pub fn merge_custom(values: &mut CustomValues, update: Option<CustomValues>) {
-    values.extend(update.unwrap_or_default());
-}
-
-/// Checks a record's custom values against the workspace's definitions for `entity`: each broken
-/// rule joins `errors` as `custom.<key>`. Returns the normalised values to store.
-pub fn check_custom(
-    conn: &mut PgConnection,
-    workspace: crate::ids::WorkspaceId,
-    entity: CustomEntity,
-    values: CustomValues,
-    errors: &mut Vec<FieldError>,
-) -> Result<serde_json::Value, ApiError> {
-    let rules = CustomField::rules_for(conn, workspace, entity)?;
-    let region = if rules.iter().any(|rule| rule.field_type == CustomFieldType::Phone) {
-        crate::db::models::Workspace::find(conn, workspace)?.default_phone_region
-    } else {
-        String::new()
-    };
-    match crate::domain::custom_fields::merge_and_check(&rules, &CustomValues::new(), values, &region) {
-        Ok(values) => Ok(serde_json::Value::Object(values)),
-        Err(violations) => {
-            errors.extend(violations.into_iter().map(FieldError::from));
-            Ok(serde_json::Value::Object(CustomValues::new()))
-        }
-    }
 }

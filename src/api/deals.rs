@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::assignment::{Assignment, Requested};
-use crate::api::custom_fields::{CustomValues, check_custom, custom_of, merge_custom};
+use crate::api::custom_values::check_custom;
 use crate::api::extract::{
     IfMatch, JsonBody, Page, decode_cursor, not_null, nullable, page_limit, versioned_http,
 };
@@ -26,6 +26,7 @@ use crate::db::models::client_stats::ClientStats;
 use crate::db::models::deal::{DealFilter, DealItem, DealOrder, DealSortKey, StageChange};
 use crate::db::models::{Client, Contact, Deal, Pipeline, Product, Stage, Workspace};
 use crate::domain::client::normalise_tags;
+use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
 use crate::domain::deal::{self as deal_rules, DealContext, DealDraft, ItemDraft, ProductDefaults};
 use crate::domain::enums::{CustomEntity, Source, StageKind};
 use crate::domain::money::{self, check_currency};

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clients;
 pub mod contacts;
 pub mod custom_fields;
+pub mod custom_values;
 pub mod deals;
 pub mod extract;
 pub mod health;

@@ -5,12 +5,13 @@ use diesel::PgConnection;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::db::filter::{self, Catalogue};
+use crate::db::filter;
 use crate::db::fragment::SqlFragment;
 use crate::db::models::Workspace;
 use crate::db::models::custom_field::CustomField;
 use crate::db::models::segment::{Segment, members_condition};
 use crate::domain::enums::CustomEntity;
+use crate::domain::filter::{CUSTOM_PREFIX, Catalogue, mentioned_fields, parse};
 use crate::error::ApiError;
 use crate::ids::WorkspaceId;
 
@@ -52,18 +53,18 @@ pub fn compile_filter(
     };
     // The workspace's custom fields and phone region are read only when the filter needs them: a
     // dynamic segment's page and count compile its filter on every request.
-    let mentioned = filter::mentioned_fields(filter);
-    if mentioned.iter().any(|name| name.starts_with(filter::CUSTOM_PREFIX)) {
+    let mentioned = mentioned_fields(filter);
+    if mentioned.iter().any(|name| name.starts_with(CUSTOM_PREFIX)) {
         fields.extend(CustomField::list(conn, workspace, Some(entity))?.iter().map(|definition| {
             filter::custom_field(&definition.key, definition.field_type(), &definition.options)
         }));
     }
     let reads_phones =
-        fields.iter().any(|field| field.reads_phones() && mentioned.contains(&field.name.as_str()));
+        fields.iter().any(|field| field.kind.reads_phones() && mentioned.contains(&field.name.as_str()));
     let phone_region =
         if reads_phones { Workspace::find(conn, workspace)?.default_phone_region } else { String::new() };
     let catalogue = Catalogue { entity: entity.as_str(), fields: &fields, phone_region: &phone_region };
-    filter::compile(filter, &catalogue).map_err(ApiError::Validation)
+    Ok(filter::compile(&parse(filter, &catalogue)?))
 }
 
 /// The condition selecting a segment's members among the clients. A dynamic segment's filter has

@@ -1,60 +1,19 @@
-//! The filter language of searches and dynamic segments, compiled to one parameterised SQL
-//! condition. Field names map to a fixed catalogue of column expressions per entity; every value
-//! from the request is a bind parameter, so no request text ever becomes SQL unquoted. (A saved
-//! segment's values are then written in as quoted literals: `SqlFragment::with_values_written_in`.)
-//!
-//! ```json
-//! {"all": [{"field": "kind", "op": "eq", "value": "company"},
-//!          {"any": [{"field": "tags", "op": "contains", "value": "vip"},
-//!                   {"field": "stats.won_amount", "op": "gte", "value": "100000"}]}]}
-//! ```
+//! The filter language compiled to one parameterised SQL condition. `domain::filter` parses and
+//! checks a request's filter into a tree; here each field name maps to a fixed column expression
+//! per entity, and every value becomes a bind parameter, so no request text ever becomes SQL
+//! unquoted. (A saved segment's values are then written in as quoted literals:
+//! `SqlFragment::with_values_written_in`.)
 
-use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde_json::Value;
 
 use crate::db::fragment::{Bind, SqlFragment};
 use crate::db::models::client::{escape_like, like_pattern};
-use crate::domain::contact_points::to_e164;
 use crate::domain::enums::{self, CustomFieldType};
-use crate::error::FieldError;
+use crate::domain::filter::{
+    CUSTOM_PREFIX, Comparison, FieldKind, Filter, FilterField, List, Op, Scalar, ScalarType,
+};
 
-/// How deep `all`/`any` groups may nest, and how many conditions one filter may hold.
-pub const MAX_DEPTH: usize = 5;
-pub const MAX_CONDITIONS: usize = 50;
-/// The most values an `in` or `not_in` list may hold.
-pub const MAX_LIST: usize = 1000;
-/// The most days `before_days_ago` and `within_days` take (100 years).
-const MAX_DAYS: i64 = 36_500;
-
-/// What a field holds, which decides its operators and how values are read.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FieldKind {
-    Text,
-    /// Text compared case-insensitively to a lower-cased column (emails).
-    /// One of a closed set of values.
-    Enum(Vec<&'static str>),
-    Uuid,
-    Integer,
-    Decimal,
-    Date,
-    Timestamp,
-    Bool,
-    /// A text[] column: tags.
-    TextList,
-    /// A text[] of lower-cased emails.
-    EmailList,
-    /// A text[] of E.164 phones.
-    PhoneList,
-    /// A custom field in the `custom` jsonb column.
-    Custom {
-        key: String,
-        field_type: CustomFieldType,
-        options: Vec<String>,
-    },
-}
-
-/// One filterable field: its name in the language and its SQL expression (a constant).
+/// One filterable field: its name in the language, its SQL expression (a constant) and its kind.
 #[derive(Debug, Clone)]
 pub struct Field {
     pub name: String,
@@ -62,14 +21,13 @@ pub struct Field {
     pub kind: FieldKind,
 }
 
-impl Field {
-    /// Whether its values are phone numbers, read in the workspace's region when written
-    /// without a country code.
-    pub fn reads_phones(&self) -> bool {
-        matches!(
-            self.kind,
-            FieldKind::PhoneList | FieldKind::Custom { field_type: CustomFieldType::Phone, .. }
-        )
+impl FilterField for Field {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &FieldKind {
+        &self.kind
     }
 }
 
@@ -226,9 +184,6 @@ pub fn activity_fields() -> Vec<Field> {
     ]
 }
 
-/// How a custom field is named in a filter: `custom.<key>`.
-pub const CUSTOM_PREFIX: &str = "custom.";
-
 /// A custom field as a filterable field: `custom.<key>`.
 pub fn custom_field(key: &str, field_type: CustomFieldType, options: &[String]) -> Field {
     Field {
@@ -238,533 +193,193 @@ pub fn custom_field(key: &str, field_type: CustomFieldType, options: &[String]) 
     }
 }
 
-/// What the compiler needs besides the filter: the entity's fields (custom ones included) and the
-/// workspace's phone region, to read phone numbers written without a country code.
-pub struct Catalogue<'a> {
-    pub entity: &'static str,
-    pub fields: &'a [Field],
-    pub phone_region: &'a str,
-}
-
-/// The field names a filter's conditions mention, in its groups at any depth; whatever isn't a
-/// condition or a group is left for `compile` to report.
-pub fn mentioned_fields(filter: &Value) -> Vec<&str> {
-    let mut names = Vec::new();
-    let mut nodes = vec![filter];
-    while let Some(node) = nodes.pop() {
-        let Value::Object(object) = node else { continue };
-        if let Some(Value::String(name)) = object.get("field") {
-            names.push(name.as_str());
-        }
-        for group in ["all", "any"] {
-            if let Some(Value::Array(children)) = object.get(group) {
-                nodes.extend(children);
-            }
-        }
-    }
-    names
-}
-
-/// Compiles a filter; every mistake is a `FieldError` naming its path (`filter.all[1].op`).
-pub fn compile(filter: &Value, catalogue: &Catalogue<'_>) -> Result<SqlFragment, Vec<FieldError>> {
-    let mut compiler = Compiler { catalogue, conditions: 0, errors: Vec::new() };
-    let condition = compiler.node(filter, "filter", 1);
-    if compiler.errors.is_empty() { Ok(condition) } else { Err(compiler.errors) }
-}
-
-struct Compiler<'a, 'b> {
-    catalogue: &'a Catalogue<'b>,
-    conditions: usize,
-    errors: Vec<FieldError>,
-}
-
-/// The operators of the language.
-const OPERATORS: &[&str] = &[
-    "eq",
-    "neq",
-    "in",
-    "not_in",
-    "lt",
-    "lte",
-    "gt",
-    "gte",
-    "between",
-    "contains",
-    "starts_with",
-    "is_null",
-    "not_null",
-    "before_days_ago",
-    "within_days",
-];
-
-impl Compiler<'_, '_> {
-    fn error(&mut self, path: &str, code: &str, message: impl Into<String>) -> SqlFragment {
-        self.errors.push(FieldError::new(path, code, message));
-        SqlFragment::dynamic()
-    }
-
-    fn node(&mut self, node: &Value, path: &str, depth: usize) -> SqlFragment {
-        let Value::Object(object) = node else {
-            return self.error(path, "type", "must be an object: a condition or an all/any group");
-        };
-        for group in ["all", "any"] {
-            if let Some(children) = object.get(group) {
-                if object.len() != 1 {
-                    return self.error(
-                        path,
-                        "unknown_field",
-                        format!("a group has only the key \"{group}\""),
-                    );
-                }
-                return self.group(group, children, &format!("{path}.{group}"), depth);
-            }
-        }
-        for key in object.keys() {
-            if !["field", "op", "value"].contains(&key.as_str()) {
-                return self.error(
-                    &format!("{path}.{key}"),
-                    "unknown_field",
-                    "a condition has field, op and value; a group has all or any",
-                );
-            }
-        }
-        self.conditions += 1;
-        if self.conditions == MAX_CONDITIONS + 1 {
-            return self.error(
-                path,
-                "too_many_conditions",
-                format!("a filter holds at most {MAX_CONDITIONS} conditions"),
-            );
-        }
-        self.condition(object, path)
-    }
-
-    fn group(&mut self, group: &str, children: &Value, path: &str, depth: usize) -> SqlFragment {
-        if depth > MAX_DEPTH {
-            return self.error(path, "too_deep", format!("groups nest at most {MAX_DEPTH} deep"));
-        }
-        let Value::Array(children) = children else {
-            return self.error(path, "type", "must be a list of conditions");
-        };
-        if children.is_empty() {
-            return self.error(path, "length", "must hold at least one condition");
-        }
-        let joiner = if group == "all" { " AND " } else { " OR " };
-        let mut condition = SqlFragment::dynamic();
-        condition.push_sql("(");
-        for (index, child) in children.iter().enumerate() {
-            if index > 0 {
-                condition.push_sql(joiner);
-            }
-            condition.append(self.node(child, &format!("{path}[{index}]"), depth + 1));
-        }
-        condition.push_sql(")");
-        condition
-    }
-
-    fn condition(&mut self, object: &serde_json::Map<String, Value>, path: &str) -> SqlFragment {
-        let Some(Value::String(name)) = object.get("field") else {
-            return self.error(&format!("{path}.field"), "required", "must name a field");
-        };
-        let Some(Value::String(op)) = object.get("op") else {
-            return self.error(
-                &format!("{path}.op"),
-                "required",
-                format!("must be one of {}", OPERATORS.join(", ")),
-            );
-        };
-        let Some(field) = self.catalogue.fields.iter().find(|field| &field.name == name).cloned() else {
-            let message = if name.starts_with("custom.") {
-                format!(
-                    "{} has no custom field {:?}",
-                    self.catalogue.entity,
-                    name.trim_start_matches("custom.")
-                )
-            } else {
-                format!("{} has no field {name:?}", self.catalogue.entity)
-            };
-            return self.error(&format!("{path}.field"), "unknown_field", message);
-        };
-        if !OPERATORS.contains(&op.as_str()) {
-            return self.error(
-                &format!("{path}.op"),
-                "unknown_operator",
-                format!("must be one of {}", OPERATORS.join(", ")),
-            );
-        }
-        if !operators_of(&field.kind).contains(&op.as_str()) {
-            return self.error(
-                &format!("{path}.op"),
-                "operator_not_allowed",
-                format!("{name} takes {}", operators_of(&field.kind).join(", ")),
-            );
-        }
-        let value = object.get("value").unwrap_or(&Value::Null);
-        let value_path = format!("{path}.value");
-        match build(&field, op, value, self.catalogue.phone_region) {
-            Ok(condition) => condition,
-            Err(message) => self.error(&value_path, "invalid_value", message),
-        }
+/// Compiles a checked filter to one condition.
+pub fn compile(filter: &Filter<'_, Field>) -> SqlFragment {
+    match filter {
+        Filter::All(children) => group(children, " AND "),
+        Filter::Any(children) => group(children, " OR "),
+        Filter::Condition { field, op } => condition(field, op),
     }
 }
 
-fn operators_of(kind: &FieldKind) -> &'static [&'static str] {
-    const EQUALITY: &[&str] = &["eq", "neq", "in", "not_in", "is_null", "not_null"];
-    const TEXT: &[&str] = &["eq", "neq", "in", "not_in", "contains", "starts_with", "is_null", "not_null"];
-    const ORDERED: &[&str] =
-        &["eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte", "between", "is_null", "not_null"];
-    const TIME: &[&str] = &[
-        "eq",
-        "neq",
-        "lt",
-        "lte",
-        "gt",
-        "gte",
-        "between",
-        "is_null",
-        "not_null",
-        "before_days_ago",
-        "within_days",
-    ];
-    const LIST: &[&str] = &["contains", "in", "not_in", "is_null", "not_null"];
-    const BOOL: &[&str] = &["eq", "neq", "is_null", "not_null"];
-    match kind {
-        FieldKind::Text => TEXT,
-        FieldKind::Enum(_) | FieldKind::Uuid => EQUALITY,
-        FieldKind::Integer | FieldKind::Decimal => ORDERED,
-        FieldKind::Date | FieldKind::Timestamp => TIME,
-        FieldKind::Bool => BOOL,
-        FieldKind::TextList | FieldKind::EmailList | FieldKind::PhoneList => LIST,
-        FieldKind::Custom { field_type, .. } => match field_type {
-            CustomFieldType::Text
-            | CustomFieldType::Email
-            | CustomFieldType::Phone
-            | CustomFieldType::Url => TEXT,
-            CustomFieldType::Enum => EQUALITY,
-            CustomFieldType::Number | CustomFieldType::Decimal => ORDERED,
-            CustomFieldType::Date | CustomFieldType::Datetime => TIME,
-            CustomFieldType::Bool => BOOL,
-            CustomFieldType::MultiEnum => LIST,
-        },
+fn group(children: &[Filter<'_, Field>], joiner: &str) -> SqlFragment {
+    let mut sql = SqlFragment::dynamic();
+    sql.push_sql("(");
+    for (index, child) in children.iter().enumerate() {
+        if index > 0 {
+            sql.push_sql(joiner);
+        }
+        sql.append(compile(child));
     }
+    sql.push_sql(")");
+    sql
 }
 
-/// The scalar type values of a field are read as.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Scalar {
-    Text,
-    Email,
-    Phone,
-    Uuid,
-    Integer,
-    Decimal,
-    Date,
-    Timestamp,
-    Bool,
-}
-
-/// How a field is seen by SQL: the expression, the scalar type of its values, the enum options
-/// values must be among, and whether it is a list.
-struct Shape {
-    expression: String,
-    scalar: Scalar,
-    options: Option<Vec<String>>,
-    list: bool,
-    /// A custom field: its key, and whether it lives in jsonb (presence is key presence).
-    custom_key: Option<String>,
-}
-
-fn shape(field: &Field) -> Shape {
-    let plain = |scalar: Scalar| Shape {
-        expression: field.sql.to_string(),
-        scalar,
-        options: None,
-        list: false,
-        custom_key: None,
+/// The SQL expression of a field, and the key of a custom field (whose values live in jsonb, so
+/// that presence is the key's presence).
+fn expression(field: &Field) -> (String, Option<&str>) {
+    let FieldKind::Custom { key, field_type, .. } = &field.kind else { return (field.sql.to_string(), None) };
+    // The key is a definition's key (checked snake_case), never request text: the field was found
+    // in the catalogue by name.
+    let text = format!("(custom ->> '{key}')");
+    let expression = match field_type {
+        CustomFieldType::Text
+        | CustomFieldType::Url
+        | CustomFieldType::Enum
+        | CustomFieldType::Email
+        | CustomFieldType::Phone => text,
+        CustomFieldType::Number | CustomFieldType::Decimal => format!("{text}::numeric"),
+        CustomFieldType::Date => format!("{text}::date"),
+        CustomFieldType::Datetime => format!("{text}::timestamptz"),
+        CustomFieldType::Bool => format!("{text}::boolean"),
+        CustomFieldType::MultiEnum => format!("(custom -> '{key}')"),
     };
-    match &field.kind {
-        FieldKind::Text => plain(Scalar::Text),
-        FieldKind::Enum(options) => Shape {
-            options: Some(options.iter().map(|option| option.to_string()).collect()),
-            ..plain(Scalar::Text)
-        },
-        FieldKind::Uuid => plain(Scalar::Uuid),
-        FieldKind::Integer => plain(Scalar::Integer),
-        FieldKind::Decimal => plain(Scalar::Decimal),
-        FieldKind::Date => plain(Scalar::Date),
-        FieldKind::Timestamp => plain(Scalar::Timestamp),
-        FieldKind::Bool => plain(Scalar::Bool),
-        FieldKind::TextList => Shape { list: true, ..plain(Scalar::Text) },
-        FieldKind::EmailList => Shape { list: true, ..plain(Scalar::Email) },
-        FieldKind::PhoneList => Shape { list: true, ..plain(Scalar::Phone) },
-        FieldKind::Custom { key, field_type, options } => {
-            // The key is a definition's key (checked snake_case), never request text: the field
-            // was found in the catalogue by name.
-            let text = format!("(custom ->> '{key}')");
-            let (expression, scalar) = match field_type {
-                CustomFieldType::Text | CustomFieldType::Url | CustomFieldType::Enum => (text, Scalar::Text),
-                CustomFieldType::Email => (text, Scalar::Email),
-                CustomFieldType::Phone => (text, Scalar::Phone),
-                CustomFieldType::Number | CustomFieldType::Decimal => {
-                    (format!("{text}::numeric"), Scalar::Decimal)
-                }
-                CustomFieldType::Date => (format!("{text}::date"), Scalar::Date),
-                CustomFieldType::Datetime => (format!("{text}::timestamptz"), Scalar::Timestamp),
-                CustomFieldType::Bool => (format!("{text}::boolean"), Scalar::Bool),
-                CustomFieldType::MultiEnum => (format!("(custom -> '{key}')"), Scalar::Text),
-            };
-            Shape {
-                expression,
-                scalar,
-                options: matches!(field_type, CustomFieldType::Enum | CustomFieldType::MultiEnum)
-                    .then(|| options.clone()),
-                list: *field_type == CustomFieldType::MultiEnum,
-                custom_key: Some(key.clone()),
-            }
-        }
+    (expression, Some(key))
+}
+
+fn bind(scalar: &Scalar) -> Bind {
+    match scalar.clone() {
+        Scalar::Text(text) => Bind::Text(text),
+        Scalar::Uuid(id) => Bind::Uuid(id),
+        Scalar::Integer(number) => Bind::BigInt(number),
+        Scalar::Decimal(number) => Bind::Numeric(number),
+        Scalar::Date(date) => Bind::Date(date),
+        Scalar::Timestamp(time) => Bind::Timestamp(time),
+        Scalar::Bool(value) => Bind::Bool(value),
     }
 }
 
-/// Reads one value of a field.
-fn scalar(shape: &Shape, value: &Value, phone_region: &str) -> Result<Bind, String> {
-    let text = || value.as_str().map(str::trim).ok_or_else(|| "must be a string".to_string());
-    let bind = match shape.scalar {
-        Scalar::Text => {
-            let text = text()?;
-            if let Some(options) = &shape.options
-                && !options.iter().any(|option| option == text)
-            {
-                return Err(format!("must be one of {}", options.join(", ")));
-            }
-            Bind::Text(text.to_string())
-        }
-        Scalar::Email => Bind::Text(text()?.to_lowercase()),
-        Scalar::Phone => Bind::Text(to_e164(text()?, phone_region).map_err(|(_, message)| message)?),
-        Scalar::Uuid => Bind::Uuid(text()?.parse().map_err(|_| "must be a UUID".to_string())?),
-        Scalar::Integer => Bind::BigInt(value.as_i64().ok_or_else(|| "must be an integer".to_string())?),
-        Scalar::Decimal => Bind::Numeric(
-            match value {
-                Value::String(text) => Decimal::from_str_exact(text.trim()),
-                Value::Number(number) => Decimal::from_str_exact(&number.to_string()),
-                _ => return Err("must be a decimal string, like \"100000\"".into()),
-            }
-            .map_err(|_| "must be a decimal string, like \"100000\"".to_string())?,
-        ),
-        Scalar::Date => Bind::Date(
-            NaiveDate::parse_from_str(text()?, "%Y-%m-%d")
-                .map_err(|_| "must be a date, YYYY-MM-DD".to_string())?,
-        ),
-        Scalar::Timestamp => Bind::Timestamp(
-            DateTime::parse_from_rfc3339(text()?)
-                .map_err(|_| "must be an RFC 3339 time, like 2026-11-23T10:00:00Z".to_string())?
-                .with_timezone(&Utc),
-        ),
-        Scalar::Bool => Bind::Bool(value.as_bool().ok_or_else(|| "must be true or false".to_string())?),
-    };
-    Ok(bind)
-}
-
-/// Reads a list of values (`in`, `not_in`) as one array parameter.
-fn list(shape: &Shape, value: &Value, phone_region: &str) -> Result<Bind, String> {
-    let Value::Array(items) = value else { return Err("must be a list of values".into()) };
-    if items.is_empty() || items.len() > MAX_LIST {
-        return Err(format!("must hold 1 to {MAX_LIST} values"));
+fn bind_list(list: &List) -> Bind {
+    match list.clone() {
+        List::Text(items) => Bind::TextList(items),
+        List::Uuid(items) => Bind::UuidList(items),
+        List::Integer(items) => Bind::NumericList(items.into_iter().map(Decimal::from).collect()),
+        List::Decimal(items) => Bind::NumericList(items),
+        List::Date(items) => Bind::DateList(items),
+        List::Timestamp(items) => Bind::TimestampList(items),
     }
-    let binds = items.iter().map(|item| scalar(shape, item, phone_region)).collect::<Result<Vec<_>, _>>()?;
-    macro_rules! collect {
-        ($variant:ident, $list:ident) => {
-            Bind::$list(
-                binds
-                    .into_iter()
-                    .filter_map(|bind| match bind {
-                        Bind::$variant(v) => Some(v),
-                        _ => None,
-                    })
-                    .collect(),
-            )
-        };
-    }
-    Ok(match shape.scalar {
-        Scalar::Text | Scalar::Email | Scalar::Phone => collect!(Text, TextList),
-        Scalar::Uuid => collect!(Uuid, UuidList),
-        Scalar::Integer => Bind::NumericList(
-            binds
-                .into_iter()
-                .filter_map(|bind| match bind {
-                    Bind::BigInt(v) => Some(Decimal::from(v)),
-                    _ => None,
-                })
-                .collect(),
-        ),
-        Scalar::Decimal => collect!(Numeric, NumericList),
-        Scalar::Date => collect!(Date, DateList),
-        Scalar::Timestamp => collect!(Timestamp, TimestampList),
-        Scalar::Bool => return Err("a true/false field takes eq or neq".into()),
-    })
-}
-
-fn days(value: &Value) -> Result<i64, String> {
-    value
-        .as_i64()
-        .filter(|days| (0..=MAX_DAYS).contains(days))
-        .ok_or_else(|| format!("must be a whole number of days, 0 to {MAX_DAYS}"))
 }
 
 /// One condition's SQL.
-fn build(field: &Field, op: &str, value: &Value, phone_region: &str) -> Result<SqlFragment, String> {
-    let shape = shape(field);
-    let column = shape.expression.as_str();
+fn condition(field: &Field, op: &Op) -> SqlFragment {
+    let (column, custom_key) = expression(field);
+    let values = field.kind.values();
     let mut sql = SqlFragment::dynamic();
-    let needs_no_value = matches!(op, "is_null" | "not_null");
-    if needs_no_value && !(value.is_null() || value == &Value::Bool(true)) {
-        return Err(format!("{op} takes no value"));
-    }
     // A custom value is present when its key is; a list is "null" when empty.
-    let present = match (&shape.custom_key, shape.list) {
+    let present = match (custom_key, values.list) {
         (Some(key), _) => format!("(custom ? '{key}')"),
         (None, true) => format!("(cardinality({column}) > 0)"),
         (None, false) => format!("({column} IS NOT NULL)"),
     };
+    // A multi_enum custom field is a jsonb array; the other lists are text[] columns.
+    let json_list = values.list && custom_key.is_some();
+    // Equality of a custom text value is containment, which uses the GIN index on `custom`.
+    let containment_key =
+        custom_key.filter(|_| matches!(values.scalar, ScalarType::Text | ScalarType::Email));
+    if let (Op::Eq(Scalar::Text(text)), Some(key)) = (op, containment_key) {
+        let mut object = serde_json::Map::new();
+        object.insert(key.to_string(), serde_json::Value::String(text.clone()));
+        sql.push_sql("(custom @> ").push_bind(Bind::Jsonb(serde_json::Value::Object(object))).push_sql(")");
+        return sql;
+    }
     match op {
-        "is_null" => {
+        Op::IsNull => {
             sql.push_sql("NOT ").push_sql(&present);
         }
-        "not_null" => {
+        Op::NotNull => {
             sql.push_sql(&present);
         }
-        _ if shape.list => {
-            let json_list = shape.custom_key.is_some();
-            match (op, json_list) {
-                ("contains", false) => {
-                    let Bind::Text(item) = scalar(&shape, value, phone_region)? else { unreachable_bind()? };
-                    sql.push_sql(&format!("({column} @> "))
-                        .push_bind(Bind::TextList(vec![item]))
-                        .push_sql(")");
-                }
-                ("contains", true) => {
-                    sql.push_sql(&format!("({column} ? "))
-                        .push_bind(scalar(&shape, value, phone_region)?)
-                        .push_sql(")");
-                }
-                ("in", false) => {
-                    sql.push_sql(&format!("({column} && "))
-                        .push_bind(list(&shape, value, phone_region)?)
-                        .push_sql(")");
-                }
-                ("in", true) => {
-                    sql.push_sql(&format!("({column} ?| "))
-                        .push_bind(list(&shape, value, phone_region)?)
-                        .push_sql(")");
-                }
-                ("not_in", false) => {
-                    sql.push_sql(&format!("NOT ({column} && "))
-                        .push_bind(list(&shape, value, phone_region)?)
-                        .push_sql(")");
-                }
-                _ => {
-                    sql.push_sql(&format!("NOT COALESCE({column} ?| "))
-                        .push_bind(list(&shape, value, phone_region)?)
-                        .push_sql(", false)");
-                }
-            }
+        Op::Has(item) if json_list => {
+            sql.push_sql(&format!("({column} ? ")).push_bind(Bind::Text(item.clone())).push_sql(")");
         }
-        "eq" => {
-            let bind = scalar(&shape, value, phone_region)?;
-            match (&shape.custom_key, &bind) {
-                // Containment uses the GIN index on `custom`.
-                (Some(key), Bind::Text(text))
-                    if shape.scalar == Scalar::Text || shape.scalar == Scalar::Email =>
-                {
-                    let mut object = serde_json::Map::new();
-                    object.insert(key.clone(), Value::String(text.clone()));
-                    sql.push_sql("(custom @> ").push_bind(Bind::Jsonb(Value::Object(object))).push_sql(")");
-                }
-                _ => {
-                    sql.push_sql(&format!("({column} = ")).push_bind(bind).push_sql(")");
-                }
-            }
-        }
-        "neq" => {
-            sql.push_sql(&format!("({column} IS DISTINCT FROM "))
-                .push_bind(scalar(&shape, value, phone_region)?)
+        Op::Has(item) => {
+            sql.push_sql(&format!("({column} @> "))
+                .push_bind(Bind::TextList(vec![item.clone()]))
                 .push_sql(")");
         }
-        "in" => {
-            sql.push_sql(&format!("({column} = ANY("))
-                .push_bind(list(&shape, value, phone_region)?)
-                .push_sql("))");
+        Op::In(list) if json_list => {
+            sql.push_sql(&format!("({column} ?| ")).push_bind(bind_list(list)).push_sql(")");
         }
-        "not_in" => {
+        Op::In(list) if values.list => {
+            sql.push_sql(&format!("({column} && ")).push_bind(bind_list(list)).push_sql(")");
+        }
+        Op::NotIn(list) if json_list => {
+            sql.push_sql(&format!("NOT COALESCE({column} ?| "))
+                .push_bind(bind_list(list))
+                .push_sql(", false)");
+        }
+        Op::NotIn(list) if values.list => {
+            sql.push_sql(&format!("NOT ({column} && ")).push_bind(bind_list(list)).push_sql(")");
+        }
+        Op::Eq(value) => {
+            sql.push_sql(&format!("({column} = ")).push_bind(bind(value)).push_sql(")");
+        }
+        Op::Neq(value) => {
+            sql.push_sql(&format!("({column} IS DISTINCT FROM ")).push_bind(bind(value)).push_sql(")");
+        }
+        Op::In(list) => {
+            sql.push_sql(&format!("({column} = ANY(")).push_bind(bind_list(list)).push_sql("))");
+        }
+        Op::NotIn(list) => {
             sql.push_sql(&format!("({column} IS NULL OR NOT {column} = ANY("))
-                .push_bind(list(&shape, value, phone_region)?)
+                .push_bind(bind_list(list))
                 .push_sql("))");
         }
-        "lt" | "lte" | "gt" | "gte" => {
-            let comparison = match op {
-                "lt" => "<",
-                "lte" => "<=",
-                "gt" => ">",
-                _ => ">=",
+        Op::Compare(comparison, value) => {
+            let comparison = match comparison {
+                Comparison::Less => "<",
+                Comparison::LessOrEqual => "<=",
+                Comparison::Greater => ">",
+                Comparison::GreaterOrEqual => ">=",
             };
-            sql.push_sql(&format!("({column} {comparison} "))
-                .push_bind(scalar(&shape, value, phone_region)?)
-                .push_sql(")");
+            sql.push_sql(&format!("({column} {comparison} ")).push_bind(bind(value)).push_sql(")");
         }
-        "between" => {
-            let Some([low, high]) =
-                value.as_array().and_then(|items| <&[Value; 2]>::try_from(items.as_slice()).ok())
-            else {
-                return Err("must be a list of two values: [from, to], both included".into());
-            };
+        Op::Between(low, high) => {
             sql.push_sql(&format!("({column} BETWEEN "))
-                .push_bind(scalar(&shape, low, phone_region)?)
+                .push_bind(bind(low))
                 .push_sql(" AND ")
-                .push_bind(scalar(&shape, high, phone_region)?)
+                .push_bind(bind(high))
                 .push_sql(")");
         }
-        "contains" | "starts_with" => {
-            let Bind::Text(text) = scalar(&shape, value, phone_region)? else { unreachable_bind()? };
-            if text.is_empty() {
-                return Err("must not be empty".into());
-            }
-            let pattern =
-                if op == "contains" { like_pattern(&text) } else { format!("{}%", escape_like(&text)) };
-            sql.push_sql(&format!("({column} ILIKE ")).push_bind(Bind::Text(pattern)).push_sql(")");
+        Op::Contains(fragment) => {
+            sql.push_sql(&format!("({column} ILIKE "))
+                .push_bind(Bind::Text(like_pattern(fragment)))
+                .push_sql(")");
         }
-        "before_days_ago" | "within_days" => {
-            let days = days(value)?;
-            let now = if shape.scalar == Scalar::Date { "current_date" } else { "now()" };
-            let comparison = if op == "before_days_ago" { "<" } else { ">=" };
+        Op::StartsWith(prefix) => {
+            sql.push_sql(&format!("({column} ILIKE "))
+                .push_bind(Bind::Text(format!("{}%", escape_like(prefix))))
+                .push_sql(")");
+        }
+        Op::BeforeDaysAgo(days) | Op::WithinDays(days) => {
+            let now = if values.scalar == ScalarType::Date { "current_date" } else { "now()" };
+            let within = matches!(op, Op::WithinDays(_));
+            let comparison = if within { ">=" } else { "<" };
             sql.push_sql(&format!("({column} {comparison} {now} - make_interval(days => "))
-                .push_bind(Bind::BigInt(days))
+                .push_bind(Bind::BigInt(*days))
                 .push_sql("::integer))");
-            if op == "within_days" {
+            if within {
                 // Within the last N days: up to now, not in the future.
                 sql.push_sql(&format!(" AND ({column} <= {now})"));
             }
         }
-        _ => return Err(format!("{op} is not supported here")),
     }
-    Ok(sql)
-}
-
-fn unreachable_bind<T>() -> Result<T, String> {
-    Err("must be a string".into())
+    sql
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
+    use crate::domain::filter::{Catalogue, parse};
 
-    fn compile_clients(filter: Value) -> Result<String, Vec<(String, String)>> {
+    fn compile_clients(filter: Value) -> Option<String> {
         let mut fields = client_fields();
         fields.push(custom_field("tier", CustomFieldType::Enum, &["gold".into(), "silver".into()]));
+        fields.push(custom_field("sizes", CustomFieldType::MultiEnum, &["s".into(), "m".into()]));
         let catalogue = Catalogue { entity: "client", fields: &fields, phone_region: "RU" };
-        compile(&filter, &catalogue)
-            .map(|condition| condition.debug_sql())
-            .map_err(|errors| errors.into_iter().map(|error| (error.field, error.code)).collect())
+        parse(&filter, &catalogue).ok().map(|filter| compile(&filter).debug_sql())
     }
 
     #[test]
@@ -778,67 +393,30 @@ mod tests {
         ]}));
         assert_eq!(
             sql.as_deref(),
-            Ok("((kind = $1) AND ((tags @> $2) OR (stats_won_amount >= $3)) AND \
-                (stats_last_purchase_at < now() - make_interval(days => $4::integer)) AND (custom @> $5))")
+            Some(
+                "((kind = $1) AND ((tags @> $2) OR (stats_won_amount >= $3)) AND \
+                (stats_last_purchase_at < now() - make_interval(days => $4::integer)) AND (custom @> $5))"
+            )
         );
     }
 
     #[test]
-    fn the_fields_a_filter_mentions_are_found_in_nested_groups() {
-        let filter = json!({"all": [
-            {"field": "kind", "op": "eq", "value": "company"},
-            {"any": [{"field": "phones", "op": "contains", "value": "8 912 345 67 89"},
-                     {"all": [{"field": "custom.tier", "op": "eq", "value": "gold"}]}]},
-            {"op": "eq", "value": "no field"},
-            "not a condition"
-        ]});
-        let mut mentioned = mentioned_fields(&filter);
-        mentioned.sort();
-        assert_eq!(mentioned, ["custom.tier", "kind", "phones"]);
-    }
-
-    #[test]
-    fn mistakes_name_their_path() {
-        let errors = compile_clients(json!({"all": [
-            {"field": "nope", "op": "eq", "value": 1},
-            {"field": "kind", "op": "gte", "value": "company"},
-            {"field": "kind", "op": "eq", "value": "robot"},
-            {"field": "custom.missing", "op": "eq", "value": "x"},
-            {"field": "kind", "op": "like", "value": "x"},
-            {"any": []}
-        ]}))
-        .err()
-        .unwrap_or_default();
-        let found: Vec<(&str, &str)> =
-            errors.iter().map(|(field, code)| (field.as_str(), code.as_str())).collect();
+    fn lists_and_absence_compile_for_columns_and_custom_keys() {
+        let sql = compile_clients(json!({"any": [
+            {"field": "tags", "op": "not_in", "value": ["a", "b"]},
+            {"field": "custom.sizes", "op": "in", "value": ["s"]},
+            {"field": "custom.sizes", "op": "not_in", "value": ["m"]},
+            {"field": "custom.tier", "op": "is_null"},
+            {"field": "birth_date", "op": "within_days", "value": 7},
+            {"field": "display_name", "op": "starts_with", "value": "50%"}
+        ]}));
         assert_eq!(
-            found,
-            [
-                ("filter.all[0].field", "unknown_field"),
-                ("filter.all[1].op", "operator_not_allowed"),
-                ("filter.all[2].value", "invalid_value"),
-                ("filter.all[3].field", "unknown_field"),
-                ("filter.all[4].op", "unknown_operator"),
-                ("filter.all[5].any", "length"),
-            ]
-        );
-    }
-
-    #[test]
-    fn depth_and_size_are_bounded() {
-        let mut deep = json!({"field": "kind", "op": "eq", "value": "person"});
-        for _ in 0..MAX_DEPTH + 1 {
-            deep = json!({"all": [deep]});
-        }
-        assert_eq!(
-            compile_clients(deep).err().map(|errors| errors[0].1.clone()),
-            Some("too_deep".to_string())
-        );
-        let many: Vec<Value> =
-            (0..=MAX_CONDITIONS).map(|_| json!({"field": "kind", "op": "eq", "value": "person"})).collect();
-        assert_eq!(
-            compile_clients(json!({"any": many})).err().map(|errors| errors[0].1.clone()),
-            Some("too_many_conditions".to_string())
+            sql.as_deref(),
+            Some(
+                "(NOT (tags && $1) OR ((custom -> 'sizes') ?| $2) OR NOT COALESCE((custom -> 'sizes') ?| $3, false) \
+                OR NOT (custom ? 'tier') OR (birth_date >= current_date - make_interval(days => $4::integer)) \
+                AND (birth_date <= current_date) OR (display_name ILIKE $5))"
+            )
         );
     }
 }

@@ -26,6 +26,106 @@ pub struct FieldRules {
 /// The longest text value when a definition sets no `max_length`.
 pub const DEFAULT_MAX_LENGTH: usize = 10_000;
 
+/// The most options an enum field may have.
+pub const MAX_OPTIONS: usize = 500;
+
+/// A record's custom values as the API takes them: `{key: value}`.
+pub type CustomValues = Map<String, Value>;
+
+/// A stored `custom` column as a map, for merging a partial update into it.
+pub fn custom_of(stored: &Value) -> CustomValues {
+    stored.as_object().cloned().unwrap_or_default()
+}
+
+/// Merges an update's `custom` into the record's values; a `null` stays until the check removes it.
+pub fn merge_custom(values: &mut CustomValues, update: Option<CustomValues>) {
+    values.extend(update.unwrap_or_default());
+}
+
+/// A custom field's definition, as its own consistency is checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Definition<'a> {
+    pub key: &'a str,
+    pub label: &'a str,
+    pub description: Option<&'a str>,
+    pub field_type: CustomFieldType,
+    pub options: &'a [String],
+    pub min: Option<Decimal>,
+    pub max: Option<Decimal>,
+    pub max_length: Option<i32>,
+    pub pattern: Option<&'a str>,
+}
+
+/// Checks a definition's own consistency; every broken rule at once.
+pub fn check_definition(definition: &Definition<'_>) -> Result<(), Vec<Violation>> {
+    let field_type = definition.field_type;
+    let mut violations = Vec::new();
+    let mut refuse =
+        |name: &str, code: &'static str, message: &str| violations.push(Violation::new(name, code, message));
+    let key = definition.key;
+    let key_ok = key.len() <= 63
+        && key.starts_with(|c: char| c.is_ascii_lowercase())
+        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !key_ok {
+        refuse(
+            "key",
+            "format",
+            "must be snake_case: a lower-case letter, then letters, digits or _ (at most 63)",
+        );
+    }
+    if definition.label.is_empty() || definition.label.chars().count() > 200 {
+        refuse("label", "length", "must be 1 to 200 characters");
+    }
+    if definition.description.is_some_and(|text| text.chars().count() > 2000) {
+        refuse("description", "length", "must be at most 2000 characters");
+    }
+    let options = definition.options;
+    if matches!(field_type, CustomFieldType::Enum | CustomFieldType::MultiEnum) {
+        let mut seen = std::collections::HashSet::new();
+        if options.is_empty() || options.len() > MAX_OPTIONS {
+            refuse("options", "length", "an enum needs 1 to 500 options");
+        } else if options.iter().any(|option| option.trim().is_empty() || option.chars().count() > 200) {
+            refuse("options", "length", "each option must be 1 to 200 characters");
+        } else if !options.iter().all(|option| seen.insert(option)) {
+            refuse("options", "duplicate", "options must be distinct");
+        }
+    } else if !options.is_empty() {
+        refuse("options", "not_applicable", "only enum and multi_enum fields have options");
+    }
+    let is_numeric = matches!(field_type, CustomFieldType::Number | CustomFieldType::Decimal);
+    if !is_numeric && (definition.min.is_some() || definition.max.is_some()) {
+        refuse("min", "not_applicable", "only number and decimal fields have min and max");
+    }
+    if let (Some(min), Some(max)) = (definition.min, definition.max)
+        && min > max
+    {
+        refuse("max", "range", "must not be less than min");
+    }
+    let is_text = matches!(
+        field_type,
+        CustomFieldType::Text | CustomFieldType::Email | CustomFieldType::Phone | CustomFieldType::Url
+    );
+    match definition.max_length {
+        Some(_) if !is_text => {
+            refuse("max_length", "not_applicable", "only text-like fields have a max_length")
+        }
+        Some(length) if !(1..=DEFAULT_MAX_LENGTH as i32).contains(&length) => {
+            refuse("max_length", "range", "must be 1 to 10000")
+        }
+        _ => {}
+    }
+    if let Some(pattern) = definition.pattern {
+        if field_type != CustomFieldType::Text {
+            refuse("pattern", "not_applicable", "only text fields have a pattern");
+        } else if pattern.len() > 500
+            || regex::RegexBuilder::new(pattern).size_limit(1 << 20).build().is_err()
+        {
+            refuse("pattern", "regex", "must be a valid regular expression of at most 500 characters");
+        }
+    }
+    if violations.is_empty() { Ok(()) } else { Err(violations) }
+}
+
 /// Checks a record's custom values against the workspace's definitions and returns them
 /// normalised (emails lower-cased, phones in E.164, datetimes in UTC). `previous` is what the record
 /// holds now (empty on create); `changes` is what the request sent, `null` clearing a key.
@@ -255,5 +355,48 @@ mod tests {
                 ("custom.vip", "required")
             ]
         );
+    }
+
+    #[test]
+    fn a_definition_names_every_inconsistency() {
+        let options = vec!["gold".to_string(), "gold".to_string()];
+        let broken = Definition {
+            key: "Loyalty Tier",
+            label: "",
+            description: None,
+            field_type: CustomFieldType::Enum,
+            options: &options,
+            min: Some(Decimal::ONE),
+            max: None,
+            max_length: Some(20),
+            pattern: Some("("),
+        };
+        let found: Vec<(String, &str)> = check_definition(&broken)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|violation| (violation.field, violation.code))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("key".into(), "format"),
+                ("label".into(), "length"),
+                ("options".into(), "duplicate"),
+                ("min".into(), "not_applicable"),
+                ("max_length".into(), "not_applicable"),
+                ("pattern".into(), "not_applicable"),
+            ]
+        );
+        let tier = Definition {
+            key: "loyalty_tier",
+            label: "Loyalty tier",
+            min: None,
+            max_length: None,
+            pattern: None,
+            options: &options[..1],
+            ..broken
+        };
+        assert_eq!(check_definition(&tier), Ok(()));
     }
 }

@@ -6,7 +6,7 @@ use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 
 use crate::db::schema::custom_fields;
-use crate::domain::custom_fields::FieldRules;
+use crate::domain::custom_fields::{Definition, FieldRules};
 use crate::domain::enums::{CustomEntity, CustomFieldType};
 use crate::ids::{CustomFieldId, UserId, WorkspaceId};
 
@@ -46,6 +46,21 @@ pub fn entity_table(entity: CustomEntity) -> &'static str {
 impl CustomField {
     pub fn field_type(&self) -> CustomFieldType {
         self.field_type.parse().unwrap_or(CustomFieldType::Text)
+    }
+
+    /// The definition as its own consistency is checked.
+    pub fn definition(&self) -> Definition<'_> {
+        Definition {
+            key: &self.key,
+            label: &self.label,
+            description: self.description.as_deref(),
+            field_type: self.field_type(),
+            options: &self.options,
+            min: self.min,
+            max: self.max,
+            max_length: self.max_length,
+            pattern: self.pattern.as_deref(),
+        }
     }
 
     /// The rules the value checks apply. A stored pattern always compiles: it was checked when
