@@ -16,6 +16,7 @@ use crate::api::extract::{
     IfMatch, JsonBody, Page, decode_cursor, not_null, nullable, page_limit, versioned_http,
 };
 use crate::api::search::{SearchRequest, compile_filter};
+use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, Parent, record_change, to_json};
 use crate::auth::{Principal, run_as};
 use crate::db::models::activity::ActivityFilter;
@@ -649,18 +650,6 @@ pub async fn get_activity(
     Ok(activity_http(StatusCode::OK, &activity))
 }
 
-fn live_for_update(
-    conn: &mut PgConnection,
-    principal: &Principal,
-    id: ActivityId,
-) -> Result<Activity, ApiError> {
-    let activity = Activity::find_any_for_update(conn, principal.workspace_id, id)?;
-    if activity.deleted_at.is_some() {
-        return Err(ApiError::NotFound);
-    }
-    Ok(activity)
-}
-
 /// Update an activity: a partial update, checked like a new one.
 #[utoipa::path(
     tag = "activities",
@@ -688,7 +677,7 @@ pub async fn update_activity(
     let id = id.into_inner();
     let activity = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
-            let current = live_for_update(conn, &principal, id)?;
+            let current: Activity = soft_delete::live_for_update(conn, principal.workspace_id, id)?;
             let mut input = ActivityInput::from(&current);
             body.0.apply_to(&mut input);
             let candidate = build_activity(conn, &principal, input, Some(&current))?;
@@ -733,12 +722,8 @@ pub async fn delete_activity(
     let id = id.into_inner();
     run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
-            let current = live_for_update(conn, &principal, id)?;
-            if_match.check(current.version)?;
-            let deleted =
-                Activity::set_deleted(conn, principal.workspace_id, id, Some(Utc::now()), principal.user_id)?;
-            let changes = ChangeSet::default().field("deleted_at", None, &deleted.deleted_at);
-            record_change(conn, &principal, "activity", id.0, "deleted", deleted.version, changes)?;
+            let deleted: Activity =
+                soft_delete::delete(conn, &principal, id, &if_match, |_, _, _, changes| Ok(changes))?;
             Ok(ClientStats::recompute(conn, deleted.workspace_id, [deleted.client_id])?)
         })
     })
@@ -764,14 +749,12 @@ pub async fn restore_activity(
     let id = id.into_inner();
     let activity = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
-            let current = Activity::find_any_for_update(conn, principal.workspace_id, id)?;
-            let Some(deleted_at) = current.deleted_at else { return Ok(current) };
-            let restored = Activity::set_deleted(conn, principal.workspace_id, id, None, principal.user_id)?;
-            let changes =
-                ChangeSet::default().field("deleted_at", Some(&Some(deleted_at)), &None::<DateTime<Utc>>);
-            record_change(conn, &principal, "activity", id.0, "restored", restored.version, changes)?;
-            ClientStats::recompute(conn, restored.workspace_id, [restored.client_id])?;
-            Ok(restored)
+            soft_delete::restore(conn, &principal, id, |conn, _: &Activity, _, changes| {
+                let restored =
+                    Activity::set_deleted(conn, principal.workspace_id, id, None, principal.user_id)?;
+                ClientStats::recompute(conn, restored.workspace_id, [restored.client_id])?;
+                Ok((restored, changes))
+            })
         })
     })
     .await?;
@@ -842,7 +825,7 @@ pub async fn complete_activity(
     let body = body.0;
     let (activity, next) = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
-            let current = live_for_update(conn, &principal, id)?;
+            let current: Activity = soft_delete::live_for_update(conn, principal.workspace_id, id)?;
             if current.status != "planned" {
                 return Err(ApiError::conflict(
                     "not_planned",

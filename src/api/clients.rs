@@ -19,6 +19,7 @@ use crate::api::listing::{
     tombstone_page,
 };
 use crate::api::search::{SearchRequest, compile_filter, segment_condition};
+use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, record_change, to_json};
 use crate::auth::{Principal, run_as};
 use crate::db::json::Json;
@@ -35,7 +36,7 @@ use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
 use crate::domain::enums::{ClientKind, CustomEntity, Gender, LifecycleStage, Relationship, Source};
 use crate::domain::text::trimmed;
 use crate::error::{ApiError, FieldError, field_errors};
-use crate::ids::{ClientId, SegmentId, TeamId, UserId, WorkspaceId};
+use crate::ids::{ClientId, SegmentId, TeamId, UserId};
 use crate::state::AppState;
 
 /// A client as the API shows it.
@@ -950,7 +951,7 @@ pub async fn update_client(
     let client = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let current = live_for_update(conn, principal.workspace_id, id)?;
+            let current: Client = soft_delete::live_for_update(conn, principal.workspace_id, id)?;
             let mut input = ClientInput::from(&current);
             body.0.apply_to(&mut input)?;
             let candidate = build_client(conn, &principal, &workspace, input, Some(&current))?;
@@ -971,18 +972,6 @@ pub async fn update_client(
     })
     .await?;
     Ok(client_http(actix_web::http::StatusCode::OK, &client))
-}
-
-pub(crate) fn live_for_update(
-    conn: &mut PgConnection,
-    workspace: WorkspaceId,
-    id: ClientId,
-) -> Result<Client, ApiError> {
-    let client = Client::find_any_for_update(conn, workspace, id)?;
-    if client.deleted_at.is_some() {
-        return Err(ApiError::NotFound);
-    }
-    Ok(client)
 }
 
 /// Delete a client (soft): it and its contacts leave every list and lookup, restorable with
@@ -1010,18 +999,13 @@ pub async fn delete_client(
     let id = id.into_inner();
     run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
-            let workspace = principal.workspace_id;
-            let current = live_for_update(conn, workspace, id)?;
-            if_match.check(current.version)?;
-            let now = Utc::now();
-            let deleted = Client::mark_deleted(conn, workspace, id, now, principal.user_id)?;
-            let contacts = Contact::mark_deleted_with_client(conn, workspace, id, now, principal.user_id)?;
-            let changes = ChangeSet::default().field("deleted_at", None, &deleted.deleted_at).field(
-                "contacts_deleted",
-                None,
-                &contacts,
-            );
-            record_change(conn, &principal, "client", id.0, "deleted", deleted.version, changes)
+            // Its contacts go with it, at its deletion time, so that restoring it restores exactly them.
+            let along = |conn: &mut PgConnection, deleted: &Client, at, changes: ChangeSet| {
+                let contacts =
+                    Contact::mark_deleted_with_client(conn, deleted.workspace_id, id, at, principal.user_id)?;
+                Ok(changes.field("contacts_deleted", None, &contacts))
+            };
+            soft_delete::delete(conn, &principal, id, &if_match, along).map(drop)
         })
     })
     .await?;
@@ -1049,17 +1033,12 @@ pub async fn restore_client(
     let id = id.into_inner();
     let client = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
-            let workspace = principal.workspace_id;
-            let current = Client::find_any_for_update(conn, workspace, id)?;
-            let Some(deleted_at) = current.deleted_at else { return Ok(current) };
-            let restored = Client::mark_restored(conn, workspace, id, Utc::now(), principal.user_id)?;
-            let contacts =
-                Contact::mark_restored_with_client(conn, workspace, id, deleted_at, principal.user_id)?;
-            let changes = ChangeSet::default()
-                .field("deleted_at", Some(&Some(deleted_at)), &None::<DateTime<Utc>>)
-                .field("contacts_restored", None, &contacts);
-            record_change(conn, &principal, "client", id.0, "restored", restored.version, changes)?;
-            Ok(restored)
+            soft_delete::restore(conn, &principal, id, |conn, _: &Client, deleted_at, changes| {
+                let (workspace, by) = (principal.workspace_id, principal.user_id);
+                let restored = Client::mark_restored(conn, workspace, id, Utc::now(), by)?;
+                let contacts = Contact::mark_restored_with_client(conn, workspace, id, deleted_at, by)?;
+                Ok((restored, changes.field("contacts_restored", None, &contacts)))
+            })
         })
     })
     .await?;

@@ -20,6 +20,7 @@ use crate::api::listing::{
     tombstone_page,
 };
 use crate::api::search::{SearchRequest, compile_filter};
+use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, Parent, record_change, to_json};
 use crate::auth::{Principal, run_as};
 use crate::db::json::Json;
@@ -36,7 +37,7 @@ use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
 use crate::domain::enums::CustomEntity;
 use crate::domain::text::trimmed;
 use crate::error::{ApiError, FieldError, field_errors};
-use crate::ids::{ClientId, ContactId, UserId, WorkspaceId};
+use crate::ids::{ClientId, ContactId, UserId};
 use crate::state::AppState;
 
 /// A contact as the API shows it.
@@ -353,18 +354,6 @@ fn contact_http(status: StatusCode, contact: &Contact) -> HttpResponse {
     versioned_http(status, contact.version, "contacts", contact.id, &ContactResponse::from(contact))
 }
 
-fn live_for_update(
-    conn: &mut PgConnection,
-    workspace: WorkspaceId,
-    id: ContactId,
-) -> Result<Contact, ApiError> {
-    let contact = Contact::find_any_for_update(conn, workspace, id)?;
-    if contact.deleted_at.is_some() {
-        return Err(ApiError::NotFound);
-    }
-    Ok(contact)
-}
-
 /// Create a contact.
 ///
 /// A contact whose email or phone already belongs to a live contact is refused with 409
@@ -626,7 +615,7 @@ pub async fn update_contact(
     let contact = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let current = live_for_update(conn, principal.workspace_id, id)?;
+            let current: Contact = soft_delete::live_for_update(conn, principal.workspace_id, id)?;
             let mut input = ContactInput::from(&current);
             body.0.apply_to(&mut input);
             let candidate = build_contact(conn, &principal, &workspace, input, Some(&current))?;
@@ -671,12 +660,8 @@ pub async fn delete_contact(
     let id = id.into_inner();
     run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
-            let current = live_for_update(conn, principal.workspace_id, id)?;
-            if_match.check(current.version)?;
-            let deleted =
-                Contact::mark_deleted(conn, principal.workspace_id, id, Utc::now(), principal.user_id)?;
-            let changes = ChangeSet::default().field("deleted_at", None, &deleted.deleted_at);
-            record_change(conn, &principal, "contact", id.0, "deleted", deleted.version, changes)
+            soft_delete::delete(conn, &principal, id, &if_match, |_, _: &Contact, _, changes| Ok(changes))
+                .map(drop)
         })
     })
     .await?;
@@ -705,24 +690,21 @@ pub async fn restore_contact(
     let id = id.into_inner();
     let contact = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
-            let workspace = principal.workspace_id;
-            let current = Contact::find_any_for_update(conn, workspace, id)?;
-            let Some(deleted_at) = current.deleted_at else { return Ok(current) };
-            if !Client::exists(conn, workspace, current.client_id)? {
-                return Err(ApiError::conflict(
-                    "client_deleted",
-                    "the contact's client is deleted: restore the client first",
-                ));
-            }
-            // Another contact may have become primary meanwhile: it keeps the flag.
-            let primary =
-                current.is_primary && !Contact::has_live_primary(conn, workspace, current.client_id)?;
-            let restored =
-                Contact::mark_restored(conn, workspace, id, primary, Utc::now(), principal.user_id)?;
-            let changes =
-                ChangeSet::default().field("deleted_at", Some(&Some(deleted_at)), &None::<DateTime<Utc>>);
-            record_change(conn, &principal, "contact", id.0, "restored", restored.version, changes)?;
-            Ok(restored)
+            soft_delete::restore(conn, &principal, id, |conn, deleted: &Contact, _, changes| {
+                let workspace = principal.workspace_id;
+                if !Client::exists(conn, workspace, deleted.client_id)? {
+                    return Err(ApiError::conflict(
+                        "client_deleted",
+                        "the contact's client is deleted: restore the client first",
+                    ));
+                }
+                // Another contact may have become primary meanwhile: it keeps the flag.
+                let primary =
+                    deleted.is_primary && !Contact::has_live_primary(conn, workspace, deleted.client_id)?;
+                let restored =
+                    Contact::mark_restored(conn, workspace, id, primary, Utc::now(), principal.user_id)?;
+                Ok((restored, changes))
+            })
         })
     })
     .await?;

@@ -19,6 +19,7 @@ use crate::api::extract::{
 };
 use crate::api::listing::{DeletedQuery, Tombstone, search_query, tombstone_page};
 use crate::api::search::{SearchRequest, compile_filter};
+use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, Parent, record_change, to_json};
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
@@ -995,14 +996,6 @@ pub async fn get_deal(
     Ok(deal_http(StatusCode::OK, &deal, &items))
 }
 
-fn live_for_update(conn: &mut PgConnection, principal: &Principal, id: DealId) -> Result<Deal, ApiError> {
-    let deal = Deal::find_any_for_update(conn, principal.workspace_id, id)?;
-    if deal.deleted_at.is_some() {
-        return Err(ApiError::NotFound);
-    }
-    Ok(deal)
-}
-
 /// Update a deal: a partial update, checked like a new deal. Moving it to a won or lost stage
 /// sets `closed_at` (a lost one needs `lost_reason`); moving it back to an open stage clears both.
 #[utoipa::path(
@@ -1031,7 +1024,7 @@ pub async fn update_deal(
     let (deal, items) = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let current = live_for_update(conn, &principal, id)?;
+            let current: Deal = soft_delete::live_for_update(conn, principal.workspace_id, id)?;
             let current_items = Deal::items_of(conn, principal.workspace_id, &[id])?;
             let mut input = DealInput::from_deal(&current, &current_items);
             body.0.apply_to(&mut input);
@@ -1102,17 +1095,8 @@ pub async fn delete_deal(
     let id = id.into_inner();
     run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
-            let current = live_for_update(conn, &principal, id)?;
-            if_match.check(current.version)?;
-            let deleted = Deal::set_deleted(
-                conn,
-                principal.workspace_id,
-                id,
-                Some((Utc::now(), principal.user_id)),
-                principal.user_id,
-            )?;
-            let changes = ChangeSet::default().field("deleted_at", None, &deleted.deleted_at);
-            record_change(conn, &principal, "deal", id.0, "deleted", deleted.version, changes)?;
+            let deleted: Deal =
+                soft_delete::delete(conn, &principal, id, &if_match, |_, _, _, changes| Ok(changes))?;
             Ok(ClientStats::recompute(conn, deleted.workspace_id, [Some(deleted.client_id)])?)
         })
     })
@@ -1142,21 +1126,19 @@ pub async fn restore_deal(
     let (deal, items) = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
-            let current = Deal::find_any_for_update(conn, workspace, id)?;
+            let deal = soft_delete::restore(conn, &principal, id, |conn, deleted: &Deal, _, changes| {
+                if !Client::exists(conn, workspace, deleted.client_id)? {
+                    return Err(ApiError::conflict(
+                        "client_deleted",
+                        "the deal's client is deleted: restore the client first",
+                    ));
+                }
+                let restored = Deal::set_deleted(conn, workspace, id, None, principal.user_id)?;
+                ClientStats::recompute(conn, workspace, [Some(restored.client_id)])?;
+                Ok((restored, changes))
+            })?;
             let items = Deal::items_of(conn, workspace, &[id])?;
-            let Some(deleted_at) = current.deleted_at else { return Ok((current, items)) };
-            if !Client::exists(conn, workspace, current.client_id)? {
-                return Err(ApiError::conflict(
-                    "client_deleted",
-                    "the deal's client is deleted: restore the client first",
-                ));
-            }
-            let restored = Deal::set_deleted(conn, workspace, id, None, principal.user_id)?;
-            let changes =
-                ChangeSet::default().field("deleted_at", Some(&Some(deleted_at)), &None::<DateTime<Utc>>);
-            record_change(conn, &principal, "deal", id.0, "restored", restored.version, changes)?;
-            ClientStats::recompute(conn, restored.workspace_id, [Some(restored.client_id)])?;
-            Ok((restored, items))
+            Ok((deal, items))
         })
     })
     .await?;

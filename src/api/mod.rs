@@ -15,6 +15,7 @@ pub mod pipelines;
 pub mod products;
 pub mod search;
 pub mod segments;
+pub mod soft_delete;
 pub mod teams;
 pub mod timeline;
 pub mod users;

@@ -88,14 +88,6 @@ impl Activity {
             .first(conn)
     }
 
-    pub fn find_any_for_update(
-        conn: &mut PgConnection,
-        workspace: WorkspaceId,
-        id: ActivityId,
-    ) -> QueryResult<Activity> {
-        activities::table.find((workspace, id)).select(Activity::as_select()).for_update().first(conn)
-    }
-
     pub fn set_deleted(
         conn: &mut PgConnection,
         workspace: WorkspaceId,

@@ -297,15 +297,6 @@ impl Client {
             .first(conn)
     }
 
-    /// A client, live or deleted, locked for a read-modify-write.
-    pub fn find_any_for_update(
-        conn: &mut PgConnection,
-        workspace: WorkspaceId,
-        id: ClientId,
-    ) -> QueryResult<Client> {
-        clients::table.find((workspace, id)).select(Client::as_select()).for_update().first(conn)
-    }
-
     /// Live clients among `ids`.
     pub fn find_many(
         conn: &mut PgConnection,

@@ -76,14 +76,6 @@ impl Contact {
             .first(conn)
     }
 
-    pub fn find_any_for_update(
-        conn: &mut PgConnection,
-        workspace: WorkspaceId,
-        id: ContactId,
-    ) -> QueryResult<Contact> {
-        contacts::table.find((workspace, id)).select(Contact::as_select()).for_update().first(conn)
-    }
-
     /// Takes the primary flag from the client's other live contacts; returns those changed.
     pub fn clear_primary(
         conn: &mut PgConnection,

@@ -225,14 +225,6 @@ impl Deal {
             .first(conn)
     }
 
-    pub fn find_any_for_update(
-        conn: &mut PgConnection,
-        workspace: WorkspaceId,
-        id: DealId,
-    ) -> QueryResult<Deal> {
-        deals::table.find((workspace, id)).select(Deal::as_select()).for_update().first(conn)
-    }
-
     /// The line items of these deals, in order.
     pub fn items_of(
         conn: &mut PgConnection,

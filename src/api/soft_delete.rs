@@ -1,0 +1,65 @@
+//! One path for deleting and restoring a record softly (clients, contacts, deals, activities):
+//! the lock, the `If-Match` check, the mark and the change event. What a resource does besides
+//! (a client's contacts go with it, a deal's client must be live to restore it) is the closure
+//! each handler passes.
+
+use chrono::{DateTime, Utc};
+use diesel::PgConnection;
+
+use crate::api::extract::IfMatch;
+use crate::api::record_change;
+use crate::auth::Principal;
+use crate::db::models::SoftDelete;
+use crate::db::models::change_event::ChangeSet;
+use crate::error::ApiError;
+use crate::ids::WorkspaceId;
+
+/// The live record `id`, locked for a read-modify-write; a deleted one is a 404.
+pub fn live_for_update<R: SoftDelete>(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    id: R::Id,
+) -> Result<R, ApiError> {
+    let record = R::find_any_for_update(conn, workspace, id)?;
+    if record.deleted_at().is_some() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(record)
+}
+
+/// Deletes the live record `id` when `if_match` names its version, and records the change with
+/// what `along` deleted with it (given the deleted record, its deletion time and the change set
+/// to add to).
+pub fn delete<R: SoftDelete>(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    id: R::Id,
+    if_match: &IfMatch,
+    along: impl FnOnce(&mut PgConnection, &R, DateTime<Utc>, ChangeSet) -> Result<ChangeSet, ApiError>,
+) -> Result<R, ApiError> {
+    let current: R = live_for_update(conn, principal.workspace_id, id)?;
+    if_match.check(current.version())?;
+    let now = Utc::now();
+    let deleted = R::mark_deleted(conn, principal.workspace_id, id, now, principal.user_id)?;
+    let changes = ChangeSet::default().field("deleted_at", None, &deleted.deleted_at());
+    let changes = along(conn, &deleted, now, changes)?;
+    record_change(conn, principal, R::ENTITY, id.into(), "deleted", deleted.version(), changes)?;
+    Ok(deleted)
+}
+
+/// Restores record `id`: `bring_back` checks what must be live first and marks it live (with
+/// whatever else comes back), given the deleted record, its deletion time and the change set to
+/// add to. A live record is returned unchanged.
+pub fn restore<R: SoftDelete>(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    id: R::Id,
+    bring_back: impl FnOnce(&mut PgConnection, &R, DateTime<Utc>, ChangeSet) -> Result<(R, ChangeSet), ApiError>,
+) -> Result<R, ApiError> {
+    let current = R::find_any_for_update(conn, principal.workspace_id, id)?;
+    let Some(deleted_at) = current.deleted_at() else { return Ok(current) };
+    let changes = ChangeSet::default().field("deleted_at", Some(&Some(deleted_at)), &None::<DateTime<Utc>>);
+    let (restored, changes) = bring_back(conn, &current, deleted_at, changes)?;
+    record_change(conn, principal, R::ENTITY, id.into(), "restored", restored.version(), changes)?;
+    Ok(restored)
+}
