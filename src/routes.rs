@@ -71,7 +71,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(deals::restore_deal)
             .service(deals::get_deal_history)
             .service(deals::list_client_deals)
-            .service(deals::get_pipeline_board)
+            .service(deals::board::get_pipeline_board)
             .service(activities::list_activities)
             .service(activities::search_activities)
             .service(activities::create_activity)

@@ -1,0 +1,535 @@
+//! Deals: sales opportunities moving through a pipeline, with exact money, line items, stage
+//! history and a kanban board.
+
+pub mod board;
+mod wire;
+mod write;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, page_limit};
+use crate::api::listing::{DeletedQuery, Tombstone, search_query, tombstone_page};
+use crate::api::search::{SearchRequest, compile_filter};
+use crate::api::soft_delete;
+use crate::api::{BOOKKEEPING, Parent, record_change};
+use crate::auth::{Principal, run_as};
+use crate::db::models::change_event::ChangeSet;
+use crate::db::models::client_stats::ClientStats;
+use crate::db::models::deal::{DealFilter, DealItem, DealOrder, DealSortKey};
+use crate::db::models::{Client, Deal, Stage, Workspace};
+use crate::domain::enums::{CustomEntity, StageKind};
+use crate::error::ApiError;
+use crate::ids::{ClientId, DealId, PipelineId, StageId, TeamId, UserId};
+use crate::state::AppState;
+use wire::{DealInput, DealResponse, UpdateDeal, deal_response};
+use write::{build_deal, deal_http, snapshot, stage_change};
+
+/// Create a deal.
+#[utoipa::path(
+    tag = "deals",
+    operation_id = "create_deal",
+    security(("bearer" = [])),
+    request_body = DealInput,
+    responses((status = 201, description = "Created", body = DealResponse,
+        headers(("ETag" = String, description = "The record's version"), ("Location" = String, description = "The new deal's URL"))))
+)]
+#[post("/deals")]
+pub async fn create_deal(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<DealInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let (deal, items) = run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let workspace = Workspace::find(conn, principal.workspace_id)?;
+            let (deal, items) = build_deal(conn, &principal, &workspace, body.0, None)?;
+            let deal = deal.insert(conn)?;
+            Deal::replace_items(conn, deal.workspace_id, deal.id, &items)?;
+            Deal::record_stage_change(conn, &stage_change(&principal, &deal, None))?;
+            let changes = ChangeSet::default().diff(None, &snapshot(&deal, &items), BOOKKEEPING);
+            record_change(conn, &principal, "deal", deal.id.0, "created", deal.version, changes)?;
+            ClientStats::recompute(conn, deal.workspace_id, [Some(deal.client_id)])?;
+            Ok((deal, items))
+        })
+    })
+    .await?;
+    Ok(deal_http(StatusCode::CREATED, &deal, &items))
+}
+
+/// How deal lists may be sorted.
+const SORTS: &[(&str, DealOrder)] = &[
+    ("updated_at", DealOrder::UpdatedAt),
+    ("created_at", DealOrder::CreatedAt),
+    ("amount", DealOrder::Amount),
+    ("expected_close_date", DealOrder::ExpectedCloseDate),
+];
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DealListQuery {
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (with the same filters and sort).
+    pub cursor: Option<String>,
+    /// `updated_at`, `created_at`, `amount` or `expected_close_date` (deals without one last),
+    /// prefixed with `-` for descending; default `-updated_at`.
+    #[param(example = "-amount")]
+    pub sort: Option<String>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub pipeline_id: Option<PipelineId>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub stage_id: Option<StageId>,
+    pub status: Option<StageKind>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub owner_id: Option<UserId>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub team_id: Option<TeamId>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub client_id: Option<ClientId>,
+    pub expected_close_from: Option<NaiveDate>,
+    pub expected_close_to: Option<NaiveDate>,
+    pub closed_from: Option<DateTime<Utc>>,
+    pub closed_to: Option<DateTime<Utc>>,
+    /// A decimal string.
+    #[param(value_type = Option<String>)]
+    pub amount_min: Option<String>,
+    /// A decimal string.
+    #[param(value_type = Option<String>)]
+    pub amount_max: Option<String>,
+    pub tag: Option<String>,
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Fuzzy search over the title and the client's names.
+    pub q: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct DealCursor {
+    sort: String,
+    key: DealSortKey,
+    id: DealId,
+}
+
+fn parse_decimal(name: &str, value: Option<&str>) -> Result<Option<Decimal>, ApiError> {
+    value
+        .map(|value| {
+            value.trim().parse::<Decimal>().map_err(|_| {
+                ApiError::bad_request("invalid_query", format!("{name} must be a decimal number"))
+            })
+        })
+        .transpose()
+}
+
+/// List deals, with filters and fuzzy search.
+#[utoipa::path(
+    tag = "deals",
+    operation_id = "list_deals",
+    security(("bearer" = [])),
+    params(DealListQuery),
+    responses((status = 200, description = "One page of deals", body = Page<DealResponse>))
+)]
+#[get("/deals")]
+pub async fn list_deals(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<DealListQuery>,
+) -> Result<web::Json<Page<DealResponse>>, ApiError> {
+    deals_page(state, principal, query.into_inner(), None, None).await.map(web::Json)
+}
+
+/// The deals of one client (any filter of `GET /deals` applies).
+#[utoipa::path(
+    tag = "deals",
+    operation_id = "list_client_deals",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The client's id"), DealListQuery),
+    responses((status = 200, description = "One page of the client's deals", body = Page<DealResponse>))
+)]
+#[get("/clients/{id}/deals")]
+pub async fn list_client_deals(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ClientId>,
+    query: web::Query<DealListQuery>,
+) -> Result<web::Json<Page<DealResponse>>, ApiError> {
+    let client = id.into_inner();
+    let mut query = query.into_inner();
+    query.client_id = Some(client);
+    deals_page(state, principal, query, None, Some(Parent::Client(client))).await.map(web::Json)
+}
+
+/// Search deals with the filter language: `{filter, sort, limit, cursor}`. An unknown field, an
+/// operator the field doesn't take or a bad value is a 422 naming its path (`filter.all[1].op`).
+#[utoipa::path(
+    tag = "deals",
+    operation_id = "search_deals",
+    security(("bearer" = [])),
+    request_body = SearchRequest,
+    responses((status = 200, description = "One page of matching deals", body = Page<DealResponse>))
+)]
+#[post("/deals/search")]
+pub async fn search_deals(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<SearchRequest>,
+) -> Result<web::Json<Page<DealResponse>>, ApiError> {
+    let search = body.0;
+    let query =
+        DealListQuery { limit: search.limit, cursor: search.cursor, sort: search.sort, ..Default::default() };
+    deals_page(state, principal, query, search.filter, None).await.map(web::Json)
+}
+
+async fn deals_page(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: DealListQuery,
+    search: Option<serde_json::Value>,
+    parent: Option<Parent>,
+) -> Result<Page<DealResponse>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let sort_name = query
+        .sort
+        .as_deref()
+        .map(str::trim)
+        .filter(|sort| !sort.is_empty())
+        .unwrap_or("-updated_at")
+        .to_string();
+    let (descending, field) =
+        sort_name.strip_prefix('-').map_or((false, sort_name.as_str()), |field| (true, field));
+    let order = SORTS.iter().find(|(name, _)| *name == field).map(|(_, order)| *order).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_query",
+            "sort must be updated_at, created_at, amount or expected_close_date, optionally prefixed with -",
+        )
+    })?;
+    let after = decode_cursor::<DealCursor>(query.cursor.as_deref())?;
+    let fits = |key: &DealSortKey| match order {
+        DealOrder::UpdatedAt | DealOrder::CreatedAt => matches!(key, DealSortKey::Time(_)),
+        DealOrder::Amount => matches!(key, DealSortKey::Amount(_)),
+        DealOrder::ExpectedCloseDate => matches!(key, DealSortKey::Date(_)),
+    };
+    if after.as_ref().is_some_and(|cursor| cursor.sort != sort_name || !fits(&cursor.key)) {
+        return Err(ApiError::bad_request(
+            "invalid_cursor",
+            "the cursor belongs to a list with another sort",
+        ));
+    }
+    let mut filter = DealFilter {
+        pipeline_id: query.pipeline_id,
+        stage_id: query.stage_id,
+        status: query.status.map(StageKind::as_str),
+        owner_id: query.owner_id,
+        team_id: query.team_id,
+        client_id: query.client_id,
+        expected_close_from: query.expected_close_from,
+        expected_close_to: query.expected_close_to,
+        closed_from: query.closed_from,
+        closed_to: query.closed_to,
+        amount_min: parse_decimal("amount_min", query.amount_min.as_deref())?,
+        amount_max: parse_decimal("amount_max", query.amount_max.as_deref())?,
+        tag: query.tag.map(|tag| tag.trim().to_string()),
+        updated_since: query.updated_since,
+        q: search_query(query.q.as_deref())?,
+        condition: None,
+    };
+    let after = after.map(|cursor| (cursor.key, cursor.id));
+    let (rows, items) = run_as(principal.caller(), &state.pool, move |conn| {
+        if let Some(parent) = parent {
+            parent.ensure_exists(conn, principal.workspace_id)?;
+        }
+        filter.condition = search
+            .map(|search| compile_filter(conn, principal.workspace_id, CustomEntity::Deal, &search))
+            .transpose()?;
+        let rows = Deal::list(
+            conn,
+            principal.workspace_id,
+            &filter,
+            order,
+            descending,
+            after,
+            i64::from(limit) + 1,
+        )?;
+        let ids: Vec<DealId> = rows.iter().map(|deal| deal.id).collect();
+        let items = Deal::items_of(conn, principal.workspace_id, &ids)?;
+        Ok((rows, items))
+    })
+    .await?;
+    let key = |deal: &Deal| DealCursor {
+        sort: sort_name.clone(),
+        key: match order {
+            DealOrder::UpdatedAt => DealSortKey::Time(deal.updated_at),
+            DealOrder::CreatedAt => DealSortKey::Time(deal.created_at),
+            DealOrder::Amount => DealSortKey::Amount(deal.amount),
+            DealOrder::ExpectedCloseDate => DealSortKey::Date(deal.expected_close_date),
+        },
+        id: deal.id,
+    };
+    Ok(Page::from_rows(rows, limit, key, |deal| deal_response(&deal, &items)))
+}
+
+/// List deleted deals (tombstones), oldest deletion first.
+#[utoipa::path(
+    tag = "deals",
+    operation_id = "list_deleted_deals",
+    security(("bearer" = [])),
+    params(DeletedQuery),
+    responses((status = 200, description = "One page of tombstones", body = Page<Tombstone>))
+)]
+#[get("/deals/deleted")]
+pub async fn list_deleted_deals(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<DeletedQuery>,
+) -> Result<web::Json<Page<Tombstone>>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let after: Option<(DateTime<Utc>, DealId)> = decode_cursor(query.cursor.as_deref())?;
+    let since = query.deleted_since;
+    let rows = run_as(principal.caller(), &state.pool, move |conn| {
+        Ok(Deal::list_deleted(conn, principal.workspace_id, since, after, i64::from(limit) + 1)?)
+    })
+    .await?;
+    Ok(web::Json(tombstone_page(rows, limit, |deal| {
+        (deal.id, deal.deleted_at.unwrap_or(deal.updated_at), deal.deleted_by, deal.version)
+    })))
+}
+
+/// Get one deal with its items.
+#[utoipa::path(
+    tag = "deals",
+    operation_id = "get_deal",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The deal's id")),
+    responses((status = 200, description = "The deal", body = DealResponse,
+        headers(("ETag" = String, description = "The record's version"))))
+)]
+#[get("/deals/{id}")]
+pub async fn get_deal(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<DealId>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let (deal, items) = run_as(principal.caller(), &state.pool, move |conn| {
+        let deal = Deal::find(conn, principal.workspace_id, id)?;
+        let items = Deal::items_of(conn, principal.workspace_id, &[id])?;
+        Ok((deal, items))
+    })
+    .await?;
+    Ok(deal_http(StatusCode::OK, &deal, &items))
+}
+
+/// Update a deal: a partial update, checked like a new deal. Moving it to a won or lost stage
+/// sets `closed_at` (a lost one needs `lost_reason`); moving it back to an open stage clears both.
+#[utoipa::path(
+    tag = "deals",
+    operation_id = "update_deal",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The deal's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    request_body = UpdateDeal,
+    responses(
+        (status = 200, description = "Updated", body = DealResponse, headers(("ETag" = String, description = "The record's version"))),
+    )
+)]
+#[patch("/deals/{id}")]
+pub async fn update_deal(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<DealId>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateDeal>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    let (deal, items) = run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let workspace = Workspace::find(conn, principal.workspace_id)?;
+            let current: Deal = soft_delete::live_for_update(conn, principal.workspace_id, id)?;
+            let current_items = Deal::items_of(conn, principal.workspace_id, &[id])?;
+            let mut input = DealInput::from_deal(&current, &current_items);
+            body.0.apply_to(&mut input);
+            let (candidate, items) = build_deal(conn, &principal, &workspace, input, Some(&current))?;
+            // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
+            if_match.check(current.version)?;
+            let changes = ChangeSet::default().diff(
+                Some(&snapshot(&current, &current_items)),
+                &snapshot(&candidate, &items),
+                &[
+                    "id",
+                    "version",
+                    "created_at",
+                    "updated_at",
+                    "created_by",
+                    "updated_by",
+                    "stage_entered_at",
+                ],
+            );
+            if changes.is_empty() {
+                return Ok((current, current_items));
+            }
+            let deal = candidate.save(conn)?;
+            let unchanged_items = current_items.len() == items.len()
+                && current_items
+                    .iter()
+                    .zip(&items)
+                    .all(|(old, new)| DealItem { id: new.id, ..old.clone() } == *new);
+            let items = if unchanged_items {
+                current_items
+            } else {
+                Deal::replace_items(conn, deal.workspace_id, deal.id, &items)?;
+                items
+            };
+            if deal.stage_id != current.stage_id {
+                Deal::record_stage_change(conn, &stage_change(&principal, &deal, Some(current.stage_id)))?;
+            }
+            record_change(conn, &principal, "deal", id.0, "updated", deal.version, changes)?;
+            ClientStats::recompute(conn, deal.workspace_id, [Some(current.client_id), Some(deal.client_id)])?;
+            Ok((deal, items))
+        })
+    })
+    .await?;
+    Ok(deal_http(StatusCode::OK, &deal, &items))
+}
+
+/// Delete a deal (soft): restorable with `POST /deals/{id}/restore`.
+#[utoipa::path(
+    tag = "deals",
+    operation_id = "delete_deal",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The deal's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+    )
+)]
+#[delete("/deals/{id}")]
+pub async fn delete_deal(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<DealId>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let deleted: Deal =
+                soft_delete::delete(conn, &principal, id, &if_match, |_, _, _, changes| Ok(changes))?;
+            Ok(ClientStats::recompute(conn, deleted.workspace_id, [Some(deleted.client_id)])?)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Restore a deleted deal; its client must be live. Restoring a live deal changes nothing.
+#[utoipa::path(
+    tag = "deals",
+    operation_id = "restore_deal",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The deal's id")),
+    responses(
+        (status = 200, description = "The restored deal", body = DealResponse, headers(("ETag" = String, description = "The record's version"))),
+        (status = 409, description = "Its client is deleted: restore the client first", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/deals/{id}/restore")]
+pub async fn restore_deal(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<DealId>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    let (deal, items) = run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let workspace = principal.workspace_id;
+            let deal = soft_delete::restore(conn, &principal, id, |conn, deleted: &Deal, _, changes| {
+                if !Client::exists(conn, workspace, deleted.client_id)? {
+                    return Err(ApiError::conflict(
+                        "client_deleted",
+                        "the deal's client is deleted: restore the client first",
+                    ));
+                }
+                let restored = Deal::set_deleted(conn, workspace, id, None, principal.user_id)?;
+                ClientStats::recompute(conn, workspace, [Some(restored.client_id)])?;
+                Ok((restored, changes))
+            })?;
+            let items = Deal::items_of(conn, workspace, &[id])?;
+            Ok((deal, items))
+        })
+    })
+    .await?;
+    Ok(deal_http(StatusCode::OK, &deal, &items))
+}
+
+/// A stay of a deal in a stage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StageVisit {
+    pub stage_id: StageId,
+    /// The stage's current name; null when the stage was deleted since.
+    pub stage_name: Option<String>,
+    /// Where the deal came from; null for the stage it was created in.
+    pub from_stage_id: Option<StageId>,
+    pub entered_at: DateTime<Utc>,
+    /// Null while the deal is still there.
+    pub left_at: Option<DateTime<Utc>>,
+    /// Time spent in the stage so far, in seconds.
+    pub duration_seconds: i64,
+    pub changed_by: Option<UserId>,
+}
+
+/// The deal's path through its stages, oldest first, with the time spent in each.
+#[utoipa::path(
+    tag = "deals",
+    operation_id = "get_deal_history",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The deal's id")),
+    responses((status = 200, description = "Every stage the deal has been in", body = Vec<StageVisit>))
+)]
+#[get("/deals/{id}/history")]
+pub async fn get_deal_history(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<DealId>,
+) -> Result<web::Json<Vec<StageVisit>>, ApiError> {
+    let id = id.into_inner();
+    let (changes, stages) = run_as(principal.caller(), &state.pool, move |conn| {
+        let deal = Deal::find(conn, principal.workspace_id, id)?;
+        let changes = Deal::stage_changes(conn, principal.workspace_id, id)?;
+        let stages = Stage::of_pipelines(conn, principal.workspace_id, &[deal.pipeline_id])?;
+        Ok((changes, stages))
+    })
+    .await?;
+    let now = Utc::now();
+    let visits = changes
+        .iter()
+        .enumerate()
+        .map(|(index, change)| {
+            let left_at = changes.get(index + 1).map(|next| next.changed_at);
+            StageVisit {
+                stage_id: change.to_stage_id,
+                stage_name: stages
+                    .iter()
+                    .find(|stage| stage.id == change.to_stage_id)
+                    .map(|stage| stage.name.clone()),
+                from_stage_id: change.from_stage_id,
+                entered_at: change.changed_at,
+                left_at,
+                duration_seconds: (left_at.unwrap_or(now) - change.changed_at).num_seconds().max(0),
+                changed_by: change.changed_by,
+            }
+        })
+        .collect();
+    Ok(web::Json(visits))
+}

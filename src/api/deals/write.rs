@@ -1,0 +1,281 @@
+//! Building the deal a create or update stores: its fields checked, the records it names looked up,
+//! the money and closing rules applied.
+
+use std::collections::HashMap;
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use chrono::Utc;
+use diesel::prelude::*;
+
+use super::wire::{DealInput, deal_response};
+use crate::api::assignment::{Assignment, Requested};
+use crate::api::custom_values::check_custom;
+use crate::api::extract::versioned_http;
+use crate::api::to_json;
+use crate::auth::Principal;
+use crate::db::models::deal::{DealItem, StageChange};
+use crate::db::models::{Client, Contact, Deal, Pipeline, Product, Stage, Workspace};
+use crate::domain::client::normalise_tags;
+use crate::domain::deal::{self as deal_rules, DealContext, DealDraft, ItemDraft, ProductDefaults};
+use crate::domain::enums::{CustomEntity, StageKind};
+use crate::domain::money::check_currency;
+use crate::domain::text::non_blank;
+use crate::domain::text::trimmed;
+use crate::error::{ApiError, FieldError, field_errors};
+use crate::ids::{DealId, ProductId, StageId, WorkspaceId};
+
+/// Checks `input` and builds the deal and its items: the only path by which a deal is written.
+/// First every rule of the fields themselves, then the records they name, then the money and
+/// closing rules (`domain::deal`).
+pub(super) fn build_deal(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    workspace: &Workspace,
+    input: DealInput,
+    existing: Option<&Deal>,
+) -> Result<(Deal, Vec<DealItem>), ApiError> {
+    let fields = check_fields(conn, workspace, &input)?;
+    let named = NamedRecords::look_up(conn, principal, workspace.id, &input, existing)?;
+    let now = Utc::now();
+    let draft = DealDraft {
+        currency: &fields.currency,
+        places: fields.places,
+        amount: input.amount,
+        exchange_rate: input.exchange_rate,
+        items: input
+            .items
+            .iter()
+            .map(|item| ItemDraft {
+                product: item.product_id.and_then(|id| named.products.get(&id)).map(|product| {
+                    ProductDefaults {
+                        name: &product.name,
+                        product_group: product.product_group.as_deref(),
+                        price: product.price,
+                        currency: &product.currency,
+                    }
+                }),
+                name: item.name.as_deref(),
+                product_group: item.product_group.as_deref(),
+                quantity: item.quantity,
+                unit_price: item.unit_price,
+                discount_percent: item.discount_percent,
+                tax_percent: item.tax_percent,
+            })
+            .collect(),
+        closed_at: input.closed_at,
+        lost_reason: input.lost_reason.as_deref(),
+    };
+    let context = DealContext {
+        workspace_currency: &workspace.default_currency,
+        status: named.status,
+        previous: existing.map(|deal| (deal.status.parse().unwrap_or(StageKind::Open), deal.closed_at)),
+        now,
+    };
+    let plan = deal_rules::plan(&draft, &context)?;
+
+    let workspace_id = workspace.id;
+    let deal_id = existing.map_or_else(DealId::generate, |deal| deal.id);
+    let items = plan
+        .items
+        .into_iter()
+        .zip(&input.items)
+        .enumerate()
+        .map(|(index, (priced, item))| DealItem {
+            workspace_id,
+            id: uuid::Uuid::now_v7(),
+            deal_id,
+            position: index as i32 + 1,
+            product_id: item.product_id,
+            name: priced.name,
+            product_group: priced.product_group,
+            quantity: priced.line.quantity,
+            unit_price: priced.line.unit_price,
+            discount_percent: priced.line.discount_percent,
+            tax_percent: priced.line.tax_percent,
+            total: priced.total,
+        })
+        .collect();
+    let stage_changed = existing.is_none_or(|deal| deal.stage_id != named.stage.id);
+    let probability_override = input.probability.map(i16::from);
+    let deal = Deal {
+        workspace_id,
+        id: deal_id,
+        search_text: fields.title.to_lowercase(),
+        title: fields.title,
+        client_id: input.client_id,
+        contact_id: input.contact_id,
+        pipeline_id: named.stage.pipeline_id,
+        stage_id: named.stage.id,
+        status: named.status.as_str().to_string(),
+        amount: plan.amount,
+        currency: fields.currency,
+        exchange_rate: plan.exchange_rate,
+        amount_base: plan.amount_base,
+        probability: probability_override.unwrap_or(named.stage.probability),
+        probability_override,
+        expected_close_date: input.expected_close_date,
+        closed_at: plan.closed_at,
+        lost_reason: plan.lost_reason,
+        agreement: trimmed(input.agreement),
+        next_step: trimmed(input.next_step),
+        source: input.source.map(|source| source.as_str().to_string()),
+        owner_id: named.assignment.owner_id,
+        team_id: named.assignment.team_id,
+        tags: fields.tags,
+        stage_entered_at: if stage_changed {
+            now
+        } else {
+            existing.map_or(now, |deal| deal.stage_entered_at)
+        },
+        version: existing.map_or(1, |deal| deal.version + 1),
+        created_at: existing.map_or(now, |deal| deal.created_at),
+        updated_at: now,
+        created_by: existing.map_or(Some(principal.user_id), |deal| deal.created_by),
+        updated_by: Some(principal.user_id),
+        deleted_at: None,
+        deleted_by: None,
+        custom: fields.custom,
+    };
+    Ok((deal, items))
+}
+
+/// A deal's fields that are checked on their own, before any record they name is looked up.
+pub(super) struct CheckedFields {
+    title: String,
+    currency: String,
+    places: u32,
+    tags: Vec<String>,
+    custom: serde_json::Value,
+}
+
+/// Every rule of the fields themselves at once: validator's, the currency, tags, custom values
+/// and a blank title.
+pub(super) fn check_fields(
+    conn: &mut PgConnection,
+    workspace: &Workspace,
+    input: &DealInput,
+) -> Result<CheckedFields, ApiError> {
+    let mut errors = field_errors(input);
+    let currency = input.currency.clone().unwrap_or_else(|| workspace.default_currency.clone());
+    let places =
+        check_currency("currency", &currency).map_err(|found| errors.push(found.into())).unwrap_or(2);
+    let tags = normalise_tags(input.tags.clone())
+        .map_err(|found| errors.extend(found.into_iter().map(FieldError::from)));
+    let title = non_blank("title", &input.title).map_err(|found| errors.push(found.into()));
+    let custom = check_custom(conn, workspace.id, CustomEntity::Deal, input.custom.clone(), &mut errors)?;
+    match (tags, title) {
+        (Ok(tags), Ok(title)) if errors.is_empty() => {
+            Ok(CheckedFields { title, currency, places, tags, custom })
+        }
+        _ => {
+            errors.sort_by(|a, b| a.field.cmp(&b.field));
+            Err(ApiError::Validation(errors))
+        }
+    }
+}
+
+/// The records a deal names, looked up in the workspace; the first one missing is a 422.
+pub(super) struct NamedRecords {
+    stage: Stage,
+    status: StageKind,
+    products: HashMap<ProductId, Product>,
+    assignment: Assignment,
+}
+
+impl NamedRecords {
+    fn look_up(
+        conn: &mut PgConnection,
+        principal: &Principal,
+        workspace_id: WorkspaceId,
+        input: &DealInput,
+        existing: Option<&Deal>,
+    ) -> Result<Self, ApiError> {
+        let pipeline = match input.pipeline_id {
+            Some(id) => Pipeline::find(conn, workspace_id, id).optional()?.ok_or_else(|| {
+                ApiError::invalid_field("pipeline_id", "not_found", "no such pipeline in this workspace")
+            })?,
+            None => Pipeline::find_default(conn, workspace_id)?,
+        };
+        let stages = Stage::of_pipelines(conn, workspace_id, &[pipeline.id])?;
+        let stage = match input.stage_id {
+            Some(id) => stages.into_iter().find(|stage| stage.id == id).ok_or_else(|| {
+                ApiError::invalid_field("stage_id", "wrong_pipeline", "no such stage in the deal's pipeline")
+            })?,
+            None => {
+                stages.into_iter().find(|stage| stage.kind == StageKind::Open.as_str()).ok_or_else(|| {
+                    ApiError::invalid_field("stage_id", "required", "the pipeline has no open stage")
+                })?
+            }
+        };
+        let status: StageKind = stage.kind.parse().unwrap_or(StageKind::Open);
+
+        if !Client::exists(conn, workspace_id, input.client_id)? {
+            return Err(ApiError::invalid_field(
+                "client_id",
+                "not_found",
+                "no such client in this workspace",
+            ));
+        }
+        if let Some(contact) = input.contact_id {
+            let found = Contact::find(conn, workspace_id, contact).optional()?;
+            if found.is_none_or(|contact| contact.client_id != input.client_id) {
+                return Err(ApiError::invalid_field(
+                    "contact_id",
+                    "wrong_client",
+                    "no such contact of the deal's client",
+                ));
+            }
+        }
+        let product_ids: Vec<ProductId> = input.items.iter().filter_map(|item| item.product_id).collect();
+        let products: HashMap<ProductId, Product> = Product::find_many(conn, workspace_id, &product_ids)?
+            .into_iter()
+            .map(|product| (product.id, product))
+            .collect();
+        if let Some(index) =
+            input.items.iter().position(|item| item.product_id.is_some_and(|id| !products.contains_key(&id)))
+        {
+            return Err(ApiError::invalid_field(
+                &format!("items[{index}].product_id"),
+                "not_found",
+                "no such product in this workspace",
+            ));
+        }
+        let assignment = Assignment::resolve(
+            conn,
+            workspace_id,
+            principal.user_id,
+            Requested { owner_id: input.owner_id, team_id: input.team_id, is_new: existing.is_none() },
+        )?;
+        Ok(Self { stage, status, products, assignment })
+    }
+}
+
+pub(super) fn stage_change(principal: &Principal, deal: &Deal, from: Option<StageId>) -> StageChange {
+    StageChange {
+        workspace_id: deal.workspace_id,
+        id: uuid::Uuid::now_v7(),
+        deal_id: deal.id,
+        from_stage_id: from,
+        to_stage_id: deal.stage_id,
+        changed_at: deal.stage_entered_at,
+        changed_by: Some(principal.user_id),
+    }
+}
+
+pub(super) fn deal_http(status: StatusCode, deal: &Deal, items: &[DealItem]) -> HttpResponse {
+    versioned_http(status, deal.version, "deals", deal.id, &deal_response(deal, items))
+}
+
+pub(super) fn snapshot(deal: &Deal, items: &[DealItem]) -> serde_json::Value {
+    let mut value = to_json(&deal_response(deal, items));
+    // Items get fresh ids on every write: compare them by content.
+    if let Some(items) = value.get_mut("items").and_then(serde_json::Value::as_array_mut) {
+        for item in items {
+            if let Some(item) = item.as_object_mut() {
+                item.remove("id");
+            }
+        }
+    }
+    value
+}
