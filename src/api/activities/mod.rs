@@ -1,0 +1,338 @@
+//! Activities (calls, meetings, emails, messages, tasks, notes, visits), completing one with its
+//! follow-up in one step, and the caller's agenda: "whom do I call today".
+
+pub mod agenda;
+pub mod complete;
+mod wire;
+mod write;
+
+pub use wire::ActivityResponse;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, page_limit};
+use crate::api::search::{SearchRequest, compile_filter};
+use crate::api::soft_delete;
+use crate::api::{BOOKKEEPING, Parent, record_change};
+use crate::auth::{Principal, run_as};
+use crate::db::models::Activity;
+use crate::db::models::activity::ActivityFilter;
+use crate::db::models::change_event::ChangeSet;
+use crate::db::models::client_stats::ClientStats;
+use crate::domain::enums::{ActivityKind, ActivityStatus, CustomEntity};
+use crate::error::ApiError;
+use crate::ids::{ActivityId, ClientId, DealId, UserId};
+use crate::state::AppState;
+use wire::{ActivityInput, UpdateActivity};
+use write::{activity_http, build_activity, external_ref_taken, insert_activity, snapshot};
+
+/// Log or plan an activity.
+#[utoipa::path(
+    tag = "activities",
+    operation_id = "create_activity",
+    security(("bearer" = [])),
+    request_body = ActivityInput,
+    responses(
+        (status = 201, description = "Created", body = ActivityResponse,
+            headers(("ETag" = String, description = "The record's version"), ("Location" = String, description = "The new activity's URL"))),
+        (status = 409, description = "An activity with this external_ref is already logged", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/activities")]
+pub async fn create_activity(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<ActivityInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let activity = run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let activity = build_activity(conn, &principal, body.0, None)?;
+            insert_activity(conn, &principal, &activity)
+        })
+    })
+    .await?;
+    Ok(activity_http(StatusCode::CREATED, &activity))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActivityListQuery {
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (with the same filters).
+    pub cursor: Option<String>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub client_id: Option<ClientId>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub deal_id: Option<DealId>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub assignee_id: Option<UserId>,
+    pub kind: Option<ActivityKind>,
+    pub status: Option<ActivityStatus>,
+    pub due_from: Option<DateTime<Utc>>,
+    pub due_to: Option<DateTime<Utc>>,
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+/// List activities, most recently changed first.
+#[utoipa::path(
+    tag = "activities",
+    operation_id = "list_activities",
+    security(("bearer" = [])),
+    params(ActivityListQuery),
+    responses((status = 200, description = "One page of activities", body = Page<ActivityResponse>))
+)]
+#[get("/activities")]
+pub async fn list_activities(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<ActivityListQuery>,
+) -> Result<web::Json<Page<ActivityResponse>>, ApiError> {
+    activities_page(state, principal, query.into_inner(), None, None).await.map(web::Json)
+}
+
+/// A client's activities (any filter of `GET /activities` applies).
+#[utoipa::path(
+    tag = "activities",
+    operation_id = "list_client_activities",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The client's id"), ActivityListQuery),
+    responses((status = 200, description = "One page of the client's activities", body = Page<ActivityResponse>))
+)]
+#[get("/clients/{id}/activities")]
+pub async fn list_client_activities(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ClientId>,
+    query: web::Query<ActivityListQuery>,
+) -> Result<web::Json<Page<ActivityResponse>>, ApiError> {
+    let client = id.into_inner();
+    let mut query = query.into_inner();
+    query.client_id = Some(client);
+    activities_page(state, principal, query, None, Some(Parent::Client(client))).await.map(web::Json)
+}
+
+/// A deal's activities (any filter of `GET /activities` applies).
+#[utoipa::path(
+    tag = "activities",
+    operation_id = "list_deal_activities",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The deal's id"), ActivityListQuery),
+    responses((status = 200, description = "One page of the deal's activities", body = Page<ActivityResponse>))
+)]
+#[get("/deals/{id}/activities")]
+pub async fn list_deal_activities(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<DealId>,
+    query: web::Query<ActivityListQuery>,
+) -> Result<web::Json<Page<ActivityResponse>>, ApiError> {
+    let deal = id.into_inner();
+    let mut query = query.into_inner();
+    query.deal_id = Some(deal);
+    activities_page(state, principal, query, None, Some(Parent::Deal(deal))).await.map(web::Json)
+}
+
+/// Search activities with the filter language: `{filter, sort, limit, cursor}`. An unknown field, an
+/// operator the field doesn't take or a bad value is a 422 naming its path (`filter.all[1].op`).
+#[utoipa::path(
+    tag = "activities",
+    operation_id = "search_activities",
+    security(("bearer" = [])),
+    request_body = SearchRequest,
+    responses((status = 200, description = "One page of matching activities", body = Page<ActivityResponse>))
+)]
+#[post("/activities/search")]
+pub async fn search_activities(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<SearchRequest>,
+) -> Result<web::Json<Page<ActivityResponse>>, ApiError> {
+    let search = body.0;
+    if search.sort.as_deref().is_some_and(|sort| sort != "updated_at") {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "activities are searched in updated_at order only",
+        ));
+    }
+    let query = ActivityListQuery { limit: search.limit, cursor: search.cursor, ..Default::default() };
+    activities_page(state, principal, query, search.filter, None).await.map(web::Json)
+}
+
+async fn activities_page(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: ActivityListQuery,
+    search: Option<serde_json::Value>,
+    parent: Option<Parent>,
+) -> Result<Page<ActivityResponse>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let after: Option<(DateTime<Utc>, ActivityId)> = decode_cursor(query.cursor.as_deref())?;
+    let mut filter = ActivityFilter {
+        client_id: query.client_id,
+        deal_id: query.deal_id,
+        assignee_id: query.assignee_id,
+        kind: query.kind.map(ActivityKind::as_str),
+        status: query.status.map(ActivityStatus::as_str),
+        due_from: query.due_from,
+        due_to: query.due_to,
+        updated_since: query.updated_since,
+        condition: None,
+    };
+    let rows = run_as(principal.caller(), &state.pool, move |conn| {
+        if let Some(parent) = parent {
+            parent.ensure_exists(conn, principal.workspace_id)?;
+        }
+        filter.condition = search
+            .map(|search| compile_filter(conn, principal.workspace_id, CustomEntity::Activity, &search))
+            .transpose()?;
+        Ok(Activity::list(conn, principal.workspace_id, &filter, after, i64::from(limit) + 1)?)
+    })
+    .await?;
+    Ok(Page::from_rows(
+        rows,
+        limit,
+        |activity| (activity.updated_at, activity.id),
+        |activity| ActivityResponse::from(&activity),
+    ))
+}
+
+/// Get one activity.
+#[utoipa::path(
+    tag = "activities",
+    operation_id = "get_activity",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The activity's id")),
+    responses((status = 200, description = "The activity", body = ActivityResponse,
+        headers(("ETag" = String, description = "The record's version"))))
+)]
+#[get("/activities/{id}")]
+pub async fn get_activity(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ActivityId>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let activity = run_as(principal.caller(), &state.pool, move |conn| {
+        Ok(Activity::find(conn, principal.workspace_id, id)?)
+    })
+    .await?;
+    Ok(activity_http(StatusCode::OK, &activity))
+}
+
+/// Update an activity: a partial update, checked like a new one.
+#[utoipa::path(
+    tag = "activities",
+    operation_id = "update_activity",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The activity's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    request_body = UpdateActivity,
+    responses(
+        (status = 200, description = "Updated", body = ActivityResponse, headers(("ETag" = String, description = "The record's version"))),
+        (status = 409, description = "Another activity has this external_ref", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/activities/{id}")]
+pub async fn update_activity(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ActivityId>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateActivity>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    let activity = run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let current: Activity = soft_delete::live_for_update(conn, principal.workspace_id, id)?;
+            let mut input = ActivityInput::from(&current);
+            body.0.apply_to(&mut input);
+            let candidate = build_activity(conn, &principal, input, Some(&current))?;
+            // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
+            if_match.check(current.version)?;
+            let changes =
+                ChangeSet::default().diff(Some(&snapshot(&current)), &snapshot(&candidate), BOOKKEEPING);
+            if changes.is_empty() {
+                return Ok(current);
+            }
+            let activity = candidate.save(conn).map_err(external_ref_taken)?;
+            record_change(conn, &principal, "activity", id.0, "updated", activity.version, changes)?;
+            ClientStats::recompute(conn, activity.workspace_id, [current.client_id, activity.client_id])?;
+            Ok(activity)
+        })
+    })
+    .await?;
+    Ok(activity_http(StatusCode::OK, &activity))
+}
+
+/// Delete an activity (soft).
+#[utoipa::path(
+    tag = "activities",
+    operation_id = "delete_activity",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The activity's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+    )
+)]
+#[delete("/activities/{id}")]
+pub async fn delete_activity(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ActivityId>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let deleted: Activity =
+                soft_delete::delete(conn, &principal, id, &if_match, |_, _, _, changes| Ok(changes))?;
+            Ok(ClientStats::recompute(conn, deleted.workspace_id, [deleted.client_id])?)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Restore a deleted activity. Restoring a live one changes nothing.
+#[utoipa::path(
+    tag = "activities",
+    operation_id = "restore_activity",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The activity's id")),
+    responses((status = 200, description = "The restored activity", body = ActivityResponse))
+)]
+#[post("/activities/{id}/restore")]
+pub async fn restore_activity(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ActivityId>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    let activity = run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            soft_delete::restore(conn, &principal, id, |conn, _: &Activity, _, changes| {
+                let restored =
+                    Activity::set_deleted(conn, principal.workspace_id, id, None, principal.user_id)?;
+                ClientStats::recompute(conn, restored.workspace_id, [restored.client_id])?;
+                Ok((restored, changes))
+            })
+        })
+    })
+    .await?;
+    Ok(activity_http(StatusCode::OK, &activity))
+}
