@@ -1,0 +1,431 @@
+//! Clients: individuals and companies in one resource, with lookups by email, phone and tax id,
+//! fuzzy search, soft delete and restore.
+
+mod wire;
+mod write;
+
+pub use wire::ClientResponse;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, page_limit};
+use crate::api::listing::{
+    DeletedQuery, ListCursor, Tombstone, decode_list_cursor, list_order, phone_key, search_query, sort_key,
+    tombstone_page,
+};
+use crate::api::search::{SearchRequest, compile_filter, segment_condition};
+use crate::api::soft_delete;
+use crate::api::{BOOKKEEPING, record_change};
+use crate::auth::{Principal, run_as};
+use crate::db::models::change_event::ChangeSet;
+use crate::db::models::client::ClientFilter;
+use crate::db::models::client_stats::ClientStats;
+use crate::db::models::contact::Contact;
+use crate::db::models::segment::Segment;
+use crate::db::models::{Client, Workspace};
+use crate::domain::enums::{ClientKind, CustomEntity, LifecycleStage, Relationship, Source};
+use crate::error::ApiError;
+use crate::ids::{ClientId, SegmentId, TeamId, UserId};
+use crate::state::AppState;
+use wire::{ClientInput, ClientStatsResponse, ClientSummary, UpdateClient};
+use write::{build_client, client_http, ensure_not_duplicate, snapshot};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CreateClientQuery {
+    /// Create the client even if a live one has the same email, phone or tax id.
+    pub allow_duplicate: Option<bool>,
+}
+
+/// Create a client.
+///
+/// A client whose email, phone or tax id already belongs to a live client is refused with 409
+/// `duplicate` naming that client, unless `allow_duplicate=true`.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "create_client",
+    security(("bearer" = [])),
+    params(CreateClientQuery),
+    request_body = ClientInput,
+    responses(
+        (status = 201, description = "Created", body = ClientResponse,
+            headers(("ETag" = String, description = "The record's version"), ("Location" = String, description = "The new client's URL"))),
+        (status = 409, description = "A live client has the same email, phone or tax id (`conflicting_id`)", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/clients")]
+pub async fn create_client(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<CreateClientQuery>,
+    body: JsonBody<ClientInput>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let allow_duplicate = query.allow_duplicate.unwrap_or(false);
+    let client = run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let workspace = Workspace::find(conn, principal.workspace_id)?;
+            let client = build_client(conn, &principal, &workspace, body.0, None)?;
+            if !allow_duplicate {
+                ensure_not_duplicate(conn, &client)?;
+            }
+            let client = client.insert(conn)?;
+            Client::sync_name_words(conn, client.workspace_id, client.id)?;
+            let changes = ChangeSet::default().diff(None, &snapshot(&client), BOOKKEEPING);
+            record_change(conn, &principal, "client", client.id.0, "created", client.version, changes)?;
+            Ok(client)
+        })
+    })
+    .await?;
+    Ok(client_http(actix_web::http::StatusCode::CREATED, &client))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClientListQuery {
+    /// How many clients to return: 1 to 200, 50 when omitted.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (with the same filters and sort).
+    pub cursor: Option<String>,
+    /// `updated_at`, `created_at` or `display_name`, prefixed with `-` for descending; the id
+    /// breaks ties. Default `-updated_at`, or best match first with `q`. For a sync, use
+    /// `updated_at` with `updated_since`: a record changed during the walk moves to the end and
+    /// is seen again there, never missed.
+    #[param(example = "-updated_at")]
+    pub sort: Option<String>,
+    pub kind: Option<ClientKind>,
+    pub relationship: Option<Relationship>,
+    pub lifecycle_stage: Option<LifecycleStage>,
+    pub source: Option<Source>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub owner_id: Option<UserId>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub team_id: Option<TeamId>,
+    /// Clients with this tag.
+    pub tag: Option<String>,
+    /// Clients changed at or after this time.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Clients created at or after this time.
+    pub created_since: Option<DateTime<Utc>>,
+    /// Clients with this email, compared case-insensitively.
+    pub email: Option<String>,
+    /// Clients with this phone, in any format (normalised like stored phones).
+    pub phone: Option<String>,
+    /// Clients with this tax id.
+    pub tax_id: Option<String>,
+    /// Fuzzy search (Latin or Cyrillic, typos allowed; `%` and `_` match themselves). One word
+    /// searches the words of names and legal names; several words, or text with `@` or without
+    /// letters, search names, emails and phones together.
+    pub q: Option<String>,
+}
+
+/// List clients, with filters, lookups and fuzzy search.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "list_clients",
+    security(("bearer" = [])),
+    params(ClientListQuery),
+    responses((status = 200, description = "One page of clients", body = Page<ClientResponse>))
+)]
+#[get("/clients")]
+pub async fn list_clients(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<ClientListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    clients_page_response(state, principal, query.into_inner(), None).await
+}
+
+/// Search clients with the filter language: `{filter, sort, limit, cursor}`. Fields: the record's,
+/// `custom.<key>`, `tags` and `stats.*`. An unknown field, an operator the field doesn't take or a
+/// bad value is a 422 naming its path (`filter.all[1].op`).
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "search_clients",
+    security(("bearer" = [])),
+    request_body = SearchRequest,
+    responses((status = 200, description = "One page of matching clients", body = Page<ClientResponse>))
+)]
+#[post("/clients/search")]
+pub async fn search_clients(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<SearchRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let search = body.0;
+    let query = ClientListQuery {
+        limit: search.limit,
+        cursor: search.cursor,
+        sort: search.sort,
+        ..Default::default()
+    };
+    clients_page_response(state, principal, query, search.filter.map(Narrowing::Filter)).await
+}
+
+/// What narrows a client list beyond its query parameters.
+pub(crate) enum Narrowing {
+    /// A filter-language filter (a search or a segment preview).
+    Filter(serde_json::Value),
+    /// A segment's members, the segment read in the page's own database turn.
+    Segment(SegmentId),
+}
+
+/// One page of clients for a list query, narrowed by a search filter or a segment, as a JSON
+/// response.
+pub(crate) async fn clients_page_response(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: ClientListQuery,
+    narrowing: Option<Narrowing>,
+) -> Result<HttpResponse, ApiError> {
+    let body = clients_page(state, principal, query, narrowing, |page| serde_json::to_vec(&page)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body.map_err(ApiError::internal)?))
+}
+
+/// One page of clients for a list query, narrowed by a search filter or a segment, handed to
+/// `finish` in the blocking task that loaded it: serialising the page there means the rows'
+/// strings and JSON are allocated and freed on one thread; freed on the web worker instead, each
+/// went back to the loading thread's heap, which cost about a tenth of a list page's CPU.
+pub(crate) async fn clients_page<R: Send + 'static>(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: ClientListQuery,
+    narrowing: Option<Narrowing>,
+    finish: impl FnOnce(Page<ClientResponse>) -> R + Send + 'static,
+) -> Result<R, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let q = search_query(query.q.as_deref())?;
+    let (sort_name, order, descending) = list_order(query.sort.as_deref(), q.is_some())?;
+    let after = decode_list_cursor::<ClientId>(query.cursor.as_deref(), &sort_name, order)?;
+    let mut filter = ClientFilter {
+        kind: query.kind.map(ClientKind::as_str),
+        relationship: query.relationship.map(Relationship::as_str),
+        lifecycle_stage: query.lifecycle_stage.map(LifecycleStage::as_str),
+        source: query.source.map(Source::as_str),
+        owner_id: query.owner_id,
+        team_id: query.team_id,
+        tag: query.tag.map(|tag| tag.trim().to_string()),
+        updated_since: query.updated_since,
+        created_since: query.created_since,
+        email: query.email.map(|email| email.trim().to_lowercase()),
+        phone: None,
+        tax_id: query.tax_id.map(|tax_id| tax_id.trim().to_string()),
+        q: q.clone(),
+        condition: None,
+    };
+    let phone = query.phone;
+    run_as(principal.caller(), &state.pool, move |conn| {
+        let workspace = principal.workspace_id;
+        if let Some(phone) = phone {
+            filter.phone = Some(phone_key(conn, workspace, &phone)?);
+        }
+        filter.condition = match narrowing {
+            Some(Narrowing::Filter(search)) => {
+                Some(compile_filter(conn, workspace, CustomEntity::Client, &search)?)
+            }
+            Some(Narrowing::Segment(id)) => {
+                let segment = Segment::find(conn, workspace, id)?;
+                Some(segment_condition(conn, &segment)?)
+            }
+            None => None,
+        };
+        let (rows, scores) =
+            Client::list(conn, workspace, &filter, order, descending, after, i64::from(limit) + 1)?;
+        // A relevance cursor carries the score of the page's last row.
+        let last_score = scores.get(limit as usize).and(scores.get(limit as usize - 1)).copied();
+        let key = |client: &Client| ListCursor {
+            sort: sort_name.clone(),
+            key: sort_key(order, client.updated_at, client.created_at, &client.display_name, last_score),
+            id: client.id,
+        };
+        Ok(finish(Page::from_rows(rows, limit, key, ClientResponse::from)))
+    })
+    .await
+}
+
+/// List deleted clients (tombstones), oldest deletion first: for sync and undo.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "list_deleted_clients",
+    security(("bearer" = [])),
+    params(DeletedQuery),
+    responses((status = 200, description = "One page of tombstones", body = Page<Tombstone>))
+)]
+#[get("/clients/deleted")]
+pub async fn list_deleted_clients(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<DeletedQuery>,
+) -> Result<web::Json<Page<Tombstone>>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let after: Option<(DateTime<Utc>, ClientId)> = decode_cursor(query.cursor.as_deref())?;
+    let since = query.deleted_since;
+    let rows = run_as(principal.caller(), &state.pool, move |conn| {
+        Ok(Client::list_deleted(conn, principal.workspace_id, since, after, i64::from(limit) + 1)?)
+    })
+    .await?;
+    Ok(web::Json(tombstone_page(rows, limit, |client| {
+        (client.id, client.deleted_at.unwrap_or(client.updated_at), client.deleted_by, client.version)
+    })))
+}
+
+/// Get one client.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "get_client",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The client's id")),
+    responses((status = 200, description = "The client", body = ClientResponse,
+        headers(("ETag" = String, description = "The record's version"))))
+)]
+#[get("/clients/{id}")]
+pub async fn get_client(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ClientId>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let (client, summary, stats) = run_as(principal.caller(), &state.pool, move |conn| {
+        let (client, stats) = ClientStats::find_with_client(conn, principal.workspace_id, id)?;
+        let summary = Client::summary(conn, principal.workspace_id, id)?;
+        let places = crate::domain::money::places(&summary.currency);
+        let summary = ClientSummary::new(summary, &client, places);
+        let stats = ClientStatsResponse::new(stats, places);
+        Ok((client, summary, stats))
+    })
+    .await?;
+    let version = client.version;
+    let mut response = ClientResponse::from(client);
+    response.summary = Some(summary);
+    response.stats = Some(stats);
+    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(version))).json(response))
+}
+
+/// Update a client: a partial update, checked like a new client.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "update_client",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The client's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    request_body = UpdateClient,
+    responses(
+        (status = 200, description = "Updated", body = ClientResponse, headers(("ETag" = String, description = "The record's version"))),
+    )
+)]
+#[patch("/clients/{id}")]
+pub async fn update_client(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ClientId>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateClient>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    let client = run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let workspace = Workspace::find(conn, principal.workspace_id)?;
+            let current: Client = soft_delete::live_for_update(conn, principal.workspace_id, id)?;
+            let mut input = ClientInput::from(&current);
+            body.0.apply_to(&mut input)?;
+            let candidate = build_client(conn, &principal, &workspace, input, Some(&current))?;
+            // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
+            if_match.check(current.version)?;
+            let changes =
+                ChangeSet::default().diff(Some(&snapshot(&current)), &snapshot(&candidate), BOOKKEEPING);
+            if changes.is_empty() {
+                return Ok(current);
+            }
+            let client = candidate.save(conn)?;
+            if client.search_text != current.search_text {
+                Client::sync_name_words(conn, client.workspace_id, client.id)?;
+            }
+            record_change(conn, &principal, "client", id.0, "updated", client.version, changes)?;
+            Ok(client)
+        })
+    })
+    .await?;
+    Ok(client_http(actix_web::http::StatusCode::OK, &client))
+}
+
+/// Delete a client (soft): it and its contacts leave every list and lookup, restorable with
+/// `POST /clients/{id}/restore`, and show up in `GET /clients/deleted`.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "delete_client",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, format = Uuid, description = "The client's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+    )
+)]
+#[delete("/clients/{id}")]
+pub async fn delete_client(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ClientId>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            // Its contacts go with it, at its deletion time, so that restoring it restores exactly them.
+            let along = |conn: &mut PgConnection, deleted: &Client, at, changes: ChangeSet| {
+                let contacts =
+                    Contact::mark_deleted_with_client(conn, deleted.workspace_id, id, at, principal.user_id)?;
+                Ok(changes.field("contacts_deleted", None, &contacts))
+            };
+            soft_delete::delete(conn, &principal, id, &if_match, along).map(drop)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Restore a deleted client, with the contacts deleted along with it.
+///
+/// Restoring a live client changes nothing and returns it.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "restore_client",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The client's id")),
+    responses((status = 200, description = "The restored client", body = ClientResponse,
+        headers(("ETag" = String, description = "The record's version"))))
+)]
+#[post("/clients/{id}/restore")]
+pub async fn restore_client(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<ClientId>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    let client = run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            soft_delete::restore(conn, &principal, id, |conn, _: &Client, deleted_at, changes| {
+                let (workspace, by) = (principal.workspace_id, principal.user_id);
+                let restored = Client::mark_restored(conn, workspace, id, Utc::now(), by)?;
+                let contacts = Contact::mark_restored_with_client(conn, workspace, id, deleted_at, by)?;
+                Ok((restored, changes.field("contacts_restored", None, &contacts)))
+            })
+        })
+    })
+    .await?;
+    Ok(client_http(actix_web::http::StatusCode::OK, &client))
+}

@@ -1,0 +1,164 @@
+//! Building the client a create or update stores, and refusing a duplicate.
+
+use actix_web::HttpResponse;
+use chrono::Utc;
+use diesel::prelude::*;
+
+use super::wire::{ClientInput, ClientResponse};
+use crate::api::assignment::{Assignment, Requested};
+use crate::api::custom_values::check_custom;
+use crate::api::extract::versioned_http;
+use crate::api::to_json;
+use crate::auth::Principal;
+use crate::db::json::Json;
+use crate::db::models::{Client, Workspace};
+use crate::domain::Violation;
+use crate::domain::client::{Names, check_kind_fields, display_name, normalise_tags, search_text};
+use crate::domain::contact_points::{normalise_emails, normalise_phones};
+use crate::domain::enums::{CustomEntity, LifecycleStage, Relationship};
+use crate::domain::text::trimmed;
+use crate::error::{ApiError, FieldError, field_errors};
+use crate::ids::ClientId;
+
+/// Checks `input` and builds the row to store: the only path by which a client is written.
+pub(super) fn build_client(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    workspace: &Workspace,
+    input: ClientInput,
+    existing: Option<&Client>,
+) -> Result<Client, ApiError> {
+    // Every broken rule is reported at once: validator's, then the domain's.
+    let mut errors = field_errors(&input);
+    let (last_name, first_name, middle_name) =
+        (trimmed(input.last_name), trimmed(input.first_name), trimmed(input.middle_name));
+    let (name, legal_name) = (trimmed(input.name), trimmed(input.legal_name));
+    let (registration_number, industry) = (trimmed(input.registration_number), trimmed(input.industry));
+    let names = Names {
+        last_name: last_name.as_deref(),
+        first_name: first_name.as_deref(),
+        middle_name: middle_name.as_deref(),
+        name: name.as_deref(),
+    };
+
+    let mut violations: Vec<Violation> = check_kind_fields(
+        input.kind,
+        names,
+        &[
+            ("name", name.is_some()),
+            ("legal_name", legal_name.is_some()),
+            ("registration_number", registration_number.is_some()),
+            ("industry", industry.is_some()),
+        ],
+        &[
+            ("last_name", last_name.is_some()),
+            ("first_name", first_name.is_some()),
+            ("middle_name", middle_name.is_some()),
+            ("birth_date", input.birth_date.is_some()),
+            ("gender", input.gender.is_some()),
+        ],
+    );
+    let emails = normalise_emails("emails", input.emails).map_err(|found| violations.extend(found)).ok();
+    let phones = normalise_phones("phones", input.phones, &workspace.default_phone_region)
+        .map_err(|found| violations.extend(found))
+        .ok();
+    let tags = normalise_tags(input.tags).map_err(|found| violations.extend(found)).ok();
+    errors.extend(violations.into_iter().map(FieldError::from));
+    let custom = check_custom(conn, workspace.id, CustomEntity::Client, input.custom, &mut errors)?;
+    let (Some((emails, email_keys)), Some((phones, phone_keys)), Some(tags), true) =
+        (emails, phones, tags, errors.is_empty())
+    else {
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
+        return Err(ApiError::Validation(errors));
+    };
+
+    let requested =
+        Requested { owner_id: input.owner_id, team_id: input.team_id, is_new: existing.is_none() };
+    let assignment = Assignment::resolve(conn, workspace.id, principal.user_id, requested)?;
+
+    let display_name_override = trimmed(input.display_name);
+    let display_name = display_name(input.kind, names, display_name_override.as_deref());
+    let search_text = search_text(
+        [display_name.as_str(), legal_name.as_deref().unwrap_or_default()]
+            .into_iter()
+            .chain(email_keys.iter().map(String::as_str))
+            .chain(phone_keys.iter().map(String::as_str)),
+    );
+    let now = Utc::now();
+    Ok(Client {
+        workspace_id: workspace.id,
+        id: existing.map_or_else(ClientId::generate, |client| client.id),
+        kind: input.kind.as_str().to_string(),
+        display_name,
+        display_name_override,
+        last_name,
+        first_name,
+        middle_name,
+        birth_date: input.birth_date,
+        gender: input.gender.map(|gender| gender.as_str().to_string()),
+        name,
+        legal_name,
+        registration_number,
+        industry,
+        tax_id: trimmed(input.tax_id),
+        website: trimmed(input.website),
+        relationship: input.relationship.unwrap_or(Relationship::Prospect).as_str().to_string(),
+        lifecycle_stage: input.lifecycle_stage.unwrap_or(LifecycleStage::Lead).as_str().to_string(),
+        source: input.source.map(|source| source.as_str().to_string()),
+        owner_id: assignment.owner_id,
+        team_id: assignment.team_id,
+        emails: Json(emails),
+        phones: Json(phones),
+        email_keys,
+        phone_keys,
+        address: input.address.map(Json),
+        tags,
+        notes: trimmed(input.notes),
+        consent: input.consent.map(Json),
+        search_text,
+        version: existing.map_or(1, |client| client.version + 1),
+        created_at: existing.map_or(now, |client| client.created_at),
+        updated_at: now,
+        created_by: existing.map_or(Some(principal.user_id), |client| client.created_by),
+        updated_by: Some(principal.user_id),
+        deleted_at: None,
+        deleted_by: None,
+        custom,
+    })
+}
+
+/// Refuses a new client whose email, phone or tax id a live client already has.
+pub(super) fn ensure_not_duplicate(conn: &mut PgConnection, client: &Client) -> Result<(), ApiError> {
+    let found = Client::find_duplicates(
+        conn,
+        client.workspace_id,
+        &client.email_keys,
+        &client.phone_keys,
+        client.tax_id.as_deref(),
+        Some(client.id),
+    )?;
+    let Some(other) = found.first() else { return Ok(()) };
+    let shares = |mine: &[String], theirs: &[String]| mine.iter().any(|key| theirs.contains(key));
+    let what = if shares(&client.email_keys, &other.email_keys) {
+        "an email"
+    } else if shares(&client.phone_keys, &other.phone_keys) {
+        "a phone"
+    } else {
+        "the tax id"
+    };
+    Err(ApiError::Duplicate {
+        detail: format!(
+            "client {} ({}) has {what} of this one; repeat with ?allow_duplicate=true to create it anyway",
+            other.id, other.display_name
+        ),
+        conflicting_id: other.id.0,
+    })
+}
+
+pub(super) fn snapshot(client: &Client) -> serde_json::Value {
+    to_json(&ClientResponse::from(client))
+}
+
+pub(super) fn client_http(status: actix_web::http::StatusCode, client: &Client) -> HttpResponse {
+    versioned_http(status, client.version, "clients", client.id, &ClientResponse::from(client))
+}
