@@ -87,19 +87,19 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(activities::agenda::ack_reminder)
             .service(timeline::get_client_timeline)
             // The fixed paths before /segments/{id}.
-            .service(segments::preview_segment)
+            .service(segments::members::preview_segment)
             .service(segments::refresh_rfm)
             .service(segments::list_segments)
             .service(segments::create_segment)
             .service(segments::get_segment)
             .service(segments::update_segment)
             .service(segments::delete_segment)
-            .service(segments::list_segment_members)
-            .service(segments::add_segment_members)
-            .service(segments::remove_segment_members)
-            .service(segments::add_segment_members_from_filter)
-            .service(segments::count_segment_members)
-            .service(segments::export_segment)
-            .service(segments::list_segment_exports),
+            .service(segments::members::list_segment_members)
+            .service(segments::members::add_segment_members)
+            .service(segments::members::remove_segment_members)
+            .service(segments::members::add_segment_members_from_filter)
+            .service(segments::members::count_segment_members)
+            .service(segments::export::export_segment)
+            .service(segments::export::list_segment_exports),
     );
 }

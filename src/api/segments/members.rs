@@ -1,0 +1,363 @@
+//! A segment's members: listing and counting them, previewing a filter, and changing a static
+//! segment's list.
+
+use actix_web::{HttpResponse, delete, get, post, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::MAX_MEMBER_IDS;
+use crate::api::clients::{ClientListQuery, ClientResponse, Narrowing, clients_page, clients_page_response};
+use crate::api::extract::{JsonBody, Page};
+use crate::api::record_change;
+use crate::api::search::{compile_filter, segment_condition};
+use crate::auth::{Principal, run_as};
+use crate::db::models::Client;
+use crate::db::models::change_event::ChangeSet;
+use crate::db::models::segment::{Segment, members_condition};
+use crate::domain::enums::{CustomEntity, SegmentKind};
+use crate::error::{ApiError, FieldError};
+use crate::ids::{ClientId, SegmentId};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MembersQuery {
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    /// `updated_at`, `created_at` or `display_name`, prefixed with `-` for descending; default
+    /// `-updated_at`.
+    pub sort: Option<String>,
+}
+
+/// The segment's members: live clients, in pages like `GET /clients`. A dynamic segment is
+/// evaluated now.
+#[utoipa::path(
+    tag = "segments",
+    operation_id = "list_segment_members",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The segment's id"), MembersQuery),
+    responses((status = 200, description = "One page of members", body = Page<ClientResponse>))
+)]
+#[get("/segments/{id}/members")]
+pub async fn list_segment_members(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<SegmentId>,
+    query: web::Query<MembersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let query =
+        ClientListQuery { limit: query.limit, cursor: query.cursor, sort: query.sort, ..Default::default() };
+    clients_page_response(state, principal, query, Some(Narrowing::Segment(id.into_inner()))).await
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentCount {
+    /// Live clients in the segment when it was counted.
+    pub count: i64,
+    /// When: at most a minute ago, unless `fresh=true` asked for now.
+    pub counted_at: DateTime<Utc>,
+}
+
+/// How long a count is given again without counting anew: a segment list or a dashboard shows
+/// sizes over and over, and counting a filter reads every client it could match.
+pub(super) const COUNT_MAX_AGE: chrono::Duration = chrono::Duration::seconds(60);
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CountQuery {
+    /// Count now rather than give a count up to a minute old.
+    pub fresh: Option<bool>,
+}
+
+/// How many clients the segment holds: a count up to a minute old (`counted_at` says when), or
+/// one made now with `fresh=true`.
+#[utoipa::path(
+    tag = "segments",
+    operation_id = "count_segment_members",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The segment's id"), CountQuery),
+    responses((status = 200, description = "The member count", body = SegmentCount))
+)]
+#[get("/segments/{id}/count")]
+pub async fn count_segment_members(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<SegmentId>,
+    query: web::Query<CountQuery>,
+) -> Result<web::Json<SegmentCount>, ApiError> {
+    let id = id.into_inner();
+    let workspace = principal.workspace_id;
+    let fresh = query.fresh.unwrap_or(false);
+    let count = run_as(principal.caller(), &state.pool, move |conn| {
+        let segment = Segment::find(conn, workspace, id)?;
+        let kept = |conn: &mut PgConnection| -> Result<Option<SegmentCount>, ApiError> {
+            let kept = if fresh { None } else { Segment::kept_count(conn, &segment)? };
+            Ok(kept.map(|(count, counted_at)| SegmentCount { count, counted_at }))
+        };
+        let recent = |count: &SegmentCount| count.counted_at >= Utc::now() - COUNT_MAX_AGE;
+        let expired = match kept(conn)? {
+            Some(count) if recent(&count) => return Ok(count),
+            expired => expired,
+        };
+        conn.transaction(|conn| {
+            // One count of a segment at a time. The requests that miss the kept count while
+            // another one recounts it (a dashboard polling as the minute runs out) get the count
+            // being replaced, its `counted_at` saying how old it is, rather than each holding a
+            // connection until the recount ends (about 230 ms at 1M clients). With no count of
+            // this version to give, or asked for a fresh one, they wait and take the new count.
+            if !Segment::try_lock_for_counting(conn, &segment)? {
+                if let Some(count) = expired {
+                    return Ok(count);
+                }
+                Segment::lock_for_counting(conn, &segment)?;
+            }
+            if let Some(count) = kept(conn)?.filter(recent) {
+                return Ok(count);
+            }
+            // To the microsecond, as PostgreSQL keeps it: the kept count reads back the same.
+            let counted_at = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
+            let condition = segment_condition(conn, &segment)?;
+            let count = Segment::count(conn, workspace, &condition)?;
+            Segment::keep_count(conn, &segment, count, counted_at)?;
+            Ok(SegmentCount { count, counted_at })
+        })
+    })
+    .await?;
+    Ok(web::Json(count))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    #[schema(value_type = Object, example = json!({"field": "stats.won_count", "op": "gte", "value": 5}))]
+    pub filter: serde_json::Value,
+    /// The first page's size: 1 to 200, 50 when omitted.
+    #[schema(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// As in `GET /clients`; default `-updated_at`.
+    pub sort: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SegmentPreview {
+    /// How many live clients match.
+    pub count: i64,
+    /// The first page of them.
+    pub members: Page<ClientResponse>,
+}
+
+/// The count and first page of members of a filter, without saving a segment.
+#[utoipa::path(
+    tag = "segments",
+    operation_id = "preview_segment",
+    security(("bearer" = [])),
+    request_body = PreviewRequest,
+    responses((status = 200, description = "The count and first page", body = SegmentPreview))
+)]
+#[post("/segments/preview")]
+pub async fn preview_segment(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<PreviewRequest>,
+) -> Result<web::Json<SegmentPreview>, ApiError> {
+    let request = body.0;
+    let workspace = principal.workspace_id;
+    let filter = request.filter.clone();
+    let count = run_as(principal.caller(), &state.pool, move |conn| {
+        let condition = compile_filter(conn, workspace, CustomEntity::Client, &filter)?;
+        Ok(Segment::count(conn, workspace, &condition)?)
+    })
+    .await?;
+    let query = ClientListQuery { limit: request.limit, sort: request.sort, ..Default::default() };
+    let members =
+        clients_page(state, principal, query, Some(Narrowing::Filter(request.filter)), |page| page).await?;
+    Ok(web::Json(SegmentPreview { count, members }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberIds {
+    /// 1 to 1000 client ids.
+    #[schema(value_type = Vec<String>)]
+    pub client_ids: Vec<ClientId>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembershipChange {
+    /// Clients that joined (or left) the segment; ids already in (or not in) it don't count.
+    pub changed: usize,
+    /// The segment's member count afterwards.
+    pub count: i64,
+}
+
+/// A static segment of the caller's workspace, locked for a membership change.
+pub(super) fn static_for_update(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    id: SegmentId,
+) -> Result<Segment, ApiError> {
+    let segment = Segment::find_for_update(conn, principal.workspace_id, id)?;
+    if segment.kind != SegmentKind::Static.as_str() {
+        return Err(ApiError::conflict(
+            "dynamic_segment",
+            "a dynamic segment's members are whoever matches its filter: change the filter instead",
+        ));
+    }
+    Ok(segment)
+}
+
+pub(super) fn check_member_ids(ids: &[ClientId]) -> Result<(), ApiError> {
+    if ids.is_empty() || ids.len() > MAX_MEMBER_IDS {
+        return Err(ApiError::invalid_field("client_ids", "length", "must hold 1 to 1000 ids"));
+    }
+    Ok(())
+}
+
+/// Add clients to a static segment.
+#[utoipa::path(
+    tag = "segments",
+    operation_id = "add_segment_members",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The segment's id")),
+    request_body = MemberIds,
+    responses(
+        (status = 200, description = "Added", body = MembershipChange),
+        (status = 409, description = "The segment is dynamic", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/segments/{id}/members")]
+pub async fn add_segment_members(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<SegmentId>,
+    body: JsonBody<MemberIds>,
+) -> Result<web::Json<MembershipChange>, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    let ids = body.0.client_ids;
+    check_member_ids(&ids)?;
+    let change = run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let segment = static_for_update(conn, &principal, id)?;
+            let live = Client::find_many(conn, principal.workspace_id, &ids)?;
+            let unknown: Vec<FieldError> = ids
+                .iter()
+                .enumerate()
+                .filter(|(_, id)| !live.iter().any(|client| client.id == **id))
+                .map(|(index, _)| {
+                    FieldError::new(
+                        format!("client_ids[{index}]"),
+                        "not_found",
+                        "no such client in this workspace",
+                    )
+                })
+                .collect();
+            if !unknown.is_empty() {
+                return Err(ApiError::Validation(unknown));
+            }
+            let changed = Segment::add_members(conn, principal.workspace_id, id, &ids, principal.user_id)?;
+            record_membership(conn, &principal, &segment, "members_added", &ids, changed)
+        })
+    })
+    .await?;
+    Ok(web::Json(change))
+}
+
+/// Remove clients from a static segment.
+#[utoipa::path(
+    tag = "segments",
+    operation_id = "remove_segment_members",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The segment's id")),
+    request_body = MemberIds,
+    responses(
+        (status = 200, description = "Removed", body = MembershipChange),
+        (status = 409, description = "The segment is dynamic", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/segments/{id}/members")]
+pub async fn remove_segment_members(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<SegmentId>,
+    body: JsonBody<MemberIds>,
+) -> Result<web::Json<MembershipChange>, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    let ids = body.0.client_ids;
+    check_member_ids(&ids)?;
+    let change = run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let segment = static_for_update(conn, &principal, id)?;
+            let changed = Segment::remove_members(conn, principal.workspace_id, id, &ids)?;
+            record_membership(conn, &principal, &segment, "members_removed", &ids, changed)
+        })
+    })
+    .await?;
+    Ok(web::Json(change))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FromFilter {
+    #[schema(value_type = Object, example = json!({"field": "stats.rfm_class", "op": "eq", "value": "champions"}))]
+    pub filter: serde_json::Value,
+}
+
+/// Add every client matching a filter now to a static segment (once: later matches don't join).
+#[utoipa::path(
+    tag = "segments",
+    operation_id = "add_segment_members_from_filter",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "The segment's id")),
+    request_body = FromFilter,
+    responses(
+        (status = 200, description = "Added", body = MembershipChange),
+        (status = 409, description = "The segment is dynamic", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/segments/{id}/members/from-filter")]
+pub async fn add_segment_members_from_filter(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: web::Path<SegmentId>,
+    body: JsonBody<FromFilter>,
+) -> Result<web::Json<MembershipChange>, ApiError> {
+    principal.require_write()?;
+    let id = id.into_inner();
+    let filter = body.0.filter;
+    let change = run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let condition = compile_filter(conn, principal.workspace_id, CustomEntity::Client, &filter)?;
+            let segment = static_for_update(conn, &principal, id)?;
+            let changed =
+                Segment::add_matching(conn, principal.workspace_id, id, &condition, principal.user_id)?;
+            let count =
+                Segment::count(conn, principal.workspace_id, &members_condition(segment.workspace_id, id))?;
+            let changes = ChangeSet::default().field("filter", None, &filter).field("added", None, &changed);
+            record_change(conn, &principal, "segment", id.0, "members_added", segment.version, changes)?;
+            Ok(MembershipChange { changed, count })
+        })
+    })
+    .await?;
+    Ok(web::Json(change))
+}
+
+/// Logs a membership change with the ids asked for and how many changed; returns the new count.
+pub(super) fn record_membership(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    segment: &Segment,
+    action: &str,
+    ids: &[ClientId],
+    changed: usize,
+) -> Result<MembershipChange, ApiError> {
+    let count =
+        Segment::count(conn, segment.workspace_id, &members_condition(segment.workspace_id, segment.id))?;
+    let changes = ChangeSet::default().field("client_ids", None, &ids).field("changed", None, &changed);
+    record_change(conn, principal, "segment", segment.id.0, action, segment.version, changes)?;
+    Ok(MembershipChange { changed, count })
+}
