@@ -108,7 +108,7 @@ pub async fn create_team(
     principal: Principal,
     body: ValidatedJson<CreateTeam>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_user_admin()?;
+    principal.require_admin("manage users")?;
     let body = body.0;
     let team = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
@@ -191,7 +191,7 @@ pub async fn update_team(
     if_match: IfMatch,
     body: ValidatedJson<UpdateTeam>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_user_admin()?;
+    principal.require_admin("manage users")?;
     let id = id.into_inner();
     let body = body.0;
     let team = run_as(principal.caller(), &state.pool, move |conn| {

@@ -177,7 +177,7 @@ pub async fn create_user(
     principal: Principal,
     body: ValidatedJson<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_user_admin()?;
+    principal.require_admin("manage users")?;
     let body = body.0;
     if !principal.role.can_administer(body.role) {
         return Err(ApiError::Forbidden(Cow::Borrowed("only an owner may create another owner")));
@@ -294,7 +294,7 @@ fn apply_user_update(
     let is_self = target.id == principal.user_id;
     let changes_access = body.role.is_some() || body.team_id.is_some() || body.active.is_some();
     if !is_self || changes_access {
-        principal.require_user_admin()?;
+        principal.require_admin("manage users")?;
         if !principal.role.can_administer(target.role())
             || body.role.is_some_and(|role| !principal.role.can_administer(role))
         {

@@ -1,7 +1,5 @@
 //! The caller's workspace and its settings: name, currency, time zone and phone region.
 
-use std::borrow::Cow;
-
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, patch, web};
 use chrono::{DateTime, Utc};
@@ -150,9 +148,7 @@ pub async fn update_workspace(
     if_match: IfMatch,
     body: ValidatedJson<UpdateWorkspace>,
 ) -> Result<HttpResponse, ApiError> {
-    if !principal.role.can_manage_users() {
-        return Err(ApiError::Forbidden(Cow::Borrowed("only owners and admins may change the workspace")));
-    }
+    principal.require_admin("change the workspace")?;
     let body = body.0;
     body.check()?;
     let workspace = run_as(principal.caller(), &state.pool, move |conn| {

@@ -56,7 +56,7 @@ impl Principal {
         }
     }
 
-    /// Refuses everyone but owners and admins, for workspace-wide settings.
+    /// Refuses everyone but owners and admins: for users, teams and workspace-wide settings.
     pub fn require_admin(&self, what: &'static str) -> Result<(), ApiError> {
         if self.role.can_manage_users() {
             Ok(())
@@ -71,15 +71,6 @@ impl Principal {
             Ok(())
         } else {
             Err(ApiError::Forbidden(Cow::Owned(format!("only owners, admins and managers may {what}"))))
-        }
-    }
-
-    /// Refuses roles that may not manage users.
-    pub fn require_user_admin(&self) -> Result<(), ApiError> {
-        if self.role.can_manage_users() {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(Cow::Borrowed("only owners and admins may manage users")))
         }
     }
 }

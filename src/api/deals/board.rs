@@ -29,7 +29,7 @@ pub struct CurrencyAmount {
 /// One column of the board.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BoardColumn {
-    pub stage: crate::api::pipelines::StageResponse,
+    pub stage: crate::api::pipelines::wire::StageResponse,
     /// Every live deal in the stage (with the board's filters; for a won or lost stage, those
     /// closed since `closed_since`), not only those listed.
     pub deal_count: i64,
@@ -134,7 +134,7 @@ pub async fn get_pipeline_board(
             };
             let page = Page::from_rows(rows, per_stage, key, |deal| deal_card(&deal));
             BoardColumn {
-                stage: crate::api::pipelines::StageResponse::from(stage),
+                stage: crate::api::pipelines::wire::StageResponse::from(stage),
                 deal_count: stage_totals.iter().map(|total| total.deals).sum(),
                 amounts: stage_totals
                     .iter()

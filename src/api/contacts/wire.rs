@@ -1,0 +1,201 @@
+//! What contacts look like on the wire: the response, the input of a create, a partial update and
+//! how it merges.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::api::extract::{not_null, nullable};
+use crate::db::models::Contact;
+use crate::domain::contact_points::{Consent, ContactPoint, Messenger};
+use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
+use crate::ids::{ClientId, ContactId, UserId};
+
+/// A contact as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactResponse {
+    pub id: ContactId,
+    pub client_id: ClientId,
+    /// "Last First Middle".
+    #[schema(example = "Петрова Анна Сергеевна")]
+    pub display_name: String,
+    pub last_name: Option<String>,
+    pub first_name: Option<String>,
+    pub middle_name: Option<String>,
+    #[schema(example = "Chief accountant")]
+    pub position: Option<String>,
+    pub emails: Vec<ContactPoint>,
+    /// Phones in E.164.
+    pub phones: Vec<ContactPoint>,
+    pub messengers: Vec<Messenger>,
+    /// The client's main contact; at most one per client.
+    pub is_primary: bool,
+    pub notes: Option<String>,
+    pub owner_id: Option<UserId>,
+    pub consent: Option<Consent>,
+    /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
+    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    pub custom: serde_json::Value,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: Option<UserId>,
+    pub updated_by: Option<UserId>,
+}
+
+impl From<&Contact> for ContactResponse {
+    fn from(contact: &Contact) -> Self {
+        Self {
+            id: contact.id,
+            client_id: contact.client_id,
+            display_name: contact.display_name.clone(),
+            last_name: contact.last_name.clone(),
+            first_name: contact.first_name.clone(),
+            middle_name: contact.middle_name.clone(),
+            position: contact.position.clone(),
+            emails: contact.emails.0.clone(),
+            phones: contact.phones.0.clone(),
+            messengers: contact.messengers.0.clone(),
+            is_primary: contact.is_primary,
+            notes: contact.notes.clone(),
+            owner_id: contact.owner_id,
+            consent: contact.consent.as_ref().map(|consent| consent.0.clone()),
+            custom: contact.custom.clone(),
+            version: contact.version,
+            created_at: contact.created_at,
+            updated_at: contact.updated_at,
+            created_by: contact.created_by,
+            updated_by: contact.updated_by,
+        }
+    }
+}
+
+/// A contact to create; also what an update is merged into before the same checks run.
+#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactInput {
+    /// The client this person acts for (required).
+    pub client_id: ClientId,
+    /// A contact needs a last or a first name.
+    #[validate(length(max = 200))]
+    #[schema(example = "Петрова", max_length = 200)]
+    pub last_name: Option<String>,
+    #[validate(length(max = 200))]
+    #[schema(example = "Анна", max_length = 200)]
+    pub first_name: Option<String>,
+    #[validate(length(max = 200))]
+    #[schema(example = "Сергеевна", max_length = 200)]
+    pub middle_name: Option<String>,
+    #[validate(length(max = 200))]
+    #[schema(example = "Chief accountant", max_length = 200)]
+    pub position: Option<String>,
+    #[serde(default)]
+    pub emails: Vec<ContactPoint>,
+    /// Any format; stored in E.164.
+    #[serde(default)]
+    pub phones: Vec<ContactPoint>,
+    #[serde(default)]
+    pub messengers: Vec<Messenger>,
+    /// Makes this the client's primary contact, taking the flag from the previous one.
+    #[serde(default)]
+    pub is_primary: bool,
+    #[validate(length(max = 10000))]
+    #[schema(max_length = 10000)]
+    pub notes: Option<String>,
+    /// The responsible user; the creator when omitted.
+    pub owner_id: Option<UserId>,
+    #[validate(nested)]
+    pub consent: Option<Consent>,
+    /// Values of the workspace's custom fields for this entity: `{key: value}`.
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    pub custom: CustomValues,
+}
+
+impl From<&Contact> for ContactInput {
+    fn from(contact: &Contact) -> Self {
+        let response = ContactResponse::from(contact);
+        Self {
+            client_id: response.client_id,
+            last_name: response.last_name,
+            first_name: response.first_name,
+            middle_name: response.middle_name,
+            position: response.position,
+            emails: response.emails,
+            phones: response.phones,
+            messengers: response.messengers,
+            is_primary: response.is_primary,
+            notes: response.notes,
+            owner_id: response.owner_id,
+            consent: response.consent,
+            custom: custom_of(&contact.custom),
+        }
+    }
+}
+
+/// A partial update: absent fields stay; `null` clears a field (an empty list for lists).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateContact {
+    /// Moves the contact to another client.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, value_type = Option<String>, format = Uuid)]
+    pub client_id: Option<ClientId>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub middle_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub position: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<ContactPoint>>)]
+    pub emails: Option<Option<Vec<ContactPoint>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<ContactPoint>>)]
+    pub phones: Option<Option<Vec<ContactPoint>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<Messenger>>)]
+    pub messengers: Option<Option<Vec<Messenger>>>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub is_primary: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    pub notes: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub owner_id: Option<Option<UserId>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Consent>)]
+    pub consent: Option<Option<Consent>>,
+    /// Sets the keys given; `null` clears a key. Keys not sent stay.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, value_type = Option<Object>)]
+    pub custom: Option<CustomValues>,
+}
+
+impl UpdateContact {
+    pub(super) fn apply_to(self, input: &mut ContactInput) {
+        macro_rules! set {
+            ($($field:ident),+) => { $(if let Some(value) = self.$field { input.$field = value; })+ };
+        }
+        set!(last_name, first_name, middle_name, position, notes, owner_id, consent, client_id, is_primary);
+        if let Some(emails) = self.emails {
+            input.emails = emails.unwrap_or_default();
+        }
+        if let Some(phones) = self.phones {
+            input.phones = phones.unwrap_or_default();
+        }
+        if let Some(messengers) = self.messengers {
+            input.messengers = messengers.unwrap_or_default();
+        }
+        merge_custom(&mut input.custom, self.custom);
+    }
+}
