@@ -8,6 +8,8 @@ use crate::api::{
     timeline, users, workspace,
 };
 
+/// One flat list on purpose (and so longer than a function should be): the order of registration
+/// is the order of matching, and the whole API surface reads in one place.
 pub fn configure(config: &mut ServiceConfig) {
     config.service(health::live).service(health::ready).service(
         scope("/api/v1")

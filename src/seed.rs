@@ -100,7 +100,8 @@ const PRODUCT_GROUPS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Fills the workspace; prints progress to stderr.
+/// Fills the workspace; prints progress to stderr. Long because it is a script: its steps run in
+/// order, each timed and reported.
 pub fn run(
     conn: &mut PgConnection,
     options: &SeedOptions,

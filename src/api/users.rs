@@ -322,28 +322,8 @@ fn apply_user_update(
     {
         return Err(email_taken());
     }
-    let password_hash = match &body.password {
-        None => None,
-        Some(new_password) => {
-            if is_self {
-                let current = body.current_password.as_deref().ok_or_else(|| {
-                    ApiError::invalid_field(
-                        "current_password",
-                        "required",
-                        "is required to change your own password",
-                    )
-                })?;
-                if !password::verify(current, &target.password_hash) {
-                    return Err(ApiError::invalid_field(
-                        "current_password",
-                        "mismatch",
-                        "is not your current password",
-                    ));
-                }
-            }
-            Some(password::hash(new_password).map_err(ApiError::internal)?)
-        }
-    };
+    let password_hash =
+        new_password_hash(body.password.as_deref(), body.current_password.as_deref(), &target, is_self)?;
     let full_name = body
         .full_name
         .map(|name| non_blank("full_name", &name))
@@ -374,6 +354,30 @@ fn apply_user_update(
     }
     record_change(conn, principal, "user", id.0, "updated", updated.version, changes)?;
     Ok(updated)
+}
+
+/// The hash of the new password, if the update sets one; changing one's own password needs the
+/// current one.
+fn new_password_hash(
+    new_password: Option<&str>,
+    current_password: Option<&str>,
+    target: &User,
+    is_self: bool,
+) -> Result<Option<String>, ApiError> {
+    let Some(new_password) = new_password else { return Ok(None) };
+    if is_self {
+        let current = current_password.ok_or_else(|| {
+            ApiError::invalid_field("current_password", "required", "is required to change your own password")
+        })?;
+        if !password::verify(current, &target.password_hash) {
+            return Err(ApiError::invalid_field(
+                "current_password",
+                "mismatch",
+                "is not your current password",
+            ));
+        }
+    }
+    Ok(Some(password::hash(new_password).map_err(ApiError::internal)?))
 }
 
 fn ensure_team_exists(conn: &mut PgConnection, workspace: WorkspaceId, team: TeamId) -> Result<(), ApiError> {

@@ -265,93 +265,34 @@ fn condition(field: &Field, op: &Op) -> SqlFragment {
     let (column, custom_key) = expression(field);
     let values = field.kind.values();
     let mut sql = SqlFragment::dynamic();
-    // A custom value is present when its key is; a list is "null" when empty.
-    let present = match (custom_key, values.list) {
-        (Some(key), _) => format!("(custom ? '{key}')"),
-        (None, true) => format!("(cardinality({column}) > 0)"),
-        (None, false) => format!("({column} IS NOT NULL)"),
-    };
-    // A multi_enum custom field is a jsonb array; the other lists are text[] columns.
-    let json_list = values.list && custom_key.is_some();
     // Equality of a custom text value is containment, which uses the GIN index on `custom`.
     let containment_key =
         custom_key.filter(|_| matches!(values.scalar, ScalarType::Text | ScalarType::Email));
-    if let (Op::Eq(Scalar::Text(text)), Some(key)) = (op, containment_key) {
-        let mut object = serde_json::Map::new();
-        object.insert(key.to_string(), serde_json::Value::String(text.clone()));
-        sql.push_sql("(custom @> ").push_bind(Bind::Jsonb(serde_json::Value::Object(object))).push_sql(")");
-        return sql;
-    }
-    match op {
-        Op::IsNull => {
-            sql.push_sql("NOT ").push_sql(&present);
-        }
-        Op::NotNull => {
+    match (op, containment_key) {
+        (Op::IsNull | Op::NotNull, _) => {
+            // A custom value is present when its key is; a list is "null" when empty.
+            let present = match (custom_key, values.list) {
+                (Some(key), _) => format!("(custom ? '{key}')"),
+                (None, true) => format!("(cardinality({column}) > 0)"),
+                (None, false) => format!("({column} IS NOT NULL)"),
+            };
+            if matches!(op, Op::IsNull) {
+                sql.push_sql("NOT ");
+            }
             sql.push_sql(&present);
         }
-        Op::Has(item) if json_list => {
-            sql.push_sql(&format!("({column} ? ")).push_bind(Bind::Text(item.clone())).push_sql(")");
+        (Op::Has(_) | Op::In(_) | Op::NotIn(_), _) if values.list => {
+            // A multi_enum custom field is a jsonb array; the other lists are text[] columns.
+            return list_condition(&column, custom_key.is_some(), op);
         }
-        Op::Has(item) => {
-            sql.push_sql(&format!("({column} @> "))
-                .push_bind(Bind::TextList(vec![item.clone()]))
+        (Op::Eq(Scalar::Text(text)), Some(key)) => {
+            let mut object = serde_json::Map::new();
+            object.insert(key.to_string(), serde_json::Value::String(text.clone()));
+            sql.push_sql("(custom @> ")
+                .push_bind(Bind::Jsonb(serde_json::Value::Object(object)))
                 .push_sql(")");
         }
-        Op::In(list) if json_list => {
-            sql.push_sql(&format!("({column} ?| ")).push_bind(bind_list(list)).push_sql(")");
-        }
-        Op::In(list) if values.list => {
-            sql.push_sql(&format!("({column} && ")).push_bind(bind_list(list)).push_sql(")");
-        }
-        Op::NotIn(list) if json_list => {
-            sql.push_sql(&format!("NOT COALESCE({column} ?| "))
-                .push_bind(bind_list(list))
-                .push_sql(", false)");
-        }
-        Op::NotIn(list) if values.list => {
-            sql.push_sql(&format!("NOT ({column} && ")).push_bind(bind_list(list)).push_sql(")");
-        }
-        Op::Eq(value) => {
-            sql.push_sql(&format!("({column} = ")).push_bind(bind(value)).push_sql(")");
-        }
-        Op::Neq(value) => {
-            sql.push_sql(&format!("({column} IS DISTINCT FROM ")).push_bind(bind(value)).push_sql(")");
-        }
-        Op::In(list) => {
-            sql.push_sql(&format!("({column} = ANY(")).push_bind(bind_list(list)).push_sql("))");
-        }
-        Op::NotIn(list) => {
-            sql.push_sql(&format!("({column} IS NULL OR NOT {column} = ANY("))
-                .push_bind(bind_list(list))
-                .push_sql("))");
-        }
-        Op::Compare(comparison, value) => {
-            let comparison = match comparison {
-                Comparison::Less => "<",
-                Comparison::LessOrEqual => "<=",
-                Comparison::Greater => ">",
-                Comparison::GreaterOrEqual => ">=",
-            };
-            sql.push_sql(&format!("({column} {comparison} ")).push_bind(bind(value)).push_sql(")");
-        }
-        Op::Between(low, high) => {
-            sql.push_sql(&format!("({column} BETWEEN "))
-                .push_bind(bind(low))
-                .push_sql(" AND ")
-                .push_bind(bind(high))
-                .push_sql(")");
-        }
-        Op::Contains(fragment) => {
-            sql.push_sql(&format!("({column} ILIKE "))
-                .push_bind(Bind::Text(like_pattern(fragment)))
-                .push_sql(")");
-        }
-        Op::StartsWith(prefix) => {
-            sql.push_sql(&format!("({column} ILIKE "))
-                .push_bind(Bind::Text(format!("{}%", escape_like(prefix))))
-                .push_sql(")");
-        }
-        Op::BeforeDaysAgo(days) | Op::WithinDays(days) => {
+        (Op::BeforeDaysAgo(days) | Op::WithinDays(days), _) => {
             let now = if values.scalar == ScalarType::Date { "current_date" } else { "now()" };
             let within = matches!(op, Op::WithinDays(_));
             let comparison = if within { ">=" } else { "<" };
@@ -363,7 +304,65 @@ fn condition(field: &Field, op: &Op) -> SqlFragment {
                 sql.push_sql(&format!(" AND ({column} <= {now})"));
             }
         }
+        _ => return value_condition(&column, op),
     }
+    sql
+}
+
+/// A condition on a list field: one item held, any of several held, none of them held.
+fn list_condition(column: &str, json: bool, op: &Op) -> SqlFragment {
+    let mut sql = SqlFragment::dynamic();
+    match (op, json) {
+        (Op::Has(item), true) => sql.push_sql(&format!("({column} ? ")).push_bind(Bind::Text(item.clone())),
+        (Op::Has(item), false) => {
+            sql.push_sql(&format!("({column} @> ")).push_bind(Bind::TextList(vec![item.clone()]))
+        }
+        (Op::In(list), true) => sql.push_sql(&format!("({column} ?| ")).push_bind(bind_list(list)),
+        (Op::In(list), false) => sql.push_sql(&format!("({column} && ")).push_bind(bind_list(list)),
+        (Op::NotIn(list), true) => {
+            sql.push_sql(&format!("NOT COALESCE({column} ?| ")).push_bind(bind_list(list)).push_sql(", false")
+        }
+        (Op::NotIn(list), false) => sql.push_sql(&format!("NOT ({column} && ")).push_bind(bind_list(list)),
+        _ => unreachable!("only has, in and not_in are list conditions"),
+    };
+    sql.push_sql(")");
+    sql
+}
+
+/// A condition comparing a field's value with the values given.
+fn value_condition(column: &str, op: &Op) -> SqlFragment {
+    let mut sql = SqlFragment::dynamic();
+    match op {
+        Op::Eq(value) => sql.push_sql(&format!("({column} = ")).push_bind(bind(value)),
+        Op::Neq(value) => sql.push_sql(&format!("({column} IS DISTINCT FROM ")).push_bind(bind(value)),
+        Op::In(list) => sql.push_sql(&format!("({column} = ANY(")).push_bind(bind_list(list)).push_sql(")"),
+        Op::NotIn(list) => sql
+            .push_sql(&format!("({column} IS NULL OR NOT {column} = ANY("))
+            .push_bind(bind_list(list))
+            .push_sql(")"),
+        Op::Compare(comparison, value) => {
+            let comparison = match comparison {
+                Comparison::Less => "<",
+                Comparison::LessOrEqual => "<=",
+                Comparison::Greater => ">",
+                Comparison::GreaterOrEqual => ">=",
+            };
+            sql.push_sql(&format!("({column} {comparison} ")).push_bind(bind(value))
+        }
+        Op::Between(low, high) => sql
+            .push_sql(&format!("({column} BETWEEN "))
+            .push_bind(bind(low))
+            .push_sql(" AND ")
+            .push_bind(bind(high)),
+        Op::Contains(fragment) => {
+            sql.push_sql(&format!("({column} ILIKE ")).push_bind(Bind::Text(like_pattern(fragment)))
+        }
+        Op::StartsWith(prefix) => sql
+            .push_sql(&format!("({column} ILIKE "))
+            .push_bind(Bind::Text(format!("{}%", escape_like(prefix)))),
+        _ => unreachable!("presence, list and day conditions are built by `condition`"),
+    };
+    sql.push_sql(")");
     sql
 }
 

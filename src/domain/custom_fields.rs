@@ -164,7 +164,8 @@ pub fn merge_and_check(
     if violations.is_empty() { Ok(merged) } else { Err(violations) }
 }
 
-/// One value checked against its field's rules, normalised; or the rule it broke.
+/// One value checked against its field's rules, normalised; or the rule it broke. One arm per
+/// field type, kept side by side rather than split into a function each.
 pub fn check_value(
     rule: &FieldRules,
     value: &Value,

@@ -17,7 +17,7 @@ use crate::domain::activity as activity_rules;
 use crate::domain::enums::CustomEntity;
 use crate::domain::text::{non_blank, trimmed};
 use crate::error::{ApiError, field_errors};
-use crate::ids::ActivityId;
+use crate::ids::{ActivityId, ClientId, WorkspaceId};
 
 /// Checks `input` and builds the row to store: the only path by which an activity is written.
 pub(super) fn build_activity(
@@ -38,30 +38,9 @@ pub(super) fn build_activity(
         errors.sort_by(|a, b| a.field.cmp(&b.field));
         return Err(ApiError::Validation(errors));
     }
-    let workspace = principal.workspace_id;
-    let contact = match input.contact_id {
-        Some(id) => Some(Contact::find(conn, workspace, id).optional()?.ok_or_else(|| {
-            ApiError::invalid_field("contact_id", "not_found", "no such contact in this workspace")
-        })?),
-        None => None,
-    };
-    let deal = match input.deal_id {
-        Some(id) => Some(Deal::find(conn, workspace, id).optional()?.ok_or_else(|| {
-            ApiError::invalid_field("deal_id", "not_found", "no such deal in this workspace")
-        })?),
-        None => None,
-    };
-    let (contacts_client, deals_client) =
-        (contact.map(|contact| contact.client_id), deal.map(|deal| deal.client_id));
-    let client_id = activity_rules::client_of(input.client_id, contacts_client, deals_client);
-    if let Some(client) = client_id
-        && !Client::exists(conn, workspace, client)?
-    {
-        return Err(ApiError::invalid_field("client_id", "not_found", "no such client in this workspace"));
-    }
-    activity_rules::check_links(client_id, contacts_client, deals_client)?;
+    let client_id = linked_client(conn, principal.workspace_id, &input)?;
     let assignee_id = input.assignee_id.unwrap_or(principal.user_id);
-    if User::find(conn, workspace, assignee_id).optional()?.is_none() {
+    if User::find(conn, principal.workspace_id, assignee_id).optional()?.is_none() {
         return Err(ApiError::invalid_field("assignee_id", "not_found", "no such user in this workspace"));
     }
 
@@ -71,7 +50,7 @@ pub(super) fn build_activity(
     let reminder_kept = existing
         .filter(|activity| activity_rules::keeps_reminder_state(activity.reminder_at, input.reminder_at));
     Ok(Activity {
-        workspace_id: workspace,
+        workspace_id: principal.workspace_id,
         id: existing.map_or_else(ActivityId::generate, |activity| activity.id),
         kind: input.kind.as_str().to_string(),
         direction: input.direction.map(|direction| direction.as_str().to_string()),
@@ -109,6 +88,39 @@ pub(super) fn build_activity(
         deleted_by: None,
         custom,
     })
+}
+
+/// The client an activity is about, given or implied by its contact or deal; each of them must
+/// exist in the workspace and belong to that client.
+fn linked_client(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    input: &ActivityInput,
+) -> Result<Option<ClientId>, ApiError> {
+    let contacts_client = match input.contact_id {
+        Some(id) => {
+            Some(Contact::find(conn, workspace, id).optional()?.map(|contact| contact.client_id).ok_or_else(
+                || ApiError::invalid_field("contact_id", "not_found", "no such contact in this workspace"),
+            )?)
+        }
+        None => None,
+    };
+    let deals_client = match input.deal_id {
+        Some(id) => {
+            Some(Deal::find(conn, workspace, id).optional()?.map(|deal| deal.client_id).ok_or_else(|| {
+                ApiError::invalid_field("deal_id", "not_found", "no such deal in this workspace")
+            })?)
+        }
+        None => None,
+    };
+    let client_id = activity_rules::client_of(input.client_id, contacts_client, deals_client);
+    if let Some(client) = client_id
+        && !Client::exists(conn, workspace, client)?
+    {
+        return Err(ApiError::invalid_field("client_id", "not_found", "no such client in this workspace"));
+    }
+    activity_rules::check_links(client_id, contacts_client, deals_client)?;
+    Ok(client_id)
 }
 
 pub(super) fn snapshot(activity: &Activity) -> serde_json::Value {

@@ -14,7 +14,7 @@ use crate::db::json::Json;
 use crate::db::models::{Client, Workspace};
 use crate::domain::Violation;
 use crate::domain::client::{Names, check_kind_fields, display_name, normalise_tags, search_text};
-use crate::domain::contact_points::{normalise_emails, normalise_phones};
+use crate::domain::contact_points::{ContactPoint, normalise_emails, normalise_phones};
 use crate::domain::enums::{CustomEntity, LifecycleStage, Relationship};
 use crate::domain::text::trimmed;
 use crate::error::{ApiError, FieldError, field_errors};
@@ -28,61 +28,19 @@ pub(super) fn build_client(
     input: ClientInput,
     existing: Option<&Client>,
 ) -> Result<Client, ApiError> {
-    // Every broken rule is reported at once: validator's, then the domain's.
-    let mut errors = field_errors(&input);
-    let (last_name, first_name, middle_name) =
-        (trimmed(input.last_name), trimmed(input.first_name), trimmed(input.middle_name));
-    let (name, legal_name) = (trimmed(input.name), trimmed(input.legal_name));
-    let (registration_number, industry) = (trimmed(input.registration_number), trimmed(input.industry));
-    let names = Names {
-        last_name: last_name.as_deref(),
-        first_name: first_name.as_deref(),
-        middle_name: middle_name.as_deref(),
-        name: name.as_deref(),
-    };
-
-    let mut violations: Vec<Violation> = check_kind_fields(
-        input.kind,
-        names,
-        &[
-            ("name", name.is_some()),
-            ("legal_name", legal_name.is_some()),
-            ("registration_number", registration_number.is_some()),
-            ("industry", industry.is_some()),
-        ],
-        &[
-            ("last_name", last_name.is_some()),
-            ("first_name", first_name.is_some()),
-            ("middle_name", middle_name.is_some()),
-            ("birth_date", input.birth_date.is_some()),
-            ("gender", input.gender.is_some()),
-        ],
-    );
-    let emails = normalise_emails("emails", input.emails).map_err(|found| violations.extend(found)).ok();
-    let phones = normalise_phones("phones", input.phones, &workspace.default_phone_region)
-        .map_err(|found| violations.extend(found))
-        .ok();
-    let tags = normalise_tags(input.tags).map_err(|found| violations.extend(found)).ok();
-    errors.extend(violations.into_iter().map(FieldError::from));
-    let custom = check_custom(conn, workspace.id, CustomEntity::Client, input.custom, &mut errors)?;
-    let (Some((emails, email_keys)), Some((phones, phone_keys)), Some(tags), true) =
-        (emails, phones, tags, errors.is_empty())
-    else {
-        errors.sort_by(|a, b| a.field.cmp(&b.field));
-        return Err(ApiError::Validation(errors));
-    };
-
+    let fields = check_fields(conn, workspace, &input)?;
     let requested =
         Requested { owner_id: input.owner_id, team_id: input.team_id, is_new: existing.is_none() };
     let assignment = Assignment::resolve(conn, workspace.id, principal.user_id, requested)?;
 
+    let names = fields.names;
     let display_name_override = trimmed(input.display_name);
-    let display_name = display_name(input.kind, names, display_name_override.as_deref());
+    let display_name = display_name(input.kind, names.as_names(), display_name_override.as_deref());
     let search_text = search_text(
-        [display_name.as_str(), legal_name.as_deref().unwrap_or_default()]
+        [display_name.as_str(), names.legal_name.as_deref().unwrap_or_default()]
             .into_iter()
-            .chain(email_keys.iter().map(String::as_str))
-            .chain(phone_keys.iter().map(String::as_str)),
+            .chain(fields.email_keys.iter().map(String::as_str))
+            .chain(fields.phone_keys.iter().map(String::as_str)),
     );
     let now = Utc::now();
     Ok(Client {
@@ -91,15 +49,15 @@ pub(super) fn build_client(
         kind: input.kind.as_str().to_string(),
         display_name,
         display_name_override,
-        last_name,
-        first_name,
-        middle_name,
+        last_name: names.last_name,
+        first_name: names.first_name,
+        middle_name: names.middle_name,
         birth_date: input.birth_date,
         gender: input.gender.map(|gender| gender.as_str().to_string()),
-        name,
-        legal_name,
-        registration_number,
-        industry,
+        name: names.name,
+        legal_name: names.legal_name,
+        registration_number: names.registration_number,
+        industry: names.industry,
         tax_id: trimmed(input.tax_id),
         website: trimmed(input.website),
         relationship: input.relationship.unwrap_or(Relationship::Prospect).as_str().to_string(),
@@ -107,12 +65,12 @@ pub(super) fn build_client(
         source: input.source.map(|source| source.as_str().to_string()),
         owner_id: assignment.owner_id,
         team_id: assignment.team_id,
-        emails: Json(emails),
-        phones: Json(phones),
-        email_keys,
-        phone_keys,
+        emails: Json(fields.emails),
+        phones: Json(fields.phones),
+        email_keys: fields.email_keys,
+        phone_keys: fields.phone_keys,
         address: input.address.map(Json),
-        tags,
+        tags: fields.tags,
         notes: trimmed(input.notes),
         consent: input.consent.map(Json),
         search_text,
@@ -123,8 +81,96 @@ pub(super) fn build_client(
         updated_by: Some(principal.user_id),
         deleted_at: None,
         deleted_by: None,
-        custom,
+        custom: fields.custom,
     })
+}
+
+/// A client's name fields without the whitespace around them; blank ones absent.
+struct TrimmedNames {
+    last_name: Option<String>,
+    first_name: Option<String>,
+    middle_name: Option<String>,
+    name: Option<String>,
+    legal_name: Option<String>,
+    registration_number: Option<String>,
+    industry: Option<String>,
+}
+
+impl TrimmedNames {
+    fn of(input: &ClientInput) -> Self {
+        Self {
+            last_name: trimmed(input.last_name.as_ref()),
+            first_name: trimmed(input.first_name.as_ref()),
+            middle_name: trimmed(input.middle_name.as_ref()),
+            name: trimmed(input.name.as_ref()),
+            legal_name: trimmed(input.legal_name.as_ref()),
+            registration_number: trimmed(input.registration_number.as_ref()),
+            industry: trimmed(input.industry.as_ref()),
+        }
+    }
+
+    fn as_names(&self) -> Names<'_> {
+        Names {
+            last_name: self.last_name.as_deref(),
+            first_name: self.first_name.as_deref(),
+            middle_name: self.middle_name.as_deref(),
+            name: self.name.as_deref(),
+        }
+    }
+}
+
+/// A client's fields that are checked on their own, normalised.
+struct CheckedFields {
+    names: TrimmedNames,
+    emails: Vec<ContactPoint>,
+    email_keys: Vec<String>,
+    phones: Vec<ContactPoint>,
+    phone_keys: Vec<String>,
+    tags: Vec<String>,
+    custom: serde_json::Value,
+}
+
+/// Every broken rule at once: validator's, then the domain's (which fields a person or a company
+/// has, emails, phones, tags), then the custom values'.
+fn check_fields(
+    conn: &mut PgConnection,
+    workspace: &Workspace,
+    input: &ClientInput,
+) -> Result<CheckedFields, ApiError> {
+    let mut errors = field_errors(input);
+    let names = TrimmedNames::of(input);
+    let mut violations: Vec<Violation> = check_kind_fields(
+        input.kind,
+        names.as_names(),
+        &[
+            ("name", names.name.is_some()),
+            ("legal_name", names.legal_name.is_some()),
+            ("registration_number", names.registration_number.is_some()),
+            ("industry", names.industry.is_some()),
+        ],
+        &[
+            ("last_name", names.last_name.is_some()),
+            ("first_name", names.first_name.is_some()),
+            ("middle_name", names.middle_name.is_some()),
+            ("birth_date", input.birth_date.is_some()),
+            ("gender", input.gender.is_some()),
+        ],
+    );
+    let emails =
+        normalise_emails("emails", input.emails.clone()).map_err(|found| violations.extend(found)).ok();
+    let phones = normalise_phones("phones", input.phones.clone(), &workspace.default_phone_region)
+        .map_err(|found| violations.extend(found))
+        .ok();
+    let tags = normalise_tags(input.tags.clone()).map_err(|found| violations.extend(found)).ok();
+    errors.extend(violations.into_iter().map(FieldError::from));
+    let custom = check_custom(conn, workspace.id, CustomEntity::Client, input.custom.clone(), &mut errors)?;
+    let (Some((emails, email_keys)), Some((phones, phone_keys)), Some(tags), true) =
+        (emails, phones, tags, errors.is_empty())
+    else {
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
+        return Err(ApiError::Validation(errors));
+    };
+    Ok(CheckedFields { names, emails, email_keys, phones, phone_keys, tags, custom })
 }
 
 /// Refuses a new client whose email, phone or tax id a live client already has.

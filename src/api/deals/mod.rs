@@ -126,6 +126,30 @@ fn parse_decimal(name: &str, value: Option<&str>) -> Result<Option<Decimal>, Api
         .transpose()
 }
 
+impl DealListQuery {
+    /// What the list's query parameters narrow it to (without the search filter).
+    fn filter(self) -> Result<DealFilter, ApiError> {
+        Ok(DealFilter {
+            pipeline_id: self.pipeline_id,
+            stage_id: self.stage_id,
+            status: self.status.map(StageKind::as_str),
+            owner_id: self.owner_id,
+            team_id: self.team_id,
+            client_id: self.client_id,
+            expected_close_from: self.expected_close_from,
+            expected_close_to: self.expected_close_to,
+            closed_from: self.closed_from,
+            closed_to: self.closed_to,
+            amount_min: parse_decimal("amount_min", self.amount_min.as_deref())?,
+            amount_max: parse_decimal("amount_max", self.amount_max.as_deref())?,
+            tag: self.tag.map(|tag| tag.trim().to_string()),
+            updated_since: self.updated_since,
+            q: search_query(self.q.as_deref())?,
+            condition: None,
+        })
+    }
+}
+
 /// List deals, with filters and fuzzy search.
 #[utoipa::path(
     tag = "deals",
@@ -220,24 +244,7 @@ async fn deals_page(
             "the cursor belongs to a list with another sort",
         ));
     }
-    let mut filter = DealFilter {
-        pipeline_id: query.pipeline_id,
-        stage_id: query.stage_id,
-        status: query.status.map(StageKind::as_str),
-        owner_id: query.owner_id,
-        team_id: query.team_id,
-        client_id: query.client_id,
-        expected_close_from: query.expected_close_from,
-        expected_close_to: query.expected_close_to,
-        closed_from: query.closed_from,
-        closed_to: query.closed_to,
-        amount_min: parse_decimal("amount_min", query.amount_min.as_deref())?,
-        amount_max: parse_decimal("amount_max", query.amount_max.as_deref())?,
-        tag: query.tag.map(|tag| tag.trim().to_string()),
-        updated_since: query.updated_since,
-        q: search_query(query.q.as_deref())?,
-        condition: None,
-    };
+    let mut filter = query.filter()?;
     let after = after.map(|cursor| (cursor.key, cursor.id));
     let (rows, items) = run_as(principal.caller(), &state.pool, move |conn| {
         if let Some(parent) = parent {

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use chrono::Utc;
 use diesel::prelude::*;
 
-use super::wire::{DealInput, deal_response};
+use super::wire::{DealInput, ItemInput, deal_response};
 use crate::api::assignment::{Assignment, Requested};
 use crate::api::custom_values::check_custom;
 use crate::api::extract::versioned_http;
@@ -38,34 +38,7 @@ pub(super) fn build_deal(
     let fields = check_fields(conn, workspace, &input)?;
     let named = NamedRecords::look_up(conn, principal, workspace.id, &input, existing)?;
     let now = Utc::now();
-    let draft = DealDraft {
-        currency: &fields.currency,
-        places: fields.places,
-        amount: input.amount,
-        exchange_rate: input.exchange_rate,
-        items: input
-            .items
-            .iter()
-            .map(|item| ItemDraft {
-                product: item.product_id.and_then(|id| named.products.get(&id)).map(|product| {
-                    ProductDefaults {
-                        name: &product.name,
-                        product_group: product.product_group.as_deref(),
-                        price: product.price,
-                        currency: &product.currency,
-                    }
-                }),
-                name: item.name.as_deref(),
-                product_group: item.product_group.as_deref(),
-                quantity: item.quantity,
-                unit_price: item.unit_price,
-                discount_percent: item.discount_percent,
-                tax_percent: item.tax_percent,
-            })
-            .collect(),
-        closed_at: input.closed_at,
-        lost_reason: input.lost_reason.as_deref(),
-    };
+    let draft = draft(&input, &fields, &named);
     let context = DealContext {
         workspace_currency: &workspace.default_currency,
         status: named.status,
@@ -138,6 +111,33 @@ pub(super) fn build_deal(
         custom: fields.custom,
     };
     Ok((deal, items))
+}
+
+/// The money and closing fields of `input` as the rules read them, with each item's product.
+fn draft<'a>(input: &'a DealInput, fields: &'a CheckedFields, named: &'a NamedRecords) -> DealDraft<'a> {
+    let item = |item: &'a ItemInput| ItemDraft {
+        product: item.product_id.and_then(|id| named.products.get(&id)).map(|product| ProductDefaults {
+            name: &product.name,
+            product_group: product.product_group.as_deref(),
+            price: product.price,
+            currency: &product.currency,
+        }),
+        name: item.name.as_deref(),
+        product_group: item.product_group.as_deref(),
+        quantity: item.quantity,
+        unit_price: item.unit_price,
+        discount_percent: item.discount_percent,
+        tax_percent: item.tax_percent,
+    };
+    DealDraft {
+        currency: &fields.currency,
+        places: fields.places,
+        amount: input.amount,
+        exchange_rate: input.exchange_rate,
+        items: input.items.iter().map(item).collect(),
+        closed_at: input.closed_at,
+        lost_reason: input.lost_reason.as_deref(),
+    }
 }
 
 /// A deal's fields that are checked on their own, before any record they name is looked up.

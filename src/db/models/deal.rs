@@ -335,7 +335,8 @@ impl Deal {
         PerColumn { columns: columns.to_vec(), column_page }.load(conn)
     }
 
-    /// Live deals passing `filter`, after `after` in `order`.
+    /// Live deals passing `filter`, after `after` in `order`. One `if` per filter of the list, in
+    /// one place: longer than a function should be, rather than the list's filters scattered.
     fn ordered<'a>(
         workspace: WorkspaceId,
         filter: &DealFilter,
