@@ -4,7 +4,6 @@
 pub mod stages;
 pub mod wire;
 
-use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
@@ -15,34 +14,13 @@ use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Pipeline, Stage};
-use crate::domain::enums::StageKind;
+use crate::domain::pipeline::check_stage_kinds;
 use crate::domain::text::non_blank;
 use crate::error::ApiError;
 use crate::ids::{PipelineId, WorkspaceId};
 use crate::state::AppState;
 use stages::name_taken;
 use wire::{CreatePipeline, PipelineResponse, UpdatePipeline, pipeline_response};
-
-/// The most stages a pipeline has. A board lists every stage as a column, and its statement names
-/// each stage (`Deal::board_columns`), so this also bounds the statement texts cached for boards.
-const MAX_STAGES: u64 = 50;
-
-/// Exactly one won stage, at least one lost and at least one open stage.
-fn check_stage_kinds(kinds: impl IntoIterator<Item = StageKind>) -> Result<(), ApiError> {
-    let mut counts: HashMap<StageKind, usize> = HashMap::new();
-    for kind in kinds {
-        *counts.entry(kind).or_default() += 1;
-    }
-    let count = |kind| counts.get(&kind).copied().unwrap_or_default();
-    if count(StageKind::Won) != 1 || count(StageKind::Lost) == 0 || count(StageKind::Open) == 0 {
-        return Err(ApiError::invalid_field(
-            "stages",
-            "stage_kinds",
-            "a pipeline needs at least one open stage, exactly one won stage and at least one lost stage",
-        ));
-    }
-    Ok(())
-}
 
 fn pipeline_http(status: StatusCode, pipeline: &Pipeline, stages: &[Stage]) -> HttpResponse {
     versioned_http(status, pipeline.version, "pipelines", pipeline.id, &pipeline_response(pipeline, stages))

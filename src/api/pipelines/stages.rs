@@ -6,13 +6,14 @@ use chrono::Utc;
 use diesel::prelude::*;
 
 use super::wire::{CreateStage, DeleteStageQuery, PipelineResponse, ReorderStages, StageInput, UpdateStage};
-use super::{MAX_STAGES, check_stage_kinds, pipeline_http, stages_of};
+use super::{pipeline_http, stages_of};
 use crate::api::extract::ValidatedJson;
 use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Pipeline, Stage};
 use crate::domain::enums::StageKind;
+use crate::domain::pipeline::{MAX_STAGES, check_stage_kinds};
 use crate::domain::text::non_blank;
 use crate::error::{ApiError, FieldError};
 use crate::ids::{PipelineId, StageId};

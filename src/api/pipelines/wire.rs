@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::MAX_STAGES;
 use crate::api::extract::not_null;
 use crate::db::models::{Pipeline, Stage};
 use crate::domain::enums::StageKind;
+use crate::domain::pipeline::MAX_STAGES;
 use crate::ids::{PipelineId, StageId};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
