@@ -139,7 +139,7 @@ pub async fn list_clients(
     principal: Principal,
     query: web::Query<ClientListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    clients_page_response(state, principal, query.into_inner(), None).await
+    clients_page_http(state, principal, query.into_inner(), None).await
 }
 
 /// Search clients with the filter language: `{filter, sort, limit, cursor}`. Fields: the record's,
@@ -165,7 +165,7 @@ pub async fn search_clients(
         sort: search.sort,
         ..Default::default()
     };
-    clients_page_response(state, principal, query, search.filter.map(Narrowing::Filter)).await
+    clients_page_http(state, principal, query, search.filter.map(Narrowing::Filter)).await
 }
 
 /// What narrows a client list beyond its query parameters.
@@ -178,7 +178,7 @@ pub(crate) enum Narrowing {
 
 /// One page of clients for a list query, narrowed by a search filter or a segment, as a JSON
 /// response.
-pub(crate) async fn clients_page_response(
+pub(crate) async fn clients_page_http(
     state: web::Data<AppState>,
     principal: Principal,
     query: ClientListQuery,

@@ -4,7 +4,6 @@
 pub mod stages;
 pub mod wire;
 
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use diesel::prelude::*;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::MAX_MEMBER_IDS;
-use crate::api::clients::{ClientListQuery, ClientResponse, Narrowing, clients_page, clients_page_response};
+use crate::api::clients::{ClientListQuery, ClientResponse, Narrowing, clients_page, clients_page_http};
 use crate::api::extract::{JsonBody, Page};
 use crate::api::record_change;
 use crate::api::search::{compile_filter, segment_condition};
@@ -51,7 +51,7 @@ pub async fn list_segment_members(
     let query = query.into_inner();
     let query =
         ClientListQuery { limit: query.limit, cursor: query.cursor, sort: query.sort, ..Default::default() };
-    clients_page_response(state, principal, query, Some(Narrowing::Segment(id.into_inner()))).await
+    clients_page_http(state, principal, query, Some(Narrowing::Segment(id.into_inner()))).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
