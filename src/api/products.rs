@@ -19,7 +19,7 @@ use crate::db::models::Product;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::product::ProductFilter;
 use crate::domain::client::search_text;
-use crate::domain::money::check_currency;
+use crate::domain::money::{self, check_currency};
 use crate::domain::text::{non_blank, trimmed};
 use crate::error::{ApiError, FieldError, field_errors};
 use crate::ids::ProductId;
@@ -84,7 +84,7 @@ pub struct ProductInput {
     #[validate(length(max = 50))]
     #[schema(max_length = 50)]
     pub unit: Option<String>,
-    /// A decimal string, at most 6 decimal places.
+    /// A decimal string, at most 6 decimal places and 15 digits before the point.
     #[serde(with = "rust_decimal::serde::str")]
     #[schema(value_type = String, example = "4.90")]
     pub price: Decimal,
@@ -142,6 +142,9 @@ fn build_product(
         .unwrap_or(2);
     if input.price < Decimal::ZERO {
         errors.push(FieldError::new("price", "range", "must not be negative"));
+    }
+    if let Err(too_large) = money::check_bounds("price", input.price, "is too large") {
+        errors.push(too_large.into());
     }
     if input.price.normalize().scale() > 6 {
         errors.push(FieldError::new("price", "scale", "has more than 6 decimal places"));

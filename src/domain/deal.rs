@@ -173,10 +173,14 @@ fn amount_of(draft: &DealDraft<'_>, items: &[PricedItem]) -> Result<Decimal, Vio
     if items.is_empty() {
         return exact_amount("amount", draft.amount.unwrap_or(Decimal::ZERO), draft.places);
     }
+    let too_large = || Violation::new("items", "too_large", "the items' total is too large");
     let sum = items
         .iter()
         .try_fold(Decimal::ZERO, |sum, item| sum.checked_add(item.total))
-        .ok_or_else(|| Violation::new("items", "too_large", "the items' total is too large"))?;
+        .ok_or_else(too_large)?;
+    if !money::within_bounds(sum) {
+        return Err(too_large());
+    }
     if draft.amount.is_some_and(|amount| amount != sum) {
         return Err(Violation::new(
             "amount",
@@ -208,7 +212,15 @@ fn amount_base(
             Err(Violation::new("exchange_rate", "range", "must be greater than 0"))
         }
         Some(rate) => {
-            Ok((Some(rate), money::convert(amount, rate, money::places(context.workspace_currency))))
+            let base = money::convert(amount, rate, money::places(context.workspace_currency));
+            if base.is_none_or(|base| !money::within_bounds(base)) {
+                return Err(Violation::new(
+                    "exchange_rate",
+                    "too_large",
+                    "makes the amount in the workspace currency too large",
+                ));
+            }
+            Ok((Some(rate), base))
         }
         None => Ok((None, None)),
     }

@@ -32,12 +32,36 @@ pub fn round(value: Decimal, places: u32) -> Decimal {
     rounded
 }
 
+/// Every amount, price and line total is below 10^15: 15 digits before the point. Sums of them
+/// stay far inside what `Decimal` and the readers of `numeric` columns represent (about 7.9 × 10^28)
+/// over a billion deals, so no stored value can make a board, a card or an export fail to add up.
+pub const AMOUNT_DIGITS: u32 = 15;
+
+/// Whether `value` is below 10^15 in size.
+pub fn within_bounds(value: Decimal) -> bool {
+    value.abs() < Decimal::from(10_i64.pow(AMOUNT_DIGITS))
+}
+
+/// Refuses an amount of 10^15 or more as `too_large`, naming `field`.
+pub fn check_bounds(field: &str, value: Decimal, what: &str) -> Result<Decimal, Violation> {
+    if within_bounds(value) {
+        Ok(value)
+    } else {
+        Err(Violation::new(
+            field,
+            "too_large",
+            format!("{what}: at most {AMOUNT_DIGITS} digits before the point"),
+        ))
+    }
+}
+
 /// An amount as stored for `places` minor units: refused (not rounded) when it has more decimals,
 /// so nothing a client sent is silently changed.
 pub fn exact_amount(field: &str, value: Decimal, places: u32) -> Result<Decimal, Violation> {
     if value.is_sign_negative() && !value.is_zero() {
         return Err(Violation::new(field, "range", "must not be negative"));
     }
+    check_bounds(field, value, "is too large")?;
     if value.normalize().scale() > places {
         return Err(Violation::new(field, "scale", format!("has more than {places} decimal places")));
     }
@@ -68,6 +92,9 @@ pub fn line_total(field: &str, line: Line, places: u32) -> Result<Decimal, Viola
     if line.unit_price < Decimal::ZERO {
         violations.push(Violation::new(format!("{field}.unit_price"), "range", "must not be negative"));
     }
+    if let Err(too_large) = check_bounds(&format!("{field}.unit_price"), line.unit_price, "is too large") {
+        violations.push(too_large);
+    }
     if line.discount_percent < Decimal::ZERO || line.discount_percent > hundred {
         violations.push(Violation::new(
             format!("{field}.discount_percent"),
@@ -87,7 +114,7 @@ pub fn line_total(field: &str, line: Line, places: u32) -> Result<Decimal, Viola
         Some(tax) => net.checked_mul(hundred + tax).ok_or_else(too_large)? / hundred,
         None => net,
     };
-    Ok(round(taxed, places))
+    check_bounds(field, round(taxed, places), "the line total is too large")
 }
 
 /// `amount` in the workspace currency at `rate`, rounded to that currency's minor units.
@@ -159,10 +186,30 @@ mod tests {
         assert_eq!(exact_amount("amount", d("12.5"), 2).map(|a| a.to_string()), Ok("12.50".to_string()));
         assert!(exact_amount("amount", d("12.345"), 2).is_err());
         assert!(exact_amount("amount", d("-1"), 2).is_err());
-        let twenty_digits = d("12345678901234567890");
+    }
+
+    #[test]
+    fn amounts_have_at_most_fifteen_digits_before_the_point() {
         assert_eq!(
-            exact_amount("amount", twenty_digits, 2).map(|a| a.to_string()),
-            Ok("12345678901234567890.00".to_string())
+            exact_amount("amount", d("999999999999999.99"), 2).map(|a| a.to_string()),
+            Ok("999999999999999.99".to_string())
+        );
+        for too_large in ["1000000000000000", "12345678901234567890", "79228162514264337593543950335"] {
+            assert_eq!(
+                exact_amount("amount", d(too_large), 2).map_err(|v| v.code),
+                Err("too_large"),
+                "{too_large}"
+            );
+        }
+        let priced_too_high = line("1", "1000000000000000");
+        assert_eq!(
+            line_total("items[0]", priced_too_high, 2).map_err(|v| (v.field, v.code)),
+            Err(("items[0].unit_price".to_string(), "too_large"))
+        );
+        let adding_up_too_high = line("1000000000", "1000000");
+        assert_eq!(
+            line_total("items[0]", adding_up_too_high, 2).map_err(|v| (v.field, v.code)),
+            Err(("items[0]".to_string(), "too_large"))
         );
     }
 

@@ -74,11 +74,11 @@ async fn money_is_exact_from_the_wire_to_the_database_and_back() {
     assert_eq!(deal["probability"], 10);
 
     let big = app
-        .post("/api/v1/deals", &s.owner, json!({"title": "Big", "client_id": s.client["id"], "amount": "12345678901234567890.55", "currency": "USD"}))
+        .post("/api/v1/deals", &s.owner, json!({"title": "Big", "client_id": s.client["id"], "amount": "999999999999999.99", "currency": "USD"}))
         .await;
     let big = big.expect(201).clone();
-    assert_eq!(big["amount"], "12345678901234567890.55");
-    assert_eq!(app.get(&path(&big), &s.owner).await.expect(200)["amount"], "12345678901234567890.55");
+    assert_eq!(big["amount"], "999999999999999.99", "the largest amount, to the cent");
+    assert_eq!(app.get(&path(&big), &s.owner).await.expect(200)["amount"], "999999999999999.99");
 
     // Half-even at the line, discount then tax.
     let lines = app
@@ -803,4 +803,107 @@ async fn deals_filter_by_status_stage_owner_and_close_time() {
     assert_eq!(open["closed_at"], Value::Null);
     app.get("/api/v1/deals?status=maybe", &s.owner).await.expect_problem(400, "invalid_query");
     app.get("/api/v1/deals?sort=title", &s.owner).await.expect_problem(400, "invalid_query");
+}
+
+/// The largest amount a deal, a line or a price may hold: 15 digits before the point.
+const MAX_AMOUNT: &str = "999999999999999.99";
+
+#[actix_web::test]
+async fn amounts_beyond_the_documented_maximum_are_refused_by_name() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let client = s.client["id"].clone();
+    let deals_before = app.sql_i64("SELECT count(*) AS value FROM deals").await;
+    let refusals = [
+        (json!({"title": "Too much", "client_id": client, "amount": "1000000000000000"}), "amount"),
+        (
+            json!({"title": "Too much", "client_id": client, "amount": "50000000000000000000000000000"}),
+            "amount",
+        ),
+        (
+            json!({"title": "Too much", "client_id": client,
+                   "items": [{"name": "Gold", "quantity": "1", "unit_price": "1000000000000000"}]}),
+            "items[0].unit_price",
+        ),
+        (
+            json!({"title": "Too much", "client_id": client,
+                   "items": [{"name": "Gold", "quantity": "1000000000000", "unit_price": "1000"}]}),
+            "items[0]",
+        ),
+        (
+            json!({"title": "Too much", "client_id": client,
+                   "items": [{"name": "Gold", "quantity": "1", "unit_price": MAX_AMOUNT},
+                             {"name": "More gold", "quantity": "1", "unit_price": "1"}]}),
+            "items",
+        ),
+        (
+            json!({"title": "Too much", "client_id": client, "currency": "EUR", "amount": MAX_AMOUNT,
+                   "exchange_rate": "2"}),
+            "exchange_rate",
+        ),
+    ];
+    for (body, field) in refusals {
+        let problem = app.post("/api/v1/deals", &s.owner, body.clone()).await.expect(422).clone();
+        assert_eq!(
+            (field_of(&problem), problem["errors"][0]["code"].as_str()),
+            (field, Some("too_large")),
+            "{body}"
+        );
+    }
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM deals").await, deals_before);
+    let product = json!({"sku": "GOLD", "name": "Gold", "price": "1000000000000000", "currency": "EUR"});
+    let problem = app.post("/api/v1/products", &s.owner, product).await.expect(422).clone();
+    assert_eq!((field_of(&problem), problem["errors"][0]["code"].as_str()), ("price", Some("too_large")));
+}
+
+/// Many deals at the maximum, and one cent beside them, are summed wherever they are read: the
+/// board's totals (weighted ones too), the client's card, the deal list and a segment export.
+#[actix_web::test]
+async fn the_largest_amounts_allowed_add_up_wherever_they_are_read() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let client = s.client["id"].as_str().unwrap_or_default().to_string();
+    let (open, won) = (s.stage("Qualified")["id"].clone(), s.stage("Won")["id"].clone());
+    for index in 0..12 {
+        let stage = if index % 2 == 0 { open.clone() } else { won.clone() };
+        let body = json!({"title": format!("Big {index}"), "client_id": client, "stage_id": stage,
+                          "amount": MAX_AMOUNT, "probability": 37});
+        app.post("/api/v1/deals", &s.owner, body).await.expect(201);
+    }
+    let cent = json!({"title": "A cent", "client_id": client, "stage_id": open, "amount": "0.01", "probability": 37});
+    app.post("/api/v1/deals", &s.owner, cent).await.expect(201);
+    let lines = json!({"title": "Lines", "client_id": client, "stage_id": won,
+                       "items": [{"name": "Gold", "quantity": "1", "unit_price": MAX_AMOUNT, "tax_percent": "0"}]});
+    app.post("/api/v1/deals", &s.owner, lines).await.expect(201);
+    let foreign = json!({"title": "Dollars", "client_id": client, "stage_id": won, "currency": "EUR",
+                         "amount": MAX_AMOUNT, "exchange_rate": "1"});
+    app.post("/api/v1/deals", &s.owner, foreign).await.expect(201);
+
+    let pipeline = s.pipeline["id"].as_str().unwrap_or_default();
+    let board = app.get(&format!("/api/v1/pipelines/{pipeline}/board"), &s.owner).await.expect(200).clone();
+    let qualified = board_column(&board, "Qualified");
+    assert_eq!(qualified["amounts"][0]["amount"], "5999999999999999.95");
+    assert_eq!(qualified["weighted_amounts"][0]["amount"], "2219999999999999.98");
+    assert_eq!(board_column(&board, "Won")["deal_count"], 8);
+
+    let card = app.get(&format!("/api/v1/clients/{client}"), &s.owner).await.expect(200).clone();
+    assert_eq!(card["stats"]["won_count"], 8);
+    assert_eq!(card["stats"]["won_amount"], "7999999999999999.92");
+    let page =
+        app.get(&format!("/api/v1/deals?client_id={client}&limit=200"), &s.owner).await.expect(200).clone();
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(15));
+
+    let segment = app
+        .post("/api/v1/segments", &s.owner, json!({"name": "Whales", "kind": "static"}))
+        .await
+        .expect(201)
+        .clone();
+    let segment = segment["id"].as_str().unwrap_or_default();
+    app.post(&format!("/api/v1/segments/{segment}/members"), &s.owner, json!({"client_ids": [client]}))
+        .await
+        .expect(200);
+    let export = app.get(&format!("/api/v1/segments/{segment}/export"), &s.owner).await;
+    assert_eq!(export.status, 200);
+    let csv = export.body.as_str().unwrap_or_default();
+    assert!(csv.contains("7999999999999999.92"), "{csv}");
 }

@@ -177,8 +177,8 @@ pub struct ItemInput {
     #[serde(with = "rust_decimal::serde::str")]
     #[schema(value_type = String, example = "3")]
     pub quantity: Decimal,
-    /// A decimal string; the product's price when omitted (then the product's currency must be
-    /// the deal's).
+    /// A decimal string below 10^15; the product's price when omitted (then the product's currency
+    /// must be the deal's). The line's total is below 10^15 too.
     #[serde(default, with = "rust_decimal::serde::str_option")]
     #[schema(value_type = Option<String>, example = "4.90")]
     pub unit_price: Option<Decimal>,
@@ -220,8 +220,8 @@ pub struct DealInput {
     pub pipeline_id: Option<PipelineId>,
     /// A stage of that pipeline; its first open stage when omitted.
     pub stage_id: Option<StageId>,
-    /// A decimal string with at most the currency's minor units; must be omitted (or equal the
-    /// sum) when there are items.
+    /// A decimal string with at most the currency's minor units and 15 digits before the point;
+    /// must be omitted (or equal the sum) when there are items.
     #[serde(default, with = "rust_decimal::serde::str_option")]
     #[schema(value_type = Option<String>, example = "1234.50")]
     pub amount: Option<Decimal>,
