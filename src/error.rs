@@ -106,12 +106,21 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The database can't be reached, or no connection came free in time. The reason is logged,
+    /// never sent: it names sockets, hosts and driver states.
+    #[error("the database is unavailable: retry in a moment")]
+    DatabaseUnavailable(String),
+    /// A transient conflict with other transactions, to retry; the message is safe to send.
     #[error("{0}")]
     Unavailable(String),
     /// Logged in full; the client sees a generic message.
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// How long a client should wait before retrying a 503, in seconds: the pool waits 5 s for a
+/// connection, and a restarted database answers within a few.
+const RETRY_AFTER_SECONDS: &str = "2";
 
 impl ApiError {
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -143,6 +152,7 @@ impl ApiError {
             Self::RecordsInTheWay { .. } => "records_in_the_way",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::DatabaseUnavailable(_) => "database_unavailable",
             Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
         }
@@ -229,7 +239,7 @@ impl ResponseError for ApiError {
             Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DatabaseUnavailable(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -237,7 +247,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             Self::Internal(message) => log::error!("{message}"),
-            Self::Unavailable(message) => log::warn!("{message}"),
+            Self::DatabaseUnavailable(message) | Self::Unavailable(message) => log::warn!("{message}"),
             _ => {}
         }
         let mut response = self.to_problem().into_response();
@@ -249,6 +259,11 @@ impl ResponseError for ApiError {
                 if let Ok(value) = HeaderValue::from_str(allowed) {
                     response.headers_mut().insert(header::ALLOW, value);
                 }
+            }
+            Self::DatabaseUnavailable(_) | Self::Unavailable(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
             }
             _ => {}
         }
@@ -272,6 +287,15 @@ impl From<DieselError> for ApiError {
             DieselError::DatabaseError(_, info) if info.message().contains("invalid byte sequence") => {
                 Self::bad_request("invalid_text", "text may not contain NUL characters or invalid UTF-8")
             }
+            // The connection died under the query (the server restarted, or ended the session):
+            // the pool drops it (`db::Manager`), and the client may retry at once.
+            DieselError::DatabaseError(
+                kind @ (DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand),
+                info,
+            ) => Self::DatabaseUnavailable(format!(
+                "the database connection is gone ({kind:?}): {}",
+                info.message()
+            )),
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::Unavailable("the database could not serialise this request; retry it".to_string())
             }
@@ -282,7 +306,7 @@ impl From<DieselError> for ApiError {
 
 impl From<diesel::r2d2::PoolError> for ApiError {
     fn from(error: diesel::r2d2::PoolError) -> Self {
-        Self::Unavailable(format!("no database connection available: {error}"))
+        Self::DatabaseUnavailable(format!("no database connection available: {error}"))
     }
 }
 

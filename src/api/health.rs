@@ -38,7 +38,7 @@ pub async fn live() -> web::Json<HealthResponse> {
 pub async fn ready(state: web::Data<AppState>) -> Result<web::Json<HealthResponse>, ApiError> {
     db::run(&state.pool, |conn| {
         db::ping(conn)
-            .map_err(|error| ApiError::Unavailable(format!("the database is not answering: {error}")))
+            .map_err(|error| ApiError::DatabaseUnavailable(format!("the database is not answering: {error}")))
     })
     .await?;
     Ok(web::Json(HealthResponse { status: "ok" }))

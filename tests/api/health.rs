@@ -67,3 +67,48 @@ async fn a_panic_in_one_requests_database_work_is_its_500_and_the_database_threa
     let answers: Vec<i32> = answers.into_iter().map(|answer| answer.expect("an answer")).collect();
     assert_eq!(answers, (0..8).collect::<Vec<_>>());
 }
+
+/// Sessions the database ended (as a restart or an operator's pg_terminate_backend does) are
+/// found by the request that uses them: a 503 naming no internals, with Retry-After, at most once
+/// per pooled connection; never a 500, and the requests after are served on new connections.
+#[actix_web::test]
+async fn connections_the_database_ended_cost_one_503_each_and_are_replaced() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    for _ in 0..8 {
+        app.get("/api/v1/clients", &owner).await.expect(200);
+    }
+    // Three rounds: which request meets which dead connection varies from run to run.
+    for round in 0..3 {
+        app.sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await;
+        let mut unavailable = 0;
+        for attempt in 0..12 {
+            let response = app.get("/api/v1/clients", &owner).await;
+            match response.status {
+                200 => {}
+                503 => {
+                    unavailable += 1;
+                    let problem = response.expect_problem(503, "database_unavailable");
+                    let detail = problem["detail"].as_str().unwrap_or_default();
+                    assert_eq!(detail, "the database is unavailable: retry in a moment");
+                    assert!(response.header("retry-after").is_some(), "round {round}, attempt {attempt}");
+                }
+                status => panic!("round {round}, attempt {attempt} answered {status}: {}", response.body),
+            }
+            if attempt >= 8 {
+                assert_eq!(
+                    response.status, 200,
+                    "round {round}, attempt {attempt}: every dead connection is replaced"
+                );
+            }
+        }
+        assert!(
+            unavailable <= 4,
+            "round {round}: {unavailable} requests met a dead connection, of a pool of 4"
+        );
+    }
+}
