@@ -1,13 +1,18 @@
-//! Request ids: taken from the caller's `X-Request-Id` when it is sane, otherwise generated; put
-//! in the request's extensions (for logs and change events) and in the response header.
+//! Middleware of every request: its id, the refusal of NUL characters in the URL, and the
+//! security headers of every response.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What Swagger UI at `/docs` may load: its own files, the inline styles and data-URI icons it
+/// draws with, and nothing else; and no other site may frame it (clickjacking).
+const DOCS_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
+     style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// The id of the request being handled.
 #[derive(Debug, Clone)]
@@ -18,6 +23,8 @@ fn is_sane(id: &str) -> bool {
         && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b':'))
 }
 
+/// Takes the caller's `X-Request-Id` when it is sane, otherwise generates one; puts it in the
+/// request's extensions (for logs and change events) and in the response header.
 pub async fn request_id(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -53,6 +60,28 @@ pub async fn reject_nul(
         .into());
     }
     next.call(request).await
+}
+
+/// `nosniff` on everything; `no-store` on every API answer (they carry tokens, personal data or
+/// exports, and a shared cache or the browser's disk must keep none of them) unless a handler
+/// chose otherwise; framing and a content security policy for the docs.
+pub async fn security_headers(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let path = request.path().to_string();
+    let mut response = next.call(request).await?;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if path.starts_with("/api/") && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if path.starts_with("/docs") {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers
+            .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CONTENT_SECURITY_POLICY));
+    }
+    Ok(response)
 }
 
 #[cfg(test)]

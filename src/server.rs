@@ -11,7 +11,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::allowed_methods::AllowedMethods;
 use crate::error::{self, ApiError};
-use crate::middleware::{reject_nul, request_id};
+use crate::middleware::{reject_nul, request_id, security_headers};
 use crate::state::AppState;
 use crate::{openapi, routes};
 
@@ -42,6 +42,7 @@ pub fn build(
             // Added last is outermost: the logger sees the request id, metrics see final statuses.
             .wrap(ErrorHandlers::new().default_handler(error::problem_for_any_error))
             .wrap(from_fn(reject_nul))
+            .wrap(from_fn(security_headers))
             .wrap(metrics.clone())
             .wrap(from_fn(request_id))
             .wrap(

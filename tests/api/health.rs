@@ -112,3 +112,28 @@ async fn connections_the_database_ended_cost_one_503_each_and_are_replaced() {
         );
     }
 }
+
+/// Every API answer is kept by no cache (tokens, personal data, exports), no response is sniffed
+/// into another type, and the docs can't be framed by another site.
+#[actix_web::test]
+async fn responses_carry_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let session = app.owner_session().await;
+    let owner = crate::support::http::access_token(&session);
+    let me = app.get("/api/v1/me", &owner).await;
+    let refused = app.get("/api/v1/me", "not-a-token").await;
+    let login = app.login_as("nobody@example.com", "wrong password 1").await;
+    for (what, response) in [("a read", &me), ("a 401", &refused), ("a refused login", &login)] {
+        assert_eq!(response.header("cache-control"), Some("no-store"), "{what}");
+        assert_eq!(response.header("x-content-type-options"), Some("nosniff"), "{what}");
+    }
+    let live = app.request(Method::GET, "/health/live", None, None).await;
+    assert_eq!(live.header("x-content-type-options"), Some("nosniff"));
+    let docs = app.request(Method::GET, "/docs/", None, None).await;
+    assert_eq!(docs.status, 200);
+    assert_eq!(docs.header("x-frame-options"), Some("DENY"));
+    assert!(
+        docs.header("content-security-policy")
+            .is_some_and(|policy| policy.contains("frame-ancestors 'none'"))
+    );
+}
