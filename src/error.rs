@@ -106,6 +106,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Too many failed logins for the account or from the address: wait `retry_after`.
+    #[error("too many failed logins: try again in {} s", retry_after.as_secs().max(1))]
+    TooManyAttempts { retry_after: std::time::Duration },
     /// The database can't be reached, or no connection came free in time. The reason is logged,
     /// never sent: it names sockets, hosts and driver states.
     #[error("the database is unavailable: retry in a moment")]
@@ -152,6 +155,7 @@ impl ApiError {
             Self::RecordsInTheWay { .. } => "records_in_the_way",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::DatabaseUnavailable(_) => "database_unavailable",
             Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",
@@ -239,6 +243,7 @@ impl ResponseError for ApiError {
             Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::DatabaseUnavailable(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -264,6 +269,11 @@ impl ResponseError for ApiError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            }
+            Self::TooManyAttempts { retry_after } => {
+                // Whole seconds, rounded up: a client that waits exactly that long is let in.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
             }
             _ => {}
         }

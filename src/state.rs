@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::JwtKeys;
 use crate::db::DbPool;
 
@@ -11,4 +12,6 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Failed logins by account and address, this process's.
+    pub login_throttle: Arc<LoginThrottle>,
 }

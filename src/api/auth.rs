@@ -2,7 +2,9 @@
 
 use std::borrow::Cow;
 
-use actix_web::{HttpResponse, post, web};
+use std::time::Instant;
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::Utc;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -101,7 +103,10 @@ fn issue_tokens(
 
 /// Log in with email and password.
 ///
-/// An unknown email, a wrong password and a deactivated account all get the same 401.
+/// An unknown email, a wrong password and a deactivated account all get the same 401. After 5
+/// failures for one email, or 20 from one address, each further failure locks the next attempt
+/// for twice as long as the last (1 s, 2 s, 4 s … up to 15 minutes): a 429 with `Retry-After`,
+/// before the password is checked. A right password clears the email's count.
 #[utoipa::path(
     tag = "auth",
     operation_id = "login",
@@ -110,14 +115,24 @@ fn issue_tokens(
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 401, description = "Wrong email or password", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The password is valid in several workspaces: choose one with `workspace_id`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins for this account or from this address (`too_many_attempts`): retry after `Retry-After` seconds", body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the next attempt is taken"))),
     )
 )]
 #[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
+    request: HttpRequest,
     body: ValidatedJson<LoginRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let LoginRequest { email, password, workspace_id } = body.0;
+    // The peer, not a forwarded-for header a client could write itself.
+    let address = request.peer_addr().map(|peer| peer.ip());
+    let throttle = state.login_throttle.clone();
+    throttle
+        .check(&email, address, Instant::now())
+        .map_err(|retry_after| ApiError::TooManyAttempts { retry_after })?;
+    let account = email.clone();
     let accounts = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
         let accounts = User::find_by_email_in_all_workspaces(conn, email.trim())?;
         Ok(accounts
@@ -127,6 +142,7 @@ pub async fn login(
     })
     .await?;
     // Verify without holding a database connection: argon2 takes tens of milliseconds on purpose.
+    let slot = password::HASHING_SLOTS.acquire().await.map_err(ApiError::internal)?;
     let mut matching = web::block(move || {
         if accounts.is_empty() {
             password::verify_against_nothing(&password);
@@ -137,9 +153,14 @@ pub async fn login(
             .collect::<Vec<User>>()
     })
     .await?;
+    drop(slot);
+    if matching.is_empty() {
+        throttle.failed(&account, address, Instant::now());
+        return Err(ApiError::Unauthorized(Cow::Borrowed(BAD_CREDENTIALS)));
+    }
+    throttle.succeeded(&account);
     let jwt = state.jwt.clone();
     let tokens = match matching.len() {
-        0 => return Err(ApiError::Unauthorized(Cow::Borrowed(BAD_CREDENTIALS))),
         1 => {
             let user = matching.remove(0);
             db::run(&state.pool, move |conn| conn.transaction(|conn| open_session(conn, &jwt, &user))).await?

@@ -3,6 +3,7 @@
 
 pub mod password;
 pub mod principal;
+pub mod throttle;
 pub mod tokens;
 
 pub use principal::{Caller, Principal, run_as};

@@ -6,6 +6,14 @@ use std::sync::LazyLock;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 
+/// Password hashes running at once: half the cores (at least one), so that a flood of logins
+/// leaves the other half to everyone else, and its memory stays bounded (argon2's default takes
+/// 19 MiB per hash). A login waits for a slot before it hashes.
+pub static HASHING_SLOTS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    tokio::sync::Semaphore::new((cores / 2).max(1))
+});
+
 /// Fewer characters than this is refused; more than the maximum would let one request burn CPU.
 pub const MIN_LENGTH: u64 = 8;
 pub const MAX_LENGTH: u64 = 256;

@@ -311,3 +311,38 @@ async fn a_deactivated_account_is_refused_by_every_operation() {
     assert!(leaks.is_empty(), "answered a deactivated account: {leaks:?}");
     assert!(refused > 50, "only {refused} operations answered 401");
 }
+
+/// Wrong passwords lock the account for a growing time, even for the right password, until it
+/// has passed; a success clears the count.
+#[actix_web::test]
+async fn repeated_wrong_passwords_lock_the_account_for_a_while() {
+    let app = TestApp::spawn().await;
+    let email = OWNER_EMAIL.to_string();
+    for _ in 0..5 {
+        app.login_as(&email, "not the password").await.expect_problem(401, "unauthorized");
+    }
+    let locked = app.login_as(&email.to_uppercase(), OWNER_PASSWORD).await;
+    locked.expect_problem(429, "too_many_attempts");
+    let wait: u64 = locked.header("retry-after").and_then(|seconds| seconds.parse().ok()).unwrap_or(0);
+    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    app.login_as(&email, OWNER_PASSWORD).await.expect(200);
+    for _ in 0..5 {
+        app.login_as(&email, "not the password").await.expect_problem(401, "unauthorized");
+    }
+}
+
+/// One address guessing across many accounts is locked too, for accounts it hasn't tried.
+#[actix_web::test]
+async fn an_address_guessing_many_accounts_is_locked() {
+    let app = TestApp::spawn().await;
+    for n in 0..20 {
+        app.login_as(&format!("guess{n}@example.com"), "password 123")
+            .await
+            .expect_problem(401, "unauthorized");
+    }
+    let locked = app.login_as("someone.else@example.com", "password 123").await;
+    locked.expect_problem(429, "too_many_attempts");
+    assert!(locked.header("retry-after").is_some());
+}

@@ -85,6 +85,7 @@ impl TestApp {
             pool: crm::db::DbPool::new(pool).expect("database threads"),
             jwt: Arc::new(JwtKeys::new(&Secret::new(JWT_SECRET))),
             body_limit: BODY_LIMIT,
+            login_throttle: Arc::default(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("address"));
