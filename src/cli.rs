@@ -166,6 +166,7 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
     let workers = config
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1)));
+    let _supervisor = database.supervise(state.pool.clone());
     crate::reminders::spawn(state.pool.connections().clone());
     crate::stats_worker::spawn(state.pool.connections().clone());
     let server = crate::server::build(state, metrics, listener, workers, true)?;

@@ -324,6 +324,7 @@ impl From<crate::db::RunError> for ApiError {
     fn from(error: crate::db::RunError) -> Self {
         match error {
             crate::db::RunError::NoConnection(error) => error.into(),
+            crate::db::RunError::Down => Self::DatabaseUnavailable(error.to_string()),
             other => Self::Internal(other.to_string()),
         }
     }

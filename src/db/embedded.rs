@@ -200,6 +200,18 @@ impl EmbeddedPostgres {
         status.output().is_ok_and(|output| output.status.success())
     }
 
+    /// Whether the postmaster named in the pid file is alive: a signal-0 probe, cheap enough to ask
+    /// every second (`pg_ctl status` would start a process each time).
+    pub fn postmaster_alive(&self) -> bool {
+        self.postmaster_pid()
+            .is_some_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok())
+    }
+
+    /// Whether this process started (or adopted) the cluster, and so keeps it running.
+    pub fn is_owned(&self) -> bool {
+        self.owned
+    }
+
     /// The postmaster's process id while it runs.
     pub fn postmaster_pid(&self) -> Option<i32> {
         let pid_file = fs::read_to_string(self.pg_data().join("postmaster.pid")).ok()?;

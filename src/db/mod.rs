@@ -13,6 +13,8 @@ pub mod sql_file;
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::prelude::*;
@@ -132,6 +134,9 @@ pub fn run_migrations(url: &str) -> Result<usize, Box<dyn std::error::Error + Se
 pub struct DbPool {
     connections: PgPool,
     jobs: crossbeam_channel::Sender<Job>,
+    /// Cleared while the database is known to be down (the embedded one is being restarted): work
+    /// is then refused at once instead of each request waiting out the pool's timeout.
+    reachable: Arc<AtomicBool>,
 }
 
 /// A request's database work, wrapped so that it sends its outcome back to the request.
@@ -151,7 +156,12 @@ impl DbPool {
                 }
             })?;
         }
-        Ok(Self { connections, jobs })
+        Ok(Self { connections, jobs, reachable: Arc::new(AtomicBool::new(true)) })
+    }
+
+    /// Says whether the database can be reached; see `reachable`.
+    pub fn set_reachable(&self, reachable: bool) {
+        self.reachable.store(reachable, Ordering::Relaxed);
     }
 
     /// The pool itself, for background work on threads of its own.
@@ -171,6 +181,8 @@ pub enum RunError {
     Stopped,
     #[error("a database thread dropped the request's work")]
     Dropped,
+    #[error("the database is down and being restarted")]
+    Down,
 }
 
 /// Runs `work` with a pooled connection on one of the pool's threads, so that an async worker
@@ -182,6 +194,9 @@ where
     E: From<RunError> + Send + 'static,
     F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
 {
+    if !pool.reachable.load(Ordering::Relaxed) {
+        return Err(RunError::Down.into());
+    }
     let (reply, outcome) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move |connections| {
         // A request dropped while it waited in the queue (its client went away) costs nothing.

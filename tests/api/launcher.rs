@@ -281,6 +281,60 @@ async fn the_embedded_server_starts_restarts_with_its_data_and_stops_cleanly() {
     assert!(printed.iter().all(|line| !line.contains(&password)), "{printed:?}");
 }
 
+/// The postmaster killed under the server (SIGKILL, as the OOM killer does) is restarted by the
+/// server itself: meanwhile requests get 503s naming no internals, never a 500, and afterwards
+/// the data written before is served again, with no restart of the server.
+#[actix_web::test]
+async fn the_server_restarts_its_embedded_postgres_when_it_dies() {
+    let data_dir = DataDir::new();
+    let server = RunningServer::start(&data_dir.0);
+    let (status, session) = post(
+        &server.address,
+        "/api/v1/auth/login",
+        None,
+        json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200, "{session}");
+    let token = session["access_token"].as_str().expect("token").to_string();
+    let (status, client) =
+        post(&server.address, "/api/v1/clients", Some(&token), json!({"kind": "company", "name": "Kept"}))
+            .await;
+    assert_eq!(status, 201, "{client}");
+    let client_path = format!("/api/v1/clients/{}", client["id"].as_str().unwrap_or_default());
+
+    let killed = data_dir.postmaster_pid().expect("PostgreSQL runs");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(killed), nix::sys::signal::Signal::SIGKILL)
+        .expect("kill the postmaster");
+    let mut outage = Vec::new();
+    let mut recovered = false;
+    for _ in 0..120 {
+        let (status, body) = get(&server.address, &client_path, &token).await;
+        match status {
+            200 => {
+                recovered = true;
+                assert_eq!(body["name"], "Kept");
+                break;
+            }
+            503 => {
+                assert_eq!(body["code"], "database_unavailable", "{body}");
+                assert_eq!(body["detail"], "the database is unavailable: retry in a moment");
+                outage.push(status);
+            }
+            other => panic!("answered {other} during the outage: {body}"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(recovered, "still down after 30 s ({} answers of 503)", outage.len());
+    assert!(!outage.is_empty(), "the outage was never seen");
+    let restarted = data_dir.postmaster_pid().expect("PostgreSQL runs again");
+    assert_ne!(restarted, killed);
+    let (status, ready) = get(&server.address, "/health/ready", &token).await;
+    assert_eq!(status, 200, "{ready}");
+    assert!(server.stop().success());
+    assert!(!process_alive(restarted), "the restarted PostgreSQL outlived the server");
+}
+
 #[test]
 fn missing_postgres_binaries_are_named_with_what_to_do() {
     let data_dir = DataDir::new();
