@@ -86,7 +86,7 @@ def run(args, env=None, **kwargs):
 
 
 def environment(data_dir, port):
-    return {"CRM_DATA_DIR": str(data_dir), "CRM_BIND": f"127.0.0.1:{port}", "DATABASE_URL": "", "CRM_JWT_SECRET": "",
+    return {"CRM_DATA_DIR": str(data_dir), "CRM_BIND": f"127.0.0.1:{port}", "CRM_METRICS_BIND": f"127.0.0.1:{port + 1}", "DATABASE_URL": "", "CRM_JWT_SECRET": "",
             "RUST_LOG": "warn"}
 
 
@@ -149,8 +149,8 @@ def start_server(data_dir, port):
 
 
 def pool_size(port):
-    """The server's connection pool size, as its /metrics reports it."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+    """The server's connection pool size, as its /metrics (on the next port) reports it."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port + 1}/metrics", timeout=5) as response:
         for line in response.read().decode().splitlines():
             if line.startswith("crm_db_pool_max_connections "):
                 return int(float(line.split()[1]))

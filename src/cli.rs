@@ -154,6 +154,12 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
         .map_err(|error| format!("can't listen on {}: {error}", config.bind))?;
     let address = listener.local_addr()?;
     let metrics = crate::metrics::build(pool.clone())?;
+    let metrics_listener = TcpListener::bind(&config.metrics_bind)
+        .map_err(|error| format!("can't listen for metrics on {}: {error}", config.metrics_bind))?;
+    let metrics_address = metrics_listener.local_addr()?;
+    let metrics_server = crate::metrics::serve(&metrics, metrics_listener)?;
+    let metrics_handle = metrics_server.handle();
+    actix_web::rt::spawn(metrics_server);
     let state = AppState {
         pool: db::DbPool::new(pool)?,
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
@@ -170,8 +176,11 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
     crate::reminders::spawn(state.pool.connections().clone());
     crate::stats_worker::spawn(state.pool.connections().clone());
     let server = crate::server::build(state, metrics, listener, workers, true)?;
-    log::info!("listening on http://{address} (API docs at http://{address}/docs/)");
+    log::info!(
+        "listening on http://{address} (API docs at http://{address}/docs/, metrics at http://{metrics_address}/metrics)"
+    );
     server.await?;
+    metrics_handle.stop(true).await;
     log::info!("server stopped");
     Ok(())
 }

@@ -55,6 +55,9 @@ impl fmt::Debug for Secret {
 pub struct Config {
     pub database: DatabaseLocation,
     pub bind: String,
+    /// Where `/metrics` is served: apart from the API, on loopback unless told otherwise, as it
+    /// names every route and how busy the server is.
+    pub metrics_bind: String,
     pub data_dir: PathBuf,
     /// Where the embedded mode finds initdb, pg_ctl, postgres and psql; None: looked for.
     pub postgres_bin_dir: Option<PathBuf>,
@@ -93,6 +96,7 @@ impl Config {
         Ok(Self {
             database,
             bind: lookup("CRM_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_string()),
+            metrics_bind: lookup("CRM_METRICS_BIND").unwrap_or_else(|| "127.0.0.1:9464".to_string()),
             data_dir: PathBuf::from(lookup("CRM_DATA_DIR").unwrap_or_else(|| "./.crm".to_string())),
             postgres_bin_dir: lookup("CRM_POSTGRES_BIN_DIR").map(PathBuf::from),
             jwt_secret,

@@ -1,6 +1,12 @@
-//! Prometheus metrics at `/metrics`: request counts and latencies by route pattern, method and
-//! status (actix-web-prom), and the database pool's usage, read when scraped.
+//! Prometheus metrics: request counts and latencies by route pattern, method and status
+//! (actix-web-prom, counted by the API server's middleware), and the database pool's usage, read
+//! when scraped. They are served at `/metrics` on a listener of their own (`CRM_METRICS_BIND`),
+//! not on the API's, where anyone could read every route and how busy the server is.
 
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpResponse, HttpServer, web};
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
@@ -13,10 +19,34 @@ pub fn build(pool: PgPool) -> Result<PrometheusMetrics, Box<dyn std::error::Erro
     registry.register(Box::new(PoolCollector::new(pool)?))?;
     PrometheusMetricsBuilder::new("crm")
         .registry(registry)
-        .endpoint("/metrics")
         // Unknown paths would otherwise each become a label value: one series per scanner probe.
         .mask_unmatched_patterns("UNMATCHED")
         .build()
+}
+
+/// The metrics server on `listener`: `GET /metrics` and nothing else. One worker; it stops when
+/// its handle says so (the API server's shutdown), not on signals of its own.
+pub fn serve(metrics: &PrometheusMetrics, listener: TcpListener) -> std::io::Result<Server> {
+    let registry = web::Data::new(metrics.registry.clone());
+    let server = HttpServer::new(move || {
+        App::new().app_data(registry.clone()).route("/metrics", web::get().to(scrape))
+    })
+    .listen(listener)?
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1);
+    Ok(server.run())
+}
+
+async fn scrape(registry: web::Data<prometheus::Registry>) -> HttpResponse {
+    let encoder = prometheus::TextEncoder::new();
+    match encoder.encode_to_string(&registry.gather()) {
+        Ok(text) => HttpResponse::Ok().content_type(prometheus::TEXT_FORMAT).body(text),
+        Err(error) => {
+            log::error!("encoding the metrics failed: {error}");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
 }
 
 struct PoolCollector {

@@ -18,7 +18,9 @@ async fn metrics_count_requests_by_route_and_show_the_pool() {
     app.get("/api/v1/me", &owner).await.expect(200);
     app.get("/api/v1/nowhere", &owner).await.expect(404);
     let client = awc::Client::default();
-    let mut response = client.get(format!("{}/metrics", app.address)).send().await.expect("metrics");
+    let on_the_api = client.get(format!("{}/metrics", app.address)).send().await.expect("the API's /metrics");
+    assert_eq!(on_the_api.status().as_u16(), 404, "metrics are not served to the API's callers");
+    let mut response = client.get(format!("{}/metrics", app.metrics_address)).send().await.expect("metrics");
     assert_eq!(response.status().as_u16(), 200);
     let text = String::from_utf8(response.body().await.expect("body").to_vec()).unwrap_or_default();
     assert!(

@@ -21,6 +21,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub struct TestApp {
     pub address: String,
+    /// Where `/metrics` is served, apart from the API.
+    pub metrics_address: String,
     pub workspace_id: String,
     pub database_url: String,
     client: awc::Client,
@@ -89,11 +91,15 @@ impl TestApp {
         };
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("address"));
+        let metrics_listener = TcpListener::bind("127.0.0.1:0").expect("bind the metrics");
+        let metrics_address = format!("http://{}", metrics_listener.local_addr().expect("metrics address"));
+        actix_web::rt::spawn(crm::metrics::serve(&metrics, metrics_listener).expect("metrics server"));
         let server = crm::server::build(state, metrics, listener, 1, false).expect("server");
         let handle = server.handle();
         actix_web::rt::spawn(server);
         TestApp {
             address,
+            metrics_address,
             workspace_id,
             database_url: database.url.clone(),
             client: awc::Client::builder().timeout(std::time::Duration::from_secs(30)).finish(),
