@@ -269,3 +269,104 @@ async fn a_name_of_blanks_is_a_422_naming_the_field_and_stores_nothing() {
         assert_eq!(&count(list).await, before, "{list}: nothing was added");
     }
 }
+
+/// Every required text field of every create, read from the OpenAPI document, refuses each kind
+/// of blank (spaces, a tab, a line break, U+00A0, U+3000) with a 422 naming it, and stores
+/// nothing. A new create operation or required field fails this test until it is listed here.
+#[actix_web::test]
+async fn every_required_text_field_refuses_blank_values_by_name() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let client = app
+        .post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme"}))
+        .await
+        .expect(201)
+        .clone();
+    let pipelines = app.get("/api/v1/pipelines", &owner).await.expect(200).clone();
+    let pipeline = pipelines["data"][0]["id"].as_str().unwrap_or_default().to_string();
+    let valid: Vec<(&str, String, serde_json::Value)> = vec![
+        ("create_activity", "/api/v1/activities".into(), json!({"kind": "call", "subject": "Call"})),
+        ("create_client", "/api/v1/clients".into(), json!({"kind": "company", "name": "Beta"})),
+        (
+            "create_contact",
+            "/api/v1/contacts".into(),
+            json!({"client_id": client["id"], "first_name": "Anna"}),
+        ),
+        (
+            "create_custom_field",
+            "/api/v1/custom-fields".into(),
+            json!({"entity": "client", "key": "tier", "label": "Tier", "type": "text"}),
+        ),
+        ("create_deal", "/api/v1/deals".into(), json!({"title": "Tea", "client_id": client["id"]})),
+        ("create_pipeline", "/api/v1/pipelines".into(), json!({"name": "Partners"})),
+        (
+            "create_stage",
+            format!("/api/v1/pipelines/{pipeline}/stages"),
+            json!({"name": "Demo", "kind": "open"}),
+        ),
+        (
+            "create_product",
+            "/api/v1/products".into(),
+            json!({"sku": "TEA", "name": "Tea", "price": "1", "currency": "EUR"}),
+        ),
+        ("create_segment", "/api/v1/segments".into(), json!({"name": "VIP", "kind": "static"})),
+        ("create_team", "/api/v1/teams".into(), json!({"name": "North"})),
+        (
+            "create_user",
+            "/api/v1/users".into(),
+            json!({"email": "new@example.com", "full_name": "New", "role": "sales", "password": "password-123"}),
+        ),
+    ];
+    // Credentials and tokens: a blank one is a wrong one, refused as such (tests/api/auth.rs).
+    let credentials = ["login", "logout", "refresh_token"];
+
+    let document = app.request(Method::GET, "/api/v1/openapi.json", None, None).await.expect(200).clone();
+    let mut required_text = Vec::new();
+    for item in document["paths"].as_object().into_iter().flat_map(|paths| paths.values()) {
+        let Some(operation) = item.get("post") else { continue };
+        let id = operation["operationId"].as_str().unwrap_or_default().to_string();
+        let Some(reference) =
+            operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+        else {
+            continue;
+        };
+        let schema = &document["components"]["schemas"][reference.rsplit('/').next().unwrap_or_default()];
+        for field in schema["required"].as_array().into_iter().flatten().filter_map(|field| field.as_str()) {
+            let property = &schema["properties"][field];
+            let property = match property["$ref"].as_str() {
+                Some(reference) => {
+                    &document["components"]["schemas"][reference.rsplit('/').next().unwrap_or_default()]
+                }
+                None => property,
+            };
+            if property["type"] == "string" && !credentials.contains(&id.as_str()) {
+                required_text.push((id.clone(), field.to_string()));
+            }
+        }
+    }
+    assert!(required_text.len() >= 15, "{required_text:?}");
+
+    let counts = "SELECT (SELECT count(*) FROM clients) + (SELECT count(*) FROM contacts) + (SELECT count(*) FROM deals) \
+                  + (SELECT count(*) FROM activities) + (SELECT count(*) FROM pipelines) + (SELECT count(*) FROM stages) \
+                  + (SELECT count(*) FROM products) + (SELECT count(*) FROM segments) + (SELECT count(*) FROM teams) \
+                  + (SELECT count(*) FROM users) + (SELECT count(*) FROM custom_fields) AS value";
+    let before = app.sql_i64(counts).await;
+    for (operation, field) in &required_text {
+        let (_, path, body) = valid.iter().find(|(id, _, _)| id == operation).unwrap_or_else(|| {
+            panic!("{operation} takes required text ({field}): give it a valid body here")
+        });
+        for blank in [" ", "   ", "\t", "\n", "\u{a0}", "\u{3000}"] {
+            let mut blanked = body.clone();
+            blanked[field.as_str()] = json!(blank);
+            let response = app.post(path, &owner, blanked).await;
+            let problem = response.expect(422);
+            let named = problem["errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|error| error["field"] == field.as_str());
+            assert!(named, "{operation}.{field} = {blank:?}: {problem}");
+        }
+    }
+    assert_eq!(app.sql_i64(counts).await, before, "a blank value stored something");
+}
