@@ -277,46 +277,7 @@ async fn a_name_of_blanks_is_a_422_naming_the_field_and_stores_nothing() {
 async fn every_required_text_field_refuses_blank_values_by_name() {
     let app = TestApp::spawn().await;
     let owner = app.owner_token().await;
-    let client = app
-        .post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme"}))
-        .await
-        .expect(201)
-        .clone();
-    let pipelines = app.get("/api/v1/pipelines", &owner).await.expect(200).clone();
-    let pipeline = pipelines["data"][0]["id"].as_str().unwrap_or_default().to_string();
-    let valid: Vec<(&str, String, serde_json::Value)> = vec![
-        ("create_activity", "/api/v1/activities".into(), json!({"kind": "call", "subject": "Call"})),
-        ("create_client", "/api/v1/clients".into(), json!({"kind": "company", "name": "Beta"})),
-        (
-            "create_contact",
-            "/api/v1/contacts".into(),
-            json!({"client_id": client["id"], "first_name": "Anna"}),
-        ),
-        (
-            "create_custom_field",
-            "/api/v1/custom-fields".into(),
-            json!({"entity": "client", "key": "tier", "label": "Tier", "type": "text"}),
-        ),
-        ("create_deal", "/api/v1/deals".into(), json!({"title": "Tea", "client_id": client["id"]})),
-        ("create_pipeline", "/api/v1/pipelines".into(), json!({"name": "Partners"})),
-        (
-            "create_stage",
-            format!("/api/v1/pipelines/{pipeline}/stages"),
-            json!({"name": "Demo", "kind": "open"}),
-        ),
-        (
-            "create_product",
-            "/api/v1/products".into(),
-            json!({"sku": "TEA", "name": "Tea", "price": "1", "currency": "EUR"}),
-        ),
-        ("create_segment", "/api/v1/segments".into(), json!({"name": "VIP", "kind": "static"})),
-        ("create_team", "/api/v1/teams".into(), json!({"name": "North"})),
-        (
-            "create_user",
-            "/api/v1/users".into(),
-            json!({"email": "new@example.com", "full_name": "New", "role": "sales", "password": "password-123"}),
-        ),
-    ];
+    let valid = valid_creates(&app, &owner).await;
     // Credentials and tokens: a blank one is a wrong one, refused as such (tests/api/auth.rs).
     let credentials = ["login", "logout", "refresh_token"];
 
@@ -369,4 +330,170 @@ async fn every_required_text_field_refuses_blank_values_by_name() {
         }
     }
     assert_eq!(app.sql_i64(counts).await, before, "a blank value stored something");
+}
+
+/// A valid body for every create operation that takes required text, by operation id, with its
+/// path (a client and the default pipeline made first, for the ones that name them).
+async fn valid_creates(app: &TestApp, owner: &str) -> Vec<(&'static str, String, serde_json::Value)> {
+    let client = app
+        .post("/api/v1/clients", owner, json!({"kind": "company", "name": "Acme"}))
+        .await
+        .expect(201)
+        .clone();
+    let pipelines = app.get("/api/v1/pipelines", owner).await.expect(200).clone();
+    let pipeline = pipelines["data"][0]["id"].as_str().unwrap_or_default().to_string();
+    vec![
+        ("create_activity", "/api/v1/activities".into(), json!({"kind": "call", "subject": "Call"})),
+        ("create_client", "/api/v1/clients".into(), json!({"kind": "company", "name": "Beta"})),
+        (
+            "create_contact",
+            "/api/v1/contacts".into(),
+            json!({"client_id": client["id"], "first_name": "Anna"}),
+        ),
+        (
+            "create_custom_field",
+            "/api/v1/custom-fields".into(),
+            json!({"entity": "client", "key": "tier", "label": "Tier", "type": "text"}),
+        ),
+        ("create_deal", "/api/v1/deals".into(), json!({"title": "Tea", "client_id": client["id"]})),
+        ("create_pipeline", "/api/v1/pipelines".into(), json!({"name": "Partners"})),
+        (
+            "create_stage",
+            format!("/api/v1/pipelines/{pipeline}/stages"),
+            json!({"name": "Demo", "kind": "open"}),
+        ),
+        (
+            "create_product",
+            "/api/v1/products".into(),
+            json!({"sku": "TEA", "name": "Tea", "price": "1", "currency": "EUR"}),
+        ),
+        ("create_segment", "/api/v1/segments".into(), json!({"name": "VIP", "kind": "static"})),
+        ("create_team", "/api/v1/teams".into(), json!({"name": "North"})),
+        (
+            "create_user",
+            "/api/v1/users".into(),
+            json!({"email": "new@example.com", "full_name": "New", "role": "sales", "password": "password-123"}),
+        ),
+    ]
+}
+
+/// A hostile-input corpus against every create and every search: NUL characters, lone
+/// surrogates, invalid UTF-8, 100,000-character strings, huge and tiny numbers, deep nesting,
+/// duplicate keys and wrong types, in every field. Each is a 4xx or a success, never a 5xx, and
+/// the records that were there before are untouched.
+#[actix_web::test]
+async fn hostile_values_anywhere_in_a_write_or_search_are_never_a_5xx() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let valid = valid_creates(&app, &owner).await;
+    let clients_before = app.get("/api/v1/clients?limit=200", &owner).await.expect(200).clone();
+    let mut nested = json!("deep");
+    for _ in 0..200 {
+        nested = json!([nested]);
+    }
+    let hostile = [
+        json!("\u{0}"),
+        json!("a\u{0}b"),
+        json!("x".repeat(100_000)),
+        json!("\u{202e}\u{feff}\u{fffd}"),
+        json!(1e308),
+        json!(-1e308),
+        json!(5e-324),
+        json!(i64::MIN),
+        json!(u64::MAX),
+        json!(true),
+        json!(null),
+        json!([]),
+        json!({"$ne": 1}),
+        nested,
+    ];
+    let mut server_errors = Vec::new();
+    for (operation, path, body) in &valid {
+        let fields: Vec<String> =
+            body.as_object().into_iter().flat_map(|object| object.keys().cloned()).collect();
+        for field in fields.iter().map(String::as_str).chain(["custom", "tags", "not_a_field"]) {
+            for value in &hostile {
+                let mut changed = body.clone();
+                changed[field] = value.clone();
+                let status = app.post(path, &owner, changed).await.status;
+                if status >= 500 {
+                    server_errors.push(format!("{operation}.{field} = {}: {status}", abbreviated(value)));
+                }
+            }
+        }
+        // What serde_json can't build: lone surrogates, invalid UTF-8, duplicate keys, a body
+        // nested deeper than any parser should follow.
+        let raw: [&[u8]; 5] = [
+            br#"{"name": "\ud800", "title": "\udfff", "subject": "\ud800x"}"#,
+            b"{\"name\": \"\xff\xfe\", \"kind\": \"company\"}",
+            br#"{"kind": "company", "kind": "person", "name": "A", "name": "B"}"#,
+            &[b'['; 100_000],
+            b"{\"name\": 1e999999}",
+        ];
+        for bytes in raw {
+            let status = app.send_raw(Method::POST, path, "application/json", bytes.to_vec()).await.status;
+            if status >= 500 {
+                server_errors.push(format!(
+                    "{operation} raw {:?}: {status}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(40)])
+                ));
+            }
+        }
+    }
+    for search in [
+        "/api/v1/clients/search",
+        "/api/v1/contacts/search",
+        "/api/v1/deals/search",
+        "/api/v1/activities/search",
+    ] {
+        let many: Vec<_> =
+            (0..2000).map(|n| json!({"field": "tags", "op": "contains", "value": n.to_string()})).collect();
+        let filters = [
+            json!({"all": many}),
+            json!({"field": "id", "op": "in", "value": vec!["00000000-0000-0000-0000-000000000000"; 5000]}),
+            json!({"field": "created_at", "op": "between", "value": ["-999999-01-01T00:00:00Z", "+999999-12-31T00:00:00Z"]}),
+            json!({"field": "updated_at", "op": "within_days", "value": i64::MAX}),
+            json!({"field": "version", "op": "gt", "value": 1e308}),
+            json!({"field": "id", "op": "eq", "value": "'; DROP TABLE clients; --"}),
+            json!({"field": "custom.x\u{0}", "op": "eq", "value": "y"}),
+            json!({"any": [{"all": [{"any": [{"all": [{"any": [{"all": [{"field": "id", "op": "is_null"}]}]}]}]}]}]}),
+            json!([1, 2, 3]),
+            json!("x".repeat(100_000)),
+        ];
+        for filter in filters {
+            for body in [
+                json!({"filter": filter.clone()}),
+                json!({"filter": {"field": "id", "op": "is_null"}, "sort": filter.clone(), "cursor": filter.clone(), "limit": filter.clone()}),
+            ] {
+                let status = app.post(search, &owner, body).await.status;
+                if status >= 500 {
+                    server_errors.push(format!("{search} {}: {status}", abbreviated(&filter)));
+                }
+            }
+        }
+    }
+    assert!(server_errors.is_empty(), "{server_errors:#?}");
+    let clients_after = app.get("/api/v1/clients?limit=200", &owner).await.expect(200).clone();
+    let ids = |page: &serde_json::Value| -> Vec<(String, i64)> {
+        page["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|client| {
+                clients_before["data"].as_array().into_iter().flatten().any(|old| old["id"] == client["id"])
+            })
+            .map(|client| {
+                (
+                    client["id"].as_str().unwrap_or_default().to_string(),
+                    client["version"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(ids(&clients_after), ids(&clients_before), "a client from before changed");
+}
+
+fn abbreviated(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    text.chars().take(60).collect()
 }
