@@ -302,10 +302,13 @@ impl From<DieselError> for ApiError {
             DieselError::DatabaseError(
                 kind @ (DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand),
                 info,
-            ) => Self::DatabaseUnavailable(format!(
-                "the database connection is gone ({kind:?}): {}",
-                info.message()
-            )),
+            ) => {
+                crate::db::connection_lost();
+                Self::DatabaseUnavailable(format!(
+                    "the database connection is gone ({kind:?}): {}",
+                    info.message()
+                ))
+            }
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 Self::Unavailable("the database could not serialise this request; retry it".to_string())
             }

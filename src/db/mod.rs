@@ -54,15 +54,22 @@ pub fn build_pool(url: &str, max_size: u32) -> Result<PgPool, diesel::r2d2::Pool
 }
 
 thread_local! {
-    /// Set by [`run`] when the work it ran on this thread found its connection dead, and read as
-    /// the connection goes back to the pool, on the same thread.
+    /// Set by [`connection_lost`] when a query on this thread found its connection dead, and read
+    /// as the connection goes back to the pool, on the same thread.
     static CONNECTION_LOST: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Says that the connection this thread is using has lost its server, so that the pool drops it
+/// instead of handing it to the next request. Called where a query's error is classified
+/// (`ApiError::from(diesel::result::Error)`), which runs on the thread holding the connection.
+pub fn connection_lost() {
+    CONNECTION_LOST.set(true);
 }
 
 /// Diesel's connection manager, which also drops a connection whose server has gone away.
 /// Diesel's own check sees a connection once libpq knows it is dead, which a failure to send a
-/// query does not always tell it: without this, sessions the database ended failed 7 requests on a
-/// pool of 4 in `connections_the_database_ended_cost_one_503_each_and_are_replaced`, not 4.
+/// query does not always tell it: relying on it alone, sessions the database ended failed 7
+/// requests on a pool of 4 in `connections_the_database_ended_cost_one_503_each_and_are_replaced`.
 #[derive(Debug)]
 pub struct Manager(ConnectionManager<PgConnection>);
 
@@ -207,13 +214,7 @@ where
         // A panic is this request's 500; the thread lives on to serve the next one.
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             let mut conn = connections.get().map_err(RunError::from)?;
-            let outcome = work(&mut conn);
-            // Only a failure can mean the connection is gone: asking then costs nothing the rest
-            // of the time, and the connection is dropped before another request takes it.
-            if outcome.is_err() && ping(&mut conn).is_err() {
-                CONNECTION_LOST.set(true);
-            }
-            outcome
+            work(&mut conn)
         }))
         .unwrap_or_else(|_| Err(RunError::Panicked.into()));
         // Sending fails only if the request has gone meanwhile: there is no one left to tell.
