@@ -161,7 +161,7 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
     let metrics_handle = metrics_server.handle();
     actix_web::rt::spawn(metrics_server);
     let state = AppState {
-        pool: db::DbPool::new(pool)?,
+        pool: db::DbPool::new(pool, &database.url)?,
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
         body_limit: config.body_limit_bytes,
         login_throttle: Arc::default(),

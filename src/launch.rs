@@ -64,7 +64,7 @@ impl Database {
 
     /// Keeps an embedded cluster this process owns running: a thread that restarts it when its
     /// postmaster dies (killed, out of memory), with backoff, telling `pool` to refuse work at once
-    /// while it is down. Nothing to watch with an external database. Stops when dropped.
+    /// until it answers again. Nothing to watch with an external database. Stops when dropped.
     pub fn supervise(&self, pool: DbPool) -> Option<Supervisor> {
         let cluster = self.cluster.clone()?;
         let stopping = Arc::new(AtomicBool::new(false));
@@ -101,15 +101,15 @@ fn supervise(cluster: &Mutex<EmbeddedPostgres>, pool: &DbPool, stopping: &Atomic
             std::thread::sleep(Duration::from_millis(100));
         }
         let mut cluster = lock(cluster);
-        if !cluster.is_owned() || cluster.postmaster_alive() {
+        if !cluster.is_owned() || cluster.is_running() {
             wait = WATCH_EVERY;
             continue;
         }
-        pool.set_reachable(false);
+        pool.mark_down();
         log::error!("the embedded PostgreSQL has stopped (its postmaster is gone): restarting it");
         match cluster.start() {
             Ok(()) => {
-                pool.set_reachable(true);
+                // Requests resume once the pool's probe connects.
                 log::warn!("the embedded PostgreSQL runs again");
                 backoff = WATCH_EVERY;
                 wait = WATCH_EVERY;

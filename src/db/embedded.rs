@@ -150,6 +150,7 @@ impl EmbeddedPostgres {
             );
             return Ok(());
         }
+        self.remove_a_zombies_lock_files()?;
         self.write_settings()?;
         let log_file = self.cluster_dir.join("postgres.log");
         let mut start = self.tool("pg_ctl");
@@ -194,17 +195,33 @@ impl EmbeddedPostgres {
         self.owned = false;
     }
 
+    /// Whether the postmaster named in the pid file runs: cheap enough to ask every second.
+    ///
+    /// Not `pg_ctl status`, which, like PostgreSQL's own lock-file check, takes a zombie for a
+    /// running server: a killed postmaster stays one until its parent collects it, which a
+    /// container's PID 1 may do late or never, and the server would then attach to nothing.
     pub fn is_running(&self) -> bool {
-        let mut status = self.tool("pg_ctl");
-        status.arg("status").arg("-D").arg(self.pg_data());
-        status.output().is_ok_and(|output| output.status.success())
+        self.postmaster_pid().is_some_and(|pid| process_state(pid).is_some_and(|state| state != 'Z'))
     }
 
-    /// Whether the postmaster named in the pid file is alive: a signal-0 probe, cheap enough to ask
-    /// every second (`pg_ctl status` would start a process each time).
-    pub fn postmaster_alive(&self) -> bool {
-        self.postmaster_pid()
-            .is_some_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok())
+    /// Removes the lock files of a postmaster that died and awaits collection (see `is_running`):
+    /// PostgreSQL would refuse to start beside them. A zombie holds no memory or files, so nothing
+    /// it left can be damaged; lock files of a process gone entirely PostgreSQL handles itself.
+    fn remove_a_zombies_lock_files(&self) -> Result<(), LaunchError> {
+        if self.postmaster_pid().and_then(process_state) != Some('Z') {
+            return Ok(());
+        }
+        log::warn!("the embedded PostgreSQL's last postmaster died uncollected: removing its lock files");
+        let socket_lock = self.socket_dir.join(format!(".s.PGSQL.{PORT}.lock"));
+        for lock_file in [self.pg_data().join("postmaster.pid"), socket_lock] {
+            match fs::remove_file(&lock_file) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_error(format!("removing {}", lock_file.display()))(error));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Whether this process started (or adopted) the cluster, and so keeps it running.
@@ -340,6 +357,16 @@ impl Drop for EmbeddedPostgres {
         if let Err(error) = self.stop() {
             log::error!("{error}");
         }
+    }
+}
+
+/// The state letter of process `pid` (`R`, `S`, `Z` for a zombie…), `None` when there is no such
+/// process. Without `/proc` a process that takes signals counts as running (`S`).
+fn process_state(pid: i32) -> Option<char> {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()),
+        Err(_) if Path::new("/proc/self/stat").exists() => None,
+        Err(_) => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).ok().map(|()| 'S'),
     }
 }
 

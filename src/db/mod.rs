@@ -8,18 +8,20 @@ pub mod fragment;
 pub mod json;
 pub mod models;
 pub mod page_limit;
+mod reachability;
 pub mod schema;
 pub mod sql_file;
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, ManageConnection, Pool};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use reachability::Reachability;
 
 pub type PgPool = Pool<Manager>;
 
@@ -141,18 +143,18 @@ pub fn run_migrations(url: &str) -> Result<usize, Box<dyn std::error::Error + Se
 pub struct DbPool {
     connections: PgPool,
     jobs: crossbeam_channel::Sender<Job>,
-    /// Cleared while the database is known to be down (the embedded one is being restarted): work
-    /// is then refused at once instead of each request waiting out the pool's timeout.
-    reachable: Arc<AtomicBool>,
+    /// Whether the database answers: while it doesn't, work is refused at once instead of each
+    /// request waiting out the pool's timeout.
+    reachability: Arc<Reachability>,
 }
 
 /// A request's database work, wrapped so that it sends its outcome back to the request.
 type Job = Box<dyn FnOnce(&PgPool) + Send>;
 
 impl DbPool {
-    /// Starts the pool's threads. They stop once every clone of the pool is gone and the queue is
-    /// empty.
-    pub fn new(connections: PgPool) -> std::io::Result<Self> {
+    /// Starts the pool's threads, and the probe of the database at `url` (the pool's). They stop
+    /// once every clone of the pool is gone and the queue is empty.
+    pub fn new(connections: PgPool, url: &str) -> std::io::Result<Self> {
         let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
         for n in 0..connections.max_size() {
             let queue = queue.clone();
@@ -163,12 +165,14 @@ impl DbPool {
                 }
             })?;
         }
-        Ok(Self { connections, jobs, reachable: Arc::new(AtomicBool::new(true)) })
+        let reachability = Reachability::watch(url, connections.clone())?;
+        Ok(Self { connections, jobs, reachability })
     }
 
-    /// Says whether the database can be reached; see `reachable`.
-    pub fn set_reachable(&self, reachable: bool) {
-        self.reachable.store(reachable, Ordering::Relaxed);
+    /// Says that the database is down (the embedded one is being restarted): requests are refused
+    /// until it answers again.
+    pub fn mark_down(&self) {
+        self.reachability.mark_down();
     }
 
     /// The pool itself, for background work on threads of its own.
@@ -188,7 +192,7 @@ pub enum RunError {
     Stopped,
     #[error("a database thread dropped the request's work")]
     Dropped,
-    #[error("the database is down and being restarted")]
+    #[error("the database does not answer (its probe could not connect)")]
     Down,
 }
 
@@ -201,9 +205,10 @@ where
     E: From<RunError> + Send + 'static,
     F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
 {
-    if !pool.reachable.load(Ordering::Relaxed) {
+    if !pool.reachability.is_reachable() {
         return Err(RunError::Down.into());
     }
+    let reachability = pool.reachability.clone();
     let (reply, outcome) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move |connections| {
         // A request dropped while it waited in the queue (its client went away) costs nothing.
@@ -213,8 +218,15 @@ where
         }
         // A panic is this request's 500; the thread lives on to serve the next one.
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut conn = connections.get().map_err(RunError::from)?;
-            work(&mut conn)
+            let mut conn = connections.get().map_err(|error| {
+                reachability.suspect();
+                RunError::from(error)
+            })?;
+            let outcome = work(&mut conn);
+            if CONNECTION_LOST.get() {
+                reachability.suspect();
+            }
+            outcome
         }))
         .unwrap_or_else(|_| Err(RunError::Panicked.into()));
         // Sending fails only if the request has gone meanwhile: there is no one left to tell.

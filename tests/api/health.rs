@@ -52,7 +52,7 @@ async fn a_panic_in_one_requests_database_work_is_its_500_and_the_database_threa
     let database = crate::support::cluster::cluster().create_database();
     // One connection, so one thread: had the panic taken it down, nothing would serve what follows.
     let pool = crm::db::build_pool(&database.url, 1).expect("pool");
-    let pool = crm::db::DbPool::new(pool).expect("database threads");
+    let pool = crm::db::DbPool::new(pool, &database.url).expect("database threads");
     for _ in 0..2 {
         let outcome: Result<(), ApiError> = crm::db::run(&pool, |_| panic!("a bug in a handler")).await;
         assert!(matches!(outcome, Err(ApiError::Internal(_))), "{outcome:?}");

@@ -28,6 +28,7 @@ mod contacts;
 mod custom_fields;
 mod deals;
 mod errors;
+mod faults;
 mod health;
 mod launcher;
 mod openapi;

@@ -84,7 +84,7 @@ impl TestApp {
         let pool = crm::db::build_pool(&database.url, 4).expect("pool");
         let metrics = crm::metrics::build(pool.clone()).expect("metrics");
         let state = AppState {
-            pool: crm::db::DbPool::new(pool).expect("database threads"),
+            pool: crm::db::DbPool::new(pool, &database.url).expect("database threads"),
             jwt: Arc::new(JwtKeys::new(&Secret::new(JWT_SECRET))),
             body_limit: BODY_LIMIT,
             login_throttle: Arc::default(),

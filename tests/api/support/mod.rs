@@ -5,5 +5,6 @@
 pub mod cluster;
 pub mod http;
 pub mod paging;
+pub mod process;
 
 pub use http::TestApp;
