@@ -2,6 +2,7 @@
 # The load benchmarks: installs wrk if missing, builds the release server, and runs bench/bench.py,
 # which seeds each scale once (kept in /var/tmp/crm-bench), drives the scenarios and the pgbench
 # ceilings, and rewrites docs/benchmarks.md. Arguments go to bench.py (--scales, --duration, ...).
+# `bench/run.sh --login-flood` measures a login flood instead (bench/login_flood.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,4 +13,8 @@ if ! command -v pgbench >/dev/null && [ ! -x /usr/lib/postgresql/15/bin/pgbench 
     apt-get update -qq && apt-get install -y -qq postgresql-15 >/dev/null
 fi
 cargo build --release -j2 --locked
+if [ "${1:-}" = "--login-flood" ]; then
+    shift
+    exec python3 bench/login_flood.py "$@"
+fi
 exec python3 bench/bench.py "$@"

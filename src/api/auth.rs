@@ -142,8 +142,7 @@ pub async fn login(
     })
     .await?;
     // Verify without holding a database connection: argon2 takes tens of milliseconds on purpose.
-    let slot = password::HASHING_SLOTS.acquire().await.map_err(ApiError::internal)?;
-    let mut matching = web::block(move || {
+    let mut matching = password::on_hashing_threads(move || {
         if accounts.is_empty() {
             password::verify_against_nothing(&password);
         }
@@ -152,8 +151,8 @@ pub async fn login(
             .filter(|user| password::verify(&password, &user.password_hash))
             .collect::<Vec<User>>()
     })
-    .await?;
-    drop(slot);
+    .await
+    .map_err(ApiError::internal)?;
     if matching.is_empty() {
         throttle.failed(&account, address, Instant::now());
         return Err(ApiError::Unauthorized(Cow::Borrowed(BAD_CREDENTIALS)));

@@ -184,7 +184,10 @@ pub async fn create_user(
     }
     // Hash before taking a database connection: argon2 is slow on purpose.
     let password = body.password.clone();
-    let password_hash = web::block(move || password::hash(&password)).await?.map_err(ApiError::internal)?;
+    let password_hash = password::on_hashing_threads(move || password::hash(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
     let user = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
