@@ -16,7 +16,7 @@ use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 
 /// A JSON body, deserialised with the failing field's path on error: a 415 for another content
-/// type, 413 past the body limit, 400 for malformed JSON, 422 naming the field that is missing,
+/// type, 413 past the body limit, 400 for malformed JSON or a repeated key, 422 naming the field that is missing,
 /// unknown or of the wrong type. Handlers that check more rules themselves take this.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
@@ -82,9 +82,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidatedJson<T> 
 
 /// Deserialises JSON, naming the field at fault.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
-        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {error}"))
-    })?;
+    let value = super::strict_json::parse(body)?;
     // Every request body of this API is an object; serde would read an array as a struct's fields.
     if !value.is_object() {
         return Err(ApiError::invalid_field("body", "type", "must be a JSON object"));

@@ -16,6 +16,7 @@ pub mod products;
 pub mod search;
 pub mod segments;
 pub mod soft_delete;
+pub mod strict_json;
 pub mod teams;
 pub mod timeline;
 pub mod users;

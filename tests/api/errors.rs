@@ -15,10 +15,51 @@ async fn an_unknown_route_is_a_problem() {
 #[actix_web::test]
 async fn malformed_json_is_a_400_problem() {
     let app = TestApp::spawn().await;
-    let response =
-        app.send_raw(Method::POST, "/api/v1/auth/login", "application/json", b"{\"email\": ".to_vec()).await;
+    let response = app
+        .send_raw(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some("application/json"),
+            b"{\"email\": ".to_vec(),
+        )
+        .await;
     let problem = response.expect_problem(400, "malformed_json");
     assert!(problem["detail"].as_str().is_some_and(|detail| detail.contains("not valid JSON")));
+}
+
+/// serde_json keeps the last of repeated keys: the body a log or a proxy shows (the first) would
+/// not be the one stored.
+#[actix_web::test]
+async fn a_repeated_key_in_a_body_is_a_400_naming_it_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    for (body, detail) in [
+        (
+            &br#"{"kind": "company", "name": "Shown", "name": "Stored"}"#[..],
+            "the body repeats the key `name`",
+        ),
+        (
+            br#"{"kind": "company", "name": "Shown", "custom": {"tier": "a", "tier": "b"}}"#,
+            "the body repeats the key `tier` in `custom`",
+        ),
+    ] {
+        let response = app
+            .send_raw(Method::POST, "/api/v1/clients", Some(&owner), Some("application/json"), body.to_vec())
+            .await;
+        assert_eq!(response.expect_problem(400, "duplicate_key")["detail"], detail);
+    }
+    assert_eq!(app.get("/api/v1/clients", &owner).await.expect(200)["data"], json!([]));
+}
+
+#[actix_web::test]
+async fn a_body_without_a_content_type_is_a_415() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let body = br#"{"kind": "company", "name": "Untyped"}"#.to_vec();
+    let response = app.send_raw(Method::POST, "/api/v1/clients", Some(&owner), None, body).await;
+    response.expect_problem(415, "unsupported_media_type");
+    assert_eq!(app.get("/api/v1/clients", &owner).await.expect(200)["data"], json!([]));
 }
 
 #[actix_web::test]
@@ -35,7 +76,8 @@ async fn a_wrongly_typed_field_is_named() {
 #[actix_web::test]
 async fn another_content_type_is_a_415_problem() {
     let app = TestApp::spawn().await;
-    let response = app.send_raw(Method::POST, "/api/v1/auth/login", "text/plain", b"email=x".to_vec()).await;
+    let response =
+        app.send_raw(Method::POST, "/api/v1/auth/login", None, Some("text/plain"), b"email=x".to_vec()).await;
     response.expect_problem(415, "unsupported_media_type");
 }
 
@@ -44,7 +86,8 @@ async fn an_oversized_body_is_a_413_problem() {
     let app = TestApp::spawn().await;
     let huge = json!({"email": "a@example.com", "password": "x".repeat(BODY_LIMIT)});
     let body = serde_json::to_vec(&huge).unwrap_or_default();
-    let response = app.send_raw(Method::POST, "/api/v1/auth/login", "application/json", body).await;
+    let response =
+        app.send_raw(Method::POST, "/api/v1/auth/login", None, Some("application/json"), body).await;
     response.expect_problem(413, "payload_too_large");
 }
 
@@ -431,7 +474,10 @@ async fn hostile_values_anywhere_in_a_write_or_search_are_never_a_5xx() {
             b"{\"name\": 1e999999}",
         ];
         for bytes in raw {
-            let status = app.send_raw(Method::POST, path, "application/json", bytes.to_vec()).await.status;
+            let status = app
+                .send_raw(Method::POST, path, Some(&owner), Some("application/json"), bytes.to_vec())
+                .await
+                .status;
             if status >= 500 {
                 server_errors.push(format!(
                     "{operation} raw {:?}: {status}",

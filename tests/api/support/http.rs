@@ -260,18 +260,22 @@ impl TestApp {
         send(request, body).await
     }
 
-    /// Sends raw bytes with the given content type.
+    /// Sends raw bytes with the given content type (none when `None`), as `token`'s holder.
     pub async fn send_raw(
         &self,
         method: Method,
         path: &str,
-        content_type: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
         body: Vec<u8>,
     ) -> TestResponse {
-        let request = self
-            .client
-            .request(method, format!("{}{path}", self.address))
-            .insert_header(("content-type", content_type));
+        let mut request = self.client.request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(content_type) = content_type {
+            request = request.insert_header(("content-type", content_type));
+        }
         read(request.send_body(body).await).await
     }
 
