@@ -1,11 +1,11 @@
 //! Middleware of every request: its id, the refusal of NUL characters in the URL, and the
 //! security headers of every response.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, ResponseError};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -46,20 +46,21 @@ pub async fn request_id(
 
 /// PostgreSQL can't store a NUL character in text: refuse one in the path or query string at the
 /// edge (it can only arrive percent-encoded), with a 400 rather than a database error.
+///
+/// Answered as a response, not an `Err`: an error leaving a middleware is rendered past the
+/// layers outside it, and would miss the security headers.
 pub async fn reject_nul(
     request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let uri = request.uri();
     let has_nul = |text: &str| text.as_bytes().windows(3).any(|window| window.eq_ignore_ascii_case(b"%00"));
     if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
-        return Err(crate::error::ApiError::bad_request(
-            "invalid_text",
-            "the URL may not contain NUL characters",
-        )
-        .into());
+        let refusal =
+            crate::error::ApiError::bad_request("invalid_text", "the URL may not contain NUL characters");
+        return Ok(request.into_response(refusal.error_response()).map_into_right_body());
     }
-    next.call(request).await
+    next.call(request).await.map(ServiceResponse::map_into_left_body)
 }
 
 /// `nosniff` on everything; `no-store` on every API answer (they carry tokens, personal data or

@@ -141,7 +141,12 @@ async fn nul_characters_are_refused_at_the_edge() {
     let problem = response.expect_problem(422, "validation_failed");
     assert_eq!(problem["errors"][0]["field"], "first_name");
     assert_eq!(problem["errors"][0]["code"], "nul_character");
-    app.get("/api/v1/clients?tag=a%00b", &owner).await.expect_problem(400, "invalid_text");
+    let refused = app.get("/api/v1/clients?tag=a%00b", &owner).await;
+    refused.expect_problem(400, "invalid_text");
+    // Refused before the routes, but still with the headers of every API answer.
+    assert_eq!(refused.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(refused.header("cache-control"), Some("no-store"));
+    assert!(refused.header("x-request-id").is_some());
 }
 
 #[actix_web::test]
