@@ -165,6 +165,7 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
         body_limit: config.body_limit_bytes,
         login_throttle: Arc::default(),
+        cors_origins: config.cors_origins.clone(),
     };
     // One HTTP worker per two cores: requests' database work runs on the pool's own threads, and
     // PostgreSQL usually shares the machine. On 2 cores one worker served the card at 7,530–7,860

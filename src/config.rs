@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::cors::AllowedOrigins;
+
 /// The shortest HS256 secret we accept: the key must be at least as long as the hash.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
@@ -68,6 +70,7 @@ pub struct Config {
     pub body_limit_bytes: usize,
     pub db_pool_size: u32,
     pub workers: Option<usize>,
+    pub cors_origins: AllowedOrigins,
 }
 
 impl Config {
@@ -105,6 +108,11 @@ impl Config {
             body_limit_bytes: parse_number(&lookup, "CRM_BODY_LIMIT_BYTES", 1024 * 1024)?,
             db_pool_size: parse_number(&lookup, "CRM_DB_POOL_SIZE", default_pool_size())?,
             workers: lookup("CRM_WORKERS").map(|_| parse_number(&lookup, "CRM_WORKERS", 1)).transpose()?,
+            cors_origins: lookup("CRM_CORS_ORIGINS")
+                .map(|origins| AllowedOrigins::parse(&origins))
+                .transpose()
+                .map_err(|reason| ConfigError::Invalid { name: "CRM_CORS_ORIGINS", reason })?
+                .unwrap_or_default(),
         })
     }
 }

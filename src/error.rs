@@ -436,11 +436,20 @@ pub fn problem_for_any_error<B>(response: ServiceResponse<B>) -> actix_web::Resu
         return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
     }
     let status = response.status();
-    let allow = response.headers().get(header::ALLOW).cloned();
+    // What the new body does not change: the methods a 405 names, and the CORS headers that let
+    // browser code on another origin read the problem.
+    let kept: Vec<_> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| {
+            *name == header::ALLOW || *name == header::VARY || name.as_str().starts_with("access-control-")
+        })
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
     let (request, _) = response.into_parts();
     let mut problem_response = Problem::for_status(status).into_response();
-    if let Some(allow) = allow {
-        problem_response.headers_mut().insert(header::ALLOW, allow);
+    for (name, value) in kept {
+        problem_response.headers_mut().append(name, value);
     }
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(request, problem_response).map_into_right_body()))
 }

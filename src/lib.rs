@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
+pub mod cors;
 pub mod db;
 pub mod domain;
 pub mod error;

@@ -27,6 +27,7 @@ pub fn build(
     let document = openapi::document();
     let allowed_methods = web::Data::new(AllowedMethods::from_document(&document));
     let body_limit = state.body_limit;
+    let cors_origins = state.cors_origins.clone();
     // Registered apart too, so that the principal extractor needs no more than the keys.
     let jwt_keys = web::Data::from(state.jwt.clone());
     let state = web::Data::new(state);
@@ -40,6 +41,9 @@ pub fn build(
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .app_data(web::PayloadConfig::default().limit(body_limit))
             // Added last is outermost: the logger sees the request id, metrics see final statuses.
+            // Inside the error handler, so that a refused preflight is a problem too; every answer
+            // to an allowed origin carries its headers, errors included.
+            .wrap(cors_origins.middleware())
             .wrap(ErrorHandlers::new().default_handler(error::problem_for_any_error))
             .wrap(from_fn(reject_nul))
             .wrap(from_fn(security_headers))

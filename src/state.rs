@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::JwtKeys;
+use crate::cors::AllowedOrigins;
 use crate::db::DbPool;
 
 #[derive(Debug, Clone)]
@@ -14,4 +15,6 @@ pub struct AppState {
     pub body_limit: usize,
     /// Failed logins by account and address, this process's.
     pub login_throttle: Arc<LoginThrottle>,
+    /// Browser origins allowed to call the API (CORS), read by the server's middleware.
+    pub cors_origins: AllowedOrigins,
 }

@@ -25,6 +25,7 @@ mod activities;
 mod auth;
 mod clients;
 mod contacts;
+mod cors;
 mod custom_fields;
 mod deals;
 mod errors;

@@ -12,6 +12,7 @@ use super::cluster::{TestDatabase, cluster};
 use crm::auth::tokens::JwtKeys;
 use crm::bootstrap::{NewWorkspaceWithOwner, create_workspace};
 use crm::config::Secret;
+use crm::cors::AllowedOrigins;
 use crm::state::AppState;
 
 pub const JWT_SECRET: &str = "the-test-suite-signing-secret-of-48-bytes-length";
@@ -66,6 +67,11 @@ impl TestResponse {
 impl TestApp {
     /// A server on a database of its own, with one workspace and its owner.
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// [`TestApp::spawn`], with settings changed by `configure`.
+    pub async fn spawn_with(configure: impl FnOnce(&mut AppState)) -> TestApp {
         let database = cluster().create_database();
         let url = database.url.clone();
         let workspace_id = actix_web::web::block(move || {
@@ -83,12 +89,14 @@ impl TestApp {
 
         let pool = crm::db::build_pool(&database.url, 4).expect("pool");
         let metrics = crm::metrics::build(pool.clone()).expect("metrics");
-        let state = AppState {
+        let mut state = AppState {
             pool: crm::db::DbPool::new(pool, &database.url).expect("database threads"),
             jwt: Arc::new(JwtKeys::new(&Secret::new(JWT_SECRET))),
             body_limit: BODY_LIMIT,
             login_throttle: Arc::default(),
+            cors_origins: AllowedOrigins::None,
         };
+        configure(&mut state);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("address"));
         let metrics_listener = TcpListener::bind("127.0.0.1:0").expect("bind the metrics");
@@ -256,6 +264,25 @@ impl TestApp {
         let mut request = self.client.request(method, format!("{}{path}", self.address));
         if let Some(token) = token {
             request = request.bearer_auth(token);
+        }
+        send(request, body).await
+    }
+
+    /// A request with extra headers, as a browser sends `Origin` and a preflight's questions.
+    pub async fn request_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let mut request = self.client.request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
         }
         send(request, body).await
     }
