@@ -465,8 +465,9 @@ pub fn query_error(
 pub fn path_error(error: actix_web::error::PathError, request: &actix_web::HttpRequest) -> actix_web::Error {
     // `PATCH /clients/deleted` reaches `PATCH /clients/{id}` and fails on the id; the truth is
     // that /clients/deleted has no PATCH.
-    if let Some(allowed) = request.app_data::<actix_web::web::Data<crate::allowed_methods::AllowedMethods>>()
-        && let Some(methods) = allowed.for_path(request.path())
+    if let Some(routes) =
+        request.app_data::<actix_web::web::Data<crate::documented_routes::DocumentedRoutes>>()
+        && let Some(methods) = routes.allowed_methods(request.path())
         && !methods.split(", ").any(|method| method == request.method().as_str())
     {
         return ApiError::MethodNotAllowed { allowed: methods.to_string() }.into();

@@ -1,6 +1,5 @@
 //! The CRM backend as a library: `main.rs`, the integration tests and benchmarks share it.
 
-pub mod allowed_methods;
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
@@ -8,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod cors;
 pub mod db;
+pub mod documented_routes;
 pub mod domain;
 pub mod error;
 pub mod ids;

@@ -5,7 +5,9 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, ResponseError};
+use actix_web::{Error, HttpMessage, ResponseError, web};
+
+use crate::documented_routes::DocumentedRoutes;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -59,6 +61,49 @@ pub async fn reject_nul(
         let refusal =
             crate::error::ApiError::bad_request("invalid_text", "the URL may not contain NUL characters");
         return Ok(request.into_response(refusal.error_response()).map_into_right_body());
+    }
+    next.call(request).await.map(ServiceResponse::map_into_left_body)
+}
+
+/// A query parameter the operation doesn't take is a 400 naming it, with the ones it does take: a
+/// misspelt filter (`?updated_sinse=`) would otherwise be ignored and the answer hold everything.
+/// The operations and their parameters are the OpenAPI document's ([`DocumentedRoutes`]); paths it
+/// doesn't describe (the docs, a 404, a 405) are left to answer for themselves.
+pub async fn reject_unknown_query_parameters(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let known = request
+        .app_data::<web::Data<DocumentedRoutes>>()
+        .and_then(|routes| routes.query_parameters(request.method(), request.path()));
+    if let Some(known) = known {
+        let given = web::Query::<Vec<(String, String)>>::from_query(request.query_string())
+            .map(|pairs| pairs.into_inner())
+            .unwrap_or_default();
+        let mut unknown: Vec<&str> = given
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .filter(|name| !known.iter().any(|k| k == name))
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        if !unknown.is_empty() {
+            let takes = if known.is_empty() {
+                "it takes none".to_string()
+            } else {
+                format!(
+                    "it takes {}",
+                    known.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
+                )
+            };
+            let named = unknown.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
+            let plural = if unknown.len() == 1 { "" } else { "s" };
+            let refusal = crate::error::ApiError::bad_request(
+                "unknown_query_parameter",
+                format!("unknown query parameter{plural} {named}: {takes}"),
+            );
+            return Ok(request.into_response(refusal.error_response()).map_into_right_body());
+        }
     }
     next.call(request).await.map(ServiceResponse::map_into_left_body)
 }

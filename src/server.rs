@@ -9,9 +9,9 @@ use actix_web_prom::PrometheusMetrics;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::allowed_methods::AllowedMethods;
+use crate::documented_routes::DocumentedRoutes;
 use crate::error::{self, ApiError};
-use crate::middleware::{reject_nul, request_id, security_headers};
+use crate::middleware::{reject_nul, reject_unknown_query_parameters, request_id, security_headers};
 use crate::state::AppState;
 use crate::{openapi, routes};
 
@@ -25,7 +25,7 @@ pub fn build(
     handle_signals: bool,
 ) -> std::io::Result<Server> {
     let document = openapi::document();
-    let allowed_methods = web::Data::new(AllowedMethods::from_document(&document));
+    let documented_routes = web::Data::new(DocumentedRoutes::from_document(&document));
     let body_limit = state.body_limit;
     let cors_origins = state.cors_origins.clone();
     // Registered apart too, so that the principal extractor needs no more than the keys.
@@ -35,17 +35,19 @@ pub fn build(
         App::new()
             .app_data(state.clone())
             .app_data(jwt_keys.clone())
-            .app_data(allowed_methods.clone())
+            .app_data(documented_routes.clone())
             .app_data(web::JsonConfig::default().limit(body_limit).error_handler(error::json_error))
             .app_data(web::QueryConfig::default().error_handler(error::query_error))
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .app_data(web::PayloadConfig::default().limit(body_limit))
             // Added last is outermost: the logger sees the request id, metrics see final statuses.
-            // Inside the error handler, so that a refused preflight is a problem too; every answer
-            // to an allowed origin carries its headers, errors included.
+            // The refusals at the edge answer inside the CORS layer, so that a page on an allowed
+            // origin can read them too; that layer is inside the error handler, so that a refused
+            // preflight is a problem as well.
+            .wrap(from_fn(reject_unknown_query_parameters))
+            .wrap(from_fn(reject_nul))
             .wrap(cors_origins.middleware())
             .wrap(ErrorHandlers::new().default_handler(error::problem_for_any_error))
-            .wrap(from_fn(reject_nul))
             .wrap(from_fn(security_headers))
             .wrap(metrics.clone())
             .wrap(from_fn(request_id))
@@ -101,9 +103,9 @@ async fn redirect_to_docs() -> HttpResponse {
 /// No handler took the request: a 405 naming the allowed methods when the path exists, else 404.
 async fn unknown_route(
     request: HttpRequest,
-    allowed: web::Data<AllowedMethods>,
+    routes: web::Data<DocumentedRoutes>,
 ) -> Result<HttpResponse, ApiError> {
-    match allowed.for_path(request.path()) {
+    match routes.allowed_methods(request.path()) {
         Some(methods) => Err(ApiError::MethodNotAllowed { allowed: methods.to_string() }),
         None => Err(ApiError::NotFound),
     }

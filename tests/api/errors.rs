@@ -62,6 +62,36 @@ async fn a_body_without_a_content_type_is_a_415() {
     assert_eq!(app.get("/api/v1/clients", &owner).await.expect(200)["data"], json!([]));
 }
 
+/// A misspelt filter used to be ignored, and the list answered with everything.
+#[actix_web::test]
+async fn an_unknown_query_parameter_is_a_400_naming_it_and_what_the_operation_takes() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Old"})).await.expect(201);
+    let misspelt = app.get("/api/v1/clients?updated_sinse=2030-01-01T00:00:00Z&limit=5", &owner).await;
+    let detail =
+        misspelt.expect_problem(400, "unknown_query_parameter")["detail"].as_str().unwrap_or_default();
+    assert!(detail.starts_with("unknown query parameter `updated_sinse`: it takes "), "{detail}");
+    assert!(detail.contains("`updated_since`") && detail.contains("`limit`"), "{detail}");
+    let several = app.get("/api/v1/me?b=1&a=2&b=3", &owner).await;
+    assert_eq!(
+        several.expect_problem(400, "unknown_query_parameter")["detail"],
+        "unknown query parameters `a`, `b`: it takes none"
+    );
+    // A write with one is refused before it happens.
+    let refused =
+        app.post("/api/v1/clients?dry_run=true", &owner, json!({"kind": "company", "name": "New"})).await;
+    refused.expect_problem(400, "unknown_query_parameter");
+    let page = app.get("/api/v1/clients?updated_since=2000-01-01T00:00:00Z&limit=5", &owner).await;
+    let names: Vec<&str> = page.expect(200)["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Old"]);
+}
+
 #[actix_web::test]
 async fn a_wrongly_typed_field_is_named() {
     let app = TestApp::spawn().await;

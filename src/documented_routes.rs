@@ -1,0 +1,130 @@
+//! What the OpenAPI document says each path answers: its methods (what a 405 names in `Allow`)
+//! and each operation's query parameters (any other is a 400, `unknown_query_parameter`).
+//! Handlers are registered one per method and read their query into structs that ignore what they
+//! don't know, so actix alone can tell neither "wrong method" from "no such path" nor a misspelt
+//! parameter from an absent one; the document can. The server's handler of unmatched requests,
+//! the path-error handler in `error.rs` and the query check in `middleware.rs` ask it, so it lives
+//! apart from all three.
+
+use actix_web::dev::ResourceDef;
+use actix_web::http::Method;
+use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
+use utoipa::openapi::{OpenApi, RefOr};
+
+pub struct DocumentedRoutes(Vec<Route>);
+
+struct Route {
+    resource: ResourceDef,
+    /// `GET, POST`: the `Allow` header of a 405.
+    allow: String,
+    /// The query parameters each method's operation takes.
+    query_parameters: Vec<(Method, Vec<String>)>,
+}
+
+impl DocumentedRoutes {
+    pub fn from_document(document: &OpenApi) -> Self {
+        let routes = document
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let operations: Vec<(Method, &Operation)> = [
+                    (Method::GET, &item.get),
+                    (Method::POST, &item.post),
+                    (Method::PUT, &item.put),
+                    (Method::PATCH, &item.patch),
+                    (Method::DELETE, &item.delete),
+                ]
+                .into_iter()
+                .filter_map(|(method, operation)| operation.as_ref().map(|operation| (method, operation)))
+                .collect();
+                let allow =
+                    operations.iter().map(|(method, _)| method.as_str()).collect::<Vec<_>>().join(", ");
+                let query_parameters = operations
+                    .iter()
+                    .map(|(method, operation)| (method.clone(), query_parameter_names(item, operation)))
+                    .collect();
+                Route { resource: ResourceDef::new(path.as_str()), allow, query_parameters }
+            })
+            .collect();
+        Self(routes)
+    }
+
+    /// The methods of the resource at `path`, as an `Allow` header lists them.
+    pub fn allowed_methods(&self, path: &str) -> Option<&str> {
+        self.route(path).map(|route| route.allow.as_str())
+    }
+
+    /// The query parameters the operation at `method` and `path` takes; `None` when the document
+    /// has no such operation (the request is a 404 or a 405, or not part of the API).
+    pub fn query_parameters(&self, method: &Method, path: &str) -> Option<&[String]> {
+        let route = self.route(path)?;
+        route
+            .query_parameters
+            .iter()
+            .find(|(documented, _)| documented == method)
+            .map(|(_, names)| names.as_slice())
+    }
+
+    /// The route of `path`; a fixed path (`/clients/deleted`) wins over a pattern that also
+    /// matches it (`/clients/{id}`).
+    fn route(&self, path: &str) -> Option<&Route> {
+        let mut matching = self.0.iter().filter(|route| route.resource.is_match(path));
+        let first = matching.next()?;
+        let fixed = std::iter::once(first)
+            .chain(matching)
+            .find(|route| !route.resource.pattern().unwrap_or_default().contains('{'));
+        Some(fixed.unwrap_or(first))
+    }
+}
+
+fn query_parameter_names(item: &PathItem, operation: &Operation) -> Vec<String> {
+    let inline = |parameters: &Option<Vec<RefOr<Parameter>>>| -> Vec<String> {
+        parameters
+            .iter()
+            .flatten()
+            .filter_map(|parameter| match parameter {
+                RefOr::T(parameter) if parameter.parameter_in == ParameterIn::Query => {
+                    Some(parameter.name.clone())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let mut names = inline(&item.parameters);
+    names.extend(inline(&operation.parameters));
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routes() -> DocumentedRoutes {
+        DocumentedRoutes::from_document(&crate::openapi::document())
+    }
+
+    #[test]
+    fn a_fixed_path_wins_over_a_pattern() {
+        let routes = routes();
+        assert_eq!(routes.allowed_methods("/api/v1/clients/deleted"), Some("GET"));
+        assert_eq!(routes.allowed_methods("/api/v1/no-such-thing"), None);
+    }
+
+    #[test]
+    fn each_operation_knows_its_own_query_parameters() {
+        let routes = routes();
+        let list = routes.query_parameters(&Method::GET, "/api/v1/clients").unwrap_or_default();
+        for name in ["limit", "cursor", "updated_since", "email", "tag"] {
+            assert!(list.contains(&name.to_string()), "{name} missing from {list:?}");
+        }
+        assert_eq!(
+            routes.query_parameters(&Method::POST, "/api/v1/clients"),
+            Some(&["allow_duplicate".to_string()][..])
+        );
+        assert_eq!(routes.query_parameters(&Method::GET, "/api/v1/me"), Some(&[][..]));
+        assert_eq!(routes.query_parameters(&Method::PUT, "/api/v1/clients"), None);
+    }
+}
