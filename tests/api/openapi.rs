@@ -59,7 +59,13 @@ fn every_operation_is_documented_with_its_errors() {
         for (method, operation) in item.as_object().into_iter().flatten() {
             let operation_id = operation["operationId"].as_str().unwrap_or_default();
             assert!(!operation_id.is_empty(), "{method} {path} has no operation id");
-            let secured = operation["security"].as_array().is_some_and(|security| !security.is_empty());
+            // Public operations say so (`security: []`) rather than leave it to be guessed.
+            let security = operation["security"].as_array();
+            assert!(security.is_some(), "{operation_id} says nothing about security");
+            let secured = security.is_some_and(|security| !security.is_empty());
+            if path.starts_with("/api/") {
+                assert!(operation["responses"]["400"].is_object(), "{operation_id} doesn't document 400");
+            }
             if secured {
                 assert!(operation["responses"]["401"].is_object(), "{operation_id} doesn't document 401");
             }
@@ -87,4 +93,29 @@ async fn swagger_ui_is_served() {
     let response = no_redirects.get(format!("{}/docs", app.address)).send().await.expect("docs");
     assert_eq!(response.status().as_u16(), 308);
     assert_eq!(response.headers().get("location").and_then(|value| value.to_str().ok()), Some("/docs/"));
+}
+
+/// Generated clients build one type per schema: a page's items must be the item's own schema, and
+/// a field that every response carries must not be optional in them.
+#[test]
+fn pages_refer_to_their_items_and_always_sent_fields_are_required() {
+    let document = serde_json::to_value(crm::openapi::document()).expect("the document serialises");
+    assert_eq!(document["servers"][0]["url"], "/");
+    let schemas = document["components"]["schemas"].as_object().expect("schemas");
+    let pages: Vec<&String> = schemas.keys().filter(|name| name.starts_with("Page_")).collect();
+    assert!(pages.len() >= 10, "{pages:?}");
+    for page in pages {
+        let item = page.trim_start_matches("Page_");
+        assert_eq!(
+            schemas[page]["properties"]["data"]["items"]["$ref"],
+            format!("#/components/schemas/{item}"),
+            "{page} copies its item"
+        );
+        assert_eq!(schemas[page]["required"], serde_json::json!(["data", "next_cursor"]), "{page}");
+    }
+    // A deal is its card's fields (null when unset, never absent) plus its lines.
+    let card_required = schemas["DealCard"]["required"].as_array().expect("required");
+    for field in ["expected_close_date", "closed_at", "lost_reason", "created_by"] {
+        assert!(card_required.iter().any(|name| name == field), "DealCard.{field} is optional");
+    }
 }

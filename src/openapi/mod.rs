@@ -1,5 +1,6 @@
 //! The OpenAPI document: info, tags, the bearer security scheme, shared schemas, and the error
-//! responses every operation can give. Paths come from the handlers themselves (see routes.rs).
+//! responses every operation can give. Paths come from the handlers themselves (see routes.rs);
+//! `shapes.rs` corrects what utoipa can't be told per type.
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -8,6 +9,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem, WorkspaceChoice};
 
+mod shapes;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -15,8 +18,9 @@ use crate::error::{FieldError, Problem, WorkspaceChoice};
         description = "Clients, contacts, deals, activities and segments. JSON in snake_case; times are RFC 3339 \
                        in UTC; ids are UUIDv7; money is a decimal string. Errors are RFC 9457 problem documents \
                        with a stable `code`.",
-        license(name = "MIT")
+        license(name = "MIT", url = "https://opensource.org/licenses/MIT")
     ),
+    servers((url = "/", description = "The server that serves this document")),
     tags(
         (name = "auth", description = "Log in, refresh and log out"),
         (name = "workspace", description = "The caller's workspace and its settings"),
@@ -72,6 +76,10 @@ impl Modify for SecurityAndErrors {
 
 fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bool, writes: bool) {
     let secured = operation.security.as_ref().is_some_and(|requirements| !requirements.is_empty());
+    if !secured {
+        // Said outright (`security: []`), so that a reader or a linter need not guess.
+        operation.security = Some(Vec::new());
+    }
     let has_parameters = operation.parameters.as_ref().is_some_and(|parameters| !parameters.is_empty());
     let has_body = operation.request_body.is_some();
     let takes_if_match = operation.parameters.iter().flatten().any(|parameter| {
@@ -84,8 +92,8 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
             .build();
         operation.responses.responses.entry(status.to_string()).or_insert(RefOr::T(response));
     };
-    if has_parameters || has_body {
-        add("400", "Malformed JSON, query string or path");
+    if is_api || has_parameters || has_body {
+        add("400", "Malformed JSON, query string or path, or a query parameter the operation doesn't take");
     }
     if secured {
         add("401", "Missing, invalid or expired access token, or a deactivated user");
@@ -126,5 +134,6 @@ pub fn document() -> OpenApiDocument {
         .configure(crate::routes::configure)
         .split_for_parts();
     SecurityAndErrors.modify(&mut document);
-    document
+    shapes::reference_page_items(&mut document);
+    shapes::require_always_present_response_fields(document)
 }
