@@ -9,7 +9,7 @@ use crate::db::models::change_event::ChangeSet;
 use crate::db::models::segment::Segment;
 use crate::db::models::{NewChangeEvent, NewUser, NewWorkspace, User, Workspace};
 use crate::domain::role::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::ids::{UserId, WorkspaceId};
 
 /// The owner used on first start when CRM_ADMIN_EMAIL is unset.
@@ -135,7 +135,7 @@ pub fn ensure_first_workspace(
             owner_password: password.expose(),
         };
         check(&new).map_err(|problem| {
-            ApiError::bad_request("invalid_configuration", format!("CRM_ADMIN_*: {problem}"))
+            ApiError::bad_request(ProblemCode::InvalidConfiguration, format!("CRM_ADMIN_*: {problem}"))
         })?;
         let (workspace, _) = create_workspace(conn, &new)?;
         Ok(Some(FirstOwner { workspace, email, generated_password: generated.then_some(password) }))

@@ -8,6 +8,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
 
 use crate::documented_routes::DocumentedRoutes;
+use crate::error::ProblemCode;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -58,8 +59,10 @@ pub async fn reject_nul(
     let uri = request.uri();
     let has_nul = |text: &str| text.as_bytes().windows(3).any(|window| window.eq_ignore_ascii_case(b"%00"));
     if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
-        let refusal =
-            crate::error::ApiError::bad_request("invalid_text", "the URL may not contain NUL characters");
+        let refusal = crate::error::ApiError::bad_request(
+            ProblemCode::InvalidText,
+            "the URL may not contain NUL characters",
+        );
         return Ok(request.into_response(refusal.error_response()).map_into_right_body());
     }
     next.call(request).await.map(ServiceResponse::map_into_left_body)
@@ -99,7 +102,7 @@ pub async fn reject_unknown_query_parameters(
             let named = unknown.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
             let plural = if unknown.len() == 1 { "" } else { "s" };
             let refusal = crate::error::ApiError::bad_request(
-                "unknown_query_parameter",
+                ProblemCode::UnknownQueryParameter,
                 format!("unknown query parameter{plural} {named}: {takes}"),
             );
             return Ok(request.into_response(refusal.error_response()).map_into_right_body());

@@ -16,7 +16,7 @@ use crate::api::extract::ValidatedJson;
 use crate::auth::password;
 use crate::auth::tokens::{ACCESS_TOKEN_TTL, JwtKeys, REFRESH_TOKEN_TTL, RefreshTokenParts};
 use crate::db::{self, models::RefreshToken, models::User, models::Workspace};
-use crate::error::{ApiError, WorkspaceChoice};
+use crate::error::{ApiError, ProblemCode, WorkspaceChoice};
 use crate::ids::{UserId, WorkspaceId};
 use crate::state::AppState;
 
@@ -170,7 +170,7 @@ pub async fn login(
                 db::run(&state.pool, move |conn| Ok::<_, ApiError>(Workspace::find_many(conn, &ids)?))
                     .await?;
             return Err(ApiError::Conflict {
-                code: "workspace_required",
+                code: ProblemCode::WorkspaceRequired,
                 detail: "this login is valid in several workspaces: repeat it with one of their ids as workspace_id"
                     .to_string(),
                 workspaces: Some(

@@ -17,7 +17,7 @@ use crate::db::models::change_event::ChangeSet;
 use crate::db::models::custom_field::CustomField;
 use crate::domain::custom_fields::{check_definition, check_value};
 use crate::domain::enums::{CustomEntity, CustomFieldType};
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::ids::CustomFieldId;
 use crate::state::AppState;
 
@@ -231,13 +231,13 @@ pub async fn create_custom_field(
             let entity = input.entity;
             if CustomField::key_taken(conn, field.workspace_id, entity, &field.key)? {
                 return Err(ApiError::conflict(
-                    "key_taken",
+                    ProblemCode::KeyTaken,
                     "this entity already has a custom field with this key",
                 ));
             }
             if CustomField::list(conn, field.workspace_id, Some(entity))?.len() >= MAX_FIELDS_PER_ENTITY {
                 return Err(ApiError::conflict(
-                    "too_many_fields",
+                    ProblemCode::TooManyFields,
                     "an entity may have at most 100 custom fields",
                 ));
             }
@@ -377,8 +377,9 @@ pub async fn update_custom_field(
     Ok(field_http(StatusCode::OK, &field))
 }
 
-/// Delete a custom field and its values in every record (owners and admins). The deletion is
-/// recorded with how many records lost a value.
+/// Delete a custom field and its values in every record (owners and admins).
+///
+/// The deletion is recorded with how many records lost a value.
 #[utoipa::path(
     tag = "custom-fields",
     operation_id = "delete_custom_field",

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, ProblemCode};
 use crate::state::AppState;
 
 /// A JSON body, deserialised with the failing field's path on error: a 415 for another content
@@ -54,7 +54,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|error| {
-                    ApiError::bad_request("malformed_body", format!("reading the body failed: {error}"))
+                    ApiError::bad_request(
+                        ProblemCode::MalformedBody,
+                        format!("reading the body failed: {error}"),
+                    )
                 })?;
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::PayloadTooLarge { limit });
@@ -163,7 +166,7 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
         None => Ok(DEFAULT_PAGE_SIZE),
         Some(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => Ok(limit),
         Some(_) => Err(ApiError::bad_request(
-            "invalid_query",
+            ProblemCode::InvalidQuery,
             format!("limit must be between 1 and {MAX_PAGE_SIZE}"),
         )),
     }
@@ -172,7 +175,8 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
 /// Decodes a `cursor` this API returned; an empty one is the first page, as when none is sent.
 pub fn decode_cursor<K: DeserializeOwned>(cursor: Option<&str>) -> Result<Option<K>, ApiError> {
     let Some(cursor) = cursor.filter(|cursor| !cursor.is_empty()) else { return Ok(None) };
-    let invalid = || ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned");
+    let invalid =
+        || ApiError::bad_request(ProblemCode::InvalidCursor, "the cursor is not one this API returned");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     serde_json::from_slice(&bytes).map(Some).map_err(|_| invalid())
 }
@@ -246,7 +250,10 @@ mod tests {
 
     #[test]
     fn malformed_json_is_a_bad_request() {
-        assert!(matches!(parse_json::<Body>(b"{"), Err(ApiError::BadRequest { code: "malformed_json", .. })));
+        assert!(matches!(
+            parse_json::<Body>(b"{"),
+            Err(ApiError::BadRequest { code: ProblemCode::MalformedJson, .. })
+        ));
         assert!(matches!(parse_json::<Body>(br#"{"name":"a"} x"#), Err(ApiError::BadRequest { .. })));
     }
 

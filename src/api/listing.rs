@@ -10,7 +10,7 @@ use crate::api::extract::{Page, decode_cursor};
 use crate::db::models::Workspace;
 use crate::db::models::client::{ClientOrder, SortKey};
 use crate::domain::contact_points::{has_country_code, to_e164};
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::ids::{UserId, WorkspaceId};
 
 /// How a list may be sorted.
@@ -32,7 +32,10 @@ pub(crate) struct ListCursor<Id> {
 pub(crate) fn search_query(q: Option<&str>) -> Result<Option<String>, ApiError> {
     let q = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
     if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(ApiError::bad_request("invalid_query", "q must be at most 200 characters long"));
+        return Err(ApiError::bad_request(
+            ProblemCode::InvalidQuery,
+            "q must be at most 200 characters long",
+        ));
     }
     Ok(q)
 }
@@ -51,7 +54,7 @@ pub(crate) fn list_order(
             let order =
                 SORTS.iter().find(|(name, _)| *name == field).map(|(_, order)| *order).ok_or_else(|| {
                     ApiError::bad_request(
-                        "invalid_query",
+                        ProblemCode::InvalidQuery,
                         "sort must be updated_at, created_at or display_name, optionally prefixed with -",
                     )
                 })?;
@@ -74,7 +77,7 @@ pub(crate) fn decode_list_cursor<Id: serde::de::DeserializeOwned>(
     };
     if cursor.sort != sort_name || !key_fits {
         return Err(ApiError::bad_request(
-            "invalid_cursor",
+            ProblemCode::InvalidCursor,
             "the cursor belongs to a list with another sort",
         ));
     }
@@ -109,7 +112,7 @@ pub(crate) fn phone_key(
         false => Workspace::find(conn, workspace)?.default_phone_region,
     };
     to_e164(phone, &region)
-        .map_err(|(_, message)| ApiError::bad_request("invalid_query", format!("phone: {message}")))
+        .map_err(|(_, message)| ApiError::bad_request(ProblemCode::InvalidQuery, format!("phone: {message}")))
 }
 
 /// A deleted record, as sync and undo need it.

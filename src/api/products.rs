@@ -21,7 +21,7 @@ use crate::db::models::product::ProductFilter;
 use crate::domain::client::search_text;
 use crate::domain::money::{self, check_currency};
 use crate::domain::text::{non_blank, trimmed};
-use crate::error::{ApiError, FieldError, field_errors};
+use crate::error::{ApiError, FieldError, ProblemCode, field_errors};
 use crate::ids::ProductId;
 use crate::state::AppState;
 
@@ -183,7 +183,7 @@ fn product_http(status: StatusCode, product: &Product) -> HttpResponse {
 }
 
 fn sku_taken() -> ApiError {
-    ApiError::conflict("sku_taken", "another product in this workspace has this SKU")
+    ApiError::conflict(ProblemCode::SkuTaken, "another product in this workspace has this SKU")
 }
 
 /// Add a product to the catalogue.
@@ -291,7 +291,9 @@ pub async fn get_product(
     Ok(product_http(StatusCode::OK, &product))
 }
 
-/// Update a product. Deals keep the prices their line items were agreed at.
+/// Update a product.
+///
+/// Deals keep the prices their line items were agreed at.
 #[utoipa::path(
     tag = "products",
     operation_id = "update_product",

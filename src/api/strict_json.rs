@@ -7,13 +7,13 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 
 /// Parses `body`: a 400 `malformed_json` when it isn't JSON, a 400 `duplicate_key` naming the key
 /// and the object holding it when a key repeats.
 pub fn parse(body: &[u8]) -> Result<Value, ApiError> {
     let malformed = |error: serde_json::Error| {
-        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {error}"))
+        ApiError::bad_request(ProblemCode::MalformedJson, format!("the body is not valid JSON: {error}"))
     };
     let mut reader = serde_json::Deserializer::from_slice(body);
     let CheckedValue(value) = serde_path_to_error::deserialize(&mut reader).map_err(|error| {
@@ -26,7 +26,7 @@ pub fn parse(body: &[u8]) -> Result<Value, ApiError> {
         let message = error.to_string();
         let message = message.split(" at line ").next().unwrap_or(&message);
         let within = if path == "." { String::new() } else { format!(" in `{path}`") };
-        ApiError::bad_request("duplicate_key", format!("the body {message}{within}"))
+        ApiError::bad_request(ProblemCode::DuplicateKey, format!("the body {message}{within}"))
     })?;
     reader.end().map_err(malformed)?;
     Ok(value)
@@ -107,7 +107,7 @@ mod tests {
 
     fn code(body: &str) -> Option<&'static str> {
         match parse(body.as_bytes()) {
-            Err(ApiError::BadRequest { code, .. }) => Some(code),
+            Err(ApiError::BadRequest { code, .. }) => Some(code.as_str()),
             _ => None,
         }
     }

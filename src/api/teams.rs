@@ -14,7 +14,7 @@ use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{NewTeam, Team, TeamChanges};
 use crate::domain::text::non_blank;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::ids::{TeamId, WorkspaceId};
 use crate::state::AppState;
 
@@ -248,5 +248,5 @@ fn ensure_parent_exists(
 }
 
 fn name_taken() -> ApiError {
-    ApiError::conflict("team_name_taken", "another team in this workspace has this name")
+    ApiError::conflict(ProblemCode::TeamNameTaken, "another team in this workspace has this name")
 }

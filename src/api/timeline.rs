@@ -11,7 +11,7 @@ use crate::api::extract::{Page, decode_cursor, page_limit};
 use crate::auth::{Principal, run_as};
 use crate::db::models::activity::{TimelineSources, client_timeline};
 use crate::db::models::{Activity, Client};
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ActivityId, ClientId};
 use crate::state::AppState;
 
@@ -110,7 +110,7 @@ pub async fn get_client_timeline(
                     "client" => sources.client = true,
                     other => {
                         return Err(ApiError::bad_request(
-                            "invalid_query",
+                            ProblemCode::InvalidQuery,
                             format!("types: {other:?} is not one of activity, deal, client"),
                         ));
                     }

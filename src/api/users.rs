@@ -18,7 +18,7 @@ use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{NewUser, RefreshToken, Team, User, UserChanges, Workspace};
 use crate::domain::role::Role;
 use crate::domain::text::non_blank;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::ids::{TeamId, UserId, WorkspaceId};
 use crate::state::AppState;
 
@@ -307,13 +307,16 @@ fn apply_user_update(
         }
     }
     if is_self && body.active == Some(false) {
-        return Err(ApiError::conflict("cannot_deactivate_self", "you can't deactivate yourself"));
+        return Err(ApiError::conflict(ProblemCode::CannotDeactivateSelf, "you can't deactivate yourself"));
     }
     let stops_being_owner = target.role() == Role::Owner
         && target.active
         && (body.role.is_some_and(|role| role != Role::Owner) || body.active == Some(false));
     if stops_being_owner && User::count_active_owners(conn, workspace)? <= 1 {
-        return Err(ApiError::conflict("last_owner", "the workspace must keep at least one active owner"));
+        return Err(ApiError::conflict(
+            ProblemCode::LastOwner,
+            "the workspace must keep at least one active owner",
+        ));
     }
     if let Some(Some(team)) = body.team_id {
         ensure_team_exists(conn, workspace, team)?;
@@ -392,5 +395,5 @@ fn ensure_team_exists(conn: &mut PgConnection, workspace: WorkspaceId, team: Tea
 }
 
 fn email_taken() -> ApiError {
-    ApiError::conflict("email_taken", "a user with this email already exists in this workspace")
+    ApiError::conflict(ProblemCode::EmailTaken, "a user with this email already exists in this workspace")
 }

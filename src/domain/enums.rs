@@ -40,6 +40,8 @@ macro_rules! text_enum {
     };
 }
 
+pub(crate) use text_enum;
+
 text_enum!(
     /// An individual or a legal entity.
     ClientKind { Person => "person", Company => "company" }

@@ -13,7 +13,7 @@ use crate::auth::{Principal, run_as};
 use crate::db::models::{Activity, User, Workspace};
 use crate::domain::agenda;
 use crate::domain::role::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ActivityId, UserId};
 use crate::state::AppState;
 
@@ -89,7 +89,7 @@ pub async fn get_agenda(
     let days = query.days.unwrap_or(1);
     if !(1..=agenda::MAX_DAYS).contains(&days) {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ProblemCode::InvalidQuery,
             format!("days must be between 1 and {}", agenda::MAX_DAYS),
         ));
     }
@@ -107,7 +107,10 @@ pub async fn get_agenda(
         let now = Utc::now();
         let date = date.unwrap_or_else(|| agenda::local_date(now, timezone));
         let (from, to) = agenda::day_window(date, days, timezone).ok_or_else(|| {
-            ApiError::bad_request("invalid_query", "date has no midnight in the workspace's time zone")
+            ApiError::bad_request(
+                ProblemCode::InvalidQuery,
+                "date has no midnight in the workspace's time zone",
+            )
         })?;
         let overdue_count = Activity::count_overdue(conn, workspace.id, user, now)?;
         let mut planned = Activity::agenda_overdue(conn, workspace.id, user, now, AGENDA_OVERDUE_SHOWN)?;

@@ -17,7 +17,7 @@ use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::domain::custom_fields::CustomValues;
 use crate::domain::enums::{ActivityKind, ContactReason};
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::ids::ActivityId;
 use crate::state::AppState;
 
@@ -88,7 +88,7 @@ pub async fn complete_activity(
             let current: Activity = soft_delete::live_for_update(conn, principal.workspace_id, id)?;
             if current.status != "planned" {
                 return Err(ApiError::conflict(
-                    "not_planned",
+                    ProblemCode::NotPlanned,
                     format!("the activity is already {}", current.status),
                 ));
             }

@@ -25,7 +25,7 @@ use crate::db::models::activity::ActivityFilter;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::domain::enums::{ActivityKind, ActivityStatus, CustomEntity};
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ActivityId, ClientId, DealId, UserId};
 use crate::state::AppState;
 use wire::{ActivityInput, UpdateActivity};
@@ -139,8 +139,10 @@ pub async fn list_deal_activities(
     activities_page(state, principal, query, None, Some(Parent::Deal(deal))).await.map(web::Json)
 }
 
-/// Search activities with the filter language: `{filter, sort, limit, cursor}`. An unknown field, an
-/// operator the field doesn't take or a bad value is a 422 naming its path (`filter.all[1].op`).
+/// Search activities with the filter language: `{filter, sort, limit, cursor}`.
+///
+/// An unknown field, an operator the field doesn't take or a bad value is a 422 naming its path
+/// (`filter.all[1].op`).
 #[utoipa::path(
     tag = "activities",
     operation_id = "search_activities",
@@ -157,7 +159,7 @@ pub async fn search_activities(
     let search = body.0;
     if search.sort.as_deref().is_some_and(|sort| sort != "updated_at") {
         return Err(ApiError::bad_request(
-            "invalid_query",
+            ProblemCode::InvalidQuery,
             "activities are searched in updated_at order only",
         ));
     }
@@ -307,7 +309,9 @@ pub async fn delete_activity(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Restore a deleted activity. Restoring a live one changes nothing.
+/// Restore a deleted activity.
+///
+/// Restoring a live one changes nothing.
 #[utoipa::path(
     tag = "activities",
     operation_id = "restore_activity",

@@ -16,7 +16,7 @@ use crate::db::models::{Activity, Client, Contact, Deal, User};
 use crate::domain::activity as activity_rules;
 use crate::domain::enums::CustomEntity;
 use crate::domain::text::{non_blank, trimmed};
-use crate::error::{ApiError, field_errors};
+use crate::error::{ApiError, ProblemCode, field_errors};
 use crate::ids::{ActivityId, ClientId, WorkspaceId};
 
 /// Checks `input` and builds the row to store: the only path by which an activity is written.
@@ -140,7 +140,10 @@ pub(super) fn activity_http(status: StatusCode, activity: &Activity) -> HttpResp
 pub(super) fn external_ref_taken(error: diesel::result::Error) -> ApiError {
     match error {
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-            ApiError::conflict("external_ref_taken", "an activity with this external_ref is already logged")
+            ApiError::conflict(
+                ProblemCode::ExternalRefTaken,
+                "an activity with this external_ref is already logged",
+            )
         }
         other => other.into(),
     }

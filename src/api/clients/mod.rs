@@ -142,9 +142,10 @@ pub async fn list_clients(
     clients_page_http(state, principal, query.into_inner(), None).await
 }
 
-/// Search clients with the filter language: `{filter, sort, limit, cursor}`. Fields: the record's,
-/// `custom.<key>`, `tags` and `stats.*`. An unknown field, an operator the field doesn't take or a
-/// bad value is a 422 naming its path (`filter.all[1].op`).
+/// Search clients with the filter language: `{filter, sort, limit, cursor}`.
+///
+/// Fields: the record's, `custom.<key>`, `tags` and `stats.*`. An unknown field, an operator the
+/// field doesn't take or a bad value is a 422 naming its path (`filter.all[1].op`).
 #[utoipa::path(
     tag = "clients",
     operation_id = "search_clients",

@@ -26,7 +26,7 @@ use crate::db::models::client::ClientOrder;
 use crate::db::models::contact::ContactFilter;
 use crate::db::models::{Client, Contact, Workspace};
 use crate::domain::enums::CustomEntity;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ClientId, ContactId, UserId};
 use crate::state::AppState;
 use wire::{ContactInput, ContactResponse, UpdateContact};
@@ -118,7 +118,9 @@ pub async fn list_contacts(
     contacts_page(state, principal, query.into_inner(), None, None).await.map(web::Json)
 }
 
-/// The contacts of one client, primary first... as any contact list: `client_id` is fixed.
+/// The contacts of one client, primary first...
+///
+/// as any contact list: `client_id` is fixed.
 #[utoipa::path(
     tag = "contacts",
     operation_id = "list_client_contacts",
@@ -139,8 +141,10 @@ pub async fn list_client_contacts(
     contacts_page(state, principal, query, None, Some(Parent::Client(client))).await.map(web::Json)
 }
 
-/// Search contacts with the filter language: `{filter, sort, limit, cursor}`. An unknown field, an
-/// operator the field doesn't take or a bad value is a 422 naming its path (`filter.all[1].op`).
+/// Search contacts with the filter language: `{filter, sort, limit, cursor}`.
+///
+/// An unknown field, an operator the field doesn't take or a bad value is a 422 naming its path
+/// (`filter.all[1].op`).
 #[utoipa::path(
     tag = "contacts",
     operation_id = "search_contacts",
@@ -346,7 +350,9 @@ pub async fn delete_contact(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Restore a deleted contact. Its client must be live; restoring a live contact changes nothing.
+/// Restore a deleted contact.
+///
+/// Its client must be live; restoring a live contact changes nothing.
 #[utoipa::path(
     tag = "contacts",
     operation_id = "restore_contact",
@@ -372,7 +378,7 @@ pub async fn restore_contact(
                 let workspace = principal.workspace_id;
                 if !Client::exists(conn, workspace, deleted.client_id)? {
                     return Err(ApiError::conflict(
-                        "client_deleted",
+                        ProblemCode::ClientDeleted,
                         "the contact's client is deleted: restore the client first",
                     ));
                 }

@@ -13,7 +13,7 @@ use crate::db::models::deal::{DealFilter, DealSortKey};
 use crate::db::models::{Deal, Stage};
 use crate::domain::enums::StageKind;
 use crate::domain::money;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::ids::{PipelineId, UserId};
 use crate::state::AppState;
 
@@ -88,7 +88,10 @@ pub async fn get_pipeline_board(
     let pipeline_id = id.into_inner();
     let per_stage = query.limit_per_stage.unwrap_or(20);
     if !(1..=100).contains(&per_stage) {
-        return Err(ApiError::bad_request("invalid_query", "limit_per_stage must be between 1 and 100"));
+        return Err(ApiError::bad_request(
+            ProblemCode::InvalidQuery,
+            "limit_per_stage must be between 1 and 100",
+        ));
     }
     let owner = query.owner_id;
     // By default from a midnight: the running totals then answer for whole days, and no deal is

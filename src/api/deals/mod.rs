@@ -24,7 +24,7 @@ use crate::db::models::client_stats::ClientStats;
 use crate::db::models::deal::{DealFilter, DealItem, DealOrder, DealSortKey};
 use crate::db::models::{Client, Deal, Stage, Workspace};
 use crate::domain::enums::{CustomEntity, StageKind};
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ClientId, DealId, PipelineId, StageId, TeamId, UserId};
 use crate::state::AppState;
 use wire::{DealInput, DealResponse, UpdateDeal, deal_response};
@@ -120,7 +120,7 @@ fn parse_decimal(name: &str, value: Option<&str>) -> Result<Option<Decimal>, Api
     value
         .map(|value| {
             value.trim().parse::<Decimal>().map_err(|_| {
-                ApiError::bad_request("invalid_query", format!("{name} must be a decimal number"))
+                ApiError::bad_request(ProblemCode::InvalidQuery, format!("{name} must be a decimal number"))
             })
         })
         .transpose()
@@ -188,8 +188,10 @@ pub async fn list_client_deals(
     deals_page(state, principal, query, None, Some(Parent::Client(client))).await.map(web::Json)
 }
 
-/// Search deals with the filter language: `{filter, sort, limit, cursor}`. An unknown field, an
-/// operator the field doesn't take or a bad value is a 422 naming its path (`filter.all[1].op`).
+/// Search deals with the filter language: `{filter, sort, limit, cursor}`.
+///
+/// An unknown field, an operator the field doesn't take or a bad value is a 422 naming its path
+/// (`filter.all[1].op`).
 #[utoipa::path(
     tag = "deals",
     operation_id = "search_deals",
@@ -228,7 +230,7 @@ async fn deals_page(
         sort_name.strip_prefix('-').map_or((false, sort_name.as_str()), |field| (true, field));
     let order = SORTS.iter().find(|(name, _)| *name == field).map(|(_, order)| *order).ok_or_else(|| {
         ApiError::bad_request(
-            "invalid_query",
+            ProblemCode::InvalidQuery,
             "sort must be updated_at, created_at, amount or expected_close_date, optionally prefixed with -",
         )
     })?;
@@ -240,7 +242,7 @@ async fn deals_page(
     };
     if after.as_ref().is_some_and(|cursor| cursor.sort != sort_name || !fits(&cursor.key)) {
         return Err(ApiError::bad_request(
-            "invalid_cursor",
+            ProblemCode::InvalidCursor,
             "the cursor belongs to a list with another sort",
         ));
     }
@@ -331,8 +333,10 @@ pub async fn get_deal(
     Ok(deal_http(StatusCode::OK, &deal, &items))
 }
 
-/// Update a deal: a partial update, checked like a new deal. Moving it to a won or lost stage
-/// sets `closed_at` (a lost one needs `lost_reason`); moving it back to an open stage clears both.
+/// Update a deal: a partial update, checked like a new deal.
+///
+/// Moving it to a won or lost stage sets `closed_at` (a lost one needs `lost_reason`); moving it
+/// back to an open stage clears both.
 #[utoipa::path(
     tag = "deals",
     operation_id = "update_deal",
@@ -439,7 +443,9 @@ pub async fn delete_deal(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Restore a deleted deal; its client must be live. Restoring a live deal changes nothing.
+/// Restore a deleted deal; its client must be live.
+///
+/// Restoring a live deal changes nothing.
 #[utoipa::path(
     tag = "deals",
     operation_id = "restore_deal",
@@ -464,7 +470,7 @@ pub async fn restore_deal(
             let deal = soft_delete::restore(conn, &principal, id, |conn, deleted: &Deal, _, changes| {
                 if !Client::exists(conn, workspace, deleted.client_id)? {
                     return Err(ApiError::conflict(
-                        "client_deleted",
+                        ProblemCode::ClientDeleted,
                         "the deal's client is deleted: restore the client first",
                     ));
                 }

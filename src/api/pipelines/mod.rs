@@ -15,7 +15,7 @@ use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Pipeline, Stage};
 use crate::domain::pipeline::check_stage_kinds;
 use crate::domain::text::non_blank;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::ids::{PipelineId, WorkspaceId};
 use crate::state::AppState;
 use stages::name_taken;
@@ -209,7 +209,9 @@ pub async fn update_pipeline(
     Ok(pipeline_http(StatusCode::OK, &pipeline, &stages))
 }
 
-/// Delete a pipeline that no deal uses (owners and admins). The default pipeline can't be deleted.
+/// Delete a pipeline that no deal uses (owners and admins).
+///
+/// The default pipeline can't be deleted.
 #[utoipa::path(
     tag = "pipelines",
     operation_id = "delete_pipeline",
@@ -233,12 +235,15 @@ pub async fn delete_pipeline(
             let workspace = principal.workspace_id;
             let pipeline = Pipeline::find_for_update(conn, workspace, id)?;
             if pipeline.is_default {
-                return Err(ApiError::conflict("default_pipeline", "the default pipeline can't be deleted"));
+                return Err(ApiError::conflict(
+                    ProblemCode::DefaultPipeline,
+                    "the default pipeline can't be deleted",
+                ));
             }
             let deals = Pipeline::deal_count(conn, workspace, id)?;
             if deals > 0 {
                 return Err(ApiError::conflict(
-                    "pipeline_in_use",
+                    ProblemCode::PipelineInUse,
                     format!("{deals} deal(s) use this pipeline"),
                 ));
             }

@@ -15,7 +15,7 @@ use crate::db::models::{Pipeline, Stage};
 use crate::domain::enums::StageKind;
 use crate::domain::pipeline::{MAX_STAGES, check_stage_kinds};
 use crate::domain::text::non_blank;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, ProblemCode};
 use crate::ids::{PipelineId, StageId};
 use crate::state::AppState;
 
@@ -48,7 +48,7 @@ pub async fn create_stage(
             let mut stages = stages_of(conn, workspace, id)?;
             if stages.len() as u64 >= MAX_STAGES {
                 return Err(ApiError::conflict(
-                    "too_many_stages",
+                    ProblemCode::TooManyStages,
                     format!("the pipeline already has {MAX_STAGES} stages, the most a pipeline may have"),
                 ));
             }
@@ -139,7 +139,7 @@ pub async fn update_stage(
             {
                 if Stage::deal_count(conn, workspace, stage_id)? > 0 {
                     return Err(ApiError::conflict(
-                        "stage_in_use",
+                        ProblemCode::StageInUse,
                         "deals are in this stage: move them before changing its kind",
                     ));
                 }
@@ -258,7 +258,7 @@ pub async fn delete_stage(
             if deals > 0 {
                 let Some(target) = target else {
                     return Err(ApiError::conflict(
-                        "stage_in_use",
+                        ProblemCode::StageInUse,
                         format!(
                             "{deals} deal(s) are in this stage: name a stage for them with move_deals_to"
                         ),
@@ -269,7 +269,7 @@ pub async fn delete_stage(
                     .find(|other| other.id == target && other.id != stage_id && other.kind == stage.kind)
                     .ok_or_else(|| {
                         ApiError::bad_request(
-                            "invalid_query",
+                            ProblemCode::InvalidQuery,
                             "move_deals_to must be another stage of this pipeline, of the same kind",
                         )
                     })?;
@@ -303,5 +303,5 @@ pub(super) fn move_deals(
 }
 
 pub(super) fn name_taken() -> ApiError {
-    ApiError::conflict("pipeline_name_taken", "another pipeline in this workspace has this name")
+    ApiError::conflict(ProblemCode::PipelineNameTaken, "another pipeline in this workspace has this name")
 }

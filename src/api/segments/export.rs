@@ -51,6 +51,7 @@ impl From<SegmentExport> for ExportRecord {
 }
 
 /// Who exported this segment, when, and how many rows: the last 200 exports, newest first.
+///
 /// Owners, admins and managers.
 #[utoipa::path(
     tag = "segments",
@@ -77,6 +78,7 @@ pub async fn list_segment_exports(
 }
 
 /// Download the segment's members as CSV (UTF-8, a header row, one client per row, by id).
+///
 /// Owners, admins and managers only; every export is recorded with who, when and how many rows.
 #[utoipa::path(
     tag = "segments",

@@ -17,7 +17,7 @@ use crate::db::models::Client;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::segment::{Segment, members_condition};
 use crate::domain::enums::{CustomEntity, SegmentKind};
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, ProblemCode};
 use crate::ids::{ClientId, SegmentId};
 use crate::state::AppState;
 
@@ -32,8 +32,9 @@ pub struct MembersQuery {
     pub sort: Option<String>,
 }
 
-/// The segment's members: live clients, in pages like `GET /clients`. A dynamic segment is
-/// evaluated now.
+/// The segment's members: live clients, in pages like `GET /clients`.
+///
+/// A dynamic segment is evaluated now.
 #[utoipa::path(
     tag = "segments",
     operation_id = "list_segment_members",
@@ -202,7 +203,7 @@ pub(super) fn static_for_update(
     let segment = Segment::find_for_update(conn, principal.workspace_id, id)?;
     if segment.kind != SegmentKind::Static.as_str() {
         return Err(ApiError::conflict(
-            "dynamic_segment",
+            ProblemCode::DynamicSegment,
             "a dynamic segment's members are whoever matches its filter: change the filter instead",
         ));
     }

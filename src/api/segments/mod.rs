@@ -23,7 +23,7 @@ use crate::db::models::client_stats::ClientStats;
 use crate::db::models::segment::Segment;
 use crate::domain::enums::{CustomEntity, SegmentKind};
 use crate::domain::text::non_blank;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError, ProblemCode};
 use crate::ids::{SegmentId, UserId};
 use crate::state::AppState;
 
@@ -137,7 +137,7 @@ fn check_segment(conn: &mut PgConnection, segment: &Segment) -> Result<(), ApiEr
     }
     if Segment::name_taken(conn, segment.workspace_id, &segment.name, segment.id)? {
         return Err(ApiError::conflict(
-            "segment_name_taken",
+            ProblemCode::SegmentNameTaken,
             "another segment in this workspace has this name",
         ));
     }
@@ -310,7 +310,9 @@ pub async fn update_segment(
     Ok(segment_http(StatusCode::OK, &segment))
 }
 
-/// Delete a segment. Its clients stay; its definition stays in the change log.
+/// Delete a segment.
+///
+/// Its clients stay; its definition stays in the change log.
 #[utoipa::path(
     tag = "segments",
     operation_id = "delete_segment",
@@ -356,8 +358,9 @@ pub struct RfmRefresh {
     pub refreshed_at: DateTime<Utc>,
 }
 
-/// Recompute the RFM scores and classes of the workspace's clients now (they are otherwise
-/// refreshed hourly), and re-age the 30/90-day activity counts. Owners, admins and managers.
+/// Recompute the RFM scores and classes of the workspace's clients now (they are otherwise refreshed hourly), and re-age the 30/90-day activity counts.
+///
+/// Owners, admins and managers.
 #[utoipa::path(
     tag = "segments",
     operation_id = "refresh_rfm",

@@ -13,6 +13,10 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+mod code;
+
+pub use code::ProblemCode;
+
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
 /// An RFC 9457 problem document. `code` is the stable machine-readable name of the problem; `type`
@@ -37,7 +41,7 @@ pub struct Problem {
     /// What went wrong with this request, for a human.
     pub detail: String,
     /// The stable machine-readable problem code, e.g. `not_found`, `validation_failed`.
-    pub code: String,
+    pub code: ProblemCode,
     /// Every failing field, for `validation_failed`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
@@ -82,7 +86,7 @@ pub struct WorkspaceChoice {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{detail}")]
-    BadRequest { code: &'static str, detail: String },
+    BadRequest { code: ProblemCode, detail: String },
     #[error("{} field(s) are not valid", .0.len())]
     Validation(Vec<FieldError>),
     #[error("{0}")]
@@ -94,7 +98,7 @@ pub enum ApiError {
     #[error("this resource answers only {allowed}")]
     MethodNotAllowed { allowed: String },
     #[error("{detail}")]
-    Conflict { code: &'static str, detail: String, workspaces: Option<Vec<WorkspaceChoice>> },
+    Conflict { code: ProblemCode, detail: String, workspaces: Option<Vec<WorkspaceChoice>> },
     #[error("{detail}")]
     Duplicate { detail: String, conflicting_id: uuid::Uuid },
     /// A change that stored records would break; `count` says how many.
@@ -126,11 +130,11 @@ pub enum ApiError {
 const RETRY_AFTER_SECONDS: &str = "2";
 
 impl ApiError {
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: ProblemCode, detail: impl Into<String>) -> Self {
         Self::BadRequest { code, detail: detail.into() }
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn conflict(code: ProblemCode, detail: impl Into<String>) -> Self {
         Self::Conflict { code, detail: detail.into(), workspaces: None }
     }
 
@@ -142,23 +146,23 @@ impl ApiError {
         Self::Internal(error.to_string())
     }
 
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ProblemCode {
         match self {
-            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
-            Self::Validation(_) => "validation_failed",
-            Self::Unauthorized(_) => "unauthorized",
-            Self::Forbidden(_) => "forbidden",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed { .. } => "method_not_allowed",
-            Self::VersionMismatch { .. } => "version_mismatch",
-            Self::Duplicate { .. } => "duplicate",
-            Self::RecordsInTheWay { .. } => "records_in_the_way",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::TooManyAttempts { .. } => "too_many_attempts",
-            Self::DatabaseUnavailable(_) => "database_unavailable",
-            Self::Unavailable(_) => "service_unavailable",
-            Self::Internal(_) => "internal_error",
+            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => *code,
+            Self::Validation(_) => ProblemCode::ValidationFailed,
+            Self::Unauthorized(_) => ProblemCode::Unauthorized,
+            Self::Forbidden(_) => ProblemCode::Forbidden,
+            Self::NotFound => ProblemCode::NotFound,
+            Self::MethodNotAllowed { .. } => ProblemCode::MethodNotAllowed,
+            Self::VersionMismatch { .. } => ProblemCode::VersionMismatch,
+            Self::Duplicate { .. } => ProblemCode::Duplicate,
+            Self::RecordsInTheWay { .. } => ProblemCode::RecordsInTheWay,
+            Self::PayloadTooLarge { .. } => ProblemCode::PayloadTooLarge,
+            Self::UnsupportedMediaType(_) => ProblemCode::UnsupportedMediaType,
+            Self::TooManyAttempts { .. } => ProblemCode::TooManyAttempts,
+            Self::DatabaseUnavailable(_) => ProblemCode::DatabaseUnavailable,
+            Self::Unavailable(_) => ProblemCode::ServiceUnavailable,
+            Self::Internal(_) => ProblemCode::InternalError,
         }
     }
 
@@ -186,13 +190,13 @@ impl ApiError {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ProblemCode, detail: impl Into<String>) -> Self {
         Self {
             problem_type: format!("urn:crm:problem:{code}"),
             title: status.canonical_reason().unwrap_or("Error").to_string(),
             status: status.as_u16(),
             detail: detail.into(),
-            code: code.to_string(),
+            code,
             errors: Vec::new(),
             current_version: None,
             conflicting_id: None,
@@ -204,20 +208,20 @@ impl Problem {
     /// The problem for a bare status, when something other than our handlers produced it.
     pub fn for_status(status: StatusCode) -> Self {
         let (code, detail) = match status {
-            StatusCode::NOT_FOUND => ("not_found", "no such resource"),
+            StatusCode::NOT_FOUND => (ProblemCode::NotFound, "no such resource"),
             StatusCode::METHOD_NOT_ALLOWED => {
-                ("method_not_allowed", "this method is not allowed on this resource")
+                (ProblemCode::MethodNotAllowed, "this method is not allowed on this resource")
             }
-            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+            StatusCode::PAYLOAD_TOO_LARGE => (ProblemCode::PayloadTooLarge, "the request body is too large"),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                ("unsupported_media_type", "send the body as application/json")
+                (ProblemCode::UnsupportedMediaType, "send the body as application/json")
             }
-            StatusCode::UNAUTHORIZED => ("unauthorized", "authentication is required"),
-            StatusCode::FORBIDDEN => ("forbidden", "not allowed"),
+            StatusCode::UNAUTHORIZED => (ProblemCode::Unauthorized, "authentication is required"),
+            StatusCode::FORBIDDEN => (ProblemCode::Forbidden, "not allowed"),
             status if status.is_server_error() => {
-                ("internal_error", "the server failed to handle this request")
+                (ProblemCode::InternalError, "the server failed to handle this request")
             }
-            _ => ("bad_request", "the request could not be understood"),
+            _ => (ProblemCode::BadRequest, "the request could not be understood"),
         };
         Self::new(status, code, detail)
     }
@@ -287,15 +291,18 @@ impl From<DieselError> for ApiError {
             DieselError::NotFound => Self::NotFound,
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 log::debug!("unique violation: {}", info.message());
-                Self::conflict("already_exists", "a record with these values already exists")
+                Self::conflict(ProblemCode::AlreadyExists, "a record with these values already exists")
             }
             DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
                 log::debug!("foreign key violation: {}", info.message());
-                Self::bad_request("invalid_reference", "a referenced record does not exist")
+                Self::bad_request(ProblemCode::InvalidReference, "a referenced record does not exist")
             }
             // The edge refuses NUL characters; this is the net under it.
             DieselError::DatabaseError(_, info) if info.message().contains("invalid byte sequence") => {
-                Self::bad_request("invalid_text", "text may not contain NUL characters or invalid UTF-8")
+                Self::bad_request(
+                    ProblemCode::InvalidText,
+                    "text may not contain NUL characters or invalid UTF-8",
+                )
             }
             // The connection died under the query (the server restarted, or ended the session):
             // the pool drops it (`db::Manager`), and the client may retry at once.
@@ -459,7 +466,7 @@ pub fn query_error(
     error: actix_web::error::QueryPayloadError,
     _: &actix_web::HttpRequest,
 ) -> actix_web::Error {
-    ApiError::bad_request("invalid_query", format!("the query string is not valid: {error}")).into()
+    ApiError::bad_request(ProblemCode::InvalidQuery, format!("the query string is not valid: {error}")).into()
 }
 
 pub fn path_error(error: actix_web::error::PathError, request: &actix_web::HttpRequest) -> actix_web::Error {
@@ -476,7 +483,7 @@ pub fn path_error(error: actix_web::error::PathError, request: &actix_web::HttpR
         actix_web::error::PathError::Deserialize(error) => format!("the path is not valid: {error}"),
         other => format!("the path is not valid: {other}"),
     };
-    ApiError::bad_request("invalid_path", detail).into()
+    ApiError::bad_request(ProblemCode::InvalidPath, detail).into()
 }
 
 pub fn json_error(error: actix_web::error::JsonPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
@@ -492,8 +499,9 @@ pub fn json_error(error: actix_web::error::JsonPayloadError, _: &actix_web::Http
             ApiError::invalid_field("body", "invalid", error.to_string()).into()
         }
         JsonPayloadError::Deserialize(error) => {
-            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {error}")).into()
+            ApiError::bad_request(ProblemCode::MalformedJson, format!("the body is not valid JSON: {error}"))
+                .into()
         }
-        other => ApiError::bad_request("malformed_body", other.to_string()).into(),
+        other => ApiError::bad_request(ProblemCode::MalformedBody, other.to_string()).into(),
     }
 }

@@ -1,0 +1,76 @@
+//! Every `code` a problem document can carry: a closed set clients can switch on, and that the
+//! OpenAPI document lists as an enum. The status each answers with is set where it is raised
+//! (`ApiError`); the table in docs/api-conventions.md says when each happens.
+
+crate::domain::enums::text_enum!(
+    /// The stable, machine-readable kind of a problem: switch on it, not on `detail`.
+    ProblemCode {
+        // 400: the request can't be read.
+        MalformedJson => "malformed_json",
+        MalformedBody => "malformed_body",
+        DuplicateKey => "duplicate_key",
+        InvalidQuery => "invalid_query",
+        UnknownQueryParameter => "unknown_query_parameter",
+        InvalidPath => "invalid_path",
+        InvalidCursor => "invalid_cursor",
+        InvalidText => "invalid_text",
+        InvalidReference => "invalid_reference",
+        InvalidConfiguration => "invalid_configuration",
+        BadRequest => "bad_request",
+        // 401, 403, 404, 405
+        Unauthorized => "unauthorized",
+        Forbidden => "forbidden",
+        NotFound => "not_found",
+        MethodNotAllowed => "method_not_allowed",
+        // 409: the request conflicts with what is stored.
+        Duplicate => "duplicate",
+        AlreadyExists => "already_exists",
+        EmailTaken => "email_taken",
+        SkuTaken => "sku_taken",
+        KeyTaken => "key_taken",
+        TeamNameTaken => "team_name_taken",
+        PipelineNameTaken => "pipeline_name_taken",
+        SegmentNameTaken => "segment_name_taken",
+        ExternalRefTaken => "external_ref_taken",
+        LastOwner => "last_owner",
+        CannotDeactivateSelf => "cannot_deactivate_self",
+        WorkspaceRequired => "workspace_required",
+        DefaultPipeline => "default_pipeline",
+        PipelineInUse => "pipeline_in_use",
+        StageInUse => "stage_in_use",
+        RecordsInTheWay => "records_in_the_way",
+        ClientDeleted => "client_deleted",
+        DynamicSegment => "dynamic_segment",
+        NotPlanned => "not_planned",
+        TooManyFields => "too_many_fields",
+        TooManyStages => "too_many_stages",
+        // 412, 413, 415, 422, 429
+        VersionMismatch => "version_mismatch",
+        PayloadTooLarge => "payload_too_large",
+        UnsupportedMediaType => "unsupported_media_type",
+        ValidationFailed => "validation_failed",
+        TooManyAttempts => "too_many_attempts",
+        // 5xx
+        InternalError => "internal_error",
+        DatabaseUnavailable => "database_unavailable",
+        ServiceUnavailable => "service_unavailable",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::ProblemCode;
+
+    /// Clients read what a code means in the conventions: each must be there.
+    #[test]
+    fn every_code_is_explained_in_the_api_conventions() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api-conventions.md");
+        let conventions = std::fs::read_to_string(path).unwrap_or_default();
+        let missing: Vec<&str> = ProblemCode::ALL
+            .iter()
+            .map(|code| code.as_str())
+            .filter(|code| !conventions.contains(&format!("`{code}`")))
+            .collect();
+        assert!(missing.is_empty(), "not in docs/api-conventions.md: {missing:?}");
+    }
+}
