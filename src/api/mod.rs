@@ -13,6 +13,7 @@ pub mod health;
 pub mod listing;
 pub mod pipelines;
 pub mod products;
+pub mod schemas;
 pub mod search;
 pub mod segments;
 pub mod soft_delete;

@@ -22,7 +22,7 @@ pub struct SearchRequest {
     /// A condition `{"field", "op", "value"}` or a group `{"all": [...]}` / `{"any": [...]}`;
     /// every record when omitted. Groups nest at most 5 deep and a filter holds at most 50
     /// conditions. See docs/filters.md for the fields and operators.
-    #[schema(value_type = Option<Object>, example = json!({"all": [
+    #[schema(value_type = Option<crate::api::schemas::Filter>, example = json!({"all": [
         {"field": "kind", "op": "eq", "value": "company"},
         {"any": [{"field": "tags", "op": "contains", "value": "vip"},
                  {"field": "stats.won_amount", "op": "gte", "value": "100000"}]},

@@ -43,7 +43,7 @@ pub struct TimelineItem {
     pub actor: Option<uuid::Uuid>,
     /// The activity for `activity`; for deal and client events `{"deal_id"?, "action",
     /// "changes": {field: {"from", "to"}}}`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::api::schemas::TimelinePayload)]
     pub payload: serde_json::Value,
 }
 

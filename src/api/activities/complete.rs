@@ -34,7 +34,7 @@ pub struct NextActivity {
     pub reason: Option<ContactReason>,
     /// The follow-up's custom field values.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: CustomValues,
 }
 

@@ -46,7 +46,7 @@ pub struct ActivityResponse {
     pub from: Option<String>,
     pub to: Option<String>,
     /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
-    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: serde_json::Value,
     pub version: i32,
     pub created_at: DateTime<Utc>,
@@ -160,7 +160,7 @@ pub struct ActivityInput {
     pub to: Option<String>,
     /// Values of the workspace's custom fields for this entity: `{key: value}`.
     #[serde(default)]
-    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: CustomValues,
 }
 
@@ -263,7 +263,7 @@ pub struct UpdateActivity {
     pub to: Option<Option<String>>,
     /// Sets the keys given; `null` clears a key. Keys not sent stay.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false, value_type = Option<Object>)]
+    #[schema(nullable = false, value_type = Option<crate::api::schemas::CustomValues>)]
     pub custom: Option<CustomValues>,
 }
 

@@ -50,7 +50,7 @@ pub struct ClientResponse {
     pub notes: Option<String>,
     pub consent: Option<Consent>,
     /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
-    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: serde_json::Value,
     /// How many times the record was written; send it back in `If-Match` to update safely.
     pub version: i32,
@@ -319,7 +319,7 @@ pub struct ClientInput {
     pub consent: Option<Consent>,
     /// Values of the workspace's custom fields for this entity: `{key: value}`.
     #[serde(default)]
-    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: CustomValues,
 }
 
@@ -435,7 +435,7 @@ pub struct UpdateClient {
     pub consent: Option<Option<Consent>>,
     /// Sets the keys given; `null` clears a key. Keys not sent stay.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false, value_type = Option<Object>)]
+    #[schema(nullable = false, value_type = Option<crate::api::schemas::CustomValues>)]
     pub custom: Option<CustomValues>,
 }
 

@@ -35,7 +35,7 @@ pub struct ContactResponse {
     pub owner_id: Option<UserId>,
     pub consent: Option<Consent>,
     /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
-    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: serde_json::Value,
     pub version: i32,
     pub created_at: DateTime<Utc>,
@@ -109,7 +109,7 @@ pub struct ContactInput {
     pub consent: Option<Consent>,
     /// Values of the workspace's custom fields for this entity: `{key: value}`.
     #[serde(default)]
-    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: CustomValues,
 }
 
@@ -177,7 +177,7 @@ pub struct UpdateContact {
     pub consent: Option<Option<Consent>>,
     /// Sets the keys given; `null` clears a key. Keys not sent stay.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false, value_type = Option<Object>)]
+    #[schema(nullable = false, value_type = Option<crate::api::schemas::CustomValues>)]
     pub custom: Option<CustomValues>,
 }
 

@@ -104,7 +104,7 @@ pub struct DealCard {
     /// When the deal entered its current stage.
     pub stage_entered_at: DateTime<Utc>,
     /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
-    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: serde_json::Value,
     pub version: i32,
     pub created_at: DateTime<Utc>,
@@ -262,7 +262,7 @@ pub struct DealInput {
     pub items: Vec<ItemInput>,
     /// Values of the workspace's custom fields for this entity: `{key: value}`.
     #[serde(default)]
-    #[schema(value_type = Object, example = json!({"loyalty_tier": "gold"}))]
+    #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: CustomValues,
 }
 
@@ -360,7 +360,7 @@ pub struct UpdateDeal {
     pub items: Option<Option<Vec<ItemInput>>>,
     /// Sets the keys given; `null` clears a key. Keys not sent stay.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false, value_type = Option<Object>)]
+    #[schema(nullable = false, value_type = Option<crate::api::schemas::CustomValues>)]
     pub custom: Option<CustomValues>,
 }
 

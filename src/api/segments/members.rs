@@ -133,7 +133,7 @@ pub async fn count_segment_members(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
-    #[schema(value_type = Object, example = json!({"field": "stats.won_count", "op": "gte", "value": 5}))]
+    #[schema(value_type = crate::api::schemas::Filter, example = json!({"field": "stats.won_count", "op": "gte", "value": 5}))]
     pub filter: serde_json::Value,
     /// The first page's size: 1 to 200, 50 when omitted.
     #[schema(minimum = 1, maximum = 200)]
@@ -304,7 +304,7 @@ pub async fn remove_segment_members(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FromFilter {
-    #[schema(value_type = Object, example = json!({"field": "stats.rfm_class", "op": "eq", "value": "champions"}))]
+    #[schema(value_type = crate::api::schemas::Filter, example = json!({"field": "stats.rfm_class", "op": "eq", "value": "champions"}))]
     pub filter: serde_json::Value,
 }
 

@@ -40,7 +40,7 @@ pub struct SegmentResponse {
     pub description: Option<String>,
     pub kind: SegmentKind,
     /// A dynamic segment's filter; null for a static one.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::api::schemas::Filter>)]
     pub filter: Option<serde_json::Value>,
     /// For the ready-made segments every workspace starts with: `dormant`, `frequent_buyers`,
     /// `occasional_buyers`, `never_bought`, `new_this_month`, `rfm_champions`, `rfm_at_risk`.
@@ -81,7 +81,7 @@ pub struct SegmentInput {
     pub kind: SegmentKind,
     /// Required for a dynamic segment, refused for a static one (fill it with
     /// `POST /segments/{id}/members/from-filter`).
-    #[schema(value_type = Option<Object>, example = json!({"all": [
+    #[schema(value_type = Option<crate::api::schemas::Filter>, example = json!({"all": [
         {"field": "kind", "op": "eq", "value": "company"},
         {"field": "tags", "op": "contains", "value": "vip"}
     ]}))]
@@ -100,7 +100,7 @@ pub struct UpdateSegment {
     pub description: Option<Option<String>>,
     /// A dynamic segment's new filter.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false, value_type = Option<Object>)]
+    #[schema(nullable = false, value_type = Option<crate::api::schemas::Filter>)]
     pub filter: Option<serde_json::Value>,
 }
 
