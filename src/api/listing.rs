@@ -20,6 +20,17 @@ const SORTS: &[(&str, ClientOrder)] = &[
     ("display_name", ClientOrder::DisplayName),
 ];
 
+/// `sort` of the client and contact lists and of a segment's members.
+pub struct ClientSort;
+
+impl utoipa::PartialSchema for ClientSort {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schemas::sort_order(SORTS.iter().map(|(name, _)| *name))
+    }
+}
+
+impl utoipa::ToSchema for ClientSort {}
+
 /// The position a page of a sorted list ends at, as the cursor carries it.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ListCursor<Id> {

@@ -156,6 +156,35 @@ impl ToSchema for TimelinePayload {
     }
 }
 
+/// The values of a list's `sort`: each field ascending, and with `-` descending.
+pub fn sort_order<'a>(fields: impl IntoIterator<Item = &'a str>) -> RefOr<Schema> {
+    let values: Vec<String> = fields.into_iter().flat_map(|field| [field.to_string(), format!("-{field}")]).collect();
+    written(json!({"type": "string", "enum": values}))
+}
+
+/// The class the RFM refresh gives a client who bought.
+pub struct RfmClass;
+
+impl PartialSchema for RfmClass {
+    fn schema() -> RefOr<Schema> {
+        written(json!({"type": "string", "enum": crate::db::filter::RFM_CLASSES}))
+    }
+}
+
+impl ToSchema for RfmClass {}
+
+/// The key of a ready-made segment every workspace starts with.
+pub struct BuiltinSegment;
+
+impl PartialSchema for BuiltinSegment {
+    fn schema() -> RefOr<Schema> {
+        let keys: Vec<&str> = crate::domain::segments::builtins().iter().map(|builtin| builtin.key).collect();
+        written(json!({"type": "string", "enum": keys}))
+    }
+}
+
+impl ToSchema for BuiltinSegment {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

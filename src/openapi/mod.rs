@@ -41,9 +41,10 @@ mod shapes;
 pub struct ApiDoc;
 
 /// Declares the bearer scheme and adds the error responses that follow from an operation's
-/// shape, so no handler has to repeat them: 401 where a token is needed, 403 and 409 where a
-/// write may be refused, 400/413/415/422 where a body or parameters are read, 404 where a path
-/// names a record, 412 where `If-Match` is read, 503 where the database is needed.
+/// shape, so no handler has to repeat them: 400 everywhere (a query parameter the operation
+/// doesn't take), 401 where a token is needed, 403 and 409 where a write may be refused,
+/// 413/415/422 where a body is read, 404 where a path names a record, 412 where `If-Match` is
+/// read, 503 where the database is needed.
 struct SecurityAndErrors;
 
 impl Modify for SecurityAndErrors {
@@ -80,7 +81,6 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
         // Said outright (`security: []`), so that a reader or a linter need not guess.
         operation.security = Some(Vec::new());
     }
-    let has_parameters = operation.parameters.as_ref().is_some_and(|parameters| !parameters.is_empty());
     let has_body = operation.request_body.is_some();
     let takes_if_match = operation.parameters.iter().flatten().any(|parameter| {
         matches!(parameter, RefOr::T(parameter) if parameter.name.eq_ignore_ascii_case("If-Match"))
@@ -92,9 +92,8 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
             .build();
         operation.responses.responses.entry(status.to_string()).or_insert(RefOr::T(response));
     };
-    if is_api || has_parameters || has_body {
-        add("400", "Malformed JSON, query string or path, or a query parameter the operation doesn't take");
-    }
+    // Every documented operation refuses a query parameter it doesn't take.
+    add("400", "Malformed JSON, query string or path, or a query parameter the operation doesn't take");
     if secured {
         add("401", "Missing, invalid or expired access token, or a deactivated user");
         if writes {

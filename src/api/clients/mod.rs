@@ -97,7 +97,7 @@ pub struct ClientListQuery {
     /// breaks ties. Default `-updated_at`, or best match first with `q`. For a sync, use
     /// `updated_at` with `updated_since`: a record changed during the walk moves to the end and
     /// is seen again there, never missed.
-    #[param(example = "-updated_at")]
+    #[param(inline, value_type = Option<crate::api::listing::ClientSort>, example = "-updated_at")]
     pub sort: Option<String>,
     pub kind: Option<ClientKind>,
     pub relationship: Option<Relationship>,

@@ -98,7 +98,7 @@ pub struct ClientStatsResponse {
     pub rfm_monetary: Option<i16>,
     /// champions, loyal, potential_loyalists, new_customers, promising, need_attention,
     /// about_to_sleep, at_risk, cant_lose or hibernating; null for a client who never bought.
-    #[schema(example = "champions")]
+    #[schema(value_type = Option<crate::api::schemas::RfmClass>, example = "champions")]
     pub rfm_class: Option<String>,
 }
 

@@ -85,7 +85,7 @@ pub struct ContactListQuery {
     pub cursor: Option<String>,
     /// `updated_at`, `created_at` or `display_name`, prefixed with `-` for descending; default
     /// `-updated_at`, or best match first with `q`.
-    #[param(example = "display_name")]
+    #[param(inline, value_type = Option<crate::api::listing::ClientSort>, example = "display_name")]
     pub sort: Option<String>,
     #[param(value_type = Option<String>, format = Uuid)]
     pub client_id: Option<ClientId>,

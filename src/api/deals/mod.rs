@@ -63,6 +63,17 @@ pub async fn create_deal(
     Ok(deal_http(StatusCode::CREATED, &deal, &items))
 }
 
+/// `sort` of the deal lists.
+pub struct DealSort;
+
+impl utoipa::PartialSchema for DealSort {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::api::schemas::sort_order(SORTS.iter().map(|(name, _)| *name))
+    }
+}
+
+impl utoipa::ToSchema for DealSort {}
+
 /// How deal lists may be sorted.
 const SORTS: &[(&str, DealOrder)] = &[
     ("updated_at", DealOrder::UpdatedAt),
@@ -80,7 +91,7 @@ pub struct DealListQuery {
     pub cursor: Option<String>,
     /// `updated_at`, `created_at`, `amount` or `expected_close_date` (deals without one last),
     /// prefixed with `-` for descending; default `-updated_at`.
-    #[param(example = "-amount")]
+    #[param(inline, value_type = Option<DealSort>, example = "-amount")]
     pub sort: Option<String>,
     #[param(value_type = Option<String>, format = Uuid)]
     pub pipeline_id: Option<PipelineId>,

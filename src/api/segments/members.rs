@@ -29,6 +29,7 @@ pub struct MembersQuery {
     pub cursor: Option<String>,
     /// `updated_at`, `created_at` or `display_name`, prefixed with `-` for descending; default
     /// `-updated_at`.
+    #[param(inline, value_type = Option<crate::api::listing::ClientSort>)]
     pub sort: Option<String>,
 }
 
@@ -139,6 +140,7 @@ pub struct PreviewRequest {
     #[schema(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// As in `GET /clients`; default `-updated_at`.
+    #[schema(inline, value_type = Option<crate::api::listing::ClientSort>)]
     pub sort: Option<String>,
 }
 

@@ -44,6 +44,7 @@ pub struct SegmentResponse {
     pub filter: Option<serde_json::Value>,
     /// For the ready-made segments every workspace starts with: `dormant`, `frequent_buyers`,
     /// `occasional_buyers`, `never_bought`, `new_this_month`, `rfm_champions`, `rfm_at_risk`.
+    #[schema(value_type = Option<crate::api::schemas::BuiltinSegment>)]
     pub builtin: Option<String>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
