@@ -5,6 +5,7 @@
 use diesel::prelude::*;
 
 use crate::db::models::{Team, User};
+use crate::domain::FieldCode;
 use crate::domain::ownership;
 use crate::error::ApiError;
 use crate::ids::{TeamId, UserId, WorkspaceId};
@@ -43,7 +44,11 @@ impl Assignment {
         if let Some(team) = team_id
             && !Team::exists(conn, workspace, team)?
         {
-            return Err(ApiError::invalid_field("team_id", "not_found", "no such team in this workspace"));
+            return Err(ApiError::invalid_field(
+                "team_id",
+                FieldCode::NotFound,
+                "no such team in this workspace",
+            ));
         }
         Ok(Self { owner_id: owner.map(|owner| owner.id), team_id })
     }
@@ -68,7 +73,7 @@ fn find_owner(
 ) -> Result<Option<User>, ApiError> {
     let Some(owner) = owner else { return Ok(None) };
     let found = User::find(conn, workspace, owner).optional()?;
-    found
-        .map(Some)
-        .ok_or_else(|| ApiError::invalid_field("owner_id", "not_found", "no such user in this workspace"))
+    found.map(Some).ok_or_else(|| {
+        ApiError::invalid_field("owner_id", FieldCode::NotFound, "no such user in this workspace")
+    })
 }

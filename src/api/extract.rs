@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::domain::FieldCode;
 use crate::error::{ApiError, FieldError, ProblemCode};
 use crate::state::AppState;
 
@@ -88,11 +89,15 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value = super::strict_json::parse(body)?;
     // Every request body of this API is an object; serde would read an array as a struct's fields.
     if !value.is_object() {
-        return Err(ApiError::invalid_field("body", "type", "must be a JSON object"));
+        return Err(ApiError::invalid_field("body", FieldCode::Type, "must be a JSON object"));
     }
     // PostgreSQL can't store a NUL character in text.
     if let Some(path) = nul_path(&value, String::new()) {
-        return Err(ApiError::invalid_field(&path, "nul_character", "may not contain NUL characters"));
+        return Err(ApiError::invalid_field(
+            &path,
+            FieldCode::NulCharacter,
+            "may not contain NUL characters",
+        ));
     }
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
@@ -125,12 +130,12 @@ fn field_error_from_serde(path: &str, error: &serde_json::Error) -> FieldError {
     let join = |name: &str| if path == "." { name.to_string() } else { format!("{path}.{name}") };
     let (field, code) = if message.starts_with("unknown field") {
         // The path already ends at the unknown field.
-        (path.to_string(), "unknown_field")
+        (path.to_string(), FieldCode::UnknownField)
     } else if message.starts_with("missing field") {
         // The path ends at the object that lacks it.
-        (join(quoted.as_deref().unwrap_or("?")), "required")
+        (join(quoted.as_deref().unwrap_or("?")), FieldCode::Required)
     } else {
-        (if path == "." { "body".to_string() } else { path.to_string() }, "invalid")
+        (if path == "." { "body".to_string() } else { path.to_string() }, FieldCode::Invalid)
     };
     FieldError::new(field, code, message)
 }
@@ -230,7 +235,9 @@ mod tests {
 
     fn fields(result: Result<Body, ApiError>) -> Vec<(String, String)> {
         match result {
-            Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| (e.field, e.code)).collect(),
+            Err(ApiError::Validation(errors)) => {
+                errors.into_iter().map(|e| (e.field, e.code.to_string())).collect()
+            }
             other => panic!("expected a validation error, got {other:?}"),
         }
     }

@@ -18,6 +18,7 @@ use crate::auth::{Principal, run_as};
 use crate::db::models::Product;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::product::ProductFilter;
+use crate::domain::FieldCode;
 use crate::domain::client::search_text;
 use crate::domain::money::{self, check_currency};
 use crate::domain::text::{non_blank, trimmed};
@@ -141,13 +142,13 @@ fn build_product(
         .map_err(|violation| errors.push(FieldError::from(violation)))
         .unwrap_or(2);
     if input.price < Decimal::ZERO {
-        errors.push(FieldError::new("price", "range", "must not be negative"));
+        errors.push(FieldError::new("price", FieldCode::Range, "must not be negative"));
     }
     if let Err(too_large) = money::check_bounds("price", input.price, "is too large") {
         errors.push(too_large.into());
     }
     if input.price.normalize().scale() > 6 {
-        errors.push(FieldError::new("price", "scale", "has more than 6 decimal places"));
+        errors.push(FieldError::new("price", FieldCode::Scale, "has more than 6 decimal places"));
     }
     if !errors.is_empty() {
         errors.sort_by(|a, b| a.field.cmp(&b.field));

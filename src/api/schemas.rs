@@ -158,7 +158,8 @@ impl ToSchema for TimelinePayload {
 
 /// The values of a list's `sort`: each field ascending, and with `-` descending.
 pub fn sort_order<'a>(fields: impl IntoIterator<Item = &'a str>) -> RefOr<Schema> {
-    let values: Vec<String> = fields.into_iter().flat_map(|field| [field.to_string(), format!("-{field}")]).collect();
+    let values: Vec<String> =
+        fields.into_iter().flat_map(|field| [field.to_string(), format!("-{field}")]).collect();
     written(json!({"type": "string", "enum": values}))
 }
 

@@ -13,6 +13,7 @@ use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{NewTeam, Team, TeamChanges};
+use crate::domain::FieldCode;
 use crate::domain::text::non_blank;
 use crate::error::{ApiError, ProblemCode};
 use crate::ids::{TeamId, WorkspaceId};
@@ -215,7 +216,7 @@ pub async fn update_team(
                 if parent == id || Team::ancestors(conn, workspace, parent)?.contains(&id) {
                     return Err(ApiError::invalid_field(
                         "parent_id",
-                        "cycle",
+                        FieldCode::Cycle,
                         "a team can't be placed under itself or one of its own sub-teams",
                     ));
                 }
@@ -243,7 +244,7 @@ fn ensure_parent_exists(
     if Team::exists(conn, workspace, parent)? {
         Ok(())
     } else {
-        Err(ApiError::invalid_field("parent_id", "not_found", "no such team in this workspace"))
+        Err(ApiError::invalid_field("parent_id", FieldCode::NotFound, "no such team in this workspace"))
     }
 }
 

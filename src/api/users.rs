@@ -16,6 +16,7 @@ use crate::api::workspace::WorkspaceResponse;
 use crate::auth::{Principal, password, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{NewUser, RefreshToken, Team, User, UserChanges, Workspace};
+use crate::domain::FieldCode;
 use crate::domain::role::Role;
 use crate::domain::text::non_blank;
 use crate::error::{ApiError, ProblemCode};
@@ -373,12 +374,16 @@ fn new_password_hash(
     let Some(new_password) = new_password else { return Ok(None) };
     if is_self {
         let current = current_password.ok_or_else(|| {
-            ApiError::invalid_field("current_password", "required", "is required to change your own password")
+            ApiError::invalid_field(
+                "current_password",
+                FieldCode::Required,
+                "is required to change your own password",
+            )
         })?;
         if !password::verify(current, &target.password_hash) {
             return Err(ApiError::invalid_field(
                 "current_password",
-                "mismatch",
+                FieldCode::Mismatch,
                 "is not your current password",
             ));
         }
@@ -390,7 +395,7 @@ fn ensure_team_exists(conn: &mut PgConnection, workspace: WorkspaceId, team: Tea
     if Team::exists(conn, workspace, team)? {
         Ok(())
     } else {
-        Err(ApiError::invalid_field("team_id", "not_found", "no such team in this workspace"))
+        Err(ApiError::invalid_field("team_id", FieldCode::NotFound, "no such team in this workspace"))
     }
 }
 

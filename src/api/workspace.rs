@@ -13,6 +13,7 @@ use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Workspace, WorkspaceChanges};
+use crate::domain::FieldCode;
 use crate::domain::text::non_blank;
 use crate::error::{ApiError, FieldError};
 use crate::ids::WorkspaceId;
@@ -80,7 +81,7 @@ impl UpdateWorkspace {
         {
             errors.push(FieldError::new(
                 "default_currency",
-                "currency",
+                FieldCode::Currency,
                 "must be an ISO 4217 code such as EUR",
             ));
         }
@@ -89,7 +90,7 @@ impl UpdateWorkspace {
         {
             errors.push(FieldError::new(
                 "timezone",
-                "timezone",
+                FieldCode::Timezone,
                 "must be an IANA time zone such as Europe/Moscow",
             ));
         }
@@ -98,7 +99,7 @@ impl UpdateWorkspace {
         {
             errors.push(FieldError::new(
                 "default_phone_region",
-                "region",
+                FieldCode::Region,
                 "must be an ISO 3166 region code such as RU",
             ));
         }

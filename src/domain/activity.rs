@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::FieldCode;
 use super::Violation;
 use crate::ids::ClientId;
 
@@ -23,10 +24,14 @@ pub fn check_links(
     deals_client: Option<ClientId>,
 ) -> Result<(), Violation> {
     if contacts_client.is_some_and(|owner| Some(owner) != client) {
-        return Err(Violation::new("contact_id", "wrong_client", "the contact belongs to another client"));
+        return Err(Violation::new(
+            "contact_id",
+            FieldCode::WrongClient,
+            "the contact belongs to another client",
+        ));
     }
     if deals_client.is_some_and(|owner| Some(owner) != client) {
-        return Err(Violation::new("deal_id", "wrong_client", "the deal belongs to another client"));
+        return Err(Violation::new("deal_id", FieldCode::WrongClient, "the deal belongs to another client"));
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Rules of the client record that don't need a database: its display name, which fields belong
 //! to which kind, and the text fuzzy search reads.
 
+use super::FieldCode;
 use super::Violation;
 use super::enums::ClientKind;
 
@@ -51,7 +52,7 @@ pub fn check_kind_fields(
             if !present(names.last_name) && !present(names.first_name) {
                 violations.push(Violation::new(
                     "last_name",
-                    "required",
+                    FieldCode::Required,
                     "a person needs a last name or a first name",
                 ));
             }
@@ -59,14 +60,18 @@ pub fn check_kind_fields(
         }
         ClientKind::Company => {
             if !present(names.name) {
-                violations.push(Violation::new("name", "required", "a company needs a name"));
+                violations.push(Violation::new("name", FieldCode::Required, "a company needs a name"));
             }
             (person_only, "a company")
         }
     };
     for (field, is_set) in wrong_fields {
         if *is_set {
-            violations.push(Violation::new(*field, "not_allowed", format!("is not a field of {kind_name}")));
+            violations.push(Violation::new(
+                *field,
+                FieldCode::NotAllowed,
+                format!("is not a field of {kind_name}"),
+            ));
         }
     }
     violations
@@ -109,7 +114,7 @@ mod tests {
         let company = Names { name: Some("Acme"), ..Names::default() };
         assert!(check_kind_fields(ClientKind::Company, company, &[], &[("birth_date", false)]).is_empty());
         assert_eq!(
-            check_kind_fields(ClientKind::Company, company, &[], &[("birth_date", true)])[0].code,
+            check_kind_fields(ClientKind::Company, company, &[], &[("birth_date", true)])[0].code.as_str(),
             "not_allowed"
         );
     }
@@ -161,7 +166,7 @@ pub fn normalise_tags(tags: Vec<String>) -> Result<Vec<String>, Vec<Violation>> 
         if tag.is_empty() || tag.chars().count() > 50 {
             violations.push(Violation::new(
                 format!("tags[{index}]"),
-                "length",
+                FieldCode::Length,
                 "must be between 1 and 50 characters long",
             ));
         } else if !kept.iter().any(|existing| existing.to_lowercase() == tag.to_lowercase()) {
@@ -169,7 +174,7 @@ pub fn normalise_tags(tags: Vec<String>) -> Result<Vec<String>, Vec<Violation>> 
         }
     }
     if kept.len() > 50 {
-        violations.push(Violation::new("tags", "too_many", "at most 50 tags"));
+        violations.push(Violation::new("tags", FieldCode::TooMany, "at most 50 tags"));
     }
     if violations.is_empty() { Ok(kept) } else { Err(violations) }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::ValidateEmail;
 
+use super::FieldCode;
 use super::Violation;
 use super::enums::MessengerKind;
 
@@ -48,7 +49,7 @@ pub fn normalise_emails(
         if trimmed.len() <= 320 && trimmed.validate_email() {
             Ok((trimmed.to_string(), trimmed.to_lowercase()))
         } else {
-            Err(("email", "must be a valid email address".to_string()))
+            Err((FieldCode::Email, "must be a valid email address".to_string()))
         }
     })
 }
@@ -72,11 +73,11 @@ pub fn has_country_code(value: &str) -> bool {
 }
 
 /// One phone number in E.164, for lookups by a number written any way.
-pub fn to_e164(value: &str, default_region: &str) -> Result<String, (&'static str, String)> {
+pub fn to_e164(value: &str, default_region: &str) -> Result<String, (FieldCode, String)> {
     let region = default_region.parse::<phonenumber::country::Id>().ok();
     let invalid = || {
         (
-            "phone",
+            FieldCode::Phone,
             format!(
                 "{value:?} is not a valid phone number (write it with its country code, like +7 912 345-67-89)"
             ),
@@ -95,14 +96,14 @@ pub fn to_e164(value: &str, default_region: &str) -> Result<String, (&'static st
 fn normalise(
     field: &str,
     items: Vec<ContactPoint>,
-    normalise_value: impl Fn(&str) -> Result<(String, String), (&'static str, String)>,
+    normalise_value: impl Fn(&str) -> Result<(String, String), (FieldCode, String)>,
 ) -> Result<(Vec<ContactPoint>, Vec<String>), Vec<Violation>> {
     let mut violations = Vec::new();
     if items.len() > MAX_ITEMS {
-        violations.push(Violation::new(field, "too_many", format!("at most {MAX_ITEMS} entries")));
+        violations.push(Violation::new(field, FieldCode::TooMany, format!("at most {MAX_ITEMS} entries")));
     }
     if items.iter().filter(|item| item.primary).count() > 1 {
-        violations.push(Violation::new(field, "several_primary", "at most one entry may be primary"));
+        violations.push(Violation::new(field, FieldCode::SeveralPrimary, "at most one entry may be primary"));
     }
     let mut normalised = Vec::with_capacity(items.len());
     let mut keys: Vec<String> = Vec::with_capacity(items.len());
@@ -111,7 +112,7 @@ fn normalise(
         if label.as_ref().is_some_and(|label| label.chars().count() > MAX_LABEL) {
             violations.push(Violation::new(
                 format!("{field}[{index}].label"),
-                "length",
+                FieldCode::Length,
                 format!("must be at most {MAX_LABEL} characters long"),
             ));
         }
@@ -120,7 +121,7 @@ fn normalise(
                 if keys.contains(&key) {
                     violations.push(Violation::new(
                         format!("{field}[{index}].value"),
-                        "duplicate",
+                        FieldCode::Duplicate,
                         "is listed twice",
                     ));
                 }
@@ -147,7 +148,7 @@ fn normalise(
 pub fn check_messengers(field: &str, messengers: Vec<Messenger>) -> Result<Vec<Messenger>, Vec<Violation>> {
     let mut violations = Vec::new();
     if messengers.len() > MAX_ITEMS {
-        violations.push(Violation::new(field, "too_many", format!("at most {MAX_ITEMS} entries")));
+        violations.push(Violation::new(field, FieldCode::TooMany, format!("at most {MAX_ITEMS} entries")));
     }
     let messengers: Vec<Messenger> = messengers
         .into_iter()
@@ -157,7 +158,7 @@ pub fn check_messengers(field: &str, messengers: Vec<Messenger>) -> Result<Vec<M
             if !(1..=200).contains(&handle.chars().count()) {
                 violations.push(Violation::new(
                     format!("{field}[{index}].handle"),
-                    "length",
+                    FieldCode::Length,
                     "must be between 1 and 200 characters long",
                 ));
             }
@@ -216,7 +217,7 @@ mod tests {
         assert_eq!(keys, ["anna@example.com"]);
         let duplicate =
             normalise_emails("emails", vec![point("a@example.com"), point("A@example.com")]).err();
-        assert_eq!(duplicate.unwrap_or_default()[0].code, "duplicate");
+        assert_eq!(duplicate.unwrap_or_default()[0].code.as_str(), "duplicate");
         assert!(normalise_emails("emails", vec![point("not an email")]).is_err());
     }
 
@@ -226,7 +227,10 @@ mod tests {
             ContactPoint { primary: true, ..point("a@example.com") },
             ContactPoint { primary: true, ..point("b@example.com") },
         ];
-        assert_eq!(normalise_emails("emails", both).err().unwrap_or_default()[0].code, "several_primary");
+        assert_eq!(
+            normalise_emails("emails", both).err().unwrap_or_default()[0].code.as_str(),
+            "several_primary"
+        );
     }
 }
 

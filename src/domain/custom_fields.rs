@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use validator::{ValidateEmail, ValidateUrl};
 
+use super::FieldCode;
 use crate::domain::Violation;
 use crate::domain::contact_points::to_e164;
 use crate::domain::enums::CustomFieldType;
@@ -61,7 +62,7 @@ pub fn check_definition(definition: &Definition<'_>) -> Result<(), Vec<Violation
     let field_type = definition.field_type;
     let mut violations = Vec::new();
     let mut refuse =
-        |name: &str, code: &'static str, message: &str| violations.push(Violation::new(name, code, message));
+        |name: &str, code: FieldCode, message: &str| violations.push(Violation::new(name, code, message));
     let key = definition.key;
     let key_ok = key.len() <= 63
         && key.starts_with(|c: char| c.is_ascii_lowercase())
@@ -69,37 +70,37 @@ pub fn check_definition(definition: &Definition<'_>) -> Result<(), Vec<Violation
     if !key_ok {
         refuse(
             "key",
-            "format",
+            FieldCode::Format,
             "must be snake_case: a lower-case letter, then letters, digits or _ (at most 63)",
         );
     }
     if definition.label.is_empty() || definition.label.chars().count() > 200 {
-        refuse("label", "length", "must be 1 to 200 characters");
+        refuse("label", FieldCode::Length, "must be 1 to 200 characters");
     }
     if definition.description.is_some_and(|text| text.chars().count() > 2000) {
-        refuse("description", "length", "must be at most 2000 characters");
+        refuse("description", FieldCode::Length, "must be at most 2000 characters");
     }
     let options = definition.options;
     if matches!(field_type, CustomFieldType::Enum | CustomFieldType::MultiEnum) {
         let mut seen = std::collections::HashSet::new();
         if options.is_empty() || options.len() > MAX_OPTIONS {
-            refuse("options", "length", "an enum needs 1 to 500 options");
+            refuse("options", FieldCode::Length, "an enum needs 1 to 500 options");
         } else if options.iter().any(|option| option.trim().is_empty() || option.chars().count() > 200) {
-            refuse("options", "length", "each option must be 1 to 200 characters");
+            refuse("options", FieldCode::Length, "each option must be 1 to 200 characters");
         } else if !options.iter().all(|option| seen.insert(option)) {
-            refuse("options", "duplicate", "options must be distinct");
+            refuse("options", FieldCode::Duplicate, "options must be distinct");
         }
     } else if !options.is_empty() {
-        refuse("options", "not_applicable", "only enum and multi_enum fields have options");
+        refuse("options", FieldCode::NotApplicable, "only enum and multi_enum fields have options");
     }
     let is_numeric = matches!(field_type, CustomFieldType::Number | CustomFieldType::Decimal);
     if !is_numeric && (definition.min.is_some() || definition.max.is_some()) {
-        refuse("min", "not_applicable", "only number and decimal fields have min and max");
+        refuse("min", FieldCode::NotApplicable, "only number and decimal fields have min and max");
     }
     if let (Some(min), Some(max)) = (definition.min, definition.max)
         && min > max
     {
-        refuse("max", "range", "must not be less than min");
+        refuse("max", FieldCode::Range, "must not be less than min");
     }
     let is_text = matches!(
         field_type,
@@ -107,20 +108,24 @@ pub fn check_definition(definition: &Definition<'_>) -> Result<(), Vec<Violation
     );
     match definition.max_length {
         Some(_) if !is_text => {
-            refuse("max_length", "not_applicable", "only text-like fields have a max_length")
+            refuse("max_length", FieldCode::NotApplicable, "only text-like fields have a max_length")
         }
         Some(length) if !(1..=DEFAULT_MAX_LENGTH as i32).contains(&length) => {
-            refuse("max_length", "range", "must be 1 to 10000")
+            refuse("max_length", FieldCode::Range, "must be 1 to 10000")
         }
         _ => {}
     }
     if let Some(pattern) = definition.pattern {
         if field_type != CustomFieldType::Text {
-            refuse("pattern", "not_applicable", "only text fields have a pattern");
+            refuse("pattern", FieldCode::NotApplicable, "only text fields have a pattern");
         } else if pattern.len() > 500
             || regex::RegexBuilder::new(pattern).size_limit(1 << 20).build().is_err()
         {
-            refuse("pattern", "regex", "must be a valid regular expression of at most 500 characters");
+            refuse(
+                "pattern",
+                FieldCode::Regex,
+                "must be a valid regular expression of at most 500 characters",
+            );
         }
     }
     if violations.is_empty() { Ok(()) } else { Err(violations) }
@@ -140,7 +145,7 @@ pub fn merge_and_check(
     for (key, value) in changes {
         let field = format!("custom.{key}");
         let Some(rule) = rules.iter().find(|rule| rule.key == key) else {
-            violations.push(Violation::new(field, "unknown_field", "no custom field with this key"));
+            violations.push(Violation::new(field, FieldCode::UnknownField, "no custom field with this key"));
             continue;
         };
         if value.is_null() {
@@ -158,7 +163,11 @@ pub fn merge_and_check(
         if !merged.contains_key(&rule.key)
             && !violations.iter().any(|v| v.field == format!("custom.{}", rule.key))
         {
-            violations.push(Violation::new(format!("custom.{}", rule.key), "required", "is required"));
+            violations.push(Violation::new(
+                format!("custom.{}", rule.key),
+                FieldCode::Required,
+                "is required",
+            ));
         }
     }
     if violations.is_empty() { Ok(merged) } else { Err(violations) }
@@ -170,34 +179,34 @@ pub fn check_value(
     rule: &FieldRules,
     value: &Value,
     phone_region: &str,
-) -> Result<Value, (&'static str, String)> {
-    let wrong_type = |expected: &str| ("type", format!("must be {expected}"));
+) -> Result<Value, (FieldCode, String)> {
+    let wrong_type = |expected: &str| (FieldCode::Type, format!("must be {expected}"));
     match rule.field_type {
         CustomFieldType::Text | CustomFieldType::Email | CustomFieldType::Url | CustomFieldType::Phone => {
             let Value::String(text) = value else { return Err(wrong_type("a string")) };
             let text = text.trim();
             let limit = rule.max_length.map_or(DEFAULT_MAX_LENGTH, |max| max as usize);
             if text.is_empty() {
-                return Err(("length", "must not be empty (send null to clear it)".into()));
+                return Err((FieldCode::Length, "must not be empty (send null to clear it)".into()));
             }
             if text.chars().count() > limit {
-                return Err(("length", format!("must be at most {limit} characters")));
+                return Err((FieldCode::Length, format!("must be at most {limit} characters")));
             }
             match rule.field_type {
                 CustomFieldType::Email if !text.validate_email() => {
-                    Err(("email", "must be a valid email address".into()))
+                    Err((FieldCode::Email, "must be a valid email address".into()))
                 }
                 CustomFieldType::Email => Ok(Value::String(text.to_lowercase())),
                 CustomFieldType::Url
                     if !(text.validate_url()
                         && (text.starts_with("http://") || text.starts_with("https://"))) =>
                 {
-                    Err(("url", "must be an http or https URL".into()))
+                    Err((FieldCode::Url, "must be an http or https URL".into()))
                 }
                 CustomFieldType::Phone => to_e164(text, phone_region).map(Value::String),
                 _ => match &rule.pattern {
                     Some(pattern) if !pattern.is_match(text) => {
-                        Err(("pattern", format!("must match the pattern {}", pattern.as_str())))
+                        Err((FieldCode::Pattern, format!("must match the pattern {}", pattern.as_str())))
                     }
                     _ => Ok(Value::String(text.to_string())),
                 },
@@ -207,7 +216,7 @@ pub fn check_value(
             let Value::Number(number) = value else { return Err(wrong_type("a number")) };
             let decimal = Decimal::from_str_exact(&number.to_string())
                 .or_else(|_| Decimal::from_scientific(&number.to_string()))
-                .map_err(|_| ("range", "is out of the supported range".to_string()))?;
+                .map_err(|_| (FieldCode::Range, "is out of the supported range".to_string()))?;
             check_range(rule, decimal)?;
             Ok(value.clone())
         }
@@ -216,20 +225,20 @@ pub fn check_value(
                 return Err(wrong_type("a decimal string, like \"12.50\""));
             };
             let decimal = Decimal::from_str_exact(text.trim())
-                .map_err(|_| ("decimal", "must be a decimal string, like \"12.50\"".to_string()))?;
+                .map_err(|_| (FieldCode::Decimal, "must be a decimal string, like \"12.50\"".to_string()))?;
             check_range(rule, decimal)?;
             Ok(Value::String(decimal.to_string()))
         }
         CustomFieldType::Date => {
             let Value::String(text) = value else { return Err(wrong_type("a date string, YYYY-MM-DD")) };
             let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .map_err(|_| ("date", "must be a date, YYYY-MM-DD".to_string()))?;
+                .map_err(|_| (FieldCode::Date, "must be a date, YYYY-MM-DD".to_string()))?;
             Ok(Value::String(date.format("%Y-%m-%d").to_string()))
         }
         CustomFieldType::Datetime => {
             let Value::String(text) = value else { return Err(wrong_type("an RFC 3339 time string")) };
             let time = DateTime::parse_from_rfc3339(text).map_err(|_| {
-                ("datetime", "must be an RFC 3339 time, like 2026-11-23T10:00:00Z".to_string())
+                (FieldCode::Datetime, "must be an RFC 3339 time, like 2026-11-23T10:00:00Z".to_string())
             })?;
             Ok(Value::String(time.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::AutoSi, true)))
         }
@@ -257,25 +266,25 @@ pub fn check_value(
     }
 }
 
-fn check_range(rule: &FieldRules, value: Decimal) -> Result<(), (&'static str, String)> {
+fn check_range(rule: &FieldRules, value: Decimal) -> Result<(), (FieldCode, String)> {
     if let Some(min) = rule.min
         && value < min
     {
-        return Err(("range", format!("must be at least {min}")));
+        return Err((FieldCode::Range, format!("must be at least {min}")));
     }
     if let Some(max) = rule.max
         && value > max
     {
-        return Err(("range", format!("must be at most {max}")));
+        return Err((FieldCode::Range, format!("must be at most {max}")));
     }
     Ok(())
 }
 
-fn check_option(rule: &FieldRules, text: &str) -> Result<(), (&'static str, String)> {
+fn check_option(rule: &FieldRules, text: &str) -> Result<(), (FieldCode, String)> {
     if rule.options.iter().any(|option| option == text) {
         Ok(())
     } else {
-        Err(("option", format!("must be one of {}", rule.options.join(", "))))
+        Err((FieldCode::Option, format!("must be one of {}", rule.options.join(", "))))
     }
 }
 
@@ -345,7 +354,7 @@ mod tests {
         )
         .err()
         .unwrap_or_default();
-        let found: Vec<(&str, &str)> = errors.iter().map(|v| (v.field.as_str(), v.code)).collect();
+        let found: Vec<(&str, &str)> = errors.iter().map(|v| (v.field.as_str(), v.code.as_str())).collect();
         assert_eq!(
             found,
             [
@@ -376,7 +385,7 @@ mod tests {
             .err()
             .unwrap_or_default()
             .into_iter()
-            .map(|violation| (violation.field, violation.code))
+            .map(|violation| (violation.field, violation.code.as_str()))
             .collect();
         assert_eq!(
             found,

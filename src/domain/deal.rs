@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+use super::FieldCode;
 use super::Violation;
 use super::enums::StageKind;
 use super::money::{self, Line, exact_amount, line_total};
@@ -125,7 +126,7 @@ fn price_item(
         (None, Some(product)) => {
             violations.push(Violation::new(
                 format!("{field}.unit_price"),
-                "required",
+                FieldCode::Required,
                 format!(
                     "the product is priced in {}: give the unit price in {}",
                     product.currency, draft.currency
@@ -136,7 +137,7 @@ fn price_item(
         (None, None) => {
             violations.push(Violation::new(
                 format!("{field}.unit_price"),
-                "required",
+                FieldCode::Required,
                 "is required without a product",
             ));
             None
@@ -146,7 +147,7 @@ fn price_item(
         None => {
             violations.push(Violation::new(
                 format!("{field}.name"),
-                "required",
+                FieldCode::Required,
                 "is required without a product",
             ));
             None
@@ -173,7 +174,7 @@ fn amount_of(draft: &DealDraft<'_>, items: &[PricedItem]) -> Result<Decimal, Vio
     if items.is_empty() {
         return exact_amount("amount", draft.amount.unwrap_or(Decimal::ZERO), draft.places);
     }
-    let too_large = || Violation::new("items", "too_large", "the items' total is too large");
+    let too_large = || Violation::new("items", FieldCode::TooLarge, "the items' total is too large");
     let sum = items
         .iter()
         .try_fold(Decimal::ZERO, |sum, item| sum.checked_add(item.total))
@@ -184,7 +185,7 @@ fn amount_of(draft: &DealDraft<'_>, items: &[PricedItem]) -> Result<Decimal, Vio
     if draft.amount.is_some_and(|amount| amount != sum) {
         return Err(Violation::new(
             "amount",
-            "items_sum",
+            FieldCode::ItemsSum,
             "is the sum of the items when a deal has items: omit it",
         ));
     }
@@ -201,7 +202,7 @@ fn amount_base(
         if draft.exchange_rate.is_some_and(|rate| rate != Decimal::ONE) {
             return Err(Violation::new(
                 "exchange_rate",
-                "same_currency",
+                FieldCode::SameCurrency,
                 "applies only to a deal in a foreign currency",
             ));
         }
@@ -209,14 +210,14 @@ fn amount_base(
     }
     match draft.exchange_rate {
         Some(rate) if rate <= Decimal::ZERO => {
-            Err(Violation::new("exchange_rate", "range", "must be greater than 0"))
+            Err(Violation::new("exchange_rate", FieldCode::Range, "must be greater than 0"))
         }
         Some(rate) => {
             let base = money::convert(amount, rate, money::places(context.workspace_currency));
             if base.is_none_or(|base| !money::within_bounds(base)) {
                 return Err(Violation::new(
                     "exchange_rate",
-                    "too_large",
+                    FieldCode::TooLarge,
                     "makes the amount in the workspace currency too large",
                 ));
             }
@@ -229,9 +230,9 @@ fn amount_base(
 /// A lost deal says why; an open or won one keeps no reason.
 fn lost_reason(draft: &DealDraft<'_>, status: StageKind) -> Result<Option<String>, Violation> {
     match status {
-        StageKind::Lost => trimmed(draft.lost_reason)
-            .map(Some)
-            .ok_or_else(|| Violation::new("lost_reason", "required", "is required when a deal is lost")),
+        StageKind::Lost => trimmed(draft.lost_reason).map(Some).ok_or_else(|| {
+            Violation::new("lost_reason", FieldCode::Required, "is required when a deal is lost")
+        }),
         StageKind::Won | StageKind::Open => Ok(None),
     }
 }
@@ -240,12 +241,14 @@ fn lost_reason(draft: &DealDraft<'_>, status: StageKind) -> Result<Option<String
 /// when it first closes; an open deal has none.
 fn closed_at(draft: &DealDraft<'_>, context: &DealContext<'_>) -> Result<Option<DateTime<Utc>>, Violation> {
     match (context.status, draft.closed_at, context.previous) {
-        (StageKind::Open, Some(_), _) => {
-            Err(Violation::new("closed_at", "not_allowed", "only a won or lost deal has a closing time"))
-        }
+        (StageKind::Open, Some(_), _) => Err(Violation::new(
+            "closed_at",
+            FieldCode::NotAllowed,
+            "only a won or lost deal has a closing time",
+        )),
         (StageKind::Open, None, _) => Ok(None),
         (_, Some(closed_at), _) if closed_at > context.now => {
-            Err(Violation::new("closed_at", "in_future", "must not be in the future"))
+            Err(Violation::new("closed_at", FieldCode::InFuture, "must not be in the future"))
         }
         (_, Some(closed_at), _) => Ok(Some(closed_at)),
         (status, None, Some((previous, closed_at))) if previous == status => Ok(closed_at),
@@ -309,7 +312,7 @@ mod tests {
             .err()
             .unwrap_or_default()
             .into_iter()
-            .map(|violation| (violation.field, violation.code))
+            .map(|violation| (violation.field, violation.code.as_str()))
             .collect()
     }
 

@@ -12,6 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use super::FieldCode;
 use super::Violation;
 use super::contact_points::to_e164;
 use super::enums::CustomFieldType;
@@ -344,21 +345,21 @@ struct Parser<'c, 'f, F> {
 impl<'f, F: FilterField> Parser<'_, 'f, F> {
     /// Records a mistake; the node it was found in is dropped and the walk goes on, so that every
     /// mistake is reported at once.
-    fn refuse<T>(&mut self, path: &str, code: &'static str, message: impl Into<String>) -> Option<T> {
+    fn refuse<T>(&mut self, path: &str, code: FieldCode, message: impl Into<String>) -> Option<T> {
         self.violations.push(Violation::new(path, code, message));
         None
     }
 
     fn node(&mut self, node: &Value, path: &str, depth: usize) -> Option<Filter<'f, F>> {
         let Value::Object(object) = node else {
-            return self.refuse(path, "type", "must be an object: a condition or an all/any group");
+            return self.refuse(path, FieldCode::Type, "must be an object: a condition or an all/any group");
         };
         for group in ["all", "any"] {
             if let Some(children) = object.get(group) {
                 if object.len() != 1 {
                     return self.refuse(
                         path,
-                        "unknown_field",
+                        FieldCode::UnknownField,
                         format!("a group has only the key \"{group}\""),
                     );
                 }
@@ -369,7 +370,7 @@ impl<'f, F: FilterField> Parser<'_, 'f, F> {
         if let Some(key) = object.keys().find(|key| !["field", "op", "value"].contains(&key.as_str())) {
             return self.refuse(
                 &format!("{path}.{key}"),
-                "unknown_field",
+                FieldCode::UnknownField,
                 "a condition has field, op and value; a group has all or any",
             );
         }
@@ -377,7 +378,7 @@ impl<'f, F: FilterField> Parser<'_, 'f, F> {
         if self.conditions == MAX_CONDITIONS + 1 {
             return self.refuse(
                 path,
-                "too_many_conditions",
+                FieldCode::TooManyConditions,
                 format!("a filter holds at most {MAX_CONDITIONS} conditions"),
             );
         }
@@ -386,13 +387,13 @@ impl<'f, F: FilterField> Parser<'_, 'f, F> {
 
     fn group(&mut self, children: &Value, path: &str, depth: usize) -> Option<Vec<Filter<'f, F>>> {
         if depth > MAX_DEPTH {
-            return self.refuse(path, "too_deep", format!("groups nest at most {MAX_DEPTH} deep"));
+            return self.refuse(path, FieldCode::TooDeep, format!("groups nest at most {MAX_DEPTH} deep"));
         }
         let Value::Array(children) = children else {
-            return self.refuse(path, "type", "must be a list of conditions");
+            return self.refuse(path, FieldCode::Type, "must be a list of conditions");
         };
         if children.is_empty() {
-            return self.refuse(path, "length", "must hold at least one condition");
+            return self.refuse(path, FieldCode::Length, "must hold at least one condition");
         }
         // Every child is parsed, even after a mistake, to report them all.
         let parsed: Vec<Option<Filter<'f, F>>> = children
@@ -405,12 +406,12 @@ impl<'f, F: FilterField> Parser<'_, 'f, F> {
 
     fn condition(&mut self, object: &serde_json::Map<String, Value>, path: &str) -> Option<Filter<'f, F>> {
         let Some(Value::String(name)) = object.get("field") else {
-            return self.refuse(&format!("{path}.field"), "required", "must name a field");
+            return self.refuse(&format!("{path}.field"), FieldCode::Required, "must name a field");
         };
         let Some(Value::String(op)) = object.get("op") else {
             return self.refuse(
                 &format!("{path}.op"),
-                "required",
+                FieldCode::Required,
                 format!("must be one of {}", listed(Operator::ALL)),
             );
         };
@@ -420,12 +421,12 @@ impl<'f, F: FilterField> Parser<'_, 'f, F> {
                 Some(key) => format!("{} has no custom field {key:?}", catalogue.entity),
                 None => format!("{} has no field {name:?}", catalogue.entity),
             };
-            return self.refuse(&format!("{path}.field"), "unknown_field", message);
+            return self.refuse(&format!("{path}.field"), FieldCode::UnknownField, message);
         };
         let Some(operator) = Operator::parse(op) else {
             return self.refuse(
                 &format!("{path}.op"),
-                "unknown_operator",
+                FieldCode::UnknownOperator,
                 format!("must be one of {}", listed(Operator::ALL)),
             );
         };
@@ -433,14 +434,14 @@ impl<'f, F: FilterField> Parser<'_, 'f, F> {
         if !allowed.contains(&operator) {
             return self.refuse(
                 &format!("{path}.op"),
-                "operator_not_allowed",
+                FieldCode::OperatorNotAllowed,
                 format!("{name} takes {}", listed(allowed)),
             );
         }
         let value = object.get("value").unwrap_or(&Value::Null);
         match read_op(&field.kind().values(), operator, value, catalogue.phone_region) {
             Ok(op) => Some(Filter::Condition { field, op }),
-            Err(message) => self.refuse(&format!("{path}.value"), "invalid_value", message),
+            Err(message) => self.refuse(&format!("{path}.value"), FieldCode::InvalidValue, message),
         }
     }
 }
@@ -612,7 +613,7 @@ mod tests {
         let catalogue = Catalogue { entity: "client", fields: &fields, phone_region: "RU" };
         let mut ops = Vec::new();
         let mut nodes = vec![parse(&filter, &catalogue).map_err(|found| {
-            found.into_iter().map(|violation| (violation.field, violation.code)).collect::<Vec<_>>()
+            found.into_iter().map(|violation| (violation.field, violation.code.as_str())).collect::<Vec<_>>()
         })?];
         while let Some(node) = nodes.pop() {
             match node {

@@ -3,6 +3,7 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use super::FieldCode;
 use super::Violation;
 
 /// The number of minor units (decimal places) of an ISO 4217 currency; `None` for an unknown code.
@@ -21,7 +22,7 @@ pub fn places(code: &str) -> u32 {
 /// Checks an ISO 4217 code, upper case.
 pub fn check_currency(field: &str, code: &str) -> Result<u32, Violation> {
     minor_units(code).ok_or_else(|| {
-        Violation::new(field, "currency", format!("{code:?} is not an ISO 4217 currency code"))
+        Violation::new(field, FieldCode::Currency, format!("{code:?} is not an ISO 4217 currency code"))
     })
 }
 
@@ -49,7 +50,7 @@ pub fn check_bounds(field: &str, value: Decimal, what: &str) -> Result<Decimal, 
     } else {
         Err(Violation::new(
             field,
-            "too_large",
+            FieldCode::TooLarge,
             format!("{what}: at most {AMOUNT_DIGITS} digits before the point"),
         ))
     }
@@ -59,11 +60,15 @@ pub fn check_bounds(field: &str, value: Decimal, what: &str) -> Result<Decimal, 
 /// so nothing a client sent is silently changed.
 pub fn exact_amount(field: &str, value: Decimal, places: u32) -> Result<Decimal, Violation> {
     if value.is_sign_negative() && !value.is_zero() {
-        return Err(Violation::new(field, "range", "must not be negative"));
+        return Err(Violation::new(field, FieldCode::Range, "must not be negative"));
     }
     check_bounds(field, value, "is too large")?;
     if value.normalize().scale() > places {
-        return Err(Violation::new(field, "scale", format!("has more than {places} decimal places")));
+        return Err(Violation::new(
+            field,
+            FieldCode::Scale,
+            format!("has more than {places} decimal places"),
+        ));
     }
     let mut amount = value;
     amount.rescale(places);
@@ -84,13 +89,21 @@ pub struct Line {
 /// quantity × unit price, less the discount, plus the tax, rounded half-even to `places`.
 pub fn line_total(field: &str, line: Line, places: u32) -> Result<Decimal, Violation> {
     let hundred = Decimal::ONE_HUNDRED;
-    let too_large = || Violation::new(field, "too_large", "the line total is too large");
+    let too_large = || Violation::new(field, FieldCode::TooLarge, "the line total is too large");
     let mut violations = Vec::new();
     if line.quantity <= Decimal::ZERO {
-        violations.push(Violation::new(format!("{field}.quantity"), "range", "must be greater than 0"));
+        violations.push(Violation::new(
+            format!("{field}.quantity"),
+            FieldCode::Range,
+            "must be greater than 0",
+        ));
     }
     if line.unit_price < Decimal::ZERO {
-        violations.push(Violation::new(format!("{field}.unit_price"), "range", "must not be negative"));
+        violations.push(Violation::new(
+            format!("{field}.unit_price"),
+            FieldCode::Range,
+            "must not be negative",
+        ));
     }
     if let Err(too_large) = check_bounds(&format!("{field}.unit_price"), line.unit_price, "is too large") {
         violations.push(too_large);
@@ -98,12 +111,16 @@ pub fn line_total(field: &str, line: Line, places: u32) -> Result<Decimal, Viola
     if line.discount_percent < Decimal::ZERO || line.discount_percent > hundred {
         violations.push(Violation::new(
             format!("{field}.discount_percent"),
-            "range",
+            FieldCode::Range,
             "must be between 0 and 100",
         ));
     }
     if line.tax_percent.is_some_and(|tax| tax < Decimal::ZERO || tax > hundred) {
-        violations.push(Violation::new(format!("{field}.tax_percent"), "range", "must be between 0 and 100"));
+        violations.push(Violation::new(
+            format!("{field}.tax_percent"),
+            FieldCode::Range,
+            "must be between 0 and 100",
+        ));
     }
     if let Some(first) = violations.into_iter().next() {
         return Err(first);
@@ -196,19 +213,19 @@ mod tests {
         );
         for too_large in ["1000000000000000", "12345678901234567890", "79228162514264337593543950335"] {
             assert_eq!(
-                exact_amount("amount", d(too_large), 2).map_err(|v| v.code),
+                exact_amount("amount", d(too_large), 2).map_err(|v| v.code.as_str()),
                 Err("too_large"),
                 "{too_large}"
             );
         }
         let priced_too_high = line("1", "1000000000000000");
         assert_eq!(
-            line_total("items[0]", priced_too_high, 2).map_err(|v| (v.field, v.code)),
+            line_total("items[0]", priced_too_high, 2).map_err(|v| (v.field, v.code.as_str())),
             Err(("items[0].unit_price".to_string(), "too_large"))
         );
         let adding_up_too_high = line("1000000000", "1000000");
         assert_eq!(
-            line_total("items[0]", adding_up_too_high, 2).map_err(|v| (v.field, v.code)),
+            line_total("items[0]", adding_up_too_high, 2).map_err(|v| (v.field, v.code.as_str())),
             Err(("items[0]".to_string(), "too_large"))
         );
     }
@@ -216,6 +233,6 @@ mod tests {
     #[test]
     fn overflow_is_an_error_not_a_panic() {
         let huge = line("79228162514264337593543950335", "10");
-        assert_eq!(line_total("items[0]", huge, 2).err().map(|v| v.code), Some("too_large"));
+        assert_eq!(line_total("items[0]", huge, 2).err().map(|v| v.code.as_str()), Some("too_large"));
     }
 }

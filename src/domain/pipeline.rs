@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::FieldCode;
 use super::Violation;
 use super::enums::StageKind;
 
@@ -19,7 +20,7 @@ pub fn check_stage_kinds(kinds: impl IntoIterator<Item = StageKind>) -> Result<(
     if count(StageKind::Won) != 1 || count(StageKind::Lost) == 0 || count(StageKind::Open) == 0 {
         return Err(Violation::new(
             "stages",
-            "stage_kinds",
+            FieldCode::StageKinds,
             "a pipeline needs at least one open stage, exactly one won stage and at least one lost stage",
         ));
     }
@@ -35,7 +36,10 @@ mod tests {
     fn a_pipeline_has_open_stages_one_won_and_lost_ones() {
         assert_eq!(check_stage_kinds([Open, Open, Won, Lost, Lost]), Ok(()));
         for kinds in [vec![Open, Won, Won, Lost], vec![Open, Lost], vec![Won, Lost], vec![Open, Won]] {
-            assert_eq!(check_stage_kinds(kinds).map_err(|violation| violation.code), Err("stage_kinds"));
+            assert_eq!(
+                check_stage_kinds(kinds).map_err(|violation| violation.code.as_str()),
+                Err("stage_kinds")
+            );
         }
     }
 }

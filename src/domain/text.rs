@@ -1,5 +1,6 @@
 //! Free text as records store it.
 
+use super::FieldCode;
 use super::Violation;
 
 /// The text without the whitespace around it (any Unicode whitespace: tabs, line breaks, U+00A0,
@@ -13,7 +14,7 @@ pub fn trimmed(value: Option<impl AsRef<str>>) -> Option<String> {
 pub fn non_blank(field: &str, value: &str) -> Result<String, Violation> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        return Err(Violation::new(field, "blank", "must not be blank"));
+        return Err(Violation::new(field, FieldCode::Blank, "must not be blank"));
     }
     Ok(trimmed.to_string())
 }
@@ -27,7 +28,7 @@ mod tests {
         assert_eq!(trimmed(Some(" \u{3000}Tea\t")), Some("Tea".to_string()));
         assert_eq!(trimmed(Some(" \u{a0}\n")), None);
         assert_eq!(trimmed(None::<String>), None);
-        assert_eq!(non_blank("title", "\u{a0}").map_err(|violation| violation.code), Err("blank"));
+        assert_eq!(non_blank("title", "\u{a0}").map_err(|violation| violation.code.as_str()), Err("blank"));
         assert_eq!(non_blank("title", " Tea "), Ok("Tea".to_string()));
     }
 }

@@ -73,4 +73,16 @@ mod tests {
             .collect();
         assert!(missing.is_empty(), "not in docs/api-conventions.md: {missing:?}");
     }
+
+    #[test]
+    fn every_field_code_is_explained_in_the_api_conventions() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api-conventions.md");
+        let conventions = std::fs::read_to_string(path).unwrap_or_default();
+        let missing: Vec<&str> = crate::domain::FieldCode::ALL
+            .iter()
+            .map(|code| code.as_str())
+            .filter(|code| !conventions.contains(&format!("`{code}`")))
+            .collect();
+        assert!(missing.is_empty(), "not in docs/api-conventions.md: {missing:?}");
+    }
 }

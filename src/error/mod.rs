@@ -17,6 +17,8 @@ mod code;
 
 pub use code::ProblemCode;
 
+use crate::domain::FieldCode;
+
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
 /// An RFC 9457 problem document. `code` is the stable machine-readable name of the problem; `type`
@@ -64,15 +66,15 @@ pub struct Problem {
 pub struct FieldError {
     /// The field's path in the request, e.g. `email`, `address.city`, `phones[1].value`.
     pub field: String,
-    /// A stable code for the rule it broke, e.g. `required`, `email`, `length`, `unknown_field`.
-    pub code: String,
+    /// The rule it broke, e.g. `required`, `email`, `length`, `unknown_field`.
+    pub code: FieldCode,
     /// What is wrong, for a human.
     pub message: String,
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code: code.into(), message: message.into() }
+    pub fn new(field: impl Into<String>, code: FieldCode, message: impl Into<String>) -> Self {
+        Self { field: field.into(), code, message: message.into() }
     }
 }
 
@@ -138,7 +140,7 @@ impl ApiError {
         Self::Conflict { code, detail: detail.into(), workspaces: None }
     }
 
-    pub fn invalid_field(field: &str, code: &str, message: impl Into<String>) -> Self {
+    pub fn invalid_field(field: &str, code: FieldCode, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, code, message)])
     }
 
@@ -395,7 +397,7 @@ fn flatten_validation_errors(errors: &validator::ValidationErrors, prefix: &str,
                         .as_ref()
                         .map(ToString::to_string)
                         .unwrap_or_else(|| describe_rule(&error.code, &error.params));
-                    FieldError::new(path.clone(), error.code.to_string(), message)
+                    FieldError::new(path.clone(), error.code.parse().unwrap_or(FieldCode::Invalid), message)
                 }));
             }
             ValidationErrorsKind::Struct(nested) => flatten_validation_errors(nested, &path, out),
@@ -496,7 +498,7 @@ pub fn json_error(error: actix_web::error::JsonPayloadError, _: &actix_web::Http
             ApiError::UnsupportedMediaType("send the body as application/json".to_string()).into()
         }
         JsonPayloadError::Deserialize(error) if error.is_data() => {
-            ApiError::invalid_field("body", "invalid", error.to_string()).into()
+            ApiError::invalid_field("body", FieldCode::Invalid, error.to_string()).into()
         }
         JsonPayloadError::Deserialize(error) => {
             ApiError::bad_request(ProblemCode::MalformedJson, format!("the body is not valid JSON: {error}"))

@@ -13,6 +13,7 @@ use crate::auth::Principal;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::{Activity, Client, Contact, Deal, User};
+use crate::domain::FieldCode;
 use crate::domain::activity as activity_rules;
 use crate::domain::enums::CustomEntity;
 use crate::domain::text::{non_blank, trimmed};
@@ -41,7 +42,11 @@ pub(super) fn build_activity(
     let client_id = linked_client(conn, principal.workspace_id, &input)?;
     let assignee_id = input.assignee_id.unwrap_or(principal.user_id);
     if User::find(conn, principal.workspace_id, assignee_id).optional()?.is_none() {
-        return Err(ApiError::invalid_field("assignee_id", "not_found", "no such user in this workspace"));
+        return Err(ApiError::invalid_field(
+            "assignee_id",
+            FieldCode::NotFound,
+            "no such user in this workspace",
+        ));
     }
 
     let now = Utc::now();
@@ -100,7 +105,13 @@ fn linked_client(
     let contacts_client = match input.contact_id {
         Some(id) => {
             Some(Contact::find(conn, workspace, id).optional()?.map(|contact| contact.client_id).ok_or_else(
-                || ApiError::invalid_field("contact_id", "not_found", "no such contact in this workspace"),
+                || {
+                    ApiError::invalid_field(
+                        "contact_id",
+                        FieldCode::NotFound,
+                        "no such contact in this workspace",
+                    )
+                },
             )?)
         }
         None => None,
@@ -108,7 +119,7 @@ fn linked_client(
     let deals_client = match input.deal_id {
         Some(id) => {
             Some(Deal::find(conn, workspace, id).optional()?.map(|deal| deal.client_id).ok_or_else(|| {
-                ApiError::invalid_field("deal_id", "not_found", "no such deal in this workspace")
+                ApiError::invalid_field("deal_id", FieldCode::NotFound, "no such deal in this workspace")
             })?)
         }
         None => None,
@@ -117,7 +128,11 @@ fn linked_client(
     if let Some(client) = client_id
         && !Client::exists(conn, workspace, client)?
     {
-        return Err(ApiError::invalid_field("client_id", "not_found", "no such client in this workspace"));
+        return Err(ApiError::invalid_field(
+            "client_id",
+            FieldCode::NotFound,
+            "no such client in this workspace",
+        ));
     }
     activity_rules::check_links(client_id, contacts_client, deals_client)?;
     Ok(client_id)

@@ -9,6 +9,7 @@ use validator::Validate;
 use crate::api::extract::{not_null, nullable};
 use crate::db::models::Client;
 use crate::db::models::client_stats::ClientStats;
+use crate::domain::FieldCode;
 use crate::domain::client::Address;
 use crate::domain::contact_points::{Consent, ContactPoint};
 use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
@@ -443,7 +444,11 @@ impl UpdateClient {
     /// Merges the change into the current state; the result is checked as a new client would be.
     pub(super) fn apply_to(self, input: &mut ClientInput) -> Result<(), ApiError> {
         if self.kind.is_some_and(|kind| kind != input.kind) {
-            return Err(ApiError::invalid_field("kind", "immutable", "a client's kind can't be changed"));
+            return Err(ApiError::invalid_field(
+                "kind",
+                FieldCode::Immutable,
+                "a client's kind can't be changed",
+            ));
         }
         macro_rules! set {
             ($($field:ident),+) => { $(if let Some(value) = self.$field { input.$field = value; })+ };

@@ -14,6 +14,7 @@ use crate::auth::Principal;
 use crate::db::json::Json;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Client, Contact, Workspace};
+use crate::domain::FieldCode;
 use crate::domain::Violation;
 use crate::domain::client::{Names, person_name, search_text};
 use crate::domain::contact_points::{check_messengers, normalise_emails, normalise_phones};
@@ -38,7 +39,7 @@ pub(super) fn build_contact(
     if last_name.is_none() && first_name.is_none() {
         violations.push(Violation::new(
             "last_name",
-            "required",
+            FieldCode::Required,
             "a contact needs a last name or a first name",
         ));
     }
@@ -57,7 +58,11 @@ pub(super) fn build_contact(
         return Err(ApiError::Validation(errors));
     };
     if !Client::exists(conn, workspace.id, input.client_id)? {
-        return Err(ApiError::invalid_field("client_id", "not_found", "no such client in this workspace"));
+        return Err(ApiError::invalid_field(
+            "client_id",
+            FieldCode::NotFound,
+            "no such client in this workspace",
+        ));
     }
     let owner_id = resolve_owner(conn, workspace.id, principal.user_id, input.owner_id, existing.is_none())?;
     let display_name = person_name(Names {

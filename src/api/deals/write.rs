@@ -16,6 +16,7 @@ use crate::api::to_json;
 use crate::auth::Principal;
 use crate::db::models::deal::{DealItem, StageChange};
 use crate::db::models::{Client, Contact, Deal, Pipeline, Product, Stage, Workspace};
+use crate::domain::FieldCode;
 use crate::domain::client::normalise_tags;
 use crate::domain::deal::{self as deal_rules, DealContext, DealDraft, ItemDraft, ProductDefaults};
 use crate::domain::enums::{CustomEntity, StageKind};
@@ -193,18 +194,26 @@ impl NamedRecords {
     ) -> Result<Self, ApiError> {
         let pipeline = match input.pipeline_id {
             Some(id) => Pipeline::find(conn, workspace_id, id).optional()?.ok_or_else(|| {
-                ApiError::invalid_field("pipeline_id", "not_found", "no such pipeline in this workspace")
+                ApiError::invalid_field(
+                    "pipeline_id",
+                    FieldCode::NotFound,
+                    "no such pipeline in this workspace",
+                )
             })?,
             None => Pipeline::find_default(conn, workspace_id)?,
         };
         let stages = Stage::of_pipelines(conn, workspace_id, &[pipeline.id])?;
         let stage = match input.stage_id {
             Some(id) => stages.into_iter().find(|stage| stage.id == id).ok_or_else(|| {
-                ApiError::invalid_field("stage_id", "wrong_pipeline", "no such stage in the deal's pipeline")
+                ApiError::invalid_field(
+                    "stage_id",
+                    FieldCode::WrongPipeline,
+                    "no such stage in the deal's pipeline",
+                )
             })?,
             None => {
                 stages.into_iter().find(|stage| stage.kind == StageKind::Open.as_str()).ok_or_else(|| {
-                    ApiError::invalid_field("stage_id", "required", "the pipeline has no open stage")
+                    ApiError::invalid_field("stage_id", FieldCode::Required, "the pipeline has no open stage")
                 })?
             }
         };
@@ -213,7 +222,7 @@ impl NamedRecords {
         if !Client::exists(conn, workspace_id, input.client_id)? {
             return Err(ApiError::invalid_field(
                 "client_id",
-                "not_found",
+                FieldCode::NotFound,
                 "no such client in this workspace",
             ));
         }
@@ -222,7 +231,7 @@ impl NamedRecords {
             if found.is_none_or(|contact| contact.client_id != input.client_id) {
                 return Err(ApiError::invalid_field(
                     "contact_id",
-                    "wrong_client",
+                    FieldCode::WrongClient,
                     "no such contact of the deal's client",
                 ));
             }
@@ -237,7 +246,7 @@ impl NamedRecords {
         {
             return Err(ApiError::invalid_field(
                 &format!("items[{index}].product_id"),
-                "not_found",
+                FieldCode::NotFound,
                 "no such product in this workspace",
             ));
         }

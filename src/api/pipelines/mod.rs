@@ -13,6 +13,7 @@ use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Pipeline, Stage};
+use crate::domain::FieldCode;
 use crate::domain::pipeline::check_stage_kinds;
 use crate::domain::text::non_blank;
 use crate::error::{ApiError, ProblemCode};
@@ -172,7 +173,7 @@ pub async fn update_pipeline(
     if body.is_default == Some(false) {
         return Err(ApiError::invalid_field(
             "is_default",
-            "default_required",
+            FieldCode::DefaultRequired,
             "make another pipeline the default instead: a workspace always has one",
         ));
     }

@@ -12,6 +12,7 @@ use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Pipeline, Stage};
+use crate::domain::FieldCode;
 use crate::domain::enums::StageKind;
 use crate::domain::pipeline::{MAX_STAGES, check_stage_kinds};
 use crate::domain::text::non_blank;
@@ -201,7 +202,7 @@ pub async fn reorder_stages(
             if sorted_ids != expected {
                 return Err(ApiError::Validation(vec![FieldError::new(
                     "stage_ids",
-                    "permutation",
+                    FieldCode::Permutation,
                     "must list every stage of the pipeline exactly once",
                 )]));
             }

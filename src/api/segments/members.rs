@@ -16,6 +16,7 @@ use crate::auth::{Principal, run_as};
 use crate::db::models::Client;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::segment::{Segment, members_condition};
+use crate::domain::FieldCode;
 use crate::domain::enums::{CustomEntity, SegmentKind};
 use crate::error::{ApiError, FieldError, ProblemCode};
 use crate::ids::{ClientId, SegmentId};
@@ -214,7 +215,7 @@ pub(super) fn static_for_update(
 
 pub(super) fn check_member_ids(ids: &[ClientId]) -> Result<(), ApiError> {
     if ids.is_empty() || ids.len() > MAX_MEMBER_IDS {
-        return Err(ApiError::invalid_field("client_ids", "length", "must hold 1 to 1000 ids"));
+        return Err(ApiError::invalid_field("client_ids", FieldCode::Length, "must hold 1 to 1000 ids"));
     }
     Ok(())
 }
@@ -253,7 +254,7 @@ pub async fn add_segment_members(
                 .map(|(index, _)| {
                     FieldError::new(
                         format!("client_ids[{index}]"),
-                        "not_found",
+                        FieldCode::NotFound,
                         "no such client in this workspace",
                     )
                 })

@@ -21,6 +21,7 @@ use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::segment::Segment;
+use crate::domain::FieldCode;
 use crate::domain::enums::{CustomEntity, SegmentKind};
 use crate::domain::text::non_blank;
 use crate::error::{ApiError, FieldError, ProblemCode};
@@ -110,18 +111,18 @@ fn check_segment(conn: &mut PgConnection, segment: &Segment) -> Result<(), ApiEr
     let mut errors = Vec::new();
     let name_length = segment.name.chars().count();
     if !(1..=200).contains(&name_length) {
-        errors.push(FieldError::new("name", "length", "must be 1 to 200 characters"));
+        errors.push(FieldError::new("name", FieldCode::Length, "must be 1 to 200 characters"));
     }
     if segment.description.as_ref().is_some_and(|text| text.chars().count() > 2000) {
-        errors.push(FieldError::new("description", "length", "must be at most 2000 characters"));
+        errors.push(FieldError::new("description", FieldCode::Length, "must be at most 2000 characters"));
     }
     match (segment.kind.as_str(), &segment.filter) {
         ("dynamic", None) => {
-            errors.push(FieldError::new("filter", "required", "a dynamic segment needs a filter"))
+            errors.push(FieldError::new("filter", FieldCode::Required, "a dynamic segment needs a filter"))
         }
         ("static", Some(_)) => errors.push(FieldError::new(
             "filter",
-            "not_applicable",
+            FieldCode::NotApplicable,
             "a static segment has a member list: fill it with POST /segments/{id}/members/from-filter",
         )),
         ("dynamic", Some(filter)) => {
