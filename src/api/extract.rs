@@ -140,6 +140,16 @@ fn field_error_from_serde(path: &str, error: &serde_json::Error) -> FieldError {
     FieldError::new(field, code, message)
 }
 
+/// `?allow_duplicate=` of the creates that refuse a record a live one already has the contact
+/// details of (clients: email, phone or tax id; contacts: email or phone).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AllowDuplicate {
+    /// Create the record even if a live one of its kind has the same email or phone (or, for a
+    /// client, tax id).
+    pub allow_duplicate: Option<bool>,
+}
+
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 200;
 

@@ -62,6 +62,14 @@ impl<'de> Visitor<'de> for CheckedVisitor {
     }
 
     fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        // A whole number written with a fraction (`60.0`, `1e3`) is that integer, as JSON Schema's
+        // `integer` has it: integer fields would otherwise refuse what the document allows. Past
+        // 2^53 a float no longer holds every integer, so it stays a float there.
+        const EXACT: f64 = 9_007_199_254_740_992.0;
+        if value.fract() == 0.0 && value.abs() <= EXACT {
+            #[allow(clippy::cast_possible_truncation)]
+            return Ok(Value::from(value as i64));
+        }
         // JSON text has no NaN or infinity, so every parsed float is finite.
         Ok(serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number))
     }
@@ -134,6 +142,16 @@ mod tests {
         let body = r#"{"a": [1, -2, 3.5, 18446744073709551615, true, null, "x"], "b": {"c": {}}, "d": []}"#;
         assert_eq!(parse(body.as_bytes()).ok(), serde_json::from_str::<Value>(body).ok());
         assert_eq!(parse(b"[]").ok(), Some(json!([])));
+    }
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_are_integers() {
+        assert_eq!(
+            parse(br#"{"a": 60.0, "b": 1e3, "c": -0.0, "d": 2.5, "e": 1e300}"#).ok(),
+            Some(json!({
+                "a": 60, "b": 1000, "c": 0, "d": 2.5, "e": 1e300
+            }))
+        );
     }
 
     #[test]

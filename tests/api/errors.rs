@@ -52,6 +52,19 @@ async fn a_repeated_key_in_a_body_is_a_400_naming_it_and_nothing_is_stored() {
     assert_eq!(app.get("/api/v1/clients", &owner).await.expect(200)["data"], json!([]));
 }
 
+/// JSON Schema's `integer` includes `60.0`; generated clients and fuzzers send it so.
+#[actix_web::test]
+async fn a_whole_number_written_with_a_fraction_fills_an_integer_field() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let body = json!({"kind": "call", "subject": "Short call", "status": "done", "duration_seconds": 60.0});
+    let call = app.post("/api/v1/activities", &owner, body).await;
+    assert_eq!(call.expect(201)["duration_seconds"], 60);
+    let half = json!({"kind": "call", "subject": "Half a second", "duration_seconds": 0.5});
+    let refused = app.post("/api/v1/activities", &owner, half).await;
+    assert_eq!(refused.expect_problem(422, "validation_failed")["errors"][0]["field"], "duration_seconds");
+}
+
 #[actix_web::test]
 async fn a_body_without_a_content_type_is_a_415() {
     let app = TestApp::spawn().await;

@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, etag, page_limit};
+use crate::api::extract::{AllowDuplicate, IfMatch, JsonBody, Page, decode_cursor, etag, page_limit};
 use crate::api::listing::{
     DeletedQuery, ListCursor, Tombstone, decode_list_cursor, list_order, phone_key, search_query, sort_key,
     tombstone_page,
@@ -35,13 +35,6 @@ use crate::state::AppState;
 use wire::{ClientInput, ClientStatsResponse, ClientSummary, UpdateClient};
 use write::{build_client, client_http, ensure_not_duplicate, snapshot};
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CreateClientQuery {
-    /// Create the client even if a live one has the same email, phone or tax id.
-    pub allow_duplicate: Option<bool>,
-}
-
 /// Create a client.
 ///
 /// A client whose email, phone or tax id already belongs to a live client is refused with 409
@@ -50,7 +43,7 @@ pub struct CreateClientQuery {
     tag = "clients",
     operation_id = "create_client",
     security(("bearer" = [])),
-    params(CreateClientQuery),
+    params(AllowDuplicate),
     request_body = ClientInput,
     responses(
         (status = 201, description = "Created", body = ClientResponse,
@@ -62,7 +55,7 @@ pub struct CreateClientQuery {
 pub async fn create_client(
     state: web::Data<AppState>,
     principal: Principal,
-    query: web::Query<CreateClientQuery>,
+    query: web::Query<AllowDuplicate>,
     body: JsonBody<ClientInput>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;

@@ -11,8 +11,7 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::api::clients::CreateClientQuery;
-use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, page_limit};
+use crate::api::extract::{AllowDuplicate, IfMatch, JsonBody, Page, decode_cursor, page_limit};
 use crate::api::listing::{
     DeletedQuery, ListCursor, Tombstone, decode_list_cursor, list_order, phone_key, search_query, sort_key,
     tombstone_page,
@@ -40,7 +39,7 @@ use write::{build_contact, contact_http, ensure_not_duplicate, snapshot, take_pr
     tag = "contacts",
     operation_id = "create_contact",
     security(("bearer" = [])),
-    params(CreateClientQuery),
+    params(AllowDuplicate),
     request_body = ContactInput,
     responses(
         (status = 201, description = "Created", body = ContactResponse,
@@ -52,7 +51,7 @@ use write::{build_contact, contact_http, ensure_not_duplicate, snapshot, take_pr
 pub async fn create_contact(
     state: web::Data<AppState>,
     principal: Principal,
-    query: web::Query<CreateClientQuery>,
+    query: web::Query<AllowDuplicate>,
     body: JsonBody<ContactInput>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
