@@ -18,6 +18,13 @@ use crate::ids::WorkspaceId;
 /// A search: a filter in the filter language, with the list's sort, page size and cursor.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "filter": {"all": [
+        {"field": "updated_at", "op": "within_days", "value": 30},
+        {"field": "created_at", "op": "gte", "value": "2026-01-01T00:00:00Z"}
+    ]},
+    "limit": 20
+}))]
 pub struct SearchRequest {
     /// A condition `{"field", "op", "value"}` or a group `{"all": [...]}` / `{"any": [...]}`;
     /// every record when omitted. Groups nest at most 5 deep and a filter holds at most 50

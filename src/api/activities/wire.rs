@@ -116,6 +116,13 @@ pub enum StoredStatus {
 /// An activity to create; also what an update is merged into before the same checks run.
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "kind": "call",
+    "subject": "Agree on the spring order",
+    "due_at": "2027-03-01T10:00:00Z",
+    "reminder_at": "2027-03-01T09:45:00Z",
+    "reason": "follow_up"
+}))]
 pub struct ActivityInput {
     pub kind: ActivityKind,
     pub direction: Option<Direction>,

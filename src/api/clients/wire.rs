@@ -249,6 +249,16 @@ impl From<Client> for ClientResponse {
 /// A client to create; also what an update is merged into before the same checks run.
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "kind": "company",
+    "name": "Acme Trading",
+    "tax_id": "7707083893",
+    "emails": [{"value": "office@acme.example", "label": "work"}],
+    "phones": [{"value": "+7 912 345-67-89", "label": "reception"}],
+    "relationship": "customer",
+    "source": "website",
+    "tags": ["wholesale"]
+}))]
 pub struct ClientInput {
     pub kind: ClientKind,
     /// Overrides the derived display name.

@@ -74,6 +74,14 @@ impl From<&Contact> for ContactResponse {
 /// A contact to create; also what an update is merged into before the same checks run.
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "client_id": "0193a5a0-7c1e-7b4a-9f3e-2d6c8b1a4e50",
+    "first_name": "Anna",
+    "last_name": "Smirnova",
+    "position": "Purchasing manager",
+    "emails": [{"value": "anna@acme.example"}],
+    "phones": [{"value": "+7 912 345-67-90", "label": "mobile"}]
+}))]
 pub struct ContactInput {
     /// The client this person acts for (required).
     pub client_id: ClientId,

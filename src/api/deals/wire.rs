@@ -209,6 +209,16 @@ impl From<&DealItem> for ItemInput {
 /// A deal to create; also what an update is merged into before the same checks run.
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "title": "Tea for the spring season",
+    "client_id": "0193a5a0-7c1e-7b4a-9f3e-2d6c8b1a4e50",
+    "currency": "EUR",
+    "expected_close_date": "2027-03-31",
+    "items": [
+        {"name": "Green tea, 1 kg", "quantity": "10", "unit_price": "12.50", "product_group": "tea"},
+        {"name": "Delivery", "quantity": "1", "unit_price": "15.00"}
+    ]
+}))]
 pub struct DealInput {
     #[validate(length(min = 1, max = 500))]
     #[schema(example = "Tea for the Kazan office", min_length = 1, max_length = 500)]
