@@ -142,10 +142,9 @@ pub struct TimelinePayload;
 impl PartialSchema for TimelinePayload {
     fn schema() -> RefOr<Schema> {
         written(json!({
-            "type": "object",
             "description": "For `activity`, the activity as `GET /activities/{id}` returns it; for deal and \
-                            client events `{\"deal_id\"?, \"action\", \"changes\": {field: {\"from\", \"to\"}}}`.",
-            "additionalProperties": true
+                            client events, what changed (`TimelineChange`).",
+            "oneOf": [reference("ActivityResponse"), reference("TimelineChange")]
         }))
     }
 }
@@ -153,6 +152,30 @@ impl PartialSchema for TimelinePayload {
 impl ToSchema for TimelinePayload {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("TimelinePayload")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((
+            "TimelineChange".to_string(),
+            written(json!({
+                "type": "object",
+                "description": "A change to a deal or to the client: the write's action and each changed field's \
+                                values before and after.",
+                "required": ["action", "changes"],
+                "properties": {
+                    "deal_id": {"type": ["string", "null"], "format": "uuid", "description": "The deal; null for the client's own events."},
+                    "action": {"type": "string", "examples": ["created", "updated", "deleted", "restored"]},
+                    "changes": {
+                        "type": ["object", "null"],
+                        "additionalProperties": {
+                            "type": "object",
+                            "description": "`{\"from\": …, \"to\": …}`: the field's values, as the record shows them.",
+                            "additionalProperties": true
+                        }
+                    }
+                }
+            })),
+        ));
     }
 }
 

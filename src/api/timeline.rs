@@ -41,8 +41,8 @@ pub struct TimelineItem {
     pub at: DateTime<Utc>,
     /// The user who did it; null for the system (a reminder, an import).
     pub actor: Option<uuid::Uuid>,
-    /// The activity for `activity`; for deal and client events `{"deal_id"?, "action",
-    /// "changes": {field: {"from", "to"}}}`.
+    /// The activity for `activity`; for deal and client events `{"deal_id", "action",
+    /// "changes": {field: {"from", "to"}}}` (`deal_id` null for the client's own).
     #[schema(value_type = crate::api::schemas::TimelinePayload)]
     pub payload: serde_json::Value,
 }
@@ -153,7 +153,10 @@ pub async fn get_client_timeline(
                     deal_event_type(&action, &changes),
                     serde_json::json!({"deal_id": row.deal_id, "action": action, "changes": changes}),
                 ),
-                _ => (client_event_type(&action), serde_json::json!({"action": action, "changes": changes})),
+                _ => (
+                    client_event_type(&action),
+                    serde_json::json!({"deal_id": null, "action": action, "changes": changes}),
+                ),
             };
             TimelineItem { item_type, at: row.at, actor: row.actor_id, payload }
         },

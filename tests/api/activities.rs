@@ -551,6 +551,13 @@ async fn the_timeline_merges_activities_deal_events_and_record_changes() {
     );
     assert_eq!(full["data"][0]["payload"]["subject"], "Thanks call");
     assert_eq!(full["data"][4]["payload"]["changes"]["notes"]["to"], "Prefers email");
+    // Events carry {deal_id, action, changes}, as the document's TimelineChange says: the deal's
+    // id for its events, null for the client's own.
+    assert_eq!(full["data"][1]["payload"]["deal_id"], deal["id"]);
+    assert_eq!(full["data"][3]["payload"]["action"], "created");
+    let own = &full["data"][4]["payload"];
+    assert!(own["deal_id"].is_null() && own.get("deal_id").is_some(), "{own}");
+    assert_eq!(own["action"], "updated");
     let session = app.owner_session().await;
     assert_eq!(full["data"][1]["actor"], session["user_id"]);
 
