@@ -74,10 +74,10 @@ impl From<&Product> for ProductResponse {
 pub struct ProductInput {
     /// Unique in the workspace, compared case-insensitively.
     #[validate(length(min = 1, max = 100))]
-    #[schema(example = "TEA-GRN-100", min_length = 1, max_length = 100)]
+    #[schema(example = "TEA-GRN-100", min_length = 1, max_length = 100, pattern = r"\S")]
     pub sku: String,
     #[validate(length(min = 1, max = 500))]
-    #[schema(example = "Green tea, 100 g", min_length = 1, max_length = 500)]
+    #[schema(example = "Green tea, 100 g", min_length = 1, max_length = 500, pattern = r"\S")]
     pub name: String,
     #[validate(length(max = 200))]
     #[schema(max_length = 200)]
@@ -87,10 +87,9 @@ pub struct ProductInput {
     pub unit: Option<String>,
     /// A decimal string, at most 6 decimal places and 15 digits before the point.
     #[serde(with = "rust_decimal::serde::str")]
-    #[schema(value_type = String, example = "4.90")]
+    #[schema(value_type = String, example = "4.90", pattern = r"^[0-9]{1,15}(\.[0-9]{1,6})?$")]
     pub price: Decimal,
-    /// ISO 4217.
-    #[schema(example = "EUR")]
+    #[schema(value_type = crate::api::schemas::CurrencyCode)]
     pub currency: String,
     #[serde(default = "active_by_default")]
     pub active: bool,
@@ -105,10 +104,10 @@ fn active_by_default() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct UpdateProduct {
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false, max_length = 100)]
+    #[schema(nullable = false, min_length = 1, max_length = 100, pattern = r"\S")]
     pub sku: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false, max_length = 500)]
+    #[schema(nullable = false, min_length = 1, max_length = 500, pattern = r"\S")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, max_length = 200)]
@@ -117,10 +116,10 @@ pub struct UpdateProduct {
     #[schema(value_type = Option<String>, max_length = 50)]
     pub unit: Option<Option<String>>,
     #[serde(default, deserialize_with = "not_null_decimal")]
-    #[schema(nullable = false, value_type = Option<String>, example = "5.10")]
+    #[schema(nullable = false, value_type = Option<String>, example = "5.10", pattern = r"^[0-9]{1,15}(\.[0-9]{1,6})?$")]
     pub price: Option<Decimal>,
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false)]
+    #[schema(nullable = false, value_type = Option<crate::api::schemas::CurrencyCode>)]
     pub currency: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false)]

@@ -186,6 +186,21 @@ pub fn sort_order<'a>(fields: impl IntoIterator<Item = &'a str>) -> RefOr<Schema
     written(json!({"type": "string", "enum": values}))
 }
 
+/// An ISO 4217 currency code, as `domain::money` accepts them.
+pub struct CurrencyCode;
+
+impl PartialSchema for CurrencyCode {
+    fn schema() -> RefOr<Schema> {
+        use iso_currency::IntoEnumIterator;
+        let codes: Vec<&str> = iso_currency::Currency::iter().map(|currency| currency.code()).collect();
+        written(
+            json!({"type": "string", "description": "ISO 4217, upper case.", "enum": codes, "examples": ["EUR"]}),
+        )
+    }
+}
+
+impl ToSchema for CurrencyCode {}
+
 /// The class the RFM refresh gives a client who bought.
 pub struct RfmClass;
 

@@ -268,7 +268,8 @@ pub struct DealInput {
     #[serde(default)]
     pub tags: Vec<String>,
     #[serde(default)]
-    #[validate(nested, length(max = 500))]
+    #[validate(nested, length(max = 500, message = "must hold at most 500 items"))]
+    #[schema(max_items = 500)]
     pub items: Vec<ItemInput>,
     /// Values of the workspace's custom fields for this entity: `{key: value}`.
     #[serde(default)]

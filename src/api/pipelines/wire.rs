@@ -103,8 +103,9 @@ pub struct CreatePipeline {
     #[serde(default)]
     pub is_default: bool,
     /// In order. The usual New → Qualified → Proposal → Negotiation → Won / Lost when omitted.
-    /// At most 50.
-    #[validate(nested, length(min = 3, max = MAX_STAGES))]
+    /// 3 to 50: at least one open stage, a won one and a lost one.
+    #[validate(nested, length(min = 3, max = MAX_STAGES, message = "must hold 3 to 50 stages"))]
+    #[schema(min_items = 3, max_items = 50)]
     pub stages: Option<Vec<StageInput>>,
 }
 
