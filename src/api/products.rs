@@ -74,10 +74,20 @@ impl From<&Product> for ProductResponse {
 pub struct ProductInput {
     /// Unique in the workspace, compared case-insensitively.
     #[validate(length(min = 1, max = 100))]
-    #[schema(example = "TEA-GRN-100", min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        example = "TEA-GRN-100",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
     pub sku: String,
     #[validate(length(min = 1, max = 500))]
-    #[schema(example = "Green tea, 100 g", min_length = 1, max_length = 500, pattern = r"\S")]
+    #[schema(
+        example = "Green tea, 100 g",
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
     pub name: String,
     #[validate(length(max = 200))]
     #[schema(max_length = 200)]
@@ -104,10 +114,20 @@ fn active_by_default() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct UpdateProduct {
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false, min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
     pub sku: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false, min_length = 1, max_length = 500, pattern = r"\S")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, max_length = 200)]

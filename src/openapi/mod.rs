@@ -134,5 +134,5 @@ pub fn document() -> OpenApiDocument {
         .split_for_parts();
     SecurityAndErrors.modify(&mut document);
     shapes::reference_page_items(&mut document);
-    shapes::require_always_present_response_fields(document)
+    shapes::refine_by_direction(document)
 }

@@ -43,8 +43,9 @@ pub(super) fn reference_page_items(document: &mut OpenApiDocument) {
 
 /// Marks every property of the schemas only responses use as `required`, except the
 /// [`SOMETIMES_ABSENT`] ones. Schemas that requests use too (an address, a contact point) keep
-/// their optional fields: a request may leave them out.
-pub(super) fn require_always_present_response_fields(document: OpenApiDocument) -> OpenApiDocument {
+/// their optional fields: a request may leave them out. And states, on what requests send, that
+/// text may not hold a NUL character.
+pub(super) fn refine_by_direction(document: OpenApiDocument) -> OpenApiDocument {
     let Ok(mut json) = serde_json::to_value(&document) else { return document };
     let schemas = json["components"]["schemas"].clone();
     let (mut read, mut written) = (BTreeSet::new(), BTreeSet::new());
@@ -60,7 +61,65 @@ pub(super) fn require_always_present_response_fields(document: OpenApiDocument) 
             SOMETIMES_ABSENT.iter().filter(|(schema, _)| schema == name).map(|(_, field)| *field).collect();
         require_properties(&mut json["components"]["schemas"][name], &absent);
     }
-    serde_json::from_value(json).unwrap_or(document)
+    for name in &read {
+        forbid_nul(&mut json["components"]["schemas"][name]);
+    }
+    for item in json["paths"].as_object_mut().into_iter().flat_map(|paths| paths.values_mut()) {
+        for operation in item.as_object_mut().into_iter().flat_map(|item| item.values_mut()) {
+            // `get_mut`, not indexing: indexing a missing key adds it (as null).
+            let parameters = operation.get_mut("parameters").and_then(Value::as_array_mut);
+            for schema in parameters.into_iter().flatten().filter_map(|parameter| parameter.get_mut("schema"))
+            {
+                forbid_nul(schema);
+            }
+            let bodies = operation.pointer_mut("/requestBody/content").and_then(Value::as_object_mut);
+            for schema in bodies
+                .into_iter()
+                .flat_map(|bodies| bodies.values_mut())
+                .filter_map(|body| body.get_mut("schema"))
+            {
+                forbid_nul(schema);
+            }
+        }
+    }
+    match serde_json::from_value(json) {
+        Ok(refined) => refined,
+        Err(error) => panic!("the refined OpenAPI document no longer reads: {error}"),
+    }
+}
+
+/// Text PostgreSQL can't store: a NUL character anywhere is a 422 `nul_character` (a 400 in the URL).
+const NO_NUL: &str = "^[^\\u0000]*$";
+
+/// States [`NO_NUL`] on every free-text string of a request schema (one without a format, an enum
+/// or a pattern of its own), and of the schemas inside it.
+fn forbid_nul(schema: &mut Value) {
+    let Some(fields) = schema.as_object_mut() else { return };
+    let is_text = match fields.get("type") {
+        Some(Value::String(kind)) => kind == "string",
+        Some(Value::Array(kinds)) => kinds.iter().any(|kind| kind == "string"),
+        _ => false,
+    };
+    if is_text && !["format", "enum", "pattern", "$ref"].iter().any(|key| fields.contains_key(*key)) {
+        fields.insert("pattern".to_string(), Value::String(NO_NUL.to_string()));
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(inner) = fields.get_mut(key) {
+            forbid_nul(inner);
+        }
+    }
+    for key in ["properties"] {
+        for inner in
+            fields.get_mut(key).and_then(Value::as_object_mut).into_iter().flat_map(|map| map.values_mut())
+        {
+            forbid_nul(inner);
+        }
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        for inner in fields.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten() {
+            forbid_nul(inner);
+        }
+    }
 }
 
 /// The component names `node` refers to, directly or through other components.

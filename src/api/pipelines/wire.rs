@@ -134,7 +134,7 @@ pub struct CreateStage {
     pub probability: Option<u8>,
     /// 1-based place in the pipeline; at the end when omitted.
     #[validate(range(min = 1, max = 1000))]
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub position: Option<i32>,
 }
 

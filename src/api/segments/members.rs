@@ -185,7 +185,7 @@ pub async fn preview_segment(
 #[serde(deny_unknown_fields)]
 pub struct MemberIds {
     /// 1 to 1000 client ids.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<uuid::Uuid>, min_items = 1, max_items = 1000)]
     pub client_ids: Vec<ClientId>,
 }
 
