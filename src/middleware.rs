@@ -8,7 +8,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
 
 use crate::documented_routes::DocumentedRoutes;
-use crate::error::ProblemCode;
+use crate::error::{ApiError, ProblemCode};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -49,9 +49,6 @@ pub async fn request_id(
 
 /// PostgreSQL can't store a NUL character in text: refuse one in the path or query string at the
 /// edge (it can only arrive percent-encoded), with a 400 rather than a database error.
-///
-/// Answered as a response, not an `Err`: an error leaving a middleware is rendered past the
-/// layers outside it, and would miss the security headers.
 pub async fn reject_nul(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -59,13 +56,23 @@ pub async fn reject_nul(
     let uri = request.uri();
     let has_nul = |text: &str| text.as_bytes().windows(3).any(|window| window.eq_ignore_ascii_case(b"%00"));
     if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
-        let refusal = crate::error::ApiError::bad_request(
-            ProblemCode::InvalidText,
-            "the URL may not contain NUL characters",
-        );
-        return Ok(request.into_response(refusal.error_response()).map_into_right_body());
+        return Ok(refuse(
+            request,
+            ApiError::bad_request(ProblemCode::InvalidText, "the URL may not contain NUL characters"),
+        ));
     }
     next.call(request).await.map(ServiceResponse::map_into_left_body)
+}
+
+/// Answers `request` with `refusal` from inside a middleware: as a response, not an `Err`, which
+/// would be rendered past the layers outside it (the security headers, CORS).
+fn refuse<B>(request: ServiceRequest, refusal: ApiError) -> ServiceResponse<EitherBody<B>> {
+    request.into_response(refusal.error_response()).map_into_right_body()
+}
+
+/// `a`, `b`: names as a refusal lists them.
+fn quoted(names: &[impl AsRef<str>]) -> String {
+    names.iter().map(|name| format!("`{}`", name.as_ref())).collect::<Vec<_>>().join(", ")
 }
 
 /// A query parameter the operation doesn't take is a 400 naming it, with the ones it does take: a
@@ -76,9 +83,12 @@ pub async fn reject_unknown_query_parameters(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let known = request
-        .app_data::<web::Data<DocumentedRoutes>>()
-        .and_then(|routes| routes.query_parameters(request.method(), request.path()));
+    // Most requests have no query: they need no route lookup.
+    let known = Some(request.query_string()).filter(|query| !query.is_empty()).and_then(|_| {
+        request
+            .app_data::<web::Data<DocumentedRoutes>>()
+            .and_then(|routes| routes.query_parameters(request.method(), request.path()))
+    });
     if let Some(known) = known {
         let given = web::Query::<Vec<(String, String)>>::from_query(request.query_string())
             .map(|pairs| pairs.into_inner())
@@ -91,21 +101,13 @@ pub async fn reject_unknown_query_parameters(
         unknown.sort_unstable();
         unknown.dedup();
         if !unknown.is_empty() {
-            let takes = if known.is_empty() {
-                "it takes none".to_string()
-            } else {
-                format!(
-                    "it takes {}",
-                    known.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
-                )
-            };
-            let named = unknown.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
+            let takes = if known.is_empty() { "none".to_string() } else { quoted(known) };
             let plural = if unknown.len() == 1 { "" } else { "s" };
-            let refusal = crate::error::ApiError::bad_request(
+            let refusal = ApiError::bad_request(
                 ProblemCode::UnknownQueryParameter,
-                format!("unknown query parameter{plural} {named}: {takes}"),
+                format!("unknown query parameter{plural} {}: it takes {takes}", quoted(&unknown)),
             );
-            return Ok(request.into_response(refusal.error_response()).map_into_right_body());
+            return Ok(refuse(request, refusal));
         }
     }
     next.call(request).await.map(ServiceResponse::map_into_left_body)

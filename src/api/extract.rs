@@ -122,10 +122,14 @@ fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
     }
 }
 
+/// serde's message without its " at line L column C": the position means nothing to an API caller.
+pub(crate) fn without_position(message: &str) -> &str {
+    message.split(" at line ").next().unwrap_or(message)
+}
+
 fn field_error_from_serde(path: &str, error: &serde_json::Error) -> FieldError {
-    // serde's message is "<what> at line L column C"; the position means nothing to an API caller.
     let full = error.to_string();
-    let message = full.split(" at line ").next().unwrap_or(&full).to_string();
+    let message = without_position(&full).to_string();
     let quoted = message.split('`').nth(1).map(str::to_string);
     let join = |name: &str| if path == "." { name.to_string() } else { format!("{path}.{name}") };
     let (field, code) = if message.starts_with("unknown field") {

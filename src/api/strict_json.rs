@@ -24,7 +24,7 @@ pub fn parse(body: &[u8]) -> Result<Value, ApiError> {
         }
         // The only data error a value can raise is ours: everything else is syntax.
         let message = error.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message);
+        let message = super::extract::without_position(&message);
         let within = if path == "." { String::new() } else { format!(" in `{path}`") };
         ApiError::bad_request(ProblemCode::DuplicateKey, format!("the body {message}{within}"))
     })?;

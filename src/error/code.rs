@@ -60,29 +60,25 @@ crate::domain::enums::text_enum!(
 #[cfg(test)]
 mod tests {
     use super::ProblemCode;
+    use crate::domain::FieldCode;
+
+    /// The codes of `codes` that docs/api-conventions.md doesn't mention.
+    fn unexplained(codes: impl Iterator<Item = &'static str>) -> Vec<&'static str> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api-conventions.md");
+        let conventions = std::fs::read_to_string(path).unwrap_or_default();
+        codes.filter(|code| !conventions.contains(&format!("`{code}`"))).collect()
+    }
 
     /// Clients read what a code means in the conventions: each must be there.
     #[test]
     fn every_code_is_explained_in_the_api_conventions() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api-conventions.md");
-        let conventions = std::fs::read_to_string(path).unwrap_or_default();
-        let missing: Vec<&str> = ProblemCode::ALL
-            .iter()
-            .map(|code| code.as_str())
-            .filter(|code| !conventions.contains(&format!("`{code}`")))
-            .collect();
+        let missing = unexplained(ProblemCode::ALL.iter().map(|code| code.as_str()));
         assert!(missing.is_empty(), "not in docs/api-conventions.md: {missing:?}");
     }
 
     #[test]
     fn every_field_code_is_explained_in_the_api_conventions() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api-conventions.md");
-        let conventions = std::fs::read_to_string(path).unwrap_or_default();
-        let missing: Vec<&str> = crate::domain::FieldCode::ALL
-            .iter()
-            .map(|code| code.as_str())
-            .filter(|code| !conventions.contains(&format!("`{code}`")))
-            .collect();
+        let missing = unexplained(FieldCode::ALL.iter().map(|code| code.as_str()));
         assert!(missing.is_empty(), "not in docs/api-conventions.md: {missing:?}");
     }
 }

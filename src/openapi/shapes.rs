@@ -108,12 +108,9 @@ fn forbid_nul(schema: &mut Value) {
             forbid_nul(inner);
         }
     }
-    for key in ["properties"] {
-        for inner in
-            fields.get_mut(key).and_then(Value::as_object_mut).into_iter().flat_map(|map| map.values_mut())
-        {
-            forbid_nul(inner);
-        }
+    let properties = fields.get_mut("properties").and_then(Value::as_object_mut);
+    for inner in properties.into_iter().flat_map(|map| map.values_mut()) {
+        forbid_nul(inner);
     }
     for key in ["oneOf", "anyOf", "allOf"] {
         for inner in fields.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten() {
