@@ -63,7 +63,7 @@ pub enum WorkspaceCommand {
 pub fn run(cli: Cli) -> CliResult {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi => {
-            let document = crate::openapi::document().to_pretty_json()?;
+            let document = serde_json::to_string_pretty(&crate::openapi::document())?;
             println!("{document}");
             Ok(())
         }

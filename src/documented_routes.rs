@@ -103,7 +103,7 @@ mod tests {
     use super::*;
 
     fn routes() -> DocumentedRoutes {
-        DocumentedRoutes::from_document(&crate::openapi::document())
+        DocumentedRoutes::from_document(&crate::openapi::derived_document())
     }
 
     #[test]

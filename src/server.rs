@@ -25,7 +25,7 @@ pub fn build(
     handle_signals: bool,
 ) -> std::io::Result<Server> {
     let document = openapi::document();
-    let documented_routes = web::Data::new(DocumentedRoutes::from_document(&document));
+    let documented_routes = web::Data::new(DocumentedRoutes::from_document(&openapi::derived_document()));
     let body_limit = state.body_limit;
     let cors_origins = state.cors_origins.clone();
     // Registered apart too, so that the principal extractor needs no more than the keys.
@@ -56,7 +56,10 @@ pub fn build(
                     .custom_response_replace("request", |response| access_line(response.request())),
             )
             // Before the routes: the /api/v1 scope would otherwise claim /api/v1/openapi.json.
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", document.clone()))
+            .service(
+                SwaggerUi::new("/docs/{_:.*}")
+                    .external_urls_from_iter_unchecked([("/api/v1/openapi.json", document.clone())]),
+            )
             .route("/docs", web::get().to(redirect_to_docs))
             .into_utoipa_app()
             .configure(routes::configure)

@@ -26,16 +26,16 @@ from crm_api_client.models import (
     ActivityInput,
     ActivityKind,
     ActivityResponse,
-    ClientInput,
-    ClientKind,
+    ClientCompanyInput,
+    ClientCompanyInputKind,
     ClientResponse,
     CompleteActivity,
     CompletedActivity,
     ContactInput,
-    ContactPoint,
     ContactResponse,
     DealInput,
     DealResponse,
+    EmailEntry,
     FilterAll,
     FilterCondition,
     FilterConditionOp,
@@ -78,10 +78,10 @@ def main() -> None:
         "create a company",
         create_client.sync(
             client=api,
-            body=ClientInput(
-                kind=ClientKind.COMPANY,
+            body=ClientCompanyInput(
+                kind=ClientCompanyInputKind.COMPANY,
                 name=f"Acme {run}",
-                emails=[ContactPoint(value=f"office-{run}@acme.example", label="work")],
+                emails=[EmailEntry(value=f"office-{run}@acme.example", label="work")],
                 tags=["python-example"],
             ),
         ),
@@ -187,7 +187,7 @@ def main() -> None:
     for branch in ("North", "South"):
         expect(
             "add another client",
-            create_client.sync(client=api, body=ClientInput(kind=ClientKind.COMPANY, name=f"Acme {branch} {run}")),
+            create_client.sync(client=api, body=ClientCompanyInput(kind=ClientCompanyInputKind.COMPANY, name=f"Acme {branch} {run}")),
             ClientResponse,
         )
     pages, seen = 0, 0

@@ -57,7 +57,8 @@ pub(crate) fn list_order(
     sort: Option<&str>,
     searching: bool,
 ) -> Result<(String, ClientOrder, bool), ApiError> {
-    match sort.map(str::trim).filter(|sort| !sort.is_empty()) {
+    // Exactly a documented value: `sort=` or ` updated_at` is refused, not read as the default.
+    match sort {
         None if searching => Ok(("relevance".to_string(), ClientOrder::Relevance, false)),
         None => Ok(("-updated_at".to_string(), ClientOrder::UpdatedAt, true)),
         Some(sort) => {

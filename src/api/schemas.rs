@@ -201,6 +201,65 @@ impl PartialSchema for CurrencyCode {
 
 impl ToSchema for CurrencyCode {}
 
+/// An IANA time zone name, as `chrono-tz` knows them (links such as `UTC` included). A format,
+/// not an enum: generators turn the 597 names into identifiers, and `Etc/GMT+1` and `Etc/GMT-1`
+/// become the same one.
+pub struct TimeZoneName;
+
+impl PartialSchema for TimeZoneName {
+    fn schema() -> RefOr<Schema> {
+        written(json!({
+            "type": "string",
+            "format": "time-zone",
+            "description": "An IANA time zone name (the tz database's, case-sensitive), such as `Europe/Moscow`.",
+            "examples": ["Europe/Moscow"],
+        }))
+    }
+}
+
+impl ToSchema for TimeZoneName {}
+
+/// An ISO 3166-1 alpha-2 region that has a phone numbering plan, as `phonenumber` knows them.
+pub struct PhoneRegion;
+
+impl PartialSchema for PhoneRegion {
+    fn schema() -> RefOr<Schema> {
+        let letters = || b'A'..=b'Z';
+        let regions: Vec<String> = letters()
+            .flat_map(|first| {
+                letters().map(move |second| String::from_utf8_lossy(&[first, second]).into_owned())
+            })
+            .filter(|code| crate::domain::contact_points::is_phone_region(code))
+            .collect();
+        written(json!({
+            "type": "string",
+            "description": "An ISO 3166-1 alpha-2 region whose numbering plan reads phones written without `+`.",
+            "enum": regions,
+            "examples": ["RU"],
+        }))
+    }
+}
+
+impl ToSchema for PhoneRegion {}
+
+/// A tag on a client or a deal, as `domain::client::normalise_tags` takes it: 1 to 50 characters,
+/// not blank (a list keeps at most 50, compared case-insensitively).
+pub struct Tag;
+
+impl PartialSchema for Tag {
+    fn schema() -> RefOr<Schema> {
+        written(json!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 50,
+            "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
+            "examples": ["wholesale"],
+        }))
+    }
+}
+
+impl ToSchema for Tag {}
+
 /// The class the RFM refresh gives a client who bought.
 pub struct RfmClass;
 

@@ -54,7 +54,7 @@ pub struct TimelineQuery {
     pub limit: Option<u32>,
     pub cursor: Option<String>,
     /// A comma-separated subset of `activity`, `deal` and `client`; all when omitted.
-    #[param(example = "activity,deal")]
+    #[param(example = "activity,deal", pattern = r"^(activity|deal|client)(,(activity|deal|client))*$")]
     pub types: Option<String>,
 }
 
@@ -99,11 +99,12 @@ pub async fn get_client_timeline(
     let client = id.into_inner();
     let limit = page_limit(query.limit)?;
     let after: Option<(DateTime<Utc>, uuid::Uuid)> = decode_cursor(query.cursor.as_deref())?;
-    let sources = match query.types.as_deref().map(str::trim).filter(|types| !types.is_empty()) {
+    // Exactly as documented: `types=` or `types=deal, client` is refused, not read loosely.
+    let sources = match query.types.as_deref() {
         None => TimelineSources { activities: true, deals: true, client: true },
         Some(types) => {
             let mut sources = TimelineSources { activities: false, deals: false, client: false };
-            for name in types.split(',').map(str::trim) {
+            for name in types.split(',') {
                 match name {
                     "activity" => sources.activities = true,
                     "deal" => sources.deals = true,

@@ -68,7 +68,7 @@ pub struct MeResponse {
 pub struct CreateUser {
     /// Unique in the workspace, compared case-insensitively.
     #[validate(email, length(max = 320))]
-    #[schema(example = "boris@example.com", max_length = 320)]
+    #[schema(format = Email, example = "boris@example.com", max_length = 320)]
     pub email: String,
     #[validate(length(min = 1, max = 200))]
     #[schema(example = "Boris Petrov", min_length = 1, max_length = 200)]
@@ -86,7 +86,7 @@ pub struct CreateUser {
 pub struct UpdateUser {
     #[serde(default, deserialize_with = "not_null")]
     #[validate(email, length(max = 320))]
-    #[schema(nullable = false, max_length = 320)]
+    #[schema(nullable = false, format = Email, max_length = 320)]
     pub email: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
     #[validate(length(min = 1, max = 200))]

@@ -25,13 +25,13 @@ pub struct WorkspaceResponse {
     pub id: WorkspaceId,
     pub name: String,
     /// ISO 4217 code reports convert to.
-    #[schema(example = "USD")]
+    #[schema(value_type = crate::api::schemas::CurrencyCode)]
     pub default_currency: String,
     /// IANA time zone in which "today" and due dates are reckoned.
-    #[schema(example = "Europe/Berlin")]
+    #[schema(value_type = crate::api::schemas::TimeZoneName)]
     pub timezone: String,
     /// ISO 3166 region for phone numbers written without a country code.
-    #[schema(example = "DE")]
+    #[schema(value_type = crate::api::schemas::PhoneRegion)]
     pub default_phone_region: String,
     pub version: i32,
     pub updated_at: DateTime<Utc>,
@@ -61,15 +61,15 @@ pub struct UpdateWorkspace {
     pub name: Option<String>,
     /// ISO 4217 code, upper case.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false, example = "EUR", pattern = "^[A-Z]{3}$")]
+    #[schema(nullable = false, value_type = Option<crate::api::schemas::CurrencyCode>)]
     pub default_currency: Option<String>,
     /// An IANA time zone name.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false, example = "Europe/Moscow")]
+    #[schema(nullable = false, value_type = Option<crate::api::schemas::TimeZoneName>)]
     pub timezone: Option<String>,
     /// ISO 3166-1 alpha-2 region whose numbering plan reads phones written without `+`.
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false, example = "RU", pattern = "^[A-Z]{2}$")]
+    #[schema(nullable = false, value_type = Option<crate::api::schemas::PhoneRegion>)]
     pub default_phone_region: Option<String>,
 }
 
@@ -77,7 +77,7 @@ impl UpdateWorkspace {
     fn check(&self) -> Result<(), ApiError> {
         let mut errors = Vec::new();
         if let Some(currency) = &self.default_currency
-            && !(currency.len() == 3 && currency.bytes().all(|byte| byte.is_ascii_uppercase()))
+            && crate::domain::money::check_currency("default_currency", currency).is_err()
         {
             errors.push(FieldError::new(
                 "default_currency",
@@ -95,7 +95,7 @@ impl UpdateWorkspace {
             ));
         }
         if let Some(region) = &self.default_phone_region
-            && (region.len() != 2 || region.parse::<phonenumber::country::Id>().is_err())
+            && !crate::domain::contact_points::is_phone_region(region)
         {
             errors.push(FieldError::new(
                 "default_phone_region",

@@ -38,6 +38,12 @@ pub fn person_name(names: Names<'_>) -> String {
         .join(" ")
 }
 
+/// The fields only a person has, and those only a company has: `check_kind_fields` refuses them on
+/// the other kind (`api/clients/write.rs` passes them in), and the document's two kinds of
+/// `ClientInput` leave them out.
+pub const PERSON_ONLY: &[&str] = &["last_name", "first_name", "middle_name", "birth_date", "gender"];
+pub const COMPANY_ONLY: &[&str] = &["name", "legal_name", "registration_number", "industry"];
+
 /// The fields a client of `kind` must have, and those it must not.
 pub fn check_kind_fields(
     kind: ClientKind,

@@ -26,6 +26,44 @@ pub struct ContactPoint {
     pub primary: bool,
 }
 
+// EmailEntry and PhoneEntry are only schemas: the document's names for a `ContactPoint` in a
+// list of emails and in a list of phones, so that each states the format of its value. The server
+// reads both lists as `ContactPoint`.
+
+/// An email address with an optional label; one of a list may be primary.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct EmailEntry {
+    /// Checked as an email address and compared case-insensitively.
+    #[schema(format = Email, example = "ivan@example.com", max_length = 320)]
+    value: String,
+    /// Free text such as `work`, `home`.
+    #[schema(example = "work", max_length = 50)]
+    label: Option<String>,
+    /// At most one per list; when none is marked, the first one is primary.
+    #[serde(default)]
+    primary: bool,
+}
+
+/// A phone number with an optional label; one of a list may be primary.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct PhoneEntry {
+    /// A number valid in its country's numbering plan (the format `phone`), in any notation:
+    /// read in the workspace's `default_phone_region` when written without a country code, and
+    /// stored and shown in E.164.
+    #[schema(format = "phone", example = "+7 912 345-67-89", min_length = 1, max_length = 50)]
+    value: String,
+    /// Free text such as `work`, `mobile`.
+    #[schema(example = "mobile", max_length = 50)]
+    label: Option<String>,
+    /// At most one per list; when none is marked, the first one is primary.
+    #[serde(default)]
+    primary: bool,
+}
+
 /// An account in a messaging service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -36,7 +74,9 @@ pub struct Messenger {
     pub handle: String,
 }
 
-const MAX_ITEMS: usize = 20;
+/// The most emails, phones or messengers one client or contact has.
+pub const MAX_CONTACT_POINTS: usize = 20;
+const MAX_ITEMS: usize = MAX_CONTACT_POINTS;
 const MAX_LABEL: usize = 50;
 
 /// Checks and normalises emails; returns them with their lower-cased lookup keys.
@@ -65,6 +105,11 @@ pub fn normalise_phones(
         let e164 = to_e164(value, default_region)?;
         Ok((e164.clone(), e164))
     })
+}
+
+/// Whether `code` is a region (ISO 3166-1 alpha-2, upper case) with a phone numbering plan.
+pub fn is_phone_region(code: &str) -> bool {
+    code.len() == 2 && code.parse::<phonenumber::country::Id>().is_ok()
 }
 
 /// Whether a phone is written with its country code (`+7 912…`): then [`to_e164`] needs no region.

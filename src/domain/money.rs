@@ -38,6 +38,22 @@ pub fn round(value: Decimal, places: u32) -> Decimal {
 /// over a billion deals, so no stored value can make a board, a card or an export fail to add up.
 pub const AMOUNT_DIGITS: u32 = 15;
 
+/// A non-negative decimal as a query writes it: up to 15 digits, a point and up to 6 more, nothing
+/// else (no sign, exponent, separator or space). The documented pattern of such parameters.
+pub const DECIMAL_TEXT_PATTERN: &str = r"^[0-9]{1,15}(\.[0-9]{1,6})?$";
+
+/// Reads a decimal written as [`DECIMAL_TEXT_PATTERN`] says; `None` for anything else.
+pub fn parse_decimal_text(text: &str) -> Option<Decimal> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
+    let digits = |part: &str, most: usize| {
+        (1..=most).contains(&part.len()) && part.bytes().all(|byte| byte.is_ascii_digit())
+    };
+    if !(digits(whole, AMOUNT_DIGITS as usize) && digits(fraction, 6)) {
+        return None;
+    }
+    text.parse().ok()
+}
+
 /// Whether `value` is below 10^15 in size.
 pub fn within_bounds(value: Decimal) -> bool {
     value.abs() < Decimal::from(10_i64.pow(AMOUNT_DIGITS))
@@ -147,6 +163,17 @@ mod tests {
 
     fn d(text: &str) -> Decimal {
         Decimal::from_str(text).unwrap_or_default()
+    }
+
+    #[test]
+    fn decimal_text_is_digits_and_a_point_only() {
+        assert_eq!(parse_decimal_text("100000"), Some(d("100000")));
+        assert_eq!(parse_decimal_text("0.5"), Some(d("0.5")));
+        let refused =
+            ["", " 1", "1 ", "+1", "-1", "1e3", "1_000", "1.", ".5", "1.1234567", "1234567890123456"];
+        for text in refused {
+            assert_eq!(parse_decimal_text(text), None, "{text:?}");
+        }
     }
 
     fn line(quantity: &str, price: &str) -> Line {

@@ -76,6 +76,39 @@ mod tests {
         assert!(missing.is_empty(), "not in docs/api-conventions.md: {missing:?}");
     }
 
+    /// The codes `.ci/schemathesis_hooks.py` forgives as refusals that depend on stored state: each
+    /// must be a code the server sends, or a rename would silently stop forgiving it.
+    #[test]
+    fn the_fuzzers_stored_state_codes_exist() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/schemathesis_hooks.py");
+        let hooks = std::fs::read_to_string(path).unwrap_or_default();
+        let named = |set: &str| -> Vec<String> {
+            let start = hooks.find(&format!("{set} = {{")).unwrap_or_else(|| panic!("no {set} in the hooks"));
+            let body = &hooks[start..start + hooks[start..].find("\n}").unwrap_or(0)];
+            body.lines()
+                .map(str::trim)
+                .filter(|line| line.starts_with('"'))
+                .filter_map(|line| line.split('"').nth(1).map(str::to_string))
+                .collect()
+        };
+        let problems = named("STORED_STATE_PROBLEMS");
+        let fields: Vec<String> = named("STORED_STATE_FIELDS")
+            .into_iter()
+            .chain(named("STORED_STATE_FIELDS_BY_OPERATION"))
+            .collect();
+        assert!(problems.len() > 10 && fields.len() > 5, "{problems:?} {fields:?}");
+        let unknown_problems: Vec<&String> = problems
+            .iter()
+            .filter(|code| !ProblemCode::ALL.iter().any(|known| known.as_str() == *code))
+            .collect();
+        let unknown_fields: Vec<&String> = fields
+            .iter()
+            .filter(|code| !FieldCode::ALL.iter().any(|known| known.as_str() == *code))
+            .collect();
+        assert!(unknown_problems.is_empty(), "not problem codes: {unknown_problems:?}");
+        assert!(unknown_fields.is_empty(), "not field codes: {unknown_fields:?}");
+    }
+
     #[test]
     fn every_field_code_is_explained_in_the_api_conventions() {
         let missing = unexplained(FieldCode::ALL.iter().map(|code| code.as_str()));

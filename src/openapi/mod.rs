@@ -123,9 +123,16 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
     }
 }
 
-/// The whole document: the paths the routes register, with the shared parts above. `crm openapi`,
-/// `/api/v1/openapi.json` and the committed `openapi/openapi.json` are all this.
-pub fn document() -> OpenApiDocument {
+/// The whole document: the paths the routes register, with the shared parts above and the
+/// corrections of `shapes`. `crm openapi`, `/api/v1/openapi.json` and the committed
+/// `openapi/openapi.json` are all this.
+pub fn document() -> serde_json::Value {
+    shapes::refine_by_direction(derived_document())
+}
+
+/// The document as utoipa derives it, before the corrections to its schemas: what the server reads
+/// its routes, methods and query parameters from (the corrections don't touch those).
+pub fn derived_document() -> OpenApiDocument {
     use utoipa_actix_web::AppExt;
     let (_, mut document) = actix_web::App::new()
         .into_utoipa_app()
@@ -134,5 +141,5 @@ pub fn document() -> OpenApiDocument {
         .split_for_parts();
     SecurityAndErrors.modify(&mut document);
     shapes::reference_page_items(&mut document);
-    shapes::refine_by_direction(document)
+    document
 }

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{Value, json};
+
+use crate::domain::contact_points::MAX_CONTACT_POINTS;
 use utoipa::openapi::schema::{ArrayItems, Schema};
 use utoipa::openapi::{OpenApi as OpenApiDocument, Ref, RefOr};
 
@@ -45,8 +47,20 @@ pub(super) fn reference_page_items(document: &mut OpenApiDocument) {
 /// [`SOMETIMES_ABSENT`] ones. Schemas that requests use too (an address, a contact point) keep
 /// their optional fields: a request may leave them out. And states, on what requests send, that
 /// text may not hold a NUL character.
-pub(super) fn refine_by_direction(document: OpenApiDocument) -> OpenApiDocument {
-    let Ok(mut json) = serde_json::to_value(&document) else { return document };
+///
+/// Works on the JSON and returns it: utoipa's types have no room for some of what is added
+/// (`anyOf` beside `properties`, `contains` on an array), and reading the result back into them
+/// would drop it.
+pub(super) fn refine_by_direction(document: OpenApiDocument) -> Value {
+    let mut json = match serde_json::to_value(&document) {
+        Ok(json) => json,
+        Err(error) => panic!("the OpenAPI document doesn't serialise: {error}"),
+    };
+    // Rules of request bodies first, so that the schemas they add are seen as read below.
+    require_non_blank(&mut json["components"]["schemas"]);
+    inherit_constraints(&mut json["components"]["schemas"]);
+    split_client_kinds(&mut json["components"]["schemas"]);
+    bound_contact_point_lists(&mut json["components"]["schemas"]);
     let schemas = json["components"]["schemas"].clone();
     let (mut read, mut written) = (BTreeSet::new(), BTreeSet::new());
     for item in json["paths"].as_object().into_iter().flat_map(|paths| paths.values()) {
@@ -82,10 +96,200 @@ pub(super) fn refine_by_direction(document: OpenApiDocument) -> OpenApiDocument 
             }
         }
     }
-    match serde_json::from_value(json) {
-        Ok(refined) => refined,
-        Err(error) => panic!("the refined OpenAPI document no longer reads: {error}"),
+    json
+}
+
+/// Each partial update beside the create body whose rules it applies: the server merges a patch
+/// into the record and checks the result as it checks a new one.
+const PATCH_OF: &[(&str, &str)] = &[
+    ("UpdateActivity", "ActivityInput"),
+    ("UpdateClient", "ClientInput"),
+    ("UpdateContact", "ContactInput"),
+    ("UpdateCustomField", "CustomFieldInput"),
+    ("UpdateDeal", "DealInput"),
+    ("UpdatePipeline", "CreatePipeline"),
+    ("UpdateProduct", "ProductInput"),
+    ("UpdateSegment", "SegmentInput"),
+    ("UpdateStage", "CreateStage"),
+    ("UpdateTeam", "CreateTeam"),
+    ("UpdateUser", "CreateUser"),
+];
+
+/// The keywords that bound a value, as opposed to those that say what it is.
+const CONSTRAINTS: &[&str] =
+    &["minLength", "maxLength", "pattern", "format", "minimum", "maximum", "minItems", "maxItems", "items"];
+
+/// Gives each patch field the bounds of the same field of its create body where the patch's own
+/// derive left them out (utoipa can't see through `Option<Option<T>>`): a patch field takes what
+/// the create field takes, and the document now says so.
+fn inherit_constraints(schemas: &mut Value) {
+    for (patch, create) in PATCH_OF {
+        let Some(source) = schemas[create]["properties"].as_object().cloned() else {
+            panic!("{create}, the create body of {patch}, has no properties");
+        };
+        let target = schemas[patch]["properties"].as_object_mut();
+        for (name, field) in target.into_iter().flatten() {
+            let (Some(field), Some(original)) = (field.as_object_mut(), source.get(name)) else { continue };
+            if field.contains_key("$ref") || field.contains_key("enum") || field.contains_key("oneOf") {
+                continue;
+            }
+            for key in CONSTRAINTS {
+                if let Some(bound) = original.get(*key)
+                    && !field.contains_key(*key)
+                {
+                    field.insert(key.to_string(), bound.clone());
+                }
+            }
+        }
     }
+}
+
+/// Text with something besides white space in it, and no NUL.
+const NON_BLANK: &str = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$";
+
+/// `ClientInput` as the two kinds of client it is, keyed on `kind`: a person has names and no
+/// company fields, a company a name and no person fields (the rules `check_kind_fields` applies).
+/// Generated clients then offer the fields a kind has, and the document states which it needs.
+fn split_client_kinds(schemas: &mut Value) {
+    use crate::domain::client::{COMPANY_ONLY, PERSON_ONLY};
+    let both = schemas["ClientInput"].clone();
+    let example = both.get("example").cloned();
+    let kind_of = |kind: &str, others: &[&str], description: &str| {
+        let mut schema = both.clone();
+        let Some(fields) = schema.as_object_mut() else { panic!("ClientInput is not an object schema") };
+        fields.remove("example");
+        fields.insert("description".into(), json!(description));
+        for field in others {
+            fields["properties"][*field] =
+                json!({"type": "null", "description": format!("Not a field of a {kind}.")});
+        }
+        fields["properties"]["kind"] = json!({"type": "string", "enum": [kind]});
+        schema
+    };
+    let mut person = kind_of("person", COMPANY_ONLY, "A person: a last name or a first name, or both.");
+    needs_last_or_first_name(&mut person);
+    let mut company = kind_of("company", PERSON_ONLY, "A company: its name is required.");
+    company["required"].as_array_mut().into_iter().for_each(|required| required.push(json!("name")));
+    company["properties"]["name"]["type"] = json!("string");
+    company["properties"]["name"]["pattern"] = json!(NON_BLANK);
+    person["example"] = json!({
+        "kind": "person",
+        "last_name": "Иванов",
+        "first_name": "Иван",
+        "phones": [{"value": "+7 912 345-67-91", "label": "mobile"}],
+        "relationship": "customer"
+    });
+    if let Some(example) = &example {
+        company["example"] = example.clone();
+    }
+    schemas["ClientPersonInput"] = person;
+    needs_last_or_first_name(&mut schemas["ContactInput"]);
+    schemas["ClientCompanyInput"] = company;
+    schemas["ClientInput"] = json!({
+        "description": both["description"],
+        "example": example,
+        "oneOf": [
+            {"$ref": "#/components/schemas/ClientPersonInput"},
+            {"$ref": "#/components/schemas/ClientCompanyInput"}
+        ],
+        "discriminator": {
+            "propertyName": "kind",
+            "mapping": {
+                "person": "#/components/schemas/ClientPersonInput",
+                "company": "#/components/schemas/ClientCompanyInput"
+            }
+        }
+    });
+}
+
+/// The names and titles `domain::text::non_blank` reads: refused as `blank` when only white space
+/// is left. (Patches of these schemas get the rule from their create body, see [`PATCH_OF`].)
+const NON_BLANK_FIELDS: &[(&str, &str)] = &[
+    ("ActivityInput", "subject"),
+    ("NextActivity", "subject"),
+    ("CreatePipeline", "name"),
+    ("StageInput", "name"),
+    ("CreateStage", "name"),
+    ("CreateTeam", "name"),
+    ("CreateUser", "full_name"),
+    ("DealInput", "title"),
+    ("ProductInput", "sku"),
+    ("ProductInput", "name"),
+    ("SegmentInput", "name"),
+    ("UpdateWorkspace", "name"),
+];
+
+/// States [`NON_BLANK`] on the [`NON_BLANK_FIELDS`].
+fn require_non_blank(schemas: &mut Value) {
+    for (schema, field) in NON_BLANK_FIELDS {
+        let Some(property) = schemas[schema]["properties"].get_mut(*field).and_then(Value::as_object_mut)
+        else {
+            panic!("{schema} has no field {field}, which NON_BLANK_FIELDS names");
+        };
+        property.insert("pattern".into(), json!(NON_BLANK));
+    }
+}
+
+/// Every list of emails or phones holds at most 20 entries, of which at most one is primary (the
+/// rules of `domain::contact_points`).
+fn bound_contact_point_lists(schemas: &mut Value) {
+    let entries = ["#/components/schemas/EmailEntry", "#/components/schemas/PhoneEntry"];
+    let primary =
+        json!({"type": "object", "required": ["primary"], "properties": {"primary": {"const": true}}});
+    let mut lists = Vec::new();
+    collect_arrays_of(schemas, &entries, &mut lists);
+    for list in lists {
+        let Some(list) = schemas.pointer_mut(&list).and_then(Value::as_object_mut) else { continue };
+        list.insert("maxItems".into(), json!(MAX_CONTACT_POINTS));
+        list.insert("contains".into(), primary.clone());
+        list.insert("minContains".into(), json!(0));
+        list.insert("maxContains".into(), json!(1));
+    }
+}
+
+/// The JSON pointers, relative to `node`, of the arrays whose items refer to one of `items`.
+fn collect_arrays_of(node: &Value, items: &[&str], found: &mut Vec<String>) {
+    fn walk(node: &Value, at: String, items: &[&str], found: &mut Vec<String>) {
+        match node {
+            Value::Object(fields) => {
+                if fields
+                    .get("items")
+                    .and_then(|item| item.get("$ref"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|reference| items.contains(&reference))
+                {
+                    found.push(at.clone());
+                }
+                for (key, value) in fields {
+                    walk(value, format!("{at}/{}", key.replace('~', "~0").replace('/', "~1")), items, found);
+                }
+            }
+            Value::Array(values) => {
+                for (index, value) in values.iter().enumerate() {
+                    walk(value, format!("{at}/{index}"), items, found);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(node, String::new(), items, found);
+}
+
+/// A person, as a client or a contact, is named: a last name or a first name that isn't blank.
+/// Stated as `allOf: [the fields, anyOf: [has a last name, has a first name]]`: an object schema
+/// of utoipa's has no `anyOf` of its own to keep it in.
+fn needs_last_or_first_name(schema: &mut Value) {
+    let named = |field: &str| json!({"type": "object", "required": [field], "properties": {field: {"type": "string", "pattern": NON_BLANK}}});
+    let Some(fields) = schema.as_object_mut() else { return };
+    let mut shown = serde_json::Map::new();
+    for key in ["description", "example"] {
+        if let Some(value) = fields.remove(key) {
+            shown.insert(key.to_string(), value);
+        }
+    }
+    let object = Value::Object(std::mem::take(fields));
+    *fields = shown;
+    fields.insert("allOf".into(), json!([object, {"anyOf": [named("last_name"), named("first_name")]}]));
 }
 
 /// Text PostgreSQL can't store: a NUL character anywhere is a 422 `nul_character` (a 400 in the URL).

@@ -580,7 +580,9 @@ async fn the_timeline_merges_activities_deal_events_and_record_changes() {
 
     let only_deals = app.get(&format!("{client_path}/timeline?types=deal"), &owner).await.expect(200).clone();
     assert_eq!(only_deals["data"].as_array().map(Vec::len), Some(3));
-    app.get(&format!("{client_path}/timeline?types=emails"), &owner)
-        .await
-        .expect_problem(400, "invalid_query");
+    for types in ["emails", "", "deal,%20client", "deal,"] {
+        app.get(&format!("{client_path}/timeline?types={types}"), &owner)
+            .await
+            .expect_problem(400, "invalid_query");
+    }
 }

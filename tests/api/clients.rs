@@ -88,6 +88,12 @@ async fn a_company_needs_a_name_and_refuses_person_fields() {
         error_fields(nameless_person.expect_problem(422, "validation_failed")),
         ["last_name", "legal_name"]
     );
+    // The other kind's fields are null or left out, as the document's two kinds say; blank is sent.
+    let blank_person_field = json!({"kind": "company", "name": "Blanks", "first_name": " "});
+    let blank = app.post("/api/v1/clients", &owner, blank_person_field).await;
+    assert_eq!(error_fields(blank.expect_problem(422, "validation_failed")), ["first_name"]);
+    let null_person_field = json!({"kind": "company", "name": "Nulls", "first_name": null, "gender": null});
+    app.post("/api/v1/clients", &owner, null_person_field).await.expect(201);
 }
 
 #[actix_web::test]
@@ -328,6 +334,10 @@ async fn filters_narrow_the_list() {
     }
     app.get("/api/v1/clients?kind=robot", &owner).await.expect_problem(400, "invalid_query");
     app.get("/api/v1/clients?sort=favourite", &owner).await.expect_problem(400, "invalid_query");
+    // Exactly a documented value: blank or padded is refused, not read as the default.
+    for sort in ["", "%20updated_at"] {
+        app.get(&format!("/api/v1/clients?sort={sort}"), &owner).await.expect_problem(400, "invalid_query");
+    }
 }
 
 #[actix_web::test]

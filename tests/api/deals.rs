@@ -614,7 +614,13 @@ async fn deals_are_filtered_sorted_deleted_and_restored() {
     let client_deals =
         format!("/api/v1/clients/{}/deals?sort=amount", s.client["id"].as_str().unwrap_or_default());
     assert_eq!(titles(app.get(&client_deals, &s.owner).await.expect(200)), ["Beta", "Gamma", "Alpha"]);
-    app.get("/api/v1/deals?amount_min=lots", &s.owner).await.expect_problem(400, "invalid_query");
+    // Digits and a point, as the document's pattern says: no sign, exponent, separator or space.
+    for amount in ["lots", "1e3", "-5", "1_000", "%2010", ""] {
+        app.get(&format!("/api/v1/deals?amount_min={amount}"), &s.owner)
+            .await
+            .expect_problem(400, "invalid_query");
+    }
+    app.get("/api/v1/deals?sort=", &s.owner).await.expect_problem(400, "invalid_query");
 
     let beta = path(&ids[1]);
     app.request(Method::DELETE, &beta, Some(&s.owner), None).await.expect(204);

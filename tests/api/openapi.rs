@@ -150,4 +150,9 @@ async fn the_request_body_examples_are_accepted() {
         }
         app.post(path, &owner, example).await.expect(status);
     }
+    // A client body is one of two kinds; the person's has an example of its own (the company's is
+    // the one sent above).
+    let person = document["components"]["schemas"]["ClientPersonInput"]["example"].clone();
+    assert_eq!(person["kind"], "person");
+    app.post("/api/v1/clients", &owner, person).await.expect(201);
 }

@@ -48,6 +48,7 @@ pub struct CompleteActivity {
     /// Now when omitted.
     pub completed_at: Option<DateTime<Utc>>,
     #[validate(range(min = 0, max = 2_592_000))]
+    #[schema(minimum = 0, maximum = 2592000)]
     pub duration_seconds: Option<i32>,
     /// A follow-up for the same client, contact, deal and assignee, created in the same
     /// transaction: both happen or neither does.

@@ -157,7 +157,7 @@ pub struct ActivityInput {
     #[schema(min_length = 1, max_length = 200)]
     pub external_ref: Option<String>,
     #[validate(url, length(max = 2000))]
-    #[schema(max_length = 2000)]
+    #[schema(format = "uri", max_length = 2000)]
     pub recording_url: Option<String>,
     #[validate(length(max = 320))]
     #[schema(max_length = 320)]

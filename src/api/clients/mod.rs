@@ -109,6 +109,7 @@ pub struct ClientListQuery {
     /// Clients with this email, compared case-insensitively.
     pub email: Option<String>,
     /// Clients with this phone, in any format (normalised like stored phones).
+    #[param(format = "phone", min_length = 1, max_length = 50)]
     pub phone: Option<String>,
     /// Clients with this tax id.
     pub tax_id: Option<String>,

@@ -11,7 +11,7 @@ use crate::db::models::Client;
 use crate::db::models::client_stats::ClientStats;
 use crate::domain::FieldCode;
 use crate::domain::client::Address;
-use crate::domain::contact_points::{Consent, ContactPoint};
+use crate::domain::contact_points::{Consent, ContactPoint, EmailEntry, PhoneEntry};
 use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
 use crate::domain::enums::{ClientKind, Gender, LifecycleStage, Relationship, Source};
 use crate::error::ApiError;
@@ -43,8 +43,10 @@ pub struct ClientResponse {
     pub source: Option<Source>,
     pub owner_id: Option<UserId>,
     pub team_id: Option<TeamId>,
+    #[schema(value_type = Vec<EmailEntry>)]
     pub emails: Vec<ContactPoint>,
     /// Phones in E.164.
+    #[schema(value_type = Vec<PhoneEntry>)]
     pub phones: Vec<ContactPoint>,
     pub address: Option<Address>,
     pub tags: Vec<String>,
@@ -302,7 +304,7 @@ pub struct ClientInput {
     #[schema(example = "7707083893", min_length = 1, max_length = 50)]
     pub tax_id: Option<String>,
     #[validate(url, length(max = 500))]
-    #[schema(example = "https://acme.example", max_length = 500)]
+    #[schema(format = "uri", example = "https://acme.example", max_length = 500)]
     pub website: Option<String>,
     /// `prospect` when omitted.
     pub relationship: Option<Relationship>,
@@ -314,14 +316,17 @@ pub struct ClientInput {
     /// The owner's team when omitted.
     pub team_id: Option<TeamId>,
     #[serde(default)]
+    #[schema(value_type = Vec<EmailEntry>)]
     pub emails: Vec<ContactPoint>,
     /// Any format; stored in E.164, read in the workspace's default region when written without
     /// a country code.
     #[serde(default)]
+    #[schema(value_type = Vec<PhoneEntry>)]
     pub phones: Vec<ContactPoint>,
     #[validate(nested)]
     pub address: Option<Address>,
     #[serde(default)]
+    #[schema(value_type = Vec<crate::api::schemas::Tag>, max_items = 50)]
     pub tags: Vec<String>,
     #[validate(length(max = 10000))]
     #[schema(max_length = 10000)]
@@ -409,7 +414,7 @@ pub struct UpdateClient {
     #[schema(value_type = Option<String>, max_length = 50)]
     pub tax_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>, max_length = 500)]
+    #[schema(value_type = Option<String>, format = "uri", max_length = 500)]
     pub website: Option<Option<String>>,
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false)]
@@ -427,16 +432,16 @@ pub struct UpdateClient {
     #[schema(value_type = Option<String>, format = Uuid)]
     pub team_id: Option<Option<TeamId>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Vec<ContactPoint>>)]
+    #[schema(value_type = Option<Vec<EmailEntry>>)]
     pub emails: Option<Option<Vec<ContactPoint>>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Vec<ContactPoint>>)]
+    #[schema(value_type = Option<Vec<PhoneEntry>>)]
     pub phones: Option<Option<Vec<ContactPoint>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Address>)]
     pub address: Option<Option<Address>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<crate::api::schemas::Tag>>, max_items = 50)]
     pub tags: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, max_length = 10000)]

@@ -142,16 +142,17 @@ fn check_fields(
     let mut violations: Vec<Violation> = check_kind_fields(
         input.kind,
         names.as_names(),
+        // Sent at all, blank or not: the document says the other kind's fields are null or absent.
         &[
-            ("name", names.name.is_some()),
-            ("legal_name", names.legal_name.is_some()),
-            ("registration_number", names.registration_number.is_some()),
-            ("industry", names.industry.is_some()),
+            ("name", input.name.is_some()),
+            ("legal_name", input.legal_name.is_some()),
+            ("registration_number", input.registration_number.is_some()),
+            ("industry", input.industry.is_some()),
         ],
         &[
-            ("last_name", names.last_name.is_some()),
-            ("first_name", names.first_name.is_some()),
-            ("middle_name", names.middle_name.is_some()),
+            ("last_name", input.last_name.is_some()),
+            ("first_name", input.first_name.is_some()),
+            ("middle_name", input.middle_name.is_some()),
             ("birth_date", input.birth_date.is_some()),
             ("gender", input.gender.is_some()),
         ],

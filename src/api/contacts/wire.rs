@@ -8,7 +8,7 @@ use validator::Validate;
 
 use crate::api::extract::{not_null, nullable};
 use crate::db::models::Contact;
-use crate::domain::contact_points::{Consent, ContactPoint, Messenger};
+use crate::domain::contact_points::{Consent, ContactPoint, EmailEntry, Messenger, PhoneEntry};
 use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
 use crate::ids::{ClientId, ContactId, UserId};
 
@@ -25,8 +25,10 @@ pub struct ContactResponse {
     pub middle_name: Option<String>,
     #[schema(example = "Chief accountant")]
     pub position: Option<String>,
+    #[schema(value_type = Vec<EmailEntry>)]
     pub emails: Vec<ContactPoint>,
     /// Phones in E.164.
+    #[schema(value_type = Vec<PhoneEntry>)]
     pub phones: Vec<ContactPoint>,
     pub messengers: Vec<Messenger>,
     /// The client's main contact; at most one per client.
@@ -99,9 +101,11 @@ pub struct ContactInput {
     #[schema(example = "Chief accountant", max_length = 200)]
     pub position: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Vec<EmailEntry>)]
     pub emails: Vec<ContactPoint>,
     /// Any format; stored in E.164.
     #[serde(default)]
+    #[schema(value_type = Vec<PhoneEntry>)]
     pub phones: Vec<ContactPoint>,
     #[serde(default)]
     pub messengers: Vec<Messenger>,
@@ -163,10 +167,10 @@ pub struct UpdateContact {
     #[schema(value_type = Option<String>, max_length = 200)]
     pub position: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Vec<ContactPoint>>)]
+    #[schema(value_type = Option<Vec<EmailEntry>>)]
     pub emails: Option<Option<Vec<ContactPoint>>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Vec<ContactPoint>>)]
+    #[schema(value_type = Option<Vec<PhoneEntry>>)]
     pub phones: Option<Option<Vec<ContactPoint>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Vec<Messenger>>)]

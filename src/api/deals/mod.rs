@@ -108,11 +108,11 @@ pub struct DealListQuery {
     pub expected_close_to: Option<NaiveDate>,
     pub closed_from: Option<DateTime<Utc>>,
     pub closed_to: Option<DateTime<Utc>>,
-    /// A decimal string.
-    #[param(value_type = Option<String>)]
+    /// Deals of at least this amount, in their own currency: a decimal such as `1000` or `99.95`.
+    #[param(value_type = Option<String>, pattern = r"^[0-9]{1,15}(\.[0-9]{1,6})?$")]
     pub amount_min: Option<String>,
-    /// A decimal string.
-    #[param(value_type = Option<String>)]
+    /// Deals of at most this amount, written like `amount_min`.
+    #[param(value_type = Option<String>, pattern = r"^[0-9]{1,15}(\.[0-9]{1,6})?$")]
     pub amount_max: Option<String>,
     pub tag: Option<String>,
     pub updated_since: Option<DateTime<Utc>>,
@@ -130,8 +130,11 @@ struct DealCursor {
 fn parse_decimal(name: &str, value: Option<&str>) -> Result<Option<Decimal>, ApiError> {
     value
         .map(|value| {
-            value.trim().parse::<Decimal>().map_err(|_| {
-                ApiError::bad_request(ProblemCode::InvalidQuery, format!("{name} must be a decimal number"))
+            crate::domain::money::parse_decimal_text(value).ok_or_else(|| {
+                ApiError::bad_request(
+                    ProblemCode::InvalidQuery,
+                    format!("{name} must be a decimal such as 1000 or 99.95 (digits and a point)"),
+                )
             })
         })
         .transpose()
@@ -230,13 +233,8 @@ async fn deals_page(
     parent: Option<Parent>,
 ) -> Result<Page<DealResponse>, ApiError> {
     let limit = page_limit(query.limit)?;
-    let sort_name = query
-        .sort
-        .as_deref()
-        .map(str::trim)
-        .filter(|sort| !sort.is_empty())
-        .unwrap_or("-updated_at")
-        .to_string();
+    // Exactly a documented value: `sort=` is refused, not read as the default.
+    let sort_name = query.sort.as_deref().unwrap_or("-updated_at").to_string();
     let (descending, field) =
         sort_name.strip_prefix('-').map_or((false, sort_name.as_str()), |field| (true, field));
     let order = SORTS.iter().find(|(name, _)| *name == field).map(|(_, order)| *order).ok_or_else(|| {

@@ -266,6 +266,7 @@ pub struct DealInput {
     /// The owner's team when omitted.
     pub team_id: Option<TeamId>,
     #[serde(default)]
+    #[schema(value_type = Vec<crate::api::schemas::Tag>, max_items = 50)]
     pub tags: Vec<String>,
     #[serde(default)]
     #[validate(nested, length(max = 500, message = "must hold at most 500 items"))]
@@ -364,7 +365,7 @@ pub struct UpdateDeal {
     #[schema(value_type = Option<String>, format = Uuid)]
     pub team_id: Option<Option<TeamId>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<crate::api::schemas::Tag>>, max_items = 50)]
     pub tags: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Vec<ItemInput>>)]

@@ -76,7 +76,12 @@ impl From<&Segment> for SegmentResponse {
 #[serde(deny_unknown_fields)]
 pub struct SegmentInput {
     /// Unique in the workspace, compared case-insensitively.
-    #[schema(example = "VIP companies", min_length = 1, max_length = 200)]
+    #[schema(
+        example = "VIP companies",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
     pub name: String,
     #[schema(max_length = 2000)]
     pub description: Option<String>,
