@@ -184,6 +184,11 @@ fn field_http(status: StatusCode, field: &CustomField) -> HttpResponse {
 }
 
 /// Define a custom field (owners and admins).
+///
+/// Adds a field of a type (text, number, decimal, date, datetime, bool, enum, multi_enum, email, phone, url)
+/// to clients, contacts, deals or activities; values then go in each record's `custom` object under its key.
+/// Options belong to enum types, `min`/`max` to numbers, `max_length` to text-like types and `pattern` to
+/// text.
 #[utoipa::path(
     tag = "custom-fields",
     operation_id = "create_custom_field",
@@ -259,7 +264,10 @@ pub struct CustomFieldListQuery {
     pub entity: Option<CustomEntity>,
 }
 
-/// Every custom field of the workspace (or of one entity), by entity and key; one page holds them all.
+/// List the workspace's custom fields.
+///
+/// Every definition, ordered by entity and key, or those of one `entity`. One page holds them all, since a
+/// workspace has at most 100 per entity.
 #[utoipa::path(
     tag = "custom-fields",
     operation_id = "list_custom_fields",
@@ -282,6 +290,8 @@ pub async fn list_custom_fields(
 }
 
 /// Get one custom field definition.
+///
+/// The definition with its type, rules and options.
 #[utoipa::path(
     tag = "custom-fields",
     operation_id = "get_custom_field",
@@ -305,6 +315,10 @@ pub async fn get_custom_field(
 }
 
 /// Change a custom field's label, rules or options (owners and admins).
+///
+/// The key, entity and type are fixed. A change that narrows what is allowed (required, fewer options, a
+/// tighter range, length or pattern) is refused with a 409 whose `record_count` says how many stored values
+/// would break.
 #[utoipa::path(
     tag = "custom-fields",
     operation_id = "update_custom_field",

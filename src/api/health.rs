@@ -15,6 +15,9 @@ pub struct HealthResponse {
 }
 
 /// The process is up and serving HTTP.
+///
+/// Answers 200 while the process serves HTTP, whatever the database does: for a restart policy, not for
+/// routing traffic.
 #[utoipa::path(
     tag = "health",
     operation_id = "get_liveness",
@@ -26,6 +29,9 @@ pub async fn live() -> web::Json<HealthResponse> {
 }
 
 /// The server can reach its database and is ready for traffic.
+///
+/// Answers 200 when a database connection answers, 503 otherwise: a load balancer sends traffic only while
+/// this is 200.
 #[utoipa::path(
     tag = "health",
     operation_id = "get_readiness",

@@ -207,6 +207,9 @@ fn sku_taken() -> ApiError {
 }
 
 /// Add a product to the catalogue.
+///
+/// A catalogue item deals' line items can refer to, with its unique SKU, price and currency and a product
+/// group for reports. Prices are exact decimal strings.
 #[utoipa::path(
     tag = "products",
     operation_id = "create_product",
@@ -255,6 +258,9 @@ pub struct ProductListQuery {
 }
 
 /// List products by name.
+///
+/// Pages through the catalogue by name, narrowed by product group, active state and `q`, a fuzzy search over
+/// SKUs, names and groups.
 #[utoipa::path(
     tag = "products",
     operation_id = "list_products",
@@ -289,6 +295,8 @@ pub async fn list_products(
 }
 
 /// Get one product.
+///
+/// The product with its price, currency, group and whether it is still offered.
 #[utoipa::path(
     tag = "products",
     operation_id = "get_product",

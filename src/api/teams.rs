@@ -69,6 +69,8 @@ pub struct UpdateTeam {
 }
 
 /// List the workspace's teams, oldest first.
+///
+/// Branches and departments, oldest first, each with its parent: a branch sees its departments.
 #[utoipa::path(
     tag = "teams",
     operation_id = "list_teams",
@@ -92,6 +94,8 @@ pub async fn list_teams(
 }
 
 /// Create a team (owners and admins).
+///
+/// A team, optionally under a parent team; names are unique in the workspace.
 #[utoipa::path(
     tag = "teams",
     operation_id = "create_team",
@@ -147,6 +151,8 @@ pub async fn create_team(
 }
 
 /// Get one team.
+///
+/// The team with its parent and the `ETag` header for `If-Match`.
 #[utoipa::path(
     tag = "teams",
     operation_id = "get_team",
@@ -170,6 +176,9 @@ pub async fn get_team(
 }
 
 /// Rename a team or move it under another (owners and admins).
+///
+/// Moving a team under one of its own sub-teams is refused (`cycle`). `If-Match` refuses overwriting a change
+/// made meanwhile (412).
 #[utoipa::path(
     tag = "teams",
     operation_id = "update_team",

@@ -80,8 +80,11 @@ fn client_event_type(action: &str) -> TimelineType {
     }
 }
 
-/// The client's history, newest first: activities, deal events (created, stage changed, won,
-/// lost, amount changed) and changes to the client record (which fields, by whom).
+/// The client's history, newest first.
+///
+/// One stream of what happened: activities, deal events (created, stage changed, won, lost, amount changed)
+/// and changes to the client record (which fields, by whom). `types` narrows it to some of these; each item's
+/// `payload` is the activity or the change.
 #[utoipa::path(
     tag = "clients",
     operation_id = "get_client_timeline",

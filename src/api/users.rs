@@ -117,6 +117,9 @@ pub struct UpdateUser {
 }
 
 /// The caller, and their workspace.
+///
+/// Who the token belongs to (name, email, role, team) and the workspace's settings (currency, time zone,
+/// phone region): what an app needs after logging in.
 #[utoipa::path(
     tag = "users",
     operation_id = "get_me",
@@ -138,6 +141,8 @@ pub async fn get_me(
 }
 
 /// List the workspace's users, oldest first.
+///
+/// Every user of the workspace, oldest first, with role, team and whether they are active.
 #[utoipa::path(
     tag = "users",
     operation_id = "list_users",
@@ -161,6 +166,9 @@ pub async fn list_users(
 }
 
 /// Create a user (owners and admins).
+///
+/// Adds a user with a role (owner, admin, manager, sales or viewer), an optional team and an initial password
+/// they can change. The email is unique in the workspace. Only owners grant the owner role.
 #[utoipa::path(
     tag = "users",
     operation_id = "create_user",
@@ -228,6 +236,8 @@ pub async fn create_user(
 }
 
 /// Get one user.
+///
+/// The user with their role, team and whether they are active.
 #[utoipa::path(
     tag = "users",
     operation_id = "get_user",

@@ -108,6 +108,9 @@ impl UpdateWorkspace {
 }
 
 /// The caller's workspace.
+///
+/// The workspace's name and settings: the currency reports convert to, the time zone "today" is reckoned in,
+/// and the region phones without a country code are read in.
 #[utoipa::path(
     tag = "workspace",
     operation_id = "get_workspace",

@@ -61,6 +61,7 @@ pub(super) fn refine_by_direction(document: OpenApiDocument) -> Value {
     inherit_constraints(&mut json["components"]["schemas"]);
     split_client_kinds(&mut json["components"]["schemas"]);
     bound_contact_point_lists(&mut json["components"]["schemas"]);
+    require_stage_kinds(&mut json["components"]["schemas"]);
     let schemas = json["components"]["schemas"].clone();
     let (mut read, mut written) = (BTreeSet::new(), BTreeSet::new());
     for item in json["paths"].as_object().into_iter().flat_map(|paths| paths.values()) {
@@ -96,7 +97,31 @@ pub(super) fn refine_by_direction(document: OpenApiDocument) -> Value {
             }
         }
     }
+    document_request_id(&mut json);
     json
+}
+
+/// Every response carries `X-Request-Id` (`middleware::RequestId`): one header component, referred
+/// to from each response.
+fn document_request_id(json: &mut Value) {
+    json["components"]["headers"]["X-Request-Id"] = json!({
+        "description": "The request's id: the one sent in `X-Request-Id` when it is sane (letters, digits and \
+            `-_.:`, up to 128 characters), otherwise a generated UUID. The access log and the change log of \
+            every write the request made quote it.",
+        "required": true,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 128}
+    });
+    let operations = json["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .flat_map(|item| item.as_object_mut().into_iter().flat_map(|item| item.values_mut()));
+    for operation in operations {
+        let responses = operation.get_mut("responses").and_then(Value::as_object_mut);
+        for response in responses.into_iter().flat_map(|responses| responses.values_mut()) {
+            response["headers"]["X-Request-Id"] = json!({"$ref": "#/components/headers/X-Request-Id"});
+        }
+    }
 }
 
 /// Each partial update beside the create body whose rules it applies: the server merges a patch
@@ -273,6 +298,27 @@ fn collect_arrays_of(node: &Value, items: &[&str], found: &mut Vec<String>) {
         }
     }
     walk(node, String::new(), items, found);
+}
+
+/// A new pipeline's stages: at least one open, exactly one won and at least one lost
+/// (`domain::pipeline::check_stage_kinds`).
+fn require_stage_kinds(schemas: &mut Value) {
+    let Some(stages) =
+        schemas["CreatePipeline"]["properties"].get_mut("stages").and_then(Value::as_object_mut)
+    else {
+        panic!("CreatePipeline has no stages");
+    };
+    let of_kind = |kind: &str, least: u32, most: Option<u32>| {
+        let mut rule = json!({"contains": {"type": "object", "required": ["kind"], "properties": {"kind": {"const": kind}}}, "minContains": least});
+        if let Some(most) = most {
+            rule["maxContains"] = json!(most);
+        }
+        rule
+    };
+    stages.insert(
+        "allOf".into(),
+        json!([of_kind("open", 1, None), of_kind("won", 1, Some(1)), of_kind("lost", 1, None)]),
+    );
 }
 
 /// A person, as a client or a contact, is named: a last name or a first name that isn't blank.

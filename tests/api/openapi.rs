@@ -25,6 +25,34 @@ async fn the_served_document_is_the_generated_one() {
     assert_eq!(served.expect(200), &generated);
 }
 
+/// What an integrator reads in Swagger UI and a generated client's doc comments: a one-line summary,
+/// a description below it, and the request id on every answer.
+#[test]
+fn every_operation_has_a_summary_a_description_and_the_request_id() {
+    let document = serde_json::to_value(crm::openapi::document()).expect("the document serialises");
+    let paths = document["paths"].as_object().expect("paths");
+    let operations = paths.values().flat_map(|item| item.as_object().into_iter().flatten());
+    let mut count = 0;
+    for (method, operation) in operations {
+        let id = operation["operationId"].as_str().unwrap_or(method);
+        let summary = operation["summary"].as_str().unwrap_or_default();
+        assert!(!summary.is_empty() && !summary.contains('\n') && summary.len() <= 120, "{id}: {summary:?}");
+        assert!(
+            operation["description"].as_str().is_some_and(|text| text.len() > 40),
+            "{id} has no description"
+        );
+        let responses = operation["responses"].as_object().expect("responses");
+        for (status, response) in responses {
+            assert_eq!(
+                response["headers"]["X-Request-Id"]["$ref"], "#/components/headers/X-Request-Id",
+                "{id} {status}"
+            );
+        }
+        count += 1;
+    }
+    assert!(count >= 90, "only {count} operations");
+}
+
 #[test]
 fn every_operation_is_documented_with_its_errors() {
     let document = serde_json::to_value(crm::openapi::document()).expect("the document serialises");

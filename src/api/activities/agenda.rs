@@ -69,6 +69,10 @@ pub(super) const AGENDA_OVERDUE_SHOWN: i64 = 100;
 pub(super) const AGENDA_UPCOMING_SHOWN: i64 = 1000;
 
 /// The caller's agenda: "whom do I call today".
+///
+/// The planned activities due from `date` for `days` days in the workspace's time zone, after the most recent
+/// overdue ones, each with its client's name and primary phone. Managers, admins and owners may read another
+/// user's agenda with `user_id`.
 #[utoipa::path(
     tag = "activities",
     operation_id = "get_agenda",
@@ -152,6 +156,9 @@ pub async fn get_agenda(
 }
 
 /// The caller's fired reminders that they have not acknowledged yet, latest first.
+///
+/// Reminders of the caller's planned activities that have fired and are still waiting: what a notification
+/// badge shows. Acknowledge each with `POST /me/reminders/{id}/ack`.
 #[utoipa::path(
     tag = "activities",
     operation_id = "list_reminders",
@@ -171,6 +178,9 @@ pub async fn list_reminders(
 }
 
 /// Acknowledge one of the caller's fired reminders.
+///
+/// The reminder stops showing in `GET /me/reminders`. A reminder that hasn't fired, or of another user's
+/// activity, is a 404.
 #[utoipa::path(
     tag = "activities",
     operation_id = "ack_reminder",

@@ -62,7 +62,11 @@ pub struct CompletedActivity {
     pub next: Option<ActivityResponse>,
 }
 
-/// Complete an activity and plan the next one in one step: "call done, call again on Friday".
+/// Complete an activity and plan the next one in one step.
+///
+/// "Call done, call again on Friday": marks a planned activity done with its outcome and duration and, when
+/// `next` is given, plans the follow-up for the same client in the same transaction. An activity already done
+/// or cancelled is a 409.
 #[utoipa::path(
     tag = "activities",
     operation_id = "complete_activity",

@@ -32,6 +32,11 @@ use wire::{ActivityInput, UpdateActivity};
 use write::{activity_http, build_activity, external_ref_taken, insert_activity, snapshot};
 
 /// Log or plan an activity.
+///
+/// Logs a touch that happened (`status: done`) or plans one (`planned`, the default) with a due time and an
+/// optional reminder. The client is taken from the contact or the deal when only those are given. An
+/// `external_ref` from the telephony or mail integration makes a repeated log a 409 instead of a second
+/// activity.
 #[utoipa::path(
     tag = "activities",
     operation_id = "create_activity",
@@ -81,6 +86,10 @@ pub struct ActivityListQuery {
 }
 
 /// List activities, most recently changed first.
+///
+/// Pages through the workspace's activities, newest change first. Narrow by client, deal, assignee, kind,
+/// stored status, a window of due dates and `updated_since`. For a rep's day, `GET /me/agenda` is the one
+/// call.
 #[utoipa::path(
     tag = "activities",
     operation_id = "list_activities",
@@ -98,6 +107,9 @@ pub async fn list_activities(
 }
 
 /// A client's activities (any filter of `GET /activities` applies).
+///
+/// The activities linked to this client, newest change first, with the same filters and paging as `GET
+/// /activities`. A client that doesn't exist is a 404.
 #[utoipa::path(
     tag = "activities",
     operation_id = "list_client_activities",
@@ -119,6 +131,9 @@ pub async fn list_client_activities(
 }
 
 /// A deal's activities (any filter of `GET /activities` applies).
+///
+/// The activities linked to this deal, newest change first, with the same filters and paging as `GET
+/// /activities`. A deal that doesn't exist is a 404.
 #[utoipa::path(
     tag = "activities",
     operation_id = "list_deal_activities",
@@ -206,6 +221,9 @@ async fn activities_page(
 }
 
 /// Get one activity.
+///
+/// The activity with its links, reminder state and custom values; the `ETag` header carries its version for
+/// `If-Match`.
 #[utoipa::path(
     tag = "activities",
     operation_id = "get_activity",
@@ -228,7 +246,10 @@ pub async fn get_activity(
     Ok(activity_http(StatusCode::OK, &activity))
 }
 
-/// Update an activity: a partial update, checked like a new one.
+/// Update an activity.
+///
+/// A partial update: fields left out stay as they are, `null` clears an optional one. The result is checked
+/// as a new activity is, and `If-Match` guards against overwriting a change made meanwhile (412).
 #[utoipa::path(
     tag = "activities",
     operation_id = "update_activity",
@@ -277,6 +298,9 @@ pub async fn update_activity(
 }
 
 /// Delete an activity (soft).
+///
+/// The activity leaves lists, the agenda and the timeline. Send `If-Match` with the ETag last read to refuse
+/// the delete if it changed meanwhile (412).
 #[utoipa::path(
     tag = "activities",
     operation_id = "delete_activity",
@@ -311,7 +335,8 @@ pub async fn delete_activity(
 
 /// Restore a deleted activity.
 ///
-/// Restoring a live one changes nothing.
+/// Brings a soft-deleted activity back into lists, the agenda and the timeline, as it was. Restoring a live
+/// one changes nothing.
 #[utoipa::path(
     tag = "activities",
     operation_id = "restore_activity",

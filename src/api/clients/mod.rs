@@ -120,6 +120,11 @@ pub struct ClientListQuery {
 }
 
 /// List clients, with filters, lookups and fuzzy search.
+///
+/// Pages through clients with equality filters (kind, relationship, stage, source, owner, team, tag), time
+/// filters for sync, lookups by email, phone or tax id (phones match in any notation), and `q`, a fuzzy
+/// search over names, emails and phones ranked by relevance. `POST /clients/search` takes the full filter
+/// language.
 #[utoipa::path(
     tag = "clients",
     operation_id = "list_clients",
@@ -247,6 +252,9 @@ pub(crate) async fn clients_page<R: Send + 'static>(
 }
 
 /// List deleted clients (tombstones), oldest deletion first: for sync and undo.
+///
+/// Tombstones of soft-deleted clients, oldest deletion first, from `deleted_since`: a sync applies them as
+/// deletions, and an undo restores with `POST /clients/{id}/restore`.
 #[utoipa::path(
     tag = "clients",
     operation_id = "list_deleted_clients",
@@ -273,6 +281,9 @@ pub async fn list_deleted_clients(
 }
 
 /// Get one client.
+///
+/// The client card: names, contact points, address, consent, custom values and purchase statistics (`stats`),
+/// with the `ETag` header for `If-Match`.
 #[utoipa::path(
     tag = "clients",
     operation_id = "get_client",
@@ -304,7 +315,11 @@ pub async fn get_client(
     Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(version))).json(response))
 }
 
-/// Update a client: a partial update, checked like a new client.
+/// Update a client.
+///
+/// A partial update: fields left out stay as they are, `null` clears an optional one; the result is checked
+/// as a new client of its kind is (a client's kind can't change). Send `If-Match` with the ETag last read to
+/// refuse overwriting a change made meanwhile (412).
 #[utoipa::path(
     tag = "clients",
     operation_id = "update_client",
@@ -354,8 +369,11 @@ pub async fn update_client(
     Ok(client_http(actix_web::http::StatusCode::OK, &client))
 }
 
-/// Delete a client (soft): it and its contacts leave every list and lookup, restorable with
-/// `POST /clients/{id}/restore`, and show up in `GET /clients/deleted`.
+/// Delete a client (soft).
+///
+/// The client and its contacts leave every list and lookup, show up in `GET /clients/deleted`, and can be
+/// brought back with `POST /clients/{id}/restore`. Send `If-Match` to refuse the delete if the client changed
+/// meanwhile (412).
 #[utoipa::path(
     tag = "clients",
     operation_id = "delete_client",

@@ -102,6 +102,10 @@ pub struct ContactListQuery {
 }
 
 /// List contacts, with filters, lookups and fuzzy search.
+///
+/// Pages through contact persons with filters by client and owner, time filters for sync, lookups by email or
+/// phone (any notation), and `q`, a fuzzy search over names, emails and phones. `POST /contacts/search` takes
+/// the full filter language.
 #[utoipa::path(
     tag = "contacts",
     operation_id = "list_contacts",
@@ -222,6 +226,9 @@ async fn contacts_page(
 }
 
 /// List deleted contacts (tombstones), oldest deletion first: for sync and undo.
+///
+/// Tombstones of soft-deleted contacts, oldest deletion first, from `deleted_since`: for a sync to apply
+/// deletions and for undo.
 #[utoipa::path(
     tag = "contacts",
     operation_id = "list_deleted_contacts",
@@ -248,6 +255,9 @@ pub async fn list_deleted_contacts(
 }
 
 /// Get one contact.
+///
+/// The contact with its emails, phones, messengers, consent and custom values, and the `ETag` header for
+/// `If-Match`.
 #[utoipa::path(
     tag = "contacts",
     operation_id = "get_contact",
@@ -270,7 +280,10 @@ pub async fn get_contact(
     Ok(contact_http(StatusCode::OK, &contact))
 }
 
-/// Update a contact: a partial update, checked like a new contact.
+/// Update a contact.
+///
+/// A partial update: fields left out stay as they are, `null` clears an optional one; the result is checked
+/// as a new contact is. `If-Match` refuses overwriting a change made meanwhile (412).
 #[utoipa::path(
     tag = "contacts",
     operation_id = "update_contact",
@@ -318,7 +331,10 @@ pub async fn update_contact(
     Ok(contact_http(StatusCode::OK, &contact))
 }
 
-/// Delete a contact (soft): restorable with `POST /contacts/{id}/restore`.
+/// Delete a contact (soft).
+///
+/// The contact leaves lists and lookups, shows up in `GET /contacts/deleted`, and can be brought back with
+/// `POST /contacts/{id}/restore`. `If-Match` refuses the delete if it changed meanwhile (412).
 #[utoipa::path(
     tag = "contacts",
     operation_id = "delete_contact",

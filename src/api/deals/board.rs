@@ -69,8 +69,11 @@ pub struct BoardQuery {
 /// How far back the board's won and lost columns reach by default.
 pub(super) const BOARD_CLOSED_DAYS: i64 = 30;
 
-/// A pipeline as a kanban board, in one round trip: per stage, its deal count, totals per
-/// currency, weighted totals and first deals.
+/// A pipeline as a kanban board, in one round trip.
+///
+/// Per stage: its live deal count, totals per currency, probability-weighted totals and its most recently
+/// updated deals (`limit_per_stage`). Won and lost columns reach back to `closed_since`; `owner_id` narrows
+/// the board to one user's deals. Each column's `next_cursor` continues in `GET /deals`.
 #[utoipa::path(
     tag = "deals",
     operation_id = "get_pipeline_board",

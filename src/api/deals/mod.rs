@@ -31,6 +31,10 @@ use wire::{DealInput, DealResponse, UpdateDeal, deal_response};
 use write::{build_deal, deal_http, snapshot, stage_change};
 
 /// Create a deal.
+///
+/// A deal for a client in a pipeline (the default one and its first open stage when omitted). With line items
+/// the amount is their sum; in a foreign currency it carries the exchange rate to the workspace's currency.
+/// Amounts are exact decimal strings within the currency's minor units.
 #[utoipa::path(
     tag = "deals",
     operation_id = "create_deal",
@@ -165,6 +169,10 @@ impl DealListQuery {
 }
 
 /// List deals, with filters and fuzzy search.
+///
+/// Pages through deals with filters by pipeline, stage, status, owner, team, client, expected and actual
+/// closing dates, amount range and tag; sorts by update, creation, amount or expected close date; `q`
+/// searches titles and clients' names. `POST /deals/search` takes the full filter language.
 #[utoipa::path(
     tag = "deals",
     operation_id = "list_deals",
@@ -182,6 +190,9 @@ pub async fn list_deals(
 }
 
 /// The deals of one client (any filter of `GET /deals` applies).
+///
+/// The client's deals with the same filters, sorts and paging as `GET /deals`. A client that doesn't exist is
+/// a 404.
 #[utoipa::path(
     tag = "deals",
     operation_id = "list_client_deals",
@@ -292,6 +303,9 @@ async fn deals_page(
 }
 
 /// List deleted deals (tombstones), oldest deletion first.
+///
+/// Tombstones of soft-deleted deals from `deleted_since`: for a sync to apply deletions and for undo with
+/// `POST /deals/{id}/restore`.
 #[utoipa::path(
     tag = "deals",
     operation_id = "list_deleted_deals",
@@ -318,6 +332,9 @@ pub async fn list_deleted_deals(
 }
 
 /// Get one deal with its items.
+///
+/// The deal with its line items, amounts in its own and the workspace's currency, stage and probability, and
+/// the `ETag` header for `If-Match`.
 #[utoipa::path(
     tag = "deals",
     operation_id = "get_deal",
@@ -419,7 +436,10 @@ pub async fn update_deal(
     Ok(deal_http(StatusCode::OK, &deal, &items))
 }
 
-/// Delete a deal (soft): restorable with `POST /deals/{id}/restore`.
+/// Delete a deal (soft).
+///
+/// The deal leaves lists, the board and reports, and can be brought back with `POST /deals/{id}/restore`.
+/// `If-Match` refuses the delete if it changed meanwhile (412).
 #[utoipa::path(
     tag = "deals",
     operation_id = "delete_deal",
@@ -454,7 +474,8 @@ pub async fn delete_deal(
 
 /// Restore a deleted deal; its client must be live.
 ///
-/// Restoring a live deal changes nothing.
+/// Brings a soft-deleted deal back onto the board and into lists, as it was; a deal of a deleted client stays
+/// deleted until the client is restored (409). Restoring a live deal changes nothing.
 #[utoipa::path(
     tag = "deals",
     operation_id = "restore_deal",
@@ -512,6 +533,9 @@ pub struct StageVisit {
 }
 
 /// The deal's path through its stages, oldest first, with the time spent in each.
+///
+/// Every stage the deal has been in, with when it entered and how long it stayed: what a funnel and a sales
+/// cycle are measured from.
 #[utoipa::path(
     tag = "deals",
     operation_id = "get_deal_history",

@@ -35,6 +35,9 @@ fn stages_of(
 }
 
 /// List the workspace's pipelines with their stages, the default first.
+///
+/// Every pipeline of the workspace with its stages in order; the default pipeline, which new deals go to,
+/// comes first.
 #[utoipa::path(
     tag = "pipelines",
     operation_id = "list_pipelines",
@@ -60,6 +63,10 @@ pub async fn list_pipelines(
 }
 
 /// Create a pipeline (owners and admins).
+///
+/// A named sales process with its stages in order: at least one open stage, exactly one won and at least one
+/// lost (the usual New, Qualified, Proposal, Negotiation, Won and Lost when `stages` is omitted).
+/// `is_default` makes it the pipeline new deals go to.
 #[utoipa::path(
     tag = "pipelines",
     operation_id = "create_pipeline",
@@ -120,6 +127,8 @@ pub async fn create_pipeline(
 }
 
 /// Get one pipeline with its stages.
+///
+/// The pipeline with its stages in order, each with its kind and default probability.
 #[utoipa::path(
     tag = "pipelines",
     operation_id = "get_pipeline",
@@ -145,6 +154,9 @@ pub async fn get_pipeline(
 }
 
 /// Rename a pipeline or make it the default (owners and admins).
+///
+/// A workspace always has one default pipeline: make another the default to change it, rather than unsetting
+/// this one. `If-Match` refuses overwriting a change made meanwhile (412).
 #[utoipa::path(
     tag = "pipelines",
     operation_id = "update_pipeline",
@@ -212,7 +224,8 @@ pub async fn update_pipeline(
 
 /// Delete a pipeline that no deal uses (owners and admins).
 ///
-/// The default pipeline can't be deleted.
+/// Refused while any deal, deleted ones included, is in the pipeline: move or delete them first. The default
+/// pipeline can't be deleted; make another the default first.
 #[utoipa::path(
     tag = "pipelines",
     operation_id = "delete_pipeline",

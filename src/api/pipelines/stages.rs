@@ -21,6 +21,9 @@ use crate::ids::{PipelineId, StageId};
 use crate::state::AppState;
 
 /// Add a stage to a pipeline (owners and admins).
+///
+/// Inserts a stage at `position` (1 is first; at the end when omitted). The pipeline keeps exactly one won
+/// stage, and holds at most 50 stages (409).
 #[utoipa::path(
     tag = "pipelines",
     operation_id = "create_stage",
@@ -100,6 +103,8 @@ pub(super) fn renumber(conn: &mut PgConnection, stages: &mut [Stage]) -> Result<
 }
 
 /// Rename a stage, change its kind or default probability (owners and admins).
+///
+/// A stage's kind can't change while deals are in it (409), and the pipeline keeps exactly one won stage.
 #[utoipa::path(
     tag = "pipelines",
     operation_id = "update_stage",
@@ -172,6 +177,9 @@ pub async fn update_stage(
 }
 
 /// Put a pipeline's stages in a new order (owners and admins).
+///
+/// `stage_ids` lists every stage of the pipeline exactly once, in the new order; the board's columns follow
+/// it.
 #[utoipa::path(
     tag = "pipelines",
     operation_id = "reorder_stages",
@@ -220,8 +228,10 @@ pub async fn reorder_stages(
     Ok(pipeline_http(StatusCode::OK, &pipeline, &stages))
 }
 
-/// Delete a stage (owners and admins): refused while deals use it, unless `move_deals_to` names a
-/// stage of the same pipeline and kind for them.
+/// Delete a stage (owners and admins).
+///
+/// Refused with a 409 while deals are in the stage, unless `move_deals_to` names a stage of the same pipeline
+/// and kind for them to move to. The pipeline keeps its open, won and lost stages.
 #[utoipa::path(
     tag = "pipelines",
     operation_id = "delete_stage",

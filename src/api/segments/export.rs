@@ -52,7 +52,8 @@ impl From<SegmentExport> for ExportRecord {
 
 /// Who exported this segment, when, and how many rows: the last 200 exports, newest first.
 ///
-/// Owners, admins and managers.
+/// The audit of a segment's CSV exports, for owners, admins and managers: who exported it, when, and how many
+/// rows went out.
 #[utoipa::path(
     tag = "segments",
     operation_id = "list_segment_exports",

@@ -36,7 +36,8 @@ pub struct MembersQuery {
 
 /// The segment's members: live clients, in pages like `GET /clients`.
 ///
-/// A dynamic segment is evaluated now.
+/// Pages through the segment's live clients like `GET /clients`, with its sorts. A dynamic segment's filter
+/// is evaluated now; a static segment lists the clients put in it.
 #[utoipa::path(
     tag = "segments",
     operation_id = "list_segment_members",
@@ -75,8 +76,10 @@ pub struct CountQuery {
     pub fresh: Option<bool>,
 }
 
-/// How many clients the segment holds: a count up to a minute old (`counted_at` says when), or
-/// one made now with `fresh=true`.
+/// How many clients the segment holds.
+///
+/// A count up to a minute old, with `counted_at` saying when it was made, or one made now with `fresh=true`:
+/// counting a large dynamic segment is a query over every client.
 #[utoipa::path(
     tag = "segments",
     operation_id = "count_segment_members",
@@ -154,6 +157,9 @@ pub struct SegmentPreview {
 }
 
 /// The count and first page of members of a filter, without saving a segment.
+///
+/// Runs a filter over clients and answers with the count and the first page of members, so a segment can be
+/// tried before it is saved.
 #[utoipa::path(
     tag = "segments",
     operation_id = "preview_segment",
@@ -221,6 +227,9 @@ pub(super) fn check_member_ids(ids: &[ClientId]) -> Result<(), ApiError> {
 }
 
 /// Add clients to a static segment.
+///
+/// Puts the listed clients in a static segment; the answer counts those that joined, not those already in it.
+/// Every client must exist in the workspace (422 naming each that doesn't). A dynamic segment is a 409.
 #[utoipa::path(
     tag = "segments",
     operation_id = "add_segment_members",
@@ -271,6 +280,9 @@ pub async fn add_segment_members(
 }
 
 /// Remove clients from a static segment.
+///
+/// Takes the listed clients out of a static segment; the answer counts those that left. A dynamic segment's
+/// members follow its filter, so changing them is a 409.
 #[utoipa::path(
     tag = "segments",
     operation_id = "remove_segment_members",
@@ -311,7 +323,10 @@ pub struct FromFilter {
     pub filter: serde_json::Value,
 }
 
-/// Add every client matching a filter now to a static segment (once: later matches don't join).
+/// Add every client a filter matches now to a static segment.
+///
+/// A one-off: clients matching the filter later don't join. The answer counts those that joined and the
+/// segment's size afterwards. A dynamic segment is a 409.
 #[utoipa::path(
     tag = "segments",
     operation_id = "add_segment_members_from_filter",

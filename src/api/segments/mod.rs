@@ -156,6 +156,9 @@ fn segment_http(status: StatusCode, segment: &Segment) -> HttpResponse {
 }
 
 /// Create a segment.
+///
+/// A dynamic segment is a saved filter over clients, re-evaluated whenever it is read; a static one is a
+/// member list, filled with `POST /segments/{id}/members` or `…/members/from-filter`.
 #[utoipa::path(
     tag = "segments",
     operation_id = "create_segment",
@@ -205,6 +208,9 @@ pub async fn create_segment(
 }
 
 /// List segments by name.
+///
+/// Every segment by name: the built-in ones every workspace starts with (dormant clients, frequent buyers,
+/// RFM classes) and the workspace's own.
 #[utoipa::path(
     tag = "segments",
     operation_id = "list_segments",
@@ -233,6 +239,8 @@ pub async fn list_segments(
 }
 
 /// Get one segment.
+///
+/// The segment with its kind, filter (for a dynamic one) and the `ETag` header for `If-Match`.
 #[utoipa::path(
     tag = "segments",
     operation_id = "get_segment",
@@ -256,6 +264,8 @@ pub async fn get_segment(
 }
 
 /// Rename a segment, or change a dynamic segment's filter.
+///
+/// A segment's kind can't change. `If-Match` refuses overwriting a change made meanwhile (412).
 #[utoipa::path(
     tag = "segments",
     operation_id = "update_segment",
@@ -365,9 +375,10 @@ pub struct RfmRefresh {
     pub refreshed_at: DateTime<Utc>,
 }
 
-/// Recompute the RFM scores and classes of the workspace's clients now (they are otherwise refreshed hourly), and re-age the 30/90-day activity counts.
+/// Recompute the workspace's RFM classes and activity counts now.
 ///
-/// Owners, admins and managers.
+/// Recency, frequency and monetary scores and classes, and the 30- and 90-day activity counts, are otherwise
+/// refreshed hourly. Owners, admins and managers.
 #[utoipa::path(
     tag = "segments",
     operation_id = "refresh_rfm",
