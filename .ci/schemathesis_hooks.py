@@ -112,6 +112,8 @@ STORED_STATE_FIELDS_BY_OPERATION = {
     # Which fields a client has follows its stored kind; a name may be the one already stored.
     "not_allowed": {"update_client"},
     "required": {"update_client", "update_contact"},
+    # Only a dynamic segment has a filter, and a segment's kind is the stored one.
+    "not_applicable": {"update_segment"},
 }
 
 # A custom field is named `custom.<key>` and is whatever the workspace defined under that key.

@@ -28,7 +28,16 @@ from crm_api_client.models import (
     ActivityResponse,
     ClientCompanyInput,
     ClientCompanyInputKind,
+    ClientFilterAll,
+    ClientKindEquals,
+    ClientKindEqualsField,
+    ClientKindEqualsOp,
+    ClientKindEqualsValue,
     ClientResponse,
+    ClientSearchRequest,
+    ClientTagsHas,
+    ClientTagsHasField,
+    ClientTagsHasOp,
     CompleteActivity,
     CompletedActivity,
     ContactInput,
@@ -36,15 +45,11 @@ from crm_api_client.models import (
     DealInput,
     DealResponse,
     EmailEntry,
-    FilterAll,
-    FilterCondition,
-    FilterConditionOp,
     ItemInput,
     LoginRequest,
     NextActivity,
     PageClientResponse,
     PageTimelineItem,
-    SearchRequest,
     SegmentCount,
     SegmentInput,
     SegmentKind,
@@ -61,6 +66,11 @@ def expect(step: str, answer: object, kind: type[T]) -> T:
     if not isinstance(answer, kind):
         raise SystemExit(f"{step}: got {answer!r}")
     return answer
+
+
+def tagged_python_example() -> ClientTagsHas:
+    """The condition every client this flow creates meets: its tag."""
+    return ClientTagsHas(field=ClientTagsHasField.TAGS, op=ClientTagsHasOp.CONTAINS, value="python-example")
 
 
 def main() -> None:
@@ -155,11 +165,15 @@ def main() -> None:
         "search with a filter",
         search_clients.sync(
             client=api,
-            body=SearchRequest(
-                filter_=FilterAll(
+            body=ClientSearchRequest(
+                filter_=ClientFilterAll(
                     all_=[
-                        FilterCondition(field="kind", op=FilterConditionOp.EQ, value="company"),
-                        FilterCondition(field="tags", op=FilterConditionOp.CONTAINS, value="python-example"),
+                        ClientKindEquals(
+                            field=ClientKindEqualsField.KIND,
+                            op=ClientKindEqualsOp.EQ,
+                            value=ClientKindEqualsValue.COMPANY,
+                        ),
+                        tagged_python_example(),
                     ]
                 ),
                 limit=50,
@@ -176,7 +190,7 @@ def main() -> None:
             body=SegmentInput(
                 name=f"Example companies {run}",
                 kind=SegmentKind.DYNAMIC,
-                filter_=FilterCondition(field="tags", op=FilterConditionOp.CONTAINS, value="python-example"),
+                filter_=tagged_python_example(),
             ),
         ),
         SegmentResponse,

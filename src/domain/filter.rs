@@ -16,6 +16,7 @@ use super::FieldCode;
 use super::Violation;
 use super::contact_points::to_e164;
 use super::enums::CustomFieldType;
+use super::money;
 
 /// How deep `all`/`any` groups may nest, and how many conditions one filter may hold.
 pub const MAX_DEPTH: usize = 5;
@@ -23,7 +24,7 @@ pub const MAX_CONDITIONS: usize = 50;
 /// The most values an `in` or `not_in` list may hold.
 pub const MAX_LIST: usize = 1000;
 /// The most days `before_days_ago` and `within_days` take (100 years).
-const MAX_DAYS: i64 = 36_500;
+pub const MAX_DAYS: i64 = 36_500;
 /// How a custom field is named in a filter: `custom.<key>`.
 pub const CUSTOM_PREFIX: &str = "custom.";
 
@@ -72,7 +73,7 @@ impl FieldKind {
             },
             FieldKind::Uuid => plain(ScalarType::Uuid),
             FieldKind::Integer => plain(ScalarType::Integer),
-            FieldKind::Decimal => plain(ScalarType::Decimal),
+            FieldKind::Decimal => plain(ScalarType::Amount),
             FieldKind::Date => plain(ScalarType::Date),
             FieldKind::Timestamp => plain(ScalarType::Timestamp),
             FieldKind::Bool => plain(ScalarType::Bool),
@@ -144,7 +145,11 @@ pub enum ScalarType {
     Phone,
     Uuid,
     Integer,
+    /// A custom number or decimal field's value: a decimal string or a JSON number.
     Decimal,
+    /// A built-in amount: a decimal string as [`money::DECIMAL_TEXT_PATTERN`] writes it, nothing
+    /// else, as the document states.
+    Amount,
     Date,
     Timestamp,
     Bool,
@@ -519,6 +524,11 @@ fn read_scalar(values: &Values, value: &Value, phone_region: &str) -> Result<Sca
             }
             .map_err(|_| "must be a decimal string, like \"100000\"".to_string())?,
         ),
+        ScalarType::Amount => {
+            Scalar::Decimal(value.as_str().and_then(money::parse_decimal_text).ok_or_else(|| {
+                "must be a decimal string of digits and a point, like \"100000\" or \"99.95\"".to_string()
+            })?)
+        }
         ScalarType::Date => Scalar::Date(
             NaiveDate::parse_from_str(text()?, "%Y-%m-%d")
                 .map_err(|_| "must be a date, YYYY-MM-DD".to_string())?,
@@ -558,7 +568,7 @@ fn read_list(values: &Values, value: &Value, phone_region: &str) -> Result<List,
         ScalarType::Text | ScalarType::Email | ScalarType::Phone => all_of!(Text),
         ScalarType::Uuid => all_of!(Uuid),
         ScalarType::Integer => all_of!(Integer),
-        ScalarType::Decimal => all_of!(Decimal),
+        ScalarType::Decimal | ScalarType::Amount => all_of!(Decimal),
         ScalarType::Date => all_of!(Date),
         ScalarType::Timestamp => all_of!(Timestamp),
         ScalarType::Bool => return Err("a true/false field takes eq or neq".into()),
@@ -629,7 +639,7 @@ mod tests {
         let ops = parse_clients(json!({"all": [
             {"field": "phones", "op": "contains", "value": "8 912 345-67-89"},
             {"field": "emails", "op": "in", "value": ["Ann@Example.COM"]},
-            {"field": "stats.won_amount", "op": "between", "value": ["100", 200.5]},
+            {"field": "stats.won_amount", "op": "between", "value": ["100", "200.5"]},
             {"field": "birth_date", "op": "is_null"},
             {"field": "kind", "op": "neq", "value": " company "}
         ]}));
@@ -643,6 +653,12 @@ mod tests {
                 Op::Neq(Scalar::Text("company".into())),
             ])
         );
+        // Money is an exact decimal string, as the document's pattern says: a JSON number (a float
+        // to most clients) or an exponent is refused rather than rounded.
+        for amount in [json!(200.5), json!("2e2"), json!(" 200"), json!("-1")] {
+            let refused = parse_clients(json!({"field": "stats.won_amount", "op": "gte", "value": amount}));
+            assert_eq!(refused, Err(vec![("filter.value".to_string(), "invalid_value")]), "{amount}");
+        }
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub(super) fn refine_by_direction(document: OpenApiDocument) -> Value {
     split_client_kinds(&mut json["components"]["schemas"]);
     bound_contact_point_lists(&mut json["components"]["schemas"]);
     require_stage_kinds(&mut json["components"]["schemas"]);
+    super::filters::state_per_entity(&mut json);
+    segment_filter_follows_kind(&mut json["components"]["schemas"]);
     let schemas = json["components"]["schemas"].clone();
     let (mut read, mut written) = (BTreeSet::new(), BTreeSet::new());
     for item in json["paths"].as_object().into_iter().flat_map(|paths| paths.values()) {
@@ -322,10 +324,27 @@ fn require_stage_kinds(schemas: &mut Value) {
 }
 
 /// A person, as a client or a contact, is named: a last name or a first name that isn't blank.
-/// Stated as `allOf: [the fields, anyOf: [has a last name, has a first name]]`: an object schema
-/// of utoipa's has no `anyOf` of its own to keep it in.
 fn needs_last_or_first_name(schema: &mut Value) {
     let named = |field: &str| json!({"type": "object", "required": [field], "properties": {field: {"type": "string", "pattern": NON_BLANK}}});
+    require_one_of_these(schema, json!([named("last_name"), named("first_name")]));
+}
+
+/// A dynamic segment has a filter; a static one has none (`api::segments::check_segment`).
+fn segment_filter_follows_kind(schemas: &mut Value) {
+    let dynamic = json!({
+        "type": "object",
+        "required": ["kind", "filter"],
+        "properties": {"kind": {"const": "dynamic"}, "filter": {"not": {"type": "null"}}}
+    });
+    let fixed =
+        json!({"type": "object", "properties": {"kind": {"const": "static"}, "filter": {"type": "null"}}});
+    require_one_of_these(&mut schemas["SegmentInput"], json!([dynamic, fixed]));
+}
+
+/// Adds a rule across an object's fields: at least one of `branches` holds. Stated as
+/// `allOf: [the object, anyOf: branches]`, which code generators read as the object with an extra
+/// check (an object schema of utoipa's had no `anyOf` of its own to keep it in).
+fn require_one_of_these(schema: &mut Value, branches: Value) {
     let Some(fields) = schema.as_object_mut() else { return };
     let mut shown = serde_json::Map::new();
     for key in ["description", "example"] {
@@ -335,7 +354,7 @@ fn needs_last_or_first_name(schema: &mut Value) {
     }
     let object = Value::Object(std::mem::take(fields));
     *fields = shown;
-    fields.insert("allOf".into(), json!([object, {"anyOf": [named("last_name"), named("first_name")]}]));
+    fields.insert("allOf".into(), json!([object, {"anyOf": branches}]));
 }
 
 /// Text PostgreSQL can't store: a NUL character anywhere is a 422 `nul_character` (a 400 in the URL).
