@@ -25,6 +25,7 @@ const BAD_REFRESH_TOKEN: &str = "the refresh token is invalid, expired or revoke
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "boris@example.com", "password": "a long passphrase"}))]
 pub struct LoginRequest {
     #[validate(length(min = 1, max = 320))]
     #[schema(example = "owner@example.com", min_length = 1, max_length = 320)]
@@ -40,6 +41,7 @@ pub struct LoginRequest {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"refresh_token": "the refresh_token of the last login or refresh"}))]
 pub struct RefreshRequest {
     /// The refresh token from login or the previous refresh. Each one can be used once.
     #[validate(length(min = 1, max = 200))]

@@ -80,6 +80,7 @@ impl From<&CustomField> for CustomFieldResponse {
 /// A new custom field. `entity`, `key` and `type` are fixed once created.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"entity": "client", "key": "loyalty_tier", "label": "Loyalty tier", "type": "enum", "options": ["gold", "silver", "bronze"]}))]
 pub struct CustomFieldInput {
     pub entity: CustomEntity,
     /// snake_case, unique per entity: `^[a-z][a-z0-9_]{0,62}$`.
@@ -114,6 +115,7 @@ pub struct CustomFieldInput {
 /// length or pattern) are refused with a count while stored values violate them.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"label": "Loyalty level", "options": ["gold", "silver", "bronze", "platinum"]}))]
 pub struct UpdateCustomField {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, max_length = 200)]

@@ -71,6 +71,7 @@ impl From<&Product> for ProductResponse {
 /// A product to create; also what an update is merged into before the same checks run.
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"sku": "TEA-GREEN-100", "name": "Green tea, 100 g", "price": "4.90", "currency": "EUR", "unit": "pack", "product_group": "tea"}))]
 pub struct ProductInput {
     /// Unique in the workspace, compared case-insensitively.
     #[validate(length(min = 1, max = 100))]
@@ -112,6 +113,7 @@ fn active_by_default() -> bool {
 /// A partial update; `null` clears the group or the unit.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"price": "5.10", "active": true}))]
 pub struct UpdateProduct {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(

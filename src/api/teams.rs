@@ -46,6 +46,7 @@ impl From<Team> for TeamResponse {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Moscow branch"}))]
 pub struct CreateTeam {
     /// Unique in the workspace, compared case-insensitively.
     #[validate(length(min = 1, max = 200))]
@@ -57,6 +58,7 @@ pub struct CreateTeam {
 /// A partial update: absent fields are left alone; `parent_id: null` makes it a top-level team.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Moscow office"}))]
 pub struct UpdateTeam {
     #[serde(default, deserialize_with = "not_null")]
     #[validate(length(min = 1, max = 200))]

@@ -65,6 +65,7 @@ pub struct MeResponse {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "boris@example.com", "full_name": "Boris Petrov", "role": "sales", "password": "a long passphrase"}))]
 pub struct CreateUser {
     /// Unique in the workspace, compared case-insensitively.
     #[validate(email, length(max = 320))]
@@ -83,6 +84,7 @@ pub struct CreateUser {
 /// A partial update: absent fields are left alone; `team_id: null` clears the team.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"full_name": "Boris Ivanov", "role": "manager"}))]
 pub struct UpdateUser {
     #[serde(default, deserialize_with = "not_null")]
     #[validate(email, length(max = 320))]

@@ -54,6 +54,7 @@ impl From<Workspace> for WorkspaceResponse {
 /// A partial update of the workspace's settings (owners and admins).
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"timezone": "Europe/Moscow", "default_phone_region": "RU"}))]
 pub struct UpdateWorkspace {
     #[serde(default, deserialize_with = "not_null")]
     #[validate(length(min = 1, max = 200))]

@@ -274,7 +274,7 @@ fn scalar_schema(values: &Values) -> Value {
     }
     match values.scalar {
         ScalarType::Text | ScalarType::Email => json!({"type": "string", "pattern": "^[^\\u0000]*$"}),
-        ScalarType::Phone => json!({"type": "string", "format": "phone"}),
+        ScalarType::Phone => json!({"type": "string", "format": "phone", "examples": ["+7 912 345-67-89"]}),
         ScalarType::Uuid => json!({"type": "string", "format": "uuid"}),
         ScalarType::Integer => json!({"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX}),
         ScalarType::Decimal | ScalarType::Amount => {

@@ -40,6 +40,7 @@ pub struct NextActivity {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"outcome": "Sent the price list", "duration_seconds": 240, "next": {"kind": "call", "subject": "Ask about the order", "due_at": "2027-03-05T10:00:00Z", "reason": "follow_up"}}))]
 pub struct CompleteActivity {
     /// What was agreed.
     #[validate(length(max = 10000))]

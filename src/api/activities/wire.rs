@@ -207,6 +207,7 @@ impl From<&Activity> for ActivityInput {
 /// A partial update: absent fields stay; `null` clears a field.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"outcome": "Agreed on a trial order", "status": "done", "duration_seconds": 300}))]
 pub struct UpdateActivity {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false)]

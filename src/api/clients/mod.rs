@@ -109,7 +109,7 @@ pub struct ClientListQuery {
     /// Clients with this email, compared case-insensitively.
     pub email: Option<String>,
     /// Clients with this phone, in any format (normalised like stored phones).
-    #[param(format = "phone", min_length = 1, max_length = 50)]
+    #[param(format = "phone", min_length = 1, max_length = 50, example = "+7 912 345-67-89")]
     pub phone: Option<String>,
     /// Clients with this tax id.
     pub tax_id: Option<String>,

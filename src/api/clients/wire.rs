@@ -376,6 +376,7 @@ impl From<&Client> for ClientInput {
 /// can't change.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"lifecycle_stage": "customer", "tags": ["wholesale", "priority"]}))]
 pub struct UpdateClient {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false)]

@@ -95,7 +95,7 @@ pub struct ContactListQuery {
     /// Contacts with this email, compared case-insensitively.
     pub email: Option<String>,
     /// Contacts with this phone, in any format.
-    #[param(format = "phone", min_length = 1, max_length = 50)]
+    #[param(format = "phone", min_length = 1, max_length = 50, example = "+7 912 345-67-89")]
     pub phone: Option<String>,
     /// Fuzzy search over names, emails and phones.
     pub q: Option<String>,

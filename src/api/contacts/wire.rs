@@ -149,6 +149,7 @@ impl From<&Contact> for ContactInput {
 /// A partial update: absent fields stay; `null` clears a field (an empty list for lists).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"position": "Head of purchasing", "is_primary": true}))]
 pub struct UpdateContact {
     /// Moves the contact to another client.
     #[serde(default, deserialize_with = "not_null")]

@@ -309,6 +309,7 @@ impl DealInput {
 /// A partial update: absent fields stay; `null` clears a field. `items` replaces every item.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "Spring order, 40 units", "expected_close_date": "2027-04-30", "probability": 60}))]
 pub struct UpdateDeal {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, max_length = 500)]

@@ -95,6 +95,7 @@ impl StageInput {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Wholesale", "stages": [{"name": "New", "kind": "open"}, {"name": "Proposal", "kind": "open", "probability": 40}, {"name": "Won", "kind": "won"}, {"name": "Lost", "kind": "lost"}]}))]
 pub struct CreatePipeline {
     #[validate(length(min = 1, max = 200))]
     #[schema(example = "Wholesale", min_length = 1, max_length = 200)]
@@ -111,6 +112,7 @@ pub struct CreatePipeline {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Wholesale orders"}))]
 pub struct UpdatePipeline {
     #[serde(default, deserialize_with = "not_null")]
     #[validate(length(min = 1, max = 200))]
@@ -124,6 +126,7 @@ pub struct UpdatePipeline {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Negotiation", "kind": "open", "position": 3, "probability": 70}))]
 pub struct CreateStage {
     #[validate(length(min = 1, max = 200))]
     #[schema(example = "Contract sent", min_length = 1, max_length = 200)]
@@ -140,6 +143,7 @@ pub struct CreateStage {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Offer sent", "probability": 45}))]
 pub struct UpdateStage {
     #[serde(default, deserialize_with = "not_null")]
     #[validate(length(min = 1, max = 200))]
@@ -158,6 +162,7 @@ pub struct UpdateStage {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"stage_ids": ["01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e71", "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e72", "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e73"]}))]
 pub struct ReorderStages {
     /// Every stage of the pipeline, each once, in the new order.
     pub stage_ids: Vec<StageId>,

@@ -137,6 +137,7 @@ pub async fn count_segment_members(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"filter": {"field": "relationship", "op": "eq", "value": "customer"}, "limit": 20, "sort": "display_name"}))]
 pub struct PreviewRequest {
     #[schema(value_type = crate::api::schemas::Filter, example = json!({"field": "stats.won_count", "op": "gte", "value": 5}))]
     pub filter: serde_json::Value,
@@ -189,6 +190,7 @@ pub async fn preview_segment(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"client_ids": ["01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e81", "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e82"]}))]
 pub struct MemberIds {
     /// 1 to 1000 client ids.
     #[schema(value_type = Vec<uuid::Uuid>, min_items = 1, max_items = 1000)]
@@ -318,6 +320,7 @@ pub async fn remove_segment_members(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"filter": {"field": "tags", "op": "contains", "value": "wholesale"}}))]
 pub struct FromFilter {
     #[schema(value_type = crate::api::schemas::Filter, example = json!({"field": "stats.rfm_class", "op": "eq", "value": "champions"}))]
     pub filter: serde_json::Value,

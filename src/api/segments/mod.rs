@@ -74,6 +74,7 @@ impl From<&Segment> for SegmentResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "VIP companies", "kind": "dynamic", "filter": {"all": [{"field": "kind", "op": "eq", "value": "company"}, {"field": "stats.won_amount", "op": "gte", "value": "100000"}]}}))]
 pub struct SegmentInput {
     /// Unique in the workspace, compared case-insensitively.
     #[schema(
@@ -98,6 +99,7 @@ pub struct SegmentInput {
 /// A partial update; a segment's kind can't change.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "VIP companies, lapsed", "filter": {"all": [{"field": "kind", "op": "eq", "value": "company"}, {"field": "stats.last_purchase_at", "op": "before_days_ago", "value": 90}]}}))]
 pub struct UpdateSegment {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, max_length = 200)]
