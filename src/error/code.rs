@@ -57,6 +57,48 @@ crate::domain::enums::text_enum!(
     }
 );
 
+impl ProblemCode {
+    /// The HTTP status a problem with this code answers with: the document's error responses each
+    /// list the codes of their status, and `Problem::new` checks (in debug builds) that no code is
+    /// sent under another.
+    pub fn status(self) -> u16 {
+        use ProblemCode::*;
+        match self {
+            MalformedJson
+            | MalformedBody
+            | DuplicateKey
+            | InvalidQuery
+            | UnknownQueryParameter
+            | InvalidPath
+            | InvalidCursor
+            | InvalidText
+            | InvalidReference
+            | InvalidConfiguration
+            | BadRequest => 400,
+            Unauthorized => 401,
+            Forbidden => 403,
+            NotFound => 404,
+            MethodNotAllowed => 405,
+            Duplicate | AlreadyExists | EmailTaken | SkuTaken | KeyTaken | TeamNameTaken
+            | PipelineNameTaken | SegmentNameTaken | ExternalRefTaken | LastOwner | CannotDeactivateSelf
+            | WorkspaceRequired | DefaultPipeline | PipelineInUse | StageInUse | RecordsInTheWay
+            | ClientDeleted | DynamicSegment | NotPlanned | TooManyFields | TooManyStages => 409,
+            VersionMismatch => 412,
+            PayloadTooLarge => 413,
+            UnsupportedMediaType => 415,
+            ValidationFailed => 422,
+            TooManyAttempts => 429,
+            InternalError => 500,
+            DatabaseUnavailable | ServiceUnavailable => 503,
+        }
+    }
+
+    /// The codes a problem of `status` can carry.
+    pub fn of_status(status: u16) -> Vec<ProblemCode> {
+        Self::ALL.iter().copied().filter(|code| code.status() == status).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ProblemCode;

@@ -193,6 +193,14 @@ impl ApiError {
 
 impl Problem {
     pub fn new(status: StatusCode, code: ProblemCode, detail: impl Into<String>) -> Self {
+        // A bare status from outside our handlers (`for_status`) may be any 4xx or 5xx.
+        debug_assert!(
+            code.status() == status.as_u16()
+                || code == ProblemCode::BadRequest
+                || (code == ProblemCode::InternalError && status.is_server_error()),
+            "{code} is sent with {status}, the document lists it under {}",
+            code.status()
+        );
         Self {
             problem_type: format!("urn:crm:problem:{code}"),
             title: status.canonical_reason().unwrap_or("Error").to_string(),

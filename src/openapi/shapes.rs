@@ -100,7 +100,46 @@ pub(super) fn refine_by_direction(document: OpenApiDocument) -> Value {
         }
     }
     document_request_id(&mut json);
+    problems_by_status(&mut json);
     json
+}
+
+/// Each error response refers to `Problem<status>`: a `Problem` whose `code` is one of those its
+/// status carries (`ProblemCode::status`), so that a client switches over a short list.
+fn problems_by_status(json: &mut Value) {
+    let problem = "#/components/schemas/Problem";
+    let mut statuses = BTreeSet::new();
+    let operations = json["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .flat_map(|item| item.as_object_mut().into_iter().flat_map(|item| item.values_mut()));
+    for operation in operations {
+        let responses = operation.get_mut("responses").and_then(Value::as_object_mut);
+        for (status, response) in responses.into_iter().flatten() {
+            let Some(schema) = response.pointer_mut("/content/application~1problem+json/schema") else {
+                continue;
+            };
+            if schema["$ref"] == problem {
+                *schema = json!({"$ref": format!("{problem}{status}")});
+                statuses.insert(status.clone());
+            }
+        }
+    }
+    for status in statuses {
+        let codes: Vec<&str> = status
+            .parse()
+            .map(crate::error::ProblemCode::of_status)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|code| code.as_str())
+            .collect();
+        assert!(!codes.is_empty(), "no problem code answers with {status}");
+        json["components"]["schemas"][format!("Problem{status}")] = json!({
+            "description": format!("A problem answered with {status}: `code` is one of those this status carries."),
+            "allOf": [{"$ref": problem}, {"type": "object", "properties": {"code": {"enum": codes}}}]
+        });
+    }
 }
 
 /// Every response carries `X-Request-Id` (`middleware::RequestId`): one header component, referred
