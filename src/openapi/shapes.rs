@@ -109,21 +109,13 @@ pub(super) fn refine_by_direction(document: OpenApiDocument) -> Value {
 fn problems_by_status(json: &mut Value) {
     let problem = "#/components/schemas/Problem";
     let mut statuses = BTreeSet::new();
-    let operations = json["paths"]
-        .as_object_mut()
-        .into_iter()
-        .flat_map(|paths| paths.values_mut())
-        .flat_map(|item| item.as_object_mut().into_iter().flat_map(|item| item.values_mut()));
-    for operation in operations {
-        let responses = operation.get_mut("responses").and_then(Value::as_object_mut);
-        for (status, response) in responses.into_iter().flatten() {
-            let Some(schema) = response.pointer_mut("/content/application~1problem+json/schema") else {
-                continue;
-            };
-            if schema["$ref"] == problem {
-                *schema = json!({"$ref": format!("{problem}{status}")});
-                statuses.insert(status.clone());
-            }
+    for (status, response) in responses_mut(json) {
+        let Some(schema) = response.pointer_mut("/content/application~1problem+json/schema") else {
+            continue;
+        };
+        if schema["$ref"] == problem {
+            *schema = json!({"$ref": format!("{problem}{status}")});
+            statuses.insert(status.clone());
         }
     }
     for status in statuses {
@@ -152,17 +144,20 @@ fn document_request_id(json: &mut Value) {
         "required": true,
         "schema": {"type": "string", "minLength": 1, "maxLength": 128}
     });
-    let operations = json["paths"]
+    for (_, response) in responses_mut(json) {
+        response["headers"]["X-Request-Id"] = json!({"$ref": "#/components/headers/X-Request-Id"});
+    }
+}
+
+/// Every response of every operation, with its status.
+fn responses_mut(json: &mut Value) -> impl Iterator<Item = (&String, &mut Value)> {
+    json["paths"]
         .as_object_mut()
         .into_iter()
         .flat_map(|paths| paths.values_mut())
-        .flat_map(|item| item.as_object_mut().into_iter().flat_map(|item| item.values_mut()));
-    for operation in operations {
-        let responses = operation.get_mut("responses").and_then(Value::as_object_mut);
-        for response in responses.into_iter().flat_map(|responses| responses.values_mut()) {
-            response["headers"]["X-Request-Id"] = json!({"$ref": "#/components/headers/X-Request-Id"});
-        }
-    }
+        .flat_map(|item| item.as_object_mut().into_iter().flat_map(|item| item.values_mut()))
+        .filter_map(|operation| operation.get_mut("responses").and_then(Value::as_object_mut))
+        .flatten()
 }
 
 /// Each partial update beside the create body whose rules it applies: the server merges a patch
