@@ -101,7 +101,49 @@ pub(super) fn refine_by_direction(document: OpenApiDocument) -> Value {
     }
     document_request_id(&mut json);
     problems_by_status(&mut json);
+    link_created_records(&mut json);
     json
+}
+
+/// Links from each create to the operations on what it created: `POST /contacts` answers 201 with
+/// the contact, whose `id` is the `{id}` of `GET`, `PATCH` and `DELETE /contacts/{id}` and of
+/// `POST /contacts/{id}/restore`. Generated clients show them; schemathesis' stateful phase follows
+/// them to reach records that exist. A new pipeline's first stage is the `{stage_id}` of its stage
+/// operations.
+fn link_created_records(json: &mut Value) {
+    let Some(paths) = json["paths"].as_object() else { return };
+    let mut links: Vec<(String, String, Value)> = Vec::new();
+    for (path, item) in paths {
+        let created = item["post"]["responses"]["201"].is_object();
+        if !created || path.ends_with('}') {
+            continue;
+        }
+        let record = format!("{path}/{{id}}");
+        for (target, target_item) in paths {
+            if !(target == &record || target.starts_with(&format!("{record}/"))) {
+                continue;
+            }
+            for (method, operation) in target_item.as_object().into_iter().flatten() {
+                let Some(operation_id) = operation["operationId"].as_str() else { continue };
+                let mut parameters = json!({"path.id": "$response.body#/id"});
+                if target.contains("{stage_id}") {
+                    if !path.ends_with("/pipelines") {
+                        continue;
+                    }
+                    parameters["path.stage_id"] = json!("$response.body#/stages/0/id");
+                }
+                let link = json!({
+                    "operationId": operation_id,
+                    "parameters": parameters,
+                    "description": format!("{} {target} on the record created", method.to_uppercase()),
+                });
+                links.push((path.clone(), operation_id.to_string(), link));
+            }
+        }
+    }
+    for (path, name, link) in links {
+        json["paths"][&path]["post"]["responses"]["201"]["links"][name] = link;
+    }
 }
 
 /// Each error response refers to `Problem<status>`: a `Problem` whose `code` is one of those its
