@@ -112,8 +112,10 @@ STORED_STATE_FIELDS_BY_OPERATION = {
     # Which fields a client has follows its stored kind; a name may be the one already stored.
     "not_allowed": {"update_client"},
     "required": {"update_client", "update_contact"},
-    # Only a dynamic segment has a filter, and a segment's kind is the stored one.
-    "not_applicable": {"update_segment"},
+    # Only a dynamic segment has a filter, and a segment's kind is the stored one; which settings a
+    # custom field takes, and that an enum keeps an option, follow its stored type.
+    "not_applicable": {"update_segment", "update_custom_field"},
+    "length": {"update_custom_field"},
 }
 
 # Rules no JSON Schema can state, forgiven for the same reason as those above, and listed beside
@@ -125,6 +127,13 @@ BEYOND_A_SCHEMA = {
     "too_deep",
     "too_many_conditions",
     "phone",
+    # A custom field's pattern is a regular expression of Rust's dialect, not ECMA-262's.
+    "regex",
+}
+
+# The same, on some operations: a custom field's `min` is not above its `max`.
+BEYOND_A_SCHEMA_BY_OPERATION = {
+    "range": {"create_custom_field", "update_custom_field"},
 }
 
 # A custom field is named `custom.<key>` and is whatever the workspace defined under that key.
@@ -153,9 +162,11 @@ def _names_a_custom_field(path: str, body: Any) -> bool:
     return bool(CUSTOM_VALUE.search(path)) or (_condition_field(path, body) or "").startswith("custom.")
 
 
-def _is_beyond_a_schema(error: dict[str, Any], body: Any) -> bool:
-    """A bound on a whole filter, or a phone number that isn't one, in a body or a filter's value."""
+def _is_beyond_a_schema(operation_id: str | None, error: dict[str, Any], body: Any) -> bool:
+    """A bound on a whole filter, a phone number that isn't one, a custom field's range or regex."""
     if error.get("code") in BEYOND_A_SCHEMA:
+        return True
+    if operation_id in BEYOND_A_SCHEMA_BY_OPERATION.get(error.get("code"), ()):
         return True
     path = str(error.get("field", ""))
     return error.get("code") == "invalid_value" and _condition_field(path, body) == "phones"
@@ -174,7 +185,7 @@ def _is_forgiven(operation_id: str | None, problem: Any, body: Any) -> bool:
         error.get("code") in STORED_STATE_FIELDS
         or operation_id in STORED_STATE_FIELDS_BY_OPERATION.get(error.get("code"), ())
         or _names_a_custom_field(str(error.get("field", "")), body)
-        or _is_beyond_a_schema(error, body)
+        or _is_beyond_a_schema(operation_id, error, body)
         for error in errors
     )
 

@@ -83,8 +83,8 @@ impl From<&CustomField> for CustomFieldResponse {
 #[schema(example = json!({"entity": "client", "key": "loyalty_tier", "label": "Loyalty tier", "type": "enum", "options": ["gold", "silver", "bronze"]}))]
 pub struct CustomFieldInput {
     pub entity: CustomEntity,
-    /// snake_case, unique per entity: `^[a-z][a-z0-9_]{0,62}$`.
-    #[schema(example = "loyalty_tier")]
+    /// snake_case, unique per entity.
+    #[schema(example = "loyalty_tier", pattern = r"^[a-z][a-z0-9_]{0,62}$")]
     pub key: String,
     #[schema(example = "Loyalty tier", max_length = 200)]
     pub label: String,
@@ -97,11 +97,13 @@ pub struct CustomFieldInput {
     #[serde(default)]
     #[schema(example = json!(["gold", "silver"]))]
     pub options: Vec<String>,
-    #[serde(default, with = "rust_decimal::serde::str_option")]
-    #[schema(value_type = Option<String>)]
+    /// The least value of a number or decimal field: a decimal string such as `-5` or `0.5`.
+    #[serde(default, deserialize_with = "decimal_bound")]
+    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$")]
     pub min: Option<Decimal>,
-    #[serde(default, with = "rust_decimal::serde::str_option")]
-    #[schema(value_type = Option<String>)]
+    /// The greatest value of a number or decimal field, not below `min`.
+    #[serde(default, deserialize_with = "decimal_bound")]
+    #[schema(value_type = Option<String>, pattern = r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$")]
     pub max: Option<Decimal>,
     #[schema(minimum = 1, maximum = 10000)]
     pub max_length: Option<i32>,
@@ -146,7 +148,18 @@ pub struct UpdateCustomField {
 fn nullable_decimal<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<Decimal>>, D::Error> {
-    rust_decimal::serde::str_option::deserialize(deserializer).map(Some)
+    decimal_bound(deserializer).map(Some)
+}
+
+/// A `min` or `max` as the document's pattern writes it (`money::SIGNED_DECIMAL_TEXT_PATTERN`), or
+/// null: a string `rust_decimal` would read loosely (`1_000`, `+5`) is refused.
+fn decimal_bound<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Decimal>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
+    crate::domain::money::parse_signed_decimal_text(&text).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(
+            "must be a decimal string of digits and a point, such as \"-5\" or \"99.95\"",
+        )
+    })
 }
 
 /// Refuses a definition that stored records of its entity would violate, naming how many.

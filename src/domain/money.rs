@@ -54,6 +54,18 @@ pub fn parse_decimal_text(text: &str) -> Option<Decimal> {
     text.parse().ok()
 }
 
+/// A decimal that may be negative, as a custom field's `min` and `max` are written: an optional
+/// minus, then as [`DECIMAL_TEXT_PATTERN`].
+pub const SIGNED_DECIMAL_TEXT_PATTERN: &str = r"^-?[0-9]{1,15}(\.[0-9]{1,6})?$";
+
+/// Reads a decimal written as [`SIGNED_DECIMAL_TEXT_PATTERN`] says; `None` for anything else.
+pub fn parse_signed_decimal_text(text: &str) -> Option<Decimal> {
+    match text.strip_prefix('-') {
+        Some(magnitude) => parse_decimal_text(magnitude).map(|value| -value),
+        None => parse_decimal_text(text),
+    }
+}
+
 /// Whether `value` is below 10^15 in size.
 pub fn within_bounds(value: Decimal) -> bool {
     value.abs() < Decimal::from(10_i64.pow(AMOUNT_DIGITS))
@@ -173,6 +185,11 @@ mod tests {
             ["", " 1", "1 ", "+1", "-1", "1e3", "1_000", "1.", ".5", "1.1234567", "1234567890123456"];
         for text in refused {
             assert_eq!(parse_decimal_text(text), None, "{text:?}");
+        }
+        assert_eq!(parse_signed_decimal_text("-0.5"), Some(-d("0.5")));
+        assert_eq!(parse_signed_decimal_text("12"), Some(d("12")));
+        for text in ["--1", "+1", "- 1", "-", "-1e3"] {
+            assert_eq!(parse_signed_decimal_text(text), None, "{text:?}");
         }
     }
 

@@ -57,9 +57,11 @@ pub(super) fn refine_by_direction(document: OpenApiDocument) -> Value {
         Err(error) => panic!("the OpenAPI document doesn't serialise: {error}"),
     };
     // Rules of request bodies first, so that the schemas they add are seen as read below.
+    custom_field_options(&mut json["components"]["schemas"]);
     require_non_blank(&mut json["components"]["schemas"]);
     inherit_constraints(&mut json["components"]["schemas"]);
     split_client_kinds(&mut json["components"]["schemas"]);
+    custom_field_settings_by_type(&mut json["components"]["schemas"]);
     bound_contact_point_lists(&mut json["components"]["schemas"]);
     require_stage_kinds(&mut json["components"]["schemas"]);
     super::filters::state_per_entity(&mut json);
@@ -219,8 +221,18 @@ const PATCH_OF: &[(&str, &str)] = &[
 ];
 
 /// The keywords that bound a value, as opposed to those that say what it is.
-const CONSTRAINTS: &[&str] =
-    &["minLength", "maxLength", "pattern", "format", "minimum", "maximum", "minItems", "maxItems", "items"];
+const CONSTRAINTS: &[&str] = &[
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "items",
+];
 
 /// Gives each patch field the bounds of the same field of its create body where the patch's own
 /// derive left them out (utoipa can't see through `Option<Option<T>>`): a patch field takes what
@@ -237,10 +249,18 @@ fn inherit_constraints(schemas: &mut Value) {
                 continue;
             }
             for key in CONSTRAINTS {
-                if let Some(bound) = original.get(*key)
-                    && !field.contains_key(*key)
-                {
-                    field.insert(key.to_string(), bound.clone());
+                match (original.get(*key), field.get_mut(*key)) {
+                    (Some(bound), None) => {
+                        field.insert(key.to_string(), bound.clone());
+                    }
+                    // A list's items: the create body's bounds on each item, where the patch's
+                    // items say only their type.
+                    (Some(Value::Object(bounds)), Some(Value::Object(items))) if *key == "items" => {
+                        for (name, bound) in bounds {
+                            items.entry(name.clone()).or_insert_with(|| bound.clone());
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
@@ -315,6 +335,7 @@ const NON_BLANK_FIELDS: &[(&str, &str)] = &[
     ("CreateStage", "name"),
     ("CreateTeam", "name"),
     ("CreateUser", "full_name"),
+    ("CustomFieldInput", "label"),
     ("DealInput", "title"),
     ("ProductInput", "sku"),
     ("ProductInput", "name"),
@@ -397,6 +418,46 @@ fn require_stage_kinds(schemas: &mut Value) {
         "allOf".into(),
         json!([of_kind("open", 1, None), of_kind("won", 1, Some(1)), of_kind("lost", 1, None)]),
     );
+}
+
+/// A custom field's options (`domain::custom_fields::check_definition`): distinct and not blank.
+/// A patch's options take the same, see [`PATCH_OF`].
+fn custom_field_options(schemas: &mut Value) {
+    use crate::domain::custom_fields::MAX_OPTIONS;
+    let options = &mut schemas["CustomFieldInput"]["properties"]["options"];
+    options["items"] = json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": NON_BLANK});
+    options["uniqueItems"] = json!(true);
+    options["maxItems"] = json!(MAX_OPTIONS);
+}
+
+/// Which settings each type of custom field takes (`domain::custom_fields::check_definition`):
+/// options for the enums, `min` and `max` for numbers, `max_length` for text-like types, `pattern`
+/// for text. (That `min` is not above `max`, and that `pattern` is a regular expression of Rust's
+/// dialect, no schema can say.) A patch's settings follow the stored type, which it can't name.
+fn custom_field_settings_by_type(schemas: &mut Value) {
+    let takes = |types: &[&str], settings: &[&str], with_options: bool| {
+        let mut properties = json!({"type": {"enum": types}});
+        for setting in ["min", "max", "max_length", "pattern"] {
+            if !settings.contains(&setting) {
+                properties[setting] = json!({"type": "null"});
+            }
+        }
+        if with_options {
+            properties["options"] = json!({"minItems": 1});
+            json!({"type": "object", "required": ["options"], "properties": properties})
+        } else {
+            properties["options"] = json!({"maxItems": 0});
+            json!({"type": "object", "properties": properties})
+        }
+    };
+    let by_type = json!([
+        takes(&["enum", "multi_enum"], &[], true),
+        takes(&["number", "decimal"], &["min", "max"], false),
+        takes(&["text"], &["max_length", "pattern"], false),
+        takes(&["email", "phone", "url"], &["max_length"], false),
+        takes(&["date", "datetime", "bool"], &[], false),
+    ]);
+    require_one_of_these(&mut schemas["CustomFieldInput"], by_type);
 }
 
 /// A person, as a client or a contact, is named: a last name or a first name that isn't blank.

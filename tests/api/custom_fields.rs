@@ -164,6 +164,16 @@ async fn definitions_are_checked_unique_per_entity_and_admin_only() {
     let mut found: Vec<String> = field_errors(bad.expect(422)).into_iter().map(|(field, _)| field).collect();
     found.sort();
     assert_eq!(found, ["key", "label", "min", "options", "pattern"]);
+    // Bounds are decimals as the document's pattern writes them: what rust_decimal would also read
+    // (`1_000`, `+5`, ` 5`) is refused, not guessed at.
+    for bound in ["1_000", "+5", " 5", "1e3", ""] {
+        let body =
+            json!({"entity": "client", "key": "level", "label": "Level", "type": "number", "min": bound});
+        let refused = app.post("/api/v1/custom-fields", &owner, body).await;
+        let fields: Vec<String> =
+            field_errors(refused.expect(422)).into_iter().map(|(field, _)| field).collect();
+        assert_eq!(fields, ["min"], "{bound:?}");
+    }
 
     let body = json!({"entity": "contact", "key": "birthday", "label": "Birthday", "type": "date"});
     define(&app, &owner, body.clone()).await;
