@@ -107,11 +107,13 @@ STORED_STATE_FIELDS = {
 # stored (the pipeline's other stages, a deal's items and currency when the request leaves them out).
 STORED_STATE_FIELDS_BY_OPERATION = {
     "stage_kinds": {"create_stage", "update_stage", "delete_stage"},
-    "items_sum": {"update_deal"},
-    "same_currency": {"update_deal"},
+    # A deal's exchange rate is for a currency other than the workspace's; a lost stage needs a
+    # reason and only a closed deal has a closing time (the stage named is a stored one); a line
+    # with a product priced in another currency gives its own price (the product's is stored).
+    "same_currency": {"create_deal", "update_deal"},
+    "required": {"update_client", "update_contact", "create_deal", "update_deal"},
     # Which fields a client has follows its stored kind; a name may be the one already stored.
-    "not_allowed": {"update_client"},
-    "required": {"update_client", "update_contact"},
+    "not_allowed": {"update_client", "create_deal", "update_deal"},
     # Only a dynamic segment has a filter, and a segment's kind is the stored one; which settings a
     # custom field takes, and that an enum keeps an option, follow its stored type.
     "not_applicable": {"update_segment", "update_custom_field"},
@@ -131,9 +133,16 @@ BEYOND_A_SCHEMA = {
     "regex",
 }
 
-# The same, on some operations: a custom field's `min` is not above its `max`.
+# The same, on some operations: a custom field's `min` is not above its `max`; a deal's amount
+# has at most its currency's minor units (the workspace's currency when the deal names none), an
+# amount beside items equals their sum, and sums and products of amounts stay below 10^15; a deal
+# closes in the past.
 BEYOND_A_SCHEMA_BY_OPERATION = {
     "range": {"create_custom_field", "update_custom_field"},
+    "scale": {"create_deal", "update_deal"},
+    "items_sum": {"create_deal", "update_deal"},
+    "too_large": {"create_deal", "update_deal"},
+    "in_future": {"create_deal", "update_deal"},
 }
 
 # A custom field is named `custom.<key>` and is whatever the workspace defined under that key.

@@ -42,6 +42,7 @@ from crm_api_client.models import (
     CompletedActivity,
     ContactInput,
     ContactResponse,
+    CurrencyCode,
     DealInput,
     DealResponse,
     EmailEntry,
@@ -113,7 +114,7 @@ def main() -> None:
                 title=f"Tea for {run}",
                 client_id=company.id,
                 contact_id=contact.id,
-                currency="EUR",
+                currency=CurrencyCode.EUR,
                 items=[
                     ItemInput(name="Green tea", quantity="10", unit_price="12.50"),
                     ItemInput(name="Delivery", quantity="1", unit_price="15"),

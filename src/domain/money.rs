@@ -44,11 +44,27 @@ pub const DECIMAL_TEXT_PATTERN: &str = r"^[0-9]{1,15}(\.[0-9]{1,6})?$";
 
 /// Reads a decimal written as [`DECIMAL_TEXT_PATTERN`] says; `None` for anything else.
 pub fn parse_decimal_text(text: &str) -> Option<Decimal> {
+    parse_decimal_digits(text, 6)
+}
+
+/// Reads a non-negative decimal of up to 15 digits, a point and up to `places` more; `None` for
+/// anything else (a sign, an exponent, a separator, a space).
+pub fn parse_decimal_digits(text: &str, places: usize) -> Option<Decimal> {
+    let whole = text.split_once('.').map_or(text, |(whole, _)| whole);
+    if whole.len() > AMOUNT_DIGITS as usize {
+        return None;
+    }
+    parse_plain_decimal(text, places)
+}
+
+/// Reads digits, a point and up to `places` more digits, of any size `Decimal` holds: a value of
+/// more than 15 digits is then refused by [`check_bounds`] as `too_large`, by name.
+pub fn parse_plain_decimal(text: &str, places: usize) -> Option<Decimal> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, "0"));
     let digits = |part: &str, most: usize| {
         (1..=most).contains(&part.len()) && part.bytes().all(|byte| byte.is_ascii_digit())
     };
-    if !(digits(whole, AMOUNT_DIGITS as usize) && digits(fraction, 6)) {
+    if !(digits(whole, usize::MAX) && digits(fraction, places)) {
         return None;
     }
     text.parse().ok()

@@ -62,6 +62,7 @@ pub(super) fn refine_by_direction(document: OpenApiDocument) -> Value {
     inherit_constraints(&mut json["components"]["schemas"]);
     split_client_kinds(&mut json["components"]["schemas"]);
     custom_field_settings_by_type(&mut json["components"]["schemas"]);
+    a_line_names_its_product_or_price(&mut json["components"]["schemas"]);
     bound_contact_point_lists(&mut json["components"]["schemas"]);
     require_stage_kinds(&mut json["components"]["schemas"]);
     super::filters::state_per_entity(&mut json);
@@ -458,6 +459,17 @@ fn custom_field_settings_by_type(schemas: &mut Value) {
         takes(&["date", "datetime", "bool"], &[], false),
     ]);
     require_one_of_these(&mut schemas["CustomFieldInput"], by_type);
+}
+
+/// A deal's line names a product, or its own price and name (`domain::deal::price_item`).
+fn a_line_names_its_product_or_price(schemas: &mut Value) {
+    let product = json!({"type": "object", "required": ["product_id"], "properties": {"product_id": {"type": "string"}}});
+    let priced = json!({
+        "type": "object",
+        "required": ["unit_price", "name"],
+        "properties": {"unit_price": {"type": "string"}, "name": {"type": "string"}}
+    });
+    require_one_of_these(&mut schemas["ItemInput"], json!([product, priced]));
 }
 
 /// A person, as a client or a contact, is named: a last name or a first name that isn't blank.

@@ -814,6 +814,40 @@ async fn deals_filter_by_status_stage_owner_and_close_time() {
 /// The largest amount a deal, a line or a price may hold: 15 digits before the point.
 const MAX_AMOUNT: &str = "999999999999999.99";
 
+/// Amounts, quantities, percents and rates are decimal strings as the document's patterns write
+/// them: what rust_decimal would also read (a separator, a sign, padding, an exponent) is refused
+/// with the field named, not guessed at.
+#[actix_web::test]
+async fn decimals_are_read_as_the_document_writes_them() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app).await;
+    let client = s.client["id"].clone();
+    for text in ["1_000", "+5", " 5", "1e3", "", "0.1234567"] {
+        let cases = [
+            (json!({"title": "T", "client_id": client, "amount": text}), "amount"),
+            (
+                json!({"title": "T", "client_id": client, "currency": "EUR", "exchange_rate": text}),
+                "exchange_rate",
+            ),
+            (
+                json!({"title": "T", "client_id": client, "items": [{"name": "Tea", "quantity": text, "unit_price": "1"}]}),
+                "items[0].quantity",
+            ),
+            (
+                json!({"title": "T", "client_id": client, "items": [{"name": "Tea", "quantity": "1", "unit_price": "1", "tax_percent": text}]}),
+                "items[0].tax_percent",
+            ),
+        ];
+        for (body, field) in cases {
+            if field == "exchange_rate" && text == "0.1234567" {
+                continue; // a rate takes up to 10 decimals
+            }
+            let problem = app.post("/api/v1/deals", &s.owner, body).await.expect(422).clone();
+            assert_eq!(field_of(&problem), field, "{text:?}");
+        }
+    }
+}
+
 #[actix_web::test]
 async fn amounts_beyond_the_documented_maximum_are_refused_by_name() {
     let app = TestApp::spawn().await;

@@ -174,21 +174,36 @@ pub struct ItemInput {
     #[schema(max_length = 200)]
     pub product_group: Option<String>,
     /// A decimal string greater than 0.
-    #[serde(with = "rust_decimal::serde::str")]
-    #[schema(value_type = String, example = "3")]
+    #[serde(
+        deserialize_with = "required_decimal_text",
+        serialize_with = "rust_decimal::serde::str::serialize"
+    )]
+    #[schema(value_type = String, example = "3", pattern = r"^(?!0+(\.0+)?$)[0-9]{1,15}(\.[0-9]{1,6})?$")]
     pub quantity: Decimal,
     /// A decimal string below 10^15; the product's price when omitted (then the product's currency
     /// must be the deal's). The line's total is below 10^15 too.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
-    #[schema(value_type = Option<String>, example = "4.90")]
+    #[serde(
+        default,
+        deserialize_with = "decimal_text",
+        serialize_with = "rust_decimal::serde::str_option::serialize"
+    )]
+    #[schema(value_type = Option<String>, example = "4.90", pattern = r"^[0-9]{1,15}(\.[0-9]{1,6})?$")]
     pub unit_price: Option<Decimal>,
     /// 0 to 100.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
-    #[schema(value_type = Option<String>, example = "10")]
+    #[serde(
+        default,
+        deserialize_with = "decimal_text",
+        serialize_with = "rust_decimal::serde::str_option::serialize"
+    )]
+    #[schema(value_type = Option<String>, example = "10", pattern = r"^(100(\.0{1,6})?|[0-9]{1,2}(\.[0-9]{1,6})?)$")]
     pub discount_percent: Option<Decimal>,
     /// 0 to 100, added on top of the discounted price.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
-    #[schema(value_type = Option<String>, example = "20")]
+    #[serde(
+        default,
+        deserialize_with = "decimal_text",
+        serialize_with = "rust_decimal::serde::str_option::serialize"
+    )]
+    #[schema(value_type = Option<String>, example = "20", pattern = r"^(100(\.0{1,6})?|[0-9]{1,2}(\.[0-9]{1,6})?)$")]
     pub tax_percent: Option<Decimal>,
 }
 
@@ -232,15 +247,15 @@ pub struct DealInput {
     pub stage_id: Option<StageId>,
     /// A decimal string with at most the currency's minor units and 15 digits before the point;
     /// must be omitted (or equal the sum) when there are items.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
-    #[schema(value_type = Option<String>, example = "1234.50")]
+    #[serde(default, deserialize_with = "decimal_text")]
+    #[schema(value_type = Option<String>, example = "1234.50", pattern = r"^[0-9]{1,15}(\.[0-9]{1,6})?$")]
     pub amount: Option<Decimal>,
     /// ISO 4217; the workspace's currency when omitted.
-    #[schema(example = "EUR")]
+    #[schema(value_type = Option<crate::api::schemas::CurrencyCode>)]
     pub currency: Option<String>,
     /// Units of the workspace currency per unit of `currency`, for a foreign-currency deal.
-    #[serde(default, with = "rust_decimal::serde::str_option")]
-    #[schema(value_type = Option<String>, example = "98.5")]
+    #[serde(default, deserialize_with = "rate_text")]
+    #[schema(value_type = Option<String>, example = "98.5", pattern = r"^(?!0+(\.0+)?$)[0-9]{1,15}(\.[0-9]{1,10})?$")]
     pub exchange_rate: Option<Decimal>,
     /// The deal's own probability, 0 to 100; the stage's when omitted.
     #[validate(range(max = 100))]
@@ -331,9 +346,9 @@ pub struct UpdateDeal {
     #[schema(value_type = Option<String>)]
     pub amount: Option<Option<Decimal>>,
     #[serde(default, deserialize_with = "not_null")]
-    #[schema(nullable = false)]
+    #[schema(nullable = false, value_type = Option<crate::api::schemas::CurrencyCode>)]
     pub currency: Option<String>,
-    #[serde(default, deserialize_with = "nullable_decimal")]
+    #[serde(default, deserialize_with = "nullable_rate")]
     #[schema(value_type = Option<String>)]
     pub exchange_rate: Option<Option<Decimal>>,
     /// `null` returns to the stage's probability.
@@ -381,7 +396,47 @@ pub struct UpdateDeal {
 pub(super) fn nullable_decimal<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<Decimal>>, D::Error> {
-    rust_decimal::serde::str_option::deserialize(deserializer).map(Some)
+    decimal_text(deserializer).map(Some)
+}
+
+pub(super) fn nullable_rate<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<Decimal>>, D::Error> {
+    rate_text(deserializer).map(Some)
+}
+
+/// An amount, price, quantity or percent as the document's patterns write it: digits, a point and
+/// up to 6 more (more than 15 digits before the point are refused further on, as `too_large`).
+/// `rust_decimal` would also read `1_000`, `+5` or ` 5`; those are refused.
+fn decimal_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Decimal>, D::Error> {
+    decimal_places(deserializer, 6)
+}
+
+/// An exchange rate: up to 15 digits, a point and up to 10 more. (Nothing else bounds a rate: a
+/// deal of amount 0 converts to 0 at any rate.)
+fn rate_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Decimal>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
+    crate::domain::money::parse_decimal_digits(&text, 10).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(
+            "must be a decimal string of up to 15 digits, a point and 10 more, like \"98.5\"",
+        )
+    })
+}
+
+fn decimal_places<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+    places: usize,
+) -> Result<Option<Decimal>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(deserializer)? else { return Ok(None) };
+    crate::domain::money::parse_plain_decimal(&text, places).map(Some).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "must be a decimal string of digits and a point (at most {places} decimals), like \"12.50\""
+        ))
+    })
+}
+
+fn required_decimal_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+    decimal_text(deserializer)?.ok_or_else(|| serde::de::Error::custom("must be a decimal string, not null"))
 }
 
 impl UpdateDeal {
