@@ -252,7 +252,7 @@ impl PartialSchema for Tag {
             "type": "string",
             "minLength": 1,
             "maxLength": 50,
-            "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
+            "pattern": crate::openapi::NON_BLANK,
             "examples": ["wholesale"],
         }))
     }

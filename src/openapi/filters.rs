@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use utoipa::PartialSchema;
 
+use super::{NO_NUL, NON_BLANK};
 use crate::db::filter::{Field, activity_fields, client_fields, contact_fields, deal_fields};
 use crate::domain::filter::{
     CUSTOM_PREFIX, FieldKind, MAX_CONDITIONS, MAX_DAYS, MAX_DEPTH, MAX_LIST, Operator, ScalarType, Values,
@@ -275,7 +276,7 @@ fn scalar_schema(values: &Values) -> Value {
         return json!({"type": "string", "enum": options});
     }
     match values.scalar {
-        ScalarType::Text | ScalarType::Email => json!({"type": "string", "pattern": "^[^\\u0000]*$"}),
+        ScalarType::Text | ScalarType::Email => json!({"type": "string", "pattern": NO_NUL}),
         ScalarType::Phone => json!({"type": "string", "format": "phone", "examples": ["+7 912 345-67-89"]}),
         ScalarType::Uuid => json!({"type": "string", "format": "uuid"}),
         ScalarType::Integer => json!({"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX}),
@@ -298,7 +299,7 @@ fn value_schema(values: &Values, operator: Operator) -> Value {
         Operator::Between => json!({"type": "array", "items": scalar, "minItems": 2, "maxItems": 2}),
         Operator::Contains if values.list => scalar,
         Operator::Contains | Operator::StartsWith => {
-            json!({"type": "string", "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"})
+            json!({"type": "string", "pattern": NON_BLANK})
         }
         Operator::BeforeDaysAgo | Operator::WithinDays => {
             json!({"type": "integer", "minimum": 0, "maximum": MAX_DAYS})

@@ -12,6 +12,13 @@ use crate::error::{FieldError, Problem, WorkspaceChoice};
 mod filters;
 mod shapes;
 
+/// Text PostgreSQL can't store: a NUL character anywhere is a 422 `nul_character` (a 400 in the URL).
+/// The pattern of every free-text string a request sends.
+pub(crate) const NO_NUL: &str = "^[^\\u0000]*$";
+
+/// Text with something besides white space in it, and no NUL: a name, a title, a tag.
+pub(crate) const NON_BLANK: &str = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$";
+
 #[derive(OpenApi)]
 #[openapi(
     info(

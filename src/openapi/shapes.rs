@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
+use super::{NO_NUL, NON_BLANK};
 use crate::domain::contact_points::MAX_CONTACT_POINTS;
 use utoipa::openapi::schema::{ArrayItems, Schema};
 use utoipa::openapi::{OpenApi as OpenApiDocument, Ref, RefOr};
@@ -268,9 +269,6 @@ fn inherit_constraints(schemas: &mut Value) {
     }
 }
 
-/// Text with something besides white space in it, and no NUL.
-const NON_BLANK: &str = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$";
-
 /// `ClientInput` as the two kinds of client it is, keyed on `kind`: a person has names and no
 /// company fields, a company a name and no person fields (the rules `check_kind_fields` applies).
 /// Generated clients then offer the fields a kind has, and the document states which it needs.
@@ -505,9 +503,6 @@ fn require_one_of_these(schema: &mut Value, branches: Value) {
     *fields = shown;
     fields.insert("allOf".into(), json!([object, {"anyOf": branches}]));
 }
-
-/// Text PostgreSQL can't store: a NUL character anywhere is a 422 `nul_character` (a 400 in the URL).
-const NO_NUL: &str = "^[^\\u0000]*$";
 
 /// States [`NO_NUL`] on every free-text string of a request schema (one without a format, an enum
 /// or a pattern of its own), and of the schemas inside it.
