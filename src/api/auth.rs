@@ -51,6 +51,11 @@ pub struct RefreshRequest {
 
 /// A session's tokens.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "access_token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIwMTkzOGY0ZSJ9.c2lnbmF0dXJl",
+    "token_type": "Bearer", "expires_in": 900, "refresh_token": "01938f4e5b2a7c3d9e1f2a3b4c5d6e00.01938f4e5b2a7c3d9e1f2a3b4c5d6e09.q7WbX2cKd9LmN4pR1sT6uV8yZ0aB3eF5gH7jK2mN4pQ",
+    "workspace_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e00", "user_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01"
+}))]
 pub struct TokenResponse {
     /// Send as `Authorization: Bearer <access_token>`.
     pub access_token: String,

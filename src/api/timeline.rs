@@ -34,7 +34,17 @@ pub enum TimelineType {
     ClientRestored,
 }
 
+/// One event of a client's history: an activity, or a change to a deal or to the client.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "deal_stage_changed", "at": "2026-11-21T10:02:13.000000Z",
+    "actor": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01",
+    "payload": {
+        "deal_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e41", "action": "updated",
+        "changes": {"stage_id": {"from": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e32", "to": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e33"},
+                    "probability": {"from": 10, "to": 40}}
+    }
+}))]
 pub struct TimelineItem {
     #[serde(rename = "type")]
     pub item_type: TimelineType,

@@ -9,6 +9,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, Problem, WorkspaceChoice};
 
+mod examples;
 mod filters;
 mod shapes;
 

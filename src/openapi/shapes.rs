@@ -104,6 +104,7 @@ pub(super) fn refine_by_direction(document: OpenApiDocument) -> Value {
         }
     }
     document_request_id(&mut json);
+    super::examples::compose_examples(&mut json["components"]["schemas"]);
     problems_by_status(&mut json);
     link_created_records(&mut json);
     json

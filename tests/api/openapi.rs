@@ -280,3 +280,153 @@ async fn every_request_body_example_is_accepted() {
     let unsent: Vec<&String> = with_bodies.difference(&sent).collect();
     assert!(unsent.is_empty(), "bodies whose example no test sends: {unsent:?}");
 }
+
+/// Where two JSON values differ in shape: keys one has and the other lacks, or a value of another
+/// JSON type. Null stands for any type (a nullable field may be set in one and not the other), an
+/// empty array for any items, and the keys of `FREE_KEYED` maps are the caller's own.
+fn shape_differences(example: &Value, real: &Value, at: &str, differences: &mut Vec<String>) {
+    /// Maps whose keys are data, not fields: custom values and a change's fields.
+    const FREE_KEYED: &[&str] = &["custom", "changes"];
+    match (example, real) {
+        (Value::Null, _) | (_, Value::Null) => {}
+        (Value::Object(example), Value::Object(real)) => {
+            let free_keyed = FREE_KEYED.iter().any(|name| at.ends_with(&format!(".{name}")));
+            for key in example.keys().chain(real.keys()).collect::<std::collections::BTreeSet<_>>() {
+                match (example.get(key), real.get(key)) {
+                    (Some(example), Some(real)) => {
+                        shape_differences(example, real, &format!("{at}.{key}"), differences)
+                    }
+                    _ if free_keyed => {}
+                    (Some(_), None) => differences.push(format!("{at}.{key} is in the example only")),
+                    _ => differences.push(format!("{at}.{key} is missing from the example")),
+                }
+            }
+        }
+        (Value::Array(example), Value::Array(real)) => {
+            if let (Some(example), Some(real)) = (example.first(), real.first()) {
+                shape_differences(example, real, &format!("{at}[0]"), differences);
+            }
+        }
+        (Value::String(_), Value::String(_))
+        | (Value::Number(_), Value::Number(_))
+        | (Value::Bool(_), Value::Bool(_)) => {}
+        _ => differences.push(format!("{at} is {example} in the example but {real} in a response")),
+    }
+}
+
+/// A response example is what a reader copies and a mock server answers: each has every field a
+/// real response has, and no other, with values of the same JSON types. (Redocly checks each
+/// against its schema.)
+#[actix_web::test]
+async fn every_response_example_has_the_fields_of_a_real_response() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let document = crm::openapi::document();
+    let schemas = &document["components"]["schemas"];
+    let example_of = |name: &str| schemas[name]["example"].clone();
+    let mut compared = std::collections::BTreeSet::new();
+    let mut differences = Vec::new();
+    let mut compare = |name: &str, real: &Value| {
+        compared.insert(name.to_string());
+        shape_differences(&example_of(name), real, name, &mut differences);
+    };
+
+    let client = app.post("/api/v1/clients", &owner, example_of("ClientInput")).await.expect(201).clone();
+    compare("ClientResponse", &client);
+    let with_client = |mut body: Value| {
+        body["client_id"] = client["id"].clone();
+        body
+    };
+    let contact = app.post("/api/v1/contacts", &owner, with_client(example_of("ContactInput"))).await;
+    compare("ContactResponse", contact.expect(201));
+    let deal =
+        app.post("/api/v1/deals", &owner, with_client(example_of("DealInput"))).await.expect(201).clone();
+    compare("DealResponse", &deal);
+    let call = app.post("/api/v1/activities", &owner, with_client(example_of("ActivityInput"))).await;
+    compare("ActivityResponse", call.expect(201));
+    for (page, path) in [
+        ("Page_ClientResponse", "/api/v1/clients"),
+        ("Page_ContactResponse", "/api/v1/contacts"),
+        ("Page_DealResponse", "/api/v1/deals"),
+        ("Page_ActivityResponse", "/api/v1/activities"),
+    ] {
+        compare(page, app.get(&format!("{path}?limit=1"), &owner).await.expect(200));
+    }
+
+    // Items are compared only where both sides have one: the call is on the agenda and the deal
+    // on the board.
+    let agenda = app.get("/api/v1/me/agenda?date=2027-03-01", &owner).await.expect(200).clone();
+    assert_eq!(agenda["items"].as_array().map(Vec::len), Some(1), "{agenda}");
+    compare("Agenda", &agenda);
+    let pipeline = app.get("/api/v1/pipelines", &owner).await.expect(200)["data"][0].clone();
+    let board = format!("/api/v1/pipelines/{}/board", pipeline["id"].as_str().unwrap_or_default());
+    let board = app.get(&board, &owner).await.expect(200).clone();
+    assert_eq!(board["columns"][0]["deal_count"], 1, "{board}");
+    compare("Board", &board);
+
+    // The timeline's example is a deal moving to another stage.
+    let next_stage = pipeline["stages"][1]["id"].clone();
+    let deal_path = format!("/api/v1/deals/{}", deal["id"].as_str().unwrap_or_default());
+    app.patch(&deal_path, &owner, json!({"stage_id": next_stage})).await.expect(200);
+    let timeline =
+        format!("/api/v1/clients/{}/timeline?types=deal&limit=1", client["id"].as_str().unwrap_or_default());
+    let timeline = app.get(&timeline, &owner).await.expect(200).clone();
+    assert_eq!(timeline["data"][0]["type"], example_of("TimelineItem")["type"], "{timeline}");
+    compare("Page_TimelineItem", &timeline);
+    compare("TimelineItem", &timeline["data"][0]);
+
+    app.post("/api/v1/users", &owner, example_of("CreateUser")).await.expect(201);
+    let login = example_of("LoginRequest");
+    let session = app.request(Method::POST, "/api/v1/auth/login", None, Some(&login)).await;
+    let session = session.expect(200).clone();
+    compare("TokenResponse", &session);
+    let refused = app
+        .post(
+            "/api/v1/clients",
+            &owner,
+            json!({"kind": "person", "last_name": "Ivanov", "emails": [{"value": "not an email"}]}),
+        )
+        .await;
+    compare("Problem", refused.expect(422));
+
+    assert!(differences.is_empty(), "response examples unlike real responses: {differences:#?}");
+    let read = schemas_requests_use(&document);
+    let with_examples: std::collections::BTreeSet<String> = schemas
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(name, schema)| schema.get("example").is_some() && !read.contains(*name))
+        .map(|(name, _)| name.clone())
+        .collect();
+    let unchecked: Vec<&String> = with_examples.difference(&compared).collect();
+    assert!(unchecked.is_empty(), "response examples no test compares with a response: {unchecked:?}");
+}
+
+/// The schemas a request body refers to, directly or through other schemas.
+fn schemas_requests_use(document: &Value) -> std::collections::BTreeSet<String> {
+    fn references(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(object) => {
+                if let Some(Value::String(target)) = object.get("$ref") {
+                    found.push(target.trim_start_matches("#/components/schemas/").to_string());
+                }
+                object.values().for_each(|value| references(value, found));
+            }
+            Value::Array(items) => items.iter().for_each(|value| references(value, found)),
+            _ => {}
+        }
+    }
+    let mut pending = Vec::new();
+    for item in document["paths"].as_object().into_iter().flat_map(|paths| paths.values()) {
+        for operation in item.as_object().into_iter().flat_map(|item| item.values()) {
+            references(&operation["requestBody"], &mut pending);
+        }
+    }
+    let mut read = std::collections::BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if read.insert(name.clone()) {
+            references(&document["components"]["schemas"][&name], &mut pending);
+        }
+    }
+    read
+}

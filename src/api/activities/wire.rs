@@ -12,7 +12,19 @@ use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
 use crate::domain::enums::{ActivityKind, ActivityStatus, Channel, ContactReason, Direction};
 use crate::ids::{ActivityId, ClientId, ContactId, DealId, UserId};
 
+/// An activity as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e51", "kind": "call", "direction": "outbound", "channel": "phone",
+    "reason": "follow_up", "subject": "Agree on the spring order", "body": null, "outcome": null,
+    "due_at": "2027-03-01T10:00:00Z", "reminder_at": "2027-03-01T09:45:00Z", "reminder_fired_at": null,
+    "reminder_acked_at": null, "duration_seconds": null, "status": "planned", "completed_at": null,
+    "assignee_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "client_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e11",
+    "contact_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e21", "deal_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e41",
+    "external_ref": null, "recording_url": null, "from": null, "to": "+79123456790", "custom": {}, "version": 1,
+    "created_at": "2026-11-21T10:05:00.000000Z", "updated_at": "2026-11-21T10:05:00.000000Z",
+    "created_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "updated_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01"
+}))]
 pub struct ActivityResponse {
     pub id: ActivityId,
     pub kind: ActivityKind,

@@ -19,6 +19,19 @@ use crate::ids::{ClientId, TeamId, UserId};
 
 /// A client as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e11", "kind": "company", "display_name": "Acme Trading",
+    "last_name": null, "first_name": null, "middle_name": null, "birth_date": null, "gender": null,
+    "name": "Acme Trading", "legal_name": "ООО «Акме Трейдинг»", "tax_id": "7707083893",
+    "registration_number": null, "industry": "Wholesale", "website": "https://acme.example",
+    "relationship": "customer", "lifecycle_stage": "customer", "source": "website",
+    "owner_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "team_id": null,
+    "emails": [{"value": "office@acme.example", "label": "work", "primary": true}],
+    "phones": [{"value": "+79123456789", "label": "reception", "primary": true}],
+    "address": null, "tags": ["wholesale"], "notes": null, "consent": null, "custom": {}, "version": 3,
+    "created_at": "2026-11-02T09:14:05.123456Z", "updated_at": "2026-11-20T15:41:37.654321Z",
+    "created_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "updated_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01"
+}))]
 pub struct ClientResponse {
     pub id: ClientId,
     pub kind: ClientKind,

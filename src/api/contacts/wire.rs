@@ -14,6 +14,17 @@ use crate::ids::{ClientId, ContactId, UserId};
 
 /// A contact as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e21", "client_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e11",
+    "display_name": "Smirnova Anna", "last_name": "Smirnova", "first_name": "Anna", "middle_name": null,
+    "position": "Purchasing manager",
+    "emails": [{"value": "anna@acme.example", "label": null, "primary": true}],
+    "phones": [{"value": "+79123456790", "label": "mobile", "primary": true}],
+    "messengers": [{"kind": "telegram", "handle": "@anna_acme"}], "is_primary": true, "notes": null,
+    "owner_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "consent": null, "custom": {}, "version": 1,
+    "created_at": "2026-11-02T09:16:40.000000Z", "updated_at": "2026-11-02T09:16:40.000000Z",
+    "created_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "updated_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01"
+}))]
 pub struct ContactResponse {
     pub id: ContactId,
     pub client_id: ClientId,

@@ -113,7 +113,28 @@ pub struct DealCard {
     pub updated_by: Option<UserId>,
 }
 
+/// A deal as the API shows it: its card and its line items.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e41", "title": "Tea for the spring season",
+    "client_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e11", "contact_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e21",
+    "pipeline_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e31", "stage_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e32",
+    "status": "open", "amount": "140.00", "currency": "EUR", "exchange_rate": "100.5", "amount_base": "14070.00",
+    "probability": 10, "probability_is_custom": false, "expected_close_date": "2027-03-31", "closed_at": null,
+    "lost_reason": null, "agreement": null, "next_step": "Send the price list", "source": "website",
+    "owner_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "team_id": null, "tags": ["spring"],
+    "stage_entered_at": "2026-11-20T15:45:00.000000Z", "custom": {}, "version": 2,
+    "created_at": "2026-11-20T15:45:00.000000Z", "updated_at": "2026-11-21T10:02:13.000000Z",
+    "created_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "updated_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01",
+    "items": [
+        {"id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e42", "product_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e61",
+         "name": "Green tea, 1 kg", "product_group": "tea", "quantity": "10", "unit_price": "12.50",
+         "discount_percent": "0", "tax_percent": null, "total": "125.00"},
+        {"id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e43", "product_id": null, "name": "Delivery",
+         "product_group": null, "quantity": "1", "unit_price": "15.00", "discount_percent": "0",
+         "tax_percent": null, "total": "15.00"}
+    ]
+}))]
 pub struct DealResponse {
     #[serde(flatten)]
     pub deal: DealCard,
