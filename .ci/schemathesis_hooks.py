@@ -64,8 +64,8 @@ STORED_STATE_PROBLEMS = {
     # If-Match names a version the record doesn't have.
     "version_mismatch",
     # A row the request would duplicate or that stands in the way.
+    # (Not `already_exists`: a unique key without a code of its own is a bug, never forgiven.)
     "duplicate",
-    "already_exists",
     "email_taken",
     "sku_taken",
     "key_taken",

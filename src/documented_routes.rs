@@ -1,5 +1,5 @@
-//! What the OpenAPI document says each path answers: its methods (what a 405 names in `Allow`)
-//! and each operation's query parameters (any other is a 400, `unknown_query_parameter`).
+//! What the OpenAPI document says each path answers: its methods (what a 405 names in `Allow`),
+//! each operation's id and its query parameters (any other is a 400, `unknown_query_parameter`).
 //! Handlers are registered one per method and read their query into structs that ignore what they
 //! don't know, so actix alone can tell neither "wrong method" from "no such path" nor a misspelt
 //! parameter from an absent one; the document can. The server's handler of unmatched requests,
@@ -17,8 +17,14 @@ struct Route {
     resource: ResourceDef,
     /// `GET, POST`: the `Allow` header of a 405.
     allow: String,
-    /// The query parameters each method's operation takes.
-    query_parameters: Vec<(Method, Vec<String>)>,
+    operations: Vec<DocumentedOperation>,
+}
+
+struct DocumentedOperation {
+    method: Method,
+    id: String,
+    /// The query parameters the operation takes.
+    query_parameters: Vec<String>,
 }
 
 impl DocumentedRoutes {
@@ -40,11 +46,15 @@ impl DocumentedRoutes {
                 .collect();
                 let allow =
                     operations.iter().map(|(method, _)| method.as_str()).collect::<Vec<_>>().join(", ");
-                let query_parameters = operations
+                let operations = operations
                     .iter()
-                    .map(|(method, operation)| (method.clone(), query_parameter_names(item, operation)))
+                    .map(|(method, operation)| DocumentedOperation {
+                        method: method.clone(),
+                        id: operation.operation_id.clone().unwrap_or_default(),
+                        query_parameters: query_parameter_names(item, operation),
+                    })
                     .collect();
-                Route { resource: ResourceDef::new(path.as_str()), allow, query_parameters }
+                Route { resource: ResourceDef::new(path.as_str()), allow, operations }
             })
             .collect();
         Self(routes)
@@ -58,12 +68,16 @@ impl DocumentedRoutes {
     /// The query parameters the operation at `method` and `path` takes; `None` when the document
     /// has no such operation (the request is a 404 or a 405, or not part of the API).
     pub fn query_parameters(&self, method: &Method, path: &str) -> Option<&[String]> {
-        let route = self.route(path)?;
-        route
-            .query_parameters
-            .iter()
-            .find(|(documented, _)| documented == method)
-            .map(|(_, names)| names.as_slice())
+        self.operation(method, path).map(|operation| operation.query_parameters.as_slice())
+    }
+
+    /// The `operationId` of the operation at `method` and `path`.
+    pub fn operation_id(&self, method: &Method, path: &str) -> Option<&str> {
+        self.operation(method, path).map(|operation| operation.id.as_str())
+    }
+
+    fn operation(&self, method: &Method, path: &str) -> Option<&DocumentedOperation> {
+        self.route(path)?.operations.iter().find(|operation| operation.method == method)
     }
 
     /// The route of `path`; a fixed path (`/clients/deleted`) wins over a pattern that also
@@ -126,5 +140,16 @@ mod tests {
         );
         assert_eq!(routes.query_parameters(&Method::GET, "/api/v1/me"), Some(&[][..]));
         assert_eq!(routes.query_parameters(&Method::PUT, "/api/v1/clients"), None);
+    }
+
+    #[test]
+    fn each_operation_is_known_by_its_id() {
+        let routes = routes();
+        assert_eq!(routes.operation_id(&Method::POST, "/api/v1/clients"), Some("create_client"));
+        assert_eq!(
+            routes.operation_id(&Method::GET, "/api/v1/clients/deleted"),
+            Some("list_deleted_clients")
+        );
+        assert_eq!(routes.operation_id(&Method::PUT, "/api/v1/clients"), None);
     }
 }

@@ -1,14 +1,16 @@
-//! Middleware of every request: its id, the refusal of NUL characters in the URL, and the
-//! security headers of every response.
+//! Middleware of every request: its id, the refusal of NUL characters in the URL and of unknown
+//! query parameters, the security headers of every response, and (in debug builds) the check of a
+//! conflict's code against the operation's documentation.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
 
 use crate::documented_routes::DocumentedRoutes;
-use crate::error::{ApiError, ProblemCode};
+use crate::error::{ApiError, Problem, ProblemCode, conflicts_of};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -111,6 +113,37 @@ pub async fn reject_unknown_query_parameters(
         }
     }
     next.call(request).await.map(ServiceResponse::map_into_left_body)
+}
+
+/// In debug builds (the tests, and the server the fuzzer runs against), a 409 whose code its
+/// operation doesn't list (`error::conflicts_of`) is a bug: it is answered as a 500 that names it,
+/// so that a test or the fuzzer fails on it. Release builds pass every response through.
+pub async fn check_conflict_codes(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    if !cfg!(debug_assertions) {
+        return next.call(request).await.map(ServiceResponse::map_into_left_body);
+    }
+    let operation = request
+        .app_data::<web::Data<DocumentedRoutes>>()
+        .and_then(|routes| routes.operation_id(request.method(), request.path()))
+        .map(str::to_string);
+    let response = next.call(request).await?;
+    let code = response.response().extensions().get::<ProblemCode>().copied();
+    match (operation, code) {
+        (Some(operation), Some(code))
+            if response.status() == StatusCode::CONFLICT && !conflicts_of(&operation).contains(&code) =>
+        {
+            let detail =
+                format!("{operation} answered 409 `{code}`, which error::conflicts doesn't list for it");
+            log::error!("{detail}");
+            let (request, _) = response.into_parts();
+            let problem = Problem::new(StatusCode::INTERNAL_SERVER_ERROR, ProblemCode::InternalError, detail);
+            Ok(ServiceResponse::new(request, problem.into_response()).map_into_right_body())
+        }
+        _ => Ok(response.map_into_left_body()),
+    }
 }
 
 /// `nosniff` on everything; `no-store` on every API answer (they carry tokens, personal data or

@@ -17,7 +17,7 @@ use crate::db::models::change_event::ChangeSet;
 use crate::db::models::custom_field::CustomField;
 use crate::domain::custom_fields::{check_definition, check_value};
 use crate::domain::enums::{CustomEntity, CustomFieldType};
-use crate::error::{ApiError, ProblemCode};
+use crate::error::{ApiError, ProblemCode, taken};
 use crate::ids::CustomFieldId;
 use crate::state::AppState;
 
@@ -250,10 +250,7 @@ pub async fn create_custom_field(
         conn.transaction(|conn| {
             let entity = input.entity;
             if CustomField::key_taken(conn, field.workspace_id, entity, &field.key)? {
-                return Err(ApiError::conflict(
-                    ProblemCode::KeyTaken,
-                    "this entity already has a custom field with this key",
-                ));
+                return Err(taken(ProblemCode::KeyTaken));
             }
             if CustomField::list(conn, field.workspace_id, Some(entity))?.len() >= MAX_FIELDS_PER_ENTITY {
                 return Err(ApiError::conflict(

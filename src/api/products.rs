@@ -22,7 +22,7 @@ use crate::domain::FieldCode;
 use crate::domain::client::search_text;
 use crate::domain::money::{self, check_currency};
 use crate::domain::text::{non_blank, trimmed};
-use crate::error::{ApiError, FieldError, ProblemCode, field_errors};
+use crate::error::{ApiError, FieldError, ProblemCode, field_errors, taken};
 use crate::ids::ProductId;
 use crate::state::AppState;
 
@@ -79,7 +79,7 @@ pub struct ProductInput {
         example = "TEA-GRN-100",
         min_length = 1,
         max_length = 100,
-        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+        pattern = r"^[^\u0000]*[^\s\u0000\u0085][^\u0000]*$"
     )]
     pub sku: String,
     #[validate(length(min = 1, max = 500))]
@@ -87,7 +87,7 @@ pub struct ProductInput {
         example = "Green tea, 100 g",
         min_length = 1,
         max_length = 500,
-        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+        pattern = r"^[^\u0000]*[^\s\u0000\u0085][^\u0000]*$"
     )]
     pub name: String,
     #[validate(length(max = 200))]
@@ -120,7 +120,7 @@ pub struct UpdateProduct {
         nullable = false,
         min_length = 1,
         max_length = 100,
-        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+        pattern = r"^[^\u0000]*[^\s\u0000\u0085][^\u0000]*$"
     )]
     pub sku: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
@@ -128,7 +128,7 @@ pub struct UpdateProduct {
         nullable = false,
         min_length = 1,
         max_length = 500,
-        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+        pattern = r"^[^\u0000]*[^\s\u0000\u0085][^\u0000]*$"
     )]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
@@ -204,10 +204,6 @@ fn product_http(status: StatusCode, product: &Product) -> HttpResponse {
     versioned_http(status, product.version, "products", product.id, &ProductResponse::from(product))
 }
 
-fn sku_taken() -> ApiError {
-    ApiError::conflict(ProblemCode::SkuTaken, "another product in this workspace has this SKU")
-}
-
 /// Add a product to the catalogue.
 ///
 /// A catalogue item deals' line items can refer to, with its unique SKU, price and currency and a product
@@ -234,7 +230,7 @@ pub async fn create_product(
     let product = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             if Product::sku_taken(conn, product.workspace_id, &product.sku, product.id)? {
-                return Err(sku_taken());
+                return Err(taken(ProblemCode::SkuTaken));
             }
             let product = product.insert(conn)?;
             let changes =
@@ -374,7 +370,7 @@ pub async fn update_product(
                 return Ok(current);
             }
             if Product::sku_taken(conn, candidate.workspace_id, &candidate.sku, id)? {
-                return Err(sku_taken());
+                return Err(taken(ProblemCode::SkuTaken));
             }
             let product = candidate.save(conn)?;
             record_change(conn, &principal, "product", id.0, "updated", product.version, changes)?;

@@ -15,7 +15,7 @@ use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{NewTeam, Team, TeamChanges};
 use crate::domain::FieldCode;
 use crate::domain::text::non_blank;
-use crate::error::{ApiError, ProblemCode};
+use crate::error::{ApiError, ProblemCode, taken};
 use crate::ids::{TeamId, WorkspaceId};
 use crate::state::AppState;
 
@@ -125,7 +125,7 @@ pub async fn create_team(
                 ensure_parent_exists(conn, workspace, parent)?;
             }
             if Team::name_taken(conn, workspace, &name, None)? {
-                return Err(name_taken());
+                return Err(taken(ProblemCode::TeamNameTaken));
             }
             let team = Team::create(
                 conn,
@@ -219,7 +219,7 @@ pub async fn update_team(
             if let Some(name) = &name
                 && Team::name_taken(conn, workspace, name, Some(id))?
             {
-                return Err(name_taken());
+                return Err(taken(ProblemCode::TeamNameTaken));
             }
             let parent_id = body.parent_id.filter(|parent| *parent != current.parent_id);
             if let Some(Some(parent)) = parent_id {
@@ -257,8 +257,4 @@ fn ensure_parent_exists(
     } else {
         Err(ApiError::invalid_field("parent_id", FieldCode::NotFound, "no such team in this workspace"))
     }
-}
-
-fn name_taken() -> ApiError {
-    ApiError::conflict(ProblemCode::TeamNameTaken, "another team in this workspace has this name")
 }

@@ -19,7 +19,7 @@ use crate::db::models::{NewUser, RefreshToken, Team, User, UserChanges, Workspac
 use crate::domain::FieldCode;
 use crate::domain::role::Role;
 use crate::domain::text::non_blank;
-use crate::error::{ApiError, ProblemCode};
+use crate::error::{ApiError, ProblemCode, taken};
 use crate::ids::{TeamId, UserId, WorkspaceId};
 use crate::state::AppState;
 
@@ -206,7 +206,7 @@ pub async fn create_user(
                 ensure_team_exists(conn, workspace, team)?;
             }
             if User::email_taken(conn, workspace, body.email.trim())? {
-                return Err(email_taken());
+                return Err(taken(ProblemCode::EmailTaken));
             }
             let user = User::create(
                 conn,
@@ -339,7 +339,7 @@ fn apply_user_update(
         && !email.eq_ignore_ascii_case(&target.email)
         && User::email_taken(conn, workspace, email)?
     {
-        return Err(email_taken());
+        return Err(taken(ProblemCode::EmailTaken));
     }
     let password_hash =
         new_password_hash(body.password.as_deref(), body.current_password.as_deref(), &target, is_self)?;
@@ -409,8 +409,4 @@ fn ensure_team_exists(conn: &mut PgConnection, workspace: WorkspaceId, team: Tea
     } else {
         Err(ApiError::invalid_field("team_id", FieldCode::NotFound, "no such team in this workspace"))
     }
-}
-
-fn email_taken() -> ApiError {
-    ApiError::conflict(ProblemCode::EmailTaken, "a user with this email already exists in this workspace")
 }

@@ -14,8 +14,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 mod code;
+mod conflicts;
 
 pub use code::ProblemCode;
+pub use conflicts::{conflicts_of, taken, unique_key_broken};
 
 use crate::domain::FieldCode;
 
@@ -270,6 +272,8 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut response = self.to_problem().into_response();
+        // For the middleware that checks a conflict's code against the operation's documentation.
+        response.extensions_mut().insert(self.code());
         match self {
             Self::Unauthorized(_) => {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -301,7 +305,7 @@ impl From<DieselError> for ApiError {
             DieselError::NotFound => Self::NotFound,
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 log::debug!("unique violation: {}", info.message());
-                Self::conflict(ProblemCode::AlreadyExists, "a record with these values already exists")
+                conflicts::unique_key_broken(info.constraint_name())
             }
             DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
                 log::debug!("foreign key violation: {}", info.message());

@@ -17,8 +17,9 @@ mod shapes;
 /// The pattern of every free-text string a request sends.
 pub(crate) const NO_NUL: &str = "^[^\\u0000]*$";
 
-/// Text with something besides white space in it, and no NUL: a name, a title, a tag.
-pub(crate) const NON_BLANK: &str = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$";
+/// Text with something besides white space in it, and no NUL: a name, a title, a tag. The server
+/// trims Unicode white space, which takes in U+0085 (NEL) where JavaScript's `\s` doesn't.
+pub(crate) const NON_BLANK: &str = "^[^\\u0000]*[^\\s\\u0000\\u0085][^\\u0000]*$";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -51,9 +52,9 @@ pub struct ApiDoc;
 
 /// Declares the bearer scheme and adds the error responses that follow from an operation's
 /// shape, so no handler has to repeat them: 400 everywhere (a query parameter the operation
-/// doesn't take), 401 where a token is needed, 403 and 409 where a write may be refused,
-/// 413/415/422 where a body is read, 404 where a path names a record, 412 where `If-Match` is
-/// read, 503 where the database is needed.
+/// doesn't take), 401 where a token is needed, 403 where a write may be refused, 409 where
+/// `error::conflicts` lists codes for the operation, 413/415/422 where a body is read, 404 where a
+/// path names a record, 412 where `If-Match` is read, 503 where the database is needed.
 struct SecurityAndErrors;
 
 impl Modify for SecurityAndErrors {
@@ -94,6 +95,12 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
     let takes_if_match = operation.parameters.iter().flatten().any(|parameter| {
         matches!(parameter, RefOr::T(parameter) if parameter.name.eq_ignore_ascii_case("If-Match"))
     });
+    let operation_id = operation.operation_id.clone().unwrap_or_default();
+    let answers_conflicts = !crate::error::conflicts_of(&operation_id).is_empty();
+    assert!(
+        answers_conflicts || !operation.responses.responses.contains_key("409"),
+        "{operation_id} documents a 409, but error::conflicts lists no code for it"
+    );
     let mut add = |status: &str, description: &str| {
         let response = ResponseBuilder::new()
             .description(description)
@@ -109,9 +116,8 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
             add("403", "The caller's role may not do this");
         }
     }
-    if is_api && writes {
-        // A unique value (an email, a SKU, an external reference) can be taken by a concurrent write.
-        add("409", "Conflicts with the stored state, such as a unique value taken meanwhile");
+    if answers_conflicts {
+        add("409", "Conflicts with the stored state");
     }
     if names_record {
         add("404", "No such record in the caller's workspace");

@@ -152,17 +152,33 @@ fn link_created_records(json: &mut Value) {
 }
 
 /// Each error response refers to `Problem<status>`: a `Problem` whose `code` is one of those its
-/// status carries (`ProblemCode::status`), so that a client switches over a short list.
+/// status carries (`ProblemCode::status`), so that a client switches over a short list. A 409's
+/// list is the operation's own (`error::conflicts_of`), and its description names them.
 fn problems_by_status(json: &mut Value) {
     let problem = "#/components/schemas/Problem";
     let mut statuses = BTreeSet::new();
-    for (status, response) in responses_mut(json) {
-        let Some(schema) = response.pointer_mut("/content/application~1problem+json/schema") else {
-            continue;
-        };
-        if schema["$ref"] == problem {
-            *schema = json!({"$ref": format!("{problem}{status}")});
-            statuses.insert(status.clone());
+    for operation in operations_mut(json) {
+        let operation_id = operation["operationId"].as_str().unwrap_or_default().to_string();
+        let responses = operation.get_mut("responses").and_then(Value::as_object_mut);
+        for (status, response) in responses.into_iter().flatten() {
+            let Some(schema) = response.pointer_mut("/content/application~1problem+json/schema") else {
+                continue;
+            };
+            if schema["$ref"] != problem {
+                continue;
+            }
+            if status == "409" {
+                let codes: Vec<&str> =
+                    crate::error::conflicts_of(&operation_id).iter().map(|code| code.as_str()).collect();
+                *schema = json!({"allOf": [{"$ref": problem}, {"type": "object", "properties": {"code": {"enum": codes}}}]});
+                let listed = codes.iter().map(|code| format!("`{code}`")).collect::<Vec<_>>().join(", ");
+                let description = response["description"].as_str().unwrap_or_default().trim_end_matches('.');
+                let codes_are = if codes.len() == 1 { "Code" } else { "Codes" };
+                response["description"] = json!(format!("{description}. {codes_are}: {listed}."));
+            } else {
+                *schema = json!({"$ref": format!("{problem}{status}")});
+                statuses.insert(status.clone());
+            }
         }
     }
     for status in statuses {
@@ -196,13 +212,18 @@ fn document_request_id(json: &mut Value) {
     }
 }
 
-/// Every response of every operation, with its status.
-fn responses_mut(json: &mut Value) -> impl Iterator<Item = (&String, &mut Value)> {
+/// Every operation of every path.
+fn operations_mut(json: &mut Value) -> impl Iterator<Item = &mut Value> {
     json["paths"]
         .as_object_mut()
         .into_iter()
         .flat_map(|paths| paths.values_mut())
         .flat_map(|item| item.as_object_mut().into_iter().flat_map(|item| item.values_mut()))
+}
+
+/// Every response of every operation, with its status.
+fn responses_mut(json: &mut Value) -> impl Iterator<Item = (&String, &mut Value)> {
+    operations_mut(json)
         .filter_map(|operation| operation.get_mut("responses").and_then(Value::as_object_mut))
         .flatten()
 }
@@ -341,6 +362,7 @@ const NON_BLANK_FIELDS: &[(&str, &str)] = &[
     ("ProductInput", "name"),
     ("SegmentInput", "name"),
     ("UpdateWorkspace", "name"),
+    ("Messenger", "handle"),
 ];
 
 /// States [`NON_BLANK`] on the [`NON_BLANK_FIELDS`].

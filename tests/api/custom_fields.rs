@@ -221,3 +221,18 @@ async fn definitions_are_checked_unique_per_entity_and_admin_only() {
         .await;
     assert_eq!(field_errors(activity.expect(422)), [("custom.birthday".to_string(), "date".to_string())]);
 }
+
+/// Forms and filters list every field of an entity: an entity holds at most 100, and the 101st is
+/// a conflict naming the limit, while other entities still take theirs.
+#[actix_web::test]
+async fn an_entity_holds_at_most_a_hundred_fields() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let field = |entity: &str, n: usize| json!({"entity": entity, "key": format!("field_{n}"), "label": format!("Field {n}"), "type": "text"});
+    for n in 0..100 {
+        define(&app, &owner, field("deal", n)).await;
+    }
+    let refused = app.post("/api/v1/custom-fields", &owner, field("deal", 100)).await;
+    refused.expect_problem(409, "too_many_fields");
+    define(&app, &owner, field("client", 100)).await;
+}

@@ -51,6 +51,10 @@ async fn products_keep_exact_prices_and_unique_skus() {
         (json!("5.10"), json!(false), Value::Null)
     );
 
+    // Another product may not take its SKU either, in any letter case.
+    let gold = huge.expect(201).clone();
+    app.patch(&product_path(&gold), &owner, json!({"sku": "TEA-1"})).await.expect_problem(409, "sku_taken");
+
     let inactive = app.get("/api/v1/products?active=false", &owner).await.expect(200).clone();
     assert_eq!(inactive["data"].as_array().map(Vec::len), Some(1));
     let tea_group = app.get("/api/v1/products?product_group=Tea", &owner).await.expect(200).clone();

@@ -29,7 +29,7 @@ use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ActivityId, ClientId, DealId, UserId};
 use crate::state::AppState;
 use wire::{ActivityInput, UpdateActivity};
-use write::{activity_http, build_activity, external_ref_taken, insert_activity, snapshot};
+use write::{activity_http, build_activity, insert_activity, snapshot};
 
 /// Log or plan an activity.
 ///
@@ -287,7 +287,7 @@ pub async fn update_activity(
             if changes.is_empty() {
                 return Ok(current);
             }
-            let activity = candidate.save(conn).map_err(external_ref_taken)?;
+            let activity = candidate.save(conn)?;
             record_change(conn, &principal, "activity", id.0, "updated", activity.version, changes)?;
             ClientStats::recompute(conn, activity.workspace_id, [current.client_id, activity.client_id])?;
             Ok(activity)

@@ -17,7 +17,7 @@ use crate::domain::FieldCode;
 use crate::domain::activity as activity_rules;
 use crate::domain::enums::CustomEntity;
 use crate::domain::text::{non_blank, trimmed};
-use crate::error::{ApiError, ProblemCode, field_errors};
+use crate::error::{ApiError, field_errors};
 use crate::ids::{ActivityId, ClientId, WorkspaceId};
 
 /// Checks `input` and builds the row to store: the only path by which an activity is written.
@@ -151,26 +151,13 @@ pub(super) fn activity_http(status: StatusCode, activity: &Activity) -> HttpResp
     versioned_http(status, activity.version, "activities", activity.id, &ActivityResponse::from(activity))
 }
 
-/// The only unique key an activity write can break is its external reference.
-pub(super) fn external_ref_taken(error: diesel::result::Error) -> ApiError {
-    match error {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-            ApiError::conflict(
-                ProblemCode::ExternalRefTaken,
-                "an activity with this external_ref is already logged",
-            )
-        }
-        other => other.into(),
-    }
-}
-
 /// Inserts a new activity and logs it.
 pub(super) fn insert_activity(
     conn: &mut PgConnection,
     principal: &Principal,
     activity: &Activity,
 ) -> Result<Activity, ApiError> {
-    let activity = activity.insert(conn).map_err(external_ref_taken)?;
+    let activity = activity.insert(conn)?;
     let changes = ChangeSet::default().diff(None, &snapshot(&activity), BOOKKEEPING);
     record_change(conn, principal, "activity", activity.id.0, "created", activity.version, changes)?;
     ClientStats::recompute(conn, activity.workspace_id, [activity.client_id])?;

@@ -16,10 +16,9 @@ use crate::db::models::{Pipeline, Stage};
 use crate::domain::FieldCode;
 use crate::domain::pipeline::check_stage_kinds;
 use crate::domain::text::non_blank;
-use crate::error::{ApiError, ProblemCode};
+use crate::error::{ApiError, ProblemCode, taken};
 use crate::ids::{PipelineId, WorkspaceId};
 use crate::state::AppState;
-use stages::name_taken;
 use wire::{CreatePipeline, PipelineResponse, UpdatePipeline, pipeline_response};
 
 fn pipeline_http(status: StatusCode, pipeline: &Pipeline, stages: &[Stage]) -> HttpResponse {
@@ -94,7 +93,7 @@ pub async fn create_pipeline(
             let workspace = principal.workspace_id;
             let name = non_blank("name", &body.name)?;
             if Pipeline::name_taken(conn, workspace, &name, None)? {
-                return Err(name_taken());
+                return Err(taken(ProblemCode::PipelineNameTaken));
             }
             let stages = match &body.stages {
                 Some(inputs) => inputs
@@ -199,7 +198,7 @@ pub async fn update_pipeline(
                 None => current.name.clone(),
             };
             if name != current.name && Pipeline::name_taken(conn, workspace, &name, Some(id))? {
-                return Err(name_taken());
+                return Err(taken(ProblemCode::PipelineNameTaken));
             }
             let is_default = current.is_default || body.is_default == Some(true);
             let changes = ChangeSet::default().field("name", Some(&current.name), &name).field(

@@ -312,7 +312,3 @@ pub(super) fn move_deals(
     }
     Ok(())
 }
-
-pub(super) fn name_taken() -> ApiError {
-    ApiError::conflict(ProblemCode::PipelineNameTaken, "another pipeline in this workspace has this name")
-}

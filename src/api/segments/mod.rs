@@ -24,7 +24,7 @@ use crate::db::models::segment::Segment;
 use crate::domain::FieldCode;
 use crate::domain::enums::{CustomEntity, SegmentKind};
 use crate::domain::text::non_blank;
-use crate::error::{ApiError, FieldError, ProblemCode};
+use crate::error::{ApiError, FieldError, ProblemCode, taken};
 use crate::ids::{SegmentId, UserId};
 use crate::state::AppState;
 
@@ -81,7 +81,7 @@ pub struct SegmentInput {
         example = "VIP companies",
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+        pattern = r"^[^\u0000]*[^\s\u0000\u0085][^\u0000]*$"
     )]
     pub name: String,
     #[schema(max_length = 2000)]
@@ -145,10 +145,7 @@ fn check_segment(conn: &mut PgConnection, segment: &Segment) -> Result<(), ApiEr
         return Err(ApiError::Validation(errors));
     }
     if Segment::name_taken(conn, segment.workspace_id, &segment.name, segment.id)? {
-        return Err(ApiError::conflict(
-            ProblemCode::SegmentNameTaken,
-            "another segment in this workspace has this name",
-        ));
+        return Err(taken(ProblemCode::SegmentNameTaken));
     }
     Ok(())
 }
