@@ -23,17 +23,19 @@ pub mod timeline;
 pub mod users;
 pub mod workspace;
 
-use diesel::PgConnection;
+use diesel::{OptionalExtension, PgConnection};
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::db::models::NewChangeEvent;
+use crate::db::models::User;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client::Client;
 use crate::db::models::deal::Deal;
+use crate::db::visibility::ClientScope;
 use crate::error::ApiError;
-use crate::ids::{ClientId, DealId, WorkspaceId};
+use crate::ids::{ClientId, DealId, UserId, WorkspaceId};
 
 /// The live record a nested list belongs to (`/clients/{id}/deals`, `/deals/{id}/activities`):
 /// the page's own database turn checks it exists, and a missing one is a 404, not an empty page.
@@ -44,17 +46,37 @@ pub(crate) enum Parent {
 }
 
 impl Parent {
-    pub(crate) fn ensure_exists(
-        self,
-        conn: &mut PgConnection,
-        workspace: WorkspaceId,
-    ) -> Result<(), ApiError> {
+    pub(crate) fn ensure_exists(self, conn: &mut PgConnection, scope: &ClientScope) -> Result<(), ApiError> {
         let exists = match self {
-            Parent::Client(id) => Client::exists(conn, workspace, id)?,
-            Parent::Deal(id) => Deal::exists(conn, workspace, id)?,
+            Parent::Client(id) => Client::exists(conn, scope, id)?,
+            Parent::Deal(id) => Deal::exists(conn, scope.workspace(), id)?,
         };
         if exists { Ok(()) } else { Err(ApiError::NotFound) }
     }
+}
+
+/// The refusal of a record that duplicates one the caller doesn't see (`what` it shares, such as
+/// "an email"): it names the other record's owner, so that the caller can ask them, and nothing
+/// else of it.
+pub(crate) fn duplicate_elsewhere(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    record: &str,
+    owner: Option<UserId>,
+    what: &str,
+) -> Result<ApiError, ApiError> {
+    let owner_name = match owner {
+        Some(owner) => User::find(conn, workspace, owner).optional()?.map(|user| user.full_name),
+        None => None,
+    };
+    let whose = owner_name.as_deref().map_or_else(|| "nobody".to_string(), str::to_string);
+    Ok(ApiError::DuplicateElsewhere {
+        detail: format!(
+            "a {record} you don't see, owned by {whose}, has {what} of this one; ask its owner, or repeat with \
+             ?allow_duplicate=true to create it anyway"
+        ),
+        owner_name,
+    })
 }
 
 /// A value of ours as JSON for a jsonb column; our types always serialise.

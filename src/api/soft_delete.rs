@@ -11,17 +11,31 @@ use crate::api::record_change;
 use crate::auth::Principal;
 use crate::db::models::SoftDelete;
 use crate::db::models::change_event::ChangeSet;
+use crate::db::visibility::ClientScope;
 use crate::error::ApiError;
-use crate::ids::WorkspaceId;
 
-/// The live record `id`, locked for a read-modify-write; a deleted one is a 404.
+/// The live record `id`, locked for a read-modify-write; a deleted one, or one the scope doesn't
+/// see, is a 404.
 pub fn live_for_update<R: SoftDelete>(
     conn: &mut PgConnection,
-    workspace: WorkspaceId,
+    scope: &ClientScope,
     id: R::Id,
 ) -> Result<R, ApiError> {
-    let record = R::find_any_for_update(conn, workspace, id)?;
+    let record = seen_for_update::<R>(conn, scope, id)?;
     if record.deleted_at().is_some() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(record)
+}
+
+/// Record `id`, deleted or not, locked; one the scope doesn't see is a 404, as if it didn't exist.
+fn seen_for_update<R: SoftDelete>(
+    conn: &mut PgConnection,
+    scope: &ClientScope,
+    id: R::Id,
+) -> Result<R, ApiError> {
+    let record = R::find_any_for_update(conn, scope.workspace(), id)?;
+    if !record.is_seen(conn, scope)? {
         return Err(ApiError::NotFound);
     }
     Ok(record)
@@ -33,11 +47,12 @@ pub fn live_for_update<R: SoftDelete>(
 pub fn delete<R: SoftDelete>(
     conn: &mut PgConnection,
     principal: &Principal,
+    scope: &ClientScope,
     id: R::Id,
     if_match: &IfMatch,
     along: impl FnOnce(&mut PgConnection, &R, DateTime<Utc>, ChangeSet) -> Result<ChangeSet, ApiError>,
 ) -> Result<R, ApiError> {
-    let current: R = live_for_update(conn, principal.workspace_id, id)?;
+    let current: R = live_for_update(conn, scope, id)?;
     if_match.check(current.version())?;
     let now = Utc::now();
     let deleted = R::mark_deleted(conn, principal.workspace_id, id, now, principal.user_id)?;
@@ -53,10 +68,11 @@ pub fn delete<R: SoftDelete>(
 pub fn restore<R: SoftDelete>(
     conn: &mut PgConnection,
     principal: &Principal,
+    scope: &ClientScope,
     id: R::Id,
     bring_back: impl FnOnce(&mut PgConnection, &R, DateTime<Utc>, ChangeSet) -> Result<(R, ChangeSet), ApiError>,
 ) -> Result<R, ApiError> {
-    let current = R::find_any_for_update(conn, principal.workspace_id, id)?;
+    let current = seen_for_update::<R>(conn, scope, id)?;
     let Some(deleted_at) = current.deleted_at() else { return Ok(current) };
     let changes = ChangeSet::default().field("deleted_at", Some(&Some(deleted_at)), &None::<DateTime<Utc>>);
     let (restored, changes) = bring_back(conn, &current, deleted_at, changes)?;

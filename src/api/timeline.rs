@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::activities::ActivityResponse;
 use crate::api::extract::{Page, decode_cursor, page_limit};
-use crate::auth::{Principal, run_as};
+use crate::auth::{Principal, run_seeing};
 use crate::db::models::activity::{TimelineSources, client_timeline};
 use crate::db::models::{Activity, Client};
 use crate::error::{ApiError, ProblemCode};
@@ -133,9 +133,9 @@ pub async fn get_client_timeline(
             sources
         }
     };
-    let (rows, activities) = run_as(principal.caller(), &state.pool, move |conn| {
+    let (rows, activities) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = principal.workspace_id;
-        if !Client::exists(conn, workspace, client)? {
+        if !Client::exists(conn, scope, client)? {
             return Err(ApiError::NotFound);
         }
         let rows = client_timeline(conn, workspace, client, sources, after, i64::from(limit) + 1)?;

@@ -19,6 +19,7 @@ use crate::db::models::{NewUser, RefreshToken, Team, User, UserChanges, Workspac
 use crate::domain::FieldCode;
 use crate::domain::role::Role;
 use crate::domain::text::non_blank;
+use crate::domain::visibility::Visibility;
 use crate::error::{ApiError, ProblemCode, taken};
 use crate::ids::{TeamId, UserId, WorkspaceId};
 use crate::state::AppState;
@@ -33,6 +34,8 @@ pub struct UserResponse {
     pub full_name: String,
     pub role: Role,
     pub team_id: Option<TeamId>,
+    /// Which clients the user sees, when it isn't their role's (the workspace's `visibility`).
+    pub visibility: Option<Visibility>,
     /// A deactivated user can't log in, and their tokens stop working at once.
     pub active: bool,
     /// How many times the record was written; send it back in `If-Match` to update safely.
@@ -45,6 +48,7 @@ impl From<User> for UserResponse {
     fn from(user: User) -> Self {
         Self {
             role: user.role(),
+            visibility: user.visibility(),
             id: user.id,
             email: user.email,
             full_name: user.full_name,
@@ -106,6 +110,10 @@ pub struct UpdateUser {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false)]
     pub active: Option<bool>,
+    /// Which clients the user sees, in place of their role's; `null` gives them their role's
+    /// again. Owners and admins only.
+    #[serde(default, deserialize_with = "nullable")]
+    pub visibility: Option<Option<Visibility>>,
     /// A new password. Changing one's own needs `current_password`; every session of the user
     /// is then revoked.
     #[serde(default, deserialize_with = "not_null")]
@@ -308,7 +316,8 @@ fn apply_user_update(
     let target = User::find_for_update(conn, workspace, id)?;
     if_match.check(target.version)?;
     let is_self = target.id == principal.user_id;
-    let changes_access = body.role.is_some() || body.team_id.is_some() || body.active.is_some();
+    let changes_access =
+        body.role.is_some() || body.team_id.is_some() || body.active.is_some() || body.visibility.is_some();
     if !is_self || changes_access {
         principal.require_admin("manage users")?;
         if !principal.role.can_administer(target.role())
@@ -351,12 +360,14 @@ fn apply_user_update(
     let role = body.role.filter(|role| *role != target.role());
     let team_id = body.team_id.filter(|team| *team != target.team_id);
     let active = body.active.filter(|active| *active != target.active);
+    let visibility = body.visibility.filter(|visibility| *visibility != target.visibility());
     let changes = ChangeSet::default()
         .field("email", Some(&target.email), email.as_ref().unwrap_or(&target.email))
         .field("full_name", Some(&target.full_name), full_name.as_ref().unwrap_or(&target.full_name))
         .field("role", Some(&target.role()), &role.unwrap_or(target.role()))
         .field("team_id", Some(&target.team_id), &team_id.unwrap_or(target.team_id))
         .field("active", Some(&target.active), &active.unwrap_or(target.active))
+        .field("visibility", Some(&target.visibility()), &visibility.unwrap_or(target.visibility()))
         .secret("password", password_hash.is_some());
     if changes.is_empty() {
         return Ok(target);
@@ -366,7 +377,15 @@ fn apply_user_update(
         conn,
         workspace,
         id,
-        &UserChanges { email, full_name, role: role.map(Role::as_str), team_id, password_hash, active },
+        &UserChanges {
+            email,
+            full_name,
+            role: role.map(Role::as_str),
+            team_id,
+            password_hash,
+            active,
+            visibility: visibility.map(|visibility| visibility.map(Visibility::as_str)),
+        },
     )?;
     if revoke_sessions {
         RefreshToken::revoke_all_of_user(conn, workspace, id)?;

@@ -1,4 +1,5 @@
-//! The caller's workspace and its settings: name, currency, time zone and phone region.
+//! The caller's workspace and its settings: name, currency, time zone, phone region, and which
+//! clients each role sees.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, patch, web};
@@ -15,6 +16,7 @@ use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Workspace, WorkspaceChanges};
 use crate::domain::FieldCode;
 use crate::domain::text::non_blank;
+use crate::domain::visibility::Visibility;
 use crate::error::{ApiError, FieldError};
 use crate::ids::WorkspaceId;
 use crate::state::AppState;
@@ -33,18 +35,55 @@ pub struct WorkspaceResponse {
     /// ISO 3166 region for phone numbers written without a country code.
     #[schema(value_type = crate::api::schemas::PhoneRegion)]
     pub default_phone_region: String,
+    pub visibility: RoleVisibility,
     pub version: i32,
     pub updated_at: DateTime<Utc>,
 }
 
+/// Which clients a user of each role sees, unless the user has a setting of their own. The owner
+/// always sees every client.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleVisibility {
+    pub admin: Visibility,
+    pub manager: Visibility,
+    pub sales: Visibility,
+    pub viewer: Visibility,
+}
+
+/// A change to some roles' visibility; a role left out keeps its own.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleVisibilityChange {
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub admin: Option<Visibility>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub manager: Option<Visibility>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub sales: Option<Visibility>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub viewer: Option<Visibility>,
+}
+
 impl From<Workspace> for WorkspaceResponse {
     fn from(workspace: Workspace) -> Self {
+        // The columns' CHECK allows only the three scopes.
+        let scope = |text: &str| text.parse().unwrap_or(Visibility::Own);
         Self {
             id: workspace.id,
             name: workspace.name,
             default_currency: workspace.default_currency,
             timezone: workspace.timezone,
             default_phone_region: workspace.default_phone_region,
+            visibility: RoleVisibility {
+                admin: scope(&workspace.admin_visibility),
+                manager: scope(&workspace.manager_visibility),
+                sales: scope(&workspace.sales_visibility),
+                viewer: scope(&workspace.viewer_visibility),
+            },
             version: workspace.version,
             updated_at: workspace.updated_at,
         }
@@ -54,7 +93,7 @@ impl From<Workspace> for WorkspaceResponse {
 /// A partial update of the workspace's settings (owners and admins).
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"timezone": "Europe/Moscow", "default_phone_region": "RU"}))]
+#[schema(example = json!({"timezone": "Europe/Moscow", "default_phone_region": "RU", "visibility": {"manager": "all"}}))]
 pub struct UpdateWorkspace {
     #[serde(default, deserialize_with = "not_null")]
     #[validate(length(min = 1, max = 200))]
@@ -72,6 +111,10 @@ pub struct UpdateWorkspace {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, value_type = Option<crate::api::schemas::PhoneRegion>)]
     pub default_phone_region: Option<String>,
+    /// Which clients users of each role see.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub visibility: Option<RoleVisibilityChange>,
 }
 
 impl UpdateWorkspace {
@@ -161,17 +204,18 @@ pub async fn update_workspace(
             let current = Workspace::find_for_update(conn, principal.workspace_id)?;
             if_match.check(current.version)?;
             let before = serde_json::to_value(WorkspaceResponse::from(current.clone())).unwrap_or_default();
+            let visibility = body.visibility.unwrap_or_default();
             let changes = WorkspaceChanges {
                 name: body.name.map(|name| non_blank("name", &name)).transpose()?,
                 default_currency: body.default_currency,
                 timezone: body.timezone,
                 default_phone_region: body.default_phone_region,
+                admin_visibility: visibility.admin.map(Visibility::as_str),
+                manager_visibility: visibility.manager.map(Visibility::as_str),
+                sales_visibility: visibility.sales.map(Visibility::as_str),
+                viewer_visibility: visibility.viewer.map(Visibility::as_str),
             };
-            if changes.name.is_none()
-                && changes.default_currency.is_none()
-                && changes.timezone.is_none()
-                && changes.default_phone_region.is_none()
-            {
+            if changes == WorkspaceChanges::default() {
                 return Ok(current);
             }
             let updated = Workspace::update(conn, principal.workspace_id, &changes)?;

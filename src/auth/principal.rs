@@ -9,8 +9,11 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use diesel::PgConnection;
 
 use crate::auth::tokens::JwtKeys;
+use crate::db::models::user::Access;
+use crate::db::visibility::ClientScope;
 use crate::db::{self, DbPool, models::User};
 use crate::domain::role::Role;
+use crate::domain::visibility::Visibility;
 use crate::error::ApiError;
 use crate::ids::{UserId, WorkspaceId};
 use crate::middleware::RequestId;
@@ -91,11 +94,27 @@ where
     .await
 }
 
+/// [`run_as`] for work on client data: `work` also gets the clients the caller sees, which every
+/// query of client data takes. A `team` scope costs a query for the team's members.
+pub async fn run_seeing<T, F>(caller: Caller, pool: &DbPool, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut PgConnection, &ClientScope) -> Result<T, ApiError> + Send + 'static,
+{
+    db::run(pool, move |conn| {
+        let visibility = caller.check(conn)?;
+        let scope = ClientScope::of(conn, caller.workspace_id, caller.user_id, visibility)?;
+        work(conn, &scope)
+    })
+    .await
+}
+
 impl Caller {
-    fn check(self, conn: &mut PgConnection) -> Result<(), ApiError> {
+    /// Checks the account and gives how much of the client base it sees.
+    fn check(self, conn: &mut PgConnection) -> Result<Visibility, ApiError> {
         match User::access(conn, self.workspace_id, self.user_id)? {
-            Some((true, role)) if role == self.role => Ok(()),
-            Some((true, _)) => Err(ApiError::Unauthorized(Cow::Borrowed(ROLE_CHANGED))),
+            Some(Access { active: true, role, visibility }) if role == self.role => Ok(visibility),
+            Some(Access { active: true, .. }) => Err(ApiError::Unauthorized(Cow::Borrowed(ROLE_CHANGED))),
             _ => Err(ApiError::Unauthorized(Cow::Borrowed(INVALID_TOKEN))),
         }
     }

@@ -11,6 +11,7 @@ pub mod page_limit;
 mod reachability;
 pub mod schema;
 pub mod sql_file;
+pub mod visibility;
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};

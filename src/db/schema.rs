@@ -393,6 +393,7 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        visibility -> Nullable<Text>,
     }
 }
 
@@ -407,6 +408,10 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         stats_refreshed_at -> Nullable<Timestamptz>,
+        admin_visibility -> Text,
+        manager_visibility -> Text,
+        sales_visibility -> Text,
+        viewer_visibility -> Text,
     }
 }
 

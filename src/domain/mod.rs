@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod role;
 pub mod segments;
 pub mod text;
+pub mod visibility;
 
 enums::text_enum!(
     /// The rule a field broke, as a 422's `errors[].code` names it: a closed set clients can

@@ -24,6 +24,7 @@ crate::domain::enums::text_enum!(
         MethodNotAllowed => "method_not_allowed",
         // 409: the request conflicts with what is stored.
         Duplicate => "duplicate",
+        DuplicateElsewhere => "duplicate_elsewhere",
         AlreadyExists => "already_exists",
         EmailTaken => "email_taken",
         SkuTaken => "sku_taken",
@@ -79,10 +80,11 @@ impl ProblemCode {
             Forbidden => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
-            Duplicate | AlreadyExists | EmailTaken | SkuTaken | KeyTaken | TeamNameTaken
-            | PipelineNameTaken | SegmentNameTaken | ExternalRefTaken | LastOwner | CannotDeactivateSelf
-            | WorkspaceRequired | DefaultPipeline | PipelineInUse | StageInUse | RecordsInTheWay
-            | ClientDeleted | DynamicSegment | NotPlanned | TooManyFields | TooManyStages => 409,
+            Duplicate | DuplicateElsewhere | AlreadyExists | EmailTaken | SkuTaken | KeyTaken
+            | TeamNameTaken | PipelineNameTaken | SegmentNameTaken | ExternalRefTaken | LastOwner
+            | CannotDeactivateSelf | WorkspaceRequired | DefaultPipeline | PipelineInUse | StageInUse
+            | RecordsInTheWay | ClientDeleted | DynamicSegment | NotPlanned | TooManyFields
+            | TooManyStages => 409,
             VersionMismatch => 412,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,

@@ -58,6 +58,10 @@ pub struct Problem {
     /// How many records stand in the way, for `records_in_the_way` (409).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record_count: Option<i64>,
+    /// Who owns the record this one would duplicate, for `duplicate_elsewhere` (409): the caller
+    /// doesn't see it, and may ask them. Absent when nobody owns it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_name: Option<String>,
     /// The workspaces to choose from, for `workspace_required` at login.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workspaces: Option<Vec<WorkspaceChoice>>,
@@ -105,6 +109,9 @@ pub enum ApiError {
     Conflict { code: ProblemCode, detail: String, workspaces: Option<Vec<WorkspaceChoice>> },
     #[error("{detail}")]
     Duplicate { detail: String, conflicting_id: uuid::Uuid },
+    /// A duplicate of a record the caller doesn't see: named by its owner alone.
+    #[error("{detail}")]
+    DuplicateElsewhere { detail: String, owner_name: Option<String> },
     /// A change that stored records would break; `count` says how many.
     #[error("{detail}")]
     RecordsInTheWay { detail: String, count: i64 },
@@ -160,6 +167,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => ProblemCode::MethodNotAllowed,
             Self::VersionMismatch { .. } => ProblemCode::VersionMismatch,
             Self::Duplicate { .. } => ProblemCode::Duplicate,
+            Self::DuplicateElsewhere { .. } => ProblemCode::DuplicateElsewhere,
             Self::RecordsInTheWay { .. } => ProblemCode::RecordsInTheWay,
             Self::PayloadTooLarge { .. } => ProblemCode::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ProblemCode::UnsupportedMediaType,
@@ -186,6 +194,7 @@ impl ApiError {
             Self::VersionMismatch { current_version } => problem.current_version = Some(*current_version),
             Self::Conflict { workspaces, .. } => problem.workspaces = workspaces.clone(),
             Self::Duplicate { conflicting_id, .. } => problem.conflicting_id = Some(*conflicting_id),
+            Self::DuplicateElsewhere { owner_name, .. } => problem.owner_name = owner_name.clone(),
             Self::RecordsInTheWay { count, .. } => problem.record_count = Some(*count),
             _ => {}
         }
@@ -212,6 +221,7 @@ impl Problem {
             errors: Vec::new(),
             current_version: None,
             conflicting_id: None,
+            owner_name: None,
             record_count: None,
             workspaces: None,
         }
@@ -253,9 +263,10 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict { .. } | Self::Duplicate { .. } | Self::RecordsInTheWay { .. } => {
-                StatusCode::CONFLICT
-            }
+            Self::Conflict { .. }
+            | Self::Duplicate { .. }
+            | Self::DuplicateElsewhere { .. }
+            | Self::RecordsInTheWay { .. } => StatusCode::CONFLICT,
             Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -22,6 +22,7 @@ const SOMETIMES_ABSENT: &[(&str, &str)] = &[
     ("Problem", "current_version"),
     ("Problem", "conflicting_id"),
     ("Problem", "record_count"),
+    ("Problem", "owner_name"),
     ("Problem", "workspaces"),
 ];
 

@@ -531,7 +531,8 @@ async fn a_viewer_reads_but_cannot_write_clients() {
     let app = TestApp::spawn().await;
     let owner = app.owner_token().await;
     let client = create(&app, &owner, json!({"kind": "person", "first_name": "Read Me"})).await;
-    let (_, viewer) = app.user_with_role("viewer").await;
+    // Seeing every client, so that only the role is in the way of writing.
+    let (_, viewer) = app.user_seeing("viewer", "all").await;
     let before = app.get(&client_path(&client), &owner).await.expect(200).clone();
     app.get(&client_path(&client), &viewer).await.expect(200);
     app.get("/api/v1/clients", &viewer).await.expect(200);

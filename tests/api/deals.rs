@@ -312,7 +312,8 @@ async fn history_records_every_stage_with_its_duration() {
 async fn the_board_sums_what_it_lists() {
     let app = TestApp::spawn().await;
     let s = setup(&app).await;
-    let (sales, sales_token) = app.user_with_role("sales").await;
+    // A rep who sees the owner's client, to sell on it too.
+    let (sales, sales_token) = app.user_seeing("sales", "all").await;
     for (amount, currency, token) in [
         ("100.10", "USD", &s.owner),
         ("200.20", "USD", &s.owner),
@@ -418,7 +419,8 @@ const TOTALS_MATCH_THE_DEALS: &str = "DO $$ BEGIN IF EXISTS (
 async fn the_boards_totals_follow_every_kind_of_deal_change() {
     let app = TestApp::spawn().await;
     let s = setup(&app).await;
-    let (_, sales_token) = app.user_with_role("sales").await;
+    // A rep who sees the owner's client, to sell on it too.
+    let (_, sales_token) = app.user_seeing("sales", "all").await;
     let mut deals = Vec::new();
     for (amount, currency, token) in
         [("100", "USD", &s.owner), ("200", "USD", &s.owner), ("50", "EUR", &sales_token)]
@@ -759,7 +761,8 @@ async fn a_foreign_currency_deal_carries_its_amount_in_the_workspace_currency() 
 async fn deals_filter_by_status_stage_owner_and_close_time() {
     let app = TestApp::spawn().await;
     let s = setup(&app).await;
-    let (sales, sales_token) = app.user_with_role("sales").await;
+    // A rep who sees the owner's client, to sell on it too.
+    let (sales, sales_token) = app.user_seeing("sales", "all").await;
     let open = app
         .post(
             "/api/v1/deals",

@@ -43,4 +43,5 @@ mod teams;
 mod tenancy;
 mod users;
 mod versions;
+mod visibility;
 mod workspace;

@@ -11,7 +11,7 @@ use super::wire::{ActivityInput, ActivityResponse, StoredStatus};
 use super::write::{build_activity, insert_activity, snapshot};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, record_change};
-use crate::auth::{Principal, run_as};
+use crate::auth::{Principal, run_seeing};
 use crate::db::models::Activity;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
@@ -89,9 +89,9 @@ pub async fn complete_activity(
     principal.require_write()?;
     let id = id.into_inner();
     let body = body.0;
-    let (activity, next) = run_as(principal.caller(), &state.pool, move |conn| {
+    let (activity, next) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
-            let current: Activity = soft_delete::live_for_update(conn, principal.workspace_id, id)?;
+            let current: Activity = soft_delete::live_for_update(conn, scope, id)?;
             if current.status != "planned" {
                 return Err(ApiError::conflict(
                     ProblemCode::NotPlanned,
@@ -107,7 +107,7 @@ pub async fn complete_activity(
             if body.duration_seconds.is_some() {
                 input.duration_seconds = body.duration_seconds;
             }
-            let done = build_activity(conn, &principal, input, Some(&current))?;
+            let done = build_activity(conn, &principal, scope, input, Some(&current))?;
             let changes = ChangeSet::default().diff(Some(&snapshot(&current)), &snapshot(&done), BOOKKEEPING);
             let done = done.save(conn)?;
             record_change(conn, &principal, "activity", id.0, "completed", done.version, changes)?;
@@ -138,8 +138,8 @@ pub async fn complete_activity(
                         custom: next.custom,
                     };
                     // Errors here are the follow-up's: name its fields as such.
-                    let planned =
-                        build_activity(conn, &principal, input, None).map_err(prefix_fields("next"))?;
+                    let planned = build_activity(conn, &principal, scope, input, None)
+                        .map_err(prefix_fields("next"))?;
                     Some(insert_activity(conn, &principal, &planned)?)
                 }
                 None => None,

@@ -19,7 +19,7 @@ use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, page_limit};
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, Parent, record_change};
-use crate::auth::{Principal, run_as};
+use crate::auth::{Principal, run_as, run_seeing};
 use crate::db::models::Activity;
 use crate::db::models::activity::ActivityFilter;
 use crate::db::models::change_event::ChangeSet;
@@ -55,9 +55,9 @@ pub async fn create_activity(
     body: JsonBody<ActivityInput>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
-    let activity = run_as(principal.caller(), &state.pool, move |conn| {
+    let activity = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
-            let activity = build_activity(conn, &principal, body.0, None)?;
+            let activity = build_activity(conn, &principal, scope, body.0, None)?;
             insert_activity(conn, &principal, &activity)
         })
     })
@@ -202,9 +202,9 @@ async fn activities_page(
         updated_since: query.updated_since,
         condition: None,
     };
-    let rows = run_as(principal.caller(), &state.pool, move |conn| {
+    let rows = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         if let Some(parent) = parent {
-            parent.ensure_exists(conn, principal.workspace_id)?;
+            parent.ensure_exists(conn, scope)?;
         }
         filter.condition = search
             .map(|search| compile_filter(conn, principal.workspace_id, CustomEntity::Activity, &search))
@@ -274,12 +274,12 @@ pub async fn update_activity(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let activity = run_as(principal.caller(), &state.pool, move |conn| {
+    let activity = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
-            let current: Activity = soft_delete::live_for_update(conn, principal.workspace_id, id)?;
+            let current: Activity = soft_delete::live_for_update(conn, scope, id)?;
             let mut input = ActivityInput::from(&current);
             body.0.apply_to(&mut input);
-            let candidate = build_activity(conn, &principal, input, Some(&current))?;
+            let candidate = build_activity(conn, &principal, scope, input, Some(&current))?;
             // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
             if_match.check(current.version)?;
             let changes =
@@ -322,10 +322,10 @@ pub async fn delete_activity(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    run_as(principal.caller(), &state.pool, move |conn| {
+    run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let deleted: Activity =
-                soft_delete::delete(conn, &principal, id, &if_match, |_, _, _, changes| Ok(changes))?;
+                soft_delete::delete(conn, &principal, scope, id, &if_match, |_, _, _, changes| Ok(changes))?;
             Ok(ClientStats::recompute(conn, deleted.workspace_id, [deleted.client_id])?)
         })
     })
@@ -352,9 +352,9 @@ pub async fn restore_activity(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let activity = run_as(principal.caller(), &state.pool, move |conn| {
+    let activity = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
-            soft_delete::restore(conn, &principal, id, |conn, _: &Activity, _, changes| {
+            soft_delete::restore(conn, &principal, scope, id, |conn, _: &Activity, _, changes| {
                 let restored =
                     Activity::set_deleted(conn, principal.workspace_id, id, None, principal.user_id)?;
                 ClientStats::recompute(conn, restored.workspace_id, [restored.client_id])?;

@@ -13,17 +13,19 @@ use crate::auth::Principal;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::{Activity, Client, Contact, Deal, User};
+use crate::db::visibility::ClientScope;
 use crate::domain::FieldCode;
 use crate::domain::activity as activity_rules;
 use crate::domain::enums::CustomEntity;
 use crate::domain::text::{non_blank, trimmed};
 use crate::error::{ApiError, field_errors};
-use crate::ids::{ActivityId, ClientId, WorkspaceId};
+use crate::ids::{ActivityId, ClientId};
 
 /// Checks `input` and builds the row to store: the only path by which an activity is written.
 pub(super) fn build_activity(
     conn: &mut PgConnection,
     principal: &Principal,
+    scope: &ClientScope,
     input: ActivityInput,
     existing: Option<&Activity>,
 ) -> Result<Activity, ApiError> {
@@ -39,7 +41,7 @@ pub(super) fn build_activity(
         errors.sort_by(|a, b| a.field.cmp(&b.field));
         return Err(ApiError::Validation(errors));
     }
-    let client_id = linked_client(conn, principal.workspace_id, &input)?;
+    let client_id = linked_client(conn, scope, &input)?;
     let assignee_id = input.assignee_id.unwrap_or(principal.user_id);
     if User::find(conn, principal.workspace_id, assignee_id).optional()?.is_none() {
         return Err(ApiError::invalid_field(
@@ -99,9 +101,10 @@ pub(super) fn build_activity(
 /// exist in the workspace and belong to that client.
 fn linked_client(
     conn: &mut PgConnection,
-    workspace: WorkspaceId,
+    scope: &ClientScope,
     input: &ActivityInput,
 ) -> Result<Option<ClientId>, ApiError> {
+    let workspace = scope.workspace();
     let contacts_client = match input.contact_id {
         Some(id) => {
             Some(Contact::find(conn, workspace, id).optional()?.map(|contact| contact.client_id).ok_or_else(
@@ -126,7 +129,7 @@ fn linked_client(
     };
     let client_id = activity_rules::client_of(input.client_id, contacts_client, deals_client);
     if let Some(client) = client_id
-        && !Client::exists(conn, workspace, client)?
+        && !Client::exists(conn, scope, client)?
     {
         return Err(ApiError::invalid_field(
             "client_id",

@@ -21,7 +21,7 @@ use crate::api::listing::{
 use crate::api::search::{SearchRequest, compile_filter, segment_condition};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, record_change};
-use crate::auth::{Principal, run_as};
+use crate::auth::{Principal, run_seeing};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client::ClientFilter;
 use crate::db::models::client_stats::ClientStats;
@@ -60,12 +60,12 @@ pub async fn create_client(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let allow_duplicate = query.allow_duplicate.unwrap_or(false);
-    let client = run_as(principal.caller(), &state.pool, move |conn| {
+    let client = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
             let client = build_client(conn, &principal, &workspace, body.0, None)?;
             if !allow_duplicate {
-                ensure_not_duplicate(conn, &client)?;
+                ensure_not_duplicate(conn, scope, &client)?;
             }
             let client = client.insert(conn)?;
             Client::sync_name_words(conn, client.workspace_id, client.id)?;
@@ -222,7 +222,7 @@ pub(crate) async fn clients_page<R: Send + 'static>(
         condition: None,
     };
     let phone = query.phone;
-    run_as(principal.caller(), &state.pool, move |conn| {
+    run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = principal.workspace_id;
         if let Some(phone) = phone {
             filter.phone = Some(phone_key(conn, workspace, &phone)?);
@@ -238,7 +238,7 @@ pub(crate) async fn clients_page<R: Send + 'static>(
             None => None,
         };
         let (rows, scores) =
-            Client::list(conn, workspace, &filter, order, descending, after, i64::from(limit) + 1)?;
+            Client::list(conn, scope, &filter, order, descending, after, i64::from(limit) + 1)?;
         // A relevance cursor carries the score of the page's last row.
         let last_score = scores.get(limit as usize).and(scores.get(limit as usize - 1)).copied();
         let key = |client: &Client| ListCursor {
@@ -271,8 +271,8 @@ pub async fn list_deleted_clients(
     let limit = page_limit(query.limit)?;
     let after: Option<(DateTime<Utc>, ClientId)> = decode_cursor(query.cursor.as_deref())?;
     let since = query.deleted_since;
-    let rows = run_as(principal.caller(), &state.pool, move |conn| {
-        Ok(Client::list_deleted(conn, principal.workspace_id, since, after, i64::from(limit) + 1)?)
+    let rows = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        Ok(Client::list_deleted(conn, scope, since, after, i64::from(limit) + 1)?)
     })
     .await?;
     Ok(web::Json(tombstone_page(rows, limit, |client| {
@@ -299,8 +299,8 @@ pub async fn get_client(
     id: web::Path<ClientId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (client, summary, stats) = run_as(principal.caller(), &state.pool, move |conn| {
-        let (client, stats) = ClientStats::find_with_client(conn, principal.workspace_id, id)?;
+    let (client, summary, stats) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        let (client, stats) = ClientStats::find_with_client(conn, scope, id)?;
         let summary = Client::summary(conn, principal.workspace_id, id)?;
         let places = crate::domain::money::places(&summary.currency);
         let summary = ClientSummary::new(summary, &client, places);
@@ -343,10 +343,10 @@ pub async fn update_client(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let client = run_as(principal.caller(), &state.pool, move |conn| {
+    let client = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let current: Client = soft_delete::live_for_update(conn, principal.workspace_id, id)?;
+            let current: Client = soft_delete::live_for_update(conn, scope, id)?;
             let mut input = ClientInput::from(&current);
             body.0.apply_to(&mut input)?;
             let candidate = build_client(conn, &principal, &workspace, input, Some(&current))?;
@@ -395,7 +395,7 @@ pub async fn delete_client(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    run_as(principal.caller(), &state.pool, move |conn| {
+    run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             // Its contacts go with it, at its deletion time, so that restoring it restores exactly them.
             let along = |conn: &mut PgConnection, deleted: &Client, at, changes: ChangeSet| {
@@ -403,7 +403,7 @@ pub async fn delete_client(
                     Contact::mark_deleted_with_client(conn, deleted.workspace_id, id, at, principal.user_id)?;
                 Ok(changes.field("contacts_deleted", None, &contacts))
             };
-            soft_delete::delete(conn, &principal, id, &if_match, along).map(drop)
+            soft_delete::delete(conn, &principal, scope, id, &if_match, along).map(drop)
         })
     })
     .await?;
@@ -429,9 +429,9 @@ pub async fn restore_client(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let client = run_as(principal.caller(), &state.pool, move |conn| {
+    let client = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
-            soft_delete::restore(conn, &principal, id, |conn, _: &Client, deleted_at, changes| {
+            soft_delete::restore(conn, &principal, scope, id, |conn, _: &Client, deleted_at, changes| {
                 let (workspace, by) = (principal.workspace_id, principal.user_id);
                 let restored = Client::mark_restored(conn, workspace, id, Utc::now(), by)?;
                 let contacts = Contact::mark_restored_with_client(conn, workspace, id, deleted_at, by)?;

@@ -7,11 +7,13 @@ use diesel::prelude::*;
 use super::wire::{ClientInput, ClientResponse};
 use crate::api::assignment::{Assignment, Requested};
 use crate::api::custom_values::check_custom;
+use crate::api::duplicate_elsewhere;
 use crate::api::extract::versioned_http;
 use crate::api::to_json;
 use crate::auth::Principal;
 use crate::db::json::Json;
 use crate::db::models::{Client, Workspace};
+use crate::db::visibility::ClientScope;
 use crate::domain::Violation;
 use crate::domain::client::{Names, check_kind_fields, display_name, normalise_tags, search_text};
 use crate::domain::contact_points::{ContactPoint, normalise_emails, normalise_phones};
@@ -174,8 +176,13 @@ fn check_fields(
     Ok(CheckedFields { names, emails, email_keys, phones, phone_keys, tags, custom })
 }
 
-/// Refuses a new client whose email, phone or tax id a live client already has.
-pub(super) fn ensure_not_duplicate(conn: &mut PgConnection, client: &Client) -> Result<(), ApiError> {
+/// Refuses a new client whose email, phone or tax id a live client already has: by its id when the
+/// caller sees it, by its owner's name alone when they don't.
+pub(super) fn ensure_not_duplicate(
+    conn: &mut PgConnection,
+    scope: &ClientScope,
+    client: &Client,
+) -> Result<(), ApiError> {
     let found = Client::find_duplicates(
         conn,
         client.workspace_id,
@@ -193,6 +200,9 @@ pub(super) fn ensure_not_duplicate(conn: &mut PgConnection, client: &Client) -> 
     } else {
         "the tax id"
     };
+    if !scope.admits(other.owner_id) {
+        return Err(duplicate_elsewhere(conn, client.workspace_id, "client", other.owner_id, what)?);
+    }
     Err(ApiError::Duplicate {
         detail: format!(
             "client {} ({}) has {what} of this one; repeat with ?allow_duplicate=true to create it anyway",

@@ -19,11 +19,12 @@ use crate::api::listing::{
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, Parent, record_change};
-use crate::auth::{Principal, run_as};
+use crate::auth::{Principal, run_as, run_seeing};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client::ClientOrder;
 use crate::db::models::contact::ContactFilter;
 use crate::db::models::{Client, Contact, Workspace};
+use crate::db::visibility::ClientScope;
 use crate::domain::enums::CustomEntity;
 use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ClientId, ContactId, UserId};
@@ -56,12 +57,12 @@ pub async fn create_contact(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let allow_duplicate = query.allow_duplicate.unwrap_or(false);
-    let contact = run_as(principal.caller(), &state.pool, move |conn| {
+    let contact = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let contact = build_contact(conn, &principal, &workspace, body.0, None)?;
+            let contact = build_contact(conn, &principal, scope, &workspace, body.0, None)?;
             if !allow_duplicate {
-                ensure_not_duplicate(conn, &contact)?;
+                ensure_not_duplicate(conn, scope, &contact)?;
             }
             take_primary(conn, &principal, &contact)?;
             let contact = contact.insert(conn)?;
@@ -194,10 +195,10 @@ async fn contacts_page(
         condition: None,
     };
     let phone = query.phone;
-    let (rows, last_score) = run_as(principal.caller(), &state.pool, move |conn| {
+    let (rows, last_score) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = principal.workspace_id;
         if let Some(parent) = parent {
-            parent.ensure_exists(conn, workspace)?;
+            parent.ensure_exists(conn, scope)?;
         }
         if let Some(phone) = phone {
             filter.phone = Some(phone_key(conn, workspace, &phone)?);
@@ -307,13 +308,13 @@ pub async fn update_contact(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let contact = run_as(principal.caller(), &state.pool, move |conn| {
+    let contact = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let current: Contact = soft_delete::live_for_update(conn, principal.workspace_id, id)?;
+            let current: Contact = soft_delete::live_for_update(conn, scope, id)?;
             let mut input = ContactInput::from(&current);
             body.0.apply_to(&mut input);
-            let candidate = build_contact(conn, &principal, &workspace, input, Some(&current))?;
+            let candidate = build_contact(conn, &principal, scope, &workspace, input, Some(&current))?;
             // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
             if_match.check(current.version)?;
             let changes =
@@ -356,10 +357,12 @@ pub async fn delete_contact(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    run_as(principal.caller(), &state.pool, move |conn| {
+    run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
-            soft_delete::delete(conn, &principal, id, &if_match, |_, _: &Contact, _, changes| Ok(changes))
-                .map(drop)
+            soft_delete::delete(conn, &principal, scope, id, &if_match, |_, _: &Contact, _, changes| {
+                Ok(changes)
+            })
+            .map(drop)
         })
     })
     .await?;
@@ -388,11 +391,12 @@ pub async fn restore_contact(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let contact = run_as(principal.caller(), &state.pool, move |conn| {
+    let contact = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
-            soft_delete::restore(conn, &principal, id, |conn, deleted: &Contact, _, changes| {
+            soft_delete::restore(conn, &principal, scope, id, |conn, deleted: &Contact, _, changes| {
                 let workspace = principal.workspace_id;
-                if !Client::exists(conn, workspace, deleted.client_id)? {
+                // Whether the client is live, seen or not: the contact is seen, by its own owner.
+                if !Client::exists(conn, &ClientScope::whole_workspace(workspace), deleted.client_id)? {
                     return Err(ApiError::conflict(
                         ProblemCode::ClientDeleted,
                         "the contact's client is deleted: restore the client first",

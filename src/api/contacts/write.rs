@@ -8,12 +8,15 @@ use diesel::prelude::*;
 use super::wire::{ContactInput, ContactResponse};
 use crate::api::assignment::resolve_owner;
 use crate::api::custom_values::check_custom;
+use crate::api::duplicate_elsewhere;
 use crate::api::extract::versioned_http;
 use crate::api::{record_change, to_json};
 use crate::auth::Principal;
 use crate::db::json::Json;
+use crate::db::models::SoftDelete;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Client, Contact, Workspace};
+use crate::db::visibility::ClientScope;
 use crate::domain::FieldCode;
 use crate::domain::Violation;
 use crate::domain::client::{Names, person_name, search_text};
@@ -27,6 +30,7 @@ use crate::ids::ContactId;
 pub(super) fn build_contact(
     conn: &mut PgConnection,
     principal: &Principal,
+    scope: &ClientScope,
     workspace: &Workspace,
     input: ContactInput,
     existing: Option<&Contact>,
@@ -57,7 +61,7 @@ pub(super) fn build_contact(
         errors.sort_by(|a, b| a.field.cmp(&b.field));
         return Err(ApiError::Validation(errors));
     };
-    if !Client::exists(conn, workspace.id, input.client_id)? {
+    if !Client::exists(conn, scope, input.client_id)? {
         return Err(ApiError::invalid_field(
             "client_id",
             FieldCode::NotFound,
@@ -126,7 +130,13 @@ pub(super) fn take_primary(
     Ok(())
 }
 
-pub(super) fn ensure_not_duplicate(conn: &mut PgConnection, contact: &Contact) -> Result<(), ApiError> {
+/// Refuses a new contact whose email or phone a live contact already has: by its id when the caller
+/// sees it, by its owner's name alone when they don't.
+pub(super) fn ensure_not_duplicate(
+    conn: &mut PgConnection,
+    scope: &ClientScope,
+    contact: &Contact,
+) -> Result<(), ApiError> {
     let found = Contact::find_duplicates(
         conn,
         contact.workspace_id,
@@ -140,6 +150,9 @@ pub(super) fn ensure_not_duplicate(conn: &mut PgConnection, contact: &Contact) -
     } else {
         "a phone"
     };
+    if !other.is_seen(conn, scope)? {
+        return Err(duplicate_elsewhere(conn, contact.workspace_id, "contact", other.owner_id, what)?);
+    }
     Err(ApiError::Duplicate {
         detail: format!(
             "contact {} ({}) has {what} of this one; repeat with ?allow_duplicate=true to create it anyway",

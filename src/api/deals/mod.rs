@@ -18,11 +18,12 @@ use crate::api::listing::{DeletedQuery, Tombstone, search_query, tombstone_page}
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, Parent, record_change};
-use crate::auth::{Principal, run_as};
+use crate::auth::{Principal, run_as, run_seeing};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::deal::{DealFilter, DealItem, DealOrder, DealSortKey};
 use crate::db::models::{Client, Deal, Stage, Workspace};
+use crate::db::visibility::ClientScope;
 use crate::domain::enums::{CustomEntity, StageKind};
 use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ClientId, DealId, PipelineId, StageId, TeamId, UserId};
@@ -50,10 +51,10 @@ pub async fn create_deal(
     body: JsonBody<DealInput>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
-    let (deal, items) = run_as(principal.caller(), &state.pool, move |conn| {
+    let (deal, items) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let (deal, items) = build_deal(conn, &principal, &workspace, body.0, None)?;
+            let (deal, items) = build_deal(conn, &principal, scope, &workspace, body.0, None)?;
             let deal = deal.insert(conn)?;
             Deal::replace_items(conn, deal.workspace_id, deal.id, &items)?;
             Deal::record_stage_change(conn, &stage_change(&principal, &deal, None))?;
@@ -268,9 +269,9 @@ async fn deals_page(
     }
     let mut filter = query.filter()?;
     let after = after.map(|cursor| (cursor.key, cursor.id));
-    let (rows, items) = run_as(principal.caller(), &state.pool, move |conn| {
+    let (rows, items) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         if let Some(parent) = parent {
-            parent.ensure_exists(conn, principal.workspace_id)?;
+            parent.ensure_exists(conn, scope)?;
         }
         filter.condition = search
             .map(|search| compile_filter(conn, principal.workspace_id, CustomEntity::Deal, &search))
@@ -386,14 +387,14 @@ pub async fn update_deal(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let (deal, items) = run_as(principal.caller(), &state.pool, move |conn| {
+    let (deal, items) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let current: Deal = soft_delete::live_for_update(conn, principal.workspace_id, id)?;
+            let current: Deal = soft_delete::live_for_update(conn, scope, id)?;
             let current_items = Deal::items_of(conn, principal.workspace_id, &[id])?;
             let mut input = DealInput::from_deal(&current, &current_items);
             body.0.apply_to(&mut input);
-            let (candidate, items) = build_deal(conn, &principal, &workspace, input, Some(&current))?;
+            let (candidate, items) = build_deal(conn, &principal, scope, &workspace, input, Some(&current))?;
             // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
             if_match.check(current.version)?;
             let changes = ChangeSet::default().diff(
@@ -461,10 +462,10 @@ pub async fn delete_deal(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    run_as(principal.caller(), &state.pool, move |conn| {
+    run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let deleted: Deal =
-                soft_delete::delete(conn, &principal, id, &if_match, |_, _, _, changes| Ok(changes))?;
+                soft_delete::delete(conn, &principal, scope, id, &if_match, |_, _, _, changes| Ok(changes))?;
             Ok(ClientStats::recompute(conn, deleted.workspace_id, [Some(deleted.client_id)])?)
         })
     })
@@ -494,20 +495,22 @@ pub async fn restore_deal(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let id = id.into_inner();
-    let (deal, items) = run_as(principal.caller(), &state.pool, move |conn| {
+    let (deal, items) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
-            let deal = soft_delete::restore(conn, &principal, id, |conn, deleted: &Deal, _, changes| {
-                if !Client::exists(conn, workspace, deleted.client_id)? {
-                    return Err(ApiError::conflict(
-                        ProblemCode::ClientDeleted,
-                        "the deal's client is deleted: restore the client first",
-                    ));
-                }
-                let restored = Deal::set_deleted(conn, workspace, id, None, principal.user_id)?;
-                ClientStats::recompute(conn, workspace, [Some(restored.client_id)])?;
-                Ok((restored, changes))
-            })?;
+            let deal =
+                soft_delete::restore(conn, &principal, scope, id, |conn, deleted: &Deal, _, changes| {
+                    // Whether the client is live, seen or not: the deal is seen, by its own owner.
+                    if !Client::exists(conn, &ClientScope::whole_workspace(workspace), deleted.client_id)? {
+                        return Err(ApiError::conflict(
+                            ProblemCode::ClientDeleted,
+                            "the deal's client is deleted: restore the client first",
+                        ));
+                    }
+                    let restored = Deal::set_deleted(conn, workspace, id, None, principal.user_id)?;
+                    ClientStats::recompute(conn, workspace, [Some(restored.client_id)])?;
+                    Ok((restored, changes))
+                })?;
             let items = Deal::items_of(conn, workspace, &[id])?;
             Ok((deal, items))
         })

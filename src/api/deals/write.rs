@@ -16,6 +16,7 @@ use crate::api::to_json;
 use crate::auth::Principal;
 use crate::db::models::deal::{DealItem, StageChange};
 use crate::db::models::{Client, Contact, Deal, Pipeline, Product, Stage, Workspace};
+use crate::db::visibility::ClientScope;
 use crate::domain::FieldCode;
 use crate::domain::client::normalise_tags;
 use crate::domain::deal::{self as deal_rules, DealContext, DealDraft, ItemDraft, ProductDefaults};
@@ -24,7 +25,7 @@ use crate::domain::money::check_currency;
 use crate::domain::text::non_blank;
 use crate::domain::text::trimmed;
 use crate::error::{ApiError, FieldError, field_errors};
-use crate::ids::{DealId, ProductId, StageId, WorkspaceId};
+use crate::ids::{DealId, ProductId, StageId};
 
 /// Checks `input` and builds the deal and its items: the only path by which a deal is written.
 /// First every rule of the fields themselves, then the records they name, then the money and
@@ -32,12 +33,13 @@ use crate::ids::{DealId, ProductId, StageId, WorkspaceId};
 pub(super) fn build_deal(
     conn: &mut PgConnection,
     principal: &Principal,
+    scope: &ClientScope,
     workspace: &Workspace,
     input: DealInput,
     existing: Option<&Deal>,
 ) -> Result<(Deal, Vec<DealItem>), ApiError> {
     let fields = check_fields(conn, workspace, &input)?;
-    let named = NamedRecords::look_up(conn, principal, workspace.id, &input, existing)?;
+    let named = NamedRecords::look_up(conn, principal, scope, &input, existing)?;
     let now = Utc::now();
     let draft = draft(&input, &fields, &named);
     let context = DealContext {
@@ -188,10 +190,11 @@ impl NamedRecords {
     fn look_up(
         conn: &mut PgConnection,
         principal: &Principal,
-        workspace_id: WorkspaceId,
+        scope: &ClientScope,
         input: &DealInput,
         existing: Option<&Deal>,
     ) -> Result<Self, ApiError> {
+        let workspace_id = scope.workspace();
         let pipeline = match input.pipeline_id {
             Some(id) => Pipeline::find(conn, workspace_id, id).optional()?.ok_or_else(|| {
                 ApiError::invalid_field(
@@ -219,7 +222,7 @@ impl NamedRecords {
         };
         let status: StageKind = stage.kind.parse().unwrap_or(StageKind::Open);
 
-        if !Client::exists(conn, workspace_id, input.client_id)? {
+        if !Client::exists(conn, scope, input.client_id)? {
             return Err(ApiError::invalid_field(
                 "client_id",
                 FieldCode::NotFound,

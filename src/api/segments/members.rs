@@ -12,10 +12,11 @@ use crate::api::clients::{ClientListQuery, ClientResponse, Narrowing, clients_pa
 use crate::api::extract::{JsonBody, Page};
 use crate::api::record_change;
 use crate::api::search::{compile_filter, segment_condition};
-use crate::auth::{Principal, run_as};
+use crate::auth::{Principal, run_seeing};
 use crate::db::models::Client;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::segment::{Segment, members_condition};
+use crate::db::visibility::ClientScope;
 use crate::domain::FieldCode;
 use crate::domain::enums::{CustomEntity, SegmentKind};
 use crate::error::{ApiError, FieldError, ProblemCode};
@@ -97,8 +98,14 @@ pub async fn count_segment_members(
     let id = id.into_inner();
     let workspace = principal.workspace_id;
     let fresh = query.fresh.unwrap_or(false);
-    let count = run_as(principal.caller(), &state.pool, move |conn| {
+    let count = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let segment = Segment::find(conn, workspace, id)?;
+        // The kept count is the whole workspace's: whoever sees less gets theirs counted now.
+        if !scope.sees_everything() {
+            let condition = segment_condition(conn, &segment)?;
+            let count = Segment::count(conn, scope, &condition)?;
+            return Ok(SegmentCount { count, counted_at: chrono::SubsecRound::trunc_subsecs(Utc::now(), 6) });
+        }
         let kept = |conn: &mut PgConnection| -> Result<Option<SegmentCount>, ApiError> {
             let kept = if fresh { None } else { Segment::kept_count(conn, &segment)? };
             Ok(kept.map(|(count, counted_at)| SegmentCount { count, counted_at }))
@@ -126,7 +133,7 @@ pub async fn count_segment_members(
             // To the microsecond, as PostgreSQL keeps it: the kept count reads back the same.
             let counted_at = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
             let condition = segment_condition(conn, &segment)?;
-            let count = Segment::count(conn, workspace, &condition)?;
+            let count = Segment::count(conn, scope, &condition)?;
             Segment::keep_count(conn, &segment, count, counted_at)?;
             Ok(SegmentCount { count, counted_at })
         })
@@ -177,9 +184,9 @@ pub async fn preview_segment(
     let request = body.0;
     let workspace = principal.workspace_id;
     let filter = request.filter.clone();
-    let count = run_as(principal.caller(), &state.pool, move |conn| {
+    let count = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let condition = compile_filter(conn, workspace, CustomEntity::Client, &filter)?;
-        Ok(Segment::count(conn, workspace, &condition)?)
+        Ok(Segment::count(conn, scope, &condition)?)
     })
     .await?;
     let query = ClientListQuery { limit: request.limit, sort: request.sort, ..Default::default() };
@@ -254,10 +261,10 @@ pub async fn add_segment_members(
     let id = id.into_inner();
     let ids = body.0.client_ids;
     check_member_ids(&ids)?;
-    let change = run_as(principal.caller(), &state.pool, move |conn| {
+    let change = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let segment = static_for_update(conn, &principal, id)?;
-            let live = Client::find_many(conn, principal.workspace_id, &ids)?;
+            let live = Client::find_many(conn, scope, &ids)?;
             let unknown: Vec<FieldError> = ids
                 .iter()
                 .enumerate()
@@ -273,8 +280,8 @@ pub async fn add_segment_members(
             if !unknown.is_empty() {
                 return Err(ApiError::Validation(unknown));
             }
-            let changed = Segment::add_members(conn, principal.workspace_id, id, &ids, principal.user_id)?;
-            record_membership(conn, &principal, &segment, "members_added", &ids, changed)
+            let changed = Segment::add_members(conn, scope, id, &ids, principal.user_id)?;
+            record_membership(conn, &principal, scope, &segment, "members_added", &ids, changed)
         })
     })
     .await?;
@@ -307,11 +314,11 @@ pub async fn remove_segment_members(
     let id = id.into_inner();
     let ids = body.0.client_ids;
     check_member_ids(&ids)?;
-    let change = run_as(principal.caller(), &state.pool, move |conn| {
+    let change = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let segment = static_for_update(conn, &principal, id)?;
             let changed = Segment::remove_members(conn, principal.workspace_id, id, &ids)?;
-            record_membership(conn, &principal, &segment, "members_removed", &ids, changed)
+            record_membership(conn, &principal, scope, &segment, "members_removed", &ids, changed)
         })
     })
     .await?;
@@ -351,14 +358,12 @@ pub async fn add_segment_members_from_filter(
     principal.require_write()?;
     let id = id.into_inner();
     let filter = body.0.filter;
-    let change = run_as(principal.caller(), &state.pool, move |conn| {
+    let change = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let condition = compile_filter(conn, principal.workspace_id, CustomEntity::Client, &filter)?;
             let segment = static_for_update(conn, &principal, id)?;
-            let changed =
-                Segment::add_matching(conn, principal.workspace_id, id, &condition, principal.user_id)?;
-            let count =
-                Segment::count(conn, principal.workspace_id, &members_condition(segment.workspace_id, id))?;
+            let changed = Segment::add_matching(conn, scope, id, &condition, principal.user_id)?;
+            let count = Segment::count(conn, scope, &members_condition(segment.workspace_id, id))?;
             let changes = ChangeSet::default().field("filter", None, &filter).field("added", None, &changed);
             record_change(conn, &principal, "segment", id.0, "members_added", segment.version, changes)?;
             Ok(MembershipChange { changed, count })
@@ -372,13 +377,13 @@ pub async fn add_segment_members_from_filter(
 pub(super) fn record_membership(
     conn: &mut PgConnection,
     principal: &Principal,
+    scope: &ClientScope,
     segment: &Segment,
     action: &str,
     ids: &[ClientId],
     changed: usize,
 ) -> Result<MembershipChange, ApiError> {
-    let count =
-        Segment::count(conn, segment.workspace_id, &members_condition(segment.workspace_id, segment.id))?;
+    let count = Segment::count(conn, scope, &members_condition(segment.workspace_id, segment.id))?;
     let changes = ChangeSet::default().field("client_ids", None, &ids).field("changed", None, &changed);
     record_change(conn, principal, "segment", segment.id.0, action, segment.version, changes)?;
     Ok(MembershipChange { changed, count })

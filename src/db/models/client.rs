@@ -10,6 +10,7 @@ use crate::db::json::Json;
 use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::clients;
 use crate::db::sql_file::{SqlFile, SqlText};
+use crate::db::visibility::ClientScope;
 use crate::domain::client::Address;
 use crate::domain::contact_points::{Consent, ContactPoint};
 use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
@@ -288,34 +289,35 @@ impl Client {
             .get_result(conn)
     }
 
-    /// A live (not deleted) client.
-    pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: ClientId) -> QueryResult<Client> {
-        clients::table
-            .find((workspace, id))
-            .filter(clients::deleted_at.is_null())
-            .select(Client::as_select())
-            .first(conn)
+    /// A live (not deleted) client the scope sees.
+    pub fn find(conn: &mut PgConnection, scope: &ClientScope, id: ClientId) -> QueryResult<Client> {
+        live_in(scope).filter(clients::id.eq(id)).select(Client::as_select()).first(conn)
     }
 
-    /// Live clients among `ids`.
+    /// The live clients among `ids` that the scope sees.
     pub fn find_many(
         conn: &mut PgConnection,
-        workspace: WorkspaceId,
+        scope: &ClientScope,
         ids: &[ClientId],
     ) -> QueryResult<Vec<Client>> {
-        clients::table
-            .filter(clients::workspace_id.eq(workspace))
-            .filter(clients::id.eq_any(ids))
-            .filter(clients::deleted_at.is_null())
-            .select(Client::as_select())
-            .load(conn)
+        live_in(scope).filter(clients::id.eq_any(ids)).select(Client::as_select()).load(conn)
     }
 
-    pub fn exists(conn: &mut PgConnection, workspace: WorkspaceId, id: ClientId) -> QueryResult<bool> {
-        diesel::select(diesel::dsl::exists(
-            clients::table.find((workspace, id)).filter(clients::deleted_at.is_null()),
-        ))
-        .get_result(conn)
+    /// Whether the scope sees a live client `id`.
+    pub fn exists(conn: &mut PgConnection, scope: &ClientScope, id: ClientId) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(live_in(scope).filter(clients::id.eq(id)).select(clients::id)))
+            .get_result(conn)
+    }
+
+    /// Whether the scope sees client `id`, live or deleted: what decides whether its contacts,
+    /// deals and activities are seen.
+    pub fn is_seen(conn: &mut PgConnection, scope: &ClientScope, id: ClientId) -> QueryResult<bool> {
+        if scope.sees_everything() {
+            return Ok(true);
+        }
+        let owner: Option<Option<UserId>> =
+            clients::table.find((scope.workspace(), id)).select(clients::owner_id).first(conn).optional()?;
+        Ok(owner.is_some_and(|owner| scope.admits(owner)))
     }
 
     /// Live clients other than `except` that share an email, a phone or the tax id.
@@ -351,7 +353,7 @@ impl Client {
     /// relevance, each row's score (for the cursor); no scores in other orders.
     pub fn list(
         conn: &mut PgConnection,
-        workspace: WorkspaceId,
+        scope: &ClientScope,
         filter: &ClientFilter,
         order: ClientOrder,
         descending: bool,
@@ -361,13 +363,11 @@ impl Client {
         if let (Some(q), ClientOrder::Relevance) = (&filter.q, order)
             && is_name_word(q)
         {
-            let scored = Client::best_name_matches(conn, workspace, filter, q, after, limit)?;
+            let scored = Client::best_name_matches(conn, scope, filter, q, after, limit)?;
             return Ok(scored.into_iter().map(|row| (row.client, row.score)).unzip());
         }
-        let mut query = clients::table
-            .filter(clients::workspace_id.eq(workspace))
-            .filter(clients::deleted_at.is_null())
-            .into_boxed();
+        let workspace = scope.workspace();
+        let mut query = live_in(scope);
         for condition in filter.conditions() {
             query = query.filter(condition);
         }
@@ -423,12 +423,13 @@ impl Client {
     /// 1.6 ms.
     fn best_name_matches(
         conn: &mut PgConnection,
-        workspace: WorkspaceId,
+        scope: &ClientScope,
         filter: &ClientFilter,
         q: &str,
         after: Option<(SortKey, ClientId)>,
         limit: i64,
     ) -> QueryResult<Vec<ScoredClient>> {
+        let workspace = scope.workspace();
         let matched: Vec<MatchedWord> = FragmentQuery(matched_words(workspace, q)).load(conn)?;
         if matched.is_empty() {
             return Ok(Vec::new());
@@ -470,7 +471,7 @@ impl Client {
         query.push_sql(" AND better.client_id = w.named_client AND better.word = ANY((");
         query.push_bind(Bind::TextList(words));
         query.push_sql("::text[])[1:m.rank - 1]))");
-        for condition in filter.conditions() {
+        for condition in filter.conditions().into_iter().chain(scope.owner_condition("owner_id")) {
             query.push_sql(" AND ");
             query.append(condition);
         }
@@ -527,18 +528,21 @@ impl Client {
             .get_result(conn)
     }
 
-    /// One page of deleted clients (tombstones), oldest deletion first.
+    /// One page of the deleted clients the scope sees (tombstones), oldest deletion first.
     pub fn list_deleted(
         conn: &mut PgConnection,
-        workspace: WorkspaceId,
+        scope: &ClientScope,
         since: Option<DateTime<Utc>>,
         after: Option<(DateTime<Utc>, ClientId)>,
         limit: i64,
     ) -> QueryResult<Vec<Client>> {
         let mut query = clients::table
-            .filter(clients::workspace_id.eq(workspace))
+            .filter(clients::workspace_id.eq(scope.workspace()))
             .filter(clients::deleted_at.is_not_null())
             .into_boxed();
+        if let Some(condition) = scope.owner_condition("owner_id") {
+            query = query.filter(condition);
+        }
         if let Some(since) = since {
             query = query.filter(clients::deleted_at.ge(since));
         }
@@ -551,6 +555,18 @@ impl Client {
             .page_limit(limit)
             .load(conn)
     }
+}
+
+/// The live clients `scope` sees: where every query of clients by the API starts.
+fn live_in(scope: &ClientScope) -> clients::BoxedQuery<'static, Pg> {
+    let mut query = clients::table
+        .filter(clients::workspace_id.eq(scope.workspace()))
+        .filter(clients::deleted_at.is_null())
+        .into_boxed();
+    if let Some(condition) = scope.owner_condition("owner_id") {
+        query = query.filter(condition);
+    }
+    query
 }
 
 /// A name word close to a one-word search, with its `word_similarity` to it.

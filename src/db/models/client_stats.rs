@@ -11,6 +11,7 @@ use crate::db::fragment::Bind;
 use crate::db::models::Client;
 use crate::db::schema::{clients, workspaces};
 use crate::db::sql_file::{SqlFile, SqlText};
+use crate::db::visibility::ClientScope;
 use crate::ids::{ClientId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -60,14 +61,17 @@ impl ClientStats {
     /// A live client with its stats, in one query (the client card shows both).
     pub fn find_with_client(
         conn: &mut PgConnection,
-        workspace: WorkspaceId,
+        scope: &ClientScope,
         client: ClientId,
     ) -> QueryResult<(Client, ClientStats)> {
-        clients::table
-            .find((workspace, client))
+        let mut query = clients::table
+            .find((scope.workspace(), client))
             .filter(clients::deleted_at.is_null())
-            .select((Client::as_select(), ClientStats::as_select()))
-            .first(conn)
+            .into_boxed();
+        if let Some(condition) = scope.owner_condition("owner_id") {
+            query = query.filter(condition);
+        }
+        query.select((Client::as_select(), ClientStats::as_select())).first(conn)
     }
 
     /// Recomputes the stats of each of `clients` (duplicates and `None` skipped) from their deals and

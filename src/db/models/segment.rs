@@ -10,6 +10,7 @@ use crate::db::models::Client;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::{clients, segment_counts, segment_exports, segment_members, segments, workspaces};
+use crate::db::visibility::ClientScope;
 use crate::domain::enums::SegmentKind;
 use crate::ids::{ClientId, SegmentId, UserId, WorkspaceId};
 
@@ -147,15 +148,12 @@ impl Segment {
     }
 
     /// How many live clients match `condition`.
-    pub fn count(
-        conn: &mut PgConnection,
-        workspace: WorkspaceId,
-        condition: &SqlFragment,
-    ) -> QueryResult<i64> {
+    /// How many live clients the scope sees match `condition`.
+    pub fn count(conn: &mut PgConnection, scope: &ClientScope, condition: &SqlFragment) -> QueryResult<i64> {
         clients::table
-            .filter(clients::workspace_id.eq(workspace))
+            .filter(clients::workspace_id.eq(scope.workspace()))
             .filter(clients::deleted_at.is_null())
-            .filter(condition.clone())
+            .filter(scope.narrow(condition.clone()))
             .count()
             .get_result(conn)
     }
@@ -228,31 +226,32 @@ impl Segment {
         Ok(())
     }
 
-    /// Adds the live clients among `ids` to a static segment; returns how many were new.
+    /// Adds the live clients among `ids` that the scope sees to a static segment; returns how many
+    /// were new.
     pub fn add_members(
         conn: &mut PgConnection,
-        workspace: WorkspaceId,
+        scope: &ClientScope,
         segment: SegmentId,
         ids: &[ClientId],
         by: UserId,
     ) -> QueryResult<usize> {
         let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.0).collect();
-        Self::add_matching(conn, workspace, segment, &SqlFragment::id_in(ids), by)
+        Self::add_matching(conn, scope, segment, &SqlFragment::id_in(ids), by)
     }
 
     /// Adds every live client matching `condition` to a static segment, in one statement; returns
     /// how many were new.
     pub fn add_matching(
         conn: &mut PgConnection,
-        workspace: WorkspaceId,
+        scope: &ClientScope,
         segment: SegmentId,
         condition: &SqlFragment,
         by: UserId,
     ) -> QueryResult<usize> {
         let matching = clients::table
-            .filter(clients::workspace_id.eq(workspace))
+            .filter(clients::workspace_id.eq(scope.workspace()))
             .filter(clients::deleted_at.is_null())
-            .filter(condition.clone())
+            .filter(scope.narrow(condition.clone()))
             .select((
                 clients::workspace_id,
                 segment.0.into_sql::<SqlUuid>(),
@@ -269,7 +268,7 @@ impl Segment {
             ))
             .on_conflict_do_nothing()
             .execute(conn)
-            .and_then(|added| Self::forget_count(conn, workspace, segment).map(|()| added))
+            .and_then(|added| Self::forget_count(conn, scope.workspace(), segment).map(|()| added))
     }
 
     pub fn remove_members(

@@ -2,8 +2,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::db::page_limit::PageLimitDsl;
-use crate::db::schema::users;
+use crate::db::schema::{users, workspaces};
 use crate::domain::role::Role;
+use crate::domain::visibility::{self, Visibility};
 use crate::ids::{TeamId, UserId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -20,6 +21,7 @@ pub struct User {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    visibility: Option<String>,
 }
 
 #[derive(Debug, Insertable)]
@@ -44,11 +46,17 @@ pub struct UserChanges {
     pub team_id: Option<Option<TeamId>>,
     pub password_hash: Option<String>,
     pub active: Option<bool>,
+    pub visibility: Option<Option<&'static str>>,
 }
 
 impl User {
     pub fn role(&self) -> Role {
         stored_role(&self.role)
+    }
+
+    /// The user's own visibility setting; `None` when their role's applies.
+    pub fn visibility(&self) -> Option<Visibility> {
+        self.visibility.as_deref().map(stored_visibility)
     }
 
     pub fn create(conn: &mut PgConnection, new: &NewUser<'_>) -> QueryResult<User> {
@@ -59,16 +67,46 @@ impl User {
         users::table.find((workspace, id)).select(User::as_select()).first(conn)
     }
 
-    /// Whether the account is active, and its role: what every request's access token is checked
-    /// against.
+    /// Whether the account is active, its role, and how much of the client base it sees (its own
+    /// setting, or its role's in the workspace): what every request is checked against.
     pub fn access(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
         id: UserId,
-    ) -> QueryResult<Option<(bool, Role)>> {
-        let row: Option<(bool, String)> =
-            users::table.find((workspace, id)).select((users::active, users::role)).first(conn).optional()?;
-        Ok(row.map(|(active, role)| (active, stored_role(&role))))
+    ) -> QueryResult<Option<Access>> {
+        type Row = (bool, String, Option<String>, (String, String, String, String));
+        let row: Option<Row> = users::table
+            .inner_join(workspaces::table)
+            .filter(users::workspace_id.eq(workspace))
+            .filter(users::id.eq(id))
+            .select((
+                users::active,
+                users::role,
+                users::visibility,
+                (
+                    workspaces::admin_visibility,
+                    workspaces::manager_visibility,
+                    workspaces::sales_visibility,
+                    workspaces::viewer_visibility,
+                ),
+            ))
+            .first(conn)
+            .optional()?;
+        Ok(row.map(|(active, role, own, (admin, manager, sales, viewer))| {
+            let role = stored_role(&role);
+            let role_default = match role {
+                Role::Owner | Role::Admin => admin,
+                Role::Manager => manager,
+                Role::Sales => sales,
+                Role::Viewer => viewer,
+            };
+            let own = own.as_deref().map(stored_visibility);
+            Access {
+                active,
+                role,
+                visibility: visibility::effective(role, own, stored_visibility(&role_default)),
+            }
+        }))
     }
 
     /// Locks the row for a read-modify-write.
@@ -135,4 +173,17 @@ impl User {
 /// least privilege.
 fn stored_role(text: &str) -> Role {
     text.parse().unwrap_or(Role::Viewer)
+}
+
+/// The column's CHECK allows only the three; anything else would see least.
+fn stored_visibility(text: &str) -> Visibility {
+    text.parse().unwrap_or(Visibility::Own)
+}
+
+/// What a request's caller is checked against: see [`User::access`].
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    pub active: bool,
+    pub role: Role,
+    pub visibility: Visibility,
 }

@@ -15,16 +15,25 @@ pub struct Workspace {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Which clients each role but the owner's sees (`domain::visibility`).
+    pub admin_visibility: String,
+    pub manager_visibility: String,
+    pub sales_visibility: String,
+    pub viewer_visibility: String,
 }
 
 /// The settings an owner or admin may change; `None` leaves one alone.
-#[derive(Debug, Default, AsChangeset)]
+#[derive(Debug, Default, PartialEq, AsChangeset)]
 #[diesel(table_name = workspaces)]
 pub struct WorkspaceChanges {
     pub name: Option<String>,
     pub default_currency: Option<String>,
     pub timezone: Option<String>,
     pub default_phone_region: Option<String>,
+    pub admin_visibility: Option<&'static str>,
+    pub manager_visibility: Option<&'static str>,
+    pub sales_visibility: Option<&'static str>,
+    pub viewer_visibility: Option<&'static str>,
 }
 
 #[derive(Debug, Insertable)]

@@ -366,6 +366,16 @@ impl TestApp {
         let session = self.login_as(&email, password).await.expect(200).clone();
         (user, access_token(&session))
     }
+
+    /// [`TestApp::user_with_role`], seeing `visibility` of the clients (`own`, `team` or `all`)
+    /// whatever their role's default.
+    pub async fn user_seeing(&self, role: &str, visibility: &str) -> (Value, String) {
+        let (user, token) = self.user_with_role(role).await;
+        let owner = self.owner_token().await;
+        let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap_or_default());
+        let user = self.patch(&path, &owner, json!({"visibility": visibility})).await.expect(200).clone();
+        (user, token)
+    }
 }
 
 /// The (field, code) of each error of a validation problem, in order.

@@ -1,0 +1,349 @@
+//! Who sees which clients: a sales rep their own, a manager their team's and the teams under it,
+//! the owner everything; a client out of scope is a 404 like one that doesn't exist, on every path
+//! that reads, matches, links or changes it.
+
+use actix_web::http::Method;
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+/// A workspace with a branch over department A, and department B beside it; a rep in each
+/// department, a manager of the branch, and a client of each rep's.
+struct Branches {
+    app: TestApp,
+    owner: String,
+    rep_a: (Value, String),
+    rep_b: (Value, String),
+    branch_manager: (Value, String),
+    client_a: Value,
+    client_b: Value,
+}
+
+fn id(record: &Value) -> &str {
+    record["id"].as_str().unwrap_or_default()
+}
+
+impl Branches {
+    async fn set_up() -> Self {
+        let app = TestApp::spawn().await;
+        let owner = app.owner_token().await;
+        let team = |name: &str, parent: Option<&Value>| {
+            let body = json!({"name": name, "parent_id": parent.map(|parent| parent["id"].clone())});
+            let (app, owner) = (&app, owner.clone());
+            async move { app.post("/api/v1/teams", &owner, body).await.expect(201).clone() }
+        };
+        let branch = team("North branch", None).await;
+        let department_a = team("Department A", Some(&branch)).await;
+        let department_b = team("Department B", None).await;
+        let member = |role: &'static str, team: Value| {
+            let (app, owner) = (&app, owner.clone());
+            async move {
+                let (user, token) = app.user_with_role(role).await;
+                let path = format!("/api/v1/users/{}", id(&user));
+                let user = app.patch(&path, &owner, json!({"team_id": team["id"]})).await.expect(200).clone();
+                (user, token)
+            }
+        };
+        let rep_a = member("sales", department_a).await;
+        let rep_b = member("sales", department_b).await;
+        let branch_manager = member("manager", branch).await;
+        let client = |token: String, name: &str, email: &str| {
+            let body = json!({"kind": "company", "name": name, "emails": [{"value": email}], "tax_id": format!("77{}", name.len())});
+            let app = &app;
+            async move { app.post("/api/v1/clients", &token, body).await.expect(201).clone() }
+        };
+        let client_a = client(rep_a.1.clone(), "Alpha", "office@alpha.example").await;
+        let client_b = client(rep_b.1.clone(), "Bravo Trading", "office@bravo.example").await;
+        Self { app, owner, rep_a, rep_b, branch_manager, client_a, client_b }
+    }
+
+    /// The names of the clients `token` lists at `path`.
+    async fn listed(&self, token: &str, path: &str) -> Vec<String> {
+        let page = self.app.get(path, token).await.expect(200).clone();
+        page["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+#[actix_web::test]
+async fn a_rep_sees_only_their_own_clients_on_every_read() {
+    let s = Branches::set_up().await;
+    let (app, rep) = (&s.app, &s.rep_a.1);
+    assert_eq!(s.listed(rep, "/api/v1/clients").await, ["Alpha"]);
+    assert_eq!(s.listed(&s.rep_b.1, "/api/v1/clients").await, ["Bravo Trading"]);
+    assert_eq!(s.listed(&s.owner, "/api/v1/clients?sort=display_name").await, ["Alpha", "Bravo Trading"]);
+
+    // Another rep's client is a 404, exactly like one that doesn't exist.
+    let missing = app.get("/api/v1/clients/0193a1b2-0000-7000-8000-000000000000", rep).await;
+    let hidden = app.get(&format!("/api/v1/clients/{}", id(&s.client_b)), rep).await;
+    assert_eq!(hidden.expect_problem(404, "not_found"), missing.expect_problem(404, "not_found"));
+    let timeline = format!("/api/v1/clients/{}/timeline", id(&s.client_b));
+    app.get(&timeline, rep).await.expect_problem(404, "not_found");
+    let nested = format!("/api/v1/clients/{}/deals", id(&s.client_b));
+    app.get(&nested, rep).await.expect_problem(404, "not_found");
+
+    // Lookups and searches find nothing of it, by any key.
+    for lookup in ["email=office@bravo.example", "tax_id=7713", "q=bravo", "q=bravo%20trading"] {
+        assert!(s.listed(rep, &format!("/api/v1/clients?{lookup}")).await.is_empty(), "{lookup}");
+    }
+    let search = json!({"filter": {"field": "name", "op": "contains", "value": "Bravo"}});
+    let found = app.post("/api/v1/clients/search", rep, search.clone()).await.expect(200).clone();
+    assert_eq!(found["data"], json!([]));
+    let found = app.post("/api/v1/clients/search", &s.owner, search).await.expect(200).clone();
+    assert_eq!(found["data"][0]["name"], "Bravo Trading");
+}
+
+#[actix_web::test]
+async fn a_rep_can_neither_change_nor_link_to_a_client_they_dont_see() {
+    let s = Branches::set_up().await;
+    let (app, rep) = (&s.app, &s.rep_a.1);
+    let path = format!("/api/v1/clients/{}", id(&s.client_b));
+    let before = app.get(&path, &s.owner).await.expect(200).clone();
+    app.patch(&path, rep, json!({"notes": "mine now"})).await.expect_problem(404, "not_found");
+    app.request(Method::DELETE, &path, Some(rep), None).await.expect_problem(404, "not_found");
+    app.post(&format!("{path}/restore"), rep, json!({})).await.expect_problem(404, "not_found");
+    app.assert_unchanged(&path, &s.owner, &before).await;
+
+    // A contact, deal or activity can't be put on it: its id is unknown to the rep.
+    let client_id = s.client_b["id"].clone();
+    for (path, body) in [
+        ("/api/v1/contacts", json!({"client_id": client_id, "first_name": "Spy"})),
+        ("/api/v1/deals", json!({"client_id": client_id, "title": "Poached"})),
+        ("/api/v1/activities", json!({"client_id": client_id, "kind": "call", "subject": "Cold call"})),
+    ] {
+        let refused = app.post(path, rep, body).await;
+        let problem = refused.expect_problem(422, "validation_failed");
+        assert_eq!(
+            crate::support::http::field_errors(problem),
+            [("client_id".into(), "not_found".into())],
+            "{path}"
+        );
+    }
+    for list in ["/api/v1/contacts", "/api/v1/deals", "/api/v1/activities"] {
+        let page = app.get(list, &s.owner).await.expect(200).clone();
+        assert_eq!(page["data"], json!([]), "{list}: nothing was added");
+    }
+
+    // Once deleted by its owner, it is no tombstone of the rep's either.
+    app.request(Method::DELETE, &path, Some(&s.rep_b.1), None).await.expect(204);
+    let tombstones = app.get("/api/v1/clients/deleted", rep).await.expect(200).clone();
+    assert_eq!(tombstones["data"], json!([]));
+    let tombstones = app.get("/api/v1/clients/deleted", &s.owner).await.expect(200).clone();
+    assert_eq!(tombstones["data"][0]["id"], s.client_b["id"]);
+}
+
+#[actix_web::test]
+async fn a_duplicate_the_caller_doesnt_see_is_named_by_its_owner_alone() {
+    let s = Branches::set_up().await;
+    let (app, rep) = (&s.app, &s.rep_a.1);
+    let copy =
+        json!({"kind": "company", "name": "Bravo again", "emails": [{"value": "OFFICE@bravo.example"}]});
+    let refused = app.post("/api/v1/clients", rep, copy.clone()).await;
+    let problem = refused.expect_problem(409, "duplicate_elsewhere").clone();
+    assert_eq!(problem["owner_name"], s.rep_b.0["full_name"]);
+    assert!(problem.get("conflicting_id").is_none(), "{problem}");
+    assert!(!problem.to_string().contains(id(&s.client_b)), "{problem}");
+    assert!(!problem.to_string().contains("Bravo Trading"), "{problem}");
+    // Its owner gets the usual answer, with the id; anyone may still create it on purpose.
+    let own = app.post("/api/v1/clients", &s.rep_b.1, copy.clone()).await;
+    assert_eq!(own.expect_problem(409, "duplicate")["conflicting_id"], s.client_b["id"]);
+    app.post("/api/v1/clients?allow_duplicate=true", rep, copy).await.expect(201);
+}
+
+#[actix_web::test]
+async fn a_manager_sees_the_teams_under_theirs_and_settings_widen_or_narrow_a_scope() {
+    let s = Branches::set_up().await;
+    let app = &s.app;
+    let manager = &s.branch_manager.1;
+    // Department A is under the branch, department B isn't.
+    assert_eq!(s.listed(manager, "/api/v1/clients").await, ["Alpha"]);
+    app.get(&format!("/api/v1/clients/{}", id(&s.client_b)), manager).await.expect_problem(404, "not_found");
+
+    // The workspace gives reps everything; one rep is narrowed back to their own.
+    let settings = json!({"visibility": {"sales": "all"}});
+    let workspace = app.patch("/api/v1/workspace", &s.owner, settings).await.expect(200).clone();
+    assert_eq!(
+        workspace["visibility"],
+        json!({"admin": "all", "manager": "team", "sales": "all", "viewer": "team"})
+    );
+    assert_eq!(s.listed(&s.rep_a.1, "/api/v1/clients?sort=display_name").await, ["Alpha", "Bravo Trading"]);
+    let rep_b = format!("/api/v1/users/{}", id(&s.rep_b.0));
+    let narrowed = app.patch(&rep_b, &s.owner, json!({"visibility": "own"})).await.expect(200).clone();
+    assert_eq!(narrowed["visibility"], "own");
+    assert_eq!(s.listed(&s.rep_b.1, "/api/v1/clients").await, ["Bravo Trading"]);
+    let restored = app.patch(&rep_b, &s.owner, json!({"visibility": null})).await.expect(200).clone();
+    assert_eq!(restored["visibility"], Value::Null);
+    assert_eq!(s.listed(&s.rep_b.1, "/api/v1/clients").await.len(), 2);
+
+    // Only owners and admins set a scope: a manager may not widen their own.
+    let me = format!("/api/v1/users/{}", id(&s.branch_manager.0));
+    app.patch(&me, manager, json!({"visibility": "all"})).await.expect_problem(403, "forbidden");
+    assert_eq!(s.listed(manager, "/api/v1/clients").await, ["Alpha"]);
+}
+
+#[actix_web::test]
+async fn segments_count_list_and_take_only_the_clients_the_caller_sees() {
+    let s = Branches::set_up().await;
+    let (app, rep) = (&s.app, &s.rep_a.1);
+    let companies = json!({"filter": {"field": "kind", "op": "eq", "value": "company"}});
+    let preview = app.post("/api/v1/segments/preview", rep, companies.clone()).await.expect(200).clone();
+    assert_eq!(
+        (preview["count"].clone(), preview["members"]["data"].as_array().map(Vec::len)),
+        (json!(1), Some(1))
+    );
+    let preview = app.post("/api/v1/segments/preview", &s.owner, companies).await.expect(200).clone();
+    assert_eq!(preview["count"], 2);
+
+    // A list the owner filled with both clients shows the rep theirs alone, and counts it so.
+    let list = app.post("/api/v1/segments", &s.owner, json!({"name": "Call list", "kind": "static"})).await;
+    let members = format!("/api/v1/segments/{}/members", id(list.expect(201)));
+    let both = json!({"client_ids": [s.client_a["id"], s.client_b["id"]]});
+    assert_eq!(app.post(&members, &s.owner, both).await.expect(200)["count"], 2);
+    assert_eq!(s.listed(rep, &members).await, ["Alpha"]);
+    let count = format!("/api/v1/segments/{}/count", id(list.expect(201)));
+    assert_eq!(app.get(&count, rep).await.expect(200)["count"], 1);
+    assert_eq!(app.get(&count, &s.owner).await.expect(200)["count"], 2);
+
+    // What a rep adds is what they see, by id or by filter.
+    let mine = app.post("/api/v1/segments", rep, json!({"name": "Mine", "kind": "static"})).await;
+    let mine = format!("/api/v1/segments/{}/members", id(mine.expect(201)));
+    let by_id = app.post(&mine, rep, json!({"client_ids": [s.client_b["id"]]})).await;
+    let problem = by_id.expect_problem(422, "validation_failed");
+    assert_eq!(crate::support::http::field_errors(problem), [("client_ids[0]".into(), "not_found".into())]);
+    let all = json!({"filter": {"field": "kind", "op": "eq", "value": "company"}});
+    let added = app.post(&format!("{mine}/from-filter"), rep, all).await.expect(200).clone();
+    assert_eq!((added["changed"].clone(), added["count"].clone()), (json!(1), json!(1)));
+    assert_eq!(s.listed(&s.owner, &mine).await, ["Alpha"]);
+}
+
+#[actix_web::test]
+async fn a_rep_cannot_change_the_contacts_deals_and_activities_of_a_client_they_dont_see() {
+    let s = Branches::set_up().await;
+    let (app, rep, other) = (&s.app, &s.rep_a.1, &s.rep_b.1);
+    let client_id = s.client_b["id"].clone();
+    let contact =
+        app.post("/api/v1/contacts", other, json!({"client_id": client_id, "first_name": "Boris"})).await;
+    let deal =
+        app.post("/api/v1/deals", other, json!({"client_id": client_id, "title": "Bravo order"})).await;
+    let call = app
+        .post(
+            "/api/v1/activities",
+            other,
+            json!({"client_id": client_id, "kind": "call", "subject": "Follow up"}),
+        )
+        .await;
+    let records = [
+        format!("/api/v1/contacts/{}", id(contact.expect(201))),
+        format!("/api/v1/deals/{}", id(deal.expect(201))),
+        format!("/api/v1/activities/{}", id(call.expect(201))),
+    ];
+    for path in &records {
+        let before = app.get(path, other).await.expect(200).clone();
+        app.patch(path, rep, json!({})).await.expect_problem(404, "not_found");
+        app.request(Method::DELETE, path, Some(rep), None).await.expect_problem(404, "not_found");
+        app.post(&format!("{path}/restore"), rep, json!({})).await.expect_problem(404, "not_found");
+        app.assert_unchanged(path, other, &before).await;
+    }
+    app.post(&format!("{}/complete", records[2]), rep, json!({})).await.expect_problem(404, "not_found");
+    for nested in ["contacts", "deals", "activities"] {
+        let path = format!("/api/v1/clients/{}/{nested}", id(&s.client_b));
+        app.get(&path, rep).await.expect_problem(404, "not_found");
+        assert_eq!(
+            app.get(&path, other).await.expect(200)["data"].as_array().map(Vec::len),
+            Some(1),
+            "{nested}"
+        );
+    }
+}
+
+/// Operations on client data that the tests above hold to the caller's scope.
+const SCOPE_TESTED: &[&str] = &[
+    "list_clients",
+    "search_clients",
+    "get_client",
+    "get_client_timeline",
+    "create_client",
+    "update_client",
+    "delete_client",
+    "restore_client",
+    "list_deleted_clients",
+    "list_client_contacts",
+    "list_client_deals",
+    "list_client_activities",
+    "create_contact",
+    "update_contact",
+    "delete_contact",
+    "restore_contact",
+    "create_deal",
+    "update_deal",
+    "delete_deal",
+    "restore_deal",
+    "create_activity",
+    "update_activity",
+    "delete_activity",
+    "restore_activity",
+    "complete_activity",
+    "preview_segment",
+    "list_segment_members",
+    "count_segment_members",
+    "add_segment_members",
+    "add_segment_members_from_filter",
+];
+
+/// Operations on client data that don't apply the caller's scope yet: each is a known gap, listed
+/// in the notes, to move to `SCOPE_TESTED` with its test.
+const NOT_YET_SCOPED: &[&str] = &[
+    "get_contact",
+    "list_contacts",
+    "search_contacts",
+    "list_deleted_contacts",
+    "get_deal",
+    "get_deal_history",
+    "list_deals",
+    "search_deals",
+    "list_deleted_deals",
+    "get_pipeline_board",
+    "list_deal_activities",
+    "get_activity",
+    "list_activities",
+    "search_activities",
+    "get_agenda",
+    "list_reminders",
+    "ack_reminder",
+    "export_segment",
+    "list_segment_exports",
+    "remove_segment_members",
+    "get_segment",
+    "list_segments",
+    "create_segment",
+    "update_segment",
+    "delete_segment",
+    "refresh_rfm",
+];
+
+/// Every operation under the tags that carry client data is either held to the scope by a test
+/// above or listed as a gap: a new endpoint can't slip past the rules unnoticed.
+#[test]
+fn every_operation_on_client_data_is_scope_tested_or_a_listed_gap() {
+    const CLIENT_DATA: &[&str] = &["clients", "contacts", "deals", "activities", "segments"];
+    let document = crm::openapi::document();
+    let mut unclassified = Vec::new();
+    for item in document["paths"].as_object().into_iter().flat_map(|paths| paths.values()) {
+        for operation in item.as_object().into_iter().flat_map(|item| item.values()) {
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            let tag = operation["tags"][0].as_str().unwrap_or_default();
+            let listed = SCOPE_TESTED.contains(&id) as u8 + NOT_YET_SCOPED.contains(&id) as u8;
+            if CLIENT_DATA.contains(&tag) && listed != 1 {
+                unclassified.push(id.to_string());
+            }
+        }
+    }
+    assert!(
+        unclassified.is_empty(),
+        "operations on client data neither scope-tested nor a listed gap: {unclassified:?}"
+    );
+}
