@@ -49,7 +49,7 @@ impl Parent {
     pub(crate) fn ensure_exists(self, conn: &mut PgConnection, scope: &ClientScope) -> Result<(), ApiError> {
         let exists = match self {
             Parent::Client(id) => Client::exists(conn, scope, id)?,
-            Parent::Deal(id) => Deal::exists(conn, scope.workspace(), id)?,
+            Parent::Deal(id) => Deal::exists(conn, scope, id)?,
         };
         if exists { Ok(()) } else { Err(ApiError::NotFound) }
     }

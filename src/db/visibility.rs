@@ -94,6 +94,26 @@ impl ClientScope {
 }
 
 impl ClientScope {
+    /// The condition the scope puts on a row of contacts, deals or activities: its client (in
+    /// `client_column`) is seen, or its owner or assignee (in `owner_column`) is in scope. None
+    /// when it holds every client.
+    pub fn record_condition(&self, owner_column: &str, client_column: &str) -> Option<SqlFragment> {
+        let (Some(own), Some(clients_owned)) =
+            (self.owner_condition(owner_column), self.owner_condition("seen.owner_id"))
+        else {
+            return None;
+        };
+        let mut condition = SqlFragment::fixed("(");
+        condition.append(own);
+        condition.push_sql(&format!(
+            " OR {client_column} IN (SELECT seen.id FROM clients AS seen WHERE seen.workspace_id = "
+        ));
+        condition.push_bind(Bind::Uuid(self.workspace.0));
+        condition.push_sql(" AND ");
+        condition.append(clients_owned);
+        Some(condition.sql("))"))
+    }
+
     /// `condition` on a row of `clients`, narrowed to the clients the scope sees.
     pub fn narrow(&self, condition: SqlFragment) -> SqlFragment {
         match self.owner_condition("owner_id") {

@@ -421,7 +421,8 @@ async fn activities_of_another_workspace_are_out_of_reach() {
         Some(0)
     );
 
-    let (_, viewer) = app.user_with_role("viewer").await;
+    // Seeing every client, so that only the role is in the way of writing.
+    let (_, viewer) = app.user_seeing("viewer", "all").await;
     app.get(&path(&call), &viewer).await.expect(200);
     app.post("/api/v1/activities", &viewer, json!({"kind": "call", "subject": "X"}))
         .await

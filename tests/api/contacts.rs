@@ -181,7 +181,8 @@ async fn a_viewer_and_another_workspace_are_kept_out_of_contacts() {
         .clone();
     let path = contact_path(&contact);
     let before = app.get(&path, &owner).await.expect(200).clone();
-    let (_, viewer) = app.user_with_role("viewer").await;
+    // Seeing every client, so that only the role is in the way of writing.
+    let (_, viewer) = app.user_seeing("viewer", "all").await;
     app.get(&path, &viewer).await.expect(200);
     app.post("/api/v1/contacts", &viewer, json!({"client_id": acme["id"], "first_name": "X"}))
         .await

@@ -632,7 +632,8 @@ async fn deals_are_filtered_sorted_deleted_and_restored() {
     app.request(Method::POST, &format!("{beta}/restore"), Some(&s.owner), None).await.expect(200);
     app.get(&beta, &s.owner).await.expect(200);
 
-    let (_, viewer) = app.user_with_role("viewer").await;
+    // Seeing every client, so that only the role is in the way of writing.
+    let (_, viewer) = app.user_seeing("viewer", "all").await;
     let before = app.get(&beta, &s.owner).await.expect(200).clone();
     app.get(&beta, &viewer).await.expect(200);
     app.patch(&beta, &viewer, json!({"title": "X"})).await.expect_problem(403, "forbidden");

@@ -260,6 +260,61 @@ async fn a_rep_cannot_change_the_contacts_deals_and_activities_of_a_client_they_
     }
 }
 
+#[actix_web::test]
+async fn the_contacts_deals_and_activities_of_a_client_out_of_sight_are_out_of_sight_too() {
+    let s = Branches::set_up().await;
+    let (app, rep, other) = (&s.app, &s.rep_a.1, &s.rep_b.1);
+    let client_id = s.client_b["id"].clone();
+    let contact =
+        app.post("/api/v1/contacts", other, json!({"client_id": client_id, "first_name": "Boris"})).await;
+    let contact = contact.expect(201).clone();
+    let deal =
+        app.post("/api/v1/deals", other, json!({"client_id": client_id, "title": "Bravo order"})).await;
+    let deal = deal.expect(201).clone();
+    let call = json!({"client_id": client_id, "deal_id": deal["id"], "kind": "call", "subject": "Follow up"});
+    let call = app.post("/api/v1/activities", other, call).await.expect(201).clone();
+    let deal_path = format!("/api/v1/deals/{}", id(&deal));
+    for path in [
+        format!("/api/v1/contacts/{}", id(&contact)),
+        deal_path.clone(),
+        format!("{deal_path}/history"),
+        format!("{deal_path}/activities"),
+        format!("/api/v1/activities/{}", id(&call)),
+    ] {
+        app.get(&path, rep).await.expect_problem(404, "not_found");
+        app.get(&path, other).await.expect(200);
+    }
+    let count = |page: &Value| page["data"].as_array().map_or(0, Vec::len);
+    for entity in ["contacts", "deals", "activities"] {
+        let list = format!("/api/v1/{entity}");
+        assert_eq!(count(app.get(&list, rep).await.expect(200)), 0, "{list}");
+        assert_eq!(count(app.get(&list, other).await.expect(200)), 1, "{list}");
+        let search = format!("/api/v1/{entity}/search");
+        assert_eq!(count(app.post(&search, rep, json!({})).await.expect(200)), 0, "{search}");
+    }
+    let contact_lookup = "/api/v1/contacts?q=boris";
+    assert_eq!(count(app.get(contact_lookup, rep).await.expect(200)), 0);
+    for path in [format!("/api/v1/contacts/{}", id(&contact)), deal_path.clone()] {
+        app.request(Method::DELETE, &path, Some(other), None).await.expect(204);
+    }
+    for tombstones in ["/api/v1/contacts/deleted", "/api/v1/deals/deleted"] {
+        assert_eq!(count(app.get(tombstones, rep).await.expect(200)), 0, "{tombstones}");
+        assert_eq!(count(app.get(tombstones, other).await.expect(200)), 1, "{tombstones}");
+    }
+
+    // A deal handed to the rep is theirs to see and work on, though its client stays out of sight.
+    let handed = json!({"client_id": client_id, "title": "Handed over"});
+    let handed = app.post("/api/v1/deals", other, handed).await.expect(201).clone();
+    let handed_path = format!("/api/v1/deals/{}", id(&handed));
+    let owner_id = json!({"owner_id": s.rep_a.0["id"]});
+    app.patch(&handed_path, &s.owner, owner_id).await.expect(200);
+    assert_eq!(app.get(&handed_path, rep).await.expect(200)["title"], "Handed over");
+    let listed = app.get("/api/v1/deals", rep).await.expect(200).clone();
+    assert_eq!(listed["data"][0]["id"], handed["id"]);
+    app.patch(&handed_path, rep, json!({"next_step": "Call Boris"})).await.expect(200);
+    app.get(&format!("/api/v1/clients/{}", id(&s.client_b)), rep).await.expect_problem(404, "not_found");
+}
+
 /// Operations on client data that the tests above hold to the caller's scope.
 const SCOPE_TESTED: &[&str] = &[
     "list_clients",
@@ -287,6 +342,19 @@ const SCOPE_TESTED: &[&str] = &[
     "delete_activity",
     "restore_activity",
     "complete_activity",
+    "get_contact",
+    "list_contacts",
+    "search_contacts",
+    "list_deleted_contacts",
+    "get_deal",
+    "get_deal_history",
+    "list_deals",
+    "search_deals",
+    "list_deleted_deals",
+    "list_deal_activities",
+    "get_activity",
+    "list_activities",
+    "search_activities",
     "preview_segment",
     "list_segment_members",
     "count_segment_members",
@@ -297,20 +365,7 @@ const SCOPE_TESTED: &[&str] = &[
 /// Operations on client data that don't apply the caller's scope yet: each is a known gap, listed
 /// in the notes, to move to `SCOPE_TESTED` with its test.
 const NOT_YET_SCOPED: &[&str] = &[
-    "get_contact",
-    "list_contacts",
-    "search_contacts",
-    "list_deleted_contacts",
-    "get_deal",
-    "get_deal_history",
-    "list_deals",
-    "search_deals",
-    "list_deleted_deals",
     "get_pipeline_board",
-    "list_deal_activities",
-    "get_activity",
-    "list_activities",
-    "search_activities",
     "get_agenda",
     "list_reminders",
     "ack_reminder",

@@ -19,7 +19,7 @@ use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, page_limit};
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, Parent, record_change};
-use crate::auth::{Principal, run_as, run_seeing};
+use crate::auth::{Principal, run_seeing};
 use crate::db::models::Activity;
 use crate::db::models::activity::ActivityFilter;
 use crate::db::models::change_event::ChangeSet;
@@ -209,7 +209,7 @@ async fn activities_page(
         filter.condition = search
             .map(|search| compile_filter(conn, principal.workspace_id, CustomEntity::Activity, &search))
             .transpose()?;
-        Ok(Activity::list(conn, principal.workspace_id, &filter, after, i64::from(limit) + 1)?)
+        Ok(Activity::list(conn, scope, &filter, after, i64::from(limit) + 1)?)
     })
     .await?;
     Ok(Page::from_rows(
@@ -239,10 +239,9 @@ pub async fn get_activity(
     id: web::Path<ActivityId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let activity = run_as(principal.caller(), &state.pool, move |conn| {
-        Ok(Activity::find(conn, principal.workspace_id, id)?)
-    })
-    .await?;
+    let activity =
+        run_seeing(principal.caller(), &state.pool, move |conn, scope| Ok(Activity::find(conn, scope, id)?))
+            .await?;
     Ok(activity_http(StatusCode::OK, &activity))
 }
 

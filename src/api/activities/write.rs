@@ -41,7 +41,14 @@ pub(super) fn build_activity(
         errors.sort_by(|a, b| a.field.cmp(&b.field));
         return Err(ApiError::Validation(errors));
     }
-    let client_id = linked_client(conn, scope, &input)?;
+    // The activity's own links needn't be seen by whoever works on it (its assignee may not see its
+    // client); links it is given must be.
+    let keeps_links = existing.is_some_and(|activity| {
+        (activity.client_id, activity.contact_id, activity.deal_id)
+            == (input.client_id, input.contact_id, input.deal_id)
+    });
+    let linkable = if keeps_links { ClientScope::whole_workspace(scope.workspace()) } else { scope.clone() };
+    let client_id = linked_client(conn, &linkable, &input)?;
     let assignee_id = input.assignee_id.unwrap_or(principal.user_id);
     if User::find(conn, principal.workspace_id, assignee_id).optional()?.is_none() {
         return Err(ApiError::invalid_field(
@@ -104,24 +111,21 @@ fn linked_client(
     scope: &ClientScope,
     input: &ActivityInput,
 ) -> Result<Option<ClientId>, ApiError> {
-    let workspace = scope.workspace();
     let contacts_client = match input.contact_id {
-        Some(id) => {
-            Some(Contact::find(conn, workspace, id).optional()?.map(|contact| contact.client_id).ok_or_else(
-                || {
-                    ApiError::invalid_field(
-                        "contact_id",
-                        FieldCode::NotFound,
-                        "no such contact in this workspace",
-                    )
-                },
-            )?)
-        }
+        Some(id) => Some(
+            Contact::find(conn, scope, id).optional()?.map(|contact| contact.client_id).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "contact_id",
+                    FieldCode::NotFound,
+                    "no such contact in this workspace",
+                )
+            })?,
+        ),
         None => None,
     };
     let deals_client = match input.deal_id {
         Some(id) => {
-            Some(Deal::find(conn, workspace, id).optional()?.map(|deal| deal.client_id).ok_or_else(|| {
+            Some(Deal::find(conn, scope, id).optional()?.map(|deal| deal.client_id).ok_or_else(|| {
                 ApiError::invalid_field("deal_id", FieldCode::NotFound, "no such deal in this workspace")
             })?)
         }

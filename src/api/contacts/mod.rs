@@ -19,7 +19,7 @@ use crate::api::listing::{
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, Parent, record_change};
-use crate::auth::{Principal, run_as, run_seeing};
+use crate::auth::{Principal, run_seeing};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client::ClientOrder;
 use crate::db::models::contact::ContactFilter;
@@ -206,7 +206,7 @@ async fn contacts_page(
         filter.condition = search
             .map(|search| compile_filter(conn, workspace, CustomEntity::Contact, &search))
             .transpose()?;
-        let rows = Contact::list(conn, workspace, &filter, order, descending, after, i64::from(limit) + 1)?;
+        let rows = Contact::list(conn, scope, &filter, order, descending, after, i64::from(limit) + 1)?;
         // When another page follows, a relevance cursor carries the score of this page's last row.
         let last_kept = if rows.len() > limit as usize { rows.get(limit as usize - 1) } else { None };
         let last_score = match (&filter.q, order, last_kept) {
@@ -246,8 +246,8 @@ pub async fn list_deleted_contacts(
     let limit = page_limit(query.limit)?;
     let after: Option<(DateTime<Utc>, ContactId)> = decode_cursor(query.cursor.as_deref())?;
     let since = query.deleted_since;
-    let rows = run_as(principal.caller(), &state.pool, move |conn| {
-        Ok(Contact::list_deleted(conn, principal.workspace_id, since, after, i64::from(limit) + 1)?)
+    let rows = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        Ok(Contact::list_deleted(conn, scope, since, after, i64::from(limit) + 1)?)
     })
     .await?;
     Ok(web::Json(tombstone_page(rows, limit, |contact| {
@@ -274,10 +274,9 @@ pub async fn get_contact(
     id: web::Path<ContactId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let contact = run_as(principal.caller(), &state.pool, move |conn| {
-        Ok(Contact::find(conn, principal.workspace_id, id)?)
-    })
-    .await?;
+    let contact =
+        run_seeing(principal.caller(), &state.pool, move |conn, scope| Ok(Contact::find(conn, scope, id)?))
+            .await?;
     Ok(contact_http(StatusCode::OK, &contact))
 }
 

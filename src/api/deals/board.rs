@@ -11,6 +11,7 @@ use crate::api::extract::Page;
 use crate::auth::{Principal, run_as};
 use crate::db::models::deal::{DealFilter, DealSortKey};
 use crate::db::models::{Deal, Stage};
+use crate::db::visibility::ClientScope;
 use crate::domain::enums::StageKind;
 use crate::domain::money;
 use crate::error::{ApiError, ProblemCode};
@@ -118,7 +119,10 @@ pub async fn get_pipeline_board(
             .map(|stage| (stage.id, (stage.kind != StageKind::Open.as_str()).then_some(closed_since)))
             .collect();
         let filter = DealFilter { pipeline_id: Some(pipeline_id), owner_id: owner, ..DealFilter::default() };
-        let rows = Deal::board_columns(conn, workspace, &filter, &wanted, i64::from(per_stage) + 1)?;
+        // The board's counts and totals are the whole workspace's (the caller's visibility doesn't
+        // reach them yet): its columns list the whole workspace's deals too, so that they agree.
+        let everyone = ClientScope::whole_workspace(workspace);
+        let rows = Deal::board_columns(conn, &everyone, &filter, &wanted, i64::from(per_stage) + 1)?;
         // The rows come column after column, in the stages' order.
         let mut rows = rows.into_iter().peekable();
         let columns: Vec<Vec<Deal>> = stages

@@ -18,7 +18,7 @@ use crate::api::listing::{DeletedQuery, Tombstone, search_query, tombstone_page}
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, Parent, record_change};
-use crate::auth::{Principal, run_as, run_seeing};
+use crate::auth::{Principal, run_seeing};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::deal::{DealFilter, DealItem, DealOrder, DealSortKey};
@@ -276,15 +276,7 @@ async fn deals_page(
         filter.condition = search
             .map(|search| compile_filter(conn, principal.workspace_id, CustomEntity::Deal, &search))
             .transpose()?;
-        let rows = Deal::list(
-            conn,
-            principal.workspace_id,
-            &filter,
-            order,
-            descending,
-            after,
-            i64::from(limit) + 1,
-        )?;
+        let rows = Deal::list(conn, scope, &filter, order, descending, after, i64::from(limit) + 1)?;
         let ids: Vec<DealId> = rows.iter().map(|deal| deal.id).collect();
         let items = Deal::items_of(conn, principal.workspace_id, &ids)?;
         Ok((rows, items))
@@ -323,8 +315,8 @@ pub async fn list_deleted_deals(
     let limit = page_limit(query.limit)?;
     let after: Option<(DateTime<Utc>, DealId)> = decode_cursor(query.cursor.as_deref())?;
     let since = query.deleted_since;
-    let rows = run_as(principal.caller(), &state.pool, move |conn| {
-        Ok(Deal::list_deleted(conn, principal.workspace_id, since, after, i64::from(limit) + 1)?)
+    let rows = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        Ok(Deal::list_deleted(conn, scope, since, after, i64::from(limit) + 1)?)
     })
     .await?;
     Ok(web::Json(tombstone_page(rows, limit, |deal| {
@@ -351,8 +343,8 @@ pub async fn get_deal(
     id: web::Path<DealId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let (deal, items) = run_as(principal.caller(), &state.pool, move |conn| {
-        let deal = Deal::find(conn, principal.workspace_id, id)?;
+    let (deal, items) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        let deal = Deal::find(conn, scope, id)?;
         let items = Deal::items_of(conn, principal.workspace_id, &[id])?;
         Ok((deal, items))
     })
@@ -553,8 +545,8 @@ pub async fn get_deal_history(
     id: web::Path<DealId>,
 ) -> Result<web::Json<Vec<StageVisit>>, ApiError> {
     let id = id.into_inner();
-    let (changes, stages) = run_as(principal.caller(), &state.pool, move |conn| {
-        let deal = Deal::find(conn, principal.workspace_id, id)?;
+    let (changes, stages) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        let deal = Deal::find(conn, scope, id)?;
         let changes = Deal::stage_changes(conn, principal.workspace_id, id)?;
         let stages = Stage::of_pipelines(conn, principal.workspace_id, &[deal.pipeline_id])?;
         Ok((changes, stages))

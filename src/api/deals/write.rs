@@ -222,7 +222,13 @@ impl NamedRecords {
         };
         let status: StageKind = stage.kind.parse().unwrap_or(StageKind::Open);
 
-        if !Client::exists(conn, scope, input.client_id)? {
+        // The deal's own client and contact needn't be seen by whoever works on the deal (its owner
+        // may not see them); ones it is given must be.
+        let keeps_links = existing
+            .is_some_and(|deal| (deal.client_id, deal.contact_id) == (input.client_id, input.contact_id));
+        let linkable =
+            if keeps_links { ClientScope::whole_workspace(scope.workspace()) } else { scope.clone() };
+        if !Client::exists(conn, &linkable, input.client_id)? {
             return Err(ApiError::invalid_field(
                 "client_id",
                 FieldCode::NotFound,
@@ -230,7 +236,7 @@ impl NamedRecords {
             ));
         }
         if let Some(contact) = input.contact_id {
-            let found = Contact::find(conn, workspace_id, contact).optional()?;
+            let found = Contact::find(conn, &linkable, contact).optional()?;
             if found.is_none_or(|contact| contact.client_id != input.client_id) {
                 return Err(ApiError::invalid_field(
                     "contact_id",

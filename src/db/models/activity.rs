@@ -10,6 +10,7 @@ use crate::db::fragment::SqlFragment;
 use crate::db::json::Json;
 use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::{activities, clients};
+use crate::db::visibility::ClientScope;
 use crate::domain::contact_points::ContactPoint;
 use crate::ids::{ActivityId, ClientId, ContactId, DealId, UserId, WorkspaceId};
 
@@ -80,12 +81,9 @@ impl Activity {
             .get_result(conn)
     }
 
-    pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: ActivityId) -> QueryResult<Activity> {
-        activities::table
-            .find((workspace, id))
-            .filter(activities::deleted_at.is_null())
-            .select(Activity::as_select())
-            .first(conn)
+    /// A live activity the scope sees.
+    pub fn find(conn: &mut PgConnection, scope: &ClientScope, id: ActivityId) -> QueryResult<Activity> {
+        live_in(scope).filter(activities::id.eq(id)).select(Activity::as_select()).first(conn)
     }
 
     pub fn set_deleted(
@@ -110,15 +108,12 @@ impl Activity {
     /// One page of live activities, newest change first, after (updated_at, id).
     pub fn list(
         conn: &mut PgConnection,
-        workspace: WorkspaceId,
+        scope: &ClientScope,
         filter: &ActivityFilter,
         after: Option<(DateTime<Utc>, ActivityId)>,
         limit: i64,
     ) -> QueryResult<Vec<Activity>> {
-        let mut query = activities::table
-            .filter(activities::workspace_id.eq(workspace))
-            .filter(activities::deleted_at.is_null())
-            .into_boxed();
+        let mut query = live_in(scope);
         if let Some(condition) = &filter.condition {
             query = query.filter(condition.clone());
         }
@@ -371,4 +366,17 @@ pub fn client_timeline(
         .bind(Bind::OptionalUuid(after.map(|(_, id)| id)))
         .bind(Bind::BigInt(limit))
         .load(conn)
+}
+
+/// The live activities `scope` sees: those of a client it sees, and those assigned to someone in
+/// it (a task with no client included).
+fn live_in<'a>(scope: &ClientScope) -> activities::BoxedQuery<'a, Pg> {
+    let mut query = activities::table
+        .filter(activities::workspace_id.eq(scope.workspace()))
+        .filter(activities::deleted_at.is_null())
+        .into_boxed();
+    if let Some(condition) = scope.record_condition("assignee_id", "client_id") {
+        query = query.filter(condition);
+    }
+    query
 }

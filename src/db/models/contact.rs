@@ -9,8 +9,10 @@ use crate::db::fragment::SqlFragment;
 use crate::db::json::Json;
 use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::contacts;
+use crate::db::visibility::ClientScope;
 use crate::domain::contact_points::{Consent, ContactPoint, Messenger};
 use crate::ids::{ClientId, ContactId, UserId, WorkspaceId};
+use diesel::dsl::{AsSelect, SqlTypeOf};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = contacts, primary_key(workspace_id, id), treat_none_as_null = true, check_for_backend(Pg))]
@@ -68,12 +70,9 @@ impl Contact {
             .get_result(conn)
     }
 
-    pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: ContactId) -> QueryResult<Contact> {
-        contacts::table
-            .find((workspace, id))
-            .filter(contacts::deleted_at.is_null())
-            .select(Contact::as_select())
-            .first(conn)
+    /// A live contact the scope sees.
+    pub fn find(conn: &mut PgConnection, scope: &ClientScope, id: ContactId) -> QueryResult<Contact> {
+        seen_in(scope).filter(contacts::id.eq(id)).filter(contacts::deleted_at.is_null()).first(conn)
     }
 
     /// Takes the primary flag from the client's other live contacts; returns those changed.
@@ -232,17 +231,14 @@ impl Contact {
     /// One page of live contacts: `limit` rows after `after` in `order`.
     pub fn list(
         conn: &mut PgConnection,
-        workspace: WorkspaceId,
+        scope: &ClientScope,
         filter: &ContactFilter,
         order: ClientOrder,
         descending: bool,
         after: Option<(SortKey, ContactId)>,
         limit: i64,
     ) -> QueryResult<Vec<Contact>> {
-        let mut query = contacts::table
-            .filter(contacts::workspace_id.eq(workspace))
-            .filter(contacts::deleted_at.is_null())
-            .into_boxed();
+        let mut query = seen_in(scope).filter(contacts::deleted_at.is_null());
         if let Some(condition) = &filter.condition {
             query = query.filter(condition.clone());
         }
@@ -285,7 +281,7 @@ impl Contact {
             query = query.filter(after);
         }
         query = query.order(order);
-        query.select(Contact::as_select()).page_limit(limit).load(conn)
+        query.page_limit(limit).load(conn)
     }
 
     pub fn relevance(
@@ -299,25 +295,30 @@ impl Contact {
 
     pub fn list_deleted(
         conn: &mut PgConnection,
-        workspace: WorkspaceId,
+        scope: &ClientScope,
         since: Option<DateTime<Utc>>,
         after: Option<(DateTime<Utc>, ContactId)>,
         limit: i64,
     ) -> QueryResult<Vec<Contact>> {
-        let mut query = contacts::table
-            .filter(contacts::workspace_id.eq(workspace))
-            .filter(contacts::deleted_at.is_not_null())
-            .into_boxed();
+        let mut query = seen_in(scope).filter(contacts::deleted_at.is_not_null());
         if let Some(since) = since {
             query = query.filter(contacts::deleted_at.ge(since));
         }
         if let Some((time, id)) = after {
             query = query.filter(SqlFragment::keyset_after("deleted_at", false, time, id.0));
         }
-        query
-            .order((contacts::deleted_at.asc(), contacts::id.asc()))
-            .select(Contact::as_select())
-            .page_limit(limit)
-            .load(conn)
+        query.order((contacts::deleted_at.asc(), contacts::id.asc())).page_limit(limit).load(conn)
     }
+}
+
+/// The contacts `scope` sees, deleted or not: where every query of contacts by the API starts.
+fn seen_in(scope: &ClientScope) -> contacts::BoxedQuery<'static, Pg, SqlTypeOf<AsSelect<Contact, Pg>>> {
+    let mut query = contacts::table
+        .filter(contacts::workspace_id.eq(scope.workspace()))
+        .select(Contact::as_select())
+        .into_boxed();
+    if let Some(condition) = scope.record_condition("owner_id", "client_id") {
+        query = query.filter(condition);
+    }
+    query
 }

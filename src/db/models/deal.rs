@@ -12,6 +12,7 @@ use crate::db::fragment::{Bind, SqlFragment};
 use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::{deal_items, deal_stage_changes, deals};
 use crate::db::sql_file::{SqlFile, SqlText};
+use crate::db::visibility::ClientScope;
 use crate::ids::{ClientId, ContactId, DealId, PipelineId, ProductId, StageId, TeamId, UserId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -210,19 +211,15 @@ impl Deal {
         })
     }
 
-    pub fn exists(conn: &mut PgConnection, workspace: WorkspaceId, id: DealId) -> QueryResult<bool> {
-        diesel::select(diesel::dsl::exists(
-            deals::table.find((workspace, id)).filter(deals::deleted_at.is_null()),
-        ))
-        .get_result(conn)
+    /// Whether the scope sees a live deal `id`.
+    pub fn exists(conn: &mut PgConnection, scope: &ClientScope, id: DealId) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(live_in(scope).filter(deals::id.eq(id)).select(deals::id)))
+            .get_result(conn)
     }
 
-    pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: DealId) -> QueryResult<Deal> {
-        deals::table
-            .find((workspace, id))
-            .filter(deals::deleted_at.is_null())
-            .select(Deal::as_select())
-            .first(conn)
+    /// A live deal the scope sees.
+    pub fn find(conn: &mut PgConnection, scope: &ClientScope, id: DealId) -> QueryResult<Deal> {
+        live_in(scope).filter(deals::id.eq(id)).select(Deal::as_select()).first(conn)
     }
 
     /// The line items of these deals, in order.
@@ -297,14 +294,14 @@ impl Deal {
     /// One page of live deals: `limit` rows after `after` in `order`.
     pub fn list(
         conn: &mut PgConnection,
-        workspace: WorkspaceId,
+        scope: &ClientScope,
         filter: &DealFilter,
         order: DealOrder,
         descending: bool,
         after: Option<(DealSortKey, DealId)>,
         limit: i64,
     ) -> QueryResult<Vec<Deal>> {
-        Self::ordered(workspace, filter, order, descending, after)
+        Self::ordered(scope, filter, order, descending, after)
             .select(Deal::as_select())
             .page_limit(limit)
             .load(conn)
@@ -316,7 +313,7 @@ impl Deal {
     /// than one per stage saves the board a round trip to PostgreSQL per column.
     pub fn board_columns(
         conn: &mut PgConnection,
-        workspace: WorkspaceId,
+        scope: &ClientScope,
         filter: &DealFilter,
         columns: &[(StageId, Option<DateTime<Utc>>)],
         limit: i64,
@@ -325,7 +322,7 @@ impl Deal {
             // `VALUES` can't be empty.
             return Ok(Vec::new());
         }
-        let column_page = Self::ordered(workspace, filter, DealOrder::UpdatedAt, true, None)
+        let column_page = Self::ordered(scope, filter, DealOrder::UpdatedAt, true, None)
             .filter(SqlFragment::fixed(
                 "(\"deals\".\"stage_id\" = board_column.stage_id AND (board_column.closed_from IS NULL \
                  OR \"deals\".\"closed_at\" >= board_column.closed_from))",
@@ -338,16 +335,13 @@ impl Deal {
     /// Live deals passing `filter`, after `after` in `order`. One `if` per filter of the list, in
     /// one place: longer than a function should be, rather than the list's filters scattered.
     fn ordered<'a>(
-        workspace: WorkspaceId,
+        scope: &ClientScope,
         filter: &DealFilter,
         order: DealOrder,
         descending: bool,
         after: Option<(DealSortKey, DealId)>,
     ) -> deals::BoxedQuery<'a, Pg> {
-        let mut query = deals::table
-            .filter(deals::workspace_id.eq(workspace))
-            .filter(deals::deleted_at.is_null())
-            .into_boxed();
+        let mut query = live_in(scope);
         if let Some(condition) = &filter.condition {
             query = query.filter(condition.clone());
         }
@@ -431,18 +425,21 @@ impl Deal {
         query.order(SqlFragment::fixed(&format!("{expression} {direction}, id {direction}")))
     }
 
-    /// One page of deleted deals (tombstones), oldest deletion first.
+    /// One page of the deleted deals the scope sees (tombstones), oldest deletion first.
     pub fn list_deleted(
         conn: &mut PgConnection,
-        workspace: WorkspaceId,
+        scope: &ClientScope,
         since: Option<DateTime<Utc>>,
         after: Option<(DateTime<Utc>, DealId)>,
         limit: i64,
     ) -> QueryResult<Vec<Deal>> {
         let mut query = deals::table
-            .filter(deals::workspace_id.eq(workspace))
+            .filter(deals::workspace_id.eq(scope.workspace()))
             .filter(deals::deleted_at.is_not_null())
             .into_boxed();
+        if let Some(condition) = scope.record_condition("\"deals\".\"owner_id\"", "\"deals\".\"client_id\"") {
+            query = query.filter(condition);
+        }
         if let Some(since) = since {
             query = query.filter(deals::deleted_at.ge(since));
         }
@@ -561,4 +558,17 @@ pub struct StageTotals {
     pub amount: Decimal,
     #[diesel(sql_type = diesel::sql_types::Numeric)]
     pub weighted_amount: Decimal,
+}
+
+/// The live deals `scope` sees: where every query of deals by the API starts. The columns are
+/// qualified: the board joins its stages beside them.
+fn live_in<'a>(scope: &ClientScope) -> deals::BoxedQuery<'a, Pg> {
+    let mut query = deals::table
+        .filter(deals::workspace_id.eq(scope.workspace()))
+        .filter(deals::deleted_at.is_null())
+        .into_boxed();
+    if let Some(condition) = scope.record_condition("\"deals\".\"owner_id\"", "\"deals\".\"client_id\"") {
+        query = query.filter(condition);
+    }
+    query
 }
