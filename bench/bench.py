@@ -81,6 +81,23 @@ class Api:
         return self.call("POST", "/api/v1/auth/login", body={"email": email, "password": password})["access_token"]
 
 
+def team_manager(api, owner, reps):
+    """A manager of a branch whose department holds `reps`, made once; returns their token."""
+    email = "bench-manager@seed.example"
+    teams = {team["name"]: team for team in api.call("GET", "/api/v1/teams?limit=200", owner)["data"]}
+    branch = teams.get("Bench branch") or api.call("POST", "/api/v1/teams", owner, {"name": "Bench branch"})
+    department = teams.get("Bench department") or api.call(
+        "POST", "/api/v1/teams", owner, {"name": "Bench department", "parent_id": branch["id"]})
+    for rep in reps:
+        api.call("PATCH", f"/api/v1/users/{rep}", owner, {"team_id": department["id"]})
+    try:
+        return api.login(email, "seed-password-1")
+    except urllib.error.HTTPError:
+        api.call("POST", "/api/v1/users", owner, {"email": email, "full_name": "Bench manager", "role": "manager",
+                                                  "team_id": branch["id"], "password": "seed-password-1"})
+        return api.login(email, "seed-password-1")
+
+
 def run(args, env=None, **kwargs):
     return subprocess.run(args, check=True, env={**os.environ, **(env or {})}, **kwargs)
 
@@ -422,6 +439,9 @@ def bench_scale(scale, options, work_dir):
         write("list", ["/api/v1/clients?limit=50&sort=-updated_at"])
         write("list_owner", [f"/api/v1/clients?limit=50&sort=-updated_at&owner_id={owner}" for owner in owners])
         write("list_tag", ["/api/v1/clients?limit=50&sort=-updated_at&tag=vip"])
+        # Visibility: a rep lists their own clients (the seeded reps see `own`), a manager their
+        # team's: a tenth of the reps, in a department under the manager's branch.
+        manager = team_manager(api, owner, owners[: max(2, len(owners) // 10)])
         # A fuzzy fragment: the first 5 letters of a last name with one letter dropped.
         names = cluster.psql(f"SELECT DISTINCT split_part(display_name, ' ', 1) FROM clients "
                              f"WHERE workspace_id = '{workspace}' AND kind = 'person' LIMIT 40").split()
@@ -467,6 +487,8 @@ def bench_scale(scale, options, work_dir):
             ("GET /clients?limit=50&sort=-updated_at", "paths", files["list"], owner, "read"),
             ("… &owner_id=", "paths", files["list_owner"], owner, "read"),
             ("… &tag=vip", "paths", files["list_tag"], owner, "read"),
+            ("… as a rep (their own clients)", "paths", files["list"], sales, "read"),
+            ("… as a manager (a tenth of the reps' clients)", "paths", files["list"], manager, "read"),
             ("GET /clients?q=<fuzzy fragment>", "paths", files["fuzzy"], owner, "read"),
             ("GET /clients?phone=", "paths", files["phone"], owner, "read"),
             ("GET /clients/{id}/timeline", "paths", files["timeline"], owner, "read"),

@@ -65,6 +65,15 @@ impl ClientScope {
         self.owners == Owners::Anyone
     }
 
+    /// The owners whose clients the scope holds; `None` when it holds everyone's.
+    pub fn owners(&self) -> Option<Vec<UserId>> {
+        match &self.owners {
+            Owners::Anyone => None,
+            Owners::Only(owner) => Some(vec![*owner]),
+            Owners::AnyOf(owners) => Some(owners.clone()),
+        }
+    }
+
     /// Whether a record owned by (or assigned to) `owner` is within the scope.
     pub fn admits(&self, owner: Option<UserId>) -> bool {
         match (&self.owners, owner) {

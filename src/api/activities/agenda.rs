@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::wire::ActivityResponse;
 use crate::api::extract::Page;
-use crate::auth::{Principal, run_as};
+use crate::auth::{Principal, run_as, run_seeing};
 use crate::db::models::{Activity, User, Workspace};
 use crate::domain::agenda;
 use crate::domain::role::Role;
@@ -104,8 +104,13 @@ pub async fn get_agenda(
         )));
     }
     let date = query.date;
-    let agenda = run_as(principal.caller(), &state.pool, move |conn| {
+    let agenda = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = Workspace::find(conn, principal.workspace_id)?;
+        // Another user's agenda is a manager's to see when the user is in their scope (their team,
+        // for a manager who sees their team's clients): anyone else is a 404, as a stranger is.
+        if !scope.admits(Some(user)) {
+            return Err(ApiError::NotFound);
+        }
         User::find(conn, workspace.id, user)?;
         let timezone: chrono_tz::Tz = workspace.timezone.parse().unwrap_or(chrono_tz::UTC);
         let now = Utc::now();

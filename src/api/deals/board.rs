@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::DealCursor;
 use super::wire::{DealCard, Money, deal_card};
 use crate::api::extract::Page;
-use crate::auth::{Principal, run_as};
+use crate::auth::{Principal, run_seeing};
 use crate::db::models::deal::{DealFilter, DealSortKey};
 use crate::db::models::{Deal, Stage};
 use crate::db::visibility::ClientScope;
@@ -104,7 +104,7 @@ pub async fn get_pipeline_board(
         let since = Utc::now() - chrono::Duration::days(BOARD_CLOSED_DAYS);
         chrono::DurationRound::duration_trunc(since, chrono::Duration::days(1)).unwrap_or(since)
     });
-    let (stages, totals, columns) = run_as(principal.caller(), &state.pool, move |conn| {
+    let (stages, totals, columns) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = principal.workspace_id;
         // A pipeline always has stages (one won, at least one open and one lost), so none means
         // there is no such pipeline in the workspace: one statement less than reading it first.
@@ -112,17 +112,25 @@ pub async fn get_pipeline_board(
         if stages.is_empty() {
             return Err(ApiError::NotFound);
         }
-        let totals = Deal::board_totals(conn, workspace, pipeline_id, owner, closed_since)?;
+        // A caller who doesn't see every client sees the deals owned within their visibility: the
+        // running totals are kept per owner, so the counts and sums stay index-backed and agree
+        // with the cards listed. An `owner_id` outside it matches nothing.
+        let owners = match (scope.owners(), owner) {
+            (None, owner) => owner.map(|owner| vec![owner]),
+            (Some(visible), None) => Some(visible),
+            (Some(visible), Some(owner)) => Some(visible.into_iter().filter(|seen| *seen == owner).collect()),
+        };
+        let totals = Deal::board_totals(conn, workspace, pipeline_id, owners.as_deref(), closed_since)?;
         // Each stage, and for a won or lost one the time its deals must have closed since.
         let wanted: Vec<_> = stages
             .iter()
             .map(|stage| (stage.id, (stage.kind != StageKind::Open.as_str()).then_some(closed_since)))
             .collect();
-        let filter = DealFilter { pipeline_id: Some(pipeline_id), owner_id: owner, ..DealFilter::default() };
-        // The board's counts and totals are the whole workspace's (the caller's visibility doesn't
-        // reach them yet): its columns list the whole workspace's deals too, so that they agree.
-        let everyone = ClientScope::whole_workspace(workspace);
-        let rows = Deal::board_columns(conn, &everyone, &filter, &wanted, i64::from(per_stage) + 1)?;
+        let filter =
+            DealFilter { pipeline_id: Some(pipeline_id), owner_ids: owners, ..DealFilter::default() };
+        // The owners above are the board's whole rule, for its cards as for its sums.
+        let by_owner = ClientScope::whole_workspace(workspace);
+        let rows = Deal::board_columns(conn, &by_owner, &filter, &wanted, i64::from(per_stage) + 1)?;
         // The rows come column after column, in the stages' order.
         let mut rows = rows.into_iter().peekable();
         let columns: Vec<Vec<Deal>> = stages

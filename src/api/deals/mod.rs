@@ -153,6 +153,7 @@ impl DealListQuery {
             stage_id: self.stage_id,
             status: self.status.map(StageKind::as_str),
             owner_id: self.owner_id,
+            owner_ids: None,
             team_id: self.team_id,
             client_id: self.client_id,
             expected_close_from: self.expected_close_from,

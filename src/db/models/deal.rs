@@ -121,6 +121,8 @@ pub struct DealFilter {
     pub stage_id: Option<StageId>,
     pub status: Option<&'static str>,
     pub owner_id: Option<UserId>,
+    /// Only the deals of these owners (the board of a caller who doesn't see every client).
+    pub owner_ids: Option<Vec<UserId>>,
     pub team_id: Option<TeamId>,
     pub client_id: Option<ClientId>,
     pub expected_close_from: Option<NaiveDate>,
@@ -357,6 +359,9 @@ impl Deal {
         if let Some(owner) = filter.owner_id {
             query = query.filter(deals::owner_id.eq(owner));
         }
+        if let Some(owners) = &filter.owner_ids {
+            query = query.filter(deals::owner_id.eq_any(owners.clone()));
+        }
         if let Some(team) = filter.team_id {
             query = query.filter(deals::team_id.eq(team));
         }
@@ -455,17 +460,23 @@ impl Deal {
 
     /// Per stage and currency: how many live deals, their total and their probability-weighted
     /// total, for a pipeline's board. Won and lost deals count when closed since `closed_since`.
+    /// `owners`: only the deals of these owners; `None` for every deal.
     pub fn board_totals(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
         pipeline: PipelineId,
-        owner: Option<UserId>,
+        owners: Option<&[UserId]>,
         closed_since: DateTime<Utc>,
     ) -> QueryResult<Vec<StageTotals>> {
         static BOARD_TOTALS: SqlText = SqlText::new(include_str!("../sql/board_totals.sql"));
         static PARTIAL_DAY_TOTALS: SqlText =
             SqlText::new(include_str!("../sql/board_partial_day_totals.sql"));
-        let owner = Bind::OptionalUuid(owner.map(|owner| owner.0));
+        /// The running totals' key of every owner's deals together.
+        const ALL_OWNERS: uuid::Uuid = uuid::Uuid::max();
+        let owner = Bind::UuidList(match owners {
+            Some(owners) => owners.iter().map(|owner| owner.0).collect(),
+            None => vec![ALL_OWNERS],
+        });
         // The running totals hold whole UTC days: the deals closed before the first midnight from
         // `closed_since` on are read one by one (none for a midnight, as by default).
         let from_midnight = closed_since.time() == NaiveTime::MIN;

@@ -1,5 +1,5 @@
--- Per stage and currency of pipeline $2 in workspace $1 (only owner $3's deals when it is not
--- NULL): the live deals closed from $4 until $5, the part of a day before the board's first whole
+-- Per stage and currency of pipeline $2 in workspace $1 (only the deals of the owners in $3, unless
+-- it holds the all-owners key): the live deals closed from $4 until $5, the part of a day before the board's first whole
 -- day (board_totals.sql): how many, their total amount and their probability-weighted amount.
 SELECT stage_id,
        currency,
@@ -9,6 +9,6 @@ SELECT stage_id,
 FROM deals
 WHERE workspace_id = $1 AND deleted_at IS NULL AND pipeline_id = $2
   AND closed_at >= $4 AND closed_at < $5
-  AND ($3::uuid IS NULL OR owner_id = $3)
+  AND (owner_id = ANY($3::uuid[]) OR 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid = ANY($3::uuid[]))
 GROUP BY stage_id, currency
 ORDER BY stage_id, currency
