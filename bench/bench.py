@@ -61,6 +61,8 @@ class Cluster:
         return result.stdout.strip()
 
 
+DEFAULT_OUTPUT = ROOT / "docs" / "benchmarks.md"
+
 class Api:
     def __init__(self, base):
         self.base = base
@@ -668,7 +670,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--data-root", default="/var/tmp/crm-bench")
-    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--output", default=str(DEFAULT_OUTPUT))
     parser.add_argument("--report-only", action="store_true",
                         help="write the report from the results the last runs of these scales saved")
     parser.add_argument("--only", default="", help="run only the scenarios whose name contains this")
@@ -726,9 +728,10 @@ def run_scales(options, work_dir):
             continue
         all_results.append(bench_scale(scale, options, work_dir))
         if options.only or options.no_ceilings:
-            continue  # a partial run: neither saved nor reported
+            continue  # a partial run: not saved for --report-only
         saved.write_text(json.dumps(all_results[-1], indent=2))
-    if options.only or options.no_ceilings:
+    # A partial run is reported only to a file of its own, never over the full report.
+    if (options.only or options.no_ceilings) and Path(options.output) == DEFAULT_OUTPUT:
         return
     Path(options.output).write_text(report(all_results, options))
     log(f"wrote {options.output}")

@@ -51,6 +51,11 @@ impl Role {
         matches!(self, Role::Owner | Role::Admin | Role::Manager)
     }
 
+    /// Whether the role may change segments someone else made (a rep changes their own only).
+    pub fn can_change_others_segments(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin | Role::Manager)
+    }
+
     /// Whether a user of this role may give `target` to someone, or change someone who has it.
     pub fn can_administer(self, target: Role) -> bool {
         match self {

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::EXPORT_CHUNK;
 use crate::api::extract::Page;
 use crate::api::search::segment_condition;
-use crate::auth::{Caller, Principal, run_as};
+use crate::auth::{Caller, Principal, run_as, run_seeing};
 use crate::db::DbPool;
 use crate::db::fragment::SqlFragment;
 use crate::db::models::client_stats::ClientStats;
@@ -98,9 +98,10 @@ pub async fn export_segment(
     let id = id.into_inner();
     let workspace = principal.workspace_id;
     let caller = principal.caller();
-    let (segment, condition, export_id, places) = run_as(caller, &state.pool, move |conn| {
+    let (segment, condition, export_id, places) = run_seeing(caller, &state.pool, move |conn, scope| {
         let segment = Segment::find(conn, workspace, id)?;
-        let condition = segment_condition(conn, &segment)?;
+        // The members the exporter sees, as of the export's start.
+        let condition = scope.narrow(segment_condition(conn, &segment)?);
         let places = crate::domain::money::places(&Workspace::find(conn, workspace)?.default_currency);
         let export = SegmentExport {
             workspace_id: workspace,

@@ -218,7 +218,7 @@ pub(super) fn static_for_update(
     principal: &Principal,
     id: SegmentId,
 ) -> Result<Segment, ApiError> {
-    let segment = Segment::find_for_update(conn, principal.workspace_id, id)?;
+    let segment = super::segment_for_change(conn, principal, id)?;
     if segment.kind != SegmentKind::Static.as_str() {
         return Err(ApiError::conflict(
             ProblemCode::DynamicSegment,

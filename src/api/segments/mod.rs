@@ -292,7 +292,7 @@ pub async fn update_segment(
     let patch = body.0;
     let segment = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
-            let current = Segment::find_for_update(conn, principal.workspace_id, id)?;
+            let current = segment_for_change(conn, &principal, id)?;
             let mut candidate = current.clone();
             if let Some(name) = patch.name {
                 candidate.name = non_blank("name", &name)?;
@@ -350,7 +350,7 @@ pub async fn delete_segment(
     let id = id.into_inner();
     run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
-            let current = Segment::find_for_update(conn, principal.workspace_id, id)?;
+            let current = segment_for_change(conn, &principal, id)?;
             if_match.check(current.version)?;
             current.delete(conn)?;
             let changes = ChangeSet::default().field(
@@ -396,4 +396,20 @@ pub async fn refresh_rfm(
     })
     .await?;
     Ok(web::Json(RfmRefresh { scored: outcome.scored, updated: outcome.updated, refreshed_at: Utc::now() }))
+}
+
+/// Segment `id`, locked for a change the caller may make: a segment is changed by whoever made it,
+/// or by a manager, admin or owner; a rep changes their own only.
+pub(super) fn segment_for_change(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    id: SegmentId,
+) -> Result<Segment, ApiError> {
+    let segment = Segment::find_for_update(conn, principal.workspace_id, id)?;
+    if segment.created_by != Some(principal.user_id) && !principal.role.can_change_others_segments() {
+        return Err(ApiError::Forbidden(std::borrow::Cow::Borrowed(
+            "only its maker, or a manager, admin or owner, may change a segment",
+        )));
+    }
+    Ok(segment)
 }
