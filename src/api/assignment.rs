@@ -4,7 +4,11 @@
 
 use diesel::prelude::*;
 
+use std::borrow::Cow;
+
+use crate::auth::Principal;
 use crate::db::models::{Team, User};
+use crate::db::visibility::ClientScope;
 use crate::domain::FieldCode;
 use crate::domain::ownership;
 use crate::error::ApiError;
@@ -52,6 +56,31 @@ impl Assignment {
         }
         Ok(Self { owner_id: owner.map(|owner| owner.id), team_id })
     }
+}
+
+/// Refuses to give a record from `before` (its owner, or for a new one its creator) to `after`
+/// unless the caller is a manager, admin or owner and `after` is within their visibility: a rep
+/// keeps what they make, and nobody hands work to someone they don't see.
+pub fn ensure_may_hand_over(
+    principal: &Principal,
+    scope: &ClientScope,
+    before: Option<UserId>,
+    after: Option<UserId>,
+) -> Result<(), ApiError> {
+    if before == after {
+        return Ok(());
+    }
+    if !principal.role.can_reassign() {
+        return Err(ApiError::Forbidden(Cow::Borrowed(
+            "only managers, admins and owners give a record to someone else",
+        )));
+    }
+    if after.is_some() && !scope.admits(after) {
+        return Err(ApiError::Forbidden(Cow::Borrowed(
+            "a record can be given only to someone within your visibility",
+        )));
+    }
+    Ok(())
 }
 
 /// The owner alone, for records without a team (contacts).

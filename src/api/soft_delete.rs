@@ -3,6 +3,8 @@
 //! (a client's contacts go with it, a deal's client must be live to restore it) is the closure
 //! each handler passes.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 
@@ -14,29 +16,38 @@ use crate::db::models::change_event::ChangeSet;
 use crate::db::visibility::ClientScope;
 use crate::error::ApiError;
 
-/// The live record `id`, locked for a read-modify-write; a deleted one, or one the scope doesn't
-/// see, is a 404.
+/// The live record `id`, locked for a change by the caller: a deleted one, or one the scope doesn't
+/// see, is a 404; one a sales rep neither owns nor is assigned is a 403.
 pub fn live_for_update<R: SoftDelete>(
     conn: &mut PgConnection,
+    principal: &Principal,
     scope: &ClientScope,
     id: R::Id,
 ) -> Result<R, ApiError> {
-    let record = seen_for_update::<R>(conn, scope, id)?;
+    let record = changeable::<R>(conn, principal, scope, id)?;
     if record.deleted_at().is_some() {
         return Err(ApiError::NotFound);
     }
     Ok(record)
 }
 
-/// Record `id`, deleted or not, locked; one the scope doesn't see is a 404, as if it didn't exist.
-fn seen_for_update<R: SoftDelete>(
+/// Record `id`, deleted or not, locked for a change by the caller; one the scope doesn't see is a
+/// 404, as if it didn't exist, and one in someone else's hands is a 403 to a sales rep, who works
+/// on their own records only.
+fn changeable<R: SoftDelete>(
     conn: &mut PgConnection,
+    principal: &Principal,
     scope: &ClientScope,
     id: R::Id,
 ) -> Result<R, ApiError> {
     let record = R::find_any_for_update(conn, scope.workspace(), id)?;
     if !record.is_seen(conn, scope)? {
         return Err(ApiError::NotFound);
+    }
+    if !principal.role.can_reassign() && record.holder() != Some(principal.user_id) {
+        return Err(ApiError::Forbidden(Cow::Borrowed(
+            "a sales rep changes only the records they own or are assigned",
+        )));
     }
     Ok(record)
 }
@@ -52,7 +63,7 @@ pub fn delete<R: SoftDelete>(
     if_match: &IfMatch,
     along: impl FnOnce(&mut PgConnection, &R, DateTime<Utc>, ChangeSet) -> Result<ChangeSet, ApiError>,
 ) -> Result<R, ApiError> {
-    let current: R = live_for_update(conn, scope, id)?;
+    let current: R = live_for_update(conn, principal, scope, id)?;
     if_match.check(current.version())?;
     let now = Utc::now();
     let deleted = R::mark_deleted(conn, principal.workspace_id, id, now, principal.user_id)?;
@@ -72,7 +83,7 @@ pub fn restore<R: SoftDelete>(
     id: R::Id,
     bring_back: impl FnOnce(&mut PgConnection, &R, DateTime<Utc>, ChangeSet) -> Result<(R, ChangeSet), ApiError>,
 ) -> Result<R, ApiError> {
-    let current = seen_for_update::<R>(conn, scope, id)?;
+    let current = changeable::<R>(conn, principal, scope, id)?;
     let Some(deleted_at) = current.deleted_at() else { return Ok(current) };
     let changes = ChangeSet::default().field("deleted_at", Some(&Some(deleted_at)), &None::<DateTime<Utc>>);
     let (restored, changes) = bring_back(conn, &current, deleted_at, changes)?;

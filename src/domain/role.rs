@@ -51,6 +51,12 @@ impl Role {
         matches!(self, Role::Owner | Role::Admin | Role::Manager)
     }
 
+    /// Whether the role may give a client, contact or deal to someone else, and change what others
+    /// own or are assigned (a rep works on their own only).
+    pub fn can_reassign(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin | Role::Manager)
+    }
+
     /// Whether the role may change segments someone else made (a rep changes their own only).
     pub fn can_change_others_segments(self) -> bool {
         matches!(self, Role::Owner | Role::Admin | Role::Manager)

@@ -420,6 +420,38 @@ async fn an_export_holds_what_the_exporter_sees_and_a_rep_changes_only_their_own
     app.request(Method::DELETE, &own, Some(rep), None).await.expect(204);
 }
 
+#[actix_web::test]
+async fn a_rep_works_on_their_own_and_only_a_manager_hands_records_over_within_their_sight() {
+    let s = Branches::set_up().await;
+    let app = &s.app;
+    // Rep A, made to see everything, still changes only what is theirs.
+    let rep_a = format!("/api/v1/users/{}", id(&s.rep_a.0));
+    app.patch(&rep_a, &s.owner, json!({"visibility": "all"})).await.expect(200);
+    let (rep, path_b) = (&s.rep_a.1, format!("/api/v1/clients/{}", id(&s.client_b)));
+    let before = app.get(&path_b, rep).await.expect(200).clone();
+    app.patch(&path_b, rep, json!({"notes": "x"})).await.expect_problem(403, "forbidden");
+    app.request(Method::DELETE, &path_b, Some(rep), None).await.expect_problem(403, "forbidden");
+    app.assert_unchanged(&path_b, &s.owner, &before).await;
+
+    // A rep can't give away what they make, nor what they own.
+    let to_b = json!({"kind": "company", "name": "Gift", "owner_id": s.rep_b.0["id"]});
+    app.post("/api/v1/clients", rep, to_b).await.expect_problem(403, "forbidden");
+    let path_a = format!("/api/v1/clients/{}", id(&s.client_a));
+    app.patch(&path_a, rep, json!({"owner_id": s.rep_b.0["id"]})).await.expect_problem(403, "forbidden");
+    app.patch(&path_a, rep, json!({"notes": "Still mine"})).await.expect(200);
+
+    // The branch's manager hands rep A's client to themself, not to rep B, whom they don't see.
+    let manager = &s.branch_manager;
+    let refused = app.patch(&path_a, &manager.1, json!({"owner_id": s.rep_b.0["id"]})).await;
+    refused.expect_problem(403, "forbidden");
+    let taken =
+        app.patch(&path_a, &manager.1, json!({"owner_id": manager.0["id"]})).await.expect(200).clone();
+    assert_eq!(taken["owner_id"], manager.0["id"]);
+    // The owner gives anything to anyone.
+    let given = app.patch(&path_a, &s.owner, json!({"owner_id": s.rep_b.0["id"]})).await.expect(200).clone();
+    assert_eq!(given["owner_id"], s.rep_b.0["id"]);
+}
+
 /// Operations on client data that the tests above hold to the caller's scope.
 const SCOPE_TESTED: &[&str] = &[
     "list_clients",

@@ -91,7 +91,7 @@ pub async fn complete_activity(
     let body = body.0;
     let (activity, next) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
-            let current: Activity = soft_delete::live_for_update(conn, scope, id)?;
+            let current: Activity = soft_delete::live_for_update(conn, &principal, scope, id)?;
             if current.status != "planned" {
                 return Err(ApiError::conflict(
                     ProblemCode::NotPlanned,

@@ -275,7 +275,7 @@ pub async fn update_activity(
     let id = id.into_inner();
     let activity = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
-            let current: Activity = soft_delete::live_for_update(conn, scope, id)?;
+            let current: Activity = soft_delete::live_for_update(conn, &principal, scope, id)?;
             let mut input = ActivityInput::from(&current);
             body.0.apply_to(&mut input);
             let candidate = build_activity(conn, &principal, scope, input, Some(&current))?;

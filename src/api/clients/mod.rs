@@ -63,7 +63,7 @@ pub async fn create_client(
     let client = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let client = build_client(conn, &principal, &workspace, body.0, None)?;
+            let client = build_client(conn, &principal, scope, &workspace, body.0, None)?;
             if !allow_duplicate {
                 ensure_not_duplicate(conn, scope, &client)?;
             }
@@ -346,10 +346,10 @@ pub async fn update_client(
     let client = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let current: Client = soft_delete::live_for_update(conn, scope, id)?;
+            let current: Client = soft_delete::live_for_update(conn, &principal, scope, id)?;
             let mut input = ClientInput::from(&current);
             body.0.apply_to(&mut input)?;
-            let candidate = build_client(conn, &principal, &workspace, input, Some(&current))?;
+            let candidate = build_client(conn, &principal, scope, &workspace, input, Some(&current))?;
             // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
             if_match.check(current.version)?;
             let changes =

@@ -5,7 +5,7 @@ use chrono::Utc;
 use diesel::prelude::*;
 
 use super::wire::{ClientInput, ClientResponse};
-use crate::api::assignment::{Assignment, Requested};
+use crate::api::assignment::{Assignment, Requested, ensure_may_hand_over};
 use crate::api::custom_values::check_custom;
 use crate::api::duplicate_elsewhere;
 use crate::api::extract::versioned_http;
@@ -26,6 +26,7 @@ use crate::ids::ClientId;
 pub(super) fn build_client(
     conn: &mut PgConnection,
     principal: &Principal,
+    scope: &ClientScope,
     workspace: &Workspace,
     input: ClientInput,
     existing: Option<&Client>,
@@ -34,6 +35,8 @@ pub(super) fn build_client(
     let requested =
         Requested { owner_id: input.owner_id, team_id: input.team_id, is_new: existing.is_none() };
     let assignment = Assignment::resolve(conn, workspace.id, principal.user_id, requested)?;
+    let before = existing.map_or(Some(principal.user_id), |client| client.owner_id);
+    ensure_may_hand_over(principal, scope, before, assignment.owner_id)?;
 
     let names = fields.names;
     let display_name_override = trimmed(input.display_name);

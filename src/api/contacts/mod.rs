@@ -310,7 +310,7 @@ pub async fn update_contact(
     let contact = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let current: Contact = soft_delete::live_for_update(conn, scope, id)?;
+            let current: Contact = soft_delete::live_for_update(conn, &principal, scope, id)?;
             let mut input = ContactInput::from(&current);
             body.0.apply_to(&mut input);
             let candidate = build_contact(conn, &principal, scope, &workspace, input, Some(&current))?;

@@ -6,7 +6,7 @@ use chrono::Utc;
 use diesel::prelude::*;
 
 use super::wire::{ContactInput, ContactResponse};
-use crate::api::assignment::resolve_owner;
+use crate::api::assignment::{ensure_may_hand_over, resolve_owner};
 use crate::api::custom_values::check_custom;
 use crate::api::duplicate_elsewhere;
 use crate::api::extract::versioned_http;
@@ -73,6 +73,8 @@ pub(super) fn build_contact(
         ));
     }
     let owner_id = resolve_owner(conn, workspace.id, principal.user_id, input.owner_id, existing.is_none())?;
+    let before = existing.map_or(Some(principal.user_id), |contact| contact.owner_id);
+    ensure_may_hand_over(principal, scope, before, owner_id)?;
     let display_name = person_name(Names {
         last_name: last_name.as_deref(),
         first_name: first_name.as_deref(),

@@ -383,7 +383,7 @@ pub async fn update_deal(
     let (deal, items) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let current: Deal = soft_delete::live_for_update(conn, scope, id)?;
+            let current: Deal = soft_delete::live_for_update(conn, &principal, scope, id)?;
             let current_items = Deal::items_of(conn, principal.workspace_id, &[id])?;
             let mut input = DealInput::from_deal(&current, &current_items);
             body.0.apply_to(&mut input);

@@ -9,7 +9,7 @@ use chrono::Utc;
 use diesel::prelude::*;
 
 use super::wire::{DealInput, ItemInput, deal_response};
-use crate::api::assignment::{Assignment, Requested};
+use crate::api::assignment::{Assignment, Requested, ensure_may_hand_over};
 use crate::api::custom_values::check_custom;
 use crate::api::extract::versioned_http;
 use crate::api::to_json;
@@ -265,6 +265,8 @@ impl NamedRecords {
             principal.user_id,
             Requested { owner_id: input.owner_id, team_id: input.team_id, is_new: existing.is_none() },
         )?;
+        let before = existing.map_or(Some(principal.user_id), |deal| deal.owner_id);
+        ensure_may_hand_over(principal, scope, before, assignment.owner_id)?;
         Ok(Self { stage, status, products, assignment })
     }
 }

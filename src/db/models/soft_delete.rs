@@ -35,6 +35,9 @@ pub trait SoftDelete: Sized {
     /// Whether `scope` sees the record: a client by its owner; a contact, deal or activity when its
     /// client is seen, or by its own owner or assignee.
     fn is_seen(&self, conn: &mut PgConnection, scope: &ClientScope) -> QueryResult<bool>;
+
+    /// Who the record is in the hands of: its owner, or an activity's assignee.
+    fn holder(&self) -> Option<UserId>;
 }
 
 /// Whether the scope sees a record that belongs to `client` and is owned by (or assigned to)
@@ -56,7 +59,7 @@ fn seen_through_client(
 
 /// Implements `SoftDelete` for a model whose table has `workspace_id, id` as its key.
 macro_rules! soft_delete {
-    ($model:ty, $id:ty, $table:ident, $entity:literal, $mark_deleted:expr, $is_seen:expr) => {
+    ($model:ty, $id:ty, $table:ident, $entity:literal, $mark_deleted:expr, $is_seen:expr, $holder:ident) => {
         impl SoftDelete for $model {
             type Id = $id;
             const ENTITY: &'static str = $entity;
@@ -91,6 +94,10 @@ macro_rules! soft_delete {
             fn is_seen(&self, conn: &mut PgConnection, scope: &ClientScope) -> QueryResult<bool> {
                 $is_seen(self, conn, scope)
             }
+
+            fn holder(&self) -> Option<UserId> {
+                self.$holder.into()
+            }
         }
     };
 }
@@ -103,7 +110,8 @@ soft_delete!(
     clients,
     "client",
     super::Client::mark_deleted,
-    |client: &super::Client, _: &mut PgConnection, scope: &ClientScope| Ok(scope.admits(client.owner_id))
+    |client: &super::Client, _: &mut PgConnection, scope: &ClientScope| Ok(scope.admits(client.owner_id)),
+    owner_id
 );
 soft_delete!(
     super::Contact,
@@ -116,7 +124,8 @@ soft_delete!(
         scope,
         Some(contact.client_id),
         contact.owner_id
-    )
+    ),
+    owner_id
 );
 soft_delete!(
     super::Deal,
@@ -124,7 +133,8 @@ soft_delete!(
     deals,
     "deal",
     |conn, workspace, id, at, by| super::Deal::set_deleted(conn, workspace, id, Some((at, by)), by),
-    |deal: &super::Deal, conn, scope| seen_through_client(conn, scope, Some(deal.client_id), deal.owner_id)
+    |deal: &super::Deal, conn, scope| seen_through_client(conn, scope, Some(deal.client_id), deal.owner_id),
+    owner_id
 );
 soft_delete!(
     super::Activity,
@@ -134,5 +144,6 @@ soft_delete!(
     |conn, workspace, id, at, by| super::Activity::set_deleted(conn, workspace, id, Some(at), by),
     |activity: &super::Activity, conn, scope| {
         seen_through_client(conn, scope, activity.client_id, Some(activity.assignee_id))
-    }
+    },
+    assignee_id
 );
