@@ -4,8 +4,8 @@
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::api::{
-    activities, auth, clients, contacts, custom_fields, deals, health, pipelines, products, segments, teams,
-    timeline, users, workspace,
+    activities, audit, auth, clients, contacts, custom_fields, deals, health, pipelines, products, segments,
+    teams, timeline, users, workspace,
 };
 
 /// One flat list on purpose (and so longer than a function should be): the order of registration
@@ -19,6 +19,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(users::get_me)
             .service(workspace::get_workspace)
             .service(workspace::update_workspace)
+            .service(audit::list_audit_events)
             .service(users::list_users)
             .service(users::create_user)
             .service(users::get_user)

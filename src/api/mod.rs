@@ -2,6 +2,7 @@
 
 pub mod activities;
 pub mod assignment;
+pub mod audit;
 pub mod auth;
 pub mod clients;
 pub mod contacts;

@@ -44,6 +44,7 @@ pub(crate) const NON_BLANK: &str = "^[^\\u0000]*[^\\s\\u0000\\u0085][^\\u0000]*$
         (name = "deals", description = "Sales opportunities with exact money, line items, stage history and a board"),
         (name = "custom-fields", description = "The workspace's own fields on clients, contacts, deals and activities"),
         (name = "segments", description = "Named groups of clients: dynamic (a filter) or static (a list); RFM; export"),
+        (name = "audit", description = "Every change made through the API: who, when, through which request, what"),
         (name = "health", description = "Probes for load balancers"),
     ),
     components(schemas(Problem, FieldError, WorkspaceChoice))

@@ -452,6 +452,58 @@ async fn a_rep_works_on_their_own_and_only_a_manager_hands_records_over_within_t
     assert_eq!(given["owner_id"], s.rep_b.0["id"]);
 }
 
+#[actix_web::test]
+async fn the_audit_trail_says_who_changed_what_and_a_manager_reads_their_teams() {
+    let s = Branches::set_up().await;
+    let app = &s.app;
+    let path_a = format!("/api/v1/clients/{}", id(&s.client_a));
+    let changed = app
+        .request_with_headers(
+            Method::PATCH,
+            &path_a,
+            Some(&s.rep_a.1),
+            &[("x-request-id", "fair-2026")],
+            Some(&json!({"notes": "Met at the fair"})),
+        )
+        .await;
+    changed.expect(200);
+
+    let trail =
+        app.get(&format!("/api/v1/audit?entity=client&entity_id={}", id(&s.client_a)), &s.owner).await;
+    let trail = trail.expect(200).clone();
+    let actions: Vec<&str> =
+        trail["data"].as_array().into_iter().flatten().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["updated", "created"], "newest first: {trail}");
+    let update = &trail["data"][0];
+    assert_eq!(update["actor_id"], s.rep_a.0["id"]);
+    assert_eq!(update["request_id"], "fair-2026");
+    assert_eq!(update["changes"]["notes"], json!({"from": null, "to": "Met at the fair"}));
+
+    // A manager reads the changes of the users they see: rep A's, not rep B's.
+    let entities = |token: String| async move {
+        let page = app.get("/api/v1/audit?entity=client&action=created", &token).await.expect(200).clone();
+        let mut ids: Vec<String> = page["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["entity_id"].as_str().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(entities(s.branch_manager.1.clone()).await, [id(&s.client_a)]);
+    let mut both = vec![id(&s.client_a).to_string(), id(&s.client_b).to_string()];
+    both.sort();
+    assert_eq!(entities(s.owner.clone()).await, both);
+    // Reps don't read the trail; a page goes on by its cursor.
+    app.get("/api/v1/audit", &s.rep_a.1).await.expect_problem(403, "forbidden");
+    let first = app.get("/api/v1/audit?limit=1", &s.owner).await.expect(200).clone();
+    let cursor = first["next_cursor"].as_str().unwrap_or_default().to_string();
+    let second =
+        app.get(&format!("/api/v1/audit?limit=1&cursor={cursor}"), &s.owner).await.expect(200).clone();
+    assert_ne!(first["data"][0]["id"], second["data"][0]["id"]);
+}
+
 /// Operations on client data that the tests above hold to the caller's scope.
 const SCOPE_TESTED: &[&str] = &[
     "list_clients",
@@ -502,6 +554,7 @@ const SCOPE_TESTED: &[&str] = &[
     "add_segment_members",
     "add_segment_members_from_filter",
     "export_segment",
+    "list_audit_events",
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and
@@ -522,7 +575,7 @@ const NO_CLIENT_DATA: &[&str] = &[
 /// above or says why it returns none: a new endpoint can't slip past the rules unnoticed.
 #[test]
 fn every_operation_on_client_data_is_scope_tested() {
-    const CLIENT_DATA: &[&str] = &["clients", "contacts", "deals", "activities", "segments"];
+    const CLIENT_DATA: &[&str] = &["clients", "contacts", "deals", "activities", "segments", "audit"];
     let document = crm::openapi::document();
     let mut unclassified = Vec::new();
     for item in document["paths"].as_object().into_iter().flat_map(|paths| paths.values()) {

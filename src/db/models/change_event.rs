@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::change_events;
 use crate::ids::{UserId, WorkspaceId};
 
@@ -19,6 +20,72 @@ pub struct NewChangeEvent<'a> {
     pub request_id: Option<&'a str>,
     /// `{field: {"from": old, "to": new}}` for the fields the write changed.
     pub changes: serde_json::Value,
+}
+
+/// A recorded event, as the audit trail reads it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = change_events, check_for_backend(diesel::pg::Pg))]
+pub struct ChangeEvent {
+    pub id: Uuid,
+    pub entity: String,
+    pub entity_id: Uuid,
+    pub action: String,
+    pub version: Option<i32>,
+    pub actor_id: Option<UserId>,
+    pub request_id: Option<String>,
+    pub changes: serde_json::Value,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What an audit page is narrowed to; `None` means any.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    pub actor_id: Option<UserId>,
+    /// Only events of these actors (a manager's team); `None` for anyone's.
+    pub actors: Option<Vec<UserId>>,
+    pub entity: Option<String>,
+    pub entity_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ChangeEvent {
+    /// One page of the workspace's events, newest first, before event `before`.
+    pub fn list(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        filter: &AuditFilter,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> QueryResult<Vec<ChangeEvent>> {
+        let mut query = change_events::table.filter(change_events::workspace_id.eq(workspace)).into_boxed();
+        if let Some(actor) = filter.actor_id {
+            query = query.filter(change_events::actor_id.eq(actor));
+        }
+        if let Some(actors) = &filter.actors {
+            query = query.filter(change_events::actor_id.eq_any(actors.clone()));
+        }
+        if let Some(entity) = &filter.entity {
+            query = query.filter(change_events::entity.eq(entity.clone()));
+        }
+        if let Some(entity_id) = filter.entity_id {
+            query = query.filter(change_events::entity_id.eq(entity_id));
+        }
+        if let Some(action) = &filter.action {
+            query = query.filter(change_events::action.eq(action.clone()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(change_events::occurred_at.ge(since));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(change_events::occurred_at.lt(until));
+        }
+        if let Some(before) = before {
+            query = query.filter(change_events::id.lt(before));
+        }
+        query.order(change_events::id.desc()).select(ChangeEvent::as_select()).page_limit(limit).load(conn)
+    }
 }
 
 impl NewChangeEvent<'_> {
