@@ -111,7 +111,9 @@ STORED_STATE_FIELDS_BY_OPERATION = {
     # reason and only a closed deal has a closing time (the stage named is a stored one); a line
     # with a product priced in another currency gives its own price (the product's is stored).
     "same_currency": {"create_deal", "update_deal"},
-    "required": {"update_client", "update_contact", "create_deal", "update_deal"},
+    # Changing one's own password needs the current one: whether the path names the caller is
+    # stored state (the token's user).
+    "required": {"update_client", "update_contact", "create_deal", "update_deal", "update_user"},
     # Which fields a client has follows its stored kind; a name may be the one already stored.
     "not_allowed": {"update_client", "create_deal", "update_deal"},
     # Only a dynamic segment has a filter, and a segment's kind is the stored one; which settings a

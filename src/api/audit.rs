@@ -11,7 +11,7 @@ use crate::api::extract::{Page, decode_cursor, page_limit};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::change_event::{AuditFilter, ChangeEvent};
 use crate::domain::role::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemCode};
 use crate::ids::UserId;
 use crate::state::AppState;
 
@@ -99,6 +99,14 @@ pub async fn list_audit_events(
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
     principal.require_manager("read the audit trail")?;
     let query = query.into_inner();
+    for (name, value) in [("entity", &query.entity), ("action", &query.action)] {
+        if value.as_deref().is_some_and(|value| !is_name(value)) {
+            return Err(ApiError::bad_request(
+                ProblemCode::InvalidQuery,
+                format!("{name} must be 1 to 50 lower-case letters and underscores"),
+            ));
+        }
+    }
     let limit = page_limit(query.limit)?;
     let before: Option<uuid::Uuid> = decode_cursor(query.cursor.as_deref())?;
     let rows = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
@@ -120,4 +128,9 @@ pub async fn list_audit_events(
     })
     .await?;
     Ok(web::Json(Page::from_rows(rows, limit, |event| event.id, AuditEvent::from)))
+}
+
+/// A record kind or an action as the change log names them: `client`, `members_added`.
+fn is_name(text: &str) -> bool {
+    (1..=50).contains(&text.len()) && text.bytes().all(|byte| byte.is_ascii_lowercase() || byte == b'_')
 }

@@ -495,6 +495,9 @@ async fn the_audit_trail_says_who_changed_what_and_a_manager_reads_their_teams()
     let mut both = vec![id(&s.client_a).to_string(), id(&s.client_b).to_string()];
     both.sort();
     assert_eq!(entities(s.owner.clone()).await, both);
+    for bad in ["entity=Client", "entity=", "action=deleted%20or%201%3D1"] {
+        app.get(&format!("/api/v1/audit?{bad}"), &s.owner).await.expect_problem(400, "invalid_query");
+    }
     // Reps don't read the trail; a page goes on by its cursor.
     app.get("/api/v1/audit", &s.rep_a.1).await.expect_problem(403, "forbidden");
     let first = app.get("/api/v1/audit?limit=1", &s.owner).await.expect(200).clone();
