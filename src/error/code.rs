@@ -51,6 +51,7 @@ crate::domain::enums::text_enum!(
         UnsupportedMediaType => "unsupported_media_type",
         ValidationFailed => "validation_failed",
         TooManyAttempts => "too_many_attempts",
+        TooManyDeletions => "too_many_deletions",
         // 5xx
         InternalError => "internal_error",
         DatabaseUnavailable => "database_unavailable",
@@ -89,7 +90,7 @@ impl ProblemCode {
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             ValidationFailed => 422,
-            TooManyAttempts => 429,
+            TooManyAttempts | TooManyDeletions => 429,
             InternalError => 500,
             DatabaseUnavailable | ServiceUnavailable => 503,
         }

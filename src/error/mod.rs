@@ -124,6 +124,9 @@ pub enum ApiError {
     /// Too many failed logins for the account or from the address: wait `retry_after`.
     #[error("too many failed logins: try again in {} s", retry_after.as_secs().max(1))]
     TooManyAttempts { retry_after: std::time::Duration },
+    /// The caller deleted as many clients as an hour allows: wait `retry_after`.
+    #[error("you deleted {limit} clients within the hour, the most anyone but the owner may: try again in {} s", retry_after.as_secs().max(1))]
+    TooManyDeletions { limit: usize, retry_after: std::time::Duration },
     /// The database can't be reached, or no connection came free in time. The reason is logged,
     /// never sent: it names sockets, hosts and driver states.
     #[error("the database is unavailable: retry in a moment")]
@@ -172,6 +175,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => ProblemCode::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ProblemCode::UnsupportedMediaType,
             Self::TooManyAttempts { .. } => ProblemCode::TooManyAttempts,
+            Self::TooManyDeletions { .. } => ProblemCode::TooManyDeletions,
             Self::DatabaseUnavailable(_) => ProblemCode::DatabaseUnavailable,
             Self::Unavailable(_) => ProblemCode::ServiceUnavailable,
             Self::Internal(_) => ProblemCode::InternalError,
@@ -270,7 +274,7 @@ impl ResponseError for ApiError {
             Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyAttempts { .. } | Self::TooManyDeletions { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::DatabaseUnavailable(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -299,7 +303,7 @@ impl ResponseError for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
             }
-            Self::TooManyAttempts { retry_after } => {
+            Self::TooManyAttempts { retry_after } | Self::TooManyDeletions { retry_after, .. } => {
                 // Whole seconds, rounded up: a client that waits exactly that long is let in.
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));

@@ -507,6 +507,34 @@ async fn the_audit_trail_says_who_changed_what_and_a_manager_reads_their_teams()
     assert_ne!(first["data"][0]["id"], second["data"][0]["id"]);
 }
 
+#[actix_web::test]
+async fn fifty_deletions_an_hour_is_all_anyone_but_the_owner_gets_and_the_next_raises_an_alert() {
+    let s = Branches::set_up().await;
+    let (app, rep) = (&s.app, &s.rep_a.1);
+    let mut paths = Vec::new();
+    for n in 0..51 {
+        let client =
+            app.post("/api/v1/clients", rep, json!({"kind": "company", "name": format!("Lead {n}")})).await;
+        paths.push(format!("/api/v1/clients/{}", id(client.expect(201))));
+    }
+    for path in &paths[..50] {
+        app.request(Method::DELETE, path, Some(rep), None).await.expect(204);
+    }
+    let before = app.get(&paths[50], rep).await.expect(200).clone();
+    let refused = app.request(Method::DELETE, &paths[50], Some(rep), None).await;
+    refused.expect_problem(429, "too_many_deletions");
+    let wait: u64 = refused.header("retry-after").and_then(|value| value.parse().ok()).unwrap_or_default();
+    assert!((3500..=3600).contains(&wait), "the first deletion ages out in about an hour: {wait}");
+    app.assert_unchanged(&paths[50], rep, &before).await;
+    // The refusal is in the audit trail, under the rep's name; the 50 deleted are restorable.
+    let alerts = app.get("/api/v1/audit?entity=security", &s.owner).await.expect(200).clone();
+    assert_eq!(alerts["data"][0]["action"], "bulk_delete_refused");
+    assert_eq!(alerts["data"][0]["actor_id"], s.rep_a.0["id"]);
+    app.post(&format!("{}/restore", paths[0]), rep, json!({})).await.expect(200);
+    // The owner may go on.
+    app.request(Method::DELETE, &paths[50], Some(&s.owner), None).await.expect(204);
+}
+
 /// Operations on client data that the tests above hold to the caller's scope.
 const SCOPE_TESTED: &[&str] = &[
     "list_clients",

@@ -22,13 +22,14 @@ use crate::api::search::{SearchRequest, compile_filter, segment_condition};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, record_change};
 use crate::auth::{Principal, run_seeing};
-use crate::db::models::change_event::ChangeSet;
+use crate::db::models::change_event::{ChangeEvent, ChangeSet};
 use crate::db::models::client::ClientFilter;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::contact::Contact;
 use crate::db::models::segment::Segment;
 use crate::db::models::{Client, Workspace};
 use crate::domain::enums::{ClientKind, CustomEntity, LifecycleStage, Relationship, Source};
+use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::ids::{ClientId, SegmentId, TeamId, UserId};
 use crate::state::AppState;
@@ -384,6 +385,9 @@ pub async fn update_client(
     ),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 429, description = "The caller deleted as many clients within the hour as anyone but the owner may; `Retry-After` says when the next is allowed",
+            body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until another client may be deleted"))),
     )
 )]
 #[delete("/clients/{id}")]
@@ -396,6 +400,7 @@ pub async fn delete_client(
     principal.require_write()?;
     let id = id.into_inner();
     run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        ensure_deletions_allowed(conn, &principal)?;
         conn.transaction(|conn| {
             // Its contacts go with it, at its deletion time, so that restoring it restores exactly them.
             let along = |conn: &mut PgConnection, deleted: &Client, at, changes: ChangeSet| {
@@ -441,4 +446,31 @@ pub async fn restore_client(
     })
     .await?;
     Ok(client_http(actix_web::http::StatusCode::OK, &client))
+}
+
+/// The most clients anyone but the owner deletes within an hour: past it, someone is emptying the
+/// base (soft-deleted clients stay restorable, but a thousand restores is no way to find out).
+const MAX_DELETIONS_PER_HOUR: usize = 50;
+
+/// Refuses another deletion to a caller other than an owner who deleted
+/// [`MAX_DELETIONS_PER_HOUR`] clients within the last hour, and records the refusal in the audit
+/// trail as a security event (`entity` `security`, `action` `bulk_delete_refused`), committed
+/// whatever the request's fate.
+fn ensure_deletions_allowed(conn: &mut PgConnection, principal: &Principal) -> Result<(), ApiError> {
+    if principal.role == Role::Owner {
+        return Ok(());
+    }
+    let hour = chrono::Duration::hours(1);
+    let now = Utc::now();
+    let recent =
+        ChangeEvent::deletions_since(conn, principal.workspace_id, principal.user_id, "client", now - hour)?;
+    if recent.len() < MAX_DELETIONS_PER_HOUR {
+        return Ok(());
+    }
+    // The next deletion is allowed once the oldest of the hour's last `MAX` has aged out.
+    let oldest = recent[recent.len() - MAX_DELETIONS_PER_HOUR];
+    let retry_after = (oldest + hour - now).to_std().unwrap_or_default();
+    let changes = ChangeSet::default().field("deleted_within_the_hour", None, &recent.len());
+    record_change(conn, principal, "security", principal.user_id.0, "bulk_delete_refused", 0, changes)?;
+    Err(ApiError::TooManyDeletions { limit: MAX_DELETIONS_PER_HOUR, retry_after })
 }

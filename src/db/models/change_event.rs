@@ -51,6 +51,25 @@ pub struct AuditFilter {
 }
 
 impl ChangeEvent {
+    /// When `actor` deleted records of `entity` since `since`, oldest first.
+    pub fn deletions_since(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        actor: UserId,
+        entity: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> QueryResult<Vec<chrono::DateTime<chrono::Utc>>> {
+        change_events::table
+            .filter(change_events::workspace_id.eq(workspace))
+            .filter(change_events::actor_id.eq(actor))
+            .filter(change_events::occurred_at.ge(since))
+            .filter(change_events::entity.eq(entity))
+            .filter(change_events::action.eq("deleted"))
+            .order(change_events::occurred_at.asc())
+            .select(change_events::occurred_at)
+            .load(conn)
+    }
+
     /// One page of the workspace's events, newest first, before event `before`.
     pub fn list(
         conn: &mut PgConnection,
