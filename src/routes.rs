@@ -20,6 +20,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(workspace::get_workspace)
             .service(workspace::update_workspace)
             .service(audit::list_audit_events)
+            .service(audit::list_security_alerts)
             .service(users::list_users)
             .service(users::create_user)
             .service(users::get_user)

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::extract::{Page, decode_cursor, page_limit};
-use crate::auth::{Principal, run_seeing};
+use crate::auth::{Principal, run_as, run_seeing};
 use crate::db::models::change_event::{AuditFilter, ChangeEvent};
 use crate::domain::role::Role;
 use crate::error::{ApiError, ProblemCode};
@@ -134,3 +134,47 @@ pub async fn list_audit_events(
 fn is_name(text: &str) -> bool {
     (1..=50).contains(&text.len()) && text.bytes().all(|byte| byte.is_ascii_lowercase() || byte == b'_')
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertsQuery {
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    /// Alerts raised at or after this time.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Security alerts (owners and admins).
+///
+/// The security events of the audit trail, newest first: so far each refused bulk deletion
+/// (`bulk_delete_refused`: someone other than the owner deleting more than 50 clients within an hour), with
+/// who tried (`actor_id`) and when.
+#[utoipa::path(
+    tag = "audit",
+    operation_id = "list_security_alerts",
+    security(("bearer" = [])),
+    params(AlertsQuery),
+    responses((status = 200, description = "One page of alerts", body = Page<AuditEvent>))
+)]
+#[get("/security/alerts")]
+pub async fn list_security_alerts(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<AlertsQuery>,
+) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
+    principal.require_admin("read security alerts")?;
+    let query = query.into_inner();
+    let limit = page_limit(query.limit)?;
+    let before: Option<uuid::Uuid> = decode_cursor(query.cursor.as_deref())?;
+    let rows = run_as(principal.caller(), &state.pool, move |conn| {
+        let filter =
+            AuditFilter { entity: Some(SECURITY.to_string()), since: query.since, ..AuditFilter::default() };
+        Ok(ChangeEvent::list(conn, principal.workspace_id, &filter, before, i64::from(limit) + 1)?)
+    })
+    .await?;
+    Ok(web::Json(Page::from_rows(rows, limit, |event| event.id, AuditEvent::from)))
+}
+
+/// The `entity` of the audit trail's security events.
+pub const SECURITY: &str = "security";

@@ -526,10 +526,14 @@ async fn fifty_deletions_an_hour_is_all_anyone_but_the_owner_gets_and_the_next_r
     let wait: u64 = refused.header("retry-after").and_then(|value| value.parse().ok()).unwrap_or_default();
     assert!((3500..=3600).contains(&wait), "the first deletion ages out in about an hour: {wait}");
     app.assert_unchanged(&paths[50], rep, &before).await;
-    // The refusal is in the audit trail, under the rep's name; the 50 deleted are restorable.
-    let alerts = app.get("/api/v1/audit?entity=security", &s.owner).await.expect(200).clone();
+    // The refusal is an alert for owners and admins, under the rep's name, and in the audit trail;
+    // the 50 deleted are restorable.
+    let alerts = app.get("/api/v1/security/alerts", &s.owner).await.expect(200).clone();
     assert_eq!(alerts["data"][0]["action"], "bulk_delete_refused");
     assert_eq!(alerts["data"][0]["actor_id"], s.rep_a.0["id"]);
+    let trail = app.get("/api/v1/audit?entity=security", &s.owner).await.expect(200).clone();
+    assert_eq!(trail["data"][0]["id"], alerts["data"][0]["id"]);
+    app.get("/api/v1/security/alerts", &s.branch_manager.1).await.expect_problem(403, "forbidden");
     app.post(&format!("{}/restore", paths[0]), rep, json!({})).await.expect(200);
     // The owner may go on.
     app.request(Method::DELETE, &paths[50], Some(&s.owner), None).await.expect(204);
@@ -586,6 +590,7 @@ const SCOPE_TESTED: &[&str] = &[
     "add_segment_members_from_filter",
     "export_segment",
     "list_audit_events",
+    "list_security_alerts",
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and

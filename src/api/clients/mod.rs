@@ -13,6 +13,7 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::api::audit::SECURITY;
 use crate::api::extract::{AllowDuplicate, IfMatch, JsonBody, Page, decode_cursor, etag, page_limit};
 use crate::api::listing::{
     DeletedQuery, ListCursor, Tombstone, decode_list_cursor, list_order, phone_key, search_query, sort_key,
@@ -471,6 +472,6 @@ fn ensure_deletions_allowed(conn: &mut PgConnection, principal: &Principal) -> R
     let oldest = recent[recent.len() - MAX_DELETIONS_PER_HOUR];
     let retry_after = (oldest + hour - now).to_std().unwrap_or_default();
     let changes = ChangeSet::default().field("deleted_within_the_hour", None, &recent.len());
-    record_change(conn, principal, "security", principal.user_id.0, "bulk_delete_refused", 0, changes)?;
+    record_change(conn, principal, SECURITY, principal.user_id.0, "bulk_delete_refused", 0, changes)?;
     Err(ApiError::TooManyDeletions { limit: MAX_DELETIONS_PER_HOUR, retry_after })
 }
