@@ -4,8 +4,8 @@
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::api::{
-    activities, audit, auth, clients, contacts, custom_fields, deals, health, pipelines, products, segments,
-    teams, timeline, users, workspace,
+    activities, audit, auth, clients, contacts, custom_fields, deals, health, history, pipelines, products,
+    segments, teams, timeline, users, workspace,
 };
 
 /// One flat list on purpose (and so longer than a function should be): the order of registration
@@ -21,6 +21,10 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(workspace::update_workspace)
             .service(audit::list_audit_events)
             .service(audit::list_security_alerts)
+            .service(history::get_client_history)
+            .service(history::get_contact_history)
+            .service(history::get_activity_history)
+            .service(history::get_product_history)
             .service(users::list_users)
             .service(users::create_user)
             .service(users::get_user)

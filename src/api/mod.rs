@@ -11,6 +11,7 @@ pub mod custom_values;
 pub mod deals;
 pub mod extract;
 pub mod health;
+pub mod history;
 pub mod listing;
 pub mod pipelines;
 pub mod products;

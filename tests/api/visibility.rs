@@ -539,6 +539,51 @@ async fn fifty_deletions_an_hour_is_all_anyone_but_the_owner_gets_and_the_next_r
     app.request(Method::DELETE, &paths[50], Some(&s.owner), None).await.expect(204);
 }
 
+#[actix_web::test]
+async fn a_records_history_is_read_by_whoever_sees_the_record() {
+    let s = Branches::set_up().await;
+    let (app, rep, other) = (&s.app, &s.rep_a.1, &s.rep_b.1);
+    let client_b = format!("/api/v1/clients/{}", id(&s.client_b));
+    app.patch(&client_b, other, json!({"notes": "Prefers mornings"})).await.expect(200);
+    let contact = json!({"client_id": s.client_b["id"], "first_name": "Boris"});
+    let contact = app.post("/api/v1/contacts", other, contact).await.expect(201).clone();
+    let call = json!({"client_id": s.client_b["id"], "kind": "call", "subject": "Follow up"});
+    let call = app.post("/api/v1/activities", other, call).await.expect(201).clone();
+    app.request(Method::DELETE, &client_b, Some(other), None).await.expect(204);
+
+    let actions = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["action"].as_str().map(str::to_string))
+            .collect()
+    };
+    // Its owner reads it, deleted or not, newest first, with what changed.
+    let history = app.get(&format!("{client_b}/history"), other).await.expect(200).clone();
+    assert_eq!(actions(&history), ["deleted", "updated", "created"]);
+    assert_eq!(history["data"][1]["changes"]["notes"]["to"], "Prefers mornings");
+    for path in [
+        format!("{client_b}/history"),
+        format!("/api/v1/contacts/{}/history", id(&contact)),
+        format!("/api/v1/activities/{}/history", id(&call)),
+    ] {
+        app.get(&path, rep).await.expect_problem(404, "not_found");
+    }
+    let calls =
+        app.get(&format!("/api/v1/activities/{}/history", id(&call)), other).await.expect(200).clone();
+    assert_eq!(actions(&calls), ["created"]);
+
+    // The catalogue is everyone's, and so is its history.
+    let tea = json!({"sku": "TEA", "name": "Tea", "price": "4.90", "currency": "EUR"});
+    let tea = app.post("/api/v1/products", &s.owner, tea).await.expect(201).clone();
+    let tea = format!("/api/v1/products/{}", id(&tea));
+    app.patch(&tea, &s.owner, json!({"price": "5.10"})).await.expect(200);
+    let prices = app.get(&format!("{tea}/history"), rep).await.expect(200).clone();
+    assert_eq!(actions(&prices), ["updated", "created"]);
+    assert_eq!(prices["data"][0]["changes"]["price"], json!({"from": "4.90", "to": "5.10"}));
+}
+
 /// Operations on client data that the tests above hold to the caller's scope.
 const SCOPE_TESTED: &[&str] = &[
     "list_clients",
@@ -591,6 +636,9 @@ const SCOPE_TESTED: &[&str] = &[
     "export_segment",
     "list_audit_events",
     "list_security_alerts",
+    "get_client_history",
+    "get_contact_history",
+    "get_activity_history",
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and

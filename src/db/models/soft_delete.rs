@@ -12,6 +12,9 @@ pub trait SoftDelete: Sized {
     /// The record's name in the change log.
     const ENTITY: &'static str;
 
+    /// The record, deleted or not.
+    fn find_any(conn: &mut PgConnection, workspace: WorkspaceId, id: Self::Id) -> QueryResult<Self>;
+
     /// The record, deleted or not, locked for the rest of the transaction.
     fn find_any_for_update(
         conn: &mut PgConnection,
@@ -63,6 +66,11 @@ macro_rules! soft_delete {
         impl SoftDelete for $model {
             type Id = $id;
             const ENTITY: &'static str = $entity;
+
+            fn find_any(conn: &mut PgConnection, workspace: WorkspaceId, id: $id) -> QueryResult<Self> {
+                use crate::db::schema::$table;
+                $table::table.find((workspace, id)).select(<$model>::as_select()).first(conn)
+            }
 
             fn find_any_for_update(
                 conn: &mut PgConnection,
