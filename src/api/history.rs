@@ -3,11 +3,9 @@
 
 use actix_web::{get, web};
 use diesel::{OptionalExtension, PgConnection};
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 use crate::api::audit::AuditEvent;
-use crate::api::extract::{Page, decode_cursor, page_limit};
+use crate::api::extract::{Page, PageParams};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::change_event::{AuditFilter, ChangeEvent};
 use crate::db::models::{Activity, Client, Contact, Product, SoftDelete};
@@ -16,25 +14,17 @@ use crate::error::ApiError;
 use crate::ids::{ActivityId, ClientId, ContactId, ProductId};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct HistoryQuery {
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-}
-
-/// The page of `entity` `id`'s changes that `query` asks for, once `seen` says the caller sees it.
+/// The page of `entity` `id`'s changes that `page` asks for, once `seen` says the caller sees it.
 async fn history(
     state: web::Data<AppState>,
     principal: Principal,
     entity: &'static str,
     id: uuid::Uuid,
-    query: HistoryQuery,
+    page: PageParams,
     seen: impl FnOnce(&mut PgConnection, &ClientScope) -> Result<bool, ApiError> + Send + 'static,
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
-    let limit = page_limit(query.limit)?;
-    let before: Option<uuid::Uuid> = decode_cursor(query.cursor.as_deref())?;
+    let limit = page.limit()?;
+    let before: Option<uuid::Uuid> = page.after()?;
     let rows = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         if !seen(conn, scope)? {
             return Err(ApiError::NotFound);
@@ -65,7 +55,7 @@ fn seen_record<R: SoftDelete>(
     tag = "clients",
     operation_id = "get_client_history",
     security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "The client's id"), HistoryQuery),
+    params(("id" = String, Path, format = Uuid, description = "The client's id"), PageParams),
     responses((status = 200, description = "One page of changes", body = Page<AuditEvent>))
 )]
 #[get("/clients/{id}/history")]
@@ -73,10 +63,10 @@ pub async fn get_client_history(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<ClientId>,
-    query: web::Query<HistoryQuery>,
+    page: web::Query<PageParams>,
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
     let id = id.into_inner();
-    history(state, principal, Client::ENTITY, id.0, query.into_inner(), seen_record::<Client>(id)).await
+    history(state, principal, Client::ENTITY, id.0, page.into_inner(), seen_record::<Client>(id)).await
 }
 
 /// A contact's history.
@@ -86,7 +76,7 @@ pub async fn get_client_history(
     tag = "contacts",
     operation_id = "get_contact_history",
     security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "The contact's id"), HistoryQuery),
+    params(("id" = String, Path, format = Uuid, description = "The contact's id"), PageParams),
     responses((status = 200, description = "One page of changes", body = Page<AuditEvent>))
 )]
 #[get("/contacts/{id}/history")]
@@ -94,10 +84,10 @@ pub async fn get_contact_history(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<ContactId>,
-    query: web::Query<HistoryQuery>,
+    page: web::Query<PageParams>,
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
     let id = id.into_inner();
-    history(state, principal, Contact::ENTITY, id.0, query.into_inner(), seen_record::<Contact>(id)).await
+    history(state, principal, Contact::ENTITY, id.0, page.into_inner(), seen_record::<Contact>(id)).await
 }
 
 /// An activity's history.
@@ -107,7 +97,7 @@ pub async fn get_contact_history(
     tag = "activities",
     operation_id = "get_activity_history",
     security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "The activity's id"), HistoryQuery),
+    params(("id" = String, Path, format = Uuid, description = "The activity's id"), PageParams),
     responses((status = 200, description = "One page of changes", body = Page<AuditEvent>))
 )]
 #[get("/activities/{id}/history")]
@@ -115,10 +105,10 @@ pub async fn get_activity_history(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<ActivityId>,
-    query: web::Query<HistoryQuery>,
+    page: web::Query<PageParams>,
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
     let id = id.into_inner();
-    history(state, principal, Activity::ENTITY, id.0, query.into_inner(), seen_record::<Activity>(id)).await
+    history(state, principal, Activity::ENTITY, id.0, page.into_inner(), seen_record::<Activity>(id)).await
 }
 
 /// A product's history.
@@ -129,7 +119,7 @@ pub async fn get_activity_history(
     tag = "products",
     operation_id = "get_product_history",
     security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "The product's id"), HistoryQuery),
+    params(("id" = String, Path, format = Uuid, description = "The product's id"), PageParams),
     responses((status = 200, description = "One page of changes", body = Page<AuditEvent>))
 )]
 #[get("/products/{id}/history")]
@@ -137,12 +127,12 @@ pub async fn get_product_history(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<ProductId>,
-    query: web::Query<HistoryQuery>,
+    page: web::Query<PageParams>,
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
     let id = id.into_inner();
     // The catalogue is everyone's to read.
     let exists = move |conn: &mut PgConnection, scope: &ClientScope| {
         Ok(Product::find(conn, scope.workspace(), id).optional()?.is_some())
     };
-    history(state, principal, "product", id.0, query.into_inner(), exists).await
+    history(state, principal, "product", id.0, page.into_inner(), exists).await
 }
