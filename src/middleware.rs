@@ -125,16 +125,19 @@ pub async fn check_conflict_codes(
     if !cfg!(debug_assertions) {
         return next.call(request).await.map(ServiceResponse::map_into_left_body);
     }
-    let operation = request
-        .app_data::<web::Data<DocumentedRoutes>>()
-        .and_then(|routes| routes.operation_id(request.method(), request.path()))
-        .map(str::to_string);
     let response = next.call(request).await?;
+    if response.status() != StatusCode::CONFLICT {
+        return Ok(response.map_into_left_body());
+    }
+    // Only a 409 is looked up: the routes are matched one by one.
     let code = response.response().extensions().get::<ProblemCode>().copied();
+    let served = response.request();
+    let operation = served
+        .app_data::<web::Data<DocumentedRoutes>>()
+        .and_then(|routes| routes.operation_id(served.method(), served.path()))
+        .map(str::to_string);
     match (operation, code) {
-        (Some(operation), Some(code))
-            if response.status() == StatusCode::CONFLICT && !conflicts_of(&operation).contains(&code) =>
-        {
+        (Some(operation), Some(code)) if !conflicts_of(&operation).contains(&code) => {
             let detail =
                 format!("{operation} answered 409 `{code}`, which error::conflicts doesn't list for it");
             log::error!("{detail}");

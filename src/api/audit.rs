@@ -4,6 +4,7 @@
 
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -12,7 +13,7 @@ use crate::auth::{Principal, run_as, run_seeing};
 use crate::db::models::change_event::{AuditFilter, ChangeEvent};
 use crate::domain::role::Role;
 use crate::error::{ApiError, ProblemCode};
-use crate::ids::UserId;
+use crate::ids::{UserId, WorkspaceId};
 use crate::state::AppState;
 
 /// One recorded change.
@@ -109,7 +110,7 @@ pub async fn list_audit_events(
     }
     let limit = page_limit(query.limit)?;
     let before: Option<uuid::Uuid> = decode_cursor(query.cursor.as_deref())?;
-    let rows = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+    let page = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         // Owners and admins read everyone's changes; a manager, those of the users they see.
         let actors = match principal.role {
             Role::Owner | Role::Admin => None,
@@ -124,10 +125,23 @@ pub async fn list_audit_events(
             since: query.since,
             until: query.until,
         };
-        Ok(ChangeEvent::list(conn, principal.workspace_id, &filter, before, i64::from(limit) + 1)?)
+        events_page(conn, principal.workspace_id, &filter, before, limit)
     })
     .await?;
-    Ok(web::Json(Page::from_rows(rows, limit, |event| event.id, AuditEvent::from)))
+    Ok(web::Json(page))
+}
+
+/// One page of the workspace's events that `filter` lets through, newest first, before event
+/// `before`: the audit trail, its alerts and each record's history.
+pub(crate) fn events_page(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    filter: &AuditFilter,
+    before: Option<uuid::Uuid>,
+    limit: u32,
+) -> Result<Page<AuditEvent>, ApiError> {
+    let rows = ChangeEvent::list(conn, workspace, filter, before, i64::from(limit) + 1)?;
+    Ok(Page::from_rows(rows, limit, |event| event.id, AuditEvent::from))
 }
 
 /// A record kind or an action as the change log names them: `client`, `members_added`.
@@ -167,13 +181,13 @@ pub async fn list_security_alerts(
     let query = query.into_inner();
     let limit = page_limit(query.limit)?;
     let before: Option<uuid::Uuid> = decode_cursor(query.cursor.as_deref())?;
-    let rows = run_as(principal.caller(), &state.pool, move |conn| {
+    let page = run_as(principal.caller(), &state.pool, move |conn| {
         let filter =
             AuditFilter { entity: Some(SECURITY.to_string()), since: query.since, ..AuditFilter::default() };
-        Ok(ChangeEvent::list(conn, principal.workspace_id, &filter, before, i64::from(limit) + 1)?)
+        events_page(conn, principal.workspace_id, &filter, before, limit)
     })
     .await?;
-    Ok(web::Json(Page::from_rows(rows, limit, |event| event.id, AuditEvent::from)))
+    Ok(web::Json(page))
 }
 
 /// The `entity` of the audit trail's security events.

@@ -4,10 +4,10 @@
 use actix_web::{get, web};
 use diesel::{OptionalExtension, PgConnection};
 
-use crate::api::audit::AuditEvent;
+use crate::api::audit::{AuditEvent, events_page};
 use crate::api::extract::{Page, PageParams};
 use crate::auth::{Principal, run_seeing};
-use crate::db::models::change_event::{AuditFilter, ChangeEvent};
+use crate::db::models::change_event::AuditFilter;
 use crate::db::models::{Activity, Client, Contact, Product, SoftDelete};
 use crate::db::visibility::ClientScope;
 use crate::error::ApiError;
@@ -25,16 +25,16 @@ async fn history(
 ) -> Result<web::Json<Page<AuditEvent>>, ApiError> {
     let limit = page.limit()?;
     let before: Option<uuid::Uuid> = page.after()?;
-    let rows = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+    let page = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         if !seen(conn, scope)? {
             return Err(ApiError::NotFound);
         }
         let filter =
             AuditFilter { entity: Some(entity.to_string()), entity_id: Some(id), ..AuditFilter::default() };
-        Ok(ChangeEvent::list(conn, principal.workspace_id, &filter, before, i64::from(limit) + 1)?)
+        events_page(conn, principal.workspace_id, &filter, before, limit)
     })
     .await?;
-    Ok(web::Json(Page::from_rows(rows, limit, |event| event.id, AuditEvent::from)))
+    Ok(web::Json(page))
 }
 
 /// Whether the scope sees record `id` of `R`, deleted or not.

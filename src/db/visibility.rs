@@ -3,6 +3,8 @@
 //! workspace id, so that no path can read, count or change a client without it; background work
 //! that acts for the whole workspace says so with [`ClientScope::whole_workspace`].
 
+use std::borrow::Cow;
+
 use diesel::prelude::*;
 
 use crate::db::fragment::{Bind, SqlFragment};
@@ -100,9 +102,7 @@ impl ClientScope {
             ),
         }
     }
-}
 
-impl ClientScope {
     /// The condition the scope puts on a row of contacts, deals or activities: its client (in
     /// `client_column`) is seen, or its owner or assignee (in `owner_column`) is in scope. None
     /// when it holds every client.
@@ -121,6 +121,14 @@ impl ClientScope {
         condition.push_sql(" AND ");
         condition.append(clients_owned);
         Some(condition.sql("))"))
+    }
+
+    /// The scope a write checks its links (a client, a contact, a deal) against: a record's own
+    /// links needn't be seen by whoever works on it (a deal handed to a rep whose client they don't
+    /// see), so when `kept` (the write keeps them as they are) they need only exist; links it is
+    /// given must be seen.
+    pub fn for_links(&self, kept: bool) -> Cow<'_, ClientScope> {
+        if kept { Cow::Owned(Self::whole_workspace(self.workspace)) } else { Cow::Borrowed(self) }
     }
 
     /// `condition` on a row of `clients`, narrowed to the clients the scope sees.

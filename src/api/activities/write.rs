@@ -41,14 +41,11 @@ pub(super) fn build_activity(
         errors.sort_by(|a, b| a.field.cmp(&b.field));
         return Err(ApiError::Validation(errors));
     }
-    // The activity's own links needn't be seen by whoever works on it (its assignee may not see its
-    // client); links it is given must be.
     let keeps_links = existing.is_some_and(|activity| {
         (activity.client_id, activity.contact_id, activity.deal_id)
             == (input.client_id, input.contact_id, input.deal_id)
     });
-    let linkable = if keeps_links { ClientScope::whole_workspace(scope.workspace()) } else { scope.clone() };
-    let client_id = linked_client(conn, &linkable, &input)?;
+    let client_id = linked_client(conn, &scope.for_links(keeps_links), &input)?;
     let assignee_id = input.assignee_id.unwrap_or(principal.user_id);
     if User::find(conn, principal.workspace_id, assignee_id).optional()?.is_none() {
         return Err(ApiError::invalid_field(

@@ -61,11 +61,8 @@ pub(super) fn build_contact(
         errors.sort_by(|a, b| a.field.cmp(&b.field));
         return Err(ApiError::Validation(errors));
     };
-    // The contact's own client needn't be seen by whoever works on the contact (its owner may not
-    // see it); a client it is moved to must be.
     let keeps_client = existing.is_some_and(|contact| contact.client_id == input.client_id);
-    let linkable = if keeps_client { ClientScope::whole_workspace(scope.workspace()) } else { scope.clone() };
-    if !Client::exists(conn, &linkable, input.client_id)? {
+    if !Client::exists(conn, &scope.for_links(keeps_client), input.client_id)? {
         return Err(ApiError::invalid_field(
             "client_id",
             FieldCode::NotFound,

@@ -222,12 +222,9 @@ impl NamedRecords {
         };
         let status: StageKind = stage.kind.parse().unwrap_or(StageKind::Open);
 
-        // The deal's own client and contact needn't be seen by whoever works on the deal (its owner
-        // may not see them); ones it is given must be.
         let keeps_links = existing
             .is_some_and(|deal| (deal.client_id, deal.contact_id) == (input.client_id, input.contact_id));
-        let linkable =
-            if keeps_links { ClientScope::whole_workspace(scope.workspace()) } else { scope.clone() };
+        let linkable = scope.for_links(keeps_links);
         if !Client::exists(conn, &linkable, input.client_id)? {
             return Err(ApiError::invalid_field(
                 "client_id",

@@ -558,7 +558,7 @@ impl Client {
 }
 
 /// The live clients `scope` sees: where every query of clients by the API starts.
-fn live_in(scope: &ClientScope) -> clients::BoxedQuery<'static, Pg> {
+pub(crate) fn live_in(scope: &ClientScope) -> clients::BoxedQuery<'static, Pg> {
     let mut query = clients::table
         .filter(clients::workspace_id.eq(scope.workspace()))
         .filter(clients::deleted_at.is_null())

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 
 use crate::db::fragment::Bind;
 use crate::db::models::Client;
+use crate::db::models::client::live_in;
 use crate::db::schema::{clients, workspaces};
 use crate::db::sql_file::{SqlFile, SqlText};
 use crate::db::visibility::ClientScope;
@@ -64,14 +65,10 @@ impl ClientStats {
         scope: &ClientScope,
         client: ClientId,
     ) -> QueryResult<(Client, ClientStats)> {
-        let mut query = clients::table
-            .find((scope.workspace(), client))
-            .filter(clients::deleted_at.is_null())
-            .into_boxed();
-        if let Some(condition) = scope.owner_condition("owner_id") {
-            query = query.filter(condition);
-        }
-        query.select((Client::as_select(), ClientStats::as_select())).first(conn)
+        live_in(scope)
+            .filter(clients::id.eq(client))
+            .select((Client::as_select(), ClientStats::as_select()))
+            .first(conn)
     }
 
     /// Recomputes the stats of each of `clients` (duplicates and `None` skipped) from their deals and

@@ -442,7 +442,7 @@ impl Deal {
             .filter(deals::workspace_id.eq(scope.workspace()))
             .filter(deals::deleted_at.is_not_null())
             .into_boxed();
-        if let Some(condition) = scope.record_condition("\"deals\".\"owner_id\"", "\"deals\".\"client_id\"") {
+        if let Some(condition) = seen_condition(scope) {
             query = query.filter(condition);
         }
         if let Some(since) = since {
@@ -571,14 +571,19 @@ pub struct StageTotals {
     pub weighted_amount: Decimal,
 }
 
-/// The live deals `scope` sees: where every query of deals by the API starts. The columns are
-/// qualified: the board joins its stages beside them.
+/// The condition `scope` puts on a deal; its columns are qualified, as the board joins its stages
+/// beside them.
+fn seen_condition(scope: &ClientScope) -> Option<SqlFragment> {
+    scope.record_condition("\"deals\".\"owner_id\"", "\"deals\".\"client_id\"")
+}
+
+/// The live deals `scope` sees: where every query of deals by the API starts.
 fn live_in<'a>(scope: &ClientScope) -> deals::BoxedQuery<'a, Pg> {
     let mut query = deals::table
         .filter(deals::workspace_id.eq(scope.workspace()))
         .filter(deals::deleted_at.is_null())
         .into_boxed();
-    if let Some(condition) = scope.record_condition("\"deals\".\"owner_id\"", "\"deals\".\"client_id\"") {
+    if let Some(condition) = seen_condition(scope) {
         query = query.filter(condition);
     }
     query
