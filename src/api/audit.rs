@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::extract::{Page, decode_cursor, page_limit};
+use crate::api::security::{ALERTS, SECURITY};
 use crate::auth::{Principal, run_as, run_seeing};
 use crate::db::models::change_event::{AuditFilter, ChangeEvent};
 use crate::domain::role::Role;
@@ -122,6 +123,7 @@ pub async fn list_audit_events(
             entity: query.entity,
             entity_id: query.entity_id,
             action: query.action,
+            actions: None,
             since: query.since,
             until: query.until,
         };
@@ -161,9 +163,12 @@ pub struct AlertsQuery {
 
 /// Security alerts (owners and admins).
 ///
-/// The security events of the audit trail, newest first: so far each refused bulk deletion
-/// (`bulk_delete_refused`: someone other than the owner deleting more than 50 clients within an hour), with
-/// who tried (`actor_id`) and when.
+/// The security events that call for an owner's attention, newest first: a refused bulk deletion
+/// (`bulk_delete_refused`: someone other than the owner deleting more clients within an hour than the workspace
+/// allows), a read budget exhausted (`read_budget_exceeded`, once a user a day), and a refresh token presented
+/// again after use (`refresh_token_reused`: a stolen session, revoked). `entity_id` is the user concerned. The
+/// other security events (logins, failed logins, role and scope changes, exports) are in `GET /audit` under
+/// `entity=security`.
 #[utoipa::path(
     tag = "audit",
     operation_id = "list_security_alerts",
@@ -182,13 +187,14 @@ pub async fn list_security_alerts(
     let limit = page_limit(query.limit)?;
     let before: Option<uuid::Uuid> = decode_cursor(query.cursor.as_deref())?;
     let page = run_as(principal.caller(), &state.pool, move |conn| {
-        let filter =
-            AuditFilter { entity: Some(SECURITY.to_string()), since: query.since, ..AuditFilter::default() };
+        let filter = AuditFilter {
+            entity: Some(SECURITY.to_string()),
+            actions: Some(ALERTS),
+            since: query.since,
+            ..AuditFilter::default()
+        };
         events_page(conn, principal.workspace_id, &filter, before, limit)
     })
     .await?;
     Ok(web::Json(page))
 }
-
-/// The `entity` of the audit trail's security events.
-pub const SECURITY: &str = "security";

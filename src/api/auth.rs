@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use std::time::Instant;
 
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
 use chrono::Utc;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -13,11 +13,14 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::api::extract::ValidatedJson;
+use crate::api::security::{SecurityEvent, action};
 use crate::auth::password;
 use crate::auth::tokens::{ACCESS_TOKEN_TTL, JwtKeys, REFRESH_TOKEN_TTL, RefreshTokenParts};
+use crate::db::models::change_event::ChangeSet;
 use crate::db::{self, models::RefreshToken, models::User, models::Workspace};
 use crate::error::{ApiError, ProblemCode, WorkspaceChoice};
 use crate::ids::{UserId, WorkspaceId};
+use crate::middleware::RequestId;
 use crate::state::AppState;
 
 const BAD_CREDENTIALS: &str = "the email or password is wrong";
@@ -69,6 +72,18 @@ pub struct TokenResponse {
     pub refresh_token: String,
     pub workspace_id: WorkspaceId,
     pub user_id: UserId,
+}
+
+/// A security event about an account, from a request no one is authenticated in yet.
+fn login_event<'a>(
+    workspace: WorkspaceId,
+    subject: UserId,
+    actor: Option<UserId>,
+    action: &'a str,
+    request_id: Option<&'a str>,
+    details: ChangeSet,
+) -> SecurityEvent<'a> {
+    SecurityEvent { workspace, actor, subject, action, request_id, details }
 }
 
 /// Opens a session for `user`: a new refresh-token family and an access token.
@@ -135,6 +150,7 @@ pub async fn login(
     let LoginRequest { email, password, workspace_id } = body.0;
     // The peer, not a forwarded-for header a client could write itself.
     let address = request.peer_addr().map(|peer| peer.ip());
+    let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone());
     let throttle = state.login_throttle.clone();
     throttle
         .check(&email, address, Instant::now())
@@ -148,6 +164,8 @@ pub async fn login(
             .collect::<Vec<User>>())
     })
     .await?;
+    let tried: Vec<(WorkspaceId, UserId)> =
+        accounts.iter().map(|user| (user.workspace_id, user.id)).collect();
     // Verify without holding a database connection: argon2 takes tens of milliseconds on purpose.
     let mut matching = password::on_hashing_threads(move || {
         if accounts.is_empty() {
@@ -160,8 +178,28 @@ pub async fn login(
     })
     .await
     .map_err(ApiError::internal)?;
+    let from = address.map(|address| address.to_string());
+    let seen_from = move || ChangeSet::default().field("address", None, &from);
     if matching.is_empty() {
         throttle.failed(&account, address, Instant::now());
+        // Each account the email names learns of the attempt; an unknown email has no workspace.
+        if !tried.is_empty() {
+            db::run(&state.pool, move |conn| {
+                for (workspace, user) in tried {
+                    login_event(
+                        workspace,
+                        user,
+                        None,
+                        action::LOGIN_FAILED,
+                        request_id.as_deref(),
+                        seen_from(),
+                    )
+                    .record(conn)?;
+                }
+                Ok::<_, ApiError>(())
+            })
+            .await?;
+        }
         return Err(ApiError::Unauthorized(Cow::Borrowed(BAD_CREDENTIALS)));
     }
     throttle.succeeded(&account);
@@ -169,7 +207,15 @@ pub async fn login(
     let tokens = match matching.len() {
         1 => {
             let user = matching.remove(0);
-            db::run(&state.pool, move |conn| conn.transaction(|conn| open_session(conn, &jwt, &user))).await?
+            db::run(&state.pool, move |conn| {
+                conn.transaction(|conn| {
+                    let (workspace, id) = (user.workspace_id, user.id);
+                    login_event(workspace, id, Some(id), action::LOGIN, request_id.as_deref(), seen_from())
+                        .record(conn)?;
+                    open_session(conn, &jwt, &user)
+                })
+            })
+            .await?
         }
         _ => {
             let ids: Vec<WorkspaceId> = matching.iter().map(|user| user.workspace_id).collect();
@@ -217,8 +263,10 @@ enum Refresh {
 #[post("/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
+    request: HttpRequest,
     body: ValidatedJson<RefreshRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
+    let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone());
     let parts = RefreshTokenParts::parse(body.0.refresh_token.trim())
         .ok_or(ApiError::Unauthorized(Cow::Borrowed(BAD_REFRESH_TOKEN)))?;
     let jwt = state.jwt.clone();
@@ -233,6 +281,10 @@ pub async fn refresh(
             }
             if stored.used_at.is_some() {
                 RefreshToken::revoke_family(conn, stored.workspace_id, stored.family_id)?;
+                let details = ChangeSet::default().field("session", None, &stored.family_id);
+                let event = action::REFRESH_TOKEN_REUSED;
+                login_event(stored.workspace_id, stored.user_id, None, event, request_id.as_deref(), details)
+                    .record(conn)?;
                 return Ok(Refresh::ReuseDetected);
             }
             if stored.expires_at <= Utc::now() {

@@ -17,6 +17,7 @@ pub mod pipelines;
 pub mod products;
 pub mod schemas;
 pub mod search;
+pub mod security;
 pub mod segments;
 pub mod soft_delete;
 pub mod strict_json;

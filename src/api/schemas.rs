@@ -142,8 +142,8 @@ pub struct TimelinePayload;
 impl PartialSchema for TimelinePayload {
     fn schema() -> RefOr<Schema> {
         written(json!({
-            "description": "For `activity`, the activity as `GET /activities/{id}` returns it; for deal and \
-                            client events, what changed (`TimelineChange`).",
+            "description": "For `activity`, the activity as `GET /activities/{id}` returns it; for deal, contact \
+                            and client events, what changed (`TimelineChange`).",
             "oneOf": [reference("ActivityResponse"), reference("TimelineChange")]
         }))
     }
@@ -159,11 +159,12 @@ impl ToSchema for TimelinePayload {
             "TimelineChange".to_string(),
             written(json!({
                 "type": "object",
-                "description": "A change to a deal or to the client: the write's action and each changed field's \
-                                values before and after.",
+                "description": "A change to a deal, a contact or the client: the write's action and each changed \
+                                field's values before and after.",
                 "required": ["action", "changes"],
                 "properties": {
-                    "deal_id": {"type": ["string", "null"], "format": "uuid", "description": "The deal; null for the client's own events."},
+                    "deal_id": {"type": ["string", "null"], "format": "uuid", "description": "The deal, for a deal's events; null otherwise."},
+                    "contact_id": {"type": ["string", "null"], "format": "uuid", "description": "The contact person, for a contact's events; null otherwise."},
                     "action": {"type": "string", "examples": ["created", "updated", "deleted", "restored"]},
                     "changes": {
                         "type": ["object", "null"],

@@ -28,19 +28,23 @@ pub enum TimelineType {
     DealUpdated,
     DealDeleted,
     DealRestored,
+    ContactCreated,
+    ContactUpdated,
+    ContactDeleted,
+    ContactRestored,
     ClientCreated,
     ClientUpdated,
     ClientDeleted,
     ClientRestored,
 }
 
-/// One event of a client's history: an activity, or a change to a deal or to the client.
+/// One event of a client's history: an activity, or a change to a deal, a contact or the client.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
     "type": "deal_stage_changed", "at": "2026-11-21T10:02:13.000000Z",
     "actor": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01",
     "payload": {
-        "deal_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e41", "action": "updated",
+        "deal_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e41", "contact_id": null, "action": "updated",
         "changes": {"stage_id": {"from": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e32", "to": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e33"},
                     "probability": {"from": 10, "to": 40}}
     }
@@ -51,8 +55,9 @@ pub struct TimelineItem {
     pub at: DateTime<Utc>,
     /// The user who did it; null for the system (a reminder, an import).
     pub actor: Option<uuid::Uuid>,
-    /// The activity for `activity`; for deal and client events `{"deal_id", "action",
-    /// "changes": {field: {"from", "to"}}}` (`deal_id` null for the client's own).
+    /// The activity for `activity`; for deal, contact and client events `{"deal_id", "contact_id",
+    /// "action", "changes": {field: {"from", "to"}}}` (`deal_id` set for a deal's, `contact_id`
+    /// for a contact's).
     #[schema(value_type = crate::api::schemas::TimelinePayload)]
     pub payload: serde_json::Value,
 }
@@ -63,8 +68,11 @@ pub struct TimelineQuery {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
-    /// A comma-separated subset of `activity`, `deal` and `client`; all when omitted.
-    #[param(example = "activity,deal", pattern = r"^(activity|deal|client)(,(activity|deal|client))*$")]
+    /// A comma-separated subset of `activity`, `deal`, `contact` and `client`; all when omitted.
+    #[param(
+        example = "activity,deal",
+        pattern = r"^(activity|deal|contact|client)(,(activity|deal|contact|client))*$"
+    )]
     pub types: Option<String>,
 }
 
@@ -81,6 +89,15 @@ fn deal_event_type(action: &str, changes: &serde_json::Value) -> TimelineType {
     }
 }
 
+fn contact_event_type(action: &str) -> TimelineType {
+    match action {
+        "created" => TimelineType::ContactCreated,
+        "deleted" => TimelineType::ContactDeleted,
+        "restored" => TimelineType::ContactRestored,
+        _ => TimelineType::ContactUpdated,
+    }
+}
+
 fn client_event_type(action: &str) -> TimelineType {
     match action {
         "created" => TimelineType::ClientCreated,
@@ -92,8 +109,8 @@ fn client_event_type(action: &str) -> TimelineType {
 
 /// The client's history, newest first.
 ///
-/// One stream of what happened: activities, deal events (created, stage changed, won, lost, amount changed)
-/// and changes to the client record (which fields, by whom). `types` narrows it to some of these; each item's
+/// One stream of what happened: activities, deal events (created, stage changed, won, lost, amount changed),
+/// changes to its contact persons and to the client record (which fields, by whom). `types` narrows it to some of these; each item's
 /// `payload` is the activity or the change.
 #[utoipa::path(
     tag = "clients",
@@ -114,18 +131,20 @@ pub async fn get_client_timeline(
     let after: Option<(DateTime<Utc>, uuid::Uuid)> = decode_cursor(query.cursor.as_deref())?;
     // Exactly as documented: `types=` or `types=deal, client` is refused, not read loosely.
     let sources = match query.types.as_deref() {
-        None => TimelineSources { activities: true, deals: true, client: true },
+        None => TimelineSources { activities: true, deals: true, client: true, contacts: true },
         Some(types) => {
-            let mut sources = TimelineSources { activities: false, deals: false, client: false };
+            let mut sources =
+                TimelineSources { activities: false, deals: false, client: false, contacts: false };
             for name in types.split(',') {
                 match name {
                     "activity" => sources.activities = true,
                     "deal" => sources.deals = true,
                     "client" => sources.client = true,
+                    "contact" => sources.contacts = true,
                     other => {
                         return Err(ApiError::bad_request(
                             ProblemCode::InvalidQuery,
-                            format!("types: {other:?} is not one of activity, deal, client"),
+                            format!("types: {other:?} is not one of activity, deal, contact, client"),
                         ));
                     }
                 }
@@ -165,11 +184,15 @@ pub async fn get_client_timeline(
                 ),
                 "deal" => (
                     deal_event_type(&action, &changes),
-                    serde_json::json!({"deal_id": row.deal_id, "action": action, "changes": changes}),
+                    serde_json::json!({"deal_id": row.deal_id, "contact_id": null, "action": action, "changes": changes}),
+                ),
+                "contact" => (
+                    contact_event_type(&action),
+                    serde_json::json!({"deal_id": null, "contact_id": row.contact_id, "action": action, "changes": changes}),
                 ),
                 _ => (
                     client_event_type(&action),
-                    serde_json::json!({"deal_id": null, "action": action, "changes": changes}),
+                    serde_json::json!({"deal_id": null, "contact_id": null, "action": action, "changes": changes}),
                 ),
             };
             TimelineItem { item_type, at: row.at, actor: row.actor_id, payload }

@@ -12,6 +12,7 @@ use validator::Validate;
 
 use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, not_null, nullable};
 use crate::api::record_change;
+use crate::api::security::{SecurityEvent, action};
 use crate::api::workspace::WorkspaceResponse;
 use crate::auth::{Principal, password, run_as};
 use crate::db::models::change_event::ChangeSet;
@@ -389,6 +390,22 @@ fn apply_user_update(
     )?;
     if revoke_sessions {
         RefreshToken::revoke_all_of_user(conn, workspace, id)?;
+    }
+    // A change of what someone may do or see is also a security event about them.
+    let security = [
+        (
+            role.is_some(),
+            action::ROLE_CHANGED,
+            ChangeSet::default().field("role", Some(&target.role()), &updated.role()),
+        ),
+        (
+            visibility.is_some(),
+            action::VISIBILITY_CHANGED,
+            ChangeSet::default().field("visibility", Some(&target.visibility()), &updated.visibility()),
+        ),
+    ];
+    for (_, action, details) in security.into_iter().filter(|(changed, ..)| *changed) {
+        SecurityEvent { subject: id, ..SecurityEvent::by(principal, action, details) }.record(conn)?;
     }
     record_change(conn, principal, "user", id.0, "updated", updated.version, changes)?;
     Ok(updated)

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::api::extract::{IfMatch, ValidatedJson, etag, not_null};
+use crate::api::extract::{IfMatch, ValidatedJson, etag, not_null, nullable};
 use crate::api::record_change;
+use crate::api::security::{SecurityEvent, action};
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Workspace, WorkspaceChanges};
@@ -36,6 +37,7 @@ pub struct WorkspaceResponse {
     #[schema(value_type = crate::api::schemas::PhoneRegion)]
     pub default_phone_region: String,
     pub visibility: RoleVisibility,
+    pub limits: WorkspaceLimits,
     pub version: i32,
     pub updated_at: DateTime<Utc>,
 }
@@ -48,6 +50,62 @@ pub struct RoleVisibility {
     pub manager: Visibility,
     pub sales: Visibility,
     pub viewer: Visibility,
+}
+
+/// Limits on taking the client base out, which apply to everyone but the owner.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkspaceLimits {
+    /// How many clients a user may delete within an hour; the next deletion is a 429
+    /// `too_many_deletions` and an alert.
+    #[schema(minimum = 1, maximum = 1000000, example = 50)]
+    pub max_deletions_per_hour: i32,
+    pub read_budget: RoleReadBudget,
+}
+
+/// How many distinct clients a user of each role may read a day (in the workspace's time zone)
+/// through client lists, searches, lookups, segment members, contact lists and exports; null for
+/// no limit. Past it: a 429 `read_budget_exceeded` until the next day, and an alert.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleReadBudget {
+    #[schema(minimum = 1, maximum = 100000000)]
+    pub admin: Option<i32>,
+    #[schema(minimum = 1, maximum = 100000000, example = 20000)]
+    pub manager: Option<i32>,
+    #[schema(minimum = 1, maximum = 100000000, example = 2000)]
+    pub sales: Option<i32>,
+    #[schema(minimum = 1, maximum = 100000000, example = 2000)]
+    pub viewer: Option<i32>,
+}
+
+/// A change to the limits; a limit left out stays as it is.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsChange {
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, minimum = 1, maximum = 1000000)]
+    pub max_deletions_per_hour: Option<i32>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub read_budget: Option<ReadBudgetChange>,
+}
+
+/// A change to some roles' read budgets: a number, or null for no limit; a role left out keeps its
+/// own.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadBudgetChange {
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 100000000)]
+    pub admin: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 100000000)]
+    pub manager: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 100000000)]
+    pub sales: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 100000000)]
+    pub viewer: Option<Option<i32>>,
 }
 
 /// A change to some roles' visibility; a role left out keeps its own.
@@ -84,6 +142,15 @@ impl From<Workspace> for WorkspaceResponse {
                 sales: scope(&workspace.sales_visibility),
                 viewer: scope(&workspace.viewer_visibility),
             },
+            limits: WorkspaceLimits {
+                max_deletions_per_hour: workspace.max_deletions_per_hour,
+                read_budget: RoleReadBudget {
+                    admin: workspace.admin_read_budget,
+                    manager: workspace.manager_read_budget,
+                    sales: workspace.sales_read_budget,
+                    viewer: workspace.viewer_read_budget,
+                },
+            },
             version: workspace.version,
             updated_at: workspace.updated_at,
         }
@@ -115,6 +182,10 @@ pub struct UpdateWorkspace {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false)]
     pub visibility: Option<RoleVisibilityChange>,
+    /// Limits on deleting and reading clients in bulk.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub limits: Option<LimitsChange>,
 }
 
 impl UpdateWorkspace {
@@ -146,6 +217,34 @@ impl UpdateWorkspace {
                 FieldCode::Region,
                 "must be an ISO 3166 region code such as RU",
             ));
+        }
+        if let Some(limits) = &self.limits {
+            if limits.max_deletions_per_hour.is_some_and(|limit| !(1..=1_000_000).contains(&limit)) {
+                errors.push(FieldError::new(
+                    "limits.max_deletions_per_hour",
+                    FieldCode::Range,
+                    "must be between 1 and 1000000",
+                ));
+            }
+            let budgets = limits.read_budget.as_ref();
+            for (role, budget) in budgets.into_iter().flat_map(|budget| {
+                [
+                    ("admin", budget.admin),
+                    ("manager", budget.manager),
+                    ("sales", budget.sales),
+                    ("viewer", budget.viewer),
+                ]
+            }) {
+                if let Some(Some(budget)) = budget
+                    && !(1..=100_000_000).contains(&budget)
+                {
+                    errors.push(FieldError::new(
+                        format!("limits.read_budget.{role}"),
+                        FieldCode::Range,
+                        "must be between 1 and 100000000, or null for no limit",
+                    ));
+                }
+            }
         }
         if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
     }
@@ -205,6 +304,8 @@ pub async fn update_workspace(
             if_match.check(current.version)?;
             let before = serde_json::to_value(WorkspaceResponse::from(current.clone())).unwrap_or_default();
             let visibility = body.visibility.unwrap_or_default();
+            let limits = body.limits.unwrap_or_default();
+            let budget = limits.read_budget.unwrap_or_default();
             let changes = WorkspaceChanges {
                 name: body.name.map(|name| non_blank("name", &name)).transpose()?,
                 default_currency: body.default_currency,
@@ -214,12 +315,25 @@ pub async fn update_workspace(
                 manager_visibility: visibility.manager.map(Visibility::as_str),
                 sales_visibility: visibility.sales.map(Visibility::as_str),
                 viewer_visibility: visibility.viewer.map(Visibility::as_str),
+                max_deletions_per_hour: limits.max_deletions_per_hour,
+                admin_read_budget: budget.admin,
+                manager_read_budget: budget.manager,
+                sales_read_budget: budget.sales,
+                viewer_read_budget: budget.viewer,
             };
             if changes == WorkspaceChanges::default() {
                 return Ok(current);
             }
             let updated = Workspace::update(conn, principal.workspace_id, &changes)?;
             let after = serde_json::to_value(WorkspaceResponse::from(updated.clone())).unwrap_or_default();
+            // Who sees and may read how much is a security matter: it is also a security event.
+            let access = ["visibility", "limits"];
+            if access.iter().any(|field| before[field] != after[field]) {
+                let details = access.iter().fold(ChangeSet::default(), |details, field| {
+                    details.field(field, Some(&before[field]), &after[field])
+                });
+                SecurityEvent::by(&principal, action::ACCESS_SETTINGS_CHANGED, details).record(conn)?;
+            }
             let changes = ChangeSet::default().diff(Some(&before), &after, &["id", "version", "updated_at"]);
             record_change(conn, &principal, "workspace", updated.id.0, "updated", updated.version, changes)?;
             Ok(updated)

@@ -6,14 +6,15 @@ use std::future::{Ready, ready};
 
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
+use chrono::Utc;
 use diesel::PgConnection;
 
 use crate::auth::tokens::JwtKeys;
 use crate::db::models::user::Access;
-use crate::db::visibility::ClientScope;
+use crate::db::read_budget::Reader;
+use crate::db::visibility::{ClientScope, Viewer};
 use crate::db::{self, DbPool, models::User};
 use crate::domain::role::Role;
-use crate::domain::visibility::Visibility;
 use crate::error::ApiError;
 use crate::ids::{UserId, WorkspaceId};
 use crate::middleware::RequestId;
@@ -95,26 +96,31 @@ where
 }
 
 /// [`run_as`] for work on client data: `work` also gets the clients the caller sees, which every
-/// query of client data takes. A `team` scope costs a query for the team's members.
+/// query of client data takes. A scope narrower than `all` costs a query for the clients shared
+/// with the caller, and a `team` one two more for the team's members.
 pub async fn run_seeing<T, F>(caller: Caller, pool: &DbPool, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&mut PgConnection, &ClientScope) -> Result<T, ApiError> + Send + 'static,
 {
     db::run(pool, move |conn| {
-        let visibility = caller.check(conn)?;
-        let scope = ClientScope::of(conn, caller.workspace_id, caller.user_id, visibility)?;
+        let access = caller.check(conn)?;
+        let viewer = Viewer { user: caller.user_id, team: access.team_id, visibility: access.visibility };
+        let reader = access.read_budget.map(|budget| {
+            Reader::new(caller.workspace_id, caller.user_id, budget, &access.timezone, Utc::now())
+        });
+        let scope = ClientScope::of(conn, caller.workspace_id, viewer, reader)?;
         work(conn, &scope)
     })
     .await
 }
 
 impl Caller {
-    /// Checks the account and gives how much of the client base it sees.
-    fn check(self, conn: &mut PgConnection) -> Result<Visibility, ApiError> {
+    /// Checks the account and gives what it may see and read.
+    fn check(self, conn: &mut PgConnection) -> Result<Access, ApiError> {
         match User::access(conn, self.workspace_id, self.user_id)? {
-            Some(Access { active: true, role, visibility }) if role == self.role => Ok(visibility),
-            Some(Access { active: true, .. }) => Err(ApiError::Unauthorized(Cow::Borrowed(ROLE_CHANGED))),
+            Some(access) if access.active && access.role == self.role => Ok(access),
+            Some(access) if access.active => Err(ApiError::Unauthorized(Cow::Borrowed(ROLE_CHANGED))),
             _ => Err(ApiError::Unauthorized(Cow::Borrowed(INVALID_TOKEN))),
         }
     }

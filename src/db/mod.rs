@@ -9,6 +9,7 @@ pub mod json;
 pub mod models;
 pub mod page_limit;
 mod reachability;
+pub mod read_budget;
 pub mod schema;
 pub mod sql_file;
 pub mod visibility;

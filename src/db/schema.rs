@@ -68,6 +68,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    client_reads (workspace_id, user_id, day, client_id) {
+        workspace_id -> Uuid,
+        user_id -> Uuid,
+        day -> Date,
+        client_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    client_shares (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        client_id -> Uuid,
+        user_id -> Nullable<Uuid>,
+        team_id -> Nullable<Uuid>,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     clients (workspace_id, id) {
         workspace_id -> Uuid,
         id -> Uuid,
@@ -289,6 +310,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    read_budget_usage (workspace_id, user_id, day) {
+        workspace_id -> Uuid,
+        user_id -> Uuid,
+        day -> Date,
+        used -> Int4,
+        alerted -> Bool,
+    }
+}
+
+diesel::table! {
     refresh_tokens (workspace_id, id) {
         workspace_id -> Uuid,
         id -> Uuid,
@@ -412,18 +443,26 @@ diesel::table! {
         manager_visibility -> Text,
         sales_visibility -> Text,
         viewer_visibility -> Text,
+        max_deletions_per_hour -> Int4,
+        admin_read_budget -> Nullable<Int4>,
+        manager_read_budget -> Nullable<Int4>,
+        sales_read_budget -> Nullable<Int4>,
+        viewer_read_budget -> Nullable<Int4>,
     }
 }
 
 diesel::joinable!(activities -> workspaces (workspace_id));
 diesel::joinable!(change_events -> workspaces (workspace_id));
 diesel::joinable!(client_name_vocabulary -> workspaces (workspace_id));
+diesel::joinable!(client_reads -> workspaces (workspace_id));
+diesel::joinable!(client_shares -> workspaces (workspace_id));
 diesel::joinable!(clients -> workspaces (workspace_id));
 diesel::joinable!(contacts -> workspaces (workspace_id));
 diesel::joinable!(custom_fields -> workspaces (workspace_id));
 diesel::joinable!(deals -> workspaces (workspace_id));
 diesel::joinable!(pipelines -> workspaces (workspace_id));
 diesel::joinable!(products -> workspaces (workspace_id));
+diesel::joinable!(read_budget_usage -> workspaces (workspace_id));
 diesel::joinable!(segment_exports -> workspaces (workspace_id));
 diesel::joinable!(segments -> workspaces (workspace_id));
 diesel::joinable!(teams -> workspaces (workspace_id));
@@ -434,6 +473,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     change_events,
     client_name_vocabulary,
     client_name_words,
+    client_reads,
+    client_shares,
     clients,
     contacts,
     custom_fields,
@@ -443,6 +484,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     deals,
     pipelines,
     products,
+    read_budget_usage,
     refresh_tokens,
     segment_counts,
     segment_exports,

@@ -2,21 +2,30 @@
 //! [`ClientScope`] from `auth::run_seeing` and the client queries take it in place of a bare
 //! workspace id, so that no path can read, count or change a client without it; background work
 //! that acts for the whole workspace says so with [`ClientScope::whole_workspace`].
+//!
+//! A scope is its owners (the caller, their team's members, or anyone) plus the clients shared
+//! with the caller or with a team they are in; and, for a caller with a read budget, the reader
+//! whose reads the lists charge (`db::read_budget`).
 
 use std::borrow::Cow;
 
 use diesel::prelude::*;
 
 use crate::db::fragment::{Bind, SqlFragment};
-use crate::db::schema::{teams, users};
+use crate::db::read_budget::Reader;
+use crate::db::schema::{client_shares, teams, users};
 use crate::domain::visibility::Visibility;
-use crate::ids::{TeamId, UserId, WorkspaceId};
+use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
 
 /// A workspace's clients as one caller sees them.
 #[derive(Debug, Clone)]
 pub struct ClientScope {
     workspace: WorkspaceId,
     owners: Owners,
+    /// Clients shared with the caller, or with their team or a team above it.
+    shared: Vec<ClientId>,
+    /// Whose reads of clients count against a daily budget; `None` when no one's do.
+    reader: Option<Reader>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -26,36 +35,61 @@ enum Owners {
     AnyOf(Vec<UserId>),
 }
 
+/// Who a scope is made for, as their account says.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer {
+    pub user: UserId,
+    pub team: Option<TeamId>,
+    pub visibility: Visibility,
+}
+
 impl ClientScope {
     /// Every client of the workspace: for owners (and whoever the settings give `all`), and for
     /// work the server does for the workspace itself.
     pub fn whole_workspace(workspace: WorkspaceId) -> Self {
-        Self { workspace, owners: Owners::Anyone }
+        Self { workspace, owners: Owners::Anyone, shared: Vec::new(), reader: None }
     }
 
-    /// What `user` sees with `visibility`: for `team`, the owners are the members of their team and
-    /// of the teams under it, and the user.
+    /// What `viewer` sees: for `team`, the owners are the members of their team and of the teams
+    /// under it, and the viewer; for `own` and `team`, also the clients shared with them.
     pub fn of(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
-        user: UserId,
-        visibility: Visibility,
+        viewer: Viewer,
+        reader: Option<Reader>,
     ) -> QueryResult<Self> {
-        let owners = match visibility {
-            Visibility::All => Owners::Anyone,
-            Visibility::Own => Owners::Only(user),
-            Visibility::Team => {
-                let mut members = team_members_under(conn, workspace, user)?;
-                if !members.contains(&user) {
-                    members.push(user);
+        if viewer.visibility == Visibility::All {
+            return Ok(Self { workspace, owners: Owners::Anyone, shared: Vec::new(), reader });
+        }
+        let tree = match viewer.team {
+            Some(_) => TeamTree::load(conn, workspace)?,
+            None => TeamTree::default(),
+        };
+        let owners = match (viewer.visibility, viewer.team) {
+            (Visibility::Team, Some(team)) => {
+                let mut members: Vec<UserId> = users::table
+                    .filter(users::workspace_id.eq(workspace))
+                    .filter(users::team_id.eq_any(tree.under(team)))
+                    .select(users::id)
+                    .load(conn)?;
+                if !members.contains(&viewer.user) {
+                    members.push(viewer.user);
                 }
                 match members.as_slice() {
                     [only] => Owners::Only(*only),
                     _ => Owners::AnyOf(members),
                 }
             }
+            _ => Owners::Only(viewer.user),
         };
-        Ok(Self { workspace, owners })
+        let teams_above = viewer.team.map(|team| tree.above(team)).unwrap_or_default();
+        let shared = client_shares::table
+            .filter(client_shares::workspace_id.eq(workspace))
+            .filter(client_shares::user_id.eq(viewer.user).or(client_shares::team_id.eq_any(teams_above)))
+            .select(client_shares::client_id)
+            .distinct()
+            .load(conn)?;
+        Ok(Self { workspace, owners, shared, reader })
     }
 
     pub fn workspace(&self) -> WorkspaceId {
@@ -76,7 +110,7 @@ impl ClientScope {
         }
     }
 
-    /// Whether a record owned by (or assigned to) `owner` is within the scope.
+    /// Whether a record owned by (or assigned to) `owner` is within the scope by its owner alone.
     pub fn admits(&self, owner: Option<UserId>) -> bool {
         match (&self.owners, owner) {
             (Owners::Anyone, _) => true,
@@ -86,10 +120,19 @@ impl ClientScope {
         }
     }
 
-    /// The condition the scope puts on a row of `clients`, on its column `owner_id` as `column`
-    /// names it; none when it holds every client. One owner is an equality, so that a sales rep's
-    /// list walks the owner index in order.
-    pub fn owner_condition(&self, column: &str) -> Option<SqlFragment> {
+    /// Whether the scope sees client `id`, owned by `owner`: by its owner, or shared.
+    pub fn admits_client(&self, id: ClientId, owner: Option<UserId>) -> bool {
+        self.admits(owner) || self.shared.contains(&id)
+    }
+
+    /// The reader whose reads of clients count against a budget, if any.
+    pub fn reader(&self) -> Option<&Reader> {
+        self.reader.as_ref()
+    }
+
+    /// The condition the scope puts on an owner column `column`; none when it holds everyone's.
+    /// One owner is an equality, so that a sales rep's list walks the owner index in order.
+    fn owner_condition(&self, column: &str) -> Option<SqlFragment> {
         match &self.owners {
             Owners::Anyone => None,
             Owners::Only(owner) => {
@@ -103,12 +146,26 @@ impl ClientScope {
         }
     }
 
+    /// The condition the scope puts on a row of `clients` that the query calls `table`: owned
+    /// within the scope, or shared. None when it holds every client.
+    pub fn client_condition(&self, table: &str) -> Option<SqlFragment> {
+        let owned = self.owner_condition(&format!("{table}.owner_id"))?;
+        if self.shared.is_empty() {
+            return Some(owned);
+        }
+        let mut condition = SqlFragment::fixed("(");
+        condition.append(owned);
+        condition.push_sql(&format!(" OR {table}.id = ANY("));
+        condition.push_bind(Bind::UuidList(self.shared.iter().map(|id| id.0).collect()));
+        Some(condition.sql("))"))
+    }
+
     /// The condition the scope puts on a row of contacts, deals or activities: its client (in
     /// `client_column`) is seen, or its owner or assignee (in `owner_column`) is in scope. None
     /// when it holds every client.
     pub fn record_condition(&self, owner_column: &str, client_column: &str) -> Option<SqlFragment> {
-        let (Some(own), Some(clients_owned)) =
-            (self.owner_condition(owner_column), self.owner_condition("seen.owner_id"))
+        let (Some(own), Some(clients_seen)) =
+            (self.owner_condition(owner_column), self.client_condition("seen"))
         else {
             return None;
         };
@@ -119,7 +176,7 @@ impl ClientScope {
         ));
         condition.push_bind(Bind::Uuid(self.workspace.0));
         condition.push_sql(" AND ");
-        condition.append(clients_owned);
+        condition.append(clients_seen);
         Some(condition.sql("))"))
     }
 
@@ -133,41 +190,82 @@ impl ClientScope {
 
     /// `condition` on a row of `clients`, narrowed to the clients the scope sees.
     pub fn narrow(&self, condition: SqlFragment) -> SqlFragment {
-        match self.owner_condition("owner_id") {
+        match self.client_condition("clients") {
             Some(visible) => condition.and(visible),
             None => condition,
         }
     }
 }
 
-/// The users in `user`'s team and in every team under it.
-fn team_members_under(
-    conn: &mut PgConnection,
-    workspace: WorkspaceId,
-    user: UserId,
-) -> QueryResult<Vec<UserId>> {
-    let Some(team) =
-        users::table.find((workspace, user)).select(users::team_id).first::<Option<TeamId>>(conn)?
-    else {
-        return Ok(Vec::new());
-    };
-    // Teams nest a few levels deep at most; walking them level by level keeps to plain queries.
-    let mut teams_under = vec![team];
-    let mut level = vec![team];
-    while !level.is_empty() {
-        level = teams::table
+/// A workspace's teams, each with its parent: a few dozen rows, read whole so that the teams under
+/// and above one are found without a query per level.
+#[derive(Debug, Default)]
+struct TeamTree(Vec<(TeamId, Option<TeamId>)>);
+
+impl TeamTree {
+    fn load(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<Self> {
+        teams::table
             .filter(teams::workspace_id.eq(workspace))
-            .filter(teams::parent_id.eq_any(&level))
-            .select(teams::id)
-            .load::<TeamId>(conn)?
-            .into_iter()
-            .filter(|team| !teams_under.contains(team))
-            .collect();
-        teams_under.extend(&level);
+            .select((teams::id, teams::parent_id))
+            .load(conn)
+            .map(Self)
     }
-    users::table
-        .filter(users::workspace_id.eq(workspace))
-        .filter(users::team_id.eq_any(&teams_under))
-        .select(users::id)
-        .load(conn)
+
+    /// `team` and every team under it.
+    fn under(&self, team: TeamId) -> Vec<TeamId> {
+        let mut found = vec![team];
+        let mut next = 0;
+        while next < found.len() {
+            let parent = found[next];
+            for (child, _) in self.0.iter().filter(|(_, of)| *of == Some(parent)) {
+                if !found.contains(child) {
+                    found.push(*child);
+                }
+            }
+            next += 1;
+        }
+        found
+    }
+
+    /// `team` and every team above it.
+    fn above(&self, team: TeamId) -> Vec<TeamId> {
+        let mut found = vec![team];
+        let mut current = team;
+        while let Some(parent) = self.parent_of(current)
+            && !found.contains(&parent)
+        {
+            found.push(parent);
+            current = parent;
+        }
+        found
+    }
+
+    fn parent_of(&self, team: TeamId) -> Option<TeamId> {
+        self.0.iter().find(|(id, _)| *id == team).and_then(|(_, parent)| *parent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn team(n: u128) -> TeamId {
+        TeamId(uuid::Uuid::from_u128(n))
+    }
+
+    #[test]
+    fn a_branch_holds_its_departments_and_a_department_sits_under_its_branch() {
+        // 1 is a branch with departments 2 and 3; 4 sits under 3; 5 stands apart.
+        let tree = TeamTree(vec![
+            (team(1), None),
+            (team(2), Some(team(1))),
+            (team(3), Some(team(1))),
+            (team(4), Some(team(3))),
+            (team(5), None),
+        ]);
+        assert_eq!(tree.under(team(1)), vec![team(1), team(2), team(3), team(4)]);
+        assert_eq!(tree.under(team(4)), vec![team(4)]);
+        assert_eq!(tree.above(team(4)), vec![team(4), team(3), team(1)]);
+        assert_eq!(tree.above(team(5)), vec![team(5)]);
+    }
 }

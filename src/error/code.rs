@@ -52,6 +52,7 @@ crate::domain::enums::text_enum!(
         ValidationFailed => "validation_failed",
         TooManyAttempts => "too_many_attempts",
         TooManyDeletions => "too_many_deletions",
+        ReadBudgetExceeded => "read_budget_exceeded",
         // 5xx
         InternalError => "internal_error",
         DatabaseUnavailable => "database_unavailable",
@@ -90,7 +91,7 @@ impl ProblemCode {
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             ValidationFailed => 422,
-            TooManyAttempts | TooManyDeletions => 429,
+            TooManyAttempts | TooManyDeletions | ReadBudgetExceeded => 429,
             InternalError => 500,
             DatabaseUnavailable | ServiceUnavailable => 503,
         }

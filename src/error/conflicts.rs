@@ -78,7 +78,14 @@ pub fn unique_key_broken(constraint: Option<&str>) -> ApiError {
         Some("activities_external_ref_key") => ExternalRefTaken,
         // Two requests each made a different contact the client's primary one, or a different
         // pipeline the default, at once: the later one can simply be repeated.
-        Some("contacts_one_primary_key" | "pipelines_one_default_key") => {
+        // Two requests shared the same client with the same user or team at once: the repeat
+        // finds the share the other one made.
+        Some(
+            "contacts_one_primary_key"
+            | "pipelines_one_default_key"
+            | "client_shares_user_key"
+            | "client_shares_team_key",
+        ) => {
             return ApiError::Unavailable(
                 "another request changed the same records at the same moment; retry".to_string(),
             );

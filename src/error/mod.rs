@@ -126,7 +126,11 @@ pub enum ApiError {
     TooManyAttempts { retry_after: std::time::Duration },
     /// The caller deleted as many clients as an hour allows: wait `retry_after`.
     #[error("you deleted {limit} clients within the hour, the most anyone but the owner may: try again in {} s", retry_after.as_secs().max(1))]
-    TooManyDeletions { limit: usize, retry_after: std::time::Duration },
+    TooManyDeletions { limit: i32, retry_after: std::time::Duration },
+    /// The caller read as many distinct clients today as their budget allows: wait `retry_after`
+    /// (the next day in the workspace's time zone).
+    #[error("you read {budget} clients today, the most your role may in a day: try again in {} s", retry_after.as_secs().max(1))]
+    ReadBudgetExceeded { budget: i32, retry_after: std::time::Duration },
     /// The database can't be reached, or no connection came free in time. The reason is logged,
     /// never sent: it names sockets, hosts and driver states.
     #[error("the database is unavailable: retry in a moment")]
@@ -176,6 +180,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => ProblemCode::UnsupportedMediaType,
             Self::TooManyAttempts { .. } => ProblemCode::TooManyAttempts,
             Self::TooManyDeletions { .. } => ProblemCode::TooManyDeletions,
+            Self::ReadBudgetExceeded { .. } => ProblemCode::ReadBudgetExceeded,
             Self::DatabaseUnavailable(_) => ProblemCode::DatabaseUnavailable,
             Self::Unavailable(_) => ProblemCode::ServiceUnavailable,
             Self::Internal(_) => ProblemCode::InternalError,
@@ -274,7 +279,9 @@ impl ResponseError for ApiError {
             Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooManyAttempts { .. } | Self::TooManyDeletions { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyAttempts { .. }
+            | Self::TooManyDeletions { .. }
+            | Self::ReadBudgetExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::DatabaseUnavailable(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -303,7 +310,9 @@ impl ResponseError for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
             }
-            Self::TooManyAttempts { retry_after } | Self::TooManyDeletions { retry_after, .. } => {
+            Self::TooManyAttempts { retry_after }
+            | Self::TooManyDeletions { retry_after, .. }
+            | Self::ReadBudgetExceeded { retry_after, .. } => {
                 // Whole seconds, rounded up: a client that waits exactly that long is let in.
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));

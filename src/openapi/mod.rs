@@ -137,6 +137,21 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
     if is_api {
         add("503", "The database is unavailable; retry later");
     }
+    if crate::api::security::READS_CHARGED.contains(&operation_id.as_str()) {
+        let retry_after = utoipa::openapi::HeaderBuilder::new()
+            .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::Integer)))
+            .description(Some("Seconds until the caller's next reading day starts"))
+            .build();
+        let response = ResponseBuilder::new()
+            .description(
+                "The caller read as many distinct clients today as their role's read budget allows \
+                 (`read_budget_exceeded`); `Retry-After` says when the next day starts",
+            )
+            .content("application/problem+json", Content::new(Some(Ref::from_schema_name("Problem"))))
+            .header("Retry-After", retry_after)
+            .build();
+        operation.responses.responses.entry("429".to_string()).or_insert(RefOr::T(response));
+    }
 }
 
 /// The whole document: the paths the routes register, with the shared parts above and the

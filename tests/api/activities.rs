@@ -522,9 +522,11 @@ async fn two_workers_racing_fire_each_due_reminder_exactly_once() {
 async fn the_timeline_merges_activities_deal_events_and_record_changes() {
     let app = TestApp::spawn().await;
     let owner = app.owner_token().await;
-    let (client, _) = client_with_contact(&app, &owner).await;
+    let (client, contact) = client_with_contact(&app, &owner).await;
     let client_path = format!("/api/v1/clients/{}", client["id"].as_str().unwrap_or_default());
     app.patch(&client_path, &owner, json!({"notes": "Prefers email"})).await.expect(200);
+    let contact_path = format!("/api/v1/contacts/{}", contact["id"].as_str().unwrap_or_default());
+    app.patch(&contact_path, &owner, json!({"position": "Head of purchasing"})).await.expect(200);
     let pipelines = app.get("/api/v1/pipelines", &owner).await.expect(200).clone();
     let won_stage = pipelines["data"][0]["stages"][4]["id"].clone();
     let deal = app
@@ -548,16 +550,31 @@ async fn the_timeline_merges_activities_deal_events_and_record_changes() {
         full["data"].as_array().into_iter().flatten().filter_map(|item| item["type"].as_str()).collect();
     assert_eq!(
         types,
-        ["activity", "deal_won", "deal_amount_changed", "deal_created", "client_updated", "client_created"]
+        [
+            "activity",
+            "deal_won",
+            "deal_amount_changed",
+            "deal_created",
+            "contact_updated",
+            "client_updated",
+            "contact_created",
+            "client_created"
+        ]
     );
     assert_eq!(full["data"][0]["payload"]["subject"], "Thanks call");
-    assert_eq!(full["data"][4]["payload"]["changes"]["notes"]["to"], "Prefers email");
+    assert_eq!(full["data"][5]["payload"]["changes"]["notes"]["to"], "Prefers email");
+    // A contact person's changes are the client's history too, naming the contact.
+    let contact_change = &full["data"][4]["payload"];
+    assert_eq!(contact_change["contact_id"], contact["id"]);
+    assert_eq!(contact_change["changes"]["position"]["to"], "Head of purchasing");
+    assert_eq!(full["data"][6]["payload"]["contact_id"], contact["id"]);
     // Events carry {deal_id, action, changes}, as the document's TimelineChange says: the deal's
     // id for its events, null for the client's own.
     assert_eq!(full["data"][1]["payload"]["deal_id"], deal["id"]);
     assert_eq!(full["data"][3]["payload"]["action"], "created");
-    let own = &full["data"][4]["payload"];
+    let own = &full["data"][5]["payload"];
     assert!(own["deal_id"].is_null() && own.get("deal_id").is_some(), "{own}");
+    assert!(own["contact_id"].is_null() && own.get("contact_id").is_some(), "{own}");
     assert_eq!(own["action"], "updated");
     let session = app.owner_session().await;
     assert_eq!(full["data"][1]["actor"], session["user_id"]);
@@ -581,6 +598,9 @@ async fn the_timeline_merges_activities_deal_events_and_record_changes() {
 
     let only_deals = app.get(&format!("{client_path}/timeline?types=deal"), &owner).await.expect(200).clone();
     assert_eq!(only_deals["data"].as_array().map(Vec::len), Some(3));
+    let contacts =
+        app.get(&format!("{client_path}/timeline?types=contact"), &owner).await.expect(200).clone();
+    assert_eq!(contacts["data"].as_array().map(Vec::len), Some(2));
     for types in ["emails", "", "deal,%20client", "deal,"] {
         app.get(&format!("{client_path}/timeline?types={types}"), &owner)
             .await

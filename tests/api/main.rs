@@ -36,6 +36,7 @@ mod openapi;
 mod pipelines;
 mod products;
 mod search;
+mod security;
 mod segments;
 mod stats;
 mod support;

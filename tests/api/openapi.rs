@@ -255,6 +255,9 @@ async fn every_request_body_example_is_accepted() {
     let team = send(post.clone(), "/api/v1/teams", "/api/v1/teams", &[], 201).await;
     send(patch.clone(), "/api/v1/teams/{id}", &format!("/api/v1/teams/{}", id_of(&team)), &[], 200).await;
     let user = send(post.clone(), "/api/v1/users", "/api/v1/users", &[], 201).await;
+    let shares = format!("{client_path}/shares");
+    let with_user = [("user_id", user["id"].clone())];
+    send(post.clone(), "/api/v1/clients/{id}/shares", &shares, &with_user, 201).await;
     send(patch.clone(), "/api/v1/users/{id}", &format!("/api/v1/users/{}", id_of(&user)), &[], 200).await;
     send(patch.clone(), "/api/v1/workspace", "/api/v1/workspace", &[], 200).await;
     // The login example is the new user's credentials; refreshing and logging out take the token

@@ -283,6 +283,7 @@ async fn every_user_write_is_in_the_change_log() {
             use crm::db::schema::change_events::dsl as events;
             use diesel::prelude::*;
             events::change_events
+                .filter(events::entity.eq("user"))
                 .filter(events::entity_id.eq(user_id))
                 .order(events::id)
                 .select((

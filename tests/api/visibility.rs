@@ -540,6 +540,70 @@ async fn fifty_deletions_an_hour_is_all_anyone_but_the_owner_gets_and_the_next_r
 }
 
 #[actix_web::test]
+async fn a_share_lets_a_user_or_a_team_see_one_client_until_it_is_taken_back() {
+    let s = Branches::set_up().await;
+    let (app, rep_a, rep_b) = (&s.app, &s.rep_a.1, &s.rep_b.1);
+    let client_a = format!("/api/v1/clients/{}", id(&s.client_a));
+    let shares = format!("{client_a}/shares");
+    app.get(&client_a, rep_b).await.expect_problem(404, "not_found");
+
+    // Rep A shares their client with rep B; sharing again answers the same share.
+    let with_b = json!({"user_id": s.rep_b.0["id"]});
+    let share = app.post(&shares, rep_a, with_b.clone()).await.expect(201).clone();
+    assert_eq!(share["user_id"], s.rep_b.0["id"]);
+    assert_eq!(share["team_id"], Value::Null);
+    let again = app.post(&shares, rep_a, with_b).await.expect(200).clone();
+    assert_eq!(again["id"], share["id"]);
+
+    // Rep B now sees it on every read, and works on it, but may not edit the card of a client
+    // they don't own, nor share it further.
+    app.get(&client_a, rep_b).await.expect(200);
+    assert_eq!(s.listed(rep_b, "/api/v1/clients?sort=display_name").await, ["Alpha", "Bravo Trading"]);
+    assert_eq!(s.listed(rep_b, "/api/v1/clients?email=office@alpha.example").await, ["Alpha"]);
+    let call = json!({"client_id": s.client_a["id"], "kind": "call", "subject": "Covering for A"});
+    app.post("/api/v1/activities", rep_b, call).await.expect(201);
+    app.patch(&client_a, rep_b, json!({"notes": "mine"})).await.expect_problem(403, "forbidden");
+    let onward = json!({"user_id": s.branch_manager.0["id"]});
+    app.post(&shares, rep_b, onward).await.expect_problem(403, "forbidden");
+    let listed = app.get(&shares, rep_b).await.expect(200).clone();
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1));
+
+    // A share names a user or a team, one that exists, never both.
+    for (body, field, code) in [
+        (json!({}), "user_id", "required"),
+        (json!({"user_id": s.rep_b.0["id"], "team_id": s.rep_b.0["team_id"]}), "team_id", "not_allowed"),
+        (json!({"user_id": "0193a1b2-0000-7000-8000-000000000000"}), "user_id", "not_found"),
+        (json!({"team_id": "0193a1b2-0000-7000-8000-000000000000"}), "team_id", "not_found"),
+    ] {
+        let refused = app.post(&shares, rep_a, body).await;
+        let problem = refused.expect_problem(422, "validation_failed");
+        assert_eq!(crate::support::http::field_errors(problem), [(field.to_string(), code.to_string())]);
+    }
+
+    // Taken back, it is out of rep B's sight again; both steps are in the client's history.
+    let unshare = format!("{shares}/{}", id(&share));
+    app.request(Method::DELETE, &unshare, Some(rep_b), None).await.expect_problem(403, "forbidden");
+    app.request(Method::DELETE, &unshare, Some(rep_a), None).await.expect(204);
+    app.request(Method::DELETE, &unshare, Some(rep_a), None).await.expect_problem(404, "not_found");
+    app.get(&client_a, rep_b).await.expect_problem(404, "not_found");
+    app.get(&shares, rep_b).await.expect_problem(404, "not_found");
+    let history = app.get(&format!("{client_a}/history"), rep_a).await.expect(200).clone();
+    let actions: Vec<&str> =
+        history["data"].as_array().into_iter().flatten().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["unshared", "shared", "created"]);
+
+    // A team share reaches the team's members and those of the teams under it: the owner shares
+    // rep B's client with the branch, and rep A, in a department under it, sees it.
+    let client_b = format!("/api/v1/clients/{}", id(&s.client_b));
+    app.get(&client_b, rep_a).await.expect_problem(404, "not_found");
+    let with_branch = json!({"team_id": s.branch_manager.0["team_id"]});
+    app.post(&format!("{client_b}/shares"), &s.owner, with_branch).await.expect(201);
+    app.get(&client_b, rep_a).await.expect(200);
+    let found = app.post("/api/v1/clients/search", rep_a, json!({})).await.expect(200).clone();
+    assert_eq!(found["data"].as_array().map(Vec::len), Some(2));
+}
+
+#[actix_web::test]
 async fn a_records_history_is_read_by_whoever_sees_the_record() {
     let s = Branches::set_up().await;
     let (app, rep, other) = (&s.app, &s.rep_a.1, &s.rep_b.1);
@@ -639,6 +703,9 @@ const SCOPE_TESTED: &[&str] = &[
     "get_client_history",
     "get_contact_history",
     "get_activity_history",
+    "share_client",
+    "list_client_shares",
+    "unshare_client",
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and

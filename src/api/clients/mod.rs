@@ -1,6 +1,7 @@
 //! Clients: individuals and companies in one resource, with lookups by email, phone and tax id,
 //! fuzzy search, soft delete and restore.
 
+pub mod shares;
 mod wire;
 mod write;
 
@@ -13,13 +14,13 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::api::audit::SECURITY;
 use crate::api::extract::{AllowDuplicate, IfMatch, JsonBody, Page, decode_cursor, etag, page_limit};
 use crate::api::listing::{
     DeletedQuery, ListCursor, Tombstone, decode_list_cursor, list_order, phone_key, search_query, sort_key,
     tombstone_page,
 };
 use crate::api::search::{SearchRequest, compile_filter, segment_condition};
+use crate::api::security::{SecurityEvent, action, charge_reads};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, record_change};
 use crate::auth::{Principal, run_seeing};
@@ -241,6 +242,8 @@ pub(crate) async fn clients_page<R: Send + 'static>(
         };
         let (rows, scores) =
             Client::list(conn, scope, &filter, order, descending, after, i64::from(limit) + 1)?;
+        let read: Vec<ClientId> = rows.iter().take(limit as usize).map(|client| client.id).collect();
+        charge_reads(conn, &principal, scope, &read)?;
         // A relevance cursor carries the score of the page's last row.
         let last_score = scores.get(limit as usize).and(scores.get(limit as usize - 1)).copied();
         let key = |client: &Client| ListCursor {
@@ -449,29 +452,30 @@ pub async fn restore_client(
     Ok(client_http(actix_web::http::StatusCode::OK, &client))
 }
 
-/// The most clients anyone but the owner deletes within an hour: past it, someone is emptying the
-/// base (soft-deleted clients stay restorable, but a thousand restores is no way to find out).
-const MAX_DELETIONS_PER_HOUR: usize = 50;
-
-/// Refuses another deletion to a caller other than an owner who deleted
-/// [`MAX_DELETIONS_PER_HOUR`] clients within the last hour, and records the refusal in the audit
-/// trail as a security event (`entity` `security`, `action` `bulk_delete_refused`), committed
-/// whatever the request's fate.
+/// Refuses another deletion to a caller other than an owner who deleted as many clients within the
+/// last hour as the workspace allows (`max_deletions_per_hour`, 50 unless changed): past it,
+/// someone is emptying the base, and soft-deleted clients stay restorable, but a thousand restores
+/// is no way to find out. The refusal is recorded in the audit trail as a security event
+/// (`bulk_delete_refused`), committed whatever the request's fate.
 fn ensure_deletions_allowed(conn: &mut PgConnection, principal: &Principal) -> Result<(), ApiError> {
     if principal.role == Role::Owner {
         return Ok(());
     }
+    let limit = Workspace::find(conn, principal.workspace_id)?.max_deletions_per_hour;
     let hour = chrono::Duration::hours(1);
     let now = Utc::now();
     let recent =
         ChangeEvent::deletions_since(conn, principal.workspace_id, principal.user_id, "client", now - hour)?;
-    if recent.len() < MAX_DELETIONS_PER_HOUR {
+    let allowed = usize::try_from(limit).unwrap_or(usize::MAX);
+    if recent.len() < allowed {
         return Ok(());
     }
-    // The next deletion is allowed once the oldest of the hour's last `MAX` has aged out.
-    let oldest = recent[recent.len() - MAX_DELETIONS_PER_HOUR];
+    // The next deletion is allowed once the oldest of the hour's last `limit` has aged out.
+    let oldest = recent[recent.len() - allowed];
     let retry_after = (oldest + hour - now).to_std().unwrap_or_default();
-    let changes = ChangeSet::default().field("deleted_within_the_hour", None, &recent.len());
-    record_change(conn, principal, SECURITY, principal.user_id.0, "bulk_delete_refused", 0, changes)?;
-    Err(ApiError::TooManyDeletions { limit: MAX_DELETIONS_PER_HOUR, retry_after })
+    let details = ChangeSet::default()
+        .field("deleted_within_the_hour", None, &recent.len())
+        .field("limit", None, &limit);
+    SecurityEvent::by(principal, action::BULK_DELETE_REFUSED, details).record(conn)?;
+    Err(ApiError::TooManyDeletions { limit, retry_after })
 }

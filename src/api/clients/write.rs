@@ -203,7 +203,7 @@ pub(super) fn ensure_not_duplicate(
     } else {
         "the tax id"
     };
-    if !scope.admits(other.owner_id) {
+    if !scope.admits_client(other.id, other.owner_id) {
         return Err(duplicate_elsewhere(conn, client.workspace_id, "client", other.owner_id, what)?);
     }
     Err(ApiError::Duplicate {

@@ -17,6 +17,7 @@ use crate::api::listing::{
     tombstone_page,
 };
 use crate::api::search::{SearchRequest, compile_filter};
+use crate::api::security::charge_reads;
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, Parent, record_change};
 use crate::auth::{Principal, run_seeing};
@@ -207,6 +208,12 @@ async fn contacts_page(
             .map(|search| compile_filter(conn, workspace, CustomEntity::Contact, &search))
             .transpose()?;
         let rows = Contact::list(conn, scope, &filter, order, descending, after, i64::from(limit) + 1)?;
+        // A contact person is a piece of their client: the page reads its contacts' clients.
+        let mut clients: Vec<ClientId> =
+            rows.iter().take(limit as usize).map(|contact| contact.client_id).collect();
+        clients.sort_unstable();
+        clients.dedup();
+        charge_reads(conn, &principal, scope, &clients)?;
         // When another page follows, a relevance cursor carries the score of this page's last row.
         let last_kept = if rows.len() > limit as usize { rows.get(limit as usize - 1) } else { None };
         let last_score = match (&filter.q, order, last_kept) {

@@ -10,12 +10,15 @@ use utoipa::ToSchema;
 use super::EXPORT_CHUNK;
 use crate::api::extract::Page;
 use crate::api::search::segment_condition;
+use crate::api::security::{SecurityEvent, action};
 use crate::auth::{Caller, Principal, run_as, run_seeing};
 use crate::db::DbPool;
 use crate::db::fragment::SqlFragment;
+use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::segment::{Segment, SegmentExport};
 use crate::db::models::{Client, Workspace};
+use crate::db::read_budget::{ChargeError, Reader};
 use crate::error::ApiError;
 use crate::ids::{ClientId, SegmentId, UserId, WorkspaceId};
 use crate::state::AppState;
@@ -98,26 +101,49 @@ pub async fn export_segment(
     let id = id.into_inner();
     let workspace = principal.workspace_id;
     let caller = principal.caller();
-    let (segment, condition, export_id, places) = run_seeing(caller, &state.pool, move |conn, scope| {
-        let segment = Segment::find(conn, workspace, id)?;
-        // The members the exporter sees, as of the export's start.
-        let condition = scope.narrow(segment_condition(conn, &segment)?);
-        let places = crate::domain::money::places(&Workspace::find(conn, workspace)?.default_currency);
-        let export = SegmentExport {
-            workspace_id: workspace,
-            id: uuid::Uuid::now_v7(),
-            segment_id: id,
-            segment_name: segment.name.clone(),
-            exported_by: principal.user_id,
-            request_id: principal.request_id.clone(),
-            started_at: Utc::now(),
-            finished_at: None,
-            row_count: 0,
-        };
-        export.insert(conn)?;
-        Ok((segment, condition, export.id, places))
-    })
-    .await?;
+    let (segment, condition, export_id, places, reader) =
+        run_seeing(caller, &state.pool, move |conn, scope| {
+            let segment = Segment::find(conn, workspace, id)?;
+            let members = segment_condition(conn, &segment)?;
+            // An export the exporter's read budget can't hold is refused before its first row, rather
+            // than cut off half-way.
+            if let Some(reader) = scope.reader() {
+                let unread = Segment::count(conn, scope, &members.clone().and(reader.unread_condition()))?;
+                if unread > reader.remaining(conn)? {
+                    let over = reader.refuse(conn)?;
+                    if over.first_today {
+                        let details = ChangeSet::default().field("budget", None, &over.budget);
+                        SecurityEvent::by(&principal, action::READ_BUDGET_EXCEEDED, details).record(conn)?;
+                    }
+                    return Err(ApiError::ReadBudgetExceeded {
+                        budget: over.budget,
+                        retry_after: over.retry_after,
+                    });
+                }
+            }
+            // The members the exporter sees, as of the export's start.
+            let condition = scope.narrow(members);
+            let places = crate::domain::money::places(&Workspace::find(conn, workspace)?.default_currency);
+            let export = SegmentExport {
+                workspace_id: workspace,
+                id: uuid::Uuid::now_v7(),
+                segment_id: id,
+                segment_name: segment.name.clone(),
+                exported_by: principal.user_id,
+                request_id: principal.request_id.clone(),
+                started_at: Utc::now(),
+                finished_at: None,
+                row_count: 0,
+            };
+            export.insert(conn)?;
+            let details = ChangeSet::default()
+                .field("segment_id", None, &segment.id)
+                .field("segment_name", None, &segment.name)
+                .field("export_id", None, &export.id);
+            SecurityEvent::by(&principal, action::EXPORTED, details).record(conn)?;
+            Ok((segment, condition, export.id, places, scope.reader().cloned()))
+        })
+        .await?;
     let export = Export {
         pool: state.pool.clone(),
         caller,
@@ -125,6 +151,7 @@ pub async fn export_segment(
         condition,
         export_id,
         places,
+        reader,
         after: None,
         header_sent: false,
         finished: false,
@@ -146,6 +173,8 @@ pub(super) struct Export {
     condition: SqlFragment,
     export_id: uuid::Uuid,
     places: u32,
+    /// The exporter's read budget, which each chunk's clients are counted against.
+    reader: Option<Reader>,
     after: Option<ClientId>,
     header_sent: bool,
     finished: bool,
@@ -183,10 +212,24 @@ impl Export {
                 self,
             ));
         }
-        let (pool, workspace, condition, after, export_id) =
-            (self.pool.clone(), self.workspace, self.condition.clone(), self.after, self.export_id);
+        let (pool, workspace, condition, after, export_id, reader) = (
+            self.pool.clone(),
+            self.workspace,
+            self.condition.clone(),
+            self.after,
+            self.export_id,
+            self.reader.clone(),
+        );
         let chunk = run_as(self.caller, &pool, move |conn| {
             let rows = Segment::export_chunk(conn, workspace, &condition, after, EXPORT_CHUNK)?;
+            if let Some(reader) = reader {
+                let clients: Vec<ClientId> = rows.iter().map(|(client, _)| client.id).collect();
+                // The budget was checked at the start; only reads elsewhere meanwhile can exhaust it.
+                reader.charge(conn, &clients).map_err(|error| match error {
+                    ChargeError::Database(error) => ApiError::from(error),
+                    _ => ApiError::internal("the read budget ran out mid-export"),
+                })?;
+            }
             let finished = (rows.len() as i64) < EXPORT_CHUNK;
             SegmentExport::add_rows(conn, workspace, export_id, rows.len() as i64, finished)?;
             Ok((rows, finished))

@@ -335,6 +335,8 @@ pub struct TimelineRow {
     pub changes: Option<serde_json::Value>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
     pub deal_id: Option<uuid::Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    pub contact_id: Option<uuid::Uuid>,
 }
 
 /// Which sources a timeline page draws from.
@@ -343,6 +345,7 @@ pub struct TimelineSources {
     pub activities: bool,
     pub deals: bool,
     pub client: bool,
+    pub contacts: bool,
 }
 
 pub fn client_timeline(
@@ -365,6 +368,7 @@ pub fn client_timeline(
         .bind(Bind::OptionalTimestamp(after.map(|(at, _)| at)))
         .bind(Bind::OptionalUuid(after.map(|(_, id)| id)))
         .bind(Bind::BigInt(limit))
+        .bind(Bind::Bool(sources.contacts))
         .load(conn)
 }
 

@@ -46,6 +46,8 @@ pub struct AuditFilter {
     pub entity: Option<String>,
     pub entity_id: Option<Uuid>,
     pub action: Option<String>,
+    /// Only these actions.
+    pub actions: Option<&'static [&'static str]>,
     pub since: Option<chrono::DateTime<chrono::Utc>>,
     pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -93,6 +95,9 @@ impl ChangeEvent {
         }
         if let Some(action) = &filter.action {
             query = query.filter(change_events::action.eq(action.clone()));
+        }
+        if let Some(actions) = filter.actions {
+            query = query.filter(change_events::action.eq_any(actions));
         }
         if let Some(since) = filter.since {
             query = query.filter(change_events::occurred_at.ge(since));

@@ -317,7 +317,7 @@ impl Client {
         }
         let owner: Option<Option<UserId>> =
             clients::table.find((scope.workspace(), id)).select(clients::owner_id).first(conn).optional()?;
-        Ok(owner.is_some_and(|owner| scope.admits(owner)))
+        Ok(owner.is_some_and(|owner| scope.admits_client(id, owner)))
     }
 
     /// Live clients other than `except` that share an email, a phone or the tax id.
@@ -471,7 +471,7 @@ impl Client {
         query.push_sql(" AND better.client_id = w.named_client AND better.word = ANY((");
         query.push_bind(Bind::TextList(words));
         query.push_sql("::text[])[1:m.rank - 1]))");
-        for condition in filter.conditions().into_iter().chain(scope.owner_condition("owner_id")) {
+        for condition in filter.conditions().into_iter().chain(scope.client_condition("clients")) {
             query.push_sql(" AND ");
             query.append(condition);
         }
@@ -540,7 +540,7 @@ impl Client {
             .filter(clients::workspace_id.eq(scope.workspace()))
             .filter(clients::deleted_at.is_not_null())
             .into_boxed();
-        if let Some(condition) = scope.owner_condition("owner_id") {
+        if let Some(condition) = scope.client_condition("clients") {
             query = query.filter(condition);
         }
         if let Some(since) = since {
@@ -563,7 +563,7 @@ pub(crate) fn live_in(scope: &ClientScope) -> clients::BoxedQuery<'static, Pg> {
         .filter(clients::workspace_id.eq(scope.workspace()))
         .filter(clients::deleted_at.is_null())
         .into_boxed();
-    if let Some(condition) = scope.owner_condition("owner_id") {
+    if let Some(condition) = scope.client_condition("clients") {
         query = query.filter(condition);
     }
     query

@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod change_event;
 pub mod client;
+pub mod client_share;
 pub mod client_stats;
 pub mod contact;
 pub mod custom_field;

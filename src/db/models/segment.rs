@@ -147,7 +147,6 @@ impl Segment {
             .load(conn)
     }
 
-    /// How many live clients match `condition`.
     /// How many live clients the scope sees match `condition`.
     pub fn count(conn: &mut PgConnection, scope: &ClientScope, condition: &SqlFragment) -> QueryResult<i64> {
         clients::table

@@ -118,7 +118,9 @@ soft_delete!(
     clients,
     "client",
     super::Client::mark_deleted,
-    |client: &super::Client, _: &mut PgConnection, scope: &ClientScope| Ok(scope.admits(client.owner_id)),
+    |client: &super::Client, _: &mut PgConnection, scope: &ClientScope| Ok(
+        scope.admits_client(client.id, client.owner_id)
+    ),
     owner_id
 );
 soft_delete!(

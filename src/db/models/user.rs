@@ -67,14 +67,23 @@ impl User {
         users::table.find((workspace, id)).select(User::as_select()).first(conn)
     }
 
-    /// Whether the account is active, its role, and how much of the client base it sees (its own
-    /// setting, or its role's in the workspace): what every request is checked against.
+    /// Whether the account is active, its role, how much of the client base it sees (its own
+    /// setting, or its role's in the workspace), its team, and how many clients it may read a day:
+    /// what every request is checked against, in one query.
     pub fn access(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
         id: UserId,
     ) -> QueryResult<Option<Access>> {
-        type Row = (bool, String, Option<String>, (String, String, String, String));
+        type Row = (
+            bool,
+            String,
+            Option<String>,
+            Option<TeamId>,
+            String,
+            (String, String, String, String),
+            (Option<i32>, Option<i32>, Option<i32>, Option<i32>),
+        );
         let row: Option<Row> = users::table
             .inner_join(workspaces::table)
             .filter(users::workspace_id.eq(workspace))
@@ -83,19 +92,37 @@ impl User {
                 users::active,
                 users::role,
                 users::visibility,
+                users::team_id,
+                workspaces::timezone,
                 (
                     workspaces::admin_visibility,
                     workspaces::manager_visibility,
                     workspaces::sales_visibility,
                     workspaces::viewer_visibility,
                 ),
+                (
+                    workspaces::admin_read_budget,
+                    workspaces::manager_read_budget,
+                    workspaces::sales_read_budget,
+                    workspaces::viewer_read_budget,
+                ),
             ))
             .first(conn)
             .optional()?;
-        Ok(row.map(|(active, role, own, (admin, manager, sales, viewer))| {
+        Ok(row.map(|(active, role, own, team_id, timezone, visibilities, budgets)| {
             let role = stored_role(&role);
+            let (admin, manager, sales, viewer) = visibilities;
             let role_default = match role {
                 Role::Owner | Role::Admin => admin,
+                Role::Manager => manager,
+                Role::Sales => sales,
+                Role::Viewer => viewer,
+            };
+            let (admin, manager, sales, viewer) = budgets;
+            // The owner reads without limit: the base is theirs.
+            let read_budget = match role {
+                Role::Owner => None,
+                Role::Admin => admin,
                 Role::Manager => manager,
                 Role::Sales => sales,
                 Role::Viewer => viewer,
@@ -105,6 +132,9 @@ impl User {
                 active,
                 role,
                 visibility: visibility::effective(role, own, stored_visibility(&role_default)),
+                team_id,
+                read_budget,
+                timezone,
             }
         }))
     }
@@ -181,9 +211,14 @@ fn stored_visibility(text: &str) -> Visibility {
 }
 
 /// What a request's caller is checked against: see [`User::access`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Access {
     pub active: bool,
     pub role: Role,
     pub visibility: Visibility,
+    pub team_id: Option<TeamId>,
+    /// How many distinct clients the user may read a day; `None` for no limit.
+    pub read_budget: Option<i32>,
+    /// The workspace's time zone, in which a reading day starts.
+    pub timezone: String,
 }

@@ -20,6 +20,14 @@ pub struct Workspace {
     pub manager_visibility: String,
     pub sales_visibility: String,
     pub viewer_visibility: String,
+    /// How many clients anyone but the owner may delete within an hour.
+    pub max_deletions_per_hour: i32,
+    /// How many distinct clients a user of each role but the owner's may read a day; `None` for no
+    /// limit (`db::read_budget`).
+    pub admin_read_budget: Option<i32>,
+    pub manager_read_budget: Option<i32>,
+    pub sales_read_budget: Option<i32>,
+    pub viewer_read_budget: Option<i32>,
 }
 
 /// The settings an owner or admin may change; `None` leaves one alone.
@@ -34,6 +42,12 @@ pub struct WorkspaceChanges {
     pub manager_visibility: Option<&'static str>,
     pub sales_visibility: Option<&'static str>,
     pub viewer_visibility: Option<&'static str>,
+    pub max_deletions_per_hour: Option<i32>,
+    /// `Some(None)` lifts a role's limit.
+    pub admin_read_budget: Option<Option<i32>>,
+    pub manager_read_budget: Option<Option<i32>>,
+    pub sales_read_budget: Option<Option<i32>>,
+    pub viewer_read_budget: Option<Option<i32>>,
 }
 
 #[derive(Debug, Insertable)]
