@@ -1,6 +1,7 @@
 //! Middleware of every request: its id, the refusal of NUL characters in the URL and of unknown
-//! query parameters, the security headers of every response, and (in debug builds) the check of a
-//! conflict's code against the operation's documentation.
+//! query parameters, the security headers of every response, the masking of personal data for
+//! the roles that see it masked, and (in debug builds) the check of a conflict's code against the
+//! operation's documentation.
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -9,7 +10,9 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError, web};
 
+use crate::auth::DisclosureSlot;
 use crate::documented_routes::DocumentedRoutes;
+use crate::domain::personal_data::{self, Disclosure};
 use crate::error::{ApiError, Problem, ProblemCode, conflicts_of};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -147,6 +150,37 @@ pub async fn check_conflict_codes(
         }
         _ => Ok(response.map_into_left_body()),
     }
+}
+
+/// The header that tells a client the personal data in a response is masked.
+pub const PERSONAL_DATA_HEADER: HeaderName = HeaderName::from_static("x-personal-data");
+
+/// Masks the personal data in a JSON answer to a caller whose role sees it masked (see
+/// `domain::personal_data`), and says so with `X-Personal-Data: masked`. Done here, on the whole
+/// answer, so that no path that returns a client or a contact can forget it; callers who see
+/// personal data in full pay nothing. CSV exports mask their rows themselves, as they stream.
+pub async fn mask_personal_data(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let response = next.call(request).await?;
+    let disclosure = response.request().extensions().get::<DisclosureSlot>().and_then(DisclosureSlot::get);
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if disclosure != Some(Disclosure::Masked) || !json {
+        return Ok(response.map_into_left_body());
+    }
+    let (request, response) = response.into_parts();
+    let (mut head, body) = response.into_parts();
+    let failed = |what: &str| actix_web::error::ErrorInternalServerError(format!("masking failed: {what}"));
+    let bytes = actix_web::body::to_bytes(body).await.map_err(|_| failed("the body could not be read"))?;
+    let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| failed("not JSON"))?;
+    personal_data::mask(&mut value);
+    let body = serde_json::to_vec(&value).map_err(|_| failed("not serialisable"))?;
+    head.headers_mut().insert(PERSONAL_DATA_HEADER, HeaderValue::from_static("masked"));
+    Ok(ServiceResponse::new(request, head.set_body(body).map_into_boxed_body()).map_into_right_body())
 }
 
 /// `nosniff` on everything; `no-store` on every API answer (they carry tokens, personal data or

@@ -12,7 +12,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::documented_routes::DocumentedRoutes;
 use crate::error::{self, ApiError};
 use crate::middleware::{
-    check_conflict_codes, reject_nul, reject_unknown_query_parameters, request_id, security_headers,
+    check_conflict_codes, mask_personal_data, reject_nul, reject_unknown_query_parameters, request_id,
+    security_headers,
 };
 use crate::state::AppState;
 use crate::{openapi, routes};
@@ -46,6 +47,7 @@ pub fn build(
             // The refusals at the edge answer inside the CORS layer, so that a page on an allowed
             // origin can read them too; that layer is inside the error handler, so that a refused
             // preflight is a problem as well.
+            .wrap(from_fn(mask_personal_data))
             .wrap(from_fn(check_conflict_codes))
             .wrap(from_fn(reject_unknown_query_parameters))
             .wrap(from_fn(reject_nul))

@@ -352,6 +352,21 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// [`not_null`] for a field holding an object: serde reads a struct from an array of its fields'
+/// values too, which the document doesn't allow and a client never means.
+pub fn not_null_object<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    T: serde::de::DeserializeOwned,
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    match not_null::<serde_json::Value, D>(deserializer)? {
+        Some(value) if value.is_object() => serde_json::from_value(value).map(Some).map_err(D::Error::custom),
+        Some(_) => Err(D::Error::custom("must be a JSON object")),
+        None => Ok(None),
+    }
+}
+
 /// Deserialises a PATCH field that may be absent but not `null`: a null is refused, not ignored.
 /// Use with `#[serde(default, deserialize_with = "not_null")]`.
 pub fn not_null<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>

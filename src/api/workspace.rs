@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::api::extract::{IfMatch, ValidatedJson, etag, not_null, nullable};
+use crate::api::extract::{IfMatch, ValidatedJson, etag, not_null, not_null_object, nullable};
 use crate::api::record_change;
 use crate::api::security::{SecurityEvent, action};
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Workspace, WorkspaceChanges};
 use crate::domain::FieldCode;
+use crate::domain::personal_data::Disclosure;
 use crate::domain::text::non_blank;
 use crate::domain::visibility::Visibility;
 use crate::error::{ApiError, FieldError};
@@ -37,6 +38,7 @@ pub struct WorkspaceResponse {
     #[schema(value_type = crate::api::schemas::PhoneRegion)]
     pub default_phone_region: String,
     pub visibility: RoleVisibility,
+    pub personal_data: RolePersonalData,
     pub limits: WorkspaceLimits,
     pub version: i32,
     pub updated_at: DateTime<Utc>,
@@ -50,6 +52,36 @@ pub struct RoleVisibility {
     pub manager: Visibility,
     pub sales: Visibility,
     pub viewer: Visibility,
+}
+
+/// Whether users of each role see personal data (persons' names, emails, phones, messenger handles,
+/// street addresses, birth dates, persons' tax ids, notes, calls' ends and bodies) in full or
+/// masked (`i***@example.com`, `+7912*****89`), in every response and export. The owner always
+/// sees it in full. Lookups by email or phone still find clients for a masked role.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RolePersonalData {
+    pub admin: Disclosure,
+    pub manager: Disclosure,
+    pub sales: Disclosure,
+    pub viewer: Disclosure,
+}
+
+/// A change to some roles' view of personal data; a role left out keeps its own.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalDataChange {
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub admin: Option<Disclosure>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub manager: Option<Disclosure>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub sales: Option<Disclosure>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub viewer: Option<Disclosure>,
 }
 
 /// Limits on taking the client base out, which apply to everyone but the owner.
@@ -84,7 +116,7 @@ pub struct LimitsChange {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, minimum = 1, maximum = 1000000)]
     pub max_deletions_per_hour: Option<i32>,
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, deserialize_with = "not_null_object")]
     #[schema(nullable = false)]
     pub read_budget: Option<ReadBudgetChange>,
 }
@@ -130,6 +162,7 @@ impl From<Workspace> for WorkspaceResponse {
     fn from(workspace: Workspace) -> Self {
         // The columns' CHECK allows only the three scopes.
         let scope = |text: &str| text.parse().unwrap_or(Visibility::Own);
+        let disclosure = |text: &str| text.parse().unwrap_or(Disclosure::Masked);
         Self {
             id: workspace.id,
             name: workspace.name,
@@ -141,6 +174,12 @@ impl From<Workspace> for WorkspaceResponse {
                 manager: scope(&workspace.manager_visibility),
                 sales: scope(&workspace.sales_visibility),
                 viewer: scope(&workspace.viewer_visibility),
+            },
+            personal_data: RolePersonalData {
+                admin: disclosure(&workspace.admin_personal_data),
+                manager: disclosure(&workspace.manager_personal_data),
+                sales: disclosure(&workspace.sales_personal_data),
+                viewer: disclosure(&workspace.viewer_personal_data),
             },
             limits: WorkspaceLimits {
                 max_deletions_per_hour: workspace.max_deletions_per_hour,
@@ -179,11 +218,15 @@ pub struct UpdateWorkspace {
     #[schema(nullable = false, value_type = Option<crate::api::schemas::PhoneRegion>)]
     pub default_phone_region: Option<String>,
     /// Which clients users of each role see.
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, deserialize_with = "not_null_object")]
     #[schema(nullable = false)]
     pub visibility: Option<RoleVisibilityChange>,
+    /// Which roles see personal data in full.
+    #[serde(default, deserialize_with = "not_null_object")]
+    #[schema(nullable = false)]
+    pub personal_data: Option<PersonalDataChange>,
     /// Limits on deleting and reading clients in bulk.
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, deserialize_with = "not_null_object")]
     #[schema(nullable = false)]
     pub limits: Option<LimitsChange>,
 }
@@ -305,6 +348,7 @@ pub async fn update_workspace(
             let before = serde_json::to_value(WorkspaceResponse::from(current.clone())).unwrap_or_default();
             let visibility = body.visibility.unwrap_or_default();
             let limits = body.limits.unwrap_or_default();
+            let personal_data = body.personal_data.unwrap_or_default();
             let budget = limits.read_budget.unwrap_or_default();
             let changes = WorkspaceChanges {
                 name: body.name.map(|name| non_blank("name", &name)).transpose()?,
@@ -320,6 +364,10 @@ pub async fn update_workspace(
                 manager_read_budget: budget.manager,
                 sales_read_budget: budget.sales,
                 viewer_read_budget: budget.viewer,
+                admin_personal_data: personal_data.admin.map(Disclosure::as_str),
+                manager_personal_data: personal_data.manager.map(Disclosure::as_str),
+                sales_personal_data: personal_data.sales.map(Disclosure::as_str),
+                viewer_personal_data: personal_data.viewer.map(Disclosure::as_str),
             };
             if changes == WorkspaceChanges::default() {
                 return Ok(current);
@@ -327,7 +375,7 @@ pub async fn update_workspace(
             let updated = Workspace::update(conn, principal.workspace_id, &changes)?;
             let after = serde_json::to_value(WorkspaceResponse::from(updated.clone())).unwrap_or_default();
             // Who sees and may read how much is a security matter: it is also a security event.
-            let access = ["visibility", "limits"];
+            let access = ["visibility", "personal_data", "limits"];
             if access.iter().any(|field| before[field] != after[field]) {
                 let details = access.iter().fold(ChangeSet::default(), |details, field| {
                     details.field(field, Some(&before[field]), &after[field])

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::future::{Ready, ready};
+use std::sync::{Arc, OnceLock};
 
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
@@ -12,8 +13,9 @@ use diesel::PgConnection;
 use crate::auth::tokens::JwtKeys;
 use crate::db::models::user::Access;
 use crate::db::read_budget::Reader;
-use crate::db::visibility::{ClientScope, Viewer};
+use crate::db::visibility::ClientScope;
 use crate::db::{self, DbPool, models::User};
+use crate::domain::personal_data::Disclosure;
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::ids::{UserId, WorkspaceId};
@@ -31,15 +33,31 @@ pub struct Principal {
     pub role: Role,
     /// The request's id, recorded with every change the request makes.
     pub request_id: Option<String>,
+    /// How the response shows personal data, once the request's database check has read it.
+    disclosure: DisclosureSlot,
+}
+
+/// How a request's response shows personal data: filled in by the caller's check in the request's
+/// first database turn, read by `middleware::mask_personal_data` once the handler has answered.
+/// Shared between the principal and the request's extensions.
+#[derive(Debug, Clone, Default)]
+pub struct DisclosureSlot(Arc<OnceLock<Disclosure>>);
+
+impl DisclosureSlot {
+    pub fn get(&self) -> Option<Disclosure> {
+        self.0.get().copied()
+    }
 }
 
 /// What a request's database work is checked against: the caller as the access token has them.
-/// A copy, so that `run_as(principal.caller(), ..)` can move the principal into its closure.
-#[derive(Debug, Clone, Copy)]
+/// Apart from the principal, so that `run_as(principal.caller(), ..)` can move the principal into
+/// its closure.
+#[derive(Debug, Clone)]
 pub struct Caller {
     workspace_id: WorkspaceId,
     user_id: UserId,
     role: Role,
+    disclosure: DisclosureSlot,
 }
 
 const INVALID_TOKEN: &str = "the access token is missing, invalid or expired";
@@ -48,7 +66,12 @@ const ROLE_CHANGED: &str = "the user's role changed after the access token was i
 impl Principal {
     /// The caller to run this request's database work as.
     pub fn caller(&self) -> Caller {
-        Caller { workspace_id: self.workspace_id, user_id: self.user_id, role: self.role }
+        Caller {
+            workspace_id: self.workspace_id,
+            user_id: self.user_id,
+            role: self.role,
+            disclosure: self.disclosure.clone(),
+        }
     }
 
     /// Refuses read-only roles.
@@ -105,21 +128,30 @@ where
 {
     db::run(pool, move |conn| {
         let access = caller.check(conn)?;
-        let viewer = Viewer { user: caller.user_id, team: access.team_id, visibility: access.visibility };
         let reader = access.read_budget.map(|budget| {
             Reader::new(caller.workspace_id, caller.user_id, budget, &access.timezone, Utc::now())
         });
-        let scope = ClientScope::of(conn, caller.workspace_id, viewer, reader)?;
+        let scope = ClientScope::of(conn, caller.workspace_id, caller.user_id, &access, reader)?;
         work(conn, &scope)
     })
     .await
 }
 
 impl Caller {
-    /// Checks the account and gives what it may see and read.
-    fn check(self, conn: &mut PgConnection) -> Result<Access, ApiError> {
+    /// How the request shows personal data, once its first database turn has checked the caller.
+    pub fn disclosure(&self) -> Option<Disclosure> {
+        self.disclosure.get()
+    }
+
+    /// Checks the account and gives what it may see and read; notes for the response how it shows
+    /// personal data.
+    fn check(&self, conn: &mut PgConnection) -> Result<Access, ApiError> {
         match User::access(conn, self.workspace_id, self.user_id)? {
-            Some(access) if access.active && access.role == self.role => Ok(access),
+            Some(access) if access.active && access.role == self.role => {
+                // A request's later turns find it set already, to the same.
+                let _ = self.disclosure.0.set(access.personal_data);
+                Ok(access)
+            }
             Some(access) if access.active => Err(ApiError::Unauthorized(Cow::Borrowed(ROLE_CHANGED))),
             _ => Err(ApiError::Unauthorized(Cow::Borrowed(INVALID_TOKEN))),
         }
@@ -146,11 +178,19 @@ fn principal_of(request: &HttpRequest) -> Result<Principal, ApiError> {
         log::debug!("refused an access token: {error}");
         ApiError::Unauthorized(Cow::Borrowed(INVALID_TOKEN))
     })?;
+    // A handler may extract the principal more than once; each gets the request's one slot.
+    let existing = request.extensions().get::<DisclosureSlot>().cloned();
+    let disclosure = existing.unwrap_or_else(|| {
+        let slot = DisclosureSlot::default();
+        request.extensions_mut().insert(slot.clone());
+        slot
+    });
     Ok(Principal {
         workspace_id: claims.ws,
         user_id: claims.sub,
         role: claims.role,
         request_id: request.extensions().get::<RequestId>().map(|id| id.0.clone()),
+        disclosure,
     })
 }
 

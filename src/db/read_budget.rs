@@ -6,6 +6,9 @@
 //! processes serve the user: each request adds the clients new to the user's day in one statement
 //! (`sql/charge_reads.sql`) and reads the new total back.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer};
@@ -64,19 +67,32 @@ impl Reader {
     }
 
     /// Counts `clients` as read today. When they take the day's distinct clients past the budget,
-    /// nothing is counted (the caller's transaction rolls back) and the read is refused.
+    /// nothing is counted and the read is refused. Call it outside any transaction of the caller's:
+    /// what it charges is remembered as committed.
     pub fn charge(&self, conn: &mut PgConnection, clients: &[ClientId]) -> Result<(), ChargeError> {
+        let clients = CHARGED_HERE.not_yet_charged(self, clients);
         if clients.is_empty() {
             return Ok(());
         }
+        self.charge_in_database(conn, &clients)?;
+        CHARGED_HERE.remember(self, &clients);
+        Ok(())
+    }
+
+    fn charge_in_database(&self, conn: &mut PgConnection, clients: &[ClientId]) -> Result<(), ChargeError> {
         static CHARGE: SqlText = SqlText::new(include_str!("sql/charge_reads.sql"));
         let outcome = conn.transaction(|conn| {
-            let charged: Charged = SqlFile::new(&CHARGE)
+            // No row: nothing new read, and nothing read before today.
+            let Some(charged): Option<Charged> = SqlFile::new(&CHARGE)
                 .bind(Bind::Uuid(self.workspace.0))
                 .bind(Bind::Uuid(self.user.0))
                 .bind(Bind::Date(self.day))
                 .bind(Bind::UuidList(clients.iter().map(|client| client.0).collect()))
-                .get_result(conn)?;
+                .get_result(conn)
+                .optional()?
+            else {
+                return Ok(());
+            };
             if charged.first_today {
                 self.forget_earlier_days(conn)?;
             }
@@ -152,6 +168,49 @@ impl Reader {
         )
         .execute(conn)?;
         Ok(())
+    }
+}
+
+/// The clients this process charged to each user on their current day. Reading them again is free,
+/// so a request whose clients are all here (a rep reloading their list) skips the database: without
+/// this the charge was the costliest part of a rep's list page. It only ever holds charges the
+/// database committed, so with several processes each skips what it knows and the database counts
+/// the rest; it never decides a refusal.
+static CHARGED_HERE: ChargedHere = ChargedHere(std::sync::LazyLock::new(Default::default));
+
+struct ChargedHere(std::sync::LazyLock<Mutex<HashMap<(WorkspaceId, UserId), ChargedToday>>>);
+
+struct ChargedToday {
+    day: NaiveDate,
+    clients: HashSet<ClientId>,
+}
+
+impl ChargedHere {
+    fn not_yet_charged(&self, reader: &Reader, clients: &[ClientId]) -> Vec<ClientId> {
+        let charged = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match charged.get(&(reader.workspace, reader.user)) {
+            Some(today) if today.day == reader.day => {
+                clients.iter().filter(|client| !today.clients.contains(client)).copied().collect()
+            }
+            _ => clients.to_vec(),
+        }
+    }
+
+    fn remember(&self, reader: &Reader, clients: &[ClientId]) {
+        let mut charged = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (reader.workspace, reader.user);
+        if !charged.contains_key(&key) {
+            // Whoever hasn't read since yesterday has nothing worth keeping: a new user's first read
+            // sweeps them out, so the memo holds about a day of readers.
+            let yesterday = reader.day.pred_opt().unwrap_or(reader.day);
+            charged.retain(|_, today| today.day >= yesterday);
+        }
+        let today =
+            charged.entry(key).or_insert_with(|| ChargedToday { day: reader.day, clients: HashSet::new() });
+        if today.day != reader.day {
+            *today = ChargedToday { day: reader.day, clients: HashSet::new() };
+        }
+        today.clients.extend(clients);
     }
 }
 

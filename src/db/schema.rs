@@ -448,6 +448,10 @@ diesel::table! {
         manager_read_budget -> Nullable<Int4>,
         sales_read_budget -> Nullable<Int4>,
         viewer_read_budget -> Nullable<Int4>,
+        admin_personal_data -> Text,
+        manager_personal_data -> Text,
+        sales_personal_data -> Text,
+        viewer_personal_data -> Text,
     }
 }
 

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use diesel::prelude::*;
 
 use crate::db::fragment::{Bind, SqlFragment};
+use crate::db::models::user::Access;
 use crate::db::read_budget::Reader;
 use crate::db::schema::{client_shares, teams, users};
 use crate::domain::visibility::Visibility;
@@ -35,14 +36,6 @@ enum Owners {
     AnyOf(Vec<UserId>),
 }
 
-/// Who a scope is made for, as their account says.
-#[derive(Debug, Clone, Copy)]
-pub struct Viewer {
-    pub user: UserId,
-    pub team: Option<TeamId>,
-    pub visibility: Visibility,
-}
-
 impl ClientScope {
     /// Every client of the workspace: for owners (and whoever the settings give `all`), and for
     /// work the server does for the workspace itself.
@@ -50,45 +43,54 @@ impl ClientScope {
         Self { workspace, owners: Owners::Anyone, shared: Vec::new(), reader: None }
     }
 
-    /// What `viewer` sees: for `team`, the owners are the members of their team and of the teams
-    /// under it, and the viewer; for `own` and `team`, also the clients shared with them.
+    /// What `user`, with `access`, sees: for `team`, the owners are the members of their team and
+    /// of the teams under it, and the user; for `own` and `team`, also the clients shared with
+    /// them. `own` costs no query unless the workspace shares clients with teams; `team` costs two
+    /// (the teams, their members).
     pub fn of(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
-        viewer: Viewer,
+        user: UserId,
+        access: &Access,
         reader: Option<Reader>,
     ) -> QueryResult<Self> {
-        if viewer.visibility == Visibility::All {
+        if access.visibility == Visibility::All {
             return Ok(Self { workspace, owners: Owners::Anyone, shared: Vec::new(), reader });
         }
-        let tree = match viewer.team {
-            Some(_) => TeamTree::load(conn, workspace)?,
-            None => TeamTree::default(),
+        let team_shares_reach = access.team_shares && access.team_id.is_some();
+        let tree = match access.team_id {
+            Some(_) if access.visibility == Visibility::Team || team_shares_reach => {
+                TeamTree::load(conn, workspace)?
+            }
+            _ => TeamTree::default(),
         };
-        let owners = match (viewer.visibility, viewer.team) {
+        let owners = match (access.visibility, access.team_id) {
             (Visibility::Team, Some(team)) => {
                 let mut members: Vec<UserId> = users::table
                     .filter(users::workspace_id.eq(workspace))
                     .filter(users::team_id.eq_any(tree.under(team)))
                     .select(users::id)
                     .load(conn)?;
-                if !members.contains(&viewer.user) {
-                    members.push(viewer.user);
+                if !members.contains(&user) {
+                    members.push(user);
                 }
                 match members.as_slice() {
                     [only] => Owners::Only(*only),
                     _ => Owners::AnyOf(members),
                 }
             }
-            _ => Owners::Only(viewer.user),
+            _ => Owners::Only(user),
         };
-        let teams_above = viewer.team.map(|team| tree.above(team)).unwrap_or_default();
-        let shared = client_shares::table
-            .filter(client_shares::workspace_id.eq(workspace))
-            .filter(client_shares::user_id.eq(viewer.user).or(client_shares::team_id.eq_any(teams_above)))
-            .select(client_shares::client_id)
-            .distinct()
-            .load(conn)?;
+        let mut shared = access.shared_with_user.clone();
+        if let (true, Some(team)) = (team_shares_reach, access.team_id) {
+            let with_teams: Vec<ClientId> = client_shares::table
+                .filter(client_shares::workspace_id.eq(workspace))
+                .filter(client_shares::team_id.eq_any(tree.above(team)))
+                .select(client_shares::client_id)
+                .load(conn)?;
+            shared
+                .extend(with_teams.into_iter().filter(|client| !shared.contains(client)).collect::<Vec<_>>());
+        }
         Ok(Self { workspace, owners, shared, reader })
     }
 

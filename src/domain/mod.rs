@@ -10,6 +10,7 @@ pub mod enums;
 pub mod filter;
 pub mod money;
 pub mod ownership;
+pub mod personal_data;
 pub mod pipeline;
 pub mod role;
 pub mod segments;

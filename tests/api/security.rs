@@ -199,3 +199,83 @@ async fn the_database_refuses_to_edit_or_remove_an_audit_event() {
     }
     assert_eq!(app.sql_i64("SELECT count(*) AS value FROM change_events").await, before);
 }
+
+#[actix_web::test]
+async fn a_role_that_sees_personal_data_masked_gets_it_masked_on_every_path_and_lookups_still_work() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let person = json!({
+        "kind": "person", "first_name": "Ivan", "last_name": "Petrov", "birth_date": "1980-05-17",
+        "tax_id": "500100732259", "notes": "Calls after six",
+        "emails": [{"value": "ivan.petrov@example.com"}], "phones": [{"value": "+79123456789"}],
+        "address": {"country": "RU", "city": "Kazan", "street": "ul. Baumana, 1", "postal_code": "420111"}
+    });
+    let person = app.post("/api/v1/clients", &owner, person).await.expect(201).clone();
+    let path = format!("/api/v1/clients/{}", id(&person));
+    app.patch(&path, &owner, json!({"phones": [{"value": "+79123456700"}]})).await.expect(200);
+    let company = json!({"kind": "company", "name": "Romashka LLC", "tax_id": "7701234567"});
+    app.post("/api/v1/clients", &owner, company).await.expect(201);
+    let contact =
+        json!({"client_id": person["id"], "first_name": "Anna", "emails": [{"value": "anna@example.com"}]});
+    app.post("/api/v1/contacts", &owner, contact).await.expect(201);
+
+    // A viewer sees personal data masked by default, and is told so.
+    let (_, viewer) = app.user_seeing("viewer", "all").await;
+    let card = app.get(&path, &viewer).await;
+    assert_eq!(card.header("x-personal-data"), Some("masked"));
+    let card = card.expect(200).clone();
+    assert_eq!(card["display_name"], "P***");
+    assert_eq!(card["first_name"], "I***");
+    assert_eq!(card["emails"][0]["value"], "i***@example.com");
+    assert_eq!(card["phones"][0]["value"], "+7912*****00");
+    assert_eq!(card["address"]["street"], "u***");
+    assert_eq!(card["address"]["city"], "Kazan");
+    assert_eq!(card["birth_date"], Value::Null);
+    assert_eq!(card["tax_id"], "5***");
+    assert_eq!(card["notes"], "C***");
+    assert_eq!(card["id"], person["id"]);
+
+    // A telephony lookup by the full number still finds the client, masked; a company's name is
+    // no personal data.
+    let found = app.get("/api/v1/clients?phone=%2B79123456700", &viewer).await.expect(200).clone();
+    assert_eq!(found["data"][0]["id"], person["id"]);
+    assert_eq!(found["data"][0]["phones"][0]["value"], "+7912*****00");
+    let companies = app.get("/api/v1/clients?kind=company", &viewer).await.expect(200).clone();
+    assert_eq!(companies["data"][0]["display_name"], "Romashka LLC");
+    assert_eq!(companies["data"][0]["tax_id"], "7701234567");
+    // Contacts, the history's changes and the timeline are masked too.
+    let contacts = app.get(&format!("{path}/contacts"), &viewer).await.expect(200).clone();
+    assert_eq!(contacts["data"][0]["first_name"], "A***");
+    assert_eq!(contacts["data"][0]["emails"][0]["value"], "a***@example.com");
+    let history = app.get(&format!("{path}/history"), &viewer).await.expect(200).clone();
+    assert_eq!(history["data"][0]["changes"]["phones"]["to"][0]["value"], "+7912*****00");
+    let timeline = app.get(&format!("{path}/timeline"), &viewer).await.expect(200).clone();
+    let text = timeline.to_string();
+    assert!(!text.contains("Anna") && !text.contains("79123456"), "{text}");
+
+    // A sales rep sees it in full by default; the owner decides otherwise for the role.
+    let (_, rep) = app.user_seeing("sales", "all").await;
+    let full = app.get(&path, &rep).await;
+    assert_eq!(full.header("x-personal-data"), None);
+    assert_eq!(full.expect(200)["emails"][0]["value"], "ivan.petrov@example.com");
+    let masked_sales = json!({"personal_data": {"sales": "masked"}});
+    let settings = app.patch("/api/v1/workspace", &owner, masked_sales).await.expect(200).clone();
+    assert_eq!(
+        settings["personal_data"],
+        json!({"admin": "full", "manager": "full", "sales": "masked", "viewer": "masked"})
+    );
+    assert_eq!(app.get(&path, &rep).await.expect(200)["emails"][0]["value"], "i***@example.com");
+    // The owner always sees it in full.
+    assert_eq!(app.get(&path, &owner).await.expect(200)["emails"][0]["value"], "ivan.petrov@example.com");
+
+    // A masked manager's export is masked the same way.
+    let masked_managers = json!({"personal_data": {"manager": "masked"}});
+    app.patch("/api/v1/workspace", &owner, masked_managers).await.expect(200);
+    let (_, manager) = app.user_seeing("manager", "all").await;
+    let segment = json!({"name": "People", "kind": "dynamic", "filter": {"field": "kind", "op": "eq", "value": "person"}});
+    let segment = app.post("/api/v1/segments", &owner, segment).await.expect(201).clone();
+    let export = format!("/api/v1/segments/{}/export", id(&segment));
+    let csv = app.get(&export, &manager).await.expect(200).as_str().unwrap_or_default().to_string();
+    assert!(csv.contains("i***@example.com") && csv.contains("+7912*****00"), "{csv}");
+    assert!(!csv.contains("Petrov") && !csv.contains("ivan.petrov"), "{csv}");
+}

@@ -25,7 +25,7 @@ use crate::state::AppState;
 /// it). Exactly one of the two.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"user_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e02"}))]
+#[schema(example = json!({"user_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e02"}), min_properties = 1, max_properties = 1)]
 pub struct ShareRequest {
     #[serde(default)]
     #[schema(nullable = false)]

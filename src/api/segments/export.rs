@@ -19,6 +19,7 @@ use crate::db::models::client_stats::ClientStats;
 use crate::db::models::segment::{Segment, SegmentExport};
 use crate::db::models::{Client, Workspace};
 use crate::db::read_budget::{ChargeError, Reader};
+use crate::domain::personal_data::{self, Disclosure};
 use crate::error::ApiError;
 use crate::ids::{ClientId, SegmentId, UserId, WorkspaceId};
 use crate::state::AppState;
@@ -102,7 +103,7 @@ pub async fn export_segment(
     let workspace = principal.workspace_id;
     let caller = principal.caller();
     let (segment, condition, export_id, places, reader) =
-        run_seeing(caller, &state.pool, move |conn, scope| {
+        run_seeing(caller.clone(), &state.pool, move |conn, scope| {
             let segment = Segment::find(conn, workspace, id)?;
             let members = segment_condition(conn, &segment)?;
             // An export the exporter's read budget can't hold is refused before its first row, rather
@@ -220,7 +221,7 @@ impl Export {
             self.export_id,
             self.reader.clone(),
         );
-        let chunk = run_as(self.caller, &pool, move |conn| {
+        let chunk = run_as(self.caller.clone(), &pool, move |conn| {
             let rows = Segment::export_chunk(conn, workspace, &condition, after, EXPORT_CHUNK)?;
             if let Some(reader) = reader {
                 let clients: Vec<ClientId> = rows.iter().map(|(client, _)| client.id).collect();
@@ -240,7 +241,9 @@ impl Export {
                 self.finished = finished;
                 self.after = rows.last().map(|(client, _)| client.id);
                 let places = self.places;
-                let lines = csv_rows(rows.iter().map(|(client, stats)| export_row(client, stats, places)));
+                let masked = self.caller.disclosure() == Some(Disclosure::Masked);
+                let lines =
+                    csv_rows(rows.iter().map(|(client, stats)| export_row(client, stats, places, masked)));
                 Some((lines, self))
             }
             Err(error) => {
@@ -252,7 +255,11 @@ impl Export {
     }
 }
 
-pub(super) fn export_row(client: &Client, stats: &ClientStats, places: u32) -> Vec<String> {
+/// The CSV row of `client`; with `masked`, its personal data masked as a JSON answer would have
+/// them (a person's name, the email, the phone).
+pub(super) fn export_row(client: &Client, stats: &ClientStats, places: u32, masked: bool) -> Vec<String> {
+    let personal =
+        |value: String| if masked && !value.is_empty() { personal_data::masked(&value) } else { value };
     let first_value = |points: &[crate::domain::contact_points::ContactPoint]| {
         points
             .iter()
@@ -265,9 +272,13 @@ pub(super) fn export_row(client: &Client, stats: &ClientStats, places: u32) -> V
     vec![
         client.id.to_string(),
         client.kind.clone(),
-        client.display_name.clone(),
-        first_value(&client.emails.0),
-        first_value(&client.phones.0),
+        if client.kind == "company" {
+            client.display_name.clone()
+        } else {
+            personal(client.display_name.clone())
+        },
+        personal(first_value(&client.emails.0)),
+        personal(first_value(&client.phones.0)),
         client.relationship.clone(),
         client.lifecycle_stage.clone(),
         client.owner_id.map(|owner| owner.to_string()).unwrap_or_default(),

@@ -1,11 +1,14 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use crate::db::fragment::Bind;
 use crate::db::page_limit::PageLimitDsl;
-use crate::db::schema::{users, workspaces};
+use crate::db::schema::users;
+use crate::db::sql_file::{SqlFile, SqlText};
+use crate::domain::personal_data::{self, Disclosure};
 use crate::domain::role::Role;
 use crate::domain::visibility::{self, Visibility};
-use crate::ids::{TeamId, UserId, WorkspaceId};
+use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
@@ -67,74 +70,38 @@ impl User {
         users::table.find((workspace, id)).select(User::as_select()).first(conn)
     }
 
-    /// Whether the account is active, its role, how much of the client base it sees (its own
-    /// setting, or its role's in the workspace), its team, and how many clients it may read a day:
-    /// what every request is checked against, in one query.
+    /// What every request is checked against, in one query: whether the account is active, its
+    /// role, how much of the client base it sees (its own setting, or its role's in the workspace),
+    /// its team, the clients shared with it, how many clients it may read a day and whether it sees
+    /// personal data in full.
     pub fn access(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
         id: UserId,
     ) -> QueryResult<Option<Access>> {
-        type Row = (
-            bool,
-            String,
-            Option<String>,
-            Option<TeamId>,
-            String,
-            (String, String, String, String),
-            (Option<i32>, Option<i32>, Option<i32>, Option<i32>),
-        );
-        let row: Option<Row> = users::table
-            .inner_join(workspaces::table)
-            .filter(users::workspace_id.eq(workspace))
-            .filter(users::id.eq(id))
-            .select((
-                users::active,
-                users::role,
-                users::visibility,
-                users::team_id,
-                workspaces::timezone,
-                (
-                    workspaces::admin_visibility,
-                    workspaces::manager_visibility,
-                    workspaces::sales_visibility,
-                    workspaces::viewer_visibility,
-                ),
-                (
-                    workspaces::admin_read_budget,
-                    workspaces::manager_read_budget,
-                    workspaces::sales_read_budget,
-                    workspaces::viewer_read_budget,
-                ),
-            ))
-            .first(conn)
+        static USER_ACCESS: SqlText = SqlText::new(include_str!("../sql/user_access.sql"));
+        let row: Option<AccessRow> = SqlFile::new(&USER_ACCESS)
+            .bind(Bind::Uuid(workspace.0))
+            .bind(Bind::Uuid(id.0))
+            .get_result(conn)
             .optional()?;
-        Ok(row.map(|(active, role, own, team_id, timezone, visibilities, budgets)| {
-            let role = stored_role(&role);
-            let (admin, manager, sales, viewer) = visibilities;
-            let role_default = match role {
-                Role::Owner | Role::Admin => admin,
-                Role::Manager => manager,
-                Role::Sales => sales,
-                Role::Viewer => viewer,
-            };
-            let (admin, manager, sales, viewer) = budgets;
+        Ok(row.map(|row| {
+            let role = stored_role(&row.role);
+            let own = row.visibility.as_deref().map(stored_visibility);
             // The owner reads without limit: the base is theirs.
-            let read_budget = match role {
-                Role::Owner => None,
-                Role::Admin => admin,
-                Role::Manager => manager,
-                Role::Sales => sales,
-                Role::Viewer => viewer,
-            };
-            let own = own.as_deref().map(stored_visibility);
+            let read_budget = if role == Role::Owner { None } else { row.role_read_budget };
+            // The column's CHECK allows only the two; anything else shows least.
+            let disclosure = row.role_personal_data.parse().unwrap_or(Disclosure::Masked);
             Access {
-                active,
+                active: row.active,
                 role,
-                visibility: visibility::effective(role, own, stored_visibility(&role_default)),
-                team_id,
+                visibility: visibility::effective(role, own, stored_visibility(&row.role_visibility)),
+                team_id: row.team_id,
+                shared_with_user: row.shared_with_user.into_iter().map(ClientId).collect(),
+                team_shares: row.team_shares,
                 read_budget,
-                timezone,
+                timezone: row.timezone,
+                personal_data: personal_data::effective(role, disclosure),
             }
         }))
     }
@@ -217,8 +184,37 @@ pub struct Access {
     pub role: Role,
     pub visibility: Visibility,
     pub team_id: Option<TeamId>,
+    /// The clients shared with the user directly.
+    pub shared_with_user: Vec<ClientId>,
+    /// Whether any client of the workspace is shared with a team.
+    pub team_shares: bool,
     /// How many distinct clients the user may read a day; `None` for no limit.
     pub read_budget: Option<i32>,
     /// The workspace's time zone, in which a reading day starts.
     pub timezone: String,
+    pub personal_data: Disclosure,
+}
+
+#[derive(QueryableByName)]
+struct AccessRow {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    active: bool,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    role: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    visibility: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    team_id: Option<TeamId>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    timezone: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    role_visibility: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    role_read_budget: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    role_personal_data: String,
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Uuid>)]
+    shared_with_user: Vec<uuid::Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    team_shares: bool,
 }

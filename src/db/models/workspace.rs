@@ -28,6 +28,12 @@ pub struct Workspace {
     pub manager_read_budget: Option<i32>,
     pub sales_read_budget: Option<i32>,
     pub viewer_read_budget: Option<i32>,
+    /// Whether each role but the owner's sees personal data in full or masked
+    /// (`domain::personal_data`).
+    pub admin_personal_data: String,
+    pub manager_personal_data: String,
+    pub sales_personal_data: String,
+    pub viewer_personal_data: String,
 }
 
 /// The settings an owner or admin may change; `None` leaves one alone.
@@ -48,6 +54,10 @@ pub struct WorkspaceChanges {
     pub manager_read_budget: Option<Option<i32>>,
     pub sales_read_budget: Option<Option<i32>>,
     pub viewer_read_budget: Option<Option<i32>>,
+    pub admin_personal_data: Option<&'static str>,
+    pub manager_personal_data: Option<&'static str>,
+    pub sales_personal_data: Option<&'static str>,
+    pub viewer_personal_data: Option<&'static str>,
 }
 
 #[derive(Debug, Insertable)]
