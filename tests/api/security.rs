@@ -279,3 +279,30 @@ async fn a_role_that_sees_personal_data_masked_gets_it_masked_on_every_path_and_
     assert!(csv.contains("i***@example.com") && csv.contains("+7912*****00"), "{csv}");
     assert!(!csv.contains("Petrov") && !csv.contains("ivan.petrov"), "{csv}");
 }
+
+/// The budget is counted in the database, in one statement per request, so that it holds however
+/// many requests (on however many processes) read at once: twenty concurrent lookups of twenty
+/// different clients against a budget of ten let exactly ten through.
+#[actix_web::test]
+async fn concurrent_reads_count_each_client_once_and_stop_exactly_at_the_budget() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let (_, rep) = app.user_seeing("sales", "all").await;
+    for n in 0..20 {
+        let client = json!({"kind": "company", "name": format!("Client {n}"), "emails": [{"value": format!("office{n}@example.com")}]});
+        app.post("/api/v1/clients", &owner, client).await.expect(201);
+    }
+    app.patch("/api/v1/workspace", &owner, json!({"limits": {"read_budget": {"sales": 10}}}))
+        .await
+        .expect(200);
+    let lookups = (0..20).map(|n| {
+        let (app, rep) = (&app, rep.clone());
+        async move { app.get(&format!("/api/v1/clients?email=office{n}@example.com"), &rep).await.status }
+    });
+    let statuses = futures_util::future::join_all(lookups).await;
+    let served = statuses.iter().filter(|status| **status == 200).count();
+    let refused = statuses.iter().filter(|status| **status == 429).count();
+    assert_eq!((served, refused), (10, 10), "{statuses:?}");
+    assert_eq!(app.sql_i64("SELECT used::bigint AS value FROM read_budget_usage").await, 10);
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM client_reads").await, 10);
+}
