@@ -1,5 +1,6 @@
 //! What the OpenAPI document says each path answers: its methods (what a 405 names in `Allow`),
-//! each operation's id and its query parameters (any other is a 400, `unknown_query_parameter`).
+//! each operation's id, its query parameters (any other is a 400, `unknown_query_parameter`) and
+//! whether it takes an `Idempotency-Key` (`crate::idempotency`).
 //! Handlers are registered one per method and read their query into structs that ignore what they
 //! don't know, so actix alone can tell neither "wrong method" from "no such path" nor a misspelt
 //! parameter from an absent one; the document can. The server's handler of unmatched requests,
@@ -25,6 +26,7 @@ struct DocumentedOperation {
     id: String,
     /// The query parameters the operation takes.
     query_parameters: Vec<String>,
+    takes_idempotency_key: bool,
 }
 
 impl DocumentedRoutes {
@@ -52,6 +54,7 @@ impl DocumentedRoutes {
                         method: method.clone(),
                         id: operation.operation_id.clone().unwrap_or_default(),
                         query_parameters: query_parameter_names(item, operation),
+                        takes_idempotency_key: takes_idempotency_key(operation),
                     })
                     .collect();
                 Route { resource: ResourceDef::new(path.as_str()), allow, operations }
@@ -76,6 +79,12 @@ impl DocumentedRoutes {
         self.operation(method, path).map(|operation| operation.id.as_str())
     }
 
+    /// Whether the operation at `method` and `path` takes an `Idempotency-Key`: not a request that
+    /// is a 404 or a 405, nor logging in, whose answers hold tokens.
+    pub fn takes_idempotency_key(&self, method: &Method, path: &str) -> bool {
+        self.operation(method, path).is_some_and(|operation| operation.takes_idempotency_key)
+    }
+
     fn operation(&self, method: &Method, path: &str) -> Option<&DocumentedOperation> {
         self.route(path)?.operations.iter().find(|operation| operation.method == method)
     }
@@ -90,6 +99,13 @@ impl DocumentedRoutes {
             .find(|route| !route.resource.pattern().unwrap_or_default().contains('{'));
         Some(fixed.unwrap_or(first))
     }
+}
+
+fn takes_idempotency_key(operation: &Operation) -> bool {
+    let key = crate::openapi::idempotency_key_ref();
+    operation.parameters.iter().flatten().any(
+        |parameter| matches!(parameter, RefOr::Ref(reference) if reference.ref_location == key.ref_location),
+    )
 }
 
 fn query_parameter_names(item: &PathItem, operation: &Operation) -> Vec<String> {
@@ -151,5 +167,21 @@ mod tests {
             Some("list_deleted_clients")
         );
         assert_eq!(routes.operation_id(&Method::PUT, "/api/v1/clients"), None);
+    }
+
+    #[test]
+    fn a_callers_writes_take_an_idempotency_key() {
+        let routes = routes();
+        assert!(routes.takes_idempotency_key(&Method::POST, "/api/v1/clients"));
+        assert!(
+            routes.takes_idempotency_key(
+                &Method::DELETE,
+                "/api/v1/clients/0193a5a0-7c1e-7b4a-9f3e-2d6c8b1a4e50"
+            )
+        );
+        // Reads, undeclared methods and logging in don't.
+        assert!(!routes.takes_idempotency_key(&Method::GET, "/api/v1/clients"));
+        assert!(!routes.takes_idempotency_key(&Method::PATCH, "/api/v1/clients"));
+        assert!(!routes.takes_idempotency_key(&Method::POST, "/api/v1/auth/login"));
     }
 }

@@ -10,6 +10,7 @@ pub mod db;
 pub mod documented_routes;
 pub mod domain;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod launch;
 pub mod metrics;

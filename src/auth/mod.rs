@@ -6,4 +6,4 @@ pub mod principal;
 pub mod throttle;
 pub mod tokens;
 
-pub use principal::{Caller, DisclosureSlot, Principal, run_as, run_seeing};
+pub use principal::{Caller, DisclosureSlot, Principal, run_as, run_seeing, verified_caller};

@@ -280,6 +280,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    idempotency_keys (workspace_id, user_id, key) {
+        workspace_id -> Uuid,
+        user_id -> Uuid,
+        key -> Text,
+        fingerprint -> Bytea,
+        running -> Bool,
+        status -> Nullable<Int2>,
+        headers -> Nullable<Jsonb>,
+        body -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+        lease_until -> Timestamptz,
+    }
+}
+
+diesel::table! {
     pipelines (workspace_id, id) {
         workspace_id -> Uuid,
         id -> Uuid,
@@ -464,6 +479,7 @@ diesel::joinable!(clients -> workspaces (workspace_id));
 diesel::joinable!(contacts -> workspaces (workspace_id));
 diesel::joinable!(custom_fields -> workspaces (workspace_id));
 diesel::joinable!(deals -> workspaces (workspace_id));
+diesel::joinable!(idempotency_keys -> workspaces (workspace_id));
 diesel::joinable!(pipelines -> workspaces (workspace_id));
 diesel::joinable!(products -> workspaces (workspace_id));
 diesel::joinable!(read_budget_usage -> workspaces (workspace_id));
@@ -486,6 +502,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     deal_stage_changes,
     deal_stage_totals,
     deals,
+    idempotency_keys,
     pipelines,
     products,
     read_budget_usage,

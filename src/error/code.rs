@@ -16,6 +16,7 @@ crate::domain::enums::text_enum!(
         InvalidText => "invalid_text",
         InvalidReference => "invalid_reference",
         InvalidConfiguration => "invalid_configuration",
+        InvalidIdempotencyKey => "invalid_idempotency_key",
         BadRequest => "bad_request",
         // 401, 403, 404, 405
         Unauthorized => "unauthorized",
@@ -45,11 +46,13 @@ crate::domain::enums::text_enum!(
         NotPlanned => "not_planned",
         TooManyFields => "too_many_fields",
         TooManyStages => "too_many_stages",
+        IdempotencyInProgress => "idempotency_in_progress",
         // 412, 413, 415, 422, 429
         VersionMismatch => "version_mismatch",
         PayloadTooLarge => "payload_too_large",
         UnsupportedMediaType => "unsupported_media_type",
         ValidationFailed => "validation_failed",
+        IdempotencyKeyReused => "idempotency_key_reused",
         TooManyAttempts => "too_many_attempts",
         TooManyDeletions => "too_many_deletions",
         ReadBudgetExceeded => "read_budget_exceeded",
@@ -77,20 +80,39 @@ impl ProblemCode {
             | InvalidText
             | InvalidReference
             | InvalidConfiguration
+            | InvalidIdempotencyKey
             | BadRequest => 400,
             Unauthorized => 401,
             Forbidden => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
-            Duplicate | DuplicateElsewhere | AlreadyExists | EmailTaken | SkuTaken | KeyTaken
-            | TeamNameTaken | PipelineNameTaken | SegmentNameTaken | ExternalRefTaken | LastOwner
-            | CannotDeactivateSelf | WorkspaceRequired | DefaultPipeline | PipelineInUse | StageInUse
-            | RecordsInTheWay | ClientDeleted | DynamicSegment | NotPlanned | TooManyFields
-            | TooManyStages => 409,
+            Duplicate
+            | DuplicateElsewhere
+            | AlreadyExists
+            | EmailTaken
+            | SkuTaken
+            | KeyTaken
+            | TeamNameTaken
+            | PipelineNameTaken
+            | SegmentNameTaken
+            | ExternalRefTaken
+            | LastOwner
+            | CannotDeactivateSelf
+            | WorkspaceRequired
+            | DefaultPipeline
+            | PipelineInUse
+            | StageInUse
+            | RecordsInTheWay
+            | ClientDeleted
+            | DynamicSegment
+            | NotPlanned
+            | TooManyFields
+            | TooManyStages
+            | IdempotencyInProgress => 409,
             VersionMismatch => 412,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
-            ValidationFailed => 422,
+            ValidationFailed | IdempotencyKeyReused => 422,
             TooManyAttempts | TooManyDeletions | ReadBudgetExceeded => 429,
             InternalError => 500,
             DatabaseUnavailable | ServiceUnavailable => 503,

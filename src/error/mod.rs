@@ -115,6 +115,9 @@ pub enum ApiError {
     /// A change that stored records would break; `count` says how many.
     #[error("{detail}")]
     RecordsInTheWay { detail: String, count: i64 },
+    /// A key of a stored answer sent with a different request.
+    #[error("this Idempotency-Key was used for a different request within the last 24 hours: use a new key")]
+    IdempotencyKeyReused,
     #[error("the record has changed since it was read: its current version is {current_version}")]
     VersionMismatch { current_version: i32 },
     #[error("the request body is larger than the limit of {limit} bytes")]
@@ -173,6 +176,7 @@ impl ApiError {
             Self::NotFound => ProblemCode::NotFound,
             Self::MethodNotAllowed { .. } => ProblemCode::MethodNotAllowed,
             Self::VersionMismatch { .. } => ProblemCode::VersionMismatch,
+            Self::IdempotencyKeyReused => ProblemCode::IdempotencyKeyReused,
             Self::Duplicate { .. } => ProblemCode::Duplicate,
             Self::DuplicateElsewhere { .. } => ProblemCode::DuplicateElsewhere,
             Self::RecordsInTheWay { .. } => ProblemCode::RecordsInTheWay,
@@ -277,6 +281,7 @@ impl ResponseError for ApiError {
             | Self::DuplicateElsewhere { .. }
             | Self::RecordsInTheWay { .. } => StatusCode::CONFLICT,
             Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyAttempts { .. }

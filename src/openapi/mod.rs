@@ -67,6 +67,7 @@ impl Modify for SecurityAndErrors {
                 HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
             ),
         );
+        components.parameters.insert(IDEMPOTENCY_KEY.to_string(), RefOr::T(idempotency_key()));
         for (path, item) in openapi.paths.paths.iter_mut() {
             let is_api = path.starts_with("/api/");
             let names_record = path.contains('{');
@@ -86,6 +87,35 @@ impl Modify for SecurityAndErrors {
     }
 }
 
+/// The name of the `Idempotency-Key` header parameter among the components: every write of a
+/// caller's refers to it.
+pub(crate) const IDEMPOTENCY_KEY: &str = "IdempotencyKey";
+
+/// What a write refers to for its `Idempotency-Key` parameter.
+pub(crate) fn idempotency_key_ref() -> Ref {
+    Ref::new(format!("#/components/parameters/{IDEMPOTENCY_KEY}"))
+}
+
+fn idempotency_key() -> utoipa::openapi::path::Parameter {
+    utoipa::openapi::path::ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(utoipa::openapi::path::ParameterIn::Header)
+        .required(utoipa::openapi::Required::False)
+        .description(Some(
+            "Makes a retry safe: the first answer to this key is stored for 24 hours and given again, with \
+             `Idempotent-Replayed: true`, to a retry of the same request. 1 to 255 visible ASCII characters, \
+             such as a UUID.",
+        ))
+        .schema(Some(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .pattern(Some("^[!-~]+$")),
+        ))
+        .build()
+}
+
 fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bool, writes: bool) {
     let secured = operation.security.as_ref().is_some_and(|requirements| !requirements.is_empty());
     if !secured {
@@ -97,11 +127,18 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
         matches!(parameter, RefOr::T(parameter) if parameter.name.eq_ignore_ascii_case("If-Match"))
     });
     let operation_id = operation.operation_id.clone().unwrap_or_default();
-    let answers_conflicts = !crate::error::conflicts_of(&operation_id).is_empty();
+    let listed_conflicts = !crate::error::conflicts_of(&operation_id).is_empty();
     assert!(
-        answers_conflicts || !operation.responses.responses.contains_key("409"),
+        listed_conflicts || !operation.responses.responses.contains_key("409"),
         "{operation_id} documents a 409, but error::conflicts lists no code for it"
     );
+    // A caller's writes take an Idempotency-Key (`crate::idempotency`): a retry of one still
+    // running is a 409, the key on another request a 422.
+    let keyed = secured && writes && is_api;
+    if keyed {
+        operation.parameters.get_or_insert_with(Vec::new).push(RefOr::Ref(idempotency_key_ref()));
+    }
+    let answers_conflicts = listed_conflicts || keyed;
     let mut add = |status: &str, description: &str| {
         let response = ResponseBuilder::new()
             .description(description)
@@ -133,6 +170,9 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
         add("413", "The body is larger than the configured limit");
         add("415", "The body is not application/json");
         add("422", "A field is missing, unknown, of the wrong type or breaks a rule; `errors` lists each");
+    }
+    if keyed {
+        add("422", "The Idempotency-Key was used for a different request (`idempotency_key_reused`)");
     }
     if is_api {
         add("503", "The database is unavailable; retry later");

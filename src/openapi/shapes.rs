@@ -160,6 +160,10 @@ fn problems_by_status(json: &mut Value) {
     let mut statuses = BTreeSet::new();
     for operation in operations_mut(json) {
         let operation_id = operation["operationId"].as_str().unwrap_or_default().to_string();
+        let takes_idempotency_key = operation["parameters"].as_array().is_some_and(|parameters| {
+            let key = format!("#/components/parameters/{}", super::IDEMPOTENCY_KEY);
+            parameters.iter().any(|parameter| parameter["$ref"] == key.as_str())
+        });
         let responses = operation.get_mut("responses").and_then(Value::as_object_mut);
         for (status, response) in responses.into_iter().flatten() {
             let Some(schema) = response.pointer_mut("/content/application~1problem+json/schema") else {
@@ -169,8 +173,11 @@ fn problems_by_status(json: &mut Value) {
                 continue;
             }
             if status == "409" {
-                let codes: Vec<&str> =
+                let mut codes: Vec<&str> =
                     crate::error::conflicts_of(&operation_id).iter().map(|code| code.as_str()).collect();
+                if takes_idempotency_key {
+                    codes.push(crate::error::ProblemCode::IdempotencyInProgress.as_str());
+                }
                 *schema = json!({"allOf": [{"$ref": problem}, {"type": "object", "properties": {"code": {"enum": codes}}}]});
                 let listed = codes.iter().map(|code| format!("`{code}`")).collect::<Vec<_>>().join(", ");
                 let description = response["description"].as_str().unwrap_or_default().trim_end_matches('.');

@@ -31,6 +31,7 @@ mod deals;
 mod errors;
 mod faults;
 mod health;
+mod idempotency;
 mod launcher;
 mod openapi;
 mod pipelines;

@@ -9,6 +9,7 @@ pub mod client_stats;
 pub mod contact;
 pub mod custom_field;
 pub mod deal;
+pub mod idempotency;
 pub mod pipeline;
 pub mod product;
 pub mod refresh_token;
