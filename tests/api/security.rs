@@ -13,12 +13,7 @@ fn id(record: &Value) -> &str {
 
 /// The `action`s of a page of audit events, newest first.
 fn actions(page: &Value) -> Vec<String> {
-    page["data"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["action"].as_str().map(str::to_string))
-        .collect()
+    crate::support::paging::texts(page, "action")
 }
 
 #[actix_web::test]

@@ -6,6 +6,7 @@ use actix_web::http::Method;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
+use crate::support::paging::texts;
 
 /// A workspace with a branch over department A, and department B beside it; a rep in each
 /// department, a manager of the branch, and a client of each rep's.
@@ -59,13 +60,7 @@ impl Branches {
 
     /// The names of the clients `token` lists at `path`.
     async fn listed(&self, token: &str, path: &str) -> Vec<String> {
-        let page = self.app.get(path, token).await.expect(200).clone();
-        page["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["name"].as_str().map(str::to_string))
-            .collect()
+        texts(self.app.get(path, token).await.expect(200), "name")
     }
 }
 
@@ -482,12 +477,7 @@ async fn the_audit_trail_says_who_changed_what_and_a_manager_reads_their_teams()
     // A manager reads the changes of the users they see: rep A's, not rep B's.
     let entities = |token: String| async move {
         let page = app.get("/api/v1/audit?entity=client&action=created", &token).await.expect(200).clone();
-        let mut ids: Vec<String> = page["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e["entity_id"].as_str().map(str::to_string))
-            .collect();
+        let mut ids = texts(&page, "entity_id");
         ids.sort();
         ids
     };
@@ -615,14 +605,7 @@ async fn a_records_history_is_read_by_whoever_sees_the_record() {
     let call = app.post("/api/v1/activities", other, call).await.expect(201).clone();
     app.request(Method::DELETE, &client_b, Some(other), None).await.expect(204);
 
-    let actions = |page: &Value| -> Vec<String> {
-        page["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e["action"].as_str().map(str::to_string))
-            .collect()
-    };
+    let actions = |page: &Value| texts(page, "action");
     // Its owner reads it, deleted or not, newest first, with what changed.
     let history = app.get(&format!("{client_b}/history"), other).await.expect(200).clone();
     assert_eq!(actions(&history), ["deleted", "updated", "created"]);

@@ -8,11 +8,16 @@ use super::TestApp;
 
 /// The ids of a page, in order.
 pub fn ids(page: &Value) -> Vec<String> {
+    texts(page, "id")
+}
+
+/// The text `field` of each item of a page, in order (items without it are left out).
+pub fn texts(page: &Value, field: &str) -> Vec<String> {
     page["data"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|item| item["id"].as_str().map(str::to_string))
+        .filter_map(|item| item[field].as_str().map(str::to_string))
         .collect()
 }
 
