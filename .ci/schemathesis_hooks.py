@@ -136,12 +136,13 @@ BEYOND_A_SCHEMA = {
     "regex",
 }
 
-# The same, on some operations: a custom field's `min` is not above its `max`; a deal's amount
-# has at most its currency's minor units (the workspace's currency when the deal names none), an
-# amount beside items equals their sum, and sums and products of amounts stay below 10^15; a deal
-# closes in the past.
+# The same, on some operations: a custom field's `min` is not above its `max`; an API key expires
+# in the future, and its networks are CIDR; a deal's amount has at most its currency's minor units
+# (the workspace's currency when the deal names none), an amount beside items equals their sum,
+# and sums and products of amounts stay below 10^15; a deal closes in the past.
 BEYOND_A_SCHEMA_BY_OPERATION = {
-    "range": {"create_custom_field", "update_custom_field"},
+    "range": {"create_custom_field", "update_custom_field", "create_api_key"},
+    "format": {"create_api_key"},
     "scale": {"create_deal", "update_deal"},
     "items_sum": {"create_deal", "update_deal"},
     "too_large": {"create_deal", "update_deal"},

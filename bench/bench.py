@@ -106,7 +106,9 @@ def run(args, env=None, **kwargs):
 
 def environment(data_dir, port):
     return {"CRM_DATA_DIR": str(data_dir), "CRM_BIND": f"127.0.0.1:{port}", "CRM_METRICS_BIND": f"127.0.0.1:{port + 1}", "DATABASE_URL": "", "CRM_JWT_SECRET": "",
-            "RUST_LOG": "warn"}
+            "RUST_LOG": "warn",
+            # The load generator is one user at thousands of requests a second: no rate limit.
+            "CRM_USER_REQUESTS_PER_MINUTE": "100000000"}
 
 
 def prepare_data(data_dir, scale, port):

@@ -165,6 +165,8 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
         body_limit: config.body_limit_bytes,
         login_throttle: Arc::default(),
+        request_limiter: Arc::default(),
+        user_requests_per_minute: config.user_requests_per_minute,
         cors_origins: config.cors_origins.clone(),
     };
     // One HTTP worker per two cores: requests' database work runs on the pool's own threads, and

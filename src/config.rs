@@ -71,6 +71,8 @@ pub struct Config {
     pub db_pool_size: u32,
     pub workers: Option<usize>,
     pub cors_origins: AllowedOrigins,
+    /// Requests a minute each person may make; an API key has its own limit.
+    pub user_requests_per_minute: u32,
 }
 
 impl Config {
@@ -108,6 +110,11 @@ impl Config {
             body_limit_bytes: parse_number(&lookup, "CRM_BODY_LIMIT_BYTES", 1024 * 1024)?,
             db_pool_size: parse_number(&lookup, "CRM_DB_POOL_SIZE", default_pool_size())?,
             workers: lookup("CRM_WORKERS").map(|_| parse_number(&lookup, "CRM_WORKERS", 1)).transpose()?,
+            user_requests_per_minute: parse_number(
+                &lookup,
+                "CRM_USER_REQUESTS_PER_MINUTE",
+                crate::auth::rate_limit::DEFAULT_USER_REQUESTS_PER_MINUTE,
+            )?,
             cors_origins: lookup("CRM_CORS_ORIGINS")
                 .map(|origins| AllowedOrigins::parse(&origins))
                 .transpose()

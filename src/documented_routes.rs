@@ -12,6 +12,9 @@ use actix_web::http::Method;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
 use utoipa::openapi::{OpenApi, RefOr};
 
+use crate::auth::scopes::Needed;
+use crate::openapi::API_KEY_SCHEME;
+
 pub struct DocumentedRoutes(Vec<Route>);
 
 struct Route {
@@ -27,6 +30,8 @@ struct DocumentedOperation {
     /// The query parameters the operation takes.
     query_parameters: Vec<String>,
     takes_idempotency_key: bool,
+    /// What an API key needs to call it; `None` where keys aren't taken (logging in, probes).
+    key_needs: Option<Needed>,
 }
 
 impl DocumentedRoutes {
@@ -55,6 +60,7 @@ impl DocumentedRoutes {
                         id: operation.operation_id.clone().unwrap_or_default(),
                         query_parameters: query_parameter_names(item, operation),
                         takes_idempotency_key: takes_idempotency_key(operation),
+                        key_needs: key_needs(operation),
                     })
                     .collect();
                 Route { resource: ResourceDef::new(path.as_str()), allow, operations }
@@ -85,6 +91,11 @@ impl DocumentedRoutes {
         self.operation(method, path).is_some_and(|operation| operation.takes_idempotency_key)
     }
 
+    /// What an API key needs to call the operation at `method` and `path`, as its `security` says.
+    pub fn required_scope(&self, method: &Method, path: &str) -> Option<Needed> {
+        self.operation(method, path).and_then(|operation| operation.key_needs)
+    }
+
     fn operation(&self, method: &Method, path: &str) -> Option<&DocumentedOperation> {
         self.route(path)?.operations.iter().find(|operation| operation.method == method)
     }
@@ -106,6 +117,16 @@ fn takes_idempotency_key(operation: &Operation) -> bool {
     operation.parameters.iter().flatten().any(
         |parameter| matches!(parameter, RefOr::Ref(reference) if reference.ref_location == key.ref_location),
     )
+}
+
+/// The scope the operation's API-key requirement lists (none: any key), read back from the document.
+fn key_needs(operation: &Operation) -> Option<Needed> {
+    let requirements = serde_json::to_value(operation.security.as_ref()?).ok()?;
+    let scopes = requirements.as_array()?.iter().find_map(|requirement| requirement.get(API_KEY_SCHEME))?;
+    match scopes.as_array()?.first() {
+        None => Some(Needed::AnyKey),
+        Some(scope) => scope.as_str()?.parse().ok().map(Needed::Scope),
+    }
 }
 
 fn query_parameter_names(item: &PathItem, operation: &Operation) -> Vec<String> {
@@ -131,6 +152,7 @@ fn query_parameter_names(item: &PathItem, operation: &Operation) -> Vec<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::scopes::{Resource, Scope};
 
     fn routes() -> DocumentedRoutes {
         DocumentedRoutes::from_document(&crate::openapi::derived_document())
@@ -183,5 +205,16 @@ mod tests {
         assert!(!routes.takes_idempotency_key(&Method::GET, "/api/v1/clients"));
         assert!(!routes.takes_idempotency_key(&Method::PATCH, "/api/v1/clients"));
         assert!(!routes.takes_idempotency_key(&Method::POST, "/api/v1/auth/login"));
+    }
+
+    #[test]
+    fn an_api_key_needs_the_scope_the_document_lists() {
+        let routes = routes();
+        let client = "/api/v1/clients/0193a5a0-7c1e-7b4a-9f3e-2d6c8b1a4e50";
+        let needs = |method, path| routes.required_scope(&method, path);
+        assert_eq!(needs(Method::GET, client), Some(Needed::Scope(Scope::Read(Resource::Clients))));
+        assert_eq!(needs(Method::PATCH, client), Some(Needed::Scope(Scope::Write(Resource::Clients))));
+        assert_eq!(needs(Method::GET, "/api/v1/me"), Some(Needed::AnyKey));
+        assert_eq!(needs(Method::POST, "/api/v1/auth/login"), None);
     }
 }

@@ -16,7 +16,7 @@ use actix_web::{Error, HttpResponse, web};
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 
-use crate::auth::verified_caller;
+use crate::auth::authenticate;
 use crate::db::models::idempotency::{Claim, IdempotencyKey, StoredAnswer};
 use crate::documented_routes::DocumentedRoutes;
 use crate::error::{ApiError, ProblemCode};
@@ -46,9 +46,10 @@ pub async fn idempotent_writes(
         return Ok(next.call(request).await?.map_into_left_body());
     }
     // Only an authenticated caller's writes are keyed: anyone else's get their 401 from the handler.
-    let Some((workspace, user)) = verified_caller(request.request()) else {
+    let Ok(principal) = authenticate(request.request()).await else {
         return Ok(next.call(request).await?.map_into_left_body());
     };
+    let (workspace, user) = (principal.workspace_id, principal.user_id);
     let key = match key.to_str().ok().filter(|key| is_valid_key(key)) {
         Some(key) => key.to_string(),
         None => {

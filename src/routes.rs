@@ -4,8 +4,8 @@
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::api::{
-    activities, audit, auth, clients, contacts, custom_fields, deals, health, history, pipelines, products,
-    segments, teams, timeline, users, workspace,
+    activities, api_keys, audit, auth, clients, contacts, custom_fields, deals, health, history, pipelines,
+    products, segments, teams, timeline, users, workspace,
 };
 
 /// One flat list on purpose (and so longer than a function should be): the order of registration
@@ -29,6 +29,11 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(users::create_user)
             .service(users::get_user)
             .service(users::update_user)
+            .service(api_keys::list_api_keys)
+            .service(api_keys::create_api_key)
+            .service(api_keys::get_api_key)
+            .service(api_keys::rotate_api_key)
+            .service(api_keys::revoke_api_key)
             .service(teams::list_teams)
             .service(teams::create_team)
             .service(teams::get_team)

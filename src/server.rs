@@ -50,6 +50,7 @@ pub fn build(
             .wrap(from_fn(mask_personal_data))
             .wrap(from_fn(check_conflict_codes))
             .wrap(from_fn(crate::idempotency::idempotent_writes))
+            .wrap(from_fn(crate::auth::rate_limit::add_rate_limit_headers))
             .wrap(from_fn(reject_unknown_query_parameters))
             .wrap(from_fn(reject_nul))
             .wrap(cors_origins.middleware())

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::rate_limit::RequestLimiter;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::JwtKeys;
 use crate::cors::AllowedOrigins;
@@ -15,6 +16,10 @@ pub struct AppState {
     pub body_limit: usize,
     /// Failed logins by account and address, this process's.
     pub login_throttle: Arc<LoginThrottle>,
+    /// Requests a minute by principal, this process's.
+    pub request_limiter: Arc<RequestLimiter>,
+    /// The requests a minute a person may make (an API key has its own limit).
+    pub user_requests_per_minute: u32,
     /// Browser origins allowed to call the API (CORS), read by the server's middleware.
     pub cors_origins: AllowedOrigins,
 }

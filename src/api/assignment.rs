@@ -101,7 +101,8 @@ fn find_owner(
     owner: Option<UserId>,
 ) -> Result<Option<User>, ApiError> {
     let Some(owner) = owner else { return Ok(None) };
-    let found = User::find(conn, workspace, owner).optional()?;
+    // An API key may own what it creates, and keep owning it through others' updates.
+    let found = User::find_principal(conn, workspace, owner).optional()?;
     found.map(Some).ok_or_else(|| {
         ApiError::invalid_field("owner_id", FieldCode::NotFound, "no such user in this workspace")
     })

@@ -15,7 +15,7 @@ use validator::Validate;
 use crate::api::extract::ValidatedJson;
 use crate::api::security::{SecurityEvent, action};
 use crate::auth::password;
-use crate::auth::tokens::{ACCESS_TOKEN_TTL, JwtKeys, REFRESH_TOKEN_TTL, RefreshTokenParts};
+use crate::auth::tokens::{ACCESS_TOKEN_TTL, JwtKeys, OpaqueToken, REFRESH_TOKEN_TTL};
 use crate::db::models::change_event::ChangeSet;
 use crate::db::{self, models::RefreshToken, models::User, models::Workspace};
 use crate::error::{ApiError, ProblemCode, WorkspaceChoice};
@@ -99,7 +99,7 @@ fn issue_tokens(
     family: Uuid,
 ) -> Result<TokenResponse, ApiError> {
     let now = Utc::now();
-    let parts = RefreshTokenParts::generate(user.workspace_id);
+    let parts = OpaqueToken::generate(user.workspace_id);
     RefreshToken {
         workspace_id: user.workspace_id,
         id: parts.id,
@@ -267,7 +267,7 @@ pub async fn refresh(
     body: ValidatedJson<RefreshRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone());
-    let parts = RefreshTokenParts::parse(body.0.refresh_token.trim())
+    let parts = OpaqueToken::parse(body.0.refresh_token.trim())
         .ok_or(ApiError::Unauthorized(Cow::Borrowed(BAD_REFRESH_TOKEN)))?;
     let jwt = state.jwt.clone();
     let outcome = db::run(&state.pool, move |conn| {
@@ -326,7 +326,7 @@ pub async fn logout(
     state: web::Data<AppState>,
     body: ValidatedJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(parts) = RefreshTokenParts::parse(body.0.refresh_token.trim()) {
+    if let Some(parts) = OpaqueToken::parse(body.0.refresh_token.trim()) {
         db::run(&state.pool, move |conn| {
             conn.transaction::<_, ApiError, _>(|conn| {
                 if let Some(stored) =

@@ -1,6 +1,7 @@
 //! The HTTP API: one file per resource, each with its request and response types and handlers.
 
 pub mod activities;
+pub mod api_keys;
 pub mod assignment;
 pub mod audit;
 pub mod auth;

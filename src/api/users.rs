@@ -143,7 +143,7 @@ pub async fn get_me(
     principal: Principal,
 ) -> Result<web::Json<MeResponse>, ApiError> {
     let me = run_as(principal.caller(), &state.pool, move |conn| {
-        let user = User::find(conn, principal.workspace_id, principal.user_id)?;
+        let user = User::find_principal(conn, principal.workspace_id, principal.user_id)?;
         let workspace = Workspace::find(conn, principal.workspace_id)?;
         Ok(MeResponse { user: user.into(), workspace: workspace.into() })
     })
@@ -439,7 +439,11 @@ fn new_password_hash(
     Ok(Some(password::hash(new_password).map_err(ApiError::internal)?))
 }
 
-fn ensure_team_exists(conn: &mut PgConnection, workspace: WorkspaceId, team: TeamId) -> Result<(), ApiError> {
+pub(crate) fn ensure_team_exists(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    team: TeamId,
+) -> Result<(), ApiError> {
     if Team::exists(conn, workspace, team)? {
         Ok(())
     } else {

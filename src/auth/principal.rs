@@ -2,24 +2,28 @@
 //! every query takes the workspace from it, never from the request.
 
 use std::borrow::Cow;
-use std::future::{Ready, ready};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use chrono::Utc;
 use diesel::PgConnection;
+use futures_util::future::LocalBoxFuture;
 
-use crate::auth::tokens::JwtKeys;
+use crate::auth::api_key;
+use crate::auth::tokens::{API_KEY_PREFIX, OpaqueToken};
 use crate::db::models::user::Access;
 use crate::db::read_budget::Reader;
 use crate::db::visibility::ClientScope;
 use crate::db::{self, DbPool, models::User};
+use crate::documented_routes::DocumentedRoutes;
 use crate::domain::personal_data::Disclosure;
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::ids::{UserId, WorkspaceId};
 use crate::middleware::RequestId;
+use crate::state::AppState;
 
 /// Who is calling: their workspace, user and role, as their access token says.
 ///
@@ -60,7 +64,7 @@ pub struct Caller {
     disclosure: DisclosureSlot,
 }
 
-const INVALID_TOKEN: &str = "the access token is missing, invalid or expired";
+const INVALID_TOKEN: &str = "the access token or API key is missing, invalid or expired";
 const ROLE_CHANGED: &str = "the user's role changed after the access token was issued; refresh it";
 
 impl Principal {
@@ -160,44 +164,77 @@ impl Caller {
 
 impl FromRequest for Principal {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(principal_of(request))
+        let request = request.clone();
+        Box::pin(async move { authenticate(&request).await })
     }
 }
 
-/// The principal the request's bearer token names, if the token verifies. No database read: that
-/// happens in the request's own turn (see [`run_as`]).
-fn principal_of(request: &HttpRequest) -> Result<Principal, ApiError> {
-    let keys = request
-        .app_data::<web::Data<JwtKeys>>()
-        .ok_or_else(|| ApiError::internal("the JWT keys are not registered"))?;
+/// The principal the request's bearer credential names: an access token (verified here, no
+/// database read: that happens in the request's own turn, see [`run_as`]) or an API key (read
+/// from the database, and checked against the scope the operation needs). The request counts
+/// against the principal's rate limit. Done once per request: a handler that extracts the
+/// principal twice, and the work around handlers that needs the caller first (safe retries), get
+/// the request's one principal.
+pub async fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> {
+    if let Some(principal) = request.extensions().get::<Principal>() {
+        return Ok(principal.clone());
+    }
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("the application state is not registered"))?;
     let token = bearer_token(request).ok_or(ApiError::Unauthorized(Cow::Borrowed(INVALID_TOKEN)))?;
-    let claims = keys.verify(&token).map_err(|error| {
-        log::debug!("refused an access token: {error}");
-        ApiError::Unauthorized(Cow::Borrowed(INVALID_TOKEN))
-    })?;
-    // A handler may extract the principal more than once; each gets the request's one slot.
+    let (workspace_id, user_id, role, key_limit) = if token.starts_with(API_KEY_PREFIX) {
+        by_api_key(request, &state, &token).await?
+    } else {
+        let claims = state.jwt.verify(&token).map_err(|error| {
+            log::debug!("refused an access token: {error}");
+            ApiError::Unauthorized(Cow::Borrowed(INVALID_TOKEN))
+        })?;
+        (claims.ws, claims.sub, claims.role, None)
+    };
+    let limit = key_limit.unwrap_or(state.user_requests_per_minute);
+    let counted = state.request_limiter.count(user_id, limit, Instant::now());
+    request.extensions_mut().insert(counted.unwrap_or_else(|standing| standing));
+    counted.map_err(|standing| ApiError::RateLimited { limit, retry_after: standing.reset })?;
     let existing = request.extensions().get::<DisclosureSlot>().cloned();
     let disclosure = existing.unwrap_or_else(|| {
         let slot = DisclosureSlot::default();
         request.extensions_mut().insert(slot.clone());
         slot
     });
-    Ok(Principal {
-        workspace_id: claims.ws,
-        user_id: claims.sub,
-        role: claims.role,
+    let principal = Principal {
+        workspace_id,
+        user_id,
+        role,
         request_id: request.extensions().get::<RequestId>().map(|id| id.0.clone()),
         disclosure,
-    })
+    };
+    request.extensions_mut().insert(principal.clone());
+    Ok(principal)
 }
 
-/// The workspace and user a request's bearer token names, if it verifies: for work around the
-/// handlers (safe retries) that keys on the caller before any handler runs.
-pub fn verified_caller(request: &HttpRequest) -> Option<(WorkspaceId, UserId)> {
-    principal_of(request).ok().map(|principal| (principal.workspace_id, principal.user_id))
+/// The workspace, principal, role and rate limit of the API key `token`, if it authenticates and
+/// holds the scope the operation needs.
+async fn by_api_key(
+    request: &HttpRequest,
+    state: &AppState,
+    token: &str,
+) -> Result<(WorkspaceId, UserId, Role, Option<u32>), ApiError> {
+    let token =
+        OpaqueToken::parse_api_key(token).ok_or(ApiError::Unauthorized(Cow::Borrowed(INVALID_TOKEN)))?;
+    let needed = request
+        .app_data::<web::Data<DocumentedRoutes>>()
+        .and_then(|routes| routes.required_scope(request.method(), request.path()));
+    // The peer, not a forwarded-for header a client could write itself.
+    let from = request.peer_addr().map(|peer| peer.ip());
+    let key = db::run(&state.pool, move |conn| api_key::authenticate(conn, &token, from, Utc::now())).await?;
+    api_key::check_scope(&key, needed)?;
+    let limit = u32::try_from(key.key.requests_per_minute).unwrap_or(1);
+    Ok((key.key.workspace_id, key.key.id, key.role(), Some(limit)))
 }
 
 fn bearer_token(request: &HttpRequest) -> Option<String> {

@@ -1,4 +1,5 @@
-//! Access tokens (short-lived HS256 JWTs) and refresh tokens (opaque, rotating, stored hashed).
+//! Access tokens (short-lived HS256 JWTs); refresh tokens (opaque, rotating, stored hashed); API
+//! keys (opaque, long-lived, stored hashed).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -88,16 +89,18 @@ impl JwtKeys {
     }
 }
 
-/// A refresh token as the client holds it: `<workspace>.<token id>.<secret>`. The workspace and
-/// id locate the row (its key includes the workspace); only the secret's hash is stored.
+/// An opaque credential: a workspace, a row's id and a random secret. The workspace and id locate
+/// the row (its key includes the workspace); only the secret's hash is stored. A refresh token
+/// writes it `<workspace>.<token id>.<secret>`; an API key `crm_live_` and the three packed in
+/// base64url, so that secret scanners can tell a leaked key by its prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefreshTokenParts {
+pub struct OpaqueToken {
     pub workspace: WorkspaceId,
     pub id: Uuid,
     pub secret: [u8; 32],
 }
 
-impl RefreshTokenParts {
+impl OpaqueToken {
     pub fn generate(workspace: WorkspaceId) -> Self {
         let mut secret = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut secret);
@@ -123,7 +126,28 @@ impl RefreshTokenParts {
     }
 }
 
-impl std::fmt::Display for RefreshTokenParts {
+/// What every API key starts with.
+pub const API_KEY_PREFIX: &str = "crm_live_";
+
+impl OpaqueToken {
+    pub fn to_api_key(&self) -> String {
+        let packed = [self.workspace.0.as_bytes().as_slice(), self.id.as_bytes(), &self.secret].concat();
+        format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(packed))
+    }
+
+    pub fn parse_api_key(key: &str) -> Option<Self> {
+        let packed = URL_SAFE_NO_PAD.decode(key.strip_prefix(API_KEY_PREFIX)?).ok()?;
+        let (workspace, rest) = packed.split_first_chunk::<16>()?;
+        let (id, secret) = rest.split_first_chunk::<16>()?;
+        Some(Self {
+            workspace: WorkspaceId(Uuid::from_bytes(*workspace)),
+            id: Uuid::from_bytes(*id),
+            secret: secret.try_into().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for OpaqueToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
@@ -185,11 +209,22 @@ mod tests {
 
     #[test]
     fn refresh_tokens_round_trip_and_reject_garbage() {
-        let parts = RefreshTokenParts::generate(WorkspaceId::generate());
-        let parsed = RefreshTokenParts::parse(&parts.to_string());
+        let parts = OpaqueToken::generate(WorkspaceId::generate());
+        let parsed = OpaqueToken::parse(&parts.to_string());
         assert_eq!(parsed.as_ref(), Some(&parts));
         assert!(parts.matches(&parts.secret_hash()));
-        assert!(RefreshTokenParts::parse("a.b.c").is_none());
-        assert!(RefreshTokenParts::parse(&format!("{parts}.extra")).is_none());
+        assert!(OpaqueToken::parse("a.b.c").is_none());
+        assert!(OpaqueToken::parse(&format!("{parts}.extra")).is_none());
+    }
+
+    #[test]
+    fn api_keys_round_trip_and_reject_garbage() {
+        let parts = OpaqueToken::generate(WorkspaceId::generate());
+        let key = parts.to_api_key();
+        assert!(key.starts_with("crm_live_"));
+        assert_eq!(OpaqueToken::parse_api_key(&key).as_ref(), Some(&parts));
+        assert!(OpaqueToken::parse_api_key(&key.replace("crm_live_", "crm_test_")).is_none());
+        assert!(OpaqueToken::parse_api_key(&format!("{key}AA")).is_none());
+        assert!(OpaqueToken::parse_api_key(&key[..key.len() - 2]).is_none());
     }
 }

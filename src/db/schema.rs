@@ -38,6 +38,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_keys (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        name -> Text,
+        scopes -> Array<Text>,
+        allowed_networks -> Array<Text>,
+        requests_per_minute -> Int4,
+        expires_at -> Nullable<Timestamptz>,
+        secret_hash -> Bytea,
+        secret_hint -> Text,
+        previous_secret_hash -> Nullable<Bytea>,
+        previous_secret_until -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
+        last_used_from -> Nullable<Text>,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        rotated_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     change_events (workspace_id, id) {
         workspace_id -> Uuid,
         id -> Uuid,
@@ -440,6 +462,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         visibility -> Nullable<Text>,
+        kind -> Text,
     }
 }
 
@@ -471,6 +494,7 @@ diesel::table! {
 }
 
 diesel::joinable!(activities -> workspaces (workspace_id));
+diesel::joinable!(api_keys -> workspaces (workspace_id));
 diesel::joinable!(change_events -> workspaces (workspace_id));
 diesel::joinable!(client_name_vocabulary -> workspaces (workspace_id));
 diesel::joinable!(client_reads -> workspaces (workspace_id));
@@ -490,6 +514,7 @@ diesel::joinable!(users -> workspaces (workspace_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     activities,
+    api_keys,
     change_events,
     client_name_vocabulary,
     client_name_words,

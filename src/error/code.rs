@@ -21,6 +21,7 @@ crate::domain::enums::text_enum!(
         // 401, 403, 404, 405
         Unauthorized => "unauthorized",
         Forbidden => "forbidden",
+        InsufficientScope => "insufficient_scope",
         NotFound => "not_found",
         MethodNotAllowed => "method_not_allowed",
         // 409: the request conflicts with what is stored.
@@ -56,6 +57,7 @@ crate::domain::enums::text_enum!(
         TooManyAttempts => "too_many_attempts",
         TooManyDeletions => "too_many_deletions",
         ReadBudgetExceeded => "read_budget_exceeded",
+        RateLimited => "rate_limited",
         // 5xx
         InternalError => "internal_error",
         DatabaseUnavailable => "database_unavailable",
@@ -83,7 +85,7 @@ impl ProblemCode {
             | InvalidIdempotencyKey
             | BadRequest => 400,
             Unauthorized => 401,
-            Forbidden => 403,
+            Forbidden | InsufficientScope => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
             Duplicate
@@ -113,7 +115,7 @@ impl ProblemCode {
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             ValidationFailed | IdempotencyKeyReused => 422,
-            TooManyAttempts | TooManyDeletions | ReadBudgetExceeded => 429,
+            TooManyAttempts | TooManyDeletions | ReadBudgetExceeded | RateLimited => 429,
             InternalError => 500,
             DatabaseUnavailable | ServiceUnavailable => 503,
         }

@@ -101,6 +101,9 @@ pub enum ApiError {
     Unauthorized(Cow<'static, str>),
     #[error("{0}")]
     Forbidden(Cow<'static, str>),
+    /// An API key's request for an operation its scopes don't cover.
+    #[error("this API key lacks the `{needed}` scope")]
+    InsufficientScope { needed: String },
     #[error("no such resource")]
     NotFound,
     #[error("this resource answers only {allowed}")]
@@ -134,6 +137,9 @@ pub enum ApiError {
     /// (the next day in the workspace's time zone).
     #[error("you read {budget} clients today, the most your role may in a day: try again in {} s", retry_after.as_secs().max(1))]
     ReadBudgetExceeded { budget: i32, retry_after: std::time::Duration },
+    /// The caller made as many requests as their rate limit allows in its window.
+    #[error("you made {limit} requests within a minute, the most your rate limit allows: try again in {} s", retry_after.as_secs().max(1))]
+    RateLimited { limit: u32, retry_after: std::time::Duration },
     /// The database can't be reached, or no connection came free in time. The reason is logged,
     /// never sent: it names sockets, hosts and driver states.
     #[error("the database is unavailable: retry in a moment")]
@@ -173,6 +179,7 @@ impl ApiError {
             Self::Validation(_) => ProblemCode::ValidationFailed,
             Self::Unauthorized(_) => ProblemCode::Unauthorized,
             Self::Forbidden(_) => ProblemCode::Forbidden,
+            Self::InsufficientScope { .. } => ProblemCode::InsufficientScope,
             Self::NotFound => ProblemCode::NotFound,
             Self::MethodNotAllowed { .. } => ProblemCode::MethodNotAllowed,
             Self::VersionMismatch { .. } => ProblemCode::VersionMismatch,
@@ -185,6 +192,7 @@ impl ApiError {
             Self::TooManyAttempts { .. } => ProblemCode::TooManyAttempts,
             Self::TooManyDeletions { .. } => ProblemCode::TooManyDeletions,
             Self::ReadBudgetExceeded { .. } => ProblemCode::ReadBudgetExceeded,
+            Self::RateLimited { .. } => ProblemCode::RateLimited,
             Self::DatabaseUnavailable(_) => ProblemCode::DatabaseUnavailable,
             Self::Unavailable(_) => ProblemCode::ServiceUnavailable,
             Self::Internal(_) => ProblemCode::InternalError,
@@ -273,7 +281,7 @@ impl ResponseError for ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. }
@@ -286,7 +294,8 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyAttempts { .. }
             | Self::TooManyDeletions { .. }
-            | Self::ReadBudgetExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            | Self::ReadBudgetExceeded { .. }
+            | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::DatabaseUnavailable(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -317,7 +326,8 @@ impl ResponseError for ApiError {
             }
             Self::TooManyAttempts { retry_after }
             | Self::TooManyDeletions { retry_after, .. }
-            | Self::ReadBudgetExceeded { retry_after, .. } => {
+            | Self::ReadBudgetExceeded { retry_after, .. }
+            | Self::RateLimited { retry_after, .. } => {
                 // Whole seconds, rounded up: a client that waits exactly that long is let in.
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));

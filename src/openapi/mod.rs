@@ -3,7 +3,9 @@
 //! `shapes.rs` corrects what utoipa can't be told per type.
 
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+
+use crate::auth::scopes::{self, Needed};
 use utoipa::openapi::{Content, OpenApi as OpenApiDocument, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -44,6 +46,7 @@ pub(crate) const NON_BLANK: &str = "^[^\\u0000]*[^\\s\\u0000\\u0085][^\\u0000]*$
         (name = "deals", description = "Sales opportunities with exact money, line items, stage history and a board"),
         (name = "custom-fields", description = "The workspace's own fields on clients, contacts, deals and activities"),
         (name = "segments", description = "Named groups of clients: dynamic (a filter) or static (a list); RFM; export"),
+        (name = "api-keys", description = "Credentials for integrations: scopes, team, networks, rate limit, expiry, rotation"),
         (name = "audit", description = "Every change made through the API: who, when, through which request, what"),
         (name = "health", description = "Probes for load balancers"),
     ),
@@ -64,7 +67,26 @@ impl Modify for SecurityAndErrors {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A person's access token, from `POST /auth/login`; their role decides what it may do",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            API_KEY_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("crm_live_…")
+                    .description(Some(
+                        "An API key from `POST /api-keys`, sent as `Authorization: Bearer crm_live_…`. Each \
+                         operation lists the scope a key needs for it; an empty list means any key may call it.",
+                    ))
+                    .build(),
             ),
         );
         components.parameters.insert(IDEMPOTENCY_KEY.to_string(), RefOr::T(idempotency_key()));
@@ -80,11 +102,31 @@ impl Modify for SecurityAndErrors {
             ];
             for (operation, writes) in operations {
                 if let Some(operation) = operation.as_mut() {
+                    add_key_scope(operation, path, writes);
                     add_error_responses(operation, is_api, names_record, writes);
                 }
             }
         }
     }
+}
+
+/// The security scheme of API keys: a caller's operations name the scope a key needs.
+pub(crate) const API_KEY_SCHEME: &str = "apiKey";
+
+/// Lets an API key call a person's operation, with the scope `auth::scopes` says it needs.
+fn add_key_scope(operation: &mut Operation, path: &str, writes: bool) {
+    let Some(requirements) = operation.security.as_mut().filter(|requirements| !requirements.is_empty())
+    else {
+        return;
+    };
+    let operation_id = operation.operation_id.as_deref().unwrap_or_default();
+    let needed = scopes::required(path, writes, operation_id)
+        .unwrap_or_else(|| panic!("auth::scopes::required knows no scope for {operation_id} ({path})"));
+    let scopes = match needed {
+        Needed::AnyKey => Vec::new(),
+        Needed::Scope(scope) => vec![scope.to_string()],
+    };
+    requirements.push(SecurityRequirement::new(API_KEY_SCHEME, scopes));
 }
 
 /// The name of the `Idempotency-Key` header parameter among the components: every write of a
@@ -149,10 +191,12 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
     // Every documented operation refuses a query parameter it doesn't take.
     add("400", "Malformed JSON, query string or path, or a query parameter the operation doesn't take");
     if secured {
-        add("401", "Missing, invalid or expired access token, or a deactivated user");
-        if writes {
-            add("403", "The caller's role may not do this");
-        }
+        add("401", "Missing, invalid or expired access token or API key, or a deactivated user");
+        add(
+            "403",
+            "The caller's role may not do this, or the API key lacks the operation's scope \
+             (`insufficient_scope`) or may not be used from the caller's address",
+        );
     }
     if answers_conflicts {
         add("409", "Conflicts with the stored state");
@@ -177,18 +221,31 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
     if is_api {
         add("503", "The database is unavailable; retry later");
     }
-    if crate::api::security::READS_CHARGED.contains(&operation_id.as_str()) {
-        let retry_after = utoipa::openapi::HeaderBuilder::new()
-            .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::Integer)))
-            .description(Some("Seconds until the caller's next reading day starts"))
-            .build();
+    if secured && is_api {
+        let integer_header = |description: &str| {
+            utoipa::openapi::HeaderBuilder::new()
+                .schema(Some(
+                    utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::Integer),
+                ))
+                .description(Some(description))
+                .build()
+        };
+        let charges_reads = crate::api::security::READS_CHARGED.contains(&operation_id.as_str());
+        let description = if charges_reads {
+            "The caller made as many requests this minute as their rate limit allows (`rate_limited`), or \
+             read as many distinct clients today as their role's read budget allows (`read_budget_exceeded`); \
+             `Retry-After` says when to try again"
+        } else {
+            "The caller made as many requests this minute as their rate limit allows (`rate_limited`); \
+             `Retry-After` says when to try again"
+        };
         let response = ResponseBuilder::new()
-            .description(
-                "The caller read as many distinct clients today as their role's read budget allows \
-                 (`read_budget_exceeded`); `Retry-After` says when the next day starts",
-            )
+            .description(description)
             .content("application/problem+json", Content::new(Some(Ref::from_schema_name("Problem"))))
-            .header("Retry-After", retry_after)
+            .header("Retry-After", integer_header("Seconds to wait before trying again"))
+            .header("RateLimit-Limit", integer_header("Requests a minute the caller may make"))
+            .header("RateLimit-Remaining", integer_header("Requests left in the current minute"))
+            .header("RateLimit-Reset", integer_header("Seconds until the current minute is over"))
             .build();
         operation.responses.responses.entry("429".to_string()).or_insert(RefOr::T(response));
     }

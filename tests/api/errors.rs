@@ -448,6 +448,7 @@ async fn valid_creates(app: &TestApp, owner: &str) -> Vec<(&'static str, String,
     vec![
         ("create_activity", "/api/v1/activities".into(), json!({"kind": "call", "subject": "Call"})),
         ("create_client", "/api/v1/clients".into(), json!({"kind": "company", "name": "Beta"})),
+        ("create_api_key", "/api/v1/api-keys".into(), json!({"name": "Shop", "scopes": ["clients:read"]})),
         (
             "create_contact",
             "/api/v1/contacts".into(),

@@ -22,6 +22,7 @@
 //! - When a test is new or changed, break the code it guards once, locally, and watch it fail.
 
 mod activities;
+mod api_keys;
 mod auth;
 mod clients;
 mod contacts;

@@ -260,6 +260,7 @@ async fn every_request_body_example_is_accepted() {
     send(post.clone(), "/api/v1/clients/{id}/shares", &shares, &with_user, 201).await;
     send(patch.clone(), "/api/v1/users/{id}", &format!("/api/v1/users/{}", id_of(&user)), &[], 200).await;
     send(patch.clone(), "/api/v1/workspace", "/api/v1/workspace", &[], 200).await;
+    send(post.clone(), "/api/v1/api-keys", "/api/v1/api-keys", &[], 201).await;
     // The login example is the new user's credentials; refreshing and logging out take the token
     // that login answered, which no example can hold.
     let login = send(post.clone(), "/api/v1/auth/login", "/api/v1/auth/login", &[], 200).await;

@@ -47,7 +47,8 @@ pub(super) fn build_activity(
     });
     let client_id = linked_client(conn, &scope.for_links(keeps_links), &input)?;
     let assignee_id = input.assignee_id.unwrap_or(principal.user_id);
-    if User::find(conn, principal.workspace_id, assignee_id).optional()?.is_none() {
+    // An API key may be assigned what it logs itself (a telephony key its calls).
+    if User::find_principal(conn, principal.workspace_id, assignee_id).optional()?.is_none() {
         return Err(ApiError::invalid_field(
             "assignee_id",
             FieldCode::NotFound,

@@ -2,6 +2,7 @@
 //! none can forget it.
 
 pub mod activity;
+pub mod api_key;
 pub mod change_event;
 pub mod client;
 pub mod client_share;

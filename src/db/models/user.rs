@@ -66,7 +66,14 @@ impl User {
         diesel::insert_into(users::table).values(new).returning(User::as_returning()).get_result(conn)
     }
 
+    /// A person of the workspace: what the users endpoints and shares name. An API key's principal
+    /// is not one (see [`User::find_principal`]).
     pub fn find(conn: &mut PgConnection, workspace: WorkspaceId, id: UserId) -> QueryResult<User> {
+        users::table.find((workspace, id)).filter(is_person()).select(User::as_select()).first(conn)
+    }
+
+    /// Whoever made a request: a person, or an API key's principal.
+    pub fn find_principal(conn: &mut PgConnection, workspace: WorkspaceId, id: UserId) -> QueryResult<User> {
         users::table.find((workspace, id)).select(User::as_select()).first(conn)
     }
 
@@ -108,13 +115,19 @@ impl User {
 
     /// Locks the row for a read-modify-write.
     pub fn find_for_update(conn: &mut PgConnection, workspace: WorkspaceId, id: UserId) -> QueryResult<User> {
-        users::table.find((workspace, id)).select(User::as_select()).for_update().first(conn)
+        users::table
+            .find((workspace, id))
+            .filter(is_person())
+            .select(User::as_select())
+            .for_update()
+            .first(conn)
     }
 
     /// Every account with this email, in any workspace: login starts before the workspace is known.
     pub fn find_by_email_in_all_workspaces(conn: &mut PgConnection, email: &str) -> QueryResult<Vec<User>> {
         users::table
             .filter(diesel::dsl::sql::<diesel::sql_types::Text>("lower(email)").eq(email.to_lowercase()))
+            .filter(is_person())
             .order(users::workspace_id)
             .select(User::as_select())
             .load(conn)
@@ -136,7 +149,8 @@ impl User {
         after: Option<UserId>,
         limit: i64,
     ) -> QueryResult<Vec<User>> {
-        let mut query = users::table.filter(users::workspace_id.eq(workspace)).into_boxed();
+        let mut query =
+            users::table.filter(users::workspace_id.eq(workspace)).filter(is_person()).into_boxed();
         if let Some(after) = after {
             query = query.filter(users::id.gt(after));
         }
@@ -165,6 +179,15 @@ impl User {
             .get_result(conn)
     }
 }
+
+/// People, not API keys' principals: only people log in, own records given to them, or appear
+/// among the workspace's users.
+fn is_person() -> diesel::dsl::Eq<users::kind, &'static str> {
+    users::kind.eq(PERSON)
+}
+
+/// The `kind` of a user row that is a person; an API key's principal is `api_key`.
+pub const PERSON: &str = "person";
 
 /// The role column's CHECK constraint admits only known roles; should another appear, it gets the
 /// least privilege.

@@ -94,6 +94,8 @@ impl TestApp {
             jwt: Arc::new(JwtKeys::new(&Secret::new(JWT_SECRET))),
             body_limit: BODY_LIMIT,
             login_throttle: Arc::default(),
+            request_limiter: Arc::default(),
+            user_requests_per_minute: crm::auth::rate_limit::DEFAULT_USER_REQUESTS_PER_MINUTE,
             cors_origins: AllowedOrigins::None,
         };
         configure(&mut state);
