@@ -114,9 +114,10 @@ STORED_STATE_FIELDS_BY_OPERATION = {
     "same_currency": {"create_deal", "update_deal"},
     # Changing one's own password needs the current one: whether the path names the caller is
     # stored state (the token's user).
-    "required": {"update_client", "update_contact", "create_deal", "update_deal", "update_user"},
-    # Which fields a client has follows its stored kind; a name may be the one already stored.
-    "not_allowed": {"update_client", "create_deal", "update_deal"},
+    "required": {"update_client", "upsert_client_by_ref", "update_contact", "create_deal", "update_deal", "update_user"},
+    # Which fields a client has follows its stored kind (an upsert's, when the ref is stored); a name
+    # may be the one already stored.
+    "not_allowed": {"update_client", "upsert_client_by_ref", "create_deal", "update_deal"},
     # Only a dynamic segment has a filter, and a segment's kind is the stored one; which settings a
     # custom field takes, and that an enum keeps an option, follow its stored type.
     "not_applicable": {"update_segment", "update_custom_field"},

@@ -45,9 +45,11 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(custom_fields::delete_custom_field)
             // The fixed paths before /clients/{id}, which would otherwise take "deleted" for an id.
             .service(clients::list_deleted_clients)
+            .service(clients::batch::batch_clients)
             .service(clients::list_clients)
             .service(clients::search_clients)
             .service(clients::create_client)
+            .service(clients::upsert_client_by_ref)
             .service(clients::get_client)
             .service(clients::update_client)
             .service(clients::delete_client)

@@ -99,6 +99,12 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "may not contain NUL characters",
         ));
     }
+    from_json_value(value)
+}
+
+/// Deserialises a JSON value already read from a body (one operation's of a batch), naming the
+/// field at fault.
+pub fn from_json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         ApiError::Validation(vec![field_error_from_serde(&path, error.inner())])
@@ -295,6 +301,20 @@ pub struct IfMatch(Option<Vec<String>>);
 
 impl IfMatch {
     /// 412 with the current version unless the header names it (or is `*`).
+    /// The precondition a batch operation's `version` states, as `If-Match: "<version>"` would.
+    pub fn of_version(version: Option<i32>) -> Self {
+        Self(version.map(|version| vec![etag(version)]))
+    }
+
+    /// 412 (`current_version` 0) when the header is sent for a record that doesn't exist yet: no
+    /// tag, not even `*`, matches nothing (RFC 9110, 13.1.1).
+    pub fn check_absent(&self) -> Result<(), ApiError> {
+        match self.0 {
+            Some(_) => Err(ApiError::VersionMismatch { current_version: 0 }),
+            None => Ok(()),
+        }
+    }
+
     pub fn check(&self, current_version: i32) -> Result<(), ApiError> {
         let Some(tags) = &self.0 else { return Ok(()) };
         let current = etag(current_version);

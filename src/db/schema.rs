@@ -162,6 +162,7 @@ diesel::table! {
         stats_rfm_frequency -> Nullable<Int2>,
         stats_rfm_monetary -> Nullable<Int2>,
         stats_rfm_class -> Nullable<Text>,
+        external_refs -> Jsonb,
     }
 }
 
@@ -298,6 +299,16 @@ diesel::table! {
         deleted_at -> Nullable<Timestamptz>,
         deleted_by -> Nullable<Uuid>,
         custom -> Jsonb,
+    }
+}
+
+diesel::table! {
+    external_refs (workspace_id, entity, system, external_id) {
+        workspace_id -> Uuid,
+        entity -> Text,
+        system -> Text,
+        external_id -> Text,
+        record_id -> Uuid,
     }
 }
 
@@ -496,6 +507,7 @@ diesel::table! {
 diesel::joinable!(activities -> workspaces (workspace_id));
 diesel::joinable!(api_keys -> workspaces (workspace_id));
 diesel::joinable!(change_events -> workspaces (workspace_id));
+diesel::joinable!(external_refs -> workspaces (workspace_id));
 diesel::joinable!(client_name_vocabulary -> workspaces (workspace_id));
 diesel::joinable!(client_reads -> workspaces (workspace_id));
 diesel::joinable!(client_shares -> workspaces (workspace_id));
@@ -527,6 +539,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     deal_stage_changes,
     deal_stage_totals,
     deals,
+    external_refs,
     idempotency_keys,
     pipelines,
     products,

@@ -7,6 +7,7 @@ pub mod contact_points;
 pub mod custom_fields;
 pub mod deal;
 pub mod enums;
+pub mod external_ref;
 pub mod filter;
 pub mod money;
 pub mod ownership;

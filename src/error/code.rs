@@ -48,11 +48,12 @@ crate::domain::enums::text_enum!(
         TooManyFields => "too_many_fields",
         TooManyStages => "too_many_stages",
         IdempotencyInProgress => "idempotency_in_progress",
-        // 412, 413, 415, 422, 429
+        // 412, 413, 415, 422, 424, 429
         VersionMismatch => "version_mismatch",
         PayloadTooLarge => "payload_too_large",
         UnsupportedMediaType => "unsupported_media_type",
         ValidationFailed => "validation_failed",
+        NotApplied => "not_applied",
         IdempotencyKeyReused => "idempotency_key_reused",
         TooManyAttempts => "too_many_attempts",
         TooManyDeletions => "too_many_deletions",
@@ -115,6 +116,7 @@ impl ProblemCode {
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             ValidationFailed | IdempotencyKeyReused => 422,
+            NotApplied => 424,
             TooManyAttempts | TooManyDeletions | ReadBudgetExceeded | RateLimited => 429,
             InternalError => 500,
             DatabaseUnavailable | ServiceUnavailable => 503,

@@ -18,7 +18,9 @@ const CONFLICTS_BY_OPERATION: &[(&str, &[ProblemCode])] = &[
     ("update_user", &[EmailTaken, LastOwner, CannotDeactivateSelf]),
     ("create_team", &[TeamNameTaken]),
     ("update_team", &[TeamNameTaken]),
-    ("create_client", &[Duplicate, DuplicateElsewhere]),
+    ("create_client", &[Duplicate, DuplicateElsewhere, ExternalRefTaken]),
+    ("update_client", &[ExternalRefTaken]),
+    ("upsert_client_by_ref", &[Duplicate, DuplicateElsewhere, ExternalRefTaken, ClientDeleted]),
     ("create_contact", &[Duplicate, DuplicateElsewhere]),
     ("restore_contact", &[ClientDeleted]),
     ("create_pipeline", &[PipelineNameTaken]),
@@ -60,7 +62,7 @@ pub fn taken(code: ProblemCode) -> ApiError {
         SkuTaken => "another product in this workspace has this SKU",
         SegmentNameTaken => "another segment in this workspace has this name",
         KeyTaken => "this entity already has a custom field with this key",
-        ExternalRefTaken => "an activity with this external_ref is already logged",
+        ExternalRefTaken => "another record of this kind has this external ref",
         _ => "a record with these values already exists",
     };
     ApiError::conflict(code, detail)
@@ -75,7 +77,7 @@ pub fn unique_key_broken(constraint: Option<&str>) -> ApiError {
         Some("products_sku_key") => SkuTaken,
         Some("segments_name_key") => SegmentNameTaken,
         Some("custom_fields_workspace_id_entity_key_key") => KeyTaken,
-        Some("activities_external_ref_key") => ExternalRefTaken,
+        Some("activities_external_ref_key" | "external_refs_pkey") => ExternalRefTaken,
         // Two requests each made a different contact the client's primary one, or a different
         // pipeline the default, at once: the later one can simply be repeated.
         // Two requests shared the same client with the same user or team at once: the repeat

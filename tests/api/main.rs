@@ -24,12 +24,14 @@
 mod activities;
 mod api_keys;
 mod auth;
+mod batch;
 mod clients;
 mod contacts;
 mod cors;
 mod custom_fields;
 mod deals;
 mod errors;
+mod external_refs;
 mod faults;
 mod health;
 mod idempotency;

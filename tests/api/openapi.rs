@@ -261,6 +261,16 @@ async fn every_request_body_example_is_accepted() {
     send(patch.clone(), "/api/v1/users/{id}", &format!("/api/v1/users/{}", id_of(&user)), &[], 200).await;
     send(patch.clone(), "/api/v1/workspace", "/api/v1/workspace", &[], 200).await;
     send(post.clone(), "/api/v1/api-keys", "/api/v1/api-keys", &[], 201).await;
+    send(post.clone(), "/api/v1/clients/batch", "/api/v1/clients/batch", &[], 200).await;
+    let by_ref = "/api/v1/clients/by-ref/{system}/{id}";
+    send(
+        Method::PUT,
+        by_ref,
+        "/api/v1/clients/by-ref/1c/000123",
+        &[("kind", json!("company")), ("name", json!("Acme"))],
+        201,
+    )
+    .await;
     // The login example is the new user's credentials; refreshing and logging out take the token
     // that login answered, which no example can hold.
     let login = send(post.clone(), "/api/v1/auth/login", "/api/v1/auth/login", &[], 200).await;

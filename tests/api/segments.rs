@@ -558,22 +558,5 @@ fn hold_count_lock(
     app: &TestApp,
     segment: &str,
 ) -> (std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>) {
-    use diesel::{Connection, RunQueryDsl};
-    let (url, segment) = (app.database_url.clone(), segment.to_string());
-    let (locked_tx, locked) = std::sync::mpsc::channel();
-    let (release, release_rx) = std::sync::mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        let mut conn = diesel::PgConnection::establish(&url).expect("connect");
-        conn.transaction::<_, diesel::result::Error, _>(|conn| {
-            diesel::sql_query(format!(
-                "SELECT pg_advisory_xact_lock(hashtextextended('segment count ' || '{segment}'::text, 0))"
-            ))
-            .execute(conn)?;
-            locked_tx.send(()).expect("the test waits");
-            release_rx.recv().ok();
-            Ok(())
-        })
-        .expect("the lock transaction");
-    });
-    (locked, release)
+    app.hold_advisory_lock(&format!("segment count {segment}"))
 }

@@ -102,6 +102,27 @@ async fn a_rep_can_neither_change_nor_link_to_a_client_they_dont_see() {
     app.request(Method::DELETE, &path, Some(rep), None).await.expect_problem(404, "not_found");
     app.post(&format!("{path}/restore"), rep, json!({})).await.expect_problem(404, "not_found");
     app.assert_unchanged(&path, &s.owner, &before).await;
+    // Nor by another system's id, nor found by it.
+    let refs = json!({"external_refs": [{"system": "1c", "id": "B-1"}]});
+    app.patch(&path, &s.owner, refs).await.expect(200);
+    let before = app.get(&path, &s.owner).await.expect(200).clone();
+    let taking = json!({"notes": "mine now"});
+    let upsert = app.request(Method::PUT, "/api/v1/clients/by-ref/1c/B-1", Some(rep), Some(&taking)).await;
+    upsert.expect_problem(409, "external_ref_taken");
+    app.assert_unchanged(&path, &s.owner, &before).await;
+    assert!(s.listed(rep, "/api/v1/clients?external_ref=1c:B-1").await.is_empty());
+    // Nor in a batch: each operation on it is the 404 (or the 409) its own endpoint gives.
+    let batch = json!({"operations": [
+        {"op": "update", "id": s.client_b["id"], "body": {"notes": "mine now"}},
+        {"op": "delete", "id": s.client_b["id"]},
+        {"op": "upsert", "external_ref": {"system": "1c", "id": "B-1"}, "body": {"notes": "mine now"}},
+    ]});
+    let answer = app.post("/api/v1/clients/batch", rep, batch).await.expect(200).clone();
+    let codes: Vec<&Value> =
+        answer["results"].as_array().into_iter().flatten().map(|r| &r["error"]["code"]).collect();
+    assert_eq!(codes, [&json!("not_found"), &json!("not_found"), &json!("external_ref_taken")]);
+    app.assert_unchanged(&path, &s.owner, &before).await;
+    assert_eq!(s.listed(&s.owner, "/api/v1/clients?external_ref=1c:B-1").await, ["Bravo Trading"]);
 
     // A contact, deal or activity can't be put on it: its id is unknown to the rep.
     let client_id = s.client_b["id"].clone();
@@ -639,6 +660,8 @@ const SCOPE_TESTED: &[&str] = &[
     "get_client_timeline",
     "create_client",
     "update_client",
+    "upsert_client_by_ref",
+    "batch_clients",
     "delete_client",
     "restore_client",
     "list_deleted_clients",

@@ -1,6 +1,7 @@
 //! Clients: individuals and companies in one resource, with lookups by email, phone and tax id,
 //! fuzzy search, soft delete and restore.
 
+pub mod batch;
 pub mod shares;
 mod wire;
 mod write;
@@ -8,7 +9,7 @@ mod write;
 pub use wire::ClientResponse;
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -22,21 +23,23 @@ use crate::api::listing::{
 use crate::api::search::{SearchRequest, compile_filter, segment_condition};
 use crate::api::security::{SecurityEvent, action, charge_reads};
 use crate::api::soft_delete;
-use crate::api::{BOOKKEEPING, record_change};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::change_event::{ChangeEvent, ChangeSet};
 use crate::db::models::client::ClientFilter;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::contact::Contact;
+use crate::db::models::external_ref::{self, RefEntity};
 use crate::db::models::segment::Segment;
 use crate::db::models::{Client, Workspace};
 use crate::domain::enums::{ClientKind, CustomEntity, LifecycleStage, Relationship, Source};
+use crate::domain::external_ref::ExternalRef;
 use crate::domain::role::Role;
 use crate::error::ApiError;
+use crate::error::ProblemCode;
 use crate::ids::{ClientId, SegmentId, TeamId, UserId};
 use crate::state::AppState;
 use wire::{ClientInput, ClientStatsResponse, ClientSummary, UpdateClient};
-use write::{build_client, client_http, ensure_not_duplicate, snapshot};
+use write::{client_http, create_in, update_in, upsert_in};
 
 /// Create a client.
 ///
@@ -66,19 +69,66 @@ pub async fn create_client(
     let client = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let client = build_client(conn, &principal, scope, &workspace, body.0, None)?;
-            if !allow_duplicate {
-                ensure_not_duplicate(conn, scope, &client)?;
-            }
-            let client = client.insert(conn)?;
-            Client::sync_name_words(conn, client.workspace_id, client.id)?;
-            let changes = ChangeSet::default().diff(None, &snapshot(&client), BOOKKEEPING);
-            record_change(conn, &principal, "client", client.id.0, "created", client.version, changes)?;
-            Ok(client)
+            create_in(conn, &principal, scope, &workspace, body.0, allow_duplicate)
         })
     })
     .await?;
     Ok(client_http(actix_web::http::StatusCode::CREATED, &client))
+}
+
+/// Create or update the client another system knows by `{system}:{id}`.
+///
+/// For an integration that keeps its own ids: when no client has this ref, creates one from the body (which
+/// then needs `kind`) with the ref among its `external_refs`, 201; when one has, updates it with the fields the
+/// body gives, as `PATCH` does, 200, and writes nothing (same version, no change event) when they change
+/// nothing. `If-Match` guards the update; on a create it fails (412, `current_version` 0). A new client whose
+/// email, phone or tax id a live client has is a 409 `duplicate` (`allow_duplicate=true` creates anyway), a ref
+/// held by a client the caller doesn't see is a 409 `external_ref_taken`, and by a deleted one a 409
+/// `client_deleted`. Two upserts of one new ref at once make one client.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "upsert_client_by_ref",
+    security(("bearer" = [])),
+    params(
+        ("system" = String, Path, description = "The other system: lower-case letters, digits, `_`, `-`, `.`",
+            example = "1c", min_length = 1, max_length = 50, pattern = "^[a-z0-9][a-z0-9_.-]{0,49}$"),
+        ("id" = String, Path, description = "The client's id in that system, percent-encoded (`/` as `%2F`)",
+            example = "000123", min_length = 1, max_length = 200,
+            pattern = "^[^\\s\\u0000-\\u001f\\u007f-\\u009f]([^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+        AllowDuplicate,
+    ),
+    request_body = UpdateClient,
+    responses(
+        (status = 200, description = "Updated, or already as asked", body = ClientResponse, headers(("ETag" = String, description = "The record's version"))),
+        (status = 201, description = "Created", body = ClientResponse,
+            headers(("ETag" = String, description = "The record's version"), ("Location" = String, description = "The new client's URL"))),
+        (status = 409, description = "A live client has the same email, phone or tax id (`duplicate`), or the ref is a hidden or deleted client's", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/clients/by-ref/{system}/{id}")]
+pub async fn upsert_client_by_ref(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, String)>,
+    query: web::Query<AllowDuplicate>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateClient>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let (system, id) = path.into_inner();
+    let reference = ExternalRef::parse(&system, &id).map_err(|reason| {
+        ApiError::bad_request(ProblemCode::InvalidPath, format!("the external ref: {reason}"))
+    })?;
+    let allow_duplicate = query.allow_duplicate.unwrap_or(false);
+    let (status, client) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        conn.transaction(|conn| {
+            let workspace = Workspace::find(conn, principal.workspace_id)?;
+            upsert_in(conn, &principal, scope, &workspace, reference, body.0, &if_match, allow_duplicate)
+        })
+    })
+    .await?;
+    Ok(client_http(status, &client))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -116,6 +166,14 @@ pub struct ClientListQuery {
     pub phone: Option<String>,
     /// Clients with this tax id.
     pub tax_id: Option<String>,
+    /// The client another system knows by this id: `system:id`, such as `1c:000123`.
+    #[param(
+        example = "1c:000123",
+        min_length = 3,
+        max_length = 251,
+        pattern = "^[a-z0-9][a-z0-9_.-]{0,49}:[^\\s\\u0000-\\u001f\\u007f-\\u009f]([^\\u0000-\\u001f\\u007f-\\u009f]{0,198}[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"
+    )]
+    pub external_ref: Option<String>,
     /// Fuzzy search (Latin or Cyrillic, typos allowed; `%` and `_` match themselves). One word
     /// searches the words of names and legal names; several words, or text with `@` or without
     /// letters, search names, emails and phones together.
@@ -223,12 +281,22 @@ pub(crate) async fn clients_page<R: Send + 'static>(
         tax_id: query.tax_id.map(|tax_id| tax_id.trim().to_string()),
         q: q.clone(),
         condition: None,
+        id: None,
     };
+    let external =
+        query.external_ref.as_deref().map(ExternalRef::parse_lookup).transpose().map_err(|reason| {
+            ApiError::bad_request(ProblemCode::InvalidQuery, format!("external_ref {reason}"))
+        })?;
     let phone = query.phone;
     run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = principal.workspace_id;
         if let Some(phone) = phone {
             filter.phone = Some(phone_key(conn, workspace, &phone)?);
+        }
+        if let Some(reference) = &external {
+            // No client has it: a filter on the nil id finds none.
+            let found = external_ref::record_of(conn, workspace, RefEntity::Client, reference)?;
+            filter.id = Some(ClientId(found.unwrap_or_default()));
         }
         filter.condition = match narrowing {
             Some(Narrowing::Filter(search)) => {
@@ -352,22 +420,7 @@ pub async fn update_client(
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
             let current: Client = soft_delete::live_for_update(conn, &principal, scope, id)?;
-            let mut input = ClientInput::from(&current);
-            body.0.apply_to(&mut input)?;
-            let candidate = build_client(conn, &principal, scope, &workspace, input, Some(&current))?;
-            // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
-            if_match.check(current.version)?;
-            let changes =
-                ChangeSet::default().diff(Some(&snapshot(&current)), &snapshot(&candidate), BOOKKEEPING);
-            if changes.is_empty() {
-                return Ok(current);
-            }
-            let client = candidate.save(conn)?;
-            if client.search_text != current.search_text {
-                Client::sync_name_words(conn, client.workspace_id, client.id)?;
-            }
-            record_change(conn, &principal, "client", id.0, "updated", client.version, changes)?;
-            Ok(client)
+            update_in(conn, &principal, scope, &workspace, current, body.0, &if_match)
         })
     })
     .await?;
@@ -405,18 +458,27 @@ pub async fn delete_client(
     let id = id.into_inner();
     run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         ensure_deletions_allowed(conn, &principal)?;
-        conn.transaction(|conn| {
-            // Its contacts go with it, at its deletion time, so that restoring it restores exactly them.
-            let along = |conn: &mut PgConnection, deleted: &Client, at, changes: ChangeSet| {
-                let contacts =
-                    Contact::mark_deleted_with_client(conn, deleted.workspace_id, id, at, principal.user_id)?;
-                Ok(changes.field("contacts_deleted", None, &contacts))
-            };
-            soft_delete::delete(conn, &principal, scope, id, &if_match, along).map(drop)
-        })
+        conn.transaction(|conn| delete_in(conn, &principal, scope, id, &if_match))
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Soft-deletes the live client `id` with its contacts, in the caller's transaction.
+pub(super) fn delete_in(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &crate::db::visibility::ClientScope,
+    id: ClientId,
+    if_match: &IfMatch,
+) -> Result<(), ApiError> {
+    // Its contacts go with it, at its deletion time, so that restoring it restores exactly them.
+    let along = |conn: &mut PgConnection, deleted: &Client, at, changes: ChangeSet| {
+        let contacts =
+            Contact::mark_deleted_with_client(conn, deleted.workspace_id, id, at, principal.user_id)?;
+        Ok(changes.field("contacts_deleted", None, &contacts))
+    };
+    soft_delete::delete(conn, principal, scope, id, if_match, along).map(drop)
 }
 
 /// Restore a deleted client, with the contacts deleted along with it.
@@ -457,7 +519,10 @@ pub async fn restore_client(
 /// someone is emptying the base, and soft-deleted clients stay restorable, but a thousand restores
 /// is no way to find out. The refusal is recorded in the audit trail as a security event
 /// (`bulk_delete_refused`), committed whatever the request's fate.
-fn ensure_deletions_allowed(conn: &mut PgConnection, principal: &Principal) -> Result<(), ApiError> {
+pub(super) fn ensure_deletions_allowed(
+    conn: &mut PgConnection,
+    principal: &Principal,
+) -> Result<(), ApiError> {
     if principal.role == Role::Owner {
         return Ok(());
     }

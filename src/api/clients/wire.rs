@@ -14,6 +14,7 @@ use crate::domain::client::Address;
 use crate::domain::contact_points::{Consent, ContactPoint, EmailEntry, PhoneEntry};
 use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
 use crate::domain::enums::{ClientKind, Gender, LifecycleStage, Relationship, Source};
+use crate::domain::external_ref::ExternalRef;
 use crate::error::ApiError;
 use crate::ids::{ClientId, TeamId, UserId};
 
@@ -28,7 +29,8 @@ use crate::ids::{ClientId, TeamId, UserId};
     "owner_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "team_id": null,
     "emails": [{"value": "office@acme.example", "label": "work", "primary": true}],
     "phones": [{"value": "+79123456789", "label": "reception", "primary": true}],
-    "address": null, "tags": ["wholesale"], "notes": null, "consent": null, "custom": {}, "version": 3,
+    "address": null, "tags": ["wholesale"], "notes": null, "consent": null, "custom": {},
+    "external_refs": [{"system": "1c", "id": "000123"}], "version": 3,
     "created_at": "2026-11-02T09:14:05.123456Z", "updated_at": "2026-11-20T15:41:37.654321Z",
     "created_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "updated_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01"
 }))]
@@ -68,6 +70,9 @@ pub struct ClientResponse {
     /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
     #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: serde_json::Value,
+    /// The ids other systems know the client by: find it with `?external_ref=system:id`, upsert it
+    /// with `PUT /clients/by-ref/{system}/{id}`.
+    pub external_refs: Vec<ExternalRef>,
     /// How many times the record was written; send it back in `If-Match` to update safely.
     pub version: i32,
     pub created_at: DateTime<Utc>,
@@ -250,6 +255,7 @@ impl From<Client> for ClientResponse {
             notes: client.notes,
             consent: client.consent.map(|consent| consent.0),
             custom: client.custom,
+            external_refs: client.external_refs.0,
             version: client.version,
             created_at: client.created_at,
             updated_at: client.updated_at,
@@ -350,6 +356,17 @@ pub struct ClientInput {
     #[serde(default)]
     #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: CustomValues,
+    /// The ids other systems know the client by; each names one client of the workspace.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub external_refs: Vec<ExternalRef>,
+}
+
+impl ClientInput {
+    /// A new client of `kind` with nothing else set: what an upsert that creates fills in.
+    pub(super) fn blank(kind: ClientKind) -> Result<Self, ApiError> {
+        serde_json::from_value(serde_json::json!({ "kind": kind })).map_err(ApiError::internal)
+    }
 }
 
 impl From<&Client> for ClientInput {
@@ -381,6 +398,7 @@ impl From<&Client> for ClientInput {
             notes: response.notes,
             consent: response.consent,
             custom: custom_of(&client.custom),
+            external_refs: response.external_refs,
         }
     }
 }
@@ -467,6 +485,10 @@ pub struct UpdateClient {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, value_type = Option<crate::api::schemas::CustomValues>)]
     pub custom: Option<CustomValues>,
+    /// Replaces the client's refs; `null` clears them.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<ExternalRef>>, max_items = 20)]
+    pub external_refs: Option<Option<Vec<ExternalRef>>>,
 }
 
 impl UpdateClient {
@@ -516,6 +538,9 @@ impl UpdateClient {
         }
         if let Some(tags) = self.tags {
             input.tags = tags.unwrap_or_default();
+        }
+        if let Some(refs) = self.external_refs {
+            input.external_refs = refs.unwrap_or_default();
         }
         merge_custom(&mut input.custom, self.custom);
         Ok(())

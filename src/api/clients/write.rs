@@ -4,23 +4,32 @@ use actix_web::HttpResponse;
 use chrono::Utc;
 use diesel::prelude::*;
 
-use super::wire::{ClientInput, ClientResponse};
+use super::wire::{ClientInput, ClientResponse, UpdateClient};
 use crate::api::assignment::{Assignment, Requested, ensure_may_hand_over};
 use crate::api::custom_values::check_custom;
 use crate::api::duplicate_elsewhere;
+use crate::api::extract::IfMatch;
 use crate::api::extract::versioned_http;
+use crate::api::soft_delete;
 use crate::api::to_json;
+use crate::api::{BOOKKEEPING, record_change};
 use crate::auth::Principal;
 use crate::db::json::Json;
+use crate::db::models::change_event::ChangeSet;
+use crate::db::models::external_ref::{self, RefEntity};
 use crate::db::models::{Client, Workspace};
 use crate::db::visibility::ClientScope;
+use crate::domain::FieldCode;
 use crate::domain::Violation;
 use crate::domain::client::{Names, check_kind_fields, display_name, normalise_tags, search_text};
 use crate::domain::contact_points::{ContactPoint, normalise_emails, normalise_phones};
 use crate::domain::enums::{CustomEntity, LifecycleStage, Relationship};
+use crate::domain::external_ref::{ExternalRef, normalise_refs};
 use crate::domain::text::trimmed;
+use crate::error::ProblemCode;
 use crate::error::{ApiError, FieldError, field_errors};
 use crate::ids::ClientId;
+use actix_web::http::StatusCode;
 
 /// Checks `input` and builds the row to store: the only path by which a client is written.
 pub(super) fn build_client(
@@ -87,7 +96,146 @@ pub(super) fn build_client(
         deleted_at: None,
         deleted_by: None,
         custom: fields.custom,
+        external_refs: Json(fields.external_refs),
     })
+}
+
+/// Creates a client from `input`: the one way a client comes to be, whether posted or upserted.
+pub(super) fn create_in(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    workspace: &Workspace,
+    input: ClientInput,
+    allow_duplicate: bool,
+) -> Result<Client, ApiError> {
+    let client = build_client(conn, principal, scope, workspace, input, None)?;
+    if !allow_duplicate {
+        ensure_not_duplicate(conn, scope, &client)?;
+    }
+    let client = client.insert(conn)?;
+    Client::sync_name_words(conn, client.workspace_id, client.id)?;
+    store_refs(conn, &client, None)?;
+    let changes = ChangeSet::default().diff(None, &snapshot(&client), BOOKKEEPING);
+    record_change(conn, principal, "client", client.id.0, "created", client.version, changes)?;
+    Ok(client)
+}
+
+/// Applies `change` to the live client `current` (locked by the caller): the client as it is now,
+/// unwritten (same version, no change event) when the change changes nothing.
+pub(super) fn update_in(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    workspace: &Workspace,
+    current: Client,
+    change: UpdateClient,
+    if_match: &IfMatch,
+) -> Result<Client, ApiError> {
+    let mut input = ClientInput::from(&current);
+    change.apply_to(&mut input)?;
+    let candidate = build_client(conn, principal, scope, workspace, input, Some(&current))?;
+    // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
+    if_match.check(current.version)?;
+    let changes = ChangeSet::default().diff(Some(&snapshot(&current)), &snapshot(&candidate), BOOKKEEPING);
+    if changes.is_empty() {
+        return Ok(current);
+    }
+    let client = candidate.save(conn)?;
+    if client.search_text != current.search_text {
+        Client::sync_name_words(conn, client.workspace_id, client.id)?;
+    }
+    store_refs(conn, &client, Some(&current))?;
+    record_change(conn, principal, "client", client.id.0, "updated", client.version, changes)?;
+    Ok(client)
+}
+
+/// Creates or updates the client `reference` names (see `upsert_client_by_ref`): 201 with the new
+/// client, or 200 with the updated (or unchanged) one.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn upsert_in(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    workspace: &Workspace,
+    reference: ExternalRef,
+    mut change: UpdateClient,
+    if_match: &IfMatch,
+    allow_duplicate: bool,
+) -> Result<(StatusCode, Client), ApiError> {
+    external_ref::lock(conn, workspace.id, RefEntity::Client, &reference)?;
+    match external_ref::record_of(conn, workspace.id, RefEntity::Client, &reference)? {
+        Some(id) => {
+            let current = held_for_upsert(conn, principal, scope, ClientId(id))?;
+            // The ref the path names stays the client's, whatever list the body gives.
+            if let Some(refs) = &mut change.external_refs {
+                let refs = refs.get_or_insert_with(Vec::new);
+                if !refs.contains(&reference) {
+                    refs.push(reference);
+                }
+            }
+            Ok((StatusCode::OK, update_in(conn, principal, scope, workspace, current, change, if_match)?))
+        }
+        None => {
+            if_match.check_absent()?;
+            let kind = change.kind.ok_or_else(|| {
+                ApiError::invalid_field(
+                    "kind",
+                    FieldCode::Required,
+                    "no client has this ref yet: a new one needs its kind",
+                )
+            })?;
+            let mut input = ClientInput::blank(kind)?;
+            change.apply_to(&mut input)?;
+            if !input.external_refs.contains(&reference) {
+                input.external_refs.push(reference);
+            }
+            Ok((StatusCode::CREATED, create_in(conn, principal, scope, workspace, input, allow_duplicate)?))
+        }
+    }
+}
+
+/// The live client `id` that holds the ref being upserted, locked: one the caller doesn't see, or a
+/// deleted one, can't take the upsert, and creating another would break the ref's uniqueness.
+fn held_for_upsert(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    id: ClientId,
+) -> Result<Client, ApiError> {
+    if !Client::is_seen(conn, scope, id)? {
+        return Err(ApiError::conflict(
+            ProblemCode::ExternalRefTaken,
+            "a client you don't see has this external ref",
+        ));
+    }
+    match soft_delete::live_for_update(conn, principal, scope, id) {
+        Err(ApiError::NotFound) => Err(ApiError::conflict(
+            ProblemCode::ClientDeleted,
+            format!(
+                "client {id}, which has this external ref, is deleted: restore it with POST /clients/{id}/restore"
+            ),
+        )),
+        found => found,
+    }
+}
+
+/// Indexes the client's refs, refusing one another client holds.
+fn store_refs(conn: &mut PgConnection, client: &Client, before: Option<&Client>) -> Result<(), ApiError> {
+    let refs = &client.external_refs.0;
+    if before.is_some_and(|before| &before.external_refs.0 == refs) {
+        return Ok(());
+    }
+    if let Some((taken, _)) =
+        external_ref::held_elsewhere(conn, client.workspace_id, RefEntity::Client, client.id.0, refs)?
+    {
+        return Err(ApiError::conflict(
+            ProblemCode::ExternalRefTaken,
+            format!("another client has the external ref {}:{}", taken.system, taken.id),
+        ));
+    }
+    external_ref::sync(conn, client.workspace_id, RefEntity::Client, client.id.0, refs)?;
+    Ok(())
 }
 
 /// A client's name fields without the whitespace around them; blank ones absent.
@@ -133,6 +281,7 @@ struct CheckedFields {
     phone_keys: Vec<String>,
     tags: Vec<String>,
     custom: serde_json::Value,
+    external_refs: Vec<ExternalRef>,
 }
 
 /// Every broken rule at once: validator's, then the domain's (which fields a person or a company
@@ -168,15 +317,18 @@ fn check_fields(
         .map_err(|found| violations.extend(found))
         .ok();
     let tags = normalise_tags(input.tags.clone()).map_err(|found| violations.extend(found)).ok();
+    let external_refs = normalise_refs("external_refs", input.external_refs.clone())
+        .map_err(|found| violations.extend(found))
+        .ok();
     errors.extend(violations.into_iter().map(FieldError::from));
     let custom = check_custom(conn, workspace.id, CustomEntity::Client, input.custom.clone(), &mut errors)?;
-    let (Some((emails, email_keys)), Some((phones, phone_keys)), Some(tags), true) =
-        (emails, phones, tags, errors.is_empty())
+    let (Some((emails, email_keys)), Some((phones, phone_keys)), Some(tags), Some(external_refs), true) =
+        (emails, phones, tags, external_refs, errors.is_empty())
     else {
         errors.sort_by(|a, b| a.field.cmp(&b.field));
         return Err(ApiError::Validation(errors));
     };
-    Ok(CheckedFields { names, emails, email_keys, phones, phone_keys, tags, custom })
+    Ok(CheckedFields { names, emails, email_keys, phones, phone_keys, tags, custom, external_refs })
 }
 
 /// Refuses a new client whose email, phone or tax id a live client already has: by its id when the

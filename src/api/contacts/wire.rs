@@ -119,6 +119,7 @@ pub struct ContactInput {
     #[schema(value_type = Vec<PhoneEntry>)]
     pub phones: Vec<ContactPoint>,
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub messengers: Vec<Messenger>,
     /// Makes this the client's primary contact, taking the flag from the previous one.
     #[serde(default)]
@@ -185,7 +186,7 @@ pub struct UpdateContact {
     #[schema(value_type = Option<Vec<PhoneEntry>>)]
     pub phones: Option<Option<Vec<ContactPoint>>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Vec<Messenger>>)]
+    #[schema(value_type = Option<Vec<Messenger>>, max_items = 20)]
     pub messengers: Option<Option<Vec<Messenger>>>,
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false)]

@@ -13,6 +13,7 @@ use crate::db::sql_file::{SqlFile, SqlText};
 use crate::db::visibility::ClientScope;
 use crate::domain::client::Address;
 use crate::domain::contact_points::{Consent, ContactPoint};
+use crate::domain::external_ref::ExternalRef;
 use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
@@ -56,6 +57,7 @@ pub struct Client {
     pub deleted_at: Option<DateTime<Utc>>,
     pub deleted_by: Option<UserId>,
     pub custom: serde_json::Value,
+    pub external_refs: Json<Vec<ExternalRef>>,
 }
 
 /// How a client list is ordered. Every order ends with the id, so pages never overlap.
@@ -100,6 +102,8 @@ pub struct ClientFilter {
     pub q: Option<String>,
     /// A compiled filter-language condition (`POST /…/search`, dynamic segments).
     pub condition: Option<crate::db::fragment::SqlFragment>,
+    /// One client, found by another system's id.
+    pub id: Option<ClientId>,
 }
 
 impl ClientFilter {
@@ -127,6 +131,9 @@ impl ClientFilter {
         }
         if let Some(tax_id) = &self.tax_id {
             equal("tax_id", Bind::Text(tax_id.clone()));
+        }
+        if let Some(id) = self.id {
+            equal("id", Bind::Uuid(id.0));
         }
         if let Some(condition) = &self.condition {
             conditions.push(condition.clone());

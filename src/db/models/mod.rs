@@ -10,6 +10,7 @@ pub mod client_stats;
 pub mod contact;
 pub mod custom_field;
 pub mod deal;
+pub mod external_ref;
 pub mod idempotency;
 pub mod pipeline;
 pub mod product;

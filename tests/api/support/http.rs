@@ -212,6 +212,32 @@ impl TestApp {
         .await
     }
 
+    /// Holds the transaction-level advisory lock the server takes for `name` (hashed as the server
+    /// hashes it) in a transaction of its own: the first channel says when it is held, sending on
+    /// the second lets it go.
+    pub fn hold_advisory_lock(
+        &self,
+        name: &str,
+    ) -> (std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>) {
+        use diesel::{Connection, RunQueryDsl};
+        let (url, name) = (self.database_url.clone(), name.to_string());
+        let (locked_tx, locked) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let mut conn = diesel::PgConnection::establish(&url).expect("connect");
+            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind::<diesel::sql_types::Text, _>(name)
+                    .execute(conn)?;
+                locked_tx.send(()).expect("the test waits");
+                release_rx.recv().ok();
+                Ok(())
+            })
+            .expect("the lock transaction");
+        });
+        (locked, release)
+    }
+
     /// Waits until `count` sessions of this test's database wait for a lock: the way a test makes
     /// sure that requests really overlap with a transaction it holds open, instead of sleeping and
     /// hoping. Gives up after 30 s.

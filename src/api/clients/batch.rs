@@ -1,0 +1,243 @@
+//! `POST /clients/batch`: up to 1,000 creates, updates, upserts and deletes of clients in one
+//! request, for an integration that syncs thousands of records. Each operation runs exactly as its
+//! own endpoint would (the same checks, visibility, duplicates rule, deletion limit and change
+//! event) and is answered in order with the status, record or problem that endpoint would give.
+//! All run in one transaction, each behind a savepoint: a failed one leaves no trace, and with
+//! `atomic` one failure undoes them all.
+
+use actix_web::{ResponseError, post, web};
+use diesel::Connection;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::wire::{ClientInput, ClientResponse, UpdateClient};
+use super::write::{create_in, update_in, upsert_in};
+use super::{delete_in, ensure_deletions_allowed};
+use crate::api::extract::{IfMatch, JsonBody, from_json_value};
+use crate::api::security::{SecurityEvent, action};
+use crate::auth::{Principal, run_seeing};
+use crate::db::models::change_event::ChangeSet;
+use crate::db::models::{Client, Workspace};
+use crate::db::visibility::ClientScope;
+use crate::domain::FieldCode;
+use crate::domain::external_ref::ExternalRef;
+use crate::error::{ApiError, Problem, ProblemCode};
+use crate::ids::ClientId;
+use crate::state::AppState;
+
+/// The most operations a batch takes.
+pub const MOST_OPERATIONS: usize = 1_000;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"atomic": false, "operations": [
+    {"op": "upsert", "external_ref": {"system": "shop", "id": "10045"},
+     "body": {"kind": "person", "first_name": "Anna", "last_name": "Ivanova", "emails": [{"value": "anna@example.com"}]}},
+    {"op": "create", "body": {"kind": "company", "name": "Acme Trading", "tax_id": "7707083893"}}
+]}))]
+pub struct ClientBatch {
+    /// All or nothing: when any operation fails, none is kept (`applied: false`), and those that
+    /// would have succeeded answer 424 `not_applied`. Otherwise each operation stands alone.
+    #[serde(default)]
+    pub atomic: bool,
+    /// 1 to 1,000 operations, run in order.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub operations: Vec<ClientOperation>,
+}
+
+/// One operation of a batch, named by `op`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientOperation {
+    /// Creates a client, as `POST /clients` does.
+    Create {
+        #[schema(value_type = ClientInput)]
+        body: Value,
+        /// As `?allow_duplicate=true`.
+        #[serde(default)]
+        allow_duplicate: bool,
+    },
+    /// Changes a client, as `PATCH /clients/{id}` does.
+    Update {
+        id: ClientId,
+        #[schema(value_type = UpdateClient)]
+        body: Value,
+        /// The version last read, as `If-Match` states it: a stale one fails with 412.
+        version: Option<i32>,
+    },
+    /// Creates or updates the client another system knows by `external_ref`, as
+    /// `PUT /clients/by-ref/{system}/{id}` does.
+    Upsert {
+        external_ref: ExternalRef,
+        #[schema(value_type = UpdateClient)]
+        body: Value,
+        #[serde(default)]
+        allow_duplicate: bool,
+        version: Option<i32>,
+    },
+    /// Deletes a client (soft), as `DELETE /clients/{id}` does.
+    Delete { id: ClientId, version: Option<i32> },
+}
+
+/// The answer to a batch: one result per operation, in order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResponse {
+    /// Whether the changes were kept: always for a batch that isn't atomic (those of the operations
+    /// that succeeded), and for an atomic one only when every operation succeeded.
+    pub applied: bool,
+    pub results: Vec<BatchResult>,
+}
+
+/// What one operation came to: what its own endpoint would have answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResult {
+    /// 200 updated (or already as asked), 201 created, 204 deleted; or the failure's status, and
+    /// 424 for an operation of a failed atomic batch that would have succeeded.
+    pub status: u16,
+    /// The client the operation wrote, when it succeeded.
+    pub id: Option<ClientId>,
+    /// The client as the operation left it; null for a delete and a failure.
+    pub client: Option<ClientResponse>,
+    /// Why the operation failed, as its own endpoint's problem document; null when it succeeded.
+    pub error: Option<Problem>,
+}
+
+/// Why a batch's transaction ends without keeping its changes.
+enum Undo {
+    /// An atomic batch with a failed operation.
+    Failed,
+    /// A failure of the server or the database: the whole request fails with it.
+    Error(ApiError),
+}
+
+impl From<diesel::result::Error> for Undo {
+    fn from(error: diesel::result::Error) -> Self {
+        Undo::Error(error.into())
+    }
+}
+
+/// Create, update, upsert and delete up to 1,000 clients in one request.
+///
+/// Each operation runs as its own endpoint would and is answered in order with that endpoint's status and client
+/// or problem document; the request itself answers 200 once the batch ran. Operations run in one transaction,
+/// each behind a savepoint, so a failed one leaves nothing behind; with `atomic: true` one failure undoes them
+/// all. The batch counts as one request against the rate limit; send it with an `Idempotency-Key` to retry it
+/// safely.
+#[utoipa::path(
+    tag = "clients",
+    operation_id = "batch_clients",
+    security(("bearer" = [])),
+    request_body = ClientBatch,
+    responses((status = 200, description = "The batch ran: one result per operation, in order", body = BatchResponse))
+)]
+#[post("/clients/batch")]
+pub async fn batch_clients(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<ClientBatch>,
+) -> Result<web::Json<BatchResponse>, ApiError> {
+    principal.require_write()?;
+    let ClientBatch { atomic, operations } = body.0;
+    if operations.is_empty() || operations.len() > MOST_OPERATIONS {
+        return Err(ApiError::invalid_field(
+            "operations",
+            FieldCode::Length,
+            format!("a batch has 1 to {MOST_OPERATIONS} operations"),
+        ));
+    }
+    let answer = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        let workspace = Workspace::find(conn, principal.workspace_id)?;
+        let mut outcomes = Vec::with_capacity(operations.len());
+        let ran = conn.transaction(|conn| {
+            for operation in operations {
+                match conn.transaction(|conn| run(conn, &principal, scope, &workspace, operation)) {
+                    Err(error) if error.status_code().is_server_error() => return Err(Undo::Error(error)),
+                    outcome => outcomes.push(outcome),
+                }
+            }
+            if atomic && outcomes.iter().any(Result::is_err) { Err(Undo::Failed) } else { Ok(()) }
+        });
+        // A refused deletion's security event went with its savepoint: it is recorded once here.
+        if let Some(ApiError::TooManyDeletions { limit, .. }) = outcomes.iter().find_map(|outcome| {
+            outcome.as_ref().err().filter(|error| matches!(error, ApiError::TooManyDeletions { .. }))
+        }) {
+            let details = ChangeSet::default().field("limit", None, limit).field("in_batch", None, &true);
+            SecurityEvent::by(&principal, action::BULK_DELETE_REFUSED, details).record(conn)?;
+        }
+        match ran {
+            Ok(()) => Ok(answer(outcomes, true)),
+            Err(Undo::Failed) => Ok(answer(outcomes, false)),
+            Err(Undo::Error(error)) => Err(error),
+        }
+    })
+    .await?;
+    Ok(web::Json(answer))
+}
+
+/// What a successful operation did: the status its endpoint answers, and the client it left.
+type Done = (u16, ClientId, Option<Client>);
+
+fn run(
+    conn: &mut diesel::PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    workspace: &Workspace,
+    operation: ClientOperation,
+) -> Result<Done, ApiError> {
+    let done =
+        |status: actix_web::http::StatusCode, client: Client| (status.as_u16(), client.id, Some(client));
+    match operation {
+        ClientOperation::Create { body, allow_duplicate } => {
+            let input: ClientInput = from_json_value(body)?;
+            let client = create_in(conn, principal, scope, workspace, input, allow_duplicate)?;
+            Ok(done(actix_web::http::StatusCode::CREATED, client))
+        }
+        ClientOperation::Update { id, body, version } => {
+            let change: UpdateClient = from_json_value(body)?;
+            let current: Client = crate::api::soft_delete::live_for_update(conn, principal, scope, id)?;
+            let client =
+                update_in(conn, principal, scope, workspace, current, change, &IfMatch::of_version(version))?;
+            Ok(done(actix_web::http::StatusCode::OK, client))
+        }
+        ClientOperation::Upsert { external_ref, body, allow_duplicate, version } => {
+            let reference = ExternalRef::parse(&external_ref.system, &external_ref.id)
+                .map_err(|reason| ApiError::invalid_field("external_ref", FieldCode::Format, reason))?;
+            let change: UpdateClient = from_json_value(body)?;
+            let if_match = IfMatch::of_version(version);
+            let (status, client) =
+                upsert_in(conn, principal, scope, workspace, reference, change, &if_match, allow_duplicate)?;
+            Ok(done(status, client))
+        }
+        ClientOperation::Delete { id, version } => {
+            ensure_deletions_allowed(conn, principal)?;
+            delete_in(conn, principal, scope, id, &IfMatch::of_version(version))?;
+            Ok((204, id, None))
+        }
+    }
+}
+
+/// The batch's answer from its operations' outcomes; `kept` says whether their changes were.
+fn answer(outcomes: Vec<Result<Done, ApiError>>, kept: bool) -> BatchResponse {
+    let results = outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Ok((status, id, client)) if kept => {
+                BatchResult { status, id: Some(id), client: client.map(ClientResponse::from), error: None }
+            }
+            Ok(_) => {
+                let problem = Problem::new(
+                    actix_web::http::StatusCode::FAILED_DEPENDENCY,
+                    ProblemCode::NotApplied,
+                    "another operation of this atomic batch failed, so none was kept",
+                );
+                BatchResult { status: 424, id: None, client: None, error: Some(problem) }
+            }
+            Err(error) => {
+                let problem = error.to_problem();
+                BatchResult { status: problem.status, id: None, client: None, error: Some(problem) }
+            }
+        })
+        .collect();
+    BatchResponse { applied: kept, results }
+}
