@@ -69,6 +69,7 @@ pub(super) fn refine_by_direction(document: OpenApiDocument) -> Value {
     require_stage_kinds(&mut json["components"]["schemas"]);
     super::filters::state_per_entity(&mut json);
     segment_filter_follows_kind(&mut json["components"]["schemas"]);
+    close_batch_operations(&mut json["components"]["schemas"]);
     let schemas = json["components"]["schemas"].clone();
     let (mut read, mut written) = (BTreeSet::new(), BTreeSet::new());
     for item in json["paths"].as_object().into_iter().flat_map(|paths| paths.values()) {
@@ -491,6 +492,17 @@ fn custom_field_settings_by_type(schemas: &mut Value) {
 }
 
 /// A deal's line names a product, or its own price and name (`domain::deal::price_item`).
+/// A batch operation (`ClientOperation`, …) takes only its own fields, as its serde enum does
+/// (`deny_unknown_fields`); utoipa leaves the variants of a tagged enum open.
+fn close_batch_operations(schemas: &mut Value) {
+    let Some(schemas) = schemas.as_object_mut() else { return };
+    for (_, schema) in schemas.iter_mut().filter(|(name, _)| name.ends_with("Operation")) {
+        for variant in schema.get_mut("oneOf").and_then(Value::as_array_mut).into_iter().flatten() {
+            variant["additionalProperties"] = json!(false);
+        }
+    }
+}
+
 fn a_line_names_its_product_or_price(schemas: &mut Value) {
     let product = json!({"type": "object", "required": ["product_id"], "properties": {"product_id": {"type": "string"}}});
     let priced = json!({

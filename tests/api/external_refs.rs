@@ -183,3 +183,43 @@ async fn two_upserts_of_one_new_ref_make_one_client() {
     assert_eq!(answers.0.expect(answers.0.status)["id"], answers.1.expect(answers.1.status)["id"]);
     assert_eq!(client_count(&app).await, before + 1);
 }
+
+#[actix_web::test]
+async fn an_order_names_its_customer_by_the_shops_own_id() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let anna = json!({"kind": "person", "first_name": "Anna", "last_name": "Ivanova"});
+    let anna = put(&app, "/api/v1/clients/by-ref/shop/10045", &owner, None, anna).await.expect(201).clone();
+    let order = |client: Value| {
+        let mut order = json!({"title": "Order 2026-000123", "currency": "RUB",
+                               "items": [{"name": "Green tea", "quantity": "2", "unit_price": "1490.00"}]});
+        order
+            .as_object_mut()
+            .into_iter()
+            .for_each(|fields| fields.extend(client.as_object().cloned().unwrap_or_default()));
+        order
+    };
+    let deal = app
+        .post("/api/v1/deals", &owner, order(json!({"client_ref": {"system": "shop", "id": "10045"}})))
+        .await;
+    let deal = deal.expect(201).clone();
+    assert_eq!((deal["client_id"].clone(), deal["amount"].clone()), (anna["id"].clone(), json!("2980.00")));
+
+    let deals_before = app.sql_i64("SELECT count(*) AS value FROM deals").await;
+    let unknown = app
+        .post("/api/v1/deals", &owner, order(json!({"client_ref": {"system": "shop", "id": "99999"}})))
+        .await;
+    assert_eq!(field_errors(unknown.expect(422)), vec![("client_ref".to_string(), "not_found".to_string())]);
+    let both = order(json!({"client_id": anna["id"], "client_ref": {"system": "shop", "id": "10045"}}));
+    let both = app.post("/api/v1/deals", &owner, both).await;
+    assert_eq!(field_errors(both.expect(422)), vec![("client_ref".to_string(), "not_allowed".to_string())]);
+    let neither = app.post("/api/v1/deals", &owner, order(json!({}))).await;
+    assert_eq!(field_errors(neither.expect(422)), vec![("client_id".to_string(), "required".to_string())]);
+    // A ref doesn't reach past the caller's sight: to a rep, Anna is no client.
+    let (_, rep) = app.user_seeing("sales", "own").await;
+    let hidden = app
+        .post("/api/v1/deals", &rep, order(json!({"client_ref": {"system": "shop", "id": "10045"}})))
+        .await;
+    assert_eq!(field_errors(hidden.expect(422)), vec![("client_ref".to_string(), "not_found".to_string())]);
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM deals").await, deals_before);
+}

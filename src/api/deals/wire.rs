@@ -12,6 +12,7 @@ use crate::db::models::Deal;
 use crate::db::models::deal::DealItem;
 use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
 use crate::domain::enums::{Source, StageKind};
+use crate::domain::external_ref::ExternalRef;
 use crate::ids::{ClientId, ContactId, DealId, PipelineId, ProductId, StageId, TeamId, UserId};
 
 /// A decimal string in JSON, exact.
@@ -259,7 +260,12 @@ pub struct DealInput {
     #[validate(length(min = 1, max = 500))]
     #[schema(example = "Tea for the Kazan office", min_length = 1, max_length = 500)]
     pub title: String,
-    pub client_id: ClientId,
+    /// The client; or name it by `client_ref`.
+    pub client_id: Option<ClientId>,
+    /// The client by another system's id, in place of `client_id`: an e-shop's order for a
+    /// customer it knows by its own number (see `PUT /clients/by-ref/{system}/{id}`).
+    #[serde(default)]
+    pub client_ref: Option<ExternalRef>,
     /// A contact of that client.
     pub contact_id: Option<ContactId>,
     /// The default pipeline when omitted.
@@ -318,7 +324,8 @@ impl DealInput {
     pub(super) fn from_deal(deal: &Deal, items: &[DealItem]) -> Self {
         Self {
             title: deal.title.clone(),
-            client_id: deal.client_id,
+            client_id: Some(deal.client_id),
+            client_ref: None,
             contact_id: deal.contact_id,
             pipeline_id: Some(deal.pipeline_id),
             stage_id: Some(deal.stage_id),
@@ -485,7 +492,7 @@ impl UpdateDeal {
             input.closed_at = Some(closed_at);
         }
         if let Some(client) = self.client_id {
-            input.client_id = client;
+            input.client_id = Some(client);
         }
         if let Some(pipeline) = self.pipeline_id {
             if Some(pipeline) != input.pipeline_id && self.stage_id.is_none() {

@@ -15,17 +15,19 @@ use crate::api::extract::versioned_http;
 use crate::api::to_json;
 use crate::auth::Principal;
 use crate::db::models::deal::{DealItem, StageChange};
+use crate::db::models::external_ref::{self, RefEntity};
 use crate::db::models::{Client, Contact, Deal, Pipeline, Product, Stage, Workspace};
 use crate::db::visibility::ClientScope;
 use crate::domain::FieldCode;
 use crate::domain::client::normalise_tags;
 use crate::domain::deal::{self as deal_rules, DealContext, DealDraft, ItemDraft, ProductDefaults};
 use crate::domain::enums::{CustomEntity, StageKind};
+use crate::domain::external_ref::ExternalRef;
 use crate::domain::money::check_currency;
 use crate::domain::text::non_blank;
 use crate::domain::text::trimmed;
 use crate::error::{ApiError, FieldError, field_errors};
-use crate::ids::{DealId, ProductId, StageId};
+use crate::ids::{ClientId, DealId, ProductId, StageId};
 
 /// Checks `input` and builds the deal and its items: the only path by which a deal is written.
 /// First every rule of the fields themselves, then the records they name, then the money and
@@ -39,7 +41,8 @@ pub(super) fn build_deal(
     existing: Option<&Deal>,
 ) -> Result<(Deal, Vec<DealItem>), ApiError> {
     let fields = check_fields(conn, workspace, &input)?;
-    let named = NamedRecords::look_up(conn, principal, scope, &input, existing)?;
+    let client_id = named_client(conn, workspace, &input)?;
+    let named = NamedRecords::look_up(conn, principal, scope, &input, client_id, existing)?;
     let now = Utc::now();
     let draft = draft(&input, &fields, &named);
     let context = DealContext {
@@ -79,7 +82,7 @@ pub(super) fn build_deal(
         id: deal_id,
         search_text: fields.title.to_lowercase(),
         title: fields.title,
-        client_id: input.client_id,
+        client_id,
         contact_id: input.contact_id,
         pipeline_id: named.stage.pipeline_id,
         stage_id: named.stage.id,
@@ -114,6 +117,36 @@ pub(super) fn build_deal(
         custom: fields.custom,
     };
     Ok((deal, items))
+}
+
+/// The deal's client: `client_id`, or the client another system knows by `client_ref`. Whether
+/// the caller sees it is checked with the deal's other links.
+fn named_client(
+    conn: &mut PgConnection,
+    workspace: &Workspace,
+    input: &DealInput,
+) -> Result<ClientId, ApiError> {
+    match (input.client_id, &input.client_ref) {
+        (Some(id), None) => Ok(id),
+        (Some(_), Some(_)) => Err(ApiError::invalid_field(
+            "client_ref",
+            FieldCode::NotAllowed,
+            "give client_id or client_ref, not both",
+        )),
+        (None, Some(reference)) => {
+            let reference = ExternalRef::parse(&reference.system, &reference.id)
+                .map_err(|reason| ApiError::invalid_field("client_ref", FieldCode::Format, reason))?;
+            let found = external_ref::record_of(conn, workspace.id, RefEntity::Client, &reference)?;
+            found.map(ClientId).ok_or_else(|| {
+                ApiError::invalid_field("client_ref", FieldCode::NotFound, "no client has this external ref")
+            })
+        }
+        (None, None) => Err(ApiError::invalid_field(
+            "client_id",
+            FieldCode::Required,
+            "a deal needs its client: client_id, or client_ref",
+        )),
+    }
 }
 
 /// The money and closing fields of `input` as the rules read them, with each item's product.
@@ -192,6 +225,7 @@ impl NamedRecords {
         principal: &Principal,
         scope: &ClientScope,
         input: &DealInput,
+        client_id: ClientId,
         existing: Option<&Deal>,
     ) -> Result<Self, ApiError> {
         let workspace_id = scope.workspace();
@@ -222,19 +256,20 @@ impl NamedRecords {
         };
         let status: StageKind = stage.kind.parse().unwrap_or(StageKind::Open);
 
-        let keeps_links = existing
-            .is_some_and(|deal| (deal.client_id, deal.contact_id) == (input.client_id, input.contact_id));
+        let keeps_links =
+            existing.is_some_and(|deal| (deal.client_id, deal.contact_id) == (client_id, input.contact_id));
         let linkable = scope.for_links(keeps_links);
-        if !Client::exists(conn, &linkable, input.client_id)? {
+        if !Client::exists(conn, &linkable, client_id)? {
+            // Named by the field the request named it by.
             return Err(ApiError::invalid_field(
-                "client_id",
+                if input.client_ref.is_some() { "client_ref" } else { "client_id" },
                 FieldCode::NotFound,
                 "no such client in this workspace",
             ));
         }
         if let Some(contact) = input.contact_id {
             let found = Contact::find(conn, &linkable, contact).optional()?;
-            if found.is_none_or(|contact| contact.client_id != input.client_id) {
+            if found.is_none_or(|contact| contact.client_id != client_id) {
                 return Err(ApiError::invalid_field(
                     "contact_id",
                     FieldCode::WrongClient,
