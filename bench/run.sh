@@ -2,7 +2,8 @@
 # The load benchmarks: installs wrk if missing, builds the release server, and runs bench/bench.py,
 # which seeds each scale once (kept in /var/tmp/crm-bench), drives the scenarios and the pgbench
 # ceilings, and rewrites docs/benchmarks.md. Arguments go to bench.py (--scales, --duration, ...).
-# `bench/run.sh --login-flood` measures a login flood instead (bench/login_flood.py).
+# `bench/run.sh --login-flood` measures a login flood instead (bench/login_flood.py), and
+# `bench/run.sh --batch` batches against single requests (bench/batch.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,5 +17,9 @@ cargo build --release -j2 --locked
 if [ "${1:-}" = "--login-flood" ]; then
     shift
     exec python3 bench/login_flood.py "$@"
+fi
+if [ "${1:-}" = "--batch" ]; then
+    shift
+    exec python3 bench/batch.py "$@"
 fi
 exec python3 bench/bench.py "$@"

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Batches against single requests: how fast an integration can push clients.
+
+On the seeded workspace of one scale (100,000 clients unless told otherwise, the data folder that
+bench/bench.py keeps in /var/tmp/crm-bench), it measures:
+
+- single creates: `POST /clients` with wrk at `--connections` for `--duration` seconds (a unique
+  person each time), the throughput an integration gets one request at a time;
+- single upserts: `PUT /clients/by-ref/{system}/{id}` of new refs the same way;
+- batches: `POST /clients/batch` of 1,000 upserts by new refs (each creates a client), the same
+  1,000 again with a changed field (each updates one), and the same again unchanged (each writes
+  nothing), `--rounds` times each, one batch at a time, timed end to end by the client.
+
+Writes the medians and the ratios to docs/benchmarks-batch.md. Run it with bench/run.sh --batch,
+which builds the release server first.
+"""
+
+import argparse
+import json
+import statistics
+import time
+import urllib.request
+from pathlib import Path
+
+from bench import (ROOT, OWNER_EMAIL, OWNER_PASSWORD, Api, log, machine, prepare_data, run_wrk,
+                   scheduler_autogroup_off, start_server, tune_cluster)
+
+WRK = Path(__file__).resolve().parent / "wrk"
+BATCH = 1000
+
+
+def upserts(run_id, round_number, surname):
+    """1,000 upserts of persons the shop knows as `<run>-<round>-<n>`."""
+    return {"operations": [
+        {"op": "upsert", "external_ref": {"system": "bench-shop", "id": f"{run_id}-{round_number}-{n}"},
+         "body": {"kind": "person", "first_name": f"Покупатель{n}", "last_name": surname,
+                  "emails": [{"value": f"buyer-{run_id}-{round_number}-{n}@shop.example"}],
+                  "phones": [{"value": f"+7 9{(run_id * 7 + round_number * 1000 + n) % 1_000_000_000:09d}"}],
+                  "tags": ["e-shop"], "source": "website"}}
+        for n in range(BATCH)]}
+
+
+def send_batch(base, token, body):
+    """Seconds one batch took, end to end, and its results' statuses."""
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(f"{base}/api/v1/clients/batch", data=data, method="POST")
+    request.add_header("content-type", "application/json")
+    request.add_header("authorization", f"Bearer {token}")
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=120) as response:
+        answer = json.loads(response.read())
+    elapsed = time.perf_counter() - started
+    statuses = {}
+    for result in answer["results"]:
+        statuses[result["status"]] = statuses.get(result["status"], 0) + 1
+    return elapsed, statuses
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--port", type=int, default=18490)
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks-batch.md"))
+    args = parser.parse_args()
+    with scheduler_autogroup_off():
+        results = measure(args)
+    Path(args.output).write_text(report(args, results))
+    log(f"wrote {args.output}")
+
+
+def measure(args):
+    data_dir = Path("/var/tmp/crm-bench") / str(args.scale)
+    prepare_data(data_dir, args.scale, args.port)
+    tune_cluster(data_dir)
+    server = start_server(data_dir, args.port)
+    base = f"http://127.0.0.1:{args.port}"
+    try:
+        token = Api(base).login(OWNER_EMAIL, OWNER_PASSWORD)
+        run_id = int(time.time())
+        log("single creates")
+        single = run_wrk(f"{base}/api/v1/clients", WRK / "create.lua", [token, str(run_id)], args)
+        log("single upserts")
+        single_upsert = run_wrk(f"{base}/api/v1/clients", WRK / "upsert.lua", [token, str(run_id)], args)
+        batches = {"create": [], "update": [], "unchanged": []}
+        statuses = {}
+        for round_number in range(args.rounds):
+            log(f"batch round {round_number + 1} of {args.rounds}")
+            for phase, surname in [("create", "Первый"), ("update", "Второй"), ("unchanged", "Второй")]:
+                elapsed, answered = send_batch(base, token, upserts(run_id, round_number, surname))
+                batches[phase].append(elapsed)
+                statuses.setdefault(phase, {})
+                for status, count in answered.items():
+                    statuses[phase][status] = statuses[phase].get(status, 0) + count
+        return {"single": single, "single_upsert": single_upsert, "batches": batches, "statuses": statuses}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def report(args, results):
+    single = results["single"]
+    out = ["# Batches", "",
+           "Generated by `bench/run.sh --batch` (bench/batch.py; do not edit by hand).", "",
+           f"At {args.scale:,} seeded clients. Single requests: wrk, {args.connections} connections, "
+           f"{args.duration} s each, a new person per request. Batches: `POST /clients/batch` of {BATCH:,} upserts "
+           f"by new refs (each creates a client with an email, a phone and a tag), the same {BATCH:,} with a new "
+           f"surname (each updates one), and the same again (each finds nothing to change and writes nothing); "
+           f"{args.rounds} rounds, one batch at a time, timed end to end by the client. Throughputs are clients "
+           "written (or checked) a second.", "",
+           f"Machine: {machine()}. Run {time.strftime('%Y-%m-%d')}.", "",
+           "| how | clients/s | median time | p99 latency (single) | vs single POST |",
+           "|---|---:|---:|---:|---:|"]
+    out.append(f"| single `POST /clients` | {single['rps']:,.0f} | {single['p50']:.1f} ms | {single['p99']:.1f} ms | 1.0x |")
+    upsert = results["single_upsert"]
+    out.append(f"| single `PUT /clients/by-ref/…` (new) | {upsert['rps']:,.0f} | {upsert['p50']:.1f} ms "
+               f"| {upsert['p99']:.1f} ms | {upsert['rps'] / single['rps']:.1f}x |")
+    for phase, label in [("create", "creates"), ("update", "updates"), ("unchanged", "unchanged")]:
+        median = statistics.median(results["batches"][phase])
+        rate = BATCH / median
+        answered = ", ".join(f"{status}: {count}" for status, count in sorted(results["statuses"][phase].items()))
+        out.append(f"| batch of {BATCH:,} upserts, {label} ({answered}) | {rate:,.0f} | {median * 1000:,.0f} ms | - "
+                   f"| {rate / single['rps']:.1f}x |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    main()
