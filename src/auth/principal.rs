@@ -13,6 +13,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::auth::api_key;
 use crate::auth::tokens::{API_KEY_PREFIX, OpaqueToken};
+use crate::db::models::api_key::KeyWithPrincipal;
 use crate::db::models::user::Access;
 use crate::db::read_budget::Reader;
 use crate::db::visibility::ClientScope;
@@ -174,21 +175,43 @@ impl FromRequest for Principal {
 
 /// The principal the request's bearer credential names: an access token (verified here, no
 /// database read: that happens in the request's own turn, see [`run_as`]) or an API key (read
-/// from the database, and checked against the scope the operation needs). The request counts
-/// against the principal's rate limit. Done once per request: a handler that extracts the
-/// principal twice, and the work around handlers that needs the caller first (safe retries), get
-/// the request's one principal.
+/// from the database). The request counts against the principal's rate limit. Done once per
+/// request: a handler that extracts the principal twice, and the work around handlers that needs
+/// the caller first (safe retries), get the request's one principal. A key's scopes are checked
+/// on every call, against the operation the request was routed to once it has been.
 pub async fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> {
-    if let Some(principal) = request.extensions().get::<Principal>() {
-        return Ok(principal.clone());
+    let cached = request.extensions().get::<Authenticated>().cloned();
+    let authenticated = match cached {
+        Some(authenticated) => authenticated,
+        None => {
+            let authenticated = authenticate_anew(request).await?;
+            request.extensions_mut().insert(authenticated.clone());
+            authenticated
+        }
+    };
+    if let Some(scopes) = &authenticated.key_scopes {
+        check_key_scope(request, scopes)?;
     }
+    Ok(authenticated.principal)
+}
+
+/// A request's principal, and for an API key the scopes it holds.
+#[derive(Debug, Clone)]
+struct Authenticated {
+    principal: Principal,
+    key_scopes: Option<Arc<Vec<String>>>,
+}
+
+async fn authenticate_anew(request: &HttpRequest) -> Result<Authenticated, ApiError> {
     let state = request
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::internal("the application state is not registered"))?;
     let token = bearer_token(request).ok_or(ApiError::Unauthorized(Cow::Borrowed(INVALID_TOKEN)))?;
-    let (workspace_id, user_id, role, key_limit) = if token.starts_with(API_KEY_PREFIX) {
-        by_api_key(request, &state, &token).await?
+    let (workspace_id, user_id, role, key) = if token.starts_with(API_KEY_PREFIX) {
+        let key = by_api_key(request, &state, &token).await?;
+        let limit = u32::try_from(key.key.requests_per_minute).unwrap_or(1);
+        (key.key.workspace_id, key.key.id, key.role(), Some((limit, Arc::new(key.key.scopes))))
     } else {
         let claims = state.jwt.verify(&token).map_err(|error| {
             log::debug!("refused an access token: {error}");
@@ -196,7 +219,7 @@ pub async fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> 
         })?;
         (claims.ws, claims.sub, claims.role, None)
     };
-    let limit = key_limit.unwrap_or(state.user_requests_per_minute);
+    let limit = key.as_ref().map_or(state.user_requests_per_minute, |(limit, _)| *limit);
     let counted = state.request_limiter.count(user_id, limit, Instant::now());
     request.extensions_mut().insert(counted.unwrap_or_else(|standing| standing));
     counted.map_err(|standing| ApiError::RateLimited { limit, retry_after: standing.reset })?;
@@ -213,28 +236,32 @@ pub async fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> 
         request_id: request.extensions().get::<RequestId>().map(|id| id.0.clone()),
         disclosure,
     };
-    request.extensions_mut().insert(principal.clone());
-    Ok(principal)
+    Ok(Authenticated { principal, key_scopes: key.map(|(_, scopes)| scopes) })
 }
 
-/// The workspace, principal, role and rate limit of the API key `token`, if it authenticates and
-/// holds the scope the operation needs.
+/// The API key `token`, if it authenticates.
 async fn by_api_key(
     request: &HttpRequest,
     state: &AppState,
     token: &str,
-) -> Result<(WorkspaceId, UserId, Role, Option<u32>), ApiError> {
+) -> Result<KeyWithPrincipal, ApiError> {
     let token =
         OpaqueToken::parse_api_key(token).ok_or(ApiError::Unauthorized(Cow::Borrowed(INVALID_TOKEN)))?;
-    let needed = request
-        .app_data::<web::Data<DocumentedRoutes>>()
-        .and_then(|routes| routes.required_scope(request.method(), request.path()));
     // The peer, not a forwarded-for header a client could write itself.
     let from = request.peer_addr().map(|peer| peer.ip());
-    let key = db::run(&state.pool, move |conn| api_key::authenticate(conn, &token, from, Utc::now())).await?;
-    api_key::check_scope(&key, needed)?;
-    let limit = u32::try_from(key.key.requests_per_minute).unwrap_or(1);
-    Ok((key.key.workspace_id, key.key.id, key.role(), Some(limit)))
+    db::run(&state.pool, move |conn| api_key::authenticate(conn, &token, from, Utc::now())).await
+}
+
+/// Refuses a key's request for an operation its scopes don't cover. The operation is the route the
+/// request was matched to once routing has run (percent-encoded letters in a path reach the same
+/// route as the plain ones, so the raw path can't be trusted to name it), and the one its path
+/// names before (the safe-retries middleware).
+fn check_key_scope(request: &HttpRequest, scopes: &[String]) -> Result<(), ApiError> {
+    let path = request.match_pattern().unwrap_or_else(|| request.path().to_string());
+    let needed = request
+        .app_data::<web::Data<DocumentedRoutes>>()
+        .and_then(|routes| routes.required_scope(request.method(), &path));
+    api_key::check_scope(scopes, needed)
 }
 
 fn bearer_token(request: &HttpRequest) -> Option<String> {

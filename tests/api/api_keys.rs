@@ -257,3 +257,20 @@ async fn rate_limits_say_where_the_caller_stands_and_refuse_past_the_limit() {
     // Requests without a caller are not counted against anyone: logging in still works.
     app.owner_session().await;
 }
+
+#[actix_web::test]
+async fn a_scope_holds_however_the_path_is_spelt() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let (_, secret) = issue(&app, &owner, json!({"name": "deals only", "scopes": ["deals:read"]})).await;
+    app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme"})).await.expect(201);
+    // Percent-encoded letters reach the same route: the scope it needs still applies.
+    for path in ["/api/v1/clients", "/api/v1/%63lients", "/api/v1/c%6Cients?limit=5"] {
+        let refused = app.get(path, &secret).await;
+        assert_eq!(refused.status, 403, "{path}: {:?}", refused.body);
+    }
+    let spelt = json!({"kind": "company", "name": "Sneaky"});
+    let refused = app.post("/api/v1/%63lients", &secret, spelt).await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM clients").await, 1);
+}
