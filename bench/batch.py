@@ -95,7 +95,7 @@ def measure(args):
         single = run_wrk(f"{base}/api/v1/clients", WRK / "create.lua", [token, str(run_id)], args)
         settle()
         log("single upserts")
-        single_upsert = run_wrk(f"{base}/api/v1/clients", WRK / "upsert.lua", [token, str(run_id)], args)
+        single_upsert = run_wrk(f"{base}/api/v1/clients", WRK / "create.lua", [token, str(run_id), "upsert"], args)
         settle()
         batches = {"create": [], "update": [], "unchanged": []}
         statuses = {}

@@ -194,6 +194,7 @@ pub async fn create_api_key(
     scopes.dedup();
     let token = OpaqueToken::generate(principal.workspace_id);
     let secret = token.to_api_key();
+    let secret_hint = hint(&secret);
     let issued = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             if let Some(team) = body.team_id {
@@ -211,7 +212,7 @@ pub async fn create_api_key(
                 expires_at: body.expires_at,
                 team_id: body.team_id,
                 secret_hash: token.secret_hash(),
-                secret_hint: hint(&token.to_api_key()),
+                secret_hint,
                 created_by: principal.user_id,
             };
             let key = new.insert(conn)?;
@@ -291,15 +292,15 @@ pub async fn rotate_api_key(
     // The key's id stays: only the secret is new.
     let token = OpaqueToken { id: id.0, ..OpaqueToken::generate(principal.workspace_id) };
     let secret = token.to_api_key();
+    let secret_hint = hint(&secret);
     let rotated = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
-            let hint = hint(&token.to_api_key());
             let changed = ApiKey::rotate(
                 conn,
                 principal.workspace_id,
                 id,
                 &token.secret_hash(),
-                &hint,
+                &secret_hint,
                 previous_until,
                 now,
             )?;

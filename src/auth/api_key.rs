@@ -47,8 +47,7 @@ pub fn authenticate(
 
 /// Refuses an operation that needs a scope the key doesn't hold, and anything that is no
 /// operation of the document: a key reaches only what its scopes name.
-pub fn check_scope(scopes: &[String], needed: Option<Needed>) -> Result<(), ApiError> {
-    let held: Vec<Scope> = scopes.iter().filter_map(|scope| scope.parse().ok()).collect();
+pub fn check_scope(held: &[Scope], needed: Option<Needed>) -> Result<(), ApiError> {
     match needed {
         Some(Needed::AnyKey) => Ok(()),
         Some(Needed::Scope(needed)) if held.iter().any(|scope| scope.grants(needed)) => Ok(()),

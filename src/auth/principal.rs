@@ -12,6 +12,7 @@ use diesel::PgConnection;
 use futures_util::future::LocalBoxFuture;
 
 use crate::auth::api_key;
+use crate::auth::scopes::Scope;
 use crate::auth::tokens::{API_KEY_PREFIX, OpaqueToken};
 use crate::db::models::api_key::KeyWithPrincipal;
 use crate::db::models::user::Access;
@@ -199,7 +200,7 @@ pub async fn authenticate(request: &HttpRequest) -> Result<Principal, ApiError> 
 #[derive(Debug, Clone)]
 struct Authenticated {
     principal: Principal,
-    key_scopes: Option<Arc<Vec<String>>>,
+    key_scopes: Option<Arc<Vec<Scope>>>,
 }
 
 async fn authenticate_anew(request: &HttpRequest) -> Result<Authenticated, ApiError> {
@@ -211,7 +212,8 @@ async fn authenticate_anew(request: &HttpRequest) -> Result<Authenticated, ApiEr
     let (workspace_id, user_id, role, key) = if token.starts_with(API_KEY_PREFIX) {
         let key = by_api_key(request, &state, &token).await?;
         let limit = u32::try_from(key.key.requests_per_minute).unwrap_or(1);
-        (key.key.workspace_id, key.key.id, key.role(), Some((limit, Arc::new(key.key.scopes))))
+        let scopes = key.key.scopes.iter().filter_map(|scope| scope.parse().ok()).collect();
+        (key.key.workspace_id, key.key.id, key.role(), Some((limit, Arc::new(scopes))))
     } else {
         let claims = state.jwt.verify(&token).map_err(|error| {
             log::debug!("refused an access token: {error}");
@@ -223,12 +225,10 @@ async fn authenticate_anew(request: &HttpRequest) -> Result<Authenticated, ApiEr
     let counted = state.request_limiter.count(user_id, limit, Instant::now());
     request.extensions_mut().insert(counted.unwrap_or_else(|standing| standing));
     counted.map_err(|standing| ApiError::RateLimited { limit, retry_after: standing.reset })?;
-    let existing = request.extensions().get::<DisclosureSlot>().cloned();
-    let disclosure = existing.unwrap_or_else(|| {
-        let slot = DisclosureSlot::default();
-        request.extensions_mut().insert(slot.clone());
-        slot
-    });
+    // Where the request's first database turn notes how the answer shows personal data, for
+    // `middleware::mask_personal_data`.
+    let disclosure = DisclosureSlot::default();
+    request.extensions_mut().insert(disclosure.clone());
     let principal = Principal {
         workspace_id,
         user_id,
@@ -256,7 +256,7 @@ async fn by_api_key(
 /// request was matched to once routing has run (percent-encoded letters in a path reach the same
 /// route as the plain ones, so the raw path can't be trusted to name it), and the one its path
 /// names before (the safe-retries middleware).
-fn check_key_scope(request: &HttpRequest, scopes: &[String]) -> Result<(), ApiError> {
+fn check_key_scope(request: &HttpRequest, scopes: &[Scope]) -> Result<(), ApiError> {
     let path = request.match_pattern().unwrap_or_else(|| request.path().to_string());
     let needed = request
         .app_data::<web::Data<DocumentedRoutes>>()

@@ -82,8 +82,8 @@ pub async fn add_rate_limit_headers(
     let standing = response.request().extensions().get::<Standing>().copied();
     if let Some(standing) = standing {
         let headers = response.headers_mut();
-        // Whole seconds, rounded up: a client that waits that long finds a new minute.
-        let reset = standing.reset.as_secs() + u64::from(standing.reset.subsec_nanos() > 0);
+        // As `Retry-After` says it: a client that waits that long finds a new minute.
+        let reset = crate::error::seconds_to_wait(standing.reset);
         let policy = format!("{};w={}", standing.limit, WINDOW.as_secs());
         for (name, value) in [
             ("ratelimit-limit", standing.limit.to_string()),

@@ -152,6 +152,12 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// A wait as `Retry-After` (and `RateLimit-Reset`) state it: whole seconds, rounded up, at least
+/// one, so that a client that waits exactly that long is let in.
+pub fn seconds_to_wait(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 /// How long a client should wait before retrying a 503, in seconds: the pool waits 5 s for a
 /// connection, and a restarted database answers within a few.
 const RETRY_AFTER_SECONDS: &str = "2";
@@ -328,9 +334,8 @@ impl ResponseError for ApiError {
             | Self::TooManyDeletions { retry_after, .. }
             | Self::ReadBudgetExceeded { retry_after, .. }
             | Self::RateLimited { retry_after, .. } => {
-                // Whole seconds, rounded up: a client that waits exactly that long is let in.
-                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                let seconds = seconds_to_wait(*retry_after);
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             _ => {}
         }

@@ -5,6 +5,7 @@ use actix_web::http::Method;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
+use crate::support::http::id_of;
 use crate::support::http::{assert_taken_between, field_errors, timestamp};
 
 /// Issues a key with `body` as the owner: (the key as listed, its secret).
@@ -12,10 +13,6 @@ async fn issue(app: &TestApp, owner: &str, body: Value) -> (Value, String) {
     let issued = app.post("/api/v1/api-keys", owner, body).await.expect(201).clone();
     let secret = issued["secret"].as_str().unwrap_or_default().to_string();
     (issued["api_key"].clone(), secret)
-}
-
-fn id_of(record: &Value) -> &str {
-    record["id"].as_str().unwrap_or_default()
 }
 
 #[actix_web::test]

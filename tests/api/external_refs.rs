@@ -6,10 +6,7 @@ use serde_json::{Value, json};
 
 use crate::support::TestApp;
 use crate::support::http::field_errors;
-
-fn id_of(record: &Value) -> &str {
-    record["id"].as_str().unwrap_or_default()
-}
+use crate::support::http::id_of;
 
 async fn put(
     app: &TestApp,

@@ -6,10 +6,7 @@ use serde_json::{Value, json};
 
 use crate::support::TestApp;
 use crate::support::http::field_errors;
-
-fn id(record: &Value) -> &str {
-    record["id"].as_str().unwrap_or_default()
-}
+use crate::support::http::id_of as id;
 
 /// The `action`s of a page of audit events, newest first.
 fn actions(page: &Value) -> Vec<String> {

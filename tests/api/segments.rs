@@ -2,11 +2,8 @@ use actix_web::http::Method;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
+use crate::support::http::id_of as id;
 use crate::support::http::{assert_taken_between, timestamp};
-
-fn id(record: &Value) -> &str {
-    record["id"].as_str().unwrap_or_default()
-}
 
 async fn company(app: &TestApp, token: &str, name: &str) -> Value {
     app.post("/api/v1/clients", token, json!({"kind": "company", "name": name})).await.expect(201).clone()

@@ -6,6 +6,7 @@ use actix_web::http::Method;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
+use crate::support::http::id_of as id;
 use crate::support::paging::texts;
 
 /// A workspace with a branch over department A, and department B beside it; a rep in each
@@ -18,10 +19,6 @@ struct Branches {
     branch_manager: (Value, String),
     client_a: Value,
     client_b: Value,
-}
-
-fn id(record: &Value) -> &str {
-    record["id"].as_str().unwrap_or_default()
 }
 
 impl Branches {

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 
+use crate::db::models::user::API_KEY_PRINCIPAL;
 use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::{api_keys, users};
 use crate::domain::role::Role;
@@ -88,7 +89,7 @@ impl NewApiKey<'_> {
                 users::visibility.eq(if self.team_id.is_some() { "team" } else { "all" }),
                 // Not a PHC string: no password verifies against it.
                 users::password_hash.eq("!api-key"),
-                users::kind.eq("api_key"),
+                users::kind.eq(API_KEY_PRINCIPAL),
             ))
             .execute(conn)?;
         diesel::insert_into(api_keys::table)
@@ -116,21 +117,20 @@ fn with_principal() -> WithPrincipal {
     (ApiKey::as_select(), users::team_id, users::role, users::active)
 }
 
+/// A workspace's keys, each beside its principal's row.
+#[diesel::dsl::auto_type]
+fn keys_of(workspace: WorkspaceId) -> _ {
+    let principal_of_key = users::workspace_id.eq(api_keys::workspace_id).and(users::id.eq(api_keys::id));
+    api_keys::table.inner_join(users::table.on(principal_of_key)).filter(api_keys::workspace_id.eq(workspace))
+}
+
 impl ApiKey {
     pub fn find(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
         id: UserId,
     ) -> QueryResult<KeyWithPrincipal> {
-        api_keys::table
-            .inner_join(
-                users::table
-                    .on(users::workspace_id.eq(api_keys::workspace_id).and(users::id.eq(api_keys::id))),
-            )
-            .filter(api_keys::workspace_id.eq(workspace))
-            .filter(api_keys::id.eq(id))
-            .select(with_principal())
-            .first(conn)
+        keys_of(workspace).filter(api_keys::id.eq(id)).select(with_principal()).first(conn)
     }
 
     /// One page of the workspace's keys, revoked ones too, oldest first (ids are UUIDv7).
@@ -140,13 +140,7 @@ impl ApiKey {
         after: Option<UserId>,
         limit: i64,
     ) -> QueryResult<Vec<KeyWithPrincipal>> {
-        let mut query = api_keys::table
-            .inner_join(
-                users::table
-                    .on(users::workspace_id.eq(api_keys::workspace_id).and(users::id.eq(api_keys::id))),
-            )
-            .filter(api_keys::workspace_id.eq(workspace))
-            .into_boxed();
+        let mut query = keys_of(workspace).into_boxed();
         if let Some(after) = after {
             query = query.filter(api_keys::id.gt(after));
         }
@@ -181,7 +175,7 @@ impl ApiKey {
         id: UserId,
         now: DateTime<Utc>,
     ) -> QueryResult<usize> {
-        diesel::update(users::table.find((workspace, id)).filter(users::kind.eq("api_key")))
+        diesel::update(users::table.find((workspace, id)).filter(users::kind.eq(API_KEY_PRINCIPAL)))
             .set((users::active.eq(false), users::version.eq(users::version + 1), users::updated_at.eq(now)))
             .execute(conn)?;
         diesel::update(api_keys::table.find((workspace, id)).filter(api_keys::revoked_at.is_null()))

@@ -186,8 +186,11 @@ fn is_person() -> diesel::dsl::Eq<users::kind, &'static str> {
     users::kind.eq(PERSON)
 }
 
-/// The `kind` of a user row that is a person; an API key's principal is `api_key`.
-pub const PERSON: &str = "person";
+/// The `kind` of a user row that is a person.
+const PERSON: &str = "person";
+
+/// The `kind` of a user row that is an API key's principal (`db::models::api_key`).
+pub const API_KEY_PRINCIPAL: &str = "api_key";
 
 /// The role column's CHECK constraint admits only known roles; should another appear, it gets the
 /// least privilege.

@@ -419,6 +419,11 @@ pub fn field_errors(problem: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A record's `id`, as paths take it.
+pub fn id_of(record: &Value) -> &str {
+    record["id"].as_str().unwrap_or_default()
+}
+
 pub fn access_token(session: &Value) -> String {
     session["access_token"].as_str().expect("an access token").to_string()
 }
