@@ -35,7 +35,7 @@ def upserts(run_id, round_number, surname):
         {"op": "upsert", "external_ref": {"system": "bench-shop", "id": f"{run_id}-{round_number}-{n}"},
          "body": {"kind": "person", "first_name": f"Покупатель{n}", "last_name": surname,
                   "emails": [{"value": f"buyer-{run_id}-{round_number}-{n}@shop.example"}],
-                  "phones": [{"value": f"+7 9{(run_id * 7 + round_number * 1000 + n) % 1_000_000_000:09d}"}],
+                  "phones": [{"value": f"+7 9{(run_id % 100_000) * 10_000 + round_number * 1000 + n:09d}"}],
                   "tags": ["e-shop"], "source": "website"}}
         for n in range(BATCH)]}
 

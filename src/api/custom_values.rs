@@ -6,7 +6,7 @@ use diesel::PgConnection;
 
 use crate::db::models::Workspace;
 use crate::db::models::custom_field::CustomField;
-use crate::domain::custom_fields::{CustomValues, merge_and_check};
+use crate::domain::custom_fields::{CustomValues, FieldRules, merge_and_check};
 use crate::domain::enums::{CustomEntity, CustomFieldType};
 use crate::error::{ApiError, FieldError};
 use crate::ids::WorkspaceId;
@@ -26,11 +26,21 @@ pub fn check_custom(
     } else {
         String::new()
     };
-    match merge_and_check(&rules, &CustomValues::new(), values, &region) {
-        Ok(values) => Ok(serde_json::Value::Object(values)),
+    Ok(check_custom_by(&rules, &region, values, errors))
+}
+
+/// [`check_custom`] with the definitions' `rules` and the workspace's phone region at hand.
+pub fn check_custom_by(
+    rules: &[FieldRules],
+    phone_region: &str,
+    values: CustomValues,
+    errors: &mut Vec<FieldError>,
+) -> serde_json::Value {
+    match merge_and_check(rules, &CustomValues::new(), values, phone_region) {
+        Ok(values) => serde_json::Value::Object(values),
         Err(violations) => {
             errors.extend(violations.into_iter().map(FieldError::from));
-            Ok(serde_json::Value::Object(CustomValues::new()))
+            serde_json::Value::Object(CustomValues::new())
         }
     }
 }

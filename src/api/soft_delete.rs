@@ -24,23 +24,34 @@ pub fn live_for_update<R: SoftDelete>(
     scope: &ClientScope,
     id: R::Id,
 ) -> Result<R, ApiError> {
-    let record = changeable::<R>(conn, principal, scope, id)?;
+    let record = R::find_any_for_update(conn, scope.workspace(), id)?;
+    live_and_changeable(conn, principal, scope, record)
+}
+
+/// `record`, found and locked by the caller, when it is live and the caller may change it: as
+/// [`live_for_update`] answers.
+pub fn live_and_changeable<R: SoftDelete>(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    record: R,
+) -> Result<R, ApiError> {
+    let record = changeable(conn, principal, scope, record)?;
     if record.deleted_at().is_some() {
         return Err(ApiError::NotFound);
     }
     Ok(record)
 }
 
-/// Record `id`, deleted or not, locked for a change by the caller; one the scope doesn't see is a
-/// 404, as if it didn't exist, and one in someone else's hands is a 403 to a sales rep, who works
-/// on their own records only.
+/// `record`, deleted or not, when the caller may change it; one the scope doesn't see is a 404, as
+/// if it didn't exist, and one in someone else's hands is a 403 to a sales rep, who works on their
+/// own records only.
 fn changeable<R: SoftDelete>(
     conn: &mut PgConnection,
     principal: &Principal,
     scope: &ClientScope,
-    id: R::Id,
+    record: R,
 ) -> Result<R, ApiError> {
-    let record = R::find_any_for_update(conn, scope.workspace(), id)?;
     if !record.is_seen(conn, scope)? {
         return Err(ApiError::NotFound);
     }
@@ -83,7 +94,8 @@ pub fn restore<R: SoftDelete>(
     id: R::Id,
     bring_back: impl FnOnce(&mut PgConnection, &R, DateTime<Utc>, ChangeSet) -> Result<(R, ChangeSet), ApiError>,
 ) -> Result<R, ApiError> {
-    let current = changeable::<R>(conn, principal, scope, id)?;
+    let found = R::find_any_for_update(conn, scope.workspace(), id)?;
+    let current = changeable(conn, principal, scope, found)?;
     let Some(deleted_at) = current.deleted_at() else { return Ok(current) };
     let changes = ChangeSet::default().field("deleted_at", Some(&Some(deleted_at)), &None::<DateTime<Utc>>);
     let (restored, changes) = bring_back(conn, &current, deleted_at, changes)?;

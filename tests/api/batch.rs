@@ -116,3 +116,104 @@ async fn an_atomic_batch_keeps_all_of_it_or_none() {
     assert_eq!(field_errors(refused.expect(422)), vec![("operations".to_string(), "length".to_string())]);
     assert_eq!(client_count(&app).await, clients + 2);
 }
+
+#[actix_web::test]
+async fn a_batch_sees_its_own_writes_and_stores_what_single_requests_would() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let acme = json!({"kind": "company", "name": "Acme", "tax_id": "7707083893",
+        "external_refs": [{"system": "shop", "id": "1"}]});
+    let acme = app.post("/api/v1/clients", &owner, acme).await.expect(201).clone();
+    let events = event_count(&app).await;
+
+    // No deletes: the batch reads what it names ahead and writes its rows together at the end.
+    let batch = json!({"operations": [
+        {"op": "upsert", "external_ref": {"system": "shop", "id": "2"},
+         "body": {"kind": "person", "first_name": "Anna", "last_name": "Ivanova", "emails": [{"value": "anna@example.com"}]}},
+        {"op": "create", "body": {"kind": "company", "name": "Anna's shop", "emails": [{"value": "ANNA@example.com"}]}},
+        {"op": "upsert", "external_ref": {"system": "shop", "id": "2"}, "body": {"notes": "second order"}},
+        {"op": "update", "id": acme["id"], "body": {"external_refs": []}, "version": 1},
+        {"op": "upsert", "external_ref": {"system": "shop", "id": "1"}, "body": {"kind": "company", "name": "Successor"}},
+        {"op": "upsert", "external_ref": {"system": "shop", "id": "3"}, "body": {"kind": "company"}},
+        {"op": "update", "id": acme["id"], "body": {"notes": "stale"}, "version": 1},
+        {"op": "create", "body": {"kind": "company", "name": "Borrower", "external_refs": [{"system": "shop", "id": "2"}]}},
+        {"op": "create", "body": {"kind": "company", "name": "Acme twin", "tax_id": " 7707083893 "}},
+    ]});
+    let answer = app.post("/api/v1/clients/batch", &owner, batch).await.expect(200).clone();
+    assert_eq!(statuses(&answer), [201, 409, 200, 200, 201, 422, 412, 409, 409]);
+    let results = &answer["results"];
+    // A duplicate of a client the batch created earlier, a ref it gave one: refused as if stored.
+    assert_eq!(results[1]["error"]["conflicting_id"], results[0]["id"]);
+    assert_eq!(results[7]["error"]["code"], "external_ref_taken");
+    assert_eq!(results[8]["error"]["conflicting_id"], acme["id"]);
+    assert_eq!(results[2]["id"], results[0]["id"]);
+    assert_eq!(results[2]["client"]["version"], 2);
+    assert_eq!(results[6]["error"]["current_version"], 2);
+
+    // Each client the batch answered is stored exactly as answered (a GET adds its figures).
+    for n in [2, 3, 4] {
+        let id = results[n]["id"].as_str().unwrap_or_default();
+        let mut stored = app.get(&format!("/api/v1/clients/{id}"), &owner).await.expect(200).clone();
+        if let Some(stored) = stored.as_object_mut() {
+            stored.remove("stats");
+            stored.remove("summary");
+        }
+        assert_eq!(stored, results[n]["client"], "operation {n}");
+    }
+    // The ref Acme let go went to the client created after it; refs and name words are indexed.
+    let by_ref = |system_id: &str| format!("/api/v1/clients?external_ref={system_id}");
+    let found = app.get(&by_ref("shop:1"), &owner).await.expect(200).clone();
+    assert_eq!(found["data"][0]["id"], results[4]["id"]);
+    let found = app.get(&by_ref("shop:2"), &owner).await.expect(200).clone();
+    assert_eq!(found["data"][0]["id"], results[0]["id"]);
+    let found = app.get("/api/v1/clients?q=ivanova", &owner).await.expect(200).clone();
+    assert_eq!(found["data"][0]["id"], results[0]["id"]);
+
+    // One change event per successful operation, in order, with the versions they made.
+    assert_eq!(event_count(&app).await, events + 4);
+    let anna = results[0]["id"].as_str().unwrap_or_default();
+    let history = app.get(&format!("/api/v1/clients/{anna}/history"), &owner).await.expect(200).clone();
+    let versions: Vec<(Value, Value)> = history["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|event| (event["action"].clone(), event["version"].clone()))
+        .collect();
+    assert_eq!(versions, [(json!("updated"), json!(2)), (json!("created"), json!(1))]);
+}
+
+#[actix_web::test]
+async fn a_ref_taken_by_another_writer_meanwhile_fails_only_its_operation() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let holder = app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Holder"})).await;
+    let holder = holder.expect(201)["id"].as_str().unwrap_or_default().to_string();
+    let before = client_count(&app).await;
+    // Another writer gives the holder the ref erp:9 and hasn't committed: the batch doesn't see it
+    // when it checks, and meets it when it writes.
+    let statement = format!(
+        "UPDATE clients SET external_refs = '[{{\"system\": \"erp\", \"id\": \"9\"}}]' WHERE id = '{holder}';
+         INSERT INTO external_refs (workspace_id, entity, system, external_id, record_id)
+         SELECT workspace_id, 'client', 'erp', '9', id FROM clients WHERE id = '{holder}'"
+    );
+    let (written, commit) = app.hold_transaction(move |conn| {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute(&statement)
+    });
+    written.recv().expect("the other writer wrote");
+    let batch = json!({"operations": [
+        {"op": "create", "body": {"kind": "company", "name": "Taker", "external_refs": [{"system": "erp", "id": "9"}]}},
+        {"op": "create", "body": {"kind": "company", "name": "Bystander"}},
+    ]});
+    let (answer, ()) = futures_util::future::join(app.post("/api/v1/clients/batch", &owner, batch), async {
+        app.wait_for_lock_waiters(1).await;
+        commit.send(()).expect("the other writer is waiting");
+    })
+    .await;
+    let answer = answer.expect(200).clone();
+    assert_eq!((answer["applied"].clone(), statuses(&answer)), (json!(true), vec![409, 201]));
+    assert_eq!(answer["results"][0]["error"]["code"], "external_ref_taken");
+    assert_eq!(client_count(&app).await, before + 1);
+    let found = app.get("/api/v1/clients?external_ref=erp:9", &owner).await.expect(200).clone();
+    assert_eq!(found["data"][0]["id"], json!(holder));
+}

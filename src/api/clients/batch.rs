@@ -6,11 +6,14 @@
 //! `atomic` one failure undoes them all.
 
 use actix_web::{ResponseError, post, web};
-use diesel::Connection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::{Connection, PgConnection};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::read_ahead::{DuplicateKeys, ReadAheadStore};
+use super::store::{ClientStore, DatabaseStore};
 use super::wire::{ClientInput, ClientResponse, UpdateClient};
 use super::write::{create_in, update_in, upsert_in};
 use super::{delete_in, ensure_deletions_allowed};
@@ -109,6 +112,9 @@ enum Undo {
     Failed,
     /// A failure of the server or the database: the whole request fails with it.
     Error(ApiError),
+    /// The batch's writes, read ahead, broke a key that a concurrent writer took after the reads:
+    /// the operations run again one at a time, each meeting that writer's rows as it would alone.
+    Contended,
 }
 
 impl From<diesel::result::Error> for Undo {
@@ -148,14 +154,9 @@ pub async fn batch_clients(
     }
     let answer = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = Workspace::find(conn, principal.workspace_id)?;
-        let mut outcomes = Vec::with_capacity(operations.len());
+        let mut outcomes = Vec::new();
         let ran = conn.transaction(|conn| {
-            for operation in operations {
-                match conn.transaction(|conn| run(conn, &principal, scope, &workspace, operation)) {
-                    Err(error) if error.status_code().is_server_error() => return Err(Undo::Error(error)),
-                    outcome => outcomes.push(outcome),
-                }
-            }
+            outcomes = run_all(conn, &principal, scope, &workspace, &operations, atomic)?;
             if atomic && outcomes.iter().any(Result::is_err) { Err(Undo::Failed) } else { Ok(()) }
         });
         // A refused deletion's security event went with its savepoint: it is recorded once here.
@@ -169,6 +170,10 @@ pub async fn batch_clients(
             Ok(()) => Ok(answer(outcomes, true)),
             Err(Undo::Failed) => Ok(answer(outcomes, false)),
             Err(Undo::Error(error)) => Err(error),
+            // `run_all` answers this one itself by running the operations one at a time.
+            Err(Undo::Contended) => Err(ApiError::Unavailable(
+                "another request wrote the same clients at once; retry".to_string(),
+            )),
         }
     })
     .await?;
@@ -178,41 +183,142 @@ pub async fn batch_clients(
 /// What a successful operation did: the status its endpoint answers, and the client it left.
 type Done = (u16, ClientId, Option<Client>);
 
-fn run(
-    conn: &mut diesel::PgConnection,
+type Outcome = Result<Done, ApiError>;
+
+/// Runs the operations in the caller's transaction: read ahead and written together when none
+/// deletes (see `read_ahead.rs`), else, or when those writes break a key another writer took
+/// meanwhile, one at a time behind a savepoint each. An atomic batch with a failed operation writes
+/// nothing.
+fn run_all(
+    conn: &mut PgConnection,
     principal: &Principal,
     scope: &ClientScope,
     workspace: &Workspace,
-    operation: ClientOperation,
-) -> Result<Done, ApiError> {
+    operations: &[ClientOperation],
+    atomic: bool,
+) -> Result<Vec<Outcome>, Undo> {
+    if operations.iter().all(|operation| !matches!(operation, ClientOperation::Delete { .. })) {
+        match conn.transaction(|conn| run_read_ahead(conn, principal, scope, workspace, operations, atomic)) {
+            Err(Undo::Contended) => {
+                log::info!(
+                    "a batch's writes met a concurrent writer's; running its operations one at a time"
+                );
+            }
+            ran => return ran,
+        }
+    }
+    let mut outcomes = Vec::with_capacity(operations.len());
+    for operation in operations {
+        let outcome = conn.transaction(|conn| {
+            let store = &mut DatabaseStore::new(conn, workspace.id);
+            run(store, principal, scope, workspace, operation)
+        });
+        keep(&mut outcomes, outcome)?;
+    }
+    Ok(outcomes)
+}
+
+/// Adds an operation's outcome to the batch's; a failure of the server fails the whole batch.
+fn keep(outcomes: &mut Vec<Outcome>, outcome: Outcome) -> Result<(), Undo> {
+    match outcome {
+        Err(error) if error.status_code().is_server_error() => Err(Undo::Error(error)),
+        outcome => {
+            outcomes.push(outcome);
+            Ok(())
+        }
+    }
+}
+
+fn run_read_ahead(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    workspace: &Workspace,
+    operations: &[ClientOperation],
+    atomic: bool,
+) -> Result<Vec<Outcome>, Undo> {
+    let mut upserted = Vec::new();
+    let mut updated = Vec::new();
+    let mut new_keys = DuplicateKeys::default();
+    for operation in operations {
+        match operation {
+            ClientOperation::Create { body, allow_duplicate: false } => {
+                new_keys.add(body, &workspace.default_phone_region);
+            }
+            ClientOperation::Upsert { external_ref, body, allow_duplicate, .. } => {
+                upserted.extend(ExternalRef::parse(&external_ref.system, &external_ref.id).ok());
+                if !allow_duplicate {
+                    new_keys.add(body, &workspace.default_phone_region);
+                }
+            }
+            ClientOperation::Update { id, .. } => updated.push(*id),
+            ClientOperation::Create { .. } | ClientOperation::Delete { .. } => {}
+        }
+    }
+    let mut store = ReadAheadStore::read_ahead(conn, workspace.id, &upserted, &updated)?;
+    store.read_duplicates(new_keys)?;
+    let mut outcomes = Vec::with_capacity(operations.len());
+    for operation in operations {
+        let outcome = run(&mut store, principal, scope, workspace, operation);
+        store.end_operation(outcome.is_ok());
+        keep(&mut outcomes, outcome)?;
+    }
+    if !(atomic && outcomes.iter().any(Result::is_err)) {
+        store.write(principal).map_err(|error| match error {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            ) => Undo::Contended,
+            other => Undo::from(other),
+        })?;
+    }
+    Ok(outcomes)
+}
+
+fn run(
+    store: &mut impl ClientStore,
+    principal: &Principal,
+    scope: &ClientScope,
+    workspace: &Workspace,
+    operation: &ClientOperation,
+) -> Outcome {
     let done =
         |status: actix_web::http::StatusCode, client: Client| (status.as_u16(), client.id, Some(client));
     match operation {
         ClientOperation::Create { body, allow_duplicate } => {
-            let input: ClientInput = from_json_value(body)?;
-            let client = create_in(conn, principal, scope, workspace, input, allow_duplicate)?;
+            let input: ClientInput = from_json_value(body.clone())?;
+            let client = create_in(store, principal, scope, workspace, input, *allow_duplicate)?;
             Ok(done(actix_web::http::StatusCode::CREATED, client))
         }
         ClientOperation::Update { id, body, version } => {
-            let change: UpdateClient = from_json_value(body)?;
-            let current: Client = crate::api::soft_delete::live_for_update(conn, principal, scope, id)?;
-            let client =
-                update_in(conn, principal, scope, workspace, current, change, &IfMatch::of_version(version))?;
+            let change: UpdateClient = from_json_value(body.clone())?;
+            let current = store.live_for_update(principal, scope, *id)?;
+            let if_match = IfMatch::of_version(*version);
+            let client = update_in(store, principal, scope, workspace, current, change, &if_match)?;
             Ok(done(actix_web::http::StatusCode::OK, client))
         }
         ClientOperation::Upsert { external_ref, body, allow_duplicate, version } => {
             let reference = ExternalRef::parse(&external_ref.system, &external_ref.id)
                 .map_err(|reason| ApiError::invalid_field("external_ref", FieldCode::Format, reason))?;
-            let change: UpdateClient = from_json_value(body)?;
-            let if_match = IfMatch::of_version(version);
-            let (status, client) =
-                upsert_in(conn, principal, scope, workspace, reference, change, &if_match, allow_duplicate)?;
+            let change: UpdateClient = from_json_value(body.clone())?;
+            let if_match = IfMatch::of_version(*version);
+            let (status, client) = upsert_in(
+                store,
+                principal,
+                scope,
+                workspace,
+                reference,
+                change,
+                &if_match,
+                *allow_duplicate,
+            )?;
             Ok(done(status, client))
         }
         ClientOperation::Delete { id, version } => {
+            let conn = store.conn();
             ensure_deletions_allowed(conn, principal)?;
-            delete_in(conn, principal, scope, id, &IfMatch::of_version(version))?;
-            Ok((204, id, None))
+            delete_in(conn, principal, scope, *id, &IfMatch::of_version(*version))?;
+            Ok((204, *id, None))
         }
     }
 }

@@ -2,7 +2,9 @@
 //! fuzzy search, soft delete and restore.
 
 pub mod batch;
+mod read_ahead;
 pub mod shares;
+mod store;
 mod wire;
 mod write;
 
@@ -38,6 +40,7 @@ use crate::error::ApiError;
 use crate::error::ProblemCode;
 use crate::ids::{ClientId, SegmentId, TeamId, UserId};
 use crate::state::AppState;
+use store::DatabaseStore;
 use wire::{ClientInput, ClientStatsResponse, ClientSummary, UpdateClient};
 use write::{client_http, create_in, update_in, upsert_in};
 
@@ -69,7 +72,14 @@ pub async fn create_client(
     let client = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            create_in(conn, &principal, scope, &workspace, body.0, allow_duplicate)
+            create_in(
+                &mut DatabaseStore::new(conn, workspace.id),
+                &principal,
+                scope,
+                &workspace,
+                body.0,
+                allow_duplicate,
+            )
         })
     })
     .await?;
@@ -124,7 +134,8 @@ pub async fn upsert_client_by_ref(
     let (status, client) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            upsert_in(conn, &principal, scope, &workspace, reference, body.0, &if_match, allow_duplicate)
+            let store = &mut DatabaseStore::new(conn, workspace.id);
+            upsert_in(store, &principal, scope, &workspace, reference, body.0, &if_match, allow_duplicate)
         })
     })
     .await?;
@@ -420,7 +431,15 @@ pub async fn update_client(
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
             let current: Client = soft_delete::live_for_update(conn, &principal, scope, id)?;
-            update_in(conn, &principal, scope, &workspace, current, body.0, &if_match)
+            update_in(
+                &mut DatabaseStore::new(conn, workspace.id),
+                &principal,
+                scope,
+                &workspace,
+                current,
+                body.0,
+                &if_match,
+            )
         })
     })
     .await?;

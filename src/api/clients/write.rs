@@ -1,29 +1,27 @@
 //! Building the client a create or update stores, and refusing a duplicate.
 
 use actix_web::HttpResponse;
-use chrono::Utc;
-use diesel::prelude::*;
+use chrono::{SubsecRound, Utc};
 
+use super::store::ClientStore;
 use super::wire::{ClientInput, ClientResponse, UpdateClient};
-use crate::api::assignment::{Assignment, Requested, ensure_may_hand_over};
-use crate::api::custom_values::check_custom;
+use crate::api::BOOKKEEPING;
+use crate::api::assignment::{Requested, ensure_may_hand_over};
+use crate::api::custom_values::check_custom_by;
 use crate::api::duplicate_elsewhere;
 use crate::api::extract::IfMatch;
 use crate::api::extract::versioned_http;
-use crate::api::soft_delete;
 use crate::api::to_json;
-use crate::api::{BOOKKEEPING, record_change};
 use crate::auth::Principal;
 use crate::db::json::Json;
 use crate::db::models::change_event::ChangeSet;
-use crate::db::models::external_ref::{self, RefEntity};
 use crate::db::models::{Client, Workspace};
 use crate::db::visibility::ClientScope;
 use crate::domain::FieldCode;
 use crate::domain::Violation;
 use crate::domain::client::{Names, check_kind_fields, display_name, normalise_tags, search_text};
 use crate::domain::contact_points::{ContactPoint, normalise_emails, normalise_phones};
-use crate::domain::enums::{CustomEntity, LifecycleStage, Relationship};
+use crate::domain::enums::{LifecycleStage, Relationship};
 use crate::domain::external_ref::{ExternalRef, normalise_refs};
 use crate::domain::text::trimmed;
 use crate::error::ProblemCode;
@@ -33,17 +31,17 @@ use actix_web::http::StatusCode;
 
 /// Checks `input` and builds the row to store: the only path by which a client is written.
 pub(super) fn build_client(
-    conn: &mut PgConnection,
+    store: &mut impl ClientStore,
     principal: &Principal,
     scope: &ClientScope,
     workspace: &Workspace,
     input: ClientInput,
     existing: Option<&Client>,
 ) -> Result<Client, ApiError> {
-    let fields = check_fields(conn, workspace, &input)?;
+    let fields = check_fields(store, workspace, &input)?;
     let requested =
         Requested { owner_id: input.owner_id, team_id: input.team_id, is_new: existing.is_none() };
-    let assignment = Assignment::resolve(conn, workspace.id, principal.user_id, requested)?;
+    let assignment = store.assignment(principal.user_id, requested)?;
     let before = existing.map_or(Some(principal.user_id), |client| client.owner_id);
     ensure_may_hand_over(principal, scope, before, assignment.owner_id)?;
 
@@ -56,7 +54,8 @@ pub(super) fn build_client(
             .chain(fields.email_keys.iter().map(String::as_str))
             .chain(fields.phone_keys.iter().map(String::as_str)),
     );
-    let now = Utc::now();
+    // In the database's precision, so that a batch's client, written later, answers as stored.
+    let now = Utc::now().trunc_subsecs(6);
     Ok(Client {
         workspace_id: workspace.id,
         id: existing.map_or_else(ClientId::generate, |client| client.id),
@@ -102,29 +101,30 @@ pub(super) fn build_client(
 
 /// Creates a client from `input`: the one way a client comes to be, whether posted or upserted.
 pub(super) fn create_in(
-    conn: &mut PgConnection,
+    store: &mut impl ClientStore,
     principal: &Principal,
     scope: &ClientScope,
     workspace: &Workspace,
     input: ClientInput,
     allow_duplicate: bool,
 ) -> Result<Client, ApiError> {
-    let client = build_client(conn, principal, scope, workspace, input, None)?;
+    let client = build_client(store, principal, scope, workspace, input, None)?;
     if !allow_duplicate {
-        ensure_not_duplicate(conn, scope, &client)?;
+        ensure_not_duplicate(store, scope, &client)?;
     }
-    let client = client.insert(conn)?;
-    Client::sync_name_words(conn, client.workspace_id, client.id)?;
-    store_refs(conn, &client, None)?;
+    ensure_refs_free(store, &client, None)?;
+    let client = store.insert(client)?;
+    store.sync_name_words(&client)?;
+    store.sync_refs(&client, None)?;
     let changes = ChangeSet::default().diff(None, &snapshot(&client), BOOKKEEPING);
-    record_change(conn, principal, "client", client.id.0, "created", client.version, changes)?;
+    store.record_change(principal, &client, "created", changes)?;
     Ok(client)
 }
 
 /// Applies `change` to the live client `current` (locked by the caller): the client as it is now,
 /// unwritten (same version, no change event) when the change changes nothing.
 pub(super) fn update_in(
-    conn: &mut PgConnection,
+    store: &mut impl ClientStore,
     principal: &Principal,
     scope: &ClientScope,
     workspace: &Workspace,
@@ -134,19 +134,22 @@ pub(super) fn update_in(
 ) -> Result<Client, ApiError> {
     let mut input = ClientInput::from(&current);
     change.apply_to(&mut input)?;
-    let candidate = build_client(conn, principal, scope, workspace, input, Some(&current))?;
+    let candidate = build_client(store, principal, scope, workspace, input, Some(&current))?;
     // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
     if_match.check(current.version)?;
     let changes = ChangeSet::default().diff(Some(&snapshot(&current)), &snapshot(&candidate), BOOKKEEPING);
     if changes.is_empty() {
         return Ok(current);
     }
-    let client = candidate.save(conn)?;
+    ensure_refs_free(store, &candidate, Some(&current))?;
+    let client = store.save(candidate)?;
     if client.search_text != current.search_text {
-        Client::sync_name_words(conn, client.workspace_id, client.id)?;
+        store.sync_name_words(&client)?;
     }
-    store_refs(conn, &client, Some(&current))?;
-    record_change(conn, principal, "client", client.id.0, "updated", client.version, changes)?;
+    if client.external_refs != current.external_refs {
+        store.sync_refs(&client, Some(&current))?;
+    }
+    store.record_change(principal, &client, "updated", changes)?;
     Ok(client)
 }
 
@@ -154,7 +157,7 @@ pub(super) fn update_in(
 /// client, or 200 with the updated (or unchanged) one.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn upsert_in(
-    conn: &mut PgConnection,
+    store: &mut impl ClientStore,
     principal: &Principal,
     scope: &ClientScope,
     workspace: &Workspace,
@@ -163,10 +166,10 @@ pub(super) fn upsert_in(
     if_match: &IfMatch,
     allow_duplicate: bool,
 ) -> Result<(StatusCode, Client), ApiError> {
-    external_ref::lock(conn, workspace.id, RefEntity::Client, &reference)?;
-    match external_ref::record_of(conn, workspace.id, RefEntity::Client, &reference)? {
+    store.lock_ref(&reference)?;
+    match store.record_of(&reference)? {
         Some(id) => {
-            let current = held_for_upsert(conn, principal, scope, ClientId(id))?;
+            let current = held_for_upsert(store, principal, scope, id)?;
             // The ref the path names stays the client's, whatever list the body gives.
             if let Some(refs) = &mut change.external_refs {
                 let refs = refs.get_or_insert_with(Vec::new);
@@ -174,7 +177,7 @@ pub(super) fn upsert_in(
                     refs.push(reference);
                 }
             }
-            Ok((StatusCode::OK, update_in(conn, principal, scope, workspace, current, change, if_match)?))
+            Ok((StatusCode::OK, update_in(store, principal, scope, workspace, current, change, if_match)?))
         }
         None => {
             if_match.check_absent()?;
@@ -190,7 +193,7 @@ pub(super) fn upsert_in(
             if !input.external_refs.contains(&reference) {
                 input.external_refs.push(reference);
             }
-            Ok((StatusCode::CREATED, create_in(conn, principal, scope, workspace, input, allow_duplicate)?))
+            Ok((StatusCode::CREATED, create_in(store, principal, scope, workspace, input, allow_duplicate)?))
         }
     }
 }
@@ -198,18 +201,18 @@ pub(super) fn upsert_in(
 /// The live client `id` that holds the ref being upserted, locked: one the caller doesn't see, or a
 /// deleted one, can't take the upsert, and creating another would break the ref's uniqueness.
 fn held_for_upsert(
-    conn: &mut PgConnection,
+    store: &mut impl ClientStore,
     principal: &Principal,
     scope: &ClientScope,
     id: ClientId,
 ) -> Result<Client, ApiError> {
-    if !Client::is_seen(conn, scope, id)? {
+    if !store.is_seen(scope, id)? {
         return Err(ApiError::conflict(
             ProblemCode::ExternalRefTaken,
             "a client you don't see has this external ref",
         ));
     }
-    match soft_delete::live_for_update(conn, principal, scope, id) {
+    match store.live_for_update(principal, scope, id) {
         Err(ApiError::NotFound) => Err(ApiError::conflict(
             ProblemCode::ClientDeleted,
             format!(
@@ -220,21 +223,22 @@ fn held_for_upsert(
     }
 }
 
-/// Indexes the client's refs, refusing one another client holds.
-fn store_refs(conn: &mut PgConnection, client: &Client, before: Option<&Client>) -> Result<(), ApiError> {
+/// Refuses refs of `client` that another client holds.
+fn ensure_refs_free(
+    store: &mut impl ClientStore,
+    client: &Client,
+    before: Option<&Client>,
+) -> Result<(), ApiError> {
     let refs = &client.external_refs.0;
     if before.is_some_and(|before| &before.external_refs.0 == refs) {
         return Ok(());
     }
-    if let Some((taken, _)) =
-        external_ref::held_elsewhere(conn, client.workspace_id, RefEntity::Client, client.id.0, refs)?
-    {
+    if let Some((taken, _)) = store.ref_held_elsewhere(client.id, refs)? {
         return Err(ApiError::conflict(
             ProblemCode::ExternalRefTaken,
             format!("another client has the external ref {}:{}", taken.system, taken.id),
         ));
     }
-    external_ref::sync(conn, client.workspace_id, RefEntity::Client, client.id.0, refs)?;
     Ok(())
 }
 
@@ -287,7 +291,7 @@ struct CheckedFields {
 /// Every broken rule at once: validator's, then the domain's (which fields a person or a company
 /// has, emails, phones, tags), then the custom values'.
 fn check_fields(
-    conn: &mut PgConnection,
+    store: &mut impl ClientStore,
     workspace: &Workspace,
     input: &ClientInput,
 ) -> Result<CheckedFields, ApiError> {
@@ -321,7 +325,8 @@ fn check_fields(
         .map_err(|found| violations.extend(found))
         .ok();
     errors.extend(violations.into_iter().map(FieldError::from));
-    let custom = check_custom(conn, workspace.id, CustomEntity::Client, input.custom.clone(), &mut errors)?;
+    let rules = store.custom_rules()?;
+    let custom = check_custom_by(&rules, &workspace.default_phone_region, input.custom.clone(), &mut errors);
     let (Some((emails, email_keys)), Some((phones, phone_keys)), Some(tags), Some(external_refs), true) =
         (emails, phones, tags, external_refs, errors.is_empty())
     else {
@@ -333,19 +338,12 @@ fn check_fields(
 
 /// Refuses a new client whose email, phone or tax id a live client already has: by its id when the
 /// caller sees it, by its owner's name alone when they don't.
-pub(super) fn ensure_not_duplicate(
-    conn: &mut PgConnection,
+fn ensure_not_duplicate(
+    store: &mut impl ClientStore,
     scope: &ClientScope,
     client: &Client,
 ) -> Result<(), ApiError> {
-    let found = Client::find_duplicates(
-        conn,
-        client.workspace_id,
-        &client.email_keys,
-        &client.phone_keys,
-        client.tax_id.as_deref(),
-        Some(client.id),
-    )?;
+    let found = store.duplicates_of(client)?;
     let Some(other) = found.first() else { return Ok(()) };
     let shares = |mine: &[String], theirs: &[String]| mine.iter().any(|key| theirs.contains(key));
     let what = if shares(&client.email_keys, &other.email_keys) {
@@ -356,7 +354,7 @@ pub(super) fn ensure_not_duplicate(
         "the tax id"
     };
     if !scope.admits_client(other.id, other.owner_id) {
-        return Err(duplicate_elsewhere(conn, client.workspace_id, "client", other.owner_id, what)?);
+        return Err(duplicate_elsewhere(store.conn(), client.workspace_id, "client", other.owner_id, what)?);
     }
     Err(ApiError::Duplicate {
         detail: format!(

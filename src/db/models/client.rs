@@ -288,6 +288,31 @@ impl Client {
         diesel::insert_into(clients::table).values(self).returning(Client::as_returning()).get_result(conn)
     }
 
+    /// Inserts many clients in as few statements as PostgreSQL's parameter limit allows.
+    pub fn insert_all(conn: &mut PgConnection, clients: &[Client]) -> QueryResult<()> {
+        // About 40 parameters a row, within the 65,535 a statement takes.
+        for chunk in clients.chunks(1_000) {
+            diesel::insert_into(clients::table).values(chunk).execute(conn)?;
+        }
+        Ok(())
+    }
+
+    /// Clients `ids`, deleted or not, locked for the rest of the transaction in the order of their
+    /// ids (so two batches locking overlapping clients queue rather than deadlock).
+    pub fn find_all_for_update(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        ids: &[ClientId],
+    ) -> QueryResult<Vec<Client>> {
+        clients::table
+            .filter(clients::workspace_id.eq(workspace))
+            .filter(clients::id.eq_any(ids))
+            .order(clients::id)
+            .select(Client::as_select())
+            .for_update()
+            .load(conn)
+    }
+
     /// Writes every column of the row back (the caller merged the change into it).
     pub fn save(&self, conn: &mut PgConnection) -> QueryResult<Client> {
         diesel::update(clients::table.find((self.workspace_id, self.id)))
@@ -354,6 +379,45 @@ impl Client {
         let mut found = query.select(Client::as_select()).load(conn)?;
         found.sort_by_key(|client| client.id);
         Ok(found)
+    }
+
+    /// Live clients that have any of `email_keys`, `phone_keys` or `tax_ids`: every possible
+    /// duplicate of a batch's new clients, by id.
+    pub fn find_sharing_keys(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        email_keys: &[String],
+        phone_keys: &[String],
+        tax_ids: &[String],
+    ) -> QueryResult<Vec<Client>> {
+        // A few keys a query: given 50 array elements, the planner expects most rows to overlap and
+        // scans the table (half a second at 100k clients) instead of probing the key indexes.
+        const KEYS_A_QUERY: usize = 20;
+        let chunk = |keys: &[String], n: usize| -> Vec<String> {
+            keys.iter().skip(n * KEYS_A_QUERY).take(KEYS_A_QUERY).cloned().collect()
+        };
+        let queries = [email_keys.len(), phone_keys.len(), tax_ids.len()]
+            .into_iter()
+            .map(|count| count.div_ceil(KEYS_A_QUERY))
+            .max()
+            .unwrap_or_default();
+        let mut found = std::collections::BTreeMap::new();
+        for n in 0..queries {
+            let (emails, phones, tax_ids) = (chunk(email_keys, n), chunk(phone_keys, n), chunk(tax_ids, n));
+            let sharing: Vec<Client> = clients::table
+                .filter(clients::workspace_id.eq(workspace))
+                .filter(clients::deleted_at.is_null())
+                .filter(
+                    clients::email_keys
+                        .overlaps_with(emails)
+                        .or(clients::phone_keys.overlaps_with(phones))
+                        .or(clients::tax_id.eq_any(tax_ids).assume_not_null()),
+                )
+                .select(Client::as_select())
+                .load(conn)?;
+            found.extend(sharing.into_iter().map(|client| (client.id, client)));
+        }
+        Ok(found.into_values().collect())
     }
 
     /// One page of live clients: `limit` rows after `after` in `order`, and when that is
@@ -489,10 +553,15 @@ impl Client {
         FragmentQuery(query).load(conn)
     }
 
-    /// Brings the client's name words (what a one-word `q` searches) up to date with its names.
-    pub fn sync_name_words(conn: &mut PgConnection, workspace: WorkspaceId, id: ClientId) -> QueryResult<()> {
+    /// Brings the clients' name words (what a one-word `q` searches) up to date with their names.
+    pub fn sync_name_words(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        ids: &[ClientId],
+    ) -> QueryResult<()> {
         static SYNC: SqlText = SqlText::new(include_str!("../sql/sync_client_name_words.sql"));
-        SqlFile::new(&SYNC).bind(Bind::Uuid(workspace.0)).bind(Bind::Uuid(id.0)).execute(conn)?;
+        let ids = ids.iter().map(|id| id.0).collect();
+        SqlFile::new(&SYNC).bind(Bind::Uuid(workspace.0)).bind(Bind::UuidList(ids)).execute(conn)?;
         Ok(())
     }
 

@@ -1,5 +1,7 @@
 //! The index of records by the ids other systems know them by (see the `external_refs` migration).
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use uuid::Uuid;
 
@@ -96,17 +98,106 @@ pub fn sync(
     Ok(())
 }
 
-/// Holds the ref for the rest of the transaction, so that two upserts of one new ref don't both
-/// create a record: the second waits, then finds the first's.
+/// Holds `refs` for the rest of the transaction, so that two upserts of one new ref don't both
+/// create a record: the second waits, then finds the first's. Several are taken in the order of
+/// their lock keys, so two batches naming the same refs in different orders queue rather than
+/// deadlock.
 pub fn lock(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
     entity: RefEntity,
-    reference: &ExternalRef,
+    refs: &[ExternalRef],
 ) -> QueryResult<()> {
-    let name = format!("external_ref:{workspace}:{}:{}:{}", entity.as_str(), reference.system, reference.id);
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind::<diesel::sql_types::Text, _>(name)
+    let names: Vec<String> = refs
+        .iter()
+        .map(|reference| {
+            format!("external_ref:{workspace}:{}:{}:{}", entity.as_str(), reference.system, reference.id)
+        })
+        .collect();
+    // The sorted keys come from a subquery that can't be flattened (OFFSET 0), so the locks are
+    // taken in its order.
+    diesel::sql_query(
+        "SELECT pg_advisory_xact_lock(key) FROM \
+         (SELECT DISTINCT hashtextextended(name, 0) AS key FROM unnest($1::text[]) AS name ORDER BY 1 OFFSET 0) AS keys",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(names)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The records of `entity` that `refs` name in `workspace`, deleted or not; refs nobody holds are
+/// absent.
+pub fn records_of(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    entity: RefEntity,
+    refs: &[ExternalRef],
+) -> QueryResult<HashMap<ExternalRef, Uuid>> {
+    let systems: Vec<&str> = refs.iter().map(|reference| reference.system.as_str()).collect();
+    let ids: Vec<&str> = refs.iter().map(|reference| reference.id.as_str()).collect();
+    let found: Vec<RefHolder> = diesel::sql_query(
+        "SELECT r.system, r.external_id, r.record_id FROM unnest($3::text[], $4::text[]) AS wanted (system, external_id) \
+         JOIN external_refs AS r ON r.workspace_id = $1 AND r.entity = $2 \
+         AND r.system = wanted.system AND r.external_id = wanted.external_id",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(workspace.0)
+    .bind::<diesel::sql_types::Text, _>(entity.as_str())
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(systems)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(ids)
+    .load(conn)?;
+    Ok(found
+        .into_iter()
+        .map(|holder| (ExternalRef { system: holder.system, id: holder.external_id }, holder.record_id))
+        .collect())
+}
+
+#[derive(QueryableByName)]
+struct RefHolder {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    system: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    external_id: String,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    record_id: Uuid,
+}
+
+/// Writes the refs a batch changed in two statements: `released` leave the index, then `taken`
+/// (ref, record) enter it; so a ref one record gives up and another takes in the same batch moves.
+pub fn apply(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    entity: RefEntity,
+    released: &[ExternalRef],
+    taken: &[(ExternalRef, Uuid)],
+) -> QueryResult<()> {
+    if !released.is_empty() {
+        let systems: Vec<&str> = released.iter().map(|reference| reference.system.as_str()).collect();
+        let ids: Vec<&str> = released.iter().map(|reference| reference.id.as_str()).collect();
+        diesel::sql_query(
+            "DELETE FROM external_refs AS r USING unnest($3::text[], $4::text[]) AS gone (system, external_id) \
+             WHERE r.workspace_id = $1 AND r.entity = $2 AND r.system = gone.system AND r.external_id = gone.external_id",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(workspace.0)
+        .bind::<diesel::sql_types::Text, _>(entity.as_str())
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(systems)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(ids)
         .execute(conn)?;
+    }
+    // Five parameters a row, within PostgreSQL's 65,535 a statement.
+    for chunk in taken.chunks(10_000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(reference, record)| {
+                (
+                    external_refs::workspace_id.eq(workspace),
+                    external_refs::entity.eq(entity.as_str()),
+                    external_refs::system.eq(&reference.system),
+                    external_refs::external_id.eq(&reference.id),
+                    external_refs::record_id.eq(*record),
+                )
+            })
+            .collect();
+        diesel::insert_into(external_refs::table).values(rows).execute(conn)?;
+    }
     Ok(())
 }

@@ -219,31 +219,47 @@ impl TestApp {
         &self,
         name: &str,
     ) -> (std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>) {
-        use diesel::{Connection, RunQueryDsl};
-        let (url, name) = (self.database_url.clone(), name.to_string());
-        let (locked_tx, locked) = std::sync::mpsc::channel();
+        use diesel::RunQueryDsl;
+        let name = name.to_string();
+        self.hold_transaction(move |conn| {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind::<diesel::sql_types::Text, _>(name)
+                .execute(conn)
+                .map(drop)
+        })
+    }
+
+    /// Runs `work` in a transaction of its own and keeps it open, uncommitted: the first channel
+    /// says when `work` is done, sending on the second commits it.
+    pub fn hold_transaction(
+        &self,
+        work: impl FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<()> + Send + 'static,
+    ) -> (std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>) {
+        use diesel::Connection;
+        let url = self.database_url.clone();
+        let (done_tx, done) = std::sync::mpsc::channel();
         let (release, release_rx) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
             let mut conn = diesel::PgConnection::establish(&url).expect("connect");
             conn.transaction::<_, diesel::result::Error, _>(|conn| {
-                diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                    .bind::<diesel::sql_types::Text, _>(name)
-                    .execute(conn)?;
-                locked_tx.send(()).expect("the test waits");
+                work(conn)?;
+                done_tx.send(()).expect("the test waits");
                 release_rx.recv().ok();
                 Ok(())
             })
-            .expect("the lock transaction");
+            .expect("the held transaction");
         });
-        (locked, release)
+        (done, release)
     }
 
     /// Waits until `count` sessions of this test's database wait for a lock: the way a test makes
     /// sure that requests really overlap with a transaction it holds open, instead of sleeping and
     /// hoping. Gives up after 30 s.
     pub async fn wait_for_lock_waiters(&self, count: i64) {
-        let query = "SELECT count(*) AS value FROM pg_locks
-                     WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+        // Sessions, not pg_locks: a wait for another transaction's row or key is a lock without a
+        // database there.
+        let query = "SELECT count(*) AS value FROM pg_stat_activity
+                     WHERE wait_event_type = 'Lock' AND datname = current_database()";
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             let waiting = self.sql_i64(query).await;
