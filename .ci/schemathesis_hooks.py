@@ -122,6 +122,8 @@ STORED_STATE_FIELDS_BY_OPERATION = {
     # custom field takes, and that an enum keeps an option, follow its stored type.
     "not_applicable": {"update_segment", "update_custom_field"},
     "length": {"update_custom_field"},
+    # A client isn't merged into itself: the path names the one the body may not.
+    "invalid": {"merge_clients"},
 }
 
 # Rules no JSON Schema can state, forgiven for the same reason as those above, and listed beside

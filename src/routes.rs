@@ -54,6 +54,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(clients::update_client)
             .service(clients::delete_client)
             .service(clients::restore_client)
+            .service(clients::merge::merge_clients)
             .service(clients::shares::share_client)
             .service(clients::shares::list_client_shares)
             .service(clients::shares::unshare_client)

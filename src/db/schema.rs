@@ -163,6 +163,7 @@ diesel::table! {
         stats_rfm_monetary -> Nullable<Int2>,
         stats_rfm_class -> Nullable<Text>,
         external_refs -> Jsonb,
+        merged_into -> Nullable<Uuid>,
     }
 }
 

@@ -43,6 +43,7 @@ crate::domain::enums::text_enum!(
         StageInUse => "stage_in_use",
         RecordsInTheWay => "records_in_the_way",
         ClientDeleted => "client_deleted",
+        ClientMerged => "client_merged",
         DynamicSegment => "dynamic_segment",
         NotPlanned => "not_planned",
         TooManyFields => "too_many_fields",
@@ -107,6 +108,7 @@ impl ProblemCode {
             | StageInUse
             | RecordsInTheWay
             | ClientDeleted
+            | ClientMerged
             | DynamicSegment
             | NotPlanned
             | TooManyFields

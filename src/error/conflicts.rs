@@ -21,6 +21,7 @@ const CONFLICTS_BY_OPERATION: &[(&str, &[ProblemCode])] = &[
     ("create_client", &[Duplicate, DuplicateElsewhere, ExternalRefTaken]),
     ("update_client", &[ExternalRefTaken]),
     ("upsert_client_by_ref", &[Duplicate, DuplicateElsewhere, ExternalRefTaken, ClientDeleted]),
+    ("restore_client", &[ClientMerged]),
     ("create_contact", &[Duplicate, DuplicateElsewhere]),
     ("restore_contact", &[ClientDeleted]),
     ("create_pipeline", &[PipelineNameTaken]),

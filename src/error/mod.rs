@@ -65,6 +65,9 @@ pub struct Problem {
     /// The workspaces to choose from, for `workspace_required` at login.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workspaces: Option<Vec<WorkspaceChoice>>,
+    /// The client that took the place of this merged one, for a `not_found` client (404).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<uuid::Uuid>,
 }
 
 /// One failing field of a request.
@@ -106,6 +109,9 @@ pub enum ApiError {
     InsufficientScope { needed: String },
     #[error("no such resource")]
     NotFound,
+    /// A client merged into another: gone, with the one that took its place.
+    #[error("this client was merged into client {merged_into}")]
+    MergedAway { merged_into: uuid::Uuid },
     #[error("this resource answers only {allowed}")]
     MethodNotAllowed { allowed: String },
     #[error("{detail}")]
@@ -186,7 +192,7 @@ impl ApiError {
             Self::Unauthorized(_) => ProblemCode::Unauthorized,
             Self::Forbidden(_) => ProblemCode::Forbidden,
             Self::InsufficientScope { .. } => ProblemCode::InsufficientScope,
-            Self::NotFound => ProblemCode::NotFound,
+            Self::NotFound | Self::MergedAway { .. } => ProblemCode::NotFound,
             Self::MethodNotAllowed { .. } => ProblemCode::MethodNotAllowed,
             Self::VersionMismatch { .. } => ProblemCode::VersionMismatch,
             Self::IdempotencyKeyReused => ProblemCode::IdempotencyKeyReused,
@@ -223,6 +229,7 @@ impl ApiError {
             Self::Duplicate { conflicting_id, .. } => problem.conflicting_id = Some(*conflicting_id),
             Self::DuplicateElsewhere { owner_name, .. } => problem.owner_name = owner_name.clone(),
             Self::RecordsInTheWay { count, .. } => problem.record_count = Some(*count),
+            Self::MergedAway { merged_into } => problem.merged_into = Some(*merged_into),
             _ => {}
         }
         problem
@@ -251,6 +258,7 @@ impl Problem {
             owner_name: None,
             record_count: None,
             workspaces: None,
+            merged_into: None,
         }
     }
 
@@ -288,7 +296,7 @@ impl ResponseError for ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::MergedAway { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. }
             | Self::Duplicate { .. }

@@ -23,6 +23,7 @@ const SOMETIMES_ABSENT: &[(&str, &str)] = &[
     ("Problem", "conflicting_id"),
     ("Problem", "record_count"),
     ("Problem", "owner_name"),
+    ("Problem", "merged_into"),
     ("Problem", "workspaces"),
 ];
 

@@ -36,6 +36,7 @@ mod faults;
 mod health;
 mod idempotency;
 mod launcher;
+mod merge;
 mod openapi;
 mod pipelines;
 mod products;

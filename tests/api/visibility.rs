@@ -120,6 +120,15 @@ async fn a_rep_can_neither_change_nor_link_to_a_client_they_dont_see() {
     assert_eq!(codes, [&json!("not_found"), &json!("not_found"), &json!("external_ref_taken")]);
     app.assert_unchanged(&path, &s.owner, &before).await;
     assert_eq!(s.listed(&s.owner, "/api/v1/clients?external_ref=1c:B-1").await, ["Bravo Trading"]);
+    // Nor merged into theirs, nor theirs into it.
+    let into_mine = json!({"from": [s.client_b["id"]]});
+    let mine = format!("/api/v1/clients/{}", id(&s.client_a));
+    let refused = app.post(&format!("{mine}/merge"), rep, into_mine).await;
+    let refused = crate::support::http::field_errors(refused.expect_problem(422, "validation_failed"));
+    assert_eq!(refused, [("from".to_string(), "not_found".to_string())]);
+    let into_theirs = json!({"from": [s.client_a["id"]]});
+    app.post(&format!("{path}/merge"), rep, into_theirs).await.expect_problem(404, "not_found");
+    app.assert_unchanged(&path, &s.owner, &before).await;
 
     // A contact, deal or activity can't be put on it: its id is unknown to the rep.
     let client_id = s.client_b["id"].clone();
@@ -709,6 +718,7 @@ const SCOPE_TESTED: &[&str] = &[
     "share_client",
     "list_client_shares",
     "unshare_client",
+    "merge_clients",
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and

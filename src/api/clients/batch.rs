@@ -316,7 +316,7 @@ fn run(
         }
         ClientOperation::Delete { id, version } => {
             let conn = store.conn();
-            ensure_deletions_allowed(conn, principal)?;
+            ensure_deletions_allowed(conn, principal, 1)?;
             delete_in(conn, principal, scope, *id, &IfMatch::of_version(*version))?;
             Ok((204, *id, None))
         }

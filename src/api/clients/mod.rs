@@ -2,6 +2,7 @@
 //! fuzzy search, soft delete and restore.
 
 pub mod batch;
+pub mod merge;
 mod read_ahead;
 pub mod shares;
 mod store;
@@ -384,7 +385,10 @@ pub async fn get_client(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let (client, summary, stats) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
-        let (client, stats) = ClientStats::find_with_client(conn, scope, id)?;
+        let (client, stats) = match ClientStats::find_with_client(conn, scope, id) {
+            Err(diesel::result::Error::NotFound) => return Err(merged_or_not_found(conn, scope, id)),
+            found => found?,
+        };
         let summary = Client::summary(conn, principal.workspace_id, id)?;
         let places = crate::domain::money::places(&summary.currency);
         let summary = ClientSummary::new(summary, &client, places);
@@ -397,6 +401,22 @@ pub async fn get_client(
     response.summary = Some(summary);
     response.stats = Some(stats);
     Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(version))).json(response))
+}
+
+/// Why client `id` isn't there: merged into another (that the caller sees it was is no secret
+/// when they saw it), or simply not found.
+fn merged_or_not_found(
+    conn: &mut PgConnection,
+    scope: &crate::db::visibility::ClientScope,
+    id: ClientId,
+) -> ApiError {
+    use crate::db::models::SoftDelete;
+    match Client::find_any(conn, scope.workspace(), id) {
+        Ok(Client { merged_into: Some(survivor), owner_id, .. }) if scope.admits_client(id, owner_id) => {
+            ApiError::MergedAway { merged_into: survivor.0 }
+        }
+        _ => ApiError::NotFound,
+    }
 }
 
 /// Update a client.
@@ -476,7 +496,7 @@ pub async fn delete_client(
     principal.require_write()?;
     let id = id.into_inner();
     run_seeing(principal.caller(), &state.pool, move |conn, scope| {
-        ensure_deletions_allowed(conn, &principal)?;
+        ensure_deletions_allowed(conn, &principal, 1)?;
         conn.transaction(|conn| delete_in(conn, &principal, scope, id, &if_match))
     })
     .await?;
@@ -502,7 +522,8 @@ pub(super) fn delete_in(
 
 /// Restore a deleted client, with the contacts deleted along with it.
 ///
-/// Restoring a live client changes nothing and returns it.
+/// Restoring a live client changes nothing and returns it; a client merged into another can't be restored
+/// (409 `client_merged`).
 #[utoipa::path(
     tag = "clients",
     operation_id = "restore_client",
@@ -521,12 +542,26 @@ pub async fn restore_client(
     let id = id.into_inner();
     let client = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
-            soft_delete::restore(conn, &principal, scope, id, |conn, _: &Client, deleted_at, changes| {
-                let (workspace, by) = (principal.workspace_id, principal.user_id);
-                let restored = Client::mark_restored(conn, workspace, id, Utc::now(), by)?;
-                let contacts = Contact::mark_restored_with_client(conn, workspace, id, deleted_at, by)?;
-                Ok((restored, changes.field("contacts_restored", None, &contacts)))
-            })
+            soft_delete::restore(
+                conn,
+                &principal,
+                scope,
+                id,
+                |conn, deleted: &Client, deleted_at, changes| {
+                    if let Some(survivor) = deleted.merged_into {
+                        return Err(ApiError::conflict(
+                            ProblemCode::ClientMerged,
+                            format!(
+                                "this client was merged into client {survivor}, which has its records now"
+                            ),
+                        ));
+                    }
+                    let (workspace, by) = (principal.workspace_id, principal.user_id);
+                    let restored = Client::mark_restored(conn, workspace, id, Utc::now(), by)?;
+                    let contacts = Contact::mark_restored_with_client(conn, workspace, id, deleted_at, by)?;
+                    Ok((restored, changes.field("contacts_restored", None, &contacts)))
+                },
+            )
         })
     })
     .await?;
@@ -541,6 +576,7 @@ pub async fn restore_client(
 pub(super) fn ensure_deletions_allowed(
     conn: &mut PgConnection,
     principal: &Principal,
+    count: usize,
 ) -> Result<(), ApiError> {
     if principal.role == Role::Owner {
         return Ok(());
@@ -551,12 +587,15 @@ pub(super) fn ensure_deletions_allowed(
     let recent =
         ChangeEvent::deletions_since(conn, principal.workspace_id, principal.user_id, "client", now - hour)?;
     let allowed = usize::try_from(limit).unwrap_or(usize::MAX);
-    if recent.len() < allowed {
+    if recent.len() + count <= allowed {
         return Ok(());
     }
-    // The next deletion is allowed once the oldest of the hour's last `limit` has aged out.
-    let oldest = recent[recent.len() - allowed];
-    let retry_after = (oldest + hour - now).to_std().unwrap_or_default();
+    // The next `count` deletions are allowed once enough of the hour's have aged out; more than
+    // the limit at once never are, and wait the hour.
+    let retry_after = match (recent.len() + count).checked_sub(allowed + 1).and_then(|at| recent.get(at)) {
+        Some(oldest) if count <= allowed => (*oldest + hour - now).to_std().unwrap_or_default(),
+        _ => hour.to_std().unwrap_or_default(),
+    };
     let details = ChangeSet::default()
         .field("deleted_within_the_hour", None, &recent.len())
         .field("limit", None, &limit);

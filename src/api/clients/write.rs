@@ -96,6 +96,7 @@ pub(super) fn build_client(
         deleted_by: None,
         custom: fields.custom,
         external_refs: Json(fields.external_refs),
+        merged_into: None,
     })
 }
 

@@ -66,7 +66,12 @@ impl ChangeEvent {
             .filter(change_events::actor_id.eq(actor))
             .filter(change_events::occurred_at.ge(since))
             .filter(change_events::entity.eq(entity))
-            .filter(change_events::action.eq("deleted"))
+            // A client merged into another is gone as a deleted one is.
+            .filter(
+                change_events::action.eq("deleted").or(change_events::action
+                    .eq("merged")
+                    .and(change_events::changes.has_key("merged_into"))),
+            )
             .order(change_events::occurred_at.asc())
             .select(change_events::occurred_at)
             .load(conn)

@@ -58,6 +58,8 @@ pub struct Client {
     pub deleted_by: Option<UserId>,
     pub custom: serde_json::Value,
     pub external_refs: Json<Vec<ExternalRef>>,
+    /// The client this one was merged into; a merged client is deleted.
+    pub merged_into: Option<ClientId>,
 }
 
 /// How a client list is ordered. Every order ends with the id, so pages never overlap.
@@ -563,6 +565,32 @@ impl Client {
         let ids = ids.iter().map(|id| id.0).collect();
         SqlFile::new(&SYNC).bind(Bind::Uuid(workspace.0)).bind(Bind::UuidList(ids)).execute(conn)?;
         Ok(())
+    }
+
+    /// Marks `merged` clients deleted and merged into `survivor`, their refs let go (the survivor
+    /// takes them), each with a new version.
+    pub fn mark_merged(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        merged: &[uuid::Uuid],
+        survivor: ClientId,
+        at: DateTime<Utc>,
+        by: UserId,
+    ) -> QueryResult<Vec<Client>> {
+        diesel::update(
+            clients::table.filter(clients::workspace_id.eq(workspace)).filter(clients::id.eq_any(merged)),
+        )
+        .set((
+            clients::deleted_at.eq(at),
+            clients::deleted_by.eq(by),
+            clients::merged_into.eq(survivor),
+            clients::external_refs.eq(serde_json::json!([])),
+            clients::version.eq(clients::version + 1),
+            clients::updated_at.eq(at),
+            clients::updated_by.eq(by),
+        ))
+        .returning(Client::as_returning())
+        .get_results(conn)
     }
 
     /// Soft-deletes a client: it leaves every list and lookup, and shows up as a tombstone.

@@ -201,3 +201,22 @@ pub fn apply(
     }
     Ok(())
 }
+
+/// Gives every ref of the `merged` records of `entity` to `survivor`.
+pub fn repoint(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    entity: RefEntity,
+    merged: &[Uuid],
+    survivor: Uuid,
+) -> QueryResult<()> {
+    diesel::update(
+        external_refs::table
+            .filter(external_refs::workspace_id.eq(workspace))
+            .filter(external_refs::entity.eq(entity.as_str()))
+            .filter(external_refs::record_id.eq_any(merged)),
+    )
+    .set(external_refs::record_id.eq(survivor))
+    .execute(conn)?;
+    Ok(())
+}
