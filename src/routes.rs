@@ -46,6 +46,7 @@ pub fn configure(config: &mut ServiceConfig) {
             // The fixed paths before /clients/{id}, which would otherwise take "deleted" for an id.
             .service(clients::list_deleted_clients)
             .service(clients::batch::batch_clients)
+            .service(clients::duplicates::list_client_duplicates)
             .service(clients::list_clients)
             .service(clients::search_clients)
             .service(clients::create_client)

@@ -81,6 +81,7 @@ impl SecurityEvent<'_> {
 /// document gives each a 429.
 pub const READS_CHARGED: &[&str] = &[
     "list_clients",
+    "list_client_duplicates",
     "search_clients",
     "list_segment_members",
     "preview_segment",

@@ -30,6 +30,7 @@ mod contacts;
 mod cors;
 mod custom_fields;
 mod deals;
+mod duplicates;
 mod errors;
 mod external_refs;
 mod faults;

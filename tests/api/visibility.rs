@@ -90,6 +90,29 @@ async fn a_rep_sees_only_their_own_clients_on_every_read() {
 }
 
 #[actix_web::test]
+async fn duplicates_pair_only_clients_the_caller_sees() {
+    let s = Branches::set_up().await;
+    let (app, rep) = (&s.app, &s.rep_a.1);
+    let theirs = format!("/api/v1/clients/{}", id(&s.client_b));
+    app.patch(&theirs, &s.owner, json!({"tax_id": "7707083893"})).await.expect(200);
+    let copy = json!({"kind": "company", "name": "Bravo Trading", "tax_id": "7707083893"});
+    let mine = app.post("/api/v1/clients?allow_duplicate=true", rep, copy).await.expect(201).clone();
+    let names = |page: &Value| -> Vec<Value> {
+        page["data"].as_array().into_iter().flatten().map(|pair| pair["clients"][1]["id"].clone()).collect()
+    };
+    let everyone = app.get("/api/v1/clients/duplicates", &s.owner).await.expect(200).clone();
+    assert_eq!(names(&everyone).len(), 1);
+    let seen = app.get("/api/v1/clients/duplicates", rep).await.expect(200).clone();
+    assert_eq!(seen["data"], json!([]));
+    let of_mine = format!("/api/v1/clients/duplicates?client_id={}", id(&mine));
+    assert_eq!(app.get(&of_mine, rep).await.expect(200)["data"], json!([]));
+    let of_owner = app.get(&of_mine, &s.owner).await.expect(200).clone();
+    assert_eq!(names(&of_owner), [s.client_b["id"].clone()]);
+    let of_theirs = format!("/api/v1/clients/duplicates?client_id={}", id(&s.client_b));
+    app.get(&of_theirs, rep).await.expect_problem(404, "not_found");
+}
+
+#[actix_web::test]
 async fn a_rep_can_neither_change_nor_link_to_a_client_they_dont_see() {
     let s = Branches::set_up().await;
     let (app, rep) = (&s.app, &s.rep_a.1);
@@ -719,6 +742,7 @@ const SCOPE_TESTED: &[&str] = &[
     "list_client_shares",
     "unshare_client",
     "merge_clients",
+    "list_client_duplicates",
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and

@@ -2,6 +2,7 @@
 //! fuzzy search, soft delete and restore.
 
 pub mod batch;
+pub mod duplicates;
 pub mod merge;
 mod read_ahead;
 pub mod shares;
