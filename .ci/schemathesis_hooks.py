@@ -114,7 +114,7 @@ STORED_STATE_FIELDS_BY_OPERATION = {
     "same_currency": {"create_deal", "update_deal"},
     # Changing one's own password needs the current one: whether the path names the caller is
     # stored state (the token's user).
-    "required": {"update_client", "upsert_client_by_ref", "update_contact", "create_deal", "update_deal", "update_user"},
+    "required": {"update_client", "upsert_client_by_ref", "upsert_product_by_ref", "update_contact", "create_deal", "update_deal", "update_user"},
     # Which fields a client has follows its stored kind (an upsert's, when the ref is stored); a name
     # may be the one already stored.
     "not_allowed": {"update_client", "upsert_client_by_ref", "create_deal", "update_deal"},

@@ -79,6 +79,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(pipelines::stages::delete_stage)
             .service(products::list_products)
             .service(products::create_product)
+            .service(products::upsert_product_by_ref)
             .service(products::get_product)
             .service(products::update_product)
             .service(deals::list_deleted_deals)

@@ -302,6 +302,7 @@ fn seed_products(conn: &mut PgConnection, workspace: &Workspace, seed: i64) -> Q
                 version: 1,
                 created_at: now,
                 updated_at: now,
+                external_refs: crate::db::json::Json(Vec::new()),
             };
             products.push(product.insert(conn)?);
         }

@@ -1,7 +1,7 @@
 //! The product catalogue: what deals' line items can refer to.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, patch, post, web};
+use actix_web::{HttpResponse, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
@@ -15,11 +15,14 @@ use crate::api::extract::{
 use crate::api::listing::search_query;
 use crate::api::{BOOKKEEPING, record_change, to_json};
 use crate::auth::{Principal, run_as};
+use crate::db::json::Json;
 use crate::db::models::Product;
 use crate::db::models::change_event::ChangeSet;
+use crate::db::models::external_ref::{self, RefEntity};
 use crate::db::models::product::ProductFilter;
 use crate::domain::FieldCode;
 use crate::domain::client::search_text;
+use crate::domain::external_ref::{ExternalRef, normalise_refs};
 use crate::domain::money::{self, check_currency};
 use crate::domain::text::{non_blank, trimmed};
 use crate::error::{ApiError, FieldError, ProblemCode, field_errors, taken};
@@ -45,6 +48,9 @@ pub struct ProductResponse {
     pub currency: String,
     /// Inactive products stay on old deals but are not offered for new ones.
     pub active: bool,
+    /// The ids other systems know the product by: find it with `?external_ref=system:id`, upsert it
+    /// with `PUT /products/by-ref/{system}/{id}`, name it on a deal's line with `product_ref`.
+    pub external_refs: Vec<ExternalRef>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -61,6 +67,7 @@ impl From<&Product> for ProductResponse {
             price: product.price,
             currency: product.currency.clone(),
             active: product.active,
+            external_refs: product.external_refs.0.clone(),
             version: product.version,
             created_at: product.created_at,
             updated_at: product.updated_at,
@@ -104,6 +111,10 @@ pub struct ProductInput {
     pub currency: String,
     #[serde(default = "active_by_default")]
     pub active: bool,
+    /// The ids other systems know the product by; each names one product of the workspace.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub external_refs: Vec<ExternalRef>,
 }
 
 fn active_by_default() -> bool {
@@ -146,6 +157,28 @@ pub struct UpdateProduct {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false)]
     pub active: Option<bool>,
+    /// Replaces the product's refs; `null` clears them.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<ExternalRef>>, max_items = 20)]
+    pub external_refs: Option<Option<Vec<ExternalRef>>>,
+}
+
+impl UpdateProduct {
+    /// The product `current` is with this change applied, to be checked as a new one would be.
+    fn applied_to(self, current: &Product) -> ProductInput {
+        ProductInput {
+            sku: self.sku.unwrap_or_else(|| current.sku.clone()),
+            name: self.name.unwrap_or_else(|| current.name.clone()),
+            product_group: self.product_group.unwrap_or_else(|| current.product_group.clone()),
+            unit: self.unit.unwrap_or_else(|| current.unit.clone()),
+            price: self.price.unwrap_or(current.price),
+            currency: self.currency.unwrap_or_else(|| current.currency.clone()),
+            active: self.active.unwrap_or(current.active),
+            external_refs: self
+                .external_refs
+                .map_or_else(|| current.external_refs.0.clone(), Option::unwrap_or_default),
+        }
+    }
 }
 
 /// A decimal string that may be absent but not null.
@@ -171,6 +204,9 @@ fn build_product(
     if input.price.normalize().scale() > 6 {
         errors.push(FieldError::new("price", FieldCode::Scale, "has more than 6 decimal places"));
     }
+    let external_refs = normalise_refs("external_refs", input.external_refs)
+        .map_err(|violations| errors.extend(violations.into_iter().map(FieldError::from)))
+        .unwrap_or_default();
     if !errors.is_empty() {
         errors.sort_by(|a, b| a.field.cmp(&b.field));
         return Err(ApiError::Validation(errors));
@@ -194,6 +230,7 @@ fn build_product(
         },
         currency: input.currency,
         active: input.active,
+        external_refs: Json(external_refs),
         version: existing.map_or(1, |product| product.version + 1),
         created_at: existing.map_or(now, |product| product.created_at),
         updated_at: now,
@@ -228,16 +265,7 @@ pub async fn create_product(
     principal.require_write()?;
     let product = build_product(principal.workspace_id, body.0, None)?;
     let product = run_as(principal.caller(), &state.pool, move |conn| {
-        conn.transaction(|conn| {
-            if Product::sku_taken(conn, product.workspace_id, &product.sku, product.id)? {
-                return Err(taken(ProblemCode::SkuTaken));
-            }
-            let product = product.insert(conn)?;
-            let changes =
-                ChangeSet::default().diff(None, &to_json(&ProductResponse::from(&product)), BOOKKEEPING);
-            record_change(conn, &principal, "product", product.id.0, "created", product.version, changes)?;
-            Ok(product)
-        })
+        conn.transaction(|conn| create_in(conn, &principal, product))
     })
     .await?;
     Ok(product_http(StatusCode::CREATED, &product))
@@ -253,6 +281,14 @@ pub struct ProductListQuery {
     pub active: Option<bool>,
     /// Fuzzy search over SKU, name and group.
     pub q: Option<String>,
+    /// The product another system knows by this id: `system:id`, such as `shop:SKU-100`.
+    #[param(
+        example = "shop:SKU-100",
+        min_length = 3,
+        max_length = 251,
+        pattern = "^[a-z0-9][a-z0-9_.-]{0,49}:[^\\s\\u0000-\\u001f\\u007f-\\u009f]([^\\u0000-\\u001f\\u007f-\\u009f]{0,198}[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"
+    )]
+    pub external_ref: Option<String>,
 }
 
 /// List products by name.
@@ -275,12 +311,23 @@ pub async fn list_products(
     let query = query.into_inner();
     let limit = page_limit(query.limit)?;
     let after: Option<(String, ProductId)> = decode_cursor(query.cursor.as_deref())?;
-    let filter = ProductFilter {
+    let external =
+        query.external_ref.as_deref().map(ExternalRef::parse_lookup).transpose().map_err(|reason| {
+            ApiError::bad_request(ProblemCode::InvalidQuery, format!("external_ref {reason}"))
+        })?;
+    let mut filter = ProductFilter {
+        id: None,
         product_group: query.product_group.map(|group| group.trim().to_string()),
         active: query.active,
         q: search_query(query.q.as_deref())?,
     };
     let rows = run_as(principal.caller(), &state.pool, move |conn| {
+        if let Some(reference) = &external {
+            let workspace = principal.workspace_id;
+            // No product has it: a filter on the nil id finds none.
+            let found = external_ref::record_of(conn, workspace, RefEntity::Product, reference)?;
+            filter.id = Some(ProductId(found.unwrap_or_default()));
+        }
         Ok(Product::list(conn, principal.workspace_id, &filter, after, i64::from(limit) + 1)?)
     })
     .await?;
@@ -348,35 +395,179 @@ pub async fn update_product(
     let product = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = Product::find_for_update(conn, principal.workspace_id, id)?;
-            let input = ProductInput {
-                sku: patch.sku.unwrap_or_else(|| current.sku.clone()),
-                name: patch.name.unwrap_or_else(|| current.name.clone()),
-                product_group: patch.product_group.unwrap_or_else(|| current.product_group.clone()),
-                unit: patch.unit.unwrap_or_else(|| current.unit.clone()),
-                price: patch.price.unwrap_or(current.price),
-                currency: patch.currency.unwrap_or_else(|| current.currency.clone()),
-                active: patch.active.unwrap_or(current.active),
-            };
-            let candidate = build_product(principal.workspace_id, input, Some(&current))?;
-            // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
-            if_match.check(current.version)?;
-            let before = to_json(&ProductResponse::from(&current));
-            let changes = ChangeSet::default().diff(
-                Some(&before),
-                &to_json(&ProductResponse::from(&candidate)),
-                BOOKKEEPING,
-            );
-            if changes.is_empty() {
-                return Ok(current);
-            }
-            if Product::sku_taken(conn, candidate.workspace_id, &candidate.sku, id)? {
-                return Err(taken(ProblemCode::SkuTaken));
-            }
-            let product = candidate.save(conn)?;
-            record_change(conn, &principal, "product", id.0, "updated", product.version, changes)?;
-            Ok(product)
+            update_in(conn, &principal, current, patch, &if_match)
         })
     })
     .await?;
     Ok(product_http(StatusCode::OK, &product))
+}
+
+/// Stores the new `product`: the one way a product comes to be, whether posted or upserted.
+fn create_in(conn: &mut PgConnection, principal: &Principal, product: Product) -> Result<Product, ApiError> {
+    ensure_free(conn, &product, None)?;
+    let product = product.insert(conn)?;
+    index_refs(conn, &product)?;
+    let changes = ChangeSet::default().diff(None, &to_json(&ProductResponse::from(&product)), BOOKKEEPING);
+    record_change(conn, principal, "product", product.id.0, "created", product.version, changes)?;
+    Ok(product)
+}
+
+/// Applies `patch` to `current` (locked by the caller): the product as it is now, unwritten (same
+/// version, no change event) when the patch changes nothing.
+fn update_in(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    current: Product,
+    patch: UpdateProduct,
+    if_match: &IfMatch,
+) -> Result<Product, ApiError> {
+    let candidate = build_product(principal.workspace_id, patch.applied_to(&current), Some(&current))?;
+    // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
+    if_match.check(current.version)?;
+    let before = to_json(&ProductResponse::from(&current));
+    let changes =
+        ChangeSet::default().diff(Some(&before), &to_json(&ProductResponse::from(&candidate)), BOOKKEEPING);
+    if changes.is_empty() {
+        return Ok(current);
+    }
+    ensure_free(conn, &candidate, Some(&current))?;
+    let product = candidate.save(conn)?;
+    if product.external_refs != current.external_refs {
+        index_refs(conn, &product)?;
+    }
+    record_change(conn, principal, "product", product.id.0, "updated", product.version, changes)?;
+    Ok(product)
+}
+
+/// Makes the ref index hold exactly the product's refs.
+fn index_refs(conn: &mut PgConnection, product: &Product) -> QueryResult<()> {
+    external_ref::sync(conn, product.workspace_id, RefEntity::Product, product.id.0, &product.external_refs.0)
+}
+
+/// Refuses a SKU or a ref that another product has.
+fn ensure_free(conn: &mut PgConnection, product: &Product, before: Option<&Product>) -> Result<(), ApiError> {
+    if before.is_none_or(|before| before.sku.to_lowercase() != product.sku.to_lowercase())
+        && Product::sku_taken(conn, product.workspace_id, &product.sku, product.id)?
+    {
+        return Err(taken(ProblemCode::SkuTaken));
+    }
+    let refs = &product.external_refs.0;
+    if before.is_some_and(|before| &before.external_refs.0 == refs) {
+        return Ok(());
+    }
+    if let Some((held, _)) =
+        external_ref::held_elsewhere(conn, product.workspace_id, RefEntity::Product, product.id.0, refs)?
+    {
+        return Err(ApiError::conflict(
+            ProblemCode::ExternalRefTaken,
+            format!("another product has the external ref {}:{}", held.system, held.id),
+        ));
+    }
+    Ok(())
+}
+
+/// Create or update the product another system knows by `{system}:{id}`.
+///
+/// When no product has this ref, creates one from the body (which then needs `sku`, `name`, `price` and
+/// `currency`) with the ref among its `external_refs`, 201; when one has, updates it with the fields the body
+/// gives, as `PATCH` does, 200, and writes nothing (same version, no change event) when they change nothing.
+/// `If-Match` guards the update; on a create it fails (412, `current_version` 0). Two upserts of one new ref at
+/// once make one product.
+#[utoipa::path(
+    tag = "products",
+    operation_id = "upsert_product_by_ref",
+    security(("bearer" = [])),
+    params(
+        ("system" = String, Path, description = "The other system: lower-case letters, digits, `_`, `-`, `.`",
+            example = "shop", min_length = 1, max_length = 50, pattern = "^[a-z0-9][a-z0-9_.-]{0,49}$"),
+        ("id" = String, Path, description = "The product's id in that system, percent-encoded (`/` as `%2F`)",
+            example = "SKU-100", min_length = 1, max_length = 200,
+            pattern = "^[^\\s\\u0000-\\u001f\\u007f-\\u009f]([^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"),
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    request_body = UpdateProduct,
+    responses(
+        (status = 200, description = "Updated, or already as asked", body = ProductResponse, headers(("ETag" = String, description = "The record's version"))),
+        (status = 201, description = "Created", body = ProductResponse,
+            headers(("ETag" = String, description = "The record's version"), ("Location" = String, description = "The new product's URL"))),
+        (status = 409, description = "The SKU is another product's", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/products/by-ref/{system}/{id}")]
+pub async fn upsert_product_by_ref(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<(String, String)>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateProduct>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let (system, id) = path.into_inner();
+    let reference = ExternalRef::parse(&system, &id).map_err(|reason| {
+        ApiError::bad_request(ProblemCode::InvalidPath, format!("the external ref: {reason}"))
+    })?;
+    let mut patch = body.0;
+    let (status, product) = run_as(principal.caller(), &state.pool, move |conn| {
+        conn.transaction(|conn| {
+            let workspace = principal.workspace_id;
+            external_ref::lock(conn, workspace, RefEntity::Product, std::slice::from_ref(&reference))?;
+            // The ref the path names stays the product's, whatever list the body gives.
+            if let Some(refs) = &mut patch.external_refs {
+                let refs = refs.get_or_insert_with(Vec::new);
+                if !refs.contains(&reference) {
+                    refs.push(reference.clone());
+                }
+            }
+            match external_ref::record_of(conn, workspace, RefEntity::Product, &reference)? {
+                Some(id) => {
+                    let current = Product::find_for_update(conn, workspace, ProductId(id))?;
+                    Ok((StatusCode::OK, update_in(conn, &principal, current, patch, &if_match)?))
+                }
+                None => {
+                    if_match.check_absent()?;
+                    let input = new_product(patch, reference)?;
+                    let product = build_product(workspace, input, None)?;
+                    Ok((StatusCode::CREATED, create_in(conn, &principal, product)?))
+                }
+            }
+        })
+    })
+    .await?;
+    Ok(product_http(status, &product))
+}
+
+/// A new product from an upsert's body: it must give what a `POST` requires.
+fn new_product(patch: UpdateProduct, reference: ExternalRef) -> Result<ProductInput, ApiError> {
+    let required = |field: &str| {
+        FieldError::new(field, FieldCode::Required, "no product has this ref yet: a new one needs it")
+    };
+    let missing: Vec<FieldError> = [
+        ("currency", patch.currency.is_none()),
+        ("name", patch.name.is_none()),
+        ("price", patch.price.is_none()),
+        ("sku", patch.sku.is_none()),
+    ]
+    .into_iter()
+    .filter(|(_, missing)| *missing)
+    .map(|(field, _)| required(field))
+    .collect();
+    let (Some(sku), Some(name), Some(price), Some(currency), true) =
+        (patch.sku, patch.name, patch.price, patch.currency, missing.is_empty())
+    else {
+        return Err(ApiError::Validation(missing));
+    };
+    let mut external_refs = patch.external_refs.flatten().unwrap_or_default();
+    if !external_refs.contains(&reference) {
+        external_refs.push(reference);
+    }
+    Ok(ProductInput {
+        sku,
+        name,
+        product_group: patch.product_group.flatten(),
+        unit: patch.unit.flatten(),
+        price,
+        currency,
+        active: patch.active.unwrap_or(true),
+        external_refs,
+    })
 }

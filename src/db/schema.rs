@@ -355,6 +355,7 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        external_refs -> Jsonb,
     }
 }
 

@@ -220,3 +220,58 @@ async fn an_order_names_its_customer_by_the_shops_own_id() {
     assert_eq!(field_errors(hidden.expect(422)), vec![("client_ref".to_string(), "not_found".to_string())]);
     assert_eq!(app.sql_i64("SELECT count(*) AS value FROM deals").await, deals_before);
 }
+
+#[actix_web::test]
+async fn a_shop_upserts_its_products_by_its_own_ids_and_orders_them_by_ref() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let path = "/api/v1/products/by-ref/shop/SKU-100";
+    let partial = put(&app, path, &owner, None, json!({"name": "Green tea"})).await;
+    let missing: Vec<(String, String)> = crate::support::http::field_errors(partial.expect(422));
+    let required = |field: &str| (field.to_string(), "required".to_string());
+    assert_eq!(missing, [required("currency"), required("price"), required("sku")]);
+
+    let tea = json!({"sku": "TEA-GRN-100", "name": "Green tea, 100 g", "price": "4.90", "currency": "EUR"});
+    let created = put(&app, path, &owner, None, tea.clone()).await.expect(201).clone();
+    assert_eq!(created["external_refs"], json!([{"system": "shop", "id": "SKU-100"}]));
+    let id = created["id"].as_str().unwrap_or_default().to_string();
+    let count_events = format!("SELECT count(*) AS value FROM change_events WHERE entity_id = '{id}'");
+    let events = || app.sql_i64(&count_events);
+    // The same again writes nothing; a change is an update; a stale version is refused.
+    let again = put(&app, path, &owner, None, tea.clone()).await.expect(200).clone();
+    assert_eq!((again["id"].clone(), again["version"].clone()), (created["id"].clone(), json!(1)));
+    assert_eq!(events().await, 1);
+    let cheaper = put(&app, path, &owner, Some("\"1\""), json!({"price": "4.50"})).await.expect(200).clone();
+    assert_eq!((cheaper["price"].clone(), cheaper["version"].clone()), (json!("4.50"), json!(2)));
+    put(&app, path, &owner, Some("\"1\""), json!({"price": "4.00"}))
+        .await
+        .expect_problem(412, "version_mismatch");
+    assert_eq!(events().await, 2);
+
+    // Found by the ref; no other product may take it.
+    let found = app.get("/api/v1/products?external_ref=shop:SKU-100", &owner).await.expect(200).clone();
+    assert_eq!(found["data"][0]["id"], created["id"]);
+    let none = app.get("/api/v1/products?external_ref=shop:SKU-999", &owner).await.expect(200).clone();
+    assert_eq!(none["data"], json!([]));
+    let thief = json!({"sku": "TEA-BLK", "name": "Black tea", "price": "3.00", "currency": "EUR",
+                       "external_refs": [{"system": "shop", "id": "SKU-100"}]});
+    app.post("/api/v1/products", &owner, thief).await.expect_problem(409, "external_ref_taken");
+
+    // An order names its line's product by the shop's id too.
+    let client = app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme"})).await;
+    let client_id = client.expect(201)["id"].clone();
+    let line = |product_ref: Value| json!({"product_ref": product_ref, "quantity": "2"});
+    let order = json!({"title": "Order 7", "client_id": client_id, "currency": "EUR",
+                       "items": [line(json!({"system": "shop", "id": "SKU-100"}))]});
+    let deal = app.post("/api/v1/deals", &owner, order).await.expect(201).clone();
+    assert_eq!(deal["items"][0]["product_id"], created["id"]);
+    assert_eq!(
+        (deal["items"][0]["name"].clone(), deal["amount"].clone()),
+        (json!("Green tea, 100 g"), json!("9.00"))
+    );
+    let unknown = json!({"title": "Order 8", "client_id": client_id, "currency": "EUR",
+                         "items": [line(json!({"system": "shop", "id": "SKU-999"}))]});
+    let refused = app.post("/api/v1/deals", &owner, unknown).await;
+    let refused = crate::support::http::field_errors(refused.expect_problem(422, "validation_failed"));
+    assert_eq!(refused, [("items[0].product_ref".to_string(), "not_found".to_string())]);
+}

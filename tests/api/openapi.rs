@@ -274,6 +274,11 @@ async fn every_request_body_example_is_accepted() {
         201,
     )
     .await;
+    // The product's example changes a price: it updates the product that has the ref.
+    let refs = json!({"external_refs": [{"system": "shop", "id": "SKU-100"}]});
+    app.patch(&product_path, &owner, refs).await.expect(200);
+    let product_by_ref = "/api/v1/products/by-ref/{system}/{id}";
+    send(Method::PUT, product_by_ref, "/api/v1/products/by-ref/shop/SKU-100", &[], 200).await;
     // The login example is the new user's credentials; refreshing and logging out take the token
     // that login answered, which no example can hold.
     let login = send(post.clone(), "/api/v1/auth/login", "/api/v1/auth/login", &[], 200).await;

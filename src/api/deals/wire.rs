@@ -188,6 +188,9 @@ pub(super) fn deal_card(deal: &Deal) -> DealCard {
 #[serde(deny_unknown_fields)]
 pub struct ItemInput {
     pub product_id: Option<ProductId>,
+    /// The product another system knows by this ref, in place of `product_id`.
+    #[serde(default, skip_serializing)]
+    pub product_ref: Option<ExternalRef>,
     /// The product's name when omitted; required without a product.
     #[validate(length(min = 1, max = 500))]
     #[schema(min_length = 1, max_length = 500)]
@@ -233,6 +236,7 @@ impl From<&DealItem> for ItemInput {
     fn from(item: &DealItem) -> Self {
         Self {
             product_id: item.product_id,
+            product_ref: None,
             name: Some(item.name.clone()),
             product_group: item.product_group.clone(),
             quantity: item.quantity,

@@ -37,9 +37,10 @@ pub(super) fn build_deal(
     principal: &Principal,
     scope: &ClientScope,
     workspace: &Workspace,
-    input: DealInput,
+    mut input: DealInput,
     existing: Option<&Deal>,
 ) -> Result<(Deal, Vec<DealItem>), ApiError> {
+    named_products(conn, workspace, &mut input)?;
     let fields = check_fields(conn, workspace, &input)?;
     let client_id = named_client(conn, workspace, &input)?;
     let named = NamedRecords::look_up(conn, principal, scope, &input, client_id, existing)?;
@@ -117,6 +118,33 @@ pub(super) fn build_deal(
         custom: fields.custom,
     };
     Ok((deal, items))
+}
+
+/// Puts the product each line names by `product_ref` (another system's id) in its `product_id`.
+fn named_products(
+    conn: &mut PgConnection,
+    workspace: &Workspace,
+    input: &mut DealInput,
+) -> Result<(), ApiError> {
+    for (index, item) in input.items.iter_mut().enumerate() {
+        let Some(reference) = item.product_ref.take() else { continue };
+        let field = format!("items[{index}].product_ref");
+        if item.product_id.is_some() {
+            return Err(ApiError::invalid_field(
+                &field,
+                FieldCode::NotAllowed,
+                "give product_id or product_ref, not both",
+            ));
+        }
+        let reference = ExternalRef::parse(&reference.system, &reference.id)
+            .map_err(|reason| ApiError::invalid_field(&field, FieldCode::Format, reason))?;
+        let found = external_ref::record_of(conn, workspace.id, RefEntity::Product, &reference)?;
+        let found = found.ok_or_else(|| {
+            ApiError::invalid_field(&field, FieldCode::NotFound, "no product has this external ref")
+        })?;
+        item.product_id = Some(ProductId(found));
+    }
+    Ok(())
 }
 
 /// The deal's client: `client_id`, or the client another system knows by `client_ref`. Whether

@@ -13,12 +13,14 @@ use crate::ids::WorkspaceId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefEntity {
     Client,
+    Product,
 }
 
 impl RefEntity {
     fn as_str(self) -> &'static str {
         match self {
             RefEntity::Client => "client",
+            RefEntity::Product => "product",
         }
     }
 }

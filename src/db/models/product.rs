@@ -8,8 +8,10 @@ use rust_decimal::Decimal;
 
 use super::client::fuzzy_match;
 use crate::db::fragment::SqlFragment;
+use crate::db::json::Json;
 use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::products;
+use crate::domain::external_ref::ExternalRef;
 use crate::ids::{ProductId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -28,10 +30,13 @@ pub struct Product {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub external_refs: Json<Vec<ExternalRef>>,
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct ProductFilter {
+    /// The product another system's ref names (found in the ref index first).
+    pub id: Option<ProductId>,
     pub product_group: Option<String>,
     pub active: Option<bool>,
     pub q: Option<String>,
@@ -111,6 +116,9 @@ impl Product {
         limit: i64,
     ) -> QueryResult<Vec<Product>> {
         let mut query = products::table.filter(products::workspace_id.eq(workspace)).into_boxed();
+        if let Some(id) = filter.id {
+            query = query.filter(products::id.eq(id));
+        }
         if let Some(group) = &filter.product_group {
             query = query.filter(products::product_group.eq(group.clone()));
         }
