@@ -122,8 +122,9 @@ STORED_STATE_FIELDS_BY_OPERATION = {
     # custom field takes, and that an enum keeps an option, follow its stored type.
     "not_applicable": {"update_segment", "update_custom_field"},
     "length": {"update_custom_field"},
-    # A client isn't merged into itself: the path names the one the body may not.
-    "invalid": {"merge_clients"},
+    # A client isn't merged into itself: the path names the one the body may not. An import's file
+    # has a header row naming a field: CSV inside a string, which no schema reads.
+    "invalid": {"merge_clients", "create_import"},
 }
 
 # Rules no JSON Schema can state, forgiven for the same reason as those above, and listed beside
@@ -140,12 +141,12 @@ BEYOND_A_SCHEMA = {
 }
 
 # The same, on some operations: a custom field's `min` is not above its `max`; an API key expires
-# in the future, and its networks are CIDR; a deal's amount has at most its currency's minor units
+# in the future, and its networks are CIDR; an import's file is CSV whose header names a field; a deal's amount has at most its currency's minor units
 # (the workspace's currency when the deal names none), an amount beside items equals their sum,
 # and sums and products of amounts stay below 10^15; a deal closes in the past.
 BEYOND_A_SCHEMA_BY_OPERATION = {
     "range": {"create_custom_field", "update_custom_field", "create_api_key"},
-    "format": {"create_api_key"},
+    "format": {"create_api_key", "create_import"},
     "scale": {"create_deal", "update_deal"},
     "items_sum": {"create_deal", "update_deal"},
     "too_large": {"create_deal", "update_deal"},

@@ -3,7 +3,8 @@
 # which seeds each scale once (kept in /var/tmp/crm-bench), drives the scenarios and the pgbench
 # ceilings, and rewrites docs/benchmarks.md. Arguments go to bench.py (--scales, --duration, ...).
 # `bench/run.sh --login-flood` measures a login flood instead (bench/login_flood.py), and
-# `bench/run.sh --batch` batches against single requests (bench/batch.py).
+# `bench/run.sh --batch` batches against single requests (bench/batch.py), and `bench/run.sh --import` a
+# 100,000-row spreadsheet import (bench/import.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,10 @@ cargo build --release -j2 --locked
 if [ "${1:-}" = "--login-flood" ]; then
     shift
     exec python3 bench/login_flood.py "$@"
+fi
+if [ "${1:-}" = "--import" ]; then
+    shift
+    exec python3 bench/import.py "$@"
 fi
 if [ "${1:-}" = "--batch" ]; then
     shift

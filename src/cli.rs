@@ -42,6 +42,29 @@ pub enum Command {
         #[command(subcommand)]
         command: WorkspaceCommand,
     },
+    /// Import a spreadsheet of clients (CSV with a header row), as `POST /imports` does, showing progress.
+    Import(ImportOptions),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportOptions {
+    /// The CSV file.
+    pub file: std::path::PathBuf,
+    /// The workspace to import into.
+    #[arg(long)]
+    pub workspace: uuid::Uuid,
+    /// The email of the user the import writes as (the clients' creator and owner).
+    #[arg(long = "as")]
+    pub as_user: String,
+    /// What a row duplicating a live client does: skip, update or create.
+    #[arg(long, default_value = "skip", value_parser = ["skip", "update", "create"])]
+    pub duplicates: String,
+    /// Check every row and count what would happen; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A column's field where its header doesn't say: `--map "Код 1С=ref:1c"`; repeat for more.
+    #[arg(long = "map", value_name = "HEADER=FIELD")]
+    pub mapping: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +108,16 @@ pub fn run(cli: Cli) -> CliResult {
             drop(conn);
             database.shutdown()?;
             Ok(())
+        }
+        Command::Import(options) => {
+            let config = Config::from_env()?;
+            let database = Database::open(&config, Opener::Tool)?;
+            db::run_migrations(&database.url)?;
+            let mut conn = diesel::Connection::establish(&database.url)?;
+            let imported = crate::import_worker::import_file(&mut conn, &options);
+            drop(conn);
+            database.shutdown()?;
+            imported
         }
         Command::Workspace {
             command: WorkspaceCommand::Create { name, owner_email, owner_password, owner_name },
@@ -164,6 +197,7 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
         pool: db::DbPool::new(pool, &database.url)?,
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
         body_limit: config.body_limit_bytes,
+        import_limit: config.import_limit_bytes,
         login_throttle: Arc::default(),
         request_limiter: Arc::default(),
         user_requests_per_minute: config.user_requests_per_minute,
@@ -178,6 +212,9 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
     let _supervisor = database.supervise(state.pool.clone());
     crate::reminders::spawn(state.pool.connections().clone());
     crate::stats_worker::spawn(state.pool.connections().clone());
+    if config.import_worker {
+        crate::import_worker::spawn(state.pool.connections().clone());
+    }
     let server = crate::server::build(state, metrics, listener, workers, true)?;
     log::info!(
         "listening on http://{address} (API docs at http://{address}/docs/, metrics at http://{metrics_address}/metrics)"

@@ -68,6 +68,9 @@ pub struct Config {
     pub admin_email: Option<String>,
     pub admin_password: Option<Secret>,
     pub body_limit_bytes: usize,
+    pub import_limit_bytes: usize,
+    /// Whether this process works on imports in the background (`CRM_IMPORT_WORKER=off`: another does).
+    pub import_worker: bool,
     pub db_pool_size: u32,
     pub workers: Option<usize>,
     pub cors_origins: AllowedOrigins,
@@ -108,6 +111,8 @@ impl Config {
             admin_email: lookup("CRM_ADMIN_EMAIL"),
             admin_password: lookup("CRM_ADMIN_PASSWORD").map(Secret::new),
             body_limit_bytes: parse_number(&lookup, "CRM_BODY_LIMIT_BYTES", 1024 * 1024)?,
+            import_limit_bytes: parse_number(&lookup, "CRM_IMPORT_LIMIT_BYTES", 64 * 1024 * 1024)?,
+            import_worker: lookup("CRM_IMPORT_WORKER").is_none_or(|value| value != "off"),
             db_pool_size: parse_number(&lookup, "CRM_DB_POOL_SIZE", default_pool_size())?,
             workers: lookup("CRM_WORKERS").map(|_| parse_number(&lookup, "CRM_WORKERS", 1)).transpose()?,
             user_requests_per_minute: parse_number(

@@ -93,3 +93,7 @@ id_type!(
     /// A segment of clients.
     SegmentId
 );
+id_type!(
+    /// A spreadsheet import.
+    ImportId
+);

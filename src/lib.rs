@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod idempotency;
 pub mod ids;
+pub mod import_worker;
 pub mod launch;
 pub mod metrics;
 pub mod middleware;

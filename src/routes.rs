@@ -4,8 +4,8 @@
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::api::{
-    activities, api_keys, audit, auth, clients, contacts, custom_fields, deals, health, history, pipelines,
-    products, segments, teams, timeline, users, workspace,
+    activities, api_keys, audit, auth, clients, contacts, custom_fields, deals, health, history, imports,
+    pipelines, products, segments, teams, timeline, users, workspace,
 };
 
 /// One flat list on purpose (and so longer than a function should be): the order of registration
@@ -55,6 +55,9 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(clients::update_client)
             .service(clients::delete_client)
             .service(clients::restore_client)
+            .service(imports::create_import)
+            .service(imports::get_import)
+            .service(imports::get_import_errors)
             .service(clients::merge::merge_clients)
             .service(clients::shares::share_client)
             .service(clients::shares::list_client_shares)

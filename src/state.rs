@@ -14,6 +14,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// The largest spreadsheet upload (`POST /imports`), in bytes.
+    pub import_limit: usize,
     /// Failed logins by account and address, this process's.
     pub login_throttle: Arc<LoginThrottle>,
     /// Requests a minute by principal, this process's.

@@ -35,39 +35,62 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit =
             request.app_data::<web::Data<AppState>>().map_or(DEFAULT_BODY_LIMIT, |state| state.body_limit);
-        let is_json = request.mime_type().ok().flatten().is_some_and(|mime| {
-            mime.type_() == "application"
-                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
-        });
-        let declared_length = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<usize>().ok());
-        let mut payload = payload.take();
-        Box::pin(async move {
-            if !is_json {
-                return Err(ApiError::UnsupportedMediaType("send the body as application/json".to_string()));
-            }
-            if declared_length.is_some_and(|length| length > limit) {
+        let body = read_json(request, payload, limit);
+        Box::pin(async move { body.await.map(JsonBody) })
+    }
+}
+
+/// A [`JsonBody`] that may be as large as a spreadsheet upload (`CRM_IMPORT_LIMIT_BYTES`).
+#[derive(Debug)]
+pub struct LargeJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for LargeJsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit =
+            request.app_data::<web::Data<AppState>>().map_or(DEFAULT_BODY_LIMIT, |state| state.import_limit);
+        let body = read_json(request, payload, limit);
+        Box::pin(async move { body.await.map(LargeJsonBody) })
+    }
+}
+
+/// Reads a JSON body of at most `limit` bytes: 415 unless it is sent as JSON, 413 past the limit.
+fn read_json<T: DeserializeOwned + 'static>(
+    request: &HttpRequest,
+    payload: &mut Payload,
+    limit: usize,
+) -> Pin<Box<dyn Future<Output = Result<T, ApiError>>>> {
+    let is_json = request.mime_type().ok().flatten().is_some_and(|mime| {
+        mime.type_() == "application"
+            && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+    });
+    let declared_length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    let mut payload = payload.take();
+    Box::pin(async move {
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType("send the body as application/json".to_string()));
+        }
+        if declared_length.is_some_and(|length| length > limit) {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|error| {
+                ApiError::bad_request(ProblemCode::MalformedBody, format!("reading the body failed: {error}"))
+            })?;
+            if body.len() + chunk.len() > limit {
                 return Err(ApiError::PayloadTooLarge { limit });
             }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|error| {
-                    ApiError::bad_request(
-                        ProblemCode::MalformedBody,
-                        format!("reading the body failed: {error}"),
-                    )
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge { limit });
-                }
-                body.extend_from_slice(&chunk);
-            }
-            parse_json(&body).map(JsonBody)
-        })
-    }
+            body.extend_from_slice(&chunk);
+        }
+        parse_json(&body)
+    })
 }
 
 impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidatedJson<T> {

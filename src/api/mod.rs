@@ -13,6 +13,7 @@ pub mod deals;
 pub mod extract;
 pub mod health;
 pub mod history;
+pub mod imports;
 pub mod listing;
 pub mod pipelines;
 pub mod products;

@@ -143,6 +143,33 @@ where
     .await
 }
 
+/// The principal a background job acts as, and what it sees: the user who started the job, as
+/// they are now (a job of a user since deactivated stops). `request_id` marks the job's changes.
+pub fn for_job(
+    conn: &mut PgConnection,
+    workspace_id: WorkspaceId,
+    user_id: UserId,
+    request_id: String,
+) -> Result<(Principal, ClientScope), ApiError> {
+    let access = match User::access(conn, workspace_id, user_id)? {
+        Some(access) if access.active => access,
+        _ => {
+            return Err(ApiError::Unauthorized(Cow::Borrowed(
+                "the user who started this is no longer active",
+            )));
+        }
+    };
+    let scope = ClientScope::of(conn, workspace_id, user_id, &access, None)?;
+    let principal = Principal {
+        workspace_id,
+        user_id,
+        role: access.role,
+        request_id: Some(request_id),
+        disclosure: DisclosureSlot::default(),
+    };
+    Ok((principal, scope))
+}
+
 impl Caller {
     /// How the request shows personal data, once its first database turn has checked the caller.
     pub fn disclosure(&self) -> Option<Disclosure> {

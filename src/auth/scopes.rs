@@ -153,7 +153,7 @@ pub fn required(path: &str, writes: bool, operation_id: &str) -> Option<Needed> 
         |resource| Needed::Scope(if writes { Scope::Write(resource) } else { Scope::Read(resource) });
     let segments: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
     segments.iter().rev().find_map(|segment| match *segment {
-        "clients" => Some(access(Resource::Clients)),
+        "clients" | "imports" => Some(access(Resource::Clients)),
         "contacts" => Some(access(Resource::Contacts)),
         "deals" | "board" => Some(access(Resource::Deals)),
         "products" => Some(access(Resource::Products)),

@@ -329,6 +329,40 @@ diesel::table! {
 }
 
 diesel::table! {
+    import_errors (workspace_id, import_id, row_number) {
+        workspace_id -> Uuid,
+        import_id -> Uuid,
+        row_number -> Int4,
+        problem -> Jsonb,
+    }
+}
+
+diesel::table! {
+    imports (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        entity -> Text,
+        status -> Text,
+        dry_run -> Bool,
+        duplicates -> Text,
+        column_fields -> Jsonb,
+        file_name -> Nullable<Text>,
+        content -> Text,
+        rows_total -> Int4,
+        rows_done -> Int4,
+        created -> Int4,
+        updated -> Int4,
+        skipped -> Int4,
+        failed -> Int4,
+        failure -> Nullable<Text>,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     pipelines (workspace_id, id) {
         workspace_id -> Uuid,
         id -> Uuid,
@@ -543,6 +577,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     deals,
     external_refs,
     idempotency_keys,
+    import_errors,
+    imports,
     pipelines,
     products,
     read_budget_usage,

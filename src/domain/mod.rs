@@ -9,6 +9,7 @@ pub mod deal;
 pub mod enums;
 pub mod external_ref;
 pub mod filter;
+pub mod import;
 pub mod money;
 pub mod ownership;
 pub mod personal_data;

@@ -472,6 +472,11 @@ async fn valid_creates(app: &TestApp, owner: &str) -> Vec<(&'static str, String,
             json!({"sku": "TEA", "name": "Tea", "price": "1", "currency": "EUR"}),
         ),
         ("create_segment", "/api/v1/segments".into(), json!({"name": "VIP", "kind": "static"})),
+        (
+            "create_import",
+            "/api/v1/imports".into(),
+            json!({"entity": "clients", "csv": "name\nAcme\n", "dry_run": true}),
+        ),
         ("create_team", "/api/v1/teams".into(), json!({"name": "North"})),
         (
             "create_user",

@@ -36,6 +36,7 @@ mod external_refs;
 mod faults;
 mod health;
 mod idempotency;
+mod imports;
 mod launcher;
 mod merge;
 mod openapi;

@@ -262,6 +262,7 @@ async fn every_request_body_example_is_accepted() {
     send(patch.clone(), "/api/v1/workspace", "/api/v1/workspace", &[], 200).await;
     send(post.clone(), "/api/v1/api-keys", "/api/v1/api-keys", &[], 201).await;
     send(post.clone(), "/api/v1/clients/batch", "/api/v1/clients/batch", &[], 200).await;
+    send(post.clone(), "/api/v1/imports", "/api/v1/imports", &[], 202).await;
     let twin = app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme twin"})).await;
     let from_twin = [("from", json!([twin.expect(201)["id"]]))];
     send(post.clone(), "/api/v1/clients/{id}/merge", &format!("{client_path}/merge"), &from_twin, 200).await;

@@ -113,6 +113,31 @@ async fn duplicates_pair_only_clients_the_caller_sees() {
 }
 
 #[actix_web::test]
+async fn an_import_writes_within_its_starters_scope_and_shows_to_them_alone() {
+    let s = Branches::set_up().await;
+    let (app, rep) = (&s.app, &s.rep_a.1);
+    let theirs = format!("/api/v1/clients/{}", id(&s.client_b));
+    app.patch(&theirs, &s.owner, json!({"tax_id": "7707083893"})).await.expect(200);
+    let before = app.get(&theirs, &s.owner).await.expect(200).clone();
+    // A row duplicating a client the rep doesn't see can't update it, whatever the policy says.
+    let file = "name,tax_id,notes\nBravo copy,7707083893,mine now\n";
+    let accepted = app
+        .post("/api/v1/imports", rep, json!({"entity": "clients", "csv": file, "duplicates": "update"}))
+        .await;
+    let path = accepted.header("location").unwrap_or_default().to_string();
+    accepted.expect(202);
+    crate::imports::run_imports(app).await;
+    let done = app.get(&path, rep).await.expect(200).clone();
+    assert_eq!((done["updated"].clone(), done["failed"].clone()), (json!(0), json!(1)));
+    let errors = app.get(&format!("{path}/errors"), rep).await.expect(200).clone();
+    assert!(errors.as_str().unwrap_or_default().contains("duplicate_elsewhere"), "{errors}");
+    app.assert_unchanged(&theirs, &s.owner, &before).await;
+    // Another rep doesn't see the import; the owner does.
+    app.get(&path, &s.rep_b.1).await.expect_problem(404, "not_found");
+    app.get(&path, &s.owner).await.expect(200);
+}
+
+#[actix_web::test]
 async fn a_rep_can_neither_change_nor_link_to_a_client_they_dont_see() {
     let s = Branches::set_up().await;
     let (app, rep) = (&s.app, &s.rep_a.1);
@@ -743,6 +768,9 @@ const SCOPE_TESTED: &[&str] = &[
     "unshare_client",
     "merge_clients",
     "list_client_duplicates",
+    "create_import",
+    "get_import",
+    "get_import_errors",
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and

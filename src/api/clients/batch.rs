@@ -185,6 +185,30 @@ type Done = (u16, ClientId, Option<Client>);
 
 type Outcome = Result<Done, ApiError>;
 
+/// What one operation of a batch run for other work came to: its status and client, or its problem.
+pub(crate) type OperationOutcome = Result<(u16, ClientId), ApiError>;
+
+/// Runs `operations` as a batch that isn't atomic, in the caller's transaction, for work other than
+/// a request (an import): each one's status and client id, or its problem; a failure of the
+/// server or the database fails them all.
+pub(crate) fn run_operations(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    workspace: &Workspace,
+    operations: &[ClientOperation],
+) -> Result<Vec<OperationOutcome>, ApiError> {
+    match run_all(conn, principal, scope, workspace, operations, false) {
+        Ok(outcomes) => {
+            Ok(outcomes.into_iter().map(|outcome| outcome.map(|(status, id, _)| (status, id))).collect())
+        }
+        Err(Undo::Error(error)) => Err(error),
+        Err(Undo::Failed | Undo::Contended) => {
+            Err(ApiError::internal("a batch that isn't atomic was undone"))
+        }
+    }
+}
+
 /// Runs the operations in the caller's transaction: read ahead and written together when none
 /// deletes (see `read_ahead.rs`), else, or when those writes break a key another writer took
 /// meanwhile, one at a time behind a savepoint each. An atomic batch with a failed operation writes

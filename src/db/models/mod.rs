@@ -13,6 +13,7 @@ pub mod custom_field;
 pub mod deal;
 pub mod external_ref;
 pub mod idempotency;
+pub mod import;
 pub mod pipeline;
 pub mod product;
 pub mod refresh_token;

@@ -93,6 +93,7 @@ impl TestApp {
             pool: crm::db::DbPool::new(pool, &database.url).expect("database threads"),
             jwt: Arc::new(JwtKeys::new(&Secret::new(JWT_SECRET))),
             body_limit: BODY_LIMIT,
+            import_limit: 8 * BODY_LIMIT,
             login_throttle: Arc::default(),
             request_limiter: Arc::default(),
             user_requests_per_minute: crm::auth::rate_limit::DEFAULT_USER_REQUESTS_PER_MINUTE,
