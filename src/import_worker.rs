@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::api::clients::batch::{ClientOperation, OperationOutcome, run_operations};
 use crate::auth::principal::for_job;
+use crate::background::run_counting;
 use crate::db::PgPool;
 use crate::db::models::import::{ChunkCounts, Import};
 use crate::db::models::{Client, Workspace};
@@ -30,18 +31,9 @@ pub fn spawn(pool: PgPool) {
         let mut interval = actix_web::rt::time::interval(INTERVAL);
         loop {
             interval.tick().await;
-            let pool = pool.clone();
-            let ran = actix_web::web::block(move || -> Result<usize, String> {
-                let mut conn = pool.get().map_err(|error| error.to_string())?;
-                run_pending(&mut conn).map_err(|error| error.to_string())
-            })
-            .await;
-            match ran {
-                Ok(Ok(0)) => {}
-                Ok(Ok(chunks)) => log::info!("imported {chunks} chunk(s) of rows"),
-                Ok(Err(error)) => log::warn!("an import failed: {error}"),
-                Err(error) => log::warn!("an import failed: {error}"),
-            }
+            let work = |conn: &mut PgConnection| run_pending(conn).map_err(|error| error.to_string());
+            run_counting(&pool, "an import", |chunks| format!("imported {chunks} chunk(s) of rows"), work)
+                .await;
         }
     });
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::background::run_counting;
 use crate::db::PgPool;
 use crate::db::models::{Activity, RefreshToken};
 
@@ -22,40 +23,26 @@ pub fn spawn(pool: PgPool) {
             interval.tick().await;
             ticks = ticks.wrapping_add(1);
             if ticks % PURGE_EVERY == 1 {
-                let pool = pool.clone();
-                let purged = actix_web::web::block(move || -> Result<usize, String> {
-                    let mut conn = pool.get().map_err(|error| error.to_string())?;
-                    RefreshToken::purge_stale(&mut conn).map_err(|error| error.to_string())
-                })
-                .await;
-                match purged {
-                    Ok(Ok(0)) => {}
-                    Ok(Ok(count)) => log::info!("purged {count} stale refresh token(s)"),
-                    Ok(Err(error)) => log::warn!("purging refresh tokens failed: {error}"),
-                    Err(error) => log::warn!("purging refresh tokens failed: {error}"),
-                }
+                let purge = |conn: &mut diesel::PgConnection| {
+                    RefreshToken::purge_stale(conn).map_err(|error| error.to_string())
+                };
+                let done = |count| format!("purged {count} stale refresh token(s)");
+                run_counting(&pool, "purging refresh tokens", done, purge).await;
             }
-            let pool = pool.clone();
-            let fired = actix_web::web::block(move || -> Result<usize, String> {
-                let mut conn = pool.get().map_err(|error| error.to_string())?;
+            let fire = |conn: &mut diesel::PgConnection| {
                 let mut total = 0;
                 // Drain a backlog in batches, without holding one transaction for all of it.
                 loop {
                     let fired =
-                        Activity::fire_due_reminders(&mut conn, BATCH).map_err(|error| error.to_string())?;
+                        Activity::fire_due_reminders(conn, BATCH).map_err(|error| error.to_string())?;
                     total += fired.len();
                     if (fired.len() as i64) < BATCH {
                         return Ok(total);
                     }
                 }
-            })
-            .await;
-            match fired {
-                Ok(Ok(0)) => {}
-                Ok(Ok(count)) => log::info!("fired {count} reminder(s)"),
-                Ok(Err(error)) => log::warn!("the reminder worker failed: {error}"),
-                Err(error) => log::warn!("the reminder worker failed: {error}"),
-            }
+            };
+            run_counting(&pool, "the reminder worker", |count| format!("fired {count} reminder(s)"), fire)
+                .await;
         }
     });
 }

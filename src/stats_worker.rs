@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::background::run_counting;
 use crate::db::PgPool;
 use crate::db::models::client_stats::ClientStats;
 
@@ -16,22 +17,15 @@ pub fn spawn(pool: PgPool) {
         let mut interval = actix_web::rt::time::interval(INTERVAL);
         loop {
             interval.tick().await;
-            let pool = pool.clone();
-            let refreshed = actix_web::web::block(move || -> Result<usize, String> {
-                let mut conn = pool.get().map_err(|error| error.to_string())?;
+            let refresh = |conn: &mut diesel::PgConnection| {
                 let mut count = 0;
-                while ClientStats::refresh_next_due(&mut conn).map_err(|error| error.to_string())? {
+                while ClientStats::refresh_next_due(conn).map_err(|error| error.to_string())? {
                     count += 1;
                 }
                 Ok(count)
-            })
-            .await;
-            match refreshed {
-                Ok(Ok(0)) => {}
-                Ok(Ok(count)) => log::info!("refreshed client stats of {count} workspace(s)"),
-                Ok(Err(error)) => log::warn!("the stats refresh failed: {error}"),
-                Err(error) => log::warn!("the stats refresh failed: {error}"),
-            }
+            };
+            let done = |count| format!("refreshed client stats of {count} workspace(s)");
+            run_counting(&pool, "the stats refresh", done, refresh).await;
         }
     });
 }
