@@ -111,13 +111,15 @@ STORED_STATE_FIELDS_BY_OPERATION = {
     # A deal's exchange rate is for a currency other than the workspace's; a lost stage needs a
     # reason and only a closed deal has a closing time (the stage named is a stored one); a line
     # with a product priced in another currency gives its own price (the product's is stored).
-    "same_currency": {"create_deal", "update_deal"},
+    "same_currency": {"create_deal", "update_deal", "upsert_deal_by_ref"},
     # Changing one's own password needs the current one: whether the path names the caller is
     # stored state (the token's user).
-    "required": {"update_client", "upsert_client_by_ref", "upsert_product_by_ref", "update_contact", "create_deal", "update_deal", "update_user"},
+    # An upsert's body is a change; what a new record needs depends on whether the ref is stored.
+    "required": {"update_client", "upsert_client_by_ref", "upsert_product_by_ref", "update_contact", "create_contact", "upsert_contact_by_ref", "create_deal", "update_deal", "upsert_deal_by_ref", "upsert_activity_by_ref", "update_user"},
     # Which fields a client has follows its stored kind (an upsert's, when the ref is stored); a name
     # may be the one already stored.
-    "not_allowed": {"update_client", "upsert_client_by_ref", "create_deal", "update_deal"},
+    # A client is named by id or by ref, not both (the stored one stands in for the id on a change).
+    "not_allowed": {"update_client", "upsert_client_by_ref", "create_deal", "update_deal", "upsert_deal_by_ref", "create_contact", "update_contact", "upsert_contact_by_ref"},
     # Only a dynamic segment has a filter, and a segment's kind is the stored one; which settings a
     # custom field takes, and that an enum keeps an option, follow its stored type.
     "not_applicable": {"update_segment", "update_custom_field"},
@@ -147,10 +149,10 @@ BEYOND_A_SCHEMA = {
 BEYOND_A_SCHEMA_BY_OPERATION = {
     "range": {"create_custom_field", "update_custom_field", "create_api_key"},
     "format": {"create_api_key", "create_import"},
-    "scale": {"create_deal", "update_deal"},
-    "items_sum": {"create_deal", "update_deal"},
-    "too_large": {"create_deal", "update_deal"},
-    "in_future": {"create_deal", "update_deal"},
+    "scale": {"create_deal", "update_deal", "upsert_deal_by_ref"},
+    "items_sum": {"create_deal", "update_deal", "upsert_deal_by_ref"},
+    "too_large": {"create_deal", "update_deal", "upsert_deal_by_ref"},
+    "in_future": {"create_deal", "update_deal", "upsert_deal_by_ref"},
 }
 
 # A custom field is named `custom.<key>` and is whatever the workspace defined under that key.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::api::by_ref::{self, RefLookup, RefPath};
 use crate::api::extract::{
     IfMatch, JsonBody, Page, decode_cursor, not_null, nullable, page_limit, versioned_http,
 };
@@ -282,12 +283,7 @@ pub struct ProductListQuery {
     /// Fuzzy search over SKU, name and group.
     pub q: Option<String>,
     /// The product another system knows by this id: `system:id`, such as `shop:SKU-100`.
-    #[param(
-        example = "shop:SKU-100",
-        min_length = 3,
-        max_length = 251,
-        pattern = "^[a-z0-9][a-z0-9_.-]{0,49}:[^\\s\\u0000-\\u001f\\u007f-\\u009f]([^\\u0000-\\u001f\\u007f-\\u009f]{0,198}[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"
-    )]
+    #[param(inline, value_type = Option<RefLookup>)]
     pub external_ref: Option<String>,
 }
 
@@ -311,10 +307,7 @@ pub async fn list_products(
     let query = query.into_inner();
     let limit = page_limit(query.limit)?;
     let after: Option<(String, ProductId)> = decode_cursor(query.cursor.as_deref())?;
-    let external =
-        query.external_ref.as_deref().map(ExternalRef::parse_lookup).transpose().map_err(|reason| {
-            ApiError::bad_request(ProblemCode::InvalidQuery, format!("external_ref {reason}"))
-        })?;
+    let external = by_ref::parse_lookup(query.external_ref.as_deref())?;
     let mut filter = ProductFilter {
         id: None,
         product_group: query.product_group.map(|group| group.trim().to_string()),
@@ -323,10 +316,8 @@ pub async fn list_products(
     };
     let rows = run_as(principal.caller(), &state.pool, move |conn| {
         if let Some(reference) = &external {
-            let workspace = principal.workspace_id;
-            // No product has it: a filter on the nil id finds none.
-            let found = external_ref::record_of(conn, workspace, RefEntity::Product, reference)?;
-            filter.id = Some(ProductId(found.unwrap_or_default()));
+            let found = by_ref::lookup_id(conn, principal.workspace_id, RefEntity::Product, reference)?;
+            filter.id = Some(ProductId(found));
         }
         Ok(Product::list(conn, principal.workspace_id, &filter, after, i64::from(limit) + 1)?)
     })
@@ -451,19 +442,14 @@ fn ensure_free(conn: &mut PgConnection, product: &Product, before: Option<&Produ
     {
         return Err(taken(ProblemCode::SkuTaken));
     }
-    let refs = &product.external_refs.0;
-    if before.is_some_and(|before| &before.external_refs.0 == refs) {
-        return Ok(());
-    }
-    if let Some((held, _)) =
-        external_ref::held_elsewhere(conn, product.workspace_id, RefEntity::Product, product.id.0, refs)?
-    {
-        return Err(ApiError::conflict(
-            ProblemCode::ExternalRefTaken,
-            format!("another product has the external ref {}:{}", held.system, held.id),
-        ));
-    }
-    Ok(())
+    by_ref::ensure_refs_free(
+        conn,
+        product.workspace_id,
+        RefEntity::Product,
+        product.id.0,
+        &product.external_refs.0,
+        before.map(|before| before.external_refs.0.as_slice()),
+    )
 }
 
 /// Create or update the product another system knows by `{system}:{id}`.
@@ -478,11 +464,7 @@ fn ensure_free(conn: &mut PgConnection, product: &Product, before: Option<&Produ
     operation_id = "upsert_product_by_ref",
     security(("bearer" = [])),
     params(
-        ("system" = String, Path, description = "The other system: lower-case letters, digits, `_`, `-`, `.`",
-            example = "shop", min_length = 1, max_length = 50, pattern = "^[a-z0-9][a-z0-9_.-]{0,49}$"),
-        ("id" = String, Path, description = "The product's id in that system, percent-encoded (`/` as `%2F`)",
-            example = "SKU-100", min_length = 1, max_length = 200,
-            pattern = "^[^\\s\\u0000-\\u001f\\u007f-\\u009f]([^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"),
+        RefPath,
         ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
     ),
     request_body = UpdateProduct,
@@ -497,36 +479,28 @@ fn ensure_free(conn: &mut PgConnection, product: &Product, before: Option<&Produ
 pub async fn upsert_product_by_ref(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<(String, String)>,
+    path: web::Path<RefPath>,
     if_match: IfMatch,
     body: JsonBody<UpdateProduct>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
-    let (system, id) = path.into_inner();
-    let reference = ExternalRef::parse(&system, &id).map_err(|reason| {
-        ApiError::bad_request(ProblemCode::InvalidPath, format!("the external ref: {reason}"))
-    })?;
+    let reference = path.parse()?;
     let mut patch = body.0;
     let (status, product) = run_as(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
-            external_ref::lock(conn, workspace, RefEntity::Product, std::slice::from_ref(&reference))?;
-            // The ref the path names stays the product's, whatever list the body gives.
-            if let Some(refs) = &mut patch.external_refs {
-                let refs = refs.get_or_insert_with(Vec::new);
-                if !refs.contains(&reference) {
-                    refs.push(reference.clone());
-                }
-            }
-            match external_ref::record_of(conn, workspace, RefEntity::Product, &reference)? {
+            match by_ref::claim(conn, workspace, RefEntity::Product, &reference)? {
                 Some(id) => {
                     let current = Product::find_for_update(conn, workspace, ProductId(id))?;
+                    by_ref::keep_path_ref(&mut patch.external_refs, &reference);
                     Ok((StatusCode::OK, update_in(conn, &principal, current, patch, &if_match)?))
                 }
                 None => {
-                    if_match.check_absent()?;
                     let input = new_product(patch, reference)?;
                     let product = build_product(workspace, input, None)?;
+                    // After the checks, as on an update (RFC 9110, 13.2.1): an If-Match names a
+                    // version no new product has.
+                    if_match.check_absent()?;
                     Ok((StatusCode::CREATED, create_in(conn, &principal, product)?))
                 }
             }
@@ -538,28 +512,20 @@ pub async fn upsert_product_by_ref(
 
 /// A new product from an upsert's body: it must give what a `POST` requires.
 fn new_product(patch: UpdateProduct, reference: ExternalRef) -> Result<ProductInput, ApiError> {
-    let required = |field: &str| {
-        FieldError::new(field, FieldCode::Required, "no product has this ref yet: a new one needs it")
-    };
-    let missing: Vec<FieldError> = [
-        ("currency", patch.currency.is_none()),
-        ("name", patch.name.is_none()),
-        ("price", patch.price.is_none()),
-        ("sku", patch.sku.is_none()),
-    ]
-    .into_iter()
-    .filter(|(_, missing)| *missing)
-    .map(|(field, _)| required(field))
-    .collect();
-    let (Some(sku), Some(name), Some(price), Some(currency), true) =
-        (patch.sku, patch.name, patch.price, patch.currency, missing.is_empty())
+    by_ref::require_for_create(
+        &[
+            ("currency", patch.currency.is_some()),
+            ("name", patch.name.is_some()),
+            ("price", patch.price.is_some()),
+            ("sku", patch.sku.is_some()),
+        ],
+        "product",
+    )?;
+    let (Some(sku), Some(name), Some(price), Some(currency)) =
+        (patch.sku, patch.name, patch.price, patch.currency)
     else {
-        return Err(ApiError::Validation(missing));
+        unreachable!("required above")
     };
-    let mut external_refs = patch.external_refs.flatten().unwrap_or_default();
-    if !external_refs.contains(&reference) {
-        external_refs.push(reference);
-    }
     Ok(ProductInput {
         sku,
         name,
@@ -568,6 +534,6 @@ fn new_product(patch: UpdateProduct, reference: ExternalRef) -> Result<ProductIn
         price,
         currency,
         active: patch.active.unwrap_or(true),
-        external_refs,
+        external_refs: by_ref::with_path_ref(patch.external_refs, reference),
     })
 }

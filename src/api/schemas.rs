@@ -14,7 +14,7 @@ use utoipa::{PartialSchema, ToSchema};
 use crate::domain::filter::{MAX_CONDITIONS, MAX_DEPTH, MAX_LIST, Operator};
 
 /// A schema written as the JSON it serialises to.
-fn written(schema: serde_json::Value) -> RefOr<Schema> {
+pub(crate) fn written(schema: serde_json::Value) -> RefOr<Schema> {
     serde_json::from_value(schema)
         .unwrap_or_else(|error| panic!("a schema in api/schemas.rs is malformed: {error}"))
 }

@@ -201,6 +201,10 @@ mod tests {
         assert_eq!(required("/api/v1/clients/{id}/deals", false, "list_client_deals"), read(Resource::Deals));
         assert_eq!(required("/api/v1/clients/{id}/history", false, "x"), read(Resource::Clients));
         assert_eq!(required("/api/v1/clients/{id}/shares", true, "share_client"), write(Resource::Clients));
+        assert_eq!(
+            required("/api/v1/deals/by-ref/{system}/{id}", true, "upsert_deal_by_ref"),
+            write(Resource::Deals)
+        );
         assert_eq!(required("/api/v1/pipelines/{id}/board", false, "x"), read(Resource::Deals));
         assert_eq!(required("/api/v1/me/reminders/{id}/ack", true, "x"), write(Resource::Activities));
         assert_eq!(required("/api/v1/segments/{id}/export", false, "x"), Some(Needed::Scope(Scope::Export)));

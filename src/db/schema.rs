@@ -34,6 +34,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamptz>,
         deleted_by -> Nullable<Uuid>,
         custom -> Jsonb,
+        external_refs -> Jsonb,
     }
 }
 
@@ -195,6 +196,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamptz>,
         deleted_by -> Nullable<Uuid>,
         custom -> Jsonb,
+        external_refs -> Jsonb,
     }
 }
 
@@ -300,6 +302,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamptz>,
         deleted_by -> Nullable<Uuid>,
         custom -> Jsonb,
+        external_refs -> Jsonb,
     }
 }
 

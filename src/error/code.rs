@@ -44,6 +44,7 @@ crate::domain::enums::text_enum!(
         RecordsInTheWay => "records_in_the_way",
         ClientDeleted => "client_deleted",
         ClientMerged => "client_merged",
+        RecordDeleted => "record_deleted",
         DynamicSegment => "dynamic_segment",
         NotPlanned => "not_planned",
         TooManyFields => "too_many_fields",
@@ -109,6 +110,7 @@ impl ProblemCode {
             | RecordsInTheWay
             | ClientDeleted
             | ClientMerged
+            | RecordDeleted
             | DynamicSegment
             | NotPlanned
             | TooManyFields

@@ -45,8 +45,9 @@ fn agenda(mut call: Value) -> Value {
 /// A board whose first stage holds the deal of the deal example; the other stages are empty.
 fn board(mut deal: Value) -> Value {
     if let Some(deal) = deal.as_object_mut() {
-        // A board's card leaves the line items out.
+        // A board's card leaves the line items and the other systems' ids out.
         deal.remove("items");
+        deal.remove("external_refs");
     }
     let pipeline_id = deal["pipeline_id"].clone();
     let stage = |id: &Value, name: &str, position: u32, probability: u32| {

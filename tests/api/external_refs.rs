@@ -151,22 +151,21 @@ async fn a_ref_names_one_client_and_moves_with_its_writes() {
     );
 }
 
-#[actix_web::test]
-async fn two_upserts_of_one_new_ref_make_one_client() {
-    let app = TestApp::spawn().await;
-    let owner = app.owner_token().await;
-    let me = app.get("/api/v1/me", &owner).await.expect(200).clone();
-    let workspace = me["workspace"]["id"].as_str().unwrap_or_default().to_string();
-    let before = client_count(&app).await;
-    // Both requests reach the ref's lock while another session holds it, then go on together.
-    let (locked, release) = app.hold_advisory_lock(&format!("external_ref:{workspace}:client:shop:777"));
+/// Two upserts of `path` with `body` that both reach the ref's `lock` while another session holds
+/// it, then go on together: their statuses and the ids they answered with, by status.
+async fn race_two_upserts(
+    app: &TestApp,
+    token: &str,
+    lock: &str,
+    path: &str,
+    body: Value,
+) -> [(u16, Value); 2] {
+    let (locked, release) = app.hold_advisory_lock(lock);
     locked.recv().expect("the lock is held");
-    let path = "/api/v1/clients/by-ref/shop/777";
-    let body = json!({"kind": "company", "name": "Racing Ltd"});
     let (answers, ()) = futures_util::future::join(
         futures_util::future::join(
-            put(&app, path, &owner, None, body.clone()),
-            put(&app, path, &owner, None, body.clone()),
+            put(app, path, token, None, body.clone()),
+            put(app, path, token, None, body.clone()),
         ),
         async {
             app.wait_for_lock_waiters(2).await;
@@ -174,10 +173,25 @@ async fn two_upserts_of_one_new_ref_make_one_client() {
         },
     )
     .await;
-    let mut statuses = [answers.0.status, answers.1.status];
-    statuses.sort_unstable();
-    assert_eq!(statuses, [200, 201]);
-    assert_eq!(answers.0.expect(answers.0.status)["id"], answers.1.expect(answers.1.status)["id"]);
+    let answered = |answer: &crate::support::http::TestResponse| (answer.status, answer.body["id"].clone());
+    let mut answers = [answered(&answers.0), answered(&answers.1)];
+    answers.sort_by_key(|(status, _)| *status);
+    answers
+}
+
+#[actix_web::test]
+async fn two_upserts_of_one_new_ref_make_one_client() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let me = app.get("/api/v1/me", &owner).await.expect(200).clone();
+    let workspace = me["workspace"]["id"].as_str().unwrap_or_default().to_string();
+    let before = client_count(&app).await;
+    let body = json!({"kind": "company", "name": "Racing Ltd"});
+    let lock = format!("external_ref:{workspace}:client:shop:777");
+    let [updated, created] =
+        race_two_upserts(&app, &owner, &lock, "/api/v1/clients/by-ref/shop/777", body).await;
+    assert_eq!((updated.0, created.0), (200, 201));
+    assert_eq!(updated.1, created.1);
     assert_eq!(client_count(&app).await, before + 1);
 }
 
@@ -274,4 +288,174 @@ async fn a_shop_upserts_its_products_by_its_own_ids_and_orders_them_by_ref() {
     let refused = app.post("/api/v1/deals", &owner, unknown).await;
     let refused = crate::support::http::field_errors(refused.expect_problem(422, "validation_failed"));
     assert_eq!(refused, [("items[0].product_ref".to_string(), "not_found".to_string())]);
+}
+
+async fn events_of(app: &TestApp, id: &Value) -> i64 {
+    let id = id.as_str().unwrap_or_default();
+    app.sql_i64(&format!("SELECT count(*) AS value FROM change_events WHERE entity_id = '{id}'")).await
+}
+
+#[actix_web::test]
+async fn a_shop_upserts_its_orders_by_their_own_numbers() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let customer = json!({"kind": "person", "first_name": "Anna", "last_name": "Ivanova"});
+    let anna =
+        put(&app, "/api/v1/clients/by-ref/shop/10045", &owner, None, customer).await.expect(201).clone();
+    let tea = json!({"sku": "TEA-1", "name": "Green tea", "price": "4.90", "currency": "EUR"});
+    put(&app, "/api/v1/products/by-ref/shop/SKU-1", &owner, None, tea).await.expect(201);
+    let path = "/api/v1/deals/by-ref/shop/ORDER-1001";
+
+    let nothing = put(&app, path, &owner, None, json!({"currency": "EUR"})).await;
+    let required = |field: &str| (field.to_string(), "required".to_string());
+    assert_eq!(field_errors(nothing.expect(422)), [required("client_id"), required("title")]);
+
+    let line =
+        |quantity: &str| json!({"product_ref": {"system": "shop", "id": "SKU-1"}, "quantity": quantity});
+    let order = json!({"title": "Order 1001", "currency": "EUR",
+                       "client_ref": {"system": "shop", "id": "10045"}, "items": [line("2")]});
+    let created = put(&app, path, &owner, None, order.clone()).await;
+    let deal = created.expect(201).clone();
+    assert_eq!(created.header("location"), Some(format!("/api/v1/deals/{}", id_of(&deal)).as_str()));
+    assert_eq!(
+        (deal["client_id"].clone(), deal["amount"].clone(), deal["external_refs"].clone()),
+        (anna["id"].clone(), json!("9.80"), json!([{"system": "shop", "id": "ORDER-1001"}]))
+    );
+
+    // The shop sends the order again after a timeout: nothing is written.
+    let again = put(&app, path, &owner, None, order.clone()).await.expect(200).clone();
+    assert_eq!((again["id"].clone(), again["version"].clone()), (deal["id"].clone(), json!(1)));
+    assert_eq!(events_of(&app, &deal["id"]).await, 1);
+    // The customer adds a pack: the lines are replaced, the ref stays.
+    let more =
+        put(&app, path, &owner, Some("\"1\""), json!({"items": [line("3")], "external_refs": []})).await;
+    let more = more.expect(200).clone();
+    assert_eq!((more["amount"].clone(), more["version"].clone()), (json!("14.70"), json!(2)));
+    assert_eq!(more["external_refs"], deal["external_refs"]);
+    assert_eq!(events_of(&app, &deal["id"]).await, 2);
+
+    // Found by its number; no other deal may take it.
+    let found = app.get("/api/v1/deals?external_ref=shop:ORDER-1001", &owner).await.expect(200).clone();
+    assert_eq!(found["data"].as_array().map(|page| page.len()), Some(1));
+    assert_eq!(found["data"][0]["id"], deal["id"]);
+    let mut thief = order.clone();
+    thief["external_refs"] = json!([{"system": "shop", "id": "ORDER-1001"}]);
+    app.post("/api/v1/deals", &owner, thief).await.expect_problem(409, "external_ref_taken");
+
+    // A cancelled order deleted in the CRM is not silently made again.
+    let deal_path = format!("/api/v1/deals/{}", id_of(&deal));
+    app.request(Method::DELETE, &deal_path, Some(&owner), None).await.expect(204);
+    let deals = app.sql_i64("SELECT count(*) AS value FROM deals").await;
+    put(&app, path, &owner, None, order).await.expect_problem(409, "record_deleted");
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM deals").await, deals);
+}
+
+#[actix_web::test]
+async fn two_upserts_of_one_new_order_make_one_deal() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let me = app.get("/api/v1/me", &owner).await.expect(200).clone();
+    let workspace = me["workspace"]["id"].as_str().unwrap_or_default().to_string();
+    let client = app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme"})).await;
+    let order = json!({"title": "Order 777", "client_id": client.expect(201)["id"], "amount": "10.00"});
+    let lock = format!("external_ref:{workspace}:deal:shop:777");
+    let [updated, created] =
+        race_two_upserts(&app, &owner, &lock, "/api/v1/deals/by-ref/shop/777", order).await;
+    assert_eq!((updated.0, created.0), (200, 201));
+    assert_eq!(updated.1, created.1);
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM deals").await, 1);
+}
+
+#[actix_web::test]
+async fn a_contact_is_upserted_by_ref_under_a_client_named_by_ref() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let company = json!({"kind": "company", "name": "Acme"});
+    let acme = put(&app, "/api/v1/clients/by-ref/1c/000123", &owner, None, company).await.expect(201).clone();
+    let path = "/api/v1/contacts/by-ref/1c/P-7";
+    let nameless = put(&app, path, &owner, None, json!({"first_name": "Anna"})).await;
+    assert_eq!(field_errors(nameless.expect(422)), [("client_id".to_string(), "required".to_string())]);
+
+    let anna = json!({"client_ref": {"system": "1c", "id": "000123"}, "first_name": "Anna",
+                      "last_name": "Smirnova", "phones": [{"value": "+7 912 345-67-90"}]});
+    let contact = put(&app, path, &owner, None, anna.clone()).await.expect(201).clone();
+    assert_eq!(contact["client_id"], acme["id"]);
+    assert_eq!(contact["external_refs"], json!([{"system": "1c", "id": "P-7"}]));
+    let again = put(&app, path, &owner, None, anna).await.expect(200).clone();
+    assert_eq!(again["version"], 1);
+    let promoted = put(&app, path, &owner, None, json!({"position": "Head of purchasing"})).await;
+    let promoted = promoted.expect(200).clone();
+    assert_eq!(
+        (promoted["version"].clone(), promoted["phones"][0]["value"].clone()),
+        (json!(2), json!("+79123456790"))
+    );
+    assert_eq!(events_of(&app, &contact["id"]).await, 2);
+    let found = app.get("/api/v1/contacts?external_ref=1c:P-7", &owner).await.expect(200).clone();
+    assert_eq!(found["data"][0]["id"], contact["id"]);
+
+    // A rep who doesn't see Acme neither finds nor takes over the contact, nor makes a second one.
+    let (_, rep) = app.user_seeing("sales", "own").await;
+    let hidden = app.get("/api/v1/contacts?external_ref=1c:P-7", &rep).await.expect(200).clone();
+    assert_eq!(hidden["data"], json!([]));
+    let mine = app.post("/api/v1/clients", &rep, json!({"kind": "company", "name": "Mine"})).await;
+    let takeover = json!({"client_id": mine.expect(201)["id"], "first_name": "Anna"});
+    put(&app, path, &rep, None, takeover).await.expect_problem(409, "external_ref_taken");
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM contacts").await, 1);
+}
+
+#[actix_web::test]
+async fn a_call_is_logged_when_it_rings_and_completed_when_it_ends() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let client = app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme"})).await;
+    let client = client.expect(201).clone();
+    let path = "/api/v1/activities/by-ref/pbx/call-88812";
+    let ringing = json!({"kind": "call", "subject": "Incoming call", "direction": "inbound",
+                         "client_id": client["id"], "from": "+79123456790"});
+    let call = put(&app, path, &owner, None, ringing).await.expect(201).clone();
+    assert_eq!(
+        (call["status"].clone(), call["external_refs"].clone()),
+        (json!("planned"), json!([{"system": "pbx", "id": "call-88812"}]))
+    );
+    let ended = json!({"status": "done", "duration_seconds": 312, "outcome": "Wants a quote"});
+    let done = put(&app, path, &owner, None, ended.clone()).await.expect(200).clone();
+    assert_eq!(
+        (done["id"].clone(), done["status"].clone(), done["version"].clone()),
+        (call["id"].clone(), json!("done"), json!(2))
+    );
+    // The PBX repeats its last event: nothing changes.
+    let repeated = put(&app, path, &owner, None, ended).await.expect(200).clone();
+    assert_eq!(repeated["version"], 2);
+    let found = app.get("/api/v1/activities?external_ref=pbx:call-88812", &owner).await.expect(200).clone();
+    assert_eq!(found["data"][0]["id"], call["id"]);
+    let bad = app.get("/api/v1/activities?external_ref=call-88812", &owner).await;
+    bad.expect_problem(400, "invalid_query");
+}
+
+#[actix_web::test]
+async fn a_rep_neither_finds_nor_takes_over_the_deals_and_activities_of_clients_they_dont_see() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let client = app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme"})).await;
+    let client_id = client.expect(201)["id"].clone();
+    let order = json!({"title": "Order 5", "client_id": client_id, "amount": "10.00"});
+    put(&app, "/api/v1/deals/by-ref/shop/5", &owner, None, order).await.expect(201);
+    let call = json!({"kind": "call", "subject": "Call", "client_id": client_id});
+    put(&app, "/api/v1/activities/by-ref/pbx/5", &owner, None, call).await.expect(201);
+
+    let (_, rep) = app.user_seeing("sales", "own").await;
+    for lookup in ["/api/v1/deals?external_ref=shop:5", "/api/v1/activities?external_ref=pbx:5"] {
+        assert_eq!(app.get(lookup, &rep).await.expect(200)["data"], json!([]), "{lookup}");
+    }
+    let mine = app.post("/api/v1/clients", &rep, json!({"kind": "company", "name": "Mine"})).await;
+    let mine = mine.expect(201)["id"].clone();
+    let order = json!({"title": "Order 5", "client_id": mine, "amount": "1.00"});
+    put(&app, "/api/v1/deals/by-ref/shop/5", &rep, None, order)
+        .await
+        .expect_problem(409, "external_ref_taken");
+    let call = json!({"kind": "call", "subject": "Call", "client_id": mine});
+    let taken = put(&app, "/api/v1/activities/by-ref/pbx/5", &rep, None, call).await;
+    taken.expect_problem(409, "external_ref_taken");
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM deals").await, 1);
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM activities").await, 1);
 }

@@ -280,6 +280,15 @@ async fn every_request_body_example_is_accepted() {
     app.patch(&product_path, &owner, refs).await.expect(200);
     let product_by_ref = "/api/v1/products/by-ref/{system}/{id}";
     send(Method::PUT, product_by_ref, "/api/v1/products/by-ref/shop/SKU-100", &[], 200).await;
+    // The other upserts' examples are changes; with what a new record needs, they create one.
+    let contact_by_ref = "/api/v1/contacts/by-ref/{system}/{id}";
+    let new_contact = [with_client[0].clone(), ("first_name", json!("Anna"))];
+    send(Method::PUT, contact_by_ref, "/api/v1/contacts/by-ref/1c/P-7", &new_contact, 201).await;
+    let deal_by_ref = "/api/v1/deals/by-ref/{system}/{id}";
+    send(Method::PUT, deal_by_ref, "/api/v1/deals/by-ref/shop/ORDER-1001", &with_client, 201).await;
+    let activity_by_ref = "/api/v1/activities/by-ref/{system}/{id}";
+    let new_call = [with_client[0].clone(), ("kind", json!("call")), ("subject", json!("Incoming call"))];
+    send(Method::PUT, activity_by_ref, "/api/v1/activities/by-ref/pbx/call-88812", &new_call, 201).await;
     // The login example is the new user's credentials; refreshing and logging out take the token
     // that login answered, which no example can hold.
     let login = send(post.clone(), "/api/v1/auth/login", "/api/v1/auth/login", &[], 200).await;

@@ -115,27 +115,16 @@ pub async fn complete_activity(
             let next = match body.next {
                 Some(next) => {
                     let input = ActivityInput {
-                        kind: next.kind,
-                        direction: None,
-                        channel: None,
                         reason: next.reason.or(Some(ContactReason::FollowUp)),
-                        subject: next.subject,
-                        body: None,
-                        outcome: None,
                         due_at: Some(next.due_at),
                         reminder_at: next.reminder_at,
-                        duration_seconds: None,
                         status: Some(StoredStatus::Planned),
-                        completed_at: None,
                         assignee_id: Some(done.assignee_id),
                         client_id: done.client_id,
                         contact_id: done.contact_id,
                         deal_id: done.deal_id,
-                        external_ref: None,
-                        recording_url: None,
-                        from: None,
-                        to: None,
                         custom: next.custom,
+                        ..ActivityInput::new(next.kind, next.subject)
                     };
                     // Errors here are the follow-up's: name its fields as such.
                     let planned = build_activity(conn, &principal, scope, input, None)

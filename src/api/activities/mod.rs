@@ -9,27 +9,28 @@ mod write;
 pub use wire::ActivityResponse;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::api::Parent;
+use crate::api::by_ref::{self, RefLookup, RefPath};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, page_limit};
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::soft_delete;
-use crate::api::{BOOKKEEPING, Parent, record_change};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::Activity;
 use crate::db::models::activity::ActivityFilter;
-use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
+use crate::db::models::external_ref::RefEntity;
 use crate::domain::enums::{ActivityKind, ActivityStatus, CustomEntity};
 use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ActivityId, ClientId, DealId, UserId};
 use crate::state::AppState;
 use wire::{ActivityInput, UpdateActivity};
-use write::{activity_http, build_activity, insert_activity, snapshot};
+use write::{activity_http, build_activity, insert_activity, update_in, upsert_in};
 
 /// Log or plan an activity.
 ///
@@ -65,6 +66,48 @@ pub async fn create_activity(
     Ok(activity_http(StatusCode::CREATED, &activity))
 }
 
+/// Create or update the activity another system knows by `{system}:{id}`: a call from the telephony, a mail.
+///
+/// When no activity has this ref, creates one from the body (which then needs `kind` and `subject`) with the
+/// ref among its `external_refs`, 201; when one has, updates it with the fields the body gives, as `PATCH` does,
+/// 200, and writes nothing (same version, no change event) when they change nothing: a call logged when it
+/// starts and completed when it ends, without the integration keeping our id. `If-Match` guards the update; on
+/// a create it fails (412, `current_version` 0). A ref held by an activity the caller doesn't see is a 409
+/// `external_ref_taken`, by a deleted one a 409 `record_deleted`. Two upserts of one new ref at once make one
+/// activity.
+#[utoipa::path(
+    tag = "activities",
+    operation_id = "upsert_activity_by_ref",
+    security(("bearer" = [])),
+    params(
+        RefPath,
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    request_body = UpdateActivity,
+    responses(
+        (status = 200, description = "Updated, or already as asked", body = ActivityResponse, headers(("ETag" = String, description = "The record's version"))),
+        (status = 201, description = "Created", body = ActivityResponse,
+            headers(("ETag" = String, description = "The record's version"), ("Location" = String, description = "The new activity's URL"))),
+        (status = 409, description = "The ref is a hidden or deleted activity's, or another activity has the body's `external_ref`", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/activities/by-ref/{system}/{id}")]
+pub async fn upsert_activity_by_ref(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<RefPath>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateActivity>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let reference = path.parse()?;
+    let (status, activity) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        conn.transaction(|conn| upsert_in(conn, &principal, scope, reference, body.0, &if_match))
+    })
+    .await?;
+    Ok(activity_http(status, &activity))
+}
+
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ActivityListQuery {
@@ -83,6 +126,9 @@ pub struct ActivityListQuery {
     pub due_from: Option<DateTime<Utc>>,
     pub due_to: Option<DateTime<Utc>>,
     pub updated_since: Option<DateTime<Utc>>,
+    /// The activity another system knows by this id: `system:id`, such as `pbx:call-88812`.
+    #[param(inline, value_type = Option<RefLookup>)]
+    pub external_ref: Option<String>,
 }
 
 /// List activities, most recently changed first.
@@ -201,10 +247,16 @@ async fn activities_page(
         due_to: query.due_to,
         updated_since: query.updated_since,
         condition: None,
+        id: None,
     };
+    let external = by_ref::parse_lookup(query.external_ref.as_deref())?;
     let rows = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         if let Some(parent) = parent {
             parent.ensure_exists(conn, scope)?;
+        }
+        if let Some(reference) = &external {
+            let found = by_ref::lookup_id(conn, principal.workspace_id, RefEntity::Activity, reference)?;
+            filter.id = Some(ActivityId(found));
         }
         filter.condition = search
             .map(|search| compile_filter(conn, principal.workspace_id, CustomEntity::Activity, &search))
@@ -276,20 +328,7 @@ pub async fn update_activity(
     let activity = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let current: Activity = soft_delete::live_for_update(conn, &principal, scope, id)?;
-            let mut input = ActivityInput::from(&current);
-            body.0.apply_to(&mut input);
-            let candidate = build_activity(conn, &principal, scope, input, Some(&current))?;
-            // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
-            if_match.check(current.version)?;
-            let changes =
-                ChangeSet::default().diff(Some(&snapshot(&current)), &snapshot(&candidate), BOOKKEEPING);
-            if changes.is_empty() {
-                return Ok(current);
-            }
-            let activity = candidate.save(conn)?;
-            record_change(conn, &principal, "activity", id.0, "updated", activity.version, changes)?;
-            ClientStats::recompute(conn, activity.workspace_id, [current.client_id, activity.client_id])?;
-            Ok(activity)
+            update_in(conn, &principal, scope, current, body.0, &if_match)
         })
     })
     .await?;

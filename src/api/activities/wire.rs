@@ -10,6 +10,7 @@ use crate::api::extract::{not_null, nullable};
 use crate::db::models::Activity;
 use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
 use crate::domain::enums::{ActivityKind, ActivityStatus, Channel, ContactReason, Direction};
+use crate::domain::external_ref::ExternalRef;
 use crate::ids::{ActivityId, ClientId, ContactId, DealId, UserId};
 
 /// An activity as the API shows it.
@@ -21,7 +22,8 @@ use crate::ids::{ActivityId, ClientId, ContactId, DealId, UserId};
     "reminder_acked_at": null, "duration_seconds": null, "status": "planned", "completed_at": null,
     "assignee_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "client_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e11",
     "contact_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e21", "deal_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e41",
-    "external_ref": null, "recording_url": null, "from": null, "to": "+79123456790", "custom": {}, "version": 1,
+    "external_ref": null, "recording_url": null, "from": null, "to": "+79123456790", "custom": {},
+    "external_refs": [{"system": "pbx", "id": "call-88812"}], "version": 1,
     "created_at": "2026-11-21T10:05:00.000000Z", "updated_at": "2026-11-21T10:05:00.000000Z",
     "created_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "updated_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01"
 }))]
@@ -60,6 +62,9 @@ pub struct ActivityResponse {
     /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
     #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: serde_json::Value,
+    /// The ids other systems know the activity by: find it with `?external_ref=system:id`, upsert
+    /// it with `PUT /activities/by-ref/{system}/{id}`.
+    pub external_refs: Vec<ExternalRef>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -102,6 +107,7 @@ impl From<&Activity> for ActivityResponse {
             from: activity.from_address.clone(),
             to: activity.to_address.clone(),
             custom: activity.custom.clone(),
+            external_refs: activity.external_refs.0.clone(),
             version: activity.version,
             created_at: activity.created_at,
             updated_at: activity.updated_at,
@@ -181,6 +187,40 @@ pub struct ActivityInput {
     #[serde(default)]
     #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: CustomValues,
+    /// The ids other systems know the activity by; each names one activity of the workspace.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub external_refs: Vec<ExternalRef>,
+}
+
+impl ActivityInput {
+    /// An activity of `kind` about `subject` with nothing else set.
+    pub(super) fn new(kind: ActivityKind, subject: String) -> Self {
+        Self {
+            kind,
+            direction: None,
+            channel: None,
+            reason: None,
+            subject,
+            body: None,
+            outcome: None,
+            due_at: None,
+            reminder_at: None,
+            duration_seconds: None,
+            status: None,
+            completed_at: None,
+            assignee_id: None,
+            client_id: None,
+            contact_id: None,
+            deal_id: None,
+            external_ref: None,
+            recording_url: None,
+            from: None,
+            to: None,
+            custom: CustomValues::default(),
+            external_refs: Vec::new(),
+        }
+    }
 }
 
 impl From<&Activity> for ActivityInput {
@@ -212,6 +252,7 @@ impl From<&Activity> for ActivityInput {
             from: response.from,
             to: response.to,
             custom: custom_of(&activity.custom),
+            external_refs: response.external_refs,
         }
     }
 }
@@ -285,6 +326,10 @@ pub struct UpdateActivity {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, value_type = Option<crate::api::schemas::CustomValues>)]
     pub custom: Option<CustomValues>,
+    /// Replaces the activity's refs; `null` clears them.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<ExternalRef>>, max_items = 20)]
+    pub external_refs: Option<Option<Vec<ExternalRef>>>,
 }
 
 impl UpdateActivity {
@@ -320,6 +365,9 @@ impl UpdateActivity {
             input.status = Some(status);
         }
         merge_custom(&mut input.custom, self.custom);
+        if let Some(refs) = self.external_refs {
+            input.external_refs = refs.unwrap_or_default();
+        }
         if let Some(assignee) = self.assignee_id {
             input.assignee_id = Some(assignee);
         }

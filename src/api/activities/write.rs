@@ -5,20 +5,24 @@ use actix_web::http::StatusCode;
 use chrono::Utc;
 use diesel::prelude::*;
 
-use super::wire::{ActivityInput, ActivityResponse, StoredStatus};
+use super::wire::{ActivityInput, ActivityResponse, StoredStatus, UpdateActivity};
+use crate::api::by_ref;
 use crate::api::custom_values::check_custom;
-use crate::api::extract::versioned_http;
+use crate::api::extract::{IfMatch, versioned_http};
 use crate::api::{BOOKKEEPING, record_change, to_json};
 use crate::auth::Principal;
+use crate::db::json::Json;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
+use crate::db::models::external_ref::{self, RefEntity};
 use crate::db::models::{Activity, Client, Contact, Deal, User};
 use crate::db::visibility::ClientScope;
 use crate::domain::FieldCode;
 use crate::domain::activity as activity_rules;
 use crate::domain::enums::CustomEntity;
+use crate::domain::external_ref::{ExternalRef, normalise_refs};
 use crate::domain::text::{non_blank, trimmed};
-use crate::error::{ApiError, field_errors};
+use crate::error::{ApiError, FieldError, field_errors};
 use crate::ids::{ActivityId, ClientId};
 
 /// Checks `input` and builds the row to store: the only path by which an activity is written.
@@ -30,6 +34,9 @@ pub(super) fn build_activity(
     existing: Option<&Activity>,
 ) -> Result<Activity, ApiError> {
     let mut errors = field_errors(&input);
+    let external_refs = normalise_refs("external_refs", input.external_refs.clone())
+        .map_err(|found| errors.extend(found.into_iter().map(FieldError::from)))
+        .unwrap_or_default();
     let custom = check_custom(
         conn,
         principal.workspace_id,
@@ -99,6 +106,7 @@ pub(super) fn build_activity(
         deleted_at: None,
         deleted_by: None,
         custom,
+        external_refs: Json(external_refs),
     })
 }
 
@@ -156,15 +164,108 @@ pub(super) fn activity_http(status: StatusCode, activity: &Activity) -> HttpResp
     versioned_http(status, activity.version, "activities", activity.id, &ActivityResponse::from(activity))
 }
 
-/// Inserts a new activity and logs it.
+/// Inserts a new activity and logs it: the one way an activity comes to be.
 pub(super) fn insert_activity(
     conn: &mut PgConnection,
     principal: &Principal,
     activity: &Activity,
 ) -> Result<Activity, ApiError> {
+    ensure_refs_free(conn, activity, None)?;
     let activity = activity.insert(conn)?;
+    index_refs(conn, &activity)?;
     let changes = ChangeSet::default().diff(None, &snapshot(&activity), BOOKKEEPING);
     record_change(conn, principal, "activity", activity.id.0, "created", activity.version, changes)?;
     ClientStats::recompute(conn, activity.workspace_id, [activity.client_id])?;
     Ok(activity)
+}
+
+/// Applies `change` to `current` (live and locked by the caller): the activity as it is now,
+/// unwritten (same version, no change event) when the change changes nothing.
+pub(super) fn update_in(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    current: Activity,
+    change: UpdateActivity,
+    if_match: &IfMatch,
+) -> Result<Activity, ApiError> {
+    let mut input = ActivityInput::from(&current);
+    change.apply_to(&mut input);
+    let candidate = build_activity(conn, principal, scope, input, Some(&current))?;
+    // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
+    if_match.check(current.version)?;
+    let changes = ChangeSet::default().diff(Some(&snapshot(&current)), &snapshot(&candidate), BOOKKEEPING);
+    if changes.is_empty() {
+        return Ok(current);
+    }
+    ensure_refs_free(conn, &candidate, Some(&current))?;
+    let activity = candidate.save(conn)?;
+    if activity.external_refs != current.external_refs {
+        index_refs(conn, &activity)?;
+    }
+    record_change(conn, principal, "activity", activity.id.0, "updated", activity.version, changes)?;
+    ClientStats::recompute(conn, activity.workspace_id, [current.client_id, activity.client_id])?;
+    Ok(activity)
+}
+
+/// Creates or updates the activity `reference` names (see `upsert_activity_by_ref`).
+pub(super) fn upsert_in(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    reference: ExternalRef,
+    mut change: UpdateActivity,
+    if_match: &IfMatch,
+) -> Result<(StatusCode, Activity), ApiError> {
+    match by_ref::claim(conn, principal.workspace_id, RefEntity::Activity, &reference)? {
+        Some(id) => {
+            let current = by_ref::held_for_upsert(conn, principal, scope, ActivityId(id), "activities")?;
+            by_ref::keep_path_ref(&mut change.external_refs, &reference);
+            Ok((StatusCode::OK, update_in(conn, principal, scope, current, change, if_match)?))
+        }
+        None => {
+            by_ref::require_for_create(
+                &[("kind", change.kind.is_some()), ("subject", change.subject.is_some())],
+                "activity",
+            )?;
+            let (Some(kind), Some(subject)) = (change.kind.take(), change.subject.take()) else {
+                unreachable!("required above")
+            };
+            let refs = change.external_refs.take();
+            let mut input = ActivityInput::new(kind, subject);
+            change.apply_to(&mut input);
+            input.external_refs = by_ref::with_path_ref(refs, reference);
+            let activity = build_activity(conn, principal, scope, input, None)?;
+            // After the checks, as on an update (RFC 9110, 13.2.1): an If-Match names a version no new
+            // record has.
+            if_match.check_absent()?;
+            Ok((StatusCode::CREATED, insert_activity(conn, principal, &activity)?))
+        }
+    }
+}
+
+/// Makes the ref index hold exactly the activity's refs.
+fn index_refs(conn: &mut PgConnection, activity: &Activity) -> QueryResult<()> {
+    external_ref::sync(
+        conn,
+        activity.workspace_id,
+        RefEntity::Activity,
+        activity.id.0,
+        &activity.external_refs.0,
+    )
+}
+
+fn ensure_refs_free(
+    conn: &mut PgConnection,
+    activity: &Activity,
+    before: Option<&Activity>,
+) -> Result<(), ApiError> {
+    by_ref::ensure_refs_free(
+        conn,
+        activity.workspace_id,
+        RefEntity::Activity,
+        activity.id.0,
+        &activity.external_refs.0,
+        before.map(|before| before.external_refs.0.as_slice()),
+    )
 }

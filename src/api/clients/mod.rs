@@ -19,6 +19,7 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::api::by_ref::{self, RefLookup, RefPath};
 use crate::api::extract::{AllowDuplicate, IfMatch, JsonBody, Page, decode_cursor, etag, page_limit};
 use crate::api::listing::{
     DeletedQuery, ListCursor, Tombstone, decode_list_cursor, list_order, phone_key, search_query, sort_key,
@@ -32,11 +33,10 @@ use crate::db::models::change_event::{ChangeEvent, ChangeSet};
 use crate::db::models::client::ClientFilter;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::contact::Contact;
-use crate::db::models::external_ref::{self, RefEntity};
+use crate::db::models::external_ref::RefEntity;
 use crate::db::models::segment::Segment;
 use crate::db::models::{Client, Workspace};
 use crate::domain::enums::{ClientKind, CustomEntity, LifecycleStage, Relationship, Source};
-use crate::domain::external_ref::ExternalRef;
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::error::ProblemCode;
@@ -102,11 +102,7 @@ pub async fn create_client(
     operation_id = "upsert_client_by_ref",
     security(("bearer" = [])),
     params(
-        ("system" = String, Path, description = "The other system: lower-case letters, digits, `_`, `-`, `.`",
-            example = "1c", min_length = 1, max_length = 50, pattern = "^[a-z0-9][a-z0-9_.-]{0,49}$"),
-        ("id" = String, Path, description = "The client's id in that system, percent-encoded (`/` as `%2F`)",
-            example = "000123", min_length = 1, max_length = 200,
-            pattern = "^[^\\s\\u0000-\\u001f\\u007f-\\u009f]([^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"),
+        RefPath,
         ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
         AllowDuplicate,
     ),
@@ -122,16 +118,13 @@ pub async fn create_client(
 pub async fn upsert_client_by_ref(
     state: web::Data<AppState>,
     principal: Principal,
-    path: web::Path<(String, String)>,
+    path: web::Path<RefPath>,
     query: web::Query<AllowDuplicate>,
     if_match: IfMatch,
     body: JsonBody<UpdateClient>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
-    let (system, id) = path.into_inner();
-    let reference = ExternalRef::parse(&system, &id).map_err(|reason| {
-        ApiError::bad_request(ProblemCode::InvalidPath, format!("the external ref: {reason}"))
-    })?;
+    let reference = path.parse()?;
     let allow_duplicate = query.allow_duplicate.unwrap_or(false);
     let (status, client) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
@@ -180,12 +173,7 @@ pub struct ClientListQuery {
     /// Clients with this tax id.
     pub tax_id: Option<String>,
     /// The client another system knows by this id: `system:id`, such as `1c:000123`.
-    #[param(
-        example = "1c:000123",
-        min_length = 3,
-        max_length = 251,
-        pattern = "^[a-z0-9][a-z0-9_.-]{0,49}:[^\\s\\u0000-\\u001f\\u007f-\\u009f]([^\\u0000-\\u001f\\u007f-\\u009f]{0,198}[^\\s\\u0000-\\u001f\\u007f-\\u009f])?$"
-    )]
+    #[param(inline, value_type = Option<RefLookup>)]
     pub external_ref: Option<String>,
     /// Fuzzy search (Latin or Cyrillic, typos allowed; `%` and `_` match themselves). One word
     /// searches the words of names and legal names; several words, or text with `@` or without
@@ -296,10 +284,7 @@ pub(crate) async fn clients_page<R: Send + 'static>(
         condition: None,
         id: None,
     };
-    let external =
-        query.external_ref.as_deref().map(ExternalRef::parse_lookup).transpose().map_err(|reason| {
-            ApiError::bad_request(ProblemCode::InvalidQuery, format!("external_ref {reason}"))
-        })?;
+    let external = by_ref::parse_lookup(query.external_ref.as_deref())?;
     let phone = query.phone;
     run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = principal.workspace_id;
@@ -307,9 +292,7 @@ pub(crate) async fn clients_page<R: Send + 'static>(
             filter.phone = Some(phone_key(conn, workspace, &phone)?);
         }
         if let Some(reference) = &external {
-            // No client has it: a filter on the nil id finds none.
-            let found = external_ref::record_of(conn, workspace, RefEntity::Client, reference)?;
-            filter.id = Some(ClientId(found.unwrap_or_default()));
+            filter.id = Some(ClientId(by_ref::lookup_id(conn, workspace, RefEntity::Client, reference)?));
         }
         filter.condition = match narrowing {
             Some(Narrowing::Filter(search)) => {

@@ -7,6 +7,7 @@ use super::store::ClientStore;
 use super::wire::{ClientInput, ClientResponse, UpdateClient};
 use crate::api::BOOKKEEPING;
 use crate::api::assignment::{Requested, ensure_may_hand_over};
+use crate::api::by_ref;
 use crate::api::custom_values::check_custom_by;
 use crate::api::duplicate_elsewhere;
 use crate::api::extract::IfMatch;
@@ -110,6 +111,18 @@ pub(super) fn create_in(
     allow_duplicate: bool,
 ) -> Result<Client, ApiError> {
     let client = build_client(store, principal, scope, workspace, input, None)?;
+    insert_new(store, principal, scope, client, allow_duplicate)
+}
+
+/// Stores `client`, built and checked, unless a live client looks like the same one or another
+/// client has one of its refs.
+fn insert_new(
+    store: &mut impl ClientStore,
+    principal: &Principal,
+    scope: &ClientScope,
+    client: Client,
+    allow_duplicate: bool,
+) -> Result<Client, ApiError> {
     if !allow_duplicate {
         ensure_not_duplicate(store, scope, &client)?;
     }
@@ -171,17 +184,10 @@ pub(super) fn upsert_in(
     match store.record_of(&reference)? {
         Some(id) => {
             let current = held_for_upsert(store, principal, scope, id)?;
-            // The ref the path names stays the client's, whatever list the body gives.
-            if let Some(refs) = &mut change.external_refs {
-                let refs = refs.get_or_insert_with(Vec::new);
-                if !refs.contains(&reference) {
-                    refs.push(reference);
-                }
-            }
+            by_ref::keep_path_ref(&mut change.external_refs, &reference);
             Ok((StatusCode::OK, update_in(store, principal, scope, workspace, current, change, if_match)?))
         }
         None => {
-            if_match.check_absent()?;
             let kind = change.kind.ok_or_else(|| {
                 ApiError::invalid_field(
                     "kind",
@@ -194,7 +200,11 @@ pub(super) fn upsert_in(
             if !input.external_refs.contains(&reference) {
                 input.external_refs.push(reference);
             }
-            Ok((StatusCode::CREATED, create_in(store, principal, scope, workspace, input, allow_duplicate)?))
+            let client = build_client(store, principal, scope, workspace, input, None)?;
+            // After the checks of the body and before those against stored records, as on an
+            // update (RFC 9110, 13.2.1): an If-Match names a version no new client has.
+            if_match.check_absent()?;
+            Ok((StatusCode::CREATED, insert_new(store, principal, scope, client, allow_duplicate)?))
         }
     }
 }

@@ -5,12 +5,14 @@ mod wire;
 mod write;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::api::Parent;
+use crate::api::by_ref::{self, RefLookup, RefPath};
 use crate::api::extract::{AllowDuplicate, IfMatch, JsonBody, Page, decode_cursor, page_limit};
 use crate::api::listing::{
     DeletedQuery, ListCursor, Tombstone, decode_list_cursor, list_order, phone_key, search_query, sort_key,
@@ -19,11 +21,10 @@ use crate::api::listing::{
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::security::charge_reads;
 use crate::api::soft_delete;
-use crate::api::{BOOKKEEPING, Parent, record_change};
 use crate::auth::{Principal, run_seeing};
-use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client::ClientOrder;
 use crate::db::models::contact::ContactFilter;
+use crate::db::models::external_ref::RefEntity;
 use crate::db::models::{Client, Contact, Workspace};
 use crate::db::visibility::ClientScope;
 use crate::domain::enums::CustomEntity;
@@ -31,7 +32,7 @@ use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ClientId, ContactId, UserId};
 use crate::state::AppState;
 use wire::{ContactInput, ContactResponse, UpdateContact};
-use write::{build_contact, contact_http, ensure_not_duplicate, snapshot, take_primary};
+use write::{contact_http, create_in, update_in, upsert_in};
 
 /// Create a contact.
 ///
@@ -61,19 +62,59 @@ pub async fn create_contact(
     let contact = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let contact = build_contact(conn, &principal, scope, &workspace, body.0, None)?;
-            if !allow_duplicate {
-                ensure_not_duplicate(conn, scope, &contact)?;
-            }
-            take_primary(conn, &principal, &contact)?;
-            let contact = contact.insert(conn)?;
-            let changes = ChangeSet::default().diff(None, &snapshot(&contact), BOOKKEEPING);
-            record_change(conn, &principal, "contact", contact.id.0, "created", contact.version, changes)?;
-            Ok(contact)
+            create_in(conn, &principal, scope, &workspace, body.0, allow_duplicate)
         })
     })
     .await?;
     Ok(contact_http(StatusCode::CREATED, &contact))
+}
+
+/// Create or update the contact another system knows by `{system}:{id}`.
+///
+/// When no contact has this ref, creates one from the body (which then needs `client_id` or `client_ref`, and a
+/// last or first name) with the ref among its `external_refs`, 201; when one has, updates it with the fields
+/// the body gives, as `PATCH` does, 200, and writes nothing (same version, no change event) when they change
+/// nothing. `If-Match` guards the update; on a create it fails (412, `current_version` 0). A new contact whose
+/// email or phone a live contact has is a 409 `duplicate` (`allow_duplicate=true` creates anyway); a ref held
+/// by a contact the caller doesn't see is a 409 `external_ref_taken`, by a deleted one a 409 `record_deleted`.
+/// Two upserts of one new ref at once make one contact.
+#[utoipa::path(
+    tag = "contacts",
+    operation_id = "upsert_contact_by_ref",
+    security(("bearer" = [])),
+    params(
+        RefPath,
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+        AllowDuplicate,
+    ),
+    request_body = UpdateContact,
+    responses(
+        (status = 200, description = "Updated, or already as asked", body = ContactResponse, headers(("ETag" = String, description = "The record's version"))),
+        (status = 201, description = "Created", body = ContactResponse,
+            headers(("ETag" = String, description = "The record's version"), ("Location" = String, description = "The new contact's URL"))),
+        (status = 409, description = "A live contact has the same email or phone (`duplicate`), or the ref is a hidden or deleted contact's", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/contacts/by-ref/{system}/{id}")]
+pub async fn upsert_contact_by_ref(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<RefPath>,
+    query: web::Query<AllowDuplicate>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateContact>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let reference = path.parse()?;
+    let allow_duplicate = query.allow_duplicate.unwrap_or(false);
+    let (status, contact) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        conn.transaction(|conn| {
+            let workspace = Workspace::find(conn, principal.workspace_id)?;
+            upsert_in(conn, &principal, scope, &workspace, reference, body.0, &if_match, allow_duplicate)
+        })
+    })
+    .await?;
+    Ok(contact_http(status, &contact))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -99,6 +140,9 @@ pub struct ContactListQuery {
     /// Contacts with this phone, in any format.
     #[param(format = "phone", min_length = 1, max_length = 50, example = "+7 912 345-67-89")]
     pub phone: Option<String>,
+    /// The contact another system knows by this id: `system:id`, such as `shop:C-1002`.
+    #[param(inline, value_type = Option<RefLookup>)]
+    pub external_ref: Option<String>,
     /// Fuzzy search over names, emails and phones.
     pub q: Option<String>,
 }
@@ -194,7 +238,9 @@ async fn contacts_page(
         phone: None,
         q,
         condition: None,
+        id: None,
     };
+    let external = by_ref::parse_lookup(query.external_ref.as_deref())?;
     let phone = query.phone;
     let (rows, last_score) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = principal.workspace_id;
@@ -203,6 +249,9 @@ async fn contacts_page(
         }
         if let Some(phone) = phone {
             filter.phone = Some(phone_key(conn, workspace, &phone)?);
+        }
+        if let Some(reference) = &external {
+            filter.id = Some(ContactId(by_ref::lookup_id(conn, workspace, RefEntity::Contact, reference)?));
         }
         filter.condition = search
             .map(|search| compile_filter(conn, workspace, CustomEntity::Contact, &search))
@@ -318,20 +367,7 @@ pub async fn update_contact(
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
             let current: Contact = soft_delete::live_for_update(conn, &principal, scope, id)?;
-            let mut input = ContactInput::from(&current);
-            body.0.apply_to(&mut input);
-            let candidate = build_contact(conn, &principal, scope, &workspace, input, Some(&current))?;
-            // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
-            if_match.check(current.version)?;
-            let changes =
-                ChangeSet::default().diff(Some(&snapshot(&current)), &snapshot(&candidate), BOOKKEEPING);
-            if changes.is_empty() {
-                return Ok(current);
-            }
-            take_primary(conn, &principal, &candidate)?;
-            let contact = candidate.save(conn)?;
-            record_change(conn, &principal, "contact", id.0, "updated", contact.version, changes)?;
-            Ok(contact)
+            update_in(conn, &principal, scope, &workspace, current, body.0, &if_match)
         })
     })
     .await?;

@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
+use crate::api::by_ref;
 use crate::api::extract::{not_null, nullable};
 use crate::db::models::Contact;
 use crate::domain::contact_points::{Consent, ContactPoint, EmailEntry, Messenger, PhoneEntry};
 use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
+use crate::domain::external_ref::ExternalRef;
 use crate::ids::{ClientId, ContactId, UserId};
 
 /// A contact as the API shows it.
@@ -21,7 +23,8 @@ use crate::ids::{ClientId, ContactId, UserId};
     "emails": [{"value": "anna@acme.example", "label": null, "primary": true}],
     "phones": [{"value": "+79123456790", "label": "mobile", "primary": true}],
     "messengers": [{"kind": "telegram", "handle": "@anna_acme"}], "is_primary": true, "notes": null,
-    "owner_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "consent": null, "custom": {}, "version": 1,
+    "owner_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "consent": null, "custom": {},
+    "external_refs": [{"system": "shop", "id": "C-1002"}], "version": 1,
     "created_at": "2026-11-02T09:16:40.000000Z", "updated_at": "2026-11-02T09:16:40.000000Z",
     "created_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "updated_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01"
 }))]
@@ -50,6 +53,9 @@ pub struct ContactResponse {
     /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
     #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: serde_json::Value,
+    /// The ids other systems know the contact by: find it with `?external_ref=system:id`, upsert
+    /// it with `PUT /contacts/by-ref/{system}/{id}`.
+    pub external_refs: Vec<ExternalRef>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -75,6 +81,7 @@ impl From<&Contact> for ContactResponse {
             owner_id: contact.owner_id,
             consent: contact.consent.as_ref().map(|consent| consent.0.clone()),
             custom: contact.custom.clone(),
+            external_refs: contact.external_refs.0.clone(),
             version: contact.version,
             created_at: contact.created_at,
             updated_at: contact.updated_at,
@@ -84,8 +91,9 @@ impl From<&Contact> for ContactResponse {
     }
 }
 
-/// A contact to create; also what an update is merged into before the same checks run.
-#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+/// A contact to create; also what an update is merged into before the same checks run. The
+/// default, with nothing set, is what an upsert that creates a contact fills from its body.
+#[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "client_id": "0193a5a0-7c1e-7b4a-9f3e-2d6c8b1a4e50",
@@ -96,8 +104,11 @@ impl From<&Contact> for ContactResponse {
     "phones": [{"value": "+7 912 345-67-90", "label": "mobile"}]
 }))]
 pub struct ContactInput {
-    /// The client this person acts for (required).
-    pub client_id: ClientId,
+    /// The client this person acts for; or name it by `client_ref`.
+    pub client_id: Option<ClientId>,
+    /// The client by another system's id, in place of `client_id`.
+    #[serde(default)]
+    pub client_ref: Option<ExternalRef>,
     /// A contact needs a last or a first name.
     #[validate(length(max = 200))]
     #[schema(example = "Петрова", max_length = 200)]
@@ -135,13 +146,18 @@ pub struct ContactInput {
     #[serde(default)]
     #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: CustomValues,
+    /// The ids other systems know the contact by; each names one contact of the workspace.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub external_refs: Vec<ExternalRef>,
 }
 
 impl From<&Contact> for ContactInput {
     fn from(contact: &Contact) -> Self {
         let response = ContactResponse::from(contact);
         Self {
-            client_id: response.client_id,
+            client_id: Some(response.client_id),
+            client_ref: None,
             last_name: response.last_name,
             first_name: response.first_name,
             middle_name: response.middle_name,
@@ -154,6 +170,7 @@ impl From<&Contact> for ContactInput {
             owner_id: response.owner_id,
             consent: response.consent,
             custom: custom_of(&contact.custom),
+            external_refs: response.external_refs,
         }
     }
 }
@@ -167,6 +184,10 @@ pub struct UpdateContact {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, value_type = Option<String>, format = Uuid)]
     pub client_id: Option<ClientId>,
+    /// Moves the contact to the client another system knows by this id.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub client_ref: Option<ExternalRef>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, max_length = 200)]
     pub last_name: Option<Option<String>>,
@@ -204,6 +225,10 @@ pub struct UpdateContact {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, value_type = Option<crate::api::schemas::CustomValues>)]
     pub custom: Option<CustomValues>,
+    /// Replaces the contact's refs; `null` clears them.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<ExternalRef>>, max_items = 20)]
+    pub external_refs: Option<Option<Vec<ExternalRef>>>,
 }
 
 impl UpdateContact {
@@ -211,7 +236,11 @@ impl UpdateContact {
         macro_rules! set {
             ($($field:ident),+) => { $(if let Some(value) = self.$field { input.$field = value; })+ };
         }
-        set!(last_name, first_name, middle_name, position, notes, owner_id, consent, client_id, is_primary);
+        set!(last_name, first_name, middle_name, position, notes, owner_id, consent, is_primary);
+        by_ref::change_client((&mut input.client_id, &mut input.client_ref), self.client_id, self.client_ref);
+        if let Some(refs) = self.external_refs {
+            input.external_refs = refs.unwrap_or_default();
+        }
         if let Some(emails) = self.emails {
             input.emails = emails.unwrap_or_default();
         }

@@ -6,22 +6,23 @@ mod wire;
 mod write;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::Parent;
+use crate::api::by_ref::{self, RefLookup, RefPath};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, page_limit};
 use crate::api::listing::{DeletedQuery, Tombstone, search_query, tombstone_page};
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::soft_delete;
-use crate::api::{BOOKKEEPING, Parent, record_change};
 use crate::auth::{Principal, run_seeing};
-use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
-use crate::db::models::deal::{DealFilter, DealItem, DealOrder, DealSortKey};
+use crate::db::models::deal::{DealFilter, DealOrder, DealSortKey};
+use crate::db::models::external_ref::RefEntity;
 use crate::db::models::{Client, Deal, Stage, Workspace};
 use crate::db::visibility::ClientScope;
 use crate::domain::enums::{CustomEntity, StageKind};
@@ -29,7 +30,7 @@ use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ClientId, DealId, PipelineId, StageId, TeamId, UserId};
 use crate::state::AppState;
 use wire::{DealInput, DealResponse, UpdateDeal, deal_response};
-use write::{build_deal, deal_http, snapshot, stage_change};
+use write::{create_in, deal_http, update_in, upsert_in};
 
 /// Create a deal.
 ///
@@ -54,18 +55,55 @@ pub async fn create_deal(
     let (deal, items) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
-            let (deal, items) = build_deal(conn, &principal, scope, &workspace, body.0, None)?;
-            let deal = deal.insert(conn)?;
-            Deal::replace_items(conn, deal.workspace_id, deal.id, &items)?;
-            Deal::record_stage_change(conn, &stage_change(&principal, &deal, None))?;
-            let changes = ChangeSet::default().diff(None, &snapshot(&deal, &items), BOOKKEEPING);
-            record_change(conn, &principal, "deal", deal.id.0, "created", deal.version, changes)?;
-            ClientStats::recompute(conn, deal.workspace_id, [Some(deal.client_id)])?;
-            Ok((deal, items))
+            create_in(conn, &principal, scope, &workspace, body.0)
         })
     })
     .await?;
     Ok(deal_http(StatusCode::CREATED, &deal, &items))
+}
+
+/// Create or update the deal another system knows by `{system}:{id}`: an e-shop's order.
+///
+/// When no deal has this ref, creates one from the body (which then needs `title`, and `client_id` or
+/// `client_ref`) with the ref among its `external_refs`, 201; when one has, updates it with the fields the body
+/// gives, as `PATCH` does (`items` replaces every line), 200, and writes nothing (same version, no change event)
+/// when they change nothing. `If-Match` guards the update; on a create it fails (412, `current_version` 0). A
+/// ref held by a deal the caller doesn't see is a 409 `external_ref_taken`, by a deleted one a 409
+/// `record_deleted`. Two upserts of one new ref at once make one deal.
+#[utoipa::path(
+    tag = "deals",
+    operation_id = "upsert_deal_by_ref",
+    security(("bearer" = [])),
+    params(
+        RefPath,
+        ("If-Match" = Option<String>, Header, description = "The ETag last read; a stale one gives 412"),
+    ),
+    request_body = UpdateDeal,
+    responses(
+        (status = 200, description = "Updated, or already as asked", body = DealResponse, headers(("ETag" = String, description = "The record's version"))),
+        (status = 201, description = "Created", body = DealResponse,
+            headers(("ETag" = String, description = "The record's version"), ("Location" = String, description = "The new deal's URL"))),
+        (status = 409, description = "The ref is a hidden or deleted deal's", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/deals/by-ref/{system}/{id}")]
+pub async fn upsert_deal_by_ref(
+    state: web::Data<AppState>,
+    principal: Principal,
+    path: web::Path<RefPath>,
+    if_match: IfMatch,
+    body: JsonBody<UpdateDeal>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_write()?;
+    let reference = path.parse()?;
+    let (status, (deal, items)) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        conn.transaction(|conn| {
+            let workspace = Workspace::find(conn, principal.workspace_id)?;
+            upsert_in(conn, &principal, scope, &workspace, reference, body.0, &if_match)
+        })
+    })
+    .await?;
+    Ok(deal_http(status, &deal, &items))
 }
 
 /// `sort` of the deal lists.
@@ -121,6 +159,9 @@ pub struct DealListQuery {
     pub amount_max: Option<String>,
     pub tag: Option<String>,
     pub updated_since: Option<DateTime<Utc>>,
+    /// The deal another system knows by this id: `system:id`, such as `shop:ORDER-1001`.
+    #[param(inline, value_type = Option<RefLookup>)]
+    pub external_ref: Option<String>,
     /// Fuzzy search over the title and the client's names.
     pub q: Option<String>,
 }
@@ -166,6 +207,7 @@ impl DealListQuery {
             updated_since: self.updated_since,
             q: search_query(self.q.as_deref())?,
             condition: None,
+            id: None,
         })
     }
 }
@@ -268,11 +310,16 @@ async fn deals_page(
             "the cursor belongs to a list with another sort",
         ));
     }
+    let external = by_ref::parse_lookup(query.external_ref.as_deref())?;
     let mut filter = query.filter()?;
     let after = after.map(|cursor| (cursor.key, cursor.id));
     let (rows, items) = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         if let Some(parent) = parent {
             parent.ensure_exists(conn, scope)?;
+        }
+        if let Some(reference) = &external {
+            let found = by_ref::lookup_id(conn, principal.workspace_id, RefEntity::Deal, reference)?;
+            filter.id = Some(DealId(found));
         }
         filter.condition = search
             .map(|search| compile_filter(conn, principal.workspace_id, CustomEntity::Deal, &search))
@@ -384,46 +431,7 @@ pub async fn update_deal(
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
             let current: Deal = soft_delete::live_for_update(conn, &principal, scope, id)?;
-            let current_items = Deal::items_of(conn, principal.workspace_id, &[id])?;
-            let mut input = DealInput::from_deal(&current, &current_items);
-            body.0.apply_to(&mut input);
-            let (candidate, items) = build_deal(conn, &principal, scope, &workspace, input, Some(&current))?;
-            // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
-            if_match.check(current.version)?;
-            let changes = ChangeSet::default().diff(
-                Some(&snapshot(&current, &current_items)),
-                &snapshot(&candidate, &items),
-                &[
-                    "id",
-                    "version",
-                    "created_at",
-                    "updated_at",
-                    "created_by",
-                    "updated_by",
-                    "stage_entered_at",
-                ],
-            );
-            if changes.is_empty() {
-                return Ok((current, current_items));
-            }
-            let deal = candidate.save(conn)?;
-            let unchanged_items = current_items.len() == items.len()
-                && current_items
-                    .iter()
-                    .zip(&items)
-                    .all(|(old, new)| DealItem { id: new.id, ..old.clone() } == *new);
-            let items = if unchanged_items {
-                current_items
-            } else {
-                Deal::replace_items(conn, deal.workspace_id, deal.id, &items)?;
-                items
-            };
-            if deal.stage_id != current.stage_id {
-                Deal::record_stage_change(conn, &stage_change(&principal, &deal, Some(current.stage_id)))?;
-            }
-            record_change(conn, &principal, "deal", id.0, "updated", deal.version, changes)?;
-            ClientStats::recompute(conn, deal.workspace_id, [Some(current.client_id), Some(deal.client_id)])?;
-            Ok((deal, items))
+            update_in(conn, &principal, scope, &workspace, current, body.0, &if_match)
         })
     })
     .await?;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
+use crate::api::by_ref;
 use crate::api::extract::{not_null, nullable};
 use crate::db::models::Deal;
 use crate::db::models::deal::DealItem;
@@ -134,18 +135,23 @@ pub struct DealCard {
         {"id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e43", "product_id": null, "name": "Delivery",
          "product_group": null, "quantity": "1", "unit_price": "15.00", "discount_percent": "0",
          "tax_percent": null, "total": "15.00"}
-    ]
+    ],
+    "external_refs": [{"system": "shop", "id": "ORDER-1001"}]
 }))]
 pub struct DealResponse {
     #[serde(flatten)]
     pub deal: DealCard,
     pub items: Vec<DealItemResponse>,
+    /// The ids other systems know the deal by (an e-shop's order number): find it with
+    /// `?external_ref=system:id`, upsert it with `PUT /deals/by-ref/{system}/{id}`.
+    pub external_refs: Vec<ExternalRef>,
 }
 
 pub(super) fn deal_response(deal: &Deal, items: &[DealItem]) -> DealResponse {
     DealResponse {
         deal: deal_card(deal),
         items: items.iter().filter(|item| item.deal_id == deal.id).map(DealItemResponse::from).collect(),
+        external_refs: deal.external_refs.0.clone(),
     }
 }
 
@@ -247,8 +253,9 @@ impl From<&DealItem> for ItemInput {
     }
 }
 
-/// A deal to create; also what an update is merged into before the same checks run.
-#[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+/// A deal to create; also what an update is merged into before the same checks run. The default,
+/// with nothing set, is what an upsert that creates a deal fills from its body.
+#[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "title": "Tea for the spring season",
@@ -322,6 +329,10 @@ pub struct DealInput {
     #[serde(default)]
     #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: CustomValues,
+    /// The ids other systems know the deal by; each names one deal of the workspace.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub external_refs: Vec<ExternalRef>,
 }
 
 impl DealInput {
@@ -349,6 +360,7 @@ impl DealInput {
             tags: deal.tags.clone(),
             items: items.iter().map(ItemInput::from).collect(),
             custom: custom_of(&deal.custom),
+            external_refs: deal.external_refs.0.clone(),
         }
     }
 }
@@ -364,6 +376,10 @@ pub struct UpdateDeal {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, value_type = Option<String>, format = Uuid)]
     pub client_id: Option<ClientId>,
+    /// Moves the deal to the client another system knows by this id.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub client_ref: Option<ExternalRef>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub contact_id: Option<Option<ContactId>>,
@@ -422,6 +438,10 @@ pub struct UpdateDeal {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, value_type = Option<crate::api::schemas::CustomValues>)]
     pub custom: Option<CustomValues>,
+    /// Replaces the deal's refs; `null` clears them.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<ExternalRef>>, max_items = 20)]
+    pub external_refs: Option<Option<Vec<ExternalRef>>>,
 }
 
 /// A decimal string that may be absent, null or a value.
@@ -495,8 +515,9 @@ impl UpdateDeal {
         if let Some(closed_at) = self.closed_at {
             input.closed_at = Some(closed_at);
         }
-        if let Some(client) = self.client_id {
-            input.client_id = Some(client);
+        by_ref::change_client((&mut input.client_id, &mut input.client_ref), self.client_id, self.client_ref);
+        if let Some(refs) = self.external_refs {
+            input.external_refs = refs.unwrap_or_default();
         }
         if let Some(pipeline) = self.pipeline_id {
             if Some(pipeline) != input.pipeline_id && self.stage_id.is_none() {

@@ -8,12 +8,16 @@ use actix_web::http::StatusCode;
 use chrono::Utc;
 use diesel::prelude::*;
 
-use super::wire::{DealInput, ItemInput, deal_response};
+use super::wire::{DealInput, ItemInput, UpdateDeal, deal_response};
 use crate::api::assignment::{Assignment, Requested, ensure_may_hand_over};
+use crate::api::by_ref;
 use crate::api::custom_values::check_custom;
-use crate::api::extract::versioned_http;
-use crate::api::to_json;
+use crate::api::extract::{IfMatch, versioned_http};
+use crate::api::{BOOKKEEPING, record_change, to_json};
 use crate::auth::Principal;
+use crate::db::json::Json;
+use crate::db::models::change_event::ChangeSet;
+use crate::db::models::client_stats::ClientStats;
 use crate::db::models::deal::{DealItem, StageChange};
 use crate::db::models::external_ref::{self, RefEntity};
 use crate::db::models::{Client, Contact, Deal, Pipeline, Product, Stage, Workspace};
@@ -22,7 +26,7 @@ use crate::domain::FieldCode;
 use crate::domain::client::normalise_tags;
 use crate::domain::deal::{self as deal_rules, DealContext, DealDraft, ItemDraft, ProductDefaults};
 use crate::domain::enums::{CustomEntity, StageKind};
-use crate::domain::external_ref::ExternalRef;
+use crate::domain::external_ref::{ExternalRef, normalise_refs};
 use crate::domain::money::check_currency;
 use crate::domain::text::non_blank;
 use crate::domain::text::trimmed;
@@ -42,7 +46,8 @@ pub(super) fn build_deal(
 ) -> Result<(Deal, Vec<DealItem>), ApiError> {
     named_products(conn, workspace, &mut input)?;
     let fields = check_fields(conn, workspace, &input)?;
-    let client_id = named_client(conn, workspace, &input)?;
+    let client_id =
+        by_ref::named_client(conn, workspace.id, input.client_id, input.client_ref.as_ref(), "deal")?;
     let named = NamedRecords::look_up(conn, principal, scope, &input, client_id, existing)?;
     let now = Utc::now();
     let draft = draft(&input, &fields, &named);
@@ -116,6 +121,7 @@ pub(super) fn build_deal(
         deleted_at: None,
         deleted_by: None,
         custom: fields.custom,
+        external_refs: Json(fields.external_refs),
     };
     Ok((deal, items))
 }
@@ -145,36 +151,6 @@ fn named_products(
         item.product_id = Some(ProductId(found));
     }
     Ok(())
-}
-
-/// The deal's client: `client_id`, or the client another system knows by `client_ref`. Whether
-/// the caller sees it is checked with the deal's other links.
-fn named_client(
-    conn: &mut PgConnection,
-    workspace: &Workspace,
-    input: &DealInput,
-) -> Result<ClientId, ApiError> {
-    match (input.client_id, &input.client_ref) {
-        (Some(id), None) => Ok(id),
-        (Some(_), Some(_)) => Err(ApiError::invalid_field(
-            "client_ref",
-            FieldCode::NotAllowed,
-            "give client_id or client_ref, not both",
-        )),
-        (None, Some(reference)) => {
-            let reference = ExternalRef::parse(&reference.system, &reference.id)
-                .map_err(|reason| ApiError::invalid_field("client_ref", FieldCode::Format, reason))?;
-            let found = external_ref::record_of(conn, workspace.id, RefEntity::Client, &reference)?;
-            found.map(ClientId).ok_or_else(|| {
-                ApiError::invalid_field("client_ref", FieldCode::NotFound, "no client has this external ref")
-            })
-        }
-        (None, None) => Err(ApiError::invalid_field(
-            "client_id",
-            FieldCode::Required,
-            "a deal needs its client: client_id, or client_ref",
-        )),
-    }
 }
 
 /// The money and closing fields of `input` as the rules read them, with each item's product.
@@ -211,6 +187,7 @@ pub(super) struct CheckedFields {
     places: u32,
     tags: Vec<String>,
     custom: serde_json::Value,
+    external_refs: Vec<ExternalRef>,
 }
 
 /// Every rule of the fields themselves at once: validator's, the currency, tags, custom values
@@ -227,10 +204,12 @@ pub(super) fn check_fields(
     let tags = normalise_tags(input.tags.clone())
         .map_err(|found| errors.extend(found.into_iter().map(FieldError::from)));
     let title = non_blank("title", &input.title).map_err(|found| errors.push(found.into()));
+    let external_refs = normalise_refs("external_refs", input.external_refs.clone())
+        .map_err(|found| errors.extend(found.into_iter().map(FieldError::from)));
     let custom = check_custom(conn, workspace.id, CustomEntity::Deal, input.custom.clone(), &mut errors)?;
-    match (tags, title) {
-        (Ok(tags), Ok(title)) if errors.is_empty() => {
-            Ok(CheckedFields { title, currency, places, tags, custom })
+    match (tags, title, external_refs) {
+        (Ok(tags), Ok(title), Ok(external_refs)) if errors.is_empty() => {
+            Ok(CheckedFields { title, currency, places, tags, custom, external_refs })
         }
         _ => {
             errors.sort_by(|a, b| a.field.cmp(&b.field));
@@ -358,4 +337,135 @@ pub(super) fn snapshot(deal: &Deal, items: &[DealItem]) -> serde_json::Value {
         }
     }
     value
+}
+
+/// Stores a new deal from `input` with its items, its first stage entry and its client's stats:
+/// the one way a deal comes to be, posted or upserted.
+pub(super) fn create_in(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    workspace: &Workspace,
+    input: DealInput,
+) -> Result<(Deal, Vec<DealItem>), ApiError> {
+    let (deal, items) = build_deal(conn, principal, scope, workspace, input, None)?;
+    insert_new(conn, principal, deal, items)
+}
+
+/// Stores `deal` with its `items`, built and checked, unless another deal has one of its refs.
+fn insert_new(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    deal: Deal,
+    items: Vec<DealItem>,
+) -> Result<(Deal, Vec<DealItem>), ApiError> {
+    ensure_refs_free(conn, &deal, None)?;
+    let deal = deal.insert(conn)?;
+    index_refs(conn, &deal)?;
+    Deal::replace_items(conn, deal.workspace_id, deal.id, &items)?;
+    Deal::record_stage_change(conn, &stage_change(principal, &deal, None))?;
+    let changes = ChangeSet::default().diff(None, &snapshot(&deal, &items), BOOKKEEPING);
+    record_change(conn, principal, "deal", deal.id.0, "created", deal.version, changes)?;
+    ClientStats::recompute(conn, deal.workspace_id, [Some(deal.client_id)])?;
+    Ok((deal, items))
+}
+
+/// Applies `change` to `current` (live and locked by the caller): the deal as it is now,
+/// unwritten (same version, no change event) when the change changes nothing.
+pub(super) fn update_in(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    workspace: &Workspace,
+    current: Deal,
+    change: UpdateDeal,
+    if_match: &IfMatch,
+) -> Result<(Deal, Vec<DealItem>), ApiError> {
+    let current_items = Deal::items_of(conn, current.workspace_id, &[current.id])?;
+    let mut input = DealInput::from_deal(&current, &current_items);
+    change.apply_to(&mut input);
+    let (candidate, items) = build_deal(conn, principal, scope, workspace, input, Some(&current))?;
+    // After the checks: a request that fails them fails whatever its precondition (RFC 9110, 13.2.1).
+    if_match.check(current.version)?;
+    let changes = ChangeSet::default().diff(
+        Some(&snapshot(&current, &current_items)),
+        &snapshot(&candidate, &items),
+        &["id", "version", "created_at", "updated_at", "created_by", "updated_by", "stage_entered_at"],
+    );
+    if changes.is_empty() {
+        return Ok((current, current_items));
+    }
+    ensure_refs_free(conn, &candidate, Some(&current))?;
+    let deal = candidate.save(conn)?;
+    if deal.external_refs != current.external_refs {
+        index_refs(conn, &deal)?;
+    }
+    let unchanged_items = current_items.len() == items.len()
+        && current_items.iter().zip(&items).all(|(old, new)| DealItem { id: new.id, ..old.clone() } == *new);
+    let items = if unchanged_items {
+        current_items
+    } else {
+        Deal::replace_items(conn, deal.workspace_id, deal.id, &items)?;
+        items
+    };
+    if deal.stage_id != current.stage_id {
+        Deal::record_stage_change(conn, &stage_change(principal, &deal, Some(current.stage_id)))?;
+    }
+    record_change(conn, principal, "deal", deal.id.0, "updated", deal.version, changes)?;
+    ClientStats::recompute(conn, deal.workspace_id, [Some(current.client_id), Some(deal.client_id)])?;
+    Ok((deal, items))
+}
+
+/// Creates or updates the deal `reference` names (see `upsert_deal_by_ref`).
+pub(super) fn upsert_in(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    workspace: &Workspace,
+    reference: ExternalRef,
+    mut change: UpdateDeal,
+    if_match: &IfMatch,
+) -> Result<(StatusCode, (Deal, Vec<DealItem>)), ApiError> {
+    match by_ref::claim(conn, workspace.id, RefEntity::Deal, &reference)? {
+        Some(id) => {
+            let current = by_ref::held_for_upsert(conn, principal, scope, DealId(id), "deals")?;
+            by_ref::keep_path_ref(&mut change.external_refs, &reference);
+            Ok((StatusCode::OK, update_in(conn, principal, scope, workspace, current, change, if_match)?))
+        }
+        None => {
+            by_ref::require_for_create(
+                &[
+                    ("client_id", change.client_id.is_some() || change.client_ref.is_some()),
+                    ("title", change.title.is_some()),
+                ],
+                "deal",
+            )?;
+            let refs = change.external_refs.take();
+            let mut input = DealInput::default();
+            change.apply_to(&mut input);
+            input.external_refs = by_ref::with_path_ref(refs, reference);
+            let (deal, items) = build_deal(conn, principal, scope, workspace, input, None)?;
+            // After the checks of the body and before those against stored records, as on an
+            // update (RFC 9110, 13.2.1): an If-Match names a version no new deal has.
+            if_match.check_absent()?;
+            let created = insert_new(conn, principal, deal, items)?;
+            Ok((StatusCode::CREATED, created))
+        }
+    }
+}
+
+/// Makes the ref index hold exactly the deal's refs.
+fn index_refs(conn: &mut PgConnection, deal: &Deal) -> QueryResult<()> {
+    external_ref::sync(conn, deal.workspace_id, RefEntity::Deal, deal.id.0, &deal.external_refs.0)
+}
+
+fn ensure_refs_free(conn: &mut PgConnection, deal: &Deal, before: Option<&Deal>) -> Result<(), ApiError> {
+    by_ref::ensure_refs_free(
+        conn,
+        deal.workspace_id,
+        RefEntity::Deal,
+        deal.id.0,
+        &deal.external_refs.0,
+        before.map(|before| before.external_refs.0.as_slice()),
+    )
 }

@@ -12,6 +12,7 @@ use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::{activities, clients};
 use crate::db::visibility::ClientScope;
 use crate::domain::contact_points::ContactPoint;
+use crate::domain::external_ref::ExternalRef;
 use crate::ids::{ActivityId, ClientId, ContactId, DealId, UserId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -49,6 +50,7 @@ pub struct Activity {
     pub deleted_at: Option<DateTime<Utc>>,
     pub deleted_by: Option<UserId>,
     pub custom: serde_json::Value,
+    pub external_refs: Json<Vec<ExternalRef>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -64,6 +66,8 @@ pub struct ActivityFilter {
     pub updated_since: Option<DateTime<Utc>>,
     /// A compiled filter-language condition (`POST /…/search`, dynamic segments).
     pub condition: Option<crate::db::fragment::SqlFragment>,
+    /// The one activity a lookup by another system's id found.
+    pub id: Option<ActivityId>,
 }
 
 impl Activity {
@@ -116,6 +120,9 @@ impl Activity {
         let mut query = live_in(scope);
         if let Some(condition) = &filter.condition {
             query = query.filter(condition.clone());
+        }
+        if let Some(id) = filter.id {
+            query = query.filter(activities::id.eq(id));
         }
         if let Some(client) = filter.client_id {
             query = query.filter(activities::client_id.eq(client));

@@ -11,6 +11,7 @@ use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::contacts;
 use crate::db::visibility::ClientScope;
 use crate::domain::contact_points::{Consent, ContactPoint, Messenger};
+use crate::domain::external_ref::ExternalRef;
 use crate::ids::{ClientId, ContactId, UserId, WorkspaceId};
 use diesel::dsl::{AsSelect, SqlTypeOf};
 
@@ -43,6 +44,7 @@ pub struct Contact {
     pub deleted_at: Option<DateTime<Utc>>,
     pub deleted_by: Option<UserId>,
     pub custom: serde_json::Value,
+    pub external_refs: Json<Vec<ExternalRef>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -56,6 +58,8 @@ pub struct ContactFilter {
     pub q: Option<String>,
     /// A compiled filter-language condition (`POST /…/search`, dynamic segments).
     pub condition: Option<crate::db::fragment::SqlFragment>,
+    /// The one contact a lookup by another system's id found.
+    pub id: Option<ContactId>,
 }
 
 impl Contact {
@@ -241,6 +245,9 @@ impl Contact {
         let mut query = seen_in(scope).filter(contacts::deleted_at.is_null());
         if let Some(condition) = &filter.condition {
             query = query.filter(condition.clone());
+        }
+        if let Some(id) = filter.id {
+            query = query.filter(contacts::id.eq(id));
         }
         if let Some(client) = filter.client_id {
             query = query.filter(contacts::client_id.eq(client));

@@ -9,10 +9,12 @@ use rust_decimal::Decimal;
 
 use super::client::like_pattern;
 use crate::db::fragment::{Bind, SqlFragment};
+use crate::db::json::Json;
 use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::{deal_items, deal_stage_changes, deals};
 use crate::db::sql_file::{SqlFile, SqlText};
 use crate::db::visibility::ClientScope;
+use crate::domain::external_ref::ExternalRef;
 use crate::ids::{ClientId, ContactId, DealId, PipelineId, ProductId, StageId, TeamId, UserId, WorkspaceId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -51,6 +53,7 @@ pub struct Deal {
     pub deleted_at: Option<DateTime<Utc>>,
     pub deleted_by: Option<UserId>,
     pub custom: serde_json::Value,
+    pub external_refs: Json<Vec<ExternalRef>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -137,6 +140,8 @@ pub struct DealFilter {
     pub q: Option<String>,
     /// A compiled filter-language condition (`POST /…/search`, dynamic segments).
     pub condition: Option<crate::db::fragment::SqlFragment>,
+    /// The one deal a lookup by another system's id found.
+    pub id: Option<DealId>,
 }
 
 /// Which way deals count in the board's running totals: the rows as they were before a write
@@ -346,6 +351,9 @@ impl Deal {
         let mut query = live_in(scope);
         if let Some(condition) = &filter.condition {
             query = query.filter(condition.clone());
+        }
+        if let Some(id) = filter.id {
+            query = query.filter(deals::id.eq(id));
         }
         if let Some(pipeline) = filter.pipeline_id {
             query = query.filter(deals::pipeline_id.eq(pipeline));

@@ -13,14 +13,20 @@ use crate::ids::WorkspaceId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefEntity {
     Client,
+    Contact,
+    Deal,
     Product,
+    Activity,
 }
 
 impl RefEntity {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             RefEntity::Client => "client",
+            RefEntity::Contact => "contact",
+            RefEntity::Deal => "deal",
             RefEntity::Product => "product",
+            RefEntity::Activity => "activity",
         }
     }
 }
