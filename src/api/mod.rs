@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod assignment;
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod by_ref;
 pub mod clients;
 pub mod contacts;

@@ -11,7 +11,7 @@ use validator::Validate;
 
 use crate::api::by_ref::{self, RefLookup, RefPath};
 use crate::api::extract::{
-    IfMatch, JsonBody, Page, decode_cursor, not_null, nullable, page_limit, versioned_http,
+    IfMatch, JsonBody, Page, decode_cursor, from_json_value, not_null, nullable, page_limit, versioned_http,
 };
 use crate::api::listing::search_query;
 use crate::api::{BOOKKEEPING, record_change, to_json};
@@ -178,6 +178,77 @@ impl UpdateProduct {
             external_refs: self
                 .external_refs
                 .map_or_else(|| current.external_refs.0.clone(), Option::unwrap_or_default),
+        }
+    }
+}
+
+crate::api::batch::batch_shapes!(
+    ProductBatch, ProductOperation, ProductBatchResult, ProductBatchResponse,
+    id: ProductId, create: ProductInput, change: UpdateProduct, product: ProductResponse,
+    example: {"atomic": false, "operations": [
+        {"op": "upsert", "external_ref": {"system": "shop", "id": "SKU-100"},
+         "body": {"sku": "TEA-GRN-100", "name": "Green tea, 100 g", "price": "4.90", "currency": "EUR"}},
+        {"op": "upsert", "external_ref": {"system": "shop", "id": "SKU-101"},
+         "body": {"sku": "TEA-BLK-100", "name": "Black tea, 100 g", "price": "3.90", "currency": "EUR"}}
+    ]}
+);
+
+/// Create, update and upsert up to 1,000 products in one request: a shop's catalogue.
+///
+/// Each operation runs as its own endpoint would and is answered in order with that endpoint's status and
+/// product or problem document; the request itself answers 200 once the batch ran. Operations run in one
+/// transaction, each behind a savepoint, so a failed one leaves nothing behind; with `atomic: true` one failure
+/// undoes them all. Products aren't deleted (set `active` to false). Send it with an `Idempotency-Key` to retry
+/// it safely.
+#[utoipa::path(
+    tag = "products",
+    operation_id = "batch_products",
+    security(("bearer" = [])),
+    request_body = ProductBatch,
+    responses((status = 200, description = "The batch ran: one result per operation, in order", body = ProductBatchResponse))
+)]
+#[post("/products/batch")]
+pub async fn batch_products(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: JsonBody<ProductBatch>,
+) -> Result<web::Json<ProductBatchResponse>, ApiError> {
+    principal.require_write()?;
+    let ProductBatch { atomic, operations } = body.0;
+    crate::api::batch::check_size(operations.len())?;
+    let (outcomes, applied) = run_as(principal.caller(), &state.pool, move |conn| {
+        crate::api::batch::run_in_order(conn, &operations, atomic, |conn, operation| {
+            run_operation(conn, &principal, operation)
+        })
+    })
+    .await?;
+    let written = |product: Product| (product.id, Some(ProductResponse::from(&product)));
+    Ok(web::Json(ProductBatchResponse::of(outcomes, applied, written)))
+}
+
+fn run_operation(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    operation: &ProductOperation,
+) -> crate::api::batch::Outcome<Product> {
+    match operation {
+        ProductOperation::Create { body, .. } => {
+            let input: ProductInput = from_json_value(body.clone())?;
+            let product = build_product(principal.workspace_id, input, None)?;
+            Ok((StatusCode::CREATED.as_u16(), create_in(conn, principal, product)?))
+        }
+        ProductOperation::Update { id, body, version } => {
+            let change: UpdateProduct = from_json_value(body.clone())?;
+            let current = Product::find_for_update(conn, principal.workspace_id, *id)?;
+            let if_match = IfMatch::of_version(*version);
+            Ok((StatusCode::OK.as_u16(), update_in(conn, principal, current, change, &if_match)?))
+        }
+        ProductOperation::Upsert { external_ref, body, version, .. } => {
+            let reference = crate::api::batch::operation_ref(external_ref)?;
+            let change: UpdateProduct = from_json_value(body.clone())?;
+            let (status, product) =
+                upsert_in(conn, principal, reference, change, &IfMatch::of_version(*version))?;
+            Ok((status.as_u16(), product))
         }
     }
 }
@@ -485,29 +556,37 @@ pub async fn upsert_product_by_ref(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let reference = path.parse()?;
-    let mut patch = body.0;
     let (status, product) = run_as(principal.caller(), &state.pool, move |conn| {
-        conn.transaction(|conn| {
-            let workspace = principal.workspace_id;
-            match by_ref::claim(conn, workspace, RefEntity::Product, &reference)? {
-                Some(id) => {
-                    let current = Product::find_for_update(conn, workspace, ProductId(id))?;
-                    by_ref::keep_path_ref(&mut patch.external_refs, &reference);
-                    Ok((StatusCode::OK, update_in(conn, &principal, current, patch, &if_match)?))
-                }
-                None => {
-                    let input = new_product(patch, reference)?;
-                    let product = build_product(workspace, input, None)?;
-                    // After the checks, as on an update (RFC 9110, 13.2.1): an If-Match names a
-                    // version no new product has.
-                    if_match.check_absent()?;
-                    Ok((StatusCode::CREATED, create_in(conn, &principal, product)?))
-                }
-            }
-        })
+        conn.transaction(|conn| upsert_in(conn, &principal, reference, body.0, &if_match))
     })
     .await?;
     Ok(product_http(status, &product))
+}
+
+/// Creates or updates the product `reference` names (see `upsert_product_by_ref`).
+fn upsert_in(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    reference: ExternalRef,
+    mut patch: UpdateProduct,
+    if_match: &IfMatch,
+) -> Result<(StatusCode, Product), ApiError> {
+    let workspace = principal.workspace_id;
+    match by_ref::claim(conn, workspace, RefEntity::Product, &reference)? {
+        Some(id) => {
+            let current = Product::find_for_update(conn, workspace, ProductId(id))?;
+            by_ref::keep_path_ref(&mut patch.external_refs, &reference);
+            Ok((StatusCode::OK, update_in(conn, principal, current, patch, if_match)?))
+        }
+        None => {
+            let input = new_product(patch, reference)?;
+            let product = build_product(workspace, input, None)?;
+            // After the checks, as on an update (RFC 9110, 13.2.1): an If-Match names a version no
+            // new product has.
+            if_match.check_absent()?;
+            Ok((StatusCode::CREATED, create_in(conn, principal, product)?))
+        }
+    }
 }
 
 /// A new product from an upsert's body: it must give what a `POST` requires.

@@ -504,14 +504,17 @@ fn close_batch_operations(schemas: &mut Value) {
     }
 }
 
+/// A deal's line names its product, by id or by another system's ref, or gives its own name and
+/// price.
 fn a_line_names_its_product_or_price(schemas: &mut Value) {
     let product = json!({"type": "object", "required": ["product_id"], "properties": {"product_id": {"type": "string"}}});
+    let product_by_ref = json!({"type": "object", "required": ["product_ref"], "properties": {"product_ref": {"type": "object"}}});
     let priced = json!({
         "type": "object",
         "required": ["unit_price", "name"],
         "properties": {"unit_price": {"type": "string"}, "name": {"type": "string"}}
     });
-    require_one_of_these(&mut schemas["ItemInput"], json!([product, priced]));
+    require_one_of_these(&mut schemas["ItemInput"], json!([product, product_by_ref, priced]));
 }
 
 /// A person, as a client or a contact, is named: a last name or a first name that isn't blank.

@@ -217,3 +217,131 @@ async fn a_ref_taken_by_another_writer_meanwhile_fails_only_its_operation() {
     let found = app.get("/api/v1/clients?external_ref=erp:9", &owner).await.expect(200).clone();
     assert_eq!(found["data"][0]["id"], json!(holder));
 }
+
+async fn live_count(app: &TestApp, table: &str) -> i64 {
+    app.sql_i64(&format!("SELECT count(*) AS value FROM {table} WHERE deleted_at IS NULL")).await
+}
+
+#[actix_web::test]
+async fn a_shop_sends_a_day_of_orders_in_one_batch() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let anna = json!({"op": "upsert", "external_ref": {"system": "shop", "id": "10045"},
+                      "body": {"kind": "person", "first_name": "Anna", "last_name": "Ivanova"}});
+    app.post("/api/v1/clients/batch", &owner, json!({"operations": [anna]})).await.expect(200);
+    let tea = json!({"op": "upsert", "external_ref": {"system": "shop", "id": "SKU-1"},
+                     "body": {"sku": "TEA-1", "name": "Green tea", "price": "4.90", "currency": "EUR"}});
+    let catalogue =
+        app.post("/api/v1/products/batch", &owner, json!({"operations": [tea.clone(), tea]})).await;
+    assert_eq!(statuses(catalogue.expect(200)), [201, 200]);
+
+    let order = |number: &str, customer: &str, quantity: &str| {
+        json!({"op": "upsert", "external_ref": {"system": "shop", "id": number},
+               "body": {"title": format!("Order {number}"), "currency": "EUR",
+                        "client_ref": {"system": "shop", "id": customer},
+                        "items": [{"product_ref": {"system": "shop", "id": "SKU-1"}, "quantity": quantity}]}})
+    };
+    let day =
+        json!({"operations": [order("1", "10045", "2"), order("2", "99999", "1"), order("3", "10045", "1")]});
+    let answer = app.post("/api/v1/deals/batch", &owner, day.clone()).await.expect(200).clone();
+    assert_eq!(statuses(&answer), [201, 422, 201]);
+    assert_eq!(answer["applied"], true);
+    assert_eq!(answer["results"][0]["deal"]["amount"], "9.80");
+    assert_eq!(answer["results"][1]["error"]["errors"][0]["field"], "client_ref");
+    assert_eq!(live_count(&app, "deals").await, 2);
+    let deal_events = "SELECT count(*) AS value FROM change_events WHERE entity = 'deal'";
+    assert_eq!(app.sql_i64(deal_events).await, 2);
+
+    // The same day again, after a timeout: nothing new, nothing rewritten.
+    let again = app.post("/api/v1/deals/batch", &owner, day).await.expect(200).clone();
+    assert_eq!(statuses(&again), [200, 422, 200]);
+    assert_eq!(again["results"][0]["deal"]["version"], 1);
+    assert_eq!(app.sql_i64(deal_events).await, 2);
+
+    // All or nothing: one bad order keeps the others out too.
+    let atomic = json!({"atomic": true, "operations": [order("4", "10045", "1"), order("5", "99999", "1")]});
+    let refused = app.post("/api/v1/deals/batch", &owner, atomic).await.expect(200).clone();
+    assert_eq!((refused["applied"].clone(), statuses(&refused)), (json!(false), vec![424, 422]));
+    assert_eq!(live_count(&app, "deals").await, 2);
+
+    // A cancelled order is deleted by id, with the version last read.
+    let first = answer["results"][0]["id"].clone();
+    let stale = json!({"operations": [{"op": "delete", "id": first, "version": 7}, {"op": "delete", "id": first, "version": 1}]});
+    let deleted = app.post("/api/v1/deals/batch", &owner, stale).await.expect(200).clone();
+    assert_eq!(statuses(&deleted), [412, 204]);
+    assert_eq!(live_count(&app, "deals").await, 1);
+}
+
+#[actix_web::test]
+async fn contact_and_activity_batches_run_each_operation_as_its_endpoint() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let acme = app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme"})).await;
+    let acme = acme.expect(201)["id"].clone();
+    let anna = json!({"client_id": acme, "first_name": "Anna", "emails": [{"value": "anna@acme.example"}]});
+    let contacts = json!({"operations": [
+        {"op": "create", "body": anna},
+        {"op": "create", "body": anna},
+        {"op": "create", "body": anna, "allow_duplicate": true},
+        {"op": "upsert", "external_ref": {"system": "1c", "id": "P-1"}, "body": {"client_id": acme, "last_name": "Orlov"}},
+        {"op": "create", "body": {"client_id": acme}}
+    ]});
+    let answer = app.post("/api/v1/contacts/batch", &owner, contacts).await.expect(200).clone();
+    assert_eq!(statuses(&answer), [201, 409, 201, 201, 422]);
+    assert_eq!(answer["results"][1]["error"]["code"], "duplicate");
+    assert_eq!(answer["results"][3]["contact"]["external_refs"][0]["id"], "P-1");
+    assert_eq!(live_count(&app, "contacts").await, 3);
+    let orlov = answer["results"][3]["id"].clone();
+    let delete = json!({"operations": [{"op": "delete", "id": orlov}]});
+    let deleted = app.post("/api/v1/contacts/batch", &owner, delete).await.expect(200).clone();
+    assert_eq!(statuses(&deleted), [204]);
+    assert_eq!(live_count(&app, "contacts").await, 2);
+
+    let call = |id: &str| {
+        json!({"op": "upsert", "external_ref": {"system": "pbx", "id": id},
+               "body": {"kind": "call", "subject": "Call", "client_id": acme, "status": "done", "duration_seconds": 60}})
+    };
+    let calls = json!({"operations": [call("c-1"), call("c-2"), call("c-1"), {"op": "update", "id": acme, "body": {}}]});
+    let answer = app.post("/api/v1/activities/batch", &owner, calls).await.expect(200).clone();
+    assert_eq!(statuses(&answer), [201, 201, 200, 404]);
+    assert_eq!(live_count(&app, "activities").await, 2);
+    let stats = app.get(&format!("/api/v1/clients/{}", acme.as_str().unwrap_or_default()), &owner).await;
+    assert!(stats.expect(200)["summary"].is_object());
+}
+
+#[actix_web::test]
+async fn a_batch_reaches_only_the_records_the_caller_sees() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let acme = app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme"})).await;
+    let acme = acme.expect(201)["id"].clone();
+    let deal =
+        app.post("/api/v1/deals", &owner, json!({"title": "Big", "client_id": acme, "amount": "5.00"})).await;
+    let deal = deal.expect(201)["id"].clone();
+    let contact =
+        app.post("/api/v1/contacts", &owner, json!({"client_id": acme, "first_name": "Anna"})).await;
+    let contact = contact.expect(201)["id"].clone();
+    let call = app
+        .post("/api/v1/activities", &owner, json!({"kind": "call", "subject": "Hi", "client_id": acme}))
+        .await;
+    let call = call.expect(201)["id"].clone();
+
+    let (_, rep) = app.user_seeing("sales", "own").await;
+    let touch = |id: &Value, body: Value| {
+        json!({"operations": [{"op": "update", "id": id, "body": body},
+                                                                {"op": "delete", "id": id}]})
+    };
+    for (path, id, body) in [
+        ("/api/v1/deals/batch", &deal, json!({"title": "Mine"})),
+        ("/api/v1/contacts/batch", &contact, json!({"first_name": "Mine"})),
+        ("/api/v1/activities/batch", &call, json!({"subject": "Mine"})),
+    ] {
+        let answer = app.post(path, &rep, touch(id, body)).await.expect(200).clone();
+        assert_eq!(statuses(&answer), [404, 404], "{path}");
+    }
+    // Nor does a new record reach a client the rep doesn't see.
+    let hidden = json!({"operations": [{"op": "create", "body": {"title": "Sneaky", "client_id": acme, "amount": "1.00"}}]});
+    let answer = app.post("/api/v1/deals/batch", &rep, hidden).await.expect(200).clone();
+    assert_eq!(statuses(&answer), [422]);
+    assert_eq!(live_count(&app, "deals").await, 1);
+}

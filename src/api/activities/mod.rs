@@ -2,6 +2,7 @@
 //! follow-up in one step, and the caller's agenda: "whom do I call today".
 
 pub mod agenda;
+pub mod batch;
 pub mod complete;
 mod wire;
 mod write;
@@ -30,7 +31,7 @@ use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ActivityId, ClientId, DealId, UserId};
 use crate::state::AppState;
 use wire::{ActivityInput, UpdateActivity};
-use write::{activity_http, build_activity, insert_activity, update_in, upsert_in};
+use write::{activity_http, build_activity, delete_in, insert_activity, update_in, upsert_in};
 
 /// Log or plan an activity.
 ///
@@ -361,11 +362,7 @@ pub async fn delete_activity(
     principal.require_write()?;
     let id = id.into_inner();
     run_seeing(principal.caller(), &state.pool, move |conn, scope| {
-        conn.transaction(|conn| {
-            let deleted: Activity =
-                soft_delete::delete(conn, &principal, scope, id, &if_match, |_, _, _, changes| Ok(changes))?;
-            Ok(ClientStats::recompute(conn, deleted.workspace_id, [deleted.client_id])?)
-        })
+        conn.transaction(|conn| delete_in(conn, &principal, scope, id, &if_match))
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

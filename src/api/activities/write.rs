@@ -244,6 +244,21 @@ pub(super) fn upsert_in(
     }
 }
 
+/// Deletes the live activity `id` (soft) and recounts its client's stats.
+pub(super) fn delete_in(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    id: ActivityId,
+    if_match: &IfMatch,
+) -> Result<(), ApiError> {
+    let deleted: Activity =
+        crate::api::soft_delete::delete(conn, principal, scope, id, if_match, |_, _, _, changes| {
+            Ok(changes)
+        })?;
+    Ok(ClientStats::recompute(conn, deleted.workspace_id, [deleted.client_id])?)
+}
+
 /// Makes the ref index hold exactly the activity's refs.
 fn index_refs(conn: &mut PgConnection, activity: &Activity) -> QueryResult<()> {
     external_ref::sync(

@@ -29,9 +29,6 @@ use crate::error::{ApiError, Problem, ProblemCode};
 use crate::ids::ClientId;
 use crate::state::AppState;
 
-/// The most operations a batch takes.
-pub const MOST_OPERATIONS: usize = 1_000;
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"atomic": false, "operations": [
@@ -145,13 +142,7 @@ pub async fn batch_clients(
 ) -> Result<web::Json<BatchResponse>, ApiError> {
     principal.require_write()?;
     let ClientBatch { atomic, operations } = body.0;
-    if operations.is_empty() || operations.len() > MOST_OPERATIONS {
-        return Err(ApiError::invalid_field(
-            "operations",
-            FieldCode::Length,
-            format!("a batch has 1 to {MOST_OPERATIONS} operations"),
-        ));
-    }
+    crate::api::batch::check_size(operations.len())?;
     let answer = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = Workspace::find(conn, principal.workspace_id)?;
         let mut outcomes = Vec::new();

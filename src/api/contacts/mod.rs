@@ -1,6 +1,7 @@
 //! Contacts: the people acting for a client, with lookups by email and phone and fuzzy search.
 //! Lists, cursors, tombstones and the change log work as for clients.
 
+pub mod batch;
 mod wire;
 mod write;
 

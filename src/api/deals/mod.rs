@@ -1,6 +1,7 @@
 //! Deals: sales opportunities moving through a pipeline, with exact money, line items, stage
 //! history and a kanban board.
 
+pub mod batch;
 pub mod board;
 mod wire;
 mod write;
@@ -30,7 +31,7 @@ use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ClientId, DealId, PipelineId, StageId, TeamId, UserId};
 use crate::state::AppState;
 use wire::{DealInput, DealResponse, UpdateDeal, deal_response};
-use write::{create_in, deal_http, update_in, upsert_in};
+use write::{create_in, deal_http, delete_in, update_in, upsert_in};
 
 /// Create a deal.
 ///
@@ -464,11 +465,7 @@ pub async fn delete_deal(
     principal.require_write()?;
     let id = id.into_inner();
     run_seeing(principal.caller(), &state.pool, move |conn, scope| {
-        conn.transaction(|conn| {
-            let deleted: Deal =
-                soft_delete::delete(conn, &principal, scope, id, &if_match, |_, _, _, changes| Ok(changes))?;
-            Ok(ClientStats::recompute(conn, deleted.workspace_id, [Some(deleted.client_id)])?)
-        })
+        conn.transaction(|conn| delete_in(conn, &principal, scope, id, &if_match))
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -195,7 +195,7 @@ pub(super) fn deal_card(deal: &Deal) -> DealCard {
 pub struct ItemInput {
     pub product_id: Option<ProductId>,
     /// The product another system knows by this ref, in place of `product_id`.
-    #[serde(default, skip_serializing)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_ref: Option<ExternalRef>,
     /// The product's name when omitted; required without a product.
     #[validate(length(min = 1, max = 500))]

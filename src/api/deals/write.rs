@@ -454,6 +454,21 @@ pub(super) fn upsert_in(
     }
 }
 
+/// Deletes the live deal `id` (soft) and recounts its client's stats.
+pub(super) fn delete_in(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    id: DealId,
+    if_match: &IfMatch,
+) -> Result<(), ApiError> {
+    let deleted: Deal =
+        crate::api::soft_delete::delete(conn, principal, scope, id, if_match, |_, _, _, changes| {
+            Ok(changes)
+        })?;
+    Ok(ClientStats::recompute(conn, deleted.workspace_id, [Some(deleted.client_id)])?)
+}
+
 /// Makes the ref index hold exactly the deal's refs.
 fn index_refs(conn: &mut PgConnection, deal: &Deal) -> QueryResult<()> {
     external_ref::sync(conn, deal.workspace_id, RefEntity::Deal, deal.id.0, &deal.external_refs.0)
