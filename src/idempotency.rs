@@ -60,12 +60,24 @@ pub async fn idempotent_writes(
             return Ok(request.error_response(refused).map_into_right_body());
         }
     };
-    let body = request.extract::<web::Bytes>().await?;
-    request.set_payload(actix_web::dev::Payload::from(body.clone()));
-    let fingerprint = fingerprint(&request, &body);
     let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(request).await?.map_into_left_body());
     };
+    // Read within the limit the handler reads with: a spreadsheet upload's is larger.
+    let limit = if request.path() == crate::api::imports::UPLOAD_PATH {
+        state.import_limit
+    } else {
+        state.body_limit
+    };
+    let body = match request.extract::<web::Payload>().await?.to_bytes_limited(limit).await {
+        Ok(read) => read?,
+        Err(_) => {
+            let refused = ApiError::PayloadTooLarge { limit };
+            return Ok(request.error_response(refused).map_into_right_body());
+        }
+    };
+    request.set_payload(actix_web::dev::Payload::from(body.clone()));
+    let fingerprint = fingerprint(&request, &body);
     let key = IdempotencyKey { workspace, user, key };
     let claimed = key.clone();
     let claim = crate::db::run(&state.pool, move |conn| {

@@ -137,6 +137,11 @@ impl From<&Import> for ImportResponse {
     }
 }
 
+/// Where a spreadsheet is uploaded: the one request body allowed past the usual limit, up to
+/// `CRM_IMPORT_LIMIT_BYTES` (see `LargeJsonBody`, and the idempotency middleware, which reads a
+/// keyed body before the handler does).
+pub const UPLOAD_PATH: &str = "/api/v1/imports";
+
 /// Import a spreadsheet of clients.
 ///
 /// Takes the file (as CSV text in the body, up to 64 MiB unless configured otherwise), works out which column holds

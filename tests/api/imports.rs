@@ -1,8 +1,10 @@
 //! `POST /imports`: a spreadsheet of clients, written in the background a chunk at a time.
 
+use actix_web::http::Method;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
+use crate::support::http::BODY_LIMIT;
 
 /// Runs the import worker until no import has rows left; how many chunks it ran.
 pub async fn run_imports(app: &TestApp) -> usize {
@@ -134,4 +136,34 @@ async fn a_file_whose_columns_name_no_field_is_refused() {
     let fields: Vec<Value> =
         accepted["columns"].as_array().into_iter().flatten().map(|c| c["field"].clone()).collect();
     assert_eq!(fields, [json!("name"), json!("ref:erp")]);
+}
+
+#[actix_web::test]
+async fn a_large_spreadsheet_sent_with_an_idempotency_key_is_imported_once() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    // Over the limit of other requests' bodies (1 MiB by default; less in the tests), within the
+    // uploads' (64 MiB by default).
+    let mut csv = String::from("Name;Comment\n");
+    for row in 0..2_500 {
+        csv.push_str(&format!("Company {row};{}\n", "x".repeat(90)));
+    }
+    assert!((2 * BODY_LIMIT..4 * BODY_LIMIT).contains(&csv.len()));
+    let body = json!({"entity": "clients", "csv": csv});
+    let key = [("idempotency-key", "import-2026-12-06")];
+    let post = || app.request_with_headers(Method::POST, "/api/v1/imports", Some(&owner), &key, Some(&body));
+    let first = post().await;
+    let first = first.expect(202).clone();
+    let retried = post().await;
+    assert_eq!(retried.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retried.expect(202)["id"], first["id"]);
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM imports").await, 1);
+
+    // Other writes keep their limit, keyed or not.
+    let notes = "x".repeat(BODY_LIMIT + 1);
+    let big = json!({"kind": "company", "name": "Acme", "notes": notes});
+    let keyed = [("idempotency-key", "big-client")];
+    let refused =
+        app.request_with_headers(Method::POST, "/api/v1/clients", Some(&owner), &keyed, Some(&big)).await;
+    refused.expect_problem(413, "payload_too_large");
 }
