@@ -126,7 +126,7 @@ STORED_STATE_FIELDS_BY_OPERATION = {
     "length": {"update_custom_field"},
     # A client isn't merged into itself: the path names the one the body may not. An import's file
     # has a header row naming a field: CSV inside a string, which no schema reads.
-    "invalid": {"merge_clients", "create_import"},
+    "invalid": {"merge_clients", "merge_contacts", "create_import"},
 }
 
 # Rules no JSON Schema can state, forgiven for the same reason as those above, and listed beside

@@ -73,6 +73,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(contacts::update_contact)
             .service(contacts::delete_contact)
             .service(contacts::restore_contact)
+            .service(contacts::merge::merge_contacts)
             .service(pipelines::list_pipelines)
             .service(pipelines::create_pipeline)
             .service(pipelines::get_pipeline)

@@ -17,6 +17,7 @@ pub mod health;
 pub mod history;
 pub mod imports;
 pub mod listing;
+pub mod merging;
 pub mod pipelines;
 pub mod products;
 pub mod schemas;

@@ -197,6 +197,7 @@ diesel::table! {
         deleted_by -> Nullable<Uuid>,
         custom -> Jsonb,
         external_refs -> Jsonb,
+        merged_into -> Nullable<Uuid>,
     }
 }
 

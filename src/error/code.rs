@@ -44,6 +44,7 @@ crate::domain::enums::text_enum!(
         RecordsInTheWay => "records_in_the_way",
         ClientDeleted => "client_deleted",
         ClientMerged => "client_merged",
+        ContactMerged => "contact_merged",
         RecordDeleted => "record_deleted",
         DynamicSegment => "dynamic_segment",
         NotPlanned => "not_planned",
@@ -110,6 +111,7 @@ impl ProblemCode {
             | RecordsInTheWay
             | ClientDeleted
             | ClientMerged
+            | ContactMerged
             | RecordDeleted
             | DynamicSegment
             | NotPlanned

@@ -25,7 +25,7 @@ const CONFLICTS_BY_OPERATION: &[(&str, &[ProblemCode])] = &[
     ("create_contact", &[Duplicate, DuplicateElsewhere, ExternalRefTaken]),
     ("update_contact", &[ExternalRefTaken]),
     ("upsert_contact_by_ref", &[Duplicate, DuplicateElsewhere, ExternalRefTaken, RecordDeleted]),
-    ("restore_contact", &[ClientDeleted]),
+    ("restore_contact", &[ClientDeleted, ContactMerged]),
     ("create_pipeline", &[PipelineNameTaken]),
     ("update_pipeline", &[PipelineNameTaken]),
     ("delete_pipeline", &[DefaultPipeline, PipelineInUse]),

@@ -110,8 +110,8 @@ pub enum ApiError {
     #[error("no such resource")]
     NotFound,
     /// A client merged into another: gone, with the one that took its place.
-    #[error("this client was merged into client {merged_into}")]
-    MergedAway { merged_into: uuid::Uuid },
+    #[error("this {entity} was merged into {entity} {merged_into}")]
+    MergedAway { entity: &'static str, merged_into: uuid::Uuid },
     #[error("this resource answers only {allowed}")]
     MethodNotAllowed { allowed: String },
     #[error("{detail}")]
@@ -229,7 +229,7 @@ impl ApiError {
             Self::Duplicate { conflicting_id, .. } => problem.conflicting_id = Some(*conflicting_id),
             Self::DuplicateElsewhere { owner_name, .. } => problem.owner_name = owner_name.clone(),
             Self::RecordsInTheWay { count, .. } => problem.record_count = Some(*count),
-            Self::MergedAway { merged_into } => problem.merged_into = Some(*merged_into),
+            Self::MergedAway { merged_into, .. } => problem.merged_into = Some(*merged_into),
             _ => {}
         }
         problem

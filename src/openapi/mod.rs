@@ -93,17 +93,19 @@ impl Modify for SecurityAndErrors {
         for (path, item) in openapi.paths.paths.iter_mut() {
             let is_api = path.starts_with("/api/");
             let names_record = path.contains('{');
+            // Whether the method writes, and whether it takes an Idempotency-Key: a PUT (an upsert by
+            // ref) is idempotent as it stands, and `crate::idempotency` keys the others only.
             let operations = [
-                (&mut item.get, false),
-                (&mut item.post, true),
-                (&mut item.put, true),
-                (&mut item.patch, true),
-                (&mut item.delete, true),
+                (&mut item.get, false, false),
+                (&mut item.post, true, true),
+                (&mut item.put, true, false),
+                (&mut item.patch, true, true),
+                (&mut item.delete, true, true),
             ];
-            for (operation, writes) in operations {
+            for (operation, writes, keyed) in operations {
                 if let Some(operation) = operation.as_mut() {
                     add_key_scope(operation, path, writes);
-                    add_error_responses(operation, is_api, names_record, writes);
+                    add_error_responses(operation, is_api, names_record, keyed);
                 }
             }
         }
@@ -158,7 +160,7 @@ fn idempotency_key() -> utoipa::openapi::path::Parameter {
         .build()
 }
 
-fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bool, writes: bool) {
+fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bool, keyed: bool) {
     let secured = operation.security.as_ref().is_some_and(|requirements| !requirements.is_empty());
     if !secured {
         // Said outright (`security: []`), so that a reader or a linter need not guess.
@@ -176,7 +178,7 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
     );
     // A caller's writes take an Idempotency-Key (`crate::idempotency`): a retry of one still
     // running is a 409, the key on another request a 422.
-    let keyed = secured && writes && is_api;
+    let keyed = secured && keyed && is_api;
     if keyed {
         operation.parameters.get_or_insert_with(Vec::new).push(RefOr::Ref(idempotency_key_ref()));
     }

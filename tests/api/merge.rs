@@ -132,3 +132,62 @@ async fn a_merge_names_live_clients_of_the_same_kind_other_than_itself() {
     assert_eq!(refused(json!([beta["id"]])).await, field("not_found"));
     app.get(&format!("/api/v1/clients/{}", id(&acme)), &owner).await.expect(200);
 }
+
+#[actix_web::test]
+async fn a_contact_merge_moves_deals_activities_and_refs_and_leaves_a_tombstone() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let acme = app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme"})).await;
+    let acme = acme.expect(201)["id"].clone();
+    let anna = json!({"client_id": acme, "first_name": "Anna", "emails": [{"value": "anna@acme.example"}]});
+    let anna = app.post("/api/v1/contacts", &owner, anna).await.expect(201).clone();
+    let twin = json!({"client_id": acme, "first_name": "Anna", "last_name": "Smirnova", "position": "Buyer",
+                      "emails": [{"value": "a.smirnova@acme.example"}], "phones": [{"value": "+79123456790"}],
+                      "is_primary": true, "external_refs": [{"system": "1c", "id": "P-2"}]});
+    let twin = app.post("/api/v1/contacts", &owner, twin).await.expect(201).clone();
+    let deal = json!({"title": "Spring", "client_id": acme, "contact_id": twin["id"], "amount": "10.00"});
+    let deal = app.post("/api/v1/deals", &owner, deal).await.expect(201).clone();
+    let call = json!({"kind": "call", "subject": "Hi", "contact_id": twin["id"]});
+    let call = app.post("/api/v1/activities", &owner, call).await.expect(201).clone();
+
+    let path = format!("/api/v1/contacts/{}", id(&anna));
+    let merged = app.post(&format!("{path}/merge"), &owner, json!({"from": [twin["id"]]})).await;
+    let merged = merged.expect(200).clone();
+    assert_eq!((merged["id"].clone(), merged["version"].clone()), (anna["id"].clone(), json!(2)));
+    assert_eq!(
+        (merged["last_name"].clone(), merged["position"].clone(), merged["is_primary"].clone()),
+        (json!("Smirnova"), json!("Buyer"), json!(true))
+    );
+    let emails: Vec<Value> =
+        merged["emails"].as_array().into_iter().flatten().map(|e| e["value"].clone()).collect();
+    assert_eq!(emails, [json!("anna@acme.example"), json!("a.smirnova@acme.example")]);
+    assert_eq!(merged["phones"][0]["value"], "+79123456790");
+    assert_eq!(merged["external_refs"], json!([{"system": "1c", "id": "P-2"}]));
+
+    // What pointed at the twin points at Anna, each with a new version.
+    let deal = app.get(&format!("/api/v1/deals/{}", id(&deal)), &owner).await.expect(200).clone();
+    assert_eq!((deal["contact_id"].clone(), deal["version"].clone()), (anna["id"].clone(), json!(2)));
+    let call = app.get(&format!("/api/v1/activities/{}", id(&call)), &owner).await.expect(200).clone();
+    assert_eq!(call["contact_id"], anna["id"]);
+    let found = app.get("/api/v1/contacts?external_ref=1c:P-2", &owner).await.expect(200).clone();
+    assert_eq!(found["data"][0]["id"], anna["id"]);
+
+    // The twin is a tombstone that names Anna, and stays one.
+    let twin_path = format!("/api/v1/contacts/{}", id(&twin));
+    let gone = app.get(&twin_path, &owner).await;
+    assert_eq!(gone.expect_problem(404, "not_found")["merged_into"], anna["id"]);
+    app.post(&format!("{twin_path}/restore"), &owner, json!({})).await.expect_problem(409, "contact_merged");
+    let history = app.get(&format!("{twin_path}/history"), &owner).await.expect(200).clone();
+    assert_eq!(history["data"][0]["action"], "merged");
+
+    // Only contacts of the same client merge; a rep who doesn't see them merges nothing.
+    let beta = app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Beta"})).await;
+    let oleg = json!({"client_id": beta.expect(201)["id"], "first_name": "Oleg"});
+    let oleg = app.post("/api/v1/contacts", &owner, oleg).await.expect(201).clone();
+    let other = app.post(&format!("{path}/merge"), &owner, json!({"from": [oleg["id"]]})).await;
+    assert_eq!(field_errors(other.expect(422)), [("from".to_string(), "wrong_client".to_string())]);
+    let (_, rep) = app.user_seeing("sales", "own").await;
+    let hidden =
+        app.post(&format!("/api/v1/contacts/{}/merge", id(&oleg)), &rep, json!({"from": [anna["id"]]})).await;
+    hidden.expect_problem(404, "not_found");
+}

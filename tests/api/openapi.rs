@@ -265,6 +265,10 @@ async fn every_request_body_example_is_accepted() {
     let twin = app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme twin"})).await;
     let from_twin = [("from", json!([twin.expect(201)["id"]]))];
     send(post.clone(), "/api/v1/clients/{id}/merge", &format!("{client_path}/merge"), &from_twin, 200).await;
+    let twin = json!({"client_id": client_id, "first_name": "Anna"});
+    let twin = app.post("/api/v1/contacts", &owner, twin).await.expect(201)["id"].clone();
+    let merge_contact = format!("{contact_path}/merge");
+    send(post.clone(), "/api/v1/contacts/{id}/merge", &merge_contact, &[("from", json!([twin]))], 200).await;
     let by_ref = "/api/v1/clients/by-ref/{system}/{id}";
     send(
         Method::PUT,

@@ -773,6 +773,7 @@ const SCOPE_TESTED: &[&str] = &[
     "list_client_shares",
     "unshare_client",
     "merge_clients",
+    "merge_contacts",
     "list_client_duplicates",
     "create_import",
     "get_import",

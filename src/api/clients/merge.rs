@@ -5,8 +5,6 @@
 //! that name it (`merged_into`). Every record that moved gets a new version and a change event, so
 //! that a sync following `updated_since` sees it.
 
-use std::collections::HashSet;
-
 use actix_web::{HttpResponse, post, web};
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
@@ -20,6 +18,7 @@ use super::store::{ClientStore, DatabaseStore};
 use super::wire::{ClientInput, ClientResponse};
 use super::write::{build_client, client_http, snapshot};
 use crate::api::extract::{IfMatch, JsonBody};
+use crate::api::merging::{self, add_contact_points, add_missing, fill};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, record_change};
 use crate::auth::{Principal, run_seeing};
@@ -32,9 +31,6 @@ use crate::domain::FieldCode;
 use crate::error::ApiError;
 use crate::ids::{ClientId, WorkspaceId};
 use crate::state::AppState;
-
-/// The most clients one merge takes in.
-const MOST_MERGED: usize = 20;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -76,19 +72,7 @@ pub async fn merge_clients(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_write()?;
     let survivor = id.into_inner();
-    // A client named twice is merged once.
-    let mut seen = HashSet::new();
-    let from: Vec<ClientId> = body.0.from.into_iter().filter(|id| seen.insert(*id)).collect();
-    let problem = if from.is_empty() || from.len() > MOST_MERGED {
-        Some((FieldCode::Length, format!("1 to {MOST_MERGED} clients merge at once")))
-    } else if from.contains(&survivor) {
-        Some((FieldCode::Invalid, "a client can't be merged into itself".to_string()))
-    } else {
-        None
-    };
-    if let Some((code, message)) = problem {
-        return Err(ApiError::invalid_field("from", code, message));
-    }
+    let from = merging::merged_ids(survivor, body.0.from, "client")?;
     let client = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         conn.transaction(|conn| {
             let workspace = Workspace::find(conn, principal.workspace_id)?;
@@ -181,11 +165,6 @@ fn merge_in(
 /// empty field the first value one of them has; their emails, phones, tags and refs after its own
 /// (as secondary ones); their custom values for keys it has none for.
 fn fill_from(input: &mut ClientInput, merged: &[Client]) {
-    fn fill<T>(mine: &mut Option<T>, theirs: Option<T>) {
-        if mine.is_none() {
-            *mine = theirs;
-        }
-    }
     for other in merged {
         let other = ClientInput::from(other);
         fill(&mut input.last_name, other.last_name);
@@ -203,28 +182,9 @@ fn fill_from(input: &mut ClientInput, merged: &[Client]) {
         fill(&mut input.address, other.address);
         fill(&mut input.notes, other.notes);
         fill(&mut input.consent, other.consent);
-        for mut point in other.emails {
-            if !input.emails.iter().any(|mine| mine.value.eq_ignore_ascii_case(&point.value)) {
-                point.primary = false;
-                input.emails.push(point);
-            }
-        }
-        for mut point in other.phones {
-            if !input.phones.iter().any(|mine| mine.value == point.value) {
-                point.primary = false;
-                input.phones.push(point);
-            }
-        }
-        for tag in other.tags {
-            if !input.tags.contains(&tag) {
-                input.tags.push(tag);
-            }
-        }
-        for reference in other.external_refs {
-            if !input.external_refs.contains(&reference) {
-                input.external_refs.push(reference);
-            }
-        }
+        add_contact_points((&mut input.emails, &mut input.phones), (other.emails, other.phones));
+        add_missing(&mut input.tags, other.tags);
+        add_missing(&mut input.external_refs, other.external_refs);
         for (key, value) in other.custom {
             input.custom.entry(key).or_insert(value);
         }

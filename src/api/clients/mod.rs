@@ -397,7 +397,7 @@ fn merged_or_not_found(
     use crate::db::models::SoftDelete;
     match Client::find_any(conn, scope.workspace(), id) {
         Ok(Client { merged_into: Some(survivor), owner_id, .. }) if scope.admits_client(id, owner_id) => {
-            ApiError::MergedAway { merged_into: survivor.0 }
+            ApiError::MergedAway { entity: "client", merged_into: survivor.0 }
         }
         _ => ApiError::NotFound,
     }

@@ -2,6 +2,7 @@
 //! Lists, cursors, tombstones and the change log work as for clients.
 
 pub mod batch;
+pub mod merge;
 mod wire;
 mod write;
 
@@ -331,10 +332,29 @@ pub async fn get_contact(
     id: web::Path<ContactId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let contact =
-        run_seeing(principal.caller(), &state.pool, move |conn, scope| Ok(Contact::find(conn, scope, id)?))
-            .await?;
+    let contact = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        match Contact::find(conn, scope, id).optional()? {
+            Some(contact) => Ok(contact),
+            None => Err(merged_or_not_found(conn, scope, id)?),
+        }
+    })
+    .await?;
     Ok(contact_http(StatusCode::OK, &contact))
+}
+
+/// Why contact `id` isn't there: merged into another (no secret to a caller who sees the
+/// tombstone), or simply not found.
+fn merged_or_not_found(conn: &mut PgConnection, scope: &ClientScope, id: ContactId) -> QueryResult<ApiError> {
+    use crate::db::models::SoftDelete;
+    let Some(tombstone) = Contact::find_any(conn, scope.workspace(), id).optional()? else {
+        return Ok(ApiError::NotFound);
+    };
+    Ok(match tombstone.merged_into {
+        Some(survivor) if tombstone.is_seen(conn, scope)? => {
+            ApiError::MergedAway { entity: "contact", merged_into: survivor.0 }
+        }
+        _ => ApiError::NotFound,
+    })
 }
 
 /// Update a contact.
@@ -438,6 +458,12 @@ pub async fn restore_contact(
         conn.transaction(|conn| {
             soft_delete::restore(conn, &principal, scope, id, |conn, deleted: &Contact, _, changes| {
                 let workspace = principal.workspace_id;
+                if let Some(survivor) = deleted.merged_into {
+                    return Err(ApiError::conflict(
+                        ProblemCode::ContactMerged,
+                        format!("this contact was merged into contact {survivor}, which has its records now"),
+                    ));
+                }
                 // Whether the client is live, seen or not: the contact is seen, by its own owner.
                 if !Client::exists(conn, &ClientScope::whole_workspace(workspace), deleted.client_id)? {
                     return Err(ApiError::conflict(

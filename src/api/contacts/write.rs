@@ -122,6 +122,7 @@ pub(super) fn build_contact(
         deleted_by: None,
         custom,
         external_refs: Json(external_refs),
+        merged_into: None,
     })
 }
 

@@ -45,6 +45,8 @@ pub struct Contact {
     pub deleted_by: Option<UserId>,
     pub custom: serde_json::Value,
     pub external_refs: Json<Vec<ExternalRef>>,
+    /// The contact this one was merged into: a deleted tombstone's pointer to its survivor.
+    pub merged_into: Option<ContactId>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -77,6 +79,33 @@ impl Contact {
     /// A live contact the scope sees.
     pub fn find(conn: &mut PgConnection, scope: &ClientScope, id: ContactId) -> QueryResult<Contact> {
         seen_in(scope).filter(contacts::id.eq(id)).filter(contacts::deleted_at.is_null()).first(conn)
+    }
+
+    /// Marks `merged` contacts deleted and merged into `survivor`, their refs let go (the survivor
+    /// takes them) and their primary flag with them, each with a new version.
+    pub fn mark_merged(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        merged: &[uuid::Uuid],
+        survivor: ContactId,
+        at: DateTime<Utc>,
+        by: UserId,
+    ) -> QueryResult<Vec<Contact>> {
+        diesel::update(
+            contacts::table.filter(contacts::workspace_id.eq(workspace)).filter(contacts::id.eq_any(merged)),
+        )
+        .set((
+            contacts::deleted_at.eq(at),
+            contacts::deleted_by.eq(by),
+            contacts::merged_into.eq(survivor),
+            contacts::external_refs.eq(serde_json::json!([])),
+            contacts::is_primary.eq(false),
+            contacts::version.eq(contacts::version + 1),
+            contacts::updated_at.eq(at),
+            contacts::updated_by.eq(by),
+        ))
+        .returning(Contact::as_returning())
+        .get_results(conn)
     }
 
     /// Takes the primary flag from the client's other live contacts; returns those changed.
