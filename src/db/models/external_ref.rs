@@ -53,14 +53,14 @@ pub fn held_elsewhere(
     record: Uuid,
     refs: &[ExternalRef],
 ) -> QueryResult<Option<(ExternalRef, Uuid)>> {
-    for reference in refs {
-        if let Some(holder) =
-            record_of(conn, workspace, entity, reference)?.filter(|holder| *holder != record)
-        {
-            return Ok(Some((reference.clone(), holder)));
-        }
+    if refs.is_empty() {
+        return Ok(None);
     }
-    Ok(None)
+    // One query for all of them; the first in the record's order is reported.
+    let holders = records_of(conn, workspace, entity, refs)?;
+    Ok(refs.iter().find_map(|reference| {
+        holders.get(reference).filter(|holder| **holder != record).map(|holder| (reference.clone(), *holder))
+    }))
 }
 
 /// Makes the index hold exactly `refs` for `record`. A ref another record holds breaks the key
