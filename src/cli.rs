@@ -56,7 +56,10 @@ pub struct ImportOptions {
     /// The email of the user the import writes as (the clients' creator and owner).
     #[arg(long = "as")]
     pub as_user: String,
-    /// What a row duplicating a live client does: skip, update or create.
+    /// What the rows are: clients or products.
+    #[arg(long, default_value = "clients", value_parser = ["clients", "products"])]
+    pub entity: String,
+    /// What a row duplicating a live client (or a product's SKU) does: skip, update or create.
     #[arg(long, default_value = "skip", value_parser = ["skip", "update", "create"])]
     pub duplicates: String,
     /// Check every row and count what would happen; write nothing.

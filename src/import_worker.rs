@@ -11,13 +11,14 @@ use chrono::Utc;
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
-use crate::api::clients::batch::{ClientOperation, OperationOutcome, run_operations};
+use crate::api::clients::batch::{ClientOperation, run_operations};
 use crate::auth::principal::for_job;
 use crate::background::run_counting;
 use crate::db::PgPool;
 use crate::db::models::import::{ChunkCounts, Import};
-use crate::db::models::{Client, Workspace};
-use crate::domain::import::{ClientColumn, client_body, column_for};
+use crate::db::models::{Client, Product, Workspace};
+use crate::domain::external_ref::ExternalRef;
+use crate::domain::import::{Column, Sheet, client_body, column_for, product_body};
 use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ImportId, WorkspaceId};
 
@@ -74,22 +75,19 @@ pub fn run_chunk(
                 Err(error) => return Err(error),
             };
         let workspace_row = Workspace::find(conn, workspace)?;
-        let columns = columns_of(&import);
+        let sheet = Sheet::of(&import.entity);
+        let columns = columns_of(&import, sheet);
         let rows = chunk_of(&import);
         let mut refused: Vec<(i32, Value)> = Vec::new();
-        let mut operations = Vec::new();
+        let mut bodies = Vec::new();
         let mut numbers = Vec::new();
-        let allow_duplicate = import.duplicates == "create";
         for (number, row) in &rows {
             match row {
                 Ok(cells) => {
                     let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
-                    let (body, reference) = client_body(&columns, &cells);
-                    operations.push(match reference {
-                        Some(external_ref) => {
-                            ClientOperation::Upsert { external_ref, body, allow_duplicate, version: None }
-                        }
-                        None => ClientOperation::Create { body, allow_duplicate },
+                    bodies.push(match sheet {
+                        Sheet::Clients => client_body(&columns, &cells),
+                        Sheet::Products => product_body(&columns, &cells),
                     });
                     numbers.push(*number);
                 }
@@ -101,11 +99,15 @@ pub fn run_chunk(
         }
         let mut counts =
             ChunkCounts { rows: i32::try_from(rows.len()).unwrap_or(i32::MAX), ..ChunkCounts::default() };
+        let write = |conn: &mut PgConnection| match sheet {
+            Sheet::Clients => write_client_rows(conn, &principal, &scope, &workspace_row, &import, bodies),
+            Sheet::Products => write_product_rows(conn, &principal, &import, bodies),
+        };
         let outcomes = if import.dry_run {
             // Everything runs, and nothing stays: the counts and refusals are what a real run would give.
             let mut written = None;
             let undone = conn.transaction::<(), ApiError, _>(|conn| {
-                written = Some(write_rows(conn, &principal, &scope, &workspace_row, &import, operations)?);
+                written = Some(write(conn)?);
                 Err(ApiError::NotFound)
             });
             match (written, undone) {
@@ -114,13 +116,13 @@ pub fn run_chunk(
                 (None, Ok(())) => Vec::new(),
             }
         } else {
-            write_rows(conn, &principal, &scope, &workspace_row, &import, operations)?
+            write(conn)?
         };
         for (number, outcome) in numbers.into_iter().zip(outcomes) {
             match outcome {
-                Ok((201, _)) => counts.created += 1,
+                Ok(201) => counts.created += 1,
                 Ok(_) => counts.updated += 1,
-                Err(ApiError::Duplicate { .. }) if import.duplicates == "skip" => counts.skipped += 1,
+                Err(error) if is_duplicate(&error) && import.duplicates == "skip" => counts.skipped += 1,
                 Err(error) => refused.push((number, problem_of(&error))),
             }
         }
@@ -131,19 +133,38 @@ pub fn run_chunk(
     })
 }
 
-/// Writes a chunk's operations; with the `update` policy, a row refused as a duplicate updates the
-/// client it duplicates instead.
-fn write_rows(
+/// What became of one row: the status its write answered, or its problem.
+type RowOutcome = Result<u16, ApiError>;
+
+/// Whether a row was refused as a duplicate: a client like one the workspace has, or a product
+/// with another's SKU.
+fn is_duplicate(error: &ApiError) -> bool {
+    matches!(error, ApiError::Duplicate { .. } | ApiError::Conflict { code: ProblemCode::SkuTaken, .. })
+}
+
+/// Writes a chunk of clients through the client batch path; with the `update` policy, a row
+/// refused as a duplicate updates the client it duplicates instead.
+fn write_client_rows(
     conn: &mut PgConnection,
     principal: &crate::auth::Principal,
     scope: &crate::db::visibility::ClientScope,
     workspace: &Workspace,
     import: &Import,
-    operations: Vec<ClientOperation>,
-) -> Result<Vec<OperationOutcome>, ApiError> {
+    rows: Vec<(Value, Option<ExternalRef>)>,
+) -> Result<Vec<RowOutcome>, ApiError> {
+    let allow_duplicate = import.duplicates == "create";
+    let operations: Vec<ClientOperation> = rows
+        .into_iter()
+        .map(|(body, reference)| match reference {
+            Some(external_ref) => {
+                ClientOperation::Upsert { external_ref, body, allow_duplicate, version: None }
+            }
+            None => ClientOperation::Create { body, allow_duplicate },
+        })
+        .collect();
     let mut outcomes = run_operations(conn, principal, scope, workspace, &operations)?;
     if import.duplicates != "update" {
-        return Ok(outcomes);
+        return Ok(statuses(outcomes));
     }
     let mut updates = Vec::new();
     let mut at = Vec::new();
@@ -177,17 +198,71 @@ fn write_rows(
     for (index, outcome) in at.into_iter().zip(run_operations(conn, principal, scope, workspace, &updates)?) {
         outcomes[index] = outcome;
     }
-    Ok(outcomes)
+    Ok(statuses(outcomes))
+}
+
+fn statuses<Done>(outcomes: Vec<Result<(u16, Done), ApiError>>) -> Vec<RowOutcome> {
+    outcomes.into_iter().map(|outcome| outcome.map(|(status, _)| status)).collect()
+}
+
+/// Writes a chunk of products through the product batch path. A product's duplicate is one with
+/// its SKU: with the `update` policy, that product takes the row's values (and keeps its refs,
+/// adding the row's); a product can't be created beside it.
+fn write_product_rows(
+    conn: &mut PgConnection,
+    principal: &crate::auth::Principal,
+    import: &Import,
+    rows: Vec<(Value, Option<ExternalRef>)>,
+) -> Result<Vec<RowOutcome>, ApiError> {
+    use crate::api::products::{ProductOperation, run_operations};
+    let operations: Vec<ProductOperation> = rows
+        .into_iter()
+        .map(|(body, reference)| match reference {
+            Some(external_ref) => {
+                ProductOperation::Upsert { external_ref, body, allow_duplicate: false, version: None }
+            }
+            None => ProductOperation::Create { body, allow_duplicate: false },
+        })
+        .collect();
+    let mut outcomes = run_operations(conn, principal, &operations)?;
+    if import.duplicates == "update" {
+        let (mut updates, mut at) = (Vec::new(), Vec::new());
+        for (index, (outcome, operation)) in outcomes.iter().zip(&operations).enumerate() {
+            let (Err(error), ProductOperation::Create { body, .. } | ProductOperation::Upsert { body, .. }) =
+                (outcome, operation)
+            else {
+                continue;
+            };
+            let sku = body.get("sku").and_then(Value::as_str).unwrap_or_default();
+            let holder = match is_duplicate(error) {
+                true => Product::find_by_sku(conn, principal.workspace_id, sku)?,
+                false => None,
+            };
+            let Some(holder) = holder else { continue };
+            let mut body = body.clone();
+            if let Some(Value::Array(refs)) = body.get_mut("external_refs") {
+                let mut kept: Vec<Value> = holder.external_refs.0.iter().map(|held| json!(held)).collect();
+                kept.extend(refs.drain(..).filter(|reference| !kept.contains(reference)).collect::<Vec<_>>());
+                *refs = kept;
+            }
+            updates.push(ProductOperation::Update { id: holder.id, body, version: None });
+            at.push(index);
+        }
+        for (index, outcome) in at.into_iter().zip(run_operations(conn, principal, &updates)?) {
+            outcomes[index] = outcome;
+        }
+    }
+    Ok(statuses(outcomes))
 }
 
 /// The field each column of the file holds, as the import was accepted with.
-fn columns_of(import: &Import) -> Vec<Option<ClientColumn>> {
+fn columns_of(import: &Import, sheet: Sheet) -> Vec<Option<Column>> {
     import
         .column_fields
         .as_array()
         .into_iter()
         .flatten()
-        .map(|column| column["field"].as_str().and_then(column_for))
+        .map(|column| column["field"].as_str().and_then(|field| column_for(sheet, field)))
         .collect()
 }
 
@@ -253,7 +328,7 @@ pub fn import_file(conn: &mut PgConnection, options: &crate::cli::ImportOptions)
     }
     let duplicates = serde_json::from_value(json!(options.duplicates))?;
     let request = ImportRequest {
-        entity: crate::api::imports::ImportEntity::Clients,
+        entity: serde_json::from_value(json!(options.entity))?,
         csv,
         mapping,
         duplicates,

@@ -16,20 +16,21 @@ use crate::api::extract::LargeJsonBody;
 use crate::auth::{Principal, run_as};
 use crate::db::models::import::Import;
 use crate::domain::FieldCode;
-use crate::domain::import::{column_for, column_for_header};
+use crate::domain::import::{Sheet, column_for, column_for_header};
 use crate::error::{ApiError, FieldError};
 use crate::ids::{ImportId, UserId};
 use crate::import_worker::csv_reader;
 use crate::state::AppState;
 
-/// What an import does with a row whose email, phone or tax id a live client already has.
+/// What an import does with a row whose email, phone or tax id a live client already has (or, in a
+/// products file, whose SKU another product has: `create` can't make a second one, and fails the row).
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DuplicatesPolicy {
     /// Leaves the row out, counted as skipped.
     #[default]
     Skip,
-    /// Updates that client with the row's values.
+    /// Updates that client (or product) with the row's values.
     Update,
     /// Creates the client anyway.
     Create,
@@ -50,6 +51,17 @@ impl DuplicatesPolicy {
 #[serde(rename_all = "snake_case")]
 pub enum ImportEntity {
     Clients,
+    /// A catalogue: each row a product, as `POST /products` (or `PUT /products/by-ref/…`) takes it.
+    Products,
+}
+
+impl ImportEntity {
+    fn sheet(self) -> Sheet {
+        match self {
+            ImportEntity::Clients => Sheet::Clients,
+            ImportEntity::Products => Sheet::Products,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -64,7 +76,9 @@ pub struct ImportRequest {
     pub csv: String,
     /// The field each header holds, where the header doesn't say (`{"Код 1С": "ref:1c"}`). Without one, a header
     /// names a field by its name (`name`, `tax_id`, `email`, `ref:1c`, …) or a common header for it, in English or
-    /// Russian (`Company`, `Наименование`, `ИНН`, `E-mail`, `Телефон`, `ФИО`, …). `null` leaves a column out.
+    /// Russian (`Company`, `Наименование`, `ИНН`, `E-mail`, `Телефон`, `ФИО`, …; for products `sku`, `name`,
+    /// `price`, `currency`, `product_group`, `unit`, `active`, or `Артикул`, `Цена`, `Валюта`, `Группа`, …).
+    /// `null` leaves a column out.
     #[serde(default)]
     #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     pub mapping: BTreeMap<String, Option<String>>,
@@ -116,7 +130,10 @@ impl From<&Import> for ImportResponse {
     fn from(import: &Import) -> Self {
         Self {
             id: import.id,
-            entity: ImportEntity::Clients,
+            entity: match Sheet::of(&import.entity) {
+                Sheet::Clients => ImportEntity::Clients,
+                Sheet::Products => ImportEntity::Products,
+            },
             status: import.status.clone(),
             dry_run: import.dry_run,
             duplicates: import.duplicates.clone(),
@@ -142,13 +159,13 @@ impl From<&Import> for ImportResponse {
 /// keyed body before the handler does).
 pub const UPLOAD_PATH: &str = "/api/v1/imports";
 
-/// Import a spreadsheet of clients.
+/// Import a spreadsheet of clients or products.
 ///
 /// Takes the file (as CSV text in the body, up to 64 MiB unless configured otherwise), works out which column holds
 /// which field, and answers 202 at once; the rows are written in the background, a thousand at a time, each as
-/// `POST /clients` would write it (or as `PUT /clients/by-ref/{system}/{id}` when a column holds another system's
-/// id). Follow `GET /imports/{id}`; `GET /imports/{id}/errors` lists refused rows. A file none of whose columns
-/// names a client field is a 422 naming `csv`.
+/// `POST /clients` (or `POST /products`) would write it, or as `PUT /clients/by-ref/{system}/{id}` when a column
+/// holds another system's id. Follow `GET /imports/{id}`; `GET /imports/{id}/errors` lists refused rows. A file
+/// none of whose columns names a field of its records is a 422 naming `csv`.
 #[utoipa::path(
     tag = "clients",
     operation_id = "create_import",
@@ -178,6 +195,7 @@ pub async fn create_import(
 
 /// The import `request` makes, checked: its columns mapped and its rows counted.
 pub fn accept(principal: &Principal, request: ImportRequest) -> Result<Import, ApiError> {
+    let sheet = request.entity.sheet();
     let mut reader = csv_reader(&request.csv);
     let headers: Vec<String> = reader
         .headers()
@@ -195,16 +213,16 @@ pub fn accept(principal: &Principal, request: ImportRequest) -> Result<Import, A
     let mut columns = Vec::new();
     for header in &headers {
         let field = match request.mapping.get(header) {
-            Some(Some(field)) if column_for(field).is_none() => {
+            Some(Some(field)) if column_for(sheet, field).is_none() => {
                 errors.push(FieldError::new(
                     format!("mapping.{header}"),
                     FieldCode::Invalid,
-                    "no such client field",
+                    format!("no such {} field", sheet.noun()),
                 ));
                 None
             }
             Some(field) => field.clone(),
-            None => column_for_header(header).map(|_| field_name(header)),
+            None => column_for_header(sheet, header).map(|_| field_name(sheet, header)),
         };
         columns.push(ImportColumn { header: header.clone(), field });
     }
@@ -219,7 +237,7 @@ pub fn accept(principal: &Principal, request: ImportRequest) -> Result<Import, A
         errors.push(FieldError::new(
             "csv",
             FieldCode::Invalid,
-            "no column of the header row names a client field",
+            format!("no column of the header row names a {} field", sheet.noun()),
         ));
     }
     if !errors.is_empty() {
@@ -229,7 +247,7 @@ pub fn accept(principal: &Principal, request: ImportRequest) -> Result<Import, A
     Ok(Import {
         workspace_id: principal.workspace_id,
         id: ImportId::generate(),
-        entity: "clients".to_string(),
+        entity: sheet.as_str().to_string(),
         status: "queued".to_string(),
         dry_run: request.dry_run,
         duplicates: request.duplicates.as_str().to_string(),
@@ -251,15 +269,15 @@ pub fn accept(principal: &Principal, request: ImportRequest) -> Result<Import, A
 }
 
 /// The field a header names without a mapping, as the import records it.
-fn field_name(header: &str) -> String {
-    use crate::domain::import::ClientColumn;
-    match column_for_header(header) {
-        Some(ClientColumn::Text(field)) => field.to_string(),
-        Some(ClientColumn::Email) => "email".to_string(),
-        Some(ClientColumn::Phone) => "phone".to_string(),
-        Some(ClientColumn::Tags) => "tags".to_string(),
-        Some(ClientColumn::FullName) => "full_name".to_string(),
-        Some(ClientColumn::Ref(system)) => format!("ref:{system}"),
+fn field_name(sheet: Sheet, header: &str) -> String {
+    use crate::domain::import::Column;
+    match column_for_header(sheet, header) {
+        Some(Column::Text(field)) => field.to_string(),
+        Some(Column::Email) => "email".to_string(),
+        Some(Column::Phone) => "phone".to_string(),
+        Some(Column::Tags) => "tags".to_string(),
+        Some(Column::FullName) => "full_name".to_string(),
+        Some(Column::Ref(system)) => format!("ref:{system}"),
         None => String::new(),
     }
 }

@@ -217,13 +217,26 @@ pub async fn batch_products(
     let ProductBatch { atomic, operations } = body.0;
     crate::api::batch::check_size(operations.len())?;
     let (outcomes, applied) = run_as(principal.caller(), &state.pool, move |conn| {
-        crate::api::batch::run_in_order(conn, &operations, atomic, |conn, operation| {
+        let run = |conn: &mut PgConnection, operation: &ProductOperation| {
             run_operation(conn, &principal, operation)
-        })
+        };
+        crate::api::batch::run_in_order(conn, &operations, atomic, run)
     })
     .await?;
     let written = |product: Product| (product.id, Some(ProductResponse::from(&product)));
     Ok(web::Json(ProductBatchResponse::of(outcomes, applied, written)))
+}
+
+/// Runs `operations` as a batch that isn't atomic, in the caller's transaction, for work other
+/// than a request (an import): each one's status and product, or its problem.
+pub(crate) fn run_operations(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    operations: &[ProductOperation],
+) -> Result<Vec<crate::api::batch::Outcome<Product>>, ApiError> {
+    let run =
+        |conn: &mut PgConnection, operation: &ProductOperation| run_operation(conn, principal, operation);
+    crate::api::batch::run_in_order(conn, operations, false, run).map(|(outcomes, _)| outcomes)
 }
 
 fn run_operation(

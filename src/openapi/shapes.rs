@@ -568,6 +568,13 @@ fn forbid_nul(schema: &mut Value) {
             forbid_nul(inner);
         }
     }
+    // A map's keys are text too (a header of an import's mapping, a custom field's key).
+    if fields.get("additionalProperties").is_some_and(Value::is_object) {
+        let names = fields.entry("propertyNames").or_insert_with(|| json!({}));
+        if let Some(names) = names.as_object_mut() {
+            names.entry("pattern").or_insert_with(|| json!(NO_NUL));
+        }
+    }
     let properties = fields.get_mut("properties").and_then(Value::as_object_mut);
     for inner in properties.into_iter().flat_map(|map| map.values_mut()) {
         forbid_nul(inner);

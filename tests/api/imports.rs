@@ -167,3 +167,64 @@ async fn a_large_spreadsheet_sent_with_an_idempotency_key_is_imported_once() {
         app.request_with_headers(Method::POST, "/api/v1/clients", Some(&owner), &keyed, Some(&big)).await;
     refused.expect_problem(413, "payload_too_large");
 }
+
+#[actix_web::test]
+async fn a_catalogue_imports_as_products_by_the_shops_ids() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let held = json!({"sku": "TEA-2", "name": "Black tea", "price": "3.00", "currency": "RUB"});
+    app.post("/api/v1/products", &owner, held).await.expect(201);
+    let file = "Артикул;Наименование;Цена;Валюта;Группа;Код магазина\n\
+        TEA-1;Green tea, 100 g;1 490,00;rub;Tea;SKU-1\n\
+        TEA-2;Black tea, 100 g;990,00;RUB;Tea;SKU-2\n\
+        TEA-3;Oolong;cheap;RUB;Tea;SKU-3\n";
+    let mapping = json!({"Код магазина": "ref:shop"});
+    let (path, accepted) =
+        import(&app, &owner, json!({"entity": "products", "csv": file, "mapping": mapping})).await;
+    assert_eq!(accepted["entity"], "products");
+    let fields: Vec<Value> =
+        accepted["columns"].as_array().into_iter().flatten().map(|c| c["field"].clone()).collect();
+    assert_eq!(
+        fields,
+        [
+            json!("sku"),
+            json!("name"),
+            json!("price"),
+            json!("currency"),
+            json!("product_group"),
+            json!("ref:shop")
+        ]
+    );
+    run_imports(&app).await;
+    let done = app.get(&path, &owner).await.expect(200).clone();
+    assert_eq!(
+        [&done["status"], &done["created"], &done["skipped"], &done["failed"]],
+        [&json!("done"), &json!(1), &json!(1), &json!(1)]
+    );
+    let tea = app.get("/api/v1/products?external_ref=shop:SKU-1", &owner).await.expect(200).clone();
+    assert_eq!(
+        (tea["data"][0]["price"].clone(), tea["data"][0]["currency"].clone()),
+        (json!("1490.00"), json!("RUB"))
+    );
+    let errors = app.get(&format!("{path}/errors"), &owner).await.expect(200).clone();
+    let errors = errors.as_str().unwrap_or_default().to_string();
+    let lines: Vec<&str> = errors.lines().collect();
+    assert_eq!(lines.len(), 2, "{errors}");
+    assert!(lines[1].starts_with("4,") && lines[1].contains("price"), "{errors}");
+
+    // With `update`, the product that has the SKU takes the row, and the shop's id with it.
+    let (path, _) = import(
+        &app,
+        &owner,
+        json!({"entity": "products", "csv": file, "mapping": mapping, "duplicates": "update"}),
+    )
+    .await;
+    run_imports(&app).await;
+    let done = app.get(&path, &owner).await.expect(200).clone();
+    assert_eq!([&done["created"], &done["updated"], &done["failed"]], [&json!(0), &json!(2), &json!(1)]);
+    let black = app.get("/api/v1/products?external_ref=shop:SKU-2", &owner).await.expect(200).clone();
+    assert_eq!(
+        (black["data"][0]["sku"].clone(), black["data"][0]["price"].clone()),
+        (json!("TEA-2"), json!("990.00"))
+    );
+}
