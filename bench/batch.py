@@ -9,7 +9,10 @@ bench/bench.py keeps in /var/tmp/crm-bench), it measures:
 - single upserts: `PUT /clients/by-ref/{system}/{id}` of new refs the same way;
 - batches: `POST /clients/batch` of 1,000 upserts by new refs (each creates a client), the same
   1,000 again with a changed field (each updates one), and the same again unchanged (each writes
-  nothing), `--rounds` times each, one batch at a time, timed end to end by the client.
+  nothing), `--rounds` times each, one batch at a time, timed end to end by the client;
+- deal batches: `POST /deals/batch` of 1,000 orders upserted by new order numbers, each for one of
+  the round's customers by its ref (`client_ref`) with a line of a product named by ref, then the
+  same 1,000 again unchanged; these run one operation at a time (no read-ahead).
 
 Writes the medians and the ratios to docs/benchmarks-batch.md. Run it with bench/run.sh --batch,
 which builds the release server first.
@@ -40,10 +43,20 @@ def upserts(run_id, round_number, surname):
         for n in range(BATCH)]}
 
 
-def send_batch(base, token, body):
+def orders(run_id, round_number):
+    """1,000 orders of the round's customers, each upserted by its number, with one line."""
+    return {"operations": [
+        {"op": "upsert", "external_ref": {"system": "bench-shop", "id": f"order-{run_id}-{round_number}-{n}"},
+         "body": {"title": f"Order {n}", "currency": "RUB",
+                  "client_ref": {"system": "bench-shop", "id": f"{run_id}-{round_number}-{n}"},
+                  "items": [{"product_ref": {"system": "bench-shop", "id": f"tea-{run_id}"}, "quantity": "2"}]}}
+        for n in range(BATCH)]}
+
+
+def send_batch(base, token, body, resource="clients"):
     """Seconds one batch took, end to end, and its results' statuses."""
     data = json.dumps(body).encode()
-    request = urllib.request.Request(f"{base}/api/v1/clients/batch", data=data, method="POST")
+    request = urllib.request.Request(f"{base}/api/v1/{resource}/batch", data=data, method="POST")
     request.add_header("content-type", "application/json")
     request.add_header("authorization", f"Bearer {token}")
     started = time.perf_counter()
@@ -107,6 +120,19 @@ def measure(args):
                 statuses.setdefault(phase, {})
                 for status, count in answered.items():
                     statuses[phase][status] = statuses[phase].get(status, 0) + count
+        tea = {"sku": f"BENCH-TEA-{run_id}", "name": "Green tea", "price": "490.00", "currency": "RUB"}
+        product = {"operations": [{"op": "upsert", "external_ref": {"system": "bench-shop", "id": f"tea-{run_id}"},
+                                   "body": tea}]}
+        send_batch(base, token, product, "products")
+        settle()
+        for round_number in range(args.rounds):
+            log(f"deal batch round {round_number + 1} of {args.rounds}")
+            for phase in ["deals", "deals unchanged"]:
+                elapsed, answered = send_batch(base, token, orders(run_id, round_number), "deals")
+                batches.setdefault(phase, []).append(elapsed)
+                statuses.setdefault(phase, {})
+                for status, count in answered.items():
+                    statuses[phase][status] = statuses[phase].get(status, 0) + count
         return {"single": single, "single_upsert": single_upsert, "batches": batches, "statuses": statuses}
     finally:
         server.terminate()
@@ -136,6 +162,15 @@ def report(args, results):
         answered = ", ".join(f"{status}: {count}" for status, count in sorted(results["statuses"][phase].items()))
         out.append(f"| batch of {BATCH:,} upserts, {label} ({answered}) | {rate:,.0f} | {median * 1000:,.0f} ms | - "
                    f"| {rate / single['rps']:.1f}x |")
+    out += ["", f"Deal batches (`POST /deals/batch`, one operation at a time): {BATCH:,} orders upserted by new order "
+            "numbers, each for one of the round's new customers by `client_ref` with one line of a product by "
+            f"`product_ref`, then the same {BATCH:,} again (nothing to change). Throughputs are deals a second.", "",
+            "| how | deals/s | median time |", "|---|---:|---:|"]
+    for phase, label in [("deals", "creates"), ("deals unchanged", "unchanged")]:
+        median = statistics.median(results["batches"][phase])
+        answered = ", ".join(f"{status}: {count}" for status, count in sorted(results["statuses"][phase].items()))
+        out.append(f"| batch of {BATCH:,} order upserts, {label} ({answered}) | {BATCH / median:,.0f} | "
+                   f"{median * 1000:,.0f} ms |")
     return "\n".join(out) + "\n"
 
 
