@@ -10,6 +10,9 @@ bench/bench.py keeps in /var/tmp/crm-bench), it measures:
 - batches: `POST /clients/batch` of 1,000 upserts by new refs (each creates a client), the same
   1,000 again with a changed field (each updates one), and the same again unchanged (each writes
   nothing), `--rounds` times each, one batch at a time, timed end to end by the client;
+- two batches at once: two integration workers each sending a batch of 1,000 upserts that create,
+  timed together (the clients both wrote, over the time both took): a batch runs on one core, and
+  this machine has two;
 - deal batches: `POST /deals/batch` of 1,000 orders upserted by new order numbers, each for one of
   the round's customers by its ref (`client_ref`) with a line of a product named by ref, then the
   same 1,000 again unchanged; these run one operation at a time (no read-ahead).
@@ -23,6 +26,7 @@ import json
 import statistics
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench import (ROOT, OWNER_EMAIL, OWNER_PASSWORD, Api, Cluster, log, machine, prepare_data, run_wrk,
@@ -38,7 +42,7 @@ def upserts(run_id, round_number, surname):
         {"op": "upsert", "external_ref": {"system": "bench-shop", "id": f"{run_id}-{round_number}-{n}"},
          "body": {"kind": "person", "first_name": f"Покупатель{n}", "last_name": surname,
                   "emails": [{"value": f"buyer-{run_id}-{round_number}-{n}@shop.example"}],
-                  "phones": [{"value": f"+7 9{(run_id % 100_000) * 10_000 + round_number * 1000 + n:09d}"}],
+                  "phones": [{"value": f"+7 9{(run_id % 10_000) * 100_000 + round_number * 1000 + n:09d}"}],
                   "tags": ["e-shop"], "source": "website"}}
         for n in range(BATCH)]}
 
@@ -120,6 +124,17 @@ def measure(args):
                 statuses.setdefault(phase, {})
                 for status, count in answered.items():
                     statuses[phase][status] = statuses[phase].get(status, 0) + count
+        for round_number in range(args.rounds):
+            log(f"two batches at once, round {round_number + 1} of {args.rounds}")
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                pair = [pool.submit(send_batch, base, token, upserts(run_id, args.rounds + 2 * round_number + worker, "Пара"))
+                        for worker in range(2)]
+                answered = [future.result()[1] for future in pair]
+            batches.setdefault("pair", []).append(time.perf_counter() - started)
+            for status, count in [item for one in answered for item in one.items()]:
+                statuses.setdefault("pair", {})
+                statuses["pair"][status] = statuses["pair"].get(status, 0) + count
         tea = {"sku": f"BENCH-TEA-{run_id}", "name": "Green tea", "price": "490.00", "currency": "RUB"}
         product = {"operations": [{"op": "upsert", "external_ref": {"system": "bench-shop", "id": f"tea-{run_id}"},
                                    "body": tea}]}
@@ -162,6 +177,11 @@ def report(args, results):
         answered = ", ".join(f"{status}: {count}" for status, count in sorted(results["statuses"][phase].items()))
         out.append(f"| batch of {BATCH:,} upserts, {label} ({answered}) | {rate:,.0f} | {median * 1000:,.0f} ms | - "
                    f"| {rate / single['rps']:.1f}x |")
+    median = statistics.median(results["batches"]["pair"])
+    rate = 2 * BATCH / median
+    answered = ", ".join(f"{status}: {count}" for status, count in sorted(results["statuses"]["pair"].items()))
+    out.append(f"| two batches of {BATCH:,} upserts at once, creates ({answered}) | {rate:,.0f} | {median * 1000:,.0f} ms "
+               f"| - | {rate / single['rps']:.1f}x |")
     out += ["", f"Deal batches (`POST /deals/batch`, one operation at a time): {BATCH:,} orders upserted by new order "
             "numbers, each for one of the round's new customers by `client_ref` with one line of a product by "
             f"`product_ref`, then the same {BATCH:,} again (nothing to change). Throughputs are deals a second.", "",

@@ -18,9 +18,10 @@ use serde::de::DeserializeOwned;
 /// jsonb's binary format: a version byte, then the JSON text.
 const JSONB_VERSION: u8 = 1;
 
-/// A jsonb column holding a `T`.
-#[derive(Debug, Clone, Default, PartialEq, AsExpression, FromSqlRow)]
+/// A jsonb column holding a `T`; as JSON, just the `T`.
+#[derive(Debug, Clone, Default, PartialEq, AsExpression, FromSqlRow, Serialize)]
 #[diesel(sql_type = Jsonb)]
+#[serde(transparent)]
 pub struct Json<T>(pub T);
 
 impl<T: DeserializeOwned + Default + std::fmt::Debug> FromSql<Jsonb, Pg> for Json<T> {

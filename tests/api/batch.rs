@@ -183,6 +183,52 @@ async fn a_batch_sees_its_own_writes_and_stores_what_single_requests_would() {
 }
 
 #[actix_web::test]
+async fn a_batch_update_stores_every_field_as_answered() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    for (key, kind) in [("limit", "decimal"), ("since", "date"), ("vip", "bool")] {
+        let field = json!({"entity": "client", "key": key, "label": key, "type": kind});
+        app.post("/api/v1/custom-fields", &owner, field).await.expect(201);
+    }
+    let anna = json!({"kind": "person", "first_name": "Anna", "last_name": "Ivanova"});
+    let anna = app.post("/api/v1/clients", &owner, anna).await.expect(201).clone();
+
+    // Changed clients are written back together, each row as one JSON value that the database
+    // reads into the table's columns: every type of column must come back as it went.
+    let change = json!({"last_name": "Петрова", "middle_name": "Sergeevna", "birth_date": "1990-02-28",
+        "gender": "female", "website": "https://anna.example", "relationship": "partner", "lifecycle_stage": "customer",
+        "source": "referral", "emails": [{"value": "anna@example.com", "label": "work", "primary": true}],
+        "phones": [{"value": "+7 495 123-45-67"}], "address": {"country": "RU", "city": "Москва", "street": "Тверская, 1"},
+        "tags": ["vip", "tea \"lover\""], "notes": "line one\nline two",
+        "consent": {"given_at": "2026-01-02T03:04:05.678901Z", "channel": "email", "purpose": "marketing"},
+        "custom": {"limit": "12345678901234.5678", "since": "2020-01-31", "vip": true},
+        "external_refs": [{"system": "1c", "id": "A-1"}]});
+    let batch = json!({"operations": [{"op": "update", "id": anna["id"], "body": change, "version": 1}]});
+    let answer = app.post("/api/v1/clients/batch", &owner, batch).await.expect(200).clone();
+    assert_eq!(statuses(&answer), [200]);
+    let answered = &answer["results"][0]["client"];
+    assert_eq!(answered["version"], 2);
+    let id = anna["id"].as_str().unwrap_or_default();
+    let mut stored = app.get(&format!("/api/v1/clients/{id}"), &owner).await.expect(200).clone();
+    if let Some(stored) = stored.as_object_mut() {
+        stored.remove("stats");
+        stored.remove("summary");
+    }
+    assert_eq!(&stored, answered);
+    assert_eq!(stored["custom"]["limit"], "12345678901234.5678");
+    assert_eq!(stored["consent"]["given_at"], "2026-01-02T03:04:05.678901Z");
+    // `q=петрова`, percent-encoded.
+    let found = app
+        .get("/api/v1/clients?q=%D0%BF%D0%B5%D1%82%D1%80%D0%BE%D0%B2%D0%B0", &owner)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(found["data"][0]["id"], anna["id"]);
+    let found = app.get("/api/v1/clients?external_ref=1c:A-1", &owner).await.expect(200).clone();
+    assert_eq!(found["data"][0]["id"], anna["id"]);
+}
+
+#[actix_web::test]
 async fn a_ref_taken_by_another_writer_meanwhile_fails_only_its_operation() {
     let app = TestApp::spawn().await;
     let owner = app.owner_token().await;

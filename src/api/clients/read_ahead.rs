@@ -24,7 +24,6 @@ use crate::db::models::SoftDelete;
 use crate::db::models::change_event::{ChangeSet, NewChangeEvent};
 use crate::db::models::custom_field::CustomField;
 use crate::db::models::external_ref::{self, RefEntity};
-use crate::db::schema::change_events;
 use crate::db::visibility::ClientScope;
 use crate::domain::contact_points::{ContactPoint, normalise_emails, normalise_phones};
 use crate::domain::custom_fields::FieldRules;
@@ -50,6 +49,25 @@ pub(super) struct ReadAheadStore<'c> {
     kept: Writes,
     /// What the operation running now wrote: kept when it succeeds, dropped when it fails.
     running: Writes,
+    /// The clients the batch wrote under each duplicate key they had at any point, so that a new
+    /// client's duplicates among them are found without comparing it with every one.
+    written_keys: HashMap<DuplicateKey, Vec<ClientId>>,
+}
+
+/// An email, phone or tax id key that two clients are duplicates by sharing.
+#[derive(PartialEq, Eq, Hash)]
+enum DuplicateKey {
+    Email(String),
+    Phone(String),
+    TaxId(String),
+}
+
+impl DuplicateKey {
+    fn all_of(client: &Client) -> impl Iterator<Item = DuplicateKey> + '_ {
+        let emails = client.email_keys.iter().cloned().map(DuplicateKey::Email);
+        let phones = client.phone_keys.iter().cloned().map(DuplicateKey::Phone);
+        emails.chain(phones).chain(client.tax_id.iter().cloned().map(DuplicateKey::TaxId))
+    }
 }
 
 /// The emails, phones and tax ids that the bodies of a batch's creates and upserts give, normalised
@@ -133,6 +151,7 @@ impl<'c> ReadAheadStore<'c> {
             duplicates: None,
             kept: Writes::default(),
             running: Writes::default(),
+            written_keys: HashMap::new(),
         };
         if !upserted.is_empty() {
             external_ref::lock(store.conn, workspace, RefEntity::Client, upserted)?;
@@ -192,11 +211,12 @@ impl<'c> ReadAheadStore<'c> {
     }
 
     /// Writes what the kept operations wrote: new clients in one statement (a thousand a
-    /// statement), changed ones one each, then the refs they let go and took, their name words and
+    /// statement), changed ones in another, then the refs they let go and took, their name words and
     /// their change events.
     pub(super) fn write(self, principal: &Principal) -> QueryResult<()> {
         let Self { conn, workspace, stored_clients, kept, .. } = self;
         let mut created = Vec::new();
+        let mut changed = Vec::new();
         let mut released = Vec::new();
         let mut taken = Vec::new();
         for id in &kept.order {
@@ -217,10 +237,11 @@ impl<'c> ReadAheadStore<'c> {
             if *is_new {
                 created.push(client.clone());
             } else {
-                client.save(conn)?;
+                changed.push(client.clone());
             }
         }
         Client::insert_all(conn, &created)?;
+        Client::save_all(conn, workspace, &changed)?;
         external_ref::apply(conn, workspace, RefEntity::Client, &released, &taken)?;
         let mut renamed = kept.renamed;
         renamed.sort();
@@ -230,7 +251,7 @@ impl<'c> ReadAheadStore<'c> {
         }
         let events: Vec<NewChangeEvent> = kept
             .events
-            .iter()
+            .into_iter()
             .map(|event| NewChangeEvent {
                 workspace_id: workspace,
                 id: event.id,
@@ -240,13 +261,10 @@ impl<'c> ReadAheadStore<'c> {
                 version: Some(event.version),
                 actor_id: Some(event.actor),
                 request_id: principal.request_id.as_deref(),
-                changes: event.changes.clone(),
+                changes: event.changes,
             })
             .collect();
-        // Nine parameters a row, within PostgreSQL's 65,535 a statement.
-        for chunk in events.chunks(5_000) {
-            diesel::insert_into(change_events::table).values(chunk).execute(conn)?;
-        }
+        NewChangeEvent::copy_all(conn, &events)?;
         Ok(())
     }
 
@@ -281,6 +299,12 @@ impl<'c> ReadAheadStore<'c> {
     fn written(&mut self, client: Client, is_new: bool) -> Client {
         if !self.running.clients.contains_key(&client.id) {
             self.running.order.push(client.id);
+        }
+        for key in DuplicateKey::all_of(&client) {
+            let holders = self.written_keys.entry(key).or_default();
+            if !holders.contains(&client.id) {
+                holders.push(client.id);
+            }
         }
         self.running.clients.insert(client.id, (client.clone(), is_new));
         client
@@ -392,13 +416,20 @@ impl ClientStore for ReadAheadStore<'_> {
                 Some(client.id),
             )?,
         };
-        // The batch's own clients as it left them, in place of their stored rows.
+        // The batch's own clients as it left them, in place of their stored rows: those it wrote
+        // that share a key with `client` now, and none it wrote that no longer do.
         let mut found: HashMap<ClientId, Client> =
             stored.into_iter().map(|other| (other.id, other)).collect();
-        let running = &self.running.clients;
-        let kept = self.kept.clients.iter().filter(|(id, _)| !running.contains_key(id));
-        for (_, (other, _)) in running.iter().chain(kept) {
-            found.remove(&other.id);
+        let mut written: Vec<ClientId> = found.keys().copied().collect();
+        for key in DuplicateKey::all_of(client) {
+            written.extend(self.written_keys.get(&key).into_iter().flatten());
+        }
+        for id in written {
+            let Some((other, _)) = self.running.clients.get(&id).or_else(|| self.kept.clients.get(&id))
+            else {
+                continue;
+            };
+            found.remove(&id);
             if other.id != client.id && other.deleted_at.is_none() && shares_a_key(client, other) {
                 found.insert(other.id, other.clone());
             }
