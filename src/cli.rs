@@ -56,10 +56,10 @@ pub struct ImportOptions {
     /// The email of the user the import writes as (the clients' creator and owner).
     #[arg(long = "as")]
     pub as_user: String,
-    /// What the rows are: clients or products.
-    #[arg(long, default_value = "clients", value_parser = ["clients", "products"])]
+    /// What the rows are: clients, contacts, deals or products.
+    #[arg(long, default_value = "clients", value_parser = ["clients", "contacts", "deals", "products"])]
     pub entity: String,
-    /// What a row duplicating a live client (or a product's SKU) does: skip, update or create.
+    /// What a row duplicating a live client (a contact, a product's SKU) does: skip, update or create.
     #[arg(long, default_value = "skip", value_parser = ["skip", "update", "create"])]
     pub duplicates: String,
     /// Check every row and count what would happen; write nothing.

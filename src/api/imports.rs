@@ -1,5 +1,6 @@
-//! `/imports`: a spreadsheet of clients (CSV, with its header row) taken in and written in the
-//! background (`import_worker`), with its progress and the rows it refused.
+//! `/imports`: a spreadsheet of clients, contacts, deals or products (CSV, with its header row)
+//! taken in and written in the background (`import_worker`), with its progress and the rows it
+//! refused.
 
 use std::collections::BTreeMap;
 
@@ -16,23 +17,25 @@ use crate::api::extract::LargeJsonBody;
 use crate::auth::{Principal, run_as};
 use crate::db::models::import::Import;
 use crate::domain::FieldCode;
-use crate::domain::import::{Sheet, column_for, column_for_header};
+use crate::domain::import::{Sheet, column_for, column_for_header, field_name};
 use crate::error::{ApiError, FieldError};
 use crate::ids::{ImportId, UserId};
 use crate::import_worker::csv_reader;
 use crate::state::AppState;
 
-/// What an import does with a row whose email, phone or tax id a live client already has (or, in a
-/// products file, whose SKU another product has: `create` can't make a second one, and fails the row).
+/// What an import does with a row whose email, phone or tax id a live client already has (in a
+/// contacts file, whose email or phone a live contact has; in a products file, whose SKU another
+/// product has: `create` can't make a second one, and fails the row). Deals have no duplicates: a
+/// deal row is matched to a stored deal only by its ref.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DuplicatesPolicy {
     /// Leaves the row out, counted as skipped.
     #[default]
     Skip,
-    /// Updates that client (or product) with the row's values.
+    /// Updates that client (contact, product) with the row's values.
     Update,
-    /// Creates the client anyway.
+    /// Creates the client (contact) anyway.
     Create,
 }
 
@@ -51,6 +54,13 @@ impl DuplicatesPolicy {
 #[serde(rename_all = "snake_case")]
 pub enum ImportEntity {
     Clients,
+    /// Contact persons, each of a client named by `client_id`, `client_ref:<system>`, the client's tax id
+    /// (`client_tax_id`, `ИНН`) or its name (`client_name`, `Контрагент`, `Company`; a name two clients share is
+    /// refused as ambiguous).
+    Contacts,
+    /// Deals (orders), each of a client named as a contact's is; `pipeline` and `stage` by name (the default
+    /// pipeline and its first stage when left out).
+    Deals,
     /// A catalogue: each row a product, as `POST /products` (or `PUT /products/by-ref/…`) takes it.
     Products,
 }
@@ -59,7 +69,18 @@ impl ImportEntity {
     fn sheet(self) -> Sheet {
         match self {
             ImportEntity::Clients => Sheet::Clients,
+            ImportEntity::Contacts => Sheet::Contacts,
+            ImportEntity::Deals => Sheet::Deals,
             ImportEntity::Products => Sheet::Products,
+        }
+    }
+
+    fn of(sheet: Sheet) -> Self {
+        match sheet {
+            Sheet::Clients => ImportEntity::Clients,
+            Sheet::Contacts => ImportEntity::Contacts,
+            Sheet::Deals => ImportEntity::Deals,
+            Sheet::Products => ImportEntity::Products,
         }
     }
 }
@@ -76,9 +97,11 @@ pub struct ImportRequest {
     pub csv: String,
     /// The field each header holds, where the header doesn't say (`{"Код 1С": "ref:1c"}`). Without one, a header
     /// names a field by its name (`name`, `tax_id`, `email`, `ref:1c`, …) or a common header for it, in English or
-    /// Russian (`Company`, `Наименование`, `ИНН`, `E-mail`, `Телефон`, `ФИО`, …; for products `sku`, `name`,
-    /// `price`, `currency`, `product_group`, `unit`, `active`, or `Артикул`, `Цена`, `Валюта`, `Группа`, …).
-    /// `null` leaves a column out.
+    /// Russian (`Company`, `Наименование`, `ИНН`, `E-mail`, `Телефон`, `ФИО`, …; for contacts also `position`,
+    /// `client_tax_id`, `client_name`, `client_ref:1c`, or `Должность`, `Контрагент`, …; for deals `title`, `amount`,
+    /// `currency`, `pipeline`, `stage`, `expected_close_date`, …, or `Сделка`, `Сумма`, `Этап`, …; for products
+    /// `sku`, `name`, `price`, `currency`, `product_group`, `unit`, `active`, or `Артикул`, `Цена`, `Валюта`,
+    /// `Группа`, …). `null` leaves a column out.
     #[serde(default)]
     #[schema(value_type = Option<BTreeMap<String, Option<String>>>)]
     pub mapping: BTreeMap<String, Option<String>>,
@@ -130,10 +153,7 @@ impl From<&Import> for ImportResponse {
     fn from(import: &Import) -> Self {
         Self {
             id: import.id,
-            entity: match Sheet::of(&import.entity) {
-                Sheet::Clients => ImportEntity::Clients,
-                Sheet::Products => ImportEntity::Products,
-            },
+            entity: ImportEntity::of(Sheet::of(&import.entity)),
             status: import.status.clone(),
             dry_run: import.dry_run,
             duplicates: import.duplicates.clone(),
@@ -159,12 +179,12 @@ impl From<&Import> for ImportResponse {
 /// keyed body before the handler does).
 pub const UPLOAD_PATH: &str = "/api/v1/imports";
 
-/// Import a spreadsheet of clients or products.
+/// Import a spreadsheet of clients, contacts, deals or products.
 ///
 /// Takes the file (as CSV text in the body, up to 64 MiB unless configured otherwise), works out which column holds
 /// which field, and answers 202 at once; the rows are written in the background, a thousand at a time, each as
-/// `POST /clients` (or `POST /products`) would write it, or as `PUT /clients/by-ref/{system}/{id}` when a column
-/// holds another system's id. Follow `GET /imports/{id}`; `GET /imports/{id}/errors` lists refused rows. A file
+/// `POST /clients` (`/contacts`, `/deals`, `/products`) would write it, or as `PUT /clients/by-ref/{system}/{id}`
+/// (and so on) when a column holds another system's id. Follow `GET /imports/{id}`; `GET /imports/{id}/errors` lists refused rows. A file
 /// none of whose columns names a field of its records is a 422 naming `csv`.
 #[utoipa::path(
     tag = "clients",
@@ -222,7 +242,7 @@ pub fn accept(principal: &Principal, request: ImportRequest) -> Result<Import, A
                 None
             }
             Some(field) => field.clone(),
-            None => column_for_header(sheet, header).map(|_| field_name(sheet, header)),
+            None => column_for_header(sheet, header).as_ref().map(field_name),
         };
         columns.push(ImportColumn { header: header.clone(), field });
     }
@@ -266,20 +286,6 @@ pub fn accept(principal: &Principal, request: ImportRequest) -> Result<Import, A
         started_at: None,
         finished_at: None,
     })
-}
-
-/// The field a header names without a mapping, as the import records it.
-fn field_name(sheet: Sheet, header: &str) -> String {
-    use crate::domain::import::Column;
-    match column_for_header(sheet, header) {
-        Some(Column::Text(field)) => field.to_string(),
-        Some(Column::Email) => "email".to_string(),
-        Some(Column::Phone) => "phone".to_string(),
-        Some(Column::Tags) => "tags".to_string(),
-        Some(Column::FullName) => "full_name".to_string(),
-        Some(Column::Ref(system)) => format!("ref:{system}"),
-        None => String::new(),
-    }
 }
 
 /// The import `id`, to the one who started it or an owner or admin.

@@ -1,6 +1,8 @@
-//! Reading a spreadsheet of clients or products: which column holds which field (by its header,
-//! in English or Russian, or as the import maps it), and each row as the body `POST /clients` or
-//! `POST /products` takes.
+//! Reading a spreadsheet of clients, contacts, deals or products: which column holds which field
+//! (by its header, in English or Russian, or as the import maps it), and each row as the body
+//! `POST /clients`, `/contacts`, `/deals` or `/products` takes. A contact's or deal's client may be
+//! named by fields no endpoint takes (its tax id or its name): the import worker finds the client
+//! and puts its id in their place.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +14,8 @@ use crate::domain::external_ref::ExternalRef;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sheet {
     Clients,
+    Contacts,
+    Deals,
     Products,
 }
 
@@ -19,23 +23,57 @@ impl Sheet {
     pub fn as_str(self) -> &'static str {
         match self {
             Sheet::Clients => "clients",
+            Sheet::Contacts => "contacts",
+            Sheet::Deals => "deals",
             Sheet::Products => "products",
         }
     }
 
     /// The sheet an import stored as `entity`.
     pub fn of(entity: &str) -> Self {
-        if entity == "products" { Sheet::Products } else { Sheet::Clients }
+        match entity {
+            "contacts" => Sheet::Contacts,
+            "deals" => Sheet::Deals,
+            "products" => Sheet::Products,
+            _ => Sheet::Clients,
+        }
     }
 
     /// What the sheet's rows are, for messages: "client", "product".
     pub fn noun(self) -> &'static str {
         match self {
             Sheet::Clients => "client",
+            Sheet::Contacts => "contact",
+            Sheet::Deals => "deal",
             Sheet::Products => "product",
         }
     }
+
+    /// The fields a column may be mapped to by name, besides the lists and refs.
+    fn text_fields(self) -> &'static [&'static str] {
+        match self {
+            Sheet::Clients => TEXT_FIELDS,
+            Sheet::Contacts => CONTACT_FIELDS,
+            Sheet::Deals => DEAL_FIELDS,
+            Sheet::Products => PRODUCT_FIELDS,
+        }
+    }
+
+    /// Headers recognised without a mapping, lower-cased, besides the field names themselves.
+    fn synonyms(self) -> &'static [&'static [(&'static str, &'static str)]] {
+        match self {
+            Sheet::Clients => &[PERSON_SYNONYMS, SYNONYMS],
+            Sheet::Contacts => &[PERSON_SYNONYMS, CONTACT_SYNONYMS, CLIENT_LINK_SYNONYMS],
+            Sheet::Deals => &[DEAL_SYNONYMS, CLIENT_LINK_SYNONYMS],
+            Sheet::Products => &[PRODUCT_SYNONYMS],
+        }
+    }
 }
+
+/// Fields of a contact's or deal's row that name its client other than by id or ref, which the
+/// import worker resolves: the client's tax id, or its name (unique among the clients one sees).
+pub const CLIENT_TAX_ID: &str = "client_tax_id";
+pub const CLIENT_NAME: &str = "client_name";
 
 /// What a column of a file holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +87,10 @@ pub enum Column {
     Tags,
     /// A person's whole name, surname first (`ФИО`): last, first and middle name.
     FullName,
-    /// The client's id in another system: the import upserts by it.
+    /// The record's id in another system: the import upserts by it.
     Ref(String),
+    /// A contact's or deal's client, by its id in another system (`client_ref`).
+    ClientRef(String),
 }
 
 /// The fields a column may be mapped to by name, besides `email`, `phone`, `tags`, `full_name` and
@@ -75,20 +115,9 @@ const TEXT_FIELDS: &[&str] = &[
     "notes",
 ];
 
-/// Headers recognised without a mapping, lower-cased, besides the field names themselves.
-const SYNONYMS: &[(&str, &str)] = &[
-    ("type", "kind"),
-    ("тип", "kind"),
-    ("company", "name"),
-    ("company name", "name"),
-    ("organization", "name"),
-    ("organisation", "name"),
-    ("название", "name"),
-    ("наименование", "name"),
-    ("компания", "name"),
-    ("организация", "name"),
-    ("полное наименование", "legal_name"),
-    ("legal name", "legal_name"),
+/// Headers of a person's fields recognised without a mapping in clients and contacts files,
+/// lower-cased.
+const PERSON_SYNONYMS: &[(&str, &str)] = &[
     ("first name", "first_name"),
     ("firstname", "first_name"),
     ("имя", "first_name"),
@@ -110,6 +139,26 @@ const SYNONYMS: &[(&str, &str)] = &[
     ("phone number", "phone"),
     ("телефон", "phone"),
     ("мобильный", "phone"),
+    ("note", "notes"),
+    ("comment", "notes"),
+    ("комментарий", "notes"),
+    ("примечание", "notes"),
+];
+
+/// Headers of a clients file recognised without a mapping, lower-cased, besides a person's.
+const SYNONYMS: &[(&str, &str)] = &[
+    ("type", "kind"),
+    ("тип", "kind"),
+    ("company", "name"),
+    ("company name", "name"),
+    ("organization", "name"),
+    ("organisation", "name"),
+    ("название", "name"),
+    ("наименование", "name"),
+    ("компания", "name"),
+    ("организация", "name"),
+    ("полное наименование", "legal_name"),
+    ("legal name", "legal_name"),
     ("tax id", "tax_id"),
     ("inn", "tax_id"),
     ("vat", "tax_id"),
@@ -123,14 +172,102 @@ const SYNONYMS: &[(&str, &str)] = &[
     ("отрасль", "industry"),
     ("теги", "tags"),
     ("метки", "tags"),
-    ("note", "notes"),
-    ("comment", "notes"),
-    ("комментарий", "notes"),
-    ("примечание", "notes"),
     ("birthday", "birth_date"),
     ("birth date", "birth_date"),
     ("дата рождения", "birth_date"),
     ("источник", "source"),
+];
+
+/// The fields of a contact a column may be mapped to by name, besides `email`, `phone`,
+/// `full_name`, `ref:<system>` and `client_ref:<system>`.
+const CONTACT_FIELDS: &[&str] = &[
+    "client_id",
+    CLIENT_TAX_ID,
+    CLIENT_NAME,
+    "last_name",
+    "first_name",
+    "middle_name",
+    "position",
+    "is_primary",
+    "notes",
+];
+
+/// Headers of a contacts file recognised without a mapping, lower-cased, besides a person's and
+/// the client's.
+const CONTACT_SYNONYMS: &[(&str, &str)] = &[
+    ("name", "full_name"),
+    ("title", "position"),
+    ("job title", "position"),
+    ("role", "position"),
+    ("должность", "position"),
+    ("primary", "is_primary"),
+    ("основной", "is_primary"),
+];
+
+/// Headers naming a contact's or deal's client, lower-cased.
+const CLIENT_LINK_SYNONYMS: &[(&str, &str)] = &[
+    ("client", CLIENT_NAME),
+    ("company", CLIENT_NAME),
+    ("клиент", CLIENT_NAME),
+    ("компания", CLIENT_NAME),
+    ("контрагент", CLIENT_NAME),
+    ("организация", CLIENT_NAME),
+    ("покупатель", CLIENT_NAME),
+    ("inn", CLIENT_TAX_ID),
+    ("tax id", CLIENT_TAX_ID),
+    ("client tax id", CLIENT_TAX_ID),
+    ("инн", CLIENT_TAX_ID),
+    ("инн клиента", CLIENT_TAX_ID),
+    ("инн контрагента", CLIENT_TAX_ID),
+];
+
+/// The fields of a deal a column may be mapped to by name, besides `tags`, `ref:<system>` and
+/// `client_ref:<system>`. `pipeline` and `stage` are names, which the import worker resolves.
+const DEAL_FIELDS: &[&str] = &[
+    "title",
+    "client_id",
+    CLIENT_TAX_ID,
+    CLIENT_NAME,
+    "pipeline",
+    "stage",
+    "amount",
+    "currency",
+    "probability",
+    "expected_close_date",
+    "lost_reason",
+    "next_step",
+    "agreement",
+    "source",
+];
+
+/// Headers of a deals file recognised without a mapping, lower-cased, besides the client's.
+const DEAL_SYNONYMS: &[(&str, &str)] = &[
+    ("deal", "title"),
+    ("name", "title"),
+    ("сделка", "title"),
+    ("название", "title"),
+    ("наименование", "title"),
+    ("sum", "amount"),
+    ("total", "amount"),
+    ("сумма", "amount"),
+    ("валюта", "currency"),
+    ("воронка", "pipeline"),
+    ("этап", "stage"),
+    ("стадия", "stage"),
+    ("status", "stage"),
+    ("статус", "stage"),
+    ("вероятность", "probability"),
+    ("close date", "expected_close_date"),
+    ("expected close date", "expected_close_date"),
+    ("дата закрытия", "expected_close_date"),
+    ("lost reason", "lost_reason"),
+    ("причина отказа", "lost_reason"),
+    ("next step", "next_step"),
+    ("следующий шаг", "next_step"),
+    ("договор", "agreement"),
+    ("источник", "source"),
+    ("теги", "tags"),
+    ("метки", "tags"),
 ];
 
 /// The fields of a product a column may be mapped to by name, besides `ref:<system>`.
@@ -165,37 +302,62 @@ const PRODUCT_SYNONYMS: &[(&str, &str)] = &[
 /// `None` for no such field.
 pub fn column_for(sheet: Sheet, field: &str) -> Option<Column> {
     let field = field.trim();
-    if let Some(system) = field.strip_prefix("ref:") {
-        return ExternalRef::parse(system, "x").ok().map(|_| Column::Ref(system.to_string()));
+    let system = |system: &str| ExternalRef::parse(system, "x").ok().map(|_| system.to_string());
+    if let Some(client_system) = field.strip_prefix("client_ref:") {
+        return match sheet {
+            Sheet::Contacts | Sheet::Deals => system(client_system).map(Column::ClientRef),
+            Sheet::Clients | Sheet::Products => None,
+        };
     }
-    if sheet == Sheet::Products {
-        return PRODUCT_FIELDS.iter().find(|known| **known == field).map(|known| Column::Text(known));
+    if let Some(own_system) = field.strip_prefix("ref:") {
+        return system(own_system).map(Column::Ref);
     }
-    match field {
-        "email" => Some(Column::Email),
-        "phone" => Some(Column::Phone),
-        "tags" => Some(Column::Tags),
-        "full_name" => Some(Column::FullName),
-        _ => TEXT_FIELDS.iter().find(|known| **known == field).map(|known| Column::Text(known)),
-    }
+    let list = match (sheet, field) {
+        (Sheet::Clients | Sheet::Contacts, "email") => Some(Column::Email),
+        (Sheet::Clients | Sheet::Contacts, "phone") => Some(Column::Phone),
+        (Sheet::Clients | Sheet::Contacts, "full_name") => Some(Column::FullName),
+        (Sheet::Clients | Sheet::Deals, "tags") => Some(Column::Tags),
+        _ => None,
+    };
+    list.or_else(|| {
+        sheet.text_fields().iter().find(|known| **known == field).map(|known| Column::Text(known))
+    })
 }
 
 /// The column a header stands for without a mapping: a field's name, or a common header for it.
 pub fn column_for_header(sheet: Sheet, header: &str) -> Option<Column> {
     let header = header.trim().trim_start_matches('\u{feff}').to_lowercase();
-    let synonyms = if sheet == Sheet::Products { PRODUCT_SYNONYMS } else { SYNONYMS };
-    let field =
-        synonyms.iter().find(|(known, _)| *known == header).map_or(header.as_str(), |(_, field)| *field);
+    let field = sheet
+        .synonyms()
+        .iter()
+        .flat_map(|synonyms| synonyms.iter())
+        .find(|(known, _)| *known == header)
+        .map_or(header.as_str(), |(_, field)| *field);
     column_for(sheet, field)
 }
 
-/// The body of `POST /clients` (or of an upsert) that a row gives, and the ref to upsert by if a
-/// column holds one. Empty cells are left out; without a `kind` column, a row with a `name` is a
-/// company and any other a person.
-pub fn client_body(columns: &[Option<Column>], row: &[&str]) -> (Value, Option<ExternalRef>) {
+/// The field name a column is recorded under (`email`, `ref:1c`, `client_ref:1c`, …).
+pub fn field_name(column: &Column) -> String {
+    match column {
+        Column::Text(field) => field.to_string(),
+        Column::Email => "email".to_string(),
+        Column::Phone => "phone".to_string(),
+        Column::Tags => "tags".to_string(),
+        Column::FullName => "full_name".to_string(),
+        Column::Ref(system) => format!("ref:{system}"),
+        Column::ClientRef(system) => format!("client_ref:{system}"),
+    }
+}
+
+/// The body of the sheet's `POST` (or of an upsert) that a row gives, and the ref to upsert by if
+/// a column holds one. Empty cells are left out. Cells are taken as a spreadsheet in Russian or
+/// English writes them: an amount or price as `1 490,00`, a currency in lower case, a yes-or-no
+/// field as yes, no, да or нет, a probability with its `%`; a value the import doesn't read stays
+/// as written, for the record's checks to name. Without a `kind` column, a client row with a
+/// `name` is a company and any other a person.
+pub fn row_body(sheet: Sheet, columns: &[Option<Column>], row: &[&str]) -> (Value, Option<ExternalRef>) {
     let mut body = Map::new();
     let mut lists: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
-    let mut reference = None;
     for (column, cell) in columns.iter().zip(row) {
         let cell = cell.trim();
         let Some(column) = column else { continue };
@@ -205,7 +367,7 @@ pub fn client_body(columns: &[Option<Column>], row: &[&str]) -> (Value, Option<E
         let split = || cell.split([',', ';']).map(str::trim).filter(|part| !part.is_empty());
         match column {
             Column::Text(field) => {
-                body.insert((*field).to_string(), json!(cell));
+                body.insert((*field).to_string(), cell_value(field, cell));
             }
             Column::Email => lists.entry("emails").or_default().extend(split().map(|v| json!({"value": v}))),
             Column::Phone => lists.entry("phones").or_default().extend(split().map(|v| json!({"value": v}))),
@@ -218,16 +380,52 @@ pub fn client_body(columns: &[Option<Column>], row: &[&str]) -> (Value, Option<E
                     }
                 }
             }
-            Column::Ref(system) => {
-                let parsed = ExternalRef { system: system.clone(), id: cell.to_string() };
-                lists.entry("external_refs").or_default().push(json!(parsed));
-                reference.get_or_insert(parsed);
+            Column::Ref(system) => lists
+                .entry("external_refs")
+                .or_default()
+                .push(json!(ExternalRef { system: system.clone(), id: cell.to_string() })),
+            Column::ClientRef(system) => {
+                body.insert("client_ref".to_string(), json!({"system": system, "id": cell}));
             }
         }
     }
+    let reference = lists
+        .get("external_refs")
+        .and_then(|refs| refs.first())
+        .and_then(|first| serde_json::from_value(first.clone()).ok());
     for (field, values) in lists {
         body.insert(field.to_string(), Value::Array(values));
     }
+    if sheet == Sheet::Clients {
+        settle_kind(&mut body);
+    }
+    (Value::Object(body), reference)
+}
+
+/// A cell's value for `field`, read as a spreadsheet writes it.
+fn cell_value(field: &str, cell: &str) -> Value {
+    match field {
+        "price" | "amount" => {
+            let digits: String =
+                cell.chars().filter(|c| !c.is_whitespace()).map(|c| if c == ',' { '.' } else { c }).collect();
+            json!(digits)
+        }
+        "currency" => json!(cell.to_uppercase()),
+        "active" | "is_primary" => match cell.to_lowercase().as_str() {
+            "yes" | "true" | "1" | "да" | "y" | "д" => json!(true),
+            "no" | "false" | "0" | "нет" | "n" | "н" => json!(false),
+            _ => json!(cell),
+        },
+        "probability" => {
+            cell.trim_end_matches('%').trim().parse::<u64>().map_or_else(|_| json!(cell), |n| json!(n))
+        }
+        _ => json!(cell),
+    }
+}
+
+/// A client row's kind: as written when the import knows the word (in English or Russian), else
+/// a company for a row with a `name` and a person for any other.
+fn settle_kind(body: &mut Map<String, Value>) {
     if !body.contains_key("kind") {
         let kind = if body.contains_key("name") { "company" } else { "person" };
         body.insert("kind".to_string(), json!(kind));
@@ -244,53 +442,6 @@ pub fn client_body(columns: &[Option<Column>], row: &[&str]) -> (Value, Option<E
     if let Some(known) = known {
         body.insert("kind".to_string(), json!(known));
     }
-    (Value::Object(body), reference)
-}
-
-/// The body of `POST /products` (or of an upsert) that a row gives, and the ref to upsert by if a
-/// column holds one. Empty cells are left out; a price may be written as a spreadsheet in Russian
-/// shows it (`1 490,00`), a currency in lower case, `active` as yes or no in English or Russian.
-pub fn product_body(columns: &[Option<Column>], row: &[&str]) -> (Value, Option<ExternalRef>) {
-    let mut body = Map::new();
-    let mut refs = Vec::new();
-    for (column, cell) in columns.iter().zip(row) {
-        let cell = cell.trim();
-        match column {
-            _ if cell.is_empty() => {}
-            Some(Column::Text("price")) => {
-                let digits: String = cell
-                    .chars()
-                    .filter(|c| !c.is_whitespace())
-                    .map(|c| if c == ',' { '.' } else { c })
-                    .collect();
-                body.insert("price".to_string(), json!(digits));
-            }
-            Some(Column::Text("currency")) => {
-                body.insert("currency".to_string(), json!(cell.to_uppercase()));
-            }
-            Some(Column::Text("active")) => {
-                // A word the import doesn't know stays as written, for the product's checks to name.
-                let active = match cell.to_lowercase().as_str() {
-                    "yes" | "true" | "1" | "да" | "y" | "д" => json!(true),
-                    "no" | "false" | "0" | "нет" | "n" | "н" => json!(false),
-                    _ => json!(cell),
-                };
-                body.insert("active".to_string(), active);
-            }
-            Some(Column::Text(field)) => {
-                body.insert((*field).to_string(), json!(cell));
-            }
-            Some(Column::Ref(system)) => {
-                refs.push(ExternalRef { system: system.clone(), id: cell.to_string() })
-            }
-            Some(_) | None => {}
-        }
-    }
-    let reference = refs.first().cloned();
-    if !refs.is_empty() {
-        body.insert("external_refs".to_string(), json!(refs));
-    }
-    (Value::Object(body), reference)
 }
 
 #[cfg(test)]
@@ -325,15 +476,19 @@ mod tests {
             column_for(Sheet::Clients, "ref:shop"),
             column_for(Sheet::Clients, "notes"),
         ];
-        let (body, reference) =
-            client_body(&columns, &["Acme", "a@acme.example; b@acme.example", "vip, opt", "42", " "]);
+        let (body, reference) = row_body(
+            Sheet::Clients,
+            &columns,
+            &["Acme", "a@acme.example; b@acme.example", "vip, opt", "42", " "],
+        );
         assert_eq!(
             body,
             json!({"kind": "company", "name": "Acme", "emails": [{"value": "a@acme.example"}, {"value": "b@acme.example"}],
                    "tags": ["vip", "opt"], "external_refs": [{"system": "shop", "id": "42"}]})
         );
         assert_eq!(reference, Some(ExternalRef { system: "shop".into(), id: "42".into() }));
-        let (person, _) = client_body(
+        let (person, _) = row_body(
+            Sheet::Clients,
             &[column_for(Sheet::Clients, "full_name"), column_for(Sheet::Clients, "kind")],
             &["Иванова Анна Сергеевна", "физлицо"],
         );
@@ -349,13 +504,65 @@ mod tests {
         let columns: Vec<Option<Column>> =
             headers.iter().map(|header| column_for_header(Sheet::Products, header)).collect();
         assert_eq!(columns[6], None);
-        let (body, reference) =
-            product_body(&columns, &["TEA-1", "Green tea", "1 490,50", "rub", "да", "SKU-1", "x"]);
+        let (body, reference) = row_body(
+            Sheet::Products,
+            &columns,
+            &["TEA-1", "Green tea", "1 490,50", "rub", "да", "SKU-1", "x"],
+        );
         assert_eq!(
             body,
             json!({"sku": "TEA-1", "name": "Green tea", "price": "1490.50", "currency": "RUB", "active": true,
                    "external_refs": [{"system": "shop", "id": "SKU-1"}]})
         );
         assert_eq!(reference, Some(ExternalRef { system: "shop".into(), id: "SKU-1".into() }));
+    }
+
+    #[test]
+    fn a_row_becomes_a_contact_body() {
+        let headers =
+            ["ФИО", "Должность", "Телефон", "Контрагент", "ИНН", "client_ref:1c", "Основной", "Цена"];
+        let columns: Vec<Option<Column>> =
+            headers.iter().map(|header| column_for_header(Sheet::Contacts, header)).collect();
+        assert_eq!(columns[3], Some(Column::Text(CLIENT_NAME)));
+        assert_eq!(columns[4], Some(Column::Text(CLIENT_TAX_ID)));
+        assert_eq!(columns[7], None);
+        let row = [
+            "Смирнова Анна",
+            "Бухгалтер",
+            "+7 495 123-45-67",
+            "ООО Ромашка",
+            "7707083893",
+            "000123",
+            "да",
+            "1",
+        ];
+        let (body, reference) = row_body(Sheet::Contacts, &columns, &row);
+        assert_eq!(
+            body,
+            json!({"last_name": "Смирнова", "first_name": "Анна", "position": "Бухгалтер",
+                   "phones": [{"value": "+7 495 123-45-67"}], "client_name": "ООО Ромашка", "client_tax_id": "7707083893",
+                   "client_ref": {"system": "1c", "id": "000123"}, "is_primary": true})
+        );
+        assert_eq!(reference, None);
+        // A client's ref means nothing in a clients file, nor an email in a deals file.
+        assert_eq!(column_for(Sheet::Clients, "client_ref:1c"), None);
+        assert_eq!(column_for(Sheet::Deals, "email"), None);
+    }
+
+    #[test]
+    fn a_row_becomes_a_deal_body() {
+        let headers =
+            ["Сделка", "Сумма", "Валюта", "Этап", "Вероятность", "Дата закрытия", "ref:shop", "Покупатель"];
+        let columns: Vec<Option<Column>> =
+            headers.iter().map(|header| column_for_header(Sheet::Deals, header)).collect();
+        let row = ["Order 42", "12 990,50", "rub", "Переговоры", "40%", "2026-12-31", "42", "ООО Ромашка"];
+        let (body, reference) = row_body(Sheet::Deals, &columns, &row);
+        assert_eq!(
+            body,
+            json!({"title": "Order 42", "amount": "12990.50", "currency": "RUB", "stage": "Переговоры", "probability": 40,
+                   "expected_close_date": "2026-12-31", "external_refs": [{"system": "shop", "id": "42"}],
+                   "client_name": "ООО Ромашка"})
+        );
+        assert_eq!(reference, Some(ExternalRef { system: "shop".into(), id: "42".into() }));
     }
 }

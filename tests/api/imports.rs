@@ -228,3 +228,137 @@ async fn a_catalogue_imports_as_products_by_the_shops_ids() {
         (json!("TEA-2"), json!("990.00"))
     );
 }
+
+/// The fields each column of an accepted import went to.
+fn fields_of(accepted: &Value) -> Vec<Value> {
+    accepted["columns"].as_array().into_iter().flatten().map(|column| column["field"].clone()).collect()
+}
+
+/// The first of the `resource` records found by `external_ref` (`system:id`).
+async fn found_by_ref(app: &TestApp, token: &str, resource: &str, external_ref: &str) -> Value {
+    let found = app.get(&format!("/api/v1/{resource}?external_ref={external_ref}"), token).await;
+    found.expect(200)["data"][0].clone()
+}
+
+/// The lines of an import's errors file.
+async fn error_lines(app: &TestApp, token: &str, path: &str) -> Vec<String> {
+    let errors = app.get(&format!("{path}/errors"), token).await.expect(200).clone();
+    errors.as_str().unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+#[actix_web::test]
+async fn a_companys_people_import_as_contacts_of_clients_named_by_tax_id_name_or_ref() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let client = |body: Value| {
+        let (app, owner) = (&app, owner.clone());
+        async move { app.post("/api/v1/clients", &owner, body).await.expect(201).clone() }
+    };
+    let romashka = client(json!({"kind": "company", "name": "ООО Ромашка", "tax_id": "7707083893",
+        "external_refs": [{"system": "1c", "id": "000123"}]}))
+    .await;
+    let lyutik = client(json!({"kind": "company", "name": "ООО Лютик"})).await;
+    client(json!({"kind": "company", "name": "Twin Ltd"})).await;
+    client(json!({"kind": "company", "name": "Twin Ltd", "tax_id": "500100732259"})).await;
+    let file = "ФИО;Должность;E-mail;ИНН;Контрагент;Клиент 1С;Код 1С\n\
+        Смирнова Анна Сергеевна;Бухгалтер;anna@romashka.example;7707083893;;;P-1\n\
+        Орлов Олег;Директор;oleg@lyutik.example;;ООО Лютик;;P-2\n\
+        Петров Пётр;;petr@twin.example;;Twin Ltd;;P-3\n\
+        Сидоров Иван;;;0000000000;;;P-4\n\
+        Кузнецова Мария;;maria@romashka.example;;;000123;P-5\n";
+    let mapping = json!({"Клиент 1С": "client_ref:1c", "Код 1С": "ref:1c"});
+    let (path, accepted) =
+        import(&app, &owner, json!({"entity": "contacts", "csv": file, "mapping": mapping})).await;
+    assert_eq!(accepted["entity"], "contacts");
+    assert_eq!(
+        fields_of(&accepted),
+        ["full_name", "position", "email", "client_tax_id", "client_name", "client_ref:1c", "ref:1c"]
+    );
+    run_imports(&app).await;
+    let done = app.get(&path, &owner).await.expect(200).clone();
+    assert_eq!(
+        [&done["status"], &done["created"], &done["updated"], &done["failed"]],
+        [&json!("done"), &json!(3), &json!(0), &json!(2)]
+    );
+    let anna = found_by_ref(&app, &owner, "contacts", "1c:P-1").await;
+    assert_eq!((&anna["client_id"], &anna["position"]), (&romashka["id"], &json!("Бухгалтер")));
+    assert_eq!(found_by_ref(&app, &owner, "contacts", "1c:P-2").await["client_id"], lyutik["id"]);
+    assert_eq!(found_by_ref(&app, &owner, "contacts", "1c:P-5").await["client_id"], romashka["id"]);
+    // A name two clients share, and a tax id nobody has, refuse their rows, naming the column.
+    let lines = error_lines(&app, &owner, &path).await;
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[1].starts_with("4,")
+            && lines[1].contains("validation_failed: 1 field is not valid: client_name"),
+        "{lines:?}"
+    );
+    assert!(lines[1].contains("2 clients have the name"), "{lines:?}");
+    assert!(
+        lines[2].starts_with("5,") && lines[2].contains("client_tax_id no client you can see"),
+        "{lines:?}"
+    );
+
+    // The same file again: each contact found by its ref takes the row, and none is made twice.
+    let (path, _) =
+        import(&app, &owner, json!({"entity": "contacts", "csv": file, "mapping": mapping})).await;
+    run_imports(&app).await;
+    let again = app.get(&path, &owner).await.expect(200).clone();
+    assert_eq!([&again["created"], &again["updated"], &again["failed"]], [&json!(0), &json!(3), &json!(2)]);
+    let contacts = app.sql_i64("SELECT count(*) AS value FROM contacts WHERE deleted_at IS NULL").await;
+    assert_eq!(contacts, 3);
+}
+
+#[actix_web::test]
+async fn an_order_history_imports_as_deals_at_stages_named_in_the_file() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let romashka = json!({"kind": "company", "name": "ООО Ромашка", "tax_id": "7707083893"});
+    let romashka = app.post("/api/v1/clients", &owner, romashka).await.expect(201).clone();
+    let file = "Номер;Сделка;ИНН;Сумма;Валюта;Этап;Дата закрытия;Теги\n\
+        1001;Order 1001;7707083893;12 990,50;rub;Won;2026-11-30;shop\n\
+        1002;Order 1002;7707083893;500;RUB;negotiation;;shop, b2b\n\
+        1003;Order 1003;7707083893;1;RUB;Shipped;;\n\
+        1004;;7707083893;1;RUB;;;\n";
+    let request = json!({"entity": "deals", "csv": file, "mapping": {"Номер": "ref:shop"}});
+    let (path, accepted) = import(&app, &owner, request.clone()).await;
+    assert_eq!(
+        fields_of(&accepted),
+        ["ref:shop", "title", "client_tax_id", "amount", "currency", "stage", "expected_close_date", "tags"]
+    );
+    run_imports(&app).await;
+    let done = app.get(&path, &owner).await.expect(200).clone();
+    assert_eq!([&done["created"], &done["failed"]], [&json!(2), &json!(2)]);
+    let won = found_by_ref(&app, &owner, "deals", "shop:1001").await;
+    assert_eq!(
+        [&won["client_id"], &won["status"], &won["amount"], &won["currency"]],
+        [&romashka["id"], &json!("won"), &json!("12990.50"), &json!("RUB")]
+    );
+    let open = found_by_ref(&app, &owner, "deals", "shop:1002").await;
+    assert_eq!((&open["status"], &open["tags"]), (&json!("open"), &json!(["shop", "b2b"])));
+    let stage = app
+        .get(&format!("/api/v1/pipelines/{}", open["pipeline_id"].as_str().unwrap_or_default()), &owner)
+        .await;
+    let stage_name = stage.expect(200)["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|stage| stage["id"] == open["stage_id"])
+        .map(|stage| stage["name"].clone());
+    assert_eq!(stage_name, Some(json!("Negotiation")));
+    // The won order counts in the client's figures, as a deal won through the API does.
+    let client =
+        app.get(&format!("/api/v1/clients/{}", romashka["id"].as_str().unwrap_or_default()), &owner).await;
+    assert_eq!(client.expect(200)["stats"]["won_count"], 1);
+    let lines = error_lines(&app, &owner, &path).await;
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[1].starts_with("4,") && lines[1].contains("stage the pipeline"), "{lines:?}");
+    assert!(lines[2].starts_with("5,validation_failed") && lines[2].contains("title"), "{lines:?}");
+
+    // Pushed again, the orders are found by their numbers and nothing is made twice.
+    let (path, _) = import(&app, &owner, request).await;
+    run_imports(&app).await;
+    let again = app.get(&path, &owner).await.expect(200).clone();
+    assert_eq!([&again["created"], &again["updated"], &again["failed"]], [&json!(0), &json!(2), &json!(2)]);
+    let deals = app.sql_i64("SELECT count(*) AS value FROM deals WHERE deleted_at IS NULL").await;
+    assert_eq!(deals, 2);
+}

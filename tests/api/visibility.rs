@@ -138,6 +138,29 @@ async fn an_import_writes_within_its_starters_scope_and_shows_to_them_alone() {
 }
 
 #[actix_web::test]
+async fn a_contacts_import_finds_only_the_clients_its_starter_sees() {
+    let s = Branches::set_up().await;
+    let (app, rep) = (&s.app, &s.rep_a.1);
+    // Bravo is named by its tax id and by its name, as one the rep doesn't see: not found.
+    let file = format!(
+        "full_name;position;client_tax_id;client_name\nOrlov Oleg;CEO;{};\nSidorov Ivan;CFO;;Bravo Trading\nSmirnova Anna;CEO;;Alpha\n",
+        s.client_b["tax_id"].as_str().unwrap_or_default()
+    );
+    let accepted = app.post("/api/v1/imports", rep, json!({"entity": "contacts", "csv": file})).await;
+    let path = accepted.header("location").unwrap_or_default().to_string();
+    accepted.expect(202);
+    crate::imports::run_imports(app).await;
+    let done = app.get(&path, rep).await.expect(200).clone();
+    assert_eq!((done["created"].clone(), done["failed"].clone()), (json!(1), json!(2)));
+    let errors = app.get(&format!("{path}/errors"), rep).await.expect(200).clone();
+    assert_eq!(errors.as_str().unwrap_or_default().matches("no client you can see").count(), 2, "{errors}");
+    let bravo_contacts = format!("/api/v1/contacts?client_id={}", id(&s.client_b));
+    assert_eq!(app.get(&bravo_contacts, &s.owner).await.expect(200)["data"], json!([]));
+    let alpha_contacts = format!("/api/v1/contacts?client_id={}", id(&s.client_a));
+    assert_eq!(texts(app.get(&alpha_contacts, rep).await.expect(200), "first_name"), ["Anna"]);
+}
+
+#[actix_web::test]
 async fn a_rep_can_neither_change_nor_link_to_a_client_they_dont_see() {
     let s = Branches::set_up().await;
     let (app, rep) = (&s.app, &s.rep_a.1);

@@ -62,13 +62,32 @@ pub async fn batch_contacts(
     Ok(web::Json(ContactBatchResponse::of(outcomes, applied, written)))
 }
 
+/// What a contact operation wrote: the contact (none for a delete).
+pub(crate) type Written = (ContactId, Option<Contact>);
+
+/// Runs `operations` as a batch that isn't atomic, in the caller's transaction, for work other than
+/// a request (an import): each one's outcome, in order; a failure of the server or the database
+/// fails them all.
+pub(crate) fn run_operations(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    workspace: &Workspace,
+    operations: &[ContactOperation],
+) -> Result<Vec<Outcome<Written>>, ApiError> {
+    let run = |conn: &mut PgConnection, operation: &ContactOperation| {
+        run(conn, principal, scope, workspace, operation)
+    };
+    batch::run_in_order(conn, operations, false, run).map(|(outcomes, _)| outcomes)
+}
+
 fn run(
     conn: &mut PgConnection,
     principal: &Principal,
     scope: &ClientScope,
     workspace: &Workspace,
     operation: &ContactOperation,
-) -> Outcome<(ContactId, Option<Contact>)> {
+) -> Outcome<Written> {
     let written = |status: StatusCode, contact: Contact| (status.as_u16(), (contact.id, Some(contact)));
     match operation {
         ContactOperation::Create { body, allow_duplicate } => {

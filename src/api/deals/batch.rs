@@ -67,7 +67,24 @@ pub async fn batch_deals(
     Ok(web::Json(DealBatchResponse::of(outcomes, applied, written)))
 }
 
-type Written = (DealId, Option<(Deal, Vec<DealItem>)>);
+/// What a deal operation wrote: the deal and its lines (none for a delete).
+pub(crate) type Written = (DealId, Option<(Deal, Vec<DealItem>)>);
+
+/// Runs `operations` as a batch that isn't atomic, in the caller's transaction, for work other than
+/// a request (an import): each one's outcome, in order; a failure of the server or the database
+/// fails them all.
+pub(crate) fn run_operations(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    scope: &ClientScope,
+    workspace: &Workspace,
+    operations: &[DealOperation],
+) -> Result<Vec<Outcome<Written>>, ApiError> {
+    let run = |conn: &mut PgConnection, operation: &DealOperation| {
+        run(conn, principal, scope, workspace, operation)
+    };
+    batch::run_in_order(conn, operations, false, run).map(|(outcomes, _)| outcomes)
+}
 
 fn run(
     conn: &mut PgConnection,

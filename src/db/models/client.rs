@@ -303,6 +303,21 @@ impl Client {
         Ok(())
     }
 
+    /// The id, tax id and name of each live client the scope sees whose tax id is among `tax_ids` or
+    /// whose name (as the CRM shows it) is among `names`: how an import finds the clients a file
+    /// names without their ids.
+    pub fn named_by(
+        conn: &mut PgConnection,
+        scope: &ClientScope,
+        tax_ids: &[String],
+        names: &[String],
+    ) -> QueryResult<Vec<(ClientId, Option<String>, String)>> {
+        live_in(scope)
+            .filter(clients::tax_id.eq_any(tax_ids).assume_not_null().or(clients::display_name.eq_any(names)))
+            .select((clients::id, clients::tax_id, clients::display_name))
+            .load(conn)
+    }
+
     /// Writes every column of each row back in one statement (the callers merged their changes
     /// into them): the rows go as one JSON array that PostgreSQL reads into the table's row type,
     /// so a thousand rows cost one statement rather than a thousand.

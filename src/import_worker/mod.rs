@@ -1,9 +1,12 @@
 //! Runs spreadsheet imports in the background, a chunk of rows at a time. Each chunk is one
 //! transaction that locks its import (`FOR UPDATE SKIP LOCKED`, within one workspace: another
-//! worker moves on to other work), writes the rows through the client batch path (the same checks,
-//! duplicates rule, refs and change events as `POST /clients/batch`), records the refused rows and
-//! moves `rows_done` past the chunk. A restart resumes after the last committed chunk; no row is
+//! worker moves on to other work), writes the rows through the batch path of their records (the
+//! same checks, duplicates rule, refs and change events as `POST /clients/batch` and the like: see
+//! `rows.rs`), records the refused rows and moves `rows_done` past the chunk. A restart resumes after the last committed chunk; no row is
 //! written twice.
+
+mod resolve;
+mod rows;
 
 use std::time::Duration;
 
@@ -11,14 +14,12 @@ use chrono::Utc;
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
-use crate::api::clients::batch::{ClientOperation, run_operations};
 use crate::auth::principal::for_job;
 use crate::background::run_counting;
 use crate::db::PgPool;
+use crate::db::models::Workspace;
 use crate::db::models::import::{ChunkCounts, Import};
-use crate::db::models::{Client, Product, Workspace};
-use crate::domain::external_ref::ExternalRef;
-use crate::domain::import::{Column, Sheet, client_body, column_for, product_body};
+use crate::domain::import::{Column, Sheet, column_for, row_body};
 use crate::error::{ApiError, ProblemCode};
 use crate::ids::{ImportId, WorkspaceId};
 
@@ -85,10 +86,7 @@ pub fn run_chunk(
             match row {
                 Ok(cells) => {
                     let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
-                    bodies.push(match sheet {
-                        Sheet::Clients => client_body(&columns, &cells),
-                        Sheet::Products => product_body(&columns, &cells),
-                    });
+                    bodies.push(row_body(sheet, &columns, &cells));
                     numbers.push(*number);
                 }
                 Err(reason) => refused.push((
@@ -99,10 +97,8 @@ pub fn run_chunk(
         }
         let mut counts =
             ChunkCounts { rows: i32::try_from(rows.len()).unwrap_or(i32::MAX), ..ChunkCounts::default() };
-        let write = |conn: &mut PgConnection| match sheet {
-            Sheet::Clients => write_client_rows(conn, &principal, &scope, &workspace_row, &import, bodies),
-            Sheet::Products => write_product_rows(conn, &principal, &import, bodies),
-        };
+        let write =
+            |conn: &mut PgConnection| rows::write(conn, &principal, &scope, &workspace_row, &import, bodies);
         let outcomes = if import.dry_run {
             // Everything runs, and nothing stays: the counts and refusals are what a real run would give.
             let mut written = None;
@@ -122,7 +118,9 @@ pub fn run_chunk(
             match outcome {
                 Ok(201) => counts.created += 1,
                 Ok(_) => counts.updated += 1,
-                Err(error) if is_duplicate(&error) && import.duplicates == "skip" => counts.skipped += 1,
+                Err(error) if rows::is_duplicate(&error) && import.duplicates == "skip" => {
+                    counts.skipped += 1
+                }
                 Err(error) => refused.push((number, problem_of(&error))),
             }
         }
@@ -131,128 +129,6 @@ pub fn run_chunk(
         import.advance(conn, counts, now)?;
         Ok(true)
     })
-}
-
-/// What became of one row: the status its write answered, or its problem.
-type RowOutcome = Result<u16, ApiError>;
-
-/// Whether a row was refused as a duplicate: a client like one the workspace has, or a product
-/// with another's SKU.
-fn is_duplicate(error: &ApiError) -> bool {
-    matches!(error, ApiError::Duplicate { .. } | ApiError::Conflict { code: ProblemCode::SkuTaken, .. })
-}
-
-/// Writes a chunk of clients through the client batch path; with the `update` policy, a row
-/// refused as a duplicate updates the client it duplicates instead.
-fn write_client_rows(
-    conn: &mut PgConnection,
-    principal: &crate::auth::Principal,
-    scope: &crate::db::visibility::ClientScope,
-    workspace: &Workspace,
-    import: &Import,
-    rows: Vec<(Value, Option<ExternalRef>)>,
-) -> Result<Vec<RowOutcome>, ApiError> {
-    let allow_duplicate = import.duplicates == "create";
-    let operations: Vec<ClientOperation> = rows
-        .into_iter()
-        .map(|(body, reference)| match reference {
-            Some(external_ref) => {
-                ClientOperation::Upsert { external_ref, body, allow_duplicate, version: None }
-            }
-            None => ClientOperation::Create { body, allow_duplicate },
-        })
-        .collect();
-    let mut outcomes = run_operations(conn, principal, scope, workspace, &operations)?;
-    if import.duplicates != "update" {
-        return Ok(statuses(outcomes));
-    }
-    let mut updates = Vec::new();
-    let mut at = Vec::new();
-    for (index, (outcome, operation)) in outcomes.iter().zip(&operations).enumerate() {
-        let (
-            Err(ApiError::Duplicate { conflicting_id, .. }),
-            ClientOperation::Create { body, .. } | ClientOperation::Upsert { body, .. },
-        ) = (outcome, operation)
-        else {
-            continue;
-        };
-        let id = crate::ids::ClientId(*conflicting_id);
-        let mut body = body.clone();
-        if let Some(fields) = body.as_object_mut() {
-            // The stored client keeps its kind (a row of the other kind is refused as a change of
-            // it), and its refs, to which the row's are added.
-            fields.remove("kind");
-            if let Some(Value::Array(refs)) = fields.remove("external_refs") {
-                let mut kept: Vec<Value> = Client::find(conn, scope, id)
-                    .map(|client| client.external_refs.0.iter().map(|held| json!(held)).collect())
-                    .unwrap_or_default();
-                kept.extend(
-                    refs.into_iter().filter(|reference| !kept.contains(reference)).collect::<Vec<_>>(),
-                );
-                fields.insert("external_refs".to_string(), Value::Array(kept));
-            }
-        }
-        updates.push(ClientOperation::Update { id, body, version: None });
-        at.push(index);
-    }
-    for (index, outcome) in at.into_iter().zip(run_operations(conn, principal, scope, workspace, &updates)?) {
-        outcomes[index] = outcome;
-    }
-    Ok(statuses(outcomes))
-}
-
-fn statuses<Done>(outcomes: Vec<Result<(u16, Done), ApiError>>) -> Vec<RowOutcome> {
-    outcomes.into_iter().map(|outcome| outcome.map(|(status, _)| status)).collect()
-}
-
-/// Writes a chunk of products through the product batch path. A product's duplicate is one with
-/// its SKU: with the `update` policy, that product takes the row's values (and keeps its refs,
-/// adding the row's); a product can't be created beside it.
-fn write_product_rows(
-    conn: &mut PgConnection,
-    principal: &crate::auth::Principal,
-    import: &Import,
-    rows: Vec<(Value, Option<ExternalRef>)>,
-) -> Result<Vec<RowOutcome>, ApiError> {
-    use crate::api::products::{ProductOperation, run_operations};
-    let operations: Vec<ProductOperation> = rows
-        .into_iter()
-        .map(|(body, reference)| match reference {
-            Some(external_ref) => {
-                ProductOperation::Upsert { external_ref, body, allow_duplicate: false, version: None }
-            }
-            None => ProductOperation::Create { body, allow_duplicate: false },
-        })
-        .collect();
-    let mut outcomes = run_operations(conn, principal, &operations)?;
-    if import.duplicates == "update" {
-        let (mut updates, mut at) = (Vec::new(), Vec::new());
-        for (index, (outcome, operation)) in outcomes.iter().zip(&operations).enumerate() {
-            let (Err(error), ProductOperation::Create { body, .. } | ProductOperation::Upsert { body, .. }) =
-                (outcome, operation)
-            else {
-                continue;
-            };
-            let sku = body.get("sku").and_then(Value::as_str).unwrap_or_default();
-            let holder = match is_duplicate(error) {
-                true => Product::find_by_sku(conn, principal.workspace_id, sku)?,
-                false => None,
-            };
-            let Some(holder) = holder else { continue };
-            let mut body = body.clone();
-            if let Some(Value::Array(refs)) = body.get_mut("external_refs") {
-                let mut kept: Vec<Value> = holder.external_refs.0.iter().map(|held| json!(held)).collect();
-                kept.extend(refs.drain(..).filter(|reference| !kept.contains(reference)).collect::<Vec<_>>());
-                *refs = kept;
-            }
-            updates.push(ProductOperation::Update { id: holder.id, body, version: None });
-            at.push(index);
-        }
-        for (index, outcome) in at.into_iter().zip(run_operations(conn, principal, &updates)?) {
-            outcomes[index] = outcome;
-        }
-    }
-    Ok(statuses(outcomes))
 }
 
 /// The field each column of the file holds, as the import was accepted with.
