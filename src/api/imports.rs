@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::api::extract::LargeJsonBody;
+use crate::api::extract::{LargeJsonBody, not_null};
 use crate::auth::{Principal, run_as};
 use crate::db::models::import::Import;
 use crate::domain::FieldCode;
-use crate::domain::import::{Sheet, column_for, column_for_header, field_name};
+use crate::domain::import::{Sheet, column_for, column_for_header, field_name, workbook_as_csv};
 use crate::error::{ApiError, FieldError};
 use crate::ids::{ImportId, UserId};
 use crate::import_worker::csv_reader;
@@ -91,10 +91,17 @@ impl ImportEntity {
     "csv": "Наименование;ИНН;E-mail;Телефон\nООО Ромашка;7707083893;info@romashka.example;+7 495 123-45-67\n"}))]
 pub struct ImportRequest {
     pub entity: ImportEntity,
-    /// The file: a header row, then a row per record; comma-, semicolon- or tab-separated (as the header line
-    /// shows), fields with separators in double quotes.
-    #[schema(min_length = 1)]
-    pub csv: String,
+    /// The file as CSV text: a header row, then a row per record; comma-, semicolon- or tab-separated (as the
+    /// header line shows), fields with separators in double quotes. Send the file as this or as `xlsx`.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(min_length = 1, nullable = false)]
+    pub csv: Option<String>,
+    /// The file as a workbook (XLSX, XLS or ODS), base64-encoded: its first sheet is read, a header row and then a
+    /// row per record, as `csv` is. Numbers are read as written (a whole number without `.0`), dates as
+    /// `YYYY-MM-DD`.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(min_length = 1, nullable = false, content_encoding = "base64")]
+    pub xlsx: Option<String>,
     /// The field each header holds, where the header doesn't say (`{"Код 1С": "ref:1c"}`). Without one, a header
     /// names a field by its name (`name`, `tax_id`, `email`, `ref:1c`, …) or a common header for it, in English or
     /// Russian (`Company`, `Наименование`, `ИНН`, `E-mail`, `Телефон`, `ФИО`, …; for contacts also `position`,
@@ -213,10 +220,31 @@ pub async fn create_import(
         .json(ImportResponse::from(&import)))
 }
 
+/// The file an import request sends, as CSV text: as sent, or read from the workbook.
+fn file_as_csv(csv: Option<String>, xlsx: Option<String>) -> Result<String, ApiError> {
+    use base64::Engine;
+    match (csv, xlsx) {
+        (Some(csv), None) => Ok(csv),
+        (None, Some(xlsx)) => {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(xlsx.trim()).map_err(|error| {
+                ApiError::invalid_field("xlsx", FieldCode::Format, format!("not base64: {error}"))
+            })?;
+            workbook_as_csv(&bytes)
+                .map_err(|reason| ApiError::invalid_field("xlsx", FieldCode::Format, reason))
+        }
+        _ => Err(ApiError::invalid_field(
+            "csv",
+            FieldCode::Required,
+            "send the file as `csv` or as `xlsx`, one of them",
+        )),
+    }
+}
+
 /// The import `request` makes, checked: its columns mapped and its rows counted.
 pub fn accept(principal: &Principal, request: ImportRequest) -> Result<Import, ApiError> {
     let sheet = request.entity.sheet();
-    let mut reader = csv_reader(&request.csv);
+    let csv = file_as_csv(request.csv, request.xlsx)?;
+    let mut reader = csv_reader(&csv);
     let headers: Vec<String> = reader
         .headers()
         .map_err(|error| {
@@ -273,7 +301,7 @@ pub fn accept(principal: &Principal, request: ImportRequest) -> Result<Import, A
         duplicates: request.duplicates.as_str().to_string(),
         column_fields: json!(columns),
         file_name: request.file_name,
-        content: request.csv,
+        content: csv,
         rows_total,
         rows_done: 0,
         created: 0,

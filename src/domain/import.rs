@@ -444,6 +444,41 @@ fn settle_kind(body: &mut Map<String, Value>) {
     }
 }
 
+/// The first sheet of a workbook (XLSX, XLS or ODS) as CSV text, the form an import keeps its file
+/// in: text as written, numbers without a needless `.0` (a tax id or an order number stays whole),
+/// dates as `YYYY-MM-DD` (with the time when there is one), yes and no as `true` and `false`, and
+/// a cell showing an error as empty. Why a file can't be read, otherwise.
+pub fn workbook_as_csv(bytes: &[u8]) -> Result<String, String> {
+    use calamine::{Data, Reader};
+    let mut workbook = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
+        .map_err(|error| format!("not a workbook this server reads (XLSX, XLS or ODS): {error}"))?;
+    let sheet = workbook
+        .worksheet_range_at(0)
+        .ok_or("the workbook has no sheet")?
+        .map_err(|error| format!("the first sheet can't be read: {error}"))?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in sheet.rows() {
+        let cells = row.iter().map(|cell| match cell {
+            Data::String(text) | Data::DateTimeIso(text) | Data::DurationIso(text) => text.clone(),
+            Data::Int(number) => number.to_string(),
+            Data::Float(number) if number.fract() == 0.0 && number.abs() < 1e15 => format!("{number:.0}"),
+            Data::Float(number) => number.to_string(),
+            Data::Bool(yes) => yes.to_string(),
+            Data::DateTime(moment) => {
+                let (year, month, day, hour, minute, second, _) = moment.to_ymd_hms_milli();
+                match (hour, minute, second) {
+                    (0, 0, 0) => format!("{year:04}-{month:02}-{day:02}"),
+                    _ => format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}"),
+                }
+            }
+            Data::Error(_) | Data::Empty => String::new(),
+        });
+        writer.write_record(cells).map_err(|error| error.to_string())?;
+    }
+    let bytes = writer.into_inner().map_err(|error| error.to_string())?;
+    String::from_utf8(bytes).map_err(|error| error.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -564,5 +599,19 @@ mod tests {
                    "client_name": "ООО Ромашка"})
         );
         assert_eq!(reference, Some(ExternalRef { system: "shop".into(), id: "42".into() }));
+    }
+
+    #[test]
+    fn a_workbooks_first_sheet_reads_as_csv() {
+        let workbook = include_bytes!("../../tests/fixtures/clients.xlsx");
+        let csv = workbook_as_csv(workbook).expect("the workbook reads");
+        assert_eq!(
+            csv,
+            "Наименование,ИНН,Телефон,Дата рождения,ФИО,Код 1С,Оборот\n\
+             ООО Ромашка,7707083893,+7 495 123-45-67,,,123,1490.5\n\
+             ,,+7 912 345-67-89,1990-02-28,Иванова Анна Сергеевна,124,0\n"
+        );
+        let refused = workbook_as_csv(b"Name,Email\nAcme,a@acme.example\n").expect_err("CSV is no workbook");
+        assert!(refused.starts_with("not a workbook"), "{refused}");
     }
 }

@@ -180,7 +180,7 @@ fn problem_of(error: &ApiError) -> Value {
     json!(error.to_problem())
 }
 
-/// `crm import`: accepts the file as `POST /imports` would, then runs its chunks here, showing
+/// `crm import`: accepts the file (CSV, or a workbook by its extension) as `POST /imports` would, then runs its chunks here, showing
 /// progress, and writes the refused rows next to the file (`<file>.errors.csv`).
 pub fn import_file(conn: &mut PgConnection, options: &crate::cli::ImportOptions) -> crate::cli::CliResult {
     use std::io::Write;
@@ -188,8 +188,18 @@ pub fn import_file(conn: &mut PgConnection, options: &crate::cli::ImportOptions)
     use crate::api::imports::{ImportRequest, accept, errors_file};
     use crate::db::models::User;
 
-    let csv = std::fs::read_to_string(&options.file)
-        .map_err(|error| format!("{}: {error} (the file must be UTF-8 text)", options.file.display()))?;
+    let file = options.file.display();
+    let is_workbook =
+        options.file.extension().and_then(|extension| extension.to_str()).is_some_and(|extension| {
+            ["xlsx", "xlsm", "xls", "ods"].contains(&extension.to_lowercase().as_str())
+        });
+    let csv = if is_workbook {
+        let bytes = std::fs::read(&options.file).map_err(|error| format!("{file}: {error}"))?;
+        crate::domain::import::workbook_as_csv(&bytes).map_err(|reason| format!("{file}: {reason}"))?
+    } else {
+        std::fs::read_to_string(&options.file)
+            .map_err(|error| format!("{file}: {error} (the file must be UTF-8 text, or a workbook)"))?
+    };
     let workspace = WorkspaceId(options.workspace);
     let user = User::find_by_email_in_all_workspaces(conn, &options.as_user)?
         .into_iter()
@@ -205,7 +215,8 @@ pub fn import_file(conn: &mut PgConnection, options: &crate::cli::ImportOptions)
     let duplicates = serde_json::from_value(json!(options.duplicates))?;
     let request = ImportRequest {
         entity: serde_json::from_value(json!(options.entity))?,
-        csv,
+        csv: Some(csv),
+        xlsx: None,
         mapping,
         duplicates,
         dry_run: options.dry_run,

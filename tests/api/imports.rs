@@ -362,3 +362,47 @@ async fn an_order_history_imports_as_deals_at_stages_named_in_the_file() {
     let deals = app.sql_i64("SELECT count(*) AS value FROM deals WHERE deleted_at IS NULL").await;
     assert_eq!(deals, 2);
 }
+
+#[actix_web::test]
+async fn a_workbook_imports_as_its_first_sheet_with_numbers_and_dates_as_written() {
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let workbook = include_bytes!("../fixtures/clients.xlsx");
+    let xlsx = base64::engine::general_purpose::STANDARD.encode(workbook);
+    let request = json!({"entity": "clients", "xlsx": xlsx, "mapping": {"Код 1С": "ref:1c", "Оборот": null}});
+    let (path, accepted) = import(&app, &owner, request).await;
+    assert_eq!(accepted["rows_total"], 2);
+    assert_eq!(
+        fields_of(&accepted),
+        [
+            json!("name"),
+            json!("tax_id"),
+            json!("phone"),
+            json!("birth_date"),
+            json!("full_name"),
+            json!("ref:1c"),
+            Value::Null
+        ]
+    );
+    run_imports(&app).await;
+    let done = app.get(&path, &owner).await.expect(200).clone();
+    assert_eq!([&done["created"], &done["failed"]], [&json!(2), &json!(0)]);
+    // A tax id and a code stored as numbers come as written, a date as a date.
+    let romashka = found_by_ref(&app, &owner, "clients", "1c:123").await;
+    assert_eq!((&romashka["name"], &romashka["tax_id"]), (&json!("ООО Ромашка"), &json!("7707083893")));
+    let anna = found_by_ref(&app, &owner, "clients", "1c:124").await;
+    assert_eq!((&anna["last_name"], &anna["birth_date"]), (&json!("Иванова"), &json!("1990-02-28")));
+
+    // Not base64, not a workbook, or the file sent twice or not at all: refused, naming the field.
+    for (body, field) in [
+        (json!({"entity": "clients", "xlsx": "%%%"}), "xlsx"),
+        (json!({"entity": "clients", "xlsx": "bm90IGEgd29ya2Jvb2s="}), "xlsx"),
+        (json!({"entity": "clients", "csv": "name\nAcme\n", "xlsx": xlsx}), "csv"),
+        (json!({"entity": "clients"}), "csv"),
+    ] {
+        let refused = app.post("/api/v1/imports", &owner, body).await;
+        let problem = refused.expect_problem(422, "validation_failed");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+}
