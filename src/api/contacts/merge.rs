@@ -19,7 +19,6 @@ use crate::api::merging::{self, add_contact_points, add_missing, fill};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, record_change};
 use crate::auth::{Principal, run_seeing};
-use crate::db::models::SoftDelete;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::external_ref::{self, RefEntity};
 use crate::db::models::{Contact, Workspace};
@@ -92,10 +91,7 @@ fn merge_in(
     // All of them locked in id order, so two merges of overlapping contacts queue.
     let mut ids: Vec<ContactId> = from.iter().copied().chain([survivor_id]).collect();
     ids.sort_unstable();
-    let mut found = Vec::with_capacity(ids.len());
-    for id in ids {
-        found.extend(Contact::find_any_for_update(conn, workspace.id, id).optional()?);
-    }
+    let mut found = Contact::find_all_for_update(conn, workspace.id, &ids)?;
     let mut take =
         |id: ContactId| found.iter().position(|contact| contact.id == id).map(|at| found.swap_remove(at));
     let survivor = take(survivor_id).ok_or(ApiError::NotFound)?;

@@ -65,6 +65,22 @@ pub struct ContactFilter {
 }
 
 impl Contact {
+    /// Contacts `ids`, deleted or not, locked for the rest of the transaction in the order of their
+    /// ids (so two merges of overlapping contacts queue rather than deadlock).
+    pub fn find_all_for_update(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        ids: &[ContactId],
+    ) -> QueryResult<Vec<Contact>> {
+        contacts::table
+            .filter(contacts::workspace_id.eq(workspace))
+            .filter(contacts::id.eq_any(ids))
+            .order(contacts::id)
+            .select(Contact::as_select())
+            .for_update()
+            .load(conn)
+    }
+
     pub fn insert(&self, conn: &mut PgConnection) -> QueryResult<Contact> {
         diesel::insert_into(contacts::table).values(self).returning(Contact::as_returning()).get_result(conn)
     }
