@@ -4,8 +4,8 @@
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::api::{
-    activities, api_keys, audit, auth, clients, contacts, custom_fields, deals, health, history, imports,
-    pipelines, products, segments, teams, timeline, users, workspace,
+    activities, api_keys, audit, auth, changes, clients, contacts, custom_fields, deals, health, history,
+    imports, pipelines, products, segments, teams, timeline, users, workspace,
 };
 
 /// One flat list on purpose (and so longer than a function should be): the order of registration
@@ -21,6 +21,8 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(workspace::update_workspace)
             .service(audit::list_audit_events)
             .service(audit::list_security_alerts)
+            .service(changes::get_changes_cursor)
+            .service(changes::list_changes)
             .service(history::get_client_history)
             .service(history::get_contact_history)
             .service(history::get_activity_history)

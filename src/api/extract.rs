@@ -220,6 +220,11 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
+/// A cursor for a position (`decode_cursor` reads it back): opaque to clients.
+pub fn encode_cursor<K: Serialize>(position: &K) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(position).unwrap_or_default())
+}
+
 /// Decodes a `cursor` this API returned; an empty one is the first page, as when none is sent.
 pub fn decode_cursor<K: DeserializeOwned>(cursor: Option<&str>) -> Result<Option<K>, ApiError> {
     let Some(cursor) = cursor.filter(|cursor| !cursor.is_empty()) else { return Ok(None) };
@@ -247,12 +252,7 @@ impl<T> Page<T> {
     ) -> Self {
         let has_more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let next_cursor = has_more
-            .then(|| {
-                rows.last()
-                    .map(|last| URL_SAFE_NO_PAD.encode(serde_json::to_vec(&key(last)).unwrap_or_default()))
-            })
-            .flatten();
+        let next_cursor = has_more.then(|| rows.last().map(|last| encode_cursor(&key(last)))).flatten();
         Page { data: rows.into_iter().map(to_item).collect(), next_cursor }
     }
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod by_ref;
+pub mod changes;
 pub mod clients;
 pub mod contacts;
 pub mod custom_fields;

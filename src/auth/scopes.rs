@@ -164,7 +164,7 @@ pub fn required(path: &str, writes: bool, operation_id: &str) -> Option<Needed> 
         "users" | "teams" if !writes => Some(access(Resource::Users)),
         "users" | "teams" | "audit" | "security" | "api-keys" => Some(Needed::Scope(Scope::Admin)),
         "workspace" if writes => Some(Needed::Scope(Scope::Admin)),
-        "export" | "exports" => Some(Needed::Scope(Scope::Export)),
+        "export" | "exports" | "changes" => Some(Needed::Scope(Scope::Export)),
         "workspace" | "me" => Some(Needed::AnyKey),
         _ => None,
     })

@@ -60,6 +60,8 @@ diesel::table! {
     }
 }
 
+// Also `txid xid8`, the writing transaction's id: set by its default, read by
+// `sql/changes_feed.sql` alone (Diesel has no type for it).
 diesel::table! {
     change_events (workspace_id, id) {
         workspace_id -> Uuid,

@@ -47,6 +47,7 @@ pub(crate) const NON_BLANK: &str = "^[^\\u0000]*[^\\s\\u0000\\u0085][^\\u0000]*$
         (name = "custom-fields", description = "The workspace's own fields on clients, contacts, deals and activities"),
         (name = "segments", description = "Named groups of clients: dynamic (a filter) or static (a list); RFM; export"),
         (name = "api-keys", description = "Credentials for integrations: scopes, team, networks, rate limit, expiry, rotation"),
+        (name = "changes", description = "Every change to the workspace's records, in commit order, once: the feed integrations sync from"),
         (name = "audit", description = "Every change made through the API: who, when, through which request, what"),
         (name = "health", description = "Probes for load balancers"),
     ),

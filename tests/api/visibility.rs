@@ -161,6 +161,20 @@ async fn a_contacts_import_finds_only_the_clients_its_starter_sees() {
 }
 
 #[actix_web::test]
+async fn the_changes_feed_is_only_for_those_who_see_every_client() {
+    let s = Branches::set_up().await;
+    // A rep's or a branch manager's feed would be every record of the workspace: refused.
+    for token in [&s.rep_a.1, &s.branch_manager.1] {
+        s.app.get("/api/v1/changes", token).await.expect_problem(403, "forbidden");
+        s.app.get("/api/v1/changes/cursor", token).await.expect_problem(403, "forbidden");
+    }
+    let page = s.app.get("/api/v1/changes?entities=clients", &s.owner).await.expect(200).clone();
+    let names: Vec<Value> =
+        page["data"].as_array().into_iter().flatten().map(|c| c["changes"]["name"]["to"].clone()).collect();
+    assert_eq!(names, [json!("Alpha"), json!("Bravo Trading")]);
+}
+
+#[actix_web::test]
 async fn a_rep_can_neither_change_nor_link_to_a_client_they_dont_see() {
     let s = Branches::set_up().await;
     let (app, rep) = (&s.app, &s.rep_a.1);
@@ -801,6 +815,8 @@ const SCOPE_TESTED: &[&str] = &[
     "create_import",
     "get_import",
     "get_import_errors",
+    "list_changes",
+    "get_changes_cursor",
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and
@@ -821,7 +837,8 @@ const NO_CLIENT_DATA: &[&str] = &[
 /// above or says why it returns none: a new endpoint can't slip past the rules unnoticed.
 #[test]
 fn every_operation_on_client_data_is_scope_tested() {
-    const CLIENT_DATA: &[&str] = &["clients", "contacts", "deals", "activities", "segments", "audit"];
+    const CLIENT_DATA: &[&str] =
+        &["clients", "contacts", "deals", "activities", "segments", "audit", "changes"];
     let document = crm::openapi::document();
     let mut unclassified = Vec::new();
     for item in document["paths"].as_object().into_iter().flat_map(|paths| paths.values()) {

@@ -39,6 +39,81 @@ pub struct ChangeEvent {
     pub occurred_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// Where a reader of the changes feed is: after event `id` of transaction `txid` (the order of the
+/// feed is the transaction's id, then the event's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FeedPosition {
+    pub txid: i64,
+    pub id: Uuid,
+}
+
+/// An event as the changes feed reads it, with its position.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct FeedEvent {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub txid: i64,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub entity: String,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub entity_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub action: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    pub version: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    pub actor_id: Option<UserId>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub request_id: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    pub changes: serde_json::Value,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl FeedEvent {
+    pub fn position(&self) -> FeedPosition {
+        FeedPosition { txid: self.txid, id: self.id }
+    }
+
+    /// Up to `limit` events of `entities` after `after`, oldest first, of transactions that have
+    /// all ended (see `sql/changes_feed.sql`).
+    pub fn page(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        after: FeedPosition,
+        entities: &[&str],
+        limit: i64,
+    ) -> QueryResult<Vec<FeedEvent>> {
+        use crate::db::fragment::Bind;
+        use crate::db::sql_file::{SqlFile, SqlText};
+        static CHANGES_FEED: SqlText = SqlText::new(include_str!("../sql/changes_feed.sql"));
+        SqlFile::new(&CHANGES_FEED)
+            .bind(Bind::Uuid(workspace.0))
+            .bind(Bind::Text(after.txid.to_string()))
+            .bind(Bind::Uuid(after.id))
+            .bind(Bind::TextList(entities.iter().map(|entity| entity.to_string()).collect()))
+            .bind(Bind::BigInt(limit))
+            .load(conn)
+    }
+
+    /// The position before every event that a transaction still running, or yet to start, will
+    /// write: where a reader starts to miss nothing committed from now on.
+    pub fn position_now(conn: &mut PgConnection) -> QueryResult<FeedPosition> {
+        #[derive(QueryableByName)]
+        struct Horizon {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            xmin: i64,
+        }
+        let horizon: Horizon =
+            diesel::sql_query("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint AS xmin")
+                .get_result(conn)?;
+        // The smallest position of transaction `xmin`: strictly after it comes its first event.
+        Ok(FeedPosition { txid: horizon.xmin, id: Uuid::nil() })
+    }
+}
+
 /// What an audit page is narrowed to; `None` means any.
 #[derive(Debug, Default, Clone)]
 pub struct AuditFilter {

@@ -1,0 +1,16 @@
+-- One page of a workspace's changes feed ($1): the events of entities $4 after the position
+-- ($2 transaction id as text, $3 event id), oldest first, at most $5.
+--
+-- Only events of transactions older than the snapshot's xmin, the oldest transaction still
+-- running: every such transaction has ended, so no event can later appear before the last one
+-- returned, and a reader that follows the positions sees each committed event once. A transaction
+-- that runs long holds the feed back until it ends; it never makes it skip.
+SELECT (txid::text)::bigint AS txid, id, entity, entity_id, action, version, actor_id, request_id,
+       changes, occurred_at
+FROM change_events
+WHERE workspace_id = $1
+  AND (txid, id) > ($2::xid8, $3)
+  AND txid < pg_snapshot_xmin(pg_current_snapshot())
+  AND entity = ANY($4)
+ORDER BY txid, id
+LIMIT $5

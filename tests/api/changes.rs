@@ -1,0 +1,167 @@
+//! `GET /changes`: every committed change once, in an order where each record's changes follow
+//! their versions, also when transactions commit out of the order they started in.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+use crate::support::http::id_of as id;
+
+/// Reads the feed from `cursor` until a page says nothing more is ready: the changes and where
+/// the reader stands.
+async fn read_on(app: &TestApp, token: &str, cursor: &str, entities: &str) -> (Vec<Value>, String) {
+    let (mut changes, mut cursor) = (Vec::new(), cursor.to_string());
+    loop {
+        let path = format!("/api/v1/changes?cursor={cursor}&entities={entities}&limit=7");
+        let page = app.get(&path, token).await.expect(200).clone();
+        changes.extend(page["data"].as_array().into_iter().flatten().cloned());
+        cursor = page["next_cursor"].as_str().unwrap_or_default().to_string();
+        if page["has_more"] != json!(true) {
+            return (changes, cursor);
+        }
+    }
+}
+
+fn actions_of(changes: &[Value]) -> Vec<(String, Value)> {
+    changes
+        .iter()
+        .map(|change| (change["action"].as_str().unwrap_or_default().to_string(), change["version"].clone()))
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_change_waits_for_every_transaction_that_started_before_it() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let acme = app
+        .post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme"}))
+        .await
+        .expect(201)
+        .clone();
+    let start = app.get("/api/v1/changes/cursor", &owner).await.expect(200)["cursor"].clone();
+    let start = start.as_str().unwrap_or_default().to_string();
+
+    // A slow writer starts first and holds its transaction open, its change written...
+    let (written, wait_for_write) = mpsc::channel();
+    let (commit, wait_for_commit) = mpsc::channel::<()>();
+    let (url, workspace, client) =
+        (app.database_url.clone(), app.workspace_id.clone(), id(&acme).to_string());
+    let slow_writer = std::thread::spawn(move || {
+        use diesel::{Connection, RunQueryDsl};
+        let mut conn = diesel::PgConnection::establish(&url).expect("connect");
+        conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            diesel::sql_query(format!(
+                "INSERT INTO change_events (workspace_id, id, entity, entity_id, action, version, changes) \
+                 VALUES ('{workspace}', gen_random_uuid(), 'client', '{client}', 'slow_write', 90, '{{}}')"
+            ))
+            .execute(conn)?;
+            written.send(()).expect("tell the test");
+            wait_for_commit.recv().expect("wait for the test");
+            Ok(())
+        })
+        .expect("the slow writer commits");
+    });
+    wait_for_write.recv().expect("the slow writer wrote");
+
+    // ... while a later one commits: its change waits, not to be passed by the slow one's.
+    let path = format!("/api/v1/clients/{}", id(&acme));
+    app.patch(&path, &owner, json!({"notes": "committed second"})).await.expect(200);
+    let (seen, cursor) = read_on(&app, &owner, &start, "clients").await;
+    assert_eq!(actions_of(&seen), [], "nothing is ready while an older transaction runs");
+    assert_eq!(cursor, start);
+
+    commit.send(()).expect("let the slow writer commit");
+    slow_writer.join().expect("the slow writer ends");
+    let (seen, cursor) = read_on(&app, &owner, &start, "clients").await;
+    assert_eq!(
+        actions_of(&seen),
+        [("slow_write".to_string(), json!(90)), ("updated".to_string(), json!(2))],
+        "both, in the order their transactions started"
+    );
+    assert!(seen.iter().all(|change| change["record_id"] == acme["id"]));
+    // Read on from there: nothing again.
+    assert_eq!(read_on(&app, &owner, &cursor, "clients").await.0, Vec::<Value>::new());
+}
+
+#[actix_web::test]
+async fn a_reader_following_the_feed_under_parallel_writers_sees_every_change_once_in_version_order() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let start = app.get("/api/v1/changes/cursor", &owner).await.expect(200)["cursor"].clone();
+    let start = start.as_str().unwrap_or_default().to_string();
+    const WRITERS: usize = 4;
+    const UPDATES: i64 = 12;
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let (address, token) = (app.address.clone(), owner.clone());
+        writers.push(actix_web::rt::spawn(async move {
+            let client = awc::Client::default();
+            let url = |path: &str| format!("{address}/api/v1{path}");
+            let body = json!({"kind": "company", "name": format!("Writer {writer}")});
+            let mut created =
+                client.post(url("/clients")).bearer_auth(&token).send_json(&body).await.expect("create");
+            let created: Value = created.json().await.expect("the client");
+            let path = format!("/clients/{}", created["id"].as_str().unwrap_or_default());
+            for update in 0..UPDATES {
+                let response = client
+                    .patch(url(&path))
+                    .bearer_auth(&token)
+                    .send_json(&json!({"notes": format!("update {update}")}))
+                    .await
+                    .expect("update");
+                assert_eq!(response.status().as_u16(), 200);
+            }
+            created["id"].clone()
+        }));
+    }
+    // The reader follows the feed while the writers write, then until it has caught up.
+    let mut seen = Vec::new();
+    let mut cursor = start;
+    let mut ids = Vec::new();
+    for writer in writers {
+        let (changes, next) = read_on(&app, &owner, &cursor, "clients").await;
+        seen.extend(changes);
+        cursor = next;
+        ids.push(writer.await.expect("the writer ends"));
+    }
+    let expected = WRITERS * (1 + UPDATES as usize);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while seen.len() < expected && std::time::Instant::now() < deadline {
+        let (changes, next) = read_on(&app, &owner, &cursor, "clients").await;
+        seen.extend(changes);
+        cursor = next;
+    }
+
+    // Each change once, and each client's changes in the order of their versions.
+    assert_eq!(seen.len(), expected);
+    let mut versions: HashMap<String, Vec<i64>> = HashMap::new();
+    for change in &seen {
+        let record = change["record_id"].as_str().unwrap_or_default().to_string();
+        versions.entry(record).or_default().push(change["version"].as_i64().unwrap_or_default());
+    }
+    for client in &ids {
+        let expected: Vec<i64> = (1..=1 + UPDATES).collect();
+        assert_eq!(versions.get(client.as_str().unwrap_or_default()), Some(&expected), "client {client}");
+    }
+}
+
+#[actix_web::test]
+async fn the_feed_refuses_what_it_did_not_issue_and_starts_at_the_first_change() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    for query in ["cursor=not-ours", "entities=clients,invoices", "entities=", "limit=0", "limit=1001"] {
+        let refused = app.get(&format!("/api/v1/changes?{query}"), &owner).await;
+        assert_eq!(refused.status, 400, "{query}");
+    }
+    // From the start, a created client reads as its creation, with its fields.
+    app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme"})).await.expect(201);
+    let page = app.get("/api/v1/changes?entities=clients", &owner).await.expect(200).clone();
+    let first = &page["data"][0];
+    assert_eq!(
+        (&first["entity"], &first["action"], &first["version"]),
+        (&json!("client"), &json!("created"), &json!(1))
+    );
+    assert_eq!(first["changes"]["name"]["to"], "Acme");
+}
