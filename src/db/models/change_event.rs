@@ -78,7 +78,8 @@ impl FeedEvent {
     }
 
     /// Up to `limit` events of `entities` after `after`, oldest first, of transactions that have
-    /// all ended (see `sql/changes_feed.sql`).
+    /// all ended (see `sql/changes_feed.sql`). The horizon is read by a statement of its own first,
+    /// so the page's snapshot is newer than it: the connection must read committed (the default).
     pub fn page(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
@@ -89,28 +90,36 @@ impl FeedEvent {
         use crate::db::fragment::Bind;
         use crate::db::sql_file::{SqlFile, SqlText};
         static CHANGES_FEED: SqlText = SqlText::new(include_str!("../sql/changes_feed.sql"));
+        let horizon = Self::horizon(conn)?;
         SqlFile::new(&CHANGES_FEED)
             .bind(Bind::Uuid(workspace.0))
             .bind(Bind::Text(after.txid.to_string()))
             .bind(Bind::Uuid(after.id))
             .bind(Bind::TextList(entities.iter().map(|entity| entity.to_string()).collect()))
             .bind(Bind::BigInt(limit))
+            .bind(Bind::Text(horizon.to_string()))
             .load(conn)
+    }
+
+    /// The id of the oldest transaction still running in this database, or the next to start:
+    /// see `sql/changes_horizon.sql`.
+    fn horizon(conn: &mut PgConnection) -> QueryResult<i64> {
+        use crate::db::sql_file::{SqlFile, SqlText};
+        #[derive(QueryableByName)]
+        struct Horizon {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            horizon: i64,
+        }
+        static CHANGES_HORIZON: SqlText = SqlText::new(include_str!("../sql/changes_horizon.sql"));
+        let found: Horizon = SqlFile::new(&CHANGES_HORIZON).get_result(conn)?;
+        Ok(found.horizon)
     }
 
     /// The position before every event that a transaction still running, or yet to start, will
     /// write: where a reader starts to miss nothing committed from now on.
     pub fn position_now(conn: &mut PgConnection) -> QueryResult<FeedPosition> {
-        #[derive(QueryableByName)]
-        struct Horizon {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            xmin: i64,
-        }
-        let horizon: Horizon =
-            diesel::sql_query("SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint AS xmin")
-                .get_result(conn)?;
-        // The smallest position of transaction `xmin`: strictly after it comes its first event.
-        Ok(FeedPosition { txid: horizon.xmin, id: Uuid::nil() })
+        // The smallest position of the horizon's transaction: strictly after it comes its first event.
+        Ok(FeedPosition { txid: Self::horizon(conn)?, id: Uuid::nil() })
     }
 }
 
