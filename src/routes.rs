@@ -109,6 +109,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(activities::create_activity)
             .service(activities::upsert_activity_by_ref)
             .service(activities::batch::batch_activities)
+            .service(activities::list_deleted_activities)
             .service(activities::get_activity)
             .service(activities::update_activity)
             .service(activities::delete_activity)

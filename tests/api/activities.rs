@@ -432,9 +432,14 @@ async fn activities_of_another_workspace_are_out_of_reach() {
     app.post(&format!("{}/complete", path(&call)), &viewer, json!({})).await.expect_problem(403, "forbidden");
     app.assert_unchanged(&path(&call), &owner, &before).await;
 
-    // Deleted, only we bring it back.
+    // Deleted, it leaves a tombstone for a sync to apply, and only we bring it back.
     app.request(Method::DELETE, &path(&call), Some(&owner), None).await.expect(204);
     app.get(&path(&call), &owner).await.expect_problem(404, "not_found");
+    let tombstones = app.get("/api/v1/activities/deleted", &owner).await.expect(200).clone();
+    assert_eq!((&tombstones["data"][0]["id"], &tombstones["data"][0]["version"]), (&call["id"], &json!(2)));
+    assert_eq!(tombstones["data"].as_array().map(Vec::len), Some(1));
+    let elsewhere = app.get("/api/v1/activities/deleted", &rival).await.expect(200).clone();
+    assert_eq!(elsewhere["data"], json!([]));
     let restore = format!("{}/restore", path(&call));
     app.request(Method::POST, &restore, Some(&rival), None).await.expect_problem(404, "not_found");
     app.request(Method::POST, &restore, Some(&viewer), None).await.expect_problem(403, "forbidden");
@@ -606,4 +611,32 @@ async fn the_timeline_merges_activities_deal_events_and_record_changes() {
             .await
             .expect_problem(400, "invalid_query");
     }
+}
+
+#[actix_web::test]
+async fn a_sync_pages_through_activities_oldest_change_first() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let mut made = Vec::new();
+    for subject in ["First", "Second", "Third"] {
+        let call = json!({"kind": "call", "subject": subject});
+        made.push(app.post("/api/v1/activities", &owner, call).await.expect(201)["id"].clone());
+    }
+    // The first one changes last: an oldest-first sync meets it at the end.
+    let first = format!("/api/v1/activities/{}", made[0].as_str().unwrap_or_default());
+    app.patch(&first, &owner, json!({"subject": "First, changed"})).await.expect(200);
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/activities?sort=updated_at&limit=2".to_string();
+    loop {
+        let page = app.get(&path, &owner).await.expect(200).clone();
+        seen.extend(page["data"].as_array().into_iter().flatten().map(|activity| activity["id"].clone()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/v1/activities?sort=updated_at&limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, [made[1].clone(), made[2].clone(), made[0].clone()]);
+    let newest = app.get("/api/v1/activities", &owner).await.expect(200).clone();
+    assert_eq!(newest["data"][0]["id"], made[0]);
+    app.get("/api/v1/activities?sort=subject", &owner).await.expect_problem(400, "invalid_query");
 }

@@ -400,10 +400,14 @@ async fn the_contacts_deals_and_activities_of_a_client_out_of_sight_are_out_of_s
     }
     let contact_lookup = "/api/v1/contacts?q=boris";
     assert_eq!(count(app.get(contact_lookup, rep).await.expect(200)), 0);
-    for path in [format!("/api/v1/contacts/{}", id(&contact)), deal_path.clone()] {
+    for path in [
+        format!("/api/v1/activities/{}", id(&call)),
+        format!("/api/v1/contacts/{}", id(&contact)),
+        deal_path.clone(),
+    ] {
         app.request(Method::DELETE, &path, Some(other), None).await.expect(204);
     }
-    for tombstones in ["/api/v1/contacts/deleted", "/api/v1/deals/deleted"] {
+    for tombstones in ["/api/v1/contacts/deleted", "/api/v1/deals/deleted", "/api/v1/activities/deleted"] {
         assert_eq!(count(app.get(tombstones, rep).await.expect(200)), 0, "{tombstones}");
         assert_eq!(count(app.get(tombstones, other).await.expect(200)), 1, "{tombstones}");
     }
@@ -781,6 +785,7 @@ const SCOPE_TESTED: &[&str] = &[
     "list_contacts",
     "search_contacts",
     "list_deleted_contacts",
+    "list_deleted_activities",
     "get_deal",
     "get_deal_history",
     "list_deals",

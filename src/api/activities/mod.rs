@@ -19,6 +19,7 @@ use utoipa::IntoParams;
 use crate::api::Parent;
 use crate::api::by_ref::{self, RefLookup, RefPath};
 use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, page_limit};
+use crate::api::listing::{DeletedQuery, Tombstone, tombstone_page};
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::soft_delete;
 use crate::auth::{Principal, run_seeing};
@@ -127,15 +128,30 @@ pub struct ActivityListQuery {
     pub due_from: Option<DateTime<Utc>>,
     pub due_to: Option<DateTime<Utc>>,
     pub updated_since: Option<DateTime<Utc>>,
+    /// `-updated_at` (the default): the latest change first; `updated_at`: the oldest first, for a sync that pages
+    /// through changes from `updated_since`.
+    #[param(inline)]
+    pub sort: Option<ActivitySort>,
     /// The activity another system knows by this id: `system:id`, such as `pbx:call-88812`.
     #[param(inline, value_type = Option<RefLookup>)]
     pub external_ref: Option<String>,
 }
 
+/// The order of an activity list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+pub enum ActivitySort {
+    /// Oldest change first.
+    #[serde(rename = "updated_at")]
+    UpdatedAt,
+    /// Latest change first.
+    #[serde(rename = "-updated_at")]
+    UpdatedAtDescending,
+}
+
 /// List activities, most recently changed first.
 ///
-/// Pages through the workspace's activities, newest change first. Narrow by client, deal, assignee, kind,
-/// stored status, a window of due dates and `updated_since`. For a rep's day, `GET /me/agenda` is the one
+/// Pages through the workspace's activities, newest change first (`sort=updated_at`: oldest first). Narrow by
+/// client, deal, assignee, kind, stored status, a window of due dates and `updated_since`. For a rep's day, `GET /me/agenda` is the one
 /// call.
 #[utoipa::path(
     tag = "activities",
@@ -151,6 +167,40 @@ pub async fn list_activities(
     query: web::Query<ActivityListQuery>,
 ) -> Result<web::Json<Page<ActivityResponse>>, ApiError> {
     activities_page(state, principal, query.into_inner(), None, None).await.map(web::Json)
+}
+
+/// List deleted activities (tombstones), oldest deletion first: for sync and undo.
+///
+/// Tombstones of soft-deleted activities the caller sees, oldest deletion first, from `deleted_since`: for a
+/// sync to apply deletions (an activity's deletion also comes through `GET /changes`) and for undo.
+#[utoipa::path(
+    tag = "activities",
+    operation_id = "list_deleted_activities",
+    security(("bearer" = [])),
+    params(DeletedQuery),
+    responses((status = 200, description = "One page of tombstones", body = Page<Tombstone>))
+)]
+#[get("/activities/deleted")]
+pub async fn list_deleted_activities(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<DeletedQuery>,
+) -> Result<web::Json<Page<Tombstone>>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let after: Option<(DateTime<Utc>, ActivityId)> = decode_cursor(query.cursor.as_deref())?;
+    let since = query.deleted_since;
+    let rows = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        Ok(Activity::list_deleted(conn, scope, since, after, i64::from(limit) + 1)?)
+    })
+    .await?;
+    Ok(web::Json(tombstone_page(rows, limit, |activity| {
+        (
+            activity.id,
+            activity.deleted_at.unwrap_or(activity.updated_at),
+            activity.deleted_by,
+            activity.version,
+        )
+    })))
 }
 
 /// A client's activities (any filter of `GET /activities` applies).
@@ -249,6 +299,7 @@ async fn activities_page(
         updated_since: query.updated_since,
         condition: None,
         id: None,
+        oldest_first: query.sort == Some(ActivitySort::UpdatedAt),
     };
     let external = by_ref::parse_lookup(query.external_ref.as_deref())?;
     let rows = run_seeing(principal.caller(), &state.pool, move |conn, scope| {

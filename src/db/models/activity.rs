@@ -68,6 +68,8 @@ pub struct ActivityFilter {
     pub condition: Option<crate::db::fragment::SqlFragment>,
     /// The one activity a lookup by another system's id found.
     pub id: Option<ActivityId>,
+    /// Oldest change first, rather than newest.
+    pub oldest_first: bool,
 }
 
 impl Activity {
@@ -83,6 +85,29 @@ impl Activity {
             .set(self)
             .returning(Activity::as_returning())
             .get_result(conn)
+    }
+
+    /// The deleted activities the scope sees, oldest deletion first, deleted at or after `since`,
+    /// after position `after`.
+    pub fn list_deleted(
+        conn: &mut PgConnection,
+        scope: &ClientScope,
+        since: Option<DateTime<Utc>>,
+        after: Option<(DateTime<Utc>, ActivityId)>,
+        limit: i64,
+    ) -> QueryResult<Vec<Activity>> {
+        let mut query = seen_in(scope).filter(activities::deleted_at.is_not_null());
+        if let Some(since) = since {
+            query = query.filter(activities::deleted_at.ge(since));
+        }
+        if let Some((time, id)) = after {
+            query = query.filter(SqlFragment::keyset_after("deleted_at", false, time, id.0));
+        }
+        query
+            .order((activities::deleted_at.asc(), activities::id.asc()))
+            .select(Activity::as_select())
+            .page_limit(limit)
+            .load(conn)
     }
 
     /// A live activity the scope sees.
@@ -109,7 +134,8 @@ impl Activity {
             .get_result(conn)
     }
 
-    /// One page of live activities, newest change first, after (updated_at, id).
+    /// One page of live activities, newest change first (or oldest, as the filter says), after
+    /// (updated_at, id).
     pub fn list(
         conn: &mut PgConnection,
         scope: &ClientScope,
@@ -153,13 +179,13 @@ impl Activity {
             query = query.filter(activities::updated_at.ge(since));
         }
         if let Some((time, id)) = after {
-            query = query.filter(SqlFragment::keyset_after("updated_at", true, time, id.0));
+            query = query.filter(SqlFragment::keyset_after("updated_at", !filter.oldest_first, time, id.0));
         }
-        query
-            .order((activities::updated_at.desc(), activities::id.desc()))
-            .select(Activity::as_select())
-            .page_limit(limit)
-            .load(conn)
+        query = match filter.oldest_first {
+            true => query.order((activities::updated_at.asc(), activities::id.asc())),
+            false => query.order((activities::updated_at.desc(), activities::id.desc())),
+        };
+        query.select(Activity::as_select()).page_limit(limit).load(conn)
     }
 
     /// Fires up to `batch` due reminders; returns the activities whose reminder this call fired.
@@ -382,10 +408,12 @@ pub fn client_timeline(
 /// The live activities `scope` sees: those of a client it sees, and those assigned to someone in
 /// it (a task with no client included).
 fn live_in<'a>(scope: &ClientScope) -> activities::BoxedQuery<'a, Pg> {
-    let mut query = activities::table
-        .filter(activities::workspace_id.eq(scope.workspace()))
-        .filter(activities::deleted_at.is_null())
-        .into_boxed();
+    seen_in(scope).filter(activities::deleted_at.is_null())
+}
+
+/// The activities `scope` sees, deleted or not.
+fn seen_in<'a>(scope: &ClientScope) -> activities::BoxedQuery<'a, Pg> {
+    let mut query = activities::table.filter(activities::workspace_id.eq(scope.workspace())).into_boxed();
     if let Some(condition) = scope.record_condition("assignee_id", "client_id") {
         query = query.filter(condition);
     }
