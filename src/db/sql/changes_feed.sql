@@ -12,5 +12,6 @@ WHERE workspace_id = $1
   AND (txid, id) > ($2::xid8, $3)
   AND txid < $6::xid8
   AND entity = ANY($4)
-ORDER BY txid, id
+-- Qualified: a bare `txid` here would be the bigint output column, which no index has in order.
+ORDER BY change_events.txid, change_events.id
 LIMIT $5
