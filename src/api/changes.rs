@@ -170,6 +170,13 @@ pub async fn list_changes(
     };
     let entities = entities_of(query.entities.as_deref())?;
     let after: Option<(i64, uuid::Uuid)> = decode_cursor(query.cursor.as_deref())?;
+    // Transaction ids are never negative: such a cursor was made up, not issued.
+    if after.is_some_and(|(txid, _)| txid < 0) {
+        return Err(ApiError::bad_request(
+            ProblemCode::InvalidCursor,
+            "the cursor is not one this API returned",
+        ));
+    }
     let after = after.map(|(txid, id)| FeedPosition { txid, id }).unwrap_or_default();
     let page = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         ensure_sees_everything(scope)?;

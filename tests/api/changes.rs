@@ -170,7 +170,12 @@ async fn a_reader_following_the_feed_under_parallel_writers_sees_every_change_on
 async fn the_feed_refuses_what_it_did_not_issue_and_starts_at_the_first_change() {
     let app = TestApp::spawn().await;
     let owner = app.owner_token().await;
-    for query in ["cursor=not-ours", "entities=clients,invoices", "entities=", "limit=0", "limit=1001"] {
+    // A cursor of the right shape with a transaction id no transaction has (base64 of
+    // `[-5,"00000000-0000-0000-0000-000000000000"]`).
+    let made_up = "cursor=Wy01LCIwMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDAiXQ";
+    for query in
+        ["cursor=not-ours", made_up, "entities=clients,invoices", "entities=", "limit=0", "limit=1001"]
+    {
         let refused = app.get(&format!("/api/v1/changes?{query}"), &owner).await;
         assert_eq!(refused.status, 400, "{query}");
     }
