@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::extract::{decode_cursor, encode_cursor};
+use crate::api::extract::{decode_cursor, encode_cursor, limit_between};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::change_event::{FeedEvent, FeedPosition};
 use crate::error::{ApiError, ProblemCode};
@@ -158,25 +158,10 @@ pub async fn list_changes(
     query: web::Query<ChangesQuery>,
 ) -> Result<web::Json<ChangesPage>, ApiError> {
     let query = query.into_inner();
-    let limit = match query.limit {
-        None => DEFAULT_CHANGES,
-        Some(limit) if (1..=MOST_CHANGES).contains(&limit) => limit,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                ProblemCode::InvalidQuery,
-                format!("limit must be between 1 and {MOST_CHANGES}"),
-            ));
-        }
-    };
+    let limit = limit_between(query.limit, DEFAULT_CHANGES, MOST_CHANGES)?;
     let entities = entities_of(query.entities.as_deref())?;
-    let after: Option<(i64, uuid::Uuid)> = decode_cursor(query.cursor.as_deref())?;
-    // Transaction ids are never negative: such a cursor was made up, not issued.
-    if after.is_some_and(|(txid, _)| txid < 0) {
-        return Err(ApiError::bad_request(
-            ProblemCode::InvalidCursor,
-            "the cursor is not one this API returned",
-        ));
-    }
+    // Unsigned: a cursor with a negative transaction id was made up, and fails to decode like any other.
+    let after: Option<(u64, uuid::Uuid)> = decode_cursor(query.cursor.as_deref())?;
     let after = after.map(|(txid, id)| FeedPosition { txid, id }).unwrap_or_default();
     let page = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         ensure_sees_everything(scope)?;

@@ -210,12 +210,17 @@ impl PageParams {
 
 /// A list's `limit`: 50 when omitted, 1 to 200 otherwise.
 pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    limit_between(limit, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+}
+
+/// A `limit` query parameter: `default` when omitted, 1 to `most` otherwise.
+pub fn limit_between(limit: Option<u32>, default: u32, most: u32) -> Result<u32, ApiError> {
     match limit {
-        None => Ok(DEFAULT_PAGE_SIZE),
-        Some(limit) if (1..=MAX_PAGE_SIZE).contains(&limit) => Ok(limit),
+        None => Ok(default),
+        Some(limit) if (1..=most).contains(&limit) => Ok(limit),
         Some(_) => Err(ApiError::bad_request(
             ProblemCode::InvalidQuery,
-            format!("limit must be between 1 and {MAX_PAGE_SIZE}"),
+            format!("limit must be between 1 and {most}"),
         )),
     }
 }

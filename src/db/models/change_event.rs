@@ -40,10 +40,10 @@ pub struct ChangeEvent {
 }
 
 /// Where a reader of the changes feed is: after event `id` of transaction `txid` (the order of the
-/// feed is the transaction's id, then the event's).
+/// feed is the transaction's id, then the event's). Transaction ids are never negative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FeedPosition {
-    pub txid: i64,
+    pub txid: u64,
     pub id: Uuid,
 }
 
@@ -74,7 +74,8 @@ pub struct FeedEvent {
 
 impl FeedEvent {
     pub fn position(&self) -> FeedPosition {
-        FeedPosition { txid: self.txid, id: self.id }
+        // A transaction id read back as bigint is never negative.
+        FeedPosition { txid: self.txid.unsigned_abs(), id: self.id }
     }
 
     /// Up to `limit` events of `entities` after `after`, oldest first, of transactions that have
@@ -119,7 +120,7 @@ impl FeedEvent {
     /// write: where a reader starts to miss nothing committed from now on.
     pub fn position_now(conn: &mut PgConnection) -> QueryResult<FeedPosition> {
         // The smallest position of the horizon's transaction: strictly after it comes its first event.
-        Ok(FeedPosition { txid: Self::horizon(conn)?, id: Uuid::nil() })
+        Ok(FeedPosition { txid: Self::horizon(conn)?.unsigned_abs(), id: Uuid::nil() })
     }
 }
 
