@@ -143,12 +143,14 @@ BEYOND_A_SCHEMA = {
 }
 
 # The same, on some operations: a custom field's `min` is not above its `max`; an API key expires
-# in the future, and its networks are CIDR; an import's file is CSV whose header names a field; a deal's amount has at most its currency's minor units
+# in the future, and its networks are CIDR; a webhook's URL is https to a public address; an import's file is CSV whose header names a field; a deal's amount has at most its currency's minor units
 # (the workspace's currency when the deal names none), an amount beside items equals their sum,
 # and sums and products of amounts stay below 10^15; a deal closes in the past.
 BEYOND_A_SCHEMA_BY_OPERATION = {
     "range": {"create_custom_field", "update_custom_field", "create_api_key"},
-    "format": {"create_api_key", "create_import"},
+    # A webhook's URL is https and its host a public address (http and private ones where allowed).
+    "format": {"create_api_key", "create_import", "create_webhook", "update_webhook"},
+    "not_allowed": {"create_webhook", "update_webhook"},
     "scale": {"create_deal", "update_deal", "upsert_deal_by_ref"},
     "items_sum": {"create_deal", "update_deal", "upsert_deal_by_ref"},
     "too_large": {"create_deal", "update_deal", "upsert_deal_by_ref"},

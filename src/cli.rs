@@ -205,6 +205,7 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
         request_limiter: Arc::default(),
         user_requests_per_minute: config.user_requests_per_minute,
         cors_origins: config.cors_origins.clone(),
+        webhooks_allow_private: config.webhooks_allow_private,
     };
     // One HTTP worker per two cores: requests' database work runs on the pool's own threads, and
     // PostgreSQL usually shares the machine. On 2 cores one worker served the card at 7,530–7,860
@@ -217,6 +218,9 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
     crate::stats_worker::spawn(state.pool.connections().clone());
     if config.import_worker {
         crate::import_worker::spawn(state.pool.connections().clone());
+    }
+    if config.webhook_worker {
+        crate::webhooks::spawn(state.pool.connections().clone(), config.webhooks_allow_private);
     }
     let server = crate::server::build(state, metrics, listener, workers, true)?;
     log::info!(

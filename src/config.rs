@@ -76,6 +76,11 @@ pub struct Config {
     pub cors_origins: AllowedOrigins,
     /// Requests a minute each person may make; an API key has its own limit.
     pub user_requests_per_minute: u32,
+    /// Whether webhooks may be delivered to private and loopback addresses, over `http` too
+    /// (`CRM_WEBHOOKS_ALLOW_PRIVATE=true`): for receivers on the operator's own network.
+    pub webhooks_allow_private: bool,
+    /// Whether this process delivers webhooks (`CRM_WEBHOOK_WORKER=off`: others do).
+    pub webhook_worker: bool,
 }
 
 impl Config {
@@ -113,6 +118,8 @@ impl Config {
             body_limit_bytes: parse_number(&lookup, "CRM_BODY_LIMIT_BYTES", 1024 * 1024)?,
             import_limit_bytes: parse_number(&lookup, "CRM_IMPORT_LIMIT_BYTES", 64 * 1024 * 1024)?,
             import_worker: lookup("CRM_IMPORT_WORKER").is_none_or(|value| value != "off"),
+            webhooks_allow_private: lookup("CRM_WEBHOOKS_ALLOW_PRIVATE").is_some_and(|value| value == "true"),
+            webhook_worker: lookup("CRM_WEBHOOK_WORKER").is_none_or(|value| value != "off"),
             db_pool_size: parse_number(&lookup, "CRM_DB_POOL_SIZE", default_pool_size())?,
             workers: lookup("CRM_WORKERS").map(|_| parse_number(&lookup, "CRM_WORKERS", 1)).transpose()?,
             user_requests_per_minute: parse_number(

@@ -97,3 +97,11 @@ id_type!(
     /// A spreadsheet import.
     ImportId
 );
+id_type!(
+    /// A subscription of an endpoint to the workspace's changes.
+    WebhookId
+);
+id_type!(
+    /// One event on its way to one webhook's endpoint; also its `webhook-id` header.
+    DeliveryId
+);

@@ -24,3 +24,4 @@ pub mod seed;
 pub mod server;
 pub mod state;
 pub mod stats_worker;
+pub mod webhooks;

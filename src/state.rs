@@ -24,4 +24,7 @@ pub struct AppState {
     pub user_requests_per_minute: u32,
     /// Browser origins allowed to call the API (CORS), read by the server's middleware.
     pub cors_origins: AllowedOrigins,
+    /// Whether webhooks may point at private and loopback addresses, and use `http`
+    /// (`CRM_WEBHOOKS_ALLOW_PRIVATE`).
+    pub webhooks_allow_private: bool,
 }

@@ -17,7 +17,7 @@ use crate::state::AppState;
 
 /// The kinds of record the feed reports, as `entities` names them, and as each change's `entity`
 /// does. (API keys and security events stay in the audit trail.)
-const FEED_ENTITIES: &[(&str, &str)] = &[
+pub const FEED_ENTITIES: &[(&str, &str)] = &[
     ("clients", "client"),
     ("contacts", "contact"),
     ("deals", "deal"),

@@ -30,6 +30,7 @@ pub mod strict_json;
 pub mod teams;
 pub mod timeline;
 pub mod users;
+pub mod webhooks;
 pub mod workspace;
 
 use diesel::{OptionalExtension, PgConnection};

@@ -162,7 +162,9 @@ pub fn required(path: &str, writes: bool, operation_id: &str) -> Option<Needed> 
         "segments" | "members" | "count" | "rfm" => Some(access(Resource::Segments)),
         "custom-fields" => Some(access(Resource::CustomFields)),
         "users" | "teams" if !writes => Some(access(Resource::Users)),
-        "users" | "teams" | "audit" | "security" | "api-keys" => Some(Needed::Scope(Scope::Admin)),
+        "users" | "teams" | "audit" | "security" | "api-keys" | "webhooks" => {
+            Some(Needed::Scope(Scope::Admin))
+        }
         "workspace" if writes => Some(Needed::Scope(Scope::Admin)),
         "export" | "exports" | "changes" => Some(Needed::Scope(Scope::Export)),
         "workspace" | "me" => Some(Needed::AnyKey),

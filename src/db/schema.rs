@@ -520,6 +520,69 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhook_attempts (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        delivery_id -> Uuid,
+        attempted_at -> Timestamptz,
+        response_status -> Nullable<Int4>,
+        latency_ms -> Int4,
+        response_excerpt -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
+// `txid` (xid8, the order of the change log) is read and written by SQL of its own.
+diesel::table! {
+    webhook_dispatch (workspace_id) {
+        workspace_id -> Uuid,
+        event_id -> Uuid,
+        dispatched_at -> Timestamptz,
+    }
+}
+
+// `txid`, as in `webhook_dispatch`.
+diesel::table! {
+    webhook_deliveries (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        webhook_id -> Uuid,
+        event_type -> Text,
+        entity_id -> Nullable<Uuid>,
+        change_id -> Uuid,
+        payload -> Jsonb,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_attempt_at -> Nullable<Timestamptz>,
+        delivered_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhooks (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        url -> Text,
+        description -> Text,
+        event_types -> Array<Text>,
+        pipeline_id -> Nullable<Uuid>,
+        owner_id -> Nullable<Uuid>,
+        active -> Bool,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamptz>,
+        disabled_at -> Nullable<Timestamptz>,
+        disabled_reason -> Nullable<Text>,
+        version -> Int4,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     workspaces (id) {
         id -> Uuid,
         name -> Text,
@@ -549,6 +612,7 @@ diesel::table! {
 diesel::joinable!(activities -> workspaces (workspace_id));
 diesel::joinable!(api_keys -> workspaces (workspace_id));
 diesel::joinable!(change_events -> workspaces (workspace_id));
+diesel::joinable!(webhooks -> workspaces (workspace_id));
 diesel::joinable!(external_refs -> workspaces (workspace_id));
 diesel::joinable!(client_name_vocabulary -> workspaces (workspace_id));
 diesel::joinable!(client_reads -> workspaces (workspace_id));
@@ -596,5 +660,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     stages,
     teams,
     users,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_dispatch,
+    webhooks,
     workspaces,
 );

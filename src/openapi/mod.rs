@@ -14,6 +14,7 @@ use crate::error::{FieldError, Problem, WorkspaceChoice};
 mod examples;
 mod filters;
 mod shapes;
+mod webhooks;
 
 /// Text PostgreSQL can't store: a NUL character anywhere is a 422 `nul_character` (a 400 in the URL).
 /// The pattern of every free-text string a request sends.
@@ -48,6 +49,7 @@ pub(crate) const NON_BLANK: &str = "^[^\\u0000]*[^\\s\\u0000\\u0085][^\\u0000]*$
         (name = "segments", description = "Named groups of clients: dynamic (a filter) or static (a list); RFM; export"),
         (name = "api-keys", description = "Credentials for integrations: scopes, team, networks, rate limit, expiry, rotation"),
         (name = "changes", description = "Every change to the workspace's records, in commit order, once: the feed integrations sync from"),
+        (name = "webhooks", description = "Changes pushed to your endpoints as they happen, signed (Standard Webhooks), retried, logged"),
         (name = "audit", description = "Every change made through the API: who, when, through which request, what"),
         (name = "health", description = "Probes for load balancers"),
     ),
@@ -272,5 +274,6 @@ pub fn derived_document() -> OpenApiDocument {
         .split_for_parts();
     SecurityAndErrors.modify(&mut document);
     shapes::reference_page_items(&mut document);
+    document.webhooks = Some(webhooks::section());
     document
 }

@@ -53,4 +53,5 @@ mod tenancy;
 mod users;
 mod versions;
 mod visibility;
+mod webhooks;
 mod workspace;

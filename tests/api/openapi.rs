@@ -252,6 +252,10 @@ async fn every_request_body_example_is_accepted() {
     let from_filter = format!("{members}/from-filter");
     send(post.clone(), "/api/v1/segments/{id}/members/from-filter", &from_filter, &[], 200).await;
 
+    let webhook = send(post.clone(), "/api/v1/webhooks", "/api/v1/webhooks", &[], 201).await;
+    let webhook_path = format!("/api/v1/webhooks/{}", webhook["webhook"]["id"].as_str().unwrap_or_default());
+    send(patch.clone(), "/api/v1/webhooks/{id}", &webhook_path, &[], 200).await;
+
     let team = send(post.clone(), "/api/v1/teams", "/api/v1/teams", &[], 201).await;
     send(patch.clone(), "/api/v1/teams/{id}", &format!("/api/v1/teams/{}", id_of(&team)), &[], 200).await;
     let user = send(post.clone(), "/api/v1/users", "/api/v1/users", &[], 201).await;
@@ -419,6 +423,17 @@ async fn every_response_example_has_the_fields_of_a_real_response() {
     assert_eq!(timeline["data"][0]["type"], example_of("TimelineItem")["type"], "{timeline}");
     compare("Page_TimelineItem", &timeline);
     compare("TimelineItem", &timeline["data"][0]);
+
+    // A webhook's delivery carries a change as the example's: a client's update.
+    let webhook = app.post("/api/v1/webhooks", &owner, example_of("CreateWebhook")).await.expect(201).clone();
+    let client_path = format!("/api/v1/clients/{}", client["id"].as_str().unwrap_or_default());
+    app.patch(&client_path, &owner, json!({"phones": [{"value": "+74957654321"}]})).await.expect(200);
+    app.on_database(|conn| crm::webhooks::dispatch::dispatch_all(conn).expect("dispatch")).await;
+    let deliveries =
+        format!("/api/v1/webhooks/{}/deliveries", webhook["webhook"]["id"].as_str().unwrap_or_default());
+    let deliveries = app.get(&deliveries, &owner).await.expect(200).clone();
+    assert_eq!(deliveries["data"][0]["event_type"], "client.updated", "{deliveries}");
+    compare("WebhookEvent", &deliveries["data"][0]["payload"]);
 
     app.post("/api/v1/users", &owner, example_of("CreateUser")).await.expect(201);
     let login = example_of("LoginRequest");

@@ -174,6 +174,40 @@ async fn the_changes_feed_is_only_for_those_who_see_every_client() {
 }
 
 #[actix_web::test]
+async fn webhooks_are_only_for_owners_and_admins() {
+    let s = Branches::set_up().await;
+    let app = &s.app;
+    let body = json!({"url": "http://127.0.0.1:9/hooks", "event_types": ["*"]});
+    let created = app.post("/api/v1/webhooks", &s.owner, body.clone()).await.expect(201).clone();
+    let webhook = format!("/api/v1/webhooks/{}", created["webhook"]["id"].as_str().expect("an id"));
+    let ping = app.post(&format!("{webhook}/test"), &s.owner, json!(null)).await.expect(202).clone();
+    let before = app.get(&webhook, &s.owner).await.expect(200).clone();
+    // A webhook is sent every record of the workspace: a rep or a branch manager may neither
+    // make one nor read, change or test another's.
+    for token in [&s.rep_a.1, &s.branch_manager.1] {
+        app.get("/api/v1/webhooks", token).await.expect_problem(403, "forbidden");
+        app.post("/api/v1/webhooks", token, body.clone()).await.expect_problem(403, "forbidden");
+        app.get(&webhook, token).await.expect_problem(403, "forbidden");
+        app.patch(&webhook, token, json!({"url": "http://127.0.0.1:10/mine"}))
+            .await
+            .expect_problem(403, "forbidden");
+        app.request(Method::DELETE, &webhook, Some(token), None).await.expect_problem(403, "forbidden");
+        app.post(&format!("{webhook}/rotate-secret"), token, json!(null))
+            .await
+            .expect_problem(403, "forbidden");
+        app.post(&format!("{webhook}/test"), token, json!(null)).await.expect_problem(403, "forbidden");
+        app.get(&format!("{webhook}/deliveries"), token).await.expect_problem(403, "forbidden");
+        let retry = format!("{webhook}/deliveries/{}/retry", id(&ping));
+        app.post(&retry, token, json!(null)).await.expect_problem(403, "forbidden");
+    }
+    app.assert_unchanged(&webhook, &s.owner, &before).await;
+    let deliveries = app.get(&format!("{webhook}/deliveries"), &s.owner).await.expect(200).clone();
+    assert_eq!(deliveries["data"].as_array().map(Vec::len), Some(1));
+    let listed = app.get("/api/v1/webhooks", &s.owner).await.expect(200).clone();
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1));
+}
+
+#[actix_web::test]
 async fn a_rep_can_neither_change_nor_link_to_a_client_they_dont_see() {
     let s = Branches::set_up().await;
     let (app, rep) = (&s.app, &s.rep_a.1);
@@ -821,6 +855,15 @@ const SCOPE_TESTED: &[&str] = &[
     "get_import_errors",
     "list_changes",
     "get_changes_cursor",
+    "list_webhooks",
+    "create_webhook",
+    "get_webhook",
+    "update_webhook",
+    "delete_webhook",
+    "rotate_webhook_secret",
+    "test_webhook",
+    "list_webhook_deliveries",
+    "retry_webhook_delivery",
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and
@@ -842,7 +885,7 @@ const NO_CLIENT_DATA: &[&str] = &[
 #[test]
 fn every_operation_on_client_data_is_scope_tested() {
     const CLIENT_DATA: &[&str] =
-        &["clients", "contacts", "deals", "activities", "segments", "audit", "changes"];
+        &["clients", "contacts", "deals", "activities", "segments", "audit", "changes", "webhooks"];
     let document = crm::openapi::document();
     let mut unclassified = Vec::new();
     for item in document["paths"].as_object().into_iter().flat_map(|paths| paths.values()) {

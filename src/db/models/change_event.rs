@@ -41,7 +41,7 @@ pub struct ChangeEvent {
 
 /// Where a reader of the changes feed is: after event `id` of transaction `txid` (the order of the
 /// feed is the transaction's id, then the event's). Transaction ids are never negative.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct FeedPosition {
     pub txid: u64,
     pub id: Uuid,

@@ -21,6 +21,7 @@ pub mod segment;
 pub mod soft_delete;
 pub mod team;
 pub mod user;
+pub mod webhook;
 pub mod workspace;
 
 pub use activity::Activity;

@@ -98,6 +98,7 @@ impl TestApp {
             request_limiter: Arc::default(),
             user_requests_per_minute: crm::auth::rate_limit::DEFAULT_USER_REQUESTS_PER_MINUTE,
             cors_origins: AllowedOrigins::None,
+            webhooks_allow_private: true,
         };
         configure(&mut state);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -6,5 +6,6 @@ pub mod cluster;
 pub mod http;
 pub mod paging;
 pub mod process;
+pub mod receiver;
 
 pub use http::TestApp;

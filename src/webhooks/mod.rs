@@ -1,0 +1,174 @@
+//! Webhooks: the changes of a workspace, pushed to the endpoints its admins subscribe, signed as
+//! the Standard Webhooks specification says, at least once, retried for three days. Two jobs every
+//! server process runs: `dispatch` turns new changes into deliveries in the outbox, and
+//! `deliver_due` sends the deliveries that are due. docs/webhooks.md tells the whole story.
+
+pub mod address;
+pub mod dispatch;
+pub mod events;
+pub mod sender;
+pub mod signing;
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::Rng;
+
+use crate::background::run_counting;
+use crate::db::PgPool;
+use crate::db::models::NewChangeEvent;
+use crate::db::models::webhook::{AfterFailure, AttemptOutcome, ClaimedDelivery, Delivery};
+use crate::ids::WorkspaceId;
+use crate::webhooks::sender::{Sender, TIMEOUT};
+
+/// How often the worker looks for new changes and due deliveries: well within the second a
+/// change may take to reach its receiver.
+const INTERVAL: Duration = Duration::from_millis(200);
+/// Deliveries claimed, and sent at once, per workspace and round.
+const CLAIM: i64 = 50;
+/// How long a claimed delivery is left to its sender before another may send it again: the
+/// attempt's deadline and a margin. A sender killed mid-attempt delays its deliveries this long.
+pub const LEASE: TimeDelta = TimeDelta::seconds(TIMEOUT.as_secs() as i64 + 5);
+/// How long a delivery is retried before it is given up and its webhook turned off.
+pub const RETRY_FOR: TimeDelta = TimeDelta::days(3);
+
+/// Runs the dispatcher and the sender until the actix system stops.
+pub fn spawn(pool: PgPool, allow_private: bool) {
+    actix_web::rt::spawn(async move {
+        let sender = Sender::new(allow_private);
+        let mut interval = actix_web::rt::time::interval(INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let done = |count| format!("queued {count} webhook deliveries");
+            run_counting(&pool, "the webhook dispatcher", done, |conn| {
+                dispatch::dispatch_all(conn).map_err(|error| error.to_string())
+            })
+            .await;
+            match deliver_due(&pool, &sender).await {
+                Ok(0) => {}
+                Ok(sent) => log::debug!("sent {sent} webhook deliveries"),
+                Err(error) => log::warn!("the webhook sender failed: {error}"),
+            }
+        }
+    });
+}
+
+/// Claims and sends the due deliveries of every workspace, a workspace at a time, the deliveries
+/// of one claim at once, until none is due; how many attempts were made.
+pub async fn deliver_due(pool: &PgPool, sender: &Sender) -> Result<usize, String> {
+    let workspaces = on_connection(pool, |conn| Delivery::workspaces_due(conn, 100)).await?;
+    let mut attempts = 0;
+    for workspace in workspaces {
+        loop {
+            let claimed = on_connection(pool, move |conn| {
+                Delivery::claim_due(conn, workspace, CLAIM, LEASE.num_seconds())
+            })
+            .await?;
+            let now = Utc::now();
+            let outcomes =
+                futures_util::future::join_all(claimed.iter().map(|delivery| sender.send(delivery, now)))
+                    .await;
+            attempts += claimed.len();
+            for (delivery, outcome) in claimed.iter().zip(outcomes) {
+                record(pool, workspace, delivery, outcome).await?;
+            }
+            // Until nothing is due: a delivery just made may have been what a record's next
+            // change waited for.
+            if claimed.is_empty() {
+                break;
+            }
+        }
+    }
+    Ok(attempts)
+}
+
+/// Records an attempt; when the delivery is given up, turns its webhook off and says so in the
+/// audit trail.
+async fn record(
+    pool: &PgPool,
+    workspace: WorkspaceId,
+    delivery: &ClaimedDelivery,
+    outcome: AttemptOutcome,
+) -> Result<(), String> {
+    let after_failure = after_failure(delivery.created_at, delivery.attempts, Utc::now());
+    let (id, webhook) = (delivery.id, delivery.webhook_id);
+    if !outcome.succeeded() {
+        log::info!(
+            "webhook delivery {id} failed (attempt {}): {}",
+            delivery.attempts,
+            outcome.error.as_deref().unwrap_or("an answer other than 2xx")
+        );
+    }
+    on_connection(pool, move |conn| {
+        use diesel::Connection;
+        conn.transaction(|conn| {
+            Delivery::record_attempt(conn, workspace, id, &outcome, after_failure)?;
+            if after_failure == AfterFailure::GiveUp && !outcome.succeeded() {
+                let reason = format!("deliveries failed for {} days", RETRY_FOR.num_days());
+                if let Some(disabled) = crate::db::models::webhook::Webhook::disable(conn, workspace, webhook, &reason)? {
+                    log::warn!("webhook {webhook} of workspace {workspace} turned off: {reason}");
+                    NewChangeEvent {
+                        workspace_id: workspace,
+                        id: uuid::Uuid::now_v7(),
+                        entity: "webhook",
+                        entity_id: webhook.0,
+                        action: "disabled",
+                        version: Some(disabled.version),
+                        actor_id: None,
+                        request_id: None,
+                        changes: serde_json::json!({"active": {"from": true, "to": false}, "disabled_reason": {"from": null, "to": reason}}),
+                    }
+                    .record(conn)?;
+                }
+            }
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// When a delivery first made at `created_at` is tried again after failing its `attempts`-th
+/// attempt: after 10 s, then three times as long each time up to 6 h, each wait shortened or
+/// lengthened at random by up to a fifth (so that an endpoint coming back is not hit by every
+/// retry at once), until three days have passed.
+pub fn after_failure(created_at: DateTime<Utc>, attempts: i32, now: DateTime<Utc>) -> AfterFailure {
+    let exponent = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(10);
+    let wait = (10 * 3i64.pow(exponent)).min(6 * 3600) as f64;
+    let jittered = wait * rand::thread_rng().gen_range(0.8..1.2);
+    let at = now + TimeDelta::milliseconds((jittered * 1000.0) as i64);
+    if at > created_at + RETRY_FOR { AfterFailure::GiveUp } else { AfterFailure::RetryAt(at) }
+}
+
+async fn on_connection<T: Send + 'static>(
+    pool: &PgPool,
+    job: impl FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<T> + Send + 'static,
+) -> Result<T, String> {
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get().map_err(|error| error.to_string())?;
+        job(&mut conn).map_err(|error| error.to_string())
+    })
+    .await
+    .map_err(|error| error.to_string())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_sooner_first_and_gives_up_after_three_days() {
+        let created = Utc::now();
+        let AfterFailure::RetryAt(first) = after_failure(created, 1, created) else {
+            panic!("gave up at once")
+        };
+        let waited = (first - created).num_milliseconds();
+        assert!((8_000..=12_000).contains(&waited), "{waited} ms");
+        let AfterFailure::RetryAt(later) = after_failure(created, 8, created) else { panic!("gave up") };
+        let waited = (later - created).num_seconds();
+        assert!((17_280..=25_920).contains(&waited), "{waited} s: 6 h within a fifth");
+        let late = created + TimeDelta::days(3) - TimeDelta::minutes(1);
+        assert_eq!(after_failure(created, 20, late), AfterFailure::GiveUp);
+    }
+}
