@@ -4,8 +4,8 @@
 # ceilings, and rewrites docs/benchmarks.md. Arguments go to bench.py (--scales, --duration, ...).
 # `bench/run.sh --login-flood` measures a login flood instead (bench/login_flood.py), and
 # `bench/run.sh --batch` batches against single requests (bench/batch.py), and `bench/run.sh --import` a
-# 100,000-row spreadsheet import (bench/import.py), and `bench/run.sh --changes` the changes feed
-# (bench/changes.py).
+# 100,000-row spreadsheet import (bench/import.py), `bench/run.sh --changes` the changes feed
+# (bench/changes.py), and `bench/run.sh --webhooks` webhook latency (bench/webhooks.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +27,10 @@ fi
 if [ "${1:-}" = "--changes" ]; then
     shift
     exec python3 bench/changes.py "$@"
+fi
+if [ "${1:-}" = "--webhooks" ]; then
+    shift
+    exec python3 bench/webhooks.py "$@"
 fi
 if [ "${1:-}" = "--batch" ]; then
     shift
