@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::db::change_order::{ChangeWindow, ListOrder};
 use crate::domain::FieldCode;
 use crate::error::{ApiError, FieldError, ProblemCode};
 use crate::state::AppState;
@@ -205,6 +206,58 @@ impl PageParams {
     /// The decoded position after which the page starts.
     pub fn after<K: DeserializeOwned>(&self) -> Result<Option<K>, ApiError> {
         decode_cursor(self.cursor.as_deref())
+    }
+}
+
+/// The order of a list by change time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum UpdatedOrder {
+    /// Oldest change first.
+    #[serde(rename = "updated_at")]
+    UpdatedAt,
+    /// Latest change first.
+    #[serde(rename = "-updated_at")]
+    UpdatedAtDescending,
+}
+
+/// What a sync that polls a list sends: `updated_since`, and the order by change time.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangedParams {
+    /// Only records changed at or after this time; the list is then in the order of change, oldest first.
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// `updated_at`: the oldest change first, for a sync that pages through changes from `updated_since`;
+    /// `-updated_at`: the latest first. Without either parameter, the list's own order.
+    #[param(inline)]
+    pub sort: Option<UpdatedOrder>,
+}
+
+impl ChangedParams {
+    /// The list's order: by change time when `updated_since` or `sort` is given, the cursor then
+    /// being (updated_at, id); otherwise its own, after the key `cursor` holds.
+    pub fn order<K: DeserializeOwned>(&self, cursor: Option<&str>) -> Result<ListOrder<K>, ApiError> {
+        if self.updated_since.is_none() && self.sort.is_none() {
+            return Ok(ListOrder::Own(decode_cursor(cursor)?));
+        }
+        Ok(ListOrder::Changed(ChangeWindow {
+            since: self.updated_since,
+            oldest_first: self.sort != Some(UpdatedOrder::UpdatedAtDescending),
+            after: decode_cursor(cursor)?,
+        }))
+    }
+}
+
+/// A row's cursor key in a list ordered as `order` says: (updated_at, id) by change time, `own`
+/// otherwise.
+pub fn list_key<O, K: Serialize>(
+    order: &ListOrder<O>,
+    own: K,
+    updated_at: chrono::DateTime<chrono::Utc>,
+    id: uuid::Uuid,
+) -> serde_json::Value {
+    match order {
+        ListOrder::Own(_) => serde_json::json!(own),
+        ListOrder::Changed(_) => serde_json::json!([updated_at, id]),
     }
 }
 

@@ -11,7 +11,8 @@ use validator::Validate;
 
 use crate::api::by_ref::{self, RefLookup, RefPath};
 use crate::api::extract::{
-    IfMatch, JsonBody, Page, decode_cursor, from_json_value, not_null, nullable, page_limit, versioned_http,
+    ChangedParams, IfMatch, JsonBody, Page, UpdatedOrder, from_json_value, list_key, not_null, nullable,
+    page_limit, versioned_http,
 };
 use crate::api::listing::search_query;
 use crate::api::{BOOKKEEPING, record_change, to_json};
@@ -369,12 +370,19 @@ pub struct ProductListQuery {
     /// The product another system knows by this id: `system:id`, such as `shop:SKU-100`.
     #[param(inline, value_type = Option<RefLookup>)]
     pub external_ref: Option<String>,
+    /// Only products changed at or after this time; the list is then in the order of change, oldest first.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// `updated_at`: the oldest change first, for a sync that pages through changes from `updated_since`;
+    /// `-updated_at`: the latest first. Without either parameter, by name.
+    #[param(inline)]
+    pub sort: Option<UpdatedOrder>,
 }
 
 /// List products by name.
 ///
 /// Pages through the catalogue by name, narrowed by product group, active state and `q`, a fuzzy search over
-/// SKUs, names and groups.
+/// SKUs, names and groups. With `updated_since` or `sort`, in the order of their last change, for a sync that
+/// polls (a product taken off sale stays listed, `active: false`).
 #[utoipa::path(
     tag = "products",
     operation_id = "list_products",
@@ -390,7 +398,9 @@ pub async fn list_products(
 ) -> Result<web::Json<Page<ProductResponse>>, ApiError> {
     let query = query.into_inner();
     let limit = page_limit(query.limit)?;
-    let after: Option<(String, ProductId)> = decode_cursor(query.cursor.as_deref())?;
+    let changed = ChangedParams { updated_since: query.updated_since, sort: query.sort };
+    let order = changed.order::<(String, ProductId)>(query.cursor.as_deref())?;
+    let keyed = order.clone();
     let external = by_ref::parse_lookup(query.external_ref.as_deref())?;
     let mut filter = ProductFilter {
         id: None,
@@ -403,15 +413,13 @@ pub async fn list_products(
             let found = by_ref::lookup_id(conn, principal.workspace_id, RefEntity::Product, reference)?;
             filter.id = Some(ProductId(found));
         }
-        Ok(Product::list(conn, principal.workspace_id, &filter, after, i64::from(limit) + 1)?)
+        Ok(Product::list(conn, principal.workspace_id, &filter, order, i64::from(limit) + 1)?)
     })
     .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        limit,
-        |product| (product.name.clone(), product.id),
-        |product| ProductResponse::from(&product),
-    )))
+    let key = |product: &Product| {
+        list_key(&keyed, (product.name.clone(), product.id), product.updated_at, product.id.0)
+    };
+    Ok(web::Json(Page::from_rows(rows, limit, key, |product| ProductResponse::from(&product))))
 }
 
 /// Get one product.

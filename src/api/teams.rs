@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, not_null, nullable};
+use crate::api::extract::{
+    ChangedParams, IfMatch, Page, PageParams, ValidatedJson, etag, list_key, not_null, nullable,
+};
 use crate::api::record_change;
 use crate::auth::{Principal, run_as};
 use crate::db::models::change_event::ChangeSet;
@@ -72,12 +74,13 @@ pub struct UpdateTeam {
 
 /// List the workspace's teams, oldest first.
 ///
-/// Branches and departments, oldest first, each with its parent: a branch sees its departments.
+/// Branches and departments, oldest first, each with its parent: a branch sees its departments. With
+/// `updated_since` or `sort`, in the order of their last change, for a sync that polls.
 #[utoipa::path(
     tag = "teams",
     operation_id = "list_teams",
     security(("bearer" = [])),
-    params(PageParams),
+    params(PageParams, ChangedParams),
     responses((status = 200, description = "One page of teams", body = Page<TeamResponse>))
 )]
 #[get("/teams")]
@@ -85,14 +88,17 @@ pub async fn list_teams(
     state: web::Data<AppState>,
     principal: Principal,
     page: web::Query<PageParams>,
+    changed: web::Query<ChangedParams>,
 ) -> Result<web::Json<Page<TeamResponse>>, ApiError> {
     let limit = page.limit()?;
-    let after: Option<TeamId> = page.after()?;
+    let order = changed.order::<TeamId>(page.cursor.as_deref())?;
+    let keyed = order.clone();
     let rows = run_as(principal.caller(), &state.pool, move |conn| {
-        Ok(Team::list(conn, principal.workspace_id, after, i64::from(limit) + 1)?)
+        Ok(Team::list(conn, principal.workspace_id, order, i64::from(limit) + 1)?)
     })
     .await?;
-    Ok(web::Json(Page::from_rows(rows, limit, |team| team.id, TeamResponse::from)))
+    let key = |team: &Team| list_key(&keyed, team.id, team.updated_at, team.id.0);
+    Ok(web::Json(Page::from_rows(rows, limit, key, TeamResponse::from)))
 }
 
 /// Create a team (owners and admins).

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, not_null, nullable};
+use crate::api::extract::{
+    ChangedParams, IfMatch, Page, PageParams, ValidatedJson, etag, list_key, not_null, nullable,
+};
 use crate::api::record_change;
 use crate::api::security::{SecurityEvent, action};
 use crate::api::workspace::WorkspaceResponse;
@@ -153,12 +155,13 @@ pub async fn get_me(
 
 /// List the workspace's users, oldest first.
 ///
-/// Every user of the workspace, oldest first, with role, team and whether they are active.
+/// Every user of the workspace, oldest first, with role, team and whether they are active. With `updated_since` or
+/// `sort`, in the order of their last change, for a sync that polls.
 #[utoipa::path(
     tag = "users",
     operation_id = "list_users",
     security(("bearer" = [])),
-    params(PageParams),
+    params(PageParams, ChangedParams),
     responses((status = 200, description = "One page of users", body = Page<UserResponse>))
 )]
 #[get("/users")]
@@ -166,14 +169,17 @@ pub async fn list_users(
     state: web::Data<AppState>,
     principal: Principal,
     page: web::Query<PageParams>,
+    changed: web::Query<ChangedParams>,
 ) -> Result<web::Json<Page<UserResponse>>, ApiError> {
     let limit = page.limit()?;
-    let after: Option<UserId> = page.after()?;
+    let order = changed.order::<UserId>(page.cursor.as_deref())?;
+    let keyed = order.clone();
     let rows = run_as(principal.caller(), &state.pool, move |conn| {
-        Ok(User::list(conn, principal.workspace_id, after, i64::from(limit) + 1)?)
+        Ok(User::list(conn, principal.workspace_id, order, i64::from(limit) + 1)?)
     })
     .await?;
-    Ok(web::Json(Page::from_rows(rows, limit, |user| user.id, UserResponse::from)))
+    let key = |user: &User| list_key(&keyed, user.id, user.updated_at, user.id.0);
+    Ok(web::Json(Page::from_rows(rows, limit, key, UserResponse::from)))
 }
 
 /// Create a user (owners and admins).

@@ -2,6 +2,7 @@
 //! Diesel code off the async workers. Where the database is (embedded or external) is decided
 //! at start-up, in `launch.rs`.
 
+pub mod change_order;
 pub mod embedded;
 pub mod filter;
 pub mod fragment;

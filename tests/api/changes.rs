@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
-use crate::support::http::id_of as id;
+use crate::support::http::{id_of as id, timestamp};
 
 /// Reads the feed from `cursor` until a page says nothing more is ready: the changes and where
 /// the reader stands.
@@ -188,4 +188,66 @@ async fn the_feed_refuses_what_it_did_not_issue_and_starts_at_the_first_change()
         (&json!("client"), &json!("created"), &json!(1))
     );
     assert_eq!(first["changes"]["name"]["to"], "Acme");
+}
+
+/// Every page of `path` (which has its own query), following `next_cursor`: the items' ids.
+async fn walk(app: &TestApp, token: &str, path: &str) -> Vec<String> {
+    let (mut ids, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let page = app.get(&format!("{path}&limit=1&cursor={cursor}"), token).await.expect(200).clone();
+        ids.extend(page["data"].as_array().into_iter().flatten().map(|item| id(item).to_string()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => return ids,
+        }
+    }
+}
+
+/// Products, users, teams and segments list in the order of their last change, from
+/// `updated_since`, as clients, contacts, deals and activities do: a sync that polls pages through
+/// what changed since its last run, oldest change first, without the changes feed.
+#[actix_web::test]
+async fn every_list_pages_by_change_time_from_updated_since() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let resources = [
+        (
+            "/api/v1/products",
+            json!({"sku": "TEA", "name": "Tea", "price": "4.90", "currency": "EUR"}),
+            json!({"sku": "COF", "name": "Coffee", "price": "7.10", "currency": "EUR"}),
+            json!({"price": "5.10"}),
+        ),
+        (
+            "/api/v1/users",
+            json!({"email": "anna@example.com", "full_name": "Anna", "role": "sales", "password": "a-password-1"}),
+            json!({"email": "boris@example.com", "full_name": "Boris", "role": "sales", "password": "a-password-1"}),
+            json!({"full_name": "Anna Petrova"}),
+        ),
+        ("/api/v1/teams", json!({"name": "Kazan"}), json!({"name": "Omsk"}), json!({"name": "Kazan branch"})),
+        (
+            "/api/v1/segments",
+            json!({"name": "Call list", "kind": "static"}),
+            json!({"name": "Mailing", "kind": "static"}),
+            json!({"name": "Call list, spring"}),
+        ),
+    ];
+    for (list, first, second, change) in resources {
+        let first = app.post(list, &owner, first).await.expect(201).clone();
+        let second = app.post(list, &owner, second).await.expect(201).clone();
+        let changed = app.patch(&format!("{list}/{}", id(&first)), &owner, change).await.expect(200).clone();
+        assert!(timestamp(&changed["updated_at"]) >= timestamp(&second["updated_at"]));
+        // From the second's creation on: it, then the first, changed after it.
+        let since = second["updated_at"].as_str().expect("updated_at").replace('+', "%2B");
+        let (first, second) = (id(&first).to_string(), id(&second).to_string());
+        let from_since = walk(&app, &owner, &format!("{list}?updated_since={since}")).await;
+        assert_eq!(from_since, [second.clone(), first.clone()], "{list}");
+        // Everything, oldest change first, ends with the same two; latest first starts with them.
+        let oldest_first = walk(&app, &owner, &format!("{list}?sort=updated_at")).await;
+        assert_eq!(oldest_first[oldest_first.len() - 2..], [second.clone(), first.clone()], "{list}");
+        let latest_first = walk(&app, &owner, &format!("{list}?sort=-updated_at")).await;
+        assert_eq!(latest_first[..2], [first.clone(), second.clone()], "{list}");
+        let mut reversed = oldest_first.clone();
+        reversed.reverse();
+        assert_eq!(latest_first, reversed, "{list}");
+    }
 }

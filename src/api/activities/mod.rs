@@ -18,7 +18,7 @@ use utoipa::IntoParams;
 
 use crate::api::Parent;
 use crate::api::by_ref::{self, RefLookup, RefPath};
-use crate::api::extract::{IfMatch, JsonBody, Page, decode_cursor, page_limit};
+use crate::api::extract::{IfMatch, JsonBody, Page, UpdatedOrder, decode_cursor, page_limit};
 use crate::api::listing::{DeletedQuery, Tombstone, tombstone_page};
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::soft_delete;
@@ -131,21 +131,10 @@ pub struct ActivityListQuery {
     /// `-updated_at` (the default): the latest change first; `updated_at`: the oldest first, for a sync that pages
     /// through changes from `updated_since`.
     #[param(inline)]
-    pub sort: Option<ActivitySort>,
+    pub sort: Option<UpdatedOrder>,
     /// The activity another system knows by this id: `system:id`, such as `pbx:call-88812`.
     #[param(inline, value_type = Option<RefLookup>)]
     pub external_ref: Option<String>,
-}
-
-/// The order of an activity list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
-pub enum ActivitySort {
-    /// Oldest change first.
-    #[serde(rename = "updated_at")]
-    UpdatedAt,
-    /// Latest change first.
-    #[serde(rename = "-updated_at")]
-    UpdatedAtDescending,
 }
 
 /// List activities, most recently changed first.
@@ -299,7 +288,7 @@ async fn activities_page(
         updated_since: query.updated_since,
         condition: None,
         id: None,
-        oldest_first: query.sort == Some(ActivitySort::UpdatedAt),
+        oldest_first: query.sort == Some(UpdatedOrder::UpdatedAt),
     };
     let external = by_ref::parse_lookup(query.external_ref.as_deref())?;
     let rows = run_seeing(principal.caller(), &state.pool, move |conn, scope| {

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::api::extract::{
-    IfMatch, JsonBody, Page, PageParams, decode_cursor, not_null, nullable, page_limit, versioned_http,
+    ChangedParams, IfMatch, JsonBody, Page, PageParams, list_key, not_null, nullable, page_limit,
+    versioned_http,
 };
 use crate::api::search::compile_filter;
 use crate::api::{BOOKKEEPING, record_change, to_json};
@@ -209,12 +210,13 @@ pub async fn create_segment(
 /// List segments by name.
 ///
 /// Every segment by name: the built-in ones every workspace starts with (dormant clients, frequent buyers,
-/// RFM classes) and the workspace's own.
+/// RFM classes) and the workspace's own. With `updated_since` or `sort`, in the order of their last change, for a
+/// sync that polls.
 #[utoipa::path(
     tag = "segments",
     operation_id = "list_segments",
     security(("bearer" = [])),
-    params(PageParams),
+    params(PageParams, ChangedParams),
     responses((status = 200, description = "One page of segments", body = Page<SegmentResponse>))
 )]
 #[get("/segments")]
@@ -222,19 +224,19 @@ pub async fn list_segments(
     state: web::Data<AppState>,
     principal: Principal,
     query: web::Query<PageParams>,
+    changed: web::Query<ChangedParams>,
 ) -> Result<web::Json<Page<SegmentResponse>>, ApiError> {
     let limit = page_limit(query.limit)?;
-    let after: Option<(String, SegmentId)> = decode_cursor(query.cursor.as_deref())?;
+    let order = changed.order::<(String, SegmentId)>(query.cursor.as_deref())?;
+    let keyed = order.clone();
     let rows = run_as(principal.caller(), &state.pool, move |conn| {
-        Ok(Segment::list(conn, principal.workspace_id, after, i64::from(limit) + 1)?)
+        Ok(Segment::list(conn, principal.workspace_id, order, i64::from(limit) + 1)?)
     })
     .await?;
-    Ok(web::Json(Page::from_rows(
-        rows,
-        limit,
-        |segment| (segment.name.clone(), segment.id),
-        |segment| SegmentResponse::from(&segment),
-    )))
+    let key = |segment: &Segment| {
+        list_key(&keyed, (segment.name.clone(), segment.id), segment.updated_at, segment.id.0)
+    };
+    Ok(web::Json(Page::from_rows(rows, limit, key, |segment| SegmentResponse::from(&segment))))
 }
 
 /// Get one segment.

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
+
+use crate::db::change_order::{ListOrder, in_change_order};
 use diesel::sql_types::{Bool, Text};
 use rust_decimal::Decimal;
 
@@ -112,7 +114,7 @@ impl Product {
         conn: &mut PgConnection,
         workspace: WorkspaceId,
         filter: &ProductFilter,
-        after: Option<(String, ProductId)>,
+        order: ListOrder<(String, ProductId)>,
         limit: i64,
     ) -> QueryResult<Vec<Product>> {
         let mut query = products::table.filter(products::workspace_id.eq(workspace)).into_boxed();
@@ -128,9 +130,15 @@ impl Product {
         if let Some(q) = &filter.q {
             query = query.filter(fuzzy_match(q));
         }
-        if let Some((name, id)) = after {
-            query = query.filter(SqlFragment::keyset_after("name", false, name, id.0));
-        }
-        query.order((products::name, products::id)).select(Product::as_select()).page_limit(limit).load(conn)
+        let query = match order {
+            ListOrder::Own(after) => {
+                if let Some((name, id)) = after {
+                    query = query.filter(SqlFragment::keyset_after("name", false, name, id.0));
+                }
+                query.order((products::name.asc(), products::id.asc()))
+            }
+            ListOrder::Changed(window) => in_change_order!(query, products, &window),
+        };
+        query.select(Product::as_select()).page_limit(limit).load(conn)
     }
 }

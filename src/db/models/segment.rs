@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
+
+use crate::db::change_order::{ListOrder, in_change_order};
 use diesel::sql_types::{Bool, Nullable, Text, Uuid as SqlUuid};
 
 use crate::db::fragment::SqlFragment;
@@ -133,18 +135,20 @@ impl Segment {
     pub fn list(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
-        after: Option<(String, SegmentId)>,
+        order: ListOrder<(String, SegmentId)>,
         limit: i64,
     ) -> QueryResult<Vec<Segment>> {
         let mut query = segments::table.filter(segments::workspace_id.eq(workspace)).into_boxed();
-        if let Some((name, id)) = after {
-            query = query.filter(SqlFragment::keyset_after("name", false, name, id.0));
-        }
-        query
-            .order((segments::name.asc(), segments::id.asc()))
-            .select(Segment::as_select())
-            .page_limit(limit)
-            .load(conn)
+        let query = match order {
+            ListOrder::Own(after) => {
+                if let Some((name, id)) = after {
+                    query = query.filter(SqlFragment::keyset_after("name", false, name, id.0));
+                }
+                query.order((segments::name.asc(), segments::id.asc()))
+            }
+            ListOrder::Changed(window) => in_change_order!(query, segments, &window),
+        };
+        query.select(Segment::as_select()).page_limit(limit).load(conn)
     }
 
     /// How many live clients the scope sees match `condition`.

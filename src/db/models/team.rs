@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use crate::db::change_order::{ListOrder, in_change_order};
+
 use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::teams;
 use crate::ids::{TeamId, WorkspaceId};
@@ -91,14 +93,18 @@ impl Team {
     pub fn list(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
-        after: Option<TeamId>,
+        order: ListOrder<TeamId>,
         limit: i64,
     ) -> QueryResult<Vec<Team>> {
-        let mut query = teams::table.filter(teams::workspace_id.eq(workspace)).into_boxed();
-        if let Some(after) = after {
-            query = query.filter(teams::id.gt(after));
-        }
-        query.order(teams::id).select(Team::as_select()).page_limit(limit).load(conn)
+        let query = teams::table.filter(teams::workspace_id.eq(workspace)).into_boxed();
+        let query = match order {
+            ListOrder::Own(after) => match after {
+                Some(after) => query.filter(teams::id.gt(after)).order(teams::id),
+                None => query.order(teams::id),
+            },
+            ListOrder::Changed(window) => in_change_order!(query, teams, &window),
+        };
+        query.select(Team::as_select()).page_limit(limit).load(conn)
     }
 
     pub fn update(

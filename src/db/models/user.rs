@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use crate::db::change_order::{ListOrder, in_change_order};
+
 use crate::db::fragment::Bind;
 use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::users;
@@ -146,15 +148,18 @@ impl User {
     pub fn list(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
-        after: Option<UserId>,
+        order: ListOrder<UserId>,
         limit: i64,
     ) -> QueryResult<Vec<User>> {
-        let mut query =
-            users::table.filter(users::workspace_id.eq(workspace)).filter(is_person()).into_boxed();
-        if let Some(after) = after {
-            query = query.filter(users::id.gt(after));
-        }
-        query.order(users::id).select(User::as_select()).page_limit(limit).load(conn)
+        let query = users::table.filter(users::workspace_id.eq(workspace)).filter(is_person()).into_boxed();
+        let query = match order {
+            ListOrder::Own(after) => match after {
+                Some(after) => query.filter(users::id.gt(after)).order(users::id),
+                None => query.order(users::id),
+            },
+            ListOrder::Changed(window) => in_change_order!(query, users, &window),
+        };
+        query.select(User::as_select()).page_limit(limit).load(conn)
     }
 
     pub fn count_active_owners(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<i64> {
