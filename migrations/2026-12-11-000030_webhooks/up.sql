@@ -70,6 +70,9 @@ CREATE INDEX webhook_deliveries_record_idx ON webhook_deliveries (workspace_id, 
     WHERE status = 'pending';
 -- A webhook's deliveries, newest first.
 CREATE INDEX webhook_deliveries_webhook_idx ON webhook_deliveries (workspace_id, webhook_id, id);
+-- The finished ones, oldest first, for the purge of the log after 30 days.
+CREATE INDEX webhook_deliveries_finished_idx ON webhook_deliveries (workspace_id, created_at)
+    WHERE status <> 'pending';
 
 CREATE TABLE webhook_attempts (
     workspace_id uuid NOT NULL,

@@ -12,13 +12,16 @@ pub mod signing;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use diesel::{Connection, PgConnection, QueryResult};
 use rand::Rng;
 
 use crate::background::run_counting;
 use crate::db::PgPool;
 use crate::db::models::NewChangeEvent;
-use crate::db::models::webhook::{AfterFailure, AttemptOutcome, ClaimedDelivery, Delivery};
-use crate::ids::WorkspaceId;
+use crate::db::models::webhook::{
+    AfterFailure, AttemptOutcome, ClaimedDelivery, Delivery, DispatchPosition, Webhook,
+};
+use crate::ids::{WebhookId, WorkspaceId};
 use crate::webhooks::sender::{Sender, TIMEOUT};
 
 /// How often the worker looks for new changes and due deliveries: well within the second a
@@ -31,6 +34,10 @@ const CLAIM: i64 = 50;
 pub const LEASE: TimeDelta = TimeDelta::seconds(TIMEOUT.as_secs() as i64 + 5);
 /// How long a delivery is retried before it is given up and its webhook turned off.
 pub const RETRY_FOR: TimeDelta = TimeDelta::days(3);
+/// How long the log of a finished delivery (delivered or given up) is kept.
+pub const KEEP_LOG_FOR: TimeDelta = TimeDelta::days(30);
+/// Rounds between two purges of that log: an hour.
+const PURGE_EVERY: u32 = 3600 * 5;
 
 /// Runs the dispatcher and the sender until the actix system stops.
 pub fn spawn(pool: PgPool, allow_private: bool) {
@@ -38,8 +45,17 @@ pub fn spawn(pool: PgPool, allow_private: bool) {
         let sender = Sender::new(allow_private);
         let mut interval = actix_web::rt::time::interval(INTERVAL);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut rounds: u32 = 0;
         loop {
             interval.tick().await;
+            rounds = rounds.wrapping_add(1);
+            if rounds % PURGE_EVERY == 1 {
+                let done = |count| format!("purged {count} finished webhook deliveries");
+                run_counting(&pool, "purging webhook deliveries", done, |conn| {
+                    purge_finished(conn).map_err(|error| error.to_string())
+                })
+                .await;
+            }
             let done = |count| format!("queued {count} webhook deliveries");
             run_counting(&pool, "the webhook dispatcher", done, |conn| {
                 dispatch::dispatch_all(conn).map_err(|error| error.to_string())
@@ -70,12 +86,12 @@ pub async fn deliver_due(pool: &PgPool, sender: &Sender) -> Result<usize, String
                 futures_util::future::join_all(claimed.iter().map(|delivery| sender.send(delivery, now)))
                     .await;
             attempts += claimed.len();
-            for (delivery, outcome) in claimed.iter().zip(outcomes) {
-                record(pool, workspace, delivery, outcome).await?;
-            }
+            let done = claimed.is_empty();
+            let results: Vec<(ClaimedDelivery, AttemptOutcome)> = claimed.into_iter().zip(outcomes).collect();
+            on_connection(pool, move |conn| record_all(conn, workspace, &results)).await?;
             // Until nothing is due: a delivery just made may have been what a record's next
             // change waited for.
-            if claimed.is_empty() {
+            if done {
                 break;
             }
         }
@@ -83,49 +99,67 @@ pub async fn deliver_due(pool: &PgPool, sender: &Sender) -> Result<usize, String
     Ok(attempts)
 }
 
-/// Records an attempt; when the delivery is given up, turns its webhook off and says so in the
-/// audit trail.
-async fn record(
-    pool: &PgPool,
-    workspace: WorkspaceId,
-    delivery: &ClaimedDelivery,
-    outcome: AttemptOutcome,
-) -> Result<(), String> {
-    let after_failure = after_failure(delivery.created_at, delivery.attempts, Utc::now());
-    let (id, webhook) = (delivery.id, delivery.webhook_id);
-    if !outcome.succeeded() {
-        log::info!(
-            "webhook delivery {id} failed (attempt {}): {}",
-            delivery.attempts,
-            outcome.error.as_deref().unwrap_or("an answer other than 2xx")
-        );
+/// Deletes the finished deliveries older than [`KEEP_LOG_FOR`], a workspace at a time; how many.
+pub fn purge_finished(conn: &mut PgConnection) -> QueryResult<usize> {
+    let before = Utc::now() - KEEP_LOG_FOR;
+    let mut purged = 0;
+    for workspace in DispatchPosition::workspaces(conn)? {
+        purged += Delivery::purge_finished(conn, workspace, before)?;
     }
-    on_connection(pool, move |conn| {
-        use diesel::Connection;
-        conn.transaction(|conn| {
-            Delivery::record_attempt(conn, workspace, id, &outcome, after_failure)?;
-            if after_failure == AfterFailure::GiveUp && !outcome.succeeded() {
-                let reason = format!("deliveries failed for {} days", RETRY_FOR.num_days());
-                if let Some(disabled) = crate::db::models::webhook::Webhook::disable(conn, workspace, webhook, &reason)? {
-                    log::warn!("webhook {webhook} of workspace {workspace} turned off: {reason}");
-                    NewChangeEvent {
-                        workspace_id: workspace,
-                        id: uuid::Uuid::now_v7(),
-                        entity: "webhook",
-                        entity_id: webhook.0,
-                        action: "disabled",
-                        version: Some(disabled.version),
-                        actor_id: None,
-                        request_id: None,
-                        changes: serde_json::json!({"active": {"from": true, "to": false}, "disabled_reason": {"from": null, "to": reason}}),
-                    }
-                    .record(conn)?;
-                }
+    Ok(purged)
+}
+
+/// Records a claim's attempts in one transaction; a delivery given up turns its webhook off.
+fn record_all(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    results: &[(ClaimedDelivery, AttemptOutcome)],
+) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        let now = Utc::now();
+        for (delivery, outcome) in results {
+            let after_failure = after_failure(delivery.created_at, delivery.attempts, now);
+            if !outcome.succeeded() {
+                log::info!(
+                    "webhook delivery {} failed (attempt {}): {}",
+                    delivery.id,
+                    delivery.attempts,
+                    outcome.error.as_deref().unwrap_or("an answer other than 2xx")
+                );
             }
-            Ok(())
-        })
+            Delivery::record_attempt(conn, workspace, delivery.id, outcome, after_failure)?;
+            if after_failure == AfterFailure::GiveUp && !outcome.succeeded() {
+                turn_off(conn, workspace, delivery.webhook_id)?;
+            }
+        }
+        Ok(())
     })
-    .await
+}
+
+/// Turns off a webhook whose delivery was given up, and says so in the audit trail.
+fn turn_off(conn: &mut PgConnection, workspace: WorkspaceId, webhook: WebhookId) -> QueryResult<()> {
+    let reason = format!("deliveries failed for {} days", RETRY_FOR.num_days());
+    let Some(disabled) = Webhook::disable(conn, workspace, webhook, &reason)? else {
+        // Turned off already, by hand or by another delivery given up.
+        return Ok(());
+    };
+    log::warn!("webhook {webhook} of workspace {workspace} turned off: {reason}");
+    let changes = serde_json::json!({
+        "active": {"from": true, "to": false},
+        "disabled_reason": {"from": null, "to": reason},
+    });
+    NewChangeEvent {
+        workspace_id: workspace,
+        id: uuid::Uuid::now_v7(),
+        entity: "webhook",
+        entity_id: webhook.0,
+        action: "disabled",
+        version: Some(disabled.version),
+        actor_id: None,
+        request_id: None,
+        changes,
+    }
+    .record(conn)
 }
 
 /// When a delivery first made at `created_at` is tried again after failing its `attempts`-th

@@ -447,3 +447,41 @@ async fn server_processes_share_the_deliveries_and_a_killed_one_loses_none() {
     assert_eq!(again[21].header("webhook-id"), received[20].header("webhook-id"));
     assert_eq!(again[21].json()["data"]["changes"]["name"]["to"], "Held");
 }
+
+#[actix_web::test]
+async fn the_log_of_finished_deliveries_is_kept_thirty_days() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let receiver = Receiver::start().await;
+    let (webhook, _) = subscribe(&app, &owner, &receiver.url, json!(["client.created"])).await;
+    for name in ["Delivered long ago", "Delivered lately"] {
+        app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": name})).await.expect(201);
+    }
+    assert_eq!(dispatch_and_deliver(&app).await, 2);
+    receiver.answer(&[Answer::Status(500)]);
+    app.post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Pending"})).await.expect(201);
+    assert_eq!(dispatch_and_deliver(&app).await, 1);
+    // The first and the pending one were made 31 days ago; the second 29.
+    app.sql(
+        "UPDATE webhook_deliveries SET created_at = now() - interval '31 days' \
+         WHERE payload -> 'data' -> 'changes' -> 'name' ->> 'to' IN ('Delivered long ago', 'Pending')",
+    )
+    .await;
+    app.sql(
+        "UPDATE webhook_deliveries SET created_at = now() - interval '29 days' \
+         WHERE payload -> 'data' -> 'changes' -> 'name' ->> 'to' = 'Delivered lately'",
+    )
+    .await;
+
+    let purged = app.on_database(|conn| crm::webhooks::purge_finished(conn).expect("purge")).await;
+    assert_eq!(purged, 1);
+    let left = deliveries(&app, &owner, &webhook).await;
+    let names: Vec<&Value> =
+        left.iter().map(|delivery| &delivery["payload"]["data"]["changes"]["name"]["to"]).collect();
+    assert_eq!(names, [&json!("Pending"), &json!("Delivered lately")]);
+    assert_eq!(
+        app.sql_i64("SELECT count(*) AS value FROM webhook_attempts").await,
+        2,
+        "the purged one's attempt went with it"
+    );
+}

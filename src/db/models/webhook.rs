@@ -343,7 +343,8 @@ impl Delivery {
             .load(conn)
     }
 
-    /// Records an attempt and what follows from it: delivered, due again at a later time, or given up.
+    /// Records an attempt and what follows from it: delivered, due again at a later time, or given
+    /// up. Call it in a transaction: the attempt and the delivery's state go together.
     pub fn record_attempt(
         conn: &mut PgConnection,
         workspace: WorkspaceId,
@@ -351,40 +352,54 @@ impl Delivery {
         outcome: &AttemptOutcome,
         after_failure: AfterFailure,
     ) -> QueryResult<()> {
-        conn.transaction(|conn| {
-            diesel::insert_into(webhook_attempts::table)
-                .values((
-                    webhook_attempts::workspace_id.eq(workspace),
-                    webhook_attempts::id.eq(Uuid::now_v7()),
-                    webhook_attempts::delivery_id.eq(id),
-                    webhook_attempts::response_status.eq(outcome.response_status.map(i32::from)),
-                    webhook_attempts::latency_ms.eq(outcome.latency_ms),
-                    webhook_attempts::response_excerpt.eq(&outcome.response_excerpt),
-                    webhook_attempts::error.eq(&outcome.error),
+        diesel::insert_into(webhook_attempts::table)
+            .values((
+                webhook_attempts::workspace_id.eq(workspace),
+                webhook_attempts::id.eq(Uuid::now_v7()),
+                webhook_attempts::delivery_id.eq(id),
+                webhook_attempts::response_status.eq(outcome.response_status.map(i32::from)),
+                webhook_attempts::latency_ms.eq(outcome.latency_ms),
+                webhook_attempts::response_excerpt.eq(&outcome.response_excerpt),
+                webhook_attempts::error.eq(&outcome.error),
+            ))
+            .execute(conn)?;
+        let this = webhook_deliveries::table
+            .filter(webhook_deliveries::workspace_id.eq(workspace))
+            .filter(webhook_deliveries::id.eq(id));
+        if outcome.succeeded() {
+            diesel::update(this)
+                .set((
+                    webhook_deliveries::status.eq("delivered"),
+                    webhook_deliveries::delivered_at.eq(diesel::dsl::now),
                 ))
                 .execute(conn)?;
-            let this = webhook_deliveries::table
+        } else {
+            match after_failure {
+                AfterFailure::RetryAt(at) => {
+                    diesel::update(this).set(webhook_deliveries::next_attempt_at.eq(at)).execute(conn)?
+                }
+                AfterFailure::GiveUp => {
+                    diesel::update(this).set(webhook_deliveries::status.eq("failed")).execute(conn)?
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// Deletes the workspace's deliveries (with their attempts) that were delivered or given up
+    /// and made before `before`; how many.
+    pub fn purge_finished(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        before: DateTime<Utc>,
+    ) -> QueryResult<usize> {
+        diesel::delete(
+            webhook_deliveries::table
                 .filter(webhook_deliveries::workspace_id.eq(workspace))
-                .filter(webhook_deliveries::id.eq(id));
-            if outcome.succeeded() {
-                diesel::update(this)
-                    .set((
-                        webhook_deliveries::status.eq("delivered"),
-                        webhook_deliveries::delivered_at.eq(diesel::dsl::now),
-                    ))
-                    .execute(conn)?;
-            } else {
-                match after_failure {
-                    AfterFailure::RetryAt(at) => {
-                        diesel::update(this).set(webhook_deliveries::next_attempt_at.eq(at)).execute(conn)?
-                    }
-                    AfterFailure::GiveUp => {
-                        diesel::update(this).set(webhook_deliveries::status.eq("failed")).execute(conn)?
-                    }
-                };
-            }
-            Ok(())
-        })
+                .filter(webhook_deliveries::status.ne("pending"))
+                .filter(webhook_deliveries::created_at.lt(before)),
+        )
+        .execute(conn)
     }
 
     pub fn find(
