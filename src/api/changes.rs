@@ -118,13 +118,17 @@ pub struct ChangesCursor {
     pub cursor: String,
 }
 
-/// The feed covers every record of the workspace: it is for those who see all of them.
-fn ensure_sees_everything(scope: &crate::db::visibility::ClientScope) -> Result<(), ApiError> {
+/// `what` (the feed, a webhook) covers every record of the workspace: it is for those who see all
+/// of them.
+pub fn ensure_sees_everything(
+    scope: &crate::db::visibility::ClientScope,
+    what: &str,
+) -> Result<(), ApiError> {
     if scope.sees_everything() {
         Ok(())
     } else {
         Err(ApiError::Forbidden(
-            "the changes feed covers every record of the workspace: it needs a role or API key that sees all clients"
+            format!("{what} covers every record of the workspace: it needs a role or API key that sees all clients")
                 .into(),
         ))
     }
@@ -164,7 +168,7 @@ pub async fn list_changes(
     let after: Option<(u64, uuid::Uuid)> = decode_cursor(query.cursor.as_deref())?;
     let after = after.map(|(txid, id)| FeedPosition { txid, id }).unwrap_or_default();
     let page = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
-        ensure_sees_everything(scope)?;
+        ensure_sees_everything(scope, "the changes feed")?;
         let mut events =
             FeedEvent::page(conn, principal.workspace_id, after, &entities, i64::from(limit) + 1)?;
         let has_more = events.len() > limit as usize;
@@ -218,7 +222,7 @@ pub async fn get_changes_cursor(
     principal: Principal,
 ) -> Result<web::Json<ChangesCursor>, ApiError> {
     let position = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
-        ensure_sees_everything(scope)?;
+        ensure_sees_everything(scope, "the changes feed")?;
         Ok(FeedEvent::position_now(conn)?)
     })
     .await?;

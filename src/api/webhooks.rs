@@ -10,9 +10,11 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::changes::Change;
+use crate::api::changes::ensure_sees_everything;
 use crate::api::extract::{IfMatch, Page, PageParams, ValidatedJson, etag, not_null, nullable};
 use crate::api::record_change;
-use crate::auth::{Principal, run_as};
+use crate::auth::{Caller, Principal, run_seeing};
+use crate::db::DbPool;
 use crate::db::models::User;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::pipeline::Pipeline;
@@ -313,6 +315,20 @@ fn with_attempts(
         .collect())
 }
 
+/// Runs `work` for a caller who sees every client: a webhook is sent every record of the workspace,
+/// and its log shows them, so an admin who sees one team's clients may not manage one.
+async fn run_managing<T: Send + 'static>(
+    caller: Caller,
+    pool: &DbPool,
+    work: impl FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    run_seeing(caller, pool, move |conn, scope| {
+        ensure_sees_everything(scope, "a webhook")?;
+        work(conn)
+    })
+    .await
+}
+
 /// A webhook as a 200 with its `ETag`.
 fn with_etag(webhook: Webhook) -> HttpResponse {
     HttpResponse::Ok()
@@ -418,7 +434,7 @@ pub async fn list_webhooks(
     principal.require_admin(MANAGE)?;
     let limit = page.limit()?;
     let after: Option<WebhookId> = page.after()?;
-    let rows = run_as(principal.caller(), &state.pool, move |conn| {
+    let rows = run_managing(principal.caller(), &state.pool, move |conn| {
         Ok(Webhook::list(conn, principal.workspace_id, after, i64::from(limit) + 1)?)
     })
     .await?;
@@ -464,7 +480,7 @@ pub async fn create_webhook(
         secret: secret.clone(),
         created_by: principal.user_id,
     };
-    let webhook = run_as(principal.caller(), &state.pool, move |conn| {
+    let webhook = run_managing(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             ensure_filters_exist(conn, new.workspace_id, new.pipeline_id, new.owner_id)?;
             let webhook = new.insert(conn)?;
@@ -500,7 +516,7 @@ pub async fn get_webhook(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_admin(MANAGE)?;
     let id = id.into_inner();
-    let webhook = run_as(principal.caller(), &state.pool, move |conn| {
+    let webhook = run_managing(principal.caller(), &state.pool, move |conn| {
         Ok(Webhook::find(conn, principal.workspace_id, id)?)
     })
     .await?;
@@ -540,7 +556,7 @@ pub async fn update_webhook(
         .map(|url| checked_url(non_blank("url", url)?.as_str(), state.webhooks_allow_private))
         .transpose()?;
     let event_types = body.event_types.as_deref().map(checked_event_types).transpose()?;
-    let webhook = run_as(principal.caller(), &state.pool, move |conn| {
+    let webhook = run_managing(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             let current = Webhook::find_for_update(conn, workspace, id)?;
@@ -595,7 +611,7 @@ pub async fn delete_webhook(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_admin(MANAGE)?;
     let id = id.into_inner();
-    run_as(principal.caller(), &state.pool, move |conn| {
+    run_managing(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let current = Webhook::find_for_update(conn, principal.workspace_id, id)?;
             Webhook::delete(conn, principal.workspace_id, id)?;
@@ -640,7 +656,7 @@ pub async fn rotate_webhook_secret(
     };
     let secret = generate_secret();
     let new_secret = secret.clone();
-    let webhook = run_as(principal.caller(), &state.pool, move |conn| {
+    let webhook = run_managing(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             Webhook::find_for_update(conn, principal.workspace_id, id)?;
             let rotated =
@@ -673,7 +689,7 @@ pub async fn test_webhook(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_admin(MANAGE)?;
     let id = id.into_inner();
-    let delivery = run_as(principal.caller(), &state.pool, move |conn| {
+    let delivery = run_managing(principal.caller(), &state.pool, move |conn| {
         conn.transaction(|conn| {
             let workspace = principal.workspace_id;
             Webhook::find(conn, workspace, id)?;
@@ -724,7 +740,7 @@ pub async fn list_webhook_deliveries(
     let limit = paging.limit()?;
     let before: Option<DeliveryId> = paging.after()?;
     let status = query.status.map(DeliveryStatus::as_str);
-    let rows = run_as(principal.caller(), &state.pool, move |conn| {
+    let rows = run_managing(principal.caller(), &state.pool, move |conn| {
         let workspace = principal.workspace_id;
         Webhook::find(conn, workspace, id)?;
         let deliveries = Delivery::list(conn, workspace, id, status, before, i64::from(limit) + 1)?;
@@ -756,7 +772,7 @@ pub async fn retry_webhook_delivery(
 ) -> Result<HttpResponse, ApiError> {
     principal.require_admin(MANAGE)?;
     let (id, delivery_id) = path.into_inner();
-    let delivery = run_as(principal.caller(), &state.pool, move |conn| {
+    let delivery = run_managing(principal.caller(), &state.pool, move |conn| {
         let workspace = principal.workspace_id;
         let delivery = Delivery::retry_now(conn, workspace, id, delivery_id)?;
         Ok(with_attempts(conn, workspace, vec![delivery])?.remove(0))

@@ -182,9 +182,10 @@ async fn webhooks_are_only_for_owners_and_admins() {
     let webhook = format!("/api/v1/webhooks/{}", created["webhook"]["id"].as_str().expect("an id"));
     let ping = app.post(&format!("{webhook}/test"), &s.owner, json!(null)).await.expect(202).clone();
     let before = app.get(&webhook, &s.owner).await.expect(200).clone();
-    // A webhook is sent every record of the workspace: a rep or a branch manager may neither
-    // make one nor read, change or test another's.
-    for token in [&s.rep_a.1, &s.branch_manager.1] {
+    // A webhook is sent every record of the workspace: a rep, a branch manager, or an admin who
+    // sees one team's clients may neither make one nor read, change or test another's.
+    let (_, team_admin) = app.user_seeing("admin", "team").await;
+    for token in [&s.rep_a.1, &s.branch_manager.1, &team_admin] {
         app.get("/api/v1/webhooks", token).await.expect_problem(403, "forbidden");
         app.post("/api/v1/webhooks", token, body.clone()).await.expect_problem(403, "forbidden");
         app.get(&webhook, token).await.expect_problem(403, "forbidden");
