@@ -485,3 +485,53 @@ async fn the_log_of_finished_deliveries_is_kept_thirty_days() {
         "the purged one's attempt went with it"
     );
 }
+
+#[actix_web::test]
+async fn a_webhook_filtered_by_owner_or_pipeline_is_sent_only_those_records_changes() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let (rep, rep_token) = app.user_with_role("sales").await;
+    let by_owner = Receiver::start().await;
+    let by_pipeline = Receiver::start().await;
+    let pipeline =
+        app.post("/api/v1/pipelines", &owner, json!({"name": "Wholesale"})).await.expect(201).clone();
+    let body = json!({"url": by_owner.url, "event_types": ["client.created", "deal.created"], "owner_id": rep["id"]});
+    app.post("/api/v1/webhooks", &owner, body).await.expect(201);
+    let body = json!({"url": by_pipeline.url, "event_types": ["deal.*"], "pipeline_id": pipeline["id"]});
+    app.post("/api/v1/webhooks", &owner, body).await.expect(201);
+
+    let mine = app
+        .post("/api/v1/clients", &rep_token, json!({"kind": "company", "name": "Rep's"}))
+        .await
+        .expect(201)
+        .clone();
+    let others = app
+        .post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Owner's"}))
+        .await
+        .expect(201)
+        .clone();
+    let wholesale =
+        json!({"client_id": id(&others), "title": "Wholesale order", "pipeline_id": pipeline["id"]});
+    let wholesale = app.post("/api/v1/deals", &owner, wholesale).await.expect(201).clone();
+    let retail = app
+        .post("/api/v1/deals", &owner, json!({"client_id": id(&others), "title": "Retail order"}))
+        .await
+        .expect(201)
+        .clone();
+    assert_ne!(retail["pipeline_id"], pipeline["id"]);
+
+    assert_eq!(dispatch_and_deliver(&app).await, 2);
+    let records = |received: Vec<crate::support::receiver::Received>| -> Vec<Value> {
+        received.iter().map(|message| message.json()["data"]["record_id"].clone()).collect()
+    };
+    assert_eq!(records(by_owner.wait_for(1).await), [json!(id(&mine))]);
+    assert_eq!(records(by_pipeline.wait_for(1).await), [json!(id(&wholesale))]);
+
+    let unknown = json!({"url": by_owner.url, "event_types": ["*"], "owner_id": uuid::Uuid::now_v7()});
+    let refused = app.post("/api/v1/webhooks", &owner, unknown).await;
+    let problem = refused.expect_problem(422, "validation_failed");
+    assert_eq!(
+        crate::support::http::field_errors(problem),
+        [("owner_id".to_string(), "not_found".to_string())]
+    );
+}
