@@ -21,7 +21,7 @@ const PAGE: i64 = 500;
 /// Dispatches every workspace's new changes; how many deliveries were added.
 pub fn dispatch_all(conn: &mut PgConnection) -> QueryResult<usize> {
     let mut added = 0;
-    for workspace in DispatchPosition::workspaces(conn)? {
+    for workspace in DispatchPosition::workspaces_behind(conn)? {
         loop {
             let (deliveries, more) = conn.transaction(|conn| dispatch_page(conn, workspace))?;
             added += deliveries;

@@ -36,6 +36,8 @@ pub const LEASE: TimeDelta = TimeDelta::seconds(TIMEOUT.as_secs() as i64 + 5);
 pub const RETRY_FOR: TimeDelta = TimeDelta::days(3);
 /// How long the log of a finished delivery (delivered or given up) is kept.
 pub const KEEP_LOG_FOR: TimeDelta = TimeDelta::days(30);
+/// How long the worker waits after a round failed (the database gone, say) before the next.
+const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(5);
 /// Rounds between two purges of that log: an hour.
 const PURGE_EVERY: u32 = 3600 * 5;
 
@@ -56,15 +58,14 @@ pub fn spawn(pool: PgPool, allow_private: bool) {
                 })
                 .await;
             }
-            let done = |count| format!("queued {count} webhook deliveries");
-            run_counting(&pool, "the webhook dispatcher", done, |conn| {
-                dispatch::dispatch_all(conn).map_err(|error| error.to_string())
-            })
-            .await;
-            match deliver_due(&pool, &sender).await {
-                Ok(0) => {}
-                Ok(sent) => log::debug!("sent {sent} webhook deliveries"),
-                Err(error) => log::warn!("the webhook sender failed: {error}"),
+            // Not logged when it works: at five rounds a second, that would be most of the log.
+            let round = async {
+                on_connection(&pool, dispatch::dispatch_all).await?;
+                deliver_due(&pool, &sender).await
+            };
+            if let Err(error) = round.await {
+                log::warn!("webhooks: {error}; trying again in {} s", PAUSE_AFTER_FAILURE.as_secs());
+                actix_web::rt::time::sleep(PAUSE_AFTER_FAILURE).await;
             }
         }
     });
