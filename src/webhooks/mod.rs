@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::{Connection, PgConnection, QueryResult};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use rand::Rng;
 
 use crate::background::run_counting;
@@ -27,8 +29,8 @@ use crate::webhooks::sender::{Sender, TIMEOUT};
 /// How often the worker looks for new changes and due deliveries: well within the second a
 /// change may take to reach its receiver.
 const INTERVAL: Duration = Duration::from_millis(200);
-/// Deliveries claimed, and sent at once, per workspace and round.
-const CLAIM: i64 = 50;
+/// Deliveries of one workspace sent at once.
+const IN_FLIGHT: usize = 50;
 /// How long a claimed delivery is left to its sender before another may send it again: the
 /// attempt's deadline and a margin. A sender killed mid-attempt delays its deliveries this long.
 pub const LEASE: TimeDelta = TimeDelta::seconds(TIMEOUT.as_secs() as i64 + 5);
@@ -71,33 +73,52 @@ pub fn spawn(pool: PgPool, allow_private: bool) {
     });
 }
 
-/// Claims and sends the due deliveries of every workspace, a workspace at a time, the deliveries
-/// of one claim at once, until none is due; how many attempts were made.
+/// Claims and sends the due deliveries of every workspace, a workspace at a time, until none is
+/// due; how many attempts were made.
 pub async fn deliver_due(pool: &PgPool, sender: &Sender) -> Result<usize, String> {
     let workspaces = on_connection(pool, |conn| Delivery::workspaces_due(conn, 100)).await?;
     let mut attempts = 0;
     for workspace in workspaces {
-        loop {
-            let claimed = on_connection(pool, move |conn| {
-                Delivery::claim_due(conn, workspace, CLAIM, LEASE.num_seconds())
-            })
-            .await?;
-            let now = Utc::now();
-            let outcomes =
-                futures_util::future::join_all(claimed.iter().map(|delivery| sender.send(delivery, now)))
-                    .await;
-            attempts += claimed.len();
-            let done = claimed.is_empty();
-            let results: Vec<(ClaimedDelivery, AttemptOutcome)> = claimed.into_iter().zip(outcomes).collect();
-            on_connection(pool, move |conn| record_all(conn, workspace, &results)).await?;
-            // Until nothing is due: a delivery just made may have been what a record's next
-            // change waited for.
-            if done {
-                break;
-            }
-        }
+        attempts += deliver_workspace(pool, sender, workspace).await?;
     }
     Ok(attempts)
+}
+
+/// Sends a workspace's due deliveries, up to [`IN_FLIGHT`] at once: whenever half of them have
+/// answered, their outcomes are recorded and more are claimed, so a slow endpoint holds up only
+/// its own slots, not the workspace's other deliveries. Ends when nothing is in flight and nothing
+/// more is due (a delivery just made may have been what a record's next change waited for).
+async fn deliver_workspace(pool: &PgPool, sender: &Sender, workspace: WorkspaceId) -> Result<usize, String> {
+    let mut in_flight = FuturesUnordered::new();
+    let mut answered: Vec<(ClaimedDelivery, AttemptOutcome)> = Vec::new();
+    let mut attempts = 0;
+    loop {
+        if in_flight.len() <= IN_FLIGHT / 2 {
+            if !answered.is_empty() {
+                let results = std::mem::take(&mut answered);
+                on_connection(pool, move |conn| record_all(conn, workspace, &results)).await?;
+            }
+            let room = (IN_FLIGHT - in_flight.len()) as i64;
+            let claimed = on_connection(pool, move |conn| {
+                Delivery::claim_due(conn, workspace, room, LEASE.num_seconds())
+            })
+            .await?;
+            if claimed.is_empty() && in_flight.is_empty() {
+                return Ok(attempts);
+            }
+            attempts += claimed.len();
+            let now = Utc::now();
+            for delivery in claimed {
+                in_flight.push(async move {
+                    let outcome = sender.send(&delivery, now).await;
+                    (delivery, outcome)
+                });
+            }
+        }
+        if let Some(result) = in_flight.next().await {
+            answered.push(result);
+        }
+    }
 }
 
 /// Deletes the finished deliveries older than [`KEEP_LOG_FOR`], a workspace at a time; how many.

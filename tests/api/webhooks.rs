@@ -535,3 +535,35 @@ async fn a_webhook_filtered_by_owner_or_pipeline_is_sent_only_those_records_chan
         [("owner_id".to_string(), "not_found".to_string())]
     );
 }
+
+#[actix_web::test]
+async fn a_slow_endpoint_holds_up_only_its_own_deliveries() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let (slow, quick) = (Receiver::start().await, Receiver::start().await);
+    subscribe(&app, &owner, &slow.url, json!(["client.*"])).await;
+    subscribe(&app, &owner, &quick.url, json!(["client.*"])).await;
+    slow.answer(&[Answer::HoldThenOk(std::time::Duration::from_secs(8))]);
+    let acme = app
+        .post("/api/v1/clients", &owner, json!({"kind": "company", "name": "Acme"}))
+        .await
+        .expect(201)
+        .clone();
+    app.patch(&format!("/api/v1/clients/{}", id(&acme)), &owner, json!({"name": "Acme Ltd"}))
+        .await
+        .expect(200);
+    app.on_database(|conn| crm::webhooks::dispatch::dispatch_all(conn).expect("dispatch")).await;
+
+    // While the slow endpoint keeps its first delivery waiting, the quick one gets the creation
+    // and then the update, which had waited only for the quick one's own first delivery.
+    let (attempts, quick_got) = futures_util::future::join(
+        deliver(&app, true),
+        quick.wait_for_within(2, std::time::Duration::from_secs(5)),
+    )
+    .await;
+    let versions: Vec<Value> =
+        quick_got.iter().map(|message| message.json()["data"]["version"].clone()).collect();
+    assert_eq!(versions, [json!(1), json!(2)]);
+    assert_eq!(attempts, 4, "both endpoints, both changes");
+    assert_eq!(slow.received().len(), 2);
+}

@@ -114,7 +114,13 @@ impl TestApp {
             metrics_address,
             workspace_id,
             database_url: database.url.clone(),
-            client: awc::Client::builder().timeout(std::time::Duration::from_secs(30)).finish(),
+            // An idle connection is dropped after 2 s, before the server's keep-alive (5 s) ends
+            // it: a request sent on a connection the server is closing fails with `Disconnected`.
+            // Tests that pause (a Python verifier installing itself) would meet that race.
+            client: awc::Client::builder()
+                .connector(awc::Connector::new().conn_keep_alive(std::time::Duration::from_secs(2)))
+                .timeout(std::time::Duration::from_secs(30))
+                .finish(),
             server: handle,
             _database: database,
         }
