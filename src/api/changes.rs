@@ -54,7 +54,7 @@ pub struct ChangesQuery {
 }
 
 /// One change to one record.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Change {
     /// The change's own id.
     pub id: uuid::Uuid,
@@ -81,6 +81,23 @@ pub struct Change {
     pub request_id: Option<String>,
     /// When it was made.
     pub occurred_at: DateTime<Utc>,
+    /// The record as this change left it: the fields its creation recorded, with every change up to this one
+    /// laid over them, and its `id`. Null for a deletion (or a client merged into another), and for a record
+    /// made before the change log or by `crm seed`, whose creation the log doesn't hold. Figures derived from
+    /// other records (a client's stats) are not in it.
+    #[schema(value_type = Option<Object>)]
+    pub record: Option<serde_json::Value>,
+}
+
+impl Change {
+    /// The change of `event`, with the record it left behind if `records` has it.
+    pub fn with_record(
+        event: FeedEvent,
+        records: &mut std::collections::HashMap<uuid::Uuid, serde_json::Value>,
+    ) -> Self {
+        let record = records.remove(&event.id);
+        Self { record, ..Self::from(event) }
+    }
 }
 
 impl From<FeedEvent> for Change {
@@ -95,6 +112,7 @@ impl From<FeedEvent> for Change {
             actor_id: event.actor_id,
             request_id: event.request_id,
             occurred_at: event.occurred_at,
+            record: None,
         }
     }
 }
@@ -174,8 +192,9 @@ pub async fn list_changes(
         let has_more = events.len() > limit as usize;
         events.truncate(limit as usize);
         let next = events.last().map_or(after, FeedEvent::position);
+        let mut records = FeedEvent::records_after(conn, principal.workspace_id, &events)?;
         Ok(ChangesPage {
-            data: events.into_iter().map(Change::from).collect(),
+            data: events.into_iter().map(|event| Change::with_record(event, &mut records)).collect(),
             next_cursor: cursor_of(next),
             has_more,
         })

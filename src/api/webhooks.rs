@@ -35,7 +35,31 @@ const LONGEST_GRACE_SECONDS: i64 = 7 * 24 * 3600;
 
 /// What a delivery's body holds: the Standard Webhooks envelope around one change.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"type": "client.updated", "timestamp": "2026-12-06T10:15:00Z", "data": {"id": "0193a8f0-6c1e-7b4e-9d8a-2f1e0c9b8a70", "entity": "client", "record_id": "0193a8ef-1d2c-7a3b-8c4d-5e6f7a8b9c0d", "action": "updated", "version": 4, "changes": {"phone": {"from": "+74951234567", "to": "+74957654321"}}, "actor_id": "0193a8e0-0000-7000-8000-000000000001", "request_id": "6f1c2d3e", "occurred_at": "2026-12-06T10:15:00Z"}}))]
+#[schema(example = json!({
+    "type": "client.updated",
+    "timestamp": "2026-12-06T10:15:00Z",
+    "data": {
+        "id": "0193a8f0-6c1e-7b4e-9d8a-2f1e0c9b8a70",
+        "entity": "client",
+        "record_id": "0193a8ef-1d2c-7a3b-8c4d-5e6f7a8b9c0d",
+        "action": "updated",
+        "version": 4,
+        "changes": {"phones": {"from": [], "to": [{"value": "+74957654321", "label": "work", "primary": true}]}},
+        "actor_id": "0193a8e0-0000-7000-8000-000000000001",
+        "request_id": "6f1c2d3e",
+        "occurred_at": "2026-12-06T10:15:00Z",
+        "record": {
+            "id": "0193a8ef-1d2c-7a3b-8c4d-5e6f7a8b9c0d", "kind": "company", "name": "Acme",
+            "display_name": "Acme", "legal_name": "Acme LLC", "first_name": null, "middle_name": null,
+            "last_name": null, "gender": null, "birth_date": null, "tax_id": "7707083893",
+            "registration_number": null, "industry": "Wholesale", "website": null, "source": "website",
+            "notes": null, "lifecycle_stage": "customer", "relationship": "customer",
+            "owner_id": "0193a8e0-0000-7000-8000-000000000001", "team_id": null, "tags": ["vip"],
+            "emails": [], "phones": [{"value": "+74957654321", "label": "work", "primary": true}],
+            "address": null, "consent": null, "custom": {}, "external_refs": []
+        }
+    }
+}))]
 pub struct WebhookEvent {
     /// `<entity>.<action>` (`client.created`, `activity.reminder_due`), `deal.won` and `deal.lost` for an update
     /// that closed a deal, or `webhook.test` for a ping.

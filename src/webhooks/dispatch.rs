@@ -53,10 +53,12 @@ fn dispatch_page(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult
         return Ok((0, false));
     };
     let facets = facets_if_filtered(conn, workspace, &webhooks, &events)?;
+    let mut records = FeedEvent::records_after(conn, workspace, &events)?;
     let mut deliveries = Vec::new();
     for event in events.iter() {
         let kind = event_type(&event.entity, &event.action, &event.changes);
         let facet = facets.get(&event.entity_id);
+        let change = Change::with_record(event.clone(), &mut records);
         for webhook in webhooks.iter().filter(|webhook| wanted(&webhook.event_types, &kind)) {
             if let Some(owner) = webhook.owner_id
                 && facet.and_then(|facet| facet.owner_id) != Some(owner)
@@ -68,7 +70,7 @@ fn dispatch_page(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult
             {
                 continue;
             }
-            let payload = WebhookEvent::of_change(&kind, Change::from(event.clone()));
+            let payload = WebhookEvent::of_change(&kind, change.clone());
             deliveries.push(NewDelivery {
                 workspace_id: workspace,
                 id: DeliveryId::generate(),

@@ -251,3 +251,41 @@ async fn every_list_pages_by_change_time_from_updated_since() {
         assert_eq!(latest_first, reversed, "{list}");
     }
 }
+
+/// Each change carries the record as it left it: the creation's fields with every later change laid
+/// over them, up to that change and no further; a deletion carries none.
+#[actix_web::test]
+async fn each_change_carries_the_record_as_it_left_it() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let cursor = app.get("/api/v1/changes/cursor", &owner).await.expect(200)["cursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let acme = json!({"kind": "company", "name": "Acme", "tax_id": "7707083893", "tags": ["vip"]});
+    let acme = app.post("/api/v1/clients", &owner, acme).await.expect(201).clone();
+    let path = format!("/api/v1/clients/{}", id(&acme));
+    app.patch(&path, &owner, json!({"name": "Acme Ltd"})).await.expect(200);
+    app.patch(&path, &owner, json!({"tags": ["vip", "wholesale"]})).await.expect(200);
+    app.request(actix_web::http::Method::DELETE, &path, Some(&owner), None).await.expect(204);
+
+    let (changes, _) = read_at_least(&app, &owner, &cursor, "clients", 4).await;
+    let records: Vec<&Value> = changes.iter().map(|change| &change["record"]).collect();
+    assert_eq!(records[0]["id"], acme["id"]);
+    assert_eq!((&records[0]["name"], &records[0]["tax_id"]), (&json!("Acme"), &json!("7707083893")));
+    // The rename, with what the creation set kept; and the tags as they were then.
+    assert_eq!(
+        (&records[1]["name"], &records[1]["tax_id"], &records[1]["tags"]),
+        (&json!("Acme Ltd"), &json!("7707083893"), &json!(["vip"]))
+    );
+    assert_eq!(
+        (&records[2]["name"], &records[2]["tags"]),
+        (&json!("Acme Ltd"), &json!(["vip", "wholesale"]))
+    );
+    assert_eq!(changes[3]["action"], "deleted");
+    assert!(records[3].is_null());
+    // The whole record, as the API shows the client (but for what changes on every write).
+    for field in ["kind", "display_name", "emails", "phones", "owner_id", "custom", "external_refs"] {
+        assert!(records[2].get(field).is_some(), "{field} is missing from {}", records[2]);
+    }
+}

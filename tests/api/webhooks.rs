@@ -77,6 +77,8 @@ async fn changes_reach_the_endpoint_signed_in_order_and_only_those_subscribed() 
         assert_eq!(body["data"]["version"], version);
     }
     assert_eq!(bodies[1]["data"]["changes"]["name"], json!({"from": "Acme", "to": "Acme Ltd"}));
+    assert_eq!(bodies[1]["data"]["record"]["name"], "Acme Ltd");
+    assert_eq!(bodies[1]["data"]["record"]["kind"], "company");
     assert_ne!(received[0].header("webhook-id"), received[1].header("webhook-id"));
     assert_eq!(received[0].header("content-type"), "application/json");
 

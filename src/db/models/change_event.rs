@@ -124,6 +124,88 @@ impl FeedEvent {
     }
 }
 
+/// A change as the fold of a record's history reads it.
+#[derive(Debug, Clone, QueryableByName)]
+struct HistoryEvent {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    entity: String,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    entity_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    action: String,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    changes: serde_json::Value,
+}
+
+impl FeedEvent {
+    /// The record each of `events` left behind, by event id: its creation's fields with every
+    /// later change's new values laid over them, up to and with that event. None for a deletion
+    /// (or a client merged into another), and for a record whose creation the log doesn't hold (made before the log, or by `crm
+    /// seed`): a fold without its start would pass for a whole record. Fields the log doesn't
+    /// carry (derived figures, such as a client's stats) are not in it.
+    pub fn records_after(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        events: &[FeedEvent],
+    ) -> QueryResult<std::collections::HashMap<Uuid, serde_json::Value>> {
+        use crate::db::fragment::Bind;
+        use crate::db::sql_file::{SqlFile, SqlText};
+        static HISTORY: SqlText = SqlText::new(include_str!("../sql/changes_history.sql"));
+        let mut records = std::collections::HashMap::new();
+        let Some(last) = events.last().map(FeedEvent::position) else { return Ok(records) };
+        let mut keys: Vec<(String, Uuid)> =
+            events.iter().map(|event| (event.entity.clone(), event.entity_id)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let (kinds, ids): (Vec<String>, Vec<Uuid>) = keys.into_iter().unzip();
+        let history: Vec<HistoryEvent> = SqlFile::new(&HISTORY)
+            .bind(Bind::Uuid(workspace.0))
+            .bind(Bind::TextList(kinds))
+            .bind(Bind::UuidList(ids))
+            .bind(Bind::Text(last.txid.to_string()))
+            .bind(Bind::Uuid(last.id))
+            .load(conn)?;
+        let wanted: std::collections::HashSet<Uuid> = events.iter().map(|event| event.id).collect();
+        let mut folded: std::collections::HashMap<
+            (String, Uuid),
+            serde_json::Map<String, serde_json::Value>,
+        > = std::collections::HashMap::new();
+        for event in history {
+            let key = (event.entity, event.entity_id);
+            let changed = event.changes.as_object();
+            if event.action == "created" {
+                let fields = changed
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(field, change)| Some((field.clone(), change.get("to")?.clone())))
+                    .collect();
+                folded.insert(key.clone(), fields);
+            } else if let Some(record) = folded.get_mut(&key) {
+                // Only the fields the creation had: a merge's `moved`, a segment's `members_added`
+                // and a reminder's note are about the change, not fields of the record.
+                for (field, change) in changed.into_iter().flatten() {
+                    if let (Some(value), Some(to)) = (record.get_mut(field), change.get("to")) {
+                        *value = to.clone();
+                    }
+                }
+            }
+            let gone = event.action == "deleted"
+                || (event.action == "merged" && event.changes.get("merged_into").is_some());
+            if wanted.contains(&event.id)
+                && !gone
+                && let Some(record) = folded.get(&key)
+            {
+                let mut record = record.clone();
+                record.insert("id".to_string(), serde_json::json!(key.1));
+                records.insert(event.id, serde_json::Value::Object(record));
+            }
+        }
+        Ok(records)
+    }
+}
+
 /// What an audit page is narrowed to; `None` means any.
 #[derive(Debug, Default, Clone)]
 pub struct AuditFilter {
