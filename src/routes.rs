@@ -49,6 +49,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(teams::create_team)
             .service(teams::get_team)
             .service(teams::update_team)
+            .service(custom_fields::list_deleted_custom_fields)
             .service(custom_fields::list_custom_fields)
             .service(custom_fields::create_custom_field)
             .service(custom_fields::get_custom_field)
@@ -85,6 +86,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(contacts::delete_contact)
             .service(contacts::restore_contact)
             .service(contacts::merge::merge_contacts)
+            .service(pipelines::list_deleted_pipelines)
             .service(pipelines::list_pipelines)
             .service(pipelines::create_pipeline)
             .service(pipelines::get_pipeline)
@@ -133,6 +135,7 @@ pub fn configure(config: &mut ServiceConfig) {
             // The fixed paths before /segments/{id}.
             .service(segments::members::preview_segment)
             .service(segments::refresh_rfm)
+            .service(segments::list_deleted_segments)
             .service(segments::list_segments)
             .service(segments::create_segment)
             .service(segments::get_segment)

@@ -276,6 +276,28 @@ pub struct CustomFieldListQuery {
     pub entity: Option<CustomEntity>,
 }
 
+/// List deleted custom fields (tombstones), oldest deletion first: for sync.
+///
+/// Custom fields are deleted outright; their deletions are read from the change log, oldest first, from
+/// `deleted_since`, so that a sync that polls learns of them (they also come through `GET /changes`).
+#[utoipa::path(
+    tag = "custom-fields",
+    operation_id = "list_deleted_custom_fields",
+    security(("bearer" = [])),
+    params(crate::api::listing::DeletedQuery),
+    responses((status = 200, description = "One page of tombstones", body = Page<crate::api::listing::Tombstone>))
+)]
+#[get("/custom-fields/deleted")]
+pub async fn list_deleted_custom_fields(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<crate::api::listing::DeletedQuery>,
+) -> Result<web::Json<Page<crate::api::listing::Tombstone>>, ApiError> {
+    let page =
+        crate::api::listing::logged_tombstones(&state, principal, query.into_inner(), "custom_field").await?;
+    Ok(web::Json(page))
+}
+
 /// List the workspace's custom fields.
 ///
 /// Every definition, ordered by entity and key, or those of one `entity`. One page holds them all, since a

@@ -6,12 +6,15 @@ use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::extract::{Page, decode_cursor};
+use crate::api::extract::{Page, decode_cursor, page_limit};
+use crate::auth::{Principal, run_as};
 use crate::db::models::Workspace;
+use crate::db::models::change_event::ChangeEvent;
 use crate::db::models::client::{ClientOrder, SortKey};
 use crate::domain::contact_points::{has_country_code, to_e164};
 use crate::error::{ApiError, ProblemCode};
 use crate::ids::{UserId, WorkspaceId};
+use crate::state::AppState;
 
 /// How a list may be sorted.
 const SORTS: &[(&str, ClientOrder)] = &[
@@ -156,6 +159,41 @@ pub(crate) fn tombstone_page<R, Id: Serialize + Copy + Into<uuid::Uuid>>(
             Tombstone { id: id.into(), deleted_at, deleted_by, version }
         },
     )
+}
+
+/// Tombstones of `entity`, a kind of record deleted outright, read from the change log: no row
+/// stays behind to list. For anyone who may read that kind of record: a tombstone holds only ids.
+pub(crate) async fn logged_tombstones(
+    state: &AppState,
+    principal: Principal,
+    query: DeletedQuery,
+    entity: &'static str,
+) -> Result<Page<Tombstone>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let after: Option<(DateTime<Utc>, uuid::Uuid)> = decode_cursor(query.cursor.as_deref())?;
+    let since = query.deleted_since;
+    let rows = run_as(principal.caller(), &state.pool, move |conn| {
+        Ok(ChangeEvent::deletions_of(
+            conn,
+            principal.workspace_id,
+            entity,
+            since,
+            after,
+            i64::from(limit) + 1,
+        )?)
+    })
+    .await?;
+    Ok(Page::from_rows(
+        rows,
+        limit,
+        |row| (row.deleted_at, row.event_id),
+        |row| Tombstone {
+            id: row.record_id,
+            deleted_at: row.deleted_at,
+            deleted_by: row.deleted_by,
+            version: row.version.unwrap_or_default(),
+        },
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -289,3 +289,59 @@ async fn each_change_carries_the_record_as_it_left_it() {
         assert!(records[2].get(field).is_some(), "{field} is missing from {}", records[2]);
     }
 }
+
+/// Segments, pipelines and custom fields are deleted outright: their tombstones come from the log,
+/// oldest deletion first, from `deleted_since`, a page at a time.
+#[actix_web::test]
+async fn records_deleted_outright_have_tombstones_from_the_log() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let (_, rep) = app.user_with_role("sales").await;
+    let kinds = [
+        (
+            "/api/v1/segments",
+            json!({"name": "Old list", "kind": "static"}),
+            json!({"name": "New list", "kind": "static"}),
+        ),
+        ("/api/v1/pipelines", json!({"name": "Old pipeline"}), json!({"name": "New pipeline"})),
+        (
+            "/api/v1/custom-fields",
+            json!({"entity": "client", "key": "old_tier", "label": "Old tier", "type": "text"}),
+            json!({"entity": "client", "key": "new_tier", "label": "New tier", "type": "text"}),
+        ),
+    ];
+    for (list, first, second) in kinds {
+        let first = app.post(list, &owner, first).await.expect(201).clone();
+        let second = app.post(list, &owner, second).await.expect(201).clone();
+        let deleting = |record: &Value| format!("{list}/{}", id(record));
+        let before_first = chrono::Utc::now();
+        app.request(actix_web::http::Method::DELETE, &deleting(&first), Some(&owner), None).await.expect(204);
+        let between = chrono::Utc::now();
+        app.request(actix_web::http::Method::DELETE, &deleting(&second), Some(&owner), None)
+            .await
+            .expect(204);
+
+        let all = walk(
+            &app,
+            &rep,
+            &format!("{list}/deleted?deleted_since={}", before_first.to_rfc3339().replace('+', "%2B")),
+        )
+        .await;
+        assert_eq!(all, [id(&first).to_string(), id(&second).to_string()], "{list}");
+        let later = walk(
+            &app,
+            &rep,
+            &format!("{list}/deleted?deleted_since={}", between.to_rfc3339().replace('+', "%2B")),
+        )
+        .await;
+        assert_eq!(later, [id(&second).to_string()], "{list}");
+        let page = app.get(&format!("{list}/deleted?limit=1"), &owner).await.expect(200).clone();
+        let tombstone = &page["data"][0];
+        assert_eq!(
+            (tombstone["id"].as_str(), tombstone["deleted_by"].is_string()),
+            (Some(id(&first)), true),
+            "{page}"
+        );
+        crate::support::http::assert_taken_between(&tombstone["deleted_at"], before_first, between);
+    }
+}

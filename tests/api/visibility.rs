@@ -868,9 +868,10 @@ const SCOPE_TESTED: &[&str] = &[
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and
-/// filter), the record of who exported what, and the workspace's RFM recount (how many clients it
-/// scored, for owners, admins and managers).
+/// filter) or tombstone (its id), the record of who exported what, and the workspace's RFM recount
+/// (how many clients it scored, for owners, admins and managers).
 const NO_CLIENT_DATA: &[&str] = &[
+    "list_deleted_segments",
     "get_segment",
     "list_segments",
     "create_segment",

@@ -33,6 +33,28 @@ fn stages_of(
     Stage::of_pipelines(conn, workspace, &[pipeline])
 }
 
+/// List deleted pipelines (tombstones), oldest deletion first: for sync.
+///
+/// Pipelines are deleted outright; their deletions are read from the change log, oldest first, from
+/// `deleted_since`, so that a sync that polls learns of them (they also come through `GET /changes`).
+#[utoipa::path(
+    tag = "pipelines",
+    operation_id = "list_deleted_pipelines",
+    security(("bearer" = [])),
+    params(crate::api::listing::DeletedQuery),
+    responses((status = 200, description = "One page of tombstones", body = Page<crate::api::listing::Tombstone>))
+)]
+#[get("/pipelines/deleted")]
+pub async fn list_deleted_pipelines(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<crate::api::listing::DeletedQuery>,
+) -> Result<web::Json<Page<crate::api::listing::Tombstone>>, ApiError> {
+    let page =
+        crate::api::listing::logged_tombstones(&state, principal, query.into_inner(), "pipeline").await?;
+    Ok(web::Json(page))
+}
+
 /// List the workspace's pipelines with their stages, the default first.
 ///
 /// Every pipeline of the workspace with its stages in order; the default pipeline, which new deals go to,

@@ -239,6 +239,28 @@ pub async fn list_segments(
     Ok(web::Json(Page::from_rows(rows, limit, key, |segment| SegmentResponse::from(&segment))))
 }
 
+/// List deleted segments (tombstones), oldest deletion first: for sync.
+///
+/// Segments are deleted outright; their deletions are read from the change log, oldest first, from
+/// `deleted_since`, so that a sync that polls learns of them (they also come through `GET /changes`).
+#[utoipa::path(
+    tag = "segments",
+    operation_id = "list_deleted_segments",
+    security(("bearer" = [])),
+    params(crate::api::listing::DeletedQuery),
+    responses((status = 200, description = "One page of tombstones", body = Page<crate::api::listing::Tombstone>))
+)]
+#[get("/segments/deleted")]
+pub async fn list_deleted_segments(
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: web::Query<crate::api::listing::DeletedQuery>,
+) -> Result<web::Json<Page<crate::api::listing::Tombstone>>, ApiError> {
+    let page =
+        crate::api::listing::logged_tombstones(&state, principal, query.into_inner(), "segment").await?;
+    Ok(web::Json(page))
+}
+
 /// Get one segment.
 ///
 /// The segment with its kind, filter (for a dynamic one) and the `ETag` header for `If-Match`.

@@ -221,7 +221,52 @@ pub struct AuditFilter {
     pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// A record deleted outright, as its deletion in the log shows it.
+#[derive(Debug, Clone, Queryable)]
+pub struct LoggedDeletion {
+    pub event_id: Uuid,
+    pub record_id: Uuid,
+    pub deleted_at: chrono::DateTime<chrono::Utc>,
+    pub deleted_by: Option<UserId>,
+    pub version: Option<i32>,
+}
+
 impl ChangeEvent {
+    /// The deletions of records of `entity` that leave no row behind (segments, pipelines, custom
+    /// fields), from `since`, oldest first, after (deleted_at, event id) `after`.
+    pub fn deletions_of(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        entity: &str,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        after: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+        limit: i64,
+    ) -> QueryResult<Vec<LoggedDeletion>> {
+        let mut query = change_events::table
+            .filter(change_events::workspace_id.eq(workspace))
+            .filter(change_events::entity.eq(entity.to_string()))
+            .filter(change_events::action.eq("deleted"))
+            .into_boxed();
+        if let Some(since) = since {
+            query = query.filter(change_events::occurred_at.ge(since));
+        }
+        if let Some((time, id)) = after {
+            query =
+                query.filter(crate::db::fragment::SqlFragment::keyset_after("occurred_at", false, time, id));
+        }
+        query
+            .order((change_events::occurred_at.asc(), change_events::id.asc()))
+            .select((
+                change_events::id,
+                change_events::entity_id,
+                change_events::occurred_at,
+                change_events::actor_id,
+                change_events::version,
+            ))
+            .page_limit(limit)
+            .load(conn)
+    }
+
     /// When `actor` deleted records of `entity` since `since`, oldest first.
     pub fn deletions_since(
         conn: &mut PgConnection,
