@@ -9,7 +9,7 @@ pub mod events;
 pub mod sender;
 pub mod signing;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::{Connection, PgConnection, QueryResult};
@@ -31,6 +31,8 @@ use crate::webhooks::sender::{Sender, TIMEOUT};
 const INTERVAL: Duration = Duration::from_millis(200);
 /// Deliveries of one workspace sent at once.
 const IN_FLIGHT: usize = 50;
+/// How often a workspace's sender, with room in flight, records what was answered and claims more.
+const REFILL_EVERY: Duration = Duration::from_millis(50);
 /// How long a claimed delivery is left to its sender before another may send it again: the
 /// attempt's deadline and a margin. A sender killed mid-attempt delays its deliveries this long.
 pub const LEASE: TimeDelta = TimeDelta::seconds(TIMEOUT.as_secs() as i64 + 5);
@@ -43,10 +45,17 @@ const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(5);
 /// Rounds between two purges of that log: an hour.
 const PURGE_EVERY: u32 = 3600 * 5;
 
-/// Runs the dispatcher and the sender until the actix system stops.
+/// Runs the dispatcher and the sender until the actix system stops, each in a loop of its own: a
+/// slow endpoint keeps neither the next changes from the outbox nor other workspaces' deliveries
+/// waiting.
 pub fn spawn(pool: PgPool, allow_private: bool) {
+    let dispatcher_pool = pool.clone();
+    // The dispatcher wakes the sender when it queued something, rather than leave it to the
+    // sender's next round.
+    let queued = std::sync::Arc::new(tokio::sync::Notify::new());
+    let wake_sender = queued.clone();
     actix_web::rt::spawn(async move {
-        let sender = Sender::new(allow_private);
+        let pool = dispatcher_pool;
         let mut interval = actix_web::rt::time::interval(INTERVAL);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut rounds: u32 = 0;
@@ -61,27 +70,42 @@ pub fn spawn(pool: PgPool, allow_private: bool) {
                 .await;
             }
             // Not logged when it works: at five rounds a second, that would be most of the log.
-            let round = async {
-                on_connection(&pool, dispatch::dispatch_all).await?;
-                deliver_due(&pool, &sender).await
-            };
-            if let Err(error) = round.await {
-                log::warn!("webhooks: {error}; trying again in {} s", PAUSE_AFTER_FAILURE.as_secs());
-                actix_web::rt::time::sleep(PAUSE_AFTER_FAILURE).await;
+            match on_connection(&pool, dispatch::dispatch_all).await {
+                Ok(0) => {}
+                Ok(_) => wake_sender.notify_one(),
+                Err(error) => pause_after(&format!("the webhook dispatcher failed: {error}")).await,
+            }
+        }
+    });
+    actix_web::rt::spawn(async move {
+        let sender = Sender::new(allow_private);
+        let mut interval = actix_web::rt::time::interval(INTERVAL);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            futures_util::future::select(Box::pin(interval.tick()), Box::pin(queued.notified())).await;
+            if let Err(error) = deliver_due(&pool, &sender).await {
+                pause_after(&format!("the webhook sender failed: {error}")).await;
             }
         }
     });
 }
 
-/// Claims and sends the due deliveries of every workspace, a workspace at a time, until none is
-/// due; how many attempts were made.
+/// Logs a failed round once and waits before the next, so that a database outage is one line
+/// every few seconds, not five a second.
+async fn pause_after(failure: &str) {
+    log::warn!("{failure}; trying again in {} s", PAUSE_AFTER_FAILURE.as_secs());
+    actix_web::rt::time::sleep(PAUSE_AFTER_FAILURE).await;
+}
+
+/// Claims and sends the due deliveries of every workspace with some, the workspaces side by side,
+/// until none is due; how many attempts were made.
 pub async fn deliver_due(pool: &PgPool, sender: &Sender) -> Result<usize, String> {
     let workspaces = on_connection(pool, |conn| Delivery::workspaces_due(conn, 100)).await?;
-    let mut attempts = 0;
-    for workspace in workspaces {
-        attempts += deliver_workspace(pool, sender, workspace).await?;
-    }
-    Ok(attempts)
+    let delivered = futures_util::future::join_all(
+        workspaces.into_iter().map(|workspace| deliver_workspace(pool, sender, workspace)),
+    )
+    .await;
+    delivered.into_iter().sum()
 }
 
 /// Sends a workspace's due deliveries, up to [`IN_FLIGHT`] at once: whenever half of them have
@@ -92,8 +116,10 @@ async fn deliver_workspace(pool: &PgPool, sender: &Sender, workspace: WorkspaceI
     let mut in_flight = FuturesUnordered::new();
     let mut answered: Vec<(ClaimedDelivery, AttemptOutcome)> = Vec::new();
     let mut attempts = 0;
+    let mut last_claim: Option<Instant> = None;
     loop {
-        if in_flight.len() <= IN_FLIGHT / 2 {
+        let refill_due = last_claim.is_none_or(|at| at.elapsed() >= REFILL_EVERY);
+        if in_flight.is_empty() || (in_flight.len() <= IN_FLIGHT / 2 && refill_due) {
             if !answered.is_empty() {
                 let results = std::mem::take(&mut answered);
                 on_connection(pool, move |conn| record_all(conn, workspace, &results)).await?;
@@ -103,6 +129,7 @@ async fn deliver_workspace(pool: &PgPool, sender: &Sender, workspace: WorkspaceI
                 Delivery::claim_due(conn, workspace, room, LEASE.num_seconds())
             })
             .await?;
+            last_claim = Some(Instant::now());
             if claimed.is_empty() && in_flight.is_empty() {
                 return Ok(attempts);
             }
@@ -115,9 +142,15 @@ async fn deliver_workspace(pool: &PgPool, sender: &Sender, workspace: WorkspaceI
                 });
             }
         }
-        if let Some(result) = in_flight.next().await {
-            answered.push(result);
-        }
+        // The next answer; while there is room, no longer than until the next refill, so that
+        // deliveries that came due meanwhile don't wait for a slow endpoint's answer.
+        let next = if in_flight.len() <= IN_FLIGHT / 2 {
+            let left = REFILL_EVERY.saturating_sub(last_claim.map_or(Duration::ZERO, |at| at.elapsed()));
+            actix_web::rt::time::timeout(left, in_flight.next()).await.ok().flatten()
+        } else {
+            in_flight.next().await
+        };
+        answered.extend(next);
     }
 }
 

@@ -154,34 +154,48 @@ impl FeedEvent {
         use crate::db::sql_file::{SqlFile, SqlText};
         static HISTORY: SqlText = SqlText::new(include_str!("../sql/changes_history.sql"));
         let mut records = std::collections::HashMap::new();
-        let Some(last) = events.last().map(FeedEvent::position) else { return Ok(records) };
-        let mut keys: Vec<(String, Uuid)> =
-            events.iter().map(|event| (event.entity.clone(), event.entity_id)).collect();
+        let Some(first) = events.first().map(FeedEvent::position) else { return Ok(records) };
+        // What came before the page is read, for the records whose first change on the page is
+        // not their creation (a creation starts the fold afresh); the page itself is at hand.
+        let mut seen = std::collections::HashSet::new();
+        let mut keys: Vec<(String, Uuid)> = events
+            .iter()
+            .filter(|event| {
+                seen.insert((event.entity.as_str(), event.entity_id)) && event.action != "created"
+            })
+            .map(|event| (event.entity.clone(), event.entity_id))
+            .collect();
         keys.sort_unstable();
-        keys.dedup();
         let (kinds, ids): (Vec<String>, Vec<Uuid>) = keys.into_iter().unzip();
-        let history: Vec<HistoryEvent> = SqlFile::new(&HISTORY)
-            .bind(Bind::Uuid(workspace.0))
-            .bind(Bind::TextList(kinds))
-            .bind(Bind::UuidList(ids))
-            .bind(Bind::Text(last.txid.to_string()))
-            .bind(Bind::Uuid(last.id))
-            .load(conn)?;
-        let wanted: std::collections::HashSet<Uuid> = events.iter().map(|event| event.id).collect();
-        let mut folded: std::collections::HashMap<
-            (String, Uuid),
-            serde_json::Map<String, serde_json::Value>,
-        > = std::collections::HashMap::new();
-        for event in history {
-            let key = (event.entity, event.entity_id);
-            let changed = event.changes.as_object();
-            if event.action == "created" {
+        let before: Vec<HistoryEvent> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            SqlFile::new(&HISTORY)
+                .bind(Bind::Uuid(workspace.0))
+                .bind(Bind::TextList(kinds))
+                .bind(Bind::UuidList(ids))
+                .bind(Bind::Text(first.txid.to_string()))
+                .bind(Bind::Uuid(first.id))
+                .load(conn)?
+        };
+        let history = before
+            .iter()
+            .map(|event| (event.id, &event.entity, event.entity_id, &event.action, &event.changes, false))
+            .chain(events.iter().map(|event| {
+                (event.id, &event.entity, event.entity_id, &event.action, &event.changes, true)
+            }));
+        let mut folded: std::collections::HashMap<(&str, Uuid), serde_json::Map<String, serde_json::Value>> =
+            std::collections::HashMap::new();
+        for (id, entity, entity_id, action, changes, on_page) in history {
+            let key = (entity.as_str(), entity_id);
+            let changed = changes.as_object();
+            if action == "created" {
                 let fields = changed
                     .into_iter()
                     .flatten()
                     .filter_map(|(field, change)| Some((field.clone(), change.get("to")?.clone())))
                     .collect();
-                folded.insert(key.clone(), fields);
+                folded.insert(key, fields);
             } else if let Some(record) = folded.get_mut(&key) {
                 // Only the fields the creation had: a merge's `moved`, a segment's `members_added`
                 // and a reminder's note are about the change, not fields of the record.
@@ -191,15 +205,14 @@ impl FeedEvent {
                     }
                 }
             }
-            let gone = event.action == "deleted"
-                || (event.action == "merged" && event.changes.get("merged_into").is_some());
-            if wanted.contains(&event.id)
+            let gone = action == "deleted" || (action == "merged" && changes.get("merged_into").is_some());
+            if on_page
                 && !gone
                 && let Some(record) = folded.get(&key)
             {
                 let mut record = record.clone();
-                record.insert("id".to_string(), serde_json::json!(key.1));
-                records.insert(event.id, serde_json::Value::Object(record));
+                record.insert("id".to_string(), serde_json::json!(entity_id));
+                records.insert(id, serde_json::Value::Object(record));
             }
         }
         Ok(records)
