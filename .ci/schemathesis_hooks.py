@@ -147,7 +147,7 @@ BEYOND_A_SCHEMA = {
 # (the workspace's currency when the deal names none), an amount beside items equals their sum,
 # and sums and products of amounts stay below 10^15; a deal closes in the past.
 BEYOND_A_SCHEMA_BY_OPERATION = {
-    "range": {"create_custom_field", "update_custom_field", "create_api_key"},
+    "range": {"create_custom_field", "update_custom_field", "create_api_key", "sales_report"},
     # A webhook's URL is https and its host a public address (http and private ones where allowed).
     "format": {"create_api_key", "create_import", "create_webhook", "update_webhook"},
     "not_allowed": {"create_webhook", "update_webhook"},
@@ -155,6 +155,9 @@ BEYOND_A_SCHEMA_BY_OPERATION = {
     "items_sum": {"create_deal", "update_deal", "upsert_deal_by_ref"},
     "too_large": {"create_deal", "update_deal", "upsert_deal_by_ref"},
     "in_future": {"create_deal", "update_deal", "upsert_deal_by_ref"},
+    # A report's range is ordered, within 1900-9999 (its comparison too) and at most 1,100 periods;
+    # its currency is an ISO 4217 code, which the pattern `^[A-Z]{3}$` can't list.
+    "currency": {"sales_report"},
 }
 
 # A custom field is named `custom.<key>` and is whatever the workspace defined under that key.

@@ -5,7 +5,7 @@ use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::api::{
     activities, api_keys, audit, auth, changes, clients, contacts, custom_fields, deals, health, history,
-    imports, pipelines, products, segments, teams, timeline, users, webhooks, workspace,
+    imports, pipelines, products, reports, segments, teams, timeline, users, webhooks, workspace,
 };
 
 /// One flat list on purpose (and so longer than a function should be): the order of registration
@@ -36,6 +36,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(api_keys::get_api_key)
             .service(api_keys::rotate_api_key)
             .service(api_keys::revoke_api_key)
+            .service(reports::sales::sales_report)
             .service(webhooks::list_webhooks)
             .service(webhooks::create_webhook)
             .service(webhooks::get_webhook)

@@ -14,10 +14,12 @@ use rust_decimal::Decimal;
 use crate::auth::password;
 use crate::db::models::client_stats::ClientStats;
 use crate::db::models::deal::{Totals, apply_stage_totals};
+use crate::db::models::sales_line;
 use crate::db::models::{NewUser, Pipeline, Product, Stage, User, Workspace};
+use crate::db::schema::deals;
 use crate::domain::enums::StageKind;
 use crate::domain::role::Role;
-use crate::ids::{ProductId, UserId, WorkspaceId};
+use crate::ids::{ClientId, ProductId, UserId, WorkspaceId};
 
 /// What to generate.
 #[derive(Debug, Clone, clap::Args)]
@@ -164,8 +166,15 @@ pub fn run(
                     products.iter().map(|product| product.name.clone()).collect::<Vec<_>>(),
                 )
                 .load(conn)?;
-            let ids = deals.into_iter().map(|deal| deal.id).collect();
-            apply_stage_totals(conn, workspace_id, ids, Totals::Add)?;
+            let ids: Vec<uuid::Uuid> = deals.into_iter().map(|deal| deal.id).collect();
+            apply_stage_totals(conn, workspace_id, ids.clone(), Totals::Add)?;
+            let clients: Vec<ClientId> = deals::table
+                .filter(deals::workspace_id.eq(workspace_id))
+                .filter(deals::id.eq_any(ids))
+                .select(deals::client_id)
+                .distinct()
+                .load(conn)?;
+            sales_line::recompute(conn, workspace_id, clients.into_iter().map(Some))?;
             range(include_str!("db/sql/seed/activities.sql"))
                 .bind::<BigInt, _>(i64::from(options.activities_per_client))
                 .execute(conn)?;

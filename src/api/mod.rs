@@ -21,6 +21,7 @@ pub mod listing;
 pub mod merging;
 pub mod pipelines;
 pub mod products;
+pub mod reports;
 pub mod schemas;
 pub mod search;
 pub mod security;

@@ -373,6 +373,10 @@ pub async fn update_workspace(
                 return Ok(current);
             }
             let updated = Workspace::update(conn, principal.workspace_id, &changes)?;
+            if updated.timezone != current.timezone {
+                // Sales count on the day they were won where the workspace is.
+                crate::db::models::sales_line::redate(conn, updated.id)?;
+            }
             let after = serde_json::to_value(WorkspaceResponse::from(updated.clone())).unwrap_or_default();
             // Who sees and may read how much is a security matter: it is also a security event.
             let access = ["visibility", "personal_data", "limits"];

@@ -1,10 +1,10 @@
 //! What an API key may call. A key carries scopes: reading or writing one kind of record
-//! (`clients:read`, `deals:write`), `export` for taking client data out in bulk, and `admin` for
-//! the workspace's settings, people, audit trail and keys. Every operation of the API needs one
-//! scope (or none, such as `GET /me`), derived here from its path and method; the OpenAPI document
-//! lists it in the operation's `security`, and the server checks a key's request against what the
-//! document says (`DocumentedRoutes::required_scope`). People are not limited by scopes: their
-//! role decides.
+//! (`clients:read`, `deals:write`), `export` for taking client data out in bulk, `reports` for the
+//! sums of reports, and `admin` for the workspace's settings, people, audit trail and keys. Every
+//! operation of the API needs one scope (or none, such as `GET /me`), derived here from its path
+//! and method; the OpenAPI document lists it in the operation's `security`, and the server checks a
+//! key's request against what the document says (`DocumentedRoutes::required_scope`). People are
+//! not limited by scopes: their role decides.
 
 use std::fmt;
 use std::str::FromStr;
@@ -60,6 +60,8 @@ pub enum Scope {
     Write(Resource),
     /// Segment exports.
     Export,
+    /// Reports: sums over the deals and activities the key's user sees, never the records.
+    Reports,
     /// Workspace settings, people and teams, the audit trail, security alerts and API keys.
     Admin,
 }
@@ -70,7 +72,7 @@ impl Scope {
         Resource::ALL
             .into_iter()
             .flat_map(|resource| [Scope::Read(resource), Scope::Write(resource)])
-            .chain([Scope::Export, Scope::Admin])
+            .chain([Scope::Export, Scope::Reports, Scope::Admin])
             .collect()
     }
 
@@ -87,6 +89,7 @@ impl fmt::Display for Scope {
             Scope::Read(resource) => write!(f, "{}:read", resource.as_str()),
             Scope::Write(resource) => write!(f, "{}:write", resource.as_str()),
             Scope::Export => f.write_str("export"),
+            Scope::Reports => f.write_str("reports"),
             Scope::Admin => f.write_str("admin"),
         }
     }
@@ -124,7 +127,7 @@ impl utoipa::PartialSchema for Scope {
             .enum_values(Some(Scope::all().iter().map(Scope::to_string)))
             .description(Some(
                 "Reading or writing one kind of record (writing implies reading it), `export` for \
-                 segment exports, `admin` for settings, people, teams, the audit trail and API keys",
+                 segment exports, `reports` for reports, `admin` for settings, people, teams, the audit trail and API keys",
             ))
             .into()
     }
@@ -167,6 +170,7 @@ pub fn required(path: &str, writes: bool, operation_id: &str) -> Option<Needed> 
         }
         "workspace" if writes => Some(Needed::Scope(Scope::Admin)),
         "export" | "exports" | "changes" => Some(Needed::Scope(Scope::Export)),
+        "reports" => Some(Needed::Scope(Scope::Reports)),
         "workspace" | "me" => Some(Needed::AnyKey),
         _ => None,
     })
@@ -215,7 +219,8 @@ mod tests {
         assert_eq!(required("/api/v1/workspace", true, "update_workspace"), admin);
         assert_eq!(required("/api/v1/workspace", false, "get_workspace"), Some(Needed::AnyKey));
         assert_eq!(required("/api/v1/me", false, "get_me"), Some(Needed::AnyKey));
-        assert_eq!(required("/api/v1/reports", false, "x"), None);
+        assert_eq!(required("/api/v1/reports/sales", false, "x"), Some(Needed::Scope(Scope::Reports)));
+        assert_eq!(required("/api/v1/forecasts", false, "x"), None);
         assert_eq!(required("/api/v1/api-keys/{id}/rotate", true, "x"), admin);
     }
 }

@@ -424,6 +424,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    sales_lines (workspace_id, deal_id, line) {
+        workspace_id -> Uuid,
+        deal_id -> Uuid,
+        line -> Int4,
+        won_on -> Date,
+        client_id -> Uuid,
+        client_kind -> Text,
+        owner_id -> Nullable<Uuid>,
+        team_id -> Nullable<Uuid>,
+        pipeline_id -> Uuid,
+        source -> Nullable<Text>,
+        product_id -> Nullable<Uuid>,
+        product_group -> Nullable<Text>,
+        currency -> Text,
+        amount -> Numeric,
+        amount_base -> Nullable<Numeric>,
+        deal_head -> Bool,
+        first_purchase -> Bool,
+    }
+}
+
+diesel::table! {
     segment_exports (workspace_id, id) {
         workspace_id -> Uuid,
         id -> Uuid,
@@ -625,6 +647,7 @@ diesel::joinable!(idempotency_keys -> workspaces (workspace_id));
 diesel::joinable!(pipelines -> workspaces (workspace_id));
 diesel::joinable!(products -> workspaces (workspace_id));
 diesel::joinable!(read_budget_usage -> workspaces (workspace_id));
+diesel::joinable!(sales_lines -> workspaces (workspace_id));
 diesel::joinable!(segment_exports -> workspaces (workspace_id));
 diesel::joinable!(segments -> workspaces (workspace_id));
 diesel::joinable!(teams -> workspaces (workspace_id));
@@ -653,6 +676,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     products,
     read_budget_usage,
     refresh_tokens,
+    sales_lines,
     segment_counts,
     segment_exports,
     segment_members,

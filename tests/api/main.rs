@@ -43,6 +43,7 @@ mod merge;
 mod openapi;
 mod pipelines;
 mod products;
+mod reports;
 mod search;
 mod security;
 mod segments;

@@ -424,6 +424,18 @@ async fn every_response_example_has_the_fields_of_a_real_response() {
     compare("Page_TimelineItem", &timeline);
     compare("TimelineItem", &timeline["data"][0]);
 
+    // The sales report's example is a quarter beside the same quarter a year before, with a sale in
+    // each.
+    let won = pipeline["stages"].as_array().into_iter().flatten().find(|stage| stage["kind"] == "won");
+    let won = won.map(|stage| stage["id"].clone()).unwrap_or_default();
+    for closed_at in ["2025-02-01T12:00:00Z", "2026-02-01T12:00:00Z"] {
+        let sale = json!({"title": "Sale", "amount": "500", "stage_id": won, "closed_at": closed_at});
+        app.post("/api/v1/deals", &owner, with_client(sale)).await.expect(201);
+    }
+    let quarter =
+        "/api/v1/reports/sales?from=2026-01-01&to=2026-03-31&interval=quarter&compare=previous_year";
+    compare("SalesReport", app.get(quarter, &owner).await.expect(200));
+
     // A webhook's delivery carries a change as the example's: a client's update.
     let webhook = app.post("/api/v1/webhooks", &owner, example_of("CreateWebhook")).await.expect(201).clone();
     let client_path = format!("/api/v1/clients/{}", client["id"].as_str().unwrap_or_default());

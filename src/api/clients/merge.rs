@@ -23,7 +23,7 @@ use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, record_change};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::change_event::ChangeSet;
-use crate::db::models::client_stats::ClientStats;
+use crate::db::models::deal::recompute_derived;
 use crate::db::models::external_ref::{self, RefEntity};
 use crate::db::models::{Client, Workspace};
 use crate::db::visibility::ClientScope;
@@ -157,7 +157,7 @@ fn merge_in(
         );
         record_change(conn, principal, "client", tombstone.id.0, "merged", tombstone.version, changes)?;
     }
-    ClientStats::recompute(conn, workspace.id, [Some(client.id)])?;
+    recompute_derived(conn, workspace.id, [Some(client.id)])?;
     Ok(client)
 }
 

@@ -16,6 +16,7 @@ use crate::api::to_json;
 use crate::auth::Principal;
 use crate::db::json::Json;
 use crate::db::models::change_event::ChangeSet;
+use crate::db::models::sales_line;
 use crate::db::models::{Client, Workspace};
 use crate::db::visibility::ClientScope;
 use crate::domain::FieldCode;
@@ -162,6 +163,10 @@ pub(super) fn update_in(
     }
     if client.external_refs != current.external_refs {
         store.sync_refs(&client, Some(&current))?;
+    }
+    if client.kind != current.kind {
+        // Reports split sales by the kind of client.
+        sales_line::recompute(store.conn(), client.workspace_id, [Some(client.id)])?;
     }
     store.record_change(principal, &client, "updated", changes)?;
     Ok(client)

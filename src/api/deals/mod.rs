@@ -21,8 +21,8 @@ use crate::api::listing::{DeletedQuery, Tombstone, search_query, tombstone_page}
 use crate::api::search::{SearchRequest, compile_filter};
 use crate::api::soft_delete;
 use crate::auth::{Principal, run_seeing};
-use crate::db::models::client_stats::ClientStats;
-use crate::db::models::deal::{DealFilter, DealOrder, DealSortKey};
+
+use crate::db::models::deal::{DealFilter, DealOrder, DealSortKey, recompute_derived};
 use crate::db::models::external_ref::RefEntity;
 use crate::db::models::{Client, Deal, Stage, Workspace};
 use crate::db::visibility::ClientScope;
@@ -506,7 +506,7 @@ pub async fn restore_deal(
                         ));
                     }
                     let restored = Deal::set_deleted(conn, workspace, id, None, principal.user_id)?;
-                    ClientStats::recompute(conn, workspace, [Some(restored.client_id)])?;
+                    recompute_derived(conn, workspace, [Some(restored.client_id)])?;
                     Ok((restored, changes))
                 })?;
             let items = Deal::items_of(conn, workspace, &[id])?;

@@ -17,8 +17,8 @@ use crate::api::{BOOKKEEPING, record_change, to_json};
 use crate::auth::Principal;
 use crate::db::json::Json;
 use crate::db::models::change_event::ChangeSet;
-use crate::db::models::client_stats::ClientStats;
-use crate::db::models::deal::{DealItem, StageChange};
+
+use crate::db::models::deal::{DealItem, StageChange, recompute_derived};
 use crate::db::models::external_ref::{self, RefEntity};
 use crate::db::models::{Client, Contact, Deal, Pipeline, Product, Stage, Workspace};
 use crate::db::visibility::ClientScope;
@@ -366,7 +366,7 @@ fn insert_new(
     Deal::record_stage_change(conn, &stage_change(principal, &deal, None))?;
     let changes = ChangeSet::default().diff(None, &snapshot(&deal, &items), BOOKKEEPING);
     record_change(conn, principal, "deal", deal.id.0, "created", deal.version, changes)?;
-    ClientStats::recompute(conn, deal.workspace_id, [Some(deal.client_id)])?;
+    recompute_derived(conn, deal.workspace_id, [Some(deal.client_id)])?;
     Ok((deal, items))
 }
 
@@ -412,7 +412,7 @@ pub(super) fn update_in(
         Deal::record_stage_change(conn, &stage_change(principal, &deal, Some(current.stage_id)))?;
     }
     record_change(conn, principal, "deal", deal.id.0, "updated", deal.version, changes)?;
-    ClientStats::recompute(conn, deal.workspace_id, [Some(current.client_id), Some(deal.client_id)])?;
+    recompute_derived(conn, deal.workspace_id, [Some(current.client_id), Some(deal.client_id)])?;
     Ok((deal, items))
 }
 
@@ -466,7 +466,7 @@ pub(super) fn delete_in(
         crate::api::soft_delete::delete(conn, principal, scope, id, if_match, |_, _, _, changes| {
             Ok(changes)
         })?;
-    Ok(ClientStats::recompute(conn, deleted.workspace_id, [Some(deleted.client_id)])?)
+    Ok(recompute_derived(conn, deleted.workspace_id, [Some(deleted.client_id)])?)
 }
 
 /// Makes the ref index hold exactly the deal's refs.

@@ -295,7 +295,7 @@ pub(super) fn export_row(client: &Client, stats: &ClientStats, places: u32, mask
 
 /// Rows as CSV. A text cell that a spreadsheet would run as a formula (`=`, `@`, `+`, `-` not
 /// starting a number) gets a leading `'`.
-pub(super) fn csv_rows(rows: impl Iterator<Item = Vec<String>>) -> Result<Bytes, actix_web::Error> {
+pub(crate) fn csv_rows(rows: impl Iterator<Item = Vec<String>>) -> Result<Bytes, actix_web::Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
         let row: Vec<String> = row.into_iter().map(defuse_formula).collect();

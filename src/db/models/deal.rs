@@ -169,6 +169,18 @@ pub fn apply_stage_totals(
     Ok(())
 }
 
+/// Brings up to date what is derived from the deals of `clients`: each client's stats and its
+/// sales lines. Every write to deals calls it in its transaction, with the clients the deals
+/// belonged to before and after.
+pub fn recompute_derived<const N: usize>(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    clients: [Option<ClientId>; N],
+) -> QueryResult<()> {
+    super::client_stats::ClientStats::recompute(conn, workspace, clients)?;
+    super::sales_line::recompute(conn, workspace, clients)
+}
+
 /// The deals (live or deleted) in a stage, locked, for a write to all of them.
 pub fn lock_stage_deals(
     conn: &mut PgConnection,

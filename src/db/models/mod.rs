@@ -17,6 +17,7 @@ pub mod import;
 pub mod pipeline;
 pub mod product;
 pub mod refresh_token;
+pub mod sales_line;
 pub mod segment;
 pub mod soft_delete;
 pub mod team;

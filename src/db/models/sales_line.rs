@@ -1,0 +1,217 @@
+//! The sales lines reports add up (`sales_lines`): one row per line of each live won deal, kept
+//! by every write that can change one, and the sales report's query over them.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Date, Nullable, Numeric, Text};
+use rust_decimal::Decimal;
+
+use crate::db::fragment::{Bind, FragmentQuery, SqlFragment};
+use crate::db::schema::sales_lines;
+use crate::db::sql_file::{SqlFile, SqlText};
+use crate::db::visibility::ClientScope;
+use crate::domain::enums::text_enum;
+use crate::domain::report_period::{DateRange, Interval, Shift};
+use crate::ids::{ClientId, WorkspaceId};
+
+/// Writes the sales lines of each of `clients` (duplicates and `None` skipped) again from their
+/// deals. Call it in the transaction of every write to a deal, its items, or a client's kind, for
+/// the clients the deal belonged to before and after.
+pub fn recompute(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    clients: impl IntoIterator<Item = Option<ClientId>>,
+) -> QueryResult<()> {
+    static REFRESH: SqlText = SqlText::new(include_str!("../sql/refresh_sales_lines.sql"));
+    let mut ids: Vec<uuid::Uuid> = clients.into_iter().flatten().map(|client| client.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    // The rows of the clients' deals as well as the rows under the clients' ids: a merge moves
+    // deals to another client, and their old rows must go with them.
+    let their_deals = crate::db::schema::deals::table
+        .filter(crate::db::schema::deals::workspace_id.eq(workspace))
+        .filter(crate::db::schema::deals::client_id.eq_any(ids.clone()))
+        .select(crate::db::schema::deals::id);
+    diesel::delete(
+        sales_lines::table
+            .filter(sales_lines::workspace_id.eq(workspace))
+            .filter(sales_lines::client_id.eq_any(ids.clone()).or(sales_lines::deal_id.eq_any(their_deals))),
+    )
+    .execute(conn)?;
+    SqlFile::new(&REFRESH).bind(Bind::Uuid(workspace.0)).bind(Bind::UuidList(ids)).execute(conn)?;
+    Ok(())
+}
+
+/// Moves every sales line of the workspace to the day its deal was won in the workspace's time
+/// zone, after the time zone changed.
+pub fn redate(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<usize> {
+    diesel::sql_query(
+        "UPDATE sales_lines AS l SET won_on = (d.closed_at AT TIME ZONE w.timezone)::date \
+         FROM deals AS d, workspaces AS w \
+         WHERE l.workspace_id = $1 AND d.workspace_id = $1 AND d.id = l.deal_id AND w.id = $1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(workspace.0)
+    .execute(conn)
+}
+
+text_enum!(
+    /// What a sales report splits its figures by.
+    SalesGrouping {
+        Owner => "owner",
+        Team => "team",
+        ProductGroup => "product_group",
+        Product => "product",
+        Pipeline => "pipeline",
+        Source => "source",
+        ClientKind => "client_kind",
+    }
+);
+
+impl SalesGrouping {
+    fn column(self) -> &'static str {
+        match self {
+            SalesGrouping::Owner => "l.owner_id::text",
+            SalesGrouping::Team => "l.team_id::text",
+            SalesGrouping::ProductGroup => "l.product_group",
+            SalesGrouping::Product => "l.product_id::text",
+            SalesGrouping::Pipeline => "l.pipeline_id::text",
+            SalesGrouping::Source => "l.source",
+            SalesGrouping::ClientKind => "l.client_kind",
+        }
+    }
+}
+
+/// What a sales report covers.
+#[derive(Debug, Clone)]
+pub struct SalesQuery<'a> {
+    pub scope: &'a ClientScope,
+    pub range: DateRange,
+    pub interval: Interval,
+    pub group_by: Option<SalesGrouping>,
+    /// The range compared with, and how far before the report's range it lies.
+    pub compared: Option<(DateRange, Shift)>,
+    /// Deals in this currency only, in their own amounts; all deals converted to the workspace
+    /// currency when `None`.
+    pub currency: Option<String>,
+    pub pipeline_id: Option<uuid::Uuid>,
+    pub owner_id: Option<uuid::Uuid>,
+    pub team_id: Option<uuid::Uuid>,
+    pub product_group: Option<String>,
+    /// A condition on `clients`: the clients of a segment.
+    pub clients: Option<SqlFragment>,
+}
+
+/// The figures of one period (or the whole range, `period` `None`) of one group (or all of them),
+/// in the report's range (`current`) or the compared one.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct SalesTally {
+    #[diesel(sql_type = Bool)]
+    pub current: bool,
+    /// The first day of the period (cut to the range); for the compared range, the report's
+    /// period it compares with.
+    #[diesel(sql_type = Nullable<Date>)]
+    pub period: Option<NaiveDate>,
+    #[diesel(sql_type = Bool)]
+    pub whole_range: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub group_key: Option<String>,
+    #[diesel(sql_type = Bool)]
+    pub all_groups: bool,
+    #[diesel(sql_type = BigInt)]
+    pub deals: i64,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pub revenue: Option<Decimal>,
+    #[diesel(sql_type = BigInt)]
+    pub unique_buyers: i64,
+    #[diesel(sql_type = BigInt)]
+    pub first_time_buyers: i64,
+    #[diesel(sql_type = BigInt)]
+    pub unconverted_deals: i64,
+}
+
+/// The report's figures for every period and group, both ranges, from the sales lines the scope
+/// sees. Periods and groups without a sale have no row.
+pub fn sales_tallies(conn: &mut PgConnection, query: &SalesQuery<'_>) -> QueryResult<Vec<SalesTally>> {
+    let from = query.range.from;
+    let group_key = query.group_by.map_or("NULL::text", SalesGrouping::column);
+    let revenue = if query.currency.is_some() { "l.amount" } else { "l.amount_base" };
+    let mut sql = SqlFragment::fixed(
+        "SELECT s.current, s.period, GROUPING(s.period) = 1 AS whole_range, s.group_key, \
+         GROUPING(s.group_key) = 1 AS all_groups, count(DISTINCT s.deal_id) AS deals, sum(s.revenue) AS revenue, \
+         count(DISTINCT s.client_id) AS unique_buyers, \
+         count(DISTINCT s.client_id) FILTER (WHERE s.first_purchase) AS first_time_buyers, \
+         count(DISTINCT s.deal_id) FILTER (WHERE s.revenue IS NULL) AS unconverted_deals \
+         FROM (SELECT l.won_on >= ",
+    );
+    sql.push_bind(Bind::Date(from));
+    sql.push_sql(&format!(" AS current, GREATEST(date_trunc('{}', (", query.interval.sql_unit()));
+    // Days of the compared range move onto the report's periods by the shift between the ranges.
+    match query.compared {
+        Some((_, shift)) => {
+            sql.push_sql("CASE WHEN l.won_on >= ");
+            sql.push_bind(Bind::Date(from));
+            sql.push_sql(&format!(" THEN l.won_on ELSE l.won_on + interval '{}' END", shift.sql_interval()));
+        }
+        None => {
+            sql.push_sql("l.won_on");
+        }
+    }
+    sql.push_sql(")::timestamp)::date, ");
+    sql.push_bind(Bind::Date(from));
+    sql.push_sql(&format!(
+        ") AS period, {group_key} AS group_key, l.deal_id, l.client_id, l.first_purchase, {revenue} AS revenue \
+         FROM sales_lines AS l WHERE l.workspace_id = "
+    ));
+    sql.push_bind(Bind::Uuid(query.scope.workspace().0));
+    sql.push_sql(" AND (l.won_on BETWEEN ");
+    sql.push_bind(Bind::Date(from));
+    sql.push_sql(" AND ");
+    sql.push_bind(Bind::Date(query.range.to));
+    if let Some((compared, _)) = query.compared {
+        sql.push_sql(" OR l.won_on BETWEEN ");
+        sql.push_bind(Bind::Date(compared.from));
+        sql.push_sql(" AND ");
+        sql.push_bind(Bind::Date(compared.to));
+    }
+    sql.push_sql(")");
+    let equal = |sql: &mut SqlFragment, column: &str, value: Bind| {
+        sql.push_sql(&format!(" AND {column} = "));
+        sql.push_bind(value);
+    };
+    if let Some(currency) = &query.currency {
+        equal(&mut sql, "l.currency", Bind::Text(currency.clone()));
+    }
+    if let Some(pipeline) = query.pipeline_id {
+        equal(&mut sql, "l.pipeline_id", Bind::Uuid(pipeline));
+    }
+    if let Some(owner) = query.owner_id {
+        equal(&mut sql, "l.owner_id", Bind::Uuid(owner));
+    }
+    if let Some(team) = query.team_id {
+        equal(&mut sql, "l.team_id", Bind::Uuid(team));
+    }
+    if let Some(group) = &query.product_group {
+        equal(&mut sql, "l.product_group", Bind::Text(group.clone()));
+    }
+    if let Some(seen) = query.scope.record_condition("l.owner_id", "l.client_id") {
+        sql.push_sql(" AND ");
+        sql.append(seen);
+    }
+    if let Some(clients) = query.clients.clone() {
+        sql.push_sql(" AND l.client_id IN (SELECT clients.id FROM clients WHERE clients.workspace_id = ");
+        sql.push_bind(Bind::Uuid(query.scope.workspace().0));
+        sql.push_sql(" AND ");
+        sql.append(clients);
+        sql.push_sql(")");
+    }
+    sql.push_sql(if query.group_by.is_some() {
+        ") AS s GROUP BY GROUPING SETS ((s.current, s.period, s.group_key), (s.current, s.group_key), \
+         (s.current, s.period), (s.current))"
+    } else {
+        ") AS s GROUP BY GROUPING SETS ((s.current, s.period, s.group_key), (s.current, s.group_key))"
+    });
+    FragmentQuery(sql).load(conn)
+}

@@ -1,0 +1,386 @@
+//! `/reports`: figures computed by hand from a known set of deals, through every write that can
+//! change them.
+
+use actix_web::http::Method;
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+use crate::support::http::{field_errors, id_of as id};
+
+/// A workspace in Moscow's time (UTC+3) and US dollars, with three clients, a sales rep, and the
+/// default pipeline's stages by name.
+struct Shop {
+    owner: String,
+    rep: Value,
+    rep_token: String,
+    acme: Value,
+    bob: Value,
+    carol: Value,
+    stages: Value,
+}
+
+impl Shop {
+    fn stage(&self, name: &str) -> Value {
+        self.stages
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|stage| stage["name"] == name)
+            .cloned()
+            .unwrap_or_default()["id"]
+            .clone()
+    }
+}
+
+async fn shop(app: &TestApp) -> Shop {
+    let owner = app.owner_token().await;
+    app.patch("/api/v1/workspace", &owner, json!({"timezone": "Europe/Moscow"})).await.expect(200);
+    let (rep, rep_token) = app.user_seeing("sales", "own").await;
+    let client = |body: Value| {
+        let owner = owner.clone();
+        async move { app.post("/api/v1/clients", &owner, body).await.expect(201).clone() }
+    };
+    let acme = client(json!({"kind": "company", "name": "Acme"})).await;
+    let bob = client(json!({"kind": "person", "first_name": "Bob", "last_name": "Stone"})).await;
+    let carol = client(json!({"kind": "person", "first_name": "Carol", "last_name": "Reed"})).await;
+    let pipelines = app.get("/api/v1/pipelines", &owner).await.expect(200).clone();
+    Shop { owner, rep, rep_token, acme, bob, carol, stages: pipelines["data"][0]["stages"].clone() }
+}
+
+/// A deal won at `closed_at` (UTC), with `fields` added.
+async fn won(app: &TestApp, shop: &Shop, client: &Value, closed_at: &str, fields: Value) -> Value {
+    let mut body = json!({"title": "Deal", "client_id": client["id"], "stage_id": shop.stage("Won"), "closed_at": closed_at});
+    if let (Some(body), Some(fields)) = (body.as_object_mut(), fields.as_object()) {
+        body.extend(fields.clone());
+    }
+    app.post("/api/v1/deals", &shop.owner, body).await.expect(201).clone()
+}
+
+/// The deals of the report's examples, each the case docs/reports.md names:
+/// - January: Acme, items in two product groups (200 Hardware + 50 Software).
+/// - February: Bob in euros, 33.33 Hardware + 66.67 Software at 1.1 (110.00 USD), closed at 22:30 UTC
+///   on January 31, which is February 1 in Moscow; Acme 300 (owned by the rep, no items).
+/// - March: Bob 200, deleted and restored; Carol in yen without a rate (unconverted); Carol 1000,
+///   won and reopened (not a sale).
+/// - February 2025: Acme 400, its first purchase. A lost deal never counts.
+async fn sales(app: &TestApp, shop: &Shop) -> Value {
+    let item = |name: &str, group: &str, price: &str| json!({"name": name, "product_group": group, "quantity": "1", "unit_price": price});
+    won(app, shop, &shop.acme, "2025-02-10T09:00:00Z", json!({"amount": "400"})).await;
+    won(
+        app,
+        shop,
+        &shop.acme,
+        "2026-01-10T10:00:00Z",
+        json!({"items": [
+            {"name": "Server", "product_group": "Hardware", "quantity": "2", "unit_price": "100"},
+            item("Licence", "Software", "50"),
+        ]}),
+    )
+    .await;
+    won(
+        app,
+        shop,
+        &shop.bob,
+        "2026-01-31T22:30:00Z",
+        json!({"currency": "EUR", "exchange_rate": "1.1", "items": [
+            item("Cable", "Hardware", "33.33"),
+            item("Support", "Software", "66.67"),
+        ]}),
+    )
+    .await;
+    won(app, shop, &shop.acme, "2026-02-15T12:00:00Z", json!({"amount": "300", "owner_id": shop.rep["id"]}))
+        .await;
+    let restored = won(app, shop, &shop.bob, "2026-03-20T12:00:00Z", json!({"amount": "200"})).await;
+    let path = format!("/api/v1/deals/{}", id(&restored));
+    app.request(Method::DELETE, &path, Some(&shop.owner), None).await.expect(204);
+    app.post(&format!("{path}/restore"), &shop.owner, json!({})).await.expect(200);
+    won(app, shop, &shop.carol, "2026-03-25T12:00:00Z", json!({"amount": "5000", "currency": "JPY"})).await;
+    let reopened = won(app, shop, &shop.carol, "2026-03-05T12:00:00Z", json!({"amount": "1000"})).await;
+    let path = format!("/api/v1/deals/{}", id(&reopened));
+    app.patch(&path, &shop.owner, json!({"stage_id": shop.stage("Proposal")})).await.expect(200);
+    let lost = json!({"title": "Lost", "client_id": shop.bob["id"], "amount": "900", "stage_id": shop.stage("Lost"),
+                      "lost_reason": "Price", "closed_at": "2026-01-20T12:00:00Z"});
+    app.post("/api/v1/deals", &shop.owner, lost).await.expect(201);
+    restored
+}
+
+/// deals, revenue, average deal, unique buyers, first-time buyers, unconverted deals.
+fn figures(figures: &Value) -> (i64, &str, &Value, i64, i64, i64) {
+    (
+        figures["deals"].as_i64().unwrap_or(-1),
+        figures["revenue"].as_str().unwrap_or_default(),
+        &figures["average_deal"],
+        figures["unique_buyers"].as_i64().unwrap_or(-1),
+        figures["first_time_buyers"].as_i64().unwrap_or(-1),
+        figures["unconverted_deals"].as_i64().unwrap_or(-1),
+    )
+}
+
+const QUARTER: &str = "/api/v1/reports/sales?from=2026-01-01&to=2026-03-31";
+
+#[actix_web::test]
+async fn sales_by_month_count_each_deal_once_on_the_day_it_was_won_where_the_workspace_is() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    sales(&app, &shop).await;
+    let report = app.get(QUARTER, &shop.owner).await.expect(200).clone();
+    assert_eq!((report["currency"].clone(), report["converted"].clone()), (json!("USD"), json!(true)));
+    assert_eq!(figures(&report["total"]["figures"]), (5, "860.00", &json!("215.00"), 3, 2, 1));
+    let periods = report["periods"].as_array().cloned().unwrap_or_default();
+    let months: Vec<_> =
+        periods.iter().map(|period| (period["start"].clone(), period["end"].clone())).collect();
+    assert_eq!(
+        months,
+        [
+            (json!("2026-01-01"), json!("2026-01-31")),
+            (json!("2026-02-01"), json!("2026-02-28")),
+            (json!("2026-03-01"), json!("2026-03-31"))
+        ]
+    );
+    // Acme bought first in 2025; Bob's euro deal is February's in Moscow.
+    assert_eq!(figures(&periods[0]["figures"]), (1, "250.00", &json!("250.00"), 1, 0, 0));
+    assert_eq!(figures(&periods[1]["figures"]), (2, "410.00", &json!("205.00"), 2, 1, 0));
+    // The yen deal counts as a deal and a buyer, not in the revenue or the average.
+    assert_eq!(figures(&periods[2]["figures"]), (2, "200.00", &json!("200.00"), 2, 1, 1));
+    assert_eq!(report["groups"], json!([]));
+    assert_eq!(report["compared"], Value::Null);
+
+    // In UTC the euro deal was won in January.
+    app.patch("/api/v1/workspace", &shop.owner, json!({"timezone": "UTC"})).await.expect(200);
+    let report = app.get(QUARTER, &shop.owner).await.expect(200).clone();
+    assert_eq!(figures(&report["periods"][0]["figures"]), (2, "360.00", &json!("180.00"), 2, 1, 0));
+    assert_eq!(figures(&report["periods"][1]["figures"]), (1, "300.00", &json!("300.00"), 1, 0, 0));
+}
+
+#[actix_web::test]
+async fn sales_follow_deletes_restores_reopening_and_changes_of_amount() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let restored = sales(&app, &shop).await;
+    let march = |report: &Value| report["periods"][2]["figures"].clone();
+    let path = format!("/api/v1/deals/{}", id(&restored));
+
+    app.request(Method::DELETE, &path, Some(&shop.owner), None).await.expect(204);
+    let report = app.get(QUARTER, &shop.owner).await.expect(200).clone();
+    assert_eq!(figures(&march(&report)), (1, "0.00", &Value::Null, 1, 1, 1), "a deleted deal is no sale");
+    app.post(&format!("{path}/restore"), &shop.owner, json!({})).await.expect(200);
+    app.patch(&path, &shop.owner, json!({"amount": "250.50"})).await.expect(200);
+    let report = app.get(QUARTER, &shop.owner).await.expect(200).clone();
+    assert_eq!(figures(&march(&report)), (2, "250.50", &json!("250.50"), 2, 1, 1));
+    app.patch(&path, &shop.owner, json!({"stage_id": shop.stage("Negotiation")})).await.expect(200);
+    let report = app.get(QUARTER, &shop.owner).await.expect(200).clone();
+    assert_eq!(figures(&march(&report)), (1, "0.00", &Value::Null, 1, 1, 1), "a reopened deal is no sale");
+    assert_eq!(figures(&report["total"]["figures"]), (4, "660.00", &json!("220.00"), 3, 2, 1));
+}
+
+#[actix_web::test]
+async fn product_groups_split_a_deal_by_its_items_and_owners_by_whose_deal_it_is() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    sales(&app, &shop).await;
+    let report = app
+        .get(&format!("{QUARTER}&interval=quarter&group_by=product_group"), &shop.owner)
+        .await
+        .expect(200)
+        .clone();
+    let groups: Vec<_> = report["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|group| (group["key"].clone(), group["label"].clone(), figures(&group["total"]["figures"])))
+        .map(|(key, label, (deals, revenue, _, buyers, _, _))| {
+            (key, label, deals, revenue.to_string(), buyers)
+        })
+        .collect();
+    // The euro deal's 110.00 is shared as 36.66 and 73.34: its lines add up to it exactly.
+    assert_eq!(
+        groups,
+        [
+            (Value::Null, Value::Null, 3, "500.00".to_string(), 3),
+            (json!("Hardware"), json!("Hardware"), 2, "236.66".to_string(), 2),
+            (json!("Software"), json!("Software"), 2, "123.34".to_string(), 2),
+        ]
+    );
+    assert_eq!(figures(&report["total"]["figures"]).0, 5, "a deal with two groups is one deal in all");
+    assert_eq!(report["groups"][1]["periods"][0]["start"], "2026-01-01");
+
+    let report =
+        app.get(&format!("{QUARTER}&interval=quarter&group_by=owner"), &shop.owner).await.expect(200).clone();
+    let owners: Vec<_> = report["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|group| (group["label"].clone(), group["total"]["figures"]["revenue"].clone()))
+        .collect();
+    assert_eq!(owners, [(json!("Olga Owner"), json!("560.00")), (json!("A sales"), json!("300.00"))]);
+
+    let filtered = app
+        .get(&format!("{QUARTER}&interval=quarter&product_group=Software"), &shop.owner)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(figures(&filtered["total"]["figures"]), (2, "123.34", &json!("61.67"), 2, 1, 0));
+}
+
+#[actix_web::test]
+async fn a_comparison_gives_the_earlier_figures_and_the_change() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    sales(&app, &shop).await;
+    let report = app.get(&format!("{QUARTER}&compare=previous_year"), &shop.owner).await.expect(200).clone();
+    assert_eq!(
+        report["compared"],
+        json!({"compare": "previous_year", "from": "2025-01-01", "to": "2025-03-31"})
+    );
+    assert_eq!(figures(&report["total"]["comparison"]), (1, "400.00", &json!("400.00"), 1, 1, 0));
+    assert_eq!(figures(&report["periods"][1]["comparison"]), (1, "400.00", &json!("400.00"), 1, 1, 0));
+    assert_eq!(figures(&report["periods"][0]["comparison"]), (0, "0.00", &Value::Null, 0, 0, 0));
+    assert_eq!(
+        report["total"]["change"],
+        json!({"deals": 4, "deals_percent": "400.0", "revenue": "460.00", "revenue_percent": "115.0",
+               "average_deal": "-185.00", "average_deal_percent": "-46.2", "unique_buyers": 2,
+               "unique_buyers_percent": "200.0", "first_time_buyers": 1, "first_time_buyers_percent": "100.0"})
+    );
+    // January had nothing to compare with: no percentage.
+    assert_eq!(report["periods"][0]["change"]["revenue_percent"], Value::Null);
+
+    // The quarter before is October to December: no sales.
+    let report =
+        app.get(&format!("{QUARTER}&compare=previous_period"), &shop.owner).await.expect(200).clone();
+    assert_eq!(
+        report["compared"],
+        json!({"compare": "previous_period", "from": "2025-10-01", "to": "2025-12-31"})
+    );
+    assert_eq!(report["total"]["comparison"]["deals"], 0);
+}
+
+#[actix_web::test]
+async fn one_currency_is_reported_in_its_own_amounts() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    sales(&app, &shop).await;
+    let euros = app.get(&format!("{QUARTER}&currency=EUR"), &shop.owner).await.expect(200).clone();
+    assert_eq!((euros["currency"].clone(), euros["converted"].clone()), (json!("EUR"), json!(false)));
+    assert_eq!(figures(&euros["total"]["figures"]), (1, "100.00", &json!("100.00"), 1, 1, 0));
+    let yen = app.get(&format!("{QUARTER}&currency=JPY"), &shop.owner).await.expect(200).clone();
+    assert_eq!(figures(&yen["total"]["figures"]), (1, "5000", &json!("5000"), 1, 1, 0));
+}
+
+#[actix_web::test]
+async fn the_sales_report_is_csv_when_asked_for() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    sales(&app, &shop).await;
+    let path = format!("{QUARTER}&interval=quarter&group_by=product_group&compare=previous_year");
+    let csv = app
+        .request_with_headers(Method::GET, &path, Some(&shop.owner), &[("accept", "text/csv")], None)
+        .await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let text = csv.body.as_str().unwrap_or_default().to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with(
+        "level,group_key,group_label,period_start,period_end,deals,revenue,average_deal,unique_buyers,\
+         first_time_buyers,unconverted_deals,comparison_deals,comparison_revenue"
+    ));
+    assert!(lines.contains(
+        &"total,,,2026-01-01,2026-03-31,5,860.00,215.00,3,2,1,1,400.00,400.00,1,1,0,4,400.0,460.00,115.0,-185.00,-46.2,2,200.0,1,100.0"
+    ), "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("group_total,Hardware,Hardware,2026-01-01,2026-03-31,2,236.66,")),
+        "{text}"
+    );
+    // Header, the quarter and the total for all groups, then for each of three groups.
+    assert_eq!(lines.len(), 1 + 2 + 3 * 2);
+    let json = app
+        .request_with_headers(
+            Method::GET,
+            &path,
+            Some(&shop.owner),
+            &[("accept", "application/json, text/csv;q=0.5")],
+            None,
+        )
+        .await;
+    assert_eq!(json.expect(200)["total"]["figures"]["deals"], 5);
+}
+
+#[actix_web::test]
+async fn a_report_counts_only_what_the_caller_sees() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    sales(&app, &shop).await;
+    // The rep owns one deal, of a client the owner owns.
+    let report = app.get(QUARTER, &shop.rep_token).await.expect(200).clone();
+    assert_eq!(figures(&report["total"]["figures"]), (1, "300.00", &json!("300.00"), 1, 0, 0));
+    let by_owner = app.get(&format!("{QUARTER}&group_by=owner"), &shop.rep_token).await.expect(200).clone();
+    assert_eq!(by_owner["groups"].as_array().map(Vec::len), Some(1));
+    // Another workspace sees none of it.
+    let rival = app.rival_token().await;
+    let report = app.get(QUARTER, &rival).await.expect(200).clone();
+    assert_eq!(figures(&report["total"]["figures"]), (0, "0.00", &Value::Null, 0, 0, 0));
+    assert_eq!(report["groups"], json!([]));
+}
+
+#[actix_web::test]
+async fn a_segment_limits_the_report_to_its_clients() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    sales(&app, &shop).await;
+    let segment = json!({"name": "Bob only", "kind": "static"});
+    let segment = app.post("/api/v1/segments", &shop.owner, segment).await.expect(201).clone();
+    let members = format!("/api/v1/segments/{}/members", id(&segment));
+    app.post(&members, &shop.owner, json!({"client_ids": [shop.bob["id"]]})).await.expect(200);
+    let report =
+        app.get(&format!("{QUARTER}&segment_id={}", id(&segment)), &shop.owner).await.expect(200).clone();
+    assert_eq!(figures(&report["total"]["figures"]), (2, "310.00", &json!("155.00"), 1, 1, 0));
+    let unknown = app.get(&format!("{QUARTER}&segment_id={}", uuid::Uuid::now_v7()), &shop.owner).await;
+    assert_eq!(
+        field_errors(unknown.expect_problem(422, "validation_failed")),
+        [("segment_id".into(), "not_found".into())]
+    );
+}
+
+#[actix_web::test]
+async fn a_merge_moves_sales_to_the_client_that_stays() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    sales(&app, &shop).await;
+    let merge = format!("/api/v1/clients/{}/merge", id(&shop.carol));
+    app.post(&merge, &shop.owner, json!({"from": [shop.bob["id"]]})).await.expect(200);
+    let report = app.get(QUARTER, &shop.owner).await.expect(200).clone();
+    // Bob's deals are Carol's now: two buyers in all, and Carol first bought in February.
+    assert_eq!(figures(&report["total"]["figures"]), (5, "860.00", &json!("215.00"), 2, 1, 1));
+    assert_eq!(figures(&report["periods"][2]["figures"]), (2, "200.00", &json!("200.00"), 1, 0, 1));
+}
+
+#[actix_web::test]
+async fn bad_report_parameters_are_named() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let refused = |path: &'static str| {
+        let owner = owner.clone();
+        let app = &app;
+        async move { field_errors(app.get(path, &owner).await.expect_problem(422, "validation_failed")) }
+    };
+    let field = |name: &str, code: &str| vec![(name.to_string(), code.to_string())];
+    assert_eq!(refused("/api/v1/reports/sales?from=2026-03-01&to=2026-02-01").await, field("to", "range"));
+    assert_eq!(
+        refused("/api/v1/reports/sales?from=2016-01-01&to=2026-12-31&interval=day").await,
+        field("interval", "range")
+    );
+    assert_eq!(refused("/api/v1/reports/sales?currency=XYZ").await, field("currency", "currency"));
+    assert_eq!(refused("/api/v1/reports/sales?from=1800-01-01").await, field("from", "range"));
+    assert_eq!(
+        refused("/api/v1/reports/sales?from=1900-01-01&to=1900-12-31&compare=previous_year").await,
+        field("compare", "range")
+    );
+    let unknown = app.get("/api/v1/reports/sales?group_by=colour", &owner).await;
+    assert_eq!(unknown.status, 400, "{:?}", unknown.body);
+    // Without a range: this year to today.
+    let report = app.get("/api/v1/reports/sales", &owner).await.expect(200).clone();
+    let today = chrono::Utc::now().date_naive();
+    assert_eq!(report["to"], json!(today.to_string()));
+    assert_eq!(report["from"], json!(format!("{}-01-01", chrono::Datelike::year(&today))));
+}
