@@ -157,7 +157,7 @@ BEYOND_A_SCHEMA_BY_OPERATION = {
     "in_future": {"create_deal", "update_deal", "upsert_deal_by_ref"},
     # A report's range is ordered, within 1900-9999 (its comparison too) and at most 1,100 periods;
     # its currency is an ISO 4217 code, which the pattern `^[A-Z]{3}$` can't list.
-    "currency": {"sales_report"},
+    "currency": {"sales_report", "seasonality_report"},
 }
 
 # A custom field is named `custom.<key>` and is whatever the workspace defined under that key.

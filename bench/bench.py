@@ -75,7 +75,7 @@ class Api:
             request.add_header("authorization", f"Bearer {token}")
         for name, value in (headers or {}).items():
             request.add_header(name, value)
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=300) as response:
             text = response.read().decode()
             return json.loads(text) if text else None
 

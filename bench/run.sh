@@ -5,7 +5,8 @@
 # `bench/run.sh --login-flood` measures a login flood instead (bench/login_flood.py), and
 # `bench/run.sh --batch` batches against single requests (bench/batch.py), and `bench/run.sh --import` a
 # 100,000-row spreadsheet import (bench/import.py), `bench/run.sh --changes` the changes feed
-# (bench/changes.py), and `bench/run.sh --webhooks` webhook latency (bench/webhooks.py).
+# (bench/changes.py), `bench/run.sh --webhooks` webhook latency (bench/webhooks.py), and
+# `bench/run.sh --reports` the reports at 1M clients (bench/reports.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,10 @@ fi
 if [ "${1:-}" = "--webhooks" ]; then
     shift
     exec python3 bench/webhooks.py "$@"
+fi
+if [ "${1:-}" = "--reports" ]; then
+    shift
+    exec python3 bench/reports.py "$@"
 fi
 if [ "${1:-}" = "--batch" ]; then
     shift

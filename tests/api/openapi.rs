@@ -435,6 +435,9 @@ async fn every_response_example_has_the_fields_of_a_real_response() {
     let quarter =
         "/api/v1/reports/sales?from=2026-01-01&to=2026-03-31&interval=quarter&compare=previous_year";
     compare("SalesReport", app.get(quarter, &owner).await.expect(200));
+    // Seasonality over the three whole years before this one, which hold the 2025 sale.
+    let seasons = app.get("/api/v1/reports/seasonality?years=3", &owner).await.expect(200).clone();
+    compare("SeasonalityReport", &seasons);
 
     // A webhook's delivery carries a change as the example's: a client's update.
     let webhook = app.post("/api/v1/webhooks", &owner, example_of("CreateWebhook")).await.expect(201).clone();

@@ -384,3 +384,62 @@ async fn bad_report_parameters_are_named() {
     assert_eq!(report["to"], json!(today.to_string()));
     assert_eq!(report["from"], json!(format!("{}-01-01", chrono::Datelike::year(&today))));
 }
+
+#[actix_web::test]
+async fn seasonality_indexes_each_month_against_the_average_month_of_whole_years() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let year = chrono::Datelike::year(&chrono::Utc::now());
+    let at = |years_ago: i32, date: &str| format!("{}-{date}T12:00:00Z", year - years_ago);
+    won(&app, &shop, &shop.acme, &at(1, "02-10"), json!({"amount": "400"})).await;
+    won(&app, &shop, &shop.acme, &at(2, "02-05"), json!({"amount": "100"})).await;
+    won(&app, &shop, &shop.bob, &at(2, "07-10"), json!({"amount": "200"})).await;
+    // Neither this year nor three years ago is within two whole years.
+    won(&app, &shop, &shop.bob, &at(3, "07-10"), json!({"amount": "5000"})).await;
+    won(&app, &shop, &shop.bob, &format!("{year}-01-01T12:00:00Z"), json!({"amount": "5000"})).await;
+
+    let report = app
+        .get("/api/v1/reports/seasonality?years=2&group_by=client_kind", &shop.owner)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(report["years"], json!([year - 2, year - 1]));
+    let month = |months: &Value, number: usize| {
+        let month = &months[number - 1];
+        (month["deals"].clone(), month["revenue"].clone(), month["index"].clone())
+    };
+    assert_eq!(month(&report["months"], 2), (json!(2), json!("500.00"), json!("8.57")));
+    assert_eq!(month(&report["months"], 7), (json!(1), json!("200.00"), json!("3.43")));
+    assert_eq!(month(&report["months"], 1), (json!(0), json!("0.00"), json!("0.00")));
+    assert_eq!(
+        report["months"][1]["by_year"],
+        json!([{"year": year - 2, "deals": 1, "revenue": "100.00"}, {"year": year - 1, "deals": 1, "revenue": "400.00"}])
+    );
+    let groups: Vec<_> =
+        report["groups"].as_array().into_iter().flatten().map(|group| group["key"].clone()).collect();
+    assert_eq!(groups, [json!("company"), json!("person")]);
+    assert_eq!(month(&report["groups"][0]["months"], 2), (json!(2), json!("500.00"), json!("12.00")));
+    assert_eq!(month(&report["groups"][1]["months"], 7), (json!(1), json!("200.00"), json!("12.00")));
+
+    let csv = app
+        .request_with_headers(
+            Method::GET,
+            "/api/v1/reports/seasonality?years=2",
+            Some(&shop.owner),
+            &[("accept", "text/csv")],
+            None,
+        )
+        .await;
+    let text = csv.body.as_str().unwrap_or_default().to_string();
+    assert!(text.lines().any(|line| line == "month,,,2,2,500.00,0,8.57,1,100.00,1,400.00"), "{text}");
+    assert_eq!(text.lines().count(), 13);
+
+    // The rep owns none of these deals and sees none of their clients.
+    let report = app.get("/api/v1/reports/seasonality?years=2", &shop.rep_token).await.expect(200).clone();
+    assert_eq!(month(&report["months"], 2), (json!(0), json!("0.00"), Value::Null));
+    let refused = app.get("/api/v1/reports/seasonality?years=11", &shop.owner).await;
+    assert_eq!(
+        field_errors(refused.expect_problem(422, "validation_failed")),
+        [("years".into(), "range".into())]
+    );
+}

@@ -867,6 +867,7 @@ const SCOPE_TESTED: &[&str] = &[
     "retry_webhook_delivery",
     // In tests/api/reports.rs: a rep's report counts their own deals only.
     "sales_report",
+    "seasonality_report",
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and

@@ -4,19 +4,40 @@
 //! figure.
 
 pub mod sales;
+pub mod seasonality;
 
 use std::collections::HashMap;
 
-use actix_web::HttpRequest;
 use actix_web::http::header::{self, Header};
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
-use crate::domain::{FieldCode, Violation};
+use crate::api::search::segment_condition;
+use crate::db::fragment::SqlFragment;
+use crate::db::models::sales_line::SalesGrouping;
+use crate::db::models::segment::Segment;
+use crate::db::schema::{pipelines, products, teams, users};
+use crate::domain::{FieldCode, Violation, money};
+use crate::error::ApiError;
+use crate::ids::{SegmentId, WorkspaceId};
+
+/// `report` as JSON, or as the CSV `csv` writes when the caller asks for it.
+pub fn respond<T: serde::Serialize>(
+    request: &HttpRequest,
+    report: &T,
+    csv: impl FnOnce(&T) -> Result<actix_web::web::Bytes, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    if wants_csv(request) {
+        let body = csv(report).map_err(|error| ApiError::Internal(error.to_string()))?;
+        return Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(body));
+    }
+    Ok(HttpResponse::Ok().json(report))
+}
 
 /// Whether the caller would rather have CSV than JSON: `text/csv` ranks above `application/json`
 /// in its `Accept`.
-pub fn wants_csv(request: &HttpRequest) -> bool {
+fn wants_csv(request: &HttpRequest) -> bool {
     let Ok(accept) = header::Accept::parse(request) else { return false };
     accept
         .ranked()
@@ -42,8 +63,61 @@ pub fn report_day(field: &str, date: NaiveDate) -> Result<NaiveDate, Violation> 
     Ok(date)
 }
 
+/// The condition on `clients` of being in segment `id` now; a 422 naming `segment_id` when the
+/// workspace has no such segment.
+pub fn segment_clients(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    id: SegmentId,
+) -> Result<SqlFragment, ApiError> {
+    let segment = Segment::find(conn, workspace, id).optional()?.ok_or_else(|| {
+        ApiError::invalid_field("segment_id", FieldCode::NotFound, "no such segment in this workspace")
+    })?;
+    segment_condition(conn, &segment)
+}
+
+/// The currency a report's money is in, whether it is converted, and its minor units: the
+/// workspace's, or the one the request names (a 422 naming `currency` if it isn't ISO 4217).
+pub fn report_currency(default: &str, asked: Option<&str>) -> Result<(String, bool, u32), Violation> {
+    match asked {
+        Some(code) => Ok((code.to_string(), false, money::check_currency("currency", code)?)),
+        None => Ok((default.to_string(), true, money::places(default))),
+    }
+}
+
+/// The names of the users, teams, products or pipelines the groups are; other groupings are
+/// their own labels.
+pub fn group_labels(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    grouping: Option<SalesGrouping>,
+    keys: impl IntoIterator<Item = Option<String>>,
+) -> QueryResult<HashMap<String, String>> {
+    let Some(grouping) = grouping else { return Ok(HashMap::new()) };
+    let keys: Vec<String> = keys.into_iter().flatten().collect();
+    // The `name` column of the records of `table` whose ids are the keys.
+    macro_rules! names_in {
+        ($table:ident, $name:ident) => {
+            names_of(conn, &keys, |conn, ids| {
+                $table::table
+                    .filter($table::workspace_id.eq(workspace))
+                    .filter($table::id.eq_any(ids))
+                    .select(($table::id, $table::$name))
+                    .load::<(uuid::Uuid, String)>(conn)
+            })
+        };
+    }
+    match grouping {
+        SalesGrouping::Owner => names_in!(users, full_name),
+        SalesGrouping::Team => names_in!(teams, name),
+        SalesGrouping::Product => names_in!(products, name),
+        SalesGrouping::Pipeline => names_in!(pipelines, name),
+        SalesGrouping::ProductGroup | SalesGrouping::Source | SalesGrouping::ClientKind => Ok(HashMap::new()),
+    }
+}
+
 /// The names of the records whose ids are `keys` (users, teams, products or pipelines), by id.
-pub fn names_of<T>(
+fn names_of<T>(
     conn: &mut PgConnection,
     keys: &[String],
     load: impl FnOnce(&mut PgConnection, Vec<uuid::Uuid>) -> QueryResult<Vec<(T, String)>>,

@@ -5,18 +5,14 @@ use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use diesel::prelude::*;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{names_of, report_day, wants_csv};
-use crate::api::search::segment_condition;
+use super::{group_labels, report_currency, report_day, respond, segment_clients};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::Workspace;
-use crate::db::models::sales_line::{SalesGrouping, SalesQuery, SalesTally, sales_tallies};
-use crate::db::models::segment::Segment;
-use crate::db::schema::{pipelines, products, teams, users};
+use crate::db::models::sales_line::{SalesFilter, SalesGrouping, SalesQuery, SalesTally, sales_tallies};
 use crate::domain::agenda::local_date;
 use crate::domain::report_period::{Comparison, DateRange, Interval, Period};
 use crate::domain::{FieldCode, Violation, money};
@@ -230,46 +226,29 @@ pub async fn sales_report(
     let report = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = Workspace::find(conn, scope.workspace())?;
         let plan = ReportPlan::of(&workspace, &query, Utc::now())?;
-        let clients = match query.segment_id {
-            Some(id) => {
-                let segment = Segment::find(conn, workspace.id, id).optional()?.ok_or_else(|| {
-                    ApiError::invalid_field(
-                        "segment_id",
-                        FieldCode::NotFound,
-                        "no such segment in this workspace",
-                    )
-                })?;
-                Some(segment_condition(conn, &segment)?)
-            }
-            None => None,
-        };
+        let clients = query.segment_id.map(|id| segment_clients(conn, workspace.id, id)).transpose()?;
         let sales_query = SalesQuery {
-            scope,
+            filter: SalesFilter {
+                scope,
+                currency: query.currency.clone(),
+                pipeline_id: query.pipeline_id.map(|id| id.0),
+                owner_id: query.owner_id.map(|id| id.0),
+                team_id: query.team_id.map(|id| id.0),
+                product_group: query.product_group.clone(),
+                clients,
+            },
             range: plan.range,
             interval: plan.interval,
             group_by: query.group_by,
             compared: plan.compared.map(|(range, shift, _)| (range, shift)),
-            currency: query.currency.clone(),
-            pipeline_id: query.pipeline_id.map(|id| id.0),
-            owner_id: query.owner_id.map(|id| id.0),
-            team_id: query.team_id.map(|id| id.0),
-            product_group: query.product_group.clone(),
-            clients,
         };
         let tallies = sales_tallies(conn, &sales_query)?;
-        let labels = match query.group_by {
-            Some(grouping) => group_labels(conn, &workspace, grouping, &tallies)?,
-            None => HashMap::new(),
-        };
+        let keys = tallies.iter().map(|tally| tally.group_key.clone());
+        let labels = group_labels(conn, workspace.id, query.group_by, keys)?;
         Ok(plan.assemble(query.group_by, tallies, &labels))
     })
     .await?;
-    if wants_csv(&request) {
-        return Ok(HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .body(csv(&report).map_err(|error| ApiError::Internal(error.to_string()))?));
-    }
-    Ok(HttpResponse::Ok().json(report))
+    respond(&request, &report, csv)
 }
 
 /// Whose figures: the report's range (`true`) or the compared one; a period's first day, or `None`
@@ -297,13 +276,10 @@ impl ReportPlan {
         };
         let from = day("from", query.from, today.with_ordinal(1).unwrap_or(today));
         let to = day("to", query.to, today);
-        let currency = match &query.currency {
-            Some(code) => {
-                money::check_currency("currency", code).map_err(|found| violations.push(found)).ok()
-            }
-            None => Some(money::places(&workspace.default_currency)),
-        };
-        let (Some(from), Some(to), Some(places)) = (from, to, currency) else {
+        let currency = report_currency(&workspace.default_currency, query.currency.as_deref())
+            .map_err(|found| violations.push(found))
+            .ok();
+        let (Some(from), Some(to), Some((currency, converted, places))) = (from, to, currency) else {
             return Err(violations.into());
         };
         let range = DateRange::new(from, to)?;
@@ -321,15 +297,7 @@ impl ReportPlan {
             }
             None => None,
         };
-        Ok(Self {
-            range,
-            interval,
-            periods,
-            compared,
-            currency: query.currency.clone().unwrap_or_else(|| workspace.default_currency.clone()),
-            converted: query.currency.is_none(),
-            places,
-        })
+        Ok(Self { range, interval, periods, compared, currency, converted, places })
     }
 
     /// The report from the tallies: every period of every group, zeros where nothing sold.
@@ -452,37 +420,6 @@ fn change(now: &SalesFigures, before: &SalesFigures) -> SalesChange {
         unique_buyers_percent,
         first_time_buyers,
         first_time_buyers_percent,
-    }
-}
-
-/// The names of the users, teams, products or pipelines the groups are; other groupings are
-/// their own labels.
-fn group_labels(
-    conn: &mut PgConnection,
-    workspace: &Workspace,
-    grouping: SalesGrouping,
-    tallies: &[SalesTally],
-) -> QueryResult<HashMap<String, String>> {
-    let keys: Vec<String> = tallies.iter().filter_map(|tally| tally.group_key.clone()).collect();
-    let workspace = workspace.id;
-    // The `name` column of the records of `table` whose ids are the keys.
-    macro_rules! names_in {
-        ($table:ident, $name:ident) => {
-            names_of(conn, &keys, |conn, ids| {
-                $table::table
-                    .filter($table::workspace_id.eq(workspace))
-                    .filter($table::id.eq_any(ids))
-                    .select(($table::id, $table::$name))
-                    .load::<(uuid::Uuid, String)>(conn)
-            })
-        };
-    }
-    match grouping {
-        SalesGrouping::Owner => names_in!(users, full_name),
-        SalesGrouping::Team => names_in!(teams, name),
-        SalesGrouping::Product => names_in!(products, name),
-        SalesGrouping::Pipeline => names_in!(pipelines, name),
-        SalesGrouping::ProductGroup | SalesGrouping::Source | SalesGrouping::ClientKind => Ok(HashMap::new()),
     }
 }
 

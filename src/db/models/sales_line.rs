@@ -84,15 +84,10 @@ impl SalesGrouping {
     }
 }
 
-/// What a sales report covers.
+/// Which sales lines a report adds up, besides their days: the caller's and the request's filters.
 #[derive(Debug, Clone)]
-pub struct SalesQuery<'a> {
+pub struct SalesFilter<'a> {
     pub scope: &'a ClientScope,
-    pub range: DateRange,
-    pub interval: Interval,
-    pub group_by: Option<SalesGrouping>,
-    /// The range compared with, and how far before the report's range it lies.
-    pub compared: Option<(DateRange, Shift)>,
     /// Deals in this currency only, in their own amounts; all deals converted to the workspace
     /// currency when `None`.
     pub currency: Option<String>,
@@ -102,6 +97,58 @@ pub struct SalesQuery<'a> {
     pub product_group: Option<String>,
     /// A condition on `clients`: the clients of a segment.
     pub clients: Option<SqlFragment>,
+}
+
+impl SalesFilter<'_> {
+    /// The revenue column: the line's own amount for one currency, else the converted one.
+    fn revenue(&self) -> &'static str {
+        if self.currency.is_some() { "l.amount" } else { "l.amount_base" }
+    }
+
+    /// `AND …` for each filter and the caller's visibility, on `sales_lines AS l`.
+    fn push_conditions(&self, sql: &mut SqlFragment) {
+        let mut equal = |column: &str, value: Bind| {
+            sql.push_sql(&format!(" AND {column} = "));
+            sql.push_bind(value);
+        };
+        if let Some(currency) = &self.currency {
+            equal("l.currency", Bind::Text(currency.clone()));
+        }
+        if let Some(pipeline) = self.pipeline_id {
+            equal("l.pipeline_id", Bind::Uuid(pipeline));
+        }
+        if let Some(owner) = self.owner_id {
+            equal("l.owner_id", Bind::Uuid(owner));
+        }
+        if let Some(team) = self.team_id {
+            equal("l.team_id", Bind::Uuid(team));
+        }
+        if let Some(group) = &self.product_group {
+            equal("l.product_group", Bind::Text(group.clone()));
+        }
+        if let Some(seen) = self.scope.record_condition("l.owner_id", "l.client_id") {
+            sql.push_sql(" AND ");
+            sql.append(seen);
+        }
+        if let Some(clients) = self.clients.clone() {
+            sql.push_sql(" AND l.client_id IN (SELECT clients.id FROM clients WHERE clients.workspace_id = ");
+            sql.push_bind(Bind::Uuid(self.scope.workspace().0));
+            sql.push_sql(" AND ");
+            sql.append(clients);
+            sql.push_sql(")");
+        }
+    }
+}
+
+/// What a sales report covers.
+#[derive(Debug, Clone)]
+pub struct SalesQuery<'a> {
+    pub filter: SalesFilter<'a>,
+    pub range: DateRange,
+    pub interval: Interval,
+    pub group_by: Option<SalesGrouping>,
+    /// The range compared with, and how far before the report's range it lies.
+    pub compared: Option<(DateRange, Shift)>,
 }
 
 /// The figures of one period (or the whole range, `period` `None`) of one group (or all of them),
@@ -137,7 +184,7 @@ pub struct SalesTally {
 pub fn sales_tallies(conn: &mut PgConnection, query: &SalesQuery<'_>) -> QueryResult<Vec<SalesTally>> {
     let from = query.range.from;
     let group_key = query.group_by.map_or("NULL::text", SalesGrouping::column);
-    let revenue = if query.currency.is_some() { "l.amount" } else { "l.amount_base" };
+    let revenue = query.filter.revenue();
     let mut sql = SqlFragment::fixed(
         "SELECT s.current, s.period, GROUPING(s.period) = 1 AS whole_range, s.group_key, \
          GROUPING(s.group_key) = 1 AS all_groups, count(DISTINCT s.deal_id) AS deals, sum(s.revenue) AS revenue, \
@@ -165,7 +212,7 @@ pub fn sales_tallies(conn: &mut PgConnection, query: &SalesQuery<'_>) -> QueryRe
         ") AS period, {group_key} AS group_key, l.deal_id, l.client_id, l.first_purchase, {revenue} AS revenue \
          FROM sales_lines AS l WHERE l.workspace_id = "
     ));
-    sql.push_bind(Bind::Uuid(query.scope.workspace().0));
+    sql.push_bind(Bind::Uuid(query.filter.scope.workspace().0));
     sql.push_sql(" AND (l.won_on BETWEEN ");
     sql.push_bind(Bind::Date(from));
     sql.push_sql(" AND ");
@@ -177,41 +224,63 @@ pub fn sales_tallies(conn: &mut PgConnection, query: &SalesQuery<'_>) -> QueryRe
         sql.push_bind(Bind::Date(compared.to));
     }
     sql.push_sql(")");
-    let equal = |sql: &mut SqlFragment, column: &str, value: Bind| {
-        sql.push_sql(&format!(" AND {column} = "));
-        sql.push_bind(value);
-    };
-    if let Some(currency) = &query.currency {
-        equal(&mut sql, "l.currency", Bind::Text(currency.clone()));
-    }
-    if let Some(pipeline) = query.pipeline_id {
-        equal(&mut sql, "l.pipeline_id", Bind::Uuid(pipeline));
-    }
-    if let Some(owner) = query.owner_id {
-        equal(&mut sql, "l.owner_id", Bind::Uuid(owner));
-    }
-    if let Some(team) = query.team_id {
-        equal(&mut sql, "l.team_id", Bind::Uuid(team));
-    }
-    if let Some(group) = &query.product_group {
-        equal(&mut sql, "l.product_group", Bind::Text(group.clone()));
-    }
-    if let Some(seen) = query.scope.record_condition("l.owner_id", "l.client_id") {
-        sql.push_sql(" AND ");
-        sql.append(seen);
-    }
-    if let Some(clients) = query.clients.clone() {
-        sql.push_sql(" AND l.client_id IN (SELECT clients.id FROM clients WHERE clients.workspace_id = ");
-        sql.push_bind(Bind::Uuid(query.scope.workspace().0));
-        sql.push_sql(" AND ");
-        sql.append(clients);
-        sql.push_sql(")");
-    }
+    query.filter.push_conditions(&mut sql);
     sql.push_sql(if query.group_by.is_some() {
         ") AS s GROUP BY GROUPING SETS ((s.current, s.period, s.group_key), (s.current, s.group_key), \
          (s.current, s.period), (s.current))"
     } else {
         ") AS s GROUP BY GROUPING SETS ((s.current, s.period, s.group_key), (s.current, s.group_key))"
+    });
+    FragmentQuery(sql).load(conn)
+}
+
+/// The sales of one month of one year, of one group (or all of them).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct MonthTally {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub year: i32,
+    /// 1 to 12.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub month: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub group_key: Option<String>,
+    #[diesel(sql_type = Bool)]
+    pub all_groups: bool,
+    #[diesel(sql_type = BigInt)]
+    pub deals: i64,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pub revenue: Option<Decimal>,
+    #[diesel(sql_type = BigInt)]
+    pub unconverted_deals: i64,
+}
+
+/// Sales by year and month within `range`, for all groups and, with `group_by`, for each group.
+/// Months without a sale have no row.
+pub fn month_tallies(
+    conn: &mut PgConnection,
+    filter: &SalesFilter<'_>,
+    range: DateRange,
+    group_by: Option<SalesGrouping>,
+) -> QueryResult<Vec<MonthTally>> {
+    let group_key = group_by.map_or("NULL::text", SalesGrouping::column);
+    let mut sql = SqlFragment::fixed(&format!(
+        "SELECT s.year, s.month, s.group_key, {} AS all_groups, count(DISTINCT s.deal_id) AS deals, \
+         sum(s.revenue) AS revenue, count(DISTINCT s.deal_id) FILTER (WHERE s.revenue IS NULL) AS unconverted_deals \
+         FROM (SELECT extract(year FROM l.won_on)::int AS year, extract(month FROM l.won_on)::int AS month, \
+         {group_key} AS group_key, l.deal_id, {} AS revenue FROM sales_lines AS l WHERE l.workspace_id = ",
+        if group_by.is_some() { "GROUPING(s.group_key) = 1" } else { "true" },
+        filter.revenue(),
+    ));
+    sql.push_bind(Bind::Uuid(filter.scope.workspace().0));
+    sql.push_sql(" AND l.won_on BETWEEN ");
+    sql.push_bind(Bind::Date(range.from));
+    sql.push_sql(" AND ");
+    sql.push_bind(Bind::Date(range.to));
+    filter.push_conditions(&mut sql);
+    sql.push_sql(if group_by.is_some() {
+        ") AS s GROUP BY GROUPING SETS ((s.year, s.month, s.group_key), (s.year, s.month))"
+    } else {
+        ") AS s GROUP BY s.year, s.month, s.group_key"
     });
     FragmentQuery(sql).load(conn)
 }
