@@ -37,6 +37,8 @@ def scenarios(today):
          f"{sales}?from={three_years}&to={today}&interval=quarter&group_by=product_group"),
         ("sales, this year by month vs the year before",
          f"{sales}?from={year}&to={today}&interval=month&compare=previous_year"),
+        ("funnel, deals created this year", f"/api/v1/reports/funnel?from={year}&to={today}"),
+        ("seasonality, 3 years by product group", "/api/v1/reports/seasonality?years=3&group_by=product_group"),
         ("sales, last month by day and product",
          f"{sales}?from={last_month}&to={today.replace(day=1) - datetime.timedelta(days=1)}&interval=day&group_by=product"),
     ]

@@ -38,6 +38,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(api_keys::revoke_api_key)
             .service(reports::sales::sales_report)
             .service(reports::seasonality::seasonality_report)
+            .service(reports::funnel::funnel_report)
             .service(webhooks::list_webhooks)
             .service(webhooks::create_webhook)
             .service(webhooks::get_webhook)

@@ -438,6 +438,10 @@ async fn every_response_example_has_the_fields_of_a_real_response() {
     // Seasonality over the three whole years before this one, which hold the 2025 sale.
     let seasons = app.get("/api/v1/reports/seasonality?years=3", &owner).await.expect(200).clone();
     compare("SeasonalityReport", &seasons);
+    // The funnel of every deal since 2020: the first deal above moved on from its first stage, so the
+    // stage has a finished stay, and the sales are won.
+    let funnel = app.get("/api/v1/reports/funnel?from=2020-01-01", &owner).await.expect(200).clone();
+    compare("FunnelReport", &funnel);
 
     // A webhook's delivery carries a change as the example's: a client's update.
     let webhook = app.post("/api/v1/webhooks", &owner, example_of("CreateWebhook")).await.expect(201).clone();

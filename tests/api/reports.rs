@@ -443,3 +443,119 @@ async fn seasonality_indexes_each_month_against_the_average_month_of_whole_years
         [("years".into(), "range".into())]
     );
 }
+
+type DealPath = (&'static str, &'static [(&'static str, i32)], Option<&'static str>);
+
+#[actix_web::test]
+async fn the_funnel_follows_the_deals_created_in_the_range_through_each_stage() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    // Each deal's amount, its path with the days ago it entered each stage, and why it was lost.
+    let paths: [DealPath; 6] = [
+        ("100", &[("New", 10), ("Qualified", 8), ("Proposal", 5), ("Won", 1)], None),
+        ("100", &[("New", 10), ("Qualified", 9), ("Lost", 5)], Some("Price")),
+        ("10", &[("New", 10)], None),
+        ("50", &[("New", 10), ("Proposal", 7), ("Lost", 6)], Some("Price")),
+        ("30", &[("Qualified", 10), ("Lost", 8)], Some("Timing")),
+        // Created in 2020: not in the range.
+        ("999", &[("New", 10), ("Lost", 9)], Some("Price")),
+    ];
+    let mut ids = Vec::new();
+    for (amount, path, reason) in paths {
+        let first = json!({"title": "Deal", "client_id": shop.acme["id"], "amount": amount, "stage_id": shop.stage(path[0].0)});
+        let deal = app.post("/api/v1/deals", &shop.owner, first).await.expect(201).clone();
+        for (stage, _) in &path[1..] {
+            let mut change = json!({"stage_id": shop.stage(stage)});
+            if *stage == "Lost" {
+                change["lost_reason"] = json!(reason);
+            }
+            app.patch(&format!("/api/v1/deals/{}", id(&deal)), &shop.owner, change).await.expect(200);
+        }
+        for (stage, days_ago) in path {
+            app.sql(&format!(
+                "UPDATE deal_stage_changes SET changed_at = now() - interval '{days_ago} days' \
+                 WHERE deal_id = '{}' AND to_stage_id = {}",
+                id(&deal),
+                shop.stage(stage).to_string().replace('"', "'")
+            ))
+            .await;
+        }
+        ids.push(id(&deal).to_string());
+    }
+    app.sql(&format!("UPDATE deals SET created_at = '2020-01-01' WHERE id = '{}'", ids[5])).await;
+
+    let report = app.get("/api/v1/reports/funnel", &shop.owner).await.expect(200).clone();
+    let counts = ["deals", "open", "won", "lost", "win_rate"].map(|field| report[field].clone());
+    assert_eq!(counts, [json!(5), json!(1), json!(1), json!(3), json!("25.0")]);
+    let stages: Vec<_> = report["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|stage| {
+            let field = |name: &str| stage[name].clone();
+            (
+                field("name"),
+                field("entered"),
+                field("reached"),
+                field("conversion_to_next"),
+                field("conversion_to_won"),
+                field("average_days"),
+                field("median_days"),
+            )
+        })
+        .collect();
+    let null = Value::Null;
+    assert_eq!(
+        stages,
+        [
+            (json!("New"), json!(4), json!(5), json!("80.0"), json!("20.0"), json!("2.0"), json!("2.0")),
+            (
+                json!("Qualified"),
+                json!(3),
+                json!(4),
+                json!("50.0"),
+                json!("25.0"),
+                json!("3.0"),
+                json!("3.0")
+            ),
+            (json!("Proposal"), json!(2), json!(2), json!("50.0"), json!("50.0"), json!("2.5"), json!("2.5")),
+            (
+                json!("Negotiation"),
+                json!(0),
+                json!(1),
+                json!("100.0"),
+                json!("100.0"),
+                null.clone(),
+                null.clone()
+            ),
+            (json!("Won"), json!(1), json!(1), null.clone(), null.clone(), null.clone(), null.clone()),
+            (json!("Lost"), json!(3), json!(3), null.clone(), null.clone(), null.clone(), null.clone()),
+        ]
+    );
+    assert_eq!(
+        report["lost_reasons"],
+        json!([{"reason": "Price", "deals": 2, "amount": "150.00"}, {"reason": "Timing", "deals": 1, "amount": "30.00"}])
+    );
+
+    let csv = app
+        .request_with_headers(
+            Method::GET,
+            "/api/v1/reports/funnel",
+            Some(&shop.owner),
+            &[("accept", "text/csv")],
+            None,
+        )
+        .await;
+    let text = csv.body.as_str().unwrap_or_default().to_string();
+    assert!(text.lines().any(|line| line == "lost_reason,,Price,,,,,,,,2,150.00"), "{text}");
+    assert_eq!(text.lines().count(), 1 + 6 + 2);
+
+    let rep = app.get("/api/v1/reports/funnel", &shop.rep_token).await.expect(200).clone();
+    assert_eq!((rep["deals"].clone(), rep["win_rate"].clone()), (json!(0), Value::Null));
+    let unknown =
+        app.get(&format!("/api/v1/reports/funnel?pipeline_id={}", uuid::Uuid::now_v7()), &shop.owner).await;
+    assert_eq!(
+        field_errors(unknown.expect_problem(422, "validation_failed")),
+        [("pipeline_id".into(), "not_found".into())]
+    );
+}

@@ -868,6 +868,7 @@ const SCOPE_TESTED: &[&str] = &[
     // In tests/api/reports.rs: a rep's report counts their own deals only.
     "sales_report",
     "seasonality_report",
+    "funnel_report",
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and
