@@ -38,6 +38,7 @@ def scenarios(today):
         ("sales, this year by month vs the year before",
          f"{sales}?from={year}&to={today}&interval=month&compare=previous_year"),
         ("funnel, deals created this year", f"/api/v1/reports/funnel?from={year}&to={today}"),
+        ("forecast, 6 months by owner", "/api/v1/reports/forecast?months=6&group_by=owner"),
         ("seasonality, 3 years by product group", "/api/v1/reports/seasonality?years=3&group_by=product_group"),
         ("sales, last month by day and product",
          f"{sales}?from={last_month}&to={today.replace(day=1) - datetime.timedelta(days=1)}&interval=day&group_by=product"),

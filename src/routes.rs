@@ -39,6 +39,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(reports::sales::sales_report)
             .service(reports::seasonality::seasonality_report)
             .service(reports::funnel::funnel_report)
+            .service(reports::forecast::forecast_report)
             .service(webhooks::list_webhooks)
             .service(webhooks::create_webhook)
             .service(webhooks::get_webhook)

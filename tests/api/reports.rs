@@ -559,3 +559,87 @@ async fn the_funnel_follows_the_deals_created_in_the_range_through_each_stage() 
         [("pipeline_id".into(), "not_found".into())]
     );
 }
+
+#[actix_web::test]
+async fn the_forecast_weighs_open_deals_by_expected_month_beside_last_years_sales() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    // Days in Moscow, which keeps UTC+3 all year.
+    let today = (chrono::Utc::now() + chrono::Duration::hours(3)).date_naive();
+    let month = chrono::Datelike::with_day(&today, 1).unwrap_or(today);
+    let day = |months: i32, days: i64| {
+        let shifted = if months >= 0 {
+            month.checked_add_months(chrono::Months::new(months as u32))
+        } else {
+            month.checked_sub_months(chrono::Months::new(months.unsigned_abs()))
+        };
+        (shifted.unwrap_or(month) + chrono::Duration::days(days)).to_string()
+    };
+    let open = |client: &Value, amount: &str, stage: &str, expected: Option<String>, owner: &Value| {
+        json!({"title": "Open", "client_id": client["id"], "amount": amount, "stage_id": shop.stage(stage),
+               "expected_close_date": expected, "owner_id": owner["id"]})
+    };
+    let me = app.get("/api/v1/me", &shop.owner).await.expect(200).clone();
+    for deal in [
+        open(&shop.acme, "1000", "Proposal", Some(day(0, 10)), &me),
+        open(&shop.bob, "400", "Qualified", Some(day(1, 5)), &shop.rep),
+        open(&shop.carol, "200", "New", Some(day(0, -20)), &me),
+        open(&shop.acme, "300", "New", None, &me),
+        // Beyond six months.
+        open(&shop.acme, "9000", "New", Some(day(8, 0)), &me),
+    ] {
+        app.post("/api/v1/deals", &shop.owner, deal).await.expect(201);
+    }
+    // Won: no longer open, but a sale of this month's a year ago.
+    let mut sold = open(&shop.bob, "700", "Won", Some(day(0, 10)), &shop.rep);
+    sold["closed_at"] = json!(format!("{}T09:00:00Z", day(-12, 3)));
+    app.post("/api/v1/deals", &shop.owner, sold).await.expect(201);
+
+    let report = app.get("/api/v1/reports/forecast?group_by=owner", &shop.owner).await.expect(200).clone();
+    let figures = |open_deals: i64, amount: &str, weighted: &str| json!({"open_deals": open_deals, "amount": amount, "weighted_amount": weighted, "unconverted_deals": 0});
+    assert_eq!(
+        (report["from"].clone(), report["months"].as_array().map(Vec::len)),
+        (json!(day(0, 0)), Some(6))
+    );
+    assert_eq!(report["months"][0]["expected"], figures(1, "1000.00", "500.00"));
+    assert_eq!(report["months"][0]["last_year"], json!({"deals": 1, "revenue": "700.00"}));
+    assert_eq!(report["months"][1]["expected"], figures(1, "400.00", "100.00"));
+    assert_eq!(report["months"][1]["last_year"], json!({"deals": 0, "revenue": "0.00"}));
+    assert_eq!(report["months"][2]["expected"], figures(0, "0.00", "0.00"));
+    assert_eq!(report["overdue"], figures(1, "200.00", "20.00"));
+    assert_eq!(report["undated"], figures(1, "300.00", "30.00"));
+    let groups: Vec<_> =
+        report["groups"].as_array().into_iter().flatten().map(|group| group["label"].clone()).collect();
+    assert_eq!(groups, [json!("Olga Owner"), json!("A sales")]);
+    let rep = &report["groups"][1];
+    assert_eq!(rep["months"][0]["last_year"], json!({"deals": 1, "revenue": "700.00"}));
+    assert_eq!(rep["months"][1]["expected"], figures(1, "400.00", "100.00"));
+    assert_eq!(rep["overdue"], figures(0, "0.00", "0.00"));
+
+    // The rep's forecast holds their own deals only.
+    let mine = app.get("/api/v1/reports/forecast?months=2", &shop.rep_token).await.expect(200).clone();
+    assert_eq!(mine["months"][0]["expected"], figures(0, "0.00", "0.00"));
+    assert_eq!(mine["months"][1]["expected"], figures(1, "400.00", "100.00"));
+    assert_eq!(mine["undated"], figures(0, "0.00", "0.00"));
+
+    let csv = app
+        .request_with_headers(
+            Method::GET,
+            "/api/v1/reports/forecast?months=2",
+            Some(&shop.owner),
+            &[("accept", "text/csv")],
+            None,
+        )
+        .await;
+    let text = csv.body.as_str().unwrap_or_default().to_string();
+    assert!(
+        text.lines().any(|line| line == format!("month,,,{},1,1000.00,500.00,0,1,700.00", day(0, 0))),
+        "{text}"
+    );
+    assert!(text.lines().any(|line| line == "undated,,,,1,300.00,30.00,0,,"), "{text}");
+    let refused = app.get("/api/v1/reports/forecast?months=25", &shop.owner).await;
+    assert_eq!(
+        field_errors(refused.expect_problem(422, "validation_failed")),
+        [("months".into(), "range".into())]
+    );
+}

@@ -869,6 +869,7 @@ const SCOPE_TESTED: &[&str] = &[
     "sales_report",
     "seasonality_report",
     "funnel_report",
+    "forecast_report",
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and

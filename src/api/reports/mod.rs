@@ -3,6 +3,7 @@
 //! workspace's, and its figures count only what the caller sees. docs/reports.md defines every
 //! figure.
 
+pub mod forecast;
 pub mod funnel;
 pub mod sales;
 pub mod seasonality;

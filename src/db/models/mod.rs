@@ -12,6 +12,7 @@ pub mod contact;
 pub mod custom_field;
 pub mod deal;
 pub mod external_ref;
+pub mod forecast;
 pub mod funnel;
 pub mod idempotency;
 pub mod import;

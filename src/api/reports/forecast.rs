@@ -1,0 +1,382 @@
+//! `GET /reports/forecast`: open deals by the month they are expected to close, weighted by their
+//! probability, beside what was won in the same months a year before.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{group_labels, respond};
+use crate::auth::{Principal, run_seeing};
+use crate::db::models::Workspace;
+use crate::db::models::forecast::{OpenDeals, OpenTally, open_tallies};
+use crate::db::models::sales_line::{SalesFilter, SalesGrouping, SalesQuery, SalesTally, sales_tallies};
+use crate::domain::agenda::local_date;
+use crate::domain::enums::text_enum;
+use crate::domain::report_period::{DateRange, Interval};
+use crate::domain::{FieldCode, Violation, money};
+use crate::error::ApiError;
+use crate::ids::PipelineId;
+use crate::state::AppState;
+
+pub const DEFAULT_MONTHS: u32 = 6;
+pub const MOST_MONTHS: u32 = 24;
+
+text_enum!(
+    /// What a forecast splits its figures by.
+    ForecastGrouping { Owner => "owner", Team => "team" }
+);
+
+impl ForecastGrouping {
+    fn column(self) -> &'static str {
+        match self {
+            ForecastGrouping::Owner => "owner_id",
+            ForecastGrouping::Team => "team_id",
+        }
+    }
+
+    fn as_sales(self) -> SalesGrouping {
+        match self {
+            ForecastGrouping::Owner => SalesGrouping::Owner,
+            ForecastGrouping::Team => SalesGrouping::Team,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ForecastQuery {
+    /// How many months, the current one first: 1 to 24, 6 when omitted.
+    #[param(minimum = 1, maximum = 24)]
+    pub months: Option<u32>,
+    pub group_by: Option<ForecastGrouping>,
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub pipeline_id: Option<PipelineId>,
+}
+
+/// Open deals and their money.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct OpenFigures {
+    pub open_deals: i64,
+    /// Their amounts in the workspace currency.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, example = "10000.00")]
+    pub amount: Decimal,
+    /// Each amount times the deal's probability.
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, example = "4500.00")]
+    pub weighted_amount: Decimal,
+    /// Foreign-currency deals without an exchange rate: counted, not in the amounts.
+    pub unconverted_deals: i64,
+}
+
+/// What was won in the same month a year before.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct LastYear {
+    pub deals: i64,
+    #[serde(with = "rust_decimal::serde::str")]
+    #[schema(value_type = String, example = "3900.00")]
+    pub revenue: Decimal,
+}
+
+/// One month of the forecast.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ForecastMonth {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// Open deals expected to close in the month.
+    pub expected: OpenFigures,
+    pub last_year: LastYear,
+}
+
+/// One owner's or team's forecast.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ForecastGroup {
+    /// The user's or team's id; null for deals without one.
+    pub key: Option<String>,
+    pub label: Option<String>,
+    pub overdue: OpenFigures,
+    pub undated: OpenFigures,
+    pub months: Vec<ForecastMonth>,
+}
+
+/// Open deals by expected close month.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "from": "2026-04-01", "to": "2026-05-31", "group_by": null, "currency": "EUR", "as_of": "2026-04-01T08:00:00Z",
+    "overdue": {"open_deals": 1, "amount": "500.00", "weighted_amount": "250.00", "unconverted_deals": 0},
+    "undated": {"open_deals": 2, "amount": "800.00", "weighted_amount": "80.00", "unconverted_deals": 0},
+    "months": [
+        {"start": "2026-04-01", "end": "2026-04-30",
+         "expected": {"open_deals": 3, "amount": "3000.00", "weighted_amount": "1500.00", "unconverted_deals": 0},
+         "last_year": {"deals": 2, "revenue": "1800.00"}}
+    ],
+    "groups": []
+}))]
+pub struct ForecastReport {
+    /// The first day of the current month.
+    pub from: NaiveDate,
+    /// The last day of the last month.
+    pub to: NaiveDate,
+    pub group_by: Option<ForecastGrouping>,
+    /// The workspace's: every amount is converted.
+    pub currency: String,
+    pub as_of: DateTime<Utc>,
+    /// Open deals expected to close before the current month: late.
+    pub overdue: OpenFigures,
+    /// Open deals without an expected close date.
+    pub undated: OpenFigures,
+    pub months: Vec<ForecastMonth>,
+    /// Each owner or team with an open deal or last year's sale, by weighted amount (largest first); empty
+    /// without `group_by`.
+    pub groups: Vec<ForecastGroup>,
+}
+
+/// Forecast of open deals by expected close month.
+///
+/// The open deals the caller sees by the month they are expected to close, from the current month on, with their
+/// amounts and probability-weighted amounts in the workspace currency; the late and the undated apart; each month
+/// beside the sales won in the same month a year before; per owner or team with `group_by`. CSV with
+/// `Accept: text/csv`.
+#[utoipa::path(
+    tag = "reports",
+    operation_id = "forecast_report",
+    security(("bearer" = [])),
+    params(ForecastQuery),
+    responses(
+        (status = 200, description = "The report",
+            content((ForecastReport = "application/json"), (String = "text/csv"))),
+        (status = 422, description = "The number of months out of range", body = crate::error::Problem,
+            content_type = "application/problem+json"),
+    )
+)]
+#[get("/reports/forecast")]
+pub async fn forecast_report(
+    state: web::Data<AppState>,
+    principal: Principal,
+    request: HttpRequest,
+    query: web::Query<ForecastQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let months = query.months.unwrap_or(DEFAULT_MONTHS);
+    if !(1..=MOST_MONTHS).contains(&months) {
+        return Err(Violation::new(
+            "months",
+            FieldCode::Range,
+            format!("must be between 1 and {MOST_MONTHS}"),
+        )
+        .into());
+    }
+    let report = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+        let workspace = Workspace::find(conn, scope.workspace())?;
+        let timezone = workspace.timezone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
+        let today = local_date(Utc::now(), timezone);
+        let start = today.with_day(1).unwrap_or(today);
+        let after = start.checked_add_months(Months::new(months)).unwrap_or(start);
+        let end = after.pred_opt().unwrap_or(after);
+        let open = open_tallies(
+            conn,
+            &OpenDeals {
+                scope,
+                start,
+                end,
+                group_column: query.group_by.map(ForecastGrouping::column),
+                pipeline_id: query.pipeline_id.map(|id| id.0),
+            },
+        )?;
+        let year_before = |date: NaiveDate| date.checked_sub_months(Months::new(12)).unwrap_or(date);
+        let sold = sales_tallies(
+            conn,
+            &SalesQuery {
+                filter: SalesFilter {
+                    scope,
+                    currency: None,
+                    pipeline_id: query.pipeline_id.map(|id| id.0),
+                    owner_id: None,
+                    team_id: None,
+                    product_group: None,
+                    clients: None,
+                },
+                range: DateRange::new(year_before(start), year_before(after).pred_opt().unwrap_or(start))?,
+                interval: Interval::Month,
+                group_by: query.group_by.map(ForecastGrouping::as_sales),
+                compared: None,
+            },
+        )?;
+        let keys = open
+            .iter()
+            .map(|tally| tally.group_key.clone())
+            .chain(sold.iter().map(|tally| tally.group_key.clone()));
+        let labels = group_labels(conn, workspace.id, query.group_by.map(ForecastGrouping::as_sales), keys)?;
+        let places = money::places(&workspace.default_currency);
+        let month_starts: Vec<NaiveDate> =
+            (0..months).filter_map(|month| start.checked_add_months(Months::new(month))).collect();
+        Ok(Forecast { places, month_starts, open, sold, grouped: query.group_by.is_some() }.assemble(
+            ForecastReport {
+                from: start,
+                to: end,
+                group_by: query.group_by,
+                currency: workspace.default_currency.clone(),
+                as_of: Utc::now(),
+                overdue: OpenFigures::default(),
+                undated: OpenFigures::default(),
+                months: Vec::new(),
+                groups: Vec::new(),
+            },
+            &labels,
+        ))
+    })
+    .await?;
+    respond(&request, &report, csv)
+}
+
+/// The tallies of one forecast, to be laid out per month and group.
+struct Forecast {
+    places: u32,
+    month_starts: Vec<NaiveDate>,
+    open: Vec<OpenTally>,
+    sold: Vec<SalesTally>,
+    grouped: bool,
+}
+
+impl Forecast {
+    fn open_figures(&self, bucket: &str, group: &Option<Option<String>>) -> OpenFigures {
+        let round = |value: Option<Decimal>| money::round(value.unwrap_or_default(), self.places);
+        self.open
+            .iter()
+            .find(|tally| tally.bucket == bucket && self.group_of_open(tally) == *group)
+            .map(|tally| OpenFigures {
+                open_deals: tally.deals,
+                amount: round(tally.amount),
+                weighted_amount: round(tally.weighted_amount),
+                unconverted_deals: tally.unconverted_deals,
+            })
+            .unwrap_or_else(|| OpenFigures {
+                amount: round(None),
+                weighted_amount: round(None),
+                ..OpenFigures::default()
+            })
+    }
+
+    fn group_of_open(&self, tally: &OpenTally) -> Option<Option<String>> {
+        (self.grouped && !tally.all_groups).then(|| tally.group_key.clone())
+    }
+
+    fn group_of_sale(&self, tally: &SalesTally) -> Option<Option<String>> {
+        (self.grouped && !tally.all_groups).then(|| tally.group_key.clone())
+    }
+
+    fn months(&self, group: &Option<Option<String>>) -> Vec<ForecastMonth> {
+        self.month_starts
+            .iter()
+            .map(|&start| {
+                let after = start.checked_add_months(Months::new(1)).unwrap_or(start);
+                let a_year_before = start.checked_sub_months(Months::new(12));
+                let sale = self.sold.iter().find(|tally| {
+                    tally.current
+                        && !tally.whole_range
+                        && tally.period == a_year_before
+                        && self.group_of_sale(tally) == *group
+                });
+                ForecastMonth {
+                    start,
+                    end: after.pred_opt().unwrap_or(after),
+                    expected: self.open_figures(&start.format("%Y-%m-%d").to_string(), group),
+                    last_year: LastYear {
+                        deals: sale.map_or(0, |sale| sale.deals),
+                        revenue: money::round(
+                            sale.and_then(|sale| sale.revenue).unwrap_or_default(),
+                            self.places,
+                        ),
+                    },
+                }
+            })
+            .collect()
+    }
+
+    fn assemble(self, mut report: ForecastReport, labels: &HashMap<String, String>) -> ForecastReport {
+        report.overdue = self.open_figures("overdue", &None);
+        report.undated = self.open_figures("undated", &None);
+        report.months = self.months(&None);
+        let mut keys: Vec<Option<String>> = Vec::new();
+        let groups = self.open.iter().filter_map(|tally| self.group_of_open(tally));
+        for key in groups.chain(self.sold.iter().filter_map(|tally| self.group_of_sale(tally))) {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        let mut groups: Vec<ForecastGroup> = keys
+            .into_iter()
+            .map(|key| {
+                let group = Some(key.clone());
+                ForecastGroup {
+                    label: key.as_ref().map(|key| labels.get(key).cloned().unwrap_or_else(|| key.clone())),
+                    overdue: self.open_figures("overdue", &group),
+                    undated: self.open_figures("undated", &group),
+                    months: self.months(&group),
+                    key,
+                }
+            })
+            .collect();
+        let weighted = |group: &ForecastGroup| {
+            group.months.iter().map(|month| month.expected.weighted_amount).sum::<Decimal>()
+        };
+        groups.sort_by(|a, b| weighted(b).cmp(&weighted(a)).then_with(|| a.label.cmp(&b.label)));
+        report.groups = groups;
+        report
+    }
+}
+
+/// One row per month (`level` `month`), the late and the undated (`overdue`, `undated`), then the
+/// same per group (`group_month`, `group_overdue`, `group_undated`).
+fn csv(report: &ForecastReport) -> Result<actix_web::web::Bytes, actix_web::Error> {
+    let mut rows = vec![
+        [
+            "level",
+            "group_key",
+            "group_label",
+            "month_start",
+            "open_deals",
+            "amount",
+            "weighted_amount",
+            "unconverted_deals",
+            "last_year_deals",
+            "last_year_revenue",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let mut add = |prefix: &str,
+                   group: Option<&ForecastGroup>,
+                   overdue: &OpenFigures,
+                   undated: &OpenFigures,
+                   months: &[ForecastMonth]| {
+        let row = |level: &str, month: Option<&ForecastMonth>, figures: &OpenFigures| {
+            vec![
+                format!("{prefix}{level}"),
+                group.and_then(|group| group.key.clone()).unwrap_or_default(),
+                group.and_then(|group| group.label.clone()).unwrap_or_default(),
+                month.map(|month| month.start.to_string()).unwrap_or_default(),
+                figures.open_deals.to_string(),
+                figures.amount.to_string(),
+                figures.weighted_amount.to_string(),
+                figures.unconverted_deals.to_string(),
+                month.map(|month| month.last_year.deals.to_string()).unwrap_or_default(),
+                month.map(|month| month.last_year.revenue.to_string()).unwrap_or_default(),
+            ]
+        };
+        for month in months {
+            rows.push(row("month", Some(month), &month.expected));
+        }
+        rows.push(row("overdue", None, overdue));
+        rows.push(row("undated", None, undated));
+    };
+    add("", None, &report.overdue, &report.undated, &report.months);
+    for group in &report.groups {
+        add("group_", Some(group), &group.overdue, &group.undated, &group.months);
+    }
+    crate::api::segments::export::csv_rows(rows.into_iter())
+}
