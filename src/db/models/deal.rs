@@ -177,6 +177,8 @@ pub fn recompute_derived<const N: usize>(
     workspace: WorkspaceId,
     clients: [Option<ClientId>; N],
 ) -> QueryResult<()> {
+    // The stats first: updating a client's row locks it until the transaction ends, so the sales
+    // lines of one client are rewritten by one transaction at a time.
     super::client_stats::ClientStats::recompute(conn, workspace, clients)?;
     super::sales_line::recompute(conn, workspace, clients)
 }

@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Bool, Date, Nullable, Numeric, Text};
 use rust_decimal::Decimal;
 
 use crate::db::fragment::{Bind, FragmentQuery, SqlFragment};
-use crate::db::schema::sales_lines;
+use crate::db::schema::{deals, sales_lines};
 use crate::db::sql_file::{SqlFile, SqlText};
 use crate::db::visibility::ClientScope;
 use crate::domain::enums::text_enum;
@@ -16,7 +16,9 @@ use crate::ids::{ClientId, WorkspaceId};
 
 /// Writes the sales lines of each of `clients` (duplicates and `None` skipped) again from their
 /// deals. Call it in the transaction of every write to a deal, its items, or a client's kind, for
-/// the clients the deal belonged to before and after.
+/// the clients the deal belonged to before and after, with each client's row locked (as
+/// `deal::recompute_derived` has it): two transactions rewriting one client's lines at once would
+/// each insert the rows the other deleted.
 pub fn recompute(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
@@ -31,10 +33,10 @@ pub fn recompute(
     }
     // The rows of the clients' deals as well as the rows under the clients' ids: a merge moves
     // deals to another client, and their old rows must go with them.
-    let their_deals = crate::db::schema::deals::table
-        .filter(crate::db::schema::deals::workspace_id.eq(workspace))
-        .filter(crate::db::schema::deals::client_id.eq_any(ids.clone()))
-        .select(crate::db::schema::deals::id);
+    let their_deals = deals::table
+        .filter(deals::workspace_id.eq(workspace))
+        .filter(deals::client_id.eq_any(ids.clone()))
+        .select(deals::id);
     diesel::delete(
         sales_lines::table
             .filter(sales_lines::workspace_id.eq(workspace))
