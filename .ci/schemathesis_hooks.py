@@ -147,7 +147,7 @@ BEYOND_A_SCHEMA = {
 # (the workspace's currency when the deal names none), an amount beside items equals their sum,
 # and sums and products of amounts stay below 10^15; a deal closes in the past.
 BEYOND_A_SCHEMA_BY_OPERATION = {
-    "range": {"create_custom_field", "update_custom_field", "create_api_key", "sales_report", "funnel_report"},
+    "range": {"create_custom_field", "update_custom_field", "create_api_key", "sales_report", "funnel_report", "activity_report"},
     # A webhook's URL is https and its host a public address (http and private ones where allowed).
     "format": {"create_api_key", "create_import", "create_webhook", "update_webhook"},
     "not_allowed": {"create_webhook", "update_webhook"},

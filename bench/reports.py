@@ -39,6 +39,8 @@ def scenarios(today):
          f"{sales}?from={year}&to={today}&interval=month&compare=previous_year"),
         ("funnel, deals created this year", f"/api/v1/reports/funnel?from={year}&to={today}"),
         ("forecast, 6 months by owner", "/api/v1/reports/forecast?months=6&group_by=owner"),
+        ("activity, last month by owner",
+         f"/api/v1/reports/activity?from={last_month}&to={today.replace(day=1) - datetime.timedelta(days=1)}&group_by=owner"),
         ("seasonality, 3 years by product group", "/api/v1/reports/seasonality?years=3&group_by=product_group"),
         ("sales, last month by day and product",
          f"{sales}?from={last_month}&to={today.replace(day=1) - datetime.timedelta(days=1)}&interval=day&group_by=product"),

@@ -40,6 +40,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(reports::seasonality::seasonality_report)
             .service(reports::funnel::funnel_report)
             .service(reports::forecast::forecast_report)
+            .service(reports::activity::activity_report)
             .service(webhooks::list_webhooks)
             .service(webhooks::create_webhook)
             .service(webhooks::get_webhook)

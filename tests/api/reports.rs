@@ -643,3 +643,102 @@ async fn the_forecast_weighs_open_deals_by_expected_month_beside_last_years_sale
         [("months".into(), "range".into())]
     );
 }
+
+#[actix_web::test]
+async fn the_activity_report_counts_what_was_done_due_and_late_in_the_workspaces_days() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let deal = json!({"title": "Touched", "client_id": shop.acme["id"], "amount": "10"});
+    let touched = app.post("/api/v1/deals", &shop.owner, deal.clone()).await.expect(201).clone();
+    let untouched = app.post("/api/v1/deals", &shop.owner, deal.clone()).await.expect(201).clone();
+    let later = app.post("/api/v1/deals", &shop.owner, deal).await.expect(201).clone();
+    for (deal, created_at) in [
+        (&touched, "2026-03-02T10:00:00Z"),
+        (&untouched, "2026-03-03T10:00:00Z"),
+        (&later, "2026-04-03T10:00:00Z"),
+    ] {
+        app.sql(&format!("UPDATE deals SET created_at = '{created_at}' WHERE id = '{}'", id(deal))).await;
+    }
+    let done = |kind: &str, client: &Value, completed_at: &str, due_at: Option<&str>, extra: Value| {
+        let mut body = json!({"kind": kind, "subject": "Touch", "client_id": client["id"], "status": "done",
+                              "completed_at": completed_at, "due_at": due_at});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        body
+    };
+    for activity in [
+        done(
+            "call",
+            &shop.acme,
+            "2026-03-05T10:00:00Z",
+            Some("2026-03-05T12:00:00Z"),
+            json!({"direction": "outbound", "reason": "follow_up", "deal_id": touched["id"]}),
+        ),
+        done(
+            "call",
+            &shop.acme,
+            "2026-03-10T10:00:00Z",
+            Some("2026-03-09T10:00:00Z"),
+            json!({"direction": "inbound"}),
+        ),
+        done(
+            "meeting",
+            &shop.bob,
+            "2026-03-12T10:00:00Z",
+            Some("2026-03-12T15:00:00Z"),
+            json!({"reason": "follow_up", "assignee_id": shop.rep["id"]}),
+        ),
+        // March 1 in Moscow.
+        done("call", &shop.carol, "2026-02-28T22:30:00Z", None, json!({"direction": "outbound"})),
+        done("call", &shop.carol, "2026-04-01T10:00:00Z", None, json!({})),
+        json!({"kind": "task", "subject": "Late", "due_at": "2026-03-20T10:00:00Z"}),
+        json!({"kind": "call", "subject": "Off", "status": "cancelled", "due_at": "2026-03-21T10:00:00Z"}),
+    ] {
+        app.post("/api/v1/activities", &shop.owner, activity).await.expect(201);
+    }
+
+    let march = "/api/v1/reports/activity?from=2026-03-01&to=2026-03-31";
+    let report = app.get(&format!("{march}&group_by=owner"), &shop.owner).await.expect(200).clone();
+    let total = &report["total"];
+    assert_eq!(total["done"], 4);
+    let kinds: Vec<_> =
+        total["by_kind"].as_array().into_iter().flatten().filter(|kind| kind["done"] != 0).cloned().collect();
+    assert_eq!(kinds, [json!({"kind": "call", "done": 3}), json!({"kind": "meeting", "done": 1})]);
+    assert_eq!(total["by_direction"], json!({"inbound": 1, "outbound": 2, "unspecified": 1}));
+    assert_eq!(total["by_reason"], json!([{"reason": null, "done": 2}, {"reason": "follow_up", "done": 2}]));
+    let pace = ["due", "overdue", "overdue_percent", "completed_on_time", "on_time_percent"]
+        .map(|field| total[field].clone());
+    assert_eq!(pace, [json!(4), json!(1), json!("25.0"), json!(2), json!("50.0")]);
+    let touches = [
+        "clients_touched",
+        "touches_per_client",
+        "deals_created",
+        "deals_touched",
+        "average_days_to_first_activity",
+    ]
+    .map(|field| total[field].clone());
+    assert_eq!(touches, [json!(3), json!("1.33"), json!(2), json!(1), json!("3.0")]);
+    let groups: Vec<_> = report["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|group| {
+            (group["label"].clone(), group["figures"]["done"].clone(), group["figures"]["due"].clone())
+        })
+        .collect();
+    assert_eq!(groups, [(json!("Olga Owner"), json!(3), json!(3)), (json!("A sales"), json!(1), json!(1))]);
+
+    let mine = app.get(march, &shop.rep_token).await.expect(200).clone();
+    assert_eq!((mine["total"]["done"].clone(), mine["total"]["deals_created"].clone()), (json!(1), json!(0)));
+    let csv = app
+        .request_with_headers(Method::GET, march, Some(&shop.owner), &[("accept", "text/csv")], None)
+        .await;
+    let text = csv.body.as_str().unwrap_or_default().to_string();
+    assert!(
+        text.lines()
+            .nth(1)
+            .is_some_and(|line| line == "total,,,4,3,1,0,0,0,0,0,1,2,4,1,25.0,2,50.0,3,1.33,2,1,3.0"),
+        "{text}"
+    );
+}

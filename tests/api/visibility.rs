@@ -870,6 +870,7 @@ const SCOPE_TESTED: &[&str] = &[
     "seasonality_report",
     "funnel_report",
     "forecast_report",
+    "activity_report",
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and

@@ -9,13 +9,12 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{group_labels, respond};
+use super::{PersonGrouping, group_labels, respond};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::Workspace;
 use crate::db::models::forecast::{OpenDeals, OpenTally, open_tallies};
-use crate::db::models::sales_line::{SalesFilter, SalesGrouping, SalesQuery, SalesTally, sales_tallies};
+use crate::db::models::sales_line::{SalesFilter, SalesQuery, SalesTally, sales_tallies};
 use crate::domain::agenda::local_date;
-use crate::domain::enums::text_enum;
 use crate::domain::report_period::{DateRange, Interval};
 use crate::domain::{FieldCode, Violation, money};
 use crate::error::ApiError;
@@ -25,34 +24,13 @@ use crate::state::AppState;
 pub const DEFAULT_MONTHS: u32 = 6;
 pub const MOST_MONTHS: u32 = 24;
 
-text_enum!(
-    /// What a forecast splits its figures by.
-    ForecastGrouping { Owner => "owner", Team => "team" }
-);
-
-impl ForecastGrouping {
-    fn column(self) -> &'static str {
-        match self {
-            ForecastGrouping::Owner => "owner_id",
-            ForecastGrouping::Team => "team_id",
-        }
-    }
-
-    fn as_sales(self) -> SalesGrouping {
-        match self {
-            ForecastGrouping::Owner => SalesGrouping::Owner,
-            ForecastGrouping::Team => SalesGrouping::Team,
-        }
-    }
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ForecastQuery {
     /// How many months, the current one first: 1 to 24, 6 when omitted.
     #[param(minimum = 1, maximum = 24)]
     pub months: Option<u32>,
-    pub group_by: Option<ForecastGrouping>,
+    pub group_by: Option<PersonGrouping>,
     #[param(value_type = Option<String>, format = Uuid)]
     pub pipeline_id: Option<PipelineId>,
 }
@@ -121,7 +99,7 @@ pub struct ForecastReport {
     pub from: NaiveDate,
     /// The last day of the last month.
     pub to: NaiveDate,
-    pub group_by: Option<ForecastGrouping>,
+    pub group_by: Option<PersonGrouping>,
     /// The workspace's: every amount is converted.
     pub currency: String,
     pub as_of: DateTime<Utc>,
@@ -183,7 +161,7 @@ pub async fn forecast_report(
                 scope,
                 start,
                 end,
-                group_column: query.group_by.map(ForecastGrouping::column),
+                group_column: query.group_by.map(PersonGrouping::column),
                 pipeline_id: query.pipeline_id.map(|id| id.0),
             },
         )?;
@@ -202,7 +180,7 @@ pub async fn forecast_report(
                 },
                 range: DateRange::new(year_before(start), year_before(after).pred_opt().unwrap_or(start))?,
                 interval: Interval::Month,
-                group_by: query.group_by.map(ForecastGrouping::as_sales),
+                group_by: query.group_by.map(PersonGrouping::as_sales),
                 compared: None,
             },
         )?;
@@ -210,7 +188,7 @@ pub async fn forecast_report(
             .iter()
             .map(|tally| tally.group_key.clone())
             .chain(sold.iter().map(|tally| tally.group_key.clone()));
-        let labels = group_labels(conn, workspace.id, query.group_by.map(ForecastGrouping::as_sales), keys)?;
+        let labels = group_labels(conn, workspace.id, query.group_by.map(PersonGrouping::as_sales), keys)?;
         let places = money::places(&workspace.default_currency);
         let month_starts: Vec<NaiveDate> =
             (0..months).filter_map(|month| start.checked_add_months(Months::new(month))).collect();

@@ -3,6 +3,7 @@
 //! workspace's, and its figures count only what the caller sees. docs/reports.md defines every
 //! figure.
 
+pub mod activity;
 pub mod forecast;
 pub mod funnel;
 pub mod sales;
@@ -20,6 +21,7 @@ use crate::db::fragment::SqlFragment;
 use crate::db::models::sales_line::SalesGrouping;
 use crate::db::models::segment::Segment;
 use crate::db::schema::{pipelines, products, teams, users};
+use crate::domain::enums::text_enum;
 use crate::domain::{FieldCode, Violation, money};
 use crate::error::ApiError;
 use crate::ids::{SegmentId, WorkspaceId};
@@ -132,4 +134,25 @@ where
         return Ok(HashMap::new());
     }
     Ok(load(conn, ids)?.into_iter().map(|(id, name)| (id.to_string(), name)).collect())
+}
+
+text_enum!(
+    /// Whose figures a report splits: each owner's (or assignee's), or each team's.
+    PersonGrouping { Owner => "owner", Team => "team" }
+);
+
+impl PersonGrouping {
+    pub fn column(self) -> &'static str {
+        match self {
+            PersonGrouping::Owner => "owner_id",
+            PersonGrouping::Team => "team_id",
+        }
+    }
+
+    pub fn as_sales(self) -> SalesGrouping {
+        match self {
+            PersonGrouping::Owner => SalesGrouping::Owner,
+            PersonGrouping::Team => SalesGrouping::Team,
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! none can forget it.
 
 pub mod activity;
+pub mod activity_report;
 pub mod api_key;
 pub mod change_event;
 pub mod client;

@@ -1,0 +1,177 @@
+//! The activity report's queries: what the team did in a range of days, what fell due and how much
+//! of it was late, how many clients were touched, and how soon new deals got their first touch.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text};
+
+use crate::db::fragment::{Bind, FragmentQuery, SqlFragment};
+use crate::db::visibility::ClientScope;
+use crate::domain::report_period::DateRange;
+
+/// Whose activities a report covers and how it splits them.
+#[derive(Debug, Clone)]
+pub struct ActivityScope<'a> {
+    pub scope: &'a ClientScope,
+    /// Days in the workspace's time zone `timezone`.
+    pub range: DateRange,
+    pub timezone: String,
+    /// Split by the assignee (`true`: their team) or not at all (`None`).
+    pub by_team: Option<bool>,
+}
+
+impl ActivityScope<'_> {
+    /// `column >= <the range's first midnight> AND column < <the midnight after its last day>`.
+    fn within(&self, sql: &mut SqlFragment, column: &str) {
+        sql.push_sql(&format!(" AND {column} >= ("));
+        sql.push_bind(Bind::Date(self.range.from));
+        sql.push_sql("::timestamp AT TIME ZONE ");
+        sql.push_bind(Bind::Text(self.timezone.clone()));
+        sql.push_sql(&format!(") AND {column} < ("));
+        sql.push_bind(Bind::Date(self.range.to.succ_opt().unwrap_or(NaiveDate::MAX)));
+        sql.push_sql("::timestamp AT TIME ZONE ");
+        sql.push_bind(Bind::Text(self.timezone.clone()));
+        sql.push_sql(")");
+    }
+
+    /// The group of an activity (`a`) or a deal (`d`): its assignee or owner, or their team.
+    fn group_key(&self, alias: &str, person: &str) -> String {
+        match self.by_team {
+            None => "NULL::text".to_string(),
+            Some(false) => format!("{alias}.{person}::text"),
+            Some(true) if alias == "d" => "d.team_id::text".to_string(),
+            Some(true) => format!(
+                "(SELECT u.team_id::text FROM users AS u WHERE u.workspace_id = {alias}.workspace_id AND u.id = {alias}.{person})"
+            ),
+        }
+    }
+
+    /// `FROM activities AS a WHERE …` the live activities the scope sees.
+    fn activities(&self) -> SqlFragment {
+        let mut sql = SqlFragment::fixed(" FROM activities AS a WHERE a.workspace_id = ");
+        sql.push_bind(Bind::Uuid(self.scope.workspace().0));
+        sql.push_sql(" AND a.deleted_at IS NULL");
+        if let Some(seen) = self.scope.record_condition("a.assignee_id", "a.client_id") {
+            sql.push_sql(" AND ");
+            sql.append(seen);
+        }
+        sql
+    }
+
+    fn grouping_sets(&self) -> &'static str {
+        if self.by_team.is_some() {
+            " GROUP BY GROUPING SETS ((group_key), ())"
+        } else {
+            " GROUP BY group_key"
+        }
+    }
+
+    fn all_groups(&self) -> &'static str {
+        if self.by_team.is_some() { "GROUPING(group_key) = 1" } else { "true" }
+    }
+}
+
+/// Done activities of one kind, direction and reason, of one group.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct DoneTally {
+    #[diesel(sql_type = Nullable<Text>)]
+    pub group_key: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub direction: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub reason: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    pub done: i64,
+}
+
+/// Activities done (completed) in the range, by group, kind, direction and reason.
+pub fn done(conn: &mut PgConnection, report: &ActivityScope<'_>) -> QueryResult<Vec<DoneTally>> {
+    let mut sql = SqlFragment::fixed(&format!(
+        "SELECT {} AS group_key, a.kind, a.direction, a.reason, count(*) AS done",
+        report.group_key("a", "assignee_id")
+    ));
+    sql.append(report.activities());
+    sql.push_sql(" AND a.status = 'done'");
+    report.within(&mut sql, "a.completed_at");
+    sql.push_sql(" GROUP BY 1, 2, 3, 4");
+    FragmentQuery(sql).load(conn)
+}
+
+/// Per group and for all: clients touched by the activities done in the range, how the activities
+/// due in the range went, and how soon the deals created in the range got their first done one.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct PaceTally {
+    #[diesel(sql_type = Nullable<Text>)]
+    pub group_key: Option<String>,
+    #[diesel(sql_type = Bool)]
+    pub all_groups: bool,
+    #[diesel(sql_type = BigInt)]
+    pub value: i64,
+    #[diesel(sql_type = BigInt)]
+    pub second: i64,
+    #[diesel(sql_type = BigInt)]
+    pub third: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    pub days: Option<f64>,
+}
+
+/// `value`: distinct clients touched; `second`: done activities with a client.
+pub fn touches(conn: &mut PgConnection, report: &ActivityScope<'_>) -> QueryResult<Vec<PaceTally>> {
+    let mut sql = SqlFragment::fixed(&format!(
+        "SELECT group_key, {} AS all_groups, count(DISTINCT client_id) AS value, count(client_id) AS second, \
+         0::bigint AS third, NULL::float8 AS days FROM (SELECT {} AS group_key, a.client_id",
+        report.all_groups(),
+        report.group_key("a", "assignee_id")
+    ));
+    sql.append(report.activities());
+    sql.push_sql(" AND a.status = 'done'");
+    report.within(&mut sql, "a.completed_at");
+    sql.push_sql(") AS touched");
+    sql.push_sql(report.grouping_sets());
+    FragmentQuery(sql).load(conn)
+}
+
+/// `value`: activities due in the range and not cancelled; `second`: still planned past their due
+/// time; `third`: done by their due time.
+pub fn due(conn: &mut PgConnection, report: &ActivityScope<'_>) -> QueryResult<Vec<PaceTally>> {
+    let mut sql = SqlFragment::fixed(&format!(
+        "SELECT group_key, {} AS all_groups, count(*) AS value, \
+         count(*) FILTER (WHERE status = 'planned' AND due_at < now()) AS second, \
+         count(*) FILTER (WHERE status = 'done' AND completed_at <= due_at) AS third, NULL::float8 AS days \
+         FROM (SELECT {} AS group_key, a.status, a.due_at, a.completed_at",
+        report.all_groups(),
+        report.group_key("a", "assignee_id")
+    ));
+    sql.append(report.activities());
+    sql.push_sql(" AND a.status <> 'cancelled'");
+    report.within(&mut sql, "a.due_at");
+    sql.push_sql(") AS fell_due");
+    sql.push_sql(report.grouping_sets());
+    FragmentQuery(sql).load(conn)
+}
+
+/// `value`: live deals created in the range (by owner or team); `second`: those with a done
+/// activity; `days`: the average days from creation to the first.
+pub fn first_touch(conn: &mut PgConnection, report: &ActivityScope<'_>) -> QueryResult<Vec<PaceTally>> {
+    let mut sql = SqlFragment::fixed(&format!(
+        "SELECT group_key, {} AS all_groups, count(*) AS value, count(first_done) AS second, 0::bigint AS third, \
+         avg(extract(epoch FROM first_done - created_at) / 86400)::float8 AS days \
+         FROM (SELECT {} AS group_key, d.created_at, (SELECT min(a.completed_at) FROM activities AS a \
+         WHERE a.workspace_id = d.workspace_id AND a.deal_id = d.id AND a.status = 'done' AND a.deleted_at IS NULL) AS first_done \
+         FROM deals AS d WHERE d.workspace_id = ",
+        report.all_groups(),
+        report.group_key("d", "owner_id")
+    ));
+    sql.push_bind(Bind::Uuid(report.scope.workspace().0));
+    sql.push_sql(" AND d.deleted_at IS NULL");
+    if let Some(seen) = report.scope.record_condition("d.owner_id", "d.client_id") {
+        sql.push_sql(" AND ");
+        sql.append(seen);
+    }
+    report.within(&mut sql, "d.created_at");
+    sql.push_sql(") AS created");
+    sql.push_sql(report.grouping_sets());
+    FragmentQuery(sql).load(conn)
+}
