@@ -11,14 +11,12 @@ use rust_decimal::prelude::FromPrimitive;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{PersonGrouping, group_labels, report_day, respond};
+use super::{PersonGrouping, group_labels, percent_of, report_range, respond};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::Workspace;
 use crate::db::models::activity_report::{self as queries, ActivityScope, DoneTally, PaceTally};
-use crate::domain::agenda::local_date;
 use crate::domain::enums::ActivityKind;
 use crate::domain::money;
-use crate::domain::report_period::DateRange;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -154,13 +152,10 @@ pub async fn activity_report(
     let query = query.into_inner();
     let report = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = Workspace::find(conn, scope.workspace())?;
-        let timezone = workspace.timezone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
-        let today = local_date(Utc::now(), timezone);
-        let from = report_day("from", query.from.unwrap_or(today.with_day(1).unwrap_or(today)))?;
-        let to = report_day("to", query.to.unwrap_or(today))?;
+        let range = report_range(&workspace, query.from, query.to, |today| today.with_day(1))?;
         let report = ActivityScope {
             scope,
-            range: DateRange::new(from, to)?,
+            range,
             timezone: workspace.timezone.clone(),
             by_team: query.group_by.map(|grouping| grouping == PersonGrouping::Team),
         };
@@ -177,7 +172,7 @@ pub async fn activity_report(
             query.group_by.map(PersonGrouping::as_sales),
             keys.iter().cloned(),
         )?;
-        Ok(tallies.assemble(from, to, query.group_by, keys, &labels))
+        Ok(tallies.assemble(range.from, range.to, query.group_by, keys, &labels))
     })
     .await?;
     respond(&request, &report, csv)
@@ -289,11 +284,6 @@ impl Tallies {
         groups.sort_by(|a, b| b.figures.done.cmp(&a.figures.done).then_with(|| a.label.cmp(&b.label)));
         ActivityReport { from, to, group_by, as_of: Utc::now(), total: self.figures(None), groups }
     }
-}
-
-/// `part` as a percentage of `whole`, to one decimal; null when `whole` is zero.
-fn percent_of(part: i64, whole: i64) -> Option<Decimal> {
-    (whole != 0).then(|| money::round(Decimal::from(part) * Decimal::ONE_HUNDRED / Decimal::from(whole), 1))
 }
 
 /// One row for all (`level` `total`), then one per group (`group`); a column per kind of activity.

@@ -9,12 +9,11 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{PersonGrouping, group_labels, respond};
+use super::{PersonGrouping, group_labels, respond, today_in};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::Workspace;
 use crate::db::models::forecast::{OpenDeals, OpenTally, open_tallies};
 use crate::db::models::sales_line::{SalesFilter, SalesQuery, SalesTally, sales_tallies};
-use crate::domain::agenda::local_date;
 use crate::domain::report_period::{DateRange, Interval};
 use crate::domain::{FieldCode, Violation, money};
 use crate::error::ApiError;
@@ -150,8 +149,7 @@ pub async fn forecast_report(
     }
     let report = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = Workspace::find(conn, scope.workspace())?;
-        let timezone = workspace.timezone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
-        let today = local_date(Utc::now(), timezone);
+        let today = today_in(&workspace);
         let start = today.with_day(1).unwrap_or(today);
         let after = start.checked_add_months(Months::new(months)).unwrap_or(start);
         let end = after.pred_opt().unwrap_or(after);

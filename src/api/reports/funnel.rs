@@ -9,12 +9,10 @@ use rust_decimal::prelude::FromPrimitive;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{report_day, respond};
+use super::{percent_of, report_range, respond};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::funnel::{self, Cohort};
 use crate::db::models::{Pipeline, Stage, Workspace};
-use crate::domain::agenda::local_date;
-use crate::domain::report_period::DateRange;
 use crate::domain::{FieldCode, money};
 use crate::error::ApiError;
 use crate::ids::{PipelineId, StageId, TeamId, UserId};
@@ -143,11 +141,7 @@ pub async fn funnel_report(
     let query = query.into_inner();
     let report = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = Workspace::find(conn, scope.workspace())?;
-        let timezone = workspace.timezone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
-        let today = local_date(Utc::now(), timezone);
-        let from = report_day("from", query.from.unwrap_or(today.with_ordinal(1).unwrap_or(today)))?;
-        let to = report_day("to", query.to.unwrap_or(today))?;
-        let created = DateRange::new(from, to)?;
+        let range = report_range(&workspace, query.from, query.to, |today| today.with_ordinal(1))?;
         let pipeline = match query.pipeline_id {
             Some(id) => Pipeline::find(conn, workspace.id, id).optional()?.ok_or_else(|| {
                 ApiError::invalid_field(
@@ -162,7 +156,7 @@ pub async fn funnel_report(
         let cohort = Cohort {
             scope,
             pipeline_id: pipeline.id.0,
-            created,
+            created: range,
             timezone: workspace.timezone.clone(),
             owner_id: query.owner_id.map(|id| id.0),
             team_id: query.team_id.map(|id| id.0),
@@ -213,8 +207,8 @@ pub async fn funnel_report(
             .collect();
         Ok(FunnelReport {
             pipeline_id: pipeline.id,
-            from,
-            to,
+            from: range.from,
+            to: range.to,
             currency: workspace.default_currency.clone(),
             as_of: Utc::now(),
             deals: open + won + lost,
@@ -235,11 +229,6 @@ pub async fn funnel_report(
     })
     .await?;
     respond(&request, &report, csv)
-}
-
-/// `part` as a percentage of `whole`, to one decimal; null when `whole` is zero.
-fn percent_of(part: i64, whole: i64) -> Option<Decimal> {
-    (whole != 0).then(|| money::round(Decimal::from(part) * Decimal::ONE_HUNDRED / Decimal::from(whole), 1))
 }
 
 /// One row per stage (`level` `stage`), then one per lost reason (`lost_reason`).

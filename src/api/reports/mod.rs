@@ -13,15 +13,19 @@ use std::collections::HashMap;
 
 use actix_web::http::header::{self, Header};
 use actix_web::{HttpRequest, HttpResponse};
-use chrono::NaiveDate;
+use chrono::{NaiveDate, Utc};
 use diesel::prelude::*;
+use rust_decimal::Decimal;
 
 use crate::api::search::segment_condition;
 use crate::db::fragment::SqlFragment;
+use crate::db::models::Workspace;
 use crate::db::models::sales_line::SalesGrouping;
 use crate::db::models::segment::Segment;
 use crate::db::schema::{pipelines, products, teams, users};
+use crate::domain::agenda::local_date;
 use crate::domain::enums::text_enum;
+use crate::domain::report_period::DateRange;
 use crate::domain::{FieldCode, Violation, money};
 use crate::error::ApiError;
 use crate::ids::{SegmentId, WorkspaceId};
@@ -51,6 +55,31 @@ fn wants_csv(request: &HttpRequest) -> bool {
                 || (media.type_() == "application" && media.subtype() == "json")
         })
         .is_some_and(|media| media.subtype() == "csv")
+}
+
+/// Today in the workspace's time zone: where a report's default range ends.
+pub fn today_in(workspace: &Workspace) -> NaiveDate {
+    let timezone = workspace.timezone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
+    local_date(Utc::now(), timezone)
+}
+
+/// The days a report covers: `from` and `to` as asked, else from `default_from` of today to today;
+/// a 422 naming the field out of range, or `to` before `from`.
+pub fn report_range(
+    workspace: &Workspace,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    default_from: impl FnOnce(NaiveDate) -> Option<NaiveDate>,
+) -> Result<DateRange, ApiError> {
+    let today = today_in(workspace);
+    let from = report_day("from", from.unwrap_or(default_from(today).unwrap_or(today)))?;
+    let to = report_day("to", to.unwrap_or(today))?;
+    Ok(DateRange::new(from, to)?)
+}
+
+/// `part` as a percentage of `whole`, to one decimal (half to even); null when `whole` is zero.
+pub fn percent_of(part: i64, whole: i64) -> Option<Decimal> {
+    (whole != 0).then(|| money::round(Decimal::from(part) * Decimal::ONE_HUNDRED / Decimal::from(whole), 1))
 }
 
 /// The earliest and latest days a report may name: PostgreSQL's dates reach further, but no sale

@@ -9,11 +9,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{group_labels, report_currency, respond};
+use super::{group_labels, report_currency, respond, today_in};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::Workspace;
 use crate::db::models::sales_line::{MonthTally, SalesFilter, SalesGrouping, month_tallies};
-use crate::domain::agenda::local_date;
 use crate::domain::report_period::DateRange;
 use crate::domain::{FieldCode, Violation, money};
 use crate::error::ApiError;
@@ -137,8 +136,7 @@ pub async fn seasonality_report(
         let workspace = Workspace::find(conn, scope.workspace())?;
         let (currency, converted, places) =
             report_currency(&workspace.default_currency, query.currency.as_deref())?;
-        let timezone = workspace.timezone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
-        let this_year = local_date(Utc::now(), timezone).year();
+        let this_year = today_in(&workspace).year();
         let first_year = this_year - years as i32;
         let day =
             |year: i32, month: u32, day: u32| NaiveDate::from_ymd_opt(year, month, day).unwrap_or_default();
