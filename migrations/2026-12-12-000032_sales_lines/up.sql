@@ -30,8 +30,11 @@ CREATE TABLE sales_lines (
     deal_head boolean NOT NULL,
     -- The deal is its client's first won deal (the earliest closed, then the lowest id).
     first_purchase boolean NOT NULL,
-    PRIMARY KEY (workspace_id, deal_id, line),
-    FOREIGN KEY (workspace_id, deal_id) REFERENCES deals (workspace_id, id) ON DELETE CASCADE
+    -- No foreign key to deals: its check would take a share lock on every deal of the client
+    -- whose lines are rewritten, and wait for (and deadlock with) a concurrent write holding one of
+    -- them while it waits for the client's row. Deals are never deleted outright; the lines follow
+    -- their soft deletes.
+    PRIMARY KEY (workspace_id, deal_id, line)
 );
 CREATE INDEX sales_lines_won_idx ON sales_lines (workspace_id, won_on);
 CREATE INDEX sales_lines_client_idx ON sales_lines (workspace_id, client_id);

@@ -742,3 +742,21 @@ async fn the_activity_report_counts_what_was_done_due_and_late_in_the_workspaces
         "{text}"
     );
 }
+
+#[actix_web::test]
+async fn concurrent_writes_to_one_clients_deals_keep_its_sales_exact() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let mut deals = Vec::new();
+    for _ in 0..8 {
+        deals.push(won(&app, &shop, &shop.acme, "2026-02-10T10:00:00Z", json!({"amount": "100"})).await);
+    }
+    // Each write rewrites all of the client's sales lines: at once, they must take turns.
+    let paths: Vec<String> = deals.iter().map(|deal| format!("/api/v1/deals/{}", id(deal))).collect();
+    let writes = paths.iter().map(|path| app.patch(path, &shop.owner, json!({"amount": "250"})));
+    for answer in futures_util::future::join_all(writes).await {
+        answer.expect(200);
+    }
+    let report = app.get(QUARTER, &shop.owner).await.expect(200).clone();
+    assert_eq!(figures(&report["total"]["figures"]), (8, "2000.00", &json!("250.00"), 1, 1, 0));
+}
