@@ -240,6 +240,20 @@ impl SqlFragment {
         self
     }
 
+    /// Appends ` AND column >= … AND column < …`: the instants of the days `from` to `to` (both
+    /// included) in the time zone `timezone`, from the first one's midnight to the midnight after
+    /// the last, as PostgreSQL reckons them (a midnight the clocks skip included).
+    pub(crate) fn push_within_days(&mut self, column: &str, from: NaiveDate, to: NaiveDate, timezone: &str) {
+        let after = to.succ_opt().unwrap_or(NaiveDate::MAX);
+        for (operator, day) in [(">=", from), ("<", after)] {
+            self.push_sql(&format!(" AND {column} {operator} ("));
+            self.push_bind(Bind::Date(day));
+            self.push_sql("::timestamp AT TIME ZONE ");
+            self.push_bind(Bind::Text(timezone.to_string()));
+            self.push_sql(")");
+        }
+    }
+
     /// Appends `other`; the result has a fixed shape only if both have.
     pub fn append(&mut self, other: SqlFragment) {
         self.fixed_shape &= other.fixed_shape;

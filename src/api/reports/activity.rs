@@ -11,7 +11,7 @@ use rust_decimal::prelude::FromPrimitive;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{PersonGrouping, group_labels, percent_of, report_range, respond};
+use super::{GroupLabels, PersonGrouping, distinct_keys, group_labels, percent_of, report_range, respond};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::Workspace;
 use crate::db::models::activity_report::{self as queries, ActivityScope, DoneTally, PaceTally};
@@ -166,12 +166,7 @@ pub async fn activity_report(
             first_touch: queries::first_touch(conn, &report)?,
         };
         let keys = tallies.keys(query.group_by.is_some());
-        let labels = group_labels(
-            conn,
-            workspace.id,
-            query.group_by.map(PersonGrouping::as_sales),
-            keys.iter().cloned(),
-        )?;
+        let labels = group_labels(conn, workspace.id, query.group_by.map(PersonGrouping::as_sales), &keys)?;
         Ok(tallies.assemble(range.from, range.to, query.group_by, keys, &labels))
     })
     .await?;
@@ -188,9 +183,8 @@ struct Tallies {
 impl Tallies {
     /// Every group with anything to count, in the order first met.
     fn keys(&self, grouped: bool) -> Vec<Option<String>> {
-        let mut keys: Vec<Option<String>> = Vec::new();
         if !grouped {
-            return keys;
+            return Vec::new();
         }
         let done = self.done.iter().map(|tally| &tally.group_key);
         let paced = [&self.touches, &self.due, &self.first_touch]
@@ -198,12 +192,7 @@ impl Tallies {
             .flatten()
             .filter(|tally| !tally.all_groups)
             .map(|tally| &tally.group_key);
-        for key in done.chain(paced) {
-            if !keys.contains(key) {
-                keys.push(key.clone());
-            }
-        }
-        keys
+        distinct_keys(done.chain(paced))
     }
 
     /// The figures of `group` (`None`: all groups).
@@ -271,15 +260,11 @@ impl Tallies {
         to: NaiveDate,
         group_by: Option<PersonGrouping>,
         keys: Vec<Option<String>>,
-        labels: &HashMap<String, String>,
+        labels: &GroupLabels,
     ) -> ActivityReport {
         let mut groups: Vec<ActivityGroup> = keys
             .into_iter()
-            .map(|key| ActivityGroup {
-                label: key.as_ref().map(|key| labels.get(key).cloned().unwrap_or_else(|| key.clone())),
-                figures: self.figures(Some(&key)),
-                key,
-            })
+            .map(|key| ActivityGroup { label: labels.of(&key), figures: self.figures(Some(&key)), key })
             .collect();
         groups.sort_by(|a, b| b.figures.done.cmp(&a.figures.done).then_with(|| a.label.cmp(&b.label)));
         ActivityReport { from, to, group_by, as_of: Utc::now(), total: self.figures(None), groups }

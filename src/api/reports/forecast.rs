@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{PersonGrouping, group_labels, respond, today_in};
+use super::{GroupLabels, PersonGrouping, distinct_keys, group_labels, respond, today_in};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::Workspace;
 use crate::db::models::forecast::{OpenDeals, OpenTally, open_tallies};
@@ -182,15 +182,21 @@ pub async fn forecast_report(
                 compared: None,
             },
         )?;
-        let keys = open
-            .iter()
-            .map(|tally| tally.group_key.clone())
-            .chain(sold.iter().map(|tally| tally.group_key.clone()));
-        let labels = group_labels(conn, workspace.id, query.group_by.map(PersonGrouping::as_sales), keys)?;
+        let keys = match query.group_by {
+            Some(_) => distinct_keys(
+                open.iter()
+                    .filter(|tally| !tally.all_groups)
+                    .map(|tally| &tally.group_key)
+                    .chain(sold.iter().filter(|tally| !tally.all_groups).map(|tally| &tally.group_key)),
+            ),
+            None => Vec::new(),
+        };
+        let labels = group_labels(conn, workspace.id, query.group_by.map(PersonGrouping::as_sales), &keys)?;
         let places = money::places(&workspace.default_currency);
         let month_starts: Vec<NaiveDate> =
             (0..months).filter_map(|month| start.checked_add_months(Months::new(month))).collect();
-        Ok(Forecast { places, month_starts, open, sold, grouped: query.group_by.is_some() }.assemble(
+        let forecast = Forecast::new(places, month_starts, open, sold, query.group_by.is_some());
+        Ok(forecast.assemble(
             ForecastReport {
                 from: start,
                 to: end,
@@ -202,6 +208,7 @@ pub async fn forecast_report(
                 months: Vec::new(),
                 groups: Vec::new(),
             },
+            keys,
             &labels,
         ))
     })
@@ -209,87 +216,92 @@ pub async fn forecast_report(
     respond(&request, &report, csv)
 }
 
-/// The tallies of one forecast, to be laid out per month and group.
+/// A group of a forecast: `None` for all groups, `Some(None)` for deals without an owner or team.
+type Group = Option<Option<String>>;
+
+/// The tallies of one forecast, by bucket or month and group, to be laid out per month and group.
 struct Forecast {
     places: u32,
     month_starts: Vec<NaiveDate>,
-    open: Vec<OpenTally>,
-    sold: Vec<SalesTally>,
-    grouped: bool,
+    /// Open deals by bucket (a month's first day as `YYYY-MM-DD`, `overdue` or `undated`).
+    open: HashMap<(String, Group), OpenFigures>,
+    /// Last year's sales by the first day of their month.
+    sold: HashMap<(NaiveDate, Group), LastYear>,
 }
 
 impl Forecast {
-    fn open_figures(&self, bucket: &str, group: &Option<Option<String>>) -> OpenFigures {
-        let round = |value: Option<Decimal>| money::round(value.unwrap_or_default(), self.places);
-        self.open
-            .iter()
-            .find(|tally| tally.bucket == bucket && self.group_of_open(tally) == *group)
-            .map(|tally| OpenFigures {
-                open_deals: tally.deals,
-                amount: round(tally.amount),
-                weighted_amount: round(tally.weighted_amount),
-                unconverted_deals: tally.unconverted_deals,
+    fn new(
+        places: u32,
+        month_starts: Vec<NaiveDate>,
+        open: Vec<OpenTally>,
+        sold: Vec<SalesTally>,
+        grouped: bool,
+    ) -> Self {
+        let group = |all_groups: bool, key: Option<String>| (grouped && !all_groups).then_some(key);
+        let round = |value: Option<Decimal>| money::round(value.unwrap_or_default(), places);
+        let open = open
+            .into_iter()
+            .map(|tally| {
+                let figures = OpenFigures {
+                    open_deals: tally.deals,
+                    amount: round(tally.amount),
+                    weighted_amount: round(tally.weighted_amount),
+                    unconverted_deals: tally.unconverted_deals,
+                };
+                ((tally.bucket, group(tally.all_groups, tally.group_key)), figures)
             })
-            .unwrap_or_else(|| OpenFigures {
-                amount: round(None),
-                weighted_amount: round(None),
-                ..OpenFigures::default()
+            .collect();
+        let sold = sold
+            .into_iter()
+            .filter(|tally| tally.current && !tally.whole_range)
+            .filter_map(|tally| {
+                let last_year = LastYear { deals: tally.deals, revenue: round(tally.revenue) };
+                Some(((tally.period?, group(tally.all_groups, tally.group_key)), last_year))
             })
+            .collect();
+        Self { places, month_starts, open, sold }
     }
 
-    fn group_of_open(&self, tally: &OpenTally) -> Option<Option<String>> {
-        (self.grouped && !tally.all_groups).then(|| tally.group_key.clone())
+    fn open_figures(&self, bucket: &str, group: &Group) -> OpenFigures {
+        self.open.get(&(bucket.to_string(), group.clone())).cloned().unwrap_or_else(|| {
+            let zero = money::round(Decimal::ZERO, self.places);
+            OpenFigures { amount: zero, weighted_amount: zero, ..OpenFigures::default() }
+        })
     }
 
-    fn group_of_sale(&self, tally: &SalesTally) -> Option<Option<String>> {
-        (self.grouped && !tally.all_groups).then(|| tally.group_key.clone())
-    }
-
-    fn months(&self, group: &Option<Option<String>>) -> Vec<ForecastMonth> {
+    fn months(&self, group: &Group) -> Vec<ForecastMonth> {
         self.month_starts
             .iter()
             .map(|&start| {
                 let after = start.checked_add_months(Months::new(1)).unwrap_or(start);
-                let a_year_before = start.checked_sub_months(Months::new(12));
-                let sale = self.sold.iter().find(|tally| {
-                    tally.current
-                        && !tally.whole_range
-                        && tally.period == a_year_before
-                        && self.group_of_sale(tally) == *group
-                });
+                let a_year_before = start.checked_sub_months(Months::new(12)).unwrap_or(start);
                 ForecastMonth {
                     start,
                     end: after.pred_opt().unwrap_or(after),
                     expected: self.open_figures(&start.format("%Y-%m-%d").to_string(), group),
-                    last_year: LastYear {
-                        deals: sale.map_or(0, |sale| sale.deals),
-                        revenue: money::round(
-                            sale.and_then(|sale| sale.revenue).unwrap_or_default(),
-                            self.places,
-                        ),
-                    },
+                    last_year: self.sold.get(&(a_year_before, group.clone())).cloned().unwrap_or_else(|| {
+                        LastYear { deals: 0, revenue: money::round(Decimal::ZERO, self.places) }
+                    }),
                 }
             })
             .collect()
     }
 
-    fn assemble(self, mut report: ForecastReport, labels: &HashMap<String, String>) -> ForecastReport {
+    fn assemble(
+        self,
+        mut report: ForecastReport,
+        keys: Vec<Option<String>>,
+        labels: &GroupLabels,
+    ) -> ForecastReport {
         report.overdue = self.open_figures("overdue", &None);
         report.undated = self.open_figures("undated", &None);
         report.months = self.months(&None);
-        let mut keys: Vec<Option<String>> = Vec::new();
-        let groups = self.open.iter().filter_map(|tally| self.group_of_open(tally));
-        for key in groups.chain(self.sold.iter().filter_map(|tally| self.group_of_sale(tally))) {
-            if !keys.contains(&key) {
-                keys.push(key);
-            }
-        }
         let mut groups: Vec<ForecastGroup> = keys
             .into_iter()
             .map(|key| {
                 let group = Some(key.clone());
                 ForecastGroup {
-                    label: key.as_ref().map(|key| labels.get(key).cloned().unwrap_or_else(|| key.clone())),
+                    label: labels.of(&key),
                     overdue: self.open_figures("overdue", &group),
                     undated: self.open_figures("undated", &group),
                     months: self.months(&group),

@@ -9,7 +9,7 @@ pub mod funnel;
 pub mod sales;
 pub mod seasonality;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use actix_web::http::header::{self, Header};
 use actix_web::{HttpRequest, HttpResponse};
@@ -118,16 +118,41 @@ pub fn report_currency(default: &str, asked: Option<&str>) -> Result<(String, bo
     }
 }
 
-/// The names of the users, teams, products or pipelines the groups are; other groupings are
-/// their own labels.
+/// The distinct group keys among `keys`, in the order first met.
+pub fn distinct_keys<'a>(keys: impl IntoIterator<Item = &'a Option<String>>) -> Vec<Option<String>> {
+    let mut seen = HashSet::new();
+    keys.into_iter().filter(|key| seen.insert(*key)).cloned().collect()
+}
+
+/// The labels of a report's groups: the names of the users, teams, products or pipelines they
+/// are, by id; other groups (a product group, a source, a kind of client) are their own labels.
+pub struct GroupLabels(HashMap<String, String>);
+
+impl GroupLabels {
+    /// The label of the group `key`; none for the group of records without one.
+    pub fn of(&self, key: &Option<String>) -> Option<String> {
+        key.as_ref().map(|key| self.0.get(key).cloned().unwrap_or_else(|| key.clone()))
+    }
+}
+
+/// The labels of the groups `keys` of `grouping` (none without a grouping).
 pub fn group_labels(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
     grouping: Option<SalesGrouping>,
-    keys: impl IntoIterator<Item = Option<String>>,
+    keys: &[Option<String>],
+) -> QueryResult<GroupLabels> {
+    names_by_id(conn, workspace, grouping, keys).map(GroupLabels)
+}
+
+fn names_by_id(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    grouping: Option<SalesGrouping>,
+    keys: &[Option<String>],
 ) -> QueryResult<HashMap<String, String>> {
     let Some(grouping) = grouping else { return Ok(HashMap::new()) };
-    let keys: Vec<String> = keys.into_iter().flatten().collect();
+    let keys: Vec<String> = keys.iter().flatten().cloned().collect();
     // The `name` column of the records of `table` whose ids are the keys.
     macro_rules! names_in {
         ($table:ident, $name:ident) => {

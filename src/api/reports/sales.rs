@@ -9,11 +9,12 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{group_labels, report_currency, report_day, respond, segment_clients};
+use super::{
+    GroupLabels, distinct_keys, group_labels, report_currency, report_day, respond, segment_clients, today_in,
+};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::Workspace;
 use crate::db::models::sales_line::{SalesFilter, SalesGrouping, SalesQuery, SalesTally, sales_tallies};
-use crate::domain::agenda::local_date;
 use crate::domain::report_period::{Comparison, DateRange, Interval, Period};
 use crate::domain::{FieldCode, Violation, money};
 use crate::error::ApiError;
@@ -225,7 +226,7 @@ pub async fn sales_report(
     let query = query.into_inner();
     let report = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = Workspace::find(conn, scope.workspace())?;
-        let plan = ReportPlan::of(&workspace, &query, Utc::now())?;
+        let plan = ReportPlan::of(&workspace, &query)?;
         let clients = query.segment_id.map(|id| segment_clients(conn, workspace.id, id)).transpose()?;
         let sales_query = SalesQuery {
             filter: SalesFilter {
@@ -243,9 +244,14 @@ pub async fn sales_report(
             compared: plan.compared.map(|(range, shift, _)| (range, shift)),
         };
         let tallies = sales_tallies(conn, &sales_query)?;
-        let keys = tallies.iter().map(|tally| tally.group_key.clone());
-        let labels = group_labels(conn, workspace.id, query.group_by, keys)?;
-        Ok(plan.assemble(query.group_by, tallies, &labels))
+        let keys = match query.group_by {
+            Some(_) => {
+                distinct_keys(tallies.iter().filter(|tally| !tally.all_groups).map(|tally| &tally.group_key))
+            }
+            None => Vec::new(),
+        };
+        let labels = group_labels(conn, workspace.id, query.group_by, &keys)?;
+        Ok(plan.assemble(query.group_by, keys, tallies, &labels))
     })
     .await?;
     respond(&request, &report, csv)
@@ -267,9 +273,8 @@ struct ReportPlan {
 }
 
 impl ReportPlan {
-    fn of(workspace: &Workspace, query: &SalesReportQuery, now: DateTime<Utc>) -> Result<Self, ApiError> {
-        let timezone = workspace.timezone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
-        let today = local_date(now, timezone);
+    fn of(workspace: &Workspace, query: &SalesReportQuery) -> Result<Self, ApiError> {
+        let today = today_in(workspace);
         let mut violations = Vec::new();
         let mut day = |field: &str, given: Option<NaiveDate>, default: NaiveDate| {
             report_day(field, given.unwrap_or(default)).map_err(|found| violations.push(found)).ok()
@@ -304,21 +309,16 @@ impl ReportPlan {
     fn assemble(
         self,
         group_by: Option<SalesGrouping>,
+        keys: Vec<Option<String>>,
         tallies: Vec<SalesTally>,
-        labels: &HashMap<String, String>,
+        labels: &GroupLabels,
     ) -> SalesReport {
         let places = self.places;
         let compare = self.compared.is_some();
         let mut figures: HashMap<TallyKey, SalesFigures> = HashMap::new();
-        let mut keys: Vec<Option<String>> = Vec::new();
         for tally in tallies {
             let group =
                 if group_by.is_none() || tally.all_groups { None } else { Some(tally.group_key.clone()) };
-            if let Some(key) = &group
-                && !keys.contains(key)
-            {
-                keys.push(key.clone());
-            }
             let period = if tally.whole_range { None } else { tally.period };
             figures.insert((tally.current, period, group), figures_of(&tally, places));
         }
@@ -351,7 +351,7 @@ impl ReportPlan {
             .map(|key| {
                 let group = Some(key.clone());
                 SalesGroup {
-                    label: key.as_ref().map(|key| labels.get(key).cloned().unwrap_or_else(|| key.clone())),
+                    label: labels.of(&key),
                     key,
                     total: total_of(&group),
                     periods: periods_of(&group),

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{group_labels, report_currency, respond, today_in};
+use super::{GroupLabels, distinct_keys, group_labels, report_currency, respond, today_in};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::Workspace;
 use crate::db::models::sales_line::{MonthTally, SalesFilter, SalesGrouping, month_tallies};
@@ -151,33 +151,47 @@ pub async fn seasonality_report(
             clients: None,
         };
         let tallies = month_tallies(conn, &filter, range, query.group_by)?;
-        let keys = tallies.iter().map(|tally| tally.group_key.clone());
-        let labels = group_labels(conn, workspace.id, query.group_by, keys)?;
-        let years: Vec<i32> = (first_year..this_year).collect();
-        Ok(assemble(years, query.group_by, currency, converted, places, &tallies, &labels))
+        let keys =
+            distinct_keys(tallies.iter().filter(|tally| !tally.all_groups).map(|tally| &tally.group_key));
+        let labels = group_labels(conn, workspace.id, query.group_by, &keys)?;
+        let report = SeasonalityReport {
+            years: (first_year..this_year).collect(),
+            group_by: query.group_by,
+            currency,
+            converted,
+            as_of: Utc::now(),
+            months: Vec::new(),
+            groups: Vec::new(),
+        };
+        Ok(assemble(report, places, keys, &tallies, &labels))
     })
     .await?;
     respond(&request, &report, csv)
 }
 
+/// `report` with its months and groups laid out from the tallies.
 fn assemble(
-    years: Vec<i32>,
-    group_by: Option<SalesGrouping>,
-    currency: String,
-    converted: bool,
+    mut report: SeasonalityReport,
     places: u32,
+    keys: Vec<Option<String>>,
     tallies: &[MonthTally],
-    labels: &HashMap<String, String>,
+    labels: &GroupLabels,
 ) -> SeasonalityReport {
-    let months_of = |of_group: &dyn Fn(&MonthTally) -> bool| -> Vec<SeasonMonth> {
-        let mine: Vec<&MonthTally> = tallies.iter().filter(|tally| of_group(tally)).collect();
+    // Each group's tallies (`None`: all groups'), sorted out once.
+    let mut by_group: HashMap<Option<&Option<String>>, Vec<&MonthTally>> = HashMap::new();
+    for tally in tallies {
+        by_group.entry((!tally.all_groups).then_some(&tally.group_key)).or_default().push(tally);
+    }
+    let months_of = |group: Option<&Option<String>>| -> Vec<SeasonMonth> {
+        let mine = by_group.get(&group).map_or(&[][..], Vec::as_slice);
         let total: Decimal = mine.iter().filter_map(|tally| tally.revenue).sum();
         (1..=12)
             .map(|month| {
                 let in_month: Vec<&&MonthTally> =
                     mine.iter().filter(|tally| tally.month == month as i32).collect();
                 let revenue: Decimal = in_month.iter().filter_map(|tally| tally.revenue).sum();
-                let by_year = years
+                let by_year = report
+                    .years
                     .iter()
                     .map(|&year| {
                         let tally = in_month.iter().find(|tally| tally.year == year);
@@ -202,31 +216,15 @@ fn assemble(
             })
             .collect()
     };
-    let mut keys: Vec<Option<String>> = Vec::new();
-    for tally in tallies.iter().filter(|tally| !tally.all_groups) {
-        if !keys.contains(&tally.group_key) {
-            keys.push(tally.group_key.clone());
-        }
-    }
     let mut groups: Vec<SeasonGroup> = keys
         .into_iter()
-        .map(|key| SeasonGroup {
-            label: key.as_ref().map(|key| labels.get(key).cloned().unwrap_or_else(|| key.clone())),
-            months: months_of(&|tally: &MonthTally| !tally.all_groups && tally.group_key == key),
-            key,
-        })
+        .map(|key| SeasonGroup { label: labels.of(&key), months: months_of(Some(&key)), key })
         .collect();
     let revenue = |group: &SeasonGroup| group.months.iter().map(|month| month.revenue).sum::<Decimal>();
     groups.sort_by(|a, b| revenue(b).cmp(&revenue(a)).then_with(|| a.label.cmp(&b.label)));
-    SeasonalityReport {
-        months: months_of(&|tally: &MonthTally| tally.all_groups),
-        years,
-        group_by,
-        currency,
-        converted,
-        as_of: Utc::now(),
-        groups,
-    }
+    report.months = months_of(None);
+    report.groups = groups;
+    report
 }
 
 /// One row per month of the year (`level` `month`), then per group (`group_month`), with each

@@ -1,7 +1,6 @@
 //! The activity report's queries: what the team did in a range of days, what fell due and how much
 //! of it was late, how many clients were touched, and how soon new deals got their first touch.
 
-use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text};
 
@@ -21,17 +20,9 @@ pub struct ActivityScope<'a> {
 }
 
 impl ActivityScope<'_> {
-    /// `column >= <the range's first midnight> AND column < <the midnight after its last day>`.
+    /// ` AND column …`: within the range's days.
     fn within(&self, sql: &mut SqlFragment, column: &str) {
-        sql.push_sql(&format!(" AND {column} >= ("));
-        sql.push_bind(Bind::Date(self.range.from));
-        sql.push_sql("::timestamp AT TIME ZONE ");
-        sql.push_bind(Bind::Text(self.timezone.clone()));
-        sql.push_sql(&format!(") AND {column} < ("));
-        sql.push_bind(Bind::Date(self.range.to.succ_opt().unwrap_or(NaiveDate::MAX)));
-        sql.push_sql("::timestamp AT TIME ZONE ");
-        sql.push_bind(Bind::Text(self.timezone.clone()));
-        sql.push_sql(")");
+        sql.push_within_days(column, self.range.from, self.range.to, &self.timezone);
     }
 
     /// The group of an activity (`a`) or a deal (`d`): its assignee or owner, or their team.

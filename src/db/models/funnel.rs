@@ -2,7 +2,6 @@
 //! how long they stayed in each stage, and why the lost ones were lost. The deals are a cohort: those
 //! created in the range, followed to now.
 
-use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Numeric, Text, Uuid as SqlUuid};
 use rust_decimal::Decimal;
@@ -32,15 +31,8 @@ impl Cohort<'_> {
         sql.push_bind(Bind::Uuid(self.scope.workspace().0));
         sql.push_sql(" AND d.pipeline_id = ");
         sql.push_bind(Bind::Uuid(self.pipeline_id));
-        sql.push_sql(" AND d.deleted_at IS NULL AND d.created_at >= (");
-        sql.push_bind(Bind::Date(self.created.from));
-        sql.push_sql("::timestamp AT TIME ZONE ");
-        sql.push_bind(Bind::Text(self.timezone.clone()));
-        sql.push_sql(") AND d.created_at < (");
-        sql.push_bind(Bind::Date(self.created.to.succ_opt().unwrap_or(NaiveDate::MAX)));
-        sql.push_sql("::timestamp AT TIME ZONE ");
-        sql.push_bind(Bind::Text(self.timezone.clone()));
-        sql.push_sql(")");
+        sql.push_sql(" AND d.deleted_at IS NULL");
+        sql.push_within_days("d.created_at", self.created.from, self.created.to, &self.timezone);
         if let Some(owner) = self.owner_id {
             sql.push_sql(" AND d.owner_id = ");
             sql.push_bind(Bind::Uuid(owner));
