@@ -115,7 +115,7 @@ STORED_STATE_FIELDS_BY_OPERATION = {
     # Changing one's own password needs the current one: whether the path names the caller is
     # stored state (the token's user).
     # An upsert's body is a change; what a new record needs depends on whether the ref is stored.
-    "required": {"update_client", "upsert_client_by_ref", "upsert_product_by_ref", "update_contact", "create_contact", "upsert_contact_by_ref", "create_deal", "update_deal", "upsert_deal_by_ref", "upsert_activity_by_ref", "update_user"},
+    "required": {"update_target", "update_client", "upsert_client_by_ref", "upsert_product_by_ref", "update_contact", "create_contact", "upsert_contact_by_ref", "create_deal", "update_deal", "upsert_deal_by_ref", "upsert_activity_by_ref", "update_user"},
     # Which fields a client has follows its stored kind (an upsert's, when the ref is stored); a name
     # may be the one already stored.
     # A client is named by id or by ref, not both (the stored one stands in for the id on a change).
@@ -145,13 +145,17 @@ BEYOND_A_SCHEMA = {
 # The same, on some operations: a custom field's `min` is not above its `max`; an API key expires
 # in the future, and its networks are CIDR; a webhook's URL is https to a public address; an import's file is CSV whose header names a field; a deal's amount has at most its currency's minor units
 # (the workspace's currency when the deal names none), an amount beside items equals their sum,
-# and sums and products of amounts stay below 10^15; a deal closes in the past.
+# and sums and products of amounts stay below 10^15; a deal closes in the past; a target's revenue
+# has at most the workspace currency's minor units.
 BEYOND_A_SCHEMA_BY_OPERATION = {
     "range": {"create_custom_field", "update_custom_field", "create_api_key", "sales_report", "funnel_report", "activity_report"},
     # A webhook's URL is https and its host a public address (http and private ones where allowed).
     "format": {"create_api_key", "create_import", "create_webhook", "update_webhook"},
     "not_allowed": {"create_webhook", "update_webhook"},
-    "scale": {"create_deal", "update_deal", "upsert_deal_by_ref"},
+    "scale": {"create_deal", "update_deal", "upsert_deal_by_ref", "create_target", "update_target"},
+    # A target sets revenue, deals or both, and is a user's or a team's, not both.
+    "required": {"create_target"},
+    "invalid": {"create_target"},
     "items_sum": {"create_deal", "update_deal", "upsert_deal_by_ref"},
     "too_large": {"create_deal", "update_deal", "upsert_deal_by_ref"},
     "in_future": {"create_deal", "update_deal", "upsert_deal_by_ref"},

@@ -58,6 +58,10 @@ id_type!(
     TeamId
 );
 id_type!(
+    /// A sales plan: a target for a month or a quarter.
+    TargetId
+);
+id_type!(
     /// An individual or a company we sell to, buy from or work with.
     ClientId
 );

@@ -5,7 +5,7 @@ use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::api::{
     activities, api_keys, audit, auth, changes, clients, contacts, custom_fields, deals, health, history,
-    imports, pipelines, products, reports, segments, teams, timeline, users, webhooks, workspace,
+    imports, pipelines, products, reports, segments, targets, teams, timeline, users, webhooks, workspace,
 };
 
 /// One flat list on purpose (and so longer than a function should be): the order of registration
@@ -41,6 +41,12 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(reports::funnel::funnel_report)
             .service(reports::forecast::forecast_report)
             .service(reports::activity::activity_report)
+            .service(targets::list_deleted_targets)
+            .service(targets::list_targets)
+            .service(targets::create_target)
+            .service(targets::get_target)
+            .service(targets::update_target)
+            .service(targets::delete_target)
             .service(webhooks::list_webhooks)
             .service(webhooks::create_webhook)
             .service(webhooks::get_webhook)

@@ -29,6 +29,7 @@ pub const FEED_ENTITIES: &[(&str, &str)] = &[
     ("custom_fields", "custom_field"),
     ("users", "user"),
     ("teams", "team"),
+    ("targets", "target"),
 ];
 
 pub const DEFAULT_CHANGES: u32 = 100;
@@ -41,11 +42,11 @@ pub struct ChangesQuery {
     /// the feed starts at the first change the workspace recorded.
     pub cursor: Option<String>,
     /// A comma-separated subset of `clients`, `contacts`, `deals`, `activities`, `products`, `pipelines`,
-    /// `stages`, `segments`, `custom_fields`, `users` and `teams`; all of them when omitted. Keep the same set
+    /// `stages`, `segments`, `custom_fields`, `users`, `teams` and `targets`; all of them when omitted. Keep the same set
     /// along one cursor.
     #[param(
         example = "clients,deals",
-        pattern = r"^(clients|contacts|deals|activities|products|pipelines|stages|segments|custom_fields|users|teams)(,(clients|contacts|deals|activities|products|pipelines|stages|segments|custom_fields|users|teams))*$"
+        pattern = r"^(clients|contacts|deals|activities|products|pipelines|stages|segments|custom_fields|users|teams|targets)(,(clients|contacts|deals|activities|products|pipelines|stages|segments|custom_fields|users|teams|targets))*$"
     )]
     pub entities: Option<String>,
     /// How many changes to return: 1 to 1,000, 100 when omitted.
@@ -59,7 +60,7 @@ pub struct Change {
     /// The change's own id.
     pub id: uuid::Uuid,
     /// What kind of record: `client`, `contact`, `deal`, `activity`, `product`, `pipeline`, `stage`, `segment`,
-    /// `custom_field`, `user` or `team`.
+    /// `custom_field`, `user`, `team` or `target`.
     #[schema(example = "client")]
     pub entity: String,
     /// The record changed.
@@ -159,7 +160,7 @@ fn cursor_of(position: FeedPosition) -> String {
 /// The changes feed: every change to the workspace's records, oldest first.
 ///
 /// Each create, update, delete, restore and merge of clients, contacts, deals (with their lines), activities,
-/// products, pipelines and stages, segments, custom fields, users and teams, exactly as committed. Follow
+/// products, pipelines and stages, segments, custom fields, users, teams and targets, exactly as committed. Follow
 /// `next_cursor`: every committed change comes once, also when transactions commit in another order than they
 /// started (a change appears once every transaction that started before it has ended, usually within
 /// milliseconds), and a record's changes in the order of their versions but for one case that `version` settles

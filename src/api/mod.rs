@@ -28,6 +28,7 @@ pub mod security;
 pub mod segments;
 pub mod soft_delete;
 pub mod strict_json;
+pub mod targets;
 pub mod teams;
 pub mod timeline;
 pub mod users;

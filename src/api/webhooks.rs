@@ -170,7 +170,7 @@ pub struct CreateWebhook {
 #[serde(transparent)]
 #[schema(
     value_type = String,
-    pattern = r"^(\*|(client|contact|deal|activity|product|pipeline|stage|segment|custom_field|user|team)\.(\*|[a-z_]{1,40}))$",
+    pattern = r"^(\*|(client|contact|deal|activity|product|pipeline|stage|segment|custom_field|user|team|target)\.(\*|[a-z_]{1,40}))$",
     example = "client.created"
 )]
 pub struct EventTypeName(pub String);

@@ -170,7 +170,9 @@ pub fn required(path: &str, writes: bool, operation_id: &str) -> Option<Needed> 
         }
         "workspace" if writes => Some(Needed::Scope(Scope::Admin)),
         "export" | "exports" | "changes" => Some(Needed::Scope(Scope::Export)),
-        "reports" => Some(Needed::Scope(Scope::Reports)),
+        // Plans are read beside the reports, and set by managers: writing them is managing people.
+        "reports" | "targets" if !writes => Some(Needed::Scope(Scope::Reports)),
+        "reports" | "targets" => Some(Needed::Scope(Scope::Admin)),
         "workspace" | "me" => Some(Needed::AnyKey),
         _ => None,
     })
@@ -220,6 +222,11 @@ mod tests {
         assert_eq!(required("/api/v1/workspace", false, "get_workspace"), Some(Needed::AnyKey));
         assert_eq!(required("/api/v1/me", false, "get_me"), Some(Needed::AnyKey));
         assert_eq!(required("/api/v1/reports/sales", false, "x"), Some(Needed::Scope(Scope::Reports)));
+        assert_eq!(
+            required("/api/v1/targets/{id}", false, "get_target"),
+            Some(Needed::Scope(Scope::Reports))
+        );
+        assert_eq!(required("/api/v1/targets", true, "create_target"), admin);
         assert_eq!(required("/api/v1/forecasts", false, "x"), None);
         assert_eq!(required("/api/v1/api-keys/{id}/rotate", true, "x"), admin);
     }

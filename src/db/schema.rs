@@ -512,6 +512,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    targets (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        user_id -> Nullable<Uuid>,
+        team_id -> Nullable<Uuid>,
+        period_interval -> Text,
+        period_start -> Date,
+        revenue -> Nullable<Numeric>,
+        deals -> Nullable<Int4>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     teams (workspace_id, id) {
         workspace_id -> Uuid,
         id -> Uuid,
@@ -650,6 +666,7 @@ diesel::joinable!(read_budget_usage -> workspaces (workspace_id));
 diesel::joinable!(sales_lines -> workspaces (workspace_id));
 diesel::joinable!(segment_exports -> workspaces (workspace_id));
 diesel::joinable!(segments -> workspaces (workspace_id));
+diesel::joinable!(targets -> workspaces (workspace_id));
 diesel::joinable!(teams -> workspaces (workspace_id));
 diesel::joinable!(users -> workspaces (workspace_id));
 
@@ -682,6 +699,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     segment_members,
     segments,
     stages,
+    targets,
     teams,
     users,
     webhook_attempts,

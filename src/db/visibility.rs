@@ -25,6 +25,9 @@ pub struct ClientScope {
     owners: Owners,
     /// Clients shared with the caller, or with their team or a team above it.
     shared: Vec<ClientId>,
+    /// The teams whose plans the scope holds (`None`: every team's): for `team`, the caller's team
+    /// and those under it; for `own`, the caller's team.
+    teams: Option<Vec<TeamId>>,
     /// Whose reads of clients count against a daily budget; `None` when no one's do.
     reader: Option<Reader>,
 }
@@ -40,7 +43,7 @@ impl ClientScope {
     /// Every client of the workspace: for owners (and whoever the settings give `all`), and for
     /// work the server does for the workspace itself.
     pub fn whole_workspace(workspace: WorkspaceId) -> Self {
-        Self { workspace, owners: Owners::Anyone, shared: Vec::new(), reader: None }
+        Self { workspace, owners: Owners::Anyone, shared: Vec::new(), teams: None, reader: None }
     }
 
     /// What `user`, with `access`, sees: for `team`, the owners are the members of their team and
@@ -55,7 +58,7 @@ impl ClientScope {
         reader: Option<Reader>,
     ) -> QueryResult<Self> {
         if access.visibility == Visibility::All {
-            return Ok(Self { workspace, owners: Owners::Anyone, shared: Vec::new(), reader });
+            return Ok(Self { workspace, owners: Owners::Anyone, shared: Vec::new(), teams: None, reader });
         }
         let team_shares_reach = access.team_shares && access.team_id.is_some();
         let tree = match access.team_id {
@@ -63,6 +66,10 @@ impl ClientScope {
                 TeamTree::load(conn, workspace)?
             }
             _ => TeamTree::default(),
+        };
+        let teams = match (access.visibility, access.team_id) {
+            (Visibility::Team, Some(team)) => tree.under(team),
+            (_, team) => team.into_iter().collect(),
         };
         let owners = match (access.visibility, access.team_id) {
             (Visibility::Team, Some(team)) => {
@@ -91,7 +98,7 @@ impl ClientScope {
             shared
                 .extend(with_teams.into_iter().filter(|client| !shared.contains(client)).collect::<Vec<_>>());
         }
-        Ok(Self { workspace, owners, shared, reader })
+        Ok(Self { workspace, owners, shared, teams: Some(teams), reader })
     }
 
     pub fn workspace(&self) -> WorkspaceId {
@@ -110,6 +117,16 @@ impl ClientScope {
             Owners::Only(owner) => Some(vec![*owner]),
             Owners::AnyOf(owners) => Some(owners.clone()),
         }
+    }
+
+    /// The teams whose plans the scope holds; `None` when it holds every team's.
+    pub fn teams(&self) -> Option<&[TeamId]> {
+        self.teams.as_deref()
+    }
+
+    /// Whether the scope holds team `team`'s plans.
+    pub fn admits_team(&self, team: TeamId) -> bool {
+        self.teams.as_ref().is_none_or(|teams| teams.contains(&team))
     }
 
     /// Whether a record owned by (or assigned to) `owner` is within the scope by its owner alone.

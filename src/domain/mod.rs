@@ -14,6 +14,7 @@ pub mod money;
 pub mod ownership;
 pub mod personal_data;
 pub mod pipeline;
+pub mod plan;
 pub mod report_period;
 pub mod role;
 pub mod segments;

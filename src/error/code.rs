@@ -32,6 +32,7 @@ crate::domain::enums::text_enum!(
         SkuTaken => "sku_taken",
         KeyTaken => "key_taken",
         TeamNameTaken => "team_name_taken",
+        TargetTaken => "target_taken",
         PipelineNameTaken => "pipeline_name_taken",
         SegmentNameTaken => "segment_name_taken",
         ExternalRefTaken => "external_ref_taken",
@@ -99,6 +100,7 @@ impl ProblemCode {
             | SkuTaken
             | KeyTaken
             | TeamNameTaken
+            | TargetTaken
             | PipelineNameTaken
             | SegmentNameTaken
             | ExternalRefTaken

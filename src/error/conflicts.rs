@@ -18,6 +18,7 @@ const CONFLICTS_BY_OPERATION: &[(&str, &[ProblemCode])] = &[
     ("update_user", &[EmailTaken, LastOwner, CannotDeactivateSelf]),
     ("create_team", &[TeamNameTaken]),
     ("update_team", &[TeamNameTaken]),
+    ("create_target", &[TargetTaken]),
     ("create_client", &[Duplicate, DuplicateElsewhere, ExternalRefTaken]),
     ("update_client", &[ExternalRefTaken]),
     ("upsert_client_by_ref", &[Duplicate, DuplicateElsewhere, ExternalRefTaken, ClientDeleted]),
@@ -66,6 +67,7 @@ pub fn taken(code: ProblemCode) -> ApiError {
     let detail = match code {
         EmailTaken => "a user with this email already exists in this workspace",
         TeamNameTaken => "another team in this workspace has this name",
+        TargetTaken => "this user, team or workspace already has a target for this period: change that one",
         PipelineNameTaken => "another pipeline in this workspace has this name",
         SkuTaken => "another product in this workspace has this SKU",
         SegmentNameTaken => "another segment in this workspace has this name",
@@ -81,6 +83,7 @@ pub fn unique_key_broken(constraint: Option<&str>) -> ApiError {
     let code = match constraint {
         Some("users_email_key") => EmailTaken,
         Some("teams_name_key") => TeamNameTaken,
+        Some("targets_subject_period_key") => TargetTaken,
         Some("pipelines_name_key") => PipelineNameTaken,
         Some("products_sku_key") => SkuTaken,
         Some("segments_name_key") => SegmentNameTaken,

@@ -51,6 +51,7 @@ pub(crate) const NON_BLANK: &str = "^[^\\u0000]*[^\\s\\u0000\\u0085][^\\u0000]*$
         (name = "changes", description = "Every change to the workspace's records, in commit order, once: the feed integrations sync from"),
         (name = "webhooks", description = "Changes pushed to your endpoints as they happen, signed (Standard Webhooks), retried, logged"),
         (name = "reports", description = "Sales by period, group and comparison range, in exact money and the workspace's days"),
+        (name = "targets", description = "Sales plans: revenue and won deals to reach per month or quarter, for the workspace, a team or a user"),
         (name = "audit", description = "Every change made through the API: who, when, through which request, what"),
         (name = "health", description = "Probes for load balancers"),
     ),

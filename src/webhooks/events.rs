@@ -33,6 +33,9 @@ pub const DOCUMENTED_TYPES: &[&str] = &[
     "activity.reminder_due",
     "product.created",
     "product.updated",
+    "target.created",
+    "target.updated",
+    "target.deleted",
 ];
 
 /// The type of a change: `<entity>.<action>`, except that a deal update that closed the deal is

@@ -483,6 +483,7 @@ async fn valid_creates(app: &TestApp, owner: &str) -> Vec<(&'static str, String,
             json!({"entity": "clients", "csv": "name\nAcme\n", "dry_run": true}),
         ),
         ("create_team", "/api/v1/teams".into(), json!({"name": "North"})),
+        ("create_target", "/api/v1/targets".into(), json!({"period": "2026-Q1", "revenue": "1000"})),
         (
             "create_user",
             "/api/v1/users".into(),

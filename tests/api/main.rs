@@ -49,6 +49,7 @@ mod security;
 mod segments;
 mod stats;
 mod support;
+mod targets;
 mod teams;
 mod tenancy;
 mod users;

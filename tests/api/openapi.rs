@@ -258,6 +258,9 @@ async fn every_request_body_example_is_accepted() {
 
     let team = send(post.clone(), "/api/v1/teams", "/api/v1/teams", &[], 201).await;
     send(patch.clone(), "/api/v1/teams/{id}", &format!("/api/v1/teams/{}", id_of(&team)), &[], 200).await;
+    let target = send(post.clone(), "/api/v1/targets", "/api/v1/targets", &[], 201).await;
+    send(patch.clone(), "/api/v1/targets/{id}", &format!("/api/v1/targets/{}", id_of(&target)), &[], 200)
+        .await;
     let user = send(post.clone(), "/api/v1/users", "/api/v1/users", &[], 201).await;
     let shares = format!("{client_path}/shares");
     let with_user = [("user_id", user["id"].clone())];
@@ -432,6 +435,10 @@ async fn every_response_example_has_the_fields_of_a_real_response() {
         let sale = json!({"title": "Sale", "amount": "500", "stage_id": won, "closed_at": closed_at});
         app.post("/api/v1/deals", &owner, with_client(sale)).await.expect(201);
     }
+    // The target's example is the workspace's plan for that quarter, which the report sets beside it.
+    let target = app.post("/api/v1/targets", &owner, example_of("CreateTarget")).await.expect(201).clone();
+    compare("TargetResponse", &target);
+    compare("Page_TargetResponse", app.get("/api/v1/targets", &owner).await.expect(200));
     let quarter =
         "/api/v1/reports/sales?from=2026-01-01&to=2026-03-31&interval=quarter&compare=previous_year";
     compare("SalesReport", app.get(quarter, &owner).await.expect(200));

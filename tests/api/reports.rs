@@ -323,6 +323,97 @@ async fn a_report_counts_only_what_the_caller_sees() {
     assert_eq!(report["groups"], json!([]));
 }
 
+/// revenue target, its percent, deals target, its percent.
+fn attainment(plan: &Value) -> [Value; 4] {
+    ["revenue_target", "revenue_percent", "deals_target", "deals_percent"].map(|name| plan[name].clone())
+}
+
+#[actix_web::test]
+async fn targets_stand_beside_the_sales_of_their_periods_and_of_whom_they_are_for() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    sales(&app, &shop).await;
+    let rep_id = shop.rep["id"].clone();
+    for target in [
+        json!({"period": "2026-01", "revenue": "500"}),
+        json!({"period": "2026-02", "revenue": "410", "deals": 2}),
+        json!({"period": "2026-03", "revenue": "400"}),
+        json!({"period": "2026-Q1", "deals": 4}),
+        json!({"period": "2026-02", "revenue": "600", "user_id": rep_id}),
+    ] {
+        app.post("/api/v1/targets", &shop.owner, target).await.expect(201);
+    }
+    let null = Value::Null;
+    let by_month = app.get(QUARTER, &shop.owner).await.expect(200).clone();
+    let periods = by_month["periods"].clone();
+    // January 250 of 500; February 410 of 410 in 2 deals of 2; March 200 of 400.
+    assert_eq!(attainment(&periods[0]["plan"]), [json!("500.00"), json!("50.0"), null.clone(), null.clone()]);
+    assert_eq!(attainment(&periods[1]["plan"]), [json!("410.00"), json!("100.0"), json!(2), json!("100.0")]);
+    assert_eq!(attainment(&periods[2]["plan"]), [json!("400.00"), json!("50.0"), null.clone(), null.clone()]);
+    // The quarter: 860 of the months' 1310; the deals of its own target, 5 of 4.
+    assert_eq!(
+        attainment(&by_month["total"]["plan"]),
+        [json!("1310.00"), json!("65.6"), json!(4), json!("125.0")]
+    );
+    let by_quarter = app.get(&format!("{QUARTER}&interval=quarter"), &shop.owner).await.expect(200).clone();
+    assert_eq!(
+        attainment(&by_quarter["periods"][0]["plan"]),
+        [json!("1310.00"), json!("65.6"), json!(4), json!("125.0")]
+    );
+    // Weeks have no targets; nor do the sales of one pipeline, or one currency.
+    let by_week = app.get(&format!("{QUARTER}&interval=week"), &shop.owner).await.expect(200).clone();
+    assert_eq!(by_week["periods"][0]["plan"], Value::Null);
+    let pipeline = app.get("/api/v1/pipelines", &shop.owner).await.expect(200)["data"][0]["id"].clone();
+    let path = format!("{QUARTER}&pipeline_id={}", pipeline.as_str().unwrap_or_default());
+    let one_pipeline = app.get(&path, &shop.owner).await.expect(200).clone();
+    assert_eq!(
+        (one_pipeline["total"]["plan"].clone(), one_pipeline["periods"][0]["plan"].clone()),
+        (null.clone(), null.clone())
+    );
+
+    // By owner: the rep's February is 300 of their 600; the owner has no target of their own.
+    let by_owner = app.get(&format!("{QUARTER}&group_by=owner"), &shop.owner).await.expect(200).clone();
+    let group = |label: &str| {
+        by_owner["groups"].as_array().into_iter().flatten().find(|group| group["label"] == label).cloned()
+    };
+    let rep = group("A sales").unwrap_or_default();
+    assert_eq!(
+        attainment(&rep["periods"][1]["plan"]),
+        [json!("600.00"), json!("50.0"), null.clone(), null.clone()]
+    );
+    assert_eq!(rep["periods"][0]["plan"], Value::Null);
+    assert_eq!(group("Olga Owner").unwrap_or_default()["total"]["plan"], Value::Null);
+    assert_eq!(attainment(&by_owner["total"]["plan"])[0], json!("1310.00"));
+
+    // The rep sees their own plan beside their own sales, never the workspace's beside a part of it.
+    let own = app.get(QUARTER, &shop.rep_token).await.expect(200).clone();
+    assert_eq!(own["total"]["plan"], Value::Null);
+    let path = format!("{QUARTER}&owner_id={}", rep_id.as_str().unwrap_or_default());
+    let own = app.get(&path, &shop.rep_token).await.expect(200).clone();
+    assert_eq!(
+        attainment(&own["periods"][1]["plan"]),
+        [json!("600.00"), json!("50.0"), null.clone(), null.clone()]
+    );
+
+    // CSV carries the targets' columns.
+    let csv = app
+        .request_with_headers(Method::GET, QUARTER, Some(&shop.owner), &[("accept", "text/csv")], None)
+        .await;
+    let text = csv.body.as_str().unwrap_or_default().to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0]
+            .ends_with(",revenue_target,revenue_attainment_percent,deals_target,deals_attainment_percent"),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("period,,,2026-02-01,") && line.ends_with(",410.00,100.0,2,100.0")),
+        "{text}"
+    );
+}
+
 #[actix_web::test]
 async fn a_segment_limits_the_report_to_its_clients() {
     let app = TestApp::spawn().await;
@@ -633,10 +724,24 @@ async fn the_forecast_weighs_open_deals_by_expected_month_beside_last_years_sale
         .await;
     let text = csv.body.as_str().unwrap_or_default().to_string();
     assert!(
-        text.lines().any(|line| line == format!("month,,,{},1,1000.00,500.00,0,1,700.00", day(0, 0))),
+        text.lines().any(|line| line == format!("month,,,{},1,1000.00,500.00,0,1,700.00,0,0.00", day(0, 0))),
         "{text}"
     );
-    assert!(text.lines().any(|line| line == "undated,,,,1,300.00,30.00,0,,"), "{text}");
+    assert!(text.lines().any(|line| line == "undated,,,,1,300.00,30.00,0,,,,"), "{text}");
+    // A target for this month: what was won of it so far, and with the weighted open deals.
+    let this_month = &day(0, 0)[..7];
+    let target = json!({"period": this_month, "revenue": "2000", "deals": 4});
+    app.post("/api/v1/targets", &shop.owner, target).await.expect(201);
+    let now = json!({"title": "Now", "client_id": shop.carol["id"], "amount": "300", "stage_id": shop.stage("Won")});
+    app.post("/api/v1/deals", &shop.owner, now).await.expect(201);
+    let report = app.get("/api/v1/reports/forecast?months=2", &shop.owner).await.expect(200).clone();
+    assert_eq!(report["months"][0]["won"], json!({"deals": 1, "revenue": "300.00"}));
+    assert_eq!(
+        report["months"][0]["plan"],
+        json!({"revenue_target": "2000.00", "revenue_percent": "15.0", "deals_target": 4, "deals_percent": "25.0",
+               "projected_revenue_percent": "40.0"})
+    );
+    assert_eq!(report["months"][1]["plan"], Value::Null);
     let refused = app.get("/api/v1/reports/forecast?months=25", &shop.owner).await;
     assert_eq!(
         field_errors(refused.expect_problem(422, "validation_failed")),

@@ -871,11 +871,17 @@ const SCOPE_TESTED: &[&str] = &[
     "funnel_report",
     "forecast_report",
     "activity_report",
+    // In tests/api/targets.rs: a rep reads their own plans and their team's, a manager their team's.
+    "list_targets",
+    "create_target",
+    "get_target",
+    "update_target",
+    "delete_target",
 ];
 
 /// Operations under those tags that return no client's data: a segment's definition (its name and
-/// filter) or tombstone (its id), the record of who exported what, and the workspace's RFM recount
-/// (how many clients it scored, for owners, admins and managers).
+/// filter) or tombstone (its id), the record of who exported what, the workspace's RFM recount
+/// (how many clients it scored, for owners, admins and managers), and a target's tombstone.
 const NO_CLIENT_DATA: &[&str] = &[
     "list_deleted_segments",
     "get_segment",
@@ -886,6 +892,8 @@ const NO_CLIENT_DATA: &[&str] = &[
     "remove_segment_members",
     "list_segment_exports",
     "refresh_rfm",
+    // A target's tombstone: its id only.
+    "list_deleted_targets",
 ];
 
 /// Every operation under the tags that carry client data is either held to the scope by a test
@@ -902,6 +910,7 @@ fn every_operation_on_client_data_is_scope_tested() {
         "changes",
         "webhooks",
         "reports",
+        "targets",
     ];
     let document = crm::openapi::document();
     let mut unclassified = Vec::new();

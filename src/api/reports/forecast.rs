@@ -5,15 +5,21 @@ use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use diesel::PgConnection;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{GroupLabels, PersonGrouping, distinct_keys, group_labels, respond, today_in};
+use super::plans::{ATTAINMENT_COLUMNS, Attainment, Plans, attainment_cells, group_subject};
+use super::{
+    GroupLabels, PersonGrouping, distinct_keys, group_labels, percent_of_decimal, respond, today_in,
+};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::Workspace;
 use crate::db::models::forecast::{OpenDeals, OpenTally, open_tallies};
 use crate::db::models::sales_line::{SalesFilter, SalesQuery, SalesTally, sales_tallies};
+use crate::db::models::target::Subject;
+use crate::domain::plan::{Goal, Plan};
 use crate::domain::report_period::{DateRange, Interval};
 use crate::domain::{FieldCode, Violation, money};
 use crate::error::ApiError;
@@ -50,9 +56,9 @@ pub struct OpenFigures {
     pub unconverted_deals: i64,
 }
 
-/// What was won in the same month a year before.
+/// Deals won in a month, and their revenue.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
-pub struct LastYear {
+pub struct WonFigures {
     pub deals: i64,
     #[serde(with = "rust_decimal::serde::str")]
     #[schema(value_type = String, example = "3900.00")]
@@ -66,7 +72,38 @@ pub struct ForecastMonth {
     pub end: NaiveDate,
     /// Open deals expected to close in the month.
     pub expected: OpenFigures,
-    pub last_year: LastYear,
+    /// Won so far in the month: only the current month has any.
+    pub won: WonFigures,
+    /// What was won in the same month a year before.
+    pub last_year: WonFigures,
+    /// The month's target beside what was won and what the open deals promise; null where no target
+    /// applies (docs/reports.md).
+    pub plan: Option<ForecastAttainment>,
+}
+
+/// A month's target, what was won of it so far, and what winning the open deals' weighted amounts
+/// would make of it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ForecastAttainment {
+    /// The revenue to reach, in the workspace currency; null when the target sets none.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, example = "150000.00")]
+    pub revenue_target: Option<Decimal>,
+    /// Revenue won so far as a percentage of `revenue_target`.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, example = "40.0")]
+    pub revenue_percent: Option<Decimal>,
+    /// The deals to win; null when the target sets none.
+    #[schema(example = 12)]
+    pub deals_target: Option<i64>,
+    /// Deals won so far as a percentage of `deals_target`.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, example = "25.0")]
+    pub deals_percent: Option<Decimal>,
+    /// Revenue won plus the open deals' weighted amount, as a percentage of `revenue_target`.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>, example = "96.5")]
+    pub projected_revenue_percent: Option<Decimal>,
 }
 
 /// One owner's or team's forecast.
@@ -89,7 +126,10 @@ pub struct ForecastGroup {
     "months": [
         {"start": "2026-04-01", "end": "2026-04-30",
          "expected": {"open_deals": 3, "amount": "3000.00", "weighted_amount": "1500.00", "unconverted_deals": 0},
-         "last_year": {"deals": 2, "revenue": "1800.00"}}
+         "won": {"deals": 1, "revenue": "1200.00"},
+         "last_year": {"deals": 2, "revenue": "1800.00"},
+         "plan": {"revenue_target": "4000.00", "revenue_percent": "30.0", "deals_target": 4, "deals_percent": "25.0",
+                  "projected_revenue_percent": "67.5"}}
     ],
     "groups": []
 }))]
@@ -164,24 +204,32 @@ pub async fn forecast_report(
             },
         )?;
         let year_before = |date: NaiveDate| date.checked_sub_months(Months::new(12)).unwrap_or(date);
-        let sold = sales_tallies(
-            conn,
-            &SalesQuery {
-                filter: SalesFilter {
-                    scope,
-                    currency: None,
-                    pipeline_id: query.pipeline_id.map(|id| id.0),
-                    owner_id: None,
-                    team_id: None,
-                    product_group: None,
-                    clients: None,
+        let sales_by_month = |conn: &mut PgConnection, range: DateRange| {
+            sales_tallies(
+                conn,
+                &SalesQuery {
+                    filter: SalesFilter {
+                        scope,
+                        currency: None,
+                        pipeline_id: query.pipeline_id.map(|id| id.0),
+                        owner_id: None,
+                        team_id: None,
+                        product_group: None,
+                        clients: None,
+                    },
+                    range,
+                    interval: Interval::Month,
+                    group_by: query.group_by.map(PersonGrouping::as_sales),
+                    compared: None,
                 },
-                range: DateRange::new(year_before(start), year_before(after).pred_opt().unwrap_or(start))?,
-                interval: Interval::Month,
-                group_by: query.group_by.map(PersonGrouping::as_sales),
-                compared: None,
-            },
+            )
+        };
+        // Last year's months, and what the current one has won so far: one map by month.
+        let mut sold = sales_by_month(
+            conn,
+            DateRange::new(year_before(start), year_before(after).pred_opt().unwrap_or(start))?,
         )?;
+        sold.extend(sales_by_month(conn, DateRange::new(start, today.max(start))?)?);
         let keys = match query.group_by {
             Some(_) => distinct_keys(
                 open.iter()
@@ -195,7 +243,24 @@ pub async fn forecast_report(
         let places = money::places(&workspace.default_currency);
         let month_starts: Vec<NaiveDate> =
             (0..months).filter_map(|month| start.checked_add_months(Months::new(month))).collect();
+        // Targets are for every pipeline: one pipeline's forecast has none beside it.
+        let subjects: Vec<Subject> = match query.pipeline_id {
+            Some(_) => Vec::new(),
+            None => std::iter::once(Subject::Workspace)
+                .chain(keys.iter().filter_map(|key| {
+                    query.group_by.and_then(|grouping| group_subject(grouping.as_sales(), key))
+                }))
+                .collect(),
+        };
+        let plans = Plans::load(conn, scope, subjects, start, end)?;
         let forecast = Forecast::new(places, month_starts, open, sold, query.group_by.is_some());
+        let plan_of = |group: &Group| match group {
+            None if query.pipeline_id.is_none() => plans.of(Some(Subject::Workspace)),
+            None => None,
+            Some(key) => {
+                plans.of(query.group_by.and_then(|grouping| group_subject(grouping.as_sales(), key)))
+            }
+        };
         Ok(forecast.assemble(
             ForecastReport {
                 from: start,
@@ -210,10 +275,36 @@ pub async fn forecast_report(
             },
             keys,
             &labels,
+            plan_of,
         ))
     })
     .await?;
     respond(&request, &report, csv)
+}
+
+impl ForecastAttainment {
+    fn of(goal: Goal, won: &WonFigures, expected: &OpenFigures) -> Self {
+        let reached = Attainment::of(goal, won.revenue, won.deals);
+        Self {
+            revenue_target: reached.revenue_target,
+            revenue_percent: reached.revenue_percent,
+            deals_target: reached.deals_target,
+            deals_percent: reached.deals_percent,
+            projected_revenue_percent: goal
+                .revenue
+                .and_then(|target| percent_of_decimal(won.revenue + expected.weighted_amount, target)),
+        }
+    }
+
+    /// What was won of the target so far, without the projection.
+    fn reached(&self) -> Attainment {
+        Attainment {
+            revenue_target: self.revenue_target,
+            revenue_percent: self.revenue_percent,
+            deals_target: self.deals_target,
+            deals_percent: self.deals_percent,
+        }
+    }
 }
 
 /// A group of a forecast: `None` for all groups, `Some(None)` for deals without an owner or team.
@@ -226,7 +317,7 @@ struct Forecast {
     /// Open deals by bucket (a month's first day as `YYYY-MM-DD`, `overdue` or `undated`).
     open: HashMap<(String, Group), OpenFigures>,
     /// Last year's sales by the first day of their month.
-    sold: HashMap<(NaiveDate, Group), LastYear>,
+    sold: HashMap<(NaiveDate, Group), WonFigures>,
 }
 
 impl Forecast {
@@ -255,7 +346,7 @@ impl Forecast {
             .into_iter()
             .filter(|tally| tally.current && !tally.whole_range)
             .filter_map(|tally| {
-                let last_year = LastYear { deals: tally.deals, revenue: round(tally.revenue) };
+                let last_year = WonFigures { deals: tally.deals, revenue: round(tally.revenue) };
                 Some(((tally.period?, group(tally.all_groups, tally.group_key)), last_year))
             })
             .collect();
@@ -269,33 +360,46 @@ impl Forecast {
         })
     }
 
-    fn months(&self, group: &Group) -> Vec<ForecastMonth> {
+    fn won(&self, month: NaiveDate, group: &Group) -> WonFigures {
+        self.sold
+            .get(&(month, group.clone()))
+            .cloned()
+            .unwrap_or_else(|| WonFigures { deals: 0, revenue: money::round(Decimal::ZERO, self.places) })
+    }
+
+    fn months(&self, group: &Group, plan: Option<&Plan>) -> Vec<ForecastMonth> {
         self.month_starts
             .iter()
             .map(|&start| {
                 let after = start.checked_add_months(Months::new(1)).unwrap_or(start);
                 let a_year_before = start.checked_sub_months(Months::new(12)).unwrap_or(start);
+                let expected = self.open_figures(&start.format("%Y-%m-%d").to_string(), group);
+                let won = self.won(start, group);
+                let plan = plan
+                    .and_then(|plan| plan.goal(Interval::Month, start))
+                    .map(|goal| ForecastAttainment::of(goal, &won, &expected));
                 ForecastMonth {
                     start,
                     end: after.pred_opt().unwrap_or(after),
-                    expected: self.open_figures(&start.format("%Y-%m-%d").to_string(), group),
-                    last_year: self.sold.get(&(a_year_before, group.clone())).cloned().unwrap_or_else(|| {
-                        LastYear { deals: 0, revenue: money::round(Decimal::ZERO, self.places) }
-                    }),
+                    expected,
+                    won,
+                    last_year: self.won(a_year_before, group),
+                    plan,
                 }
             })
             .collect()
     }
 
-    fn assemble(
+    fn assemble<'a>(
         self,
         mut report: ForecastReport,
         keys: Vec<Option<String>>,
         labels: &GroupLabels,
+        plan_of: impl Fn(&Group) -> Option<&'a Plan>,
     ) -> ForecastReport {
         report.overdue = self.open_figures("overdue", &None);
         report.undated = self.open_figures("undated", &None);
-        report.months = self.months(&None);
+        report.months = self.months(&None, plan_of(&None));
         let mut groups: Vec<ForecastGroup> = keys
             .into_iter()
             .map(|key| {
@@ -304,7 +408,7 @@ impl Forecast {
                     label: labels.of(&key),
                     overdue: self.open_figures("overdue", &group),
                     undated: self.open_figures("undated", &group),
-                    months: self.months(&group),
+                    months: self.months(&group, plan_of(&group)),
                     key,
                 }
             })
@@ -333,17 +437,27 @@ fn csv(report: &ForecastReport) -> Result<actix_web::web::Bytes, actix_web::Erro
             "unconverted_deals",
             "last_year_deals",
             "last_year_revenue",
+            "won_deals",
+            "won_revenue",
         ]
         .map(String::from)
         .to_vec(),
     ];
+    let planned = report
+        .months
+        .iter()
+        .chain(report.groups.iter().flat_map(|group| &group.months))
+        .any(|month| month.plan.is_some());
+    if planned {
+        rows[0].extend(ATTAINMENT_COLUMNS.into_iter().chain(["projected_revenue_percent"]).map(String::from));
+    }
     let mut add = |prefix: &str,
                    group: Option<&ForecastGroup>,
                    overdue: &OpenFigures,
                    undated: &OpenFigures,
                    months: &[ForecastMonth]| {
         let row = |level: &str, month: Option<&ForecastMonth>, figures: &OpenFigures| {
-            vec![
+            let mut cells = vec![
                 format!("{prefix}{level}"),
                 group.and_then(|group| group.key.clone()).unwrap_or_default(),
                 group.and_then(|group| group.label.clone()).unwrap_or_default(),
@@ -354,7 +468,21 @@ fn csv(report: &ForecastReport) -> Result<actix_web::web::Bytes, actix_web::Erro
                 figures.unconverted_deals.to_string(),
                 month.map(|month| month.last_year.deals.to_string()).unwrap_or_default(),
                 month.map(|month| month.last_year.revenue.to_string()).unwrap_or_default(),
-            ]
+            ];
+            cells.extend([
+                month.map(|month| month.won.deals.to_string()).unwrap_or_default(),
+                month.map(|month| month.won.revenue.to_string()).unwrap_or_default(),
+            ]);
+            if planned {
+                let plan = month.and_then(|month| month.plan.as_ref());
+                cells.extend(attainment_cells(plan.map(ForecastAttainment::reached).as_ref()));
+                cells.push(
+                    plan.and_then(|plan| plan.projected_revenue_percent)
+                        .map(|percent| percent.to_string())
+                        .unwrap_or_default(),
+                );
+            }
+            cells
         };
         for month in months {
             rows.push(row("month", Some(month), &month.expected));

@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod forecast;
 pub mod funnel;
+pub mod plans;
 pub mod sales;
 pub mod seasonality;
 
@@ -79,7 +80,12 @@ pub fn report_range(
 
 /// `part` as a percentage of `whole`, to one decimal (half to even); null when `whole` is zero.
 pub fn percent_of(part: i64, whole: i64) -> Option<Decimal> {
-    (whole != 0).then(|| money::round(Decimal::from(part) * Decimal::ONE_HUNDRED / Decimal::from(whole), 1))
+    percent_of_decimal(Decimal::from(part), Decimal::from(whole))
+}
+
+/// [`percent_of`] for amounts.
+pub fn percent_of_decimal(part: Decimal, whole: Decimal) -> Option<Decimal> {
+    (!whole.is_zero()).then(|| money::round(part * Decimal::ONE_HUNDRED / whole, 1))
 }
 
 /// The earliest and latest days a report may name: PostgreSQL's dates reach further, but no sale

@@ -9,12 +9,15 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::plans::{ATTAINMENT_COLUMNS, Attainment, Plans, attainment_cells, group_subject};
 use super::{
     GroupLabels, distinct_keys, group_labels, report_currency, report_day, respond, segment_clients, today_in,
 };
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::Workspace;
 use crate::db::models::sales_line::{SalesFilter, SalesGrouping, SalesQuery, SalesTally, sales_tallies};
+use crate::db::models::target::Subject;
+use crate::domain::plan::Plan;
 use crate::domain::report_period::{Comparison, DateRange, Interval, Period};
 use crate::domain::{FieldCode, Violation, money};
 use crate::error::ApiError;
@@ -111,6 +114,9 @@ pub struct SalesTotal {
     /// The same figures for the comparison range; null without `compare`.
     pub comparison: Option<SalesFigures>,
     pub change: Option<SalesChange>,
+    /// The range's figures beside the targets of its periods together; null where no target applies
+    /// (docs/reports.md).
+    pub plan: Option<Attainment>,
 }
 
 /// The figures of one period.
@@ -124,6 +130,10 @@ pub struct SalesPeriod {
     /// The same figures for the period it is compared with; null without `compare`.
     pub comparison: Option<SalesFigures>,
     pub change: Option<SalesChange>,
+    /// The period's figures beside its target: the target of its whole month, quarter or year (a
+    /// quarter's months', a year's quarters' when it has none), also when the range cuts it; null
+    /// for days and weeks, and where no target applies.
+    pub plan: Option<Attainment>,
 }
 
 /// The figures of one owner, team, product group, … (`group_by`).
@@ -161,7 +171,8 @@ pub struct ComparedRange {
                        "first_time_buyers": 2, "unconverted_deals": 0},
         "change": {"deals": 1, "deals_percent": "50.0", "revenue": "300.00", "revenue_percent": "25.0",
                    "average_deal": "-100.00", "average_deal_percent": "-16.7", "unique_buyers": 0,
-                   "unique_buyers_percent": "0.0", "first_time_buyers": -1, "first_time_buyers_percent": "-50.0"}
+                   "unique_buyers_percent": "0.0", "first_time_buyers": -1, "first_time_buyers_percent": "-50.0"},
+        "plan": {"revenue_target": "2000.00", "revenue_percent": "75.0", "deals_target": null, "deals_percent": null}
     },
     "periods": [{
         "start": "2026-01-01", "end": "2026-03-31",
@@ -171,7 +182,8 @@ pub struct ComparedRange {
                        "first_time_buyers": 2, "unconverted_deals": 0},
         "change": {"deals": 1, "deals_percent": "50.0", "revenue": "300.00", "revenue_percent": "25.0",
                    "average_deal": "-100.00", "average_deal_percent": "-16.7", "unique_buyers": 0,
-                   "unique_buyers_percent": "0.0", "first_time_buyers": -1, "first_time_buyers_percent": "-50.0"}
+                   "unique_buyers_percent": "0.0", "first_time_buyers": -1, "first_time_buyers_percent": "-50.0"},
+        "plan": {"revenue_target": "2000.00", "revenue_percent": "75.0", "deals_target": null, "deals_percent": null}
     }],
     "groups": []
 }))]
@@ -226,7 +238,7 @@ pub async fn sales_report(
     let query = query.into_inner();
     let report = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = Workspace::find(conn, scope.workspace())?;
-        let plan = ReportPlan::of(&workspace, &query)?;
+        let calendar = ReportCalendar::of(&workspace, &query)?;
         let clients = query.segment_id.map(|id| segment_clients(conn, workspace.id, id)).transpose()?;
         let sales_query = SalesQuery {
             filter: SalesFilter {
@@ -238,10 +250,10 @@ pub async fn sales_report(
                 product_group: query.product_group.clone(),
                 clients,
             },
-            range: plan.range,
-            interval: plan.interval,
+            range: calendar.range,
+            interval: calendar.interval,
             group_by: query.group_by,
-            compared: plan.compared.map(|(range, shift, _)| (range, shift)),
+            compared: calendar.compared.map(|(range, shift, _)| (range, shift)),
         };
         let tallies = sales_tallies(conn, &sales_query)?;
         let keys = match query.group_by {
@@ -251,10 +263,58 @@ pub async fn sales_report(
             None => Vec::new(),
         };
         let labels = group_labels(conn, workspace.id, query.group_by, &keys)?;
-        Ok(plan.assemble(query.group_by, keys, tallies, &labels))
+        let subjects = PlanSubjects::of(&query);
+        let plans = Plans::load(
+            conn,
+            scope,
+            subjects.total.into_iter().chain(keys.iter().filter_map(|key| subjects.of_group(key))),
+            calendar.range.from,
+            calendar.range.to,
+        )?;
+        Ok(calendar.assemble(query.group_by, keys, tallies, &labels, |group| match group {
+            None => plans.of(subjects.total),
+            Some(key) => plans.of(subjects.of_group(key)),
+        }))
     })
     .await?;
     respond(&request, &report, csv)
+}
+
+/// Whose targets the report's figures are set beside: the total's (the workspace's, or the owner's
+/// or team's it is filtered by) and each group's (a user's or team's). None when a filter narrows
+/// the figures to part of what any target is for.
+struct PlanSubjects {
+    total: Option<Subject>,
+    groups: Option<SalesGrouping>,
+}
+
+impl PlanSubjects {
+    fn of(query: &SalesReportQuery) -> Self {
+        let narrowed = query.currency.is_some()
+            || query.pipeline_id.is_some()
+            || query.product_group.is_some()
+            || query.segment_id.is_some();
+        if narrowed {
+            return Self { total: None, groups: None };
+        }
+        let total = match (query.owner_id, query.team_id) {
+            (None, None) => Some(Subject::Workspace),
+            (Some(owner), None) => Some(Subject::User(owner)),
+            (None, Some(team)) => Some(Subject::Team(team)),
+            (Some(_), Some(_)) => None,
+        };
+        let groups = match query.group_by {
+            Some(SalesGrouping::Owner) => Some(SalesGrouping::Owner),
+            // A user's deals split by team are parts of the user's.
+            Some(SalesGrouping::Team) if query.owner_id.is_none() => Some(SalesGrouping::Team),
+            _ => None,
+        };
+        Self { total, groups }
+    }
+
+    fn of_group(&self, key: &Option<String>) -> Option<Subject> {
+        group_subject(self.groups?, key)
+    }
 }
 
 /// Whose figures: the report's range (`true`) or the compared one; a period's first day, or `None`
@@ -262,7 +322,7 @@ pub async fn sales_report(
 type TallyKey = (bool, Option<NaiveDate>, Option<Option<String>>);
 
 /// The calendar and currency of one report, from the request and the workspace.
-struct ReportPlan {
+struct ReportCalendar {
     range: DateRange,
     interval: Interval,
     periods: Vec<Period>,
@@ -272,7 +332,7 @@ struct ReportPlan {
     places: u32,
 }
 
-impl ReportPlan {
+impl ReportCalendar {
     fn of(workspace: &Workspace, query: &SalesReportQuery) -> Result<Self, ApiError> {
         let today = today_in(workspace);
         let mut violations = Vec::new();
@@ -306,12 +366,13 @@ impl ReportPlan {
     }
 
     /// The report from the tallies: every period of every group, zeros where nothing sold.
-    fn assemble(
+    fn assemble<'a>(
         self,
         group_by: Option<SalesGrouping>,
         keys: Vec<Option<String>>,
         tallies: Vec<SalesTally>,
         labels: &GroupLabels,
+        plan_of: impl Fn(&Option<Option<String>>) -> Option<&'a Plan>,
     ) -> SalesReport {
         let places = self.places;
         let compare = self.compared.is_some();
@@ -338,13 +399,19 @@ impl ReportPlan {
                 .iter()
                 .map(|period| {
                     let (figures, comparison, change) = line(Some(period.start), group);
-                    SalesPeriod { start: period.start, end: period.end, figures, comparison, change }
+                    let goal = plan_of(group).and_then(|plan| plan.goal(self.interval, period.start));
+                    let plan = goal.map(|goal| Attainment::of(goal, figures.revenue, figures.deals));
+                    SalesPeriod { start: period.start, end: period.end, figures, comparison, change, plan }
                 })
                 .collect()
         };
         let total_of = |group: &Option<Option<String>>| {
             let (figures, comparison, change) = line(None, group);
-            SalesTotal { figures, comparison, change }
+            let goal = plan_of(group).and_then(|plan| {
+                plan.goal_over(self.interval, self.periods.iter().map(|period| period.start))
+            });
+            let plan = goal.map(|goal| Attainment::of(goal, figures.revenue, figures.deals));
+            SalesTotal { figures, comparison, change, plan }
         };
         let mut groups: Vec<SalesGroup> = keys
             .into_iter()
@@ -440,6 +507,14 @@ fn csv(report: &SalesReport) -> Result<actix_web::web::Bytes, actix_web::Error> 
             header.push(format!("{name}_change_percent"));
         }
     }
+    let planned = report.total.plan.is_some()
+        || report.periods.iter().any(|period| period.plan.is_some())
+        || report.groups.iter().any(|group| {
+            group.total.plan.is_some() || group.periods.iter().any(|period| period.plan.is_some())
+        });
+    if planned {
+        header.extend(ATTAINMENT_COLUMNS.map(String::from));
+    }
     let text = |value: Option<Decimal>| value.map(|value| value.to_string()).unwrap_or_default();
     let figure_cells = |figures: &SalesFigures| {
         vec![
@@ -456,7 +531,8 @@ fn csv(report: &SalesReport) -> Result<actix_web::web::Bytes, actix_web::Error> 
                span: Option<(NaiveDate, NaiveDate)>,
                now: &SalesFigures,
                before: &Option<SalesFigures>,
-               change: &Option<SalesChange>| {
+               change: &Option<SalesChange>,
+               plan: &Option<Attainment>| {
         let mut cells = vec![
             level.to_string(),
             group.and_then(|group| group.key.clone()).unwrap_or_default(),
@@ -480,6 +556,9 @@ fn csv(report: &SalesReport) -> Result<actix_web::web::Bytes, actix_web::Error> 
                 text(change.first_time_buyers_percent),
             ]);
         }
+        if planned {
+            cells.extend(attainment_cells(plan.as_ref()));
+        }
         cells
     };
     let whole = Some((report.from, report.to));
@@ -489,9 +568,25 @@ fn csv(report: &SalesReport) -> Result<actix_web::web::Bytes, actix_web::Error> 
             if group.is_some() { ("group_period", "group_total") } else { ("period", "total") };
         for period in periods {
             let span = Some((period.start, period.end));
-            rows.push(row(period_level, group, span, &period.figures, &period.comparison, &period.change));
+            rows.push(row(
+                period_level,
+                group,
+                span,
+                &period.figures,
+                &period.comparison,
+                &period.change,
+                &period.plan,
+            ));
         }
-        rows.push(row(total_level, group, whole, &total.figures, &total.comparison, &total.change));
+        rows.push(row(
+            total_level,
+            group,
+            whole,
+            &total.figures,
+            &total.comparison,
+            &total.change,
+            &total.plan,
+        ));
     };
     add(None, &report.periods, &report.total);
     for group in &report.groups {

@@ -23,6 +23,7 @@ pub mod refresh_token;
 pub mod sales_line;
 pub mod segment;
 pub mod soft_delete;
+pub mod target;
 pub mod team;
 pub mod user;
 pub mod webhook;
