@@ -148,7 +148,7 @@ BEYOND_A_SCHEMA = {
 # and sums and products of amounts stay below 10^15; a deal closes in the past; a target's revenue
 # has at most the workspace currency's minor units.
 BEYOND_A_SCHEMA_BY_OPERATION = {
-    "range": {"create_custom_field", "update_custom_field", "create_api_key", "sales_report", "funnel_report", "activity_report"},
+    "range": {"create_custom_field", "update_custom_field", "create_api_key", "sales_report", "funnel_report", "activity_report", "clients_report"},
     # A webhook's URL is https and its host a public address (http and private ones where allowed).
     "format": {"create_api_key", "create_import", "create_webhook", "update_webhook"},
     "not_allowed": {"create_webhook", "update_webhook"},

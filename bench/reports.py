@@ -42,6 +42,7 @@ def scenarios(today):
         ("activity, last month by owner",
          f"/api/v1/reports/activity?from={last_month}&to={today.replace(day=1) - datetime.timedelta(days=1)}&group_by=owner"),
         ("seasonality, 3 years by product group", "/api/v1/reports/seasonality?years=3&group_by=product_group"),
+        ("clients, this year by month", f"/api/v1/reports/clients?from={year}&to={today}&interval=month"),
         ("sales, last month by day and product",
          f"{sales}?from={last_month}&to={today.replace(day=1) - datetime.timedelta(days=1)}&interval=day&group_by=product"),
     ]

@@ -41,6 +41,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(reports::funnel::funnel_report)
             .service(reports::forecast::forecast_report)
             .service(reports::activity::activity_report)
+            .service(reports::clients::clients_report)
             .service(targets::list_deleted_targets)
             .service(targets::list_targets)
             .service(targets::create_target)

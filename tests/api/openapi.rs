@@ -453,6 +453,9 @@ async fn every_response_example_has_the_fields_of_a_real_response() {
     // From 2020 to 2030: the call above falls due in it, and the deals were created in it.
     let activity = app.get("/api/v1/reports/activity?from=2020-01-01&to=2030-12-31", &owner).await;
     compare("ActivityReport", activity.expect(200));
+    let clients =
+        app.get("/api/v1/reports/clients?from=2020-01-01&to=2030-12-31&interval=year", &owner).await;
+    compare("ClientsReport", clients.expect(200));
 
     // A webhook's delivery carries a change as the example's: a client's update.
     let webhook = app.post("/api/v1/webhooks", &owner, example_of("CreateWebhook")).await.expect(201).clone();

@@ -865,3 +865,127 @@ async fn concurrent_writes_to_one_clients_deals_keep_its_sales_exact() {
     let report = app.get(QUARTER, &shop.owner).await.expect(200).clone();
     assert_eq!(figures(&report["total"]["figures"]), (8, "2000.00", &json!("250.00"), 1, 1, 0));
 }
+
+/// A purchase: the day and the amount.
+type Purchase = (&'static str, &'static str);
+
+/// new clients, buyers, first purchases, repeat buyers, reactivated, became dormant, became lost,
+/// deals, revenue, clients at end, customers at end, revenue to date.
+fn base(figures: &Value) -> Vec<Value> {
+    [
+        "new_clients",
+        "buyers",
+        "first_purchases",
+        "repeat_buyers",
+        "reactivated",
+        "became_dormant",
+        "became_lost",
+        "deals",
+        "revenue",
+        "clients_at_end",
+        "customers_at_end",
+        "revenue_to_date",
+    ]
+    .iter()
+    .map(|name| figures[*name].clone())
+    .collect()
+}
+
+#[actix_web::test]
+async fn the_clients_report_follows_the_base_from_first_purchase_to_sleep_return_and_loss() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    app.patch("/api/v1/workspace", &owner, json!({"timezone": "UTC"})).await.expect(200);
+    let (rep, rep_token) = app.user_seeing("sales", "own").await;
+    let pipelines = app.get("/api/v1/pipelines", &owner).await.expect(200).clone();
+    let stages = pipelines["data"][0]["stages"].as_array().cloned().unwrap_or_default();
+    let won_stage = stages.iter().find(|stage| stage["kind"] == "won").map(|stage| stage["id"].clone());
+    // Each client, the day it was created, and its purchases (day, amount).
+    let history: [(&str, &str, &[Purchase]); 6] = [
+        (
+            "A",
+            "2025-06-01",
+            &[("2024-10-01", "150"), ("2025-12-10", "100"), ("2026-01-05", "200"), ("2026-03-20", "300")],
+        ),
+        ("B", "2026-01-15", &[("2026-01-20", "50"), ("2026-01-25", "70")]),
+        ("C", "2026-02-10", &[]),
+        ("D", "2025-01-01", &[("2025-11-01", "400")]),
+        ("E", "2026-03-05", &[]),
+        ("F", "2024-01-01", &[("2024-06-01", "500")]),
+    ];
+    for (name, created, purchases) in history {
+        let owner_id = if name == "B" { rep["id"].clone() } else { Value::Null };
+        let body = json!({"kind": "company", "name": name, "owner_id": owner_id});
+        let client = app.post("/api/v1/clients", &owner, body).await.expect(201).clone();
+        app.sql(&format!(
+            "UPDATE clients SET created_at = '{created}T10:00:00Z' WHERE id = '{}'",
+            id(&client)
+        ))
+        .await;
+        for (day, amount) in purchases {
+            let deal = json!({"title": "Order", "client_id": client["id"], "amount": amount, "stage_id": won_stage,
+                              "closed_at": format!("{day}T12:00:00Z"), "owner_id": owner_id});
+            app.post("/api/v1/deals", &owner, deal).await.expect(201);
+        }
+        if name == "E" {
+            let path = format!("/api/v1/clients/{}", id(&client));
+            app.request(Method::DELETE, &path, Some(&owner), None).await.expect(204);
+        }
+    }
+
+    let path = "/api/v1/reports/clients?from=2026-01-01&to=2026-03-31&dormant_days=30&lost_days=60";
+    let report = app.get(path, &owner).await.expect(200).clone();
+    let figures = |values: Value| values.as_array().cloned().unwrap_or_default();
+    // January: B is new and buys twice; A buys again 26 days after December, not yet dormant.
+    assert_eq!(
+        base(&report["periods"][0]["figures"]),
+        figures(json!([1, 2, 1, 2, 0, 0, 0, 3, "320.00", 4, 4, "1470.00"]))
+    );
+    // February: C is new; A (30 days after January 5) and B (after January 25) fall asleep.
+    assert_eq!(
+        base(&report["periods"][1]["figures"]),
+        figures(json!([1, 0, 0, 0, 0, 2, 0, 0, "0.00", 5, 4, "1470.00"]))
+    );
+    // March: A comes back after 74 days; 60 days after their January purchases both were lost.
+    // E, created and deleted, is no client of the base.
+    assert_eq!(
+        base(&report["periods"][2]["figures"]),
+        figures(json!([0, 1, 0, 1, 1, 0, 2, 1, "300.00", 5, 4, "1770.00"]))
+    );
+    assert_eq!(base(&report["total"]), figures(json!([2, 2, 1, 2, 1, 2, 2, 4, "620.00", 5, 4, "1770.00"])));
+    // The year to March 31: A, B and D bought 6 deals for 1,120; of the year before's buyers (A
+    // and F) F never came back: churn 50%, a lifetime of 2 years.
+    assert_eq!(
+        report["lifetime_value"],
+        json!({"basis_from": "2025-04-01", "basis_to": "2026-03-31", "average_order": "186.67",
+               "purchases_per_year": "2.00", "annual_churn_percent": "50.0", "expected_lifetime_years": "2.00",
+               "estimate": "746.67"})
+    );
+
+    // The rep's base is B alone, and so is the rep's as an owner filter.
+    let mine = app.get(path, &rep_token).await.expect(200).clone();
+    assert_eq!(base(&mine["total"]), figures(json!([1, 1, 1, 1, 0, 1, 1, 2, "120.00", 1, 1, "120.00"])));
+    let theirs = format!("{path}&owner_id={}", id(&rep));
+    assert_eq!(base(&app.get(&theirs, &owner).await.expect(200)["total"]), base(&mine["total"]));
+
+    let csv =
+        app.request_with_headers(Method::GET, path, Some(&owner), &[("accept", "text/csv")], None).await;
+    let text = csv.body.as_str().unwrap_or_default().to_string();
+    assert!(
+        text.lines().any(|line| line == "period,2026-02-01,2026-02-28,1,0,0,0,0,2,0,0,0.00,0,5,4,1470.00"),
+        "{text}"
+    );
+
+    for (query, field) in [("dormant_days=0", "dormant_days"), ("dormant_days=30&lost_days=30", "lost_days")]
+    {
+        let refused = app.get(&format!("/api/v1/reports/clients?{query}"), &owner).await;
+        assert_eq!(
+            field_errors(refused.expect_problem(422, "validation_failed")),
+            [(field.into(), "range".into())]
+        );
+    }
+    // Another workspace's base is empty.
+    let rival = app.rival_token().await;
+    let empty = app.get(path, &rival).await.expect(200).clone();
+    assert_eq!(base(&empty["total"]), figures(json!([0, 0, 0, 0, 0, 0, 0, 0, "0.00", 0, 0, "0.00"])));
+}

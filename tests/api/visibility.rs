@@ -871,6 +871,7 @@ const SCOPE_TESTED: &[&str] = &[
     "funnel_report",
     "forecast_report",
     "activity_report",
+    "clients_report",
     // In tests/api/targets.rs: a rep reads their own plans and their team's, a manager their team's.
     "list_targets",
     "create_target",

@@ -4,6 +4,7 @@
 //! figure.
 
 pub mod activity;
+pub mod clients;
 pub mod forecast;
 pub mod funnel;
 pub mod plans;

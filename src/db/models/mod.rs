@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod change_event;
 pub mod client;
 pub mod client_duplicates;
+pub mod client_dynamics;
 pub mod client_share;
 pub mod client_stats;
 pub mod contact;
