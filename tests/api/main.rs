@@ -44,6 +44,7 @@ mod openapi;
 mod pipelines;
 mod products;
 mod reports;
+mod schema;
 mod search;
 mod security;
 mod segments;

@@ -188,7 +188,12 @@ impl Activity {
         query.select(Activity::as_select()).page_limit(limit).load(conn)
     }
 
-    /// Fires up to `batch` due reminders; returns the activities whose reminder this call fired.
+    /// Fires up to `batch` due reminders, workspace by workspace; returns the activities whose
+    /// reminder this call fired.
+    ///
+    /// The workspaces with due reminders are found without a lock, and each one's reminders are
+    /// then claimed within it: a row lock taken across workspaces is a distributed one, which
+    /// Citus refuses (docs/scaling.md).
     pub fn fire_due_reminders(
         conn: &mut PgConnection,
         batch: i64,
@@ -200,10 +205,32 @@ impl Activity {
             #[diesel(sql_type = diesel::sql_types::Uuid)]
             id: uuid::Uuid,
         }
-        let fired: Vec<Fired> = diesel::sql_query(include_str!("../sql/claim_reminders.sql"))
-            .bind::<diesel::sql_types::BigInt, _>(batch)
-            .load(conn)?;
-        Ok(fired.into_iter().map(|row| (WorkspaceId(row.workspace_id), ActivityId(row.id))).collect())
+        #[derive(QueryableByName)]
+        struct DueIn {
+            #[diesel(sql_type = diesel::sql_types::Uuid)]
+            workspace_id: uuid::Uuid,
+        }
+        // The conditions of the due reminders' partial index, written out so that it serves.
+        let due_in: Vec<DueIn> = diesel::sql_query(
+            "SELECT DISTINCT workspace_id FROM activities \
+             WHERE reminder_fired_at IS NULL AND status = 'planned' AND deleted_at IS NULL \
+             AND reminder_at IS NOT NULL AND reminder_at <= now() LIMIT $1",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(batch)
+        .load(conn)?;
+        let mut fired = Vec::new();
+        for workspace in due_in.into_iter().map(|row| WorkspaceId(row.workspace_id)) {
+            let left = batch - fired.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            let rows: Vec<Fired> = diesel::sql_query(include_str!("../sql/claim_reminders.sql"))
+                .bind::<diesel::sql_types::BigInt, _>(left)
+                .bind::<diesel::sql_types::Uuid, _>(workspace.0)
+                .load(conn)?;
+            fired.extend(rows.into_iter().map(|row| (WorkspaceId(row.workspace_id), ActivityId(row.id))));
+        }
+        Ok(fired)
     }
 
     /// A user's fired reminders not yet acknowledged, latest first.

@@ -106,23 +106,44 @@ impl ClientStats {
 
     /// Refreshes one workspace whose stats are older than the interval, if any, claiming it so that
     /// several API nodes never refresh the same workspace at once. Returns whether one was due.
+    ///
+    /// The due workspaces are found without a lock, and one is then claimed by its id with `FOR
+    /// UPDATE SKIP LOCKED`: a row lock taken across workspaces is a distributed one, which Citus
+    /// refuses (docs/scaling.md).
     pub fn refresh_next_due(conn: &mut PgConnection) -> QueryResult<bool> {
-        conn.transaction(|conn| {
-            let due: Option<WorkspaceId> = workspaces::table
-                .filter(
-                    workspaces::stats_refreshed_at.is_null().or(workspaces::stats_refreshed_at
-                        .lt(Utc::now() - chrono::Duration::seconds(REFRESH_INTERVAL_SECS))),
-                )
-                .order(workspaces::stats_refreshed_at.asc().nulls_first())
-                .select(workspaces::id)
-                .for_update()
-                .skip_locked()
-                .first(conn)
-                .optional()?;
-            match due {
-                Some(workspace) => Self::refresh_workspace(conn, workspace).map(|_| true),
-                None => Ok(false),
+        let is_due = || {
+            workspaces::stats_refreshed_at.is_null().or(workspaces::stats_refreshed_at
+                .lt(Utc::now() - chrono::Duration::seconds(REFRESH_INTERVAL_SECS)))
+        };
+        let candidates: Vec<WorkspaceId> = workspaces::table
+            .filter(is_due())
+            .order(workspaces::stats_refreshed_at.asc().nulls_first())
+            .select(workspaces::id)
+            .limit(CLAIM_CANDIDATES)
+            .load(conn)?;
+        for candidate in candidates {
+            let refreshed = conn.transaction(|conn| {
+                let claimed: Option<WorkspaceId> = workspaces::table
+                    .filter(workspaces::id.eq(candidate))
+                    .filter(is_due())
+                    .select(workspaces::id)
+                    .for_update()
+                    .skip_locked()
+                    .first(conn)
+                    .optional()?;
+                match claimed {
+                    Some(workspace) => Self::refresh_workspace(conn, workspace).map(|_| true),
+                    None => Ok(false),
+                }
+            })?;
+            if refreshed {
+                return Ok(true);
             }
-        })
+        }
+        Ok(false)
     }
 }
+
+/// How many due workspaces one claim tries, oldest first, before it gives up until the next tick:
+/// the others are being refreshed by other processes.
+const CLAIM_CANDIDATES: i64 = 10;

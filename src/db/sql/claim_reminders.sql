@@ -1,10 +1,12 @@
--- Claims up to $1 due reminders across all workspaces and fires them: marks them fired and
--- records an activity.reminder_due event for each, in one statement. SKIP LOCKED lets several
--- server processes run this at once without two of them firing the same reminder.
+-- Claims up to $1 due reminders of workspace $2 and fires them: marks them fired and records an
+-- activity.reminder_due event for each, in one statement. SKIP LOCKED lets several server
+-- processes run this at once without two of them firing the same reminder; the claim stays within
+-- one workspace, as Citus requires of row locks.
 WITH due AS (
     SELECT workspace_id, id
     FROM activities
-    WHERE reminder_fired_at IS NULL
+    WHERE workspace_id = $2
+      AND reminder_fired_at IS NULL
       AND status = 'planned'
       AND deleted_at IS NULL
       AND reminder_at IS NOT NULL

@@ -3,19 +3,19 @@
 -- over the last three years.
 WITH base AS (
     SELECT n, $2::bigint * 1000 AS salt,
-           pg_temp.r(n, $2 * 1000 + 1, 10) < 3 AS is_company,
-           pg_temp.r(n, $2 * 1000 + 2, 10) < 6 AS russian,
-           pg_temp.r(n, $2 * 1000 + 3, 2) = 0 AS female,
-           now() - make_interval(days => pg_temp.r(n, $2 * 1000 + 4, 1095)::int,
-                                 secs => pg_temp.r(n, $2 * 1000 + 5, 86400)::int) AS created_at
+           (abs(hashint8extended(n, $2 * 1000 + 1)) % 10) < 3 AS is_company,
+           (abs(hashint8extended(n, $2 * 1000 + 2)) % 10) < 6 AS russian,
+           (abs(hashint8extended(n, $2 * 1000 + 3)) % 2) = 0 AS female,
+           now() - make_interval(days => (abs(hashint8extended(n, $2 * 1000 + 4)) % 1095)::int,
+                                 secs => (abs(hashint8extended(n, $2 * 1000 + 5)) % 86400)::int) AS created_at
     FROM generate_series($3::bigint, $4::bigint) AS n
 ), named AS (
     SELECT b.*,
-           CASE WHEN b.russian THEN pg_temp.r(n, salt + 6, 20) ELSE pg_temp.r(n, salt + 6, 12) END AS last_i,
-           pg_temp.r(n, salt + 7, 10) AS first_i,
-           pg_temp.r(n, salt + 8, 8) AS middle_i,
-           pg_temp.r(n, salt + 9, 10) AS word1_i,
-           pg_temp.r(n, salt + 10, 10) AS word2_i
+           CASE WHEN b.russian THEN (abs(hashint8extended(n, salt + 6)) % 20) ELSE (abs(hashint8extended(n, salt + 6)) % 12) END AS last_i,
+           (abs(hashint8extended(n, salt + 7)) % 10) AS first_i,
+           (abs(hashint8extended(n, salt + 8)) % 8) AS middle_i,
+           (abs(hashint8extended(n, salt + 9)) % 10) AS word1_i,
+           (abs(hashint8extended(n, salt + 10)) % 10) AS word2_i
     FROM base AS b
 ), people AS (
     SELECT n.*,
@@ -52,7 +52,7 @@ WITH base AS (
     FROM named AS n
 ), shaped AS (
     SELECT p.*,
-           pg_temp.seeded_uuid('client', $2, n) AS id,
+           md5('client' || ':' || $2::text || ':' || n::text)::uuid AS id,
            CASE WHEN is_company THEN NULL WHEN russian THEN ru_last || CASE WHEN female THEN 'а' ELSE '' END ELSE en_last END
                AS last_name,
            CASE WHEN is_company THEN NULL WHEN russian THEN ru_first ELSE en_first END AS first_name,
@@ -68,8 +68,8 @@ WITH base AS (
     SELECT s.*,
            CASE WHEN is_company THEN company_name
                 ELSE concat_ws(' ', last_name, first_name, middle_name) END AS display_name,
-           ($5::uuid[])[1 + pg_temp.r(n, salt + 11, array_length($5::uuid[], 1))] AS owner_id,
-           created_at + make_interval(days => pg_temp.r(n, salt + 12, 30)::int) AS touched_at
+           ($5::uuid[])[1 + (abs(hashint8extended(n, salt + 11)) % (array_length($5::uuid[], 1)))] AS owner_id,
+           created_at + make_interval(days => (abs(hashint8extended(n, salt + 12)) % 30)::int) AS touched_at
     FROM shaped AS s
 )
 INSERT INTO clients (workspace_id, id, kind, display_name, last_name, first_name, middle_name, gender, name,
@@ -82,19 +82,19 @@ SELECT $1, id,
        company_name,
        CASE WHEN is_company AND russian THEN 'ООО «' || company_name || '»' END,
        CASE WHEN is_company THEN lpad((1000000000 + n)::text, 10, '0') END,
-       pg_temp.pick(ARRAY['customer','customer','customer','customer','customer','prospect','prospect','prospect','partner','supplier'], n, salt + 13),
-       pg_temp.pick(ARRAY['lead','prospect','customer','customer','loyal','churned'], n, salt + 14),
-       pg_temp.pick(ARRAY['website','pos','mobile_app','event','paper_form','phone','email','referral','import'], n, salt + 15),
+       (ARRAY['customer','customer','customer','customer','customer','prospect','prospect','prospect','partner','supplier'])[1 + abs(hashint8extended(n, salt + 13)) % 10],
+       (ARRAY['lead','prospect','customer','customer','loyal','churned'])[1 + abs(hashint8extended(n, salt + 14)) % 6],
+       (ARRAY['website','pos','mobile_app','event','paper_form','phone','email','referral','import'])[1 + abs(hashint8extended(n, salt + 15)) % 9],
        owner_id,
        jsonb_build_array(jsonb_build_object('value', email, 'primary', true)),
        jsonb_build_array(jsonb_build_object('value', phone, 'primary', true)),
        ARRAY[lower(email)], ARRAY[phone],
-       CASE pg_temp.r(n, salt + 16, 8)
+       CASE (abs(hashint8extended(n, salt + 16)) % 8)
            WHEN 2 THEN ARRAY['vip'] WHEN 3 THEN ARRAY['wholesale'] WHEN 4 THEN ARRAY['retail']
            WHEN 5 THEN ARRAY['newsletter'] WHEN 6 THEN ARRAY['vip', 'newsletter'] WHEN 7 THEN ARRAY['b2b', 'wholesale']
            ELSE ARRAY[]::text[]
        END,
        lower(concat_ws(' ', display_name, CASE WHEN is_company AND russian THEN 'ООО «' || company_name || '»' END, email, phone)),
-       1 + pg_temp.r(n, salt + 17, 4)::int,
+       1 + (abs(hashint8extended(n, salt + 17)) % 4)::int,
        created_at, touched_at, owner_id, owner_id
 FROM finished
