@@ -42,6 +42,7 @@ mod launcher;
 mod merge;
 mod openapi;
 mod pipelines;
+mod processes;
 mod products;
 mod reports;
 mod schema;
