@@ -369,6 +369,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    login_emails (email, workspace_id) {
+        email -> Text,
+        workspace_id -> Uuid,
+        user_id -> Uuid,
+    }
+}
+
+diesel::table! {
     pipelines (workspace_id, id) {
         workspace_id -> Uuid,
         id -> Uuid,
@@ -689,6 +697,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     import_errors,
     imports,
+    login_emails,
     pipelines,
     products,
     read_budget_usage,

@@ -196,6 +196,21 @@ async fn a_deactivated_users_tokens_stop_working_at_once() {
 }
 
 #[actix_web::test]
+async fn a_changed_email_logs_in_and_the_old_one_no_longer_does() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    let (user, _) = app.user_with_role("sales").await;
+    let path = format!("/api/v1/users/{}", user["id"].as_str().unwrap_or_default());
+    app.patch(&path, &owner, json!({"email": "Renamed.Rep@Example.com"})).await.expect(200);
+    // Login compares emails without regard to case.
+    let session = app.login_as("renamed.rep@example.com", "a-user-password").await.expect(200).clone();
+    assert_eq!(session["user_id"], user["id"]);
+    app.login_as(user["email"].as_str().unwrap_or_default(), "a-user-password")
+        .await
+        .expect_problem(401, "unauthorized");
+}
+
+#[actix_web::test]
 async fn an_email_in_two_workspaces_logs_into_the_one_chosen() {
     let app = TestApp::spawn().await;
     let (second_workspace, _) =

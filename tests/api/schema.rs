@@ -8,9 +8,10 @@ use diesel::sql_types::Text;
 
 use crate::support::TestApp;
 
-/// Tables shared by every workspace, which Citus copies to every node (none yet), and Diesel's
-/// own bookkeeping, which stays on the coordinator.
-const NOT_DISTRIBUTED: &[&str] = &["__diesel_schema_migrations"];
+/// Tables shared by every workspace, which Citus copies to every node (`login_emails`, which login
+/// reads before it knows the workspace), and Diesel's own bookkeeping, which stays on the
+/// coordinator.
+const NOT_DISTRIBUTED: &[&str] = &["__diesel_schema_migrations", "login_emails"];
 
 /// The triggers kept on purpose: the audit trail's guard, which refuses every update, delete and
 /// truncate of a change event and reads or writes nothing. Citus creates a trigger on a

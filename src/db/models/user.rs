@@ -5,7 +5,7 @@ use crate::db::change_order::{ListOrder, in_change_order};
 
 use crate::db::fragment::Bind;
 use crate::db::page_limit::PageLimitDsl;
-use crate::db::schema::users;
+use crate::db::schema::{login_emails, users};
 use crate::db::sql_file::{SqlFile, SqlText};
 use crate::domain::personal_data::{self, Disclosure};
 use crate::domain::role::Role;
@@ -64,8 +64,18 @@ impl User {
         self.visibility.as_deref().map(stored_visibility)
     }
 
+    /// Creates a person, and the entry login finds them by (`login_emails`).
     pub fn create(conn: &mut PgConnection, new: &NewUser<'_>) -> QueryResult<User> {
-        diesel::insert_into(users::table).values(new).returning(User::as_returning()).get_result(conn)
+        let user: User =
+            diesel::insert_into(users::table).values(new).returning(User::as_returning()).get_result(conn)?;
+        diesel::insert_into(login_emails::table)
+            .values((
+                login_emails::email.eq(user.email.to_lowercase()),
+                login_emails::workspace_id.eq(user.workspace_id),
+                login_emails::user_id.eq(user.id),
+            ))
+            .execute(conn)?;
+        Ok(user)
     }
 
     /// A person of the workspace: what the users endpoints and shares name. An API key's principal
@@ -126,13 +136,27 @@ impl User {
     }
 
     /// Every account with this email, in any workspace: login starts before the workspace is known.
+    /// `login_emails` names the workspaces, and each is then asked on its own, so that on Citus the
+    /// lookup reads one shared table and one node per account rather than every node.
     pub fn find_by_email_in_all_workspaces(conn: &mut PgConnection, email: &str) -> QueryResult<Vec<User>> {
-        users::table
-            .filter(diesel::dsl::sql::<diesel::sql_types::Text>("lower(email)").eq(email.to_lowercase()))
-            .filter(is_person())
-            .order(users::workspace_id)
-            .select(User::as_select())
-            .load(conn)
+        let email = email.to_lowercase();
+        let places: Vec<(WorkspaceId, UserId)> = login_emails::table
+            .filter(login_emails::email.eq(&email))
+            .order(login_emails::workspace_id)
+            .select((login_emails::workspace_id, login_emails::user_id))
+            .load(conn)?;
+        let mut accounts = Vec::with_capacity(places.len());
+        for (workspace, id) in places {
+            let account = users::table
+                .find((workspace, id))
+                .filter(is_person())
+                .filter(diesel::dsl::sql::<diesel::sql_types::Text>("lower(email)").eq(&email))
+                .select(User::as_select())
+                .first(conn)
+                .optional()?;
+            accounts.extend(account);
+        }
+        Ok(accounts)
     }
 
     pub fn email_taken(conn: &mut PgConnection, workspace: WorkspaceId, email: &str) -> QueryResult<bool> {
@@ -178,10 +202,20 @@ impl User {
         id: UserId,
         changes: &UserChanges,
     ) -> QueryResult<User> {
-        diesel::update(users::table.find((workspace, id)))
+        let user: User = diesel::update(users::table.find((workspace, id)))
             .set((changes, users::version.eq(users::version + 1), users::updated_at.eq(diesel::dsl::now)))
             .returning(User::as_returning())
-            .get_result(conn)
+            .get_result(conn)?;
+        if changes.email.is_some() {
+            diesel::update(
+                login_emails::table
+                    .filter(login_emails::workspace_id.eq(workspace))
+                    .filter(login_emails::user_id.eq(id)),
+            )
+            .set(login_emails::email.eq(user.email.to_lowercase()))
+            .execute(conn)?;
+        }
+        Ok(user)
     }
 }
 
