@@ -3,6 +3,7 @@
 //! at start-up, in `launch.rs`.
 
 pub mod change_order;
+pub mod citus;
 pub mod embedded;
 pub mod filter;
 pub mod fragment;
@@ -121,6 +122,10 @@ pub fn run_migrations(url: &str) -> Result<usize, Box<dyn std::error::Error + Se
             // ones new workspaces are created with.
             if versions.iter().any(|version| version == SEGMENTS_MIGRATION) {
                 models::segment::Segment::add_builtins_everywhere(&mut conn)?;
+            }
+            let distributed = citus::distribute_new_tables(&mut conn)?;
+            if !distributed.is_empty() {
+                log::info!("distributed on Citus: {}", distributed.join(", "));
             }
             Ok(versions.len())
         });

@@ -8,10 +8,10 @@ use diesel::sql_types::Text;
 
 use crate::support::TestApp;
 
-/// Tables shared by every workspace, which Citus copies to every node (`login_emails`, which login
-/// reads before it knows the workspace), and Diesel's own bookkeeping, which stays on the
-/// coordinator.
-const NOT_DISTRIBUTED: &[&str] = &["__diesel_schema_migrations", "login_emails"];
+/// Diesel's own bookkeeping, which stays on the coordinator; the tables shared by every workspace
+/// (`crm::db::citus::SHARED_TABLES`, which `crm migrate` makes reference tables) are not the
+/// workspaces' either.
+const COORDINATOR_ONLY: &str = "__diesel_schema_migrations";
 
 /// The triggers kept on purpose: the audit trail's guard, which refuses every update, delete and
 /// truncate of a change event and reads or writes nothing. Citus creates a trigger on a
@@ -28,7 +28,7 @@ struct Finding {
 /// Everything in the schema `public` that Citus would refuse.
 fn citus_findings(conn: &mut PgConnection) -> Vec<String> {
     let quoted = |names: &[&str]| names.iter().map(|name| format!("'{name}'")).collect::<Vec<_>>().join(", ");
-    let not_distributed = quoted(NOT_DISTRIBUTED);
+    let not_distributed = quoted(&[&[COORDINATOR_ONLY], crm::db::citus::SHARED_TABLES].concat());
     let guards = quoted(GUARD_TRIGGERS);
     // Each tenant table with the column it is distributed by.
     let tenants = format!(

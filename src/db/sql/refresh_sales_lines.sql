@@ -5,6 +5,9 @@
 -- A deal's amount in the workspace currency is shared out over its lines in proportion to their
 -- totals, rounded to the places of that amount; the last line takes what rounding left, so the
 -- lines of a deal add up to its amount_base exactly.
+--
+-- Every table is named with `workspace_id = $1` itself, not through a join: Citus then sends the
+-- whole statement to the one node holding the workspace, where it may use any SQL.
 INSERT INTO sales_lines (workspace_id, deal_id, line, won_on, client_id, client_kind, owner_id, team_id,
                          pipeline_id, source, product_id, product_group, currency, amount, amount_base,
                          deal_head, first_purchase)
@@ -29,14 +32,14 @@ FROM (
         FROM deals
         WHERE workspace_id = $1 AND client_id = ANY($2) AND status = 'won' AND deleted_at IS NULL
     ) AS d
-    JOIN clients c ON c.workspace_id = d.workspace_id AND c.id = d.client_id
-    JOIN workspaces w ON w.id = d.workspace_id
+    JOIN clients c ON c.workspace_id = $1 AND c.id = d.client_id
+    JOIN workspaces w ON w.id = $1
     CROSS JOIN LATERAL (
         SELECT i.position, i.product_id, i.product_group, i.total AS amount
         FROM deal_items i
-        WHERE i.workspace_id = d.workspace_id AND i.deal_id = d.id
+        WHERE i.workspace_id = $1 AND i.deal_id = d.id
         UNION ALL
         SELECT 0, NULL::uuid, NULL::text, d.amount
-        WHERE NOT EXISTS (SELECT FROM deal_items i WHERE i.workspace_id = d.workspace_id AND i.deal_id = d.id)
+        WHERE NOT EXISTS (SELECT FROM deal_items i WHERE i.workspace_id = $1 AND i.deal_id = d.id)
     ) AS line
 ) AS lines
