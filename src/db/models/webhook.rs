@@ -289,8 +289,11 @@ pub struct ClaimedDelivery {
     pub url: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub secret: String,
+    /// The secret before the last rotation, while it still signs too.
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     pub previous_secret: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+    previous_secret_until: Option<DateTime<Utc>>,
 }
 
 /// What came of an attempt.
@@ -336,11 +339,21 @@ impl Delivery {
         lease_seconds: i64,
     ) -> QueryResult<Vec<ClaimedDelivery>> {
         static CLAIM: SqlText = SqlText::new(include_str!("../sql/claim_webhook_deliveries.sql"));
-        SqlFile::new(&CLAIM)
+        let claimed: Vec<ClaimedDelivery> = SqlFile::new(&CLAIM)
             .bind(Bind::Uuid(workspace.0))
             .bind(Bind::BigInt(limit))
             .bind(Bind::BigInt(lease_seconds))
-            .load(conn)
+            .load(conn)?;
+        let now = Utc::now();
+        Ok(claimed
+            .into_iter()
+            .map(|mut delivery| {
+                if delivery.previous_secret_until.is_none_or(|until| until <= now) {
+                    delivery.previous_secret = None;
+                }
+                delivery
+            })
+            .collect())
     }
 
     /// Records an attempt and what follows from it: delivered, due again at a later time, or given

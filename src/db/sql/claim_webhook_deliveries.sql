@@ -36,5 +36,6 @@ WHERE d.workspace_id = due.workspace_id
   AND d.id = due.id
   AND w.workspace_id = d.workspace_id
   AND w.id = d.webhook_id
+-- The previous secret with its end, not only while it lasts: Citus allows no `now()` in RETURNING.
 RETURNING d.id, d.webhook_id, d.event_type, d.payload, d.attempts, d.created_at, w.url, w.secret,
-          CASE WHEN w.previous_secret_until > now() THEN w.previous_secret END AS previous_secret
+          w.previous_secret, w.previous_secret_until
