@@ -1,6 +1,8 @@
 //! Several `crm serve` processes on one database, as behind a load balancer: each reminder fires
-//! once whichever process claims it, and a retried write or a stale version is caught by any
-//! process, since idempotency keys and versions live in the database (docs/scaling.md).
+//! once whichever process claims it, and a retried write, a stale version or a spent read budget
+//! is caught by any process, since idempotency keys, versions and budgets live in the database
+//! (docs/scaling.md). Rate limits and the login throttle are counted per process, as
+//! `auth::rate_limit` says.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -50,7 +52,7 @@ async fn send(
 }
 
 #[actix_web::test]
-async fn three_processes_fire_each_reminder_once_and_share_every_guarantee() {
+async fn three_processes_fire_each_reminder_once_and_share_keys_versions_and_budgets() {
     let app = TestApp::spawn().await;
     let servers: Vec<RunningServer> = (0..3).map(|_| serve(&app.database_url)).collect();
     let address = |index: usize| servers[index].address.clone();
@@ -106,6 +108,40 @@ async fn three_processes_fire_each_reminder_once_and_share_every_guarantee() {
     let (status, problem, _) =
         send(awc::http::Method::PATCH, path(0), &token, &stale, json!({"tags": []})).await;
     assert_eq!((status, problem["code"].clone()), (412, json!("version_mismatch")));
+
+    // A sales rep's daily read budget counts the clients read through any process.
+    let (rep, _) = app.user_with_role("sales").await;
+    let rep_email = rep["email"].as_str().unwrap_or_default().to_string();
+    let (status, rep_session) = crate::support::process::post(
+        &address(1),
+        "/api/v1/auth/login",
+        None,
+        json!({"email": rep_email, "password": "a-user-password"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{rep_session}");
+    let rep_token = rep_session["access_token"].as_str().unwrap_or_default().to_string();
+    for n in 0..4 {
+        let body = json!({"kind": "company", "name": format!("Rep's client {n}")});
+        let (status, _, _) = send(awc::http::Method::POST, url(n % 3), &rep_token, &[], body).await;
+        assert_eq!(status, 201);
+    }
+    let budget = json!({"limits": {"read_budget": {"sales": 3}}});
+    let workspace = format!("{}/api/v1/workspace", address(2));
+    assert_eq!(send(awc::http::Method::PATCH, workspace, &token, &[], budget).await.0, 200);
+    let page = |index: usize, limit: u32| {
+        let address = address(index);
+        let token = rep_token.clone();
+        async move {
+            let path = format!("/api/v1/clients?limit={limit}&sort=created_at");
+            crate::support::process::get(&address, &path, &token).await
+        }
+    };
+    assert_eq!(page(0, 2).await.0, 200);
+    assert_eq!(page(1, 3).await.0, 200);
+    let (status, refused) = page(2, 4).await;
+    assert_eq!((status, refused["code"].clone()), (429, json!("read_budget_exceeded")));
+
     for server in servers {
         assert!(server.stop().success());
     }
