@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{percent_of, report_day, respond, segment_clients, today_in};
+use super::{percent_of, report_range, respond, segment_clients, today_in};
 use crate::auth::{Principal, run_seeing};
 use crate::db::models::Workspace;
 use crate::db::models::client_dynamics::{
@@ -189,14 +189,8 @@ pub async fn clients_report(
     let report = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let workspace = Workspace::find(conn, scope.workspace())?;
         let today = today_in(&workspace);
-        let mut violations = Vec::new();
-        let mut day = |field: &str, given: Option<NaiveDate>, default: NaiveDate| {
-            report_day(field, given.unwrap_or(default)).map_err(|found| violations.push(found)).ok()
-        };
-        let from = day("from", query.from, today.with_ordinal(1).unwrap_or(today));
-        let to = day("to", query.to, today);
-        let (Some(from), Some(to)) = (from, to) else { return Err(violations.into()) };
-        let range = DateRange::new(from, to)?;
+        let range = report_range(&workspace, query.from, query.to, |today| today.with_ordinal(1))?;
+        let DateRange { from, to } = range;
         let interval = query.interval.unwrap_or(Interval::Month);
         let periods = range.periods(interval)?;
         let clients = query.segment_id.map(|id| segment_clients(conn, workspace.id, id)).transpose()?;

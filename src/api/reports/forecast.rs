@@ -85,21 +85,9 @@ pub struct ForecastMonth {
 /// would make of it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ForecastAttainment {
-    /// The revenue to reach, in the workspace currency; null when the target sets none.
-    #[serde(with = "rust_decimal::serde::str_option")]
-    #[schema(value_type = Option<String>, example = "150000.00")]
-    pub revenue_target: Option<Decimal>,
-    /// Revenue won so far as a percentage of `revenue_target`.
-    #[serde(with = "rust_decimal::serde::str_option")]
-    #[schema(value_type = Option<String>, example = "40.0")]
-    pub revenue_percent: Option<Decimal>,
-    /// The deals to win; null when the target sets none.
-    #[schema(example = 12)]
-    pub deals_target: Option<i64>,
-    /// Deals won so far as a percentage of `deals_target`.
-    #[serde(with = "rust_decimal::serde::str_option")]
-    #[schema(value_type = Option<String>, example = "25.0")]
-    pub deals_percent: Option<Decimal>,
+    /// The target and how far the month's sales so far reached it.
+    #[serde(flatten)]
+    pub reached: Attainment,
     /// Revenue won plus the open deals' weighted amount, as a percentage of `revenue_target`.
     #[serde(with = "rust_decimal::serde::str_option")]
     #[schema(value_type = Option<String>, example = "96.5")]
@@ -243,24 +231,22 @@ pub async fn forecast_report(
         let places = money::places(&workspace.default_currency);
         let month_starts: Vec<NaiveDate> =
             (0..months).filter_map(|month| start.checked_add_months(Months::new(month))).collect();
+        // Whose target a group's months stand beside: all groups together, the workspace's.
+        let subject_of = |group: &Group| match group {
+            None => Some(Subject::Workspace),
+            Some(key) => query.group_by.and_then(|grouping| group_subject(grouping.as_sales(), key)),
+        };
         // Targets are for every pipeline: one pipeline's forecast has none beside it.
         let subjects: Vec<Subject> = match query.pipeline_id {
             Some(_) => Vec::new(),
-            None => std::iter::once(Subject::Workspace)
-                .chain(keys.iter().filter_map(|key| {
-                    query.group_by.and_then(|grouping| group_subject(grouping.as_sales(), key))
-                }))
+            None => std::iter::once(None)
+                .chain(keys.iter().cloned().map(Some))
+                .filter_map(|group| subject_of(&group))
                 .collect(),
         };
         let plans = Plans::load(conn, scope, subjects, start, end)?;
         let forecast = Forecast::new(places, month_starts, open, sold, query.group_by.is_some());
-        let plan_of = |group: &Group| match group {
-            None if query.pipeline_id.is_none() => plans.of(Some(Subject::Workspace)),
-            None => None,
-            Some(key) => {
-                plans.of(query.group_by.and_then(|grouping| group_subject(grouping.as_sales(), key)))
-            }
-        };
+        let plan_of = |group: &Group| plans.of(subject_of(group));
         Ok(forecast.assemble(
             ForecastReport {
                 from: start,
@@ -284,25 +270,11 @@ pub async fn forecast_report(
 
 impl ForecastAttainment {
     fn of(goal: Goal, won: &WonFigures, expected: &OpenFigures) -> Self {
-        let reached = Attainment::of(goal, won.revenue, won.deals);
         Self {
-            revenue_target: reached.revenue_target,
-            revenue_percent: reached.revenue_percent,
-            deals_target: reached.deals_target,
-            deals_percent: reached.deals_percent,
+            reached: Attainment::of(goal, won.revenue, won.deals),
             projected_revenue_percent: goal
                 .revenue
                 .and_then(|target| percent_of_decimal(won.revenue + expected.weighted_amount, target)),
-        }
-    }
-
-    /// What was won of the target so far, without the projection.
-    fn reached(&self) -> Attainment {
-        Attainment {
-            revenue_target: self.revenue_target,
-            revenue_percent: self.revenue_percent,
-            deals_target: self.deals_target,
-            deals_percent: self.deals_percent,
         }
     }
 }
@@ -316,7 +288,7 @@ struct Forecast {
     month_starts: Vec<NaiveDate>,
     /// Open deals by bucket (a month's first day as `YYYY-MM-DD`, `overdue` or `undated`).
     open: HashMap<(String, Group), OpenFigures>,
-    /// Last year's sales by the first day of their month.
+    /// Sales by the first day of their month: last year's, and the current month's so far.
     sold: HashMap<(NaiveDate, Group), WonFigures>,
 }
 
@@ -475,7 +447,7 @@ fn csv(report: &ForecastReport) -> Result<actix_web::web::Bytes, actix_web::Erro
             ]);
             if planned {
                 let plan = month.and_then(|month| month.plan.as_ref());
-                cells.extend(attainment_cells(plan.map(ForecastAttainment::reached).as_ref()));
+                cells.extend(attainment_cells(plan.map(|plan| &plan.reached)));
                 cells.push(
                     plan.and_then(|plan| plan.projected_revenue_percent)
                         .map(|percent| percent.to_string())
