@@ -1,5 +1,8 @@
-//! What the background workers (reminders, client stats, imports) share: running a job that
-//! counts what it did on a pooled connection, off the async workers, and logging the outcome.
+//! What the background workers (reminders, client stats, imports, sales cells) share: running a
+//! job that counts what it did on a pooled connection, off the async workers, and logging the
+//! outcome; and running one every few seconds.
+
+use std::time::Duration;
 
 use diesel::PgConnection;
 
@@ -25,4 +28,21 @@ pub async fn run_counting(
         Ok(Err(error)) => log::warn!("{what} failed: {error}"),
         Err(error) => log::warn!("{what} failed: {error}"),
     }
+}
+
+/// Runs `job` every `interval` with [`run_counting`], until the actix system stops.
+pub fn repeat(
+    pool: PgPool,
+    interval: Duration,
+    what: &'static str,
+    done: fn(usize) -> String,
+    job: fn(&mut PgConnection) -> Result<usize, String>,
+) {
+    actix_web::rt::spawn(async move {
+        let mut ticks = actix_web::rt::time::interval(interval);
+        loop {
+            ticks.tick().await;
+            run_counting(&pool, what, done, job).await;
+        }
+    });
 }

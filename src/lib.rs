@@ -20,6 +20,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod reminders;
 pub mod routes;
+pub mod sales_cells_worker;
 pub mod seed;
 pub mod server;
 pub mod state;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::background::run_counting;
+use crate::background::repeat;
 use crate::db::PgPool;
 use crate::db::models::client_stats::ClientStats;
 
@@ -13,19 +13,18 @@ const INTERVAL: Duration = Duration::from_secs(60);
 
 /// Runs until the actix system stops.
 pub fn spawn(pool: PgPool) {
-    actix_web::rt::spawn(async move {
-        let mut interval = actix_web::rt::time::interval(INTERVAL);
-        loop {
-            interval.tick().await;
-            let refresh = |conn: &mut diesel::PgConnection| {
-                let mut count = 0;
-                while ClientStats::refresh_next_due(conn).map_err(|error| error.to_string())? {
-                    count += 1;
-                }
-                Ok(count)
-            };
-            let done = |count| format!("refreshed client stats of {count} workspace(s)");
-            run_counting(&pool, "the stats refresh", done, refresh).await;
+    let refresh = |conn: &mut diesel::PgConnection| {
+        let mut count = 0;
+        while ClientStats::refresh_next_due(conn).map_err(|error| error.to_string())? {
+            count += 1;
         }
-    });
+        Ok(count)
+    };
+    repeat(
+        pool,
+        INTERVAL,
+        "the stats refresh",
+        |count| format!("refreshed client stats of {count} workspace(s)"),
+        refresh,
+    );
 }

@@ -76,6 +76,14 @@ impl Shift {
         }
     }
 
+    /// The day `date` moves onto: as far after it as the shift goes back.
+    pub fn forward(self, date: NaiveDate) -> Option<NaiveDate> {
+        match self {
+            Shift::Days(days) => date.checked_add_days(Days::new(u64::from(days))),
+            Shift::Months(months) => date.checked_add_months(Months::new(months)),
+        }
+    }
+
     /// The shift as a PostgreSQL interval, for moving compared days onto the report's periods.
     pub fn sql_interval(self) -> String {
         match self {

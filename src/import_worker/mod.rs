@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::auth::principal::for_job;
-use crate::background::run_counting;
+use crate::background::repeat;
 use crate::db::PgPool;
 use crate::db::models::Workspace;
 use crate::db::models::import::{ChunkCounts, Import};
@@ -29,15 +29,8 @@ pub const CHUNK_ROWS: usize = 1_000;
 const INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn spawn(pool: PgPool) {
-    actix_web::rt::spawn(async move {
-        let mut interval = actix_web::rt::time::interval(INTERVAL);
-        loop {
-            interval.tick().await;
-            let work = |conn: &mut PgConnection| run_pending(conn).map_err(|error| error.to_string());
-            run_counting(&pool, "an import", |chunks| format!("imported {chunks} chunk(s) of rows"), work)
-                .await;
-        }
-    });
+    let work = |conn: &mut PgConnection| run_pending(conn).map_err(|error| error.to_string());
+    repeat(pool, INTERVAL, "an import", |chunks| format!("imported {chunks} chunk(s) of rows"), work);
 }
 
 /// Works through every workspace's unfinished imports until none is left that no other worker

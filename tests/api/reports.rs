@@ -989,3 +989,100 @@ async fn the_clients_report_follows_the_base_from_first_purchase_to_sleep_return
     let empty = app.get(path, &rival).await.expect(200).clone();
     assert_eq!(base(&empty["total"]), figures(json!([0, 0, 0, 0, 0, 0, 0, 0, "0.00", 0, 0, "0.00"])));
 }
+
+/// Reports the sales cells answer, each a way of picking them: whole months, days, weeks, a quarter
+/// and a year made of months, groups, a filter on the grouping, a comparison, seasonality.
+const CELL_ANSWERED: &[&str] = &[
+    "/api/v1/reports/sales?from=2025-01-01&to=2026-03-31",
+    "/api/v1/reports/sales?from=2026-01-15&to=2026-03-20&interval=day&group_by=product_group",
+    "/api/v1/reports/sales?from=2026-01-01&to=2026-03-31&interval=week&group_by=owner",
+    "/api/v1/reports/sales?from=2025-01-01&to=2026-12-31&interval=quarter&group_by=product_group",
+    "/api/v1/reports/sales?from=2025-02-11&to=2026-12-31&interval=year&group_by=client_kind",
+    "/api/v1/reports/sales?from=2026-01-01&to=2026-03-31&product_group=Software",
+    "/api/v1/reports/sales?from=2026-01-01&to=2026-03-31&group_by=product_group&product_group=Hardware",
+    "/api/v1/reports/sales?from=2026-01-01&to=2026-03-31&compare=previous_year&group_by=pipeline",
+    "/api/v1/reports/sales?from=2026-02-01&to=2026-03-31&compare=previous_period&interval=week",
+    "/api/v1/reports/seasonality?years=3&group_by=product_group",
+];
+
+async fn cell_answered(app: &TestApp, shop: &Shop) -> Vec<Value> {
+    let mut reports = Vec::new();
+    for path in CELL_ANSWERED {
+        reports.push(app.get(path, &shop.owner).await.expect(200).clone());
+    }
+    reports
+}
+
+/// Writes the cells of every stale day, as the background job does.
+async fn write_sales_cells(app: &TestApp) {
+    let written =
+        app.on_database(|conn| crm::db::models::sales_cell::refresh_due(conn).expect("refresh")).await;
+    assert!(written > 0, "the job had stale days to write");
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM sales_cells_stale").await, 0);
+}
+
+/// Every figure the same; only `as_of` moves on.
+fn assert_same_reports(before: &[Value], after: &[Value], when: &str) {
+    let figures = |report: &Value| {
+        let mut report = report.clone();
+        report.as_object_mut().map(|fields| fields.remove("as_of"));
+        report
+    };
+    for ((path, before), after) in CELL_ANSWERED.iter().zip(before).zip(after) {
+        assert_eq!(figures(before), figures(after), "{path} {when}");
+    }
+}
+
+#[actix_web::test]
+async fn the_sales_cells_answer_as_the_lines_do_and_stale_days_are_never_behind() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let restored = sales(&app, &shop).await;
+    // Until the job writes them every day is stale: these come from the lines alone.
+    let from_lines = cell_answered(&app, &shop).await;
+    assert_eq!(figures(&from_lines[0]["total"]["figures"]), (6, "1260.00", &json!("252.00"), 3, 3, 1));
+    write_sales_cells(&app).await;
+    assert!(app.sql_i64("SELECT count(*) AS value FROM sales_cells WHERE span = 'month'").await > 0);
+    assert_same_reports(&from_lines, &cell_answered(&app, &shop).await, "from the cells");
+
+    // A change makes its days stale; reports add them up from the lines beside the others' cells.
+    let path = format!("/api/v1/deals/{}", id(&restored));
+    app.request(Method::DELETE, &path, Some(&shop.owner), None).await.expect(204);
+    assert!(app.sql_i64("SELECT count(*) AS value FROM sales_cells_stale").await > 0);
+    let mixed = cell_answered(&app, &shop).await;
+    assert_eq!(figures(&mixed[0]["total"]["figures"]), (5, "1060.00", &json!("265.00"), 3, 3, 1));
+    write_sales_cells(&app).await;
+    assert_same_reports(&mixed, &cell_answered(&app, &shop).await, "after a delete, from the cells");
+
+    // A new time zone moves every sale to its day there: Bob's euro deal, won at 22:30 UTC on
+    // January 31, is a January sale in UTC.
+    app.patch("/api/v1/workspace", &shop.owner, json!({"timezone": "UTC"})).await.expect(200);
+    let moved = cell_answered(&app, &shop).await;
+    let january = &moved[0]["periods"][12]["figures"];
+    assert_eq!(figures(january), (2, "360.00", &json!("180.00"), 2, 1, 0));
+    write_sales_cells(&app).await;
+    assert_same_reports(&moved, &cell_answered(&app, &shop).await, "after a new time zone, from the cells");
+}
+
+#[actix_web::test]
+async fn two_workers_write_the_sales_cells_of_each_workspace_once_without_waiting() {
+    use crm::db::models::sales_cell::{refresh_due, refresh_workspace};
+    use crm::ids::WorkspaceId;
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    sales(&app, &shop).await;
+    let stale = app.sql_i64("SELECT count(*) AS value FROM sales_cells_stale").await;
+    let (other, _) = app.create_other_workspace("Second", "second@example.com", "second-password").await;
+    app.sql(&format!("INSERT INTO sales_cells_stale (workspace_id, day) VALUES ('{other}', '2026-01-01')"))
+        .await;
+    let ours = WorkspaceId(app.workspace_id.parse().expect("workspace id"));
+    let (first, second, third) = app
+        .overlapping_claims(
+            move |conn| refresh_workspace(conn, ours).expect("refresh"),
+            |conn| refresh_due(conn).expect("refresh"),
+        )
+        .await;
+    assert_eq!((first, second, third), (stale as usize, 1, 0), "each workspace's days written once");
+    let report = app.get(QUARTER, &shop.owner).await.expect(200).clone();
+    assert_eq!(figures(&report["total"]["figures"]), (5, "860.00", &json!("215.00"), 3, 2, 1));
+}

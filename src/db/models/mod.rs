@@ -21,6 +21,7 @@ pub mod import;
 pub mod pipeline;
 pub mod product;
 pub mod refresh_token;
+pub mod sales_cell;
 pub mod sales_line;
 pub mod segment;
 pub mod soft_delete;

@@ -1,11 +1,12 @@
 //! The sales lines reports add up (`sales_lines`): one row per line of each live won deal, kept
 //! by every write that can change one, and the sales report's query over them.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Date, Nullable, Numeric, Text};
 use rust_decimal::Decimal;
 
+use super::sales_cell;
 use crate::db::fragment::{Bind, FragmentQuery, SqlFragment};
 use crate::db::schema::{deals, sales_lines};
 use crate::db::sql_file::{SqlFile, SqlText};
@@ -37,26 +38,37 @@ pub fn recompute(
         .filter(deals::workspace_id.eq(workspace))
         .filter(deals::client_id.eq_any(ids.clone()))
         .select(deals::id);
-    diesel::delete(
+    let mut days: Vec<NaiveDate> = diesel::delete(
         sales_lines::table
             .filter(sales_lines::workspace_id.eq(workspace))
             .filter(sales_lines::client_id.eq_any(ids.clone()).or(sales_lines::deal_id.eq_any(their_deals))),
     )
-    .execute(conn)?;
-    SqlFile::new(&REFRESH).bind(Bind::Uuid(workspace.0)).bind(Bind::UuidList(ids)).execute(conn)?;
-    Ok(())
+    .returning(sales_lines::won_on)
+    .get_results(conn)?;
+    SqlFile::new(&REFRESH).bind(Bind::Uuid(workspace.0)).bind(Bind::UuidList(ids.clone())).execute(conn)?;
+    days.extend(
+        sales_lines::table
+            .filter(sales_lines::workspace_id.eq(workspace))
+            .filter(sales_lines::client_id.eq_any(ids))
+            .select(sales_lines::won_on)
+            .load::<NaiveDate>(conn)?,
+    );
+    sales_cell::mark_stale(conn, workspace, &days)
 }
 
 /// Moves every sales line of the workspace to the day its deal was won in the workspace's time
 /// zone, after the time zone changed.
 pub fn redate(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<usize> {
-    diesel::sql_query(
+    sales_cell::mark_all_stale(conn, workspace)?;
+    let moved = diesel::sql_query(
         "UPDATE sales_lines AS l SET won_on = (d.closed_at AT TIME ZONE w.timezone)::date \
          FROM deals AS d, workspaces AS w \
          WHERE l.workspace_id = $1 AND d.workspace_id = $1 AND d.id = l.deal_id AND w.id = $1",
     )
     .bind::<diesel::sql_types::Uuid, _>(workspace.0)
-    .execute(conn)
+    .execute(conn)?;
+    sales_cell::mark_all_stale(conn, workspace)?;
+    Ok(moved)
 }
 
 text_enum!(
@@ -183,7 +195,16 @@ pub struct SalesTally {
 
 /// The report's figures for every period and group, both ranges, from the sales lines the scope
 /// sees. Periods and groups without a sale have no row.
+///
+/// From the sales cells where they can answer (`sales_cell`), else from the lines themselves.
 pub fn sales_tallies(conn: &mut PgConnection, query: &SalesQuery<'_>) -> QueryResult<Vec<SalesTally>> {
+    match sales_cell::sales_tallies(conn, query)? {
+        Some(tallies) => Ok(tallies),
+        None => scan_sales_tallies(conn, query),
+    }
+}
+
+fn scan_sales_tallies(conn: &mut PgConnection, query: &SalesQuery<'_>) -> QueryResult<Vec<SalesTally>> {
     let from = query.range.from;
     let group_key = query.group_by.map_or("NULL::text", SalesGrouping::column);
     let revenue = query.filter.revenue();
@@ -264,6 +285,23 @@ pub fn month_tallies(
     range: DateRange,
     group_by: Option<SalesGrouping>,
 ) -> QueryResult<Vec<MonthTally>> {
+    let by_month =
+        SalesQuery { filter: filter.clone(), range, interval: Interval::Month, group_by, compared: None };
+    if let Some(tallies) = sales_cell::sales_tallies(conn, &by_month)? {
+        let months = tallies.into_iter().filter_map(|tally| {
+            let period = tally.period?;
+            Some(MonthTally {
+                year: period.year(),
+                month: period.month() as i32,
+                group_key: tally.group_key,
+                all_groups: tally.all_groups || group_by.is_none(),
+                deals: tally.deals,
+                revenue: tally.revenue,
+                unconverted_deals: tally.unconverted_deals,
+            })
+        });
+        return Ok(months.collect());
+    }
     let group_key = group_by.map_or("NULL::text", SalesGrouping::column);
     let mut sql = SqlFragment::fixed(&format!(
         "SELECT s.year, s.month, s.group_key, {} AS all_groups, count(DISTINCT s.deal_id) AS deals, \

@@ -69,10 +69,12 @@ pub struct NewWorkspace<'a> {
 
 impl Workspace {
     pub fn create(conn: &mut PgConnection, new: &NewWorkspace<'_>) -> QueryResult<Workspace> {
-        diesel::insert_into(workspaces::table)
+        let workspace = diesel::insert_into(workspaces::table)
             .values(new)
             .returning(Workspace::as_returning())
-            .get_result(conn)
+            .get_result(conn)?;
+        crate::db::models::sales_cell::add_workspace(conn, workspace.id)?;
+        Ok(workspace)
     }
 
     pub fn find(conn: &mut PgConnection, id: WorkspaceId) -> QueryResult<Workspace> {
