@@ -18,7 +18,10 @@ CREATE TABLE sales_cells (
     unconverted_deals bigint NOT NULL,
     first_time_buyers bigint NOT NULL,
     buyer_count bigint NOT NULL,
-    buyers bytea NOT NULL
+    buyers bytea NOT NULL,
+    -- New with every write of the cell: a process that decoded `buyers` keeps them by it and reads
+    -- them again only when the cell was written again.
+    version uuid NOT NULL
 );
 CREATE UNIQUE INDEX sales_cells_key ON sales_cells (workspace_id, dimension, span, starts_on, value) NULLS NOT DISTINCT;
 

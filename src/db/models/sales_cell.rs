@@ -8,12 +8,13 @@
 //! from their lines instead, and reads cells and stale days in one snapshot, so it is never behind.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use chrono::{Months, NaiveDate};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Bytea, Date, Integer, Nullable, Numeric, Text};
-use roaring::RoaringBitmap;
+use roaring::{MultiOps, RoaringBitmap};
 use rust_decimal::Decimal;
 
 use super::sales_line::{SalesGrouping, SalesQuery, SalesTally};
@@ -132,7 +133,8 @@ struct Figures {
     revenue: Option<Decimal>,
     unconverted_deals: i64,
     first_time_buyers: i64,
-    buyers: RoaringBitmap,
+    /// Shared with the cell a sum took it from, until a second cell is added to it.
+    buyers: Arc<RoaringBitmap>,
 }
 
 impl Figures {
@@ -140,13 +142,54 @@ impl Figures {
     /// deals and first purchases add up; buyers are a union.
     fn add(&mut self, other: &Figures) {
         self.deals += other.deals;
-        self.revenue = match (self.revenue, other.revenue) {
-            (Some(mine), Some(theirs)) => Some(mine + theirs),
-            (mine, theirs) => mine.or(theirs),
-        };
+        self.revenue = sum_of(self.revenue, other.revenue);
         self.unconverted_deals += other.unconverted_deals;
         self.first_time_buyers += other.first_time_buyers;
-        self.buyers |= &other.buyers;
+        if self.buyers.is_empty() {
+            self.buyers = Arc::clone(&other.buyers);
+        } else if !other.buyers.is_empty() {
+            *Arc::make_mut(&mut self.buyers) |= &*other.buyers;
+        }
+    }
+}
+
+/// Revenue added up as `sum` does: null only when both are.
+fn sum_of(mine: Option<Decimal>, theirs: Option<Decimal>) -> Option<Decimal> {
+    match (mine, theirs) {
+        (Some(mine), Some(theirs)) => Some(mine + theirs),
+        (mine, theirs) => mine.or(theirs),
+    }
+}
+
+/// A report's figures for one period (or the whole range) and group, while its cells are added
+/// up: their buyer sets are kept and united once at the end, which is much faster than uniting
+/// them one by one.
+#[derive(Debug, Default)]
+struct Tally {
+    deals: i64,
+    revenue: Option<Decimal>,
+    unconverted_deals: i64,
+    first_time_buyers: i64,
+    buyer_sets: Vec<Arc<RoaringBitmap>>,
+}
+
+impl Tally {
+    fn add(&mut self, cell: &Figures) {
+        self.deals += cell.deals;
+        self.revenue = sum_of(self.revenue, cell.revenue);
+        self.unconverted_deals += cell.unconverted_deals;
+        self.first_time_buyers += cell.first_time_buyers;
+        if !cell.buyers.is_empty() {
+            self.buyer_sets.push(Arc::clone(&cell.buyers));
+        }
+    }
+
+    fn unique_buyers(&self) -> u64 {
+        match self.buyer_sets.as_slice() {
+            [] => 0,
+            [only] => only.len(),
+            sets => sets.iter().map(|set| &**set).union().len(),
+        }
     }
 }
 
@@ -182,7 +225,7 @@ impl FiguresOfLines {
             revenue: self.revenue,
             unconverted_deals: self.unconverted.len() as i64,
             first_time_buyers: self.first_buyers.len() as i64,
-            buyers: self.buyers,
+            buyers: Arc::new(self.buyers),
         }
     }
 }
@@ -218,48 +261,29 @@ fn day_cells(
     cells.into_iter().map(|(key, figures)| (key, figures.finish())).collect()
 }
 
-/// A stored cell as read back.
+/// A stored cell as read back, with its buyers.
 #[derive(QueryableByName)]
 struct StoredCell {
-    #[diesel(sql_type = Text)]
-    span: String,
-    #[diesel(sql_type = Date)]
-    starts_on: NaiveDate,
-    #[diesel(sql_type = Text)]
-    dimension: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    value: Option<String>,
-    #[diesel(sql_type = BigInt)]
-    deals: i64,
-    #[diesel(sql_type = Nullable<Numeric>)]
-    revenue: Option<Decimal>,
-    #[diesel(sql_type = BigInt)]
-    unconverted_deals: i64,
-    #[diesel(sql_type = BigInt)]
-    first_time_buyers: i64,
+    #[diesel(embed)]
+    figures: CellFigures,
     #[diesel(sql_type = Bytea)]
     buyers: Vec<u8>,
 }
 
 impl StoredCell {
-    fn into_cell(self) -> QueryResult<(CellKey, bool, Figures)> {
-        let dimension = Dimension::parse(&self.dimension)
-            .ok_or_else(|| corrupt(format!("unknown sales cell dimension {:?}", self.dimension)))?;
-        let buyers = RoaringBitmap::deserialize_from(&self.buyers[..])
-            .map_err(|error| corrupt(format!("unreadable buyers of a sales cell: {error}")))?;
-        let figures = Figures {
-            deals: self.deals,
-            revenue: self.revenue,
-            unconverted_deals: self.unconverted_deals,
-            first_time_buyers: self.first_time_buyers,
-            buyers,
-        };
-        Ok((
-            CellKey { starts_on: self.starts_on, dimension, value: self.value },
-            self.span == "month",
-            figures,
-        ))
+    fn into_cell(self) -> QueryResult<(CellKey, Figures)> {
+        let buyers = Arc::new(decode_buyers(&self.buyers)?);
+        self.figures.into_cell(buyers)
     }
+}
+
+fn dimension_of(text: &str) -> QueryResult<Dimension> {
+    Dimension::parse(text).ok_or_else(|| corrupt(format!("unknown sales cell dimension {text:?}")))
+}
+
+fn decode_buyers(bytes: &[u8]) -> QueryResult<RoaringBitmap> {
+    RoaringBitmap::deserialize_from(bytes)
+        .map_err(|error| corrupt(format!("unreadable buyers of a sales cell: {error}")))
 }
 
 fn corrupt(message: String) -> diesel::result::Error {
@@ -416,7 +440,7 @@ fn number_new_buyers(conn: &mut PgConnection, workspace: WorkspaceId, days: &[Na
 fn refresh_month(conn: &mut PgConnection, workspace: WorkspaceId, month: NaiveDate) -> QueryResult<()> {
     let end = month.checked_add_months(Months::new(1)).unwrap_or(month);
     let days: Vec<StoredCell> = diesel::sql_query(
-        "SELECT span, starts_on, dimension, value, deals, revenue, unconverted_deals, first_time_buyers, buyers \
+        "SELECT starts_on, dimension, value, deals, revenue, unconverted_deals, first_time_buyers, version, buyers \
          FROM sales_cells WHERE workspace_id = $1 AND span = 'day' AND starts_on >= $2 AND starts_on < $3",
     )
     .bind::<diesel::sql_types::Uuid, _>(workspace.0)
@@ -425,7 +449,7 @@ fn refresh_month(conn: &mut PgConnection, workspace: WorkspaceId, month: NaiveDa
     .load(conn)?;
     let mut cells: HashMap<CellKey, Figures> = HashMap::new();
     for stored in days {
-        let (key, _, figures) = stored.into_cell()?;
+        let (key, figures) = stored.into_cell()?;
         cells.entry(CellKey { starts_on: month, ..key }).or_default().add(&figures);
     }
     diesel::sql_query(
@@ -456,6 +480,7 @@ fn store(
     let mut first_buyers = Vec::with_capacity(cells.len());
     let mut buyer_counts = Vec::with_capacity(cells.len());
     let mut buyers = Vec::with_capacity(cells.len());
+    let versions: Vec<uuid::Uuid> = (0..cells.len()).map(|_| uuid::Uuid::now_v7()).collect();
     for (key, figures) in cells {
         starts.push(key.starts_on);
         dimensions.push(key.dimension.as_str());
@@ -471,9 +496,9 @@ fn store(
     }
     diesel::sql_query(
         "INSERT INTO sales_cells (workspace_id, span, starts_on, dimension, value, deals, revenue, unconverted_deals, \
-         first_time_buyers, buyer_count, buyers) \
+         first_time_buyers, buyer_count, buyers, version) \
          SELECT $1, $2, * FROM unnest($3::date[], $4::text[], $5::text[], $6::bigint[], $7::numeric[], $8::bigint[], \
-         $9::bigint[], $10::bigint[], $11::bytea[])",
+         $9::bigint[], $10::bigint[], $11::bytea[], $12::uuid[])",
     )
     .bind::<diesel::sql_types::Uuid, _>(workspace.0)
     .bind::<Text, _>(span)
@@ -486,6 +511,7 @@ fn store(
     .bind::<Array<BigInt>, _>(first_buyers)
     .bind::<Array<BigInt>, _>(buyer_counts)
     .bind::<Array<Bytea>, _>(buyers)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(versions)
     .execute(conn)?;
     Ok(())
 }
@@ -633,7 +659,7 @@ pub fn sales_tallies(
             Cover::of(compared, months_fit(Some(shift)), &stale, &mut cover);
         }
         let dimensions = selection.dimensions();
-        let mut tallies: HashMap<(bool, Option<NaiveDate>, Slot), Figures> = HashMap::new();
+        let mut tallies: HashMap<(bool, Option<NaiveDate>, Slot), Tally> = HashMap::new();
         let mut count = |key: CellKey, figures: Figures| {
             let (current, period) = placement.place(key.starts_on);
             let mut slots = Vec::with_capacity(2);
@@ -648,8 +674,8 @@ pub fn sales_tallies(
                 tallies.entry((current, None, slot)).or_default().add(&figures);
             }
         };
-        for stored in stored_cells(conn, workspace, &dimensions, selection.value.as_deref(), &cover)? {
-            let (key, _, figures) = stored.into_cell()?;
+        for (key, figures) in covered_cells(conn, workspace, &dimensions, selection.value.as_deref(), &cover)?
+        {
             count(key, figures);
         }
         if !cover.stale_days.is_empty() {
@@ -672,7 +698,7 @@ pub fn sales_tallies(
         }
         let mut rows: Vec<SalesTally> = tallies
             .into_iter()
-            .map(|((current, period, slot), figures)| {
+            .map(|((current, period, slot), tally)| {
                 let (group_key, all_groups) = match slot {
                     Slot::Group(value) => (value, false),
                     Slot::Total => (None, true),
@@ -683,11 +709,11 @@ pub fn sales_tallies(
                     whole_range: period.is_none(),
                     group_key,
                     all_groups,
-                    deals: figures.deals,
-                    revenue: figures.revenue,
-                    unique_buyers: figures.buyers.len() as i64,
-                    first_time_buyers: figures.first_time_buyers,
-                    unconverted_deals: figures.unconverted_deals,
+                    deals: tally.deals,
+                    revenue: tally.revenue,
+                    unique_buyers: tally.unique_buyers() as i64,
+                    first_time_buyers: tally.first_time_buyers,
+                    unconverted_deals: tally.unconverted_deals,
                 }
             })
             .collect();
@@ -703,30 +729,139 @@ pub fn sales_tallies(
     })
 }
 
-/// The stored cells of `cover` in `dimensions` (of `value` only, when given).
-fn stored_cells(
+/// A stored cell's figures, without its buyers.
+#[derive(QueryableByName)]
+struct CellFigures {
+    #[diesel(sql_type = Date)]
+    starts_on: NaiveDate,
+    #[diesel(sql_type = Text)]
+    dimension: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    value: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    deals: i64,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    revenue: Option<Decimal>,
+    #[diesel(sql_type = BigInt)]
+    unconverted_deals: i64,
+    #[diesel(sql_type = BigInt)]
+    first_time_buyers: i64,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    version: uuid::Uuid,
+}
+
+impl CellFigures {
+    fn into_cell(self, buyers: Arc<RoaringBitmap>) -> QueryResult<(CellKey, Figures)> {
+        let key = CellKey {
+            starts_on: self.starts_on,
+            dimension: dimension_of(&self.dimension)?,
+            value: self.value,
+        };
+        let figures = Figures {
+            deals: self.deals,
+            revenue: self.revenue,
+            unconverted_deals: self.unconverted_deals,
+            first_time_buyers: self.first_time_buyers,
+            buyers,
+        };
+        Ok((key, figures))
+    }
+}
+
+#[derive(QueryableByName)]
+struct CellBuyers {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    version: uuid::Uuid,
+    #[diesel(sql_type = Bytea)]
+    buyers: Vec<u8>,
+}
+
+/// The buyer sets this process decoded, by the version of the cell they came from: a report over
+/// the months an earlier one covered reads their figures again, but not their sets. Up to
+/// [`BUYER_SETS_BUDGET`] bytes as stored; past it the cache starts over. A cell written again has
+/// a new version, so a set is never taken for a cell it no longer matches.
+static BUYER_SETS: LazyLock<Mutex<BuyerSets>> = LazyLock::new(Mutex::default);
+const BUYER_SETS_BUDGET: usize = 32 << 20;
+
+#[derive(Default)]
+struct BuyerSets {
+    sets: HashMap<uuid::Uuid, Arc<RoaringBitmap>>,
+    bytes: usize,
+}
+
+fn buyer_sets() -> std::sync::MutexGuard<'static, BuyerSets> {
+    BUYER_SETS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Which stored cells add up `cover`: of `dimensions`, of `value` only when given.
+const COVERED: &str = "workspace_id = $1 AND dimension = ANY($2) AND ($3::text IS NULL OR value = $3) \
+     AND ((span = 'month' AND starts_on = ANY($4)) OR (span = 'day' AND starts_on = ANY($5)))";
+
+/// The stored cells of `cover` in `dimensions` (of `value` only, when given), their buyer sets
+/// from [`BUYER_SETS`] where it has them.
+fn covered_cells(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
     dimensions: &[Dimension],
     value: Option<&str>,
     cover: &Cover,
-) -> QueryResult<Vec<StoredCell>> {
+) -> QueryResult<Vec<(CellKey, Figures)>> {
     if cover.months.is_empty() && cover.days.is_empty() {
         return Ok(Vec::new());
     }
     let names: Vec<&str> = dimensions.iter().map(|dimension| dimension.as_str()).collect();
-    diesel::sql_query(
-        "SELECT span, starts_on, dimension, value, deals, revenue, unconverted_deals, first_time_buyers, buyers \
-         FROM sales_cells WHERE workspace_id = $1 AND dimension = ANY($2) \
-         AND ($3::text IS NULL OR value = $3) \
-         AND ((span = 'month' AND starts_on = ANY($4)) OR (span = 'day' AND starts_on = ANY($5)))",
-    )
+    let cells: Vec<CellFigures> = diesel::sql_query(format!(
+        "SELECT starts_on, dimension, value, deals, revenue, unconverted_deals, first_time_buyers, version \
+         FROM sales_cells WHERE {COVERED}"
+    ))
     .bind::<diesel::sql_types::Uuid, _>(workspace.0)
-    .bind::<Array<Text>, _>(names)
+    .bind::<Array<Text>, _>(&names)
     .bind::<Nullable<Text>, _>(value)
     .bind::<Array<Date>, _>(&cover.months)
     .bind::<Array<Date>, _>(&cover.days)
-    .load(conn)
+    .load(conn)?;
+    let mut sets: HashMap<uuid::Uuid, Arc<RoaringBitmap>> = {
+        let cached = buyer_sets();
+        cells
+            .iter()
+            .filter_map(|cell| Some((cell.version, Arc::clone(cached.sets.get(&cell.version)?))))
+            .collect()
+    };
+    let missing: Vec<uuid::Uuid> =
+        cells.iter().map(|cell| cell.version).filter(|version| !sets.contains_key(version)).collect();
+    if !missing.is_empty() {
+        let read: Vec<CellBuyers> = diesel::sql_query(format!(
+            "SELECT version, buyers FROM sales_cells WHERE {COVERED} AND version = ANY($6)"
+        ))
+        .bind::<diesel::sql_types::Uuid, _>(workspace.0)
+        .bind::<Array<Text>, _>(&names)
+        .bind::<Nullable<Text>, _>(value)
+        .bind::<Array<Date>, _>(&cover.months)
+        .bind::<Array<Date>, _>(&cover.days)
+        .bind::<Array<diesel::sql_types::Uuid>, _>(&missing)
+        .load(conn)?;
+        let mut cached = buyer_sets();
+        for cell in read {
+            let set = Arc::new(decode_buyers(&cell.buyers)?);
+            if cached.bytes + cell.buyers.len() > BUYER_SETS_BUDGET {
+                cached.sets.clear();
+                cached.bytes = 0;
+            }
+            cached.bytes += cell.buyers.len();
+            cached.sets.insert(cell.version, Arc::clone(&set));
+            sets.insert(cell.version, set);
+        }
+    }
+    cells
+        .into_iter()
+        .map(|cell| {
+            let buyers = sets
+                .get(&cell.version)
+                .cloned()
+                .ok_or_else(|| corrupt("a sales cell's buyers went missing while read".to_owned()))?;
+            cell.into_cell(buyers)
+        })
+        .collect()
 }
 
 /// Runs `work` in one repeatable-read snapshot, so that the stale days and the cells it reads
