@@ -27,12 +27,14 @@ CREATE UNIQUE INDEX sales_cells_key ON sales_cells (workspace_id, dimension, spa
 
 -- Days whose cells no longer match their sales lines: marked by every write to the sales lines in
 -- its own transaction, cleared by the job that writes the day's cells again. Until then reports add
--- up those days from the lines themselves, so they are never stale.
+-- up those days from the lines themselves, so they are never stale. No unique key: a day is marked
+-- as often as it is written, so that a write never waits for another one marking the same day
+-- (two batches marking today in turn while each waits for a client the other holds would deadlock).
 CREATE TABLE sales_cells_stale (
     workspace_id uuid NOT NULL REFERENCES workspaces (id),
-    day date NOT NULL,
-    PRIMARY KEY (workspace_id, day)
+    day date NOT NULL
 );
+CREATE INDEX sales_cells_stale_day_idx ON sales_cells_stale (workspace_id, day);
 
 -- The job's claim on a workspace (one process at a time writes a workspace's cells), and when it
 -- last did.

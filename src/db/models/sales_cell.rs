@@ -291,16 +291,14 @@ fn corrupt(message: String) -> diesel::result::Error {
 }
 
 /// Marks `days` of the workspace stale: their cells no longer match their lines. Call it in the
-/// transaction that changes the lines. Days are marked in order, so two transactions marking the
-/// same days wait for each other instead of deadlocking.
+/// transaction that changes the lines. A plain insert, without a key to meet: it never waits for
+/// another transaction marking the same day.
 pub fn mark_stale(conn: &mut PgConnection, workspace: WorkspaceId, days: &[NaiveDate]) -> QueryResult<()> {
     if days.is_empty() {
         return Ok(());
     }
     diesel::sql_query(
-        "INSERT INTO sales_cells_stale (workspace_id, day) \
-         SELECT $1, day FROM (SELECT DISTINCT unnest($2::date[]) AS day) AS days ORDER BY day \
-         ON CONFLICT DO NOTHING",
+        "INSERT INTO sales_cells_stale (workspace_id, day) SELECT DISTINCT $1::uuid, unnest($2::date[])",
     )
     .bind::<diesel::sql_types::Uuid, _>(workspace.0)
     .bind::<Array<Date>, _>(days)
@@ -313,8 +311,7 @@ pub fn mark_stale(conn: &mut PgConnection, workspace: WorkspaceId, days: &[Naive
 pub fn mark_all_stale(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<()> {
     diesel::sql_query(
         "INSERT INTO sales_cells_stale (workspace_id, day) \
-         SELECT DISTINCT $1::uuid, won_on FROM sales_lines WHERE workspace_id = $1 ORDER BY 2 \
-         ON CONFLICT DO NOTHING",
+         SELECT DISTINCT $1::uuid, won_on FROM sales_lines WHERE workspace_id = $1",
     )
     .bind::<diesel::sql_types::Uuid, _>(workspace.0)
     .execute(conn)?;
@@ -376,15 +373,19 @@ pub fn refresh_workspace(conn: &mut PgConnection, workspace: WorkspaceId) -> Que
         if claimed.is_empty() {
             return Ok(0);
         }
+        // A day marked several times comes back once per mark.
         let days: Vec<NaiveDate> = diesel::sql_query(
             "DELETE FROM sales_cells_stale WHERE workspace_id = $1 AND day IN \
-             (SELECT day FROM sales_cells_stale WHERE workspace_id = $1 ORDER BY day LIMIT $2) RETURNING day",
+             (SELECT DISTINCT day FROM sales_cells_stale WHERE workspace_id = $1 ORDER BY day LIMIT $2) \
+             RETURNING day",
         )
         .bind::<diesel::sql_types::Uuid, _>(workspace.0)
         .bind::<BigInt, _>(DAYS_PER_REFRESH)
         .load::<StaleDay>(conn)?
         .into_iter()
         .map(|stale| stale.day)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
         if days.is_empty() {
             return Ok(0);
