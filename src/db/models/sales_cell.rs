@@ -127,30 +127,13 @@ fn lines_of(
 }
 
 /// What the lines of a cell add up to.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Figures {
     deals: i64,
     revenue: Option<Decimal>,
     unconverted_deals: i64,
     first_time_buyers: i64,
-    /// Shared with the cell a sum took it from, until a second cell is added to it.
     buyers: Arc<RoaringBitmap>,
-}
-
-impl Figures {
-    /// Adds the figures of lines that share no deal with these (another day's, another month's):
-    /// deals and first purchases add up; buyers are a union.
-    fn add(&mut self, other: &Figures) {
-        self.deals += other.deals;
-        self.revenue = sum_of(self.revenue, other.revenue);
-        self.unconverted_deals += other.unconverted_deals;
-        self.first_time_buyers += other.first_time_buyers;
-        if self.buyers.is_empty() {
-            self.buyers = Arc::clone(&other.buyers);
-        } else if !other.buyers.is_empty() {
-            *Arc::make_mut(&mut self.buyers) |= &*other.buyers;
-        }
-    }
 }
 
 /// Revenue added up as `sum` does: null only when both are.
@@ -161,8 +144,8 @@ fn sum_of(mine: Option<Decimal>, theirs: Option<Decimal>) -> Option<Decimal> {
     }
 }
 
-/// A report's figures for one period (or the whole range) and group, while its cells are added
-/// up: their buyer sets are kept and united once at the end, which is much faster than uniting
+/// The figures of several cells while they are added up (a report's period and group, a month's
+/// days): their buyer sets are kept and united once at the end, which is much faster than uniting
 /// them one by one.
 #[derive(Debug, Default)]
 struct Tally {
@@ -189,6 +172,21 @@ impl Tally {
             [] => 0,
             [only] => only.len(),
             sets => sets.iter().map(|set| &**set).union().len(),
+        }
+    }
+
+    /// The figures of the cells added up, as one cell's: a month's from its days'.
+    fn into_figures(self) -> Figures {
+        let buyers = match self.buyer_sets.as_slice() {
+            [only] => Arc::clone(only),
+            sets => Arc::new(sets.iter().map(|set| &**set).union()),
+        };
+        Figures {
+            deals: self.deals,
+            revenue: self.revenue,
+            unconverted_deals: self.unconverted_deals,
+            first_time_buyers: self.first_time_buyers,
+            buyers,
         }
     }
 }
@@ -448,11 +446,12 @@ fn refresh_month(conn: &mut PgConnection, workspace: WorkspaceId, month: NaiveDa
     .bind::<Date, _>(month)
     .bind::<Date, _>(end)
     .load(conn)?;
-    let mut cells: HashMap<CellKey, Figures> = HashMap::new();
+    let mut tallies: HashMap<CellKey, Tally> = HashMap::new();
     for stored in days {
         let (key, figures) = stored.into_cell()?;
-        cells.entry(CellKey { starts_on: month, ..key }).or_default().add(&figures);
+        tallies.entry(CellKey { starts_on: month, ..key }).or_default().add(&figures);
     }
+    let cells = tallies.into_iter().map(|(key, tally)| (key, tally.into_figures())).collect();
     diesel::sql_query(
         "DELETE FROM sales_cells WHERE workspace_id = $1 AND span = 'month' AND starts_on = $2",
     )
