@@ -15,6 +15,7 @@ use crate::auth::tokens::{JwtKeys, generate_secret};
 use crate::bootstrap::{self, NewWorkspaceWithOwner};
 use crate::config::{self, Config, DatabaseLocation, Secret};
 use crate::db;
+use crate::db::replica::ReadReplica;
 use crate::launch::{Database, Opener};
 use crate::state::AppState;
 
@@ -189,7 +190,13 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
     let listener = TcpListener::bind(&config.bind)
         .map_err(|error| format!("can't listen on {}: {error}", config.bind))?;
     let address = listener.local_addr()?;
-    let metrics = crate::metrics::build(pool.clone())?;
+    let read_replica = match &config.read_database {
+        Some(url) => {
+            Some(ReadReplica::connect(url.expose(), &database.url, config.db_pool_size, config.read_max_lag)?)
+        }
+        None => None,
+    };
+    let metrics = crate::metrics::build(pool.clone(), read_replica.as_ref())?;
     let metrics_listener = TcpListener::bind(&config.metrics_bind)
         .map_err(|error| format!("can't listen for metrics on {}: {error}", config.metrics_bind))?;
     let metrics_address = metrics_listener.local_addr()?;
@@ -198,6 +205,7 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
     actix_web::rt::spawn(metrics_server);
     let state = AppState {
         pool: db::DbPool::new(pool, &database.url)?,
+        read_replica,
         jwt: Arc::new(JwtKeys::new(&jwt_secret)),
         body_limit: config.body_limit_bytes,
         import_limit: config.import_limit_bytes,

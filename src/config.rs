@@ -81,6 +81,12 @@ pub struct Config {
     pub webhooks_allow_private: bool,
     /// Whether this process delivers webhooks (`CRM_WEBHOOK_WORKER=off`: others do).
     pub webhook_worker: bool,
+    /// A streaming replica for the reads that may lag a little (reports, exports, segment counts
+    /// and previews): `CRM_READ_DATABASE_URL`; None: they go to the primary like the rest.
+    pub read_database: Option<Secret>,
+    /// How far behind the primary the replica may be and still take those reads
+    /// (`CRM_READ_MAX_LAG_SECONDS`); past it they go to the primary.
+    pub read_max_lag: std::time::Duration,
 }
 
 impl Config {
@@ -120,6 +126,12 @@ impl Config {
             import_worker: lookup("CRM_IMPORT_WORKER").is_none_or(|value| value != "off"),
             webhooks_allow_private: lookup("CRM_WEBHOOKS_ALLOW_PRIVATE").is_some_and(|value| value == "true"),
             webhook_worker: lookup("CRM_WEBHOOK_WORKER").is_none_or(|value| value != "off"),
+            read_database: lookup("CRM_READ_DATABASE_URL").map(Secret::new),
+            read_max_lag: std::time::Duration::from_secs(parse_number(
+                &lookup,
+                "CRM_READ_MAX_LAG_SECONDS",
+                DEFAULT_READ_MAX_LAG_SECONDS,
+            )?),
             db_pool_size: parse_number(&lookup, "CRM_DB_POOL_SIZE", default_pool_size())?,
             workers: lookup("CRM_WORKERS").map(|_| parse_number(&lookup, "CRM_WORKERS", 1)).transpose()?,
             user_requests_per_minute: parse_number(
@@ -135,6 +147,10 @@ impl Config {
         })
     }
 }
+
+/// A replica more than this many seconds behind the primary takes no reads: a report is then at
+/// most that old, which a dashboard can live with, while the replica spares the primary.
+const DEFAULT_READ_MAX_LAG_SECONDS: u64 = 10;
 
 /// Twice the CPU count, at least 4. More connections than the cores can serve make PostgreSQL
 /// switch between backends instead of finishing queries, while requests queue in the pool in
@@ -205,6 +221,7 @@ mod tests {
     fn refuses_a_malformed_number() {
         assert!(config(&[("CRM_BODY_LIMIT_BYTES", "lots")]).is_err());
         assert!(config(&[("CRM_DB_POOL_SIZE", "0")]).is_err());
+        assert!(config(&[("CRM_READ_MAX_LAG_SECONDS", "0")]).is_err());
     }
 
     #[test]
@@ -213,6 +230,7 @@ mod tests {
             ("DATABASE_URL", "postgres://crm:hunter2@db/crm"),
             ("CRM_JWT_SECRET", &"s".repeat(40)),
             ("CRM_ADMIN_PASSWORD", "hunter2"),
+            ("CRM_READ_DATABASE_URL", "postgres://crm:hunter2@replica/crm"),
         ])?;
         let printed = format!("{config:?}");
         assert!(!printed.contains("hunter2"), "{printed}");

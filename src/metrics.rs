@@ -13,10 +13,19 @@ use prometheus::proto::MetricFamily;
 use prometheus::{IntGauge, Opts, Registry};
 
 use crate::db::PgPool;
+use crate::db::replica::ReadReplica;
 
-pub fn build(pool: PgPool) -> Result<PrometheusMetrics, Box<dyn std::error::Error + Send + Sync>> {
+/// The registry of the server's metrics: `pool`'s, those of the read replica if there is one, and
+/// the requests'.
+pub fn build(
+    pool: PgPool,
+    replica: Option<&ReadReplica>,
+) -> Result<PrometheusMetrics, Box<dyn std::error::Error + Send + Sync>> {
     let registry = Registry::new();
     registry.register(Box::new(PoolCollector::new(pool)?))?;
+    for collector in replica.map(ReadReplica::collectors).unwrap_or_default() {
+        registry.register(collector)?;
+    }
     PrometheusMetricsBuilder::new("crm")
         .registry(registry)
         // Unknown paths would otherwise each become a label value: one series per scanner probe.

@@ -7,10 +7,14 @@ use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::JwtKeys;
 use crate::cors::AllowedOrigins;
 use crate::db::DbPool;
+use crate::db::replica::ReadReplica;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub pool: DbPool,
+    /// Where reports, exports, segment counts and previews go while it keeps up
+    /// (`CRM_READ_DATABASE_URL`, `auth::run_reading`); None: to `pool`.
+    pub read_replica: Option<ReadReplica>,
     pub jwt: Arc<JwtKeys>,
     /// The largest request body accepted, in bytes.
     pub body_limit: usize,

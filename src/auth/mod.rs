@@ -9,4 +9,4 @@ pub mod scopes;
 pub mod throttle;
 pub mod tokens;
 
-pub use principal::{Caller, DisclosureSlot, Principal, authenticate, run_as, run_seeing};
+pub use principal::{Caller, DisclosureSlot, Principal, authenticate, run_as, run_reading, run_seeing};

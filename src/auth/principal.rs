@@ -17,6 +17,7 @@ use crate::auth::tokens::{API_KEY_PREFIX, OpaqueToken};
 use crate::db::models::api_key::KeyWithPrincipal;
 use crate::db::models::user::Access;
 use crate::db::read_budget::Reader;
+use crate::db::replica::in_read_snapshot;
 use crate::db::visibility::ClientScope;
 use crate::db::{self, DbPool, models::User};
 use crate::documented_routes::DocumentedRoutes;
@@ -141,6 +142,37 @@ where
         work(conn, &scope)
     })
     .await
+}
+
+/// [`run_seeing`] for reads that may lag a little behind the writes: reports, exports, segment
+/// counts and previews. They go to the read replica while it keeps up (`db::replica`), else to the
+/// primary, and run in one read-only snapshot either way, so a report's figures agree with each
+/// other. The caller is checked on the primary all the same: a deactivation or a revoked key
+/// applies at once, whatever the replica's lag. A replica that fails the read for want of a
+/// server hands it to the primary, which is why `work` may run twice.
+pub async fn run_reading<T, F>(caller: Caller, state: &AppState, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: Fn(&mut PgConnection, &ClientScope) -> Result<T, ApiError> + Send + Sync + 'static,
+{
+    let replica = state.read_replica.as_ref();
+    let replica_takes_it = match replica.map(|replica| (replica, replica.usable())) {
+        Some((_, Ok(_))) => true,
+        Some((replica, Err(why))) => {
+            replica.count_fallback(why);
+            false
+        }
+        None => false,
+    };
+    if !replica_takes_it {
+        // One trip: the caller's check and the read on the same connection.
+        return run_seeing(caller, &state.pool, move |conn, scope| {
+            in_read_snapshot(conn, |conn| work(conn, scope))
+        })
+        .await;
+    }
+    let scope = run_seeing(caller, &state.pool, |_, scope| Ok(scope.clone())).await?;
+    db::replica::run_lagging(&state.pool, replica, move |conn| work(conn, &scope)).await
 }
 
 /// The principal a background job acts as, and what it sees: the user who started the job, as

@@ -86,6 +86,16 @@ impl EmbeddedPostgres {
         durability: Durability,
         bin_dir: Option<&Path>,
     ) -> Result<Self, LaunchError> {
+        let cluster = Self::prepare(data_dir, durability, bin_dir)?;
+        if !cluster.pg_data().join("PG_VERSION").exists() {
+            cluster.initdb()?;
+        }
+        Ok(cluster)
+    }
+
+    /// The folders of a cluster under `data_dir`, made and handed to the cluster's user, with
+    /// nothing in its data folder yet.
+    fn prepare(data_dir: &Path, durability: Durability, bin_dir: Option<&Path>) -> Result<Self, LaunchError> {
         let bin_dir = match bin_dir {
             Some(dir) if has_binaries(dir) => dir.to_path_buf(),
             Some(dir) => {
@@ -135,10 +145,34 @@ impl EmbeddedPostgres {
                 return Err(LaunchError::Unreachable(cluster.cluster_dir.clone()));
             }
         }
-        if !cluster.pg_data().join("PG_VERSION").exists() {
-            cluster.initdb()?;
-        }
         Ok(cluster)
+    }
+
+    /// Prepares a streaming replica of this running cluster under `data_dir`, not started: a base
+    /// backup that follows this cluster's WAL once started (`CRM_READ_DATABASE_URL` is tried on
+    /// one in the tests). A folder that holds a cluster already is taken as it is.
+    pub fn replicate_to(&self, data_dir: &Path, durability: Durability) -> Result<Self, LaunchError> {
+        let replica = Self::prepare(data_dir, durability, Some(&self.bin_dir))?;
+        if !replica.pg_data().join("PG_VERSION").exists() {
+            let mut backup = replica.tool("pg_basebackup");
+            backup
+                .arg("-h")
+                .arg(&self.socket_dir)
+                .args([
+                    "-p",
+                    &PORT.to_string(),
+                    "-U",
+                    SUPERUSER,
+                    "--wal-method=stream",
+                    "--write-recovery-conf",
+                    "--checkpoint=fast",
+                ])
+                .args(if durability == Durability::Throwaway { &["--no-sync"][..] } else { &[] })
+                .arg("-D")
+                .arg(replica.pg_data());
+            replica.run_checked(&mut backup, "pg_basebackup")?;
+        }
+        Ok(replica)
     }
 
     /// Starts the cluster, or attaches to it when it already runs (then it is left running).

@@ -12,6 +12,7 @@ pub mod models;
 pub mod page_limit;
 mod reachability;
 pub mod read_budget;
+pub mod replica;
 pub mod schema;
 pub mod sql_file;
 pub mod visibility;
@@ -43,6 +44,16 @@ pub fn ping(conn: &mut PgConnection) -> QueryResult<()> {
 }
 
 pub fn build_pool(url: &str, max_size: u32) -> Result<PgPool, diesel::r2d2::PoolError> {
+    pool_builder(max_size).build(Manager(ConnectionManager::new(url)))
+}
+
+/// A pool whose server may be down when it is built (a read replica): its connections are made
+/// as they are needed.
+pub fn build_pool_unchecked(url: &str, max_size: u32) -> PgPool {
+    pool_builder(max_size).build_unchecked(Manager(ConnectionManager::new(url)))
+}
+
+fn pool_builder(max_size: u32) -> diesel::r2d2::Builder<Manager> {
     Pool::builder()
         .max_size(max_size)
         .min_idle(Some(max_size.min(2)))
@@ -56,7 +67,6 @@ pub fn build_pool(url: &str, max_size: u32) -> Result<PgPool, diesel::r2d2::Pool
         // connection replaced every 30 minutes holds only the segments viewed in that time.
         .max_lifetime(Some(Duration::from_secs(30 * 60)))
         .connection_customizer(Box::new(SessionSettings))
-        .build(Manager(ConnectionManager::new(url)))
 }
 
 thread_local! {
@@ -181,6 +191,11 @@ impl DbPool {
     /// until it answers again.
     pub fn mark_down(&self) {
         self.reachability.mark_down();
+    }
+
+    /// Whether the database answers, as far as the pool's probe knows.
+    pub fn is_reachable(&self) -> bool {
+        self.reachability.is_reachable()
     }
 
     /// The pool itself, for background work on threads of its own.

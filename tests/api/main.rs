@@ -44,6 +44,7 @@ mod openapi;
 mod pipelines;
 mod processes;
 mod products;
+mod replica;
 mod reports;
 mod schema;
 mod search;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{GroupLabels, PersonGrouping, distinct_keys, group_labels, percent_of, report_range, respond};
-use crate::auth::{Principal, run_seeing};
+use crate::auth::{Principal, run_reading};
 use crate::db::models::Workspace;
 use crate::db::models::activity_report::{self as queries, ActivityScope, DoneTally, PaceTally};
 use crate::domain::enums::ActivityKind;
@@ -150,7 +150,7 @@ pub async fn activity_report(
     query: web::Query<ActivityReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let report = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+    let report = run_reading(principal.caller(), &state, move |conn, scope| {
         let workspace = Workspace::find(conn, scope.workspace())?;
         let range = report_range(&workspace, query.from, query.to, |today| today.with_day(1))?;
         let report = ActivityScope {

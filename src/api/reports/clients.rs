@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{percent_of, report_range, respond, segment_clients, today_in};
-use crate::auth::{Principal, run_seeing};
+use crate::auth::{Principal, run_reading};
 use crate::db::models::Workspace;
 use crate::db::models::client_dynamics::{
     DynamicsQuery, DynamicsTally, LifetimeBasis, dynamics_tallies, lifetime_basis,
@@ -186,7 +186,7 @@ pub async fn clients_report(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let (dormant_days, lost_days) = thresholds(&query)?;
-    let report = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+    let report = run_reading(principal.caller(), &state, move |conn, scope| {
         let workspace = Workspace::find(conn, scope.workspace())?;
         let today = today_in(&workspace);
         let range = report_range(&workspace, query.from, query.to, |today| today.with_ordinal(1))?;

@@ -14,7 +14,7 @@ use super::plans::{ATTAINMENT_COLUMNS, Attainment, Plans, attainment_cells, grou
 use super::{
     GroupLabels, PersonGrouping, distinct_keys, group_labels, percent_of_decimal, respond, today_in,
 };
-use crate::auth::{Principal, run_seeing};
+use crate::auth::{Principal, run_reading};
 use crate::db::models::Workspace;
 use crate::db::models::forecast::{OpenDeals, OpenTally, open_tallies};
 use crate::db::models::sales_line::{SalesFilter, SalesQuery, SalesTally, sales_tallies};
@@ -175,7 +175,7 @@ pub async fn forecast_report(
         )
         .into());
     }
-    let report = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+    let report = run_reading(principal.caller(), &state, move |conn, scope| {
         let workspace = Workspace::find(conn, scope.workspace())?;
         let today = today_in(&workspace);
         let start = today.with_day(1).unwrap_or(today);

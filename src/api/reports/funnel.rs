@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{percent_of, report_range, respond};
-use crate::auth::{Principal, run_seeing};
+use crate::auth::{Principal, run_reading};
 use crate::db::models::funnel::{self, Cohort};
 use crate::db::models::{Pipeline, Stage, Workspace};
 use crate::domain::{FieldCode, money};
@@ -139,7 +139,7 @@ pub async fn funnel_report(
     query: web::Query<FunnelQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let report = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+    let report = run_reading(principal.caller(), &state, move |conn, scope| {
         let workspace = Workspace::find(conn, scope.workspace())?;
         let range = report_range(&workspace, query.from, query.to, |today| today.with_ordinal(1))?;
         let pipeline = match query.pipeline_id {

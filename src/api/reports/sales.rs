@@ -13,7 +13,7 @@ use super::plans::{ATTAINMENT_COLUMNS, Attainment, Plans, attainment_cells, grou
 use super::{
     GroupLabels, distinct_keys, group_labels, report_currency, report_day, respond, segment_clients, today_in,
 };
-use crate::auth::{Principal, run_seeing};
+use crate::auth::{Principal, run_reading};
 use crate::db::models::Workspace;
 use crate::db::models::sales_line::{SalesFilter, SalesGrouping, SalesQuery, SalesTally, sales_tallies};
 use crate::db::models::target::Subject;
@@ -236,7 +236,7 @@ pub async fn sales_report(
     query: web::Query<SalesReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
-    let report = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+    let report = run_reading(principal.caller(), &state, move |conn, scope| {
         let workspace = Workspace::find(conn, scope.workspace())?;
         let calendar = ReportCalendar::of(&workspace, &query)?;
         let clients = query.segment_id.map(|id| segment_clients(conn, workspace.id, id)).transpose()?;

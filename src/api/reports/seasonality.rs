@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{GroupLabels, distinct_keys, group_labels, report_currency, respond, today_in};
-use crate::auth::{Principal, run_seeing};
+use crate::auth::{Principal, run_reading};
 use crate::db::models::Workspace;
 use crate::db::models::sales_line::{MonthTally, SalesFilter, SalesGrouping, month_tallies};
 use crate::domain::report_period::DateRange;
@@ -132,7 +132,7 @@ pub async fn seasonality_report(
             Violation::new("years", FieldCode::Range, format!("must be between 1 and {MOST_YEARS}")).into()
         );
     }
-    let report = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+    let report = run_reading(principal.caller(), &state, move |conn, scope| {
         let workspace = Workspace::find(conn, scope.workspace())?;
         let (currency, converted, places) =
             report_currency(&workspace.default_currency, query.currency.as_deref())?;

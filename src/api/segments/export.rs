@@ -19,6 +19,7 @@ use crate::db::models::client_stats::ClientStats;
 use crate::db::models::segment::{Segment, SegmentExport};
 use crate::db::models::{Client, Workspace};
 use crate::db::read_budget::{ChargeError, Reader};
+use crate::db::replica::ReadReplica;
 use crate::domain::personal_data::{self, Disclosure};
 use crate::error::ApiError;
 use crate::ids::{ClientId, SegmentId, UserId, WorkspaceId};
@@ -147,6 +148,7 @@ pub async fn export_segment(
         .await?;
     let export = Export {
         pool: state.pool.clone(),
+        replica: state.read_replica.clone(),
         caller,
         workspace,
         condition,
@@ -168,6 +170,8 @@ pub async fn export_segment(
 /// An export in progress: where it is, and the record counting what it sent.
 pub(super) struct Export {
     pool: DbPool,
+    /// Where the rows are read while it keeps up (`db::replica`).
+    replica: Option<ReadReplica>,
     /// Every chunk checks the caller again: deactivating someone stops their export mid-way.
     caller: Caller,
     workspace: WorkspaceId,
@@ -213,28 +217,31 @@ impl Export {
                 self,
             ));
         }
-        let (pool, workspace, condition, after, export_id, reader) = (
-            self.pool.clone(),
-            self.workspace,
-            self.condition.clone(),
-            self.after,
-            self.export_id,
-            self.reader.clone(),
-        );
-        let chunk = run_as(self.caller.clone(), &pool, move |conn| {
-            let rows = Segment::export_chunk(conn, workspace, &condition, after, EXPORT_CHUNK)?;
-            if let Some(reader) = reader {
-                let clients: Vec<ClientId> = rows.iter().map(|(client, _)| client.id).collect();
-                // The budget was checked at the start; only reads elsewhere meanwhile can exhaust it.
-                reader.charge(conn, &clients).map_err(|error| match error {
-                    ChargeError::Database(error) => ApiError::from(error),
-                    _ => ApiError::internal("the read budget ran out mid-export"),
-                })?;
-            }
-            let finished = (rows.len() as i64) < EXPORT_CHUNK;
-            SegmentExport::add_rows(conn, workspace, export_id, rows.len() as i64, finished)?;
-            Ok((rows, finished))
-        })
+        let (workspace, condition, after) = (self.workspace, self.condition.clone(), self.after);
+        // The rows where reads that may lag go (the read replica while it keeps up); what they
+        // cost the exporter's budget, and the export's record, on the primary.
+        let rows = crate::db::replica::run_lagging(&self.pool, self.replica.as_ref(), move |conn| {
+            Ok(Segment::export_chunk(conn, workspace, &condition, after, EXPORT_CHUNK)?)
+        });
+        let (pool, export_id, reader) = (self.pool.clone(), self.export_id, self.reader.clone());
+        let caller = self.caller.clone();
+        let chunk = async move {
+            let rows = rows.await?;
+            run_as(caller, &pool, move |conn| {
+                if let Some(reader) = reader {
+                    let clients: Vec<ClientId> = rows.iter().map(|(client, _)| client.id).collect();
+                    // The budget was checked at the start; only reads elsewhere meanwhile can exhaust it.
+                    reader.charge(conn, &clients).map_err(|error| match error {
+                        ChargeError::Database(error) => ApiError::from(error),
+                        _ => ApiError::internal("the read budget ran out mid-export"),
+                    })?;
+                }
+                let finished = (rows.len() as i64) < EXPORT_CHUNK;
+                SegmentExport::add_rows(conn, workspace, export_id, rows.len() as i64, finished)?;
+                Ok((rows, finished))
+            })
+            .await
+        }
         .await;
         match chunk {
             Ok((rows, finished)) => {

@@ -12,10 +12,12 @@ use crate::api::clients::{ClientListQuery, ClientResponse, Narrowing, clients_pa
 use crate::api::extract::{JsonBody, Page};
 use crate::api::record_change;
 use crate::api::search::{compile_filter, segment_condition};
-use crate::auth::{Principal, run_seeing};
+use crate::auth::{Principal, run_reading, run_seeing};
+use crate::db::fragment::SqlFragment;
 use crate::db::models::Client;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::segment::{Segment, members_condition};
+use crate::db::replica::read_within;
 use crate::db::visibility::ClientScope;
 use crate::domain::FieldCode;
 use crate::domain::enums::{CustomEntity, SegmentKind};
@@ -98,12 +100,17 @@ pub async fn count_segment_members(
     let id = id.into_inner();
     let workspace = principal.workspace_id;
     let fresh = query.fresh.unwrap_or(false);
+    let replica = state.read_replica.clone();
     let count = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
         let segment = Segment::find(conn, workspace, id)?;
+        // Counted on the read replica when it keeps up: a count may lag as a report does.
+        let count_now = |conn: &mut PgConnection, condition: &SqlFragment| {
+            read_within(replica.as_ref(), conn, |conn| Ok(Segment::count(conn, scope, condition)?))
+        };
         // The kept count is the whole workspace's: whoever sees less gets theirs counted now.
         if !scope.sees_everything() {
             let condition = segment_condition(conn, &segment)?;
-            let count = Segment::count(conn, scope, &condition)?;
+            let count = count_now(conn, &condition)?;
             return Ok(SegmentCount { count, counted_at: chrono::SubsecRound::trunc_subsecs(Utc::now(), 6) });
         }
         let kept = |conn: &mut PgConnection| -> Result<Option<SegmentCount>, ApiError> {
@@ -133,7 +140,7 @@ pub async fn count_segment_members(
             // To the microsecond, as PostgreSQL keeps it: the kept count reads back the same.
             let counted_at = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
             let condition = segment_condition(conn, &segment)?;
-            let count = Segment::count(conn, scope, &condition)?;
+            let count = count_now(conn, &condition)?;
             Segment::keep_count(conn, &segment, count, counted_at)?;
             Ok(SegmentCount { count, counted_at })
         })
@@ -184,7 +191,7 @@ pub async fn preview_segment(
     let request = body.0;
     let workspace = principal.workspace_id;
     let filter = request.filter.clone();
-    let count = run_seeing(principal.caller(), &state.pool, move |conn, scope| {
+    let count = run_reading(principal.caller(), &state, move |conn, scope| {
         let condition = compile_filter(conn, workspace, CustomEntity::Client, &filter)?;
         Ok(Segment::count(conn, scope, &condition)?)
     })

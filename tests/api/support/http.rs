@@ -88,9 +88,10 @@ impl TestApp {
         .expect("bootstrap");
 
         let pool = crm::db::build_pool(&database.url, 4).expect("pool");
-        let metrics = crm::metrics::build(pool.clone()).expect("metrics");
+        let metrics = crm::metrics::build(pool.clone(), None).expect("metrics");
         let mut state = AppState {
             pool: crm::db::DbPool::new(pool, &database.url).expect("database threads"),
+            read_replica: None,
             jwt: Arc::new(JwtKeys::new(&Secret::new(JWT_SECRET))),
             body_limit: BODY_LIMIT,
             import_limit: 8 * BODY_LIMIT,

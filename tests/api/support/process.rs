@@ -59,6 +59,8 @@ pub fn crm(data_dir: &Path) -> Command {
 pub struct RunningServer {
     child: Child,
     pub address: String,
+    /// Where its metrics are scraped (`http://…/metrics`).
+    pub metrics_url: String,
     /// What the server has printed on stdout so far, line by line.
     stdout: Arc<Mutex<Vec<String>>>,
     /// Fills `stdout`; ends when the server does.
@@ -87,16 +89,18 @@ impl RunningServer {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let address = rest.split_whitespace().next().unwrap_or_default().to_string();
-                    let _ = sender.send(Ok(address));
+                    let metrics = line.split("metrics at ").nth(1).unwrap_or_default();
+                    let metrics = metrics.trim_end_matches(')').to_string();
+                    let _ = sender.send(Ok((address, metrics)));
                 } else if line.starts_with("crm:") {
                     let _ = sender.send(Err(line));
                 }
             }
         });
         match receiver.recv_timeout(Duration::from_secs(60)) {
-            Ok(Ok(address)) => {
+            Ok(Ok((address, metrics_url))) => {
                 wait_until_serving(&address);
-                Self { child, address: format!("http://{address}"), stdout, stdout_reader }
+                Self { child, address: format!("http://{address}"), metrics_url, stdout, stdout_reader }
             }
             other => {
                 let _ = child.kill();
