@@ -192,6 +192,13 @@ def peak_rss_mb(pid):
     return 0.0
 
 
+def current_rss_mb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def cpu_seconds(pid):
     """The process's user and system CPU time so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -409,7 +416,8 @@ def bench_scale(scale, options, work_dir):
             break
         time.sleep(1)
     results = {"scale": scale, "scenarios": [], "seed_seconds": (data_dir / "seed-seconds").read_text().strip()
-               if (data_dir / "seed-seconds").exists() else "", "pool": pool_size(port)}
+               if (data_dir / "seed-seconds").exists() else "", "pool": pool_size(port),
+               "rss_idle_start": current_rss_mb(server.pid)}
     try:
         api = Api(f"http://127.0.0.1:{port}")
         owner = api.login(OWNER_EMAIL, OWNER_PASSWORD)
@@ -528,6 +536,11 @@ def bench_scale(scale, options, work_dir):
             results["scenarios"].append(result)
             wait_until_idle(cluster)
 
+        # What the server holds once the load is over: its database threads give back their free
+        # memory after 2 s without work (src/allocator.rs).
+        time.sleep(5)
+        results["rss_idle_after"] = current_rss_mb(server.pid)
+
         # The ceilings: pgbench with the SQL each endpoint issued, parameters as the load used them.
         n = numbers[0]
         client = seeded_client_id(n)
@@ -626,7 +639,9 @@ def report(all_results, options):
                "server (3 s), the wait of a single user. "
                "*Server CPU* is the API server's CPU time (user and system) per request under load, steadier from "
                "run to run than req/s on a shared 2-core machine. "
-               "Peak RSS is the server process's high-water mark during the scenario (reset before each). "
+               "Peak RSS is the server process's high-water mark during the scenario (reset before each); the "
+               "server's allocator is mimalloc without transparent huge pages, and its database threads give "
+               "their free memory back after 2 s without work (src/allocator.rs). "
                "Linux's scheduler autogroup is switched off for the run: with it on, every PostgreSQL backend is "
                "a scheduling group of its own and the whole API server counts as one, which stalled requests "
                "for 100-600 ms at p99 (see `scheduler_autogroup_off` in bench/bench.py).\n")
@@ -636,6 +651,9 @@ def report(all_results, options):
         out.append(f"Data: {results['counts']}{seeded}.\n")
         if "agenda" in results:
             out.append(f"The agenda scenario's page: {results['agenda']}.\n")
+        if "rss_idle_after" in results:
+            out.append(f"Server RSS while idle: {results['rss_idle_start']:.0f} MB after its start, "
+                       f"{results['rss_idle_after']:.0f} MB 5 s after the last scenario.\n")
         out.append("| scenario | req/s | p50 ms | p99 ms | non-2xx | server CPU µs/req | peak RSS MB "
                    "| pgbench ceiling tps | API / ceiling | p50 alone ms |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -232,6 +232,9 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
         crate::webhooks::spawn(state.pool.connections().clone(), config.webhooks_allow_private);
     }
     let server = crate::server::build(state, metrics, listener, workers, true)?;
+    // Starting up (the migrations' check, the API document) freed most of what it allocated on
+    // this thread, which from here on only wakes the background jobs.
+    crate::allocator::give_back_free_memory();
     log::info!(
         "listening on http://{address} (API docs at http://{address}/docs/, metrics at http://{metrics_address}/metrics)"
     );

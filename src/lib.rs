@@ -1,5 +1,6 @@
 //! The CRM backend as a library: `main.rs`, the integration tests and benchmarks share it.
 
+pub mod allocator;
 pub mod api;
 pub mod auth;
 pub mod background;

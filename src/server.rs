@@ -7,7 +7,7 @@ use actix_web::middleware::{ErrorHandlers, Logger, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use actix_web_prom::PrometheusMetrics;
 use utoipa_actix_web::AppExt;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::documented_routes::DocumentedRoutes;
 use crate::error::{self, ApiError};
@@ -27,8 +27,13 @@ pub fn build(
     workers: usize,
     handle_signals: bool,
 ) -> std::io::Result<Server> {
-    let document = openapi::document();
-    let documented_routes = web::Data::new(DocumentedRoutes::from_document(&openapi::derived_document()));
+    let derived = openapi::derived_document();
+    let documented_routes = web::Data::new(DocumentedRoutes::from_document(&derived));
+    // Kept as its JSON text (1.6 MB), not as the tree it is made from, which held tens of MB for
+    // the life of the process and was encoded again at every request for it.
+    let document = web::Data::new(ApiDocument(web::Bytes::from(
+        serde_json::to_vec(&openapi::refined(derived)).map_err(std::io::Error::other)?,
+    )));
     let body_limit = state.body_limit;
     let cors_origins = state.cors_origins.clone();
     // Registered apart too, so that the principal extractor needs no more than the keys.
@@ -63,10 +68,9 @@ pub fn build(
                     .custom_response_replace("request", |response| access_line(response.request())),
             )
             // Before the routes: the /api/v1 scope would otherwise claim /api/v1/openapi.json.
-            .service(
-                SwaggerUi::new("/docs/{_:.*}")
-                    .external_urls_from_iter_unchecked([("/api/v1/openapi.json", document.clone())]),
-            )
+            .route(API_DOCUMENT_PATH, web::get().to(api_document))
+            .app_data(document.clone())
+            .service(SwaggerUi::new("/docs/{_:.*}").config(SwaggerConfig::new([API_DOCUMENT_PATH])))
             .route("/docs", web::get().to(redirect_to_docs))
             .into_utoipa_app()
             .configure(routes::configure)
@@ -103,6 +107,16 @@ fn access_line(request: &HttpRequest) -> String {
         .collect();
     let query = if names.is_empty() { String::new() } else { format!("?{}", names.join("&")) };
     format!("{} {route}{query}", request.method())
+}
+
+/// Where the OpenAPI document is served, and Swagger UI reads it from.
+const API_DOCUMENT_PATH: &str = "/api/v1/openapi.json";
+
+/// The OpenAPI document as served: its JSON text.
+struct ApiDocument(web::Bytes);
+
+async fn api_document(document: web::Data<ApiDocument>) -> HttpResponse {
+    HttpResponse::Ok().content_type(actix_web::http::header::ContentType::json()).body(document.0.clone())
 }
 
 /// Swagger UI lives at `/docs/`; its relative asset paths need the slash.

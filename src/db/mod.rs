@@ -166,6 +166,11 @@ pub struct DbPool {
     reachability: Arc<Reachability>,
 }
 
+/// How long a database thread waits for work before it gives its free memory back to the system
+/// (`allocator`): long enough that a busy thread never does, short enough that a server goes back
+/// to its idle size within seconds of the last request.
+const IDLE_BEFORE_GIVING_BACK_MEMORY: Duration = Duration::from_secs(2);
+
 /// A request's database work, wrapped so that it sends its outcome back to the request.
 type Job = Box<dyn FnOnce(&PgPool) + Send>;
 
@@ -178,8 +183,20 @@ impl DbPool {
             let queue = queue.clone();
             let connections = connections.clone();
             std::thread::Builder::new().name(format!("crm-db-{n}")).spawn(move || {
-                for job in queue {
-                    job(&connections);
+                let mut gave_back = true;
+                loop {
+                    match queue.recv_timeout(IDLE_BEFORE_GIVING_BACK_MEMORY) {
+                        Ok(job) => {
+                            job(&connections);
+                            gave_back = false;
+                        }
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) if !gave_back => {
+                            crate::allocator::give_back_free_memory();
+                            gave_back = true;
+                        }
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+                    }
                 }
             })?;
         }

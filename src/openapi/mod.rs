@@ -262,7 +262,12 @@ fn add_error_responses(operation: &mut Operation, is_api: bool, names_record: bo
 /// corrections of `shapes`. `crm openapi`, `/api/v1/openapi.json` and the committed
 /// `openapi/openapi.json` are all this.
 pub fn document() -> serde_json::Value {
-    shapes::refine_by_direction(derived_document())
+    refined(derived_document())
+}
+
+/// `derived` with the corrections of `shapes`: [`document`] from a derived document already made.
+pub fn refined(derived: OpenApiDocument) -> serde_json::Value {
+    shapes::refine_by_direction(derived)
 }
 
 /// The document as utoipa derives it, before the corrections to its schemas: what the server reads
