@@ -17,7 +17,7 @@ use crate::auth::tokens::{API_KEY_PREFIX, OpaqueToken};
 use crate::db::models::api_key::KeyWithPrincipal;
 use crate::db::models::user::Access;
 use crate::db::read_budget::Reader;
-use crate::db::replica::in_read_snapshot;
+use crate::db::replica::{ReadReplica, in_read_snapshot};
 use crate::db::visibility::ClientScope;
 use crate::db::{self, DbPool, models::User};
 use crate::documented_routes::DocumentedRoutes;
@@ -156,14 +156,7 @@ where
     F: Fn(&mut PgConnection, &ClientScope) -> Result<T, ApiError> + Send + Sync + 'static,
 {
     let replica = state.read_replica.as_ref();
-    let replica_takes_it = match replica.map(|replica| (replica, replica.usable())) {
-        Some((_, Ok(_))) => true,
-        Some((replica, Err(why))) => {
-            replica.count_fallback(why);
-            false
-        }
-        None => false,
-    };
+    let replica_takes_it = ReadReplica::taking(replica).is_some();
     if !replica_takes_it {
         // One trip: the caller's check and the read on the same connection.
         return run_seeing(caller, &state.pool, move |conn, scope| {

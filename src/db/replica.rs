@@ -19,6 +19,7 @@ use diesel::sql_types::{BigInt, Nullable};
 use prometheus::{Gauge, IntCounterVec, Opts};
 
 use super::DbPool;
+use crate::error::ApiError;
 
 /// How often the lag is measured: a read is at most this much older than the bound says.
 const LAG_CHECK_EVERY: Duration = Duration::from_millis(500);
@@ -88,8 +89,21 @@ impl ReadReplica {
         Ok(Self { pool, lag })
     }
 
+    /// The replica and its pool when there is one and it may take a read now. When it may not, the
+    /// primary takes the read, and that is counted with why.
+    pub fn taking(replica: Option<&ReadReplica>) -> Option<(&ReadReplica, &DbPool)> {
+        let replica = replica?;
+        match replica.usable() {
+            Ok(pool) => Some((replica, pool)),
+            Err(why) => {
+                replica.count_fallback(why);
+                None
+            }
+        }
+    }
+
     /// The replica's pool when it may take a read now; else why not.
-    pub fn usable(&self) -> Result<&DbPool, Fallback> {
+    fn usable(&self) -> Result<&DbPool, Fallback> {
         if !self.pool.is_reachable() {
             return Err(Fallback::Down);
         }
@@ -100,13 +114,22 @@ impl ReadReplica {
         }
     }
 
-    /// Counts a read the replica answered.
-    pub fn count_read(&self) {
-        self.lag.reads.with_label_values(&["replica", ""]).inc();
+    /// What the replica answered, counted; `None` when it failed the read for want of a server
+    /// (counted too), so that the primary is asked.
+    fn settle<T>(&self, answered: Result<T, ApiError>) -> Option<Result<T, ApiError>> {
+        match answered {
+            Err(ApiError::DatabaseUnavailable(_) | ApiError::Unavailable(_)) => {
+                self.count_fallback(Fallback::Failed);
+                None
+            }
+            answered => {
+                self.lag.reads.with_label_values(&["replica", ""]).inc();
+                Some(answered)
+            }
+        }
     }
 
-    /// Counts a read the primary answered instead, and why.
-    pub fn count_fallback(&self, why: Fallback) {
+    fn count_fallback(&self, why: Fallback) {
         self.lag.reads.with_label_values(&["primary", why.as_str()]).inc();
     }
 
@@ -200,8 +223,8 @@ fn position_at(conn: &mut Option<PgConnection>, url: &str, query: &str) -> Optio
 /// into a read that may go to the replica fails on the primary too, where the tests see it.
 pub fn in_read_snapshot<T>(
     conn: &mut PgConnection,
-    read: impl FnOnce(&mut PgConnection) -> Result<T, crate::error::ApiError>,
-) -> Result<T, crate::error::ApiError> {
+    read: impl FnOnce(&mut PgConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
     conn.build_transaction().read_only().repeatable_read().run(read)
 }
 
@@ -211,32 +234,15 @@ pub fn in_read_snapshot<T>(
 pub fn read_within<T>(
     replica: Option<&ReadReplica>,
     primary: &mut PgConnection,
-    read: impl Fn(&mut PgConnection) -> Result<T, crate::error::ApiError>,
-) -> Result<T, crate::error::ApiError> {
-    use crate::error::ApiError;
-    let Some(replica) = replica else { return read(primary) };
-    let pool = match replica.usable() {
-        Ok(pool) => pool,
-        Err(why) => {
-            replica.count_fallback(why);
-            return read(primary);
-        }
-    };
+    read: impl Fn(&mut PgConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let Some((replica, pool)) = ReadReplica::taking(replica) else { return read(primary) };
     let answered = pool
         .connections()
         .get()
         .map_err(ApiError::from)
         .and_then(|mut conn| in_read_snapshot(&mut conn, &read));
-    match answered {
-        Err(ApiError::DatabaseUnavailable(_) | ApiError::Unavailable(_)) => {
-            replica.count_fallback(Fallback::Failed);
-            read(primary)
-        }
-        answered => {
-            replica.count_read();
-            answered
-        }
-    }
+    replica.settle(answered).unwrap_or_else(|| read(primary))
 }
 
 /// Runs `read` on the replica while it may take it, else on `primary`, in one read-only snapshot;
@@ -246,30 +252,18 @@ pub async fn run_lagging<T, F>(
     primary: &DbPool,
     replica: Option<&ReadReplica>,
     read: F,
-) -> Result<T, crate::error::ApiError>
+) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: Fn(&mut PgConnection) -> Result<T, crate::error::ApiError> + Send + Sync + 'static,
+    F: Fn(&mut PgConnection) -> Result<T, ApiError> + Send + Sync + 'static,
 {
-    use crate::error::ApiError;
     let read = Arc::new(read);
     let in_snapshot = move |conn: &mut PgConnection| in_read_snapshot(conn, |conn| read(conn));
-    let Some(replica) = replica else { return super::run(primary, in_snapshot).await };
-    let pool = match replica.usable() {
-        Ok(pool) => pool,
-        Err(why) => {
-            replica.count_fallback(why);
-            return super::run(primary, in_snapshot).await;
-        }
+    let Some((replica, pool)) = ReadReplica::taking(replica) else {
+        return super::run(primary, in_snapshot).await;
     };
-    match super::run(pool, in_snapshot.clone()).await {
-        Err(ApiError::DatabaseUnavailable(_) | ApiError::Unavailable(_)) => {
-            replica.count_fallback(Fallback::Failed);
-            super::run(primary, in_snapshot).await
-        }
-        answered => {
-            replica.count_read();
-            answered
-        }
+    match replica.settle(super::run(pool, in_snapshot.clone()).await) {
+        Some(answered) => answered,
+        None => super::run(primary, in_snapshot).await,
     }
 }
