@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 
 use crate::auth::password;
 use crate::db::models::client_stats::ClientStats;
-use crate::db::models::deal::{Totals, apply_stage_totals};
+use crate::db::models::deal::{Totals, apply_running_totals};
 use crate::db::models::sales_line;
 use crate::db::models::{NewUser, Pipeline, Product, Stage, User, Workspace};
 use crate::db::schema::deals;
@@ -171,7 +171,7 @@ pub fn run(
                 )
                 .load(conn)?;
             let ids: Vec<uuid::Uuid> = deals.into_iter().map(|deal| deal.id).collect();
-            apply_stage_totals(conn, workspace_id, ids.clone(), Totals::Add)?;
+            apply_running_totals(conn, workspace_id, ids.clone(), Totals::Add)?;
             let clients: Vec<ClientId> = deals::table
                 .filter(deals::workspace_id.eq(workspace_id))
                 .filter(deals::id.eq_any(ids))

@@ -390,8 +390,8 @@ async fn the_board_sums_what_it_lists() {
     assert_eq!(more["data"].as_array().map(Vec::len), Some(1));
 }
 
-/// Fails the test unless the board's running totals, per owner and for all owners, equal a fresh
-/// sum over the live deals.
+/// Fails the test unless the running totals equal a fresh sum over the live deals: the board's, per
+/// owner and for all owners, and the forecast's open deals per owner, team and expected month.
 const TOTALS_MATCH_THE_DEALS: &str = "DO $$ BEGIN IF EXISTS (
     WITH expected AS (
         SELECT workspace_id, pipeline_id, stage_id,
@@ -413,10 +413,32 @@ const TOTALS_MATCH_THE_DEALS: &str = "DO $$ BEGIN IF EXISTS (
      EXCEPT
      SELECT workspace_id, pipeline_id, stage_id, owner_key, currency, closed_on, deals, amount, weighted_amount
      FROM deal_stage_totals)
-) THEN RAISE EXCEPTION 'the running totals differ from the deals'; END IF; END $$";
+) THEN RAISE EXCEPTION 'the board''s running totals differ from the deals'; END IF;
+IF EXISTS (
+    WITH expected AS (
+        SELECT workspace_id, pipeline_id, COALESCE(owner_id, '00000000-0000-0000-0000-000000000000'),
+               COALESCE(team_id, '00000000-0000-0000-0000-000000000000'),
+               COALESCE(date_trunc('month', expected_close_date::timestamp)::date, 'infinity'), count(*),
+               COALESCE(sum(amount_base), 0), COALESCE(sum(amount_base * probability / 100), 0),
+               count(*) FILTER (WHERE amount_base IS NULL)
+        FROM deals WHERE deleted_at IS NULL AND status = 'open'
+        GROUP BY 1, 2, 3, 4, 5
+    )
+    (SELECT workspace_id, pipeline_id, owner_key, team_key, close_month, deals, amount, weighted_amount,
+            unconverted_deals
+     FROM open_deal_totals WHERE deals <> 0 OR amount <> 0 OR weighted_amount <> 0 OR unconverted_deals <> 0
+     EXCEPT
+     SELECT * FROM expected)
+    UNION ALL
+    (SELECT * FROM expected
+     EXCEPT
+     SELECT workspace_id, pipeline_id, owner_key, team_key, close_month, deals, amount, weighted_amount,
+            unconverted_deals
+     FROM open_deal_totals)
+) THEN RAISE EXCEPTION 'the forecast''s running totals differ from the open deals'; END IF; END $$";
 
 #[actix_web::test]
-async fn the_boards_totals_follow_every_kind_of_deal_change() {
+async fn the_running_totals_follow_every_kind_of_deal_change() {
     let app = TestApp::spawn().await;
     let s = setup(&app).await;
     // A rep who sees the owner's client, to sell on it too.
@@ -430,8 +452,14 @@ async fn the_boards_totals_follow_every_kind_of_deal_change() {
     }
     app.sql(TOTALS_MATCH_THE_DEALS).await;
 
-    // An amount change, a stage move, a win and a reopening, a deletion and a restore.
+    // An amount change, an expected month, a rate, a stage move, a win and a reopening, a deletion
+    // and a restore.
     app.patch(&path(&deals[0]), &s.owner, json!({"amount": "150"})).await.expect(200);
+    app.patch(&path(&deals[1]), &s.owner, json!({"expected_close_date": "2027-03-14"})).await.expect(200);
+    app.sql(TOTALS_MATCH_THE_DEALS).await;
+    app.patch(&path(&deals[2]), &s.owner, json!({"exchange_rate": "1.1"})).await.expect(200);
+    app.patch(&path(&deals[1]), &s.owner, json!({"expected_close_date": "2027-04-01"})).await.expect(200);
+    app.sql(TOTALS_MATCH_THE_DEALS).await;
     app.patch(&path(&deals[1]), &s.owner, json!({"stage_id": s.stage("Proposal")["id"]})).await.expect(200);
     app.patch(&path(&deals[0]), &s.owner, json!({"stage_id": s.stage("Won")["id"]})).await.expect(200);
     app.sql(TOTALS_MATCH_THE_DEALS).await;

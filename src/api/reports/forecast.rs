@@ -187,7 +187,7 @@ pub async fn forecast_report(
                 scope,
                 start,
                 end,
-                group_column: query.group_by.map(PersonGrouping::column),
+                split: query.group_by.map(PersonGrouping::as_split),
                 pipeline_id: query.pipeline_id.map(|id| id.0),
             },
         )?;
@@ -209,6 +209,8 @@ pub async fn forecast_report(
                     interval: Interval::Month,
                     group_by: query.group_by.map(PersonGrouping::as_sales),
                     compared: None,
+                    // The forecast stands deals and revenue beside the plan, not buyers.
+                    unique_buyers: false,
                 },
             )
         };

@@ -22,6 +22,7 @@ use rust_decimal::Decimal;
 use crate::api::search::segment_condition;
 use crate::db::fragment::SqlFragment;
 use crate::db::models::Workspace;
+use crate::db::models::forecast::Split;
 use crate::db::models::sales_line::SalesGrouping;
 use crate::db::models::segment::Segment;
 use crate::db::schema::{pipelines, products, teams, users};
@@ -203,10 +204,10 @@ text_enum!(
 );
 
 impl PersonGrouping {
-    pub fn column(self) -> &'static str {
+    pub fn as_split(self) -> Split {
         match self {
-            PersonGrouping::Owner => "owner_id",
-            PersonGrouping::Team => "team_id",
+            PersonGrouping::Owner => Split::Owner,
+            PersonGrouping::Team => Split::Team,
         }
     }
 

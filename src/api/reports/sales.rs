@@ -254,6 +254,7 @@ pub async fn sales_report(
             interval: calendar.interval,
             group_by: query.group_by,
             compared: calendar.compared.map(|(range, shift, _)| (range, shift)),
+            unique_buyers: true,
         };
         let tallies = sales_tallies(conn, &sales_query)?;
         let keys = match query.group_by {

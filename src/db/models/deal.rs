@@ -144,28 +144,32 @@ pub struct DealFilter {
     pub id: Option<DealId>,
 }
 
-/// Which way deals count in the board's running totals: the rows as they were before a write
-/// come out, the rows it leaves go in.
+/// Which way deals count in the running totals: the rows as they were before a write come out, the
+/// rows it leaves go in.
 #[derive(Debug, Clone, Copy)]
 pub enum Totals {
     Remove = -1,
     Add = 1,
 }
 
-/// Moves the board's running totals (`deal_stage_totals`) by the live deals among `ids`, as they
-/// are now. Every write to deals calls it in its transaction: `Remove` before, `Add` after.
-pub fn apply_stage_totals(
+/// Moves the running totals kept of deals by the live deals among `ids`, as they are now: the
+/// board's (`deal_stage_totals`) and the forecast's (`open_deal_totals`). Every write to deals calls
+/// it in its transaction: `Remove` before, `Add` after.
+pub fn apply_running_totals(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
     ids: Vec<uuid::Uuid>,
     totals: Totals,
 ) -> QueryResult<()> {
-    static APPLY: SqlText = SqlText::new(include_str!("../sql/apply_deal_stage_totals.sql"));
-    SqlFile::new(&APPLY)
-        .bind(Bind::Uuid(workspace.0))
-        .bind(Bind::UuidList(ids))
-        .bind(Bind::BigInt(totals as i64))
-        .execute(conn)?;
+    static BOARD: SqlText = SqlText::new(include_str!("../sql/apply_deal_stage_totals.sql"));
+    static FORECAST: SqlText = SqlText::new(include_str!("../sql/apply_open_deal_totals.sql"));
+    for statement in [&BOARD, &FORECAST] {
+        SqlFile::new(statement)
+            .bind(Bind::Uuid(workspace.0))
+            .bind(Bind::UuidList(ids.clone()))
+            .bind(Bind::BigInt(totals as i64))
+            .execute(conn)?;
+    }
     Ok(())
 }
 
@@ -198,17 +202,17 @@ pub fn lock_stage_deals(
         .map(|ids| ids.into_iter().map(|id| id.0).collect())
 }
 
-/// Runs `write` over the deals `ids` with the board's running totals following it: the rows come
+/// Runs `write` over the deals `ids` with the running totals following it: the rows come
 /// out of the totals as they are before, and go back in as `write` leaves them.
-pub fn following_stage_totals<T>(
+pub fn following_running_totals<T>(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
     ids: Vec<uuid::Uuid>,
     write: impl FnOnce(&mut PgConnection) -> QueryResult<T>,
 ) -> QueryResult<T> {
-    apply_stage_totals(conn, workspace, ids.clone(), Totals::Remove)?;
+    apply_running_totals(conn, workspace, ids.clone(), Totals::Remove)?;
     let written = write(conn)?;
-    apply_stage_totals(conn, workspace, ids, Totals::Add)?;
+    apply_running_totals(conn, workspace, ids, Totals::Add)?;
     Ok(written)
 }
 
@@ -218,13 +222,13 @@ impl Deal {
             .values(self)
             .returning(Deal::as_returning())
             .get_result(conn)?;
-        apply_stage_totals(conn, self.workspace_id, vec![self.id.0], Totals::Add)?;
+        apply_running_totals(conn, self.workspace_id, vec![self.id.0], Totals::Add)?;
         Ok(deal)
     }
 
     /// Writes every column back (the caller merged the change into the row it locked).
     pub fn save(&self, conn: &mut PgConnection) -> QueryResult<Deal> {
-        following_stage_totals(conn, self.workspace_id, vec![self.id.0], |conn| {
+        following_running_totals(conn, self.workspace_id, vec![self.id.0], |conn| {
             diesel::update(deals::table.find((self.workspace_id, self.id)))
                 .set(self)
                 .returning(Deal::as_returning())
@@ -298,7 +302,7 @@ impl Deal {
         deleted: Option<(DateTime<Utc>, UserId)>,
         by: UserId,
     ) -> QueryResult<Deal> {
-        following_stage_totals(conn, workspace, vec![id.0], |conn| {
+        following_running_totals(conn, workspace, vec![id.0], |conn| {
             diesel::update(deals::table.find((workspace, id)))
                 .set((
                     deals::deleted_at.eq(deleted.map(|(at, _)| at)),

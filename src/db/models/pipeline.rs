@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::deal::{following_stage_totals, lock_stage_deals};
+use super::deal::{following_running_totals, lock_stage_deals};
 use crate::db::schema::{deals, pipelines, stages};
 use crate::ids::{DealId, PipelineId, StageId, UserId, WorkspaceId};
 
@@ -196,7 +196,7 @@ impl Stage {
     /// deals' versions don't change.
     pub fn propagate_probability(conn: &mut PgConnection, stage: &Stage) -> QueryResult<usize> {
         let ids = lock_stage_deals(conn, stage.workspace_id, stage.id)?;
-        following_stage_totals(conn, stage.workspace_id, ids, |conn| {
+        following_running_totals(conn, stage.workspace_id, ids, |conn| {
             diesel::update(
                 deals::table
                     .filter(deals::workspace_id.eq(stage.workspace_id))
@@ -225,7 +225,7 @@ impl Stage {
             version: i32,
         }
         let ids = lock_stage_deals(conn, self.workspace_id, self.id)?;
-        let moved: Vec<Moved> = following_stage_totals(conn, self.workspace_id, ids, |conn| {
+        let moved: Vec<Moved> = following_running_totals(conn, self.workspace_id, ids, |conn| {
             diesel::sql_query(include_str!("../sql/move_deals.sql"))
                 .bind::<diesel::sql_types::Uuid, _>(self.workspace_id.0)
                 .bind::<diesel::sql_types::Uuid, _>(self.id.0)

@@ -674,8 +674,15 @@ pub fn sales_tallies(
                 tallies.entry((current, None, slot)).or_default().add(&figures);
             }
         };
-        for (key, figures) in covered_cells(conn, workspace, &dimensions, selection.value.as_deref(), &cover)?
-        {
+        let cells = covered_cells(
+            conn,
+            workspace,
+            &dimensions,
+            selection.value.as_deref(),
+            &cover,
+            query.unique_buyers,
+        )?;
+        for (key, figures) in cells {
             count(key, figures);
         }
         if !cover.stale_days.is_empty() {
@@ -798,13 +805,14 @@ const COVERED: &str = "workspace_id = $1 AND dimension = ANY($2) AND ($3::text I
      AND ((span = 'month' AND starts_on = ANY($4)) OR (span = 'day' AND starts_on = ANY($5)))";
 
 /// The stored cells of `cover` in `dimensions` (of `value` only, when given), their buyer sets
-/// from [`BUYER_SETS`] where it has them.
+/// from [`BUYER_SETS`] where it has them; with empty sets when `buyers` aren't wanted.
 fn covered_cells(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
     dimensions: &[Dimension],
     value: Option<&str>,
     cover: &Cover,
+    buyers: bool,
 ) -> QueryResult<Vec<(CellKey, Figures)>> {
     if cover.months.is_empty() && cover.days.is_empty() {
         return Ok(Vec::new());
@@ -820,6 +828,10 @@ fn covered_cells(
     .bind::<Array<Date>, _>(&cover.months)
     .bind::<Array<Date>, _>(&cover.days)
     .load(conn)?;
+    if !buyers {
+        let none = Arc::new(RoaringBitmap::new());
+        return cells.into_iter().map(|cell| cell.into_cell(Arc::clone(&none))).collect();
+    }
     let mut sets: HashMap<uuid::Uuid, Arc<RoaringBitmap>> = {
         let cached = buyer_sets();
         cells

@@ -163,6 +163,9 @@ pub struct SalesQuery<'a> {
     pub group_by: Option<SalesGrouping>,
     /// The range compared with, and how far before the report's range it lies.
     pub compared: Option<(DateRange, Shift)>,
+    /// Whether `unique_buyers` is wanted. From the sales cells it is the size of a union of sets,
+    /// most of the work of a report over many groups; without it the tallies say 0 buyers there.
+    pub unique_buyers: bool,
 }
 
 /// The figures of one period (or the whole range, `period` `None`) of one group (or all of them),
@@ -285,8 +288,14 @@ pub fn month_tallies(
     range: DateRange,
     group_by: Option<SalesGrouping>,
 ) -> QueryResult<Vec<MonthTally>> {
-    let by_month =
-        SalesQuery { filter: filter.clone(), range, interval: Interval::Month, group_by, compared: None };
+    let by_month = SalesQuery {
+        filter: filter.clone(),
+        range,
+        interval: Interval::Month,
+        group_by,
+        compared: None,
+        unique_buyers: false,
+    };
     if let Some(tallies) = sales_cell::sales_tallies(conn, &by_month)? {
         let months = tallies.into_iter().filter_map(|tally| {
             let period = tally.period?;
