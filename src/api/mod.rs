@@ -9,6 +9,7 @@ pub mod batch;
 pub mod by_ref;
 pub mod changes;
 pub mod clients;
+pub mod coalesce;
 pub mod contacts;
 pub mod custom_fields;
 pub mod custom_values;

@@ -43,6 +43,12 @@ pub fn ping(conn: &mut PgConnection) -> QueryResult<()> {
     diesel::sql_query("SELECT 1").execute(conn).map(|_| ())
 }
 
+/// The database's time now, to the microsecond: one clock for every API process, where times
+/// taken by different processes are compared.
+pub fn database_clock(conn: &mut PgConnection) -> QueryResult<chrono::DateTime<chrono::Utc>> {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::Timestamptz>("clock_timestamp()")).get_result(conn)
+}
+
 pub fn build_pool(url: &str, max_size: u32) -> Result<PgPool, diesel::r2d2::PoolError> {
     pool_builder(max_size).build(Manager(ConnectionManager::new(url)))
 }

@@ -550,6 +550,41 @@ async fn while_a_count_is_being_remade_the_others_get_the_one_it_replaces() {
     assert_eq!(fresh.expect(200)["count"], 2);
 }
 
+#[actix_web::test]
+async fn fresh_counts_asked_together_share_one_begun_after_them() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_token().await;
+    company(&app, &owner, "Acme").await;
+    let segment = companies_segment(&app, &owner).await;
+    let fresh_path = format!("/api/v1/segments/{}/count?fresh=true", id(&segment));
+    let first = app.get(&fresh_path, &owner).await.expect(200).clone();
+    assert_eq!(first["count"], 1);
+
+    // A company written before the fresh counts are asked for, while another session holds the
+    // counting lock as a count that began earlier would: its count can't be theirs. Three users,
+    // as three processes would ask: one process shares a user's counts before the database does.
+    company(&app, &owner, "Beta").await;
+    let (_, admin) = app.user_with_role("admin").await;
+    let (_, other_admin) = app.user_with_role("admin").await;
+    let (locked, release) = hold_count_lock(&app, id(&segment));
+    locked.recv().expect("the lock is held");
+    let (together, ()) = futures_util::future::join(
+        futures_util::future::join_all(
+            [&owner, &admin, &other_admin].map(|token| app.get(&fresh_path, token)),
+        ),
+        async {
+            app.wait_for_lock_waiters(3).await;
+            release.send(()).expect("the lock holder is waiting");
+        },
+    )
+    .await;
+    let counts: Vec<Value> = together.into_iter().map(|response| response.expect(200).clone()).collect();
+    assert_eq!(counts[0]["count"], 2, "Beta is counted");
+    assert!(timestamp(&counts[0]["counted_at"]) > timestamp(&first["counted_at"]), "{counts:?}");
+    // One of them counted; the others took its count, begun after they were asked.
+    assert!(counts.iter().all(|count| *count == counts[0]), "one count for all three: {counts:?}");
+}
+
 /// Holds the counting lock of `segment` in a transaction of its own until told to let go.
 fn hold_count_lock(
     app: &TestApp,
