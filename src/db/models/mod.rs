@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod activity_report;
 pub mod api_key;
+mod buyer_union;
 pub mod change_event;
 pub mod client;
 pub mod client_duplicates;

@@ -168,11 +168,7 @@ impl Tally {
     }
 
     fn unique_buyers(&self) -> u64 {
-        match self.buyer_sets.as_slice() {
-            [] => 0,
-            [only] => only.len(),
-            sets => sets.iter().map(|set| &**set).union().len(),
-        }
+        super::buyer_union::union_len(&self.buyer_sets)
     }
 
     /// The figures of the cells added up, as one cell's: a month's from its days'.
