@@ -38,6 +38,8 @@ def scenarios(today):
         ("sales, this year by month vs the year before",
          f"{sales}?from={year}&to={today}&interval=month&compare=previous_year"),
         ("funnel, deals created this year", f"/api/v1/reports/funnel?from={year}&to={today}"),
+        ("forecast, 6 months", "/api/v1/reports/forecast?months=6"),
+        ("forecast, 6 months by team", "/api/v1/reports/forecast?months=6&group_by=team"),
         ("forecast, 6 months by owner", "/api/v1/reports/forecast?months=6&group_by=owner"),
         ("activity, last month by owner",
          f"/api/v1/reports/activity?from={last_month}&to={today.replace(day=1) - datetime.timedelta(days=1)}&group_by=owner"),
