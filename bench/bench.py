@@ -11,6 +11,7 @@ Run it with bench/run.sh, which installs wrk and builds the server first.
 """
 
 import argparse
+import concurrent.futures
 import contextlib
 import datetime
 import hashlib
@@ -507,9 +508,14 @@ def bench_scale(scale, options, work_dir):
             ("GET /me/agenda", "paths", files["agenda"], sales, "read"),
             ("GET /pipelines/{id}/board", "paths", files["board"], owner, "read"),
             ("GET /segments/{id}/count (3 conditions, kept a minute)", "paths", files["segment_count"], owner, "read"),
-            ("… ?fresh=true (counted now)", "paths", files["segment_count_fresh"], owner, "read"),
+            # One user asking the same fresh count and preview over and over: requests that come
+            # while a count waits to begin share it (src/api/coalesce.rs), so these measure shared
+            # counts, not 16 independent ones.
+            ("… ?fresh=true (begun after the request; shared when asked together)", "paths",
+             files["segment_count_fresh"], owner, "read"),
             ("GET /segments/{id}/members?limit=50", "paths", files["segment_members"], owner, "read"),
-            ("POST /segments/preview (3 conditions)", "post", preview_body, owner, "read"),
+            ("POST /segments/preview (3 conditions; one count when asked together)", "post", preview_body, owner,
+             "read"),
             ("POST /clients", "create", None, owner, "write"),
             ("PATCH /clients/{id} with If-Match", "patch", files["patch"], owner, "write"),
         ]
@@ -540,6 +546,9 @@ def bench_scale(scale, options, work_dir):
         # memory after 2 s without work (src/allocator.rs).
         time.sleep(5)
         results["rss_idle_after"] = current_rss_mb(server.pid)
+
+        if not options.only:
+            results["scenarios"].extend(two_processes(data_dir, port, files, owner, options, server, cluster))
 
         # The ceilings: pgbench with the SQL each endpoint issued, parameters as the load used them.
         n = numbers[0]
@@ -591,6 +600,60 @@ def bench_scale(scale, options, work_dir):
         server.terminate()
         server.wait(timeout=60)
     return results
+
+
+def two_processes(data_dir, port, files, token, options, first, cluster):
+    """The card and the list again, with a second `crm serve` on the same database taking half the
+    connections: what several stateless processes in front of one database give (docs/scaling.md).
+    On a 2-core machine both processes share the cores with PostgreSQL and wrk, so this shows
+    what a second process costs, not what a second machine would add."""
+    second_port = port + 2
+    env = {**os.environ, **environment(data_dir, second_port),
+           "CRM_DATA_DIR": "", "DATABASE_URL": f"postgres://postgres@{urllib.parse.quote(str(cluster.socket_dir), safe='')}/crm",
+           # The tokens the first process signed are good on the second: one secret for both.
+           "CRM_JWT_SECRET": (data_dir / "jwt_secret").read_text().strip()}
+    second = subprocess.Popen([str(BINARY), "serve"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=open(data_dir / "server-2.log", "w"))
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{second_port}/health/ready", timeout=2)
+                break
+            except Exception:
+                if second.poll() is not None:
+                    raise SystemExit(f"the second server exited; see {data_dir / 'server-2.log'}")
+                time.sleep(0.5)
+        wrk_script = ROOT / "bench" / "wrk" / "paths.lua"
+        half = max(1, options.connections // 2)
+        scenarios = []
+        for name, data_file in [("GET /clients/{id}, two processes", files["client"]),
+                                ("GET /clients?limit=50&sort=-updated_at, two processes", files["list"])]:
+            servers = [first, second]
+            for process in servers:
+                reset_peak_rss(process.pid)
+            cpu_before = sum(cpu_seconds(process.pid) for process in servers)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+                runs = list(pool.map(
+                    lambda target: run_wrk(f"http://127.0.0.1:{target}", wrk_script, [str(data_file), token],
+                                           options, connections=half),
+                    [port, second_port]))
+            requests = sum(run["requests"] for run in runs)
+            cpu = sum(cpu_seconds(process.pid) for process in servers) - cpu_before
+            # Each process served half the connections: the latencies are the slower process's.
+            result = {"name": name, "kind": "processes", "rps": sum(run["rps"] for run in runs),
+                      "requests": requests, "p50": max(run["p50"] for run in runs),
+                      "p99": max(run["p99"] for run in runs), "non_2xx": sum(run["non_2xx"] for run in runs),
+                      "timeouts": sum(run["timeouts"] for run in runs),
+                      "cpu_us": cpu / max(requests, 1) * 1e6,
+                      "rss": max(peak_rss_mb(process.pid) for process in servers)}
+            log(f"{name}: {result['rps']:.0f} req/s, p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms, "
+                f"non-2xx {result['non_2xx']}, server CPU {result['cpu_us']:.0f} µs/req")
+            scenarios.append(result)
+            wait_until_idle(cluster)
+        return scenarios
+    finally:
+        second.terminate()
+        second.wait(timeout=60)
 
 
 def machine():
@@ -671,12 +734,17 @@ def report(all_results, options):
         out.append("## Latency by scale (read scenarios: p50 / p99 under load, p50 alone; ms)\n")
         out.append("| scenario | " + " | ".join(f"{r['scale']:,}" for r in all_results) + " |")
         out.append("|---|" + "---:|" * len(all_results))
-        for index, scenario in enumerate(all_results[0]["scenarios"]):
+        def cell(results, name):
+            found = [s for s in results["scenarios"] if s["name"] == name]
+            if not found:
+                return ""
+            s = found[0]
+            return f"{s['p50']:.2f} / {s['p99']:.2f}" + (f" / {s['p50_alone']:.2f}" if "p50_alone" in s else "")
+
+        for scenario in all_results[0]["scenarios"]:
             if scenario["kind"] != "read":
                 continue
-            cells = [f"{r['scenarios'][index]['p50']:.2f} / {r['scenarios'][index]['p99']:.2f}"
-                     + (f" / {r['scenarios'][index]['p50_alone']:.2f}" if "p50_alone" in r['scenarios'][index] else "")
-                     for r in all_results]
+            cells = [cell(r, scenario["name"]) for r in all_results]
             out.append(f"| {scenario['name']} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
