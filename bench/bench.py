@@ -156,16 +156,18 @@ def tune_cluster(data_dir):
         handle.write(f"\n# crm bench: a quarter of the RAM\nshared_buffers = '{memory_mb // 4}MB'\n")
 
 
-def start_server(data_dir, port):
-    server = subprocess.Popen([str(BINARY), "serve"], env={**os.environ, **environment(data_dir, port)},
-                              stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "w"))
+def start_server(data_dir, port, env=None, log_name="server.log"):
+    """Starts `crm serve` on `port` with the scale's environment, `env` on top; waits until ready."""
+    log_path = data_dir / log_name
+    server = subprocess.Popen([str(BINARY), "serve"], env={**os.environ, **environment(data_dir, port), **(env or {})},
+                              stdout=subprocess.DEVNULL, stderr=open(log_path, "w"))
     for _ in range(240):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=2)
             return server
         except Exception:
             if server.poll() is not None:
-                raise SystemExit(f"the server exited; see {data_dir / 'server.log'}")
+                raise SystemExit(f"the server exited; see {log_path}")
             time.sleep(0.5)
     raise SystemExit("the server did not become ready")
 
@@ -608,21 +610,11 @@ def two_processes(data_dir, port, files, token, options, first, cluster):
     On a 2-core machine both processes share the cores with PostgreSQL and wrk, so this shows
     what a second process costs, not what a second machine would add."""
     second_port = port + 2
-    env = {**os.environ, **environment(data_dir, second_port),
-           "CRM_DATA_DIR": "", "DATABASE_URL": f"postgres://postgres@{urllib.parse.quote(str(cluster.socket_dir), safe='')}/crm",
-           # The tokens the first process signed are good on the second: one secret for both.
-           "CRM_JWT_SECRET": (data_dir / "jwt_secret").read_text().strip()}
-    second = subprocess.Popen([str(BINARY), "serve"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=open(data_dir / "server-2.log", "w"))
+    second = start_server(data_dir, second_port, log_name="server-2.log", env={
+        "CRM_DATA_DIR": "", "DATABASE_URL": f"postgres://postgres@{urllib.parse.quote(str(cluster.socket_dir), safe='')}/crm",
+        # The tokens the first process signed are good on the second: one secret for both.
+        "CRM_JWT_SECRET": (data_dir / "jwt_secret").read_text().strip()})
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{second_port}/health/ready", timeout=2)
-                break
-            except Exception:
-                if second.poll() is not None:
-                    raise SystemExit(f"the second server exited; see {data_dir / 'server-2.log'}")
-                time.sleep(0.5)
         wrk_script = ROOT / "bench" / "wrk" / "paths.lua"
         half = max(1, options.connections // 2)
         scenarios = []

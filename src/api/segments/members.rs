@@ -129,15 +129,9 @@ async fn count_members(
     let workspace = principal.workspace_id;
     let replica = state.read_replica.clone();
     run_seeing(principal.caller(), &state.pool, move |conn, scope| {
-        // When a fresh count was asked for: a count begun later is as fresh.
-        let asked_at = match &fresh {
-            Some(begin) => {
-                begin.now();
-                Some(database_clock(conn)?)
-            }
-            None => None,
-        };
-        let fresh = fresh.is_some();
+        if let Some(begin) = &fresh {
+            begin.now();
+        }
         let segment = Segment::find(conn, workspace, id)?;
         // Counted on the read replica when it keeps up: a count may lag as a report does.
         let count_now = |conn: &mut PgConnection, condition: &SqlFragment| {
@@ -149,14 +143,20 @@ async fn count_members(
             let count = count_now(conn, &condition)?;
             return Ok(SegmentCount { count, counted_at: chrono::SubsecRound::trunc_subsecs(Utc::now(), 6) });
         }
+        // When a fresh count was asked for: a count begun later counts every write committed
+        // before it, so it is as fresh.
+        let asked_at = fresh.as_ref().map(|_| database_clock(conn)).transpose()?;
         let kept = |conn: &mut PgConnection| -> Result<Option<SegmentCount>, ApiError> {
-            let kept = if fresh { None } else { Segment::kept_count(conn, &segment)? };
-            Ok(kept.map(|(count, counted_at)| SegmentCount { count, counted_at }))
+            Ok(Segment::kept_count(conn, &segment)?
+                .map(|(count, counted_at)| SegmentCount { count, counted_at }))
         };
         let recent = |count: &SegmentCount| count.counted_at >= Utc::now() - COUNT_MAX_AGE;
-        let expired = match kept(conn)? {
-            Some(count) if recent(&count) => return Ok(count),
-            expired => expired,
+        let expired = match asked_at {
+            Some(_) => None,
+            None => match kept(conn)? {
+                Some(count) if recent(&count) => return Ok(count),
+                expired => expired,
+            },
         };
         conn.transaction(|conn| {
             // One count of a segment at a time. The requests that miss the kept count while
@@ -174,12 +174,10 @@ async fn count_members(
             // request came: it counts every write committed before. So fresh counts asked
             // together share one, instead of each queueing to count again (16 of them took
             // 3 s at 1M clients).
-            let taken = Segment::kept_count(conn, &segment)?
-                .map(|(count, counted_at)| SegmentCount { count, counted_at })
-                .filter(|count| match asked_at {
-                    Some(asked_at) => count.counted_at >= asked_at,
-                    None => recent(count),
-                });
+            let taken = kept(conn)?.filter(|count| match asked_at {
+                Some(asked_at) => count.counted_at >= asked_at,
+                None => recent(count),
+            });
             if let Some(count) = taken {
                 return Ok(count);
             }

@@ -74,16 +74,6 @@ pub fn open_tallies(conn: &mut PgConnection, query: &OpenDeals<'_>) -> QueryResu
     if query.scope.sees_everything() { totals_tallies(conn, query) } else { deal_tallies(conn, query) }
 }
 
-/// How the tallies are grouped: by bucket and group, and by bucket alone when split.
-fn grouping(query: &OpenDeals<'_>) -> (&'static str, &'static str) {
-    match query.split {
-        Some(_) => {
-            ("GROUPING(s.group_key) = 1", "GROUP BY GROUPING SETS ((s.bucket, s.group_key), (s.bucket))")
-        }
-        None => ("true", "GROUP BY s.bucket, s.group_key"),
-    }
-}
-
 /// The running totals of one month (none: overdue or undated) and group, as the database adds
 /// them up.
 #[derive(QueryableByName)]
@@ -136,49 +126,71 @@ fn totals_tallies(conn: &mut PgConnection, query: &OpenDeals<'_>) -> QueryResult
     }
     sql.push_sql(") AS s GROUP BY s.month, s.overdue, s.group_key");
     let totals: Vec<MonthTotals> = FragmentQuery(sql).load(conn)?;
-    let mut all_groups: BTreeMap<String, OpenTally> = BTreeMap::new();
-    let mut tallies = Vec::with_capacity(totals.len() + 8);
-    for total in totals {
-        let bucket = match (total.month, total.overdue) {
-            (Some(month), _) => month.format("%Y-%m-%d").to_string(),
-            (None, true) => "overdue".to_string(),
-            (None, false) => "undated".to_string(),
-        };
-        let tally = OpenTally {
-            bucket: bucket.clone(),
+    let mut tallies: Vec<OpenTally> = totals
+        .into_iter()
+        .map(|total| OpenTally {
+            bucket: match (total.month, total.overdue) {
+                (Some(month), _) => month.format("%Y-%m-%d").to_string(),
+                (None, true) => "overdue".to_string(),
+                (None, false) => "undated".to_string(),
+            },
             group_key: total.group_key.map(|key| key.to_string()),
             all_groups: query.split.is_none(),
             deals: total.deals,
             amount: Some(total.amount),
             weighted_amount: Some(total.weighted_amount),
             unconverted_deals: total.unconverted_deals,
-        };
-        if query.split.is_some() {
-            let sum = all_groups.entry(bucket.clone()).or_insert_with(|| OpenTally {
-                bucket,
-                group_key: None,
-                all_groups: true,
-                deals: 0,
-                amount: Some(Decimal::ZERO),
-                weighted_amount: Some(Decimal::ZERO),
-                unconverted_deals: 0,
-            });
-            sum.deals += tally.deals;
-            sum.amount = Some(sum.amount.unwrap_or_default() + total.amount);
-            sum.weighted_amount = Some(sum.weighted_amount.unwrap_or_default() + total.weighted_amount);
-            sum.unconverted_deals += tally.unconverted_deals;
+        })
+        .collect();
+    if query.split.is_some() {
+        let mut over_all_groups: BTreeMap<String, OpenTally> = BTreeMap::new();
+        for tally in &tallies {
+            over_all_groups
+                .entry(tally.bucket.clone())
+                .or_insert_with(|| OpenTally::none(&tally.bucket))
+                .add(tally);
         }
-        tallies.push(tally);
+        tallies.extend(over_all_groups.into_values());
     }
-    tallies.extend(all_groups.into_values());
     Ok(tallies)
+}
+
+impl OpenTally {
+    /// A bucket's tally over all groups, before any is added.
+    fn none(bucket: &str) -> Self {
+        OpenTally {
+            bucket: bucket.to_string(),
+            group_key: None,
+            all_groups: true,
+            deals: 0,
+            amount: Some(Decimal::ZERO),
+            weighted_amount: Some(Decimal::ZERO),
+            unconverted_deals: 0,
+        }
+    }
+
+    fn add(&mut self, other: &OpenTally) {
+        let sum = |mine: Option<Decimal>, theirs: Option<Decimal>| {
+            Some(mine.unwrap_or_default() + theirs.unwrap_or_default())
+        };
+        self.deals += other.deals;
+        self.amount = sum(self.amount, other.amount);
+        self.weighted_amount = sum(self.weighted_amount, other.weighted_amount);
+        self.unconverted_deals += other.unconverted_deals;
+    }
 }
 
 /// Adds up the open deals the caller sees, one by one.
 fn deal_tallies(conn: &mut PgConnection, query: &OpenDeals<'_>) -> QueryResult<Vec<OpenTally>> {
     let group_key =
         query.split.map_or("NULL::text".to_string(), |split| format!("d.{}::text", split.deal_column()));
-    let (all_groups, group_by) = grouping(query);
+    // By bucket and group, and by bucket alone when split.
+    let (all_groups, group_by) = match query.split {
+        Some(_) => {
+            ("GROUPING(s.group_key) = 1", "GROUP BY GROUPING SETS ((s.bucket, s.group_key), (s.bucket))")
+        }
+        None => ("true", "GROUP BY s.bucket, s.group_key"),
+    };
     let mut sql = SqlFragment::fixed(&format!(
         "SELECT s.bucket, s.group_key, {all_groups} AS all_groups, count(*) AS deals, sum(s.amount_base) AS amount, \
          sum(s.amount_base * s.probability / 100) AS weighted_amount, \
