@@ -29,7 +29,9 @@ def scenarios(today):
     three_years = (today - datetime.timedelta(days=3 * 365)).replace(day=1)
     year = today.replace(month=1, day=1)
     last_month = (today.replace(day=1) - datetime.timedelta(days=1)).replace(day=1)
+    last_month_end = today.replace(day=1) - datetime.timedelta(days=1)
     sales = "/api/v1/reports/sales"
+    activity = "/api/v1/reports/activity"
     return [
         ("sales, 3 years by month", f"{sales}?from={three_years}&to={today}&interval=month"),
         ("sales, 3 years by month and owner", f"{sales}?from={three_years}&to={today}&interval=month&group_by=owner"),
@@ -41,24 +43,28 @@ def scenarios(today):
         ("forecast, 6 months", "/api/v1/reports/forecast?months=6"),
         ("forecast, 6 months by team", "/api/v1/reports/forecast?months=6&group_by=team"),
         ("forecast, 6 months by owner", "/api/v1/reports/forecast?months=6&group_by=owner"),
-        ("activity, last month by owner",
-         f"/api/v1/reports/activity?from={last_month}&to={today.replace(day=1) - datetime.timedelta(days=1)}&group_by=owner"),
+        ("activity, last month by owner", f"{activity}?from={last_month}&to={last_month_end}&group_by=owner"),
+        ("activity, last month by team", f"{activity}?from={last_month}&to={last_month_end}&group_by=team"),
+        ("activity, this month (today included)", activity),
+        ("activity, this month by owner", f"{activity}?group_by=owner"),
+        ("activity, 3 years by team", f"{activity}?from={three_years}&to={today}&group_by=team"),
         ("seasonality, 3 years by product group", "/api/v1/reports/seasonality?years=3&group_by=product_group"),
         ("clients, this year by month", f"/api/v1/reports/clients?from={year}&to={today}&interval=month"),
         ("sales, last month by day and product",
-         f"{sales}?from={last_month}&to={today.replace(day=1) - datetime.timedelta(days=1)}&interval=day&group_by=product"),
+         f"{sales}?from={last_month}&to={last_month_end}&interval=day&group_by=product"),
     ]
 
 
-def wait_for_sales_cells(cluster):
-    """Waits until the server's job has written the sales cells of every stale day (all of them on
-    the first run after the migration that added the cells); gives how long that took."""
+def wait_for_report_cells(cluster):
+    """Waits until the server's job has written the sales and activity cells of every stale day (all
+    of them on the first run after the migration that added a kind); gives how long that took."""
     started = time.monotonic()
-    while int(cluster.psql("SELECT count(*) FROM sales_cells_stale")) > 0:
+    stale = "SELECT (SELECT count(*) FROM sales_cells_stale) + (SELECT count(*) FROM activity_cells_stale)"
+    while int(cluster.psql(stale)) > 0:
         time.sleep(2)
-    cluster.psql("VACUUM ANALYZE sales_cells")
+    cluster.psql("VACUUM ANALYZE sales_cells, activity_cells")
     seconds = time.monotonic() - started
-    log(f"sales cells written in {seconds:.0f} s")
+    log(f"report cells written in {seconds:.0f} s")
     return seconds
 
 
@@ -85,7 +91,7 @@ def main():
     try:
         token = Api(base).login(OWNER_EMAIL, OWNER_PASSWORD)
         cluster.psql("VACUUM ANALYZE sales_lines")
-        cells_seconds = wait_for_sales_cells(cluster)
+        cells_seconds = wait_for_report_cells(cluster)
         wait_until_idle(cluster)
         lines = int(cluster.psql("SELECT count(*) FROM sales_lines"))
         today = datetime.date.today()
@@ -110,10 +116,11 @@ def main():
            f"At {args.scale:,} seeded clients ({lines:,} sales lines: the lines of the won deals), each report "
            f"requested by the owner (every deal counts) with wrk at {args.connections} connections for "
            f"{args.duration} s. The target is a p99 under 200 ms.", "",
-           "The sales report and seasonality add up the sales cells (docs/reports.md), which the server's job had "
-           f"written before the scenarios ran: {cells_seconds:.0f} s from the start of the server on this run "
-           "(on the first run after the migration that added them, the cells of every day; else only the days "
-           "changed since).", "",
+           "The sales report, seasonality and the activity report add up the report cells (docs/reports.md), which "
+           f"the server's job had written before the scenarios ran: {cells_seconds:.0f} s from the start of the "
+           "server on this run (on the first run after the migration that added a kind of cells, the cells of "
+           "every day; else only the days changed since). The activity report adds up today from the activities "
+           "themselves.", "",
            f"Machine: {machine()}. Run {time.strftime('%Y-%m-%d')}.", "",
            "Each scenario is first timed alone (the median of 3 requests); under load only when one request alone "
            f"takes less than {SLOWEST_UNDER_LOAD_MS / 1000:.0f} s, since slower ones only time out there.", "",

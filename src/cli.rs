@@ -224,7 +224,7 @@ async fn serve_with(config: &Config, database: &Database) -> CliResult {
     let _supervisor = database.supervise(state.pool.clone());
     crate::reminders::spawn(state.pool.connections().clone());
     crate::stats_worker::spawn(state.pool.connections().clone());
-    crate::sales_cells_worker::spawn(state.pool.connections().clone());
+    crate::report_cells_worker::spawn(state.pool.connections().clone());
     if config.import_worker {
         crate::import_worker::spawn(state.pool.connections().clone());
     }

@@ -13,6 +13,7 @@ use crate::api::extract::{IfMatch, ValidatedJson, etag, not_null, not_null_objec
 use crate::api::record_change;
 use crate::api::security::{SecurityEvent, action};
 use crate::auth::{Principal, run_as};
+use crate::db::models::activity_cell;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Workspace, WorkspaceChanges};
 use crate::domain::FieldCode;
@@ -372,10 +373,17 @@ pub async fn update_workspace(
             if changes == WorkspaceChanges::default() {
                 return Ok(current);
             }
+            let moves_days = changes.timezone.as_ref().is_some_and(|timezone| *timezone != current.timezone);
+            if moves_days {
+                // Activities and new deals count on their days where the workspace is: those of
+                // the old time zone and of the new one are stale.
+                activity_cell::mark_all_stale(conn, current.id)?;
+            }
             let updated = Workspace::update(conn, principal.workspace_id, &changes)?;
-            if updated.timezone != current.timezone {
+            if moves_days {
                 // Sales count on the day they were won where the workspace is.
                 crate::db::models::sales_line::redate(conn, updated.id)?;
+                activity_cell::mark_all_stale(conn, updated.id)?;
             }
             let after = serde_json::to_value(WorkspaceResponse::from(updated.clone())).unwrap_or_default();
             // Who sees and may read how much is a security matter: it is also a security event.

@@ -630,7 +630,7 @@ async fn every_unique_key_breaks_with_a_code_of_its_own() {
         indexname: String,
     }
     const ID_KEYS: &[&str] = &["stages_workspace_id_pipeline_id_id_key"];
-    const JOB_KEYS: &[&str] = &["sales_cells_key", "buyer_numbers_number_key"];
+    const JOB_KEYS: &[&str] = &["activity_cells_key", "client_numbers_number_key", "sales_cells_key"];
     let app = TestApp::spawn().await;
     let keys: Vec<String> = app
         .on_database(|conn| {

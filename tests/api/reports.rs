@@ -4,6 +4,8 @@
 use actix_web::http::Method;
 use serde_json::{Value, json};
 
+use crm::ids::WorkspaceId;
+
 use crate::support::TestApp;
 use crate::support::http::{field_errors, id_of as id};
 
@@ -749,10 +751,15 @@ async fn the_forecast_weighs_open_deals_by_expected_month_beside_last_years_sale
     );
 }
 
-#[actix_web::test]
-async fn the_activity_report_counts_what_was_done_due_and_late_in_the_workspaces_days() {
-    let app = TestApp::spawn().await;
-    let shop = shop(&app).await;
+/// The activities of the activity report's example, and three deals: `touched` (created March 2,
+/// Moscow, touched on March 5), `untouched` (March 3) and `later` (April 3).
+struct ActivityHistory {
+    touched: Value,
+    untouched: Value,
+    activities: Vec<Value>,
+}
+
+async fn activity_history(app: &TestApp, shop: &Shop) -> ActivityHistory {
     let deal = json!({"title": "Touched", "client_id": shop.acme["id"], "amount": "10"});
     let touched = app.post("/api/v1/deals", &shop.owner, deal.clone()).await.expect(201).clone();
     let untouched = app.post("/api/v1/deals", &shop.owner, deal.clone()).await.expect(201).clone();
@@ -762,7 +769,16 @@ async fn the_activity_report_counts_what_was_done_due_and_late_in_the_workspaces
         (&untouched, "2026-03-03T10:00:00Z"),
         (&later, "2026-04-03T10:00:00Z"),
     ] {
-        app.sql(&format!("UPDATE deals SET created_at = '{created_at}' WHERE id = '{}'", id(deal))).await;
+        // Back-dated past the API, so its new day is marked stale here as a write through the
+        // API marks it.
+        let id = id(deal).to_string();
+        app.sql(&format!("UPDATE deals SET created_at = '{created_at}' WHERE id = '{id}'")).await;
+        let workspace = WorkspaceId(app.workspace_id.parse().expect("workspace id"));
+        app.on_database(move |conn| {
+            let id = id.parse().expect("deal id");
+            crm::db::models::activity_cell::mark_deals_stale(conn, workspace, &[id]).expect("mark")
+        })
+        .await;
     }
     let done = |kind: &str, client: &Value, completed_at: &str, due_at: Option<&str>, extra: Value| {
         let mut body = json!({"kind": kind, "subject": "Touch", "client_id": client["id"], "status": "done",
@@ -772,6 +788,7 @@ async fn the_activity_report_counts_what_was_done_due_and_late_in_the_workspaces
         }
         body
     };
+    let mut activities = Vec::new();
     for activity in [
         done(
             "call",
@@ -800,8 +817,16 @@ async fn the_activity_report_counts_what_was_done_due_and_late_in_the_workspaces
         json!({"kind": "task", "subject": "Late", "due_at": "2026-03-20T10:00:00Z"}),
         json!({"kind": "call", "subject": "Off", "status": "cancelled", "due_at": "2026-03-21T10:00:00Z"}),
     ] {
-        app.post("/api/v1/activities", &shop.owner, activity).await.expect(201);
+        activities.push(app.post("/api/v1/activities", &shop.owner, activity).await.expect(201).clone());
     }
+    ActivityHistory { touched, untouched, activities }
+}
+
+#[actix_web::test]
+async fn the_activity_report_counts_what_was_done_due_and_late_in_the_workspaces_days() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    activity_history(&app, &shop).await;
 
     let march = "/api/v1/reports/activity?from=2026-03-01&to=2026-03-31";
     let report = app.get(&format!("{march}&group_by=owner"), &shop.owner).await.expect(200).clone();
@@ -846,6 +871,145 @@ async fn the_activity_report_counts_what_was_done_due_and_late_in_the_workspaces
             .is_some_and(|line| line == "total,,,4,3,1,0,0,0,0,0,1,2,4,1,25.0,2,50.0,3,1.33,2,1,3.0"),
         "{text}"
     );
+}
+
+/// The activity report's tallies over the whole workspace from `from` to `to` (`by_team`: none, by
+/// person, by team), from the activity cells and from a scan of the activities, each written out
+/// in one order, without empty rows.
+async fn activity_tallies_both_ways(
+    app: &TestApp,
+    from: &'static str,
+    to: &'static str,
+    by_team: Option<bool>,
+) -> (Vec<String>, Vec<String>) {
+    use crm::db::models::activity_report::{ActivityScope, ActivityTallies};
+    fn written_out(tallies: &ActivityTallies) -> Vec<String> {
+        let mut rows: Vec<String> =
+            tallies.done.iter().map(|(group, done)| format!("done {group:?} {done:?}")).collect();
+        for (name, paced) in
+            [("touches", &tallies.touches), ("due", &tallies.due), ("first", &tallies.first_touch)]
+        {
+            rows.extend(paced.iter().filter(|pace| (pace.value, pace.second, pace.third) != (0, 0, 0)).map(
+                |pace| {
+                    let days = pace.days.map(|days| format!("{days:.6}"));
+                    format!(
+                        "{name} {:?} {} {} {} {} {days:?}",
+                        pace.group_key, pace.all_groups, pace.value, pace.second, pace.third
+                    )
+                },
+            ));
+        }
+        rows.sort();
+        rows
+    }
+    let workspace = WorkspaceId(app.workspace_id.parse().expect("workspace id"));
+    app.on_database(move |conn| {
+        let timezone = crm::db::models::Workspace::find(conn, workspace).expect("workspace").timezone;
+        let today =
+            chrono::Utc::now().with_timezone(&timezone.parse::<chrono_tz::Tz>().expect("zone")).date_naive();
+        let scope = crm::db::visibility::ClientScope::whole_workspace(workspace);
+        let range = crm::domain::report_period::DateRange {
+            from: from.parse().expect("from"),
+            to: if to == "today" { today } else { to.parse().expect("to") },
+        };
+        let report = ActivityScope { scope: &scope, range, timezone, by_team };
+        let cells = crm::db::models::activity_cell::tallies(conn, &report, today).expect("cells");
+        let scanned = ActivityTallies::scanned(conn, &report).expect("scan");
+        (written_out(&cells.expect("the cells answer for the whole workspace")), written_out(&scanned))
+    })
+    .await
+}
+
+/// Asserts that the cells (stored, and stale days added up) give every tally a scan gives.
+async fn assert_cells_match_the_scan(app: &TestApp, when: &str) {
+    let ranges = [("2026-03-01", "2026-03-31"), ("2026-02-20", "2026-04-05"), ("2026-01-01", "today")];
+    for (from, to) in ranges {
+        for by_team in [None, Some(false), Some(true)] {
+            let (cells, scanned) = activity_tallies_both_ways(app, from, to, by_team).await;
+            assert!(!scanned.is_empty(), "{from}..{to} has something to count");
+            assert_eq!(cells, scanned, "{from}..{to} by team {by_team:?}, {when}");
+        }
+    }
+}
+
+/// Writes the report cells of every stale day, as the background job does.
+async fn write_report_cells(app: &TestApp) {
+    app.on_database(|conn| crm::db::models::report_cells::refresh_due(conn).expect("refresh")).await;
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM activity_cells_stale").await, 0);
+}
+
+#[actix_web::test]
+async fn the_activity_cells_count_as_a_scan_of_the_activities_after_every_kind_of_change() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let team = app.post("/api/v1/teams", &shop.owner, json!({"name": "North"})).await.expect(201).clone();
+    let rep_path = format!("/api/v1/users/{}", id(&shop.rep));
+    app.patch(&rep_path, &shop.owner, json!({"team_id": team["id"]})).await.expect(200);
+    let history = activity_history(&app, &shop).await;
+    // Today: one done, one planned due in an hour and one a minute ago (overdue, unless today began
+    // since), a deal of the rep's created and touched.
+    let in_an_hour = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let a_minute_ago = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let rep_deal = json!({"title": "Today", "client_id": shop.bob["id"], "owner_id": shop.rep["id"]});
+    let rep_deal = app.post("/api/v1/deals", &shop.owner, rep_deal).await.expect(201).clone();
+    for activity in [
+        json!({"kind": "call", "subject": "Now", "status": "done", "client_id": shop.bob["id"],
+               "deal_id": rep_deal["id"], "assignee_id": shop.rep["id"]}),
+        json!({"kind": "meeting", "subject": "Soon", "due_at": in_an_hour, "client_id": shop.carol["id"]}),
+        json!({"kind": "task", "subject": "Just late", "due_at": a_minute_ago, "assignee_id": shop.rep["id"]}),
+    ] {
+        app.post("/api/v1/activities", &shop.owner, activity).await.expect(201);
+    }
+    // Every day stale: the stale days are added up from the activities.
+    assert_cells_match_the_scan(&app, "before the job").await;
+    write_report_cells(&app).await;
+    assert!(app.sql_i64("SELECT count(*) AS value FROM activity_cells WHERE span = 'month'").await > 0);
+    assert_cells_match_the_scan(&app, "from the cells").await;
+
+    let activity = |at: usize| format!("/api/v1/activities/{}", id(&history.activities[at]));
+    let late = format!("{}/complete", activity(5));
+    let changes: Vec<(&str, Method, String, Option<Value>)> = vec![
+        ("a late task done", Method::POST, late, Some(json!({}))),
+        ("an activity deleted", Method::DELETE, activity(1), None),
+        ("an activity restored", Method::POST, format!("{}/restore", activity(1)), None),
+        (
+            "an activity given to another",
+            Method::PATCH,
+            activity(4),
+            Some(json!({"assignee_id": shop.rep["id"]})),
+        ),
+        (
+            "an activity moved to another day",
+            Method::PATCH,
+            activity(3),
+            Some(json!({"completed_at": "2026-03-15T10:00:00Z"})),
+        ),
+        (
+            "a deal given to another",
+            Method::PATCH,
+            format!("/api/v1/deals/{}", id(&history.touched)),
+            Some(json!({"owner_id": shop.rep["id"]})),
+        ),
+        ("a deal deleted", Method::DELETE, format!("/api/v1/deals/{}", id(&history.untouched)), None),
+        (
+            "clients merged",
+            Method::POST,
+            format!("/api/v1/clients/{}/merge", id(&shop.bob)),
+            Some(json!({"from": [shop.carol["id"]]})),
+        ),
+        ("a new time zone", Method::PATCH, "/api/v1/workspace".to_string(), Some(json!({"timezone": "UTC"}))),
+    ];
+    for (change, method, path, body) in changes {
+        let answer = app.request(method, &path, Some(&shop.owner), body.as_ref()).await;
+        assert!(answer.status < 300, "{change}: {}", answer.status);
+        assert!(
+            app.sql_i64("SELECT count(*) AS value FROM activity_cells_stale").await > 0,
+            "{change} marks days"
+        );
+        assert_cells_match_the_scan(&app, &format!("after {change}, its days stale")).await;
+        write_report_cells(&app).await;
+        assert_cells_match_the_scan(&app, &format!("after {change}, from the cells")).await;
+    }
 }
 
 #[actix_web::test]
@@ -1016,7 +1180,7 @@ async fn cell_answered(app: &TestApp, shop: &Shop) -> Vec<Value> {
 /// Writes the cells of every stale day, as the background job does.
 async fn write_sales_cells(app: &TestApp) {
     let written =
-        app.on_database(|conn| crm::db::models::sales_cell::refresh_due(conn).expect("refresh")).await;
+        app.on_database(|conn| crm::db::models::report_cells::refresh_due(conn).expect("refresh")).await;
     assert!(written > 0, "the job had stale days to write");
     assert_eq!(app.sql_i64("SELECT count(*) AS value FROM sales_cells_stale").await, 0);
 }
@@ -1066,12 +1230,13 @@ async fn the_sales_cells_answer_as_the_lines_do_and_stale_days_are_never_behind(
 
 #[actix_web::test]
 async fn two_workers_write_the_sales_cells_of_each_workspace_once_without_waiting() {
-    use crm::db::models::sales_cell::{refresh_due, refresh_workspace};
-    use crm::ids::WorkspaceId;
+    use crm::db::models::report_cells::{refresh_due, refresh_workspace};
     let app = TestApp::spawn().await;
     let shop = shop(&app).await;
     sales(&app, &shop).await;
-    let stale = app.sql_i64("SELECT count(DISTINCT day) AS value FROM sales_cells_stale").await;
+    // Days stale for the sales cells and for the activity cells (the deals' creation days).
+    let stale = app.sql_i64("SELECT count(DISTINCT day) AS value FROM sales_cells_stale").await
+        + app.sql_i64("SELECT count(DISTINCT day) AS value FROM activity_cells_stale").await;
     let (other, _) = app.create_other_workspace("Second", "second@example.com", "second-password").await;
     app.sql(&format!("INSERT INTO sales_cells_stale (workspace_id, day) VALUES ('{other}', '2026-01-01')"))
         .await;

@@ -22,6 +22,7 @@ use crate::api::merging::{self, add_contact_points, add_missing, fill};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, record_change};
 use crate::auth::{Principal, run_seeing};
+use crate::db::models::activity_cell;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::deal::recompute_derived;
 use crate::db::models::external_ref::{self, RefEntity};
@@ -252,6 +253,11 @@ fn move_records(
             record_change(conn, principal, entity, record.id, "updated", record.version, changes)?;
         }
         counts[at] = moved.len();
+        if table == "activities" {
+            // The clients they touched on their days changed.
+            let ids: Vec<Uuid> = moved.iter().map(|record| record.id).collect();
+            activity_cell::mark_activities_stale(conn, workspace, &ids)?;
+        }
     }
     let segment_memberships = move_memberships(conn, workspace, merged, survivor)?;
     let shares = move_shares(conn, workspace, merged, survivor)?;

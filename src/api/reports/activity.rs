@@ -11,11 +11,14 @@ use rust_decimal::prelude::FromPrimitive;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{GroupLabels, PersonGrouping, distinct_keys, group_labels, percent_of, report_range, respond};
+use super::{
+    GroupLabels, PersonGrouping, distinct_keys, group_labels, percent_of, report_range, respond, today_in,
+};
 use crate::auth::{Principal, run_reading};
 use crate::db::models::Workspace;
-use crate::db::models::activity_report::{self as queries, ActivityScope, DoneTally, PaceTally};
-use crate::domain::enums::ActivityKind;
+use crate::db::models::activity_cell;
+use crate::db::models::activity_report::{ActivityScope, ActivityTallies, DoneCounts, PaceTally};
+use crate::domain::enums::{ActivityKind, ContactReason, Direction};
 use crate::domain::money;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -159,11 +162,9 @@ pub async fn activity_report(
             timezone: workspace.timezone.clone(),
             by_team: query.group_by.map(|grouping| grouping == PersonGrouping::Team),
         };
-        let tallies = Tallies {
-            done: queries::done(conn, &report)?,
-            touches: queries::touches(conn, &report)?,
-            due: queries::due(conn, &report)?,
-            first_touch: queries::first_touch(conn, &report)?,
+        let tallies = match activity_cell::tallies(conn, &report, today_in(&workspace))? {
+            Some(tallies) => Tallies(tallies),
+            None => Tallies(ActivityTallies::scanned(conn, &report)?),
         };
         let keys = tallies.keys(query.group_by.is_some());
         let labels = group_labels(conn, workspace.id, query.group_by.map(PersonGrouping::as_sales), &keys)?;
@@ -173,12 +174,8 @@ pub async fn activity_report(
     respond(&request, &report, csv)
 }
 
-struct Tallies {
-    done: Vec<DoneTally>,
-    touches: Vec<PaceTally>,
-    due: Vec<PaceTally>,
-    first_touch: Vec<PaceTally>,
-}
+/// The tallies, as the report's figures.
+struct Tallies(ActivityTallies);
 
 impl Tallies {
     /// Every group with anything to count, in the order first met.
@@ -186,8 +183,8 @@ impl Tallies {
         if !grouped {
             return Vec::new();
         }
-        let done = self.done.iter().map(|tally| &tally.group_key);
-        let paced = [&self.touches, &self.due, &self.first_touch]
+        let done = self.0.done.keys();
+        let paced = [&self.0.touches, &self.0.due, &self.0.first_touch]
             .into_iter()
             .flatten()
             .filter(|tally| !tally.all_groups)
@@ -195,47 +192,77 @@ impl Tallies {
         distinct_keys(done.chain(paced))
     }
 
-    /// The figures of `group` (`None`: all groups).
-    fn figures(&self, group: Option<&Option<String>>) -> ActivityFigures {
-        let done: Vec<&DoneTally> =
-            self.done.iter().filter(|tally| group.is_none_or(|key| tally.group_key == *key)).collect();
-        let pace = |tallies: &[PaceTally]| {
-            tallies
-                .iter()
-                .find(|tally| match group {
-                    None => tally.all_groups,
-                    Some(key) => !tally.all_groups && tally.group_key == *key,
-                })
-                .cloned()
-        };
-        let sum = |matches: &dyn Fn(&DoneTally) -> bool| -> i64 {
-            done.iter().filter(|tally| matches(tally)).map(|tally| tally.done).sum()
-        };
-        let mut reasons: HashMap<Option<String>, i64> = HashMap::new();
-        for tally in &done {
-            *reasons.entry(tally.reason.clone()).or_default() += tally.done;
+    /// The tallies of all groups, and of each group: read once, however many groups there are.
+    fn by_group(&self) -> (GroupTallies, HashMap<&Option<String>, GroupTallies>) {
+        let mut total = GroupTallies::default();
+        let mut groups: HashMap<&Option<String>, GroupTallies> = HashMap::new();
+        for (key, done) in &self.0.done {
+            total.done.add(done);
+            groups.entry(key).or_default().done.add(done);
         }
-        let mut by_reason: Vec<ReasonCount> =
-            reasons.into_iter().map(|(reason, done)| ReasonCount { reason, done }).collect();
+        let paced: [(&[PaceTally], PaceSlot); 3] = [
+            (&self.0.touches, |tallies| &mut tallies.touches),
+            (&self.0.due, |tallies| &mut tallies.due),
+            (&self.0.first_touch, |tallies| &mut tallies.first_touch),
+        ];
+        for (tallies, slot) in paced {
+            for tally in tallies {
+                let of =
+                    if tally.all_groups { &mut total } else { groups.entry(&tally.group_key).or_default() };
+                *slot(of) = Some(tally.clone());
+            }
+        }
+        (total, groups)
+    }
+}
+
+/// Where one kind of paced tally goes in a group's.
+type PaceSlot = fn(&mut GroupTallies) -> &mut Option<PaceTally>;
+
+/// The tallies of one group, or of all.
+#[derive(Default)]
+struct GroupTallies {
+    done: DoneCounts,
+    touches: Option<PaceTally>,
+    due: Option<PaceTally>,
+    first_touch: Option<PaceTally>,
+}
+
+impl GroupTallies {
+    fn figures(&self) -> ActivityFigures {
+        let done = &self.done;
+        let mut by_reason: Vec<ReasonCount> = ContactReason::ALL
+            .iter()
+            .zip(done.by_reason)
+            .filter(|(_, done)| *done > 0)
+            .map(|(reason, done)| ReasonCount { reason: Some(reason.as_str().to_owned()), done })
+            .collect();
+        let without_reason = done.done - done.by_reason.iter().sum::<i64>();
+        if without_reason > 0 {
+            by_reason.push(ReasonCount { reason: None, done: without_reason });
+        }
         by_reason.sort_by(|a, b| b.done.cmp(&a.done).then_with(|| a.reason.cmp(&b.reason)));
-        let touches = pace(&self.touches);
-        let due = pace(&self.due);
-        let first = pace(&self.first_touch);
+        let direction = |wanted: Direction| {
+            Direction::ALL
+                .iter()
+                .zip(done.by_direction)
+                .find(|(of, _)| **of == wanted)
+                .map_or(0, |(_, done)| done)
+        };
+        let (inbound, outbound) = (direction(Direction::Inbound), direction(Direction::Outbound));
+        let (touches, due, first) = (&self.touches, &self.due, &self.first_touch);
         let (due_count, overdue, on_time) =
             due.as_ref().map_or((0, 0, 0), |due| (due.value, due.second, due.third));
         let clients = touches.as_ref().map_or(0, |touches| touches.value);
         let with_client = touches.as_ref().map_or(0, |touches| touches.second);
         ActivityFigures {
-            done: sum(&|_| true),
+            done: done.done,
             by_kind: ActivityKind::ALL
                 .iter()
-                .map(|&kind| KindCount { kind, done: sum(&|tally| tally.kind == kind.as_str()) })
+                .zip(done.by_kind)
+                .map(|(&kind, done)| KindCount { kind, done })
                 .collect(),
-            by_direction: DirectionCounts {
-                inbound: sum(&|tally| tally.direction.as_deref() == Some("inbound")),
-                outbound: sum(&|tally| tally.direction.as_deref() == Some("outbound")),
-                unspecified: sum(&|tally| tally.direction.is_none()),
-            },
+            by_direction: DirectionCounts { inbound, outbound, unspecified: done.done - inbound - outbound },
             by_reason,
             due: due_count,
             overdue,
@@ -248,12 +275,15 @@ impl Tallies {
             deals_created: first.as_ref().map_or(0, |first| first.value),
             deals_touched: first.as_ref().map_or(0, |first| first.second),
             average_days_to_first_activity: first
+                .as_ref()
                 .and_then(|first| first.days)
                 .and_then(Decimal::from_f64)
                 .map(|days| money::round(days, 1)),
         }
     }
+}
 
+impl Tallies {
     fn assemble(
         &self,
         from: NaiveDate,
@@ -262,12 +292,19 @@ impl Tallies {
         keys: Vec<Option<String>>,
         labels: &GroupLabels,
     ) -> ActivityReport {
+        let (total, by_group) = self.by_group();
         let mut groups: Vec<ActivityGroup> = keys
             .into_iter()
-            .map(|key| ActivityGroup { label: labels.of(&key), figures: self.figures(Some(&key)), key })
+            .map(|key| {
+                let figures = by_group
+                    .get(&key)
+                    .map(GroupTallies::figures)
+                    .unwrap_or_else(|| GroupTallies::default().figures());
+                ActivityGroup { label: labels.of(&key), figures, key }
+            })
             .collect();
         groups.sort_by(|a, b| b.figures.done.cmp(&a.figures.done).then_with(|| a.label.cmp(&b.label)));
-        ActivityReport { from, to, group_by, as_of: Utc::now(), total: self.figures(None), groups }
+        ActivityReport { from, to, group_by, as_of: Utc::now(), total: total.figures(), groups }
     }
 }
 

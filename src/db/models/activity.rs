@@ -6,6 +6,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::Timestamptz;
 
+use super::activity_cell::mark_activities_stale;
 use crate::db::fragment::SqlFragment;
 use crate::db::json::Json;
 use crate::db::page_limit::PageLimitDsl;
@@ -74,17 +75,24 @@ pub struct ActivityFilter {
 
 impl Activity {
     pub fn insert(&self, conn: &mut PgConnection) -> QueryResult<Activity> {
-        diesel::insert_into(activities::table)
+        let activity = diesel::insert_into(activities::table)
             .values(self)
             .returning(Activity::as_returning())
-            .get_result(conn)
+            .get_result(conn)?;
+        mark_activities_stale(conn, self.workspace_id, &[self.id.0])?;
+        Ok(activity)
     }
 
+    /// Writes every column back (the caller merged the change into the row it locked).
     pub fn save(&self, conn: &mut PgConnection) -> QueryResult<Activity> {
-        diesel::update(activities::table.find((self.workspace_id, self.id)))
+        // The days it counted on, and those it counts on now.
+        mark_activities_stale(conn, self.workspace_id, &[self.id.0])?;
+        let activity = diesel::update(activities::table.find((self.workspace_id, self.id)))
             .set(self)
             .returning(Activity::as_returning())
-            .get_result(conn)
+            .get_result(conn)?;
+        mark_activities_stale(conn, self.workspace_id, &[self.id.0])?;
+        Ok(activity)
     }
 
     /// The deleted activities the scope sees, oldest deletion first, deleted at or after `since`,
@@ -122,6 +130,7 @@ impl Activity {
         deleted: Option<DateTime<Utc>>,
         by: UserId,
     ) -> QueryResult<Activity> {
+        mark_activities_stale(conn, workspace, &[id.0])?;
         diesel::update(activities::table.find((workspace, id)))
             .set((
                 activities::deleted_at.eq(deleted),

@@ -154,7 +154,8 @@ pub enum Totals {
 
 /// Moves the running totals kept of deals by the live deals among `ids`, as they are now: the
 /// board's (`deal_stage_totals`) and the forecast's (`open_deal_totals`). Every write to deals calls
-/// it in its transaction: `Remove` before, `Add` after.
+/// it in its transaction: `Remove` before, `Add` after; with `Add` it also marks the deals' days
+/// stale for the activity cells, which count the deals created each day.
 pub fn apply_running_totals(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
@@ -170,7 +171,10 @@ pub fn apply_running_totals(
             .bind(Bind::BigInt(totals as i64))
             .execute(conn)?;
     }
-    Ok(())
+    match totals {
+        Totals::Remove => Ok(()),
+        Totals::Add => super::activity_cell::mark_deals_stale(conn, workspace, &ids),
+    }
 }
 
 /// Brings up to date what is derived from the deals of `clients`: each client's stats and its

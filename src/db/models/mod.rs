@@ -2,6 +2,7 @@
 //! none can forget it.
 
 pub mod activity;
+pub mod activity_cell;
 pub mod activity_report;
 pub mod api_key;
 mod buyer_union;
@@ -22,6 +23,7 @@ pub mod import;
 pub mod pipeline;
 pub mod product;
 pub mod refresh_token;
+pub mod report_cells;
 pub mod sales_cell;
 pub mod sales_line;
 pub mod segment;

@@ -1,29 +1,27 @@
 //! The sales cells (`sales_cells`): what the sales lines of one day, or of one calendar month, add
 //! up to, for all lines and for each value of each grouping, with the buyers as a Roaring bitmap of
-//! their numbers (`buyer_numbers`). A sales report over years adds up a few hundred cells instead of
+//! their numbers (`client_numbers`). A sales report over years adds up a few hundred cells instead of
 //! millions of lines, and counts distinct buyers over any range exactly, as the size of a union.
 //!
-//! Cells are derived data, written by a background job ([`refresh_due`]). Every write to the sales
-//! lines marks its days stale in its own transaction ([`mark_stale`]); a report adds those days up
-//! from their lines instead, and reads cells and stale days in one snapshot, so it is never behind.
+//! Cells are derived data, written by the background job of `report_cells`, which also says how
+//! stale days keep a report from ever being behind.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Arc;
 
 use chrono::{Months, NaiveDate};
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Bytea, Date, Integer, Nullable, Numeric, Text};
 use roaring::{MultiOps, RoaringBitmap};
 use rust_decimal::Decimal;
 
+use super::report_cells::{
+    Cells, ClientNumbers, Cover, corrupt, decoded_sets, encode_set, in_one_snapshot, stale_between,
+    take_stale,
+};
 use super::sales_line::{SalesGrouping, SalesQuery, SalesTally};
 use crate::domain::report_period::{DateRange, Interval, Shift};
 use crate::ids::WorkspaceId;
-
-/// How many stale days one transaction of the job writes again: a month's, so that the lines it
-/// holds at once stay a day's and the transaction short.
-const DAYS_PER_REFRESH: i64 = 31;
 
 /// Which lines a cell adds up: all of its span's, or those of one value of one grouping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,7 +103,7 @@ impl CellLine {
     }
 }
 
-/// The columns of [`CellLine`], over `sales_lines AS l` left-joined to `buyer_numbers AS n`.
+/// The columns of [`CellLine`], over `sales_lines AS l` left-joined to `client_numbers AS n`.
 const CELL_LINE_COLUMNS: &str = "l.won_on, l.client_id, n.number, l.deal_id, l.owner_id::text AS owner, \
      l.team_id::text AS team, l.product_group, l.product_id::text AS product, l.pipeline_id::text AS pipeline, \
      l.source, l.client_kind, l.amount_base, l.first_purchase";
@@ -118,7 +116,7 @@ fn lines_of(
 ) -> QueryResult<Vec<CellLine>> {
     diesel::sql_query(format!(
         "SELECT {CELL_LINE_COLUMNS} FROM sales_lines AS l \
-         LEFT JOIN buyer_numbers AS n ON n.workspace_id = $1 AND n.client_id = l.client_id \
+         LEFT JOIN client_numbers AS n ON n.workspace_id = $1 AND n.client_id = l.client_id \
          WHERE l.workspace_id = $1 AND l.won_on = ANY($2)"
     ))
     .bind::<diesel::sql_types::Uuid, _>(workspace.0)
@@ -266,38 +264,14 @@ struct StoredCell {
 
 impl StoredCell {
     fn into_cell(self) -> QueryResult<(CellKey, Figures)> {
-        let buyers = Arc::new(decode_buyers(&self.buyers)?);
-        self.figures.into_cell(buyers)
+        let buyers = RoaringBitmap::deserialize_from(self.buyers.as_slice())
+            .map_err(|error| corrupt(format!("unreadable buyers of a sales cell: {error}")))?;
+        self.figures.into_cell(Arc::new(buyers))
     }
 }
 
 fn dimension_of(text: &str) -> QueryResult<Dimension> {
     Dimension::parse(text).ok_or_else(|| corrupt(format!("unknown sales cell dimension {text:?}")))
-}
-
-fn decode_buyers(bytes: &[u8]) -> QueryResult<RoaringBitmap> {
-    RoaringBitmap::deserialize_from(bytes)
-        .map_err(|error| corrupt(format!("unreadable buyers of a sales cell: {error}")))
-}
-
-fn corrupt(message: String) -> diesel::result::Error {
-    diesel::result::Error::DeserializationError(message.into())
-}
-
-/// Marks `days` of the workspace stale: their cells no longer match their lines. Call it in the
-/// transaction that changes the lines. A plain insert, without a key to meet: it never waits for
-/// another transaction marking the same day.
-pub fn mark_stale(conn: &mut PgConnection, workspace: WorkspaceId, days: &[NaiveDate]) -> QueryResult<()> {
-    if days.is_empty() {
-        return Ok(());
-    }
-    diesel::sql_query(
-        "INSERT INTO sales_cells_stale (workspace_id, day) SELECT DISTINCT $1::uuid, unnest($2::date[])",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(workspace.0)
-    .bind::<Array<Date>, _>(days)
-    .execute(conn)?;
-    Ok(())
 }
 
 /// Marks every day of the workspace's lines stale, for a change that moves all of them (the time
@@ -312,123 +286,32 @@ pub fn mark_all_stale(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryR
     Ok(())
 }
 
-/// Gives a new workspace the row the job claims it by ([`refresh_workspace`]). Written with the
-/// workspace, never by the job: an insert that meets another process's uncommitted one waits.
-pub fn add_workspace(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<()> {
-    diesel::sql_query("INSERT INTO sales_cells_refreshes (workspace_id) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind::<diesel::sql_types::Uuid, _>(workspace.0)
-        .execute(conn)
-        .map(drop)
-}
-
-#[derive(QueryableByName)]
-struct DueWorkspace {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    workspace_id: uuid::Uuid,
-}
-
-#[derive(QueryableByName)]
-struct StaleDay {
-    #[diesel(sql_type = Date)]
-    day: NaiveDate,
-}
-
-/// Writes the cells of stale days again, a batch of days per workspace and transaction, until no
-/// day is stale or another process holds the workspaces that are. Returns how many days it wrote.
-///
-/// Workspaces with stale days are found without a lock, then claimed one at a time (their row in
-/// `sales_cells_refreshes`, `FOR UPDATE SKIP LOCKED`): one process writes a workspace's cells at a
-/// time, as a month's cell adds up its days'.
-pub fn refresh_due(conn: &mut PgConnection) -> QueryResult<usize> {
-    let mut written = 0;
-    loop {
-        let due: Vec<DueWorkspace> =
-            diesel::sql_query("SELECT DISTINCT workspace_id FROM sales_cells_stale LIMIT 64").load(conn)?;
-        let mut progress = 0;
-        for workspace in due {
-            progress += refresh_workspace(conn, WorkspaceId(workspace.workspace_id))?;
-        }
-        if progress == 0 {
-            return Ok(written);
-        }
-        written += progress;
+/// Writes the cells of a batch of the workspace's stale days again, and of their months; returns
+/// how many days. The job calls it holding the workspace's claim (`report_cells`).
+pub(super) fn refresh_stale_days(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<usize> {
+    let days = take_stale(conn, Cells::Sales, workspace)?;
+    if days.is_empty() {
+        return Ok(0);
     }
-}
-
-/// Writes the cells of up to [`DAYS_PER_REFRESH`] stale days of `workspace` again, and of their
-/// months; 0 when another process holds the workspace or no day is stale.
-pub fn refresh_workspace(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<usize> {
-    conn.transaction(|conn| {
-        let claimed = diesel::sql_query(
-            "SELECT workspace_id FROM sales_cells_refreshes WHERE workspace_id = $1 FOR UPDATE SKIP LOCKED",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(workspace.0)
-        .load::<DueWorkspace>(conn)?;
-        if claimed.is_empty() {
-            return Ok(0);
-        }
-        // A day marked several times comes back once per mark.
-        let days: Vec<NaiveDate> = diesel::sql_query(
-            "DELETE FROM sales_cells_stale WHERE workspace_id = $1 AND day IN \
-             (SELECT DISTINCT day FROM sales_cells_stale WHERE workspace_id = $1 ORDER BY day LIMIT $2) \
-             RETURNING day",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(workspace.0)
-        .bind::<BigInt, _>(DAYS_PER_REFRESH)
-        .load::<StaleDay>(conn)?
-        .into_iter()
-        .map(|stale| stale.day)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-        if days.is_empty() {
-            return Ok(0);
-        }
-        number_new_buyers(conn, workspace, &days)?;
-        diesel::sql_query(
-            "DELETE FROM sales_cells WHERE workspace_id = $1 AND span = 'day' AND starts_on = ANY($2)",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(workspace.0)
-        .bind::<Array<Date>, _>(&days)
-        .execute(conn)?;
-        for &day in &days {
-            let lines = lines_of(conn, workspace, &[day])?;
-            let cells = day_cells(&lines, &Dimension::EVERY, |_| true, |line| buyer_number(line.number));
-            store(conn, workspace, "day", cells)?;
-        }
-        let months: BTreeSet<NaiveDate> = days.iter().map(|&day| Interval::Month.start_of(day)).collect();
-        for month in months {
-            refresh_month(conn, workspace, month)?;
-        }
-        diesel::sql_query("UPDATE sales_cells_refreshes SET refreshed_at = now() WHERE workspace_id = $1")
-            .bind::<diesel::sql_types::Uuid, _>(workspace.0)
-            .execute(conn)?;
-        Ok(days.len())
-    })
-}
-
-/// A numbered buyer's number. The job numbers every buyer of the days it writes first, so a line
-/// there always has one.
-fn buyer_number(number: Option<i32>) -> u32 {
-    number.and_then(|number| u32::try_from(number).ok()).unwrap_or(u32::MAX)
-}
-
-/// Numbers the buyers of `days` who have no number yet, after the highest given.
-fn number_new_buyers(conn: &mut PgConnection, workspace: WorkspaceId, days: &[NaiveDate]) -> QueryResult<()> {
     diesel::sql_query(
-        "INSERT INTO buyer_numbers (workspace_id, client_id, number) \
-         SELECT $1, buyer.client_id, \
-                (SELECT coalesce(max(number), 0) FROM buyer_numbers WHERE workspace_id = $1) \
-                + row_number() OVER (ORDER BY buyer.client_id) \
-         FROM (SELECT DISTINCT l.client_id FROM sales_lines AS l \
-               WHERE l.workspace_id = $1 AND l.won_on = ANY($2) \
-               AND NOT EXISTS (SELECT FROM buyer_numbers AS n WHERE n.workspace_id = $1 AND n.client_id = l.client_id) \
-         ) AS buyer",
+        "DELETE FROM sales_cells WHERE workspace_id = $1 AND span = 'day' AND starts_on = ANY($2)",
     )
     .bind::<diesel::sql_types::Uuid, _>(workspace.0)
-    .bind::<Array<Date>, _>(days)
+    .bind::<Array<Date>, _>(&days)
     .execute(conn)?;
-    Ok(())
+    let mut numbers = ClientNumbers::for_job();
+    for &day in &days {
+        let lines = lines_of(conn, workspace, &[day])?;
+        numbers.number_new(conn, workspace, lines.iter().map(|line| (line.client_id, line.number)))?;
+        let cells =
+            day_cells(&lines, &Dimension::EVERY, |_| true, |line| numbers.of(line.client_id, line.number));
+        store(conn, workspace, "day", cells)?;
+    }
+    let months: BTreeSet<NaiveDate> = days.iter().map(|&day| Interval::Month.start_of(day)).collect();
+    for month in months {
+        refresh_month(conn, workspace, month)?;
+    }
+    Ok(days.len())
 }
 
 /// Writes the cells of `month` again from its day cells.
@@ -486,9 +369,7 @@ fn store(
         unconverted.push(figures.unconverted_deals);
         first_buyers.push(figures.first_time_buyers);
         buyer_counts.push(figures.buyers.len() as i64);
-        let mut bytes = Vec::with_capacity(figures.buyers.serialized_size());
-        figures.buyers.serialize_into(&mut bytes).map_err(|error| corrupt(error.to_string()))?;
-        buyers.push(bytes);
+        buyers.push(encode_set(&figures.buyers)?);
     }
     diesel::sql_query(
         "INSERT INTO sales_cells (workspace_id, span, starts_on, dimension, value, deals, revenue, unconverted_deals, \
@@ -563,38 +444,6 @@ impl Selection {
     }
 }
 
-/// The cells that add up one range: whole months' cells where every day of the month falls on one
-/// period of the report, the other days' cells, and the stale days, added up from their lines.
-#[derive(Debug, Default, PartialEq)]
-struct Cover {
-    months: Vec<NaiveDate>,
-    days: Vec<NaiveDate>,
-    stale_days: Vec<NaiveDate>,
-}
-
-impl Cover {
-    fn of(range: DateRange, whole_months: bool, stale: &BTreeSet<NaiveDate>, cover: &mut Cover) {
-        let mut month = Interval::Month.start_of(range.from);
-        while month <= range.to {
-            let Some(next) = month.checked_add_months(Months::new(1)) else { return };
-            let inside = month >= range.from && next <= range.to.succ_opt().unwrap_or(next);
-            if whole_months && inside && stale.range(month..next).next().is_none() {
-                cover.months.push(month);
-            } else {
-                for day in month.max(range.from).iter_days().take_while(|day| *day < next && *day <= range.to)
-                {
-                    if stale.contains(&day) {
-                        cover.stale_days.push(day);
-                    } else {
-                        cover.days.push(day);
-                    }
-                }
-            }
-            month = next;
-        }
-    }
-}
-
 /// Where a cell's lines count in a report: in the report's range or the compared one, and on which
 /// period.
 struct Placement {
@@ -639,16 +488,7 @@ pub fn sales_tallies(
         query.compared.map_or(query.range.from, |(compared, _)| compared.from.min(query.range.from));
     let latest = query.compared.map_or(query.range.to, |(compared, _)| compared.to.max(query.range.to));
     in_one_snapshot(conn, |conn| {
-        let stale: BTreeSet<NaiveDate> = diesel::sql_query(
-            "SELECT day FROM sales_cells_stale WHERE workspace_id = $1 AND day BETWEEN $2 AND $3",
-        )
-        .bind::<diesel::sql_types::Uuid, _>(workspace.0)
-        .bind::<Date, _>(earliest)
-        .bind::<Date, _>(latest)
-        .load::<StaleDay>(conn)?
-        .into_iter()
-        .map(|stale| stale.day)
-        .collect();
+        let stale = stale_between(conn, Cells::Sales, workspace, earliest, latest)?;
         let mut cover = Cover::default();
         Cover::of(query.range, months_fit(None), &stale, &mut cover);
         if let Some((compared, shift)) = query.compared {
@@ -683,18 +523,11 @@ pub fn sales_tallies(
         }
         if !cover.stale_days.is_empty() {
             let lines = lines_of(conn, workspace, &cover.stale_days)?;
-            // Buyers the job has not numbered yet get numbers of their own for this report, from
-            // the top down, where no numbered buyer is.
-            let mut unnumbered: HashMap<uuid::Uuid, u32> = HashMap::new();
+            let mut numbers = ClientNumbers::for_report();
             let wanted =
                 |value: Option<&str>| selection.value.is_none() || value == selection.value.as_deref();
-            let cells = day_cells(&lines, &dimensions, wanted, |line| match line.number {
-                Some(number) => buyer_number(Some(number)),
-                None => {
-                    let next = u32::MAX - unnumbered.len() as u32;
-                    *unnumbered.entry(line.client_id).or_insert(next)
-                }
-            });
+            let cells =
+                day_cells(&lines, &dimensions, wanted, |line| numbers.of(line.client_id, line.number));
             for (key, figures) in cells {
                 count(key, figures);
             }
@@ -779,29 +612,12 @@ struct CellBuyers {
     buyers: Vec<u8>,
 }
 
-/// The buyer sets this process decoded, by the version of the cell they came from: a report over
-/// the months an earlier one covered reads their figures again, but not their sets. Up to
-/// [`BUYER_SETS_BUDGET`] bytes as stored; past it the cache starts over. A cell written again has
-/// a new version, so a set is never taken for a cell it no longer matches.
-static BUYER_SETS: LazyLock<Mutex<BuyerSets>> = LazyLock::new(Mutex::default);
-const BUYER_SETS_BUDGET: usize = 32 << 20;
-
-#[derive(Default)]
-struct BuyerSets {
-    sets: HashMap<uuid::Uuid, Arc<RoaringBitmap>>,
-    bytes: usize,
-}
-
-fn buyer_sets() -> std::sync::MutexGuard<'static, BuyerSets> {
-    BUYER_SETS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Which stored cells add up `cover`: of `dimensions`, of `value` only when given.
 const COVERED: &str = "workspace_id = $1 AND dimension = ANY($2) AND ($3::text IS NULL OR value = $3) \
      AND ((span = 'month' AND starts_on = ANY($4)) OR (span = 'day' AND starts_on = ANY($5)))";
 
 /// The stored cells of `cover` in `dimensions` (of `value` only, when given), their buyer sets
-/// from [`BUYER_SETS`] where it has them; with empty sets when `buyers` aren't wanted.
+/// as this process decoded them before where it did; with empty sets when `buyers` aren't wanted.
 fn covered_cells(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
@@ -810,7 +626,7 @@ fn covered_cells(
     cover: &Cover,
     buyers: bool,
 ) -> QueryResult<Vec<(CellKey, Figures)>> {
-    if cover.months.is_empty() && cover.days.is_empty() {
+    if cover.is_stored_empty() {
         return Ok(Vec::new());
     }
     let names: Vec<&str> = dimensions.iter().map(|dimension| dimension.as_str()).collect();
@@ -828,16 +644,8 @@ fn covered_cells(
         let none = Arc::new(RoaringBitmap::new());
         return cells.into_iter().map(|cell| cell.into_cell(Arc::clone(&none))).collect();
     }
-    let mut sets: HashMap<uuid::Uuid, Arc<RoaringBitmap>> = {
-        let cached = buyer_sets();
-        cells
-            .iter()
-            .filter_map(|cell| Some((cell.version, Arc::clone(cached.sets.get(&cell.version)?))))
-            .collect()
-    };
-    let missing: Vec<uuid::Uuid> =
-        cells.iter().map(|cell| cell.version).filter(|version| !sets.contains_key(version)).collect();
-    if !missing.is_empty() {
+    let versions: Vec<uuid::Uuid> = cells.iter().map(|cell| cell.version).collect();
+    let sets = decoded_sets(&versions, |missing| {
         let read: Vec<CellBuyers> = diesel::sql_query(format!(
             "SELECT version, buyers FROM sales_cells WHERE {COVERED} AND version = ANY($6)"
         ))
@@ -846,20 +654,10 @@ fn covered_cells(
         .bind::<Nullable<Text>, _>(value)
         .bind::<Array<Date>, _>(&cover.months)
         .bind::<Array<Date>, _>(&cover.days)
-        .bind::<Array<diesel::sql_types::Uuid>, _>(&missing)
+        .bind::<Array<diesel::sql_types::Uuid>, _>(missing)
         .load(conn)?;
-        let mut cached = buyer_sets();
-        for cell in read {
-            let set = Arc::new(decode_buyers(&cell.buyers)?);
-            if cached.bytes + cell.buyers.len() > BUYER_SETS_BUDGET {
-                cached.sets.clear();
-                cached.bytes = 0;
-            }
-            cached.bytes += cell.buyers.len();
-            cached.sets.insert(cell.version, Arc::clone(&set));
-            sets.insert(cell.version, set);
-        }
-    }
+        Ok(read.into_iter().map(|cell| (cell.version, cell.buyers)).collect())
+    })?;
     cells
         .into_iter()
         .map(|cell| {
@@ -872,17 +670,6 @@ fn covered_cells(
         .collect()
 }
 
-/// Runs `work` in one repeatable-read snapshot, so that the stale days and the cells it reads
-/// agree; in the caller's transaction when it is in one.
-fn in_one_snapshot<T>(
-    conn: &mut PgConnection,
-    work: impl FnOnce(&mut PgConnection) -> QueryResult<T>,
-) -> QueryResult<T> {
-    let in_transaction =
-        AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth()?.is_some();
-    if in_transaction { work(conn) } else { conn.build_transaction().read_only().repeatable_read().run(work) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -893,27 +680,6 @@ mod tests {
 
     fn range(from: &str, to: &str) -> DateRange {
         DateRange { from: day(from), to: day(to) }
-    }
-
-    #[test]
-    fn a_range_takes_its_whole_clean_months_and_the_days_of_the_rest() {
-        let stale: BTreeSet<NaiveDate> = [day("2026-03-10")].into();
-        let mut cover = Cover::default();
-        Cover::of(range("2026-01-30", "2026-04-02"), true, &stale, &mut cover);
-        assert_eq!(cover.months, vec![day("2026-02-01")]);
-        let mut days = vec![day("2026-01-30"), day("2026-01-31")];
-        days.extend((1..=31).filter(|&d| d != 10).map(|d| NaiveDate::from_ymd_opt(2026, 3, d).expect("day")));
-        days.extend([day("2026-04-01"), day("2026-04-02")]);
-        assert_eq!(cover.days, days);
-        assert_eq!(cover.stale_days, vec![day("2026-03-10")]);
-    }
-
-    #[test]
-    fn days_and_weeks_take_day_cells_only() {
-        let mut cover = Cover::default();
-        Cover::of(range("2026-02-01", "2026-02-28"), false, &BTreeSet::new(), &mut cover);
-        assert!(cover.months.is_empty());
-        assert_eq!(cover.days.len(), 28);
     }
 
     #[test]
@@ -949,7 +715,8 @@ mod tests {
         };
         let lines = [line("tea", 10, 1), line("tea", 5, 1), line("cups", 7, 1), line("tea", 1, 2)];
         let dimensions = [Dimension::All, Dimension::By(SalesGrouping::ProductGroup)];
-        let cells = day_cells(&lines, &dimensions, |_| true, |line| buyer_number(line.number));
+        let mut numbers = ClientNumbers::for_report();
+        let cells = day_cells(&lines, &dimensions, |_| true, |line| numbers.of(line.client_id, line.number));
         let all = &cells[&CellKey { starts_on: day("2026-03-01"), dimension: Dimension::All, value: None }];
         assert_eq!(
             (all.deals, all.revenue, all.first_time_buyers, all.buyers.len()),

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Date, Nullable, Numeric, Text};
 use rust_decimal::Decimal;
 
+use super::report_cells::{self, Cells};
 use super::sales_cell;
 use crate::db::fragment::{Bind, FragmentQuery, SqlFragment};
 use crate::db::schema::{deals, sales_lines};
@@ -53,7 +54,7 @@ pub fn recompute(
             .select(sales_lines::won_on)
             .load::<NaiveDate>(conn)?,
     );
-    sales_cell::mark_stale(conn, workspace, &days)
+    report_cells::mark_stale(conn, Cells::Sales, workspace, &days)
 }
 
 /// Moves every sales line of the workspace to the day its deal was won in the workspace's time

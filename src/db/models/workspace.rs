@@ -73,7 +73,7 @@ impl Workspace {
             .values(new)
             .returning(Workspace::as_returning())
             .get_result(conn)?;
-        crate::db::models::sales_cell::add_workspace(conn, workspace.id)?;
+        crate::db::models::report_cells::add_workspace(conn, workspace.id)?;
         Ok(workspace)
     }
 
