@@ -3,7 +3,7 @@
 -- activities and 160,000 new deals at 1M clients, 1.3 s alone and 11 s at p99 under load.
 --
 -- A cell holds, for one day or one calendar month of the workspace's time zone and for all, one
--- person or one deal team, what its activities and new deals add up to:
+-- person or one team, what its activities and new deals add up to:
 -- * `done`: the activities completed on its days, and of them how many of each kind, direction and
 --   reason, in the order of the API's lists of them (ActivityKind::ALL, Direction::ALL and
 --   ContactReason::ALL: a value added to a list goes last; those without a direction or a reason
@@ -13,14 +13,15 @@
 --   (`due_planned`: overdue once the day is past) and those done by their due time;
 -- * the live deals created on its days, those with a done activity and the seconds from their
 --   creation to their first one.
--- A person's cell counts the activities they are assigned and the deals they own; a deal team's
--- (`deal_team`) only the deals of the team. By team, a report maps each person's activities to
--- their team as it is now, as the scan over the activities does.
+-- A person's cell counts the activities they are assigned and the deals they own; a team's the
+-- activities of the people in it when the cell was written and the deals of the team. A person who
+-- changes teams marks the days of their cells stale, so that a report by team counts each person's
+-- activities for their team as it is now, as the scan over the activities does.
 CREATE TABLE activity_cells (
     workspace_id uuid NOT NULL REFERENCES workspaces (id),
     span text NOT NULL CHECK (span IN ('day', 'month')),
     starts_on date NOT NULL,
-    dimension text NOT NULL CHECK (dimension IN ('all', 'person', 'deal_team')),
+    dimension text NOT NULL CHECK (dimension IN ('all', 'person', 'team')),
     -- The person's or team's id; null for the deals nobody owns or of no team, and for `all`.
     value text,
     done bigint NOT NULL,

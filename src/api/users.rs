@@ -397,6 +397,10 @@ fn apply_user_update(
     if revoke_sessions {
         RefreshToken::revoke_all_of_user(conn, workspace, id)?;
     }
+    if team_id.is_some() {
+        // A team's activity figures count its people's activities: theirs move with them.
+        crate::db::models::activity_cell::mark_person_stale(conn, workspace, id)?;
+    }
     // A change of what someone may do or see is also a security event about them.
     let security = [
         (

@@ -997,6 +997,7 @@ async fn the_activity_cells_count_as_a_scan_of_the_activities_after_every_kind_o
             format!("/api/v1/clients/{}/merge", id(&shop.bob)),
             Some(json!({"from": [shop.carol["id"]]})),
         ),
+        ("a person moved to no team", Method::PATCH, rep_path.clone(), Some(json!({"team_id": null}))),
         ("a new time zone", Method::PATCH, "/api/v1/workspace".to_string(), Some(json!({"timezone": "UTC"}))),
     ];
     for (change, method, path, body) in changes {

@@ -1,6 +1,6 @@
 //! The activity cells (`activity_cells`): what the activities of one day, or of one calendar month,
 //! add up to for the activity report, with the deals created then; for all, for each person and for
-//! each deal team. A month by owner adds up 501 cells instead of 200,000 activities and 160,000
+//! each team. A month by owner adds up 501 cells instead of 200,000 activities and 160,000
 //! deals (1M clients), and counts the clients touched exactly, as the size of a union of sets.
 //!
 //! The cells are written by the job of `report_cells`, which also says how stale days keep a report
@@ -30,7 +30,7 @@ use super::report_cells::{
     take_stale,
 };
 use crate::domain::report_period::Interval;
-use crate::ids::WorkspaceId;
+use crate::ids::{UserId, WorkspaceId};
 
 /// Marks stale, for the activity cells, the days the activities `ids` count on as they are now:
 /// the days they were done and fell due, and the day their deal was created. Every write to
@@ -75,6 +75,21 @@ pub fn mark_deals_stale(
     .map(drop)
 }
 
+/// Marks stale, for the activity cells, the days a person's activities count on: a team's cells
+/// count the activities of the people in it now, so a person who changes teams moves theirs. The
+/// days are those of the person's cells (any other day of theirs is stale already).
+pub fn mark_person_stale(conn: &mut PgConnection, workspace: WorkspaceId, person: UserId) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO activity_cells_stale (workspace_id, day) \
+         SELECT $1, starts_on FROM activity_cells \
+         WHERE workspace_id = $1 AND dimension = 'person' AND span = 'day' AND value = $2::text",
+    )
+    .bind::<SqlUuid, _>(workspace.0)
+    .bind::<SqlUuid, _>(person.0)
+    .execute(conn)
+    .map(drop)
+}
+
 /// Marks every day of the workspace's activities and deals stale, in the workspace's time zone as
 /// it is: for a change that moves all of them (a new time zone: call it before and after), or
 /// records written without marking their days (the seed).
@@ -98,12 +113,12 @@ pub fn mark_all_stale(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryR
 }
 
 /// Whose figures a cell holds: everyone's, one person's (the activities they are assigned, the
-/// deals they own), or one deal team's (its deals only).
+/// deals they own), or one team's (the activities of its people, the deals of the team).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Dimension {
     All,
     Person,
-    DealTeam,
+    Team,
 }
 
 impl Dimension {
@@ -111,12 +126,12 @@ impl Dimension {
         match self {
             Dimension::All => "all",
             Dimension::Person => "person",
-            Dimension::DealTeam => "deal_team",
+            Dimension::Team => "team",
         }
     }
 
     fn parse(text: &str) -> QueryResult<Dimension> {
-        [Dimension::All, Dimension::Person, Dimension::DealTeam]
+        [Dimension::All, Dimension::Person, Dimension::Team]
             .into_iter()
             .find(|dimension| dimension.as_str() == text)
             .ok_or_else(|| corrupt(format!("unknown activity cell dimension {text:?}")))
@@ -171,6 +186,9 @@ impl Figures {
 struct DoneRow {
     #[diesel(sql_type = Text)]
     person: String,
+    /// The person's team now.
+    #[diesel(sql_type = Nullable<Text>)]
+    team: Option<String>,
     #[diesel(sql_type = Text)]
     kind: String,
     #[diesel(sql_type = Nullable<Text>)]
@@ -188,6 +206,8 @@ struct DoneRow {
 struct DueRow {
     #[diesel(sql_type = Text)]
     person: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    team: Option<String>,
     #[diesel(sql_type = BigInt)]
     due: i64,
     #[diesel(sql_type = BigInt)]
@@ -259,8 +279,9 @@ fn add_day(
     cells: &mut HashMap<CellKey, Figures>,
 ) -> QueryResult<()> {
     let done: Vec<DoneRow> = diesel::sql_query(
-        "SELECT a.assignee_id::text AS person, a.kind, a.direction, a.reason, a.client_id, n.number \
-         FROM activities AS a LEFT JOIN client_numbers AS n ON n.workspace_id = $1 AND n.client_id = a.client_id \
+        "SELECT a.assignee_id::text AS person, u.team_id::text AS team, a.kind, a.direction, a.reason, a.client_id, \
+         n.number FROM activities AS a JOIN users AS u ON u.workspace_id = $1 AND u.id = a.assignee_id \
+         LEFT JOIN client_numbers AS n ON n.workspace_id = $1 AND n.client_id = a.client_id \
          WHERE a.workspace_id = $1 AND a.status = 'done' AND a.deleted_at IS NULL \
          AND a.completed_at >= $2 AND a.completed_at < $3",
     )
@@ -270,14 +291,14 @@ fn add_day(
     .load(conn)?;
     numbers.number_new(conn, workspace, done.iter().filter_map(|row| Some((row.client_id?, row.number))))?;
     let due: Vec<DueRow> = diesel::sql_query(
-        "SELECT a.assignee_id::text AS person, count(*) AS due, \
+        "SELECT a.assignee_id::text AS person, u.team_id::text AS team, count(*) AS due, \
          count(*) FILTER (WHERE a.status = 'planned') AS planned, \
          count(*) FILTER (WHERE a.status = 'planned' AND a.due_at < now()) AS overdue, \
          count(*) FILTER (WHERE a.status = 'done' AND a.completed_at <= a.due_at) AS on_time \
-         FROM activities AS a \
+         FROM activities AS a JOIN users AS u ON u.workspace_id = $1 AND u.id = a.assignee_id \
          WHERE a.workspace_id = $1 AND a.status <> 'cancelled' AND a.deleted_at IS NULL \
          AND a.due_at IS NOT NULL AND a.due_at >= $2 AND a.due_at < $3 \
-         GROUP BY 1",
+         GROUP BY 1, 2",
     )
     .bind::<SqlUuid, _>(workspace.0)
     .bind::<Timestamptz, _>(day.starts)
@@ -300,7 +321,12 @@ fn add_day(
 
     for row in done {
         let client = row.client_id.map(|client| numbers.of(client, row.number));
-        for (dimension, value) in [(Dimension::All, None), (Dimension::Person, Some(row.person.as_str()))] {
+        let whose = [
+            (Dimension::All, None),
+            (Dimension::Person, Some(row.person.as_str())),
+            (Dimension::Team, row.team.as_deref()),
+        ];
+        for (dimension, value) in whose {
             let figures = cell(cells, day.day, dimension, value);
             figures.done.count(&row.kind, row.direction.as_deref(), row.reason.as_deref(), 1);
             if let Some(client) = client {
@@ -310,7 +336,12 @@ fn add_day(
         }
     }
     for row in due {
-        for (dimension, value) in [(Dimension::All, None), (Dimension::Person, Some(row.person.as_str()))] {
+        let whose = [
+            (Dimension::All, None),
+            (Dimension::Person, Some(row.person.as_str())),
+            (Dimension::Team, row.team.as_deref()),
+        ];
+        for (dimension, value) in whose {
             let figures = cell(cells, day.day, dimension, value);
             figures.due += row.due;
             figures.due_planned += row.planned;
@@ -322,7 +353,7 @@ fn add_day(
         let whose = [
             (Dimension::All, None),
             (Dimension::Person, row.owner.as_deref()),
-            (Dimension::DealTeam, row.team.as_deref()),
+            (Dimension::Team, row.team.as_deref()),
         ];
         for (dimension, value) in whose {
             let figures = cell(cells, day.day, dimension, value);
@@ -646,6 +677,8 @@ impl SlotTally {
 struct OverdueToday {
     #[diesel(sql_type = Text)]
     person: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    team: Option<String>,
     #[diesel(sql_type = BigInt)]
     overdue: i64,
 }
@@ -659,23 +692,16 @@ fn overdue_today(
     today: NaiveDate,
 ) -> QueryResult<Vec<OverdueToday>> {
     diesel::sql_query(
-        "SELECT a.assignee_id::text AS person, count(*) AS overdue FROM activities AS a \
+        "SELECT a.assignee_id::text AS person, u.team_id::text AS team, count(*) AS overdue FROM activities AS a \
+         JOIN users AS u ON u.workspace_id = $1 AND u.id = a.assignee_id \
          WHERE a.workspace_id = $1 AND a.status = 'planned' AND a.status <> 'cancelled' AND a.deleted_at IS NULL \
          AND a.due_at IS NOT NULL AND a.due_at < now() \
          AND a.due_at >= (SELECT $2::timestamp AT TIME ZONE w.timezone FROM workspaces AS w WHERE w.id = $1) \
-         GROUP BY 1",
+         GROUP BY 1, 2",
     )
     .bind::<SqlUuid, _>(workspace.0)
     .bind::<Date, _>(today)
     .load(conn)
-}
-
-#[derive(QueryableByName)]
-struct PersonTeam {
-    #[diesel(sql_type = Text)]
-    person: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    team: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -714,43 +740,19 @@ pub fn tallies(
         let dimensions: &[Dimension] = match report.by_team {
             None => &[Dimension::All],
             Some(false) => &[Dimension::All, Dimension::Person],
-            Some(true) => &[Dimension::All, Dimension::Person, Dimension::DealTeam],
-        };
-        let teams: HashMap<String, Option<String>> = if report.by_team == Some(true) {
-            diesel::sql_query(
-                "SELECT id::text AS person, team_id::text AS team FROM users WHERE workspace_id = $1",
-            )
-            .bind::<SqlUuid, _>(workspace.0)
-            .load::<PersonTeam>(conn)?
-            .into_iter()
-            .map(|person| (person.person, person.team))
-            .collect()
-        } else {
-            HashMap::new()
+            Some(true) => &[Dimension::All, Dimension::Team],
         };
         let mut slots: BTreeMap<Slot, SlotTally> = BTreeMap::new();
         let mut count = |key: CellKey, figures: &Figures, clients: Option<Clients>| {
             let clients = clients.filter(|_| figures.done_with_client > 0);
-            match (key.dimension, report.by_team) {
-                (Dimension::All, _) => {
-                    let tally = slots.entry(Slot::Total).or_default();
-                    tally.add_activities(figures, clients.as_ref());
-                    tally.figures.add_deals(figures);
-                }
-                (Dimension::Person, Some(false)) => {
-                    let tally = slots.entry(Slot::Group(key.value)).or_default();
-                    tally.add_activities(figures, clients.as_ref());
-                    tally.figures.add_deals(figures);
-                }
-                (Dimension::Person, Some(true)) => {
-                    let team = key.value.and_then(|person| teams.get(&person).cloned().flatten());
-                    slots.entry(Slot::Group(team)).or_default().add_activities(figures, clients.as_ref());
-                }
-                (Dimension::DealTeam, Some(true)) => {
-                    slots.entry(Slot::Group(key.value)).or_default().figures.add_deals(figures)
-                }
-                _ => {}
-            }
+            let slot = match (key.dimension, report.by_team) {
+                (Dimension::All, _) => Slot::Total,
+                (Dimension::Person, Some(false)) | (Dimension::Team, Some(true)) => Slot::Group(key.value),
+                _ => return,
+            };
+            let tally = slots.entry(slot).or_default();
+            tally.add_activities(figures, clients.as_ref());
+            tally.figures.add_deals(figures);
         };
         let names: Vec<&str> = dimensions.iter().map(|dimension| dimension.as_str()).collect();
         if !cover.is_stored_empty() {
@@ -783,10 +785,11 @@ pub fn tallies(
                 let key = CellKey { starts_on: today, dimension: Dimension::All, value: None };
                 count(key.clone(), &figures, None);
                 count(
-                    CellKey { dimension: Dimension::Person, value: Some(late.person), ..key },
+                    CellKey { dimension: Dimension::Person, value: Some(late.person), ..key.clone() },
                     &figures,
                     None,
                 );
+                count(CellKey { dimension: Dimension::Team, value: late.team, ..key }, &figures, None);
             }
         }
         let united: Vec<uuid::Uuid> = slots
