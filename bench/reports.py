@@ -48,6 +48,7 @@ def scenarios(today):
         ("activity, this month (today included)", activity),
         ("activity, this month by owner", f"{activity}?group_by=owner"),
         ("activity, 3 years by team", f"{activity}?from={three_years}&to={today}&group_by=team"),
+        ("activity, 3 years by owner", f"{activity}?from={three_years}&to={today}&group_by=owner"),
         ("seasonality, 3 years by product group", "/api/v1/reports/seasonality?years=3&group_by=product_group"),
         ("clients, this year by month", f"/api/v1/reports/clients?from={year}&to={today}&interval=month"),
         ("sales, last month by day and product",
