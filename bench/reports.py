@@ -120,8 +120,8 @@ def main():
            "The sales report, seasonality and the activity report add up the report cells (docs/reports.md), which "
            f"the server's job had written before the scenarios ran: {cells_seconds:.0f} s from the start of the "
            "server on this run (on the first run after the migration that added a kind of cells, the cells of "
-           "every day; else only the days changed since). The activity report adds up today from the activities "
-           "themselves.", "",
+           "every day; else only the days changed since). The activity report counts today's overdue activities "
+           "when asked (no writes ran during the scenarios, so today's cell was up to date).", "",
            f"Machine: {machine()}. Run {time.strftime('%Y-%m-%d')}.", "",
            "Each scenario is first timed alone (the median of 3 requests); under load only when one request alone "
            f"takes less than {SLOWEST_UNDER_LOAD_MS / 1000:.0f} s, since slower ones only time out there.", "",

@@ -9,9 +9,10 @@
 //! was created (a deal's first touch is an activity's); every write to deals marks the day they
 //! were created ([`mark_deals_stale`]).
 //!
-//! Today is always added up from the activities: whether a planned activity due today is overdue
-//! changes by the minute. A day cell keeps the activities due on it that are still planned; once
-//! the day is past they are all overdue, and on a day to come none is.
+//! Whether a planned activity is overdue changes by the minute. A day cell keeps the activities due
+//! on it that are still planned: once the day is past they are all overdue, and on a day to come
+//! none is. Today's are counted when a report asks ([`overdue_today`]); today's month is added up
+//! from its days.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -154,8 +155,8 @@ struct Figures {
     clients: RoaringBitmap,
     due: i64,
     due_planned: i64,
-    /// Of `due_planned`, those due before now: known only of days added up now (stale days and
-    /// today), not kept.
+    /// Of `due_planned`, those due before now: counted for the days added up for a report, worked
+    /// out for a stored cell from whether its days are past; never kept.
     overdue_now: i64,
     due_on_time: i64,
     deals_created: i64,
