@@ -322,6 +322,9 @@ fn add_day(
 
     for row in done {
         let client = row.client_id.map(|client| numbers.of(client, row.number));
+        // Its kind, direction and reason are looked up once, then counted in each of its cells.
+        let mut one = DoneCounts::default();
+        one.count(&row.kind, row.direction.as_deref(), row.reason.as_deref(), 1);
         let whose = [
             (Dimension::All, None),
             (Dimension::Person, Some(row.person.as_str())),
@@ -329,7 +332,7 @@ fn add_day(
         ];
         for (dimension, value) in whose {
             let figures = cell(cells, day.day, dimension, value);
-            figures.done.count(&row.kind, row.direction.as_deref(), row.reason.as_deref(), 1);
+            figures.done.add(&one);
             if let Some(client) = client {
                 figures.done_with_client += 1;
                 figures.clients.insert(client);
