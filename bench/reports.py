@@ -51,19 +51,24 @@ def scenarios(today):
         ("activity, 3 years by owner", f"{activity}?from={three_years}&to={today}&group_by=owner"),
         ("seasonality, 3 years by product group", "/api/v1/reports/seasonality?years=3&group_by=product_group"),
         ("clients, this year by month", f"/api/v1/reports/clients?from={year}&to={today}&interval=month"),
+        ("clients, 3 years by quarter",
+         f"/api/v1/reports/clients?from={three_years}&to={today}&interval=quarter"),
+        ("clients, this year by week", f"/api/v1/reports/clients?from={year}&to={today}&interval=week"),
         ("sales, last month by day and product",
          f"{sales}?from={last_month}&to={last_month_end}&interval=day&group_by=product"),
     ]
 
 
 def wait_for_report_cells(cluster):
-    """Waits until the server's job has written the sales and activity cells of every stale day (all
-    of them on the first run after the migration that added a kind); gives how long that took."""
+    """Waits until the server's job has written the sales, activity and client cells of every stale
+    day (all of them on the first run after the migration that added a kind); gives how long that
+    took."""
     started = time.monotonic()
-    stale = "SELECT (SELECT count(*) FROM sales_cells_stale) + (SELECT count(*) FROM activity_cells_stale)"
+    stale = ("SELECT (SELECT count(*) FROM sales_cells_stale) + (SELECT count(*) FROM activity_cells_stale)"
+             " + (SELECT count(*) FROM client_cells_stale)")
     while int(cluster.psql(stale)) > 0:
         time.sleep(2)
-    cluster.psql("VACUUM ANALYZE sales_cells, activity_cells")
+    cluster.psql("VACUUM ANALYZE sales_cells, activity_cells, client_cells")
     seconds = time.monotonic() - started
     log(f"report cells written in {seconds:.0f} s")
     return seconds
@@ -117,8 +122,9 @@ def main():
            f"At {args.scale:,} seeded clients ({lines:,} sales lines: the lines of the won deals), each report "
            f"requested by the owner (every deal counts) with wrk at {args.connections} connections for "
            f"{args.duration} s. The target is a p99 under 200 ms.", "",
-           "The sales report, seasonality and the activity report add up the report cells (docs/reports.md), which "
-           f"the server's job had written before the scenarios ran: {cells_seconds:.0f} s from the start of the "
+           "The sales report, seasonality, the activity report and the clients report add up the report cells "
+           "(docs/reports.md), which the server's job had written before the scenarios ran: "
+           f"{cells_seconds:.0f} s from the start of the "
            "server on this run (on the first run after the migration that added a kind of cells, the cells of "
            "every day; else only the days changed since). The activity report counts today's overdue activities "
            "when asked (no writes ran during the scenarios, so today's cell was up to date).", "",

@@ -205,8 +205,9 @@ pub fn run(
             .execute(conn)?;
         diesel::sql_query("ANALYZE clients").execute(conn)?;
         ClientStats::refresh_workspace(conn, workspace_id)?;
-        // The seeded activities were written without marking their days for the activity cells.
+        // The seeded activities and clients were written without marking their days for the cells.
         crate::db::models::activity_cell::mark_all_stale(conn, workspace_id)?;
+        crate::db::models::client_cell::mark_all_stale(conn, workspace_id)?;
         Ok(())
     })?;
     // Vacuumed and checkpointed now rather than by autovacuum in the middle of a benchmark.

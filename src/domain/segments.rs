@@ -14,6 +14,8 @@ pub struct Builtin {
 pub const FREQUENT_PURCHASES: i64 = 5;
 /// How many days without a purchase make a buyer dormant.
 pub const DORMANT_DAYS: i64 = 90;
+/// How many days without a purchase make a buyer lost, unless a clients report says otherwise.
+pub const LOST_DAYS: i64 = 365;
 
 pub fn builtins() -> Vec<Builtin> {
     vec![

@@ -968,7 +968,7 @@ async fn the_activity_cells_count_as_a_scan_of_the_activities_after_every_kind_o
 
     let activity = |at: usize| format!("/api/v1/activities/{}", id(&history.activities[at]));
     let late = format!("{}/complete", activity(5));
-    let changes: Vec<(&str, Method, String, Option<Value>)> = vec![
+    let changes: Vec<Change> = vec![
         ("a late task done", Method::POST, late, Some(json!({}))),
         ("an activity deleted", Method::DELETE, activity(1), None),
         ("an activity restored", Method::POST, format!("{}/restore", activity(1)), None),
@@ -1000,16 +1000,30 @@ async fn the_activity_cells_count_as_a_scan_of_the_activities_after_every_kind_o
         ("a person moved to no team", Method::PATCH, rep_path.clone(), Some(json!({"team_id": null}))),
         ("a new time zone", Method::PATCH, "/api/v1/workspace".to_string(), Some(json!({"timezone": "UTC"}))),
     ];
+    after_each_change(&app, &shop.owner, changes, "activity_cells_stale", assert_cells_match_the_scan).await;
+}
+
+/// A write through the API: what it is, and its method, path and body.
+type Change = (&'static str, Method, String, Option<Value>);
+
+/// Makes each of `changes` as `owner`, and checks after each that it marked days stale in
+/// `stale_table` and that `check` holds both with those days added up from the records and once
+/// the job has written their cells.
+async fn after_each_change(
+    app: &TestApp,
+    owner: &str,
+    changes: Vec<Change>,
+    stale_table: &str,
+    check: impl AsyncFn(&TestApp, &str),
+) {
     for (change, method, path, body) in changes {
-        let answer = app.request(method, &path, Some(&shop.owner), body.as_ref()).await;
+        let answer = app.request(method, &path, Some(owner), body.as_ref()).await;
         assert!(answer.status < 300, "{change}: {}", answer.status);
-        assert!(
-            app.sql_i64("SELECT count(*) AS value FROM activity_cells_stale").await > 0,
-            "{change} marks days"
-        );
-        assert_cells_match_the_scan(&app, &format!("after {change}, its days stale")).await;
-        write_report_cells(&app).await;
-        assert_cells_match_the_scan(&app, &format!("after {change}, from the cells")).await;
+        let stale = app.sql_i64(&format!("SELECT count(*) AS value FROM {stale_table}")).await;
+        assert!(stale > 0, "{change} marks days");
+        check(app, &format!("after {change}, its days stale")).await;
+        write_report_cells(app).await;
+        check(app, &format!("after {change}, from the cells")).await;
     }
 }
 
@@ -1155,6 +1169,174 @@ async fn the_clients_report_follows_the_base_from_first_purchase_to_sleep_return
     assert_eq!(base(&empty["total"]), figures(json!([0, 0, 0, 0, 0, 0, 0, 0, "0.00", 0, 0, "0.00"])));
 }
 
+/// The clients report's tallies and lifetime basis over the whole workspace from `from` to `to`
+/// (`today` for the workspace's today) by `interval`, at the default thresholds, from the client
+/// cells and from a scan of the sales lines, each written out in one order, without empty rows.
+async fn client_tallies_both_ways(
+    app: &TestApp,
+    from: &'static str,
+    to: &'static str,
+    interval: &'static str,
+) -> (Vec<String>, Vec<String>) {
+    use crm::db::models::client_dynamics::{
+        DynamicsQuery, DynamicsTally, LifetimeBasis, dynamics_tallies, lifetime_basis,
+    };
+    fn written_out(tallies: &[DynamicsTally], basis: &LifetimeBasis) -> Vec<String> {
+        let mut rows: Vec<String> = tallies
+            .iter()
+            .filter(|tally| {
+                (tally.clients, tally.deals, tally.unconverted_deals, tally.revenue) != (0, 0, 0, None)
+            })
+            .map(|tally| {
+                format!(
+                    "{} before {} {:?} whole {} clients {} deals {} unconverted {} revenue {:?}",
+                    tally.kind,
+                    tally.before,
+                    tally.period,
+                    tally.whole_range,
+                    tally.clients,
+                    tally.deals,
+                    tally.unconverted_deals,
+                    tally.revenue.map(|revenue| revenue.normalize())
+                )
+            })
+            .collect();
+        rows.sort();
+        rows.push(format!(
+            "lifetime deals {} priced {} revenue {:?} buyers {} earlier {} retained {}",
+            basis.deals,
+            basis.priced_deals,
+            basis.revenue.map(|revenue| revenue.normalize()),
+            basis.buyers,
+            basis.earlier_buyers,
+            basis.retained_buyers
+        ));
+        rows
+    }
+    let workspace = WorkspaceId(app.workspace_id.parse().expect("workspace id"));
+    app.on_database(move |conn| {
+        let timezone = crm::db::models::Workspace::find(conn, workspace).expect("workspace").timezone;
+        let today =
+            chrono::Utc::now().with_timezone(&timezone.parse::<chrono_tz::Tz>().expect("zone")).date_naive();
+        let scope = crm::db::visibility::ClientScope::whole_workspace(workspace);
+        let query = DynamicsQuery {
+            scope: &scope,
+            timezone,
+            range: crm::domain::report_period::DateRange {
+                from: from.parse().expect("from"),
+                to: if to == "today" { today } else { to.parse().expect("to") },
+            },
+            interval: interval.parse().expect("interval"),
+            today,
+            dormant_days: 90,
+            lost_days: 365,
+            owner_id: None,
+            clients: None,
+        };
+        let (tallies, basis) = crm::db::models::client_cell::report(conn, &query)
+            .expect("cells")
+            .expect("the cells answer for the whole workspace");
+        let scanned = dynamics_tallies(conn, &query).expect("scan");
+        let scanned_basis = lifetime_basis(conn, &query).expect("scan");
+        (written_out(&tallies, &basis), written_out(&scanned, &scanned_basis))
+    })
+    .await
+}
+
+/// Asserts that the client cells (stored, and stale days added up) give every tally a scan gives.
+async fn assert_client_cells_match_the_scan(app: &TestApp, when: &str) {
+    let reports = [
+        ("2025-01-01", "2025-12-31", "month"),
+        ("2025-11-15", "2026-02-10", "week"),
+        ("2024-01-01", "today", "quarter"),
+        ("2025-06-10", "2025-09-20", "day"),
+        ("2025-02-11", "2026-12-31", "year"),
+    ];
+    for (from, to, interval) in reports {
+        let (cells, scanned) = client_tallies_both_ways(app, from, to, interval).await;
+        assert!(scanned.len() > 1, "{from}..{to} has something to count");
+        assert_eq!(cells, scanned, "{from}..{to} by {interval}, {when}");
+    }
+}
+
+#[actix_web::test]
+async fn the_client_cells_count_as_a_scan_of_the_sales_after_every_kind_of_change() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let dan = app.post("/api/v1/clients", &shop.owner, json!({"kind": "company", "name": "Dan"})).await;
+    let dan = dan.expect(201).clone();
+    let workspace = WorkspaceId(app.workspace_id.parse().expect("workspace id"));
+    // Created before its purchases, back-dated past the API: its new day is marked here as the
+    // API's writes mark theirs.
+    for (client, created_at) in [(&shop.acme, "2024-09-01"), (&dan, "2024-06-01")] {
+        let id = id(client).to_string();
+        app.sql(&format!("UPDATE clients SET created_at = '{created_at}T10:00:00Z' WHERE id = '{id}'")).await;
+        app.on_database(move |conn| {
+            let id = id.parse().expect("client id");
+            crm::db::models::client_cell::mark_clients_stale(conn, workspace, &[id]).expect("mark")
+        })
+        .await;
+    }
+    // Acme: a first purchase, a repeat, a return after 142 days and one after 457 (dormant and lost
+    // between); Bob: two deals on one day, then a return; Carol: one in yen without a rate; Dan:
+    // one purchase, dormant and lost since.
+    let mut deals = Vec::new();
+    for (client, day, fields) in [
+        (&shop.acme, "2024-11-05", json!({"amount": "100"})),
+        (&shop.acme, "2025-01-10", json!({"amount": "150"})),
+        (&shop.acme, "2025-06-01", json!({"amount": "80"})),
+        (&shop.acme, "2026-09-01", json!({"amount": "220"})),
+        (&shop.bob, "2025-03-15", json!({"amount": "40"})),
+        (&shop.bob, "2025-03-15", json!({"amount": "60"})),
+        (&shop.bob, "2025-12-20", json!({"amount": "75"})),
+        (&shop.carol, "2025-10-01", json!({"amount": "500"})),
+        (&shop.carol, "2025-10-20", json!({"amount": "5000", "currency": "JPY"})),
+        (&dan, "2024-07-01", json!({"amount": "900"})),
+    ] {
+        deals.push(won(&app, &shop, client, &format!("{day}T12:00:00Z"), fields).await);
+    }
+    // Every day stale: the stale days are added up from the records.
+    assert_client_cells_match_the_scan(&app, "before the job").await;
+    write_report_cells(&app).await;
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM client_cells_stale").await, 0);
+    assert!(app.sql_i64("SELECT count(*) AS value FROM client_cells WHERE span = 'month'").await > 0);
+    assert_client_cells_match_the_scan(&app, "from the cells").await;
+
+    let deal = |at: usize| format!("/api/v1/deals/{}", id(&deals[at]));
+    let client = |client: &Value| format!("/api/v1/clients/{}", id(client));
+    let dan_again = json!({"title": "Again", "client_id": dan["id"], "amount": "30", "stage_id": shop.stage("Won"),
+                           "closed_at": "2025-05-01T12:00:00Z"});
+    let changes: Vec<Change> = vec![
+        ("a deal won", Method::POST, "/api/v1/deals".to_string(), Some(dan_again)),
+        (
+            "a win moved to another day",
+            Method::PATCH,
+            deal(1),
+            Some(json!({"closed_at": "2025-02-20T12:00:00Z"})),
+        ),
+        ("a deal deleted", Method::DELETE, deal(6), None),
+        ("a deal restored", Method::POST, format!("{}/restore", deal(6)), Some(json!({}))),
+        ("a deal reopened", Method::PATCH, deal(2), Some(json!({"stage_id": shop.stage("Proposal")}))),
+        ("a client deleted", Method::DELETE, client(&dan), None),
+        ("a client restored", Method::POST, format!("{}/restore", client(&dan)), Some(json!({}))),
+        (
+            "clients merged",
+            Method::POST,
+            format!("{}/merge", client(&shop.bob)),
+            Some(json!({"from": [shop.carol["id"]]})),
+        ),
+        (
+            "a new client",
+            Method::POST,
+            "/api/v1/clients".to_string(),
+            Some(json!({"kind": "company", "name": "Eve"})),
+        ),
+        ("a new time zone", Method::PATCH, "/api/v1/workspace".to_string(), Some(json!({"timezone": "UTC"}))),
+    ];
+    after_each_change(&app, &shop.owner, changes, "client_cells_stale", assert_client_cells_match_the_scan)
+        .await;
+}
+
 /// Reports the sales cells answer, each a way of picking them: whole months, days, weeks, a quarter
 /// and a year made of months, groups, a filter on the grouping, a comparison, seasonality.
 const CELL_ANSWERED: &[&str] = &[
@@ -1235,9 +1417,11 @@ async fn two_workers_write_the_sales_cells_of_each_workspace_once_without_waitin
     let app = TestApp::spawn().await;
     let shop = shop(&app).await;
     sales(&app, &shop).await;
-    // Days stale for the sales cells and for the activity cells (the deals' creation days).
+    // Days stale for the sales cells, for the activity cells (the deals' creation days) and for
+    // the client cells (the clients' creation days, the purchases' and when dormancy runs out).
     let stale = app.sql_i64("SELECT count(DISTINCT day) AS value FROM sales_cells_stale").await
-        + app.sql_i64("SELECT count(DISTINCT day) AS value FROM activity_cells_stale").await;
+        + app.sql_i64("SELECT count(DISTINCT day) AS value FROM activity_cells_stale").await
+        + app.sql_i64("SELECT count(DISTINCT day) AS value FROM client_cells_stale").await;
     let (other, _) = app.create_other_workspace("Second", "second@example.com", "second-password").await;
     app.sql(&format!("INSERT INTO sales_cells_stale (workspace_id, day) VALUES ('{other}', '2026-01-01')"))
         .await;

@@ -12,19 +12,17 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{percent_of, report_range, respond, segment_clients, today_in};
 use crate::auth::{Principal, run_reading};
-use crate::db::models::Workspace;
 use crate::db::models::client_dynamics::{
     DynamicsQuery, DynamicsTally, LifetimeBasis, dynamics_tallies, lifetime_basis,
 };
+use crate::db::models::{Workspace, client_cell};
 use crate::domain::report_period::{DateRange, Interval, Period};
-use crate::domain::segments::DORMANT_DAYS;
+use crate::domain::segments::{DORMANT_DAYS, LOST_DAYS};
 use crate::domain::{FieldCode, Violation, money};
 use crate::error::ApiError;
 use crate::ids::{SegmentId, UserId};
 use crate::state::AppState;
 
-/// How long without a purchase makes a buyer lost, unless the request says.
-pub const LOST_DAYS: i64 = 365;
 /// The longest threshold a request may set: ten years.
 pub const MOST_DAYS: i64 = 3650;
 
@@ -205,8 +203,10 @@ pub async fn clients_report(
             owner_id: query.owner_id.map(|id| id.0),
             clients,
         };
-        let tallies = dynamics_tallies(conn, &dynamics)?;
-        let basis = lifetime_basis(conn, &dynamics)?;
+        let (tallies, basis) = match client_cell::report(conn, &dynamics)? {
+            Some(from_cells) => from_cells,
+            None => (dynamics_tallies(conn, &dynamics)?, lifetime_basis(conn, &dynamics)?),
+        };
         let places = money::places(&workspace.default_currency);
         let (total, periods) = lay_out(&tallies, &periods, places);
         Ok(ClientsReport {

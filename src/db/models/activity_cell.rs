@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::{DateTime, Months, NaiveDate, Utc};
+use chrono::{Months, NaiveDate};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bytea, Date, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use roaring::{MultiOps, RoaringBitmap};
@@ -27,10 +27,9 @@ use rust_decimal::prelude::ToPrimitive;
 use super::activity_report::{ActivityScope, ActivityTallies, DoneCounts, PaceTally};
 use super::buyer_union::union_len;
 use super::report_cells::{
-    Cells, ClientNumbers, Cover, corrupt, decoded_sets, encode_set, in_one_snapshot, stale_between,
-    take_stale,
+    Cells, ClientNumbers, Cover, DayBounds, corrupt, day_bounds, decoded_sets, encode_set, in_one_snapshot,
+    refresh_stale, stale_between,
 };
-use crate::domain::report_period::Interval;
 use crate::ids::{UserId, WorkspaceId};
 
 /// Marks stale, for the activity cells, the days the activities `ids` count on as they are now:
@@ -234,36 +233,16 @@ struct DealRow {
     seconds: Decimal,
 }
 
-/// A day of the workspace and where it starts and ends, in its time zone.
-#[derive(QueryableByName)]
-struct DayBounds {
-    #[diesel(sql_type = Date)]
-    day: NaiveDate,
-    #[diesel(sql_type = Timestamptz)]
-    starts: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
-    ends: DateTime<Utc>,
-}
-
 /// The day cells of `days` in every dimension, from the activities and deals themselves.
 ///
-/// One day at a time, its bounds worked out by the database (as the marks of stale days are) and
-/// passed as values: joined to a list of days instead, the planner can't tell how many deals a
-/// day holds and read all of them (18 s for a month at 1M clients, against 0.2 s).
+/// One day at a time, with its bounds as values (`report_cells::day_bounds`).
 fn day_cells(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
     days: &[NaiveDate],
     numbers: &mut ClientNumbers,
 ) -> QueryResult<HashMap<CellKey, Figures>> {
-    let bounds: Vec<DayBounds> = diesel::sql_query(
-        "SELECT day, day::timestamp AT TIME ZONE w.timezone AS starts, \
-         (day + 1)::timestamp AT TIME ZONE w.timezone AS ends \
-         FROM unnest($2::date[]) AS day, workspaces AS w WHERE w.id = $1",
-    )
-    .bind::<SqlUuid, _>(workspace.0)
-    .bind::<Array<Date>, _>(days)
-    .load(conn)?;
+    let bounds = day_bounds(conn, workspace, days)?;
     let mut cells: HashMap<CellKey, Figures> = HashMap::new();
     for day in bounds {
         add_day(conn, workspace, &day, numbers, &mut cells)?;
@@ -382,24 +361,13 @@ fn cell<'a>(
 /// Writes the activity cells of a batch of the workspace's stale days again, and of their months;
 /// returns how many days. The job calls it holding the workspace's claim (`report_cells`).
 pub(super) fn refresh_stale_days(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<usize> {
-    let days = take_stale(conn, Cells::Activity, workspace)?;
-    if days.is_empty() {
-        return Ok(0);
-    }
-    diesel::sql_query(
-        "DELETE FROM activity_cells WHERE workspace_id = $1 AND span = 'day' AND starts_on = ANY($2)",
-    )
-    .bind::<SqlUuid, _>(workspace.0)
-    .bind::<Array<Date>, _>(&days)
-    .execute(conn)?;
-    let cells = day_cells(conn, workspace, &days, &mut ClientNumbers::for_job())?;
-    store(conn, workspace, "day", cells)?;
-    let months: std::collections::BTreeSet<NaiveDate> =
-        days.iter().map(|&day| Interval::Month.start_of(day)).collect();
-    for month in months {
-        refresh_month(conn, workspace, month)?;
-    }
-    Ok(days.len())
+    let write_days = |conn: &mut PgConnection, days: &[NaiveDate]| {
+        let cells = day_cells(conn, workspace, days, &mut ClientNumbers::for_job())?;
+        store(conn, workspace, "day", cells)
+    };
+    refresh_stale(conn, Cells::Activity, workspace, write_days, |conn, month| {
+        refresh_month(conn, workspace, month)
+    })
 }
 
 /// The columns of [`StoredFigures`].

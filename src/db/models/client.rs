@@ -5,6 +5,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Text, Timestamptz};
 
+use super::client_cell;
 use crate::db::fragment::{Bind, FragmentQuery, SqlFragment};
 use crate::db::json::Json;
 use crate::db::page_limit::PageLimitDsl;
@@ -291,16 +292,21 @@ pub fn escape_like(text: &str) -> String {
 
 impl Client {
     pub fn insert(&self, conn: &mut PgConnection) -> QueryResult<Client> {
-        diesel::insert_into(clients::table).values(self).returning(Client::as_returning()).get_result(conn)
+        let client: Client = diesel::insert_into(clients::table)
+            .values(self)
+            .returning(Client::as_returning())
+            .get_result(conn)?;
+        client_cell::mark_clients_stale(conn, client.workspace_id, &[client.id.0])?;
+        Ok(client)
     }
 
-    /// Inserts many clients at once.
+    /// Inserts many clients (of one workspace) at once.
     pub fn insert_all(conn: &mut PgConnection, clients: &[Client]) -> QueryResult<()> {
         // `COPY`, not a multi-row `INSERT`: forty parameters a row take long to send and parse.
-        if !clients.is_empty() {
-            diesel::copy_from(clients::table).from_insertable(clients).execute(conn)?;
-        }
-        Ok(())
+        let Some(first) = clients.first() else { return Ok(()) };
+        diesel::copy_from(clients::table).from_insertable(clients).execute(conn)?;
+        let ids: Vec<uuid::Uuid> = clients.iter().map(|client| client.id.0).collect();
+        client_cell::mark_clients_stale(conn, first.workspace_id, &ids)
     }
 
     /// The id, tax id and name of each live client the scope sees whose tax id is among `tax_ids` or
@@ -625,6 +631,7 @@ impl Client {
         at: DateTime<Utc>,
         by: UserId,
     ) -> QueryResult<Vec<Client>> {
+        client_cell::mark_clients_stale(conn, workspace, merged)?;
         diesel::update(
             clients::table.filter(clients::workspace_id.eq(workspace)).filter(clients::id.eq_any(merged)),
         )
@@ -649,6 +656,7 @@ impl Client {
         at: DateTime<Utc>,
         by: UserId,
     ) -> QueryResult<Client> {
+        client_cell::mark_clients_stale(conn, workspace, &[id.0])?;
         diesel::update(clients::table.find((workspace, id)))
             .set((
                 clients::deleted_at.eq(at),
@@ -668,6 +676,7 @@ impl Client {
         at: DateTime<Utc>,
         by: UserId,
     ) -> QueryResult<Client> {
+        client_cell::mark_clients_stale(conn, workspace, &[id.0])?;
         diesel::update(clients::table.find((workspace, id)))
             .set((
                 clients::deleted_at.eq(None::<DateTime<Utc>>),

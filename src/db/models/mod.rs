@@ -8,6 +8,7 @@ pub mod api_key;
 mod buyer_union;
 pub mod change_event;
 pub mod client;
+pub mod client_cell;
 pub mod client_duplicates;
 pub mod client_dynamics;
 pub mod client_share;

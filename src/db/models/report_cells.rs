@@ -1,10 +1,11 @@
-//! What the reports' cells share: the sales cells (`sales_cell`) and the activity cells
-//! (`activity_cell`) both add up a day or a month of their records, kept by one background job.
+//! What the reports' cells share: the sales cells (`sales_cell`), the activity cells
+//! (`activity_cell`) and the client cells (`client_cell`) all add up a day or a month of their
+//! records, kept by one background job.
 //!
 //! - Every write marks the days it changes stale in its own transaction ([`mark_stale`]); a report
 //!   reads the stale days and the cells in one snapshot ([`in_one_snapshot`]) and adds up the stale
 //!   days from the records themselves, so it is never behind the job.
-//! - The job ([`refresh_due`]) claims one workspace at a time and writes both kinds of cells of its
+//! - The job ([`refresh_due`]) claims one workspace at a time and writes every kind of cell of its
 //!   stale days again; as it alone numbers the clients its cells' sets hold ([`ClientNumbers`]),
 //!   the numbers of a workspace are given by one transaction at a time.
 //! - A range is covered by whole months' cells where it can, day cells for the rest ([`Cover`]).
@@ -13,10 +14,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use chrono::{Months, NaiveDate};
+use chrono::{DateTime, Months, NaiveDate, Utc};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Date, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Date, Timestamptz, Uuid as SqlUuid};
 use roaring::RoaringBitmap;
 
 use crate::domain::report_period::{DateRange, Interval};
@@ -31,13 +32,23 @@ const DAYS_PER_REFRESH: i64 = 31;
 pub enum Cells {
     Sales,
     Activity,
+    Client,
 }
 
 impl Cells {
+    fn table(self) -> &'static str {
+        match self {
+            Cells::Sales => "sales_cells",
+            Cells::Activity => "activity_cells",
+            Cells::Client => "client_cells",
+        }
+    }
+
     fn stale_table(self) -> &'static str {
         match self {
             Cells::Sales => "sales_cells_stale",
             Cells::Activity => "activity_cells_stale",
+            Cells::Client => "client_cells_stale",
         }
     }
 }
@@ -91,11 +102,7 @@ pub(super) fn stale_between(
 
 /// Clears up to [`DAYS_PER_REFRESH`] of the workspace's stale days for `cells`, earliest first,
 /// and returns them: the job writes their cells again in the same transaction.
-pub(super) fn take_stale(
-    conn: &mut PgConnection,
-    cells: Cells,
-    workspace: WorkspaceId,
-) -> QueryResult<Vec<NaiveDate>> {
+fn take_stale(conn: &mut PgConnection, cells: Cells, workspace: WorkspaceId) -> QueryResult<Vec<NaiveDate>> {
     let table = cells.stale_table();
     // A day marked several times comes back once per mark.
     let days: BTreeSet<NaiveDate> = diesel::sql_query(format!(
@@ -109,6 +116,66 @@ pub(super) fn take_stale(
     .map(|stale| stale.day)
     .collect();
     Ok(days.into_iter().collect())
+}
+
+/// Writes the `cells` of a batch of the workspace's stale days again, and of their months; returns
+/// how many days. The job calls it holding the workspace's claim: the day cells go, `write_days`
+/// writes those of the days again from their records, and `write_month` each of their months' from
+/// its days'.
+pub(super) fn refresh_stale(
+    conn: &mut PgConnection,
+    cells: Cells,
+    workspace: WorkspaceId,
+    write_days: impl FnOnce(&mut PgConnection, &[NaiveDate]) -> QueryResult<()>,
+    mut write_month: impl FnMut(&mut PgConnection, NaiveDate) -> QueryResult<()>,
+) -> QueryResult<usize> {
+    let days = take_stale(conn, cells, workspace)?;
+    if days.is_empty() {
+        return Ok(0);
+    }
+    diesel::sql_query(format!(
+        "DELETE FROM {} WHERE workspace_id = $1 AND span = 'day' AND starts_on = ANY($2)",
+        cells.table()
+    ))
+    .bind::<SqlUuid, _>(workspace.0)
+    .bind::<Array<Date>, _>(&days)
+    .execute(conn)?;
+    write_days(conn, &days)?;
+    let months: BTreeSet<NaiveDate> = days.iter().map(|&day| Interval::Month.start_of(day)).collect();
+    for month in months {
+        write_month(conn, month)?;
+    }
+    Ok(days.len())
+}
+
+/// A day of the workspace and where it starts and ends, in its time zone.
+#[derive(QueryableByName)]
+pub(super) struct DayBounds {
+    #[diesel(sql_type = Date)]
+    pub day: NaiveDate,
+    #[diesel(sql_type = Timestamptz)]
+    pub starts: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub ends: DateTime<Utc>,
+}
+
+/// Where each of `days` starts and ends in the workspace's time zone, worked out by the database
+/// (as the marks of stale days are) to be passed to a day's queries as values: joined to a list of
+/// days instead, the planner can't tell how many records a day holds and reads all of them (18 s
+/// for a month of activities at 1M clients, against 0.2 s).
+pub(super) fn day_bounds(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    days: &[NaiveDate],
+) -> QueryResult<Vec<DayBounds>> {
+    diesel::sql_query(
+        "SELECT day, day::timestamp AT TIME ZONE w.timezone AS starts, \
+         (day + 1)::timestamp AT TIME ZONE w.timezone AS ends \
+         FROM unnest($2::date[]) AS day, workspaces AS w WHERE w.id = $1",
+    )
+    .bind::<SqlUuid, _>(workspace.0)
+    .bind::<Array<Date>, _>(days)
+    .load(conn)
 }
 
 /// Gives a new workspace the row the job claims it by ([`refresh_workspace`]). Written with the
@@ -128,7 +195,7 @@ struct DueWorkspace {
 
 /// Writes the cells of stale days again, a batch of days per workspace and transaction, until no
 /// day is stale or another process holds the workspaces that are. Returns how many days it wrote
-/// (a day stale for both kinds of cells counts twice).
+/// (a day stale for several kinds of cells counts once for each).
 ///
 /// Workspaces with stale days are found without a lock, then claimed one at a time (their row in
 /// `cell_refreshes`, `FOR UPDATE SKIP LOCKED`): one process writes a workspace's cells at a time,
@@ -137,7 +204,8 @@ pub fn refresh_due(conn: &mut PgConnection) -> QueryResult<usize> {
     let mut written = 0;
     loop {
         let due: Vec<DueWorkspace> = diesel::sql_query(
-            "SELECT workspace_id FROM sales_cells_stale UNION SELECT workspace_id FROM activity_cells_stale LIMIT 64",
+            "SELECT workspace_id FROM sales_cells_stale UNION SELECT workspace_id FROM activity_cells_stale \
+             UNION SELECT workspace_id FROM client_cells_stale LIMIT 64",
         )
         .load(conn)?;
         let mut progress = 0;
@@ -164,7 +232,8 @@ pub fn refresh_workspace(conn: &mut PgConnection, workspace: WorkspaceId) -> Que
             return Ok(0);
         }
         let written = super::sales_cell::refresh_stale_days(conn, workspace)?
-            + super::activity_cell::refresh_stale_days(conn, workspace)?;
+            + super::activity_cell::refresh_stale_days(conn, workspace)?
+            + super::client_cell::refresh_stale_days(conn, workspace)?;
         if written > 0 {
             diesel::sql_query("UPDATE cell_refreshes SET refreshed_at = now() WHERE workspace_id = $1")
                 .bind::<SqlUuid, _>(workspace.0)
@@ -267,16 +336,19 @@ pub(super) fn corrupt(message: String) -> diesel::result::Error {
     diesel::result::Error::DeserializationError(message.into())
 }
 
-/// The client sets this process decoded, by the version of the cell they came from: a report over
-/// the months an earlier one covered reads their figures again, but not their sets. Up to
-/// [`DECODED_SETS_BUDGET`] bytes as stored; past it the cache starts over. A cell written again has
-/// a new version, so a set is never taken for a cell it no longer matches.
+/// The client sets this process decoded, by the version of the cell they came from and which of
+/// its sets each is: a report over the months an earlier one covered reads their figures again, but
+/// not their sets. Up to [`DECODED_SETS_BUDGET`] bytes as stored; past it the cache starts over. A
+/// cell written again has a new version, so a set is never taken for a cell it no longer matches.
 static DECODED_SETS: LazyLock<Mutex<DecodedSets>> = LazyLock::new(Mutex::default);
 const DECODED_SETS_BUDGET: usize = 32 << 20;
 
+/// A cell's set: its version, and which of the cell's sets (0 for a cell of one set).
+pub(super) type SetKey = (uuid::Uuid, u8);
+
 #[derive(Default)]
 struct DecodedSets {
-    sets: HashMap<uuid::Uuid, Arc<RoaringBitmap>>,
+    sets: HashMap<SetKey, Arc<RoaringBitmap>>,
     bytes: usize,
 }
 
@@ -284,27 +356,38 @@ fn cached() -> std::sync::MutexGuard<'static, DecodedSets> {
     DECODED_SETS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The sets of the cells of `versions`: those this process decoded before, and the others as
-/// `read` gives them stored (by version), decoded and kept.
+/// The sets of the cells of `versions`, for cells of one set: those this process decoded before,
+/// and the others as `read` gives them stored (by version), decoded and kept.
 pub(super) fn decoded_sets(
     versions: &[uuid::Uuid],
     read: impl FnOnce(&[uuid::Uuid]) -> QueryResult<Vec<(uuid::Uuid, Vec<u8>)>>,
 ) -> QueryResult<HashMap<uuid::Uuid, Arc<RoaringBitmap>>> {
-    let mut sets: HashMap<uuid::Uuid, Arc<RoaringBitmap>> = {
+    let keys: Vec<SetKey> = versions.iter().map(|version| (*version, 0)).collect();
+    let sets = decoded_parts(&keys, |missing| {
+        let versions: Vec<uuid::Uuid> = missing.iter().map(|(version, _)| *version).collect();
+        Ok(read(&versions)?.into_iter().map(|(version, bytes)| ((version, 0), bytes)).collect())
+    })?;
+    Ok(sets.into_iter().map(|((version, _), set)| (version, set)).collect())
+}
+
+/// The sets of `keys`: those this process decoded before, and the others as `read` gives them
+/// stored, decoded and kept. `read` may give more sets than it is asked for (all the sets of a
+/// cell it reads), which are kept too.
+pub(super) fn decoded_parts(
+    keys: &[SetKey],
+    read: impl FnOnce(&[SetKey]) -> QueryResult<Vec<(SetKey, Vec<u8>)>>,
+) -> QueryResult<HashMap<SetKey, Arc<RoaringBitmap>>> {
+    let mut sets: HashMap<SetKey, Arc<RoaringBitmap>> = {
         let cached = cached();
-        versions
-            .iter()
-            .filter_map(|version| Some((*version, Arc::clone(cached.sets.get(version)?))))
-            .collect()
+        keys.iter().filter_map(|key| Some((*key, Arc::clone(cached.sets.get(key)?)))).collect()
     };
-    let missing: Vec<uuid::Uuid> =
-        versions.iter().copied().filter(|version| !sets.contains_key(version)).collect();
+    let missing: Vec<SetKey> = keys.iter().copied().filter(|key| !sets.contains_key(key)).collect();
     if missing.is_empty() {
         return Ok(sets);
     }
     let stored = read(&missing)?;
     let mut cached = cached();
-    for (version, bytes) in stored {
+    for (key, bytes) in stored {
         let set = Arc::new(
             RoaringBitmap::deserialize_from(bytes.as_slice())
                 .map_err(|error| corrupt(format!("an unreadable set of a report cell: {error}")))?,
@@ -314,8 +397,8 @@ pub(super) fn decoded_sets(
             cached.bytes = 0;
         }
         cached.bytes += bytes.len();
-        cached.sets.insert(version, Arc::clone(&set));
-        sets.insert(version, set);
+        cached.sets.insert(key, Arc::clone(&set));
+        sets.insert(key, set);
     }
     Ok(sets)
 }

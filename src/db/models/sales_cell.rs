@@ -6,7 +6,7 @@
 //! Cells are derived data, written by the background job of `report_cells`, which also says how
 //! stale days keep a report from ever being behind.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{Months, NaiveDate};
@@ -16,8 +16,8 @@ use roaring::{MultiOps, RoaringBitmap};
 use rust_decimal::Decimal;
 
 use super::report_cells::{
-    Cells, ClientNumbers, Cover, corrupt, decoded_sets, encode_set, in_one_snapshot, stale_between,
-    take_stale,
+    Cells, ClientNumbers, Cover, corrupt, decoded_sets, encode_set, in_one_snapshot, refresh_stale,
+    stale_between,
 };
 use super::sales_line::{SalesGrouping, SalesQuery, SalesTally};
 use crate::domain::report_period::{DateRange, Interval, Shift};
@@ -289,29 +289,24 @@ pub fn mark_all_stale(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryR
 /// Writes the cells of a batch of the workspace's stale days again, and of their months; returns
 /// how many days. The job calls it holding the workspace's claim (`report_cells`).
 pub(super) fn refresh_stale_days(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<usize> {
-    let days = take_stale(conn, Cells::Sales, workspace)?;
-    if days.is_empty() {
-        return Ok(0);
-    }
-    diesel::sql_query(
-        "DELETE FROM sales_cells WHERE workspace_id = $1 AND span = 'day' AND starts_on = ANY($2)",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(workspace.0)
-    .bind::<Array<Date>, _>(&days)
-    .execute(conn)?;
-    let mut numbers = ClientNumbers::for_job();
-    for &day in &days {
-        let lines = lines_of(conn, workspace, &[day])?;
-        numbers.number_new(conn, workspace, lines.iter().map(|line| (line.client_id, line.number)))?;
-        let cells =
-            day_cells(&lines, &Dimension::EVERY, |_| true, |line| numbers.of(line.client_id, line.number));
-        store(conn, workspace, "day", cells)?;
-    }
-    let months: BTreeSet<NaiveDate> = days.iter().map(|&day| Interval::Month.start_of(day)).collect();
-    for month in months {
-        refresh_month(conn, workspace, month)?;
-    }
-    Ok(days.len())
+    let write_days = |conn: &mut PgConnection, days: &[NaiveDate]| {
+        let mut numbers = ClientNumbers::for_job();
+        for &day in days {
+            let lines = lines_of(conn, workspace, &[day])?;
+            numbers.number_new(conn, workspace, lines.iter().map(|line| (line.client_id, line.number)))?;
+            let cells = day_cells(
+                &lines,
+                &Dimension::EVERY,
+                |_| true,
+                |line| numbers.of(line.client_id, line.number),
+            );
+            store(conn, workspace, "day", cells)?;
+        }
+        Ok(())
+    };
+    refresh_stale(conn, Cells::Sales, workspace, write_days, |conn, month| {
+        refresh_month(conn, workspace, month)
+    })
 }
 
 /// Writes the cells of `month` again from its day cells.

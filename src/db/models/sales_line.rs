@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Bool, Date, Nullable, Numeric, Text};
 use rust_decimal::Decimal;
 
 use super::report_cells::{self, Cells};
-use super::sales_cell;
+use super::{client_cell, sales_cell};
 use crate::db::fragment::{Bind, FragmentQuery, SqlFragment};
 use crate::db::schema::{deals, sales_lines};
 use crate::db::sql_file::{SqlFile, SqlText};
@@ -54,13 +54,15 @@ pub fn recompute(
             .select(sales_lines::won_on)
             .load::<NaiveDate>(conn)?,
     );
+    client_cell::mark_purchase_days_stale(conn, workspace, &days)?;
     report_cells::mark_stale(conn, Cells::Sales, workspace, &days)
 }
 
 /// Moves every sales line of the workspace to the day its deal was won in the workspace's time
-/// zone, after the time zone changed.
+/// zone, after the time zone changed, and marks the days of the sales and client cells it moves.
 pub fn redate(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<usize> {
     sales_cell::mark_all_stale(conn, workspace)?;
+    client_cell::mark_all_stale(conn, workspace)?;
     let moved = diesel::sql_query(
         "UPDATE sales_lines AS l SET won_on = (d.closed_at AT TIME ZONE w.timezone)::date \
          FROM deals AS d, workspaces AS w \
@@ -69,6 +71,7 @@ pub fn redate(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<us
     .bind::<diesel::sql_types::Uuid, _>(workspace.0)
     .execute(conn)?;
     sales_cell::mark_all_stale(conn, workspace)?;
+    client_cell::mark_all_stale(conn, workspace)?;
     Ok(moved)
 }
 
