@@ -1,8 +1,8 @@
 //! Background writing of the report cells (`db::models::report_cells`): every few seconds, the
-//! sales, activity and client cells of the days whose records changed since. Reports add up stale
-//! days from their records meanwhile, so the pace sets how much of a report is read from records,
-//! never whether it is up to date. Workspaces are claimed one at a time with `FOR UPDATE SKIP
-//! LOCKED`, so any number of server processes may run it.
+//! sales, activity, client and funnel cells of the days whose records changed since. Reports add up
+//! stale days from their records meanwhile, so the pace sets how much of a report is read from
+//! records, never whether it is up to date. Workspaces are claimed one at a time with `FOR UPDATE
+//! SKIP LOCKED`, so any number of server processes may run it.
 
 use std::time::Duration;
 

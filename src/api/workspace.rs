@@ -13,9 +13,9 @@ use crate::api::extract::{IfMatch, ValidatedJson, etag, not_null, not_null_objec
 use crate::api::record_change;
 use crate::api::security::{SecurityEvent, action};
 use crate::auth::{Principal, run_as};
-use crate::db::models::activity_cell;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Workspace, WorkspaceChanges};
+use crate::db::models::{activity_cell, funnel_cell};
 use crate::domain::FieldCode;
 use crate::domain::personal_data::Disclosure;
 use crate::domain::text::non_blank;
@@ -378,12 +378,14 @@ pub async fn update_workspace(
                 // Activities and new deals count on their days where the workspace is: those of
                 // the old time zone and of the new one are stale.
                 activity_cell::mark_all_stale(conn, current.id)?;
+                funnel_cell::mark_all_stale(conn, current.id)?;
             }
             let updated = Workspace::update(conn, principal.workspace_id, &changes)?;
             if moves_days {
                 // Sales count on the day they were won where the workspace is.
                 crate::db::models::sales_line::redate(conn, updated.id)?;
                 activity_cell::mark_all_stale(conn, updated.id)?;
+                funnel_cell::mark_all_stale(conn, updated.id)?;
             }
             let after = serde_json::to_value(WorkspaceResponse::from(updated.clone())).unwrap_or_default();
             // Who sees and may read how much is a security matter: it is also a security event.

@@ -653,6 +653,211 @@ async fn the_funnel_follows_the_deals_created_in_the_range_through_each_stage() 
     );
 }
 
+/// The workspace's time zone and today there, and the days from `from` to `to` (`today` for today).
+fn whole_workspace_range(
+    conn: &mut diesel::PgConnection,
+    workspace: WorkspaceId,
+    from: &str,
+    to: &str,
+) -> (String, chrono::NaiveDate, crm::domain::report_period::DateRange) {
+    let timezone = crm::db::models::Workspace::find(conn, workspace).expect("workspace").timezone;
+    let today =
+        chrono::Utc::now().with_timezone(&timezone.parse::<chrono_tz::Tz>().expect("zone")).date_naive();
+    let to = if to == "today" { today } else { to.parse().expect("to") };
+    (timezone, today, crm::domain::report_period::DateRange { from: from.parse().expect("from"), to })
+}
+
+/// The funnel's tallies over deals of `pipeline` created from `from` to `to` (`today` for the
+/// workspace's today), from the funnel cells and from a scan of the deals, each written out in one
+/// order.
+async fn funnel_tallies_both_ways(
+    app: &TestApp,
+    pipeline: uuid::Uuid,
+    from: &'static str,
+    to: &'static str,
+) -> (Vec<String>, Vec<String>) {
+    use crm::db::models::funnel::{Cohort, FunnelTallies};
+    fn written_out(tallies: &FunnelTallies) -> Vec<String> {
+        let mut rows: Vec<String> = tallies
+            .reach
+            .iter()
+            .map(|reach| {
+                format!("reach {:?} {} {} {}", reach.furthest, reach.ever_won, reach.ever_lost, reach.deals)
+            })
+            .chain(tallies.stays.iter().map(|stays| {
+                let seconds = stays.seconds.map(|seconds| seconds.normalize());
+                format!(
+                    "stays {} {} {} {seconds:?} {:?}",
+                    stays.stage_id, stays.entered, stays.ended, stays.median_tenths
+                )
+            }))
+            .chain(tallies.statuses.iter().map(|status| format!("status {} {}", status.status, status.deals)))
+            .collect();
+        rows.sort();
+        // Lost reasons in the report's order.
+        rows.extend(tallies.lost_reasons.iter().map(|lost| {
+            format!(
+                "lost {:?} {} {:?}",
+                lost.reason,
+                lost.deals,
+                lost.amount.map(|amount| amount.normalize())
+            )
+        }));
+        rows
+    }
+    let workspace = WorkspaceId(app.workspace_id.parse().expect("workspace id"));
+    app.on_database(move |conn| {
+        let (timezone, _, range) = whole_workspace_range(conn, workspace, from, to);
+        let scope = crm::db::visibility::ClientScope::whole_workspace(workspace);
+        let cohort = Cohort {
+            scope: &scope,
+            pipeline_id: pipeline,
+            created: range,
+            timezone,
+            owner_id: None,
+            team_id: None,
+        };
+        let cells = crm::db::models::funnel_cell::tallies(conn, &cohort).expect("cells");
+        let scanned = FunnelTallies::scanned(conn, &cohort).expect("scan");
+        (written_out(&cells.expect("the cells answer for the whole workspace")), written_out(&scanned))
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn the_funnel_cells_count_as_a_scan_of_the_deals_after_every_kind_of_change() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let pipelines = app.get("/api/v1/pipelines", &shop.owner).await.expect(200).clone();
+    let first = pipelines["data"][0]["id"].as_str().unwrap_or_default().parse::<uuid::Uuid>().expect("id");
+    let stages = json!([{"name": "Call", "kind": "open"}, {"name": "Offer", "kind": "open"},
+                        {"name": "Signed", "kind": "won"}, {"name": "Gone", "kind": "lost"}]);
+    let second =
+        app.post("/api/v1/pipelines", &shop.owner, json!({"name": "Renewals", "stages": stages})).await;
+    let second = second.expect(201).clone();
+    let second_stage = |name: &str| {
+        second["stages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|stage| stage["name"] == name)
+            .cloned()
+            .unwrap_or_default()["id"]
+            .clone()
+    };
+    let workspace = WorkspaceId(app.workspace_id.parse().expect("workspace id"));
+    // Each deal: the day it was created, and its moves after it (stage, lost reason, days later).
+    type Path = (&'static str, &'static str, &'static [(&'static str, Option<&'static str>, i64)]);
+    let paths: [Path; 6] = [
+        ("New", "2025-03-10", &[("Qualified", None, 2), ("Proposal", None, 5), ("Won", None, 9)]),
+        ("New", "2025-03-10", &[("Qualified", None, 1), ("Lost", Some("Price"), 4)]),
+        ("Qualified", "2025-07-20", &[("Lost", Some("Timing"), 3)]),
+        ("New", "2025-12-31", &[("Proposal", None, 1)]),
+        ("New", "2026-01-05", &[("Qualified", None, 6), ("Won", None, 7)]),
+        ("New", "2026-02-14", &[]),
+    ];
+    let mut deals = Vec::new();
+    for (first_stage, created, moves) in paths {
+        let body = json!({"title": "Deal", "client_id": shop.acme["id"], "amount": "100", "stage_id": shop.stage(first_stage)});
+        let deal = app.post("/api/v1/deals", &shop.owner, body).await.expect(201).clone();
+        let path = format!("/api/v1/deals/{}", id(&deal));
+        for (stage, reason, _) in moves {
+            let mut change = json!({"stage_id": shop.stage(stage)});
+            if let Some(reason) = reason {
+                change["lost_reason"] = json!(reason);
+            }
+            app.patch(&path, &shop.owner, change).await.expect(200);
+        }
+        // Back-dated past the API: its new creation day is marked here as the API's writes mark theirs.
+        let deal_id = id(&deal).to_string();
+        app.sql(&format!("UPDATE deals SET created_at = '{created}T09:00:00Z' WHERE id = '{deal_id}'")).await;
+        app.sql(&format!(
+            "UPDATE deal_stage_changes AS c SET changed_at = '{created}T09:00:00Z'::timestamptz + \
+             (CASE c.to_stage_id WHEN NULL THEN 0 {} ELSE 0 END) * interval '1 day' + interval '3 hours 7 minutes' * \
+             (CASE WHEN c.from_stage_id IS NULL THEN 0 ELSE 1 END) WHERE deal_id = '{deal_id}'",
+            moves
+                .iter()
+                .map(|(stage, _, days)| format!(
+                    "WHEN {} THEN {days}",
+                    shop.stage(stage).to_string().replace('"', "'")
+                ))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ))
+        .await;
+        app.on_database(move |conn| {
+            use crm::db::models::report_cells::{Cells, mark_deal_days_stale};
+            mark_deal_days_stale(conn, Cells::Funnel, workspace, &[deal_id.parse().expect("id")])
+                .expect("mark")
+        })
+        .await;
+        deals.push(deal);
+    }
+    let check = async |app: &TestApp, when: &str| {
+        for pipeline in [first, second["id"].as_str().unwrap_or_default().parse().expect("id")] {
+            for (from, to) in
+                [("2025-01-01", "2025-12-31"), ("2025-03-10", "2026-01-31"), ("2024-01-01", "today")]
+            {
+                let (cells, scanned) = funnel_tallies_both_ways(app, pipeline, from, to).await;
+                assert_eq!(cells, scanned, "{from}..{to} of {pipeline}, {when}");
+            }
+        }
+    };
+    let (cells, _) = funnel_tallies_both_ways(&app, first, "2025-01-01", "2025-12-31").await;
+    assert!(cells.len() > 8, "the funnel has something to count: {cells:?}");
+    check(&app, "before the job").await;
+    write_report_cells(&app).await;
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM funnel_cells_stale").await, 0);
+    assert!(app.sql_i64("SELECT count(*) AS value FROM funnel_cells WHERE span = 'month'").await > 0);
+    check(&app, "from the cells").await;
+
+    let deal = |at: usize| format!("/api/v1/deals/{}", id(&deals[at]));
+    let first_stages = format!("/api/v1/pipelines/{first}/stages");
+    let stage_id = |name: &str| shop.stage(name).as_str().unwrap_or_default().to_string();
+    let mut order: Vec<Value> =
+        shop.stages.as_array().into_iter().flatten().map(|stage| stage["id"].clone()).collect();
+    order.swap(1, 2);
+    let changes: Vec<Change> = vec![
+        ("a deal moved on", Method::PATCH, deal(5), Some(json!({"stage_id": shop.stage("Proposal")}))),
+        (
+            "a deal lost",
+            Method::PATCH,
+            deal(3),
+            Some(json!({"stage_id": shop.stage("Lost"), "lost_reason": "Price"})),
+        ),
+        ("a deal deleted", Method::DELETE, deal(0), None),
+        ("a deal restored", Method::POST, format!("{}/restore", deal(0)), Some(json!({}))),
+        (
+            "a deal moved to another pipeline",
+            Method::PATCH,
+            deal(4),
+            Some(json!({"pipeline_id": second["id"], "stage_id": second_stage("Offer")})),
+        ),
+        (
+            "stages reordered",
+            Method::POST,
+            format!("{first_stages}/reorder"),
+            Some(json!({"stage_ids": order})),
+        ),
+        (
+            "a stage deleted, its deals moved",
+            Method::DELETE,
+            format!("{first_stages}/{}?move_deals_to={}", stage_id("Negotiation"), stage_id("Proposal")),
+            None,
+        ),
+        (
+            "a new deal",
+            Method::POST,
+            "/api/v1/deals".to_string(),
+            Some(
+                json!({"title": "New", "client_id": shop.bob["id"], "amount": "5", "stage_id": shop.stage("New")}),
+            ),
+        ),
+        ("a new time zone", Method::PATCH, "/api/v1/workspace".to_string(), Some(json!({"timezone": "UTC"}))),
+    ];
+    after_each_change(&app, &shop.owner, changes, "funnel_cells_stale", check).await;
+}
+
 #[actix_web::test]
 async fn the_forecast_weighs_open_deals_by_expected_month_beside_last_years_sales() {
     let app = TestApp::spawn().await;
@@ -776,7 +981,8 @@ async fn activity_history(app: &TestApp, shop: &Shop) -> ActivityHistory {
         let workspace = WorkspaceId(app.workspace_id.parse().expect("workspace id"));
         app.on_database(move |conn| {
             let id = id.parse().expect("deal id");
-            crm::db::models::activity_cell::mark_deals_stale(conn, workspace, &[id]).expect("mark")
+            use crm::db::models::report_cells::{Cells, mark_deal_days_stale};
+            mark_deal_days_stale(conn, Cells::Activity, workspace, &[id]).expect("mark")
         })
         .await;
     }
@@ -904,14 +1110,8 @@ async fn activity_tallies_both_ways(
     }
     let workspace = WorkspaceId(app.workspace_id.parse().expect("workspace id"));
     app.on_database(move |conn| {
-        let timezone = crm::db::models::Workspace::find(conn, workspace).expect("workspace").timezone;
-        let today =
-            chrono::Utc::now().with_timezone(&timezone.parse::<chrono_tz::Tz>().expect("zone")).date_naive();
+        let (timezone, today, range) = whole_workspace_range(conn, workspace, from, to);
         let scope = crm::db::visibility::ClientScope::whole_workspace(workspace);
-        let range = crm::domain::report_period::DateRange {
-            from: from.parse().expect("from"),
-            to: if to == "today" { today } else { to.parse().expect("to") },
-        };
         let report = ActivityScope { scope: &scope, range, timezone, by_team };
         let cells = crm::db::models::activity_cell::tallies(conn, &report, today).expect("cells");
         let scanned = ActivityTallies::scanned(conn, &report).expect("scan");
@@ -1215,17 +1415,12 @@ async fn client_tallies_both_ways(
     }
     let workspace = WorkspaceId(app.workspace_id.parse().expect("workspace id"));
     app.on_database(move |conn| {
-        let timezone = crm::db::models::Workspace::find(conn, workspace).expect("workspace").timezone;
-        let today =
-            chrono::Utc::now().with_timezone(&timezone.parse::<chrono_tz::Tz>().expect("zone")).date_naive();
+        let (timezone, today, range) = whole_workspace_range(conn, workspace, from, to);
         let scope = crm::db::visibility::ClientScope::whole_workspace(workspace);
         let query = DynamicsQuery {
             scope: &scope,
             timezone,
-            range: crm::domain::report_period::DateRange {
-                from: from.parse().expect("from"),
-                to: if to == "today" { today } else { to.parse().expect("to") },
-            },
+            range,
             interval: interval.parse().expect("interval"),
             today,
             dormant_days: 90,
@@ -1417,11 +1612,13 @@ async fn two_workers_write_the_sales_cells_of_each_workspace_once_without_waitin
     let app = TestApp::spawn().await;
     let shop = shop(&app).await;
     sales(&app, &shop).await;
-    // Days stale for the sales cells, for the activity cells (the deals' creation days) and for
-    // the client cells (the clients' creation days, the purchases' and when dormancy runs out).
-    let stale = app.sql_i64("SELECT count(DISTINCT day) AS value FROM sales_cells_stale").await
-        + app.sql_i64("SELECT count(DISTINCT day) AS value FROM activity_cells_stale").await
-        + app.sql_i64("SELECT count(DISTINCT day) AS value FROM client_cells_stale").await;
+    // Days stale for the sales cells, for the activity and funnel cells (the deals' creation days)
+    // and for the client cells (the clients' creation days, the purchases' and when dormancy runs
+    // out).
+    let mut stale = 0;
+    for table in ["sales_cells_stale", "activity_cells_stale", "client_cells_stale", "funnel_cells_stale"] {
+        stale += app.sql_i64(&format!("SELECT count(DISTINCT day) AS value FROM {table}")).await;
+    }
     let (other, _) = app.create_other_workspace("Second", "second@example.com", "second-password").await;
     app.sql(&format!("INSERT INTO sales_cells_stale (workspace_id, day) VALUES ('{other}', '2026-01-01')"))
         .await;

@@ -5,13 +5,13 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::prelude::*;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::FromPrimitive;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{percent_of, report_range, respond};
 use crate::auth::{Principal, run_reading};
-use crate::db::models::funnel::{self, Cohort};
+use crate::db::models::funnel::{Cohort, FunnelTallies, Stays};
+use crate::db::models::funnel_cell;
 use crate::db::models::{Pipeline, Stage, Workspace};
 use crate::domain::{FieldCode, money};
 use crate::error::ApiError;
@@ -63,7 +63,7 @@ pub struct FunnelStage {
     #[serde(with = "rust_decimal::serde::str_option")]
     #[schema(value_type = Option<String>, example = "2.5")]
     pub average_days: Option<Decimal>,
-    /// Their median.
+    /// Their median, each stay counted in tenths of a day.
     #[serde(with = "rust_decimal::serde::str_option")]
     #[schema(value_type = Option<String>, example = "2.0")]
     pub median_days: Option<Decimal>,
@@ -161,10 +161,11 @@ pub async fn funnel_report(
             owner_id: query.owner_id.map(|id| id.0),
             team_id: query.team_id.map(|id| id.0),
         };
-        let reach = funnel::reach(conn, &cohort)?;
-        let stays = funnel::stays(conn, &cohort)?;
-        let statuses = funnel::statuses(conn, &cohort)?;
-        let reasons = funnel::lost_reasons(conn, &cohort)?;
+        let FunnelTallies { reach, stays, statuses, lost_reasons: reasons } =
+            match funnel_cell::tallies(conn, &cohort)? {
+                Some(from_cells) => from_cells,
+                None => FunnelTallies::scanned(conn, &cohort)?,
+            };
         let places = money::places(&workspace.default_currency);
         let count =
             |status: &str| statuses.iter().find(|row| row.status == status).map_or(0, |row| row.deals);
@@ -182,7 +183,7 @@ pub async fn funnel_report(
         };
         let open_stages: Vec<&Stage> = stages.iter().filter(|stage| stage.kind == "open").collect();
         let won_stage = stages.iter().find(|stage| stage.kind == "won");
-        let days = |value: Option<f64>| value.and_then(Decimal::from_f64).map(|days| money::round(days, 1));
+        let days = |value: Option<Decimal>| value.map(|days| money::round(days, 1));
         let stages = stages
             .iter()
             .map(|stage| {
@@ -200,8 +201,8 @@ pub async fn funnel_report(
                     reached: here,
                     conversion_to_next: next.and_then(|next| percent_of(reached(next), here)),
                     conversion_to_won: (stage.kind == "open").then(|| percent_of(won, here)).flatten(),
-                    average_days: days(stay.and_then(|stay| stay.average_days)),
-                    median_days: days(stay.and_then(|stay| stay.median_days)),
+                    average_days: days(stay.and_then(Stays::average_days)),
+                    median_days: days(stay.and_then(Stays::median_days)),
                 }
             })
             .collect();

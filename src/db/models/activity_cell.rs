@@ -7,7 +7,7 @@
 //! from being behind. Every write to activities marks the days they count on stale
 //! ([`mark_activities_stale`]): the day each was done, the day it fell due, and the day its deal
 //! was created (a deal's first touch is an activity's); every write to deals marks the day they
-//! were created ([`mark_deals_stale`]).
+//! were created (`report_cells::mark_deal_days_stale`).
 //!
 //! Whether a planned activity is overdue changes by the minute. A day cell keeps the activities due
 //! on it that are still planned: once the day is past they are all overdue, and on a day to come
@@ -49,25 +49,6 @@ pub fn mark_activities_stale(
          LEFT JOIN deals AS d ON d.workspace_id = $1 AND d.id = a.deal_id \
          CROSS JOIN LATERAL (VALUES (a.completed_at), (a.due_at), (d.created_at)) AS moments (moment) \
          WHERE a.workspace_id = $1 AND a.id = ANY($2) AND moment IS NOT NULL",
-    )
-    .bind::<SqlUuid, _>(workspace.0)
-    .bind::<Array<SqlUuid>, _>(ids)
-    .execute(conn)
-    .map(drop)
-}
-
-/// Marks stale, for the activity cells, the days the deals `ids` were created on. Every write to
-/// deals calls it in its transaction, after the change (a deal's creation day never changes).
-pub fn mark_deals_stale(
-    conn: &mut PgConnection,
-    workspace: WorkspaceId,
-    ids: &[uuid::Uuid],
-) -> QueryResult<()> {
-    diesel::sql_query(
-        "INSERT INTO activity_cells_stale (workspace_id, day) \
-         SELECT DISTINCT $1::uuid, (d.created_at AT TIME ZONE w.timezone)::date \
-         FROM deals AS d JOIN workspaces AS w ON w.id = $1 \
-         WHERE d.workspace_id = $1 AND d.id = ANY($2)",
     )
     .bind::<SqlUuid, _>(workspace.0)
     .bind::<Array<SqlUuid>, _>(ids)

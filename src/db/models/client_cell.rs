@@ -29,8 +29,8 @@ use rust_decimal::Decimal;
 use super::buyer_union::union_len;
 use super::client_dynamics::{DynamicsQuery, DynamicsTally, LifetimeBasis};
 use super::report_cells::{
-    self, Cells, ClientNumbers, Cover, DayBounds, SetKey, corrupt, day_bounds, decoded_parts, encode_set,
-    in_one_snapshot, refresh_stale, stale_between,
+    self, Cells, ClientNumbers, Cover, DayBounds, MOST_STALE_DAYS, SetKey, corrupt, day_bounds,
+    decoded_parts, encode_set, in_one_snapshot, refresh_stale, stale_between,
 };
 use crate::domain::report_period::{DateRange, Interval};
 use crate::domain::segments::{DORMANT_DAYS, LOST_DAYS};
@@ -39,10 +39,6 @@ use crate::ids::WorkspaceId;
 /// The days after a purchase the cells look at: the purchase's own, and those its dormancy and
 /// loss run out on.
 const SHIFTS: [i64; 3] = [0, DORMANT_DAYS, LOST_DAYS];
-
-/// With more stale days than this to add up from the records, a report scans them all at once
-/// instead: right after every day went stale (a new time zone), until the job has caught up.
-const MOST_STALE_DAYS: usize = 100;
 
 /// Marks stale, for the client cells, the days a client's purchases on `days` count on: the days
 /// themselves and those its dormancy and loss run out on after each. `sales_line::recompute` calls

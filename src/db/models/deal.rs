@@ -8,6 +8,7 @@ use diesel::sql_types::{Nullable, Text, Timestamptz};
 use rust_decimal::Decimal;
 
 use super::client::like_pattern;
+use super::report_cells::{self, Cells};
 use crate::db::fragment::{Bind, SqlFragment};
 use crate::db::json::Json;
 use crate::db::page_limit::PageLimitDsl;
@@ -154,8 +155,9 @@ pub enum Totals {
 
 /// Moves the running totals kept of deals by the live deals among `ids`, as they are now: the
 /// board's (`deal_stage_totals`) and the forecast's (`open_deal_totals`). Every write to deals calls
-/// it in its transaction: `Remove` before, `Add` after; with `Add` it also marks the deals' days
-/// stale for the activity cells, which count the deals created each day.
+/// it in its transaction: `Remove` before, `Add` after; with `Add` it also marks the deals' creation
+/// days stale for the activity cells, which count the deals created each day, and for the funnel
+/// cells, which follow each deal from that day.
 pub fn apply_running_totals(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
@@ -173,7 +175,10 @@ pub fn apply_running_totals(
     }
     match totals {
         Totals::Remove => Ok(()),
-        Totals::Add => super::activity_cell::mark_deals_stale(conn, workspace, &ids),
+        Totals::Add => {
+            report_cells::mark_deal_days_stale(conn, Cells::Activity, workspace, &ids)?;
+            report_cells::mark_deal_days_stale(conn, Cells::Funnel, workspace, &ids)
+        }
     }
 }
 

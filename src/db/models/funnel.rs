@@ -49,6 +49,27 @@ impl Cohort<'_> {
     }
 }
 
+/// What the funnel report adds up: from the funnel cells where they can answer (`funnel_cell`), or
+/// from the deals themselves ([`FunnelTallies::scanned`]).
+#[derive(Debug, Clone)]
+pub struct FunnelTallies {
+    pub reach: Vec<Reach>,
+    pub stays: Vec<Stays>,
+    pub statuses: Vec<StatusCount>,
+    pub lost_reasons: Vec<LostReason>,
+}
+
+impl FunnelTallies {
+    pub fn scanned(conn: &mut PgConnection, cohort: &Cohort<'_>) -> QueryResult<FunnelTallies> {
+        Ok(FunnelTallies {
+            reach: reach(conn, cohort)?,
+            stays: stays(conn, cohort)?,
+            statuses: statuses(conn, cohort)?,
+            lost_reasons: lost_reasons(conn, cohort)?,
+        })
+    }
+}
+
 /// How many cohort deals got as far as the open stage at `furthest` (its position; `None` when they
 /// never were in an open stage of the pipeline), and whether they were ever won.
 #[derive(Debug, Clone, QueryableByName)]
@@ -63,7 +84,7 @@ pub struct Reach {
     pub deals: i64,
 }
 
-pub fn reach(conn: &mut PgConnection, cohort: &Cohort<'_>) -> QueryResult<Vec<Reach>> {
+fn reach(conn: &mut PgConnection, cohort: &Cohort<'_>) -> QueryResult<Vec<Reach>> {
     let mut sql = cohort.with_cohort();
     sql.push_sql(
         "SELECT furthest, ever_won, ever_lost, count(*) AS deals FROM (\
@@ -79,31 +100,51 @@ pub fn reach(conn: &mut PgConnection, cohort: &Cohort<'_>) -> QueryResult<Vec<Re
     FragmentQuery(sql).load(conn)
 }
 
-/// The stays in one stage of the cohort's deals: how many entered it, and the days of the stays
-/// that ended (the deal moved on).
-#[derive(Debug, Clone, QueryableByName)]
+/// The stays in one stage of the cohort's deals: how many entered it, and of the stays that ended
+/// (the deal moved on) how many, their seconds, and their median length, each stay counted in
+/// tenths of a day (rounded half away from zero).
+#[derive(Debug, Clone, PartialEq, QueryableByName)]
 pub struct Stays {
     #[diesel(sql_type = SqlUuid)]
     pub stage_id: uuid::Uuid,
     #[diesel(sql_type = BigInt)]
     pub entered: i64,
+    #[diesel(sql_type = BigInt)]
+    pub ended: i64,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pub seconds: Option<Decimal>,
     #[diesel(sql_type = Nullable<Double>)]
-    pub average_days: Option<f64>,
-    #[diesel(sql_type = Nullable<Double>)]
-    pub median_days: Option<f64>,
+    pub median_tenths: Option<f64>,
 }
 
-pub fn stays(conn: &mut PgConnection, cohort: &Cohort<'_>) -> QueryResult<Vec<Stays>> {
+impl Stays {
+    /// The average length of the stays that ended, in days.
+    pub fn average_days(&self) -> Option<Decimal> {
+        let seconds = self.seconds?;
+        (self.ended > 0).then(|| seconds / Decimal::from(self.ended) / Decimal::from(SECONDS_PER_DAY))
+    }
+
+    /// Their median length, in days.
+    pub fn median_days(&self) -> Option<Decimal> {
+        use rust_decimal::prelude::FromPrimitive;
+        Decimal::from_f64(self.median_tenths?).map(|tenths| tenths / Decimal::TEN)
+    }
+}
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+fn stays(conn: &mut PgConnection, cohort: &Cohort<'_>) -> QueryResult<Vec<Stays>> {
     let mut sql = cohort.with_cohort();
     sql.push_sql(
         ", stays AS (SELECT c.deal_id, c.to_stage_id, \
          extract(epoch FROM lead(c.changed_at) OVER (PARTITION BY c.deal_id ORDER BY c.changed_at, c.id) - c.changed_at) \
-         / 86400 AS days FROM deal_stage_changes AS c JOIN cohort ON cohort.id = c.deal_id WHERE c.workspace_id = ",
+         AS seconds FROM deal_stage_changes AS c JOIN cohort ON cohort.id = c.deal_id WHERE c.workspace_id = ",
     );
     sql.push_bind(Bind::Uuid(cohort.scope.workspace().0));
     sql.push_sql(
-        ") SELECT to_stage_id AS stage_id, count(DISTINCT deal_id) AS entered, avg(days)::float8 AS average_days, \
-         (percentile_cont(0.5) WITHIN GROUP (ORDER BY days))::float8 AS median_days \
+        ") SELECT to_stage_id AS stage_id, count(DISTINCT deal_id) AS entered, count(seconds) AS ended, \
+         sum(seconds) AS seconds, \
+         (percentile_cont(0.5) WITHIN GROUP (ORDER BY round(seconds / 8640)))::float8 AS median_tenths \
          FROM stays GROUP BY to_stage_id",
     );
     FragmentQuery(sql).load(conn)
@@ -118,7 +159,7 @@ pub struct StatusCount {
     pub deals: i64,
 }
 
-pub fn statuses(conn: &mut PgConnection, cohort: &Cohort<'_>) -> QueryResult<Vec<StatusCount>> {
+fn statuses(conn: &mut PgConnection, cohort: &Cohort<'_>) -> QueryResult<Vec<StatusCount>> {
     let mut sql = cohort.with_cohort();
     sql.push_sql("SELECT status, count(*) AS deals FROM cohort GROUP BY status");
     FragmentQuery(sql).load(conn)
@@ -136,7 +177,7 @@ pub struct LostReason {
     pub amount: Option<Decimal>,
 }
 
-pub fn lost_reasons(conn: &mut PgConnection, cohort: &Cohort<'_>) -> QueryResult<Vec<LostReason>> {
+fn lost_reasons(conn: &mut PgConnection, cohort: &Cohort<'_>) -> QueryResult<Vec<LostReason>> {
     let mut sql = cohort.with_cohort();
     sql.push_sql(
         "SELECT COALESCE(lost_reason, '') AS reason, count(*) AS deals, sum(amount_base) AS amount \

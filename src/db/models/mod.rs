@@ -19,6 +19,7 @@ pub mod deal;
 pub mod external_ref;
 pub mod forecast;
 pub mod funnel;
+pub mod funnel_cell;
 pub mod idempotency;
 pub mod import;
 pub mod pipeline;

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::deal::{following_running_totals, lock_stage_deals};
+use super::funnel_cell;
 use crate::db::schema::{deals, pipelines, stages};
 use crate::ids::{DealId, PipelineId, StageId, UserId, WorkspaceId};
 
@@ -142,8 +143,21 @@ impl Pipeline {
 }
 
 impl Stage {
+    /// Inserts stages; each write to a pipeline's stages marks its deals' days stale for the funnel
+    /// cells (how far a deal got depends on the stages' positions and kinds).
     pub fn insert_all(conn: &mut PgConnection, stages: &[Stage]) -> QueryResult<Vec<Stage>> {
-        diesel::insert_into(stages::table).values(stages).returning(Stage::as_returning()).get_results(conn)
+        let inserted: Vec<Stage> = diesel::insert_into(stages::table)
+            .values(stages)
+            .returning(Stage::as_returning())
+            .get_results(conn)?;
+        let mut pipelines: Vec<(WorkspaceId, PipelineId)> = Vec::new();
+        for stage in &inserted {
+            if !pipelines.contains(&(stage.workspace_id, stage.pipeline_id)) {
+                pipelines.push((stage.workspace_id, stage.pipeline_id));
+                funnel_cell::mark_pipeline_stale(conn, stage.workspace_id, stage.pipeline_id)?;
+            }
+        }
+        Ok(inserted)
     }
 
     /// The stages of these pipelines, in order.
@@ -166,6 +180,7 @@ impl Stage {
 
     /// Writes name, kind, position and probability back; bumps the version.
     pub fn save(&self, conn: &mut PgConnection) -> QueryResult<Stage> {
+        funnel_cell::mark_pipeline_stale(conn, self.workspace_id, self.pipeline_id)?;
         diesel::update(stages::table.find((self.workspace_id, self.id)))
             .set((
                 stages::name.eq(&self.name),
@@ -180,7 +195,13 @@ impl Stage {
     }
 
     pub fn delete(conn: &mut PgConnection, workspace: WorkspaceId, id: StageId) -> QueryResult<usize> {
-        diesel::delete(stages::table.find((workspace, id))).execute(conn)
+        let pipelines: Vec<PipelineId> = diesel::delete(stages::table.find((workspace, id)))
+            .returning(stages::pipeline_id)
+            .get_results(conn)?;
+        for pipeline in &pipelines {
+            funnel_cell::mark_pipeline_stale(conn, workspace, *pipeline)?;
+        }
+        Ok(pipelines.len())
     }
 
     /// Deals (live or deleted) in this stage.

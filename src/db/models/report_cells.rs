@@ -1,6 +1,6 @@
 //! What the reports' cells share: the sales cells (`sales_cell`), the activity cells
-//! (`activity_cell`) and the client cells (`client_cell`) all add up a day or a month of their
-//! records, kept by one background job.
+//! (`activity_cell`), the client cells (`client_cell`) and the funnel cells (`funnel_cell`) all add
+//! up a day or a month of their records, kept by one background job.
 //!
 //! - Every write marks the days it changes stale in its own transaction ([`mark_stale`]); a report
 //!   reads the stale days and the cells in one snapshot ([`in_one_snapshot`]) and adds up the stale
@@ -27,12 +27,18 @@ use crate::ids::WorkspaceId;
 /// the records it holds at once stay a day's and the transaction short.
 const DAYS_PER_REFRESH: i64 = 31;
 
+/// With more stale days than this to add up from their records, a report scans the records over its
+/// whole range at once instead: right after every day went stale (a new time zone), until the job
+/// has caught up.
+pub(super) const MOST_STALE_DAYS: usize = 100;
+
 /// Which cells a day is stale for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cells {
     Sales,
     Activity,
     Client,
+    Funnel,
 }
 
 impl Cells {
@@ -41,6 +47,7 @@ impl Cells {
             Cells::Sales => "sales_cells",
             Cells::Activity => "activity_cells",
             Cells::Client => "client_cells",
+            Cells::Funnel => "funnel_cells",
         }
     }
 
@@ -49,6 +56,7 @@ impl Cells {
             Cells::Sales => "sales_cells_stale",
             Cells::Activity => "activity_cells_stale",
             Cells::Client => "client_cells_stale",
+            Cells::Funnel => "funnel_cells_stale",
         }
     }
 }
@@ -71,6 +79,28 @@ pub fn mark_stale(
     ))
     .bind::<SqlUuid, _>(workspace.0)
     .bind::<Array<Date>, _>(days)
+    .execute(conn)
+    .map(drop)
+}
+
+/// Marks stale, for `cells`, the days the deals `ids` were created on: the activity cells count the
+/// deals created each day, and the funnel cells follow each deal from its creation day. Every write
+/// to deals calls it in its transaction, after the change (a deal's creation day never changes).
+pub fn mark_deal_days_stale(
+    conn: &mut PgConnection,
+    cells: Cells,
+    workspace: WorkspaceId,
+    ids: &[uuid::Uuid],
+) -> QueryResult<()> {
+    diesel::sql_query(format!(
+        "INSERT INTO {} (workspace_id, day) \
+         SELECT DISTINCT $1::uuid, (d.created_at AT TIME ZONE w.timezone)::date \
+         FROM deals AS d JOIN workspaces AS w ON w.id = $1 \
+         WHERE d.workspace_id = $1 AND d.id = ANY($2)",
+        cells.stale_table()
+    ))
+    .bind::<SqlUuid, _>(workspace.0)
+    .bind::<Array<SqlUuid>, _>(ids)
     .execute(conn)
     .map(drop)
 }
@@ -205,7 +235,8 @@ pub fn refresh_due(conn: &mut PgConnection) -> QueryResult<usize> {
     loop {
         let due: Vec<DueWorkspace> = diesel::sql_query(
             "SELECT workspace_id FROM sales_cells_stale UNION SELECT workspace_id FROM activity_cells_stale \
-             UNION SELECT workspace_id FROM client_cells_stale LIMIT 64",
+             UNION SELECT workspace_id FROM client_cells_stale UNION SELECT workspace_id FROM funnel_cells_stale \
+             LIMIT 64",
         )
         .load(conn)?;
         let mut progress = 0;
@@ -233,7 +264,8 @@ pub fn refresh_workspace(conn: &mut PgConnection, workspace: WorkspaceId) -> Que
         }
         let written = super::sales_cell::refresh_stale_days(conn, workspace)?
             + super::activity_cell::refresh_stale_days(conn, workspace)?
-            + super::client_cell::refresh_stale_days(conn, workspace)?;
+            + super::client_cell::refresh_stale_days(conn, workspace)?
+            + super::funnel_cell::refresh_stale_days(conn, workspace)?;
         if written > 0 {
             diesel::sql_query("UPDATE cell_refreshes SET refreshed_at = now() WHERE workspace_id = $1")
                 .bind::<SqlUuid, _>(workspace.0)

@@ -1,0 +1,2 @@
+DROP TABLE funnel_cells_stale;
+DROP TABLE funnel_cells;
