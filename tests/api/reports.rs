@@ -1497,6 +1497,21 @@ async fn the_client_cells_count_as_a_scan_of_the_sales_after_every_kind_of_chang
     assert!(app.sql_i64("SELECT count(*) AS value FROM client_cells WHERE span = 'month'").await > 0);
     assert_client_cells_match_the_scan(&app, "from the cells").await;
 
+    // A write that changes no sale marks no day; one that changes what a client bought on a day
+    // marks that day alone, for the sales and the client cells.
+    let stale_days = async |cells: &str| {
+        app.sql_i64(&format!("SELECT count(DISTINCT day) AS value FROM {cells}_cells_stale")).await
+    };
+    let open = json!({"title": "Open", "client_id": shop.acme["id"], "amount": "10"});
+    app.post("/api/v1/deals", &shop.owner, open).await.expect(201);
+    assert_eq!((stale_days("sales").await, stale_days("client").await), (0, 0), "an open deal");
+    app.patch(&format!("/api/v1/deals/{}", id(&deals[2])), &shop.owner, json!({"amount": "90"}))
+        .await
+        .expect(200);
+    assert_eq!((stale_days("sales").await, stale_days("client").await), (1, 1), "a sale's amount");
+    assert_client_cells_match_the_scan(&app, "after a sale's amount changed, its day stale").await;
+    write_report_cells(&app).await;
+
     let deal = |at: usize| format!("/api/v1/deals/{}", id(&deals[at]));
     let client = |client: &Value| format!("/api/v1/clients/{}", id(client));
     let dan_again = json!({"title": "Again", "client_id": dan["id"], "amount": "30", "stage_id": shop.stage("Won"),

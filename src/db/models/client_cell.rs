@@ -10,12 +10,12 @@
 //!
 //! A day's figures depend on other days: whether a purchase is a client's first, a repeat or a
 //! return depends on its purchase before; whether a client's dormancy runs out on a day depends on
-//! the purchases of the days before it. So a change to a client's purchases marks every one of its
-//! purchase days stale, and the days its dormancy and loss would run out after each
-//! ([`mark_purchase_days_stale`]); a client created, deleted, restored or merged marks its creation
-//! day and the same days ([`mark_clients_stale`]).
+//! the purchases of the days before it. So a change to a client's purchase days marks every one of
+//! them stale, and the days its dormancy and loss would run out after each; a change to what it
+//! bought on a day marks that day ([`mark_purchases_stale`]). A client created, deleted, restored or
+//! merged marks its creation day and all those days ([`mark_clients_stale`]).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{Days, Months, NaiveDate};
@@ -30,8 +30,9 @@ use super::buyer_union::union_len;
 use super::client_dynamics::{DynamicsQuery, DynamicsTally, LifetimeBasis};
 use super::report_cells::{
     self, Cells, ClientNumbers, Cover, DayBounds, MOST_STALE_DAYS, SetKey, corrupt, day_bounds,
-    decoded_parts, encode_set, in_one_snapshot, refresh_stale, stale_between,
+    decoded_parts, encode_set, in_one_snapshot, refresh_stale, stale_between, sum_of,
 };
+use super::sales_line::SalesLine;
 use crate::domain::report_period::{DateRange, Interval};
 use crate::domain::segments::{DORMANT_DAYS, LOST_DAYS};
 use crate::ids::WorkspaceId;
@@ -40,20 +41,61 @@ use crate::ids::WorkspaceId;
 /// loss run out on.
 const SHIFTS: [i64; 3] = [0, DORMANT_DAYS, LOST_DAYS];
 
-/// Marks stale, for the client cells, the days a client's purchases on `days` count on: the days
-/// themselves and those its dormancy and loss run out on after each. `sales_line::recompute` calls
-/// it with every purchase day of the clients it rewrites, before and after.
-pub fn mark_purchase_days_stale(
+/// Marks stale, for the client cells, the days a rewrite of clients' sales lines (`before` and
+/// `after` it) changed. `sales_line::recompute` calls it for every rewrite.
+///
+/// A client whose purchase days stay the same changes only the days whose deals or revenue
+/// changed. One whose purchase days changed changes each of them, and the days its dormancy and
+/// loss run out after each: whether a purchase is a first, a repeat or a return, and when it
+/// lapses, depends on the others.
+pub fn mark_purchases_stale(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
-    days: &[NaiveDate],
+    before: &[SalesLine],
+    after: &[SalesLine],
 ) -> QueryResult<()> {
-    let purchases: BTreeSet<NaiveDate> = days.iter().copied().collect();
-    let stale: Vec<NaiveDate> = purchases
-        .into_iter()
-        .flat_map(|day| SHIFTS.iter().filter_map(move |&shift| day.checked_add_days(Days::new(shift as u64))))
-        .collect();
-    report_cells::mark_stale(conn, Cells::Client, workspace, &stale)
+    let (before, after) = (purchases_of(before), purchases_of(after));
+    let mut stale: BTreeSet<NaiveDate> = BTreeSet::new();
+    for client in before.keys().chain(after.keys()) {
+        let (was, is) = (before.get(client), after.get(client));
+        let days = |purchases: Option<&BTreeMap<NaiveDate, Purchase>>| {
+            purchases.into_iter().flat_map(|days| days.keys().copied()).collect::<BTreeSet<_>>()
+        };
+        let (days_before, days_after) = (days(was), days(is));
+        if days_before == days_after {
+            let differs = |day: &NaiveDate| was.and_then(|was| was.get(day)) != is.and_then(|is| is.get(day));
+            stale.extend(days_after.iter().filter(|day| differs(day)));
+        } else {
+            for day in days_before.union(&days_after) {
+                stale
+                    .extend(SHIFTS.iter().filter_map(|&shift| day.checked_add_days(Days::new(shift as u64))));
+            }
+        }
+    }
+    report_cells::mark_stale(conn, Cells::Client, workspace, &stale.into_iter().collect::<Vec<_>>())
+}
+
+/// What a client's purchase of a day adds to its cell besides the client: its deals, those without
+/// an exchange rate, and the revenue of the rest.
+#[derive(Debug, Default, PartialEq)]
+struct Purchase {
+    deals: i64,
+    unconverted: i64,
+    revenue: Option<Decimal>,
+}
+
+/// The purchases of each client among `lines`, by day.
+fn purchases_of(lines: &[SalesLine]) -> HashMap<uuid::Uuid, BTreeMap<NaiveDate, Purchase>> {
+    let mut clients: HashMap<uuid::Uuid, BTreeMap<NaiveDate, Purchase>> = HashMap::new();
+    for line in lines {
+        let purchase = clients.entry(line.client_id).or_default().entry(line.won_on).or_default();
+        if line.deal_head {
+            purchase.deals += 1;
+            purchase.unconverted += i64::from(line.amount_base.is_none());
+        }
+        purchase.revenue = sum_of(purchase.revenue, line.amount_base);
+    }
+    clients
 }
 
 /// Marks stale, for the client cells, the days the clients `ids` count on: the day each was created
@@ -156,10 +198,7 @@ impl Figures {
         self.first_purchases += other.first_purchases;
         self.deals += other.deals;
         self.unconverted_deals += other.unconverted_deals;
-        self.revenue = match (self.revenue, other.revenue) {
-            (Some(mine), Some(theirs)) => Some(mine + theirs),
-            (mine, theirs) => mine.or(theirs),
-        };
+        self.revenue = sum_of(self.revenue, other.revenue);
     }
 }
 

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::funnel::{Cohort, FunnelTallies, LostReason, Reach, StatusCount, Stays};
 use super::report_cells::{
     Cells, Cover, DayBounds, MOST_STALE_DAYS, corrupt, day_bounds, in_one_snapshot, refresh_stale,
-    stale_between,
+    stale_between, sum_of,
 };
 use crate::ids::{PipelineId, WorkspaceId};
 
@@ -102,14 +102,6 @@ struct Figures {
     reach: Vec<(Progress, i64)>,
     lost_reasons: BTreeMap<String, LostTally>,
     stays: BTreeMap<uuid::Uuid, StageStays>,
-}
-
-/// Amounts added up as `sum` does: null only when both are.
-fn sum_of(mine: Option<Decimal>, theirs: Option<Decimal>) -> Option<Decimal> {
-    match (mine, theirs) {
-        (Some(mine), Some(theirs)) => Some(mine + theirs),
-        (mine, theirs) => mine.or(theirs),
-    }
 }
 
 impl Figures {

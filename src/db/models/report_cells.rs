@@ -357,6 +357,17 @@ impl ClientNumbers {
     }
 }
 
+/// Amounts added up as SQL's `sum` does: null only when both are.
+pub(super) fn sum_of(
+    mine: Option<rust_decimal::Decimal>,
+    theirs: Option<rust_decimal::Decimal>,
+) -> Option<rust_decimal::Decimal> {
+    match (mine, theirs) {
+        (Some(mine), Some(theirs)) => Some(mine + theirs),
+        (mine, theirs) => mine.or(theirs),
+    }
+}
+
 /// A set of client numbers as stored.
 pub(super) fn encode_set(set: &RoaringBitmap) -> QueryResult<Vec<u8>> {
     let mut bytes = Vec::with_capacity(set.serialized_size());

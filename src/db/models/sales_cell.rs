@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 
 use super::report_cells::{
     Cells, ClientNumbers, Cover, corrupt, decoded_sets, encode_set, in_one_snapshot, refresh_stale,
-    stale_between,
+    stale_between, sum_of,
 };
 use super::sales_line::{SalesGrouping, SalesQuery, SalesTally};
 use crate::domain::report_period::{DateRange, Interval, Shift};
@@ -132,14 +132,6 @@ struct Figures {
     unconverted_deals: i64,
     first_time_buyers: i64,
     buyers: Arc<RoaringBitmap>,
-}
-
-/// Revenue added up as `sum` does: null only when both are.
-fn sum_of(mine: Option<Decimal>, theirs: Option<Decimal>) -> Option<Decimal> {
-    match (mine, theirs) {
-        (Some(mine), Some(theirs)) => Some(mine + theirs),
-        (mine, theirs) => mine.or(theirs),
-    }
 }
 
 /// The figures of several cells while they are added up (a report's period and group, a month's

@@ -1,6 +1,8 @@
 //! The sales lines reports add up (`sales_lines`): one row per line of each live won deal, kept
 //! by every write that can change one, and the sales report's query over them.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Date, Nullable, Numeric, Text};
@@ -39,23 +41,68 @@ pub fn recompute(
         .filter(deals::workspace_id.eq(workspace))
         .filter(deals::client_id.eq_any(ids.clone()))
         .select(deals::id);
-    let mut days: Vec<NaiveDate> = diesel::delete(
+    let before: Vec<SalesLine> = diesel::delete(
         sales_lines::table
             .filter(sales_lines::workspace_id.eq(workspace))
             .filter(sales_lines::client_id.eq_any(ids.clone()).or(sales_lines::deal_id.eq_any(their_deals))),
     )
-    .returning(sales_lines::won_on)
+    .returning(SalesLine::as_returning())
     .get_results(conn)?;
     SqlFile::new(&REFRESH).bind(Bind::Uuid(workspace.0)).bind(Bind::UuidList(ids.clone())).execute(conn)?;
-    days.extend(
-        sales_lines::table
-            .filter(sales_lines::workspace_id.eq(workspace))
-            .filter(sales_lines::client_id.eq_any(ids))
-            .select(sales_lines::won_on)
-            .load::<NaiveDate>(conn)?,
-    );
-    client_cell::mark_purchase_days_stale(conn, workspace, &days)?;
-    report_cells::mark_stale(conn, Cells::Sales, workspace, &days)
+    let after: Vec<SalesLine> = sales_lines::table
+        .filter(sales_lines::workspace_id.eq(workspace))
+        .filter(sales_lines::client_id.eq_any(ids))
+        .select(SalesLine::as_select())
+        .load(conn)?;
+    // Most writes to deals change no sale (an open deal's): they leave the cells as they are.
+    report_cells::mark_stale(conn, Cells::Sales, workspace, &changed_days(&before, &after))?;
+    client_cell::mark_purchases_stale(conn, workspace, &before, &after)
+}
+
+/// A sales line as stored.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = sales_lines, check_for_backend(diesel::pg::Pg))]
+pub struct SalesLine {
+    pub workspace_id: WorkspaceId,
+    pub deal_id: uuid::Uuid,
+    pub line: i32,
+    pub won_on: NaiveDate,
+    pub client_id: uuid::Uuid,
+    pub client_kind: String,
+    pub owner_id: Option<uuid::Uuid>,
+    pub team_id: Option<uuid::Uuid>,
+    pub pipeline_id: uuid::Uuid,
+    pub source: Option<String>,
+    pub product_id: Option<uuid::Uuid>,
+    pub product_group: Option<String>,
+    pub currency: String,
+    pub amount: Decimal,
+    pub amount_base: Option<Decimal>,
+    pub deal_head: bool,
+    pub first_purchase: bool,
+}
+
+/// The days whose lines differ between `before` and `after`: a sales cell adds up its day's lines.
+fn changed_days(before: &[SalesLine], after: &[SalesLine]) -> Vec<NaiveDate> {
+    fn by_day(lines: &[SalesLine]) -> BTreeMap<NaiveDate, Vec<&SalesLine>> {
+        let mut days: BTreeMap<NaiveDate, Vec<&SalesLine>> = BTreeMap::new();
+        for line in lines {
+            days.entry(line.won_on).or_default().push(line);
+        }
+        for lines in days.values_mut() {
+            lines.sort_by_key(|line| (line.deal_id, line.line));
+        }
+        days
+    }
+    let (before, after) = (by_day(before), by_day(after));
+    before
+        .keys()
+        .chain(after.keys())
+        .filter(|day| before.get(day) != after.get(day))
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// Moves every sales line of the workspace to the day its deal was won in the workspace's time
