@@ -810,6 +810,11 @@ async fn the_funnel_cells_count_as_a_scan_of_the_deals_after_every_kind_of_chang
     assert_eq!(app.sql_i64("SELECT count(*) AS value FROM funnel_cells_stale").await, 0);
     assert!(app.sql_i64("SELECT count(*) AS value FROM funnel_cells WHERE span = 'month'").await > 0);
     check(&app, "from the cells").await;
+    // A stage's name says nothing of how far a deal got: renaming it marks no day.
+    let renamed =
+        format!("/api/v1/pipelines/{first}/stages/{}", shop.stage("Proposal").as_str().unwrap_or_default());
+    app.patch(&renamed, &shop.owner, json!({"name": "Offer"})).await.expect(200);
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM funnel_cells_stale").await, 0);
 
     let deal = |at: usize| format!("/api/v1/deals/{}", id(&deals[at]));
     let first_stages = format!("/api/v1/pipelines/{first}/stages");

@@ -180,7 +180,14 @@ impl Stage {
 
     /// Writes name, kind, position and probability back; bumps the version.
     pub fn save(&self, conn: &mut PgConnection) -> QueryResult<Stage> {
-        funnel_cell::mark_pipeline_stale(conn, self.workspace_id, self.pipeline_id)?;
+        // How far a deal got depends on its stages' positions and kinds, not their names.
+        let (position, kind): (i32, String) = stages::table
+            .find((self.workspace_id, self.id))
+            .select((stages::position, stages::kind))
+            .first(conn)?;
+        if (position, kind.as_str()) != (self.position, self.kind.as_str()) {
+            funnel_cell::mark_pipeline_stale(conn, self.workspace_id, self.pipeline_id)?;
+        }
         diesel::update(stages::table.find((self.workspace_id, self.id)))
             .set((
                 stages::name.eq(&self.name),
