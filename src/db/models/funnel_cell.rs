@@ -5,11 +5,12 @@
 //!
 //! The funnel follows a cohort by its creation day, and a deal's figures change whenever it moves,
 //! on whatever day: every write to a deal marks the day it was created
-//! (`report_cells::mark_deal_days_stale`); a write to a pipeline's stages, whose positions and kinds
-//! say how far a deal got, marks the creation days of all its deals ([`mark_pipeline_stale`]). The
-//! cells are written by the job of `report_cells`, which also says how stale days keep a report from
-//! being behind. A median adds up as it is: each cell keeps how many stays ended after each length,
-//! in tenths of a day, the unit the report's median is defined in.
+//! (`report_cells::mark_deal_days_stale`); a write to a pipeline's stages that changes their
+//! positions or kinds, which say how far a deal got, marks the creation days of all its deals
+//! ([`mark_pipeline_stale`]). The cells are written by the job of `report_cells`, which also says
+//! how stale days keep a report from being behind. A median adds up as it is: each cell keeps how
+//! many stays ended after each length, in tenths of a day, the unit the report's median is defined
+//! in.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -29,8 +30,8 @@ use super::report_cells::{
 use crate::ids::{PipelineId, WorkspaceId};
 
 /// Marks stale, for the funnel cells, the creation days of the live deals of `pipeline`: how far
-/// each got depends on its stages' positions and kinds. Every write to a pipeline's stages calls it
-/// in its transaction.
+/// each got depends on its stages' positions and kinds. Every write that adds or deletes a stage of
+/// the pipeline, or changes one's position or kind, calls it in its transaction.
 pub fn mark_pipeline_stale(
     conn: &mut PgConnection,
     workspace: WorkspaceId,
