@@ -172,14 +172,16 @@ impl DateRange {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn day(text: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap_or_default()
+    /// A day written `2026-03-10`, for tests.
+    pub(crate) fn day(text: &str) -> NaiveDate {
+        text.parse().expect("date")
     }
 
-    fn range(from: &str, to: &str) -> DateRange {
+    /// The days from `from` to `to`, for tests.
+    pub(crate) fn range(from: &str, to: &str) -> DateRange {
         DateRange { from: day(from), to: day(to) }
     }
 

@@ -111,6 +111,12 @@ impl Dimension {
         }
     }
 
+    /// The cells a figure of `person` (the assignee, or the deal's owner) and `team` counts in:
+    /// everyone's, the person's and the team's.
+    fn of<'a>(person: Option<&'a str>, team: Option<&'a str>) -> [(Dimension, Option<&'a str>); 3] {
+        [(Dimension::All, None), (Dimension::Person, person), (Dimension::Team, team)]
+    }
+
     fn parse(text: &str) -> QueryResult<Dimension> {
         [Dimension::All, Dimension::Person, Dimension::Team]
             .into_iter()
@@ -285,12 +291,7 @@ fn add_day(
         // Its kind, direction and reason are looked up once, then counted in each of its cells.
         let mut one = DoneCounts::default();
         one.count(&row.kind, row.direction.as_deref(), row.reason.as_deref(), 1);
-        let whose = [
-            (Dimension::All, None),
-            (Dimension::Person, Some(row.person.as_str())),
-            (Dimension::Team, row.team.as_deref()),
-        ];
-        for (dimension, value) in whose {
+        for (dimension, value) in Dimension::of(Some(&row.person), row.team.as_deref()) {
             let figures = cell(cells, day.day, dimension, value);
             figures.done.add(&one);
             if let Some(client) = client {
@@ -300,12 +301,7 @@ fn add_day(
         }
     }
     for row in due {
-        let whose = [
-            (Dimension::All, None),
-            (Dimension::Person, Some(row.person.as_str())),
-            (Dimension::Team, row.team.as_deref()),
-        ];
-        for (dimension, value) in whose {
+        for (dimension, value) in Dimension::of(Some(&row.person), row.team.as_deref()) {
             let figures = cell(cells, day.day, dimension, value);
             figures.due += row.due;
             figures.due_planned += row.planned;
@@ -314,12 +310,7 @@ fn add_day(
         }
     }
     for row in deals {
-        let whose = [
-            (Dimension::All, None),
-            (Dimension::Person, row.owner.as_deref()),
-            (Dimension::Team, row.team.as_deref()),
-        ];
-        for (dimension, value) in whose {
+        for (dimension, value) in Dimension::of(row.owner.as_deref(), row.team.as_deref()) {
             let figures = cell(cells, day.day, dimension, value);
             figures.deals_created += row.created;
             figures.deals_touched += row.touched;
@@ -735,14 +726,10 @@ pub fn tallies(
         if today_clean {
             for late in overdue_today(conn, workspace, today)? {
                 let figures = Figures { overdue_now: late.overdue, ..Figures::default() };
-                let key = CellKey { starts_on: today, dimension: Dimension::All, value: None };
-                count(key.clone(), &figures, None);
-                count(
-                    CellKey { dimension: Dimension::Person, value: Some(late.person), ..key.clone() },
-                    &figures,
-                    None,
-                );
-                count(CellKey { dimension: Dimension::Team, value: late.team, ..key }, &figures, None);
+                for (dimension, value) in Dimension::of(Some(&late.person), late.team.as_deref()) {
+                    let key = CellKey { starts_on: today, dimension, value: value.map(str::to_owned) };
+                    count(key, &figures, None);
+                }
             }
         }
         let united: Vec<uuid::Uuid> = slots

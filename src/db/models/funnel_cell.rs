@@ -37,28 +37,29 @@ pub fn mark_pipeline_stale(
     workspace: WorkspaceId,
     pipeline: PipelineId,
 ) -> QueryResult<()> {
-    diesel::sql_query(
-        "INSERT INTO funnel_cells_stale (workspace_id, day) \
-         SELECT DISTINCT $1::uuid, (d.created_at AT TIME ZONE w.timezone)::date \
-         FROM deals AS d JOIN workspaces AS w ON w.id = $1 \
-         WHERE d.workspace_id = $1 AND d.pipeline_id = $2 AND d.deleted_at IS NULL",
-    )
-    .bind::<SqlUuid, _>(workspace.0)
-    .bind::<SqlUuid, _>(pipeline.0)
-    .execute(conn)
-    .map(drop)
+    mark_creation_days_stale(conn, workspace, Some(pipeline))
 }
 
 /// Marks the creation day of every live deal of the workspace stale, in the workspace's time zone as
 /// it is: for a new time zone (call it before and after).
 pub fn mark_all_stale(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryResult<()> {
+    mark_creation_days_stale(conn, workspace, None)
+}
+
+/// Marks the creation days of the live deals of `pipeline`, or of every pipeline, stale.
+fn mark_creation_days_stale(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    pipeline: Option<PipelineId>,
+) -> QueryResult<()> {
     diesel::sql_query(
         "INSERT INTO funnel_cells_stale (workspace_id, day) \
          SELECT DISTINCT $1::uuid, (d.created_at AT TIME ZONE w.timezone)::date \
          FROM deals AS d JOIN workspaces AS w ON w.id = $1 \
-         WHERE d.workspace_id = $1 AND d.deleted_at IS NULL",
+         WHERE d.workspace_id = $1 AND d.deleted_at IS NULL AND ($2::uuid IS NULL OR d.pipeline_id = $2)",
     )
     .bind::<SqlUuid, _>(workspace.0)
+    .bind::<Nullable<SqlUuid>, _>(pipeline.map(|pipeline| pipeline.0))
     .execute(conn)
     .map(drop)
 }

@@ -496,14 +496,7 @@ pub(super) fn in_one_snapshot<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn day(text: &str) -> NaiveDate {
-        text.parse().expect("date")
-    }
-
-    fn range(from: &str, to: &str) -> DateRange {
-        DateRange { from: day(from), to: day(to) }
-    }
+    use crate::domain::report_period::tests::{day, range};
 
     #[test]
     fn a_range_takes_its_whole_clean_months_and_the_days_of_the_rest() {

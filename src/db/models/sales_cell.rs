@@ -660,14 +660,7 @@ fn covered_cells(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn day(text: &str) -> NaiveDate {
-        text.parse().expect("date")
-    }
-
-    fn range(from: &str, to: &str) -> DateRange {
-        DateRange { from: day(from), to: day(to) }
-    }
+    use crate::domain::report_period::tests::{day, range};
 
     #[test]
     fn compared_cells_move_onto_the_reports_periods() {
