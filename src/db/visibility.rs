@@ -129,6 +129,49 @@ impl ClientScope {
         self.teams.as_ref().is_none_or(|teams| teams.contains(&team))
     }
 
+    /// The rows of `table` the scope sees, as a `FROM` item named `alias`, for a report's scan:
+    /// the same rows [`Self::record_condition`] keeps, in two halves that each walk an index
+    /// (those whose owner, in `owner_column`, is in scope; then those of a seen client, in
+    /// `client_column`, owned by anyone else). The condition's `OR` can use no index, so a scan
+    /// with it reads the whole table: a sales rep's three years of sales took 1.1 s at 1M clients
+    /// for their 7,000 lines of 3.4M. Just `table AS alias` when the scope holds every client.
+    pub fn seen_rows(
+        &self,
+        table: &str,
+        alias: &str,
+        owner_column: &str,
+        client_column: &str,
+    ) -> SqlFragment {
+        let (Some(owned), Some(not_owned), Some(clients_seen)) = (
+            self.owner_condition(&format!("owned.{owner_column}")),
+            self.owner_condition(&format!("other.{owner_column}")),
+            self.client_condition("seen"),
+        ) else {
+            return SqlFragment::fixed(&format!("{table} AS {alias}"));
+        };
+        let workspace = Bind::Uuid(self.workspace.0);
+        let mut rows =
+            SqlFragment::fixed(&format!("(SELECT owned.* FROM {table} AS owned WHERE owned.workspace_id = "));
+        rows.push_bind(workspace.clone());
+        rows.push_sql(" AND ");
+        rows.append(owned);
+        rows.push_sql(&format!(
+            " UNION ALL SELECT other.* FROM {table} AS other WHERE other.workspace_id = "
+        ));
+        rows.push_bind(workspace.clone());
+        // A null owner is nobody's in the scope: `COALESCE` keeps such rows in this half.
+        rows.push_sql(" AND NOT COALESCE(");
+        rows.append(not_owned);
+        rows.push_sql(&format!(
+            ", false) AND other.{client_column} IN (SELECT seen.id FROM clients AS seen WHERE seen.workspace_id = "
+        ));
+        rows.push_bind(workspace);
+        rows.push_sql(" AND ");
+        rows.append(clients_seen);
+        rows.push_sql(&format!(")) AS {alias}"));
+        rows
+    }
+
     /// Whether a record owned by (or assigned to) `owner` is within the scope by its owner alone.
     pub fn admits(&self, owner: Option<UserId>) -> bool {
         match (&self.owners, owner) {

@@ -325,6 +325,81 @@ async fn a_report_counts_only_what_the_caller_sees() {
     assert_eq!(report["groups"], json!([]));
 }
 
+/// A rep sees a record of their own client, one they own of someone else's client, and one of a
+/// client shared with them; every report counts each once, even when it is seen two ways at once.
+#[actix_web::test]
+async fn every_report_counts_each_record_a_rep_sees_once_whichever_way_they_see_it() {
+    let app = TestApp::spawn().await;
+    let shop = shop(&app).await;
+    let dana = app
+        .post(
+            "/api/v1/clients",
+            &shop.owner,
+            json!({"kind": "company", "name": "Dana", "owner_id": shop.rep["id"]}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let bob_shares = format!("/api/v1/clients/{}/shares", id(&shop.bob));
+    app.post(&bob_shares, &shop.owner, json!({"user_id": shop.rep["id"]})).await.expect(201);
+    let rep = json!(shop.rep["id"]);
+    // Last year's, so that seasonality (whole years before this one) counts them too.
+    let last_year = chrono::Datelike::year(&chrono::Utc::now()) - 1;
+    // (client, whose deal or activity it is): seen both ways, by the client, by the owner, shared,
+    // and not at all (Carol's, the owner's).
+    let records = [
+        (&dana, Some(&rep), "100"),
+        (&dana, None, "200"),
+        (&shop.acme, Some(&rep), "300"),
+        (&shop.bob, None, "400"),
+        (&shop.carol, None, "800"),
+    ];
+    for (client, owner, amount) in records {
+        let owner = owner.map_or(json!({}), |owner| json!({"owner_id": owner}));
+        let mut sale = owner.clone();
+        sale["amount"] = json!(amount);
+        won(&app, &shop, client, &format!("{last_year}-02-10T09:00:00Z"), sale).await;
+        let mut open = owner.clone();
+        open.as_object_mut().into_iter().for_each(|open| {
+            open.extend([
+                ("title".into(), json!("Open")),
+                ("client_id".into(), client["id"].clone()),
+                ("amount".into(), json!(amount)),
+            ])
+        });
+        app.post("/api/v1/deals", &shop.owner, open).await.expect(201);
+        let mut call = json!({"kind": "call", "subject": "Touch", "client_id": client["id"], "status": "done",
+                              "completed_at": "2026-03-05T10:00:00Z"});
+        if let Some(owner) = owner.get("owner_id") {
+            call["assignee_id"] = owner.clone();
+        }
+        app.post("/api/v1/activities", &shop.owner, call).await.expect(201);
+    }
+
+    let path = format!("/api/v1/reports/sales?from={last_year}-01-01&to={last_year}-12-31");
+    let sales = app.get(&path, &shop.rep_token).await.expect(200).clone();
+    assert_eq!(figures(&sales["total"]["figures"]), (4, "1000.00", &json!("250.00"), 3, 3, 0));
+    let seasons = app.get("/api/v1/reports/seasonality?years=1", &shop.rep_token).await.expect(200).clone();
+    let february = seasons["months"].as_array().and_then(|months| months.get(1)).cloned().unwrap_or_default();
+    assert_eq!((february["deals"].clone(), february["revenue"].clone()), (json!(4), json!("1000.00")));
+    let funnel = app.get("/api/v1/reports/funnel", &shop.rep_token).await.expect(200).clone();
+    assert_eq!(funnel["deals"], 8);
+    let forecast = app.get("/api/v1/reports/forecast", &shop.rep_token).await.expect(200).clone();
+    assert_eq!(forecast["undated"]["open_deals"], 4);
+    assert_eq!(forecast["undated"]["amount"], "1000.00");
+    let activity = app
+        .get("/api/v1/reports/activity?from=2026-03-01&to=2026-03-31", &shop.rep_token)
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(
+        (activity["total"]["done"].clone(), activity["total"]["clients_touched"].clone()),
+        (json!(4), json!(3))
+    );
+    let this_month = app.get("/api/v1/reports/activity", &shop.rep_token).await.expect(200).clone();
+    assert_eq!(this_month["total"]["deals_created"], 8);
+}
+
 /// revenue target, its percent, deals target, its percent.
 fn attainment(plan: &Value) -> [Value; 4] {
     ["revenue_target", "revenue_percent", "deals_target", "deals_percent"].map(|name| plan[name].clone())

@@ -43,13 +43,11 @@ impl ActivityScope<'_> {
 
     /// `FROM activities AS a WHERE …` the live activities the scope sees.
     fn activities(&self) -> SqlFragment {
-        let mut sql = SqlFragment::fixed(" FROM activities AS a WHERE a.workspace_id = ");
+        let mut sql = SqlFragment::fixed(" FROM ");
+        sql.append(self.scope.seen_rows("activities", "a", "assignee_id", "client_id"));
+        sql.push_sql(" WHERE a.workspace_id = ");
         sql.push_bind(Bind::Uuid(self.scope.workspace().0));
         sql.push_sql(" AND a.deleted_at IS NULL");
-        if let Some(seen) = self.scope.record_condition("a.assignee_id", "a.client_id") {
-            sql.push_sql(" AND ");
-            sql.append(seen);
-        }
         sql
     }
 
@@ -230,16 +228,14 @@ fn first_touch(conn: &mut PgConnection, report: &ActivityScope<'_>) -> QueryResu
          avg(extract(epoch FROM first_done - created_at) / 86400)::float8 AS days \
          FROM (SELECT {} AS group_key, d.created_at, (SELECT min(a.completed_at) FROM activities AS a \
          WHERE a.workspace_id = d.workspace_id AND a.deal_id = d.id AND a.status = 'done' AND a.deleted_at IS NULL) AS first_done \
-         FROM deals AS d WHERE d.workspace_id = ",
+         FROM ",
         report.all_groups(),
         report.group_key("d", "owner_id")
     ));
+    sql.append(report.scope.seen_rows("deals", "d", "owner_id", "client_id"));
+    sql.push_sql(" WHERE d.workspace_id = ");
     sql.push_bind(Bind::Uuid(report.scope.workspace().0));
     sql.push_sql(" AND d.deleted_at IS NULL");
-    if let Some(seen) = report.scope.record_condition("d.owner_id", "d.client_id") {
-        sql.push_sql(" AND ");
-        sql.append(seen);
-    }
     report.within(&mut sql, "d.created_at");
     sql.push_sql(") AS created");
     sql.push_sql(report.grouping_sets());

@@ -200,8 +200,10 @@ fn deal_tallies(conn: &mut PgConnection, query: &OpenDeals<'_>) -> QueryResult<V
     sql.push_bind(Bind::Date(query.start));
     sql.push_sql(&format!(
         " THEN 'overdue' ELSE to_char(date_trunc('month', d.expected_close_date::timestamp), 'YYYY-MM-DD') END AS bucket, \
-         {group_key} AS group_key, d.amount_base, d.probability FROM deals AS d WHERE d.workspace_id = "
+         {group_key} AS group_key, d.amount_base, d.probability FROM "
     ));
+    sql.append(query.scope.seen_rows("deals", "d", "owner_id", "client_id"));
+    sql.push_sql(" WHERE d.workspace_id = ");
     sql.push_bind(Bind::Uuid(query.scope.workspace().0));
     sql.push_sql(" AND d.deleted_at IS NULL AND d.status = 'open' AND (d.expected_close_date IS NULL OR d.expected_close_date <= ");
     sql.push_bind(Bind::Date(query.end));
@@ -209,10 +211,6 @@ fn deal_tallies(conn: &mut PgConnection, query: &OpenDeals<'_>) -> QueryResult<V
     if let Some(pipeline) = query.pipeline_id {
         sql.push_sql(" AND d.pipeline_id = ");
         sql.push_bind(Bind::Uuid(pipeline));
-    }
-    if let Some(seen) = query.scope.record_condition("d.owner_id", "d.client_id") {
-        sql.push_sql(" AND ");
-        sql.append(seen);
     }
     sql.push_sql(&format!(") AS s {group_by}"));
     FragmentQuery(sql).load(conn)

@@ -25,9 +25,10 @@ pub struct Cohort<'a> {
 impl Cohort<'_> {
     /// `WITH cohort AS (…)`: the live deals of the pipeline created in the range that the scope sees.
     fn with_cohort(&self) -> SqlFragment {
-        let mut sql = SqlFragment::fixed(
-            "WITH cohort AS (SELECT d.id, d.status, d.lost_reason, d.amount_base FROM deals AS d WHERE d.workspace_id = ",
-        );
+        let mut sql =
+            SqlFragment::fixed("WITH cohort AS (SELECT d.id, d.status, d.lost_reason, d.amount_base FROM ");
+        sql.append(self.scope.seen_rows("deals", "d", "owner_id", "client_id"));
+        sql.push_sql(" WHERE d.workspace_id = ");
         sql.push_bind(Bind::Uuid(self.scope.workspace().0));
         sql.push_sql(" AND d.pipeline_id = ");
         sql.push_bind(Bind::Uuid(self.pipeline_id));
@@ -40,10 +41,6 @@ impl Cohort<'_> {
         if let Some(team) = self.team_id {
             sql.push_sql(" AND d.team_id = ");
             sql.push_bind(Bind::Uuid(team));
-        }
-        if let Some(seen) = self.scope.record_condition("d.owner_id", "d.client_id") {
-            sql.push_sql(" AND ");
-            sql.append(seen);
         }
         sql.sql(") ")
     }

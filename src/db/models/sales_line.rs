@@ -170,7 +170,15 @@ impl SalesFilter<'_> {
         if self.currency.is_some() { "l.amount" } else { "l.amount_base" }
     }
 
-    /// `AND …` for each filter and the caller's visibility, on `sales_lines AS l`.
+    /// `… AS l WHERE l.workspace_id = …`: the sales lines the caller sees, named `l`.
+    fn lines(&self) -> SqlFragment {
+        let mut sql = self.scope.seen_rows("sales_lines", "l", "owner_id", "client_id");
+        sql.push_sql(" WHERE l.workspace_id = ");
+        sql.push_bind(Bind::Uuid(self.scope.workspace().0));
+        sql
+    }
+
+    /// `AND …` for each filter, on `sales_lines AS l`.
     fn push_conditions(&self, sql: &mut SqlFragment) {
         let mut equal = |column: &str, value: Bind| {
             sql.push_sql(&format!(" AND {column} = "));
@@ -190,10 +198,6 @@ impl SalesFilter<'_> {
         }
         if let Some(group) = &self.product_group {
             equal("l.product_group", Bind::Text(group.clone()));
-        }
-        if let Some(seen) = self.scope.record_condition("l.owner_id", "l.client_id") {
-            sql.push_sql(" AND ");
-            sql.append(seen);
         }
         if let Some(clients) = self.clients.clone() {
             sql.push_sql(" AND l.client_id IN (SELECT clients.id FROM clients WHERE clients.workspace_id = ");
@@ -287,9 +291,9 @@ fn scan_sales_tallies(conn: &mut PgConnection, query: &SalesQuery<'_>) -> QueryR
     sql.push_bind(Bind::Date(from));
     sql.push_sql(&format!(
         ") AS period, {group_key} AS group_key, l.deal_id, l.client_id, l.first_purchase, {revenue} AS revenue \
-         FROM sales_lines AS l WHERE l.workspace_id = "
+         FROM "
     ));
-    sql.push_bind(Bind::Uuid(query.filter.scope.workspace().0));
+    sql.append(query.filter.lines());
     sql.push_sql(" AND (l.won_on BETWEEN ");
     sql.push_bind(Bind::Date(from));
     sql.push_sql(" AND ");
@@ -367,11 +371,11 @@ pub fn month_tallies(
         "SELECT s.year, s.month, s.group_key, {} AS all_groups, count(DISTINCT s.deal_id) AS deals, \
          sum(s.revenue) AS revenue, count(DISTINCT s.deal_id) FILTER (WHERE s.revenue IS NULL) AS unconverted_deals \
          FROM (SELECT extract(year FROM l.won_on)::int AS year, extract(month FROM l.won_on)::int AS month, \
-         {group_key} AS group_key, l.deal_id, {} AS revenue FROM sales_lines AS l WHERE l.workspace_id = ",
+         {group_key} AS group_key, l.deal_id, {} AS revenue FROM ",
         if group_by.is_some() { "GROUPING(s.group_key) = 1" } else { "true" },
         filter.revenue(),
     ));
-    sql.push_bind(Bind::Uuid(filter.scope.workspace().0));
+    sql.append(filter.lines());
     sql.push_sql(" AND l.won_on BETWEEN ");
     sql.push_bind(Bind::Date(range.from));
     sql.push_sql(" AND ");
