@@ -78,6 +78,7 @@ pub struct ActivityTallies {
 impl ActivityTallies {
     /// Every tally read from the activities and deals the scope sees.
     pub fn scanned(conn: &mut PgConnection, report: &ActivityScope<'_>) -> QueryResult<ActivityTallies> {
+        report.scope.scan_serially_when_partial(conn)?;
         Ok(ActivityTallies {
             done: done(conn, report)?,
             touches: touches(conn, report)?,

@@ -182,6 +182,7 @@ impl OpenTally {
 
 /// Adds up the open deals the caller sees, one by one.
 fn deal_tallies(conn: &mut PgConnection, query: &OpenDeals<'_>) -> QueryResult<Vec<OpenTally>> {
+    query.scope.scan_serially_when_partial(conn)?;
     let group_key =
         query.split.map_or("NULL::text".to_string(), |split| format!("d.{}::text", split.deal_column()));
     // By bucket and group, and by bucket alone when split.

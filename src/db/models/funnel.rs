@@ -58,6 +58,7 @@ pub struct FunnelTallies {
 
 impl FunnelTallies {
     pub fn scanned(conn: &mut PgConnection, cohort: &Cohort<'_>) -> QueryResult<FunnelTallies> {
+        cohort.scope.scan_serially_when_partial(conn)?;
         Ok(FunnelTallies {
             reach: reach(conn, cohort)?,
             stays: stays(conn, cohort)?,

@@ -263,6 +263,7 @@ pub fn sales_tallies(conn: &mut PgConnection, query: &SalesQuery<'_>) -> QueryRe
 }
 
 fn scan_sales_tallies(conn: &mut PgConnection, query: &SalesQuery<'_>) -> QueryResult<Vec<SalesTally>> {
+    query.filter.scope.scan_serially_when_partial(conn)?;
     let from = query.range.from;
     let group_key = query.group_by.map_or("NULL::text", SalesGrouping::column);
     let revenue = query.filter.revenue();
@@ -366,6 +367,7 @@ pub fn month_tallies(
         });
         return Ok(months.collect());
     }
+    filter.scope.scan_serially_when_partial(conn)?;
     let group_key = group_by.map_or("NULL::text", SalesGrouping::column);
     let mut sql = SqlFragment::fixed(&format!(
         "SELECT s.year, s.month, s.group_key, {} AS all_groups, count(DISTINCT s.deal_id) AS deals, \
