@@ -116,6 +116,7 @@ pub fn dynamics_tallies(
     conn: &mut PgConnection,
     query: &DynamicsQuery<'_>,
 ) -> QueryResult<Vec<DynamicsTally>> {
+    query.scope.scan_serially_when_partial(conn)?;
     let mut sql = query.prefix();
     sql.push_sql(include_str!("../sql/client_dynamics.sql"));
     FragmentQuery(sql).load(conn)
@@ -123,6 +124,7 @@ pub fn dynamics_tallies(
 
 /// What the lifetime value of the clients covered is estimated from.
 pub fn lifetime_basis(conn: &mut PgConnection, query: &DynamicsQuery<'_>) -> QueryResult<LifetimeBasis> {
+    query.scope.scan_serially_when_partial(conn)?;
     let mut sql = query.prefix();
     sql.push_sql(include_str!("../sql/client_lifetime.sql"));
     FragmentQuery(sql).get_result(conn)
