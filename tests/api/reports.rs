@@ -342,7 +342,7 @@ async fn every_report_counts_each_record_a_rep_sees_once_whichever_way_they_see_
         .clone();
     let bob_shares = format!("/api/v1/clients/{}/shares", id(&shop.bob));
     app.post(&bob_shares, &shop.owner, json!({"user_id": shop.rep["id"]})).await.expect(201);
-    let rep = json!(shop.rep["id"]);
+    let rep = shop.rep["id"].clone();
     // Last year's, so that seasonality (whole years before this one) counts them too.
     let last_year = chrono::Datelike::year(&chrono::Utc::now()) - 1;
     // (client, whose deal or activity it is): seen both ways, by the client, by the owner, shared,
@@ -355,24 +355,17 @@ async fn every_report_counts_each_record_a_rep_sees_once_whichever_way_they_see_
         (&shop.carol, None, "800"),
     ];
     for (client, owner, amount) in records {
-        let owner = owner.map_or(json!({}), |owner| json!({"owner_id": owner}));
-        let mut sale = owner.clone();
-        sale["amount"] = json!(amount);
-        won(&app, &shop, client, &format!("{last_year}-02-10T09:00:00Z"), sale).await;
-        let mut open = owner.clone();
-        open.as_object_mut().into_iter().for_each(|open| {
-            open.extend([
-                ("title".into(), json!("Open")),
-                ("client_id".into(), client["id"].clone()),
-                ("amount".into(), json!(amount)),
-            ])
-        });
-        app.post("/api/v1/deals", &shop.owner, open).await.expect(201);
+        let mut sale = json!({"amount": amount});
+        let mut open = json!({"title": "Open", "client_id": client["id"], "amount": amount});
         let mut call = json!({"kind": "call", "subject": "Touch", "client_id": client["id"], "status": "done",
                               "completed_at": "2026-03-05T10:00:00Z"});
-        if let Some(owner) = owner.get("owner_id") {
+        if let Some(owner) = owner {
+            sale["owner_id"] = owner.clone();
+            open["owner_id"] = owner.clone();
             call["assignee_id"] = owner.clone();
         }
+        won(&app, &shop, client, &format!("{last_year}-02-10T09:00:00Z"), sale).await;
+        app.post("/api/v1/deals", &shop.owner, open).await.expect(201);
         app.post("/api/v1/activities", &shop.owner, call).await.expect(201);
     }
 
