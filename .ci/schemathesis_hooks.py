@@ -127,6 +127,8 @@ STORED_STATE_FIELDS_BY_OPERATION = {
     # A client isn't merged into itself: the path names the one the body may not. An import's file
     # has a header row naming a field: CSV inside a string, which no schema reads.
     "invalid": {"merge_clients", "merge_contacts", "create_import"},
+    # A consent purpose is a built-in one or one of the workspace's own (`consent_purposes`).
+    "option": {"record_client_consent", "record_contact_consent", "get_client_unsubscribe_link", "get_contact_unsubscribe_link"},
 }
 
 # Rules no JSON Schema can state, forgiven for the same reason as those above, and listed beside
@@ -146,7 +148,7 @@ BEYOND_A_SCHEMA = {
 # in the future, and its networks are CIDR; a webhook's URL is https to a public address; an import's file is CSV whose header names a field; a deal's amount has at most its currency's minor units
 # (the workspace's currency when the deal names none), an amount beside items equals their sum,
 # and sums and products of amounts stay below 10^15; a deal closes in the past; a target's revenue
-# has at most the workspace currency's minor units.
+# has at most the workspace currency's minor units; consent is not recorded as given in the future.
 BEYOND_A_SCHEMA_BY_OPERATION = {
     "range": {"create_custom_field", "update_custom_field", "create_api_key", "sales_report", "funnel_report", "activity_report", "clients_report"},
     # A webhook's URL is https and its host a public address (http and private ones where allowed).
@@ -158,7 +160,9 @@ BEYOND_A_SCHEMA_BY_OPERATION = {
     "invalid": {"create_target"},
     "items_sum": {"create_deal", "update_deal", "upsert_deal_by_ref"},
     "too_large": {"create_deal", "update_deal", "upsert_deal_by_ref"},
-    "in_future": {"create_deal", "update_deal", "upsert_deal_by_ref"},
+    "in_future": {"create_deal", "update_deal", "upsert_deal_by_ref", "record_client_consent", "record_contact_consent"},
+    # A workspace's own consent purpose is none of the built-in ones, and listed once.
+    "duplicate": {"update_workspace"},
     # A report's range is ordered, within 1900-9999 (its comparison too) and at most 1,100 periods;
     # its currency is an ISO 4217 code, which the pattern `^[A-Z]{3}$` can't list.
     "currency": {"sales_report", "seasonality_report"},
@@ -186,8 +190,11 @@ def _condition_field(path: str, body: Any) -> str | None:
 
 
 def _names_a_custom_field(path: str, body: Any) -> bool:
-    """Whether a field error is about a custom field: a custom value, or a filter condition on one."""
-    return bool(CUSTOM_VALUE.search(path)) or (_condition_field(path, body) or "").startswith("custom.")
+    """Whether a field error is about a custom field: a custom value, or a filter condition on one;
+    or about a filter condition on consent to a purpose of the workspace's own (`consent.<purpose>`),
+    which is whatever the workspace's `consent_purposes` list."""
+    condition_field = _condition_field(path, body) or ""
+    return bool(CUSTOM_VALUE.search(path)) or condition_field.startswith(("custom.", "consent."))
 
 
 def _is_beyond_a_schema(operation_id: str | None, error: dict[str, Any], body: Any) -> bool:

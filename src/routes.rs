@@ -4,8 +4,9 @@
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::api::{
-    activities, api_keys, audit, auth, changes, clients, contacts, custom_fields, deals, health, history,
-    imports, pipelines, products, reports, segments, targets, teams, timeline, users, webhooks, workspace,
+    activities, api_keys, audit, auth, changes, clients, consents, contacts, custom_fields, deals, health,
+    history, imports, pipelines, products, reports, segments, targets, teams, timeline, users, webhooks,
+    workspace,
 };
 
 /// One flat list on purpose (and so longer than a function should be): the order of registration
@@ -86,6 +87,14 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(clients::shares::share_client)
             .service(clients::shares::list_client_shares)
             .service(clients::shares::unshare_client)
+            .service(consents::record_client_consent)
+            .service(consents::get_client_consents)
+            .service(consents::get_client_unsubscribe_link)
+            .service(consents::record_contact_consent)
+            .service(consents::get_contact_consents)
+            .service(consents::get_contact_unsubscribe_link)
+            .service(consents::unsubscribe)
+            .service(consents::unsubscribe_one_click)
             .service(contacts::list_client_contacts)
             .service(contacts::list_deleted_contacts)
             .service(contacts::list_contacts)

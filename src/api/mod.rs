@@ -10,6 +10,7 @@ pub mod by_ref;
 pub mod changes;
 pub mod clients;
 pub mod coalesce;
+pub mod consents;
 pub mod contacts;
 pub mod custom_fields;
 pub mod custom_values;

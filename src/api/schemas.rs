@@ -187,6 +187,22 @@ pub fn sort_order<'a>(fields: impl IntoIterator<Item = &'a str>) -> RefOr<Schema
     written(json!({"type": "string", "enum": values}))
 }
 
+/// The key of a consent purpose, as `domain::consent::is_purpose_key` accepts them.
+pub struct PurposeKey;
+
+impl PartialSchema for PurposeKey {
+    fn schema() -> RefOr<Schema> {
+        written(json!({
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_]{0,49}$",
+            "description": "A consent purpose: snake_case, a lower-case letter first, up to 50 characters.",
+            "examples": ["marketing_email"],
+        }))
+    }
+}
+
+impl ToSchema for PurposeKey {}
+
 /// An ISO 4217 currency code, as `domain::money` accepts them.
 pub struct CurrencyCode;
 

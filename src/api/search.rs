@@ -11,7 +11,7 @@ use crate::db::models::Workspace;
 use crate::db::models::custom_field::CustomField;
 use crate::db::models::segment::{Segment, members_condition};
 use crate::domain::enums::CustomEntity;
-use crate::domain::filter::{CUSTOM_PREFIX, Catalogue, mentioned_fields, parse};
+use crate::domain::filter::{CONSENT_PREFIX, CUSTOM_PREFIX, Catalogue, mentioned_fields, parse};
 use crate::error::ApiError;
 use crate::ids::WorkspaceId;
 
@@ -66,10 +66,23 @@ pub fn compile_filter(
             filter::custom_field(&definition.key, definition.field_type(), &definition.options)
         }));
     }
+    // So are the workspace's own consent purposes, for the clients' and contacts' filters that name
+    // a purpose that isn't built in.
+    let names_own_purpose =
+        |name: &&str| name.starts_with(CONSENT_PREFIX) && !fields.iter().any(|field| field.name == **name);
+    let consents_of = matches!(entity, CustomEntity::Client | CustomEntity::Contact);
+    let mut settings = None;
+    if consents_of && mentioned.iter().any(names_own_purpose) {
+        let found = settings.insert(Workspace::find(conn, workspace)?);
+        fields.extend(found.consent_purposes.iter().map(|purpose| filter::consent_field(purpose)));
+    }
     let reads_phones =
         fields.iter().any(|field| field.kind.reads_phones() && mentioned.contains(&field.name.as_str()));
-    let phone_region =
-        if reads_phones { Workspace::find(conn, workspace)?.default_phone_region } else { String::new() };
+    let phone_region = match (reads_phones, settings) {
+        (false, _) => String::new(),
+        (true, Some(found)) => found.default_phone_region,
+        (true, None) => Workspace::find(conn, workspace)?.default_phone_region,
+    };
     let catalogue = Catalogue { entity: entity.as_str(), fields: &fields, phone_region: &phone_region };
     Ok(filter::compile(&parse(filter, &catalogue)?))
 }

@@ -56,7 +56,7 @@ const LONGEST_GRACE_SECONDS: i64 = 7 * 24 * 3600;
             "notes": null, "lifecycle_stage": "customer", "relationship": "customer",
             "owner_id": "0193a8e0-0000-7000-8000-000000000001", "team_id": null, "tags": ["vip"],
             "emails": [], "phones": [{"value": "+74957654321", "label": "work", "primary": true}],
-            "address": null, "consent": null, "custom": {}, "external_refs": []
+            "address": null, "consent": null, "consents": {}, "custom": {}, "external_refs": []
         }
     }
 }))]

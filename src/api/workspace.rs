@@ -17,6 +17,7 @@ use crate::db::models::change_event::ChangeSet;
 use crate::db::models::{Workspace, WorkspaceChanges};
 use crate::db::models::{activity_cell, funnel_cell};
 use crate::domain::FieldCode;
+use crate::domain::consent;
 use crate::domain::personal_data::Disclosure;
 use crate::domain::text::non_blank;
 use crate::domain::visibility::Visibility;
@@ -41,6 +42,11 @@ pub struct WorkspaceResponse {
     pub visibility: RoleVisibility,
     pub personal_data: RolePersonalData,
     pub limits: WorkspaceLimits,
+    /// The consent purposes of the workspace's own, beside the built-in `marketing_email`,
+    /// `marketing_sms`, `calls` and `profiling`: what the consent ledger records and filters name
+    /// as `consent.<purpose>`.
+    #[schema(example = json!(["loyalty_club"]))]
+    pub consent_purposes: Vec<String>,
     pub version: i32,
     pub updated_at: DateTime<Utc>,
 }
@@ -191,6 +197,7 @@ impl From<Workspace> for WorkspaceResponse {
                     viewer: workspace.viewer_read_budget,
                 },
             },
+            consent_purposes: workspace.consent_purposes,
             version: workspace.version,
             updated_at: workspace.updated_at,
         }
@@ -230,6 +237,11 @@ pub struct UpdateWorkspace {
     #[serde(default, deserialize_with = "not_null_object")]
     #[schema(nullable = false)]
     pub limits: Option<LimitsChange>,
+    /// The workspace's own consent purposes, replacing the list: snake_case keys, none of them a
+    /// built-in one, at most 50. Records of a purpose taken off the list stay in the ledger.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, max_items = 50, value_type = Option<Vec<crate::api::schemas::PurposeKey>>, example = json!(["loyalty_club"]))]
+    pub consent_purposes: Option<Vec<String>>,
 }
 
 impl UpdateWorkspace {
@@ -289,6 +301,11 @@ impl UpdateWorkspace {
                     ));
                 }
             }
+        }
+        if let Some(purposes) = &self.consent_purposes
+            && let Err(violation) = consent::check_own_purposes("consent_purposes", purposes)
+        {
+            errors.push(violation.into());
         }
         if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
     }
@@ -369,6 +386,7 @@ pub async fn update_workspace(
                 manager_personal_data: personal_data.manager.map(Disclosure::as_str),
                 sales_personal_data: personal_data.sales.map(Disclosure::as_str),
                 viewer_personal_data: personal_data.viewer.map(Disclosure::as_str),
+                consent_purposes: body.consent_purposes,
             };
             if changes == WorkspaceChanges::default() {
                 return Ok(current);

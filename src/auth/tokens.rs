@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::Secret;
+use crate::db::models::consent_record::ConsentSubject;
 use crate::domain::role::Role;
 use crate::ids::{UserId, WorkspaceId};
 
@@ -18,6 +19,7 @@ pub const ACCESS_TOKEN_TTL: Duration = Duration::minutes(15);
 pub const REFRESH_TOKEN_TTL: Duration = Duration::days(30);
 const ISSUER: &str = "crm";
 const AUDIENCE: &str = "crm-api";
+const UNSUBSCRIBE_AUDIENCE: &str = "crm-unsubscribe";
 
 /// The claims of an access token. The role is the one the user had when the token was issued:
 /// every request checks it against the database before its first query (`auth::run_as`), so a
@@ -35,11 +37,29 @@ pub struct Claims {
     pub exp: i64,
 }
 
-/// The HS256 keys and the validation rules, built once at start-up.
+/// What an unsubscribe link carries (`GET /unsubscribe/{token}`): whose consent to which purpose
+/// it withdraws. It has no expiry: a mailing's link keeps working as long as people read the
+/// mailing (and the secret stays the same).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UnsubscribeClaims {
+    pub ws: WorkspaceId,
+    pub subject: ConsentSubject,
+    pub purpose: String,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+}
+
+/// The HS256 keys and the validation rules, built once at start-up: access tokens', and
+/// unsubscribe links' with a key of their own (derived from the same secret), so that neither can
+/// pass for the other.
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    unsubscribe_encoding: EncodingKey,
+    unsubscribe_decoding: DecodingKey,
+    unsubscribe_validation: Validation,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -57,11 +77,51 @@ impl JwtKeys {
         validation.set_audience(&[AUDIENCE]);
         validation.validate_nbf = true;
         validation.leeway = 30;
+        let mut unsubscribe_validation = Validation::new(Algorithm::HS256);
+        unsubscribe_validation.set_required_spec_claims(&["iss", "aud"]);
+        unsubscribe_validation.set_issuer(&[ISSUER]);
+        unsubscribe_validation.set_audience(&[UNSUBSCRIBE_AUDIENCE]);
+        unsubscribe_validation.validate_exp = false;
+        let unsubscribe_key = Sha256::new()
+            .chain_update(b"crm unsubscribe links\0")
+            .chain_update(secret.expose().as_bytes())
+            .finalize();
         Self {
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             validation,
+            unsubscribe_encoding: EncodingKey::from_secret(&unsubscribe_key),
+            unsubscribe_decoding: DecodingKey::from_secret(&unsubscribe_key),
+            unsubscribe_validation,
         }
+    }
+
+    /// The token of a link that withdraws `subject`'s consent to `purpose`.
+    pub fn issue_unsubscribe(
+        &self,
+        workspace: WorkspaceId,
+        subject: ConsentSubject,
+        purpose: &str,
+        now: DateTime<Utc>,
+    ) -> jsonwebtoken::errors::Result<String> {
+        let claims = UnsubscribeClaims {
+            ws: workspace,
+            subject,
+            purpose: purpose.to_string(),
+            iss: ISSUER.to_string(),
+            aud: UNSUBSCRIBE_AUDIENCE.to_string(),
+            iat: now.timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.unsubscribe_encoding)
+    }
+
+    pub fn verify_unsubscribe(&self, token: &str) -> jsonwebtoken::errors::Result<UnsubscribeClaims> {
+        jsonwebtoken::decode::<UnsubscribeClaims>(
+            token,
+            &self.unsubscribe_decoding,
+            &self.unsubscribe_validation,
+        )
+        .map(|data| data.claims)
     }
 
     pub fn issue(
@@ -199,6 +259,24 @@ mod tests {
             Utc::now() + Duration::hours(1),
         )?;
         assert!(keys.verify(&not_yet).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn unsubscribe_links_and_access_tokens_do_not_pass_for_each_other() -> jsonwebtoken::errors::Result<()> {
+        let keys = keys();
+        let (workspace, user) = (WorkspaceId::generate(), UserId::generate());
+        let subject = ConsentSubject::Client(crate::ids::ClientId::generate());
+        let link = keys.issue_unsubscribe(workspace, subject, "marketing_email", Utc::now())?;
+        let claims = keys.verify_unsubscribe(&link)?;
+        assert_eq!(
+            (claims.ws, claims.subject, claims.purpose.as_str()),
+            (workspace, subject, "marketing_email")
+        );
+        assert!(keys.verify(&link).is_err(), "a link is no access token");
+        assert!(keys.verify_unsubscribe(&keys.issue(workspace, user, Role::Owner, Utc::now())?).is_err());
+        let other = JwtKeys::new(&Secret::new("another-secret-that-is-long-enough-too"));
+        assert!(other.verify_unsubscribe(&link).is_err(), "a link is signed by this secret");
         Ok(())
     }
 

@@ -4,20 +4,24 @@
 //! unquoted. (A saved segment's values are then written in as quoted literals:
 //! `SqlFragment::with_values_written_in`.)
 
+use std::borrow::Cow;
+
 use rust_decimal::Decimal;
 
 use crate::db::fragment::{Bind, SqlFragment};
 use crate::db::models::client::{escape_like, like_pattern};
+use crate::domain::consent::{self, ConsentState};
 use crate::domain::enums::{self, CustomFieldType};
 use crate::domain::filter::{
-    CUSTOM_PREFIX, Comparison, FieldKind, Filter, FilterField, List, Op, Scalar, ScalarType,
+    CONSENT_PREFIX, CUSTOM_PREFIX, Comparison, FieldKind, Filter, FilterField, List, Op, Scalar, ScalarType,
 };
 
-/// One filterable field: its name in the language, its SQL expression (a constant) and its kind.
+/// One filterable field: its name in the language, its SQL expression (a constant, or built from a
+/// checked key: never request text) and its kind.
 #[derive(Debug, Clone)]
 pub struct Field {
     pub name: String,
-    pub sql: &'static str,
+    pub sql: Cow<'static, str>,
     pub kind: FieldKind,
 }
 
@@ -32,7 +36,7 @@ impl FilterField for Field {
 }
 
 fn field(name: &str, sql: &'static str, kind: FieldKind) -> Field {
-    Field { name: name.to_string(), sql, kind }
+    Field { name: name.to_string(), sql: Cow::Borrowed(sql), kind }
 }
 
 fn values<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> FieldKind {
@@ -105,6 +109,9 @@ pub fn client_fields() -> Vec<Field> {
         field("stats.rfm_monetary", "stats_rfm_monetary", Integer),
         field("stats.rfm_class", "stats_rfm_class", Enum(RFM_CLASSES.to_vec())),
     ]
+    .into_iter()
+    .chain(built_in_consent_fields())
+    .collect()
 }
 
 pub fn contact_fields() -> Vec<Field> {
@@ -126,6 +133,9 @@ pub fn contact_fields() -> Vec<Field> {
         field("created_at", "created_at", Timestamp),
         field("updated_at", "updated_at", Timestamp),
     ]
+    .into_iter()
+    .chain(built_in_consent_fields())
+    .collect()
 }
 
 pub fn deal_fields() -> Vec<Field> {
@@ -184,11 +194,34 @@ pub fn activity_fields() -> Vec<Field> {
     ]
 }
 
+/// The current state of consent to a purpose, as a filterable field of clients and contacts:
+/// `consent.<purpose>`, `granted` or `withdrawn`, null when never recorded. `purpose` is a checked
+/// key (`domain::consent::is_purpose_key`): a built-in purpose or one of the workspace's own.
+pub fn consent_field(purpose: &str) -> Field {
+    debug_assert!(consent::is_purpose_key(purpose), "{purpose:?} is no purpose key");
+    Field {
+        name: format!("{CONSENT_PREFIX}{purpose}"),
+        sql: Cow::Owned(format!("(consents -> '{purpose}' ->> 'state')")),
+        kind: values(ConsentState::ALL, ConsentState::as_str),
+    }
+}
+
+/// The condition "has granted consent to `purpose`" (a checked key), for the clients table.
+pub fn consent_granted(purpose: &str) -> SqlFragment {
+    // One statement per purpose: the text holds no value but the checked key.
+    SqlFragment::fixed(&format!("({} = '{}')", consent_field(purpose).sql, ConsentState::Granted.as_str()))
+}
+
+/// The consent fields of the built-in purposes.
+fn built_in_consent_fields() -> impl Iterator<Item = Field> {
+    consent::BUILT_IN_PURPOSES.iter().map(|purpose| consent_field(purpose))
+}
+
 /// A custom field as a filterable field: `custom.<key>`.
 pub fn custom_field(key: &str, field_type: CustomFieldType, options: &[String]) -> Field {
     Field {
         name: format!("{CUSTOM_PREFIX}{key}"),
-        sql: "custom",
+        sql: Cow::Borrowed("custom"),
         kind: FieldKind::Custom { key: key.to_string(), field_type, options: options.to_vec() },
     }
 }

@@ -167,6 +167,23 @@ diesel::table! {
         stats_rfm_class -> Nullable<Text>,
         external_refs -> Jsonb,
         merged_into -> Nullable<Uuid>,
+        consents -> Jsonb,
+    }
+}
+
+diesel::table! {
+    consent_records (workspace_id, id) {
+        workspace_id -> Uuid,
+        id -> Uuid,
+        client_id -> Nullable<Uuid>,
+        contact_id -> Nullable<Uuid>,
+        purpose -> Text,
+        state -> Text,
+        occurred_at -> Timestamptz,
+        channel -> Text,
+        wording_version -> Nullable<Text>,
+        recorded_by -> Nullable<Uuid>,
+        recorded_at -> Timestamptz,
     }
 }
 
@@ -200,6 +217,7 @@ diesel::table! {
         custom -> Jsonb,
         external_refs -> Jsonb,
         merged_into -> Nullable<Uuid>,
+        consents -> Jsonb,
     }
 }
 
@@ -464,6 +482,8 @@ diesel::table! {
         started_at -> Timestamptz,
         finished_at -> Nullable<Timestamptz>,
         row_count -> Int8,
+        consent_purpose -> Nullable<Text>,
+        excluded_without_consent -> Int8,
     }
 }
 
@@ -652,6 +672,7 @@ diesel::table! {
         manager_personal_data -> Text,
         sales_personal_data -> Text,
         viewer_personal_data -> Text,
+        consent_purposes -> Array<Text>,
     }
 }
 
@@ -664,6 +685,7 @@ diesel::joinable!(client_name_vocabulary -> workspaces (workspace_id));
 diesel::joinable!(client_reads -> workspaces (workspace_id));
 diesel::joinable!(client_shares -> workspaces (workspace_id));
 diesel::joinable!(clients -> workspaces (workspace_id));
+diesel::joinable!(consent_records -> workspaces (workspace_id));
 diesel::joinable!(contacts -> workspaces (workspace_id));
 diesel::joinable!(custom_fields -> workspaces (workspace_id));
 diesel::joinable!(deals -> workspaces (workspace_id));
@@ -687,6 +709,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_reads,
     client_shares,
     clients,
+    consent_records,
     contacts,
     custom_fields,
     deal_items,

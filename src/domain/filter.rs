@@ -27,6 +27,8 @@ pub const MAX_LIST: usize = 1000;
 pub const MAX_DAYS: i64 = 36_500;
 /// How a custom field is named in a filter: `custom.<key>`.
 pub const CUSTOM_PREFIX: &str = "custom.";
+/// How the current state of consent to a purpose is named in a filter: `consent.<purpose>`.
+pub const CONSENT_PREFIX: &str = "consent.";
 
 /// What a field holds, which decides its operators and how values are read.
 #[derive(Debug, Clone, PartialEq)]
@@ -422,9 +424,10 @@ impl<'f, F: FilterField> Parser<'_, 'f, F> {
         };
         let catalogue = self.catalogue;
         let Some(field) = catalogue.fields.iter().find(|field| field.name() == name) else {
-            let message = match name.strip_prefix(CUSTOM_PREFIX) {
-                Some(key) => format!("{} has no custom field {key:?}", catalogue.entity),
-                None => format!("{} has no field {name:?}", catalogue.entity),
+            let message = match (name.strip_prefix(CUSTOM_PREFIX), name.strip_prefix(CONSENT_PREFIX)) {
+                (Some(key), _) => format!("{} has no custom field {key:?}", catalogue.entity),
+                (_, Some(purpose)) => format!("the workspace has no consent purpose {purpose:?}"),
+                _ => format!("{} has no field {name:?}", catalogue.entity),
             };
             return self.refuse(&format!("{path}.field"), FieldCode::UnknownField, message);
         };

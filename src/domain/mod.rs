@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod agenda;
 pub mod client;
+pub mod consent;
 pub mod contact_points;
 pub mod custom_fields;
 pub mod deal;

@@ -15,7 +15,8 @@ use utoipa::PartialSchema;
 use super::{NO_NUL, NON_BLANK};
 use crate::db::filter::{Field, activity_fields, client_fields, contact_fields, deal_fields};
 use crate::domain::filter::{
-    CUSTOM_PREFIX, FieldKind, MAX_CONDITIONS, MAX_DAYS, MAX_DEPTH, MAX_LIST, Operator, ScalarType, Values,
+    CONSENT_PREFIX, CUSTOM_PREFIX, FieldKind, MAX_CONDITIONS, MAX_DAYS, MAX_DEPTH, MAX_LIST, Operator,
+    ScalarType, Values,
 };
 use crate::domain::money::DECIMAL_TEXT_PATTERN;
 
@@ -25,6 +26,8 @@ struct Searched {
     name: &'static str,
     path: &'static str,
     fields: Vec<Field>,
+    /// Whether its records keep consent (`consent.<purpose>`), to the workspace's own purposes too.
+    keeps_consent: bool,
     sort: Value,
     example: Value,
 }
@@ -40,6 +43,7 @@ fn searched() -> Vec<Searched> {
             name: "Client",
             path: "/api/v1/clients/search",
             fields: client_fields(),
+            keeps_consent: true,
             sort: client_sort.clone(),
             example: json!({"all": [
                 {"field": "kind", "op": "eq", "value": "company"},
@@ -52,6 +56,7 @@ fn searched() -> Vec<Searched> {
             name: "Contact",
             path: "/api/v1/contacts/search",
             fields: contact_fields(),
+            keeps_consent: true,
             sort: client_sort,
             example: json!({"all": [
                 {"field": "position", "op": "contains", "value": "purchasing"},
@@ -62,6 +67,7 @@ fn searched() -> Vec<Searched> {
             name: "Deal",
             path: "/api/v1/deals/search",
             fields: deal_fields(),
+            keeps_consent: false,
             sort: schema_of(crate::api::deals::DealSort::schema()),
             example: json!({"all": [
                 {"field": "status", "op": "eq", "value": "open"},
@@ -72,6 +78,7 @@ fn searched() -> Vec<Searched> {
             name: "Activity",
             path: "/api/v1/activities/search",
             fields: activity_fields(),
+            keeps_consent: false,
             // Activities are searched oldest change first, the order a sync reads them in.
             sort: json!({"type": "string", "enum": ["updated_at"]}),
             example: json!({"all": [
@@ -222,6 +229,28 @@ fn filter_schemas(entity: &Searched) -> Vec<(String, Value)> {
         }),
     ));
     condition_refs.push(json!({"$ref": reference(&custom)}));
+    if entity.keeps_consent {
+        let own_consent = format!("{name}OwnConsentCondition");
+        let operators =
+            [Operator::Eq, Operator::Neq, Operator::In, Operator::NotIn, Operator::IsNull, Operator::NotNull];
+        schemas.push((
+            own_consent.clone(),
+            json!({
+                "type": "object",
+                "description": "A condition on consent to one of the workspace's own purposes (`consent_purposes` of \
+                                `/workspace`): `granted` or `withdrawn`, and null when never recorded, as for the \
+                                built-in purposes.",
+                "required": ["field", "op"],
+                "additionalProperties": false,
+                "properties": {
+                    "field": {"type": "string", "pattern": format!("^{}[a-z][a-z0-9_]{{0,49}}$", CONSENT_PREFIX.replace('.', "\\."))},
+                    "op": {"type": "string", "enum": operators.map(Operator::as_str)},
+                    "value": {}
+                }
+            }),
+        ));
+        condition_refs.push(json!({"$ref": reference(&own_consent)}));
+    }
     schemas.push((
         format!("{name}Condition"),
         // `anyOf`, though the alternatives exclude each other: a linter can't tell that a custom
@@ -311,6 +340,8 @@ fn value_schema(values: &Values, operator: Operator) -> Value {
 /// `Text`, `Decimal`, or an enum field's own name (`Relationship`): the middle of an alternative's name.
 fn kind_title(field: &Field) -> String {
     match &field.kind {
+        // Every purpose's consent takes the same values: one alternative holds them all.
+        FieldKind::Enum(_) if field.name.starts_with(CONSENT_PREFIX) => "Consent".into(),
         FieldKind::Enum(_) => field.name.split(['.', '_']).map(capitalised).collect(),
         FieldKind::Text => "Text".into(),
         FieldKind::Uuid => "Id".into(),

@@ -41,6 +41,7 @@ pub(crate) const NON_BLANK: &str = "^[^\\u0000]*[^\\s\\u0000\\u0085][^\\u0000]*$
         (name = "teams", description = "Branches and departments, optionally nested"),
         (name = "clients", description = "Individuals and companies, with lookups, fuzzy search and soft delete"),
         (name = "contacts", description = "The people acting for a client"),
+        (name = "consent", description = "Withdrawing consent through the signed link a mailing carries, without logging in; the ledger itself is under each client and contact"),
         (name = "pipelines", description = "Sales processes and their ordered stages"),
         (name = "products", description = "The catalogue deals' line items refer to"),
         (name = "activities", description = "Calls, meetings, emails, messages, tasks, notes and visits; the agenda"),

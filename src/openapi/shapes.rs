@@ -374,6 +374,8 @@ const NON_BLANK_FIELDS: &[(&str, &str)] = &[
     ("SegmentInput", "name"),
     ("UpdateWorkspace", "name"),
     ("Messenger", "handle"),
+    ("ConsentInput", "channel"),
+    ("ConsentInput", "wording_version"),
 ];
 
 /// States [`NON_BLANK`] on the [`NON_BLANK_FIELDS`].

@@ -27,6 +27,7 @@ mod auth;
 mod batch;
 mod changes;
 mod clients;
+mod consents;
 mod contacts;
 mod cors;
 mod custom_fields;

@@ -265,6 +265,8 @@ async fn every_request_body_example_is_accepted() {
     let shares = format!("{client_path}/shares");
     let with_user = [("user_id", user["id"].clone())];
     send(post.clone(), "/api/v1/clients/{id}/shares", &shares, &with_user, 201).await;
+    send(post.clone(), "/api/v1/clients/{id}/consents", &format!("{client_path}/consents"), &[], 201).await;
+    send(post.clone(), "/api/v1/contacts/{id}/consents", &format!("{contact_path}/consents"), &[], 201).await;
     send(patch.clone(), "/api/v1/users/{id}", &format!("/api/v1/users/{}", id_of(&user)), &[], 200).await;
     send(patch.clone(), "/api/v1/workspace", "/api/v1/workspace", &[], 200).await;
     send(post.clone(), "/api/v1/api-keys", "/api/v1/api-keys", &[], 201).await;
@@ -337,8 +339,8 @@ async fn every_request_body_example_is_accepted() {
 /// JSON type. Null stands for any type (a nullable field may be set in one and not the other), an
 /// empty array for any items, and the keys of `FREE_KEYED` maps are the caller's own.
 fn shape_differences(example: &Value, real: &Value, at: &str, differences: &mut Vec<String>) {
-    /// Maps whose keys are data, not fields: custom values and a change's fields.
-    const FREE_KEYED: &[&str] = &["custom", "changes"];
+    /// Maps whose keys are data, not fields: custom values, a change's fields and the consent purposes.
+    const FREE_KEYED: &[&str] = &["custom", "changes", "consents"];
     match (example, real) {
         (Value::Null, _) | (_, Value::Null) => {}
         (Value::Object(example), Value::Object(real)) => {

@@ -782,6 +782,36 @@ async fn a_records_history_is_read_by_whoever_sees_the_record() {
 }
 
 /// Operations on client data that the tests above hold to the caller's scope.
+#[actix_web::test]
+async fn consent_is_read_and_recorded_by_whoever_sees_and_may_change_the_client() {
+    let s = Branches::set_up().await;
+    let (app, rep_a, rep_b) = (&s.app, &s.rep_a.1, &s.rep_b.1);
+    let client_a = format!("/api/v1/clients/{}", id(&s.client_a));
+    let contact = json!({"client_id": s.client_a["id"], "first_name": "Anna"});
+    let contact = app.post("/api/v1/contacts", rep_a, contact).await.expect(201).clone();
+    let contact_a = format!("/api/v1/contacts/{}", id(&contact));
+    let grant = json!({"purpose": "calls", "state": "granted", "channel": "phone"});
+
+    // Its owner records and reads it, and asks for its unsubscribe links.
+    for subject in [&client_a, &contact_a] {
+        app.post(&format!("{subject}/consents"), rep_a, grant.clone()).await.expect(201);
+        app.get(&format!("{subject}/consents"), rep_a).await.expect(200);
+        app.get(&format!("{subject}/consents/unsubscribe-link?purpose=calls"), rep_a).await.expect(200);
+    }
+    // Another rep, who doesn't see the client, finds none of it and records nothing.
+    for subject in [&client_a, &contact_a] {
+        app.post(&format!("{subject}/consents"), rep_b, grant.clone()).await.expect_problem(404, "not_found");
+        app.get(&format!("{subject}/consents"), rep_b).await.expect_problem(404, "not_found");
+        let link = format!("{subject}/consents/unsubscribe-link?purpose=calls");
+        app.get(&link, rep_b).await.expect_problem(404, "not_found");
+    }
+    // A viewer who sees every client reads it, and records none.
+    let (_, viewer) = app.user_seeing("viewer", "all").await;
+    app.get(&format!("{client_a}/consents"), &viewer).await.expect(200);
+    app.post(&format!("{client_a}/consents"), &viewer, grant.clone()).await.expect_problem(403, "forbidden");
+    assert_eq!(app.sql_i64("SELECT count(*) AS value FROM consent_records").await, 2);
+}
+
 const SCOPE_TESTED: &[&str] = &[
     "list_clients",
     "search_clients",
@@ -848,6 +878,12 @@ const SCOPE_TESTED: &[&str] = &[
     "share_client",
     "list_client_shares",
     "unshare_client",
+    "record_client_consent",
+    "get_client_consents",
+    "get_client_unsubscribe_link",
+    "record_contact_consent",
+    "get_contact_consents",
+    "get_contact_unsubscribe_link",
     "merge_clients",
     "merge_contacts",
     "list_client_duplicates",
@@ -895,6 +931,10 @@ const NO_CLIENT_DATA: &[&str] = &[
     "refresh_rfm",
     // A target's tombstone: its id only.
     "list_deleted_targets",
+    // An unsubscribe link answers the purpose it withdrew and when: whose it was is in the signed
+    // token its holder already has.
+    "unsubscribe",
+    "unsubscribe_one_click",
 ];
 
 /// Every operation under the tags that carry client data is either held to the scope by a test
@@ -912,6 +952,7 @@ fn every_operation_on_client_data_is_scope_tested() {
         "webhooks",
         "reports",
         "targets",
+        "consent",
     ];
     let document = crm::openapi::document();
     let mut unclassified = Vec::new();

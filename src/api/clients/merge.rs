@@ -22,8 +22,10 @@ use crate::api::merging::{self, add_contact_points, add_missing, fill};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, record_change};
 use crate::auth::{Principal, run_seeing};
+use crate::db::json::Json;
 use crate::db::models::activity_cell;
 use crate::db::models::change_event::ChangeSet;
+use crate::db::models::consent_record::{self, ConsentRecord, ConsentSubject};
 use crate::db::models::deal::recompute_derived;
 use crate::db::models::external_ref::{self, RefEntity};
 use crate::db::models::{Client, Workspace};
@@ -139,7 +141,10 @@ fn merge_in(
     let moved = move_records(conn, principal, workspace.id, &merged_ids, survivor.id, now)?;
 
     let store = &mut DatabaseStore::new(conn, workspace.id);
-    let candidate = build_client(store, principal, scope, workspace, input, Some(&survivor))?;
+    let mut candidate = build_client(store, principal, scope, workspace, input, Some(&survivor))?;
+    // The merged clients' consent records are the survivor's now: its current state follows them.
+    let survivor_consents = ConsentSubject::Client(survivor.id);
+    candidate.consents = Json(consent_record::latest(store.conn(), workspace.id, survivor_consents)?);
     let changes = ChangeSet::default()
         .diff(Some(&snapshot(&survivor)), &snapshot(&candidate), BOOKKEEPING)
         .field("merged_from", None, &merged_ids)
@@ -200,6 +205,7 @@ struct Moved {
     activities: usize,
     segment_memberships: usize,
     shares: usize,
+    consent_records: usize,
 }
 
 #[derive(QueryableByName)]
@@ -215,7 +221,7 @@ struct MovedRecord {
 }
 
 /// Moves the merged clients' contacts, deals and activities (each with a new version and a change
-/// event), static segment memberships and shares to the survivor.
+/// event), static segment memberships, shares and consent records to the survivor.
 fn move_records(
     conn: &mut PgConnection,
     principal: &Principal,
@@ -261,8 +267,9 @@ fn move_records(
     }
     let segment_memberships = move_memberships(conn, workspace, merged, survivor)?;
     let shares = move_shares(conn, workspace, merged, survivor)?;
+    let consent_records = ConsentRecord::move_to(conn, workspace, merged, ConsentSubject::Client(survivor))?;
     let [contacts, deals, activities] = counts;
-    Ok(Moved { contacts, deals, activities, segment_memberships, shares })
+    Ok(Moved { contacts, deals, activities, segment_memberships, shares, consent_records })
 }
 
 /// The merged clients' static segment memberships become the survivor's (once per segment); the

@@ -11,6 +11,7 @@ use crate::db::models::Client;
 use crate::db::models::client_stats::ClientStats;
 use crate::domain::FieldCode;
 use crate::domain::client::Address;
+use crate::domain::consent::CurrentConsents;
 use crate::domain::contact_points::{Consent, ContactPoint, EmailEntry, PhoneEntry};
 use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
 use crate::domain::enums::{ClientKind, Gender, LifecycleStage, Relationship, Source};
@@ -30,6 +31,7 @@ use crate::ids::{ClientId, TeamId, UserId};
     "emails": [{"value": "office@acme.example", "label": "work", "primary": true}],
     "phones": [{"value": "+79123456789", "label": "reception", "primary": true}],
     "address": null, "tags": ["wholesale"], "notes": null, "consent": null, "custom": {},
+    "consents": {"marketing_email": {"state": "granted", "occurred_at": "2026-03-01T10:00:00Z", "channel": "website"}},
     "external_refs": [{"system": "1c", "id": "000123"}], "version": 3,
     "created_at": "2026-11-02T09:14:05.123456Z", "updated_at": "2026-11-20T15:41:37.654321Z",
     "created_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "updated_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01"
@@ -66,7 +68,13 @@ pub struct ClientResponse {
     pub address: Option<Address>,
     pub tags: Vec<String>,
     pub notes: Option<String>,
+    /// A free-form note about consent, kept as written. What exports, call lists and campaigns obey
+    /// is `consents`, recorded through `/clients/{id}/consents`.
     pub consent: Option<Consent>,
+    /// The current state of each consent purpose (`marketing_email`, `calls`, …): its latest record
+    /// in the consent ledger (`/clients/{id}/consents`). A purpose never recorded is absent, and
+    /// counts as not granted. Filter on it as `consent.<purpose>`.
+    pub consents: CurrentConsents,
     /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
     #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: serde_json::Value,
@@ -254,6 +262,7 @@ impl From<Client> for ClientResponse {
             tags: client.tags,
             notes: client.notes,
             consent: client.consent.map(|consent| consent.0),
+            consents: client.consents.0,
             custom: client.custom,
             external_refs: client.external_refs.0,
             version: client.version,

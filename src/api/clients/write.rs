@@ -99,6 +99,8 @@ pub(super) fn build_client(
         custom: fields.custom,
         external_refs: Json(fields.external_refs),
         merged_into: None,
+        // Consent is recorded through the ledger only (`/clients/{id}/consents`).
+        consents: existing.map(|client| client.consents.clone()).unwrap_or_default(),
     })
 }
 

@@ -19,7 +19,9 @@ use crate::api::merging::{self, add_contact_points, add_missing, fill};
 use crate::api::soft_delete;
 use crate::api::{BOOKKEEPING, record_change};
 use crate::auth::{Principal, run_seeing};
+use crate::db::json::Json;
 use crate::db::models::change_event::ChangeSet;
+use crate::db::models::consent_record::{self, ConsentRecord, ConsentSubject};
 use crate::db::models::external_ref::{self, RefEntity};
 use crate::db::models::{Contact, Workspace};
 use crate::db::visibility::ClientScope;
@@ -132,7 +134,10 @@ fn merge_in(
     external_ref::repoint(conn, workspace.id, RefEntity::Contact, &merged_ids, survivor.id.0)?;
     let moved = move_records(conn, principal, workspace.id, &merged_ids, survivor.id, now)?;
 
-    let candidate = build_contact(conn, principal, scope, workspace, input, Some(&survivor))?;
+    let mut candidate = build_contact(conn, principal, scope, workspace, input, Some(&survivor))?;
+    // The merged contacts' consent records are the survivor's now: its current state follows them.
+    candidate.consents =
+        Json(consent_record::latest(conn, workspace.id, ConsentSubject::Contact(survivor.id))?);
     let changes = ChangeSet::default()
         .diff(Some(&snapshot(&survivor)), &snapshot(&candidate), BOOKKEEPING)
         .field("merged_from", None, &merged_ids)
@@ -180,6 +185,7 @@ fn fill_from(input: &mut ContactInput, merged: &[Contact]) {
 struct Moved {
     deals: usize,
     activities: usize,
+    consent_records: usize,
 }
 
 #[derive(QueryableByName)]
@@ -193,7 +199,7 @@ struct MovedRecord {
 }
 
 /// Points the merged contacts' deals and activities at the survivor, each with a new version and a
-/// change event.
+/// change event, and hands it their consent records.
 fn move_records(
     conn: &mut PgConnection,
     principal: &Principal,
@@ -223,5 +229,6 @@ fn move_records(
         counts[at] = moved.len();
     }
     let [deals, activities] = counts;
-    Ok(Moved { deals, activities })
+    let consent_records = ConsentRecord::move_to(conn, workspace, merged, ConsentSubject::Contact(survivor))?;
+    Ok(Moved { deals, activities, consent_records })
 }

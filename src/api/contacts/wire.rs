@@ -9,6 +9,7 @@ use validator::Validate;
 use crate::api::by_ref;
 use crate::api::extract::{not_null, nullable};
 use crate::db::models::Contact;
+use crate::domain::consent::CurrentConsents;
 use crate::domain::contact_points::{Consent, ContactPoint, EmailEntry, Messenger, PhoneEntry};
 use crate::domain::custom_fields::{CustomValues, custom_of, merge_custom};
 use crate::domain::external_ref::ExternalRef;
@@ -23,7 +24,7 @@ use crate::ids::{ClientId, ContactId, UserId};
     "emails": [{"value": "anna@acme.example", "label": null, "primary": true}],
     "phones": [{"value": "+79123456790", "label": "mobile", "primary": true}],
     "messengers": [{"kind": "telegram", "handle": "@anna_acme"}], "is_primary": true, "notes": null,
-    "owner_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "consent": null, "custom": {},
+    "owner_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "consent": null, "consents": {}, "custom": {},
     "external_refs": [{"system": "shop", "id": "C-1002"}], "version": 1,
     "created_at": "2026-11-02T09:16:40.000000Z", "updated_at": "2026-11-02T09:16:40.000000Z",
     "created_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "updated_by": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01"
@@ -49,7 +50,13 @@ pub struct ContactResponse {
     pub is_primary: bool,
     pub notes: Option<String>,
     pub owner_id: Option<UserId>,
+    /// A free-form note about consent, kept as written. What exports, call lists and campaigns obey
+    /// is `consents`, recorded through `/contacts/{id}/consents`.
     pub consent: Option<Consent>,
+    /// The current state of each consent purpose (`marketing_email`, `calls`, …): its latest record
+    /// in the consent ledger (`/contacts/{id}/consents`). A purpose never recorded is absent, and
+    /// counts as not granted. Filter on it as `consent.<purpose>`.
+    pub consents: CurrentConsents,
     /// The workspace's custom fields: `{key: value}` (see `/custom-fields`).
     #[schema(value_type = crate::api::schemas::CustomValues)]
     pub custom: serde_json::Value,
@@ -80,6 +87,7 @@ impl From<&Contact> for ContactResponse {
             notes: contact.notes.clone(),
             owner_id: contact.owner_id,
             consent: contact.consent.as_ref().map(|consent| consent.0.clone()),
+            consents: contact.consents.0.clone(),
             custom: contact.custom.clone(),
             external_refs: contact.external_refs.0.clone(),
             version: contact.version,

@@ -123,6 +123,8 @@ pub(super) fn build_contact(
         custom,
         external_refs: Json(external_refs),
         merged_into: None,
+        // Consent is recorded through the ledger only (`/contacts/{id}/consents`).
+        consents: existing.map(|contact| contact.consents.clone()).unwrap_or_default(),
     })
 }
 

@@ -4,8 +4,8 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, web};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::EXPORT_CHUNK;
 use crate::api::extract::Page;
@@ -13,6 +13,7 @@ use crate::api::search::segment_condition;
 use crate::api::security::{SecurityEvent, action};
 use crate::auth::{Caller, Principal, run_as, run_seeing};
 use crate::db::DbPool;
+use crate::db::filter;
 use crate::db::fragment::SqlFragment;
 use crate::db::models::change_event::ChangeSet;
 use crate::db::models::client_stats::ClientStats;
@@ -20,6 +21,7 @@ use crate::db::models::segment::{Segment, SegmentExport};
 use crate::db::models::{Client, Workspace};
 use crate::db::read_budget::{ChargeError, Reader};
 use crate::db::replica::ReadReplica;
+use crate::domain::consent;
 use crate::domain::personal_data::{self, Disclosure};
 use crate::error::ApiError;
 use crate::ids::{ClientId, SegmentId, UserId, WorkspaceId};
@@ -38,6 +40,11 @@ pub struct ExportRecord {
     pub finished_at: Option<DateTime<Utc>>,
     /// Rows sent.
     pub row_count: i64,
+    /// The consent purpose the export was for (`?consent=`): only members who granted it were sent.
+    #[schema(example = "marketing_email")]
+    pub consent_purpose: Option<String>,
+    /// How many members it left out for want of that consent; 0 for an export for no purpose.
+    pub excluded_without_consent: i64,
 }
 
 impl From<SegmentExport> for ExportRecord {
@@ -51,6 +58,8 @@ impl From<SegmentExport> for ExportRecord {
             started_at: export.started_at,
             finished_at: export.finished_at,
             row_count: export.row_count,
+            consent_purpose: export.consent_purpose,
+            excluded_without_consent: export.excluded_without_consent,
         }
     }
 }
@@ -83,30 +92,58 @@ pub async fn list_segment_exports(
     Ok(web::Json(Page { data: exports.into_iter().map(ExportRecord::from).collect(), next_cursor: None }))
 }
 
+/// What an export is for.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// The consent purpose the export is for (`marketing_email` for a mailing): only the members whose current
+    /// consent to it is `granted` are sent, and `Excluded-Without-Consent` says how many were left out. Without it,
+    /// every member is sent.
+    #[param(value_type = Option<crate::api::schemas::PurposeKey>)]
+    pub consent: Option<String>,
+}
+
 /// Download the segment's members as CSV (UTF-8, a header row, one client per row, by id).
 ///
-/// Owners, admins and managers only; every export is recorded with who, when and how many rows.
+/// Owners, admins and managers only; every export is recorded with who, when, how many rows, and the consent purpose
+/// it was for with how many members it left out.
 #[utoipa::path(
     tag = "segments",
     operation_id = "export_segment",
     security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "The segment's id")),
-    responses((status = 200, description = "The members as CSV", content_type = "text/csv", body = String))
+    params(("id" = String, Path, format = Uuid, description = "The segment's id"), ExportQuery),
+    responses((status = 200, description = "The members as CSV", content_type = "text/csv", body = String,
+        headers(("Excluded-Without-Consent" = i64, description = "With `consent`: the members the caller sees who were \
+            left out because their consent to the purpose is not granted"))))
 )]
 #[get("/segments/{id}/export")]
 pub async fn export_segment(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<SegmentId>,
+    query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_manager("export client data")?;
     let id = id.into_inner();
+    let purpose = query.into_inner().consent;
     let workspace = principal.workspace_id;
     let caller = principal.caller();
-    let (segment, condition, export_id, places, reader) =
+    let (segment, condition, export_id, places, reader, excluded) =
         run_seeing(caller.clone(), &state.pool, move |conn, scope| {
+            let settings = Workspace::find(conn, workspace)?;
+            if let Some(purpose) = &purpose {
+                consent::check_purpose(purpose, &settings.consent_purposes)?;
+            }
             let segment = Segment::find(conn, workspace, id)?;
-            let members = segment_condition(conn, &segment)?;
+            let mut members = segment_condition(conn, &segment)?;
+            // Those without the consent the export is for are counted, then left out.
+            let mut excluded = 0;
+            if let Some(purpose) = &purpose {
+                let all = Segment::count(conn, scope, &members)?;
+                members = members.and(filter::consent_granted(purpose));
+                excluded = all - Segment::count(conn, scope, &members)?;
+            }
             // An export the exporter's read budget can't hold is refused before its first row, rather
             // than cut off half-way.
             if let Some(reader) = scope.reader() {
@@ -125,7 +162,7 @@ pub async fn export_segment(
             }
             // The members the exporter sees, as of the export's start.
             let condition = scope.narrow(members);
-            let places = crate::domain::money::places(&Workspace::find(conn, workspace)?.default_currency);
+            let places = crate::domain::money::places(&settings.default_currency);
             let export = SegmentExport {
                 workspace_id: workspace,
                 id: uuid::Uuid::now_v7(),
@@ -136,14 +173,18 @@ pub async fn export_segment(
                 started_at: Utc::now(),
                 finished_at: None,
                 row_count: 0,
+                consent_purpose: purpose,
+                excluded_without_consent: excluded,
             };
             export.insert(conn)?;
             let details = ChangeSet::default()
                 .field("segment_id", None, &segment.id)
                 .field("segment_name", None, &segment.name)
-                .field("export_id", None, &export.id);
+                .field("export_id", None, &export.id)
+                .field("consent_purpose", None, &export.consent_purpose)
+                .field("excluded_without_consent", None, &excluded);
             SecurityEvent::by(&principal, action::EXPORTED, details).record(conn)?;
-            Ok((segment, condition, export.id, places, scope.reader().cloned()))
+            Ok((segment, condition, export.id, places, scope.reader().cloned(), excluded))
         })
         .await?;
     let export = Export {
@@ -164,6 +205,7 @@ pub async fn export_segment(
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")))
+        .insert_header(("Excluded-Without-Consent", excluded.to_string()))
         .streaming(stream))
 }
 

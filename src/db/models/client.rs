@@ -13,6 +13,7 @@ use crate::db::schema::clients;
 use crate::db::sql_file::{SqlFile, SqlText};
 use crate::db::visibility::ClientScope;
 use crate::domain::client::Address;
+use crate::domain::consent::CurrentConsents;
 use crate::domain::contact_points::{Consent, ContactPoint};
 use crate::domain::external_ref::ExternalRef;
 use crate::ids::{ClientId, TeamId, UserId, WorkspaceId};
@@ -65,6 +66,8 @@ pub struct Client {
     pub external_refs: Json<Vec<ExternalRef>>,
     /// The client this one was merged into; a merged client is deleted.
     pub merged_into: Option<ClientId>,
+    /// The current state of each consent purpose: the latest record of the consent ledger.
+    pub consents: Json<CurrentConsents>,
 }
 
 /// How a client list is ordered. Every order ends with the id, so pages never overlap.

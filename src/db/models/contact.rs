@@ -10,6 +10,7 @@ use crate::db::json::Json;
 use crate::db::page_limit::PageLimitDsl;
 use crate::db::schema::contacts;
 use crate::db::visibility::ClientScope;
+use crate::domain::consent::CurrentConsents;
 use crate::domain::contact_points::{Consent, ContactPoint, Messenger};
 use crate::domain::external_ref::ExternalRef;
 use crate::ids::{ClientId, ContactId, UserId, WorkspaceId};
@@ -47,6 +48,8 @@ pub struct Contact {
     pub external_refs: Json<Vec<ExternalRef>>,
     /// The contact this one was merged into: a deleted tombstone's pointer to its survivor.
     pub merged_into: Option<ContactId>,
+    /// The current state of each consent purpose: the latest record of the consent ledger.
+    pub consents: Json<CurrentConsents>,
 }
 
 #[derive(Debug, Default, Clone)]

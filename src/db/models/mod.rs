@@ -13,6 +13,7 @@ pub mod client_duplicates;
 pub mod client_dynamics;
 pub mod client_share;
 pub mod client_stats;
+pub mod consent_record;
 pub mod contact;
 pub mod custom_field;
 pub mod deal;

@@ -48,6 +48,10 @@ pub struct SegmentExport {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub row_count: i64,
+    /// The consent purpose the export was for: only members who granted it were sent.
+    pub consent_purpose: Option<String>,
+    /// The members the export left out for want of that consent.
+    pub excluded_without_consent: i64,
 }
 
 /// The condition "is a member of this static segment", for the clients table.

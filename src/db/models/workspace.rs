@@ -34,6 +34,8 @@ pub struct Workspace {
     pub manager_personal_data: String,
     pub sales_personal_data: String,
     pub viewer_personal_data: String,
+    /// The consent purposes of the workspace's own, beside the built-in ones (`domain::consent`).
+    pub consent_purposes: Vec<String>,
 }
 
 /// The settings an owner or admin may change; `None` leaves one alone.
@@ -58,6 +60,7 @@ pub struct WorkspaceChanges {
     pub manager_personal_data: Option<&'static str>,
     pub sales_personal_data: Option<&'static str>,
     pub viewer_personal_data: Option<&'static str>,
+    pub consent_purposes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Insertable)]

@@ -1,0 +1,5 @@
+ALTER TABLE segment_exports DROP COLUMN excluded_without_consent, DROP COLUMN consent_purpose;
+ALTER TABLE workspaces DROP COLUMN consent_purposes;
+ALTER TABLE contacts DROP COLUMN consents;
+ALTER TABLE clients DROP COLUMN consents;
+DROP TABLE consent_records;
