@@ -148,9 +148,9 @@ BEYOND_A_SCHEMA = {
 # in the future, and its networks are CIDR; a webhook's URL is https to a public address; an import's file is CSV whose header names a field; a deal's amount has at most its currency's minor units
 # (the workspace's currency when the deal names none), an amount beside items equals their sum,
 # and sums and products of amounts stay below 10^15; a deal closes in the past; a target's revenue
-# has at most the workspace currency's minor units; consent is not recorded as given in the future.
+# has at most the workspace currency's minor units; consent is not recorded as given in the future; a call list starts today or later and ends within a year.
 BEYOND_A_SCHEMA_BY_OPERATION = {
-    "range": {"create_custom_field", "update_custom_field", "create_api_key", "sales_report", "funnel_report", "activity_report", "clients_report"},
+    "range": {"create_custom_field", "update_custom_field", "create_api_key", "sales_report", "funnel_report", "activity_report", "clients_report", "create_call_list"},
     # A webhook's URL is https and its host a public address (http and private ones where allowed).
     "format": {"create_api_key", "create_import", "create_webhook", "update_webhook"},
     "not_allowed": {"create_webhook", "update_webhook"},

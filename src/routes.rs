@@ -166,6 +166,7 @@ pub fn configure(config: &mut ServiceConfig) {
             .service(segments::members::add_segment_members)
             .service(segments::members::remove_segment_members)
             .service(segments::members::add_segment_members_from_filter)
+            .service(segments::call_list::create_call_list)
             .service(segments::members::count_segment_members)
             .service(segments::export::export_segment)
             .service(segments::export::list_segment_exports),

@@ -160,7 +160,8 @@ pub fn required(path: &str, writes: bool, operation_id: &str) -> Option<Needed> 
         "contacts" => Some(access(Resource::Contacts)),
         "deals" | "board" => Some(access(Resource::Deals)),
         "products" => Some(access(Resource::Products)),
-        "activities" | "agenda" | "reminders" => Some(access(Resource::Activities)),
+        // A call list writes activities (for a segment's members).
+        "activities" | "agenda" | "reminders" | "call-list" => Some(access(Resource::Activities)),
         "pipelines" | "stages" => Some(access(Resource::Pipelines)),
         "segments" | "members" | "count" | "rfm" => Some(access(Resource::Segments)),
         "custom-fields" => Some(access(Resource::CustomFields)),
@@ -209,6 +210,8 @@ mod tests {
         assert_eq!(required("/api/v1/clients/{id}/deals", false, "list_client_deals"), read(Resource::Deals));
         assert_eq!(required("/api/v1/clients/{id}/history", false, "x"), read(Resource::Clients));
         assert_eq!(required("/api/v1/clients/{id}/shares", true, "share_client"), write(Resource::Clients));
+        let call_list = required("/api/v1/segments/{id}/call-list", true, "create_call_list");
+        assert_eq!(call_list, write(Resource::Activities), "a call list writes activities");
         assert_eq!(
             required("/api/v1/deals/by-ref/{system}/{id}", true, "upsert_deal_by_ref"),
             write(Resource::Deals)

@@ -2,6 +2,7 @@
 
 pub mod activity;
 pub mod agenda;
+pub mod call_list;
 pub mod client;
 pub mod consent;
 pub mod contact_points;

@@ -450,7 +450,14 @@ async fn valid_creates(app: &TestApp, owner: &str) -> Vec<(&'static str, String,
     let contact = app.post("/api/v1/contacts", owner, contact).await.expect(201).clone();
     let consent =
         json!({"purpose": "calls", "state": "granted", "channel": "phone", "wording_version": "v1"});
+    let segment = json!({"name": "To call", "kind": "static"});
+    let segment = app.post("/api/v1/segments", owner, segment).await.expect(201).clone();
     vec![
+        (
+            "create_call_list",
+            format!("/api/v1/segments/{}/call-list", segment["id"].as_str().unwrap_or_default()),
+            json!({"assignees": "owner", "subject": "Spring offer"}),
+        ),
         ("create_activity", "/api/v1/activities".into(), json!({"kind": "call", "subject": "Call"})),
         ("create_client", "/api/v1/clients".into(), json!({"kind": "company", "name": "Beta"})),
         (

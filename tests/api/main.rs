@@ -25,6 +25,7 @@ mod activities;
 mod api_keys;
 mod auth;
 mod batch;
+mod call_lists;
 mod changes;
 mod clients;
 mod consents;

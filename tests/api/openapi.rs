@@ -251,6 +251,9 @@ async fn every_request_body_example_is_accepted() {
     send(Method::DELETE, "/api/v1/segments/{id}/members", &members, &clients, 200).await;
     let from_filter = format!("{members}/from-filter");
     send(post.clone(), "/api/v1/segments/{id}/members/from-filter", &from_filter, &[], 200).await;
+    // No member has consented to calls: the list plans none, and says why.
+    let call_list = format!("{segment_path}/call-list");
+    send(post.clone(), "/api/v1/segments/{id}/call-list", &call_list, &[], 200).await;
 
     let webhook = send(post.clone(), "/api/v1/webhooks", "/api/v1/webhooks", &[], 201).await;
     let webhook_path = format!("/api/v1/webhooks/{}", webhook["webhook"]["id"].as_str().unwrap_or_default());
@@ -458,6 +461,18 @@ async fn every_response_example_has_the_fields_of_a_real_response() {
     let clients =
         app.get("/api/v1/reports/clients?from=2020-01-01&to=2030-12-31&interval=year", &owner).await;
     compare("ClientsReport", clients.expect(200));
+
+    // A call list's example plans a call for a client who consented to calls.
+    let callee = json!({"kind": "company", "name": "Callee", "phones": [{"value": "+74951112233"}]});
+    let callee = app.post("/api/v1/clients", &owner, callee).await.expect(201)["id"].clone();
+    let consent = json!({"purpose": "calls", "state": "granted", "channel": "phone"});
+    let callee_path = format!("/api/v1/clients/{}", callee.as_str().unwrap_or_default());
+    app.post(&format!("{callee_path}/consents"), &owner, consent).await.expect(201);
+    let to_call = app.post("/api/v1/segments", &owner, json!({"name": "To call", "kind": "static"})).await;
+    let to_call = format!("/api/v1/segments/{}", to_call.expect(201)["id"].as_str().unwrap_or_default());
+    app.post(&format!("{to_call}/members"), &owner, json!({"client_ids": [callee]})).await.expect(200);
+    let list = json!({"assignees": "owner", "subject": "Spring offer"});
+    compare("CallListResult", app.post(&format!("{to_call}/call-list"), &owner, list).await.expect(201));
 
     // A webhook's delivery carries a change as the example's: a client's update.
     let webhook = app.post("/api/v1/webhooks", &owner, example_of("CreateWebhook")).await.expect(201).clone();

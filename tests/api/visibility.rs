@@ -870,6 +870,8 @@ const SCOPE_TESTED: &[&str] = &[
     "add_segment_members",
     "add_segment_members_from_filter",
     "export_segment",
+    // In tests/api/call_lists.rs: a rep's call list calls the clients they see.
+    "create_call_list",
     "list_audit_events",
     "list_security_alerts",
     "get_client_history",

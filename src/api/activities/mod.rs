@@ -5,7 +5,7 @@ pub mod agenda;
 pub mod batch;
 pub mod complete;
 mod wire;
-mod write;
+pub(crate) mod write;
 
 pub use wire::ActivityResponse;
 

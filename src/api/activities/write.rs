@@ -151,7 +151,7 @@ fn linked_client(
     Ok(client_id)
 }
 
-pub(super) fn snapshot(activity: &Activity) -> serde_json::Value {
+pub(crate) fn snapshot(activity: &Activity) -> serde_json::Value {
     let mut value = to_json(&ActivityResponse::from(activity));
     // Overdue is a matter of the clock, not of the record.
     if value["status"] == "overdue" {

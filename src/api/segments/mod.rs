@@ -2,6 +2,7 @@
 //! static one is a list of clients, changed by id or filled once from a filter. Members page like
 //! the client list; exports stream CSV and are recorded (who, when, how many rows).
 
+pub mod call_list;
 pub mod export;
 pub mod members;
 

@@ -83,6 +83,20 @@ impl Activity {
         Ok(activity)
     }
 
+    /// Inserts new activities together (a call list's), and marks the days they count on stale.
+    pub fn insert_all(
+        conn: &mut PgConnection,
+        workspace: WorkspaceId,
+        activities: &[Activity],
+    ) -> QueryResult<()> {
+        // A statement takes at most 65,535 parameters: a thousand rows of 33 columns stay below.
+        for chunk in activities.chunks(1000) {
+            diesel::insert_into(activities::table).values(chunk).execute(conn)?;
+        }
+        let ids: Vec<uuid::Uuid> = activities.iter().map(|activity| activity.id.0).collect();
+        mark_activities_stale(conn, workspace, &ids)
+    }
+
     /// Writes every column back (the caller merged the change into the row it locked).
     pub fn save(&self, conn: &mut PgConnection) -> QueryResult<Activity> {
         // The days it counted on, and those it counts on now.
