@@ -30,6 +30,14 @@ CREATE INDEX consent_records_contact_idx ON consent_records (workspace_id, conta
 -- filters, exports and launches read one column.
 ALTER TABLE clients ADD COLUMN consents jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE contacts ADD COLUMN consents jsonb NOT NULL DEFAULT '{}';
+-- How many clients hold each state of the built-in purposes: without them the planner takes
+-- `consent.marketing_email = granted` to hold for 0.5% of any set, and walks an export of a segment
+-- for a mailing by sorting every member for each chunk (0.84 s a chunk at 1M clients) instead of
+-- along the primary key (0.15 s).
+CREATE STATISTICS clients_consent_marketing_email ON ((consents -> 'marketing_email' ->> 'state')) FROM clients;
+CREATE STATISTICS clients_consent_marketing_sms ON ((consents -> 'marketing_sms' ->> 'state')) FROM clients;
+CREATE STATISTICS clients_consent_calls ON ((consents -> 'calls' ->> 'state')) FROM clients;
+CREATE STATISTICS clients_consent_profiling ON ((consents -> 'profiling' ->> 'state')) FROM clients;
 
 -- The workspace's own purposes beside the built-in ones.
 ALTER TABLE workspaces ADD COLUMN consent_purposes text[] NOT NULL DEFAULT '{}';

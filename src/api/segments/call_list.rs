@@ -23,7 +23,6 @@ use crate::auth::{Principal, run_seeing};
 use crate::db::fragment::SqlFragment;
 use crate::db::json::Json;
 use crate::db::models::change_event::ChangeSet;
-use crate::db::models::client_stats::ClientStats;
 use crate::db::models::segment::Segment;
 use crate::db::models::{Activity, NewChangeEvent, Workspace};
 use crate::db::schema::{clients, users};
@@ -323,7 +322,7 @@ fn plan(
         })
         .collect();
     NewChangeEvent::copy_all(conn, &events)?;
-    ClientStats::recompute(conn, workspace.id, activities.iter().map(|activity| activity.client_id))?;
+    // The clients' stats count done activities only: a planned call changes none of them.
     Ok(CallListResult { created: activities.len(), skipped, assignees: shares })
 }
 
