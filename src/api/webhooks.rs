@@ -53,7 +53,7 @@ const LONGEST_GRACE_SECONDS: i64 = 7 * 24 * 3600;
             "display_name": "Acme", "legal_name": "Acme LLC", "first_name": null, "middle_name": null,
             "last_name": null, "gender": null, "birth_date": null, "tax_id": "7707083893",
             "registration_number": null, "industry": "Wholesale", "website": null, "source": "website",
-            "notes": null, "lifecycle_stage": "customer", "relationship": "customer",
+            "notes": null, "lifecycle_stage": "customer", "lifecycle_auto": true, "relationship": "customer",
             "owner_id": "0193a8e0-0000-7000-8000-000000000001", "team_id": null, "tags": ["vip"],
             "emails": [], "phones": [{"value": "+74957654321", "label": "work", "primary": true}],
             "address": null, "consent": null, "consents": {}, "custom": {}, "external_refs": []

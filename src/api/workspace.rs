@@ -47,8 +47,33 @@ pub struct WorkspaceResponse {
     /// as `consent.<purpose>`.
     #[schema(example = json!(["loyalty_club"]))]
     pub consent_purposes: Vec<String>,
+    pub lifecycle: LifecycleSettings,
     pub version: i32,
     pub updated_at: DateTime<Utc>,
+}
+
+/// When a client's lifecycle stage moves by itself (for clients whose stage no user set): `customer`
+/// at the first won deal, `loyal` at `loyal_after_purchases` of them, `churned` after
+/// `churned_after_days` without one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LifecycleSettings {
+    #[schema(minimum = 2, maximum = 1000, example = 3)]
+    pub loyal_after_purchases: i32,
+    #[schema(minimum = 30, maximum = 3650, example = 365)]
+    pub churned_after_days: i32,
+}
+
+/// A change to the lifecycle thresholds; one left out stays. Clients move by the new ones at their
+/// next purchase, and churn by them within the hour.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleChange {
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, minimum = 2, maximum = 1000)]
+    pub loyal_after_purchases: Option<i32>,
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false, minimum = 30, maximum = 3650)]
+    pub churned_after_days: Option<i32>,
 }
 
 /// Which clients a user of each role sees, unless the user has a setting of their own. The owner
@@ -198,6 +223,10 @@ impl From<Workspace> for WorkspaceResponse {
                 },
             },
             consent_purposes: workspace.consent_purposes,
+            lifecycle: LifecycleSettings {
+                loyal_after_purchases: workspace.loyal_after_purchases,
+                churned_after_days: workspace.churned_after_days,
+            },
             version: workspace.version,
             updated_at: workspace.updated_at,
         }
@@ -242,6 +271,10 @@ pub struct UpdateWorkspace {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false, max_items = 50, value_type = Option<Vec<crate::api::schemas::PurposeKey>>, example = json!(["loyalty_club"]))]
     pub consent_purposes: Option<Vec<String>>,
+    /// When clients' lifecycle stages move by themselves.
+    #[serde(default, deserialize_with = "not_null_object")]
+    #[schema(nullable = false)]
+    pub lifecycle: Option<LifecycleChange>,
 }
 
 impl UpdateWorkspace {
@@ -301,6 +334,27 @@ impl UpdateWorkspace {
                     ));
                 }
             }
+        }
+        let lifecycle = self.lifecycle.as_ref();
+        if lifecycle
+            .and_then(|change| change.loyal_after_purchases)
+            .is_some_and(|count| !(2..=1000).contains(&count))
+        {
+            errors.push(FieldError::new(
+                "lifecycle.loyal_after_purchases",
+                FieldCode::Range,
+                "must be between 2 and 1000",
+            ));
+        }
+        if lifecycle
+            .and_then(|change| change.churned_after_days)
+            .is_some_and(|days| !(30..=3650).contains(&days))
+        {
+            errors.push(FieldError::new(
+                "lifecycle.churned_after_days",
+                FieldCode::Range,
+                "must be between 30 and 3650",
+            ));
         }
         if let Some(purposes) = &self.consent_purposes
             && let Err(violation) = consent::check_own_purposes("consent_purposes", purposes)
@@ -368,6 +422,7 @@ pub async fn update_workspace(
             let limits = body.limits.unwrap_or_default();
             let personal_data = body.personal_data.unwrap_or_default();
             let budget = limits.read_budget.unwrap_or_default();
+            let lifecycle = body.lifecycle.unwrap_or_default();
             let changes = WorkspaceChanges {
                 name: body.name.map(|name| non_blank("name", &name)).transpose()?,
                 default_currency: body.default_currency,
@@ -387,6 +442,8 @@ pub async fn update_workspace(
                 sales_personal_data: personal_data.sales.map(Disclosure::as_str),
                 viewer_personal_data: personal_data.viewer.map(Disclosure::as_str),
                 consent_purposes: body.consent_purposes,
+                loyal_after_purchases: lifecycle.loyal_after_purchases,
+                churned_after_days: lifecycle.churned_after_days,
             };
             if changes == WorkspaceChanges::default() {
                 return Ok(current);

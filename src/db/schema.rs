@@ -168,6 +168,7 @@ diesel::table! {
         external_refs -> Jsonb,
         merged_into -> Nullable<Uuid>,
         consents -> Jsonb,
+        lifecycle_set_by_hand -> Bool,
     }
 }
 
@@ -673,6 +674,8 @@ diesel::table! {
         sales_personal_data -> Text,
         viewer_personal_data -> Text,
         consent_purposes -> Array<Text>,
+        loyal_after_purchases -> Int4,
+        churned_after_days -> Int4,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod enums;
 pub mod external_ref;
 pub mod filter;
 pub mod import;
+pub mod lifecycle;
 pub mod money;
 pub mod ownership;
 pub mod personal_data;

@@ -557,6 +557,7 @@ async fn the_timeline_merges_activities_deal_events_and_record_changes() {
         types,
         [
             "activity",
+            "client_updated",
             "deal_won",
             "deal_amount_changed",
             "deal_created",
@@ -567,22 +568,28 @@ async fn the_timeline_merges_activities_deal_events_and_record_changes() {
         ]
     );
     assert_eq!(full["data"][0]["payload"]["subject"], "Thanks call");
-    assert_eq!(full["data"][5]["payload"]["changes"]["notes"]["to"], "Prefers email");
+    // Winning the deal made the client a customer, by itself (no user): see tests/api/lifecycle.rs.
+    assert_eq!(
+        full["data"][1]["payload"]["changes"]["lifecycle_stage"],
+        json!({"from": "lead", "to": "customer"})
+    );
+    assert_eq!(full["data"][1]["actor"], Value::Null);
+    assert_eq!(full["data"][6]["payload"]["changes"]["notes"]["to"], "Prefers email");
     // A contact person's changes are the client's history too, naming the contact.
-    let contact_change = &full["data"][4]["payload"];
+    let contact_change = &full["data"][5]["payload"];
     assert_eq!(contact_change["contact_id"], contact["id"]);
     assert_eq!(contact_change["changes"]["position"]["to"], "Head of purchasing");
-    assert_eq!(full["data"][6]["payload"]["contact_id"], contact["id"]);
+    assert_eq!(full["data"][7]["payload"]["contact_id"], contact["id"]);
     // Events carry {deal_id, action, changes}, as the document's TimelineChange says: the deal's
     // id for its events, null for the client's own.
-    assert_eq!(full["data"][1]["payload"]["deal_id"], deal["id"]);
-    assert_eq!(full["data"][3]["payload"]["action"], "created");
-    let own = &full["data"][5]["payload"];
+    assert_eq!(full["data"][2]["payload"]["deal_id"], deal["id"]);
+    assert_eq!(full["data"][4]["payload"]["action"], "created");
+    let own = &full["data"][6]["payload"];
     assert!(own["deal_id"].is_null() && own.get("deal_id").is_some(), "{own}");
     assert!(own["contact_id"].is_null() && own.get("contact_id").is_some(), "{own}");
     assert_eq!(own["action"], "updated");
     let session = app.owner_session().await;
-    assert_eq!(full["data"][1]["actor"], session["user_id"]);
+    assert_eq!(full["data"][2]["actor"], session["user_id"]);
 
     // Paging two at a time gives the same feed, without gaps or repeats.
     let mut paged = Vec::new();

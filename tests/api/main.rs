@@ -41,6 +41,7 @@ mod health;
 mod idempotency;
 mod imports;
 mod launcher;
+mod lifecycle;
 mod merge;
 mod openapi;
 mod pipelines;

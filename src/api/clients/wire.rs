@@ -26,7 +26,7 @@ use crate::ids::{ClientId, TeamId, UserId};
     "last_name": null, "first_name": null, "middle_name": null, "birth_date": null, "gender": null,
     "name": "Acme Trading", "legal_name": "ООО «Акме Трейдинг»", "tax_id": "7707083893",
     "registration_number": null, "industry": "Wholesale", "website": "https://acme.example",
-    "relationship": "customer", "lifecycle_stage": "customer", "source": "website",
+    "relationship": "customer", "lifecycle_stage": "customer", "lifecycle_auto": true, "source": "website",
     "owner_id": "01938f4e-5b2a-7c3d-9e1f-2a3b4c5d6e01", "team_id": null,
     "emails": [{"value": "office@acme.example", "label": "work", "primary": true}],
     "phones": [{"value": "+79123456789", "label": "reception", "primary": true}],
@@ -57,6 +57,10 @@ pub struct ClientResponse {
     pub website: Option<String>,
     pub relationship: Relationship,
     pub lifecycle_stage: LifecycleStage,
+    /// Whether purchases move `lifecycle_stage` (customer at the first won deal, loyal and churned by
+    /// the workspace's `lifecycle` thresholds), each move in the client's history; false once a user
+    /// sets the stage.
+    pub lifecycle_auto: bool,
     pub source: Option<Source>,
     pub owner_id: Option<UserId>,
     pub team_id: Option<TeamId>,
@@ -253,6 +257,7 @@ impl From<Client> for ClientResponse {
             website: client.website,
             relationship: client.relationship.parse().unwrap_or(Relationship::Other),
             lifecycle_stage: client.lifecycle_stage.parse().unwrap_or(LifecycleStage::Lead),
+            lifecycle_auto: !client.lifecycle_set_by_hand,
             source: client.source.as_deref().and_then(|source| source.parse().ok()),
             owner_id: client.owner_id,
             team_id: client.team_id,
@@ -338,6 +343,9 @@ pub struct ClientInput {
     pub relationship: Option<Relationship>,
     /// `lead` when omitted.
     pub lifecycle_stage: Option<LifecycleStage>,
+    /// Whether purchases move the stage from now on: true when `lifecycle_stage` is left out, false
+    /// when it is given (the user set it), unless said.
+    pub lifecycle_auto: Option<bool>,
     pub source: Option<Source>,
     /// The responsible user; the creator when omitted.
     pub owner_id: Option<UserId>,
@@ -397,6 +405,7 @@ impl From<&Client> for ClientInput {
             website: response.website,
             relationship: Some(response.relationship),
             lifecycle_stage: Some(response.lifecycle_stage),
+            lifecycle_auto: Some(response.lifecycle_auto),
             source: response.source,
             owner_id: response.owner_id,
             team_id: response.team_id,
@@ -460,9 +469,15 @@ pub struct UpdateClient {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false)]
     pub relationship: Option<Relationship>,
+    /// Sets the stage by hand: purchases no longer move it, unless `lifecycle_auto` is true too.
     #[serde(default, deserialize_with = "not_null")]
     #[schema(nullable = false)]
     pub lifecycle_stage: Option<LifecycleStage>,
+    /// true hands the stage back to the purchases (it moves to what they say at once); false keeps
+    /// it where it is.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
+    pub lifecycle_auto: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Source>)]
     pub source: Option<Option<Source>>,
@@ -538,6 +553,10 @@ impl UpdateClient {
         }
         if let Some(stage) = self.lifecycle_stage {
             input.lifecycle_stage = Some(stage);
+            input.lifecycle_auto = Some(false);
+        }
+        if let Some(auto) = self.lifecycle_auto {
+            input.lifecycle_auto = Some(auto);
         }
         if let Some(emails) = self.emails {
             input.emails = emails.unwrap_or_default();

@@ -16,8 +16,8 @@ use crate::api::to_json;
 use crate::auth::Principal;
 use crate::db::json::Json;
 use crate::db::models::change_event::ChangeSet;
-use crate::db::models::sales_line;
 use crate::db::models::{Client, Workspace};
+use crate::db::models::{client_stats, sales_line};
 use crate::db::visibility::ClientScope;
 use crate::domain::FieldCode;
 use crate::domain::Violation;
@@ -25,6 +25,7 @@ use crate::domain::client::{Names, check_kind_fields, display_name, normalise_ta
 use crate::domain::contact_points::{ContactPoint, normalise_emails, normalise_phones};
 use crate::domain::enums::{LifecycleStage, Relationship};
 use crate::domain::external_ref::{ExternalRef, normalise_refs};
+use crate::domain::lifecycle;
 use crate::domain::text::trimmed;
 use crate::error::ProblemCode;
 use crate::error::{ApiError, FieldError, field_errors};
@@ -46,6 +47,7 @@ pub(super) fn build_client(
     let assignment = store.assignment(principal.user_id, requested)?;
     let before = existing.map_or(Some(principal.user_id), |client| client.owner_id);
     ensure_may_hand_over(principal, scope, before, assignment.owner_id)?;
+    let lifecycle = lifecycle_of(store, workspace, &input, existing)?;
 
     let names = fields.names;
     let display_name_override = trimmed(input.display_name);
@@ -76,7 +78,7 @@ pub(super) fn build_client(
         tax_id: trimmed(input.tax_id),
         website: trimmed(input.website),
         relationship: input.relationship.unwrap_or(Relationship::Prospect).as_str().to_string(),
-        lifecycle_stage: input.lifecycle_stage.unwrap_or(LifecycleStage::Lead).as_str().to_string(),
+        lifecycle_stage: lifecycle.stage.as_str().to_string(),
         source: input.source.map(|source| source.as_str().to_string()),
         owner_id: assignment.owner_id,
         team_id: assignment.team_id,
@@ -101,7 +103,36 @@ pub(super) fn build_client(
         merged_into: None,
         // Consent is recorded through the ledger only (`/clients/{id}/consents`).
         consents: existing.map(|client| client.consents.clone()).unwrap_or_default(),
+        lifecycle_set_by_hand: lifecycle.set_by_hand,
     })
+}
+
+/// A client's lifecycle stage as a write leaves it, and whether a user set it.
+struct Lifecycle {
+    stage: LifecycleStage,
+    set_by_hand: bool,
+}
+
+/// The stage `input` gives, set by hand when it names one (unless `lifecycle_auto` says otherwise);
+/// a stage handed back to the purchases (or a new client's, who has none) is what they say now.
+fn lifecycle_of(
+    store: &mut impl ClientStore,
+    workspace: &Workspace,
+    input: &ClientInput,
+    existing: Option<&Client>,
+) -> Result<Lifecycle, ApiError> {
+    let set_by_hand = !input.lifecycle_auto.unwrap_or(input.lifecycle_stage.is_none());
+    let stage = input.lifecycle_stage.unwrap_or(LifecycleStage::Lead);
+    if set_by_hand || existing.is_some_and(|client| !client.lifecycle_set_by_hand) {
+        return Ok(Lifecycle { stage, set_by_hand });
+    }
+    let (won_count, last_purchase_at) = match existing {
+        Some(client) => client_stats::purchases(store.conn(), workspace.id, client.id)?,
+        None => (0, None),
+    };
+    let stage =
+        lifecycle::derived(stage, won_count, last_purchase_at, Utc::now(), workspace.lifecycle_rules());
+    Ok(Lifecycle { stage, set_by_hand })
 }
 
 /// Creates a client from `input`: the one way a client comes to be, whether posted or upserted.

@@ -68,6 +68,8 @@ pub struct Client {
     pub merged_into: Option<ClientId>,
     /// The current state of each consent purpose: the latest record of the consent ledger.
     pub consents: Json<CurrentConsents>,
+    /// Whether a user set `lifecycle_stage`; otherwise purchases move it (`domain::lifecycle`).
+    pub lifecycle_set_by_hand: bool,
 }
 
 /// How a client list is ordered. Every order ends with the id, so pages never overlap.

@@ -101,6 +101,8 @@ impl ClientStats {
         diesel::update(workspaces::table.find(workspace))
             .set(workspaces::stats_refreshed_at.eq(Utc::now()))
             .execute(conn)?;
+        // Time without purchases churns customers whose stage moves by itself.
+        super::client_lifecycle::churn_dormant(conn, workspace)?;
         Ok(outcome)
     }
 
@@ -147,3 +149,18 @@ impl ClientStats {
 /// How many due workspaces one claim tries, oldest first, before it gives up until the next tick:
 /// the others are being refreshed by other processes.
 const CLAIM_CANDIDATES: i64 = 10;
+
+/// A client's won deals and when it last bought, as its stats have them.
+pub fn purchases(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    client: ClientId,
+) -> QueryResult<(i32, Option<DateTime<Utc>>)> {
+    crate::db::schema::clients::table
+        .find((workspace, client))
+        .select((
+            crate::db::schema::clients::stats_won_count,
+            crate::db::schema::clients::stats_last_purchase_at,
+        ))
+        .first(conn)
+}

@@ -193,7 +193,9 @@ pub fn recompute_derived<const N: usize>(
     // The stats first: updating a client's row locks it until the transaction ends, so the sales
     // lines of one client are rewritten by one transaction at a time.
     super::client_stats::ClientStats::recompute(conn, workspace, clients)?;
-    super::sales_line::recompute(conn, workspace, clients)
+    super::sales_line::recompute(conn, workspace, clients)?;
+    // Purchases move a client's lifecycle stage, unless a user set it.
+    super::client_lifecycle::advance(conn, workspace, clients).map(drop)
 }
 
 /// The deals (live or deleted) in a stage, locked, for a write to all of them.

@@ -11,6 +11,7 @@ pub mod client;
 pub mod client_cell;
 pub mod client_duplicates;
 pub mod client_dynamics;
+pub mod client_lifecycle;
 pub mod client_share;
 pub mod client_stats;
 pub mod consent_record;

@@ -36,6 +36,10 @@ pub struct Workspace {
     pub viewer_personal_data: String,
     /// The consent purposes of the workspace's own, beside the built-in ones (`domain::consent`).
     pub consent_purposes: Vec<String>,
+    /// Won deals that make a customer loyal, and days without one that make them churned
+    /// (`domain::lifecycle`).
+    pub loyal_after_purchases: i32,
+    pub churned_after_days: i32,
 }
 
 /// The settings an owner or admin may change; `None` leaves one alone.
@@ -61,6 +65,8 @@ pub struct WorkspaceChanges {
     pub sales_personal_data: Option<&'static str>,
     pub viewer_personal_data: Option<&'static str>,
     pub consent_purposes: Option<Vec<String>>,
+    pub loyal_after_purchases: Option<i32>,
+    pub churned_after_days: Option<i32>,
 }
 
 #[derive(Debug, Insertable)]
@@ -71,6 +77,14 @@ pub struct NewWorkspace<'a> {
 }
 
 impl Workspace {
+    /// When its clients' lifecycle stages move by themselves.
+    pub fn lifecycle_rules(&self) -> crate::domain::lifecycle::LifecycleRules {
+        crate::domain::lifecycle::LifecycleRules {
+            loyal_after_purchases: self.loyal_after_purchases,
+            churned_after: chrono::TimeDelta::days(i64::from(self.churned_after_days)),
+        }
+    }
+
     pub fn create(conn: &mut PgConnection, new: &NewWorkspace<'_>) -> QueryResult<Workspace> {
         let workspace = diesel::insert_into(workspaces::table)
             .values(new)

@@ -73,7 +73,7 @@ WITH base AS (
     FROM shaped AS s
 )
 INSERT INTO clients (workspace_id, id, kind, display_name, last_name, first_name, middle_name, gender, name,
-                     legal_name, tax_id, relationship, lifecycle_stage, source, owner_id, emails, phones, email_keys,
+                     legal_name, tax_id, relationship, lifecycle_stage, lifecycle_set_by_hand, source, owner_id, emails, phones, email_keys,
                      phone_keys, tags, search_text, version, created_at, updated_at, created_by, updated_by)
 SELECT $1, id,
        CASE WHEN is_company THEN 'company' ELSE 'person' END,
@@ -84,6 +84,9 @@ SELECT $1, id,
        CASE WHEN is_company THEN lpad((1000000000 + n)::text, 10, '0') END,
        (ARRAY['customer','customer','customer','customer','customer','prospect','prospect','prospect','partner','supplier'])[1 + abs(hashint8extended(n, salt + 13)) % 10],
        (ARRAY['lead','prospect','customer','customer','loyal','churned'])[1 + abs(hashint8extended(n, salt + 14)) % 6],
+       -- A stage other than `lead` stands for one a user set, as the migration that made stages move
+       -- by themselves counts it: the first stats refresh doesn't rewrite the seeded base.
+       abs(hashint8extended(n, salt + 14)) % 6 <> 0,
        (ARRAY['website','pos','mobile_app','event','paper_form','phone','email','referral','import'])[1 + abs(hashint8extended(n, salt + 15)) % 9],
        owner_id,
        jsonb_build_array(jsonb_build_object('value', email, 'primary', true)),
