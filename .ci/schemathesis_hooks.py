@@ -128,7 +128,7 @@ STORED_STATE_FIELDS_BY_OPERATION = {
     # has a header row naming a field: CSV inside a string, which no schema reads.
     "invalid": {"merge_clients", "merge_contacts", "create_import"},
     # A consent purpose is a built-in one or one of the workspace's own (`consent_purposes`).
-    "option": {"record_client_consent", "record_contact_consent", "get_client_unsubscribe_link", "get_contact_unsubscribe_link"},
+    "option": {"record_client_consent", "record_contact_consent", "get_client_unsubscribe_link", "get_contact_unsubscribe_link", "export_segment"},
 }
 
 # Rules no JSON Schema can state, forgiven for the same reason as those above, and listed beside

@@ -249,7 +249,11 @@ pub async fn get_contact_consents(
     operation_id = "get_client_unsubscribe_link",
     security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid, description = "The client's id"), UnsubscribeLinkQuery),
-    responses((status = 200, description = "The link", body = UnsubscribeLink))
+    responses(
+        (status = 200, description = "The link", body = UnsubscribeLink),
+        (status = 422, description = "`purpose` is not one of the workspace's (`purpose` in `errors`)",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/clients/{id}/consents/unsubscribe-link")]
 pub async fn get_client_unsubscribe_link(
@@ -274,7 +278,11 @@ pub async fn get_client_unsubscribe_link(
     operation_id = "get_contact_unsubscribe_link",
     security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid, description = "The contact's id"), UnsubscribeLinkQuery),
-    responses((status = 200, description = "The link", body = UnsubscribeLink))
+    responses(
+        (status = 200, description = "The link", body = UnsubscribeLink),
+        (status = 422, description = "`purpose` is not one of the workspace's (`purpose` in `errors`)",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/contacts/{id}/consents/unsubscribe-link")]
 pub async fn get_contact_unsubscribe_link(

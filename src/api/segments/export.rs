@@ -113,9 +113,13 @@ pub struct ExportQuery {
     operation_id = "export_segment",
     security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid, description = "The segment's id"), ExportQuery),
-    responses((status = 200, description = "The members as CSV", content_type = "text/csv", body = String,
+    responses(
+        (status = 200, description = "The members as CSV", content_type = "text/csv", body = String,
         headers(("Excluded-Without-Consent" = i64, description = "With `consent`: the members the caller sees who were \
-            left out because their consent to the purpose is not granted"))))
+            left out because their consent to the purpose is not granted"))),
+        (status = 422, description = "`consent` is not one of the workspace's purposes (`purpose` in `errors`)",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/segments/{id}/export")]
 pub async fn export_segment(
