@@ -248,14 +248,10 @@ fn plan(
 
     // Who calls whom: owners, or the users named in turn, most valuable clients first.
     let mut calls_of: BTreeMap<UserId, Vec<ClientId>> = BTreeMap::new();
-    let mut next = 0;
-    for (client, owner) in callable {
+    for (at, (client, owner)) in callable.into_iter().enumerate() {
         let assignee = match &request.assignees {
             Assignees::Owners => owner.filter(|owner| active.contains(owner)),
-            Assignees::Users(users) => {
-                next += 1;
-                Some(users[(next - 1) % users.len()])
-            }
+            Assignees::Users(users) => Some(users[at % users.len()]),
         };
         match assignee {
             Some(assignee) => calls_of.entry(assignee).or_default().push(client),

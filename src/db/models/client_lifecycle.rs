@@ -30,7 +30,11 @@ pub fn advance(
     }
     let candidates: Vec<Candidate> =
         moving(workspace).filter(clients::id.eq_any(&ids)).select(CANDIDATE_COLUMNS).load(conn)?;
-    apply(conn, workspace, candidates)
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let rules = rules(conn, workspace)?;
+    apply(conn, workspace, rules, candidates)
 }
 
 /// Churns the workspace's customers whose last purchase is older than its rules allow; how many.
@@ -42,7 +46,7 @@ pub fn churn_dormant(conn: &mut PgConnection, workspace: WorkspaceId) -> QueryRe
         .filter(clients::stats_last_purchase_at.lt(Utc::now() - rules.churned_after))
         .select(CANDIDATE_COLUMNS)
         .load(conn)?;
-    apply(conn, workspace, candidates)
+    apply(conn, workspace, rules, candidates)
 }
 
 const CANDIDATE_COLUMNS: (
@@ -73,11 +77,12 @@ struct Moved {
     version: i32,
 }
 
-fn apply(conn: &mut PgConnection, workspace: WorkspaceId, candidates: Vec<Candidate>) -> QueryResult<usize> {
-    if candidates.is_empty() {
-        return Ok(0);
-    }
-    let rules = rules(conn, workspace)?;
+fn apply(
+    conn: &mut PgConnection,
+    workspace: WorkspaceId,
+    rules: LifecycleRules,
+    candidates: Vec<Candidate>,
+) -> QueryResult<usize> {
     let now = Utc::now();
     let moves: Vec<(ClientId, String, LifecycleStage)> = candidates
         .into_iter()
